@@ -1,0 +1,35 @@
+/*
+ * What the host asks of the CUDA side. Plain C declarations; the definitions
+ * live in .cu files (or in query_none.c when CUDA is not built).
+ */
+#ifndef GN_DEVICE_DEVICE_H
+#define GN_DEVICE_DEVICE_H
+
+#include <stdint.h>
+
+#include "genet/genet.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct gn_device_info {
+    int32_t built;       /* 1 when the CUDA backend is compiled in */
+    int32_t usable;      /* 1 when device 0 can run the persistent kernel */
+    int32_t count;       /* devices the runtime sees */
+    int32_t major, minor; /* compute capability of device 0 */
+    int32_t sm_count;
+    int32_t cooperative; /* cudaDevAttrCooperativeLaunch */
+    int64_t mem_bytes;
+    char name[128];
+    char reason[256]; /* why it is or is not usable, for the user */
+};
+
+/* Never fails: when no device is usable, info->reason says why. */
+void gn_device_query(struct gn_device_info *info);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

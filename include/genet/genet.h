@@ -1,0 +1,112 @@
+/*
+ * genet-rt public API.
+ *
+ * genet-rt trains generalized neural networks: a DAG of small dense+ReLU
+ * neuron groups that grows during training. This header is the whole public
+ * surface: status codes, the settings struct, datasets and the trainer
+ * handle. Every function returns an enum gn_status (0 ok, negative error);
+ * results come back through out-parameters. After an error,
+ * gn_error_message() holds a human-readable description of what went wrong
+ * and where (file, offset, group...), for the calling thread.
+ */
+#ifndef GENET_GENET_H
+#define GENET_GENET_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum gn_status {
+    GN_OK = 0,
+    GN_ERR_INVALID = -1,     /* a bad argument or option value */
+    GN_ERR_NOMEM = -2,       /* an allocation failed */
+    GN_ERR_IO = -3,          /* a file could not be opened, read or written */
+    GN_ERR_FORMAT = -4,      /* a file's content is malformed */
+    GN_ERR_UNSUPPORTED = -5, /* a backend that is not built or has no device */
+    GN_ERR_FULL = -6,        /* a pool is full (growth refusals are counted, not errors) */
+    GN_ERR_DEVICE = -7,      /* a CUDA call or a device-side check failed */
+    GN_ERR_NUMERIC = -8,     /* NaN or Inf in a loss or gradient */
+    GN_ERR_INTERRUPTED = -9, /* stopped by a signal or a stop request */
+};
+
+/* A short constant name for a status ("invalid argument", ...). */
+const char *gn_status_str(enum gn_status s);
+
+/* The detailed message of the calling thread's last error ("" if none). */
+const char *gn_error_message(void);
+
+enum gn_backend {
+    GN_BACKEND_AUTO = 0,
+    GN_BACKEND_SERIAL = 1,
+    GN_BACKEND_CPU = 2,
+    GN_BACKEND_CUDA = 3,
+};
+
+const char *gn_backend_name(enum gn_backend b);
+
+enum gn_grow_policy {
+    GN_GROW_OFF = 0,
+    GN_GROW_DEPTH = 1,
+    GN_GROW_WIDTH = 2,
+    GN_GROW_ALTERNATE = 3,
+    GN_GROW_RANDOM = 4,
+};
+
+const char *gn_grow_policy_name(enum gn_grow_policy p);
+
+struct gn_settings {
+    enum gn_backend backend;
+    int32_t group_size; /* S: width of every hidden group */
+    int32_t batch;      /* minibatch rows */
+    int32_t epochs;     /* passes over the training set (0 = until steps) */
+    int64_t steps;      /* stop after this many steps (0 = no limit) */
+    int64_t limit_train; /* use only the first N training examples (0 = all) */
+    float lr;
+    float momentum;
+    float weight_decay;
+    uint64_t seed;
+
+    enum gn_grow_policy grow;
+    float grow_threshold; /* mark a group when its gradient std exceeds this */
+    int32_t grow_every;   /* growth check every N steps */
+    float grow_noise;     /* widthwise symmetry-breaking perturbation scale */
+
+    int32_t max_groups; /* pool capacities: the global limit on growth */
+    int32_t max_edges;  /* 0 = derived from max_groups */
+    int64_t max_params; /* floats; 0 = derived from max_groups and widths */
+
+    int32_t threads; /* cpu backend workers (0 = cores present) */
+    int32_t tile;    /* rows per task (0 = chosen from batch and workers) */
+};
+
+/* Fill s with the defaults (documented in `genet-rt train --help`). */
+void gn_default_settings(struct gn_settings *s);
+
+/* A dataset held in memory: features scaled to [0,1], labels < classes. */
+struct gn_data {
+    int32_t count;    /* examples */
+    int32_t features; /* floats per example */
+    int32_t classes;  /* 1 + largest label seen (at least 2) */
+    float *x;         /* (count, features) row-major */
+    uint8_t *y;       /* (count) */
+};
+
+/*
+ * Load a dataset. path is either a directory holding the four IDX files
+ * (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,
+ * t10k-labels-idx1-ubyte, each raw or .gz), or a CSV file (label first, then
+ * features, optional header) which gives the training set; test is then
+ * filled from a sibling file whose name has "train" replaced by "test" if it
+ * exists, else left empty (count 0).
+ */
+enum gn_status gn_data_load(const char *path, struct gn_data *train, struct gn_data *test);
+void gn_data_free(struct gn_data *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
