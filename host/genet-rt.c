@@ -1,10 +1,387 @@
+/*
+ * genet-rt: train a generalized neural network on a dataset.
+ *
+ *   genet-rt train DATASET [options]
+ *
+ * Parses options into gn_settings, loads the data, opens a trainer on the
+ * chosen backend and runs it, showing a live line on a terminal, one log
+ * line per epoch, and (--json) a summary object last on stdout.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
 #include "genet/genet.h"
-#include "device/device.h"
-int main(void)
+#include "gn_config.h"
+
+static const char *usage_top =
+    "usage: genet-rt COMMAND [options]\n"
+    "\n"
+    "Train generalized neural networks: a DAG of small dense+ReLU neuron groups\n"
+    "that grows during training.\n"
+    "\n"
+    "commands:\n"
+    "  train DATASET [options]   train on DATASET (see genet-rt train --help)\n"
+    "  --help                    this text\n"
+    "  --version                 print the version\n";
+
+static void usage_train(FILE *f)
 {
-    struct gn_device_info d;
-    gn_device_query(&d);
-    printf("%s\n", d.reason);
+    struct gn_settings d;
+    gn_default_settings(&d);
+    fprintf(f,
+            "usage: genet-rt train DATASET [options]\n"
+            "\n"
+            "DATASET is a directory with the four IDX files of MNIST / Fashion-MNIST\n"
+            "(train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte,\n"
+            "t10k-labels-idx1-ubyte, raw or .gz), or a CSV file (label first, then the\n"
+            "features; a header line is allowed; a sibling file with 'train' replaced by\n"
+            "'test' in its name is used as the test set).\n"
+            "\n"
+            "backend:\n"
+            "  --backend B          auto|serial|cpu|cuda (default auto: cuda where a usable\n"
+            "                       GPU exists, else the best CPU backend built in)\n"
+            "  --threads N          cpu backend worker threads (default: cores present)\n"
+            "  --tile N             rows per task for the cpu/cuda backends (default: chosen)\n"
+            "\n"
+            "training:\n"
+            "  --epochs N           passes over the training set (default %d)\n"
+            "  --steps N            stop after N steps, counted from the start (default: none)\n"
+            "  --limit-train N      use only the first N training examples\n"
+            "  --batch N            minibatch rows (default %d)\n"
+            "  --lr X               learning rate (default %g)\n"
+            "  --momentum X         SGD momentum (default %g)\n"
+            "  --weight-decay X     L2 weight decay (default %g)\n"
+            "  --seed N             seed for weights, shuffling and growth (default %" PRIu64 ")\n"
+            "\n"
+            "network and growth:\n"
+            "  --group-size S       neurons per hidden group (default %d)\n"
+            "  --graph FILE         start from this graph file instead of one hidden group\n"
+            "  --save-graph FILE    write the grown graph here at the end\n"
+            "  --grow P             depth|width|alternate|random|off (default %s)\n"
+            "  --grow-threshold X   mark a group when its gradient std exceeds X (default %g)\n"
+            "  --grow-every N       check for growth every N steps (default %d)\n"
+            "  --grow-noise X       widthwise symmetry-breaking perturbation (default %g)\n"
+            "  --max-groups N       group pool: the global limit on growth (default %d)\n"
+            "  --max-edges N        edge pool (default 8 x max-groups)\n"
+            "  --max-params N       parameter pool in floats (default: enough for max-groups)\n"
+            "\n"
+            "output:\n"
+            "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
+            "  --quiet              no live progress line\n"
+            "  --help               this text\n",
+            d.epochs, d.batch, d.lr, d.momentum, d.weight_decay, d.seed, d.group_size,
+            gn_grow_policy_name(d.grow), d.grow_threshold, d.grow_every, d.grow_noise,
+            d.max_groups);
+}
+
+static int die(const char *what)
+{
+    fprintf(stderr, "genet-rt: %s\n", what);
+    return 1;
+}
+
+static int parse_i64(const char *opt, const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (errno || end == v || *end || x < lo || x > hi) {
+        fprintf(stderr, "genet-rt: %s wants an integer in %lld..%lld, got '%s'\n", opt,
+                (long long)lo, (long long)hi, v);
+        return -1;
+    }
+    *out = x;
     return 0;
+}
+
+static int parse_f(const char *opt, const char *v, float *out)
+{
+    char *end;
+    errno = 0;
+    float x = strtof(v, &end);
+    if (errno || end == v || *end || !isfinite(x)) {
+        fprintf(stderr, "genet-rt: %s wants a number, got '%s'\n", opt, v);
+        return -1;
+    }
+    *out = x;
+    return 0;
+}
+
+struct ui {
+    int tty, json, quiet;
+    FILE *log;
+    int64_t last_ns;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static void on_progress(void *ctx, const struct gn_progress *p)
+{
+    struct ui *u = ctx;
+    if (p->epoch_end) {
+        if (u->tty && !u->quiet) fprintf(stderr, "\r\033[K");
+        fprintf(u->log,
+                "epoch %3d  step %7" PRId64 "  loss %.4f  train acc %.4f  test acc %s%.4f  "
+                "groups %4d  edges %5d  dup %4" PRId64 "  refused %4" PRId64 "  %7.1fs\n",
+                p->epoch, p->step, p->loss, p->accuracy, p->test_accuracy < 0 ? "n/a " : "",
+                p->test_accuracy < 0 ? 0.0 : p->test_accuracy, p->groups, p->edges,
+                p->duplications, p->refused, p->seconds);
+        fflush(u->log);
+        return;
+    }
+    if (!u->tty || u->quiet) return;
+    int64_t now = mono_ns();
+    if (now - u->last_ns < 200000000) return;
+    u->last_ns = now;
+    fprintf(stderr,
+            "\r\033[Kepoch %d  step %" PRId64 "/%" PRId64 "  loss %.4f  acc %.4f  groups %d  "
+            "%.1f steps/s",
+            p->epoch + 1, p->step, p->steps_total, p->loss, p->accuracy, p->groups,
+            p->steps_per_s);
+}
+
+static gn_trainer *g_trainer;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    if (g_trainer) gn_trainer_request_stop(g_trainer);
+}
+
+static int cmd_train(int argc, char **argv)
+{
+    struct gn_settings s;
+    gn_default_settings(&s);
+    const char *graph = NULL, *save_graph = NULL;
+    struct ui u = {.tty = isatty(2), .log = stdout};
+    enum {
+        O_BACKEND = 256, O_THREADS, O_TILE, O_EPOCHS, O_STEPS, O_LIMIT, O_BATCH, O_LR, O_MOM,
+        O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
+        O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP
+    };
+    static const struct option opts[] = {
+        {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
+        {"epochs", 1, 0, O_EPOCHS}, {"steps", 1, 0, O_STEPS}, {"limit-train", 1, 0, O_LIMIT},
+        {"batch", 1, 0, O_BATCH}, {"lr", 1, 0, O_LR}, {"momentum", 1, 0, O_MOM},
+        {"weight-decay", 1, 0, O_WD}, {"seed", 1, 0, O_SEED}, {"group-size", 1, 0, O_GS},
+        {"graph", 1, 0, O_GRAPH}, {"save-graph", 1, 0, O_SAVE}, {"grow", 1, 0, O_GROW},
+        {"grow-threshold", 1, 0, O_GTHR}, {"grow-every", 1, 0, O_GEVERY},
+        {"grow-noise", 1, 0, O_GNOISE}, {"max-groups", 1, 0, O_MAXG},
+        {"max-edges", 1, 0, O_MAXE}, {"max-params", 1, 0, O_MAXP}, {"json", 0, 0, O_JSON},
+        {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0},
+    };
+    int c, epochs_set = 0;
+    int64_t v;
+    optind = 1;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case O_BACKEND:
+            if (!strcmp(optarg, "auto")) s.backend = GN_BACKEND_AUTO;
+            else if (!strcmp(optarg, "serial")) s.backend = GN_BACKEND_SERIAL;
+            else if (!strcmp(optarg, "cpu")) s.backend = GN_BACKEND_CPU;
+            else if (!strcmp(optarg, "cuda")) s.backend = GN_BACKEND_CUDA;
+            else {
+                fprintf(stderr, "genet-rt: --backend wants auto|serial|cpu|cuda, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_THREADS:
+            if (parse_i64("--threads", optarg, 1, 1024, &v)) return 2;
+            s.threads = (int32_t)v;
+            break;
+        case O_TILE:
+            if (parse_i64("--tile", optarg, 1, 65536, &v)) return 2;
+            s.tile = (int32_t)v;
+            break;
+        case O_EPOCHS:
+            if (parse_i64("--epochs", optarg, 0, 1000000, &v)) return 2;
+            s.epochs = (int32_t)v;
+            epochs_set = 1;
+            break;
+        case O_STEPS:
+            if (parse_i64("--steps", optarg, 1, INT64_MAX / 2, &v)) return 2;
+            s.steps = v;
+            break;
+        case O_LIMIT:
+            if (parse_i64("--limit-train", optarg, 1, INT32_MAX, &v)) return 2;
+            s.limit_train = v;
+            break;
+        case O_BATCH:
+            if (parse_i64("--batch", optarg, 1, 65536, &v)) return 2;
+            s.batch = (int32_t)v;
+            break;
+        case O_LR:
+            if (parse_f("--lr", optarg, &s.lr)) return 2;
+            break;
+        case O_MOM:
+            if (parse_f("--momentum", optarg, &s.momentum)) return 2;
+            break;
+        case O_WD:
+            if (parse_f("--weight-decay", optarg, &s.weight_decay)) return 2;
+            break;
+        case O_SEED:
+            if (parse_i64("--seed", optarg, 0, INT64_MAX, &v)) return 2;
+            s.seed = (uint64_t)v;
+            break;
+        case O_GS:
+            if (parse_i64("--group-size", optarg, 1, 1024, &v)) return 2;
+            s.group_size = (int32_t)v;
+            break;
+        case O_GRAPH: graph = optarg; break;
+        case O_SAVE: save_graph = optarg; break;
+        case O_GROW:
+            if (!strcmp(optarg, "off")) s.grow = GN_GROW_OFF;
+            else if (!strcmp(optarg, "depth")) s.grow = GN_GROW_DEPTH;
+            else if (!strcmp(optarg, "width")) s.grow = GN_GROW_WIDTH;
+            else if (!strcmp(optarg, "alternate")) s.grow = GN_GROW_ALTERNATE;
+            else if (!strcmp(optarg, "random")) s.grow = GN_GROW_RANDOM;
+            else {
+                fprintf(stderr,
+                        "genet-rt: --grow wants depth|width|alternate|random|off, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
+        case O_GTHR:
+            if (parse_f("--grow-threshold", optarg, &s.grow_threshold)) return 2;
+            break;
+        case O_GEVERY:
+            if (parse_i64("--grow-every", optarg, 1, INT32_MAX, &v)) return 2;
+            s.grow_every = (int32_t)v;
+            break;
+        case O_GNOISE:
+            if (parse_f("--grow-noise", optarg, &s.grow_noise)) return 2;
+            break;
+        case O_MAXG:
+            if (parse_i64("--max-groups", optarg, 3, 1 << 24, &v)) return 2;
+            s.max_groups = (int32_t)v;
+            break;
+        case O_MAXE:
+            if (parse_i64("--max-edges", optarg, 1, 1 << 28, &v)) return 2;
+            s.max_edges = (int32_t)v;
+            break;
+        case O_MAXP:
+            if (parse_i64("--max-params", optarg, 1, INT64_MAX / 16, &v)) return 2;
+            s.max_params = v;
+            break;
+        case O_JSON:
+            u.json = 1;
+            u.log = stderr;
+            break;
+        case O_QUIET: u.quiet = 1; break;
+        case O_HELP: usage_train(stdout); return 0;
+        default:
+            fprintf(stderr, "genet-rt train: see genet-rt train --help\n");
+            return 2;
+        }
+    }
+    if (optind != argc - 1) {
+        fprintf(stderr, optind >= argc ? "genet-rt train: missing DATASET\n"
+                                       : "genet-rt train: one DATASET expected\n");
+        usage_train(stderr);
+        return 2;
+    }
+    const char *path = argv[optind];
+    if (s.steps > 0 && !epochs_set) s.epochs = 0; /* --steps alone: exactly N steps */
+
+    struct gn_data train = {0}, test = {0};
+    int64_t t0 = mono_ns();
+    enum gn_status st = gn_data_load(path, &train, &test);
+    if (st) return die(gn_error_message());
+    fprintf(u.log, "dataset %s: %d training and %d test examples, %d features, %d classes (%.2fs)\n",
+            path, train.count, test.count, train.features, train.classes,
+            (double)(mono_ns() - t0) * 1e-9);
+
+    gn_trainer *t;
+    st = gn_trainer_open(&t, &s, &train, &test, graph);
+    if (st) {
+        gn_data_free(&train);
+        gn_data_free(&test);
+        return die(gn_error_message());
+    }
+    fprintf(u.log, "backend %s: %s\n", gn_backend_name(gn_trainer_backend(t)),
+            gn_trainer_backend_reason(t));
+    fflush(u.log);
+
+    g_trainer = t;
+    struct sigaction sa = {0};
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+
+    st = gn_trainer_run(t, on_progress, &u);
+    int rc = 0;
+    if (st == GN_ERR_INTERRUPTED) {
+        fprintf(stderr, "%sgenet-rt: stopped by signal: %s\n", u.tty && !u.quiet ? "\r\033[K" : "",
+                gn_error_message());
+        rc = 130;
+    } else if (st) {
+        if (u.tty && !u.quiet) fprintf(stderr, "\r\033[K");
+        fprintf(stderr, "genet-rt: training failed: %s\n", gn_error_message());
+        rc = 1;
+    }
+    g_trainer = NULL;
+    struct gn_progress p;
+    gn_trainer_progress(t, &p);
+    double test_loss = 0, test_acc = -1;
+    if (!st && test.count > 0 && p.test_accuracy >= 0) test_acc = p.test_accuracy;
+    if (save_graph && rc != 1) {
+        if (gn_trainer_save_graph(t, save_graph)) {
+            fprintf(stderr, "genet-rt: cannot save the graph: %s\n", gn_error_message());
+            rc = 1;
+        } else {
+            fprintf(u.log, "graph written to %s (%d groups)\n", save_graph, p.groups);
+        }
+    }
+    if (!st)
+        fprintf(u.log, "done: %" PRId64 " steps, %d hidden groups, test accuracy %.4f, %.1fs\n",
+                p.step, p.groups, test_acc, p.seconds);
+    if (u.json) {
+        printf("{\"backend\": \"%s\", \"steps\": %" PRId64 ", \"epochs\": %d, "
+               "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
+               "\"groups\": %d, \"edges\": %d, \"duplications\": %" PRId64
+               ", \"refused\": %" PRId64 ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
+               "\"status\": \"%s\"}\n",
+               gn_backend_name(gn_trainer_backend(t)), p.step, p.epoch, p.loss, p.accuracy,
+               test_acc, p.groups, p.edges, p.duplications, p.refused, p.seconds,
+               p.steps_per_s, gn_status_str(st));
+    }
+    (void)test_loss;
+    gn_trainer_close(t);
+    gn_data_free(&train);
+    gn_data_free(&test);
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage_top, stderr);
+        return 2;
+    }
+    if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        fputs(usage_top, stdout);
+        return 0;
+    }
+    if (!strcmp(argv[1], "--version")) {
+        printf("genet-rt %s\n", GN_VERSION);
+        return 0;
+    }
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
+    fprintf(stderr, "genet-rt: unknown command '%s'\n\n%s", argv[1], usage_top);
+    return 2;
 }

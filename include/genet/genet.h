@@ -105,6 +105,61 @@ struct gn_data {
 enum gn_status gn_data_load(const char *path, struct gn_data *train, struct gn_data *test);
 void gn_data_free(struct gn_data *d);
 
+
+/* ---- training ---------------------------------------------------------- */
+
+typedef struct gn_trainer gn_trainer;
+
+/* What a training run reports while it goes and at its end. */
+struct gn_progress {
+    int64_t step;        /* steps done since the start of the run */
+    int64_t steps_total; /* planned steps (epochs * steps per epoch, or --steps) */
+    int32_t epoch;       /* epochs completed */
+    int32_t epoch_end;   /* 1 when this report closes an epoch (test_accuracy set) */
+    double loss;         /* mean training loss over the epoch so far */
+    double accuracy;     /* running training accuracy over the epoch so far */
+    double test_accuracy; /* at epoch ends; -1 when there is no test set */
+    int32_t groups, edges; /* hidden groups in use, edges in use */
+    int64_t duplications, refused;
+    double seconds;      /* since the run started */
+    double steps_per_s;
+};
+
+typedef void (*gn_progress_fn)(void *ctx, const struct gn_progress *p);
+
+/*
+ * Open a trainer: pick and open the backend, build the start graph (the
+ * default one-hidden-group network, or graph_path when not NULL), initialise
+ * weights from the seed. The datasets must outlive the trainer.
+ */
+enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
+                               const struct gn_data *train, const struct gn_data *test,
+                               const char *graph_path);
+
+/* The backend actually used and why it was chosen (for --backend auto). */
+enum gn_backend gn_trainer_backend(const gn_trainer *t);
+const char *gn_trainer_backend_reason(const gn_trainer *t);
+
+/* Train for the configured epochs / steps; progress (may be NULL) is called
+ * after every step and at every epoch end. */
+enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx);
+
+/* Ask a running gn_trainer_run to stop after the current step (async-signal
+ * safe). gn_trainer_run then returns GN_ERR_INTERRUPTED. */
+void gn_trainer_request_stop(gn_trainer *t);
+
+/* Loss and accuracy of the current network on a dataset. */
+enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, double *loss,
+                                   double *accuracy);
+
+/* The last progress record (the run's summary once it has ended). */
+void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p);
+
+/* Write the current graph as a graph file. */
+enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path);
+
+void gn_trainer_close(gn_trainer *t);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,0 +1,304 @@
+/*
+ * IDX reader (the MNIST / Fashion-MNIST format), raw or gzip.
+ *
+ * An IDX file is a big-endian header, then the data:
+ *     magic   u32  0x0000TTDD: TT element type (0x08 = unsigned byte),
+ *                  DD the number of dimensions
+ *     dims    u32 x DD
+ *     data    u8 x (product of dims)
+ * Images are 0x00000803 (count, rows, cols), labels 0x00000801 (count).
+ *
+ * A dataset directory holds train-images-idx3-ubyte, train-labels-idx1-ubyte,
+ * t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each raw or with .gz
+ * appended; where both exist the raw file is used (it reads faster).
+ * Every file goes through zlib's gzread, which also reads raw files.
+ *
+ * Both headers of a set are read and checked (magic, dimension count,
+ * sizes against the limits in data.h, image count = label count) before any
+ * body. A body is read into a buffer that grows as bytes arrive, so a header
+ * that promises more than the file holds fails with "expected N bytes,
+ * found M" having cost only M bytes; a file longer than its header says is
+ * rejected too. Pixels become floats p / 255 (0 -> 0.0f, 255 -> 1.0f)
+ * through a 256-entry table.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "data.h"
+#include "error.h"
+
+#define GN_IDX_MAGIC_IMAGES 0x00000803u
+#define GN_IDX_MAGIC_LABELS 0x00000801u
+#define GN_IDX_CHUNK (1u << 20)
+#define GN_IDX_GZBUF (1u << 18)
+
+/* An open IDX file: its path (for messages) and the stream. */
+struct gn_idx_file {
+    char path[PATH_MAX];
+    gzFile f;
+};
+
+/* Find dir/base, else dir/base.gz, into path. */
+static enum gn_status gn_idx_find(const char *dir, const char *base, char *path, size_t n)
+{
+    struct stat st;
+    int len = snprintf(path, n, "%s/%s", dir, base);
+    if (len < 0 || (size_t)len + 3 >= n)
+        return gn_fail(GN_ERR_INVALID, "%s: path too long", dir);
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return GN_OK;
+    strcat(path, ".gz");
+    if (stat(path, &st) == 0 && S_ISREG(st.st_mode))
+        return GN_OK;
+    return gn_fail(GN_ERR_IO, "%s: missing IDX file %s (looked for %s and %s.gz)", dir, base, base,
+                   base);
+}
+
+static enum gn_status gn_idx_open(struct gn_idx_file *x)
+{
+    int fd = open(x->path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return gn_fail(GN_ERR_IO, "%s: cannot open: %s", x->path, strerror(errno));
+    x->f = gzdopen(fd, "rb");
+    if (!x->f) {
+        close(fd);
+        return gn_fail(GN_ERR_NOMEM, "%s: cannot start a zlib stream", x->path);
+    }
+    gzbuffer(x->f, GN_IDX_GZBUF);
+    return GN_OK;
+}
+
+static void gn_idx_close(struct gn_idx_file *x)
+{
+    if (x->f)
+        gzclose(x->f);
+    x->f = NULL;
+}
+
+/*
+ * Read up to n bytes; *got says how many came. A short count means the end
+ * of the data. A damaged gzip stream (bad data or ended mid-stream) and an
+ * operating-system read error are errors.
+ */
+static enum gn_status gn_idx_read(struct gn_idx_file *x, void *buf, size_t n, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        size_t want = n - *got;
+        if (want > (1u << 30))
+            want = 1u << 30;
+        int r = gzread(x->f, (unsigned char *)buf + *got, (unsigned)want);
+        int zerr = Z_OK;
+        const char *zmsg = gzerror(x->f, &zerr);
+        long long pos = (long long)gztell(x->f);
+        if (r > 0)
+            *got += (size_t)r;
+        if (zerr == Z_ERRNO)
+            return gn_fail(GN_ERR_IO, "%s: read error after %lld bytes: %s", x->path,
+                           pos, strerror(errno));
+        if (zerr == Z_MEM_ERROR)
+            return gn_fail(GN_ERR_NOMEM, "%s: zlib is out of memory", x->path);
+        if (zerr == Z_BUF_ERROR)
+            return gn_fail(GN_ERR_FORMAT,
+                           "%s: corrupt gzip stream: it ends early, after %lld decompressed bytes",
+                           x->path, pos);
+        if (zerr != Z_OK || r < 0)
+            return gn_fail(GN_ERR_FORMAT,
+                           "%s: corrupt gzip stream after %lld decompressed bytes (zlib: %s)",
+                           x->path, pos, zmsg ? zmsg : "unknown error");
+        if (r == 0)
+            break;
+    }
+    return GN_OK;
+}
+
+static uint32_t gn_idx_be32(const unsigned char *p)
+{
+    return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
+}
+
+/* Read and check the header of an IDX file with the given magic into dims[]. */
+static enum gn_status gn_idx_header(struct gn_idx_file *x, uint32_t magic, uint32_t *dims)
+{
+    unsigned ndims = magic & 0xffu;
+    unsigned char h[16];
+    size_t want = 4 + 4 * (size_t)ndims, got;
+    enum gn_status s = gn_idx_read(x, h, want, &got);
+    if (s != GN_OK)
+        return s;
+    if (got == 0)
+        return gn_fail(GN_ERR_FORMAT, "%s: file is empty", x->path);
+    if (got < 4)
+        return gn_fail(GN_ERR_FORMAT, "%s: truncated header: expected %zu bytes, found %zu",
+                       x->path, want, got);
+    uint32_t m = gn_idx_be32(h);
+    if ((m & 0xffffff00u) != (magic & 0xffffff00u)) {
+        if ((m >> 16) == 0)
+            return gn_fail(GN_ERR_FORMAT,
+                           "%s: wrong magic 0x%08x: element type 0x%02x is not unsigned byte "
+                           "(expected 0x%08x)",
+                           x->path, m, (m >> 8) & 0xffu, magic);
+        return gn_fail(GN_ERR_FORMAT, "%s: wrong magic: expected 0x%08x, found 0x%08x", x->path,
+                       magic, m);
+    }
+    if ((m & 0xffu) != ndims)
+        return gn_fail(GN_ERR_FORMAT,
+                       "%s: wrong dimension count %u (magic 0x%08x), expected %u (magic 0x%08x)",
+                       x->path, m & 0xffu, m, ndims, magic);
+    if (got < want)
+        return gn_fail(GN_ERR_FORMAT, "%s: truncated header: expected %zu bytes, found %zu",
+                       x->path, want, got);
+    for (unsigned i = 0; i < ndims; i++)
+        dims[i] = gn_idx_be32(h + 4 + 4 * i);
+    return GN_OK;
+}
+
+/*
+ * Read exactly n body bytes into a fresh *out, growing the buffer as data
+ * arrives, then make sure nothing follows. what names the data for messages.
+ */
+static enum gn_status gn_idx_body(struct gn_idx_file *x, int64_t n, const char *what,
+                                  uint8_t **out)
+{
+    long long header = (long long)gztell(x->f);
+    size_t cap = n < GN_IDX_CHUNK ? (size_t)n : GN_IDX_CHUNK, have = 0;
+    uint8_t *buf = malloc(cap ? cap : 1);
+    enum gn_status s = GN_OK;
+    *out = NULL;
+    if (!buf)
+        return gn_fail(GN_ERR_NOMEM, "%s: cannot allocate %zu bytes", x->path, cap);
+    while (have < (size_t)n) {
+        if (have == cap) {
+            size_t ncap = cap * 2 < (size_t)n ? cap * 2 : (size_t)n;
+            uint8_t *nb = realloc(buf, ncap);
+            if (!nb) {
+                s = gn_fail(GN_ERR_NOMEM, "%s: cannot allocate %zu bytes", x->path, ncap);
+                goto error;
+            }
+            buf = nb;
+            cap = ncap;
+        }
+        size_t req = cap - have, got;
+        s = gn_idx_read(x, buf + have, req, &got);
+        if (s != GN_OK)
+            goto error;
+        have += got;
+        if (got < req)
+            break;
+    }
+    if (have < (size_t)n) {
+        s = gn_fail(GN_ERR_FORMAT,
+                    "%s: truncated data: the header promises %s, %lld bytes after the "
+                    "%lld-byte header, but only %zu are present",
+                    x->path, what, (long long)n, header, have);
+        goto error;
+    }
+    unsigned char extra;
+    size_t got;
+    s = gn_idx_read(x, &extra, 1, &got);
+    if (s != GN_OK)
+        goto error;
+    if (got) {
+        s = gn_fail(GN_ERR_FORMAT,
+                    "%s: trailing data: the header promises %s (%lld bytes after the "
+                    "%lld-byte header) but the file goes on",
+                    x->path, what, (long long)n, header);
+        goto error;
+    }
+    *out = buf;
+    return GN_OK;
+error:
+    free(buf);
+    return s;
+}
+
+/* Load one set (train or test) from its images and labels files into d. */
+static enum gn_status gn_idx_load_set(const char *images, const char *labels, struct gn_data *d,
+                                      uint32_t *rows, uint32_t *cols)
+{
+    struct gn_idx_file fi = {.f = NULL}, fl = {.f = NULL};
+    uint32_t di[3] = {0}, dl[1] = {0};
+    uint8_t *pix = NULL, *lab = NULL;
+    char what[96];
+    enum gn_status s;
+
+    memset(d, 0, sizeof *d);
+    snprintf(fi.path, sizeof fi.path, "%s", images);
+    snprintf(fl.path, sizeof fl.path, "%s", labels);
+    if ((s = gn_idx_open(&fi)) != GN_OK || (s = gn_idx_open(&fl)) != GN_OK)
+        goto done;
+    if ((s = gn_idx_header(&fi, GN_IDX_MAGIC_IMAGES, di)) != GN_OK ||
+        (s = gn_idx_header(&fl, GN_IDX_MAGIC_LABELS, dl)) != GN_OK)
+        goto done;
+    if (di[1] == 0 || di[2] == 0 || di[1] > GN_DATA_MAX_FEATURES || di[2] > GN_DATA_MAX_FEATURES) {
+        s = gn_fail(GN_ERR_FORMAT, "%s: image size %ux%u is outside 1..%lld per side", images,
+                    di[1], di[2], (long long)GN_DATA_MAX_FEATURES);
+        goto done;
+    }
+    if (di[0] != dl[0]) {
+        s = gn_fail(GN_ERR_FORMAT, "%s holds %u images but %s holds %u labels", images, di[0],
+                    labels, dl[0]);
+        goto done;
+    }
+    int64_t features = (int64_t)di[1] * di[2];
+    if ((s = gn_data_limits(di[0], features, images)) != GN_OK)
+        goto done;
+    snprintf(what, sizeof what, "%u images of %ux%u", di[0], di[1], di[2]);
+    if ((s = gn_idx_body(&fi, (int64_t)di[0] * features, what, &pix)) != GN_OK)
+        goto done;
+    snprintf(what, sizeof what, "%u labels", dl[0]);
+    if ((s = gn_idx_body(&fl, dl[0], what, &lab)) != GN_OK)
+        goto done;
+    if ((s = gn_data_alloc(d, di[0], features, images)) != GN_OK)
+        goto done;
+    free(d->y);
+    d->y = lab;
+    lab = NULL;
+
+    float lut[256];
+    for (int i = 0; i < 256; i++)
+        lut[i] = (float)i / 255.0f;
+    size_t n = (size_t)d->count * (size_t)d->features;
+    for (size_t i = 0; i < n; i++)
+        d->x[i] = lut[pix[i]];
+    *rows = di[1];
+    *cols = di[2];
+done:
+    free(pix);
+    free(lab);
+    gn_idx_close(&fi);
+    gn_idx_close(&fl);
+    if (s != GN_OK)
+        gn_data_free(d);
+    return s;
+}
+
+enum gn_status gn_idx_load(const char *dir, struct gn_data *train, struct gn_data *test)
+{
+    static const char *const names[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                         "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    char paths[4][PATH_MAX];
+    uint32_t r, c, tr, tc;
+    enum gn_status s;
+
+    for (int i = 0; i < 4; i++)
+        if ((s = gn_idx_find(dir, names[i], paths[i], sizeof paths[i])) != GN_OK)
+            return s;
+    if ((s = gn_idx_load_set(paths[0], paths[1], train, &r, &c)) != GN_OK)
+        return s;
+    if (train->count == 0)
+        return gn_fail(GN_ERR_FORMAT, "%s: holds no images", paths[0]);
+    if ((s = gn_idx_load_set(paths[2], paths[3], test, &tr, &tc)) != GN_OK)
+        return s;
+    if (tr != r || tc != c)
+        return gn_fail(GN_ERR_FORMAT, "%s: test images are %ux%u but training images are %ux%u",
+                       paths[2], tr, tc, r, c);
+    return GN_OK;
+}

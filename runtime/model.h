@@ -1,0 +1,124 @@
+/*
+ * The network: groups, edges and parameter blocks in preallocated pools.
+ *
+ * Plain fixed-width structs shared by the host backends and the device
+ * (no pointers inside the pooled records, only indices and offsets).
+ *
+ * Slots: group 0 is the input (width = features), group 1 is the output
+ * (width = classes, linear, softmax cross-entropy), hidden groups take slots
+ * from 2 up. An edge src -> dst owns a weight block of src.width x dst.width
+ * floats (row-major, W[k][j] maps input unit k to output unit j); a group
+ * owns a bias block of width floats. New groups, edges and parameter blocks
+ * are bump-allocated; nothing is ever freed during a run (depthwise growth
+ * re-points existing edges instead of deleting them).
+ *
+ * Canonical order. Every backend computes in the same order so results match
+ * bitwise: groups in `order` (a topological order, input first, output last;
+ * a duplicate is placed right after the group it came from), each group's
+ * in-edges sorted by the source's position, out-edges by the target's
+ * position. gn_model_rebuild() recomputes positions, the CSR lists and
+ * validates the graph after any change.
+ */
+#ifndef GN_RUNTIME_MODEL_H
+#define GN_RUNTIME_MODEL_H
+
+#include <stdint.h>
+
+#include "genet/genet.h"
+
+#define GN_SLOT_INPUT 0
+#define GN_SLOT_OUTPUT 1
+#define GN_SLOT_FIRST_HIDDEN 2
+
+enum gn_group_kind {
+    GN_GROUP_INPUT = 0,
+    GN_GROUP_HIDDEN = 1,
+    GN_GROUP_OUTPUT = 2,
+};
+
+/* Group flags, set by growth. */
+#define GN_GROUP_MARKED 1u /* gradient std above the threshold */
+#define GN_GROUP_CHOSEN 2u /* marked and no predecessor marked: duplicate it */
+
+struct gn_group {
+    int32_t kind;
+    int32_t width;
+    int64_t bias; /* offset of the bias block in the parameter pool (-1 for input) */
+    int32_t in_begin, in_count;   /* slice of model.in_list (edge indices) */
+    int32_t out_begin, out_count; /* slice of model.out_list (edge indices) */
+    int32_t pos;    /* position in model.order */
+    uint32_t flags; /* GN_GROUP_* */
+    int32_t parent; /* slot this group was duplicated from, -1 if original */
+    int32_t born;   /* step at which it was created (0 for the start graph) */
+    float grad_std; /* last measured gradient standard deviation */
+    int32_t pad_;
+};
+_Static_assert(sizeof(struct gn_group) == 56, "gn_group layout is shared with the device");
+
+struct gn_edge {
+    int32_t src, dst;
+    int64_t w; /* offset of the src.width x dst.width weight block */
+};
+_Static_assert(sizeof(struct gn_edge) == 16, "gn_edge layout is shared with the device");
+
+struct gn_model {
+    int32_t inputs, classes, group_size;
+    int32_t max_width; /* max(group_size, classes) */
+
+    /* pools: capacity and bump counters */
+    struct gn_group *groups;
+    int32_t n_groups, max_groups;
+    struct gn_edge *edges;
+    int32_t n_edges, max_edges;
+    float *params; /* weights and biases */
+    float *grads;  /* gradients, same layout */
+    float *moment; /* SGD momentum, same layout */
+    int64_t n_params, max_params;
+
+    /* topology, rebuilt by gn_model_rebuild() */
+    int32_t *order;    /* max_groups: slots in canonical topological order */
+    int32_t *in_list;  /* max_edges: in-edges grouped by dst */
+    int32_t *out_list; /* max_edges: out-edges grouped by src */
+    int32_t depth;     /* longest path input -> output, in edges */
+
+    /* growth counters */
+    int64_t duplications, refused;
+};
+
+/* Pool capacities derived from settings and data shape (0 fields = auto). */
+void gn_model_capacity(const struct gn_settings *s, int32_t inputs, int32_t classes,
+                       int32_t *max_groups, int32_t *max_edges, int64_t *max_params);
+
+/* An empty model: input and output groups, no edges. */
+enum gn_status gn_model_init(struct gn_model *m, int32_t inputs, int32_t classes,
+                             int32_t group_size, int32_t max_groups, int32_t max_edges,
+                             int64_t max_params);
+void gn_model_free(struct gn_model *m);
+
+/* Bump allocations. GN_ERR_FULL when the pool is full (nothing allocated). */
+enum gn_status gn_model_add_group(struct gn_model *m, int32_t *slot);
+enum gn_status gn_model_add_edge(struct gn_model *m, int32_t src, int32_t dst, int32_t *edge);
+
+/*
+ * Recompute order, positions, CSR lists and depth from the pools, and check
+ * the graph: every hidden group has an in-edge and an out-edge, the output has
+ * an in-edge, no edge into the input, no cycle, widths consistent.
+ * `order_hint`, if not NULL, gives the desired order of all n_groups slots
+ * (it must be topological); otherwise a stable topological sort by slot.
+ */
+enum gn_status gn_model_rebuild(struct gn_model *m, const int32_t *order_hint);
+
+/* The default start: input -> one hidden group -> output. */
+enum gn_status gn_model_build_default(struct gn_model *m);
+
+/* Initialise every weight (He normal over the group's total fan-in, seeded
+ * per edge and element) and zero biases, gradients and momentum. */
+void gn_model_init_weights(struct gn_model *m, uint64_t seed);
+
+/* Deep copy (same capacities); dst must be uninitialised. */
+enum gn_status gn_model_clone(struct gn_model *dst, const struct gn_model *src);
+
+/* Parameter count in use (weights + biases). */
+int64_t gn_model_param_count(const struct gn_model *m);
+
+#endif

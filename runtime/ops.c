@@ -1,0 +1,229 @@
+/*
+ * Reference per-task math (see ops.h for the layout and the ordering rule).
+ *
+ * Loops are ordered so the innermost one runs over the destination width
+ * with unit stride (it vectorises), and every reduction is accumulated in a
+ * fixed order: forward z[r][j] = b[j] + sum over in-edges (by source
+ * position) of sum over k of a[r][k] * W[k][j]; weight gradients
+ * dW[k][j] = sum over r in increasing order of a[r][k] * dz[r][j].
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "error.h"
+#include "ops.h"
+
+enum gn_status gn_buffers_init(struct gn_buffers *b, const struct gn_model *m, int32_t batch)
+{
+    memset(b, 0, sizeof *b);
+    b->batch = batch;
+    b->rows = batch;
+    b->stride = m->max_width;
+    size_t n = (size_t)m->max_groups * (size_t)batch * (size_t)m->max_width;
+    b->act = calloc(n, sizeof(float));
+    b->dz = calloc(n, sizeof(float));
+    b->row_loss = calloc((size_t)batch, sizeof(float));
+    b->row_hit = calloc((size_t)batch, 1);
+    if (!b->act || !b->dz || !b->row_loss || !b->row_hit) {
+        gn_buffers_free(b);
+        return gn_fail(GN_ERR_NOMEM,
+                       "cannot allocate activations for %d groups x batch %d (%.1f MiB)",
+                       m->max_groups, batch, 2.0 * (double)n * 4 / (1 << 20));
+    }
+    return GN_OK;
+}
+
+void gn_buffers_free(struct gn_buffers *b)
+{
+    free(b->act);
+    free(b->dz);
+    free(b->row_loss);
+    free(b->row_hit);
+    memset(b, 0, sizeof *b);
+}
+
+static inline const float *src_act(const struct gn_model *m, const struct gn_buffers *b,
+                                   int32_t s)
+{
+    return s == GN_SLOT_INPUT ? b->x : gn_act(b, s);
+}
+
+void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
+                   int32_t r1)
+{
+    const struct gn_group *gr = &m->groups[g];
+    const int32_t n = gr->width;
+    const float *bias = m->params + gr->bias;
+    float *out = gn_act(b, g);
+    for (int32_t r = r0; r < r1; r++) {
+        float *z = out + (int64_t)r * n;
+        for (int32_t j = 0; j < n; j++) z[j] = bias[j];
+    }
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+        const int32_t K = m->groups[e->src].width;
+        const float *a = src_act(m, b, e->src);
+        const float *W = m->params + e->w;
+        for (int32_t r = r0; r < r1; r++) {
+            const float *ar = a + (int64_t)r * K;
+            float *z = out + (int64_t)r * n;
+            for (int32_t k = 0; k < K; k++) {
+                const float av = ar[k];
+                if (av == 0.0f) continue; /* ReLU and image zeros: exact skip */
+                const float *w = W + (int64_t)k * n;
+                for (int32_t j = 0; j < n; j++) z[j] += av * w[j];
+            }
+        }
+    }
+    if (gr->kind == GN_GROUP_HIDDEN) {
+        for (int32_t r = r0; r < r1; r++) {
+            float *z = out + (int64_t)r * n;
+            for (int32_t j = 0; j < n; j++) z[j] = z[j] > 0.0f ? z[j] : 0.0f;
+        }
+    }
+}
+
+void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0, int32_t r1)
+{
+    const int32_t C = m->classes;
+    const float *logits = gn_act(b, GN_SLOT_OUTPUT);
+    float *dz = gn_dz(b, GN_SLOT_OUTPUT);
+    const float inv = 1.0f / (float)b->rows;
+    for (int32_t r = r0; r < r1; r++) {
+        const float *z = logits + (int64_t)r * C;
+        float *d = dz + (int64_t)r * C;
+        int32_t best = 0;
+        float mx = z[0];
+        for (int32_t c = 1; c < C; c++)
+            if (z[c] > mx) mx = z[c], best = c;
+        float sum = 0.0f;
+        for (int32_t c = 0; c < C; c++) {
+            d[c] = expf(z[c] - mx);
+            sum += d[c];
+        }
+        const int32_t y = b->y[r];
+        b->row_loss[r] = logf(sum) - (z[y] - mx);
+        b->row_hit[r] = best == y;
+        const float is = 1.0f / sum;
+        for (int32_t c = 0; c < C; c++) d[c] = (d[c] * is - (c == y ? 1.0f : 0.0f)) * inv;
+    }
+}
+
+void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
+                    int32_t r1)
+{
+    const struct gn_group *gr = &m->groups[g];
+    const int32_t K = gr->width;
+    const float *a = gn_act(b, g);
+    float *dz = gn_dz(b, g);
+    for (int32_t r = r0; r < r1; r++) memset(dz + (int64_t)r * K, 0, (size_t)K * sizeof(float));
+    for (int32_t i = 0; i < gr->out_count; i++) {
+        const struct gn_edge *e = &m->edges[m->out_list[gr->out_begin + i]];
+        const int32_t n = m->groups[e->dst].width;
+        const float *dt = gn_dz(b, e->dst);
+        const float *W = m->params + e->w;
+        for (int32_t r = r0; r < r1; r++) {
+            const float *dr = dt + (int64_t)r * n;
+            float *d = dz + (int64_t)r * K;
+            for (int32_t k = 0; k < K; k++) {
+                const float *w = W + (int64_t)k * n;
+                float s = 0.0f;
+                for (int32_t j = 0; j < n; j++) s += dr[j] * w[j];
+                d[k] += s;
+            }
+        }
+    }
+    for (int32_t r = r0; r < r1; r++) {
+        const float *ar = a + (int64_t)r * K;
+        float *d = dz + (int64_t)r * K;
+        for (int32_t k = 0; k < K; k++)
+            if (!(ar[k] > 0.0f)) d[k] = 0.0f;
+    }
+}
+
+float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
+{
+    const struct gn_group *gr = &m->groups[g];
+    const int32_t n = gr->width;
+    const int32_t rows = b->rows;
+    const float *dz = gn_dz(b, g);
+    float *db = m->grads + gr->bias;
+    for (int32_t j = 0; j < n; j++) db[j] = 0.0f;
+    for (int32_t r = 0; r < rows; r++) {
+        const float *d = dz + (int64_t)r * n;
+        for (int32_t j = 0; j < n; j++) db[j] += d[j];
+    }
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+        const int32_t K = m->groups[e->src].width;
+        const float *a = src_act(m, b, e->src);
+        float *dW = m->grads + e->w;
+        memset(dW, 0, (size_t)K * n * sizeof(float));
+        for (int32_t r = 0; r < rows; r++) {
+            const float *ar = a + (int64_t)r * K;
+            const float *d = dz + (int64_t)r * n;
+            for (int32_t k = 0; k < K; k++) {
+                const float av = ar[k];
+                if (av == 0.0f) continue;
+                float *w = dW + (int64_t)k * n;
+                for (int32_t j = 0; j < n; j++) w[j] += av * d[j];
+            }
+        }
+    }
+    /* Standard deviation of every gradient entry of the group: mean first,
+     * then the variance around it, both accumulated in double in a fixed
+     * order. */
+    double sum = 0.0, cnt = n;
+    for (int32_t j = 0; j < n; j++) sum += db[j];
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+        int64_t len = (int64_t)m->groups[e->src].width * n;
+        const float *dW = m->grads + e->w;
+        for (int64_t q = 0; q < len; q++) sum += dW[q];
+        cnt += (double)len;
+    }
+    const double mean = sum / cnt;
+    double var = 0.0;
+    for (int32_t j = 0; j < n; j++) var += (db[j] - mean) * (db[j] - mean);
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+        int64_t len = (int64_t)m->groups[e->src].width * n;
+        const float *dW = m->grads + e->w;
+        for (int64_t q = 0; q < len; q++) var += (dW[q] - mean) * (dW[q] - mean);
+    }
+    return (float)sqrt(var / cnt);
+}
+
+static void sgd(float *w, float *v, const float *gr, int64_t len, float lr, float mu, float wd)
+{
+    for (int64_t i = 0; i < len; i++) {
+        v[i] = mu * v[i] + gr[i] + wd * w[i];
+        w[i] -= lr * v[i];
+    }
+}
+
+void gn_op_update(struct gn_model *m, int32_t g, float lr, float momentum, float weight_decay)
+{
+    const struct gn_group *gr = &m->groups[g];
+    sgd(m->params + gr->bias, m->moment + gr->bias, m->grads + gr->bias, gr->width, lr, momentum,
+        0.0f);
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+        int64_t len = (int64_t)m->groups[e->src].width * gr->width;
+        sgd(m->params + e->w, m->moment + e->w, m->grads + e->w, len, lr, momentum,
+            weight_decay);
+    }
+}
+
+void gn_op_reduce_loss(const struct gn_buffers *b, double *loss_sum, int64_t *hits)
+{
+    double s = 0.0;
+    int64_t h = 0;
+    for (int32_t r = 0; r < b->rows; r++) {
+        s += b->row_loss[r];
+        h += b->row_hit[r];
+    }
+    *loss_sum = s;
+    *hits = h;
+}

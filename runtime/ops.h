@@ -1,0 +1,73 @@
+/*
+ * Per-task math of one training step, the reference (plain C, fp32) that
+ * every backend runs or is checked against.
+ *
+ * Buffers (struct gn_buffers): for every non-input slot g, an activation
+ * block act(g) and an error block dz(g), each (B, width(g)) row-major at a
+ * fixed offset g * B * max_width; the input's activations are the batch
+ * itself, (B, inputs).
+ *
+ * The ops work on a row range [r0, r1) where rows are independent (forward,
+ * loss, backward error), or on the whole batch where they reduce over rows
+ * (weight gradients, statistics, update). Each output element is always
+ * computed in the same order (in-edges by source position, then k, rows in
+ * increasing order), whatever the row range: that is what makes the serial
+ * and the threaded backends agree bitwise.
+ */
+#ifndef GN_RUNTIME_OPS_H
+#define GN_RUNTIME_OPS_H
+
+#include <stdint.h>
+
+#include "model.h"
+
+struct gn_buffers {
+    int32_t batch; /* B: rows allocated */
+    int32_t rows;  /* rows of the current minibatch (<= batch) */
+    int32_t stride; /* max_width */
+    const float *x;   /* (rows, inputs): the minibatch */
+    const uint8_t *y; /* (rows) */
+    float *act;       /* (max_groups, B, max_width) */
+    float *dz;        /* (max_groups, B, max_width) */
+    float *row_loss;  /* (B): cross-entropy of each row */
+    uint8_t *row_hit; /* (B): 1 when the row's argmax is its label */
+};
+
+enum gn_status gn_buffers_init(struct gn_buffers *b, const struct gn_model *m, int32_t batch);
+void gn_buffers_free(struct gn_buffers *b);
+
+static inline float *gn_act(const struct gn_buffers *b, int32_t g)
+{
+    return b->act + (int64_t)g * b->batch * b->stride;
+}
+
+static inline float *gn_dz(const struct gn_buffers *b, int32_t g)
+{
+    return b->dz + (int64_t)g * b->batch * b->stride;
+}
+
+/* Activations of group g (hidden: ReLU, output: logits) for rows [r0, r1). */
+void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
+                   int32_t r1);
+
+/* Softmax cross-entropy on the output logits for rows [r0, r1): row_loss,
+ * row_hit, and dz(output) = (softmax - onehot) / rows. */
+void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0, int32_t r1);
+
+/* dz(g) for rows [r0, r1) of a hidden group: the error pulled from its
+ * successors through the outgoing weights, masked by ReLU'. */
+void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
+                    int32_t r1);
+
+/* Gradients of g's in-edge weight blocks and bias over all rows, into
+ * m->grads; returns their standard deviation (hidden groups' growth
+ * statistic; computed for the output too). */
+float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g);
+
+/* SGD with momentum and weight decay on g's in-edge blocks and bias. */
+void gn_op_update(struct gn_model *m, int32_t g, float lr, float momentum, float weight_decay);
+
+/* Sum of row_loss and row_hit over [0, rows) in row order. */
+void gn_op_reduce_loss(const struct gn_buffers *b, double *loss_sum, int64_t *hits);
+
+#endif

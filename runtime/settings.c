@@ -1,0 +1,54 @@
+/*
+ * Settings: the defaults (what `genet-rt train --help` prints) and the names
+ * of backends and growth policies.
+ */
+#include <string.h>
+
+#include "genet/genet.h"
+
+void gn_default_settings(struct gn_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->backend = GN_BACKEND_AUTO;
+    s->group_size = 32;
+    s->batch = 256;
+    s->epochs = 5;
+    s->steps = 0;
+    s->limit_train = 0;
+    s->lr = 0.05f;
+    s->momentum = 0.9f;
+    s->weight_decay = 0.0f;
+    s->seed = 1;
+    s->grow = GN_GROW_ALTERNATE;
+    s->grow_threshold = 0.004f;
+    s->grow_every = 100;
+    s->grow_noise = 0.1f;
+    s->max_groups = 64;
+    s->max_edges = 0;
+    s->max_params = 0;
+    s->threads = 0;
+    s->tile = 0;
+}
+
+const char *gn_backend_name(enum gn_backend b)
+{
+    switch (b) {
+    case GN_BACKEND_AUTO: return "auto";
+    case GN_BACKEND_SERIAL: return "serial";
+    case GN_BACKEND_CPU: return "cpu";
+    case GN_BACKEND_CUDA: return "cuda";
+    }
+    return "?";
+}
+
+const char *gn_grow_policy_name(enum gn_grow_policy p)
+{
+    switch (p) {
+    case GN_GROW_OFF: return "off";
+    case GN_GROW_DEPTH: return "depth";
+    case GN_GROW_WIDTH: return "width";
+    case GN_GROW_ALTERNATE: return "alternate";
+    case GN_GROW_RANDOM: return "random";
+    }
+    return "?";
+}

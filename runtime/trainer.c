@@ -1,0 +1,323 @@
+/*
+ * The trainer: settings, backend choice, the start graph, minibatch
+ * assembly, the host training loop for step-driven backends, evaluation.
+ *
+ * Loop: for each epoch, a seeded permutation of the training set; for each
+ * minibatch of it (the last one may be short), assemble rows, run one
+ * backend step (growth on every grow_every-th step), update the running
+ * loss and accuracy, report progress; at the epoch's end evaluate the test
+ * set. --steps stops the run early, counted from the start of the run.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "device/device.h"
+#include "error.h"
+#include "gn_config.h"
+#include "graphfile.h"
+#include "rng.h"
+#include "trainer.h"
+
+int64_t gn_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* The backends compiled into this build. */
+static const struct gn_backend_ops *backend_ops(enum gn_backend b)
+{
+    switch (b) {
+    case GN_BACKEND_SERIAL: return &gn_backend_serial;
+#if GN_HAVE_CPU_BACKEND
+    case GN_BACKEND_CPU: return &gn_backend_cpu;
+#endif
+#if GN_HAVE_CUDA_BACKEND
+    case GN_BACKEND_CUDA: return &gn_backend_cuda;
+#endif
+    default: return NULL;
+    }
+}
+
+static enum gn_status choose_backend(struct gn_trainer *t)
+{
+    struct gn_device_info dev;
+    enum gn_backend want = t->s.backend;
+    if (want == GN_BACKEND_CUDA || want == GN_BACKEND_AUTO) gn_device_query(&dev);
+    if (want == GN_BACKEND_AUTO) {
+        if (dev.usable && backend_ops(GN_BACKEND_CUDA)) {
+            t->backend = GN_BACKEND_CUDA;
+            snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s",
+                     dev.reason);
+        } else {
+            t->backend = backend_ops(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
+            snprintf(t->backend_reason, sizeof t->backend_reason, "%.200s; using the %s backend",
+                     dev.usable ? "the cuda backend is not built in" : dev.reason,
+                     gn_backend_name(t->backend));
+        }
+    } else {
+        if (!backend_ops(want))
+            return gn_fail(GN_ERR_UNSUPPORTED, "the %s backend is not available in this build",
+                           gn_backend_name(want));
+        if (want == GN_BACKEND_CUDA && !dev.usable)
+            return gn_fail(GN_ERR_UNSUPPORTED, "--backend cuda: %s", dev.reason);
+        t->backend = want;
+        snprintf(t->backend_reason, sizeof t->backend_reason, "asked for with --backend %s",
+                 gn_backend_name(want));
+    }
+    t->ops = backend_ops(t->backend);
+    return GN_OK;
+}
+
+static enum gn_status check_settings(const struct gn_settings *s)
+{
+    if (s->group_size < 1 || s->group_size > 1024)
+        return gn_fail(GN_ERR_INVALID, "--group-size must be in 1..1024 (got %d)", s->group_size);
+    if (s->batch < 1 || s->batch > 65536)
+        return gn_fail(GN_ERR_INVALID, "--batch must be in 1..65536 (got %d)", s->batch);
+    if (s->epochs < 0 || s->steps < 0 || s->limit_train < 0)
+        return gn_fail(GN_ERR_INVALID, "--epochs, --steps and --limit-train must be >= 0");
+    if (s->epochs == 0 && s->steps == 0)
+        return gn_fail(GN_ERR_INVALID, "nothing to do: --epochs 0 and no --steps");
+    if (!(s->lr > 0.0f) || !isfinite(s->lr))
+        return gn_fail(GN_ERR_INVALID, "--lr must be a positive number");
+    if (!(s->momentum >= 0.0f && s->momentum < 1.0f))
+        return gn_fail(GN_ERR_INVALID, "--momentum must be in [0, 1)");
+    if (!(s->weight_decay >= 0.0f) || !isfinite(s->weight_decay))
+        return gn_fail(GN_ERR_INVALID, "--weight-decay must be >= 0");
+    if (s->grow_every < 1) return gn_fail(GN_ERR_INVALID, "--grow-every must be >= 1");
+    if (!(s->grow_threshold >= 0.0f)) return gn_fail(GN_ERR_INVALID, "--grow-threshold must be >= 0");
+    if (!(s->grow_noise >= 0.0f && s->grow_noise < 1.0f))
+        return gn_fail(GN_ERR_INVALID, "--grow-noise must be in [0, 1)");
+    if (s->max_groups < 0 || s->max_edges < 0 || s->max_params < 0 || s->threads < 0 ||
+        s->tile < 0)
+        return gn_fail(GN_ERR_INVALID, "pool sizes, --threads and --tile must be >= 0");
+    return GN_OK;
+}
+
+enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
+                               const struct gn_data *train, const struct gn_data *test,
+                               const char *graph_path)
+{
+    *out = NULL;
+    enum gn_status st = check_settings(s);
+    if (st) return st;
+    if (!train || train->count < 1) return gn_fail(GN_ERR_INVALID, "the training set is empty");
+    if (test && test->count > 0 && test->features != train->features)
+        return gn_fail(GN_ERR_INVALID, "test set has %d features, training set %d",
+                       test->features, train->features);
+    struct gn_trainer *t = calloc(1, sizeof *t);
+    if (!t) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    t->s = *s;
+    t->train = train;
+    t->test = test;
+    t->n_train = train->count;
+    if (s->limit_train > 0 && s->limit_train < t->n_train) t->n_train = s->limit_train;
+    if (t->s.batch > t->n_train) t->s.batch = (int32_t)t->n_train;
+    t->steps_per_epoch = (t->n_train + t->s.batch - 1) / t->s.batch;
+
+    if ((st = choose_backend(t))) goto error;
+
+    int32_t classes = train->classes;
+    if (test && test->count > 0 && test->classes > classes) classes = test->classes;
+    int32_t mg, me;
+    int64_t mp;
+    gn_model_capacity(&t->s, train->features, classes, &mg, &me, &mp);
+    if (graph_path) {
+        st = gn_graph_read(graph_path, &t->m, train->features, classes, t->s.group_size, mg, me,
+                           mp);
+        if (st) goto error;
+    } else {
+        if ((st = gn_model_init(&t->m, train->features, classes, t->s.group_size, mg, me, mp)))
+            goto error;
+        if ((st = gn_model_build_default(&t->m))) goto error;
+    }
+    gn_model_init_weights(&t->m, t->s.seed);
+    if ((st = gn_buffers_init(&t->buf, &t->m, t->s.batch))) goto error;
+    t->xbatch = malloc((size_t)t->s.batch * (size_t)train->features * sizeof(float));
+    t->ybatch = malloc((size_t)t->s.batch);
+    t->perm = malloc((size_t)t->n_train * sizeof(int32_t));
+    if (!t->xbatch || !t->ybatch || !t->perm) {
+        st = gn_fail(GN_ERR_NOMEM, "out of memory for minibatch buffers");
+        goto error;
+    }
+    if ((st = t->ops->open(t))) {
+        t->ops = NULL;
+        goto error;
+    }
+    t->last.test_accuracy = -1;
+    *out = t;
+    return GN_OK;
+error:
+    gn_trainer_close(t);
+    return st;
+}
+
+enum gn_backend gn_trainer_backend(const gn_trainer *t)
+{
+    return t->backend;
+}
+
+const char *gn_trainer_backend_reason(const gn_trainer *t)
+{
+    return t->backend_reason;
+}
+
+void gn_trainer_shuffle(struct gn_trainer *t, int64_t epoch)
+{
+    int32_t n = (int32_t)t->n_train;
+    for (int32_t i = 0; i < n; i++) t->perm[i] = i;
+    for (int32_t i = n - 1; i > 0; i--) {
+        int32_t j = (int32_t)(gn_rng_u64(t->s.seed, GN_RNG_SHUFFLE, (uint64_t)epoch, (uint64_t)i) %
+                              (uint64_t)(i + 1));
+        int32_t tmp = t->perm[i];
+        t->perm[i] = t->perm[j];
+        t->perm[j] = tmp;
+    }
+}
+
+void gn_trainer_load_batch(struct gn_trainer *t, int64_t i0, int32_t rows)
+{
+    const int32_t F = t->train->features;
+    for (int32_t r = 0; r < rows; r++) {
+        int32_t src = t->perm[i0 + r];
+        memcpy(t->xbatch + (int64_t)r * F, t->train->x + (int64_t)src * F,
+               (size_t)F * sizeof(float));
+        t->ybatch[r] = t->train->y[src];
+    }
+    t->buf.x = t->xbatch;
+    t->buf.y = t->ybatch;
+    t->buf.rows = rows;
+}
+
+static void fill_progress(struct gn_trainer *t, double loss_sum, int64_t hits, int64_t seen)
+{
+    struct gn_progress *p = &t->last;
+    p->step = t->c.step;
+    p->epoch = (int32_t)t->c.epoch;
+    p->loss = seen ? loss_sum / (double)seen : 0.0;
+    p->accuracy = seen ? (double)hits / (double)seen : 0.0;
+    p->groups = t->m.n_groups - 2;
+    p->edges = t->m.n_edges;
+    p->duplications = t->m.duplications;
+    p->refused = t->m.refused;
+    p->seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9;
+    p->steps_per_s = p->seconds > 0 ? (double)p->step / p->seconds : 0.0;
+    t->c.loss = p->loss;
+    t->c.accuracy = p->accuracy;
+}
+
+enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
+{
+    t->t0_ns = gn_now_ns();
+    int64_t total = t->s.epochs > 0 ? (int64_t)t->s.epochs * t->steps_per_epoch : INT64_MAX;
+    if (t->s.steps > 0 && t->s.steps < total) total = t->s.steps;
+    t->last.steps_total = total;
+    if (t->ops->run) return t->ops->run(t, progress, ctx);
+
+    enum gn_status st = GN_OK;
+    while (t->c.step < total) {
+        int64_t epoch = t->c.epoch;
+        gn_trainer_shuffle(t, epoch);
+        double loss_sum = 0.0;
+        int64_t hits = 0, seen = 0;
+        for (int64_t i0 = 0; i0 < t->n_train && t->c.step < total; i0 += t->s.batch) {
+            if (t->stop) return gn_fail(GN_ERR_INTERRUPTED, "stopped at step %lld",
+                                        (long long)t->c.step);
+            int32_t rows = (int32_t)(t->n_train - i0 < t->s.batch ? t->n_train - i0 : t->s.batch);
+            int64_t tl = gn_now_ns();
+            gn_trainer_load_batch(t, i0, rows);
+            t->c.t_wait_data_ns += gn_now_ns() - tl;
+            int grow = t->s.grow != GN_GROW_OFF && (t->c.step + 1) % t->s.grow_every == 0;
+            if ((st = t->ops->step(t, grow))) return st;
+            double ls;
+            int64_t h;
+            gn_op_reduce_loss(&t->buf, &ls, &h);
+            if (!isfinite(ls))
+                return gn_fail(GN_ERR_NUMERIC, "the training loss is %f at step %lld", ls,
+                               (long long)t->c.step + 1);
+            loss_sum += ls;
+            hits += h;
+            seen += rows;
+            t->c.step++;
+            fill_progress(t, loss_sum, hits, seen);
+            t->last.epoch_end = 0;
+            if (progress) progress(ctx, &t->last);
+        }
+        if (seen == 0) break;
+        if (t->c.step % t->steps_per_epoch == 0 || t->c.step >= total) {
+            if (t->c.step % t->steps_per_epoch == 0) t->c.epoch++;
+            double tl, ta = -1;
+            if (t->test && t->test->count > 0) {
+                if ((st = gn_trainer_evaluate(t, t->test, &tl, &ta))) return st;
+            }
+            fill_progress(t, loss_sum, hits, seen);
+            t->last.test_accuracy = ta;
+            t->last.epoch_end = 1;
+            if (progress) progress(ctx, &t->last);
+        }
+    }
+    return GN_OK;
+}
+
+void gn_trainer_request_stop(gn_trainer *t)
+{
+    t->stop = 1;
+}
+
+enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, double *loss,
+                                   double *accuracy)
+{
+    if (d->features != t->m.inputs)
+        return gn_fail(GN_ERR_INVALID, "dataset has %d features, the network %d", d->features,
+                       t->m.inputs);
+    double ls = 0.0;
+    int64_t hits = 0;
+    const int32_t F = d->features;
+    for (int64_t i0 = 0; i0 < d->count; i0 += t->s.batch) {
+        int32_t rows = (int32_t)(d->count - i0 < t->s.batch ? d->count - i0 : t->s.batch);
+        t->buf.x = d->x + i0 * F;
+        t->buf.rows = rows;
+        for (int32_t r = 0; r < rows; r++) {
+            uint8_t y = d->y[i0 + r];
+            t->ybatch[r] = y < t->m.classes ? y : 0;
+        }
+        t->buf.y = t->ybatch;
+        enum gn_status st = t->ops->forward(t);
+        if (st) return st;
+        double l;
+        int64_t h;
+        gn_op_reduce_loss(&t->buf, &l, &h);
+        ls += l;
+        hits += h;
+    }
+    *loss = d->count ? ls / (double)d->count : 0.0;
+    *accuracy = d->count ? (double)hits / (double)d->count : 0.0;
+    return GN_OK;
+}
+
+void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p)
+{
+    *p = t->last;
+}
+
+enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path)
+{
+    return gn_graph_write(path, &t->m);
+}
+
+void gn_trainer_close(gn_trainer *t)
+{
+    if (!t) return;
+    if (t->ops && t->ops->close) t->ops->close(t);
+    gn_buffers_free(&t->buf);
+    gn_model_free(&t->m);
+    free(t->xbatch);
+    free(t->ybatch);
+    free(t->perm);
+    free(t);
+}

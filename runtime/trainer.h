@@ -1,0 +1,88 @@
+/*
+ * The trainer's insides, shared by the backends.
+ *
+ * A backend is a small table of functions (struct gn_backend_ops) plus a
+ * context. serial and cpu provide `step` and the shared host loop in
+ * trainer.c drives them; a backend that runs the whole training run itself
+ * (cuda: one persistent kernel) provides `run` instead.
+ */
+#ifndef GN_RUNTIME_TRAINER_H
+#define GN_RUNTIME_TRAINER_H
+
+#include <signal.h>
+#include <stdint.h>
+
+#include "genet/genet.h"
+#include "grow.h"
+#include "model.h"
+#include "ops.h"
+
+struct gn_trainer;
+
+/* Counters that the stats poller and the progress reports read. Written by
+ * the training thread, read by other threads without locks: each field is
+ * naturally aligned and read as a whole (a sample may mix two steps). */
+struct gn_counters {
+    volatile int64_t step, epoch;
+    volatile double loss, accuracy; /* running over the epoch */
+    volatile int64_t tasks;
+    volatile int64_t t_forward_ns, t_backward_ns, t_update_ns, t_growth_ns;
+    volatile int64_t t_wait_data_ns, t_wait_kernel_ns;
+    volatile int64_t queue_high_water;
+};
+
+struct gn_backend_ops {
+    const char *name;
+    enum gn_status (*open)(struct gn_trainer *t);
+    /* One step on t->buf (x, y, rows set): forward, loss, backward,
+     * gradients, update, and, when grow is set, marking and duplication. */
+    enum gn_status (*step)(struct gn_trainer *t, int grow);
+    /* Forward and loss only (evaluation) on t->buf. */
+    enum gn_status (*forward)(struct gn_trainer *t);
+    /* The whole run (optional; replaces the host loop). */
+    enum gn_status (*run)(struct gn_trainer *t, gn_progress_fn progress, void *ctx);
+    void (*close)(struct gn_trainer *t);
+};
+
+extern const struct gn_backend_ops gn_backend_serial;
+extern const struct gn_backend_ops gn_backend_cpu;
+extern const struct gn_backend_ops gn_backend_cuda;
+
+struct gn_trainer {
+    struct gn_settings s;
+    const struct gn_data *train, *test;
+    enum gn_backend backend;
+    char backend_reason[256];
+    const struct gn_backend_ops *ops;
+    void *bctx; /* backend context */
+
+    struct gn_model m;
+    struct gn_buffers buf;
+    float *xbatch;    /* (batch, inputs): the assembled minibatch */
+    uint8_t *ybatch;  /* (batch) */
+    int32_t *perm;    /* (train count): this epoch's order */
+    int64_t n_train;  /* examples used (limit_train applied) */
+    int64_t steps_per_epoch;
+    int64_t grow_round;
+
+    struct gn_counters c;
+    struct gn_progress last;
+    volatile sig_atomic_t stop;
+    int64_t t0_ns;
+
+    /* growth events of the last step, for traces */
+    struct gn_grow_event events[64];
+    int32_t n_events;
+};
+
+int64_t gn_now_ns(void);
+
+/* Fill t->xbatch/ybatch with rows [i0, i0+rows) of the epoch permutation
+ * and point t->buf at them. */
+void gn_trainer_load_batch(struct gn_trainer *t, int64_t i0, int32_t rows);
+
+/* The epoch permutation (seeded Fisher-Yates, a pure function of seed and
+ * epoch). */
+void gn_trainer_shuffle(struct gn_trainer *t, int64_t epoch);
+
+#endif

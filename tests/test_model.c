@@ -1,0 +1,427 @@
+/*
+ * The model, the reference math and growth:
+ *  - gradients of random small DAGs (fresh weights and inputs each run)
+ *    against central finite differences, every parameter block;
+ *  - function preservation of depthwise and widthwise duplication on random
+ *    DAGs; with the perturbation on, the two copies differ;
+ *  - the closest-to-input rule on hand-built graphs;
+ *  - pool exhaustion: refused, counted, graph valid, training goes on.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "grow.h"
+#include "model.h"
+#include "ops.h"
+#include "rng.h"
+#include "testutil.h"
+
+/* ---- helpers ---------------------------------------------------------- */
+
+struct net {
+    struct gn_model m;
+    struct gn_buffers b;
+    float *x;
+    uint8_t *y;
+};
+
+static void net_free(struct net *n)
+{
+    gn_buffers_free(&n->b);
+    gn_model_free(&n->m);
+    free(n->x);
+    free(n->y);
+}
+
+/* Random inputs, labels, and small random biases. */
+static void net_fill(struct net *n, uint64_t seed)
+{
+    const struct gn_model *m = &n->m;
+    for (int64_t i = 0; i < (int64_t)n->b.rows * m->inputs; i++)
+        n->x[i] = gn_rng_uniform(seed, GN_RNG_TEST, 1, (uint64_t)i);
+    for (int32_t r = 0; r < n->b.rows; r++)
+        n->y[r] = (uint8_t)(gn_rng_u64(seed, GN_RNG_TEST, 2, (uint64_t)r) % (uint64_t)m->classes);
+    for (int32_t g = 1; g < m->n_groups; g++)
+        for (int32_t j = 0; j < m->groups[g].width; j++)
+            n->m.params[m->groups[g].bias + j] =
+                0.1f * gn_rng_normal(seed, GN_RNG_TEST, 3, (uint64_t)(g * 1000 + j));
+    n->b.x = n->x;
+    n->b.y = n->y;
+}
+
+static void net_make(struct net *n, uint64_t seed, int32_t hidden, int32_t inputs,
+                     int32_t classes, int32_t S, int32_t rows, int32_t max_groups)
+{
+    memset(n, 0, sizeof *n);
+    assert_int_equal(gn_model_init(&n->m, inputs, classes, S, max_groups, 16 * max_groups,
+                                   (int64_t)max_groups * 64 * S * (inputs + S)),
+                     GN_OK);
+    gn_test_random_dag(&n->m, seed, hidden);
+    gn_model_init_weights(&n->m, seed);
+    assert_int_equal(gn_buffers_init(&n->b, &n->m, rows), GN_OK);
+    n->b.rows = rows;
+    n->x = malloc((size_t)rows * inputs * sizeof(float));
+    n->y = malloc((size_t)rows);
+    net_fill(n, seed);
+}
+
+static double net_loss(struct net *n)
+{
+    const struct gn_model *m = &n->m;
+    for (int32_t i = 1; i < m->n_groups; i++) gn_op_forward(m, &n->b, m->order[i], 0, n->b.rows);
+    gn_op_loss(m, &n->b, 0, n->b.rows);
+    double s;
+    int64_t h;
+    gn_op_reduce_loss(&n->b, &s, &h);
+    return s / n->b.rows;
+}
+
+static void net_backward(struct net *n)
+{
+    struct gn_model *m = &n->m;
+    net_loss(n);
+    for (int32_t i = m->n_groups - 2; i >= 1; i--) gn_op_backward(m, &n->b, m->order[i], 0, n->b.rows);
+    for (int32_t i = 1; i < m->n_groups; i++)
+        m->groups[m->order[i]].grad_std = gn_op_grad(m, &n->b, m->order[i]);
+}
+
+/* ---- gradients against finite differences ----------------------------- */
+
+static void check_gradients(uint64_t seed)
+{
+    struct net n;
+    net_make(&n, seed, 2 + (int32_t)(seed % 5), 5, 3, 4, 6, 16);
+    net_backward(&n);
+    struct gn_model *m = &n.m;
+    float *ana = malloc((size_t)m->n_params * sizeof(float));
+    memcpy(ana, m->grads, (size_t)m->n_params * sizeof(float));
+    int64_t checked = 0, kinks = 0, bad = 0;
+    for (int64_t p = 0; p < m->n_params; p++) {
+        /* Central differences at shrinking steps: a ReLU that switches
+         * within [-eps, eps] of this point spoils the larger steps, so the
+         * entry passes if one step agrees with the analytic value (the
+         * tolerance grows at small steps by the float rounding of the loss).
+         * A wrong gradient agrees at no step. */
+        const float eps[] = {1e-2f, 3e-3f, 1e-3f, 3e-4f, 1e-4f, 3e-5f};
+        float keep = m->params[p];
+        int ok = 0;
+        double num = 0;
+        for (size_t i = 0; i < sizeof eps / sizeof eps[0] && !ok; i++) {
+            m->params[p] = keep + eps[i];
+            double lp = net_loss(&n);
+            m->params[p] = keep - eps[i];
+            double lm = net_loss(&n);
+            num = (lp - lm) / (2.0 * eps[i]);
+            double tol = 1e-4 + 1e-2 * fabs(num) + 4e-7 / eps[i];
+            ok = fabs(num - ana[p]) <= tol;
+            if (i > 2) kinks += ok; /* needed a step below 1e-3: near a kink */
+        }
+        m->params[p] = keep;
+        checked++;
+        if (!ok) {
+            if (bad < 5)
+                print_error("seed %llu param %lld: analytic %.6g numeric %.6g\n",
+                            (unsigned long long)seed, (long long)p, ana[p], num);
+            bad++;
+        }
+    }
+    free(ana);
+    net_free(&n);
+    assert_int_equal(bad, 0);
+    assert_true(checked > 0 && kinks <= checked);
+}
+
+static void test_gradients_random_dags(void **state)
+{
+    (void)state;
+    uint64_t base = gn_test_seed();
+    for (uint64_t i = 0; i < 12; i++) check_gradients(base + i);
+}
+
+/* ---- function preservation -------------------------------------------- */
+
+static void logits(struct net *n, float *out)
+{
+    net_loss(n);
+    memcpy(out, gn_act(&n->b, GN_SLOT_OUTPUT), (size_t)n->b.rows * n->m.classes * sizeof(float));
+}
+
+static void check_preserved(uint64_t seed, enum gn_grow_policy policy, float noise)
+{
+    struct net n;
+    net_make(&n, seed, 3 + (int32_t)(seed % 4), 6, 4, 5, 7, 32);
+    struct gn_model *m = &n.m;
+    int32_t rows = n.b.rows, C = m->classes;
+    float *before = malloc((size_t)rows * C * sizeof(float));
+    float *after = malloc((size_t)rows * C * sizeof(float));
+    logits(&n, before);
+    /* Choose every hidden group with no chosen predecessor (an independent
+     * set, as the rule guarantees), so several duplications run at once. */
+    for (int32_t i = 1; i < m->n_groups - 1; i++) {
+        int32_t g = m->order[i];
+        m->groups[g].grad_std = 1.0f;
+        for (int32_t k = 0; k < m->groups[g].in_count; k++) {
+            int32_t s = m->edges[m->in_list[m->groups[g].in_begin + k]].src;
+            if (m->groups[s].grad_std > 0.5f) m->groups[g].grad_std = 0.0f;
+        }
+    }
+    int32_t chosen = gn_grow_mark(m, 0.5f);
+    assert_true(chosen >= 1);
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.grow = policy;
+    s.grow_noise = noise;
+    s.seed = seed;
+    int32_t groups_before = m->n_groups;
+    struct gn_grow_event ev[64];
+    int32_t nev;
+    assert_int_equal(gn_grow_round(m, &s, 10, 0, ev, 64, &nev), GN_OK);
+    assert_int_equal(m->n_groups, groups_before + chosen);
+    assert_int_equal(m->duplications, chosen);
+    logits(&n, after);
+    int bad = 0;
+    for (int32_t i = 0; i < rows * C; i++) {
+        float tol = (noise == 0.0f ? 1e-5f : 1e-4f) * (1.0f + fabsf(before[i]));
+        if (fabsf(after[i] - before[i]) > tol) {
+            if (bad < 5)
+                print_error("seed %llu policy %d: logit %d before %.8g after %.8g\n",
+                            (unsigned long long)seed, (int)policy, i, before[i], after[i]);
+            bad++;
+        }
+    }
+    assert_int_equal(bad, 0);
+    if (policy == GN_GROW_WIDTH) {
+        /* The copies' outgoing blocks: equal without noise, different with. */
+        int32_t parent = ev[0].parent, child = ev[0].child;
+        const struct gn_group *pg = &m->groups[parent], *cg = &m->groups[child];
+        assert_int_equal(pg->out_count, cg->out_count);
+        const struct gn_edge *ep = &m->edges[m->out_list[pg->out_begin]];
+        const struct gn_edge *ec = &m->edges[m->out_list[cg->out_begin]];
+        int64_t len = (int64_t)pg->width * m->groups[ep->dst].width;
+        int differ = memcmp(m->params + ep->w, m->params + ec->w, (size_t)len * sizeof(float));
+        if (noise == 0.0f) assert_int_equal(differ, 0);
+        else assert_int_not_equal(differ, 0);
+    }
+    free(before);
+    free(after);
+    net_free(&n);
+}
+
+static void test_depthwise_preserves(void **state)
+{
+    (void)state;
+    uint64_t base = gn_test_seed();
+    for (uint64_t i = 0; i < 10; i++) check_preserved(base + i, GN_GROW_DEPTH, 0.0f);
+}
+
+static void test_widthwise_preserves(void **state)
+{
+    (void)state;
+    uint64_t base = gn_test_seed();
+    for (uint64_t i = 0; i < 10; i++) check_preserved(base + i, GN_GROW_WIDTH, 0.0f);
+}
+
+static void test_widthwise_noise_breaks_symmetry(void **state)
+{
+    (void)state;
+    uint64_t base = gn_test_seed();
+    for (uint64_t i = 0; i < 10; i++) check_preserved(base + i, GN_GROW_WIDTH, 0.1f);
+}
+
+static void test_depthwise_bitwise(void **state)
+{
+    /* ReLU(a I + 0) = a exactly: the identity insertion changes no bit. */
+    (void)state;
+    struct net n;
+    net_make(&n, gn_test_seed(), 4, 6, 3, 8, 5, 16);
+    float before[5 * 3], after[5 * 3];
+    logits(&n, before);
+    n.m.groups[n.m.order[1]].grad_std = 1.0f;
+    assert_int_equal(gn_grow_mark(&n.m, 0.5f), 1);
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.grow = GN_GROW_DEPTH;
+    assert_int_equal(gn_grow_round(&n.m, &s, 1, 0, NULL, 0, NULL), GN_OK);
+    logits(&n, after);
+    assert_memory_equal(before, after, sizeof before);
+    net_free(&n);
+}
+
+/* ---- the closest-to-input rule ---------------------------------------- */
+
+/* Build from an edge list over slots (0 input, 1 output, hidden 2..). */
+static void build(struct gn_model *m, int32_t hidden, const int32_t (*e)[2], int32_t ne)
+{
+    assert_int_equal(gn_model_init(m, 4, 2, 3, 32, 64, 100000), GN_OK);
+    for (int32_t i = 0; i < hidden; i++) {
+        int32_t g;
+        assert_int_equal(gn_model_add_group(m, &g), GN_OK);
+    }
+    for (int32_t i = 0; i < ne; i++) assert_int_equal(gn_model_add_edge(m, e[i][0], e[i][1], NULL), GN_OK);
+    assert_int_equal(gn_model_rebuild(m, NULL), GN_OK);
+}
+
+static void set_std(struct gn_model *m, const float *stds)
+{
+    for (int32_t g = GN_SLOT_FIRST_HIDDEN; g < m->n_groups; g++)
+        m->groups[g].grad_std = stds[g - GN_SLOT_FIRST_HIDDEN];
+}
+
+static int chosen(const struct gn_model *m, int32_t g)
+{
+    return (m->groups[g].flags & GN_GROUP_CHOSEN) != 0;
+}
+
+static void test_rule_chain(void **state)
+{
+    (void)state;
+    /* in -> 2 -> 3 -> 4 -> 5 -> out */
+    const int32_t e[][2] = {{0, 2}, {2, 3}, {3, 4}, {4, 5}, {5, 1}};
+    struct gn_model m;
+    build(&m, 4, e, 5);
+    const float all[] = {1, 1, 1, 1};
+    set_std(&m, all);
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_true(chosen(&m, 2));
+    const float tail[] = {0, 0, 1, 1};
+    set_std(&m, tail);
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_true(chosen(&m, 4));
+    assert_false(chosen(&m, 5));
+    const float gap[] = {1, 0, 1, 0}; /* marked, unmarked gap, marked */
+    set_std(&m, gap);
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 2);
+    assert_true(chosen(&m, 2) && chosen(&m, 4));
+    const float none[] = {0.5f, 0.1f, 0, 0}; /* equal to the threshold is not above */
+    set_std(&m, none);
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 0);
+    gn_model_free(&m);
+}
+
+static void test_rule_diamond(void **state)
+{
+    (void)state;
+    /* in -> 2, in -> 3, 2 -> 4, 3 -> 4, 4 -> out */
+    const int32_t e[][2] = {{0, 2}, {0, 3}, {2, 4}, {3, 4}, {4, 1}};
+    struct gn_model m;
+    build(&m, 3, e, 5);
+    const float all[] = {1, 1, 1};
+    set_std(&m, all);
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 2);
+    assert_true(chosen(&m, 2) && chosen(&m, 3) && !chosen(&m, 4));
+    const float one_side[] = {1, 0, 1}; /* 4 has one marked predecessor */
+    set_std(&m, one_side);
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_true(chosen(&m, 2) && !chosen(&m, 4));
+    const float bottom[] = {0, 0, 1};
+    set_std(&m, bottom);
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_true(chosen(&m, 4));
+    gn_model_free(&m);
+}
+
+static void test_rule_skip_edge(void **state)
+{
+    (void)state;
+    /* in -> 2 -> 3 -> out and a skip in -> 3: 3 still has marked pred 2 */
+    const int32_t e[][2] = {{0, 2}, {2, 3}, {0, 3}, {3, 1}};
+    struct gn_model m;
+    build(&m, 2, e, 4);
+    const float both[] = {1, 1};
+    set_std(&m, both);
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_true(chosen(&m, 2) && !chosen(&m, 3));
+    gn_model_free(&m);
+}
+
+/* ---- pool exhaustion -------------------------------------------------- */
+
+static void test_pool_exhaustion(void **state)
+{
+    (void)state;
+    struct net n;
+    net_make(&n, gn_test_seed(), 2, 6, 3, 4, 8, 6); /* room for 2 more groups */
+    struct gn_model *m = &n.m;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.grow = GN_GROW_ALTERNATE;
+    int64_t total_chosen = 0;
+    for (int round = 0; round < 6; round++) {
+        net_backward(&n);
+        for (int32_t g = GN_SLOT_FIRST_HIDDEN; g < m->n_groups; g++) m->groups[g].grad_std = 1.0f;
+        total_chosen += gn_grow_mark(m, 0.5f);
+        assert_int_equal(gn_grow_round(m, &s, round + 1, round, NULL, 0, NULL), GN_OK);
+        assert_true(m->n_groups <= m->max_groups);
+        assert_true(m->n_edges <= m->max_edges);
+        assert_true(m->n_params <= m->max_params);
+        for (int32_t g = 1; g < m->n_groups; g++)
+            gn_op_update(m, g, 0.01f, 0.9f, 0.0f);
+        assert_true(isfinite(net_loss(&n)));
+    }
+    assert_int_equal(m->n_groups, m->max_groups);
+    assert_int_equal(m->duplications, m->max_groups - 4);
+    assert_int_equal(m->refused, total_chosen - m->duplications);
+    assert_true(m->refused > 0);
+    assert_int_equal(gn_model_rebuild(m, m->order), GN_OK); /* still a valid graph */
+    net_free(&n);
+}
+
+static void test_pool_refuses_cleanly(void **state)
+{
+    (void)state;
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, 4, 2, 3, 3, 2, 1000), GN_OK);
+    int32_t g;
+    assert_int_equal(gn_model_add_group(&m, &g), GN_OK);
+    assert_int_equal(gn_model_add_group(&m, &g), GN_ERR_FULL);
+    assert_non_null(strstr(gn_error_message(), "--max-groups"));
+    assert_int_equal(gn_model_add_edge(&m, 0, 2, NULL), GN_OK);
+    assert_int_equal(gn_model_add_edge(&m, 2, 1, NULL), GN_OK);
+    assert_int_equal(gn_model_add_edge(&m, 0, 1, NULL), GN_ERR_FULL);
+    assert_int_equal(m.n_edges, 2);
+    assert_int_equal(gn_model_rebuild(&m, NULL), GN_OK);
+    gn_model_free(&m);
+}
+
+static void test_rebuild_rejects(void **state)
+{
+    (void)state;
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, 4, 2, 3, 8, 16, 1000), GN_OK);
+    int32_t a, b;
+    gn_model_add_group(&m, &a);
+    gn_model_add_group(&m, &b);
+    gn_model_add_edge(&m, 0, a, NULL);
+    gn_model_add_edge(&m, a, b, NULL);
+    gn_model_add_edge(&m, b, a, NULL);
+    gn_model_add_edge(&m, b, 1, NULL);
+    assert_int_equal(gn_model_rebuild(&m, NULL), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "cycle"));
+    gn_model_free(&m);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_gradients_random_dags),
+        cmocka_unit_test(test_depthwise_preserves),
+        cmocka_unit_test(test_depthwise_bitwise),
+        cmocka_unit_test(test_widthwise_preserves),
+        cmocka_unit_test(test_widthwise_noise_breaks_symmetry),
+        cmocka_unit_test(test_rule_chain),
+        cmocka_unit_test(test_rule_diamond),
+        cmocka_unit_test(test_rule_skip_edge),
+        cmocka_unit_test(test_pool_exhaustion),
+        cmocka_unit_test(test_pool_refuses_cleanly),
+        cmocka_unit_test(test_rebuild_rejects),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
