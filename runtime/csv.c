@@ -172,7 +172,8 @@ static enum gn_status gn_csv_row(const char *path, struct gn_data *d, const char
                            (long long)line, (long long)k + 1);
         if (r == GN_CSV_TEXT)
             return gn_fail(GN_ERR_FORMAT, "%s: line %lld field %lld: '%s' is not a number", path,
-                           (long long)line, (long long)k + 1, gn_csv_text(text, sizeof text, p, le));
+                           (long long)line, (long long)k + 1,
+                           gn_csv_text(text, sizeof text, p, le));
         if (!isfinite(v))
             return gn_fail(GN_ERR_FORMAT, "%s: line %lld field %lld: '%s' is not a finite number",
                            path, (long long)line, (long long)k + 1,

@@ -136,9 +136,9 @@ static enum gn_status gn_graph_check_inputs(struct gn_graph_check *c, const char
             const json_t *ix = json_object_get(c->ids, key);
             if (!ix && id == self_id)
                 return gn_fail(GN_ERR_FORMAT,
-                               "%s: inputs[%zu] names the group itself (forward reference or "
-                               "cycle)",
-                               at, k);
+                               "%s: inputs[%zu] names group %" JSON_INTEGER_FORMAT
+                               ", the group itself (forward reference or cycle)",
+                               at, k, id);
             if (!ix && gn_graph_defined_after(c->groups, self, id))
                 return gn_fail(GN_ERR_FORMAT,
                                "%s: inputs[%zu] names group %" JSON_INTEGER_FORMAT

@@ -16,7 +16,8 @@
  * Widthwise (g' beside g): g' gets copies of g's in-edges (weights and
  * momentum) and bias. Every outgoing block W of g is split into
  * W/2 (1 + n) for g and W/2 (1 - n) for g', n ~ noise * N(0,1) per element
- * (seeded): since a_g' = a_g at the moment of the split, the successors see
+ * (seeded by the step and g's position, so every backend draws the same
+ * numbers whatever slots the pools hand out): since a_g' = a_g at the moment of the split, the successors see
  * a_g W exactly in real arithmetic (to rounding in float), while g and g'
  * now get different gradients. Momentum of the outgoing blocks is halved
  * the same way, so the optimizer state stays consistent with the weights.
@@ -34,39 +35,42 @@
 #include "grow.h"
 #include "rng.h"
 
+void gn_grow_mark_one(struct gn_model *m, int32_t g, float threshold)
+{
+    struct gn_group *gr = &m->groups[g];
+    gr->flags &= ~(GN_GROUP_MARKED | GN_GROUP_CHOSEN);
+    if (gr->kind == GN_GROUP_HIDDEN && gr->grad_std > threshold) gr->flags |= GN_GROUP_MARKED;
+}
+
+int gn_grow_choose_one(struct gn_model *m, int32_t g)
+{
+    struct gn_group *gr = &m->groups[g];
+    if (!(gr->flags & GN_GROUP_MARKED)) return 0;
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
+        if (m->groups[s].flags & GN_GROUP_MARKED) return 0;
+    }
+    gr->flags |= GN_GROUP_CHOSEN;
+    return 1;
+}
+
 int32_t gn_grow_mark(struct gn_model *m, float threshold)
 {
-    for (int32_t g = 0; g < m->n_groups; g++) {
-        struct gn_group *gr = &m->groups[g];
-        gr->flags &= ~(GN_GROUP_MARKED | GN_GROUP_CHOSEN);
-        if (gr->kind == GN_GROUP_HIDDEN && gr->grad_std > threshold) gr->flags |= GN_GROUP_MARKED;
-    }
+    for (int32_t g = 0; g < m->n_groups; g++) gn_grow_mark_one(m, g, threshold);
     int32_t chosen = 0;
-    for (int32_t g = 0; g < m->n_groups; g++) {
-        struct gn_group *gr = &m->groups[g];
-        if (!(gr->flags & GN_GROUP_MARKED)) continue;
-        int free_of_marked = 1;
-        for (int32_t i = 0; i < gr->in_count; i++) {
-            int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
-            if (m->groups[s].flags & GN_GROUP_MARKED) free_of_marked = 0;
-        }
-        if (free_of_marked) {
-            gr->flags |= GN_GROUP_CHOSEN;
-            chosen++;
-        }
-    }
+    for (int32_t g = 0; g < m->n_groups; g++) chosen += gn_grow_choose_one(m, g);
     return chosen;
 }
 
 enum gn_dup_kind gn_grow_kind(enum gn_grow_policy p, uint64_t seed, int64_t step, int64_t round,
-                              int32_t slot)
+                              int32_t pos)
 {
     switch (p) {
     case GN_GROW_DEPTH: return GN_DUP_DEPTH;
     case GN_GROW_WIDTH: return GN_DUP_WIDTH;
     case GN_GROW_ALTERNATE: return (round & 1) ? GN_DUP_WIDTH : GN_DUP_DEPTH;
     case GN_GROW_RANDOM:
-        return (gn_rng_u64(seed, GN_RNG_GROW, (uint64_t)step, (uint64_t)slot) & 1) ? GN_DUP_WIDTH
+        return (gn_rng_u64(seed, GN_RNG_GROW, (uint64_t)step, (uint64_t)pos) & 1) ? GN_DUP_WIDTH
                                                                                      : GN_DUP_DEPTH;
     case GN_GROW_OFF: break;
     }
@@ -148,7 +152,7 @@ void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t
         for (int64_t q = 0; q < len; q++) {
             float n = noise == 0.0f ? 0.0f
                                     : noise * gn_rng_normal(seed, GN_RNG_NOISE,
-                                                            ((uint64_t)step << 24) ^ (uint64_t)g,
+                                                            ((uint64_t)step << 24) ^ (uint64_t)gr->pos,
                                                             (uint64_t)(i * (int64_t)1 << 32) + q);
             float half = 0.5f * wg[q];
             wg[q] = half * (1.0f + n);
@@ -173,7 +177,7 @@ enum gn_status gn_grow_round(struct gn_model *m, const struct gn_settings *s, in
     for (int32_t i = 0; i < n_old; i++) {
         int32_t g = m->order[i];
         if (!(m->groups[g].flags & GN_GROUP_CHOSEN)) continue;
-        enum gn_dup_kind kind = gn_grow_kind(s->grow, s->seed, step, round, g);
+        enum gn_dup_kind kind = gn_grow_kind(s->grow, s->seed, step, round, m->groups[g].pos);
         int32_t ng, nedge;
         int64_t np;
         gn_grow_need(m, g, kind, &ng, &nedge, &np);

@@ -27,10 +27,18 @@ struct gn_grow_event {
  * marked groups with no marked predecessor. Returns the number chosen. */
 int32_t gn_grow_mark(struct gn_model *m, float threshold);
 
+/* The two halves of gn_grow_mark for one group, for backends that run them
+ * as parallel passes: first every group's mark, then every group's choice
+ * (which reads its predecessors' marks). gn_grow_choose_one returns 1 when
+ * g is chosen. */
+void gn_grow_mark_one(struct gn_model *m, int32_t g, float threshold);
+int gn_grow_choose_one(struct gn_model *m, int32_t g);
+
 /* Which duplication a chosen group gets under a policy. `round` counts the
- * growth rounds that chose at least one group (alternate flips per round). */
+ * growth rounds that chose at least one group (alternate flips per round);
+ * `pos` is the group's position (random draws from it, not the slot). */
 enum gn_dup_kind gn_grow_kind(enum gn_grow_policy p, uint64_t seed, int64_t step, int64_t round,
-                              int32_t slot);
+                              int32_t pos);
 
 /* Space one duplication needs from each pool. */
 void gn_grow_need(const struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t *groups,

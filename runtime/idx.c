@@ -16,9 +16,9 @@
  * Both headers of a set are read and checked (magic, dimension count,
  * sizes against the limits in data.h, image count = label count) before any
  * body. A body is read into a buffer that grows as bytes arrive, so a header
- * that promises more than the file holds fails with "expected N bytes,
- * found M" having cost only M bytes; a file longer than its header says is
- * rejected too. Pixels become floats p / 255 (0 -> 0.0f, 255 -> 1.0f)
+ * that promises N bytes when the file holds M < N fails ("truncated data")
+ * having cost only about M bytes of memory; a file longer than its header
+ * says is rejected too ("trailing data"). Pixels become floats p / 255 (0 -> 0.0f, 255 -> 1.0f)
  * through a 256-entry table.
  */
 #include <errno.h>
@@ -84,8 +84,10 @@ static void gn_idx_close(struct gn_idx_file *x)
 
 /*
  * Read up to n bytes; *got says how many came. A short count means the end
- * of the data. A damaged gzip stream (bad data or ended mid-stream) and an
- * operating-system read error are errors.
+ * of the data. A damaged gzip stream (bad data, a bad checksum, or a stream
+ * that stops mid-way) and an operating-system read error are errors. zlib
+ * inflates a whole buffer ahead, so damage is reported when it is met, not
+ * at the byte the caller had reached: the messages give no offset.
  */
 static enum gn_status gn_idx_read(struct gn_idx_file *x, void *buf, size_t n, size_t *got)
 {
@@ -95,24 +97,23 @@ static enum gn_status gn_idx_read(struct gn_idx_file *x, void *buf, size_t n, si
         if (want > (1u << 30))
             want = 1u << 30;
         int r = gzread(x->f, (unsigned char *)buf + *got, (unsigned)want);
-        int zerr = Z_OK;
+        int err = errno, zerr = Z_OK;
         const char *zmsg = gzerror(x->f, &zerr);
-        long long pos = (long long)gztell(x->f);
+        if (zmsg && strncmp(zmsg, "<fd:", 4) == 0 && strstr(zmsg, ": "))
+            zmsg = strstr(zmsg, ": ") + 2;
         if (r > 0)
             *got += (size_t)r;
         if (zerr == Z_ERRNO)
-            return gn_fail(GN_ERR_IO, "%s: read error after %lld bytes: %s", x->path,
-                           pos, strerror(errno));
+            return gn_fail(GN_ERR_IO, "%s: read error: %s", x->path, strerror(err));
         if (zerr == Z_MEM_ERROR)
             return gn_fail(GN_ERR_NOMEM, "%s: zlib is out of memory", x->path);
         if (zerr == Z_BUF_ERROR)
             return gn_fail(GN_ERR_FORMAT,
-                           "%s: corrupt gzip stream: it ends early, after %lld decompressed bytes",
-                           x->path, pos);
+                           "%s: corrupt gzip stream: it ends early (is the .gz file cut short?)",
+                           x->path);
         if (zerr != Z_OK || r < 0)
-            return gn_fail(GN_ERR_FORMAT,
-                           "%s: corrupt gzip stream after %lld decompressed bytes (zlib: %s)",
-                           x->path, pos, zmsg ? zmsg : "unknown error");
+            return gn_fail(GN_ERR_FORMAT, "%s: corrupt gzip stream (zlib: %s)", x->path,
+                           zmsg && *zmsg ? zmsg : "unknown error");
         if (r == 0)
             break;
     }

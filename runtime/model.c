@@ -176,6 +176,7 @@ enum gn_status gn_model_rebuild(struct gn_model *m, const int32_t *order_hint)
     for (int32_t g = 0; g < n; g++) G[g].in_count = G[g].out_count = 0;
     for (int32_t e = 0; e < m->n_edges; e++) {
         const struct gn_edge *ed = &m->edges[e];
+        if (ed->src == -1 && ed->dst == -1) continue; /* unused slot */
         if (ed->src < 0 || ed->src >= n || ed->dst < 0 || ed->dst >= n) {
             st = gn_fail(GN_ERR_INVALID, "edge %d (%d -> %d) names a missing group", e, ed->src,
                          ed->dst);
@@ -197,11 +198,13 @@ enum gn_status gn_model_rebuild(struct gn_model *m, const int32_t *order_hint)
     }
     for (int32_t e = 0; e < m->n_edges; e++) {
         int32_t d = m->edges[e].dst;
+        if (d < 0) continue;
         m->in_list[G[d].in_begin + cursor[d]++] = e;
     }
     memset(cursor, 0, (size_t)n * sizeof(int32_t));
     for (int32_t e = 0; e < m->n_edges; e++) {
         int32_t s = m->edges[e].src;
+        if (s < 0) continue;
         m->out_list[G[s].out_begin + cursor[s]++] = e;
     }
 

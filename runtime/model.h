@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "atomics.h"
 #include "genet/genet.h"
 
 #define GN_SLOT_INPUT 0
@@ -53,13 +54,13 @@ struct gn_group {
     float grad_std; /* last measured gradient standard deviation */
     int32_t pad_;
 };
-_Static_assert(sizeof(struct gn_group) == 56, "gn_group layout is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_group) == 56, "gn_group layout is shared with the device");
 
 struct gn_edge {
-    int32_t src, dst;
+    int32_t src, dst; /* both -1: a slot reserved by a refused duplication, unused */
     int64_t w; /* offset of the src.width x dst.width weight block */
 };
-_Static_assert(sizeof(struct gn_edge) == 16, "gn_edge layout is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_edge) == 16, "gn_edge layout is shared with the device");
 
 struct gn_model {
     int32_t inputs, classes, group_size;
@@ -84,6 +85,10 @@ struct gn_model {
     /* growth counters */
     int64_t duplications, refused;
 };
+
+#ifdef __cplusplus
+extern "C" {
+#endif
 
 /* Pool capacities derived from settings and data shape (0 fields = auto). */
 void gn_model_capacity(const struct gn_settings *s, int32_t inputs, int32_t classes,
@@ -120,5 +125,9 @@ enum gn_status gn_model_clone(struct gn_model *dst, const struct gn_model *src);
 
 /* Parameter count in use (weights + biases). */
 int64_t gn_model_param_count(const struct gn_model *m);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -69,7 +69,7 @@ struct gn_ring {
 struct gn_ring_reader {
     char name[GN_RING_NAME_MAX];
     void *base;
-    size_t size;
+    size_t size; /* of our own mapping; 0 when attached to the writer's */
     uint32_t capacity;
     int32_t pid;
     uint64_t start_ticks;
@@ -526,11 +526,31 @@ error:
     return st;
 }
 
+enum gn_status gn_ring_reader_attach(struct gn_ring *ring, struct gn_ring_reader **out)
+{
+    if (!ring || !out)
+        return gn_fail(GN_ERR_INVALID, "gn_ring_reader_attach: ring or out is NULL");
+    *out = NULL;
+    struct gn_ring_reader *r = calloc(1, sizeof *r);
+    if (!r)
+        return gn_fail(GN_ERR_NOMEM, "stats ring: out of memory");
+    const struct gn_ring_header *h = ring->base;
+    memcpy(r->name, ring->name, sizeof r->name);
+    r->base = ring->base;
+    r->capacity = ring->capacity;
+    r->pid = h->pid;
+    r->start_ticks = h->writer_start_ticks;
+    r->start_unix_ns = h->start_unix_ns;
+    memcpy(r->backend, h->backend, sizeof r->backend);
+    *out = r;
+    return GN_OK;
+}
+
 void gn_ring_reader_close(struct gn_ring_reader *r)
 {
     if (!r)
         return;
-    if (r->base)
+    if (r->base && r->size)
         munmap(r->base, r->size);
     free(r);
 }

@@ -76,6 +76,14 @@ struct gn_ring_reader;
  */
 enum gn_status gn_ring_open(const char *name_or_pid, struct gn_ring_reader **out);
 
+/*
+ * A reader over the writer's own mapping, for a reader in the writer's
+ * process (a live progress line, a test). It must be closed before the ring.
+ * Sharing the writer's addresses also lets ThreadSanitizer, which tracks
+ * addresses, check the seqlock: a second mapping would hide every race.
+ */
+enum gn_status gn_ring_reader_attach(struct gn_ring *ring, struct gn_ring_reader **out);
+
 /* NULL is ignored. */
 void gn_ring_reader_close(struct gn_ring_reader *r);
 

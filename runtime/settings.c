@@ -12,7 +12,7 @@ void gn_default_settings(struct gn_settings *s)
     s->backend = GN_BACKEND_AUTO;
     s->group_size = 32;
     s->batch = 256;
-    s->epochs = 5;
+    s->epochs = 10;
     s->steps = 0;
     s->limit_train = 0;
     s->lr = 0.05f;

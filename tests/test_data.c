@@ -427,7 +427,7 @@ static void test_idx_corrupt_gzip(void **state)
     /* a gzip header followed by an invalid deflate block type */
     static const uint8_t bad[] = {0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 3, 0x07, 0, 0, 0, 0, 0};
     write_bytes(img, bad, sizeof bad, 0);
-    expect_fail(*state, GN_ERR_FORMAT, "corrupt gzip stream after 0 decompressed bytes");
+    expect_fail(*state, GN_ERR_FORMAT, "corrupt gzip stream (zlib: invalid block type)");
 
     /* a gzip stream cut short */
     write_images(img, 0x803, N, ROW, ROW, pix, N * ROW * ROW, 1);
@@ -598,7 +598,8 @@ static void test_fashion_mnist(void **state)
         hi = train.x[i] > hi ? train.x[i] : hi;
     }
     assert_true(lo == 0.0f && hi == 1.0f);
-    assert_true(secs < 2.0);
+    /* a guard against gross regressions, loose enough for sanitizer builds */
+    assert_true(secs < 5.0);
     gn_data_free(&train);
     gn_data_free(&test);
 }

@@ -324,7 +324,8 @@ static const struct bad_case bad_cases[] = {
      GN_ERR_FORMAT, "(forward reference or cycle)"},
     {HEAD "\"groups\": [{\"id\": 1, \"inputs\": [0]}, {\"id\": 2, \"inputs\": [1, 2]}]}",
      GN_ERR_FORMAT,
-     "groups[1] (id 2): inputs[1] names the group itself (forward reference or cycle)"},
+     "groups[1] (id 2): inputs[1] names group 2, the group itself (forward reference or "
+     "cycle)"},
     {HEAD "\"groups\": [{\"id\": 1, \"inputs\": [0]}, {\"id\": 2, \"inputs\": [1, 0, 1]}]}",
      GN_ERR_FORMAT, "groups[1] (id 2): inputs[2] names group 1 again (duplicate entry)"},
     {HEAD "\"groups\": [{\"id\": 1, \"inputs\": [0, 0]}]}", GN_ERR_FORMAT,

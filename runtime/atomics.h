@@ -1,0 +1,351 @@
+/*
+ * The memory-ordering primitives of the shared scheduler core, in one place.
+ *
+ * The queue, the dependency counters, the pools and the worker barrier are
+ * written once, in C that compiles three ways:
+ *   - host C11 (the cpu backend, the tests): <stdatomic.h> on _Atomic words;
+ *   - the device pass of nvcc (__CUDA_ARCH__): plain PTX, ld.acquire.gpu,
+ *     st.release.gpu, atom.<sem>.gpu.<op>, all at GPU scope because the
+ *     workers of the persistent kernel are blocks spread over every SM;
+ *   - the host pass of nvcc (C++): the GCC __atomic builtins, so the same
+ *     __host__ __device__ functions also compile (and work) on the host.
+ *
+ * Shared words have the types gn_atomic_u32 / gn_atomic_u64: _Atomic in C,
+ * plain integers in C++ and CUDA, with the same size and alignment (checked
+ * below), so one struct layout serves both sides without an #ifdef inside
+ * it. Touch them only through these functions.
+ *
+ * Only four orderings are used, and each call site says what it pairs with:
+ *   relaxed  - a counter whose value alone matters (tickets, slots, stats);
+ *   acquire  - a load that reads a value some release wrote, after which
+ *              everything the releasing thread did before is visible;
+ *   release  - a store that publishes everything this thread did before;
+ *   acq_rel  - a read-modify-write that both consumes earlier releases on
+ *              the same word (a release sequence) and publishes its own.
+ * The functions here carry no pairing of their own: they are the vocabulary.
+ *
+ * gn_spin_pause() is the one back-off of every wait: a CPU pause (host) or
+ * nothing (device) for the first spins, then sched_yield(), then a short
+ * sleep (host) or __nanosleep (device), so a waiter never starves the thread
+ * it is waiting for, even with more workers than cores.
+ */
+#ifndef GN_RUNTIME_ATOMICS_H
+#define GN_RUNTIME_ATOMICS_H
+
+#include <stdint.h>
+
+#if defined(__CUDACC__)
+#define GN_HD static inline __host__ __device__
+#else
+#define GN_HD static inline
+#endif
+
+#if defined(__cplusplus)
+#define GN_STATIC_ASSERT(cond, msg) static_assert(cond, msg)
+#define GN_ALIGNOF(type) alignof(type)
+#else
+#define GN_STATIC_ASSERT(cond, msg) _Static_assert(cond, msg)
+#define GN_ALIGNOF(type) _Alignof(type)
+#endif
+
+/* Spins of gn_spin_pause() before it yields, and before it sleeps. */
+#define GN_SPIN_FAST 32u
+#define GN_SPIN_YIELD 1024u
+
+#if defined(__cplusplus)
+
+#include <sched.h>
+
+typedef uint32_t gn_atomic_u32;
+typedef uint64_t gn_atomic_u64;
+
+#else
+
+#include <sched.h>
+#include <stdatomic.h>
+#include <time.h>
+
+typedef _Atomic uint32_t gn_atomic_u32;
+typedef _Atomic uint64_t gn_atomic_u64;
+
+#endif
+
+GN_STATIC_ASSERT(sizeof(gn_atomic_u32) == 4 && GN_ALIGNOF(gn_atomic_u32) == 4,
+                 "gn_atomic_u32 is shared with the device as a plain uint32_t");
+GN_STATIC_ASSERT(sizeof(gn_atomic_u64) == 8 && GN_ALIGNOF(gn_atomic_u64) == 8,
+                 "gn_atomic_u64 is shared with the device as a plain uint64_t");
+
+#if defined(__CUDA_ARCH__)
+
+/* Device: PTX at .gpu scope (generic addresses, so global or shared words). */
+
+GN_HD uint32_t gn_atomic_load_relaxed_u32(gn_atomic_u32 *p)
+{
+    uint32_t v;
+    asm volatile("ld.relaxed.gpu.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+
+GN_HD uint32_t gn_atomic_load_acquire_u32(gn_atomic_u32 *p)
+{
+    uint32_t v;
+    asm volatile("ld.acquire.gpu.u32 %0, [%1];" : "=r"(v) : "l"(p) : "memory");
+    return v;
+}
+
+GN_HD void gn_atomic_store_relaxed_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    asm volatile("st.relaxed.gpu.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+
+GN_HD void gn_atomic_store_release_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    asm volatile("st.release.gpu.u32 [%0], %1;" ::"l"(p), "r"(v) : "memory");
+}
+
+GN_HD uint32_t gn_atomic_fetch_add_relaxed_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    uint32_t old;
+    asm volatile("atom.relaxed.gpu.add.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+    return old;
+}
+
+GN_HD uint32_t gn_atomic_fetch_add_acq_rel_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    uint32_t old;
+    asm volatile("atom.acq_rel.gpu.add.u32 %0, [%1], %2;" : "=r"(old) : "l"(p), "r"(v) : "memory");
+    return old;
+}
+
+/* Returns the value found; the swap happened iff it equals expected. */
+GN_HD uint32_t gn_atomic_cas_acq_rel_u32(gn_atomic_u32 *p, uint32_t expected, uint32_t desired)
+{
+    uint32_t old;
+    asm volatile("atom.acq_rel.gpu.cas.b32 %0, [%1], %2, %3;"
+                 : "=r"(old)
+                 : "l"(p), "r"(expected), "r"(desired)
+                 : "memory");
+    return old;
+}
+
+GN_HD uint64_t gn_atomic_load_relaxed_u64(gn_atomic_u64 *p)
+{
+    uint64_t v;
+    asm volatile("ld.relaxed.gpu.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+
+GN_HD uint64_t gn_atomic_load_acquire_u64(gn_atomic_u64 *p)
+{
+    uint64_t v;
+    asm volatile("ld.acquire.gpu.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+
+GN_HD void gn_atomic_store_relaxed_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    asm volatile("st.relaxed.gpu.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+
+GN_HD void gn_atomic_store_release_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    asm volatile("st.release.gpu.u64 [%0], %1;" ::"l"(p), "l"(v) : "memory");
+}
+
+GN_HD uint64_t gn_atomic_fetch_add_relaxed_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    uint64_t old;
+    asm volatile("atom.relaxed.gpu.add.u64 %0, [%1], %2;" : "=l"(old) : "l"(p), "l"(v) : "memory");
+    return old;
+}
+
+/* Returns the value found; the swap happened iff it equals expected. */
+GN_HD uint64_t gn_atomic_cas_relaxed_u64(gn_atomic_u64 *p, uint64_t expected, uint64_t desired)
+{
+    uint64_t old;
+    asm volatile("atom.relaxed.gpu.cas.b64 %0, [%1], %2, %3;"
+                 : "=l"(old)
+                 : "l"(p), "l"(expected), "l"(desired)
+                 : "memory");
+    return old;
+}
+
+GN_HD void gn_spin_pause(uint64_t spins)
+{
+    if (spins >= GN_SPIN_YIELD)
+        __nanosleep(1000);
+    else if (spins >= GN_SPIN_FAST)
+        __nanosleep(64);
+}
+
+#elif defined(__cplusplus)
+
+/* Host pass of nvcc: GCC builtins on the plain words. */
+
+GN_HD uint32_t gn_atomic_load_relaxed_u32(gn_atomic_u32 *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+GN_HD uint32_t gn_atomic_load_acquire_u32(gn_atomic_u32 *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+GN_HD void gn_atomic_store_relaxed_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+GN_HD void gn_atomic_store_release_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+GN_HD uint32_t gn_atomic_fetch_add_relaxed_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+GN_HD uint32_t gn_atomic_fetch_add_acq_rel_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    return __atomic_fetch_add(p, v, __ATOMIC_ACQ_REL);
+}
+
+GN_HD uint32_t gn_atomic_cas_acq_rel_u32(gn_atomic_u32 *p, uint32_t expected, uint32_t desired)
+{
+    __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE);
+    return expected;
+}
+
+GN_HD uint64_t gn_atomic_load_relaxed_u64(gn_atomic_u64 *p)
+{
+    return __atomic_load_n(p, __ATOMIC_RELAXED);
+}
+
+GN_HD uint64_t gn_atomic_load_acquire_u64(gn_atomic_u64 *p)
+{
+    return __atomic_load_n(p, __ATOMIC_ACQUIRE);
+}
+
+GN_HD void gn_atomic_store_relaxed_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELAXED);
+}
+
+GN_HD void gn_atomic_store_release_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    __atomic_store_n(p, v, __ATOMIC_RELEASE);
+}
+
+GN_HD uint64_t gn_atomic_fetch_add_relaxed_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    return __atomic_fetch_add(p, v, __ATOMIC_RELAXED);
+}
+
+GN_HD uint64_t gn_atomic_cas_relaxed_u64(gn_atomic_u64 *p, uint64_t expected, uint64_t desired)
+{
+    __atomic_compare_exchange_n(p, &expected, desired, 0, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+    return expected;
+}
+
+GN_HD void gn_spin_pause(uint64_t spins)
+{
+    if (spins >= GN_SPIN_FAST)
+        sched_yield();
+}
+
+#else
+
+/* Host C11. */
+
+GN_HD uint32_t gn_atomic_load_relaxed_u32(gn_atomic_u32 *p)
+{
+    return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+GN_HD uint32_t gn_atomic_load_acquire_u32(gn_atomic_u32 *p)
+{
+    return atomic_load_explicit(p, memory_order_acquire);
+}
+
+GN_HD void gn_atomic_store_relaxed_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+GN_HD void gn_atomic_store_release_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    atomic_store_explicit(p, v, memory_order_release);
+}
+
+GN_HD uint32_t gn_atomic_fetch_add_relaxed_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
+}
+
+GN_HD uint32_t gn_atomic_fetch_add_acq_rel_u32(gn_atomic_u32 *p, uint32_t v)
+{
+    return atomic_fetch_add_explicit(p, v, memory_order_acq_rel);
+}
+
+/* Returns the value found; the swap happened iff it equals expected. */
+GN_HD uint32_t gn_atomic_cas_acq_rel_u32(gn_atomic_u32 *p, uint32_t expected, uint32_t desired)
+{
+    atomic_compare_exchange_strong_explicit(p, &expected, desired, memory_order_acq_rel,
+                                            memory_order_acquire);
+    return expected;
+}
+
+GN_HD uint64_t gn_atomic_load_relaxed_u64(gn_atomic_u64 *p)
+{
+    return atomic_load_explicit(p, memory_order_relaxed);
+}
+
+GN_HD uint64_t gn_atomic_load_acquire_u64(gn_atomic_u64 *p)
+{
+    return atomic_load_explicit(p, memory_order_acquire);
+}
+
+GN_HD void gn_atomic_store_relaxed_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    atomic_store_explicit(p, v, memory_order_relaxed);
+}
+
+GN_HD void gn_atomic_store_release_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    atomic_store_explicit(p, v, memory_order_release);
+}
+
+GN_HD uint64_t gn_atomic_fetch_add_relaxed_u64(gn_atomic_u64 *p, uint64_t v)
+{
+    return atomic_fetch_add_explicit(p, v, memory_order_relaxed);
+}
+
+/* Returns the value found; the swap happened iff it equals expected. */
+GN_HD uint64_t gn_atomic_cas_relaxed_u64(gn_atomic_u64 *p, uint64_t expected, uint64_t desired)
+{
+    atomic_compare_exchange_strong_explicit(p, &expected, desired, memory_order_relaxed,
+                                            memory_order_relaxed);
+    return expected;
+}
+
+GN_HD void gn_spin_pause(uint64_t spins)
+{
+    if (spins < GN_SPIN_FAST) {
+#if defined(__x86_64__) || defined(__i386__)
+        __builtin_ia32_pause();
+#elif defined(__aarch64__)
+        __asm__ __volatile__("yield");
+#endif
+    } else if (spins < GN_SPIN_YIELD) {
+        sched_yield();
+    } else {
+        struct timespec ts = {0, 50000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+#endif
+
+#endif

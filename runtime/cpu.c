@@ -1,0 +1,300 @@
+/*
+ * The cpu backend: worker threads run the whole training step through the
+ * shared scheduler core (queue, in-degree counters, pools) — the same
+ * protocol the persistent CUDA kernel runs.
+ *
+ * A step is one pass over the task DAG of taskgraph.h: forward and backward
+ * tasks per (group, tile), an update task per group (gradients, the growth
+ * statistic, SGD) released once the group's error is complete and nobody
+ * needs its old weights any more. Each task calls the same reference math as
+ * the serial backend, and every output element is computed in the same
+ * order, so the two backends agree bitwise.
+ *
+ * Growth runs as three more passes with one task per hidden group: mark
+ * (statistic against the threshold), choose (marked, no marked predecessor),
+ * duplicate (space bump-allocated from the atomic pools by the worker, then
+ * gn_grow_apply; chosen groups are never adjacent, so concurrent
+ * duplications touch disjoint edges). Then the main thread rebuilds the
+ * topology with every child right after its parent, and the task DAGs.
+ *
+ * What can differ from serial: when a pool runs out in the middle of a
+ * round, which of the round's duplications get the last space depends on
+ * which worker allocates first (serial refuses in canonical order).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "grow.h"
+#include "pool.h"
+#include "sched_cpu.h"
+#include "taskgraph.h"
+#include "trainer.h"
+
+enum cpu_pass { PASS_TRAIN, PASS_EVAL, PASS_MARK, PASS_CHOOSE, PASS_DUP };
+
+struct cpu_ctx {
+    struct gn_trainer *t;
+    gn_sched *sched;
+    struct gn_dag train, eval, grow;
+    struct gn_taskmap tm;
+    int32_t tile, tiles, workers;
+    enum cpu_pass pass;
+
+    /* growth round state */
+    struct gn_pool pool_groups, pool_edges, pool_params;
+    int32_t *child_of; /* (max_groups) by slot, -1 when none */
+    gn_atomic_u32 chosen;
+    gn_atomic_u64 dups, refused;
+    int64_t step, round;
+
+    gn_atomic_u64 kind_ns[GN_TASK_KIND_COUNT];
+};
+
+static int64_t now_ns(void)
+{
+    return gn_now_ns();
+}
+
+static void run_step_task(struct cpu_ctx *c, uint32_t id)
+{
+    struct gn_trainer *t = c->t;
+    struct gn_model *m = &t->m;
+    const struct gn_buffers *b = &t->buf;
+    struct gn_task k = gn_task_decode(&c->tm, id);
+    int32_t g = m->order[k.pos];
+    int64_t t0 = now_ns();
+    int32_t r0 = k.tile * c->tile, r1 = r0 + c->tile;
+    if (r1 > b->rows) r1 = b->rows;
+    switch (k.kind) {
+    case GN_TASK_FORWARD:
+        if (r0 < r1) {
+            gn_op_forward(m, b, g, r0, r1);
+            if (g == GN_SLOT_OUTPUT) gn_op_loss(m, b, r0, r1);
+        }
+        break;
+    case GN_TASK_BACKWARD:
+        if (r0 < r1) gn_op_backward(m, b, g, r0, r1);
+        break;
+    case GN_TASK_UPDATE:
+        m->groups[g].grad_std = gn_op_grad(m, b, g);
+        gn_op_update(m, g, t->s.lr, t->s.momentum, t->s.weight_decay);
+        break;
+    }
+    /* relaxed: statistics, read after the pass. */
+    gn_atomic_fetch_add_relaxed_u64(&c->kind_ns[k.kind], (uint64_t)(now_ns() - t0));
+}
+
+/* Reserve space for one duplication: params, then edges, then the group.
+ * A later refusal gives back what was taken when it is still the newest
+ * block; otherwise the space stays unused (edges marked unused), never
+ * referenced, and the graph stays valid. */
+static int reserve(struct cpu_ctx *c, int32_t ng, int32_t ne, int64_t np, int32_t *child,
+                   int32_t *e0, int64_t *p0)
+{
+    struct gn_model *m = &c->t->m;
+    uint64_t p, e, g;
+    (void)ng;
+    if (gn_pool_alloc(&c->pool_params, (uint64_t)np, &p)) return 0;
+    if (gn_pool_alloc(&c->pool_edges, (uint64_t)ne, &e)) {
+        gn_pool_return(&c->pool_params, p, (uint64_t)np);
+        return 0;
+    }
+    if (gn_pool_alloc(&c->pool_groups, 1, &g)) {
+        if (gn_pool_return(&c->pool_edges, e, (uint64_t)ne) != GN_OK)
+            for (int32_t i = 0; i < ne; i++) m->edges[e + i].src = m->edges[e + i].dst = -1;
+        gn_pool_return(&c->pool_params, p, (uint64_t)np);
+        return 0;
+    }
+    *child = (int32_t)g;
+    *e0 = (int32_t)e;
+    *p0 = (int64_t)p;
+    return 1;
+}
+
+static void run_grow_task(struct cpu_ctx *c, uint32_t id)
+{
+    struct gn_trainer *t = c->t;
+    struct gn_model *m = &t->m;
+    int32_t pos = (int32_t)id + 1;
+    int32_t g = m->order[pos];
+    switch (c->pass) {
+    case PASS_MARK: gn_grow_mark_one(m, g, t->s.grow_threshold); break;
+    case PASS_CHOOSE:
+        /* relaxed: a count read after the pass. */
+        if (gn_grow_choose_one(m, g)) gn_atomic_fetch_add_relaxed_u32(&c->chosen, 1);
+        break;
+    case PASS_DUP: {
+        if (!(m->groups[g].flags & GN_GROUP_CHOSEN)) break;
+        enum gn_dup_kind kind = gn_grow_kind(t->s.grow, t->s.seed, c->step, c->round, pos);
+        int32_t ng, ne, child, e0;
+        int64_t np, p0;
+        gn_grow_need(m, g, kind, &ng, &ne, &np);
+        if (!reserve(c, ng, ne, np, &child, &e0, &p0)) {
+            gn_atomic_fetch_add_relaxed_u64(&c->refused, 1);
+            break;
+        }
+        gn_grow_apply(m, g, kind, child, e0, p0, c->step, t->s.seed, t->s.grow_noise);
+        c->child_of[g] = child;
+        gn_atomic_fetch_add_relaxed_u64(&c->dups, 1);
+        break;
+    }
+    default: break;
+    }
+}
+
+static void run_task(void *ctx, uint32_t id, int worker)
+{
+    struct cpu_ctx *c = ctx;
+    (void)worker;
+    if (c->pass == PASS_TRAIN || c->pass == PASS_EVAL) run_step_task(c, id);
+    else run_grow_task(c, id);
+}
+
+static enum gn_status rebuild_tasks(struct cpu_ctx *c)
+{
+    struct gn_model *m = &c->t->m;
+    enum gn_status st = gn_taskgraph_build(&c->train, &c->eval, &c->tm, m, c->tile, c->tiles);
+    if (st) return st;
+    int32_t hidden = m->n_groups - 2;
+    return gn_dag_build(&c->grow, (uint32_t)hidden, 0, NULL, NULL);
+}
+
+static enum gn_status cpu_open(struct gn_trainer *t)
+{
+    struct cpu_ctx *c = calloc(1, sizeof *c);
+    if (!c) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    t->bctx = c;
+    c->t = t;
+    struct gn_sched_settings ss;
+    gn_sched_default_settings(&ss);
+    if (t->s.threads > 0) ss.threads = t->s.threads;
+    ss.main_works = 1;
+    enum gn_status st = gn_sched_create(&c->sched, &ss);
+    if (st) return st;
+    c->workers = gn_sched_workers(c->sched);
+    gn_taskgraph_tiles(t->s.batch, t->s.tile, c->workers, &c->tile, &c->tiles);
+    c->child_of = malloc((size_t)t->m.max_groups * sizeof(int32_t));
+    if (!c->child_of) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    snprintf(t->backend_reason + strlen(t->backend_reason),
+             sizeof t->backend_reason - strlen(t->backend_reason),
+             " (%d workers, tiles of %d rows)", c->workers, c->tile);
+    return rebuild_tasks(c);
+}
+
+static enum gn_status run_pass(struct cpu_ctx *c, enum cpu_pass pass, struct gn_dag *d)
+{
+    if (d->n_tasks == 0) return GN_OK;
+    c->pass = pass;
+    enum gn_status st = gn_sched_run_pass(c->sched, d, run_task, c);
+    struct gn_sched_stats ss;
+    gn_sched_last_stats(c->sched, &ss);
+    c->t->c.tasks += (int64_t)ss.tasks;
+    if (ss.high_water > c->t->c.queue_high_water) c->t->c.queue_high_water = ss.high_water;
+    return st;
+}
+
+static enum gn_status cpu_forward(struct gn_trainer *t)
+{
+    return run_pass(t->bctx, PASS_EVAL, &((struct cpu_ctx *)t->bctx)->eval);
+}
+
+static enum gn_status grow_round(struct cpu_ctx *c)
+{
+    struct gn_trainer *t = c->t;
+    struct gn_model *m = &t->m;
+    enum gn_status st;
+    t->n_events = 0;
+    if ((st = run_pass(c, PASS_MARK, &c->grow))) return st;
+    gn_atomic_store_relaxed_u32(&c->chosen, 0);
+    if ((st = run_pass(c, PASS_CHOOSE, &c->grow))) return st;
+    if (gn_atomic_load_relaxed_u32(&c->chosen) == 0) return GN_OK;
+
+    int32_t n_old = m->n_groups;
+    for (int32_t g = 0; g < n_old; g++) c->child_of[g] = -1;
+    gn_pool_init(&c->pool_groups, (uint64_t)m->n_groups, (uint64_t)m->max_groups);
+    gn_pool_init(&c->pool_edges, (uint64_t)m->n_edges, (uint64_t)m->max_edges);
+    gn_pool_init(&c->pool_params, (uint64_t)m->n_params, (uint64_t)m->max_params);
+    gn_atomic_store_relaxed_u64(&c->dups, 0);
+    gn_atomic_store_relaxed_u64(&c->refused, 0);
+    c->step = t->c.step + 1;
+    c->round = t->grow_round++;
+    if ((st = run_pass(c, PASS_DUP, &c->grow))) return st;
+    m->n_groups = (int32_t)gn_pool_used(&c->pool_groups);
+    m->n_edges = (int32_t)gn_pool_used(&c->pool_edges);
+    m->n_params = (int64_t)gn_pool_used(&c->pool_params);
+    m->duplications += (int64_t)gn_atomic_load_relaxed_u64(&c->dups);
+    m->refused += (int64_t)gn_atomic_load_relaxed_u64(&c->refused);
+
+    /* Events and the new order, both in canonical order. */
+    int32_t *hint = malloc((size_t)m->max_groups * sizeof(int32_t));
+    if (!hint) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    int32_t k = 0;
+    for (int32_t i = 0; i < n_old; i++) {
+        int32_t g = m->order[i];
+        hint[k++] = g;
+        if (m->groups[g].flags & GN_GROUP_CHOSEN) {
+            if (t->n_events < (int32_t)(sizeof t->events / sizeof t->events[0])) {
+                struct gn_grow_event *e = &t->events[t->n_events++];
+                e->parent = g;
+                e->child = c->child_of[g];
+                e->kind = gn_grow_kind(t->s.grow, t->s.seed, c->step, c->round, i);
+                e->grad_std = m->groups[g].grad_std;
+            }
+        }
+        if (c->child_of[g] >= 0) hint[k++] = c->child_of[g];
+    }
+    st = GN_OK;
+    if (m->n_groups != n_old) {
+        st = gn_model_rebuild(m, hint);
+        if (!st) st = rebuild_tasks(c);
+    }
+    free(hint);
+    return st;
+}
+
+static enum gn_status cpu_step(struct gn_trainer *t, int grow)
+{
+    struct cpu_ctx *c = t->bctx;
+    for (int i = 0; i < GN_TASK_KIND_COUNT; i++) gn_atomic_store_relaxed_u64(&c->kind_ns[i], 0);
+    enum gn_status st = run_pass(c, PASS_TRAIN, &c->train);
+    if (st) return st;
+    /* Phase times: task time summed over workers, scaled to wall time. */
+    uint64_t f = gn_atomic_load_relaxed_u64(&c->kind_ns[GN_TASK_FORWARD]);
+    uint64_t b = gn_atomic_load_relaxed_u64(&c->kind_ns[GN_TASK_BACKWARD]);
+    uint64_t u = gn_atomic_load_relaxed_u64(&c->kind_ns[GN_TASK_UPDATE]);
+    int w = c->workers > 0 ? c->workers : 1;
+    t->c.t_forward_ns += (int64_t)(f / (uint64_t)w);
+    t->c.t_backward_ns += (int64_t)(b / (uint64_t)w);
+    t->c.t_update_ns += (int64_t)(u / (uint64_t)w);
+    t->n_events = 0;
+    if (!grow) return GN_OK;
+    int64_t g0 = gn_now_ns();
+    st = grow_round(c);
+    t->c.t_growth_ns += gn_now_ns() - g0;
+    return st;
+}
+
+static void cpu_close(struct gn_trainer *t)
+{
+    struct cpu_ctx *c = t->bctx;
+    if (!c) return;
+    gn_sched_destroy(c->sched);
+    gn_dag_free(&c->train);
+    gn_dag_free(&c->eval);
+    gn_dag_free(&c->grow);
+    free(c->child_of);
+    free(c);
+    t->bctx = NULL;
+}
+
+const struct gn_backend_ops gn_backend_cpu = {
+    .name = "cpu",
+    .open = cpu_open,
+    .step = cpu_step,
+    .forward = cpu_forward,
+    .run = NULL,
+    .close = cpu_close,
+};

@@ -1,0 +1,118 @@
+/*
+ * Dependency release: a DAG of task ids in CSR form with one atomic
+ * in-degree counter per task.
+ *
+ * succ_begin/succ list each task's successors (an edge u -> v means v may
+ * start only after u finished); indeg_init holds each task's in-degree, the
+ * value its counter starts a pass with. No topological sort is ever needed:
+ *   - arm:     at the start of a pass every worker resets the counters of its
+ *              slice of tasks from indeg_init and pushes the tasks of its
+ *              slice whose in-degree is 0 (the roots); then a barrier, so no
+ *              task runs before every counter is armed (gn_dag_arm);
+ *   - release: a worker that finished task u decrements the counter of each
+ *              successor; the one decrement that takes a counter from 1 to 0
+ *              pushes that successor (gn_dag_release). Exactly one decrement
+ *              sees 1, so each task is pushed exactly once per pass.
+ * A counter found at 0 before its decrement (more releases than edges) is a
+ * fault (GN_ERR_INVALID, recorded in the queue).
+ *
+ * After the graph changes, gn_dag_build() rebuilds the CSR from an edge list
+ * and gn_dag_count_indegree() recomputes indeg_init from the CSR; nothing
+ * else depends on the old graph. Parallel edges are allowed (each counts).
+ *
+ * gn_dag_arm and gn_dag_release are GN_HD: the persistent kernel calls them
+ * on a copy of this struct whose arrays live in device memory. The rest is
+ * host code (dag.c).
+ */
+#ifndef GN_RUNTIME_DAG_H
+#define GN_RUNTIME_DAG_H
+
+#include <stdint.h>
+
+#include "atomics.h"
+#include "genet/genet.h"
+#include "queue.h"
+
+struct gn_dag {
+    uint32_t n_tasks;
+    uint32_t n_edges;
+    uint32_t cap_tasks;    /* entries allocated (host bookkeeping) */
+    uint32_t cap_edges;
+    uint32_t *succ_begin;  /* (n_tasks + 1) offsets into succ */
+    uint32_t *succ;        /* (n_edges) successors, grouped by predecessor */
+    uint32_t *indeg_init;  /* (n_tasks) in-degree: each counter's start value */
+    gn_atomic_u32 *indeg;  /* (n_tasks) live counters: predecessors not finished */
+};
+GN_STATIC_ASSERT(sizeof(struct gn_dag) == 48, "gn_dag is shared with the device");
+
+/*
+ * Arm the counters of tasks [lo, hi) and push the roots among them. Each
+ * worker arms its own slice; a barrier must follow before any gn_queue_pop.
+ */
+GN_HD enum gn_status gn_dag_arm(struct gn_dag *d, struct gn_queue *q, uint32_t lo, uint32_t hi,
+                                struct gn_queue_worker *w)
+{
+    for (uint32_t i = lo; i < hi; i++) {
+        uint32_t k = d->indeg_init[i];
+        /* relaxed: published to every worker by the barrier after arming. */
+        gn_atomic_store_relaxed_u32(&d->indeg[i], k);
+        if (k == 0) {
+            enum gn_status s = gn_queue_push(q, i, w);
+            if (s != GN_OK)
+                return s;
+        }
+    }
+    return GN_OK;
+}
+
+/* Task `task` finished: release its successors, pushing the ready ones. */
+GN_HD enum gn_status gn_dag_release(struct gn_dag *d, struct gn_queue *q, uint32_t task,
+                                    struct gn_queue_worker *w)
+{
+    uint32_t end = d->succ_begin[task + 1];
+    for (uint32_t k = d->succ_begin[task]; k < end; k++) {
+        uint32_t v = d->succ[k];
+        /* acq_rel: the release half publishes this task's results to the
+         * worker whose decrement reaches zero; that worker's acquire half
+         * (all decrements of one counter form one release sequence) sees
+         * every predecessor's results, and hands them on with the release
+         * store of its gn_queue_push(). */
+        uint32_t old = gn_atomic_fetch_add_acq_rel_u32(&d->indeg[v], (uint32_t)-1);
+        if (old == 1) {
+            enum gn_status s = gn_queue_push(q, v, w);
+            if (s != GN_OK)
+                return s;
+        } else if (old == 0) {
+            return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v);
+        }
+    }
+    return GN_OK;
+}
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/*
+ * Build (or rebuild, reusing the arrays when they are big enough) the CSR of
+ * n_tasks tasks from n_edges edges src[i] -> dst[i], by a counting sort on
+ * the source (successors keep their order in the list), then count the
+ * in-degrees. Ids out of range are an error; cycles are checked separately.
+ */
+enum gn_status gn_dag_build(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges,
+                            const uint32_t *src, const uint32_t *dst);
+
+/* Recompute indeg_init from the CSR (after the graph changed). */
+void gn_dag_count_indegree(struct gn_dag *d);
+
+/* GN_ERR_INVALID, naming a task on a cycle, if the graph is not acyclic. */
+enum gn_status gn_dag_check_acyclic(const struct gn_dag *d);
+
+/* Frees the arrays and zeroes the struct; safe on a zeroed struct. */
+void gn_dag_free(struct gn_dag *d);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,248 @@
+/*
+ * The ready queue: a lock-free ticket queue in memory every worker shares
+ * (host memory for the cpu backend, device memory for the persistent kernel).
+ *
+ * A pass runs a DAG of `total` tasks; each task becomes ready, and is
+ * enqueued, exactly once in the pass. INVARIANT: at most `total` pushes per
+ * pass, and total <= capacity, so slot i is written at most once per pass
+ * and no slot is ever reused within a pass: the queue needs no wrap-around.
+ *
+ * Words: head (next consumer ticket), tail (next producer slot), done (tasks
+ * finished this pass), fault (first error, 0 if none), each on its own 64-byte
+ * line; slots[capacity], each 64-bit: (pass << 32) | task. A slot is full for
+ * this pass iff its high half equals the pass tag, so zeroed memory is empty
+ * (tags start at 1) and a value left from an earlier pass reads as empty: no
+ * slot is cleared between passes (only when the 32-bit tag wraps, once in
+ * 2^32 passes, gn_queue_begin_pass() zeroes them all).
+ *
+ * Protocol (per pass; gn_queue_begin_pass() by one thread, then a barrier):
+ *   push(task):  i = tail++ (atomic add); slots[i] = tag|task (release).
+ *   pop():       t = head++ (atomic add); the ticket t is this worker's.
+ *                t <  total: spin on slots[t] (acquire) until it holds the
+ *                            pass tag, then run that task;
+ *                t >= total: spin on done (acquire) until done == total,
+ *                            then leave: the pass is over.
+ *   finish():    done++ (acq_rel), after the task's successors were pushed.
+ *
+ * Why no task is lost or run twice: slot i is written by exactly the one
+ * producer whose add on tail returned i, and read by exactly the one consumer
+ * whose add on head returned i; atomic adds hand out each index once.
+ * Because every task is pushed exactly once and total pushes happen, slots
+ * 0..total-1 all get filled: every ticket below total gets a task, and the
+ * total tickets below total get the total tasks, one each.
+ *
+ * Why it cannot deadlock: a worker waits only while holding one ticket and
+ * nothing else (no task in hand, no lock). Take the smallest ticket t a
+ * worker is waiting on while done < total. If t < tail, slot t was reserved
+ * by a producer that is between its add and its store: it is running (on the
+ * GPU, the cooperative launch makes every block resident), it does not wait
+ * on anything, so the slot gets filled. If t >= tail, every slot below tail
+ * is taken by a smaller ticket whose holder is not waiting: it is running
+ * its task or has finished. If one is running it will finish and push or
+ * count. If all have finished, done == tail; and since the graph is acyclic,
+ * when done < total some unfinished task has all its predecessors finished,
+ * so the last of them pushed it and tail > done: a contradiction. Hence
+ * done == tail == total, and every waiter (those with tickets >= total
+ * included) sees done == total and leaves. Termination needs no lock and no
+ * extra message: the done counter reaching total is the signal.
+ *
+ * Bounded waits: a wait counts its spins and restarts the count whenever
+ * done or tail moves (the pass is making progress). If spin_limit spins pass with no
+ * progress, the waiter records a fault (GN_ERR_DEVICE, "stuck", with its
+ * worker and ticket) and returns it; every other waiter sees the fault word
+ * and returns GN_ERR_INTERRUPTED. A push past total (a broken exactly-once
+ * invariant) records GN_ERR_INVALID. The first fault wins; the host reads
+ * fault, fault_worker and fault_index after the pass.
+ *
+ * The cost per task: one add on head, one acquire load (usually one), one
+ * add on tail and one release store per push, one add on done.
+ */
+#ifndef GN_RUNTIME_QUEUE_H
+#define GN_RUNTIME_QUEUE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "genet/genet.h"
+
+/* gn_queue_pop() gives this instead of a task when the pass is over. */
+#define GN_QUEUE_DONE UINT32_MAX
+
+/* Largest total: tickets run up to total + workers, in 32 bits. */
+#define GN_QUEUE_MAX_TASKS (UINT32_MAX / 2)
+
+/* Default for spin_limit: spins with no progress before a wait gives up.
+ * On the host a spin past the first GN_SPIN_YIELD sleeps ~50-100 us, so this
+ * is about one to two minutes without a single task finishing. */
+#define GN_QUEUE_SPIN_LIMIT (1ull << 20)
+
+struct gn_queue {
+    gn_atomic_u32 head; /* next consumer ticket */
+    uint32_t pad_head_[15];
+    gn_atomic_u32 tail; /* next producer slot */
+    uint32_t pad_tail_[15];
+    gn_atomic_u32 done; /* tasks finished this pass */
+    uint32_t pad_done_[15];
+    gn_atomic_u32 fault;   /* 0, or the negated enum gn_status of the first fault */
+    uint32_t fault_worker; /* who recorded it */
+    uint32_t fault_index;  /* the ticket, slot or task it is about */
+    uint32_t total;        /* tasks in this pass */
+    uint32_t capacity;     /* slots */
+    uint32_t pass;         /* this pass's tag, never 0 */
+    uint64_t spin_limit;   /* spins without progress before a wait faults */
+    gn_atomic_u64 *slots;  /* (capacity) (pass << 32) | task */
+    uint32_t pad_end_[6];
+};
+GN_STATIC_ASSERT(sizeof(void *) == 8, "host and device pointers are 64-bit");
+GN_STATIC_ASSERT(offsetof(struct gn_queue, tail) == 64, "gn_queue: tail on its own line");
+GN_STATIC_ASSERT(offsetof(struct gn_queue, done) == 128, "gn_queue: done on its own line");
+GN_STATIC_ASSERT(offsetof(struct gn_queue, fault) == 192, "gn_queue: config line");
+GN_STATIC_ASSERT(offsetof(struct gn_queue, spin_limit) == 216, "gn_queue layout");
+GN_STATIC_ASSERT(offsetof(struct gn_queue, slots) == 224, "gn_queue layout");
+GN_STATIC_ASSERT(sizeof(struct gn_queue) == 256, "gn_queue is shared with the device");
+
+/* One worker's view: who it is (for fault reports) and its statistics.
+ * Private to the worker (no atomics); summed by the host after a pass. */
+struct gn_queue_worker {
+    uint32_t worker;
+    uint32_t high_water; /* most ready tasks seen waiting (tail - head) at a push */
+    uint64_t pushed;
+    uint64_t popped;
+    uint64_t spins; /* wait iterations */
+};
+GN_STATIC_ASSERT(sizeof(struct gn_queue_worker) == 32, "gn_queue_worker layout");
+
+/* slots: capacity zeroed words (zero is empty for every pass). */
+GN_HD void gn_queue_init(struct gn_queue *q, gn_atomic_u64 *slots, uint32_t capacity,
+                         uint64_t spin_limit)
+{
+    gn_atomic_store_relaxed_u32(&q->head, 0);
+    gn_atomic_store_relaxed_u32(&q->tail, 0);
+    gn_atomic_store_relaxed_u32(&q->done, 0);
+    gn_atomic_store_relaxed_u32(&q->fault, 0);
+    q->fault_worker = 0;
+    q->fault_index = 0;
+    q->total = 0;
+    q->capacity = capacity;
+    q->pass = 0;
+    q->spin_limit = spin_limit ? spin_limit : GN_QUEUE_SPIN_LIMIT;
+    q->slots = slots;
+}
+
+/*
+ * Start a pass of `total` tasks. One thread, while no worker touches the
+ * queue; the barrier that follows publishes these plain and relaxed stores.
+ */
+GN_HD enum gn_status gn_queue_begin_pass(struct gn_queue *q, uint32_t total)
+{
+    if (total > q->capacity || total > GN_QUEUE_MAX_TASKS)
+        return GN_ERR_INVALID;
+    q->pass++;
+    if (q->pass == 0) {
+        for (uint32_t i = 0; i < q->capacity; i++)
+            gn_atomic_store_relaxed_u64(&q->slots[i], 0);
+        q->pass = 1;
+    }
+    q->total = total;
+    q->fault_worker = 0;
+    q->fault_index = 0;
+    gn_atomic_store_relaxed_u32(&q->head, 0);
+    gn_atomic_store_relaxed_u32(&q->tail, 0);
+    gn_atomic_store_relaxed_u32(&q->done, 0);
+    gn_atomic_store_relaxed_u32(&q->fault, 0);
+    return GN_OK;
+}
+
+/* Record the first fault of the pass; later ones are dropped. */
+GN_HD enum gn_status gn_queue_fault(struct gn_queue *q, enum gn_status s, uint32_t worker,
+                                    uint32_t index)
+{
+    /* acq_rel: only the winner writes the details; the host reads them after
+     * the end-of-pass barrier, which orders them. Waiters only test != 0. */
+    if (gn_atomic_cas_acq_rel_u32(&q->fault, 0, (uint32_t)-(int32_t)s) == 0) {
+        q->fault_worker = worker;
+        q->fault_index = index;
+    }
+    return s;
+}
+
+GN_HD enum gn_status gn_queue_push(struct gn_queue *q, uint32_t task, struct gn_queue_worker *w)
+{
+    /* relaxed: the add only has to hand out each slot once; what the slot
+     * publishes is ordered by the release store below. */
+    uint32_t i = gn_atomic_fetch_add_relaxed_u32(&q->tail, 1);
+    if (i >= q->total)
+        return gn_queue_fault(q, GN_ERR_INVALID, w->worker, task);
+    /* release: pairs with the acquire load of this slot in gn_queue_pop(); the
+     * consumer then sees everything this producer saw, which includes every
+     * predecessor's results (they reached us through the acq_rel in-degree
+     * counter in gn_dag_release()). */
+    gn_atomic_store_release_u64(&q->slots[i], ((uint64_t)q->pass << 32) | task);
+    w->pushed++;
+    /* relaxed: a statistic; head may be ahead of tail (waiting tickets). */
+    uint32_t h = gn_atomic_load_relaxed_u32(&q->head);
+    if (i + 1 > h && i + 1 - h > w->high_water)
+        w->high_water = i + 1 - h;
+    return GN_OK;
+}
+
+/*
+ * Take the next task, or GN_QUEUE_DONE when the pass is over. Returns
+ * GN_ERR_DEVICE when this wait went spin_limit spins without progress, and
+ * GN_ERR_INTERRUPTED when another worker recorded a fault.
+ */
+GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_queue_worker *w)
+{
+    /* relaxed: a ticket only has to be unique; the slot's acquire orders
+     * the task's data. */
+    uint32_t t = gn_atomic_fetch_add_relaxed_u32(&q->head, 1);
+    uint64_t tag = (uint64_t)q->pass << 32;
+    /* relaxed: progress is done or tail moving; both only grow in a pass. */
+    uint32_t seen = gn_atomic_load_relaxed_u32(&q->done) + gn_atomic_load_relaxed_u32(&q->tail);
+    uint64_t quiet = 0;
+    for (;;) {
+        if (t < q->total) {
+            /* acquire: pairs with the release store in gn_queue_push(). */
+            uint64_t v = gn_atomic_load_acquire_u64(&q->slots[t]);
+            if ((v & 0xffffffff00000000ull) == tag) {
+                *task = (uint32_t)v;
+                w->popped++;
+                return GN_OK;
+            }
+        } else {
+            /* acquire: pairs with the acq_rel add in gn_queue_finish(), so
+             * a worker leaving the pass has seen every task's effects. */
+            if (gn_atomic_load_acquire_u32(&q->done) == q->total) {
+                *task = GN_QUEUE_DONE;
+                return GN_OK;
+            }
+        }
+        w->spins++;
+        quiet++;
+        if ((quiet & 31) == 0) {
+            /* relaxed: only whether the pass moves or failed matters here. */
+            if (gn_atomic_load_relaxed_u32(&q->fault) != 0)
+                return GN_ERR_INTERRUPTED;
+            uint32_t d = gn_atomic_load_relaxed_u32(&q->done) + gn_atomic_load_relaxed_u32(&q->tail);
+            if (d != seen) {
+                seen = d;
+                quiet = 0;
+            } else if (quiet >= q->spin_limit) {
+                return gn_queue_fault(q, GN_ERR_DEVICE, w->worker, t);
+            }
+        }
+        gn_spin_pause(quiet);
+    }
+}
+
+/* Count one finished task, after its successors were pushed. */
+GN_HD void gn_queue_finish(struct gn_queue *q)
+{
+    /* acq_rel: the release half pairs with the acquire load of done in
+     * gn_queue_pop() (workers leaving the pass); the acquire half keeps the
+     * adds of all workers one release sequence. */
+    gn_atomic_fetch_add_acq_rel_u32(&q->done, 1);
+}
+
+#endif

@@ -1,0 +1,329 @@
+/*
+ * The cpu executor: a persistent pool of pthread workers running passes over
+ * a DAG with the shared scheduler core, the way the persistent kernel's
+ * blocks will.
+ *
+ * The workers live across passes. Every pass is three phases separated by a
+ * sense-reversing barrier of all workers plus the calling thread:
+ *   start:   the caller has set up the pass (queue tag and total, the DAG,
+ *            the task function); the barrier publishes it;
+ *   arm:     each worker re-arms the counters of its slice of the tasks and
+ *            pushes the roots of its slice (gn_dag_arm), then a barrier, so
+ *            no task runs before every counter is armed;
+ *   run:     each worker loops: take a ticket, wait for its slot, run the
+ *            task, release its successors, count it done; it leaves when the
+ *            queue says the pass is over (or faulted);
+ * then the end barrier hands the statistics and any fault back to the caller.
+ *
+ * The barrier: arrivals add 1 to count (acq_rel); the last arrival resets
+ * count and flips sense (release); the others spin on sense (acquire) with
+ * the common back-off, so idle workers sleep between passes. Waits inside a
+ * pass are bounded by the queue's spin limit, so every worker reaches the
+ * in-pass barriers after bounded time; only the idle wait for the next pass
+ * is unbounded, by design.
+ */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "error.h"
+#include "sched_cpu.h"
+
+#define GN_SCHED_MAX_THREADS 1024
+
+struct gn_barrier {
+    gn_atomic_u32 count; /* arrivals in this round */
+    uint32_t pad_count_[15];
+    gn_atomic_u32 sense; /* flips once per round */
+    uint32_t n;          /* participants */
+    uint32_t pad_sense_[14];
+};
+
+struct gn_sched_worker {
+    _Alignas(64) struct gn_queue_worker qw;
+    uint64_t tasks;
+    gn_sched *sched;
+    pthread_t thread;
+    int index;
+    int started;
+};
+
+struct gn_sched {
+    struct gn_queue queue;
+    struct gn_barrier barrier;
+    struct gn_sched_worker *workers; /* (n_workers) worker 0 is the caller if main_works */
+    int n_workers;
+    int main_works;
+    int n_threads; /* pthreads started */
+    uint32_t main_sense;
+    gn_atomic_u64 *slots;
+    uint32_t slots_cap;
+    uint64_t spin_limit;
+
+    /* The pass, set by the caller before the start barrier. */
+    struct gn_dag *dag;
+    gn_sched_task_fn run_task;
+    void *ctx;
+    int quit;
+
+    struct gn_sched_stats last;
+};
+
+static void gn_barrier_init(struct gn_barrier *b, uint32_t n)
+{
+    memset(b, 0, sizeof *b);
+    gn_atomic_store_relaxed_u32(&b->count, 0);
+    gn_atomic_store_relaxed_u32(&b->sense, 0);
+    b->n = n;
+}
+
+static void gn_barrier_wait(struct gn_barrier *b, uint32_t *local_sense)
+{
+    uint32_t want = *local_sense ^ 1u;
+    *local_sense = want;
+    /* acq_rel: the release half publishes what this participant did before
+     * the barrier; the last arrival's acquire half sees all of them (the adds
+     * form one release sequence) and passes them on with the store below. */
+    if (gn_atomic_fetch_add_acq_rel_u32(&b->count, 1) == b->n - 1) {
+        /* relaxed: ordered before the release store below; nobody adds to
+         * count again before seeing the new sense. */
+        gn_atomic_store_relaxed_u32(&b->count, 0);
+        /* release: pairs with the acquire load of the waiters below. */
+        gn_atomic_store_release_u32(&b->sense, want);
+        return;
+    }
+    /* acquire: pairs with the release store of the last arrival. */
+    for (uint64_t i = 0; gn_atomic_load_acquire_u32(&b->sense) != want; i++)
+        gn_spin_pause(i);
+}
+
+/* Arm this worker's slice, wait for all, then run tasks until the pass ends. */
+static void gn_sched_work(gn_sched *s, struct gn_sched_worker *w, uint32_t *sense)
+{
+    struct gn_queue *q = &s->queue;
+    struct gn_dag *d = s->dag;
+    uint64_t n = d->n_tasks;
+    uint32_t lo = (uint32_t)(n * (uint64_t)w->index / (uint64_t)s->n_workers);
+    uint32_t hi = (uint32_t)(n * (uint64_t)(w->index + 1) / (uint64_t)s->n_workers);
+    enum gn_status st = gn_dag_arm(d, q, lo, hi, &w->qw);
+    gn_barrier_wait(&s->barrier, sense);
+    if (st != GN_OK)
+        return;
+    for (;;) {
+        uint32_t task;
+        if (gn_queue_pop(q, &task, &w->qw) != GN_OK || task == GN_QUEUE_DONE)
+            return;
+        s->run_task(s->ctx, task, w->index);
+        w->tasks++;
+        if (gn_dag_release(d, q, task, &w->qw) != GN_OK)
+            return;
+        gn_queue_finish(q);
+    }
+}
+
+static void *gn_sched_thread(void *arg)
+{
+    struct gn_sched_worker *w = arg;
+    gn_sched *s = w->sched;
+    uint32_t sense = 0;
+    for (;;) {
+        gn_barrier_wait(&s->barrier, &sense);
+        if (s->quit)
+            return NULL;
+        gn_sched_work(s, w, &sense);
+        gn_barrier_wait(&s->barrier, &sense);
+    }
+}
+
+void gn_sched_default_settings(struct gn_sched_settings *s)
+{
+    memset(s, 0, sizeof *s);
+    s->threads = 0;
+    s->main_works = 1;
+    s->spin_limit = GN_QUEUE_SPIN_LIMIT;
+}
+
+/* Stop the started threads: the missing participants arrive as ghosts. */
+static void gn_sched_stop(gn_sched *s)
+{
+    s->quit = 1;
+    uint32_t missing = s->barrier.n - 1 - (uint32_t)s->n_threads;
+    if (missing)
+        gn_atomic_fetch_add_acq_rel_u32(&s->barrier.count, missing);
+    gn_barrier_wait(&s->barrier, &s->main_sense);
+    for (int i = 0; i < s->n_workers; i++) {
+        if (s->workers[i].started)
+            pthread_join(s->workers[i].thread, NULL);
+    }
+}
+
+enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *settings)
+{
+    if (!out || !settings)
+        return gn_fail(GN_ERR_INVALID, "sched: null argument");
+    *out = NULL;
+    int threads = settings->threads;
+    if (threads == 0) {
+        long cores = sysconf(_SC_NPROCESSORS_ONLN);
+        threads = cores > 0 ? (int)(cores < GN_SCHED_MAX_THREADS ? cores : GN_SCHED_MAX_THREADS)
+                            : 1;
+    }
+    if (threads < 1 || threads > GN_SCHED_MAX_THREADS)
+        return gn_fail(GN_ERR_INVALID, "sched: %d threads, expected 1 to %d", settings->threads,
+                       GN_SCHED_MAX_THREADS);
+
+    size_t size = (sizeof(gn_sched) + 63) & ~(size_t)63;
+    gn_sched *s = aligned_alloc(64, size);
+    if (!s)
+        return gn_fail(GN_ERR_NOMEM, "sched: no memory");
+    memset(s, 0, size);
+    s->n_workers = threads;
+    s->main_works = settings->main_works ? 1 : 0;
+    s->spin_limit = settings->spin_limit ? settings->spin_limit : GN_QUEUE_SPIN_LIMIT;
+    gn_queue_init(&s->queue, NULL, 0, s->spin_limit);
+    s->workers = aligned_alloc(64, (size_t)threads * sizeof *s->workers);
+    if (!s->workers) {
+        free(s);
+        return gn_fail(GN_ERR_NOMEM, "sched: no memory for %d workers", threads);
+    }
+    memset(s->workers, 0, (size_t)threads * sizeof *s->workers);
+    int spawn = threads - s->main_works;
+    gn_barrier_init(&s->barrier, (uint32_t)spawn + 1);
+    for (int i = 0; i < threads; i++) {
+        s->workers[i].sched = s;
+        s->workers[i].index = i;
+        s->workers[i].qw.worker = (uint32_t)i;
+    }
+    for (int i = s->main_works; i < threads; i++) {
+        int e = pthread_create(&s->workers[i].thread, NULL, gn_sched_thread, &s->workers[i]);
+        if (e != 0) {
+            gn_sched_stop(s);
+            free(s->workers);
+            free(s);
+            return gn_fail(GN_ERR_NOMEM, "sched: cannot start worker thread %d of %d: %s", i,
+                           threads, strerror(e));
+        }
+        s->workers[i].started = 1;
+        s->n_threads++;
+    }
+    *out = s;
+    return GN_OK;
+}
+
+static double gn_sched_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static enum gn_status gn_sched_reserve(gn_sched *s, uint32_t n)
+{
+    if (n <= s->slots_cap && s->slots)
+        return GN_OK;
+    uint32_t cap = n > 1024 ? n : 1024;
+    if (cap < GN_QUEUE_MAX_TASKS - cap / 4)
+        cap += cap / 4;
+    gn_atomic_u64 *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return gn_fail(GN_ERR_NOMEM, "sched: no memory for a queue of %u tasks", cap);
+    free((void *)s->slots);
+    s->slots = slots;
+    s->slots_cap = cap;
+    gn_queue_init(&s->queue, slots, cap, s->spin_limit);
+    return GN_OK;
+}
+
+static enum gn_status gn_sched_fault_status(gn_sched *s)
+{
+    struct gn_queue *q = &s->queue;
+    uint32_t f = gn_atomic_load_relaxed_u32(&q->fault);
+    if (f == 0)
+        return GN_OK;
+    enum gn_status st = (enum gn_status)-(int32_t)f;
+    uint32_t done = gn_atomic_load_relaxed_u32(&q->done);
+    uint32_t head = gn_atomic_load_relaxed_u32(&q->head);
+    uint32_t tail = gn_atomic_load_relaxed_u32(&q->tail);
+    if (st == GN_ERR_DEVICE)
+        return gn_fail(st,
+                       "scheduler stuck: worker %u waited %llu spins on ticket %u with no progress "
+                       "(pass %u: %u of %u tasks done, %u pushed, %u tickets taken)",
+                       q->fault_worker, (unsigned long long)q->spin_limit, q->fault_index, q->pass,
+                       done, q->total, tail, head);
+    if (st == GN_ERR_INVALID)
+        return gn_fail(st,
+                       "scheduler invariant broken: task %u (worker %u) was released more times "
+                       "than it has predecessors, or pushed past the pass's %u tasks",
+                       q->fault_index, q->fault_worker, q->total);
+    return gn_fail(st, "scheduler fault %d (worker %u, index %u)", (int)st, q->fault_worker,
+                   q->fault_index);
+}
+
+enum gn_status gn_sched_run_pass(gn_sched *s, struct gn_dag *dag, gn_sched_task_fn run_task,
+                                 void *ctx)
+{
+    if (!s || !dag || !run_task)
+        return gn_fail(GN_ERR_INVALID, "sched: null argument");
+    if (dag->n_tasks && (!dag->succ_begin || !dag->indeg_init || !dag->indeg))
+        return gn_fail(GN_ERR_INVALID, "sched: dag of %u tasks has no arrays", dag->n_tasks);
+    enum gn_status st = gn_sched_reserve(s, dag->n_tasks);
+    if (st != GN_OK)
+        return st;
+    st = gn_queue_begin_pass(&s->queue, dag->n_tasks);
+    if (st != GN_OK)
+        return gn_fail(st, "sched: a pass of %u tasks does not fit the queue", dag->n_tasks);
+    s->dag = dag;
+    s->run_task = run_task;
+    s->ctx = ctx;
+    for (int i = 0; i < s->n_workers; i++) {
+        memset(&s->workers[i].qw, 0, sizeof s->workers[i].qw);
+        s->workers[i].qw.worker = (uint32_t)i;
+        s->workers[i].tasks = 0;
+    }
+
+    double t0 = gn_sched_now();
+    gn_barrier_wait(&s->barrier, &s->main_sense);
+    if (s->main_works)
+        gn_sched_work(s, &s->workers[0], &s->main_sense);
+    else
+        gn_barrier_wait(&s->barrier, &s->main_sense);
+    gn_barrier_wait(&s->barrier, &s->main_sense);
+    double t1 = gn_sched_now();
+
+    struct gn_sched_stats *t = &s->last;
+    memset(t, 0, sizeof *t);
+    t->workers = (uint32_t)s->n_workers;
+    t->seconds = t1 - t0;
+    for (int i = 0; i < s->n_workers; i++) {
+        struct gn_sched_worker *w = &s->workers[i];
+        t->tasks += w->tasks;
+        t->pushed += w->qw.pushed;
+        t->spins += w->qw.spins;
+        if (w->qw.high_water > t->high_water)
+            t->high_water = w->qw.high_water;
+    }
+    s->dag = NULL;
+    return gn_sched_fault_status(s);
+}
+
+void gn_sched_last_stats(const gn_sched *s, struct gn_sched_stats *out)
+{
+    *out = s->last;
+}
+
+int gn_sched_workers(const gn_sched *s)
+{
+    return s->n_workers;
+}
+
+void gn_sched_destroy(gn_sched *s)
+{
+    if (!s)
+        return;
+    gn_sched_stop(s);
+    free((void *)s->slots);
+    free(s->workers);
+    free(s);
+}

@@ -1,0 +1,182 @@
+/*
+ * Training end to end through the public API on a synthetic dataset the test
+ * writes itself: the loss falls, the network grows by the rules, --steps and
+ * --limit-train are honoured, a run is reproducible bitwise, a graph file
+ * round-trips through a trainer.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "genet/genet.h"
+#include "rng.h"
+#include "testutil.h"
+#include "trainer.h"
+
+static char *dir;
+static struct gn_data train, test;
+
+/* Blobs: class c has its mean at a seeded point; 4 classes, 12 features. */
+static void write_csv(const char *path, int n, uint64_t seed, uint64_t stream)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fprintf(f, "label");
+    for (int k = 0; k < 12; k++) fprintf(f, ",f%d", k);
+    fprintf(f, "\n");
+    for (int i = 0; i < n; i++) {
+        int c = (int)(gn_rng_u64(seed, GN_RNG_TEST, stream, (uint64_t)i) % 4);
+        fprintf(f, "%d", c);
+        for (int k = 0; k < 12; k++) {
+            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 77, (uint64_t)(c * 12 + k));
+            float v = mu + 0.15f * gn_rng_normal(seed, GN_RNG_TEST, stream + 1,
+                                                 (uint64_t)(i * 12 + k));
+            fprintf(f, ",%.5f", v < 0 ? 0 : (v > 1 ? 1 : v));
+        }
+        fprintf(f, "\n");
+    }
+    fclose(f);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = gn_test_tmpdir();
+    char a[512], b[512];
+    snprintf(a, sizeof a, "%s/blobs-train.csv", dir);
+    snprintf(b, sizeof b, "%s/blobs-test.csv", dir);
+    uint64_t seed = gn_test_seed();
+    write_csv(a, 2000, seed, 10);
+    write_csv(b, 500, seed, 20);
+    if (gn_data_load(a, &train, &test) != GN_OK) {
+        fprintf(stderr, "%s\n", gn_error_message());
+        return -1;
+    }
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    gn_data_free(&train);
+    gn_data_free(&test);
+    gn_test_rmdir(dir);
+    return 0;
+}
+
+static struct gn_settings small(void)
+{
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.backend = GN_BACKEND_SERIAL;
+    s.group_size = 8;
+    s.batch = 32;
+    s.epochs = 4;
+    s.lr = 0.1f;
+    s.grow_every = 20;
+    s.grow_threshold = 0.0f; /* every unblocked group qualifies: growth is certain */
+    s.max_groups = 12;
+    return s;
+}
+
+static void test_loss_falls_and_grows(void **state)
+{
+    (void)state;
+    struct gn_settings s = small();
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+    double l0, a0, l1, a1;
+    assert_int_equal(gn_trainer_evaluate(t, &test, &l0, &a0), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    assert_int_equal(gn_trainer_evaluate(t, &test, &l1, &a1), GN_OK);
+    struct gn_progress p;
+    gn_trainer_progress(t, &p);
+    print_message("loss %.4f -> %.4f, accuracy %.3f -> %.3f, groups %d, dup %lld, refused %lld\n",
+                  l0, l1, a0, a1, p.groups, (long long)p.duplications, (long long)p.refused);
+    assert_true(l1 < 0.5 * l0);
+    assert_true(a1 > 0.8);
+    assert_int_equal(p.groups, 10);   /* grew to the pool's limit */
+    assert_true(p.refused > 0);       /* and further growth was refused */
+    assert_int_equal(p.step, 4 * ((2000 + 31) / 32));
+    gn_trainer_close(t);
+}
+
+static void test_steps_and_reproducible(void **state)
+{
+    (void)state;
+    struct gn_settings s = small();
+    s.epochs = 0;
+    s.steps = 50;
+    s.limit_train = 700;
+    gn_trainer *t1, *t2;
+    assert_int_equal(gn_trainer_open(&t1, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_open(&t2, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t1, NULL, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t2, NULL, NULL), GN_OK);
+    struct gn_progress p1, p2;
+    gn_trainer_progress(t1, &p1);
+    gn_trainer_progress(t2, &p2);
+    assert_int_equal(p1.step, 50);
+    assert_int_equal(p1.epoch, 2); /* 22 steps per epoch over 700 examples */
+    assert_memory_equal(&p1.loss, &p2.loss, sizeof p1.loss);
+    assert_int_equal(t1->m.n_params, t2->m.n_params);
+    assert_memory_equal(t1->m.params, t2->m.params, (size_t)t1->m.n_params * sizeof(float));
+    gn_trainer_close(t1);
+    gn_trainer_close(t2);
+}
+
+static void test_graph_roundtrip_through_trainer(void **state)
+{
+    (void)state;
+    struct gn_settings s = small();
+    s.epochs = 1;
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    char path[512];
+    snprintf(path, sizeof path, "%s/grown.json", dir);
+    assert_int_equal(gn_trainer_save_graph(t, path), GN_OK);
+    int32_t groups = t->m.n_groups, edges = t->m.n_edges;
+    gn_trainer_close(t);
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, path), GN_OK);
+    assert_int_equal(t->m.n_groups, groups);
+    assert_int_equal(t->m.n_edges, edges);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_close(t);
+}
+
+static void test_bad_settings(void **state)
+{
+    (void)state;
+    struct gn_settings s = small();
+    gn_trainer *t;
+    s.lr = -1;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "--lr"));
+    s = small();
+    s.epochs = 0;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "nothing to do"));
+    s = small();
+    s.backend = GN_BACKEND_CUDA;
+    enum gn_status st = gn_trainer_open(&t, &s, &train, &test, NULL);
+    if (st == GN_OK) gn_trainer_close(t); /* a build with a usable GPU */
+    else assert_int_equal(st, GN_ERR_UNSUPPORTED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_loss_falls_and_grows),
+        cmocka_unit_test(test_steps_and_reproducible),
+        cmocka_unit_test(test_graph_roundtrip_through_trainer),
+        cmocka_unit_test(test_bad_settings),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,54 @@
+# Shared set-up for tools/run and tools/test (sourced, not run):
+# install the Debian packages the project needs when they are missing, then
+# configure build/ (once) and build it.
+#
+#   gn_setup            packages + configure + build
+#   GN_BUILD_DIR        build directory (default: build)
+#   GN_MESON_ARGS       extra arguments for the first `meson setup`
+
+GN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+GN_BUILD_DIR=${GN_BUILD_DIR:-build}
+GN_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libcmocka-dev zlib1g-dev libjansson-dev dataset-fashion-mnist"
+
+gn_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+
+gn_install_packages() {
+    local missing=() p
+    for p in $GN_PACKAGES "$@"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "genet-rt needs these Debian packages: ${missing[*]}" >&2
+        echo "install them with:" >&2
+        echo "  sudo apt-get update && sudo apt-get install -y ${missing[*]}" >&2
+        return 1
+    fi
+    gn_log "installing ${missing[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+gn_find_nvcc() {
+    # The CUDA toolkit installs outside the default PATH.
+    if ! command -v nvcc >/dev/null 2>&1 && [ -x /usr/local/cuda/bin/nvcc ]; then
+        export PATH="/usr/local/cuda/bin:$PATH"
+    fi
+}
+
+gn_build() {
+    cd "$GN_ROOT"
+    gn_find_nvcc
+    if [ ! -f "$GN_BUILD_DIR/build.ninja" ]; then
+        gn_log "configuring $GN_BUILD_DIR"
+        # shellcheck disable=SC2086
+        meson setup "$GN_BUILD_DIR" ${GN_MESON_ARGS:-}
+    fi
+    gn_log "building $GN_BUILD_DIR"
+    ninja -C "$GN_BUILD_DIR"
+}
+
+gn_setup() {
+    gn_install_packages "$@" && gn_build
+}
