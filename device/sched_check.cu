@@ -1,0 +1,53 @@
+/*
+ * The shared scheduler core built for the device: a kernel that runs one
+ * pass of a DAG the way the persistent kernel's workers will, so every
+ * GN_HD function of atomics.h, queue.h, dag.h and pool.h is compiled by
+ * nvcc for the GPU (and for the host pass of nvcc).
+ *
+ * One worker per block (thread 0), launched cooperatively so every block is
+ * resident: block 0 starts the pass, a grid barrier, each worker arms its
+ * slice of counters and pushes its roots, a grid barrier, then the loop of
+ * sched_cpu.c: take a ticket, wait for the slot, run the task, release its
+ * successors, count it done. Running a task here counts its runs and takes
+ * one unit from a pool, so the pool path is compiled too.
+ */
+#include <cooperative_groups.h>
+
+#include "atomics.h"
+#include "dag.h"
+#include "pool.h"
+#include "queue.h"
+
+namespace cg = cooperative_groups;
+
+__global__ void gn_sched_check_kernel(struct gn_dag dag, struct gn_queue *q, struct gn_pool *pool,
+                                      gn_atomic_u32 *runs, struct gn_queue_worker *stats)
+{
+    cg::grid_group grid = cg::this_grid();
+    if (blockIdx.x == 0 && threadIdx.x == 0)
+        gn_queue_begin_pass(q, dag.n_tasks);
+    grid.sync();
+    if (threadIdx.x != 0)
+        return;
+
+    struct gn_queue_worker w = {blockIdx.x, 0, 0, 0, 0};
+    uint64_t n = dag.n_tasks;
+    uint32_t lo = (uint32_t)(n * blockIdx.x / gridDim.x);
+    uint32_t hi = (uint32_t)(n * (blockIdx.x + 1) / gridDim.x);
+    enum gn_status st = gn_dag_arm(&dag, q, lo, hi, &w);
+    grid.sync();
+    while (st == GN_OK) {
+        uint32_t task;
+        st = gn_queue_pop(q, &task, &w);
+        if (st != GN_OK || task == GN_QUEUE_DONE)
+            break;
+        gn_atomic_fetch_add_relaxed_u32(&runs[task], 1);
+        uint64_t unit;
+        if (gn_pool_alloc(pool, 1, &unit) == GN_OK && gn_pool_used(pool) > pool->capacity)
+            gn_pool_return(pool, unit, 1);
+        st = gn_dag_release(&dag, q, task, &w);
+        if (st == GN_OK)
+            gn_queue_finish(q);
+    }
+    stats[blockIdx.x] = w;
+}
