@@ -9,7 +9,8 @@
  * slice of counters and pushes its roots, a grid barrier, then the loop of
  * sched_cpu.c: take a ticket, wait for the slot, run the task, release its
  * successors, count it done. Running a task here counts its runs and takes
- * one unit from a pool, so the pool path is compiled too.
+ * one unit from a pool (a sink gives it back), so the pool path is compiled
+ * too. The grid barriers are cooperative groups' grid.sync().
  */
 #include <cooperative_groups.h>
 
@@ -27,27 +28,32 @@ __global__ void gn_sched_check_kernel(struct gn_dag dag, struct gn_queue *q, str
     if (blockIdx.x == 0 && threadIdx.x == 0)
         gn_queue_begin_pass(q, dag.n_tasks);
     grid.sync();
+
+    struct gn_queue_worker w = {};
+    w.worker = blockIdx.x;
+    enum gn_status st = GN_OK;
+    if (threadIdx.x == 0) {
+        uint64_t n = dag.n_tasks;
+        uint32_t lo = (uint32_t)(n * blockIdx.x / gridDim.x);
+        uint32_t hi = (uint32_t)(n * (blockIdx.x + 1) / gridDim.x);
+        st = gn_dag_arm(&dag, q, lo, hi, &w);
+    }
+    grid.sync();
     if (threadIdx.x != 0)
         return;
-
-    struct gn_queue_worker w = {blockIdx.x, 0, 0, 0, 0};
-    uint64_t n = dag.n_tasks;
-    uint32_t lo = (uint32_t)(n * blockIdx.x / gridDim.x);
-    uint32_t hi = (uint32_t)(n * (blockIdx.x + 1) / gridDim.x);
-    enum gn_status st = gn_dag_arm(&dag, q, lo, hi, &w);
-    grid.sync();
     while (st == GN_OK) {
         uint32_t task;
         st = gn_queue_pop(q, &task, &w);
         if (st != GN_OK || task == GN_QUEUE_DONE)
             break;
         gn_atomic_fetch_add_relaxed_u32(&runs[task], 1);
+        /* A unit per task; a sink gives its unit back while it is the newest. */
         uint64_t unit;
-        if (gn_pool_alloc(pool, 1, &unit) == GN_OK && gn_pool_used(pool) > pool->capacity)
+        if (gn_pool_alloc(pool, 1, &unit) == GN_OK && dag.succ_begin[task] == dag.succ_begin[task + 1])
             gn_pool_return(pool, unit, 1);
         st = gn_dag_release(&dag, q, task, &w);
         if (st == GN_OK)
-            gn_queue_finish(q);
+            gn_queue_finish(q, &w);
     }
     stats[blockIdx.x] = w;
 }

@@ -355,10 +355,10 @@ static int cmd_train(int argc, char **argv)
                "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
                "\"groups\": %d, \"edges\": %d, \"duplications\": %" PRId64
                ", \"refused\": %" PRId64 ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
-               "\"status\": \"%s\"}\n",
+               "\"kernel_launches\": %" PRId64 ", \"status\": \"%s\"}\n",
                gn_backend_name(gn_trainer_backend(t)), p.step, p.epoch, p.loss, p.accuracy,
                test_acc, p.groups, p.edges, p.duplications, p.refused, p.seconds,
-               p.steps_per_s, gn_status_str(st));
+               p.steps_per_s, p.kernel_launches, gn_status_str(st));
     }
     (void)test_loss;
     gn_trainer_close(t);

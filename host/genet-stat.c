@@ -65,7 +65,7 @@ static void fmt_count(char *b, size_t n, double v)
     fmt3(b, n, v, units[u]);
 }
 
-/* A duration: 850ns, 12.3us, 4.56ms, 1.23s, 2m03s, 1h02m. */
+/* A duration in at most 6 characters: 850ns, 12.3us, 4.56ms, 1.23s, 2m03s, 1h02m, 123h. */
 static void fmt_duration(char *b, size_t n, int64_t ns)
 {
     if (ns < 0) {
@@ -84,9 +84,11 @@ static void fmt_duration(char *b, size_t n, int64_t ns)
     else if (ns < INT64_C(3600000000000)) {
         long long s = (long long)(ns / 1000000000);
         snprintf(b, n, "%lldm%02llds", s / 60, s % 60);
-    } else {
+    } else if (ns < INT64_C(360000000000000)) {
         long long m = (long long)(ns / 60000000000);
         snprintf(b, n, "%lldh%02lldm", m / 60, m % 60);
+    } else {
+        snprintf(b, n, "%.0fh", v / 3.6e12);
     }
 }
 
@@ -100,61 +102,94 @@ static void fmt_percent(char *b, size_t n, double used, double cap)
 
 /* ---- the table: one row per column ---- */
 
-typedef void (*col_fn)(char *b, size_t n, const struct gn_stat_record *r);
+enum cell {
+    CELL_DURATION, /* int64 ns */
+    CELL_COUNT64,  /* int64 */
+    CELL_COUNT32,  /* int32 */
+    CELL_RATE,     /* double per second */
+    CELL_INT,      /* int32, exact */
+    CELL_LOSS,     /* double */
+    CELL_FRACTION, /* double in [0, 1], as a percentage */
+    CELL_USE32,    /* int32 used at off, int32 capacity at off2, as a percentage */
+    CELL_USE64,    /* the same with int64 */
+};
 
-static void c_time(char *b, size_t n, const struct gn_stat_record *r) { fmt_duration(b, n, r->t_ns); }
-static void c_step(char *b, size_t n, const struct gn_stat_record *r) { fmt_count(b, n, (double)r->step); }
-static void c_epoch(char *b, size_t n, const struct gn_stat_record *r) { snprintf(b, n, "%d", (int)r->epoch); }
-static void c_loss(char *b, size_t n, const struct gn_stat_record *r)
-{
-    snprintf(b, n, isfinite(r->loss) && fabs(r->loss) < 1000 ? "%.4f" : "%.3g", r->loss);
-}
-static void c_acc(char *b, size_t n, const struct gn_stat_record *r) { snprintf(b, n, "%.1f%%", 100.0 * r->accuracy); }
-static void c_groups(char *b, size_t n, const struct gn_stat_record *r) { fmt_count(b, n, r->groups); }
-static void c_edges(char *b, size_t n, const struct gn_stat_record *r) { fmt_count(b, n, r->edges); }
-static void c_dup(char *b, size_t n, const struct gn_stat_record *r) { fmt_count(b, n, (double)r->duplications); }
-static void c_refused(char *b, size_t n, const struct gn_stat_record *r) { fmt_count(b, n, (double)r->refused); }
-static void c_tasks(char *b, size_t n, const struct gn_stat_record *r) { fmt_count(b, n, (double)r->tasks); }
-static void c_tps(char *b, size_t n, const struct gn_stat_record *r) { fmt_count(b, n, r->tasks_per_s); }
-static void c_pool_g(char *b, size_t n, const struct gn_stat_record *r) { fmt_percent(b, n, r->pool_groups_used, r->pool_groups_cap); }
-static void c_pool_e(char *b, size_t n, const struct gn_stat_record *r) { fmt_percent(b, n, r->pool_edges_used, r->pool_edges_cap); }
-static void c_pool_p(char *b, size_t n, const struct gn_stat_record *r) { fmt_percent(b, n, (double)r->pool_params_used, (double)r->pool_params_cap); }
-static void c_fwd(char *b, size_t n, const struct gn_stat_record *r) { fmt_duration(b, n, r->t_forward_ns); }
-static void c_bwd(char *b, size_t n, const struct gn_stat_record *r) { fmt_duration(b, n, r->t_backward_ns); }
-static void c_upd(char *b, size_t n, const struct gn_stat_record *r) { fmt_duration(b, n, r->t_update_ns); }
-static void c_grow(char *b, size_t n, const struct gn_stat_record *r) { fmt_duration(b, n, r->t_growth_ns); }
-static void c_kwait(char *b, size_t n, const struct gn_stat_record *r) { fmt_duration(b, n, r->t_kernel_wait_data_ns); }
-static void c_lwait(char *b, size_t n, const struct gn_stat_record *r) { fmt_duration(b, n, r->t_loader_wait_kernel_ns); }
-static void c_qhw(char *b, size_t n, const struct gn_stat_record *r) { fmt_count(b, n, r->queue_high_water); }
-
+#define AT(field) offsetof(struct gn_stat_record, field)
 static const struct column {
     const char *head;
     int width;
-    col_fn fmt;
+    enum cell cell;
+    size_t off, off2;
     const char *help;
 } columns[] = {
-    {"time", 7, c_time, "time since the run started"},
-    {"step", 7, c_step, "optimizer steps done"},
-    {"ep", 3, c_epoch, "epoch, from 0"},
-    {"loss", 8, c_loss, "training loss, mean over the epoch so far"},
-    {"acc", 6, c_acc, "training accuracy over the epoch so far"},
-    {"groups", 6, c_groups, "groups in the graph, input and output included"},
-    {"edges", 6, c_edges, "edges in the graph"},
-    {"dup", 5, c_dup, "duplications made since the start"},
-    {"refus", 5, c_refused, "duplications refused since the start (a pool was full)"},
-    {"tasks", 6, c_tasks, "scheduler tasks run since the start"},
-    {"task/s", 6, c_tps, "tasks per second over the last interval"},
-    {"pgrp", 4, c_pool_g, "group pool in use"},
-    {"pedg", 4, c_pool_e, "edge pool in use"},
-    {"ppar", 4, c_pool_p, "parameter pool in use"},
-    {"fwd", 6, c_fwd, "time in the forward pass since the start"},
-    {"bwd", 6, c_bwd, "time in the backward pass since the start"},
-    {"upd", 6, c_upd, "time in weight updates since the start"},
-    {"grow", 6, c_grow, "time in growth since the start"},
-    {"kwait", 6, c_kwait, "time the kernel waited for data since the start"},
-    {"lwait", 6, c_lwait, "time the loader waited for the kernel since the start"},
-    {"qhw", 5, c_qhw, "ready-queue high-water mark"},
+    {"time", 7, CELL_DURATION, AT(t_ns), 0, "time since the run started"},
+    {"step", 7, CELL_COUNT64, AT(step), 0, "optimizer steps done"},
+    {"ep", 4, CELL_INT, AT(epoch), 0, "epoch, from 0"},
+    {"loss", 8, CELL_LOSS, AT(loss), 0, "training loss, mean over the epoch so far"},
+    {"acc", 6, CELL_FRACTION, AT(accuracy), 0, "training accuracy over the epoch so far"},
+    {"groups", 6, CELL_COUNT32, AT(groups), 0, "groups in the graph, input and output included"},
+    {"edges", 6, CELL_COUNT32, AT(edges), 0, "edges in the graph"},
+    {"dup", 5, CELL_COUNT64, AT(duplications), 0, "duplications made since the start"},
+    {"refus", 5, CELL_COUNT64, AT(refused), 0,
+     "duplications refused since the start (a pool was full)"},
+    {"tasks", 6, CELL_COUNT64, AT(tasks), 0, "scheduler tasks run since the start"},
+    {"task/s", 6, CELL_RATE, AT(tasks_per_s), 0, "tasks per second over the last interval"},
+    {"pgrp", 4, CELL_USE32, AT(pool_groups_used), AT(pool_groups_cap), "group pool in use"},
+    {"pedg", 4, CELL_USE32, AT(pool_edges_used), AT(pool_edges_cap), "edge pool in use"},
+    {"ppar", 4, CELL_USE64, AT(pool_params_used), AT(pool_params_cap), "parameter pool in use"},
+    {"fwd", 6, CELL_DURATION, AT(t_forward_ns), 0, "time in the forward pass since the start"},
+    {"bwd", 6, CELL_DURATION, AT(t_backward_ns), 0, "time in the backward pass since the start"},
+    {"upd", 6, CELL_DURATION, AT(t_update_ns), 0, "time in weight updates since the start"},
+    {"grow", 6, CELL_DURATION, AT(t_growth_ns), 0, "time in growth since the start"},
+    {"kwait", 6, CELL_DURATION, AT(t_kernel_wait_data_ns), 0,
+     "time the kernel waited for data since the start"},
+    {"lwait", 6, CELL_DURATION, AT(t_loader_wait_kernel_ns), 0,
+     "time the loader waited for the kernel since the start"},
+    {"qhw", 5, CELL_COUNT32, AT(queue_high_water), 0, "ready-queue high-water mark"},
 };
+#undef AT
+
+static int32_t get32(const struct gn_stat_record *r, size_t off)
+{
+    int32_t v;
+    memcpy(&v, (const char *)r + off, sizeof v);
+    return v;
+}
+
+static int64_t get64(const struct gn_stat_record *r, size_t off)
+{
+    int64_t v;
+    memcpy(&v, (const char *)r + off, sizeof v);
+    return v;
+}
+
+static double getf(const struct gn_stat_record *r, size_t off)
+{
+    double v;
+    memcpy(&v, (const char *)r + off, sizeof v);
+    return v;
+}
+
+static void format_cell(char *b, size_t n, const struct column *c, const struct gn_stat_record *r)
+{
+    switch (c->cell) {
+    case CELL_DURATION: fmt_duration(b, n, get64(r, c->off)); break;
+    case CELL_COUNT64: fmt_count(b, n, (double)get64(r, c->off)); break;
+    case CELL_COUNT32: fmt_count(b, n, get32(r, c->off)); break;
+    case CELL_RATE: fmt_count(b, n, getf(r, c->off)); break;
+    case CELL_INT: snprintf(b, n, "%d", (int)get32(r, c->off)); break;
+    case CELL_LOSS: {
+        double v = getf(r, c->off);
+        snprintf(b, n, isfinite(v) && fabs(v) < 100 ? "%.4f" : "%.3g", v);
+        break;
+    }
+    case CELL_FRACTION: snprintf(b, n, "%.1f%%", 100.0 * getf(r, c->off)); break;
+    case CELL_USE32: fmt_percent(b, n, get32(r, c->off), get32(r, c->off2)); break;
+    case CELL_USE64:
+        fmt_percent(b, n, (double)get64(r, c->off), (double)get64(r, c->off2));
+        break;
+    }
+}
 
 #define NCOLUMNS (sizeof columns / sizeof columns[0])
 
@@ -169,7 +204,7 @@ static void print_table_row(const struct gn_stat_record *r)
 {
     char b[64];
     for (size_t c = 0; c < NCOLUMNS; c++) {
-        columns[c].fmt(b, sizeof b, r);
+        format_cell(b, sizeof b, &columns[c], r);
         printf("%s%*s", c ? " " : "", columns[c].width, b);
     }
     putchar('\n');
@@ -246,24 +281,16 @@ static void json_string(const char *s)
 
 static void print_json_row(const struct gn_stat_record *r)
 {
-    const char *base = (const char *)r;
     printf("{\"index\":%llu", (unsigned long long)gn_stat_record_index(r));
     for (size_t i = 0; i < sizeof fields / sizeof fields[0]; i++) {
         const struct field *f = &fields[i];
         printf(",\"%s\":", f->name);
-        if (f->type == F_I32) {
-            int32_t v;
-            memcpy(&v, base + f->offset, sizeof v);
-            printf("%d", (int)v);
-        } else if (f->type == F_I64) {
-            int64_t v;
-            memcpy(&v, base + f->offset, sizeof v);
-            printf("%lld", (long long)v);
-        } else {
-            double v;
-            memcpy(&v, base + f->offset, sizeof v);
-            json_double(v);
-        }
+        if (f->type == F_I32)
+            printf("%d", (int)get32(r, f->offset));
+        else if (f->type == F_I64)
+            printf("%lld", (long long)get64(r, f->offset));
+        else
+            json_double(getf(r, f->offset));
     }
     fputs("}\n", stdout);
 }
@@ -284,16 +311,19 @@ static const char *usage_text =
     "  -n N          print the last N records (default %d; fewer if the ring holds\n"
     "                fewer; 0 with --follow prints only new ones)\n"
     "  -f, --follow  then keep printing records as they come, every record once,\n"
-    "                until the run ends: exit 0 when it finishes, 1 when its process\n"
-    "                dies (records the ring had to overwrite are reported on stderr)\n"
-    "  --json        one JSON object per record and line, every field in raw units\n"
-    "                (ns, counts, loss and accuracy as numbers; NaN and Inf as null)\n"
+    "                until the run ends, and say so in a last line: exit 0 when it\n"
+    "                finishes, 1 when its process dies (records the ring had to\n"
+    "                overwrite before they were printed are reported on stderr)\n"
+    "  --json        one JSON object per record and line: \"index\" and every field\n"
+    "                in raw units (ns, counts; NaN and Inf as null); the last line of\n"
+    "                --follow goes to stderr. With --list, one object per ring\n"
     "  --list        list the rings present, with writer pid, backend, state\n"
     "                (running, finished, died), records written and capacity\n"
     "  --version     print the version\n"
     "  -h, --help    this text\n"
     "\n"
-    "table columns (counters and times are cumulative since the start):\n";
+    "table columns (the times are cumulative since the start, like the counters\n"
+    "that say so; human units: k = 1000, M = 1000000, ...):\n";
 
 static void usage(FILE *f)
 {
@@ -429,7 +459,7 @@ static int cmd_show(const char *arg, long last, int follow, int json)
         setvbuf(stdout, NULL, _IOLBF, 0);
 
     enum gn_ring_writer_state state;
-    enum gn_status st = gn_ring_writer_alive(r, &state);
+    gn_ring_writer_alive(r, &state); /* DIED is reported at the end, after the records */
     uint64_t pos = gn_ring_write_pos(r);
     uint64_t next = pos > (uint64_t)last ? pos - (uint64_t)last : 0;
     if (pos > info.capacity && next < pos - info.capacity)
@@ -448,7 +478,7 @@ static int cmd_show(const char *arg, long last, int follow, int json)
         fflush(stdout);
         sleep_ns(FOLLOW_POLL_NS);
         /* The state first, then drain: a finished writer appends nothing after FINISHED. */
-        st = gn_ring_writer_alive(r, &state);
+        gn_ring_writer_alive(r, &state);
     }
 
     int rc = 0;
@@ -462,7 +492,6 @@ static int cmd_show(const char *arg, long last, int follow, int json)
         fprintf(f, "# %s: run finished (pid %d, %llu records)\n", info.name, (int)info.pid,
                 (unsigned long long)gn_ring_write_pos(r));
     }
-    (void)st;
     gn_ring_reader_close(r);
     if (fflush(stdout) != 0 || ferror(stdout)) {
         fprintf(stderr, "genet-stat: writing the output: %s\n", strerror(errno));

@@ -125,7 +125,8 @@ static void usage(FILE *f)
             "  --work W        per-task work: none (default), spin:NS (busy-wait NS\n"
             "                  nanoseconds), math (a %dx%d matrix-vector product + ReLU)\n"
             "  --spin-limit N  spins without progress before a wait gives up and the run\n"
-            "                  fails (default %llu; past ~1000 spins each one sleeps ~50 us)\n"
+            "                  fails (default %llu; spins past the first 65536 sleep ~50 us\n"
+            "                  each, so that is one to two minutes)\n"
             "\n"
             "Output:\n"
             "  --json          one JSON object on stdout (tasks, edges, passes, violations,\n"
@@ -217,7 +218,7 @@ static int parse_options(int argc, char **argv, struct options *o)
     o->spin_limit = GN_QUEUE_SPIN_LIMIT;
 
     int c;
-    uint32_t v32;
+    uint32_t v32 = 0;
     while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
         int bad = 0;
         switch (c) {

@@ -25,9 +25,12 @@
  * The functions here carry no pairing of their own: they are the vocabulary.
  *
  * gn_spin_pause() is the one back-off of every wait: a CPU pause (host) or
- * nothing (device) for the first spins, then sched_yield(), then a short
- * sleep (host) or __nanosleep (device), so a waiter never starves the thread
- * it is waiting for, even with more workers than cores.
+ * nothing (device) for the first GN_SPIN_FAST spins, then sched_yield()
+ * (host) or a 64 ns __nanosleep (device) up to GN_SPIN_YIELD spins (tens of
+ * milliseconds on the host), then a ~50 us sleep (host) or 1 us __nanosleep
+ * (device) per spin. A waiter never starves the thread it waits for, even
+ * with more workers than cores; a short wait keeps its latency low, and only
+ * a long one (idle workers between passes) sleeps.
  */
 #ifndef GN_RUNTIME_ATOMICS_H
 #define GN_RUNTIME_ATOMICS_H
@@ -50,7 +53,7 @@
 
 /* Spins of gn_spin_pause() before it yields, and before it sleeps. */
 #define GN_SPIN_FAST 32u
-#define GN_SPIN_YIELD 1024u
+#define GN_SPIN_YIELD 65536u
 
 #if defined(__cplusplus)
 

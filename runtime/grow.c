@@ -62,21 +62,6 @@ int32_t gn_grow_mark(struct gn_model *m, float threshold)
     return chosen;
 }
 
-enum gn_dup_kind gn_grow_kind(enum gn_grow_policy p, uint64_t seed, int64_t step, int64_t round,
-                              int32_t pos)
-{
-    switch (p) {
-    case GN_GROW_DEPTH: return GN_DUP_DEPTH;
-    case GN_GROW_WIDTH: return GN_DUP_WIDTH;
-    case GN_GROW_ALTERNATE: return (round & 1) ? GN_DUP_WIDTH : GN_DUP_DEPTH;
-    case GN_GROW_RANDOM:
-        return (gn_rng_u64(seed, GN_RNG_GROW, (uint64_t)step, (uint64_t)pos) & 1) ? GN_DUP_WIDTH
-                                                                                     : GN_DUP_DEPTH;
-    case GN_GROW_OFF: break;
-    }
-    return GN_DUP_DEPTH;
-}
-
 void gn_grow_need(const struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t *groups,
                   int32_t *edges, int64_t *params)
 {

@@ -10,6 +10,7 @@
 
 #include "genet/genet.h"
 #include "model.h"
+#include "rng.h"
 
 enum gn_dup_kind {
     GN_DUP_DEPTH = 0,
@@ -34,11 +35,27 @@ int32_t gn_grow_mark(struct gn_model *m, float threshold);
 void gn_grow_mark_one(struct gn_model *m, int32_t g, float threshold);
 int gn_grow_choose_one(struct gn_model *m, int32_t g);
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Which duplication a chosen group gets under a policy. `round` counts the
  * growth rounds that chose at least one group (alternate flips per round);
  * `pos` is the group's position (random draws from it, not the slot). */
-enum gn_dup_kind gn_grow_kind(enum gn_grow_policy p, uint64_t seed, int64_t step, int64_t round,
-                              int32_t pos);
+GN_HD enum gn_dup_kind gn_grow_kind(enum gn_grow_policy p, uint64_t seed, int64_t step,
+                                    int64_t round, int32_t pos)
+{
+    switch (p) {
+    case GN_GROW_DEPTH: return GN_DUP_DEPTH;
+    case GN_GROW_WIDTH: return GN_DUP_WIDTH;
+    case GN_GROW_ALTERNATE: return (round & 1) ? GN_DUP_WIDTH : GN_DUP_DEPTH;
+    case GN_GROW_RANDOM:
+        return (gn_rng_u64(seed, GN_RNG_GROW, (uint64_t)step, (uint64_t)pos) & 1) ? GN_DUP_WIDTH
+                                                                                    : GN_DUP_DEPTH;
+    case GN_GROW_OFF: break;
+    }
+    return GN_DUP_DEPTH;
+}
 
 /* Space one duplication needs from each pool. */
 void gn_grow_need(const struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t *groups,
@@ -63,5 +80,9 @@ void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t
 enum gn_status gn_grow_round(struct gn_model *m, const struct gn_settings *s, int64_t step,
                              int64_t round, struct gn_grow_event *events, int32_t max_events,
                              int32_t *n_events);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

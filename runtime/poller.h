@@ -9,6 +9,10 @@
 #include "ring.h"
 #include "stats.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define GN_POLLER_INTERVAL_MAX_MS 3600000
 
 struct gn_poller;
@@ -35,5 +39,9 @@ enum gn_status gn_poller_start(struct gn_ring *ring, int interval_ms, gn_poller_
  * closes the ring.
  */
 enum gn_status gn_poller_stop(struct gn_poller *p);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -17,12 +17,17 @@
  *
  * Protocol (per pass; gn_queue_begin_pass() by one thread, then a barrier):
  *   push(task):  i = tail++ (atomic add); slots[i] = tag|task (release).
+ *   finish():    the task's successors are pushed; count it in the worker's
+ *                `unflushed` (no atomic).
  *   pop():       t = head++ (atomic add); the ticket t is this worker's.
- *                t <  total: spin on slots[t] (acquire) until it holds the
- *                            pass tag, then run that task;
- *                t >= total: spin on done (acquire) until done == total,
- *                            then leave: the pass is over.
- *   finish():    done++ (acq_rel), after the task's successors were pushed.
+ *                t <  total: if slots[t] (acquire) holds the pass tag, run
+ *                            that task; else flush and spin on the slot;
+ *                t >= total: flush, then spin on done (acquire) until
+ *                            done == total, then leave: the pass is over.
+ *   flush:       done += unflushed (acq_rel); unflushed = 0.
+ * A worker flushes before it ever waits, so when every worker waits, done
+ * counts every finished task; while work flows, a worker runs many tasks
+ * per add on done instead of one.
  *
  * Why no task is lost or run twice: slot i is written by exactly the one
  * producer whose add on tail returned i, and read by exactly the one consumer
@@ -39,7 +44,8 @@
  * on anything, so the slot gets filled. If t >= tail, every slot below tail
  * is taken by a smaller ticket whose holder is not waiting: it is running
  * its task or has finished. If one is running it will finish and push or
- * count. If all have finished, done == tail; and since the graph is acyclic,
+ * count. If all have finished (and flushed, as they flush before waiting),
+ * done == tail; and since the graph is acyclic,
  * when done < total some unfinished task has all its predecessors finished,
  * so the last of them pushed it and tail > done: a contradiction. Hence
  * done == tail == total, and every waiter (those with tickets >= total
@@ -55,7 +61,8 @@
  * fault, fault_worker and fault_index after the pass.
  *
  * The cost per task: one add on head, one acquire load (usually one), one
- * add on tail and one release store per push, one add on done.
+ * add on tail and one release store per push, and one add on done per run
+ * of tasks between waits.
  */
 #ifndef GN_RUNTIME_QUEUE_H
 #define GN_RUNTIME_QUEUE_H
@@ -74,7 +81,7 @@
 
 /* Default for spin_limit: spins with no progress before a wait gives up.
  * On the host a spin past the first GN_SPIN_YIELD sleeps ~50-100 us, so this
- * is about one to two minutes without a single task finishing. */
+ * is about one to two minutes without a task finishing or being pushed. */
 #define GN_QUEUE_SPIN_LIMIT (1ull << 20)
 
 struct gn_queue {
@@ -107,11 +114,13 @@ GN_STATIC_ASSERT(sizeof(struct gn_queue) == 256, "gn_queue is shared with the de
 struct gn_queue_worker {
     uint32_t worker;
     uint32_t high_water; /* most ready tasks seen waiting (tail - head) at a push */
+    uint32_t unflushed;  /* finished tasks not yet added to done */
+    uint32_t pad_;
     uint64_t pushed;
     uint64_t popped;
     uint64_t spins; /* wait iterations */
 };
-GN_STATIC_ASSERT(sizeof(struct gn_queue_worker) == 32, "gn_queue_worker layout");
+GN_STATIC_ASSERT(sizeof(struct gn_queue_worker) == 40, "gn_queue_worker layout");
 
 /* slots: capacity zeroed words (zero is empty for every pass). */
 GN_HD void gn_queue_init(struct gn_queue *q, gn_atomic_u64 *slots, uint32_t capacity,
@@ -187,6 +196,25 @@ GN_HD enum gn_status gn_queue_push(struct gn_queue *q, uint32_t task, struct gn_
     return GN_OK;
 }
 
+/* Add this worker's finished tasks to done. */
+GN_HD void gn_queue_flush(struct gn_queue *q, struct gn_queue_worker *w)
+{
+    if (w->unflushed == 0)
+        return;
+    /* acq_rel: the release half pairs with the acquire load of done in
+     * gn_queue_pop() (workers leaving the pass see every task's effects);
+     * the acquire half keeps the adds of all workers one release sequence. */
+    gn_atomic_fetch_add_acq_rel_u32(&q->done, w->unflushed);
+    w->unflushed = 0;
+}
+
+/* Count one finished task, after its successors were pushed. */
+GN_HD void gn_queue_finish(struct gn_queue *q, struct gn_queue_worker *w)
+{
+    (void)q;
+    w->unflushed++;
+}
+
 /*
  * Take the next task, or GN_QUEUE_DONE when the pass is over. Returns
  * GN_ERR_DEVICE when this wait went spin_limit spins without progress, and
@@ -198,8 +226,7 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
      * the task's data. */
     uint32_t t = gn_atomic_fetch_add_relaxed_u32(&q->head, 1);
     uint64_t tag = (uint64_t)q->pass << 32;
-    /* relaxed: progress is done or tail moving; both only grow in a pass. */
-    uint32_t seen = gn_atomic_load_relaxed_u32(&q->done) + gn_atomic_load_relaxed_u32(&q->tail);
+    uint32_t seen = 0;
     uint64_t quiet = 0;
     for (;;) {
         if (t < q->total) {
@@ -210,13 +237,21 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
                 w->popped++;
                 return GN_OK;
             }
-        } else {
-            /* acquire: pairs with the acq_rel add in gn_queue_finish(), so
+        } else if (w->unflushed == 0) {
+            /* acquire: pairs with the acq_rel add in gn_queue_flush(), so
              * a worker leaving the pass has seen every task's effects. */
             if (gn_atomic_load_acquire_u32(&q->done) == q->total) {
                 *task = GN_QUEUE_DONE;
                 return GN_OK;
             }
+        }
+        if (w->unflushed) {
+            gn_queue_flush(q, w);
+            continue;
+        }
+        if (quiet == 0) {
+            /* relaxed: progress is done or tail moving; both only grow. */
+            seen = gn_atomic_load_relaxed_u32(&q->done) + gn_atomic_load_relaxed_u32(&q->tail);
         }
         w->spins++;
         quiet++;
@@ -227,22 +262,13 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
             uint32_t d = gn_atomic_load_relaxed_u32(&q->done) + gn_atomic_load_relaxed_u32(&q->tail);
             if (d != seen) {
                 seen = d;
-                quiet = 0;
+                quiet = 1;
             } else if (quiet >= q->spin_limit) {
                 return gn_queue_fault(q, GN_ERR_DEVICE, w->worker, t);
             }
         }
         gn_spin_pause(quiet);
     }
-}
-
-/* Count one finished task, after its successors were pushed. */
-GN_HD void gn_queue_finish(struct gn_queue *q)
-{
-    /* acq_rel: the release half pairs with the acquire load of done in
-     * gn_queue_pop() (workers leaving the pass); the acquire half keeps the
-     * adds of all workers one release sequence. */
-    gn_atomic_fetch_add_acq_rel_u32(&q->done, 1);
 }
 
 #endif

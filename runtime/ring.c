@@ -166,8 +166,9 @@ enum gn_status gn_ring_name_parse(const char *arg, char *out, size_t out_size)
             const char *body = strncmp(s, GN_RING_PREFIX, plen) == 0 ? s + plen : s;
             size_t len = strlen(body);
             if (len == 0)
-                return gn_fail(GN_ERR_INVALID, "stats ring name '%s' is empty after the prefix '%s'",
-                               arg, GN_RING_PREFIX);
+                return gn_fail(GN_ERR_INVALID,
+                               "stats ring name '%s' is empty after the prefix '%s'", arg,
+                               GN_RING_PREFIX);
             if (len > GN_RING_BODY_MAX)
                 return gn_fail(GN_ERR_INVALID,
                                "stats ring name '%.40s...' is too long (%zu characters after "
@@ -211,8 +212,9 @@ static enum gn_status gn_ring_remove_stale(const char *name)
     if (st != GN_OK) {
         char why[400];
         snprintf(why, sizeof why, "%s", gn_error_message());
-        return gn_fail(GN_ERR_IO, "cannot create stats ring '%s': it exists and cannot be "
-                                  "replaced (%s); remove " GN_RING_SHM_DIR "/%s or choose another name",
+        return gn_fail(GN_ERR_IO,
+                       "cannot create stats ring '%s': it exists and cannot be replaced (%s); "
+                       "remove " GN_RING_SHM_DIR "/%s or choose another name",
                        name, why, name);
     }
     enum gn_ring_writer_state state;

@@ -18,6 +18,10 @@
 #include "genet/genet.h"
 #include "stats.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 #define GN_RING_PREFIX "genet-"
 #define GN_RING_NAME_MAX 112 /* bytes, with the NUL */
 #define GN_RING_DEFAULT_CAPACITY 8192u /* about 14 minutes at one record per 100 ms */
@@ -141,5 +145,9 @@ const char *gn_ring_writer_state_str(enum gn_ring_writer_state s);
  */
 enum gn_status gn_ring_list(char ***names, size_t *count);
 void gn_ring_list_free(char **names, size_t count);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -119,7 +119,7 @@ static void gn_sched_work(gn_sched *s, struct gn_sched_worker *w, uint32_t *sens
         w->tasks++;
         if (gn_dag_release(d, q, task, &w->qw) != GN_OK)
             return;
-        gn_queue_finish(q);
+        gn_queue_finish(q, &w->qw);
     }
 }
 

@@ -26,6 +26,7 @@
 #ifndef GN_RUNTIME_STATS_H
 #define GN_RUNTIME_STATS_H
 
+#include <assert.h> /* static_assert: C11's _Static_assert, and C++'s keyword */
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,12 +68,12 @@ struct gn_stat_record {
     uint64_t reserved[3]; /* zero; pads the record to three cache lines */
 };
 
-_Static_assert(sizeof(struct gn_stat_record) == 192, "gn_stat_record is 192 bytes");
-_Static_assert(sizeof(struct gn_stat_record) % 64 == 0, "slots fill whole cache lines");
-_Static_assert(offsetof(struct gn_stat_record, seq) == 0, "the seqlock word comes first");
-_Static_assert(offsetof(struct gn_stat_record, loss) == 32, "gn_stat_record layout");
-_Static_assert(offsetof(struct gn_stat_record, pool_params_used) == 104, "gn_stat_record layout");
-_Static_assert(offsetof(struct gn_stat_record, t_forward_ns) == 120, "gn_stat_record layout");
+static_assert(sizeof(struct gn_stat_record) == 192, "gn_stat_record is 192 bytes");
+static_assert(sizeof(struct gn_stat_record) % 64 == 0, "slots fill whole cache lines");
+static_assert(offsetof(struct gn_stat_record, seq) == 0, "the seqlock word comes first");
+static_assert(offsetof(struct gn_stat_record, loss) == 32, "gn_stat_record layout");
+static_assert(offsetof(struct gn_stat_record, pool_params_used) == 104, "gn_stat_record layout");
+static_assert(offsetof(struct gn_stat_record, t_forward_ns) == 120, "gn_stat_record layout");
 
 struct gn_ring_header {
     uint64_t magic;       /* GN_RING_MAGIC, stored last when the ring is created */
@@ -91,10 +92,10 @@ struct gn_ring_header {
     uint64_t reserved[7];
 };
 
-_Static_assert(sizeof(struct gn_ring_header) == 128, "gn_ring_header is 128 bytes");
-_Static_assert(offsetof(struct gn_ring_header, flags) == 28, "gn_ring_header layout");
-_Static_assert(offsetof(struct gn_ring_header, write_pos) == 32, "gn_ring_header layout");
-_Static_assert(offsetof(struct gn_ring_header, backend) == 56, "gn_ring_header layout");
+static_assert(sizeof(struct gn_ring_header) == 128, "gn_ring_header is 128 bytes");
+static_assert(offsetof(struct gn_ring_header, flags) == 28, "gn_ring_header layout");
+static_assert(offsetof(struct gn_ring_header, write_pos) == 32, "gn_ring_header layout");
+static_assert(offsetof(struct gn_ring_header, backend) == 56, "gn_ring_header layout");
 
 /* The index of a record that gn_ring_read returned. */
 static inline uint64_t gn_stat_record_index(const struct gn_stat_record *r)

@@ -141,7 +141,13 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
     t->xbatch = malloc((size_t)t->s.batch * (size_t)train->features * sizeof(float));
     t->ybatch = malloc((size_t)t->s.batch);
     t->perm = malloc((size_t)t->n_train * sizeof(int32_t));
-    if (!t->xbatch || !t->ybatch || !t->perm) {
+    {
+        int64_t total = t->s.epochs > 0 ? (int64_t)t->s.epochs * t->steps_per_epoch : INT64_MAX;
+        if (t->s.steps > 0 && t->s.steps < total) total = t->s.steps;
+        t->loss_log_len = total < GN_LOSS_LOG ? total : GN_LOSS_LOG;
+        t->loss_log = calloc((size_t)t->loss_log_len, sizeof(double));
+    }
+    if (!t->xbatch || !t->ybatch || !t->perm || !t->loss_log) {
         st = gn_fail(GN_ERR_NOMEM, "out of memory for minibatch buffers");
         goto error;
     }
@@ -209,6 +215,9 @@ static void fill_progress(struct gn_trainer *t, double loss_sum, int64_t hits, i
     p->steps_per_s = p->seconds > 0 ? (double)p->step / p->seconds : 0.0;
     t->c.loss = p->loss;
     t->c.accuracy = p->accuracy;
+    t->c.groups = t->m.n_groups;
+    t->c.edges = t->m.n_edges;
+    t->c.params = t->m.n_params;
 }
 
 enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
@@ -243,6 +252,7 @@ enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
             loss_sum += ls;
             hits += h;
             seen += rows;
+            if (t->c.step < t->loss_log_len) t->loss_log[t->c.step] = ls / rows;
             t->c.step++;
             fill_progress(t, loss_sum, hits, seen);
             t->last.epoch_end = 0;
@@ -319,5 +329,6 @@ void gn_trainer_close(gn_trainer *t)
     free(t->xbatch);
     free(t->ybatch);
     free(t->perm);
+    free(t->loss_log);
     free(t);
 }

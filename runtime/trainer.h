@@ -29,6 +29,7 @@ struct gn_counters {
     volatile int64_t t_forward_ns, t_backward_ns, t_update_ns, t_growth_ns;
     volatile int64_t t_wait_data_ns, t_wait_kernel_ns;
     volatile int64_t queue_high_water;
+    volatile int64_t groups, edges, params; /* pool use, input and output included */
 };
 
 struct gn_backend_ops {
@@ -70,10 +71,17 @@ struct gn_trainer {
     volatile sig_atomic_t stop;
     int64_t t0_ns;
 
+    /* mean loss of each step, the first GN_LOSS_LOG steps (tests compare
+     * backends step by step) */
+    double *loss_log;
+    int64_t loss_log_len;
+
     /* growth events of the last step, for traces */
     struct gn_grow_event events[64];
     int32_t n_events;
 };
+
+#define GN_LOSS_LOG (1 << 20)
 
 int64_t gn_now_ns(void);
 

@@ -123,6 +123,7 @@ struct gn_progress {
     int64_t duplications, refused;
     double seconds;      /* since the run started */
     double steps_per_s;
+    int64_t kernel_launches; /* GPU kernel launches of the run (cuda: 1 for training) */
 };
 
 typedef void (*gn_progress_fn)(void *ctx, const struct gn_progress *p);

@@ -1,0 +1,148 @@
+/*
+ * The host's view of the CUDA backend: one plain C header shared by the
+ * host code (cuda.c, gcc) and the device code (kernel.cu, nvcc).
+ *
+ * struct gn_cuda_config  what the kernel needs to know, fixed for the run;
+ * struct gn_cuda_ctl     the control block in mapped (pinned, zero-copy)
+ *                        host memory: the host writes the batch flags and the
+ *                        stop request, the kernel writes its counters, what it
+ *                        consumed, and an error record;
+ * struct gn_cuda_epoch   one record per epoch, written by the kernel at the
+ *                        epoch's end (training sums and the test evaluation).
+ * All fields fixed-width, sizes checked, no #ifdef inside a struct.
+ */
+#ifndef GN_DEVICE_CUDA_API_H
+#define GN_DEVICE_CUDA_API_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "genet/genet.h"
+#include "model.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Minibatch slots in flight between the loader and the kernel. */
+#define GN_CUDA_NBUF 4
+
+/* Steps whose mean loss is logged (tests compare backends step by step). */
+#define GN_CUDA_LOSS_LOG (1 << 20)
+
+/* Threads per worker block. */
+#define GN_CUDA_THREADS 256
+
+struct gn_cuda_config {
+    int32_t batch, tile, tiles, inputs;
+    int32_t classes, group_size, max_width, max_groups;
+    int32_t max_edges, grow, grow_every, test_count;
+    int64_t max_params;
+    int64_t steps_total, steps_per_epoch;
+    int64_t grow_round; /* rounds done before the run (alternate policy) */
+    uint64_t seed;
+    float lr, momentum, weight_decay, grow_threshold;
+    float grow_noise;
+    int32_t blocks; /* filled by the launch: worker blocks */
+    int32_t smem_a, smem_w, smem_acc; /* floats of each shared-memory region */
+    int32_t pad_;
+    int64_t data_timeout_ns; /* a batch that does not come within this: error */
+    int64_t wait_timeout_ns; /* a barrier that does not open within this: error */
+};
+GN_STATIC_ASSERT(sizeof(struct gn_cuda_config) == 144, "gn_cuda_config layout");
+
+/* Error codes of the kernel's error record. */
+enum gn_cuda_fault {
+    GN_CUDA_FAULT_NONE = 0,
+    GN_CUDA_FAULT_STUCK = 1,     /* a queue wait made no progress */
+    GN_CUDA_FAULT_BARRIER = 2,   /* a grid barrier did not open in time */
+    GN_CUDA_FAULT_NO_DATA = 3,   /* the loader sent no batch in time */
+    GN_CUDA_FAULT_INVARIANT = 4, /* a broken scheduler invariant */
+    GN_CUDA_FAULT_INDEX = 5,     /* a bad group, edge or task index */
+    GN_CUDA_FAULT_NUMERIC = 6,   /* NaN or Inf in the loss */
+};
+
+#define GN_CUDA_RUNNING 0
+#define GN_CUDA_FINISHED 1
+#define GN_CUDA_FAILED 2
+#define GN_CUDA_STOPPED 3
+
+struct gn_cuda_ctl {
+    /* host -> kernel */
+    volatile int64_t ready[GN_CUDA_NBUF]; /* step + 1 of the batch in the slot */
+    volatile int32_t rows[GN_CUDA_NBUF];  /* its rows */
+    volatile int32_t stop;                /* 1: finish the current step and exit */
+    volatile int32_t pad0_;
+    /* kernel -> host */
+    volatile int64_t consumed[GN_CUDA_NBUF]; /* step + 1 of the last batch used up */
+    volatile int64_t step;                   /* steps completed */
+    volatile int64_t epochs;                 /* epoch records written */
+    volatile double loss_sum;                /* this epoch so far */
+    volatile int64_t hits, seen;
+    volatile int64_t tasks;
+    volatile int64_t groups, edges, params, duplications, refused;
+    volatile int64_t t_forward_ns, t_backward_ns, t_update_ns, t_growth_ns;
+    volatile int64_t t_wait_data_ns, high_water;
+    volatile int32_t state; /* GN_CUDA_RUNNING / FINISHED / FAILED / STOPPED */
+    /* the error record: what, which group, which step */
+    volatile int32_t fault;
+    volatile int32_t fault_group;
+    volatile int32_t fault_block;
+    volatile int64_t fault_step;
+    volatile int64_t fault_index;
+};
+
+struct gn_cuda_epoch {
+    int64_t step;
+    double loss_sum;
+    int64_t hits, seen;
+    double test_loss_sum;
+    int64_t test_hits;
+    int64_t groups, edges, duplications, refused;
+};
+GN_STATIC_ASSERT(sizeof(struct gn_cuda_epoch) == 80, "gn_cuda_epoch layout");
+
+struct gn_cuda_run;
+
+/* Allocate every device buffer for the run (sizes printed into info),
+ * upload the model and the test set. Nothing is allocated after this. */
+enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cuda_config *cfg,
+                              const struct gn_model *m, const float *test_x,
+                              const uint8_t *test_y, char *info, size_t info_len);
+
+/* Launch the persistent cooperative kernel (once per run). */
+enum gn_status gn_cuda_launch(struct gn_cuda_run *r);
+
+/* The mapped control block and the epoch records (host pointers). */
+struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r);
+const struct gn_cuda_epoch *gn_cuda_epochs(struct gn_cuda_run *r);
+const double *gn_cuda_step_loss(struct gn_cuda_run *r); /* (min(steps, GN_CUDA_LOSS_LOG)) */
+
+/* The pinned staging buffers of a slot: (batch, inputs) and (batch). */
+float *gn_cuda_staging_x(struct gn_cuda_run *r, int slot);
+uint8_t *gn_cuda_staging_y(struct gn_cuda_run *r, int slot);
+
+/* Copy a staged batch to the device (copy stream), wait for the copy, then
+ * publish it to the kernel for step `step`. */
+enum gn_status gn_cuda_push_batch(struct gn_cuda_run *r, int slot, int64_t step, int32_t rows);
+
+/* Wait for the kernel to end; GN_ERR_DEVICE with a message if it failed. */
+enum gn_status gn_cuda_wait(struct gn_cuda_run *r);
+
+/* Copy the trained (and grown) model back into m (same capacities). */
+enum gn_status gn_cuda_download(struct gn_cuda_run *r, struct gn_model *m);
+
+/* The last error's detail (what failed, where). */
+const char *gn_cuda_error(struct gn_cuda_run *r);
+
+/* Growth rounds done (for the alternate policy), after a download. */
+int64_t gn_cuda_grow_round(struct gn_cuda_run *r);
+
+void gn_cuda_destroy(struct gn_cuda_run *r);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,383 @@
+/*
+ * Dependency release (dag.h, dag.c): the CSR build, in-degree counting and
+ * its rebuild after a change (against a brute-force count), the acyclicity
+ * check, then release driven by hand on one thread (a topological order)
+ * and by 8 threads (more than the cores) with their own barrier, on fresh
+ * random DAGs every run: each worker arms a slice, then all run tasks; every
+ * task runs exactly once per pass and starts after each predecessor
+ * finished (stamps from one atomic clock), over several passes that re-arm
+ * the counters. A counter released more often than its edges is a fault.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "dag.h"
+#include "rng.h"
+#include "stress_dag.h"
+#include "testutil.h"
+
+#define THREADS 8
+
+struct fixture {
+    struct gn_queue q;
+    gn_atomic_u64 *slots;
+};
+
+static struct fixture *fixture_new(uint32_t capacity, uint64_t spin_limit)
+{
+    struct fixture *f = aligned_alloc(64, (sizeof *f + 63) & ~(size_t)63);
+    assert_non_null(f);
+    f->slots = calloc(capacity + 1, sizeof *f->slots);
+    assert_non_null(f->slots);
+    gn_queue_init(&f->q, f->slots, capacity, spin_limit);
+    return f;
+}
+
+static void fixture_free(struct fixture *f)
+{
+    free((void *)f->slots);
+    free(f);
+}
+
+static void test_dag_build_csr(void **state)
+{
+    (void)state;
+    /* 0 -> 2, 1 -> 2, 0 -> 3, 2 -> 4, 3 -> 4, 0 -> 4, listed out of order */
+    const uint32_t src[] = {2, 0, 3, 1, 0, 0};
+    const uint32_t dst[] = {4, 2, 4, 2, 3, 4};
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_dag_build(&d, 5, 6, src, dst), GN_OK);
+    assert_int_equal(d.n_tasks, 5);
+    assert_int_equal(d.n_edges, 6);
+    const uint32_t begin[] = {0, 3, 4, 5, 6, 6};
+    const uint32_t succ[] = {2, 3, 4, 2, 4, 4}; /* each task's successors in list order */
+    const uint32_t indeg[] = {0, 0, 2, 1, 3};
+    for (int i = 0; i <= 5; i++)
+        assert_int_equal(d.succ_begin[i], begin[i]);
+    for (int i = 0; i < 6; i++)
+        assert_int_equal(d.succ[i], succ[i]);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(d.indeg_init[i], indeg[i]);
+    assert_int_equal(gn_dag_check_acyclic(&d), GN_OK);
+
+    /* a rebuild reuses the arrays, smaller or larger */
+    const uint32_t src2[] = {0};
+    const uint32_t dst2[] = {1};
+    assert_int_equal(gn_dag_build(&d, 2, 1, src2, dst2), GN_OK);
+    assert_int_equal(d.succ_begin[2], 1);
+    assert_int_equal(d.indeg_init[1], 1);
+    assert_int_equal(gn_dag_build(&d, 0, 0, NULL, NULL), GN_OK);
+    assert_int_equal(d.n_tasks, 0);
+    gn_dag_free(&d);
+    gn_dag_free(&d);
+}
+
+static void test_dag_build_errors(void **state)
+{
+    (void)state;
+    const uint32_t src[] = {0, 1};
+    const uint32_t dst[] = {1, 7};
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_dag_build(&d, 3, 2, src, dst), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "edge 1 (1 -> 7)"));
+    assert_int_equal(gn_dag_build(&d, 3, 2, NULL, dst), GN_ERR_INVALID);
+    assert_int_equal(gn_dag_build(NULL, 3, 0, NULL, NULL), GN_ERR_INVALID);
+    gn_dag_free(&d);
+}
+
+static void test_dag_cycle(void **state)
+{
+    (void)state;
+    /* 0 -> 1 -> 2 -> 3 -> 1 */
+    const uint32_t src[] = {0, 1, 2, 3};
+    const uint32_t dst[] = {1, 2, 3, 1};
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_dag_build(&d, 4, 4, src, dst), GN_OK);
+    assert_int_equal(gn_dag_check_acyclic(&d), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "not acyclic: 3 of 4 tasks"));
+    const uint32_t self[] = {2};
+    assert_int_equal(gn_dag_build(&d, 4, 1, self, self), GN_OK);
+    assert_int_equal(gn_dag_check_acyclic(&d), GN_ERR_INVALID);
+    gn_dag_free(&d);
+}
+
+/* Brute force: in-degrees straight from the edge list. */
+static void expect_indegree(const struct gn_dag *d, const uint32_t *dst, uint32_t n_edges)
+{
+    uint32_t *want = calloc(d->n_tasks + 1, sizeof *want);
+    assert_non_null(want);
+    for (uint32_t e = 0; e < n_edges; e++)
+        want[dst[e]]++;
+    for (uint32_t i = 0; i < d->n_tasks; i++) {
+        if (d->indeg_init[i] != want[i])
+            fail_msg("task %u: in-degree %u, the edges say %u", i, d->indeg_init[i], want[i]);
+    }
+    free(want);
+}
+
+static void test_dag_count_after_change(void **state)
+{
+    (void)state;
+    struct gn_stress_params p;
+    gn_stress_default_params(&p);
+    p.shape = GN_STRESS_GROWN;
+    p.tasks = 3000;
+    p.width = 30;
+    p.seed = gn_test_seed();
+    struct gn_stress_graph g;
+    struct gn_stress_grower gr;
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_stress_generate(&g, &p, 20000), GN_OK);
+    assert_int_equal(gn_stress_graph_to_dag(&g, &d), GN_OK);
+    expect_indegree(&d, g.dst, g.n_edges);
+    assert_int_equal(gn_stress_grow_init(&gr, &g, 500), GN_OK);
+    for (uint32_t round = 1; round <= 3; round++) {
+        assert_int_equal(gn_stress_grow(&gr, &g, 300, p.seed, round), GN_OK);
+        assert_int_equal(gn_stress_graph_to_dag(&g, &d), GN_OK);
+        expect_indegree(&d, g.dst, g.n_edges);
+        assert_int_equal(gn_dag_check_acyclic(&d), GN_OK);
+    }
+    /* the pool of 500 tasks is full after the second round of 300 */
+    assert_int_equal(g.n_tasks, 3500);
+    assert_int_equal(gr.copies + gr.splits, 500);
+    assert_int_equal(gr.refused, 400);
+    assert_int_equal(gn_pool_refusals(&gr.tasks) + gn_pool_refusals(&gr.edges), 400);
+
+    /* a change made in the CSR itself: re-point one successor, recount */
+    uint32_t u = 0;
+    while (d.succ_begin[u + 1] == d.succ_begin[u])
+        u++;
+    uint32_t k = d.succ_begin[u], old = d.succ[k], to = d.n_tasks - 1;
+    d.succ[k] = to;
+    gn_dag_count_indegree(&d);
+    for (uint32_t e = 0; e < g.n_edges; e++) {
+        if (g.src[e] == u && g.dst[e] == old) {
+            g.dst[e] = to;
+            break;
+        }
+    }
+    expect_indegree(&d, g.dst, g.n_edges);
+    gn_stress_grow_free(&gr);
+    gn_stress_graph_free(&g);
+    gn_dag_free(&d);
+}
+
+static void test_dag_release_one_thread(void **state)
+{
+    (void)state;
+    struct gn_stress_params p;
+    gn_stress_default_params(&p);
+    p.shape = GN_STRESS_RANDOM;
+    p.tasks = 5000;
+    p.width = 8;
+    p.seed = gn_test_seed();
+    struct gn_stress_graph g;
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_stress_generate(&g, &p, 0), GN_OK);
+    assert_int_equal(gn_stress_graph_to_dag(&g, &d), GN_OK);
+    struct fixture *f = fixture_new(d.n_tasks, 0);
+    uint32_t *when = calloc(d.n_tasks, sizeof *when);
+    assert_non_null(when);
+    struct gn_queue_worker w = {0};
+    for (int pass = 1; pass <= 2; pass++) {
+        assert_int_equal(gn_queue_begin_pass(&f->q, d.n_tasks), GN_OK);
+        assert_int_equal(gn_dag_arm(&d, &f->q, 0, d.n_tasks, &w), GN_OK);
+        uint32_t task = 0, step = 0;
+        for (;;) {
+            assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
+            if (task == GN_QUEUE_DONE)
+                break;
+            when[task] = ++step;
+            assert_int_equal(gn_dag_release(&d, &f->q, task, &w), GN_OK);
+            gn_queue_finish(&f->q, &w);
+        }
+        assert_int_equal(step, d.n_tasks);
+        for (uint32_t e = 0; e < g.n_edges; e++)
+            assert_true(when[g.src[e]] < when[g.dst[e]]);
+    }
+    /* releasing a task again takes a counter below zero: a fault */
+    assert_int_equal(gn_queue_begin_pass(&f->q, d.n_tasks), GN_OK);
+    uint32_t u = 0;
+    while (d.succ_begin[u + 1] == d.succ_begin[u])
+        u++;
+    assert_int_equal(gn_dag_release(&d, &f->q, u, &w), GN_ERR_INVALID);
+    assert_int_equal(f->q.fault_index, d.succ[d.succ_begin[u]]);
+    free(when);
+    fixture_free(f);
+    gn_stress_graph_free(&g);
+    gn_dag_free(&d);
+}
+
+/* Many threads: the protocol of sched_cpu.c, with a pthread barrier. */
+struct run {
+    struct gn_queue *q;
+    struct gn_dag *d;
+    pthread_barrier_t barrier;
+    int passes;
+    gn_atomic_u64 clock;
+    gn_atomic_u32 *runs;
+    gn_atomic_u64 *start, *finish;
+};
+
+struct run_thread {
+    struct run *r;
+    uint32_t id;
+    enum gn_status status;
+};
+
+static void *run_main(void *arg)
+{
+    struct run_thread *t = arg;
+    struct run *r = t->r;
+    struct gn_queue_worker w = {0};
+    w.worker = t->id;
+    uint64_t n = r->d->n_tasks;
+    for (int pass = 0; pass < r->passes; pass++) {
+        if (t->id == 0)
+            t->status = gn_queue_begin_pass(r->q, (uint32_t)n);
+        pthread_barrier_wait(&r->barrier);
+        uint32_t lo = (uint32_t)(n * t->id / THREADS), hi = (uint32_t)(n * (t->id + 1) / THREADS);
+        enum gn_status s = gn_dag_arm(r->d, r->q, lo, hi, &w);
+        pthread_barrier_wait(&r->barrier);
+        while (s == GN_OK) {
+            uint32_t task;
+            s = gn_queue_pop(r->q, &task, &w);
+            if (s != GN_OK || task == GN_QUEUE_DONE)
+                break;
+            gn_atomic_store_relaxed_u64(&r->start[task],
+                                        gn_atomic_fetch_add_relaxed_u64(&r->clock, 1) + 1);
+            gn_atomic_fetch_add_relaxed_u32(&r->runs[task], 1);
+            gn_atomic_store_relaxed_u64(&r->finish[task],
+                                        gn_atomic_fetch_add_relaxed_u64(&r->clock, 1) + 1);
+            s = gn_dag_release(r->d, r->q, task, &w);
+            if (s == GN_OK)
+                gn_queue_finish(r->q, &w);
+        }
+        if (s != GN_OK)
+            t->status = s;
+        pthread_barrier_wait(&r->barrier);
+        if (t->id == 0) {
+            /* stamps of this pass are checked by the main thread after the join;
+             * here only the run counts, which must be pass+1 for every task */
+            for (uint32_t i = 0; i < n; i++) {
+                if (gn_atomic_load_relaxed_u32(&r->runs[i]) != (uint32_t)pass + 1)
+                    t->status = GN_ERR_INVALID;
+            }
+        }
+        pthread_barrier_wait(&r->barrier);
+    }
+    return NULL;
+}
+
+static void run_threads(enum gn_stress_shape shape, uint32_t tasks)
+{
+    struct gn_stress_params p;
+    gn_stress_default_params(&p);
+    p.shape = shape;
+    p.tasks = tasks;
+    p.width = 16;
+    p.fanin = 3;
+    p.seed = gn_test_seed();
+    struct gn_stress_graph g;
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_stress_generate(&g, &p, 0), GN_OK);
+    assert_int_equal(gn_stress_graph_to_dag(&g, &d), GN_OK);
+    struct fixture *f = fixture_new(d.n_tasks, 0);
+    struct run *r = aligned_alloc(64, (sizeof *r + 63) & ~(size_t)63);
+    assert_non_null(r);
+    memset(r, 0, sizeof *r);
+    r->q = &f->q;
+    r->d = &d;
+    r->passes = 3;
+    r->runs = calloc(d.n_tasks, sizeof *r->runs);
+    r->start = calloc(d.n_tasks, sizeof *r->start);
+    r->finish = calloc(d.n_tasks, sizeof *r->finish);
+    assert_true(r->runs && r->start && r->finish);
+    pthread_barrier_init(&r->barrier, NULL, THREADS);
+    struct run_thread t[THREADS];
+    pthread_t th[THREADS];
+    for (uint32_t i = 0; i < THREADS; i++) {
+        t[i].r = r;
+        t[i].id = i;
+        t[i].status = GN_OK;
+        assert_int_equal(pthread_create(&th[i], NULL, run_main, &t[i]), 0);
+    }
+    for (uint32_t i = 0; i < THREADS; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(t[i].status, GN_OK);
+    }
+    /* the last pass's stamps: every successor started after its predecessor finished */
+    uint32_t bad = 0;
+    for (uint32_t e = 0; e < g.n_edges; e++) {
+        uint64_t fu = gn_atomic_load_relaxed_u64(&r->finish[g.src[e]]);
+        uint64_t sv = gn_atomic_load_relaxed_u64(&r->start[g.dst[e]]);
+        if (sv <= fu && bad++ < 5)
+            print_error("%s: task %u started at %llu before predecessor %u finished at %llu\n",
+                        gn_stress_shape_name(shape), g.dst[e], (unsigned long long)sv,
+                        g.src[e], (unsigned long long)fu);
+    }
+    assert_int_equal(bad, 0);
+    pthread_barrier_destroy(&r->barrier);
+    free((void *)r->runs);
+    free((void *)r->start);
+    free((void *)r->finish);
+    free(r);
+    fixture_free(f);
+    gn_stress_graph_free(&g);
+    gn_dag_free(&d);
+}
+
+static void test_dag_threads_layered(void **state)
+{
+    (void)state;
+    run_threads(GN_STRESS_LAYERED, 20000);
+}
+
+static void test_dag_threads_random(void **state)
+{
+    (void)state;
+    run_threads(GN_STRESS_RANDOM, 20000);
+}
+
+static void test_dag_threads_fanin(void **state)
+{
+    (void)state;
+    /* one counter taken to zero by 8 threads' decrements: pushed exactly once */
+    run_threads(GN_STRESS_FANIN, 20000);
+}
+
+static void test_dag_threads_chain(void **state)
+{
+    (void)state;
+    run_threads(GN_STRESS_CHAIN, 5000);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_dag_build_csr),
+        cmocka_unit_test(test_dag_build_errors),
+        cmocka_unit_test(test_dag_cycle),
+        cmocka_unit_test(test_dag_count_after_change),
+        cmocka_unit_test(test_dag_release_one_thread),
+        cmocka_unit_test(test_dag_threads_layered),
+        cmocka_unit_test(test_dag_threads_random),
+        cmocka_unit_test(test_dag_threads_fanin),
+        cmocka_unit_test(test_dag_threads_chain),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,287 @@
+/*
+ * The gpu suite: the cuda backend against the serial oracle. Exits 77 (skip)
+ * where no usable CUDA device exists or the backend is not built.
+ *
+ *  - Fashion-MNIST (GN_FASHION_DIR, else /usr/share/datasets/fashion-mnist,
+ *    else a synthetic 784-feature set), growth on: the mean loss of each of
+ *    the first 200 steps within 1e-4 relative of serial, the same growth;
+ *  - one kernel launch for the whole run;
+ *  - two runs with the same seed: bitwise the same weights and losses;
+ *  - networks shaped like every genet-stress DAG (each task a hidden
+ *    group): after one training step (forward, backward, gradients,
+ *    update) every parameter within float tolerance of serial.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#include "device/device.h"
+#include "genet/genet.h"
+#include "gn_config.h"
+#include "graphfile.h"
+#include "rng.h"
+#include "stress_dag.h"
+#include "testutil.h"
+#include "trainer.h"
+
+static struct gn_data train, test;
+
+static struct gn_data synthetic(int32_t count, uint64_t seed)
+{
+    struct gn_data d = {count, 784, 10, NULL, NULL};
+    d.x = malloc((size_t)count * 784 * sizeof(float));
+    d.y = malloc((size_t)count);
+    for (int32_t i = 0; i < count; i++) {
+        int32_t c = (int32_t)(gn_rng_u64(seed, GN_RNG_TEST, 1, (uint64_t)i) % 10);
+        d.y[i] = (uint8_t)c;
+        for (int32_t k = 0; k < 784; k++) {
+            float u = gn_rng_uniform(seed, GN_RNG_TEST, 2, (uint64_t)i * 784 + k);
+            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 3, (uint64_t)c * 784 + k);
+            d.x[(int64_t)i * 784 + k] = u < 0.5f ? 0.0f : mu * u;
+        }
+    }
+    return d;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    const char *dir = getenv("GN_FASHION_DIR");
+    struct stat sb;
+    if (!dir && stat("/usr/share/datasets/fashion-mnist", &sb) == 0)
+        dir = "/usr/share/datasets/fashion-mnist";
+    if (dir && gn_data_load(dir, &train, &test) == GN_OK) {
+        fprintf(stderr, "# dataset: %s\n", dir);
+        return 0;
+    }
+    fprintf(stderr, "# dataset: synthetic (no Fashion-MNIST found)\n");
+    train = synthetic(60000, 11);
+    test = synthetic(2000, 12);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    gn_data_free(&train);
+    gn_data_free(&test);
+    return 0;
+}
+
+static gn_trainer *run(struct gn_settings s, enum gn_backend b, const char *graph,
+                       const struct gn_data *tr, const struct gn_data *te)
+{
+    s.backend = b;
+    gn_trainer *t;
+    enum gn_status st = gn_trainer_open(&t, &s, tr, te, graph);
+    if (st) fail_msg("open %s: %s", gn_backend_name(b), gn_error_message());
+    st = gn_trainer_run(t, NULL, NULL);
+    if (st) fail_msg("run %s: %s", gn_backend_name(b), gn_error_message());
+    return t;
+}
+
+static void test_fashion_against_serial(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.epochs = 0;
+    s.steps = 200;
+    s.grow_every = 20;
+    gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, &test);
+    gn_trainer *gpu = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+    struct gn_progress pr, pg;
+    gn_trainer_progress(ref, &pr);
+    gn_trainer_progress(gpu, &pg);
+    print_message("serial: loss %.6f groups %d dup %lld; cuda: loss %.6f groups %d dup %lld, "
+                  "kernel launches %lld\n",
+                  pr.loss, pr.groups, (long long)pr.duplications, pg.loss, pg.groups,
+                  (long long)pg.duplications, (long long)pg.kernel_launches);
+    int bad = 0;
+    double worst = 0;
+    for (int64_t i = 0; i < 200; i++) {
+        double a = ref->loss_log[i], b = gpu->loss_log[i];
+        double rel = fabs(a - b) / fabs(a);
+        if (rel > worst) worst = rel;
+        if (rel > 1e-4 && bad++ < 5)
+            print_error("step %lld: serial %.8f cuda %.8f (rel %.2e)\n", (long long)i + 1, a, b, rel);
+    }
+    print_message("worst relative loss difference over 200 steps: %.3e\n", worst);
+    assert_int_equal(bad, 0);
+    assert_int_equal(pg.groups, pr.groups);
+    assert_int_equal(pg.duplications, pr.duplications);
+    assert_int_equal(pg.kernel_launches, 1);
+    assert_int_equal(gpu->m.n_groups, ref->m.n_groups);
+    gn_trainer_close(ref);
+    gn_trainer_close(gpu);
+}
+
+static void test_reproducible(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.epochs = 0;
+    s.steps = 120;
+    s.grow_every = 15;
+    s.grow_threshold = 1e-4f; /* plenty of concurrent duplications */
+    gn_trainer *a = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+    gn_trainer *b = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+    assert_int_equal(a->m.n_groups, b->m.n_groups);
+    assert_memory_equal(a->loss_log, b->loss_log, 120 * sizeof(double));
+    /* weights position by position (slots may differ between runs) */
+    for (int32_t p = 1; p < a->m.n_groups; p++) {
+        const struct gn_group *ga = &a->m.groups[a->m.order[p]], *gb = &b->m.groups[b->m.order[p]];
+        assert_int_equal(ga->in_count, gb->in_count);
+        assert_memory_equal(a->m.params + ga->bias, b->m.params + gb->bias,
+                            (size_t)ga->width * sizeof(float));
+        for (int32_t k = 0; k < ga->in_count; k++) {
+            const struct gn_edge *ea = &a->m.edges[a->m.in_list[ga->in_begin + k]];
+            const struct gn_edge *eb = &b->m.edges[b->m.in_list[gb->in_begin + k]];
+            size_t len = (size_t)a->m.groups[ea->src].width * ga->width;
+            assert_memory_equal(a->m.params + ea->w, b->m.params + eb->w, len * sizeof(float));
+        }
+    }
+    print_message("two runs: %d groups, bitwise equal\n", a->m.n_groups - 2);
+    gn_trainer_close(a);
+    gn_trainer_close(b);
+}
+
+/* A network whose hidden groups are the tasks of a stress DAG: sources read
+ * the input, sinks feed the output. */
+static void write_stress_graph(const char *path, enum gn_stress_shape shape, uint32_t tasks,
+                               uint64_t seed, int32_t inputs, int32_t classes, int32_t S)
+{
+    struct gn_stress_params p;
+    gn_stress_default_params(&p);
+    p.shape = shape == GN_STRESS_GROWN ? GN_STRESS_LAYERED : shape;
+    p.tasks = tasks;
+    p.width = 6;
+    p.fanin = 3;
+    p.levels = 0;
+    p.seed = seed;
+    struct gn_stress_graph g;
+    memset(&g, 0, sizeof g);
+    assert_int_equal(gn_stress_generate(&g, &p, 0), GN_OK);
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, inputs, classes, S, (int32_t)tasks + 2,
+                                   (int32_t)(g.n_edges + 2 * tasks),
+                                   (int64_t)(tasks + 2) * 4 * S * (inputs + S)),
+                     GN_OK);
+    uint8_t *has_in = calloc(tasks, 1), *has_out = calloc(tasks, 1);
+    for (uint32_t i = 0; i < tasks; i++) {
+        int32_t slot;
+        assert_int_equal(gn_model_add_group(&m, &slot), GN_OK);
+    }
+    for (uint32_t e = 0; e < g.n_edges; e++) {
+        assert_int_equal(gn_model_add_edge(&m, GN_SLOT_FIRST_HIDDEN + (int32_t)g.src[e],
+                                           GN_SLOT_FIRST_HIDDEN + (int32_t)g.dst[e], NULL),
+                         GN_OK);
+        has_out[g.src[e]] = has_in[g.dst[e]] = 1;
+    }
+    for (uint32_t i = 0; i < tasks; i++) {
+        if (!has_in[i]) gn_model_add_edge(&m, GN_SLOT_INPUT, GN_SLOT_FIRST_HIDDEN + (int32_t)i, NULL);
+        if (!has_out[i]) gn_model_add_edge(&m, GN_SLOT_FIRST_HIDDEN + (int32_t)i, GN_SLOT_OUTPUT, NULL);
+    }
+    assert_int_equal(gn_model_rebuild(&m, NULL), GN_OK);
+    assert_int_equal(gn_graph_write(path, &m), GN_OK);
+    gn_model_free(&m);
+    gn_stress_graph_free(&g);
+    free(has_in);
+    free(has_out);
+}
+
+static void test_stress_shapes_one_step(void **state)
+{
+    (void)state;
+    uint64_t seed = gn_test_seed();
+    char *dir = gn_test_tmpdir();
+    struct gn_data tr = train, te = test;
+    tr.count = 512;
+    te.count = 256;
+    for (int sh = 0; sh < GN_STRESS_SHAPE_COUNT; sh++) {
+        char path[512];
+        snprintf(path, sizeof path, "%s/%s.json", dir, gn_stress_shape_name((enum gn_stress_shape)sh));
+        write_stress_graph(path, (enum gn_stress_shape)sh, 40, seed + (uint64_t)sh, 784, 10, 16);
+        struct gn_settings s;
+        gn_default_settings(&s);
+        s.group_size = 16;
+        s.epochs = 0;
+        s.steps = 1;
+        s.grow = sh == GN_STRESS_GROWN ? GN_GROW_ALTERNATE : GN_GROW_OFF;
+        s.grow_every = 1;
+        s.grow_threshold = 0.0f;
+        s.max_groups = 200;
+        s.batch = 128;
+        gn_trainer *ref = run(s, GN_BACKEND_SERIAL, path, &tr, &te);
+        gn_trainer *gpu = run(s, GN_BACKEND_CUDA, path, &tr, &te);
+        assert_int_equal(gpu->m.n_groups, ref->m.n_groups);
+        int64_t bad = 0, total = 0;
+        double worst = 0;
+        for (int32_t p = 1; p < ref->m.n_groups; p++) {
+            const struct gn_group *ga = &gpu->m.groups[gpu->m.order[p]];
+            const struct gn_group *gb = &ref->m.groups[ref->m.order[p]];
+            assert_int_equal(ga->in_count, gb->in_count);
+            for (int32_t k = -1; k < ga->in_count; k++) {
+                int64_t oa, ob, len;
+                if (k < 0) {
+                    oa = ga->bias, ob = gb->bias, len = ga->width;
+                } else {
+                    const struct gn_edge *ea = &gpu->m.edges[gpu->m.in_list[ga->in_begin + k]];
+                    const struct gn_edge *eb = &ref->m.edges[ref->m.in_list[gb->in_begin + k]];
+                    oa = ea->w, ob = eb->w, len = (int64_t)gpu->m.groups[ea->src].width * ga->width;
+                }
+                for (int64_t q = 0; q < len; q++) {
+                    double a = gpu->m.params[oa + q], b = ref->m.params[ob + q];
+                    double ga_ = gpu->m.grads[oa + q], gb_ = ref->m.grads[ob + q];
+                    double err = fabs(ga_ - gb_) / (1e-6 + fabs(gb_));
+                    if (fabs(ga_ - gb_) > 1e-6 + 1e-3 * fabs(gb_) || fabs(a - b) > 1e-6 + 1e-5 * fabs(b)) {
+                        if (bad++ < 5)
+                            print_error("%s: pos %d block %d [%lld]: param %.8g/%.8g grad %.8g/%.8g\n",
+                                        gn_stress_shape_name((enum gn_stress_shape)sh), p, k,
+                                        (long long)q, a, b, ga_, gb_);
+                    }
+                    if (err > worst && fabs(gb_) > 1e-6) worst = err;
+                    total++;
+                }
+            }
+        }
+        print_message("%-8s %3d groups: %lld parameters and gradients, worst gradient rel. "
+                      "difference %.2e\n",
+                      gn_stress_shape_name((enum gn_stress_shape)sh), ref->m.n_groups - 2,
+                      (long long)total, worst);
+        assert_int_equal(bad, 0);
+        gn_trainer_close(ref);
+        gn_trainer_close(gpu);
+    }
+    gn_test_rmdir(dir);
+}
+
+int main(void)
+{
+#if !GN_HAVE_CUDA_BACKEND
+    fprintf(stderr, "skip: this build has no cuda backend\n");
+    return 77;
+#else
+    struct gn_device_info dev;
+    gn_device_query(&dev);
+    if (!dev.usable) {
+        fprintf(stderr, "skip: %s\n", dev.reason);
+        return 77;
+    }
+    fprintf(stderr, "# device: %s\n", dev.reason);
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_stress_shapes_one_step),
+        cmocka_unit_test(test_fashion_against_serial),
+        cmocka_unit_test(test_reproducible),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+#endif
+}
