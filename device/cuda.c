@@ -232,6 +232,15 @@ static enum gn_status cuda_run(struct gn_trainer *t, gn_progress_fn progress, vo
     if ((st = gn_model_rebuild(&t->m, t->m.order)))
         return gn_fail(st, "cuda backend: the grown graph is invalid: %s", gn_error_message());
     sample(c);
+    if (reported > 0 && ep[reported - 1].step == ctl->step) {
+        /* the run ended on an epoch's end: report that epoch's figures */
+        const struct gn_cuda_epoch *e = &ep[reported - 1];
+        t->last.loss = e->seen ? e->loss_sum / (double)e->seen : 0.0;
+        t->last.accuracy = e->seen ? (double)e->hits / (double)e->seen : 0.0;
+        t->last.test_accuracy =
+            c->cfg.test_count > 0 ? (double)e->test_hits / c->cfg.test_count : -1;
+        t->last.epoch = (int32_t)t->c.epoch;
+    }
     if (ctl->state == GN_CUDA_STOPPED)
         return gn_fail(GN_ERR_INTERRUPTED, "stopped at step %lld", (long long)ctl->step);
     return GN_OK;

@@ -32,12 +32,16 @@
  * error record (what, which group, which step) and raises the abort flag;
  * every barrier and queue wait then falls through and the kernel exits.
  *
- * Determinism: every output element is accumulated in a fixed order (fmaf,
+ * Determinism: every output element is accumulated in a fixed order (MAC,
  * in-edges by source position, k or rows increasing), block reductions have
  * a fixed shape, the step loss is summed by one thread in row order, and
  * growth decisions use positions, not the slots the pools hand out. Two runs
- * with the same seed give the same bits. Against the serial backend the
- * results agree to rounding (fma contraction, reduction shape).
+ * with the same seed give the same bits. Against the serial backend: the
+ * products and sums are rounded as the host rounds them (no fma
+ * contraction) and expf/logf are the shared gn_expf/gn_logf (mathf.h), so
+ * the losses and weights match bitwise; only the growth statistic's
+ * reduction has another shape (a tree of doubles instead of a sequence),
+ * which can flip a decision only within ~1e-15 of the threshold.
  */
 #include <stdio.h>
 #include <string.h>
@@ -49,12 +53,18 @@
 #include "cuda_api.h"
 #include "dag.h"
 #include "grow.h"
+#include "mathf.h"
 #include "pool.h"
 #include "queue.h"
 #include "rng.h"
 #include "taskgraph.h"
 
 #define NT GN_CUDA_THREADS
+
+/* acc + a * b rounded twice, never contracted into an fma: the same two
+ * roundings as the host reference, so results match it to the last bit
+ * wherever the order of operations matches. */
+#define MAC(acc, a, b) __fadd_rn((acc), __fmul_rn((a), (b)))
 #define KC 32 /* k (or j) chunk staged in shared memory */
 
 typedef cub::BlockReduce<double, NT> block_reduce;
@@ -239,7 +249,7 @@ __device__ static void task_forward(struct gn_dev *d, const struct smem_layout &
                 const int32_t r = i / n, j = i % n;
                 const float *ar = sm.a + r * KC;
                 float s = sm.acc[i];
-                for (int32_t kk = 0; kk < kc; kk++) s = fmaf(ar[kk], sm.w[kk * n + j], s);
+                for (int32_t kk = 0; kk < kc; kk++) s = MAC(s, ar[kk], sm.w[kk * n + j]);
                 sm.acc[i] = s;
             }
         }
@@ -267,15 +277,16 @@ __device__ static void task_loss(struct gn_dev *d, int32_t r0, int32_t r1)
             if (z[c] > mx) mx = z[c], best = c;
         float sum = 0.0f;
         for (int32_t c = 0; c < C; c++) {
-            float ex = expf(z[c] - mx);
+            float ex = gn_expf(__fsub_rn(z[c], mx));
             dz[c] = ex;
             sum += ex;
         }
         const int32_t y = d->y[r];
-        d->row_loss[r] = logf(sum) - (z[y] - mx);
+        d->row_loss[r] = __fsub_rn(gn_logf(sum), __fsub_rn(z[y], mx));
         d->row_hit[r] = best == y;
         const float is = 1.0f / sum;
-        for (int32_t c = 0; c < C; c++) dz[c] = (dz[c] * is - (c == y ? 1.0f : 0.0f)) * inv;
+        for (int32_t c = 0; c < C; c++)
+            dz[c] = __fmul_rn(__fsub_rn(__fmul_rn(dz[c], is), c == y ? 1.0f : 0.0f), inv);
     }
 }
 
@@ -307,7 +318,7 @@ __device__ static void task_backward(struct gn_dev *d, const struct smem_layout 
                 const int32_t r = i / K, k = i % K;
                 const float *dr = sm.a + r * KC, *wk = sm.w + k * KC;
                 float s = 0.0f;
-                for (int32_t jj = 0; jj < jc; jj++) s = fmaf(dr[jj], wk[jj], s);
+                for (int32_t jj = 0; jj < jc; jj++) s = MAC(s, dr[jj], wk[jj]);
                 sm.acc[i] += s;
             }
         }
@@ -358,7 +369,7 @@ __device__ static void task_update(struct gn_dev *d, const struct smem_layout &s
                     if (o >= outs) break;
                     const int32_t k = o / n - kbase, j = o % n;
                     float s = acc[q];
-                    for (int32_t r = 0; r < rc; r++) s = fmaf(sm.a[r * kspan + k], sm.acc[r * n + j], s);
+                    for (int32_t r = 0; r < rc; r++) s = MAC(s, sm.a[r * kspan + k], sm.acc[r * n + j]);
                     acc[q] = s;
                 }
             }
@@ -401,17 +412,18 @@ __device__ static void task_update(struct gn_dev *d, const struct smem_layout &s
     const float lr = d->cfg.lr, mu = d->cfg.momentum, wd = d->cfg.weight_decay;
     for (int32_t j = tid; j < n; j += NT) {
         int64_t q = gr.bias + j;
-        float v = mu * d->moment[q] + d->grads[q];
+        float v = __fadd_rn(__fmul_rn(mu, d->moment[q]), d->grads[q]);
         d->moment[q] = v;
-        d->params[q] -= lr * v;
+        d->params[q] = __fsub_rn(d->params[q], __fmul_rn(lr, v));
     }
     for (int32_t e = 0; e < gr.in_count; e++) {
         const struct gn_edge ed = d->edges[d->in_list[gr.in_begin + e]];
         const int64_t len = (int64_t)d->groups[ed.src].width * n;
         for (int64_t q = ed.w + tid; q < ed.w + len; q += NT) {
-            float v = mu * d->moment[q] + d->grads[q] + wd * d->params[q];
+            float v = __fadd_rn(__fadd_rn(__fmul_rn(mu, d->moment[q]), d->grads[q]),
+                                __fmul_rn(wd, d->params[q]));
             d->moment[q] = v;
-            d->params[q] -= lr * v;
+            d->params[q] = __fsub_rn(d->params[q], __fmul_rn(lr, v));
         }
     }
 }

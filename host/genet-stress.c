@@ -86,6 +86,29 @@ static double now_s(void)
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
+/* Print text word-wrapped to 79 columns, continuation lines indented. */
+static void print_wrapped(FILE *f, const char *text, int col, int indent)
+{
+    const char *p = text;
+    while (*p) {
+        const char *end = strchr(p, ' ');
+        int len = end ? (int)(end - p) : (int)strlen(p);
+        if (col + 1 + len > 79 && col > indent) {
+            fprintf(f, "\n%*s", indent, "");
+            col = indent;
+        } else if (p != text) {
+            fputc(' ', f);
+            col++;
+        }
+        fprintf(f, "%.*s", len, p);
+        col += len;
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    fputc('\n', f);
+}
+
 static void usage(FILE *f)
 {
     fprintf(f,
@@ -99,9 +122,10 @@ static void usage(FILE *f)
             "\n"
             "Shape:\n"
             "  --shape S       the DAG (default layered):\n");
-    for (int i = 0; i < GN_STRESS_SHAPE_COUNT; i++)
-        fprintf(f, "                    %-8s %s\n", gn_stress_shape_name((enum gn_stress_shape)i),
-                gn_stress_shape_help((enum gn_stress_shape)i));
+    for (int i = 0; i < GN_STRESS_SHAPE_COUNT; i++) {
+        fprintf(f, "                    %-9s", gn_stress_shape_name((enum gn_stress_shape)i));
+        print_wrapped(f, gn_stress_shape_help((enum gn_stress_shape)i), 29, 29);
+    }
     fprintf(f,
             "  --tasks N       tasks in the DAG, exactly (default 100000; at most %u)\n"
             "  --width W       tasks per level (layered, grown, diamond), window/4 (random)\n"
@@ -634,8 +658,8 @@ int main(int argc, char **argv)
         return 2;
     if (strcmp(o.backend, "cuda") == 0) {
         fprintf(stderr, "genet-stress: --backend cuda: not built yet: the scheduler core "
-                        "compiles for the device (device/sched_check.cu) but the persistent "
-                        "kernel that runs it is not written; use --backend cpu\n");
+                        "compiles for the device (device/sched_check.cu), but genet-stress "
+                        "cannot run its DAGs on a GPU yet; use --backend cpu\n");
         return 1;
     }
     return run(&o);

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "mathf.h"
 #include "ops.h"
 
 enum gn_status gn_buffers_init(struct gn_buffers *b, const struct gn_model *m, int32_t batch)
@@ -99,11 +100,11 @@ void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0
             if (z[c] > mx) mx = z[c], best = c;
         float sum = 0.0f;
         for (int32_t c = 0; c < C; c++) {
-            d[c] = expf(z[c] - mx);
+            d[c] = gn_expf(z[c] - mx);
             sum += d[c];
         }
         const int32_t y = b->y[r];
-        b->row_loss[r] = logf(sum) - (z[y] - mx);
+        b->row_loss[r] = gn_logf(sum) - (z[y] - mx);
         b->row_hit[r] = best == y;
         const float is = 1.0f / sum;
         for (int32_t c = 0; c < C; c++) d[c] = (d[c] * is - (c == y ? 1.0f : 0.0f)) * inv;

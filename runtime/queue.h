@@ -113,7 +113,7 @@ GN_STATIC_ASSERT(sizeof(struct gn_queue) == 256, "gn_queue is shared with the de
  * Private to the worker (no atomics); summed by the host after a pass. */
 struct gn_queue_worker {
     uint32_t worker;
-    uint32_t high_water; /* most ready tasks seen waiting (tail - head) at a push */
+    uint32_t high_water; /* most ready tasks seen waiting (tail - head), sampled at pushes */
     uint32_t unflushed;  /* finished tasks not yet added to done */
     uint32_t pad_;
     uint64_t pushed;
@@ -189,10 +189,13 @@ GN_HD enum gn_status gn_queue_push(struct gn_queue *q, uint32_t task, struct gn_
      * counter in gn_dag_release()). */
     gn_atomic_store_release_u64(&q->slots[i], ((uint64_t)q->pass << 32) | task);
     w->pushed++;
-    /* relaxed: a statistic; head may be ahead of tail (waiting tickets). */
-    uint32_t h = gn_atomic_load_relaxed_u32(&q->head);
-    if (i + 1 > h && i + 1 - h > w->high_water)
-        w->high_water = i + 1 - h;
+    /* relaxed: a statistic, sampled every 16th slot (on the device each load
+     * is an L2 round trip); head may be ahead of tail (waiting tickets). */
+    if ((i & 15) == 0) {
+        uint32_t h = gn_atomic_load_relaxed_u32(&q->head);
+        if (i + 1 > h && i + 1 - h > w->high_water)
+            w->high_water = i + 1 - h;
+    }
     return GN_OK;
 }
 

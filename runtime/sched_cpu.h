@@ -11,6 +11,10 @@
 #include "dag.h"
 #include "genet/genet.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct gn_sched gn_sched;
 
 /* Runs one task; worker is in [0, workers). Called at most once per task per
@@ -28,7 +32,8 @@ struct gn_sched_stats {
     uint64_t tasks;      /* tasks run */
     uint64_t pushed;     /* pushes (equals tasks in a pass without fault) */
     uint64_t spins;      /* wait iterations */
-    uint32_t high_water; /* most ready tasks seen waiting in the queue (tail - head) */
+    uint32_t high_water; /* most ready tasks seen waiting in the queue (tail - head),
+                          * sampled at every 16th push */
     uint32_t workers;
     double seconds;      /* wall time of gn_sched_run_pass, arming included */
 };
@@ -54,5 +59,9 @@ int gn_sched_workers(const gn_sched *sched);
 
 /* Stops and joins the workers. Safe on NULL. */
 void gn_sched_destroy(gn_sched *sched);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

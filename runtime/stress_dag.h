@@ -75,6 +75,10 @@ struct gn_stress_grower {
     uint32_t *succ;
 };
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 void gn_stress_default_params(struct gn_stress_params *p);
 
 const char *gn_stress_shape_name(enum gn_stress_shape s);
@@ -106,5 +110,9 @@ enum gn_status gn_stress_grow(struct gn_stress_grower *gr, struct gn_stress_grap
                               uint32_t count, uint64_t seed, uint32_t round);
 
 void gn_stress_grow_free(struct gn_stress_grower *gr);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "grow.h"
+#include "mathf.h"
 #include "model.h"
 #include "ops.h"
 #include "rng.h"
@@ -408,9 +409,47 @@ static void test_rebuild_rejects(void **state)
     gn_model_free(&m);
 }
 
+/* gn_expf / gn_logf (the same bits on every backend) against the C library:
+ * within 4 ulp over the softmax's range. */
+static int32_t bits(float f)
+{
+    int32_t b;
+    memcpy(&b, &f, sizeof b);
+    return b;
+}
+
+static void test_mathf(void **state)
+{
+    (void)state;
+    int worst_e = 0, worst_l = 0;
+    for (int i = 0; i <= 200000; i++) {
+        float x = -100.0f + 188.0f * (float)i / 200000.0f;
+        float a = gn_expf(x), b = expf(x);
+        if (b > 1e-37f) {
+            int ulp = abs(bits(a) - bits(b));
+            if (ulp > worst_e) worst_e = ulp;
+        }
+        float y = ldexpf(1.0f + (float)i / 200000.0f, i % 80 - 40);
+        float c = gn_logf(y), d = logf(y);
+        if (fabsf(d) > 1e-3f) {
+            int ulp = abs(bits(c) - bits(d));
+            if (ulp > worst_l) worst_l = ulp;
+        } else {
+            assert_true(fabsf(c - d) < 1e-9f);
+        }
+    }
+    print_message("gn_expf worst %d ulp, gn_logf worst %d ulp\n", worst_e, worst_l);
+    assert_true(worst_e <= 4);
+    assert_true(worst_l <= 4);
+    assert_true(gn_expf(0.0f) == 1.0f);
+    assert_true(gn_logf(1.0f) == 0.0f);
+    assert_true(isinf(gn_expf(100.0f)) && gn_expf(-200.0f) == 0.0f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_mathf),
         cmocka_unit_test(test_gradients_random_dags),
         cmocka_unit_test(test_depthwise_preserves),
         cmocka_unit_test(test_depthwise_bitwise),
