@@ -49,7 +49,8 @@ __global__ void gn_sched_check_kernel(struct gn_dag dag, struct gn_queue *q, str
         gn_atomic_fetch_add_relaxed_u32(&runs[task], 1);
         /* A unit per task; a sink gives its unit back while it is the newest. */
         uint64_t unit;
-        if (gn_pool_alloc(pool, 1, &unit) == GN_OK && dag.succ_begin[task] == dag.succ_begin[task + 1])
+        int sink = dag.succ_begin[task] == dag.succ_begin[task + 1];
+        if (gn_pool_alloc(pool, 1, &unit) == GN_OK && sink)
             gn_pool_return(pool, unit, 1);
         st = gn_dag_release(&dag, q, task, &w);
         if (st == GN_OK)

@@ -73,6 +73,11 @@ static void usage_train(FILE *f)
             "  --max-edges N        edge pool (default 8 x max-groups)\n"
             "  --max-params N       parameter pool in floats (default: enough for max-groups)\n"
             "\n"
+            "live counters:\n"
+            "  --stats-ring NAME    shared-memory ring for genet-stat (default genet-<pid>)\n"
+            "  --stats-interval MS  sampling period in ms, 0 = no ring (default 100)\n"
+            "  --keep-stats         leave the ring in /dev/shm after the run\n"
+            "\n"
             "output:\n"
             "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
             "  --quiet              no live progress line\n"
@@ -132,12 +137,13 @@ static void on_progress(void *ctx, const struct gn_progress *p)
 {
     struct ui *u = ctx;
     if (p->epoch_end) {
+        char test[16] = "n/a   ";
+        if (p->test_accuracy >= 0) snprintf(test, sizeof test, "%.4f", p->test_accuracy);
         if (u->tty && !u->quiet) fprintf(stderr, "\r\033[K");
         fprintf(u->log,
-                "epoch %3d  step %7" PRId64 "  loss %.4f  train acc %.4f  test acc %s%.4f  "
+                "epoch %3d  step %7" PRId64 "  loss %.4f  train acc %.4f  test acc %s  "
                 "groups %4d  edges %5d  dup %4" PRId64 "  refused %4" PRId64 "  %7.1fs\n",
-                p->epoch, p->step, p->loss, p->accuracy, p->test_accuracy < 0 ? "n/a " : "",
-                p->test_accuracy < 0 ? 0.0 : p->test_accuracy, p->groups, p->edges,
+                p->epoch, p->step, p->loss, p->accuracy, test, p->groups, p->edges,
                 p->duplications, p->refused, p->seconds);
         fflush(u->log);
         return;
@@ -165,12 +171,13 @@ static int cmd_train(int argc, char **argv)
 {
     struct gn_settings s;
     gn_default_settings(&s);
+    s.stats_interval_ms = 100; /* the program publishes live counters by default */
     const char *graph = NULL, *save_graph = NULL;
     struct ui u = {.tty = isatty(2), .log = stdout};
     enum {
         O_BACKEND = 256, O_THREADS, O_TILE, O_EPOCHS, O_STEPS, O_LIMIT, O_BATCH, O_LR, O_MOM,
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
-        O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP
+        O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -181,7 +188,8 @@ static int cmd_train(int argc, char **argv)
         {"grow-threshold", 1, 0, O_GTHR}, {"grow-every", 1, 0, O_GEVERY},
         {"grow-noise", 1, 0, O_GNOISE}, {"max-groups", 1, 0, O_MAXG},
         {"max-edges", 1, 0, O_MAXE}, {"max-params", 1, 0, O_MAXP}, {"json", 0, 0, O_JSON},
-        {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, {0, 0, 0, 0},
+        {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, {"stats-ring", 1, 0, O_RING},
+        {"stats-interval", 1, 0, O_RINGMS}, {"keep-stats", 0, 0, O_KEEP}, {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
     int64_t v;
@@ -283,6 +291,12 @@ static int cmd_train(int argc, char **argv)
             u.log = stderr;
             break;
         case O_QUIET: u.quiet = 1; break;
+        case O_RING: s.stats_ring = optarg; break;
+        case O_RINGMS:
+            if (parse_i64("--stats-interval", optarg, 0, 3600000, &v)) return 2;
+            s.stats_interval_ms = (int32_t)v;
+            break;
+        case O_KEEP: s.keep_stats = 1; break;
         case O_HELP: usage_train(stdout); return 0;
         default:
             fprintf(stderr, "genet-rt train: see genet-rt train --help\n");
@@ -315,6 +329,8 @@ static int cmd_train(int argc, char **argv)
     }
     fprintf(u.log, "backend %s: %s\n", gn_backend_name(gn_trainer_backend(t)),
             gn_trainer_backend_reason(t));
+    if (*gn_trainer_stats_ring(t))
+        fprintf(u.log, "live counters: genet-stat --follow %s\n", gn_trainer_stats_ring(t));
     fflush(u.log);
 
     g_trainer = t;

@@ -45,20 +45,22 @@
  * is taken by a smaller ticket whose holder is not waiting: it is running
  * its task or has finished. If one is running it will finish and push or
  * count. If all have finished (and flushed, as they flush before waiting),
- * done == tail; and since the graph is acyclic,
- * when done < total some unfinished task has all its predecessors finished,
- * so the last of them pushed it and tail > done: a contradiction. Hence
- * done == tail == total, and every waiter (those with tickets >= total
- * included) sees done == total and leaves. Termination needs no lock and no
- * extra message: the done counter reaching total is the signal.
+ * done == tail; and since the graph is acyclic, when done < total some
+ * unfinished task has all its predecessors finished, so the last of them
+ * pushed it and tail > done: a contradiction. Hence done == tail == total,
+ * and every waiter (those with tickets >= total included) sees done ==
+ * total and leaves. Termination needs no lock and no extra message: the
+ * done counter reaching total is the signal. (The rule "wait holding
+ * nothing else" is the caller's: a worker pushes only while releasing the
+ * task it ran, never while it holds an unserved ticket.)
  *
  * Bounded waits: a wait counts its spins and restarts the count whenever
- * done or tail moves (the pass is making progress). If spin_limit spins pass with no
- * progress, the waiter records a fault (GN_ERR_DEVICE, "stuck", with its
- * worker and ticket) and returns it; every other waiter sees the fault word
- * and returns GN_ERR_INTERRUPTED. A push past total (a broken exactly-once
- * invariant) records GN_ERR_INVALID. The first fault wins; the host reads
- * fault, fault_worker and fault_index after the pass.
+ * done or tail moves (the pass is making progress). If spin_limit spins pass
+ * with no progress, the waiter records a fault (GN_ERR_DEVICE, "stuck", with
+ * its worker and ticket) and returns it; every other waiter sees the fault
+ * word and returns GN_ERR_INTERRUPTED. A push past total (a broken
+ * exactly-once invariant) records GN_ERR_INVALID. The first fault wins; the
+ * host reads fault, fault_worker and fault_index after the pass.
  *
  * The cost per task: one add on head, one acquire load (usually one), one
  * add on tail and one release store per push, and one add on done per run
@@ -81,7 +83,8 @@
 
 /* Default for spin_limit: spins with no progress before a wait gives up.
  * On the host a spin past the first GN_SPIN_YIELD sleeps ~50-100 us, so this
- * is about one to two minutes without a task finishing or being pushed. */
+ * is about one to two minutes without a task finishing or being pushed; on
+ * the device (1 us __nanosleep) about one second. */
 #define GN_QUEUE_SPIN_LIMIT (1ull << 20)
 
 struct gn_queue {
@@ -211,6 +214,13 @@ GN_HD void gn_queue_flush(struct gn_queue *q, struct gn_queue_worker *w)
     w->unflushed = 0;
 }
 
+/* A number that changes whenever the pass makes progress: done and tail only
+ * grow within a pass. relaxed: only whether it moved matters. */
+GN_HD uint32_t gn_queue_progress(struct gn_queue *q)
+{
+    return gn_atomic_load_relaxed_u32(&q->done) + gn_atomic_load_relaxed_u32(&q->tail);
+}
+
 /* Count one finished task, after its successors were pushed. */
 GN_HD void gn_queue_finish(struct gn_queue *q, struct gn_queue_worker *w)
 {
@@ -252,17 +262,15 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
             gn_queue_flush(q, w);
             continue;
         }
-        if (quiet == 0) {
-            /* relaxed: progress is done or tail moving; both only grow. */
-            seen = gn_atomic_load_relaxed_u32(&q->done) + gn_atomic_load_relaxed_u32(&q->tail);
-        }
+        if (quiet == 0)
+            seen = gn_queue_progress(q);
         w->spins++;
         quiet++;
         if ((quiet & 31) == 0) {
             /* relaxed: only whether the pass moves or failed matters here. */
             if (gn_atomic_load_relaxed_u32(&q->fault) != 0)
                 return GN_ERR_INTERRUPTED;
-            uint32_t d = gn_atomic_load_relaxed_u32(&q->done) + gn_atomic_load_relaxed_u32(&q->tail);
+            uint32_t d = gn_queue_progress(q);
             if (d != seen) {
                 seen = d;
                 quiet = 1;

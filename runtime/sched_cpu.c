@@ -19,8 +19,8 @@
  * count and flips sense (release); the others spin on sense (acquire) with
  * the common back-off, so idle workers sleep between passes. Waits inside a
  * pass are bounded by the queue's spin limit, so every worker reaches the
- * in-pass barriers after bounded time; only the idle wait for the next pass
- * is unbounded, by design.
+ * in-pass barriers after bounded time, as long as run_task returns; only
+ * the idle wait for the next pass is unbounded, by design.
  */
 #include <pthread.h>
 #include <stdlib.h>

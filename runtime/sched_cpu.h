@@ -46,8 +46,10 @@ enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *s
 /*
  * Run every task of dag once, in an order that respects its edges. Arms the
  * counters (each worker its slice), runs, and returns when all tasks ran.
- * A stuck wait or a broken invariant comes back as an error with its worker
- * and task in gn_error_message(); the pool stays usable for the next pass.
+ * A stuck wait (GN_ERR_DEVICE, "scheduler stuck") or a broken invariant
+ * (GN_ERR_INVALID) comes back with its worker and task in
+ * gn_error_message(); the pool stays usable for the next pass. One caller
+ * at a time, and not from inside run_task.
  */
 enum gn_status gn_sched_run_pass(gn_sched *sched, struct gn_dag *dag, gn_sched_task_fn run_task,
                                  void *ctx);

@@ -155,6 +155,11 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
         t->ops = NULL;
         goto error;
     }
+    if (t->s.stats_interval_ms > 0) {
+        st = gn_ring_create(t->s.stats_ring, GN_RING_DEFAULT_CAPACITY, gn_backend_name(t->backend),
+                            &t->ring);
+        if (st) goto error;
+    }
     t->last.test_accuracy = -1;
     *out = t;
     return GN_OK;
@@ -220,7 +225,62 @@ static void fill_progress(struct gn_trainer *t, double loss_sum, int64_t hits, i
     t->c.params = t->m.n_params;
 }
 
+/* The poller thread's view of the counters: whole-word reads of fields the
+ * training thread writes (a sample may mix two neighbouring steps). */
+static void stats_sample(void *ctx, struct gn_stat_record *r)
+{
+    struct gn_trainer *t = ctx;
+    const struct gn_counters *c = &t->c;
+    r->step = c->step;
+    r->epoch = (int32_t)c->epoch;
+    r->loss = c->loss;
+    r->accuracy = c->accuracy;
+    r->groups = (int32_t)c->groups;
+    r->edges = (int32_t)c->edges;
+    r->duplications = t->last.duplications;
+    r->refused = t->last.refused;
+    r->tasks = c->tasks;
+    int64_t now = gn_now_ns();
+    if (t->sample_ns > 0 && now > t->sample_ns)
+        r->tasks_per_s = (double)(r->tasks - t->sample_tasks) * 1e9 / (double)(now - t->sample_ns);
+    t->sample_ns = now;
+    t->sample_tasks = r->tasks;
+    r->pool_groups_used = (int32_t)c->groups;
+    r->pool_groups_cap = t->m.max_groups;
+    r->pool_edges_used = (int32_t)c->edges;
+    r->pool_edges_cap = t->m.max_edges;
+    r->pool_params_used = c->params;
+    r->pool_params_cap = t->m.max_params;
+    r->t_forward_ns = c->t_forward_ns;
+    r->t_backward_ns = c->t_backward_ns;
+    r->t_update_ns = c->t_update_ns;
+    r->t_growth_ns = c->t_growth_ns;
+    r->t_kernel_wait_data_ns = c->t_wait_data_ns;
+    r->t_loader_wait_kernel_ns = c->t_wait_kernel_ns;
+    r->queue_high_water = (int32_t)c->queue_high_water;
+}
+
+static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *ctx);
+
 enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
+{
+    t->c.groups = t->m.n_groups;
+    t->c.edges = t->m.n_edges;
+    t->c.params = t->m.n_params;
+    if (t->ring && !t->poller) {
+        enum gn_status st = gn_poller_start(t->ring, t->s.stats_interval_ms, stats_sample, t,
+                                            &t->poller);
+        if (st) return st;
+    }
+    enum gn_status st = run_backend(t, progress, ctx);
+    if (t->poller) {
+        gn_poller_stop(t->poller); /* takes the final sample */
+        t->poller = NULL;
+    }
+    return st;
+}
+
+static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *ctx)
 {
     t->t0_ns = gn_now_ns();
     int64_t total = t->s.epochs > 0 ? (int64_t)t->s.epochs * t->steps_per_epoch : INT64_MAX;
@@ -320,9 +380,19 @@ enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path)
     return gn_graph_write(path, &t->m);
 }
 
+const char *gn_trainer_stats_ring(const gn_trainer *t)
+{
+    return t->ring ? gn_ring_name(t->ring) : "";
+}
+
 void gn_trainer_close(gn_trainer *t)
 {
     if (!t) return;
+    if (t->poller) gn_poller_stop(t->poller);
+    if (t->ring) {
+        gn_ring_finish(t->ring);
+        gn_ring_close(t->ring, t->s.keep_stats);
+    }
     if (t->ops && t->ops->close) t->ops->close(t);
     gn_buffers_free(&t->buf);
     gn_model_free(&t->m);

@@ -16,6 +16,8 @@
 #include "grow.h"
 #include "model.h"
 #include "ops.h"
+#include "poller.h"
+#include "ring.h"
 
 struct gn_trainer;
 
@@ -75,6 +77,11 @@ struct gn_trainer {
      * backends step by step) */
     double *loss_log;
     int64_t loss_log_len;
+
+    /* the stats ring and its poller (NULL when off) */
+    struct gn_ring *ring;
+    struct gn_poller *poller;
+    int64_t sample_ns, sample_tasks; /* the poller's previous sample */
 
     /* growth events of the last step, for traces */
     struct gn_grow_event events[64];

@@ -239,7 +239,7 @@ static void *mixed_main(void *arg)
  * split == 1: even threads only push their ids, odd ones only pop. */
 static void run_mixed(int split)
 {
-    const uint32_t per_thread = 20000;
+    const uint32_t per_thread = 50000;
     uint32_t consumers = split ? THREADS / 2 : THREADS;
     uint32_t total = THREADS / 2 * per_thread;
     struct fixture *f = fixture_new(total, 0);

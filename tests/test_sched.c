@@ -49,7 +49,8 @@ struct check {
 static void check_task(void *ctx, uint32_t task, int worker)
 {
     struct check *c = ctx;
-    gn_atomic_store_relaxed_u64(&c->start[task], gn_atomic_fetch_add_relaxed_u64(&c->clock, 1) + 1);
+    uint64_t t0 = gn_atomic_fetch_add_relaxed_u64(&c->clock, 1);
+    gn_atomic_store_relaxed_u64(&c->start[task], t0 + 1);
     gn_atomic_fetch_add_relaxed_u32(&c->runs[task], 1);
     uint32_t v = 0;
     for (uint32_t k = c->pred_begin[task]; k < c->pred_begin[task + 1]; k++) {
@@ -59,7 +60,8 @@ static void check_task(void *ctx, uint32_t task, int worker)
     c->value[task] = v + 1;
     if (worker < 0 || worker >= c->workers)
         gn_atomic_store_relaxed_u32(&c->bad_worker, 1);
-    gn_atomic_store_relaxed_u64(&c->finish[task], gn_atomic_fetch_add_relaxed_u64(&c->clock, 1) + 1);
+    uint64_t t1 = gn_atomic_fetch_add_relaxed_u64(&c->clock, 1);
+    gn_atomic_store_relaxed_u64(&c->finish[task], t1 + 1);
 }
 
 static struct check *check_new(uint32_t max_tasks, int workers)

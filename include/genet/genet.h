@@ -80,6 +80,12 @@ struct gn_settings {
 
     int32_t threads; /* cpu backend workers (0 = cores present) */
     int32_t tile;    /* rows per task (0 = chosen from batch and workers) */
+
+    /* Live counters: a ring buffer in POSIX shared memory that genet-stat
+     * reads. Off when stats_interval_ms is 0 (the library default). */
+    const char *stats_ring;    /* ring name, NULL = "genet-<pid>" */
+    int32_t stats_interval_ms; /* sampling period */
+    int32_t keep_stats;        /* 1: leave the ring in place after the run */
 };
 
 /* Fill s with the defaults (documented in `genet-rt train --help`). */
@@ -155,6 +161,9 @@ enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, doubl
 
 /* The last progress record (the run's summary once it has ended). */
 void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p);
+
+/* The stats ring's name ("" when there is none). */
+const char *gn_trainer_stats_ring(const gn_trainer *t);
 
 /* Write the current graph as a graph file. */
 enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path);
