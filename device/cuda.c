@@ -227,7 +227,11 @@ static enum gn_status cuda_run(struct gn_trainer *t, gn_progress_fn progress, vo
     {
         const double *log = gn_cuda_step_loss(c->run);
         int64_t n = ctl->step < t->loss_log_len ? ctl->step : t->loss_log_len;
-        for (int64_t i = 0; i < n; i++) t->loss_log[i] = log[i];
+        const int64_t *tl = gn_cuda_step_time(c->run);
+        for (int64_t i = 0; i < n; i++) {
+            t->loss_log[i] = log[i];
+            t->time_log[i] = tl[i];
+        }
     }
     if ((st = gn_model_rebuild(&t->m, t->m.order)))
         return gn_fail(st, "cuda backend: the grown graph is invalid: %s", gn_error_message());

@@ -118,6 +118,7 @@ enum gn_status gn_cuda_launch(struct gn_cuda_run *r);
 struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r);
 const struct gn_cuda_epoch *gn_cuda_epochs(struct gn_cuda_run *r);
 const double *gn_cuda_step_loss(struct gn_cuda_run *r); /* (min(steps, GN_CUDA_LOSS_LOG)) */
+const int64_t *gn_cuda_step_time(struct gn_cuda_run *r); /* ns since the kernel began */
 
 /* The pinned staging buffers of a slot: (batch, inputs) and (batch). */
 float *gn_cuda_staging_x(struct gn_cuda_run *r, int slot);

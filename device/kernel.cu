@@ -75,6 +75,8 @@ struct gn_dev {
     struct gn_cuda_ctl *ctl;     /* mapped host memory */
     struct gn_cuda_epoch *epochs; /* mapped host memory */
     double *step_loss;            /* mapped: mean loss of each step */
+    int64_t *step_time;           /* mapped: ns since the kernel started, at each step's end */
+    uint64_t t_start;
 
     /* the model */
     struct gn_group *groups;
@@ -858,6 +860,7 @@ extern "C" __global__ void __launch_bounds__(NT) gn_persistent_kernel(struct gn_
     int64_t hits = 0, seen = 0, wait_ns = 0, grow_ns = 0;
     int64_t epochs_done = 0;
 
+    if (leader) d->t_start = now_ns();
     if (!rebuild_dags(d, 0)) goto out;
 
     for (int64_t step = 0; step < cfg.steps_total; step++) {
@@ -905,7 +908,10 @@ extern "C" __global__ void __launch_bounds__(NT) gn_persistent_kernel(struct gn_
             loss_sum += ls;
             hits += h;
             seen += d->rows;
-            if (step < GN_CUDA_LOSS_LOG) d->step_loss[step] = ls / d->rows;
+            if (step < GN_CUDA_LOSS_LOG) {
+                d->step_loss[step] = ls / d->rows;
+                d->step_time[step] = (int64_t)(now_ns() - d->t_start);
+            }
             d->ctl->consumed[slot] = step + 1;
             d->ctl->t_wait_data_ns = wait_ns;
             publish_step(d, step + 1, loss_sum, hits, seen);
@@ -1065,6 +1071,7 @@ struct gn_cuda_run {
     struct gn_cuda_ctl *ctl;       /* mapped: host pointer */
     struct gn_cuda_epoch *epochs;  /* mapped: host pointer */
     double *step_loss;             /* mapped: host pointer */
+    int64_t *step_time;            /* mapped: host pointer */
     float *stage_x[GN_CUDA_NBUF];
     uint8_t *stage_y[GN_CUDA_NBUF];
     cudaStream_t kstream, cstream;
@@ -1220,6 +1227,10 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
         r->step_loss = (double *)p;
         CUDA_TRY(cudaHostGetDevicePointer(&p, r->step_loss, 0));
         h->step_loss = (double *)p;
+        CUDA_TRY(cudaHostAlloc(&p, (nl + 1) * sizeof(int64_t), cudaHostAllocMapped));
+        r->step_time = (int64_t *)p;
+        CUDA_TRY(cudaHostGetDevicePointer(&p, r->step_time, 0));
+        h->step_time = (int64_t *)p;
         size_t ne = (size_t)(cfg->steps_total / cfg->steps_per_epoch + 2);
         CUDA_TRY(cudaHostAlloc(&p, ne * sizeof(struct gn_cuda_epoch), cudaHostAllocMapped));
         r->epochs = (struct gn_cuda_epoch *)p;
@@ -1292,6 +1303,11 @@ extern "C" const struct gn_cuda_epoch *gn_cuda_epochs(struct gn_cuda_run *r)
 extern "C" const double *gn_cuda_step_loss(struct gn_cuda_run *r)
 {
     return r->step_loss;
+}
+
+extern "C" const int64_t *gn_cuda_step_time(struct gn_cuda_run *r)
+{
+    return r->step_time;
 }
 
 extern "C" float *gn_cuda_staging_x(struct gn_cuda_run *r, int slot)
@@ -1393,6 +1409,7 @@ extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
     if (r->ctl) cudaFreeHost(r->ctl);
     if (r->epochs) cudaFreeHost(r->epochs);
     if (r->step_loss) cudaFreeHost(r->step_loss);
+    if (r->step_time) cudaFreeHost(r->step_time);
     for (int i = 0; i < GN_CUDA_NBUF; i++) {
         if (r->stage_x[i]) cudaFreeHost(r->stage_x[i]);
         if (r->stage_y[i]) cudaFreeHost(r->stage_y[i]);

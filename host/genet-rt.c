@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "genet/genet.h"
 #include "gn_config.h"
 
@@ -29,6 +30,8 @@ static const char *usage_top =
     "\n"
     "commands:\n"
     "  train DATASET [options]   train on DATASET (see genet-rt train --help)\n"
+    "  bench GRAPH [options]     time training steps of a graph file on synthetic data\n"
+    "                            (see genet-rt bench --help)\n"
     "  --help                    this text\n"
     "  --version                 print the version\n";
 
@@ -167,7 +170,7 @@ static void on_signal(int sig)
     if (g_trainer) gn_trainer_request_stop(g_trainer);
 }
 
-static int cmd_train(int argc, char **argv)
+static int cmd_train(int argc, char **argv, int bench)
 {
     struct gn_settings s;
     gn_default_settings(&s);
@@ -177,7 +180,8 @@ static int cmd_train(int argc, char **argv)
     enum {
         O_BACKEND = 256, O_THREADS, O_TILE, O_EPOCHS, O_STEPS, O_LIMIT, O_BATCH, O_LR, O_MOM,
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
-        O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP
+        O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
+        O_SAVEB
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -189,10 +193,18 @@ static int cmd_train(int argc, char **argv)
         {"grow-noise", 1, 0, O_GNOISE}, {"max-groups", 1, 0, O_MAXG},
         {"max-edges", 1, 0, O_MAXE}, {"max-params", 1, 0, O_MAXP}, {"json", 0, 0, O_JSON},
         {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, {"stats-ring", 1, 0, O_RING},
-        {"stats-interval", 1, 0, O_RINGMS}, {"keep-stats", 0, 0, O_KEEP}, {0, 0, 0, 0},
+        {"stats-interval", 1, 0, O_RINGMS}, {"keep-stats", 0, 0, O_KEEP},
+        {"warmup", 1, 0, O_WARMUP}, {"save-init-weights", 1, 0, O_SAVEW},
+        {"save-batch", 1, 0, O_SAVEB}, {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
     int64_t v;
+    struct gn_bench_options bo = {.warmup = 20};
+    if (bench) {
+        s.grow = GN_GROW_OFF;
+        s.lr = 0.01f;
+        s.stats_interval_ms = 0;
+    }
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -297,11 +309,26 @@ static int cmd_train(int argc, char **argv)
             s.stats_interval_ms = (int32_t)v;
             break;
         case O_KEEP: s.keep_stats = 1; break;
-        case O_HELP: usage_train(stdout); return 0;
+        case O_WARMUP:
+            if (parse_i64("--warmup", optarg, 0, 1000000, &v)) return 2;
+            bo.warmup = v;
+            break;
+        case O_SAVEW: bo.save_weights = optarg; break;
+        case O_SAVEB: bo.save_batch = optarg; break;
+        case O_HELP:
+            if (bench) gn_bench_usage(stdout);
+            else usage_train(stdout);
+            return 0;
         default:
             fprintf(stderr, "genet-rt train: see genet-rt train --help\n");
             return 2;
         }
+    }
+    if (bench && optind == argc - 1) {
+        if (!s.steps) s.steps = 200;
+        s.epochs = 0;
+        u.quiet = 1;
+        return gn_bench_run(argv[optind], &s, &bo, u.json, graph != NULL);
     }
     if (optind != argc - 1) {
         fprintf(stderr, optind >= argc ? "genet-rt train: missing DATASET\n"
@@ -397,7 +424,8 @@ int main(int argc, char **argv)
         printf("genet-rt %s\n", GN_VERSION);
         return 0;
     }
-    if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1, 0);
+    if (!strcmp(argv[1], "bench")) return cmd_train(argc - 1, argv + 1, 1);
     fprintf(stderr, "genet-rt: unknown command '%s'\n\n%s", argv[1], usage_top);
     return 2;
 }

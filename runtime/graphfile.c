@@ -453,6 +453,36 @@ enum gn_status gn_graph_read(const char *path, struct gn_model *m, int32_t input
     return st;
 }
 
+enum gn_status gn_graph_peek(const char *path, int32_t *inputs, int32_t *classes,
+                             int32_t *group_size, int32_t *groups)
+{
+    char *text = NULL;
+    size_t len = 0;
+    enum gn_status st = gn_graph_slurp(path, &text, &len);
+    if (st) return st;
+    json_error_t err;
+    json_t *root = json_loadb(text, len, 0, &err);
+    free(text);
+    if (!root)
+        return gn_fail(GN_ERR_FORMAT, "%s: line %d column %d: JSON syntax error: %s", path,
+                       err.line, err.column, err.text);
+    json_t *i = json_object_get(root, "inputs"), *c = json_object_get(root, "classes");
+    json_t *g = json_object_get(root, "group_size"), *l = json_object_get(root, "groups");
+    if (!json_is_integer(i) || !json_is_integer(c) || !json_is_integer(g) || !json_is_array(l)) {
+        json_decref(root);
+        return gn_fail(GN_ERR_FORMAT,
+                       "%s: needs integer \"inputs\", \"classes\", \"group_size\" and a "
+                       "\"groups\" array",
+                       path);
+    }
+    *inputs = (int32_t)json_integer_value(i);
+    *classes = (int32_t)json_integer_value(c);
+    *group_size = (int32_t)json_integer_value(g);
+    *groups = (int32_t)json_array_size(l);
+    json_decref(root);
+    return GN_OK;
+}
+
 /* The model is rebuilt and in canonical order, so the ids written are valid. */
 static enum gn_status gn_graph_check_model(const struct gn_model *m)
 {

@@ -44,6 +44,11 @@ enum gn_status gn_graph_parse(const char *text, size_t len, const char *name,
                               int32_t group_size, int32_t max_groups, int32_t max_edges,
                               int64_t max_params);
 
+/* The shape a graph file declares (inputs, classes, group size, hidden
+ * groups), without building it: for tools that make data to fit a graph. */
+enum gn_status gn_graph_peek(const char *path, int32_t *inputs, int32_t *classes,
+                             int32_t *group_size, int32_t *groups);
+
 /*
  * Write m's graph (m must be rebuilt) in canonical order: the hidden group at
  * position p gets id p, in-edges in in_list order, one group per line, with

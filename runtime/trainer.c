@@ -146,8 +146,9 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
         if (t->s.steps > 0 && t->s.steps < total) total = t->s.steps;
         t->loss_log_len = total < GN_LOSS_LOG ? total : GN_LOSS_LOG;
         t->loss_log = calloc((size_t)t->loss_log_len, sizeof(double));
+        t->time_log = calloc((size_t)t->loss_log_len, sizeof(int64_t));
     }
-    if (!t->xbatch || !t->ybatch || !t->perm || !t->loss_log) {
+    if (!t->xbatch || !t->ybatch || !t->perm || !t->loss_log || !t->time_log) {
         st = gn_fail(GN_ERR_NOMEM, "out of memory for minibatch buffers");
         goto error;
     }
@@ -312,7 +313,10 @@ static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *
             loss_sum += ls;
             hits += h;
             seen += rows;
-            if (t->c.step < t->loss_log_len) t->loss_log[t->c.step] = ls / rows;
+            if (t->c.step < t->loss_log_len) {
+                t->loss_log[t->c.step] = ls / rows;
+                t->time_log[t->c.step] = gn_now_ns() - t->t0_ns;
+            }
             t->c.step++;
             fill_progress(t, loss_sum, hits, seen);
             t->last.epoch_end = 0;
@@ -400,5 +404,6 @@ void gn_trainer_close(gn_trainer *t)
     free(t->ybatch);
     free(t->perm);
     free(t->loss_log);
+    free(t->time_log);
     free(t);
 }

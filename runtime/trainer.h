@@ -76,6 +76,7 @@ struct gn_trainer {
     /* mean loss of each step, the first GN_LOSS_LOG steps (tests compare
      * backends step by step) */
     double *loss_log;
+    int64_t *time_log; /* ns since the run started, at the end of each step */
     int64_t loss_log_len;
 
     /* the stats ring and its poller (NULL when off) */

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include <pthread.h>
+#include <sched.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -162,6 +163,8 @@ static void run_hammer(int with_returns)
     h->seed = gn_test_seed();
     pthread_t watcher, threads[THREADS];
     assert_int_equal(pthread_create(&watcher, NULL, watch_thread, h), 0);
+    while (gn_atomic_load_relaxed_u64(&h->watched) == 0)
+        sched_yield();
     for (int i = 0; i < THREADS; i++) {
         w[i].h = h;
         w[i].id = i;
