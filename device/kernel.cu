@@ -67,6 +67,11 @@
 #define MAC(acc, a, b) __fadd_rn((acc), __fmul_rn((a), (b)))
 #define KC 32 /* k (or j) chunk staged in shared memory */
 
+/* Update tasks: a group's weight-gradient work is split into at most
+ * GN_CUDA_MAX_PARTS parts of at least GN_CUDA_PART_ROWS input rows. */
+#define GN_CUDA_MAX_PARTS 16
+#define GN_CUDA_PART_ROWS 64
+
 typedef cub::BlockReduce<double, NT> block_reduce;
 
 /* Everything the kernel works on; one instance in device memory. */
@@ -106,6 +111,12 @@ struct gn_dev {
     struct gn_taskmap tm;
     uint32_t dag_cap_tasks, dag_cap_edges;
     uint32_t *task_deg; /* scratch: successors per task while building */
+    int32_t *upd_base;  /* (max_groups + 1) first update part of each position */
+    int32_t *upd_pos;   /* (parts cap) position of each update part */
+    int32_t *upd_rows;  /* (max_groups) input rows per update part, by slot */
+    gn_atomic_u32 *upd_done; /* (max_groups) parts finished this step, by slot */
+    double *part_sum, *part_sq; /* (parts cap) each part's gradient sums */
+    uint32_t parts_cap;
 
     /* grid barrier and faults */
     gn_atomic_u32 bar_arrive, bar_gen, abort, chosen, stopping;
@@ -311,14 +322,16 @@ __device__ static void task_backward(struct gn_dev *d, const struct smem_layout 
                 int32_t r = i / KC, jj = i % KC;
                 sm.a[i] = jj < jc ? __ldcg(dt + (int64_t)r * n + j0 + jj) : 0.0f;
             }
+            /* rows padded to KC + 1 floats: the compute loop below reads one
+             * column across a warp, which would otherwise hit one bank */
             for (int32_t i = tid; i < K * KC; i += NT) {
                 int32_t k = i / KC, jj = i % KC;
-                sm.w[i] = jj < jc ? __ldcg(W + (int64_t)k * n + j0 + jj) : 0.0f;
+                sm.w[k * (KC + 1) + jj] = jj < jc ? __ldcg(W + (int64_t)k * n + j0 + jj) : 0.0f;
             }
             __syncthreads();
             for (int32_t i = tid; i < R * K; i += NT) {
                 const int32_t r = i / K, k = i % K;
-                const float *dr = sm.a + r * KC, *wk = sm.w + k * KC;
+                const float *dr = sm.a + r * KC, *wk = sm.w + k * (KC + 1);
                 float s = 0.0f;
                 for (int32_t jj = 0; jj < jc; jj++) s = MAC(s, dr[jj], wk[jj]);
                 sm.acc[i] += s;
@@ -331,45 +344,80 @@ __device__ static void task_backward(struct gn_dev *d, const struct smem_layout 
     for (int32_t i = tid; i < R * K; i += NT) out[i] = __ldcg(a + i) > 0.0f ? sm.acc[i] : 0.0f;
 }
 
-/* Gradients of g's blocks over all rows, their standard deviation (two
- * block reductions in double), then SGD with momentum. */
-__device__ static void task_update(struct gn_dev *d, const struct smem_layout &sm, int32_t g)
+/* SGD with momentum on one entry (weight decay on weights, not biases),
+ * rounded as the host rounds it. */
+__device__ static inline void sgd_entry(struct gn_dev *d, int64_t q, float grad, float wd)
+{
+    const float lr = d->cfg.lr, mu = d->cfg.momentum;
+    d->grads[q] = grad;
+    float v = __fadd_rn(__fadd_rn(__fmul_rn(mu, d->moment[q]), grad), __fmul_rn(wd, d->params[q]));
+    d->moment[q] = v;
+    d->params[q] = __fsub_rn(d->params[q], __fmul_rn(lr, v));
+}
+
+/*
+ * Update part `part` of group g: the weight gradients of one slice of the
+ * group's input rows (the in-edges' blocks stacked in canonical order,
+ * rows [part*KP, (part+1)*KP) of them; part 0 also the bias), each summed
+ * over all rows of the batch in row order, then SGD on them, then the
+ * slice's sum and sum of squares for the growth statistic. The part that
+ * finishes last combines the parts' sums in part order into the group's
+ * standard deviation.
+ */
+__device__ static void task_update(struct gn_dev *d, const struct smem_layout &sm, int32_t g,
+                                   int32_t pos, int32_t part)
 {
     const struct gn_group gr = d->groups[g];
     const int32_t n = gr.width, rows = d->rows, tid = threadIdx.x;
+    const int32_t KP = d->upd_rows[g];
+    const int32_t k0 = part * KP, k1 = k0 + KP;
+    const float wd = d->cfg.weight_decay;
     const float *dz = dz_of(d, g);
-    float *db = d->grads + gr.bias;
-    for (int32_t j = tid; j < n; j += NT) {
+    double lsum = 0.0, lsq = 0.0;
+    if (part == 0) {
+        /* db[j] = sum over rows of dz[r][j], in row order, from shared memory */
         float s = 0.0f;
-        for (int32_t r = 0; r < rows; r++) s += __ldcg(dz + (int64_t)r * n + j);
-        db[j] = s;
+        for (int32_t r0 = 0; r0 < rows; r0 += KC) {
+            const int32_t rc = min(KC, rows - r0);
+            __syncthreads();
+            for (int32_t i = tid; i < rc * n; i += NT) sm.acc[i] = __ldcg(dz + (int64_t)r0 * n + i);
+            __syncthreads();
+            if (tid < n)
+                for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sm.acc[r * n + tid]);
+        }
+        for (int32_t j = tid; j < n; j += NT) {
+            sgd_entry(d, gr.bias + j, s, 0.0f);
+            lsum += s;
+            lsq += (double)s * s;
+        }
     }
     /* dW[k][j] = sum over r of a[r][k] dz[r][j]: chunks of KC rows staged in
      * shared memory; each thread owns up to 4 outputs of a chunk of 4*NT. */
-    for (int32_t e = 0; e < gr.in_count; e++) {
+    int32_t off = 0;
+    for (int32_t e = 0; e < gr.in_count && off < k1; e++) {
         const struct gn_edge ed = d->edges[d->in_list[gr.in_begin + e]];
         const int32_t K = d->groups[ed.src].width;
+        const int32_t a0 = max(k0, off) - off, a1 = min(k1, off + K) - off;
+        off += K;
+        if (a0 >= a1) continue;
         const float *a = src_act(d, ed.src);
-        float *dW = d->grads + ed.w;
-        const int32_t outs = K * n;
+        const int32_t outs = (a1 - a0) * n;
         for (int32_t o0 = 0; o0 < outs; o0 += 4 * NT) {
-            const int32_t kbase = o0 / n;
-            const int32_t kspan = min(K - kbase, (4 * NT) / n + 2);
+            const int32_t kbase = a0 + o0 / n;
+            const int32_t kspan = min(a1 - kbase, (4 * NT) / n + 2);
             float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
             for (int32_t r0 = 0; r0 < rows; r0 += KC) {
                 const int32_t rc = min(KC, rows - r0);
                 __syncthreads();
-                /* sm.acc holds the rows' errors (KC, n), sm.w the activations
-                 * (KC, kspan): both fit the (tile, max_width) buffers. */
                 for (int32_t i = tid; i < rc * n; i += NT)
-                    sm.acc[i] = __ldcg(dz + (int64_t)(r0 + i / n) * n + i % n);
+                    sm.acc[i] = __ldcg(dz + (int64_t)r0 * n + i);
                 for (int32_t i = tid; i < rc * kspan; i += NT)
                     sm.a[i] = __ldcg(a + (int64_t)(r0 + i / kspan) * K + kbase + i % kspan);
                 __syncthreads();
                 for (int32_t q = 0; q < 4; q++) {
                     const int32_t o = o0 + tid + q * NT;
                     if (o >= outs) break;
-                    const int32_t k = o / n - kbase, j = o % n;
+                    const int32_t k = a0 + o / n - kbase, j = o % n;
                     float s = acc[q];
                     for (int32_t r = 0; r < rc; r++) s = MAC(s, sm.a[r * kspan + k], sm.acc[r * n + j]);
                     acc[q] = s;
@@ -377,55 +425,36 @@ __device__ static void task_update(struct gn_dev *d, const struct smem_layout &s
             }
             for (int32_t q = 0; q < 4; q++) {
                 const int32_t o = o0 + tid + q * NT;
-                if (o < outs) dW[o] = acc[q];
+                if (o >= outs) break;
+                sgd_entry(d, ed.w + (int64_t)a0 * n + o, acc[q], wd);
+                lsum += acc[q];
+                lsq += (double)acc[q] * acc[q];
             }
         }
     }
     __syncthreads();
-    /* The statistic over every gradient entry of the group. */
-    double sum = 0.0, cnt = 0.0;
-    for (int32_t j = tid; j < n; j += NT) sum += db[j];
-    cnt += n;
-    for (int32_t e = 0; e < gr.in_count; e++) {
-        const struct gn_edge ed = d->edges[d->in_list[gr.in_begin + e]];
-        const int64_t len = (int64_t)d->groups[ed.src].width * n;
-        for (int64_t q = tid; q < len; q += NT) sum += d->grads[ed.w + q];
-        cnt += (double)len;
-    }
-    __shared__ double s_mean;
-    double total = block_reduce(*sm.reduce).Sum(sum);
-    if (tid == 0) s_mean = total / cnt;
+    double tsum = block_reduce(*sm.reduce).Sum(lsum);
     __syncthreads();
-    const double mean = s_mean;
-    double var = 0.0;
-    for (int32_t j = tid; j < n; j += NT) var += (db[j] - mean) * (db[j] - mean);
-    for (int32_t e = 0; e < gr.in_count; e++) {
-        const struct gn_edge ed = d->edges[d->in_list[gr.in_begin + e]];
-        const int64_t len = (int64_t)d->groups[ed.src].width * n;
-        for (int64_t q = tid; q < len; q += NT) {
-            double x = d->grads[ed.w + q] - mean;
-            var += x * x;
-        }
-    }
-    __syncthreads();
-    double vtotal = block_reduce(*sm.reduce).Sum(var);
-    if (tid == 0) d->groups[g].grad_std = (float)sqrt(vtotal / cnt);
-    /* SGD with momentum; weight decay on weights, not biases. */
-    const float lr = d->cfg.lr, mu = d->cfg.momentum, wd = d->cfg.weight_decay;
-    for (int32_t j = tid; j < n; j += NT) {
-        int64_t q = gr.bias + j;
-        float v = __fadd_rn(__fmul_rn(mu, d->moment[q]), d->grads[q]);
-        d->moment[q] = v;
-        d->params[q] = __fsub_rn(d->params[q], __fmul_rn(lr, v));
-    }
-    for (int32_t e = 0; e < gr.in_count; e++) {
-        const struct gn_edge ed = d->edges[d->in_list[gr.in_begin + e]];
-        const int64_t len = (int64_t)d->groups[ed.src].width * n;
-        for (int64_t q = ed.w + tid; q < ed.w + len; q += NT) {
-            float v = __fadd_rn(__fadd_rn(__fmul_rn(mu, d->moment[q]), d->grads[q]),
-                                __fmul_rn(wd, d->params[q]));
-            d->moment[q] = v;
-            d->params[q] = __fsub_rn(d->params[q], __fmul_rn(lr, v));
+    double tsq = block_reduce(*sm.reduce).Sum(lsq);
+    if (tid == 0) {
+        const int32_t base = d->upd_base[pos], parts = d->upd_base[pos + 1] - base;
+        d->part_sum[base + part] = tsum;
+        d->part_sq[base + part] = tsq;
+        __threadfence();
+        /* acq_rel: publishes this part's sums; the last part's acquire sees
+         * every other part's. */
+        if (gn_atomic_fetch_add_acq_rel_u32(&d->upd_done[g], 1) == (uint32_t)parts - 1) {
+            __threadfence();
+            double S = 0.0, Q = 0.0, cnt = n;
+            for (int32_t p = 0; p < parts; p++) {
+                S += __ldcg(&d->part_sum[base + p]);
+                Q += __ldcg(&d->part_sq[base + p]);
+            }
+            for (int32_t e = 0; e < gr.in_count; e++)
+                cnt += (double)d->groups[d->edges[d->in_list[gr.in_begin + e]].src].width * n;
+            const double mean = S / cnt, var = Q / cnt - mean * mean;
+            d->groups[g].grad_std = (float)sqrt(var > 0.0 ? var : 0.0);
+            gn_atomic_store_relaxed_u32(&d->upd_done[g], 0);
         }
     }
 }
@@ -470,7 +499,7 @@ __device__ static void work(struct gn_dev *d, const struct smem_layout &sm, stru
         case GN_TASK_BACKWARD:
             if (r0 < r1) task_backward(d, sm, g, r0, r1);
             break;
-        case GN_TASK_UPDATE: task_update(d, sm, g); break;
+        case GN_TASK_UPDATE: task_update(d, sm, g, k.pos, k.tile); break;
         }
         __syncthreads();
         if (threadIdx.x == 0) {
@@ -734,13 +763,18 @@ __device__ static uint32_t task_succ(const struct gn_dev *d, uint32_t id, uint32
         if (out) out[c] = gn_task_backward(tm, d->groups[s].pos, k.tile);
         c++;
     }
-    if (out) out[c] = gn_task_update(tm, k.pos);
-    c++;
+    for (int32_t p = 0, np = gn_task_update_parts(tm, k.pos); p < np; p++) {
+        if (out) out[c] = gn_task_update(tm, k.pos, p);
+        c++;
+    }
     if (k.kind == GN_TASK_BACKWARD) {
         /* backward(g) read W(g -> t): update(t) waits for it */
         for (int32_t i = 0; i < gr->out_count; i++) {
-            if (out) out[c] = gn_task_update(tm, d->groups[d->edges[d->out_list[gr->out_begin + i]].dst].pos);
-            c++;
+            const int32_t tp = d->groups[d->edges[d->out_list[gr->out_begin + i]].dst].pos;
+            for (int32_t p = 0, np = gn_task_update_parts(tm, tp); p < np; p++) {
+                if (out) out[c] = gn_task_update(tm, tp, p);
+                c++;
+            }
         }
     }
     return c;
@@ -766,7 +800,40 @@ __device__ static bool rebuild_dags(struct gn_dev *d, int64_t step)
     __shared__ uint32_t s_part[NT];
     const int32_t tid = threadIdx.x;
     if (blockIdx.x == 0) {
-        if (tid == 0) gn_taskmap_init(&d->tm, d->n_groups, d->cfg.tiles, d->cfg.tile);
+        if (tid == 0) {
+            /* Update parts: a group's input rows (its in-edges' source
+             * widths, summed) in at most GN_CUDA_MAX_PARTS slices of at
+             * least GN_CUDA_PART_ROWS rows. */
+            struct gn_taskmap *tm = &d->tm;
+            gn_taskmap_init(tm, d->n_groups, d->cfg.tiles, d->cfg.tile);
+            int32_t acc = 0;
+            d->upd_base[0] = 0;
+            for (int32_t p = 1; p < d->n_groups; p++) {
+                const int32_t g = d->order[p];
+                const struct gn_group *gr = &d->groups[g];
+                int32_t ktot = 0;
+                for (int32_t i = 0; i < gr->in_count; i++)
+                    ktot += d->groups[d->edges[d->in_list[gr->in_begin + i]].src].width;
+                int32_t kp = (ktot + GN_CUDA_MAX_PARTS - 1) / GN_CUDA_MAX_PARTS;
+                if (kp < GN_CUDA_PART_ROWS) kp = GN_CUDA_PART_ROWS;
+                const int32_t np = ktot > 0 ? (ktot + kp - 1) / kp : 1;
+                d->upd_rows[g] = kp;
+                d->upd_base[p] = acc;
+                acc += np;
+            }
+            d->upd_base[d->n_groups] = acc;
+            if ((uint32_t)acc > d->parts_cap) {
+                fault(d, GN_CUDA_FAULT_INDEX, -1, step, acc);
+                acc = 0;
+            }
+            tm->parts = (uint32_t)acc;
+            tm->total = tm->upd0 + tm->parts;
+            tm->upd_base = d->upd_base;
+            tm->upd_pos = d->upd_pos;
+        }
+        __syncthreads();
+        for (int32_t p = 1 + tid; p < d->n_groups; p += NT)
+            for (int32_t i = d->upd_base[p]; i < d->upd_base[p + 1]; i++) d->upd_pos[i] = p;
         __syncthreads();
         const uint32_t n = d->tm.total;
         const uint32_t per = (n + NT - 1) / NT, lo = min(n, per * tid), hi = min(n, lo + per);
@@ -1111,11 +1178,13 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
     struct gn_dev *h = &r->h;
     const int32_t B = cfg->batch, mw = cfg->max_width, T = cfg->tiles;
     const int32_t MG = cfg->max_groups, ME = cfg->max_edges;
-    const uint32_t cap_tasks = (uint32_t)(2 * MG) * (uint32_t)T + (uint32_t)MG;
-    const uint32_t cap_edges = (uint32_t)T * (uint32_t)(3 * ME + 2 * MG);
+    const uint32_t parts_cap = (uint32_t)GN_CUDA_MAX_PARTS * (uint32_t)MG;
+    const uint32_t cap_tasks = (uint32_t)(2 * MG) * (uint32_t)T + parts_cap;
+    const uint32_t cap_edges =
+        (uint32_t)T * (uint32_t)(3 * ME + 2 * MG + GN_CUDA_MAX_PARTS * (MG + ME));
     int32_t nmin = cfg->group_size < cfg->classes ? cfg->group_size : cfg->classes;
     cfg->smem_a = cfg->tile * KC > KC * (4 * NT / nmin + 2) ? cfg->tile * KC : KC * (4 * NT / nmin + 2);
-    cfg->smem_w = KC * mw;
+    cfg->smem_w = (KC + 1) * mw;
     cfg->smem_acc = (cfg->tile > KC ? cfg->tile : KC) * mw;
     r->smem = (size_t)(cfg->smem_a + cfg->smem_w + cfg->smem_acc) * sizeof(float);
     {
@@ -1129,6 +1198,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
                       (size_t)GN_CUDA_NBUF * B * (cfg->inputs * sizeof(float) + 1) +
                       (size_t)cfg->test_count * (cfg->inputs * sizeof(float) + 1) +
                       (size_t)cap_tasks * 7 * sizeof(uint32_t) + (size_t)cap_edges * sizeof(uint32_t) +
+                      (size_t)parts_cap * 20 +
                       (size_t)cap_tasks * sizeof(uint64_t);
         if (need + (64u << 20) > free_b) {
             snprintf(r->err, sizeof r->err,
@@ -1173,6 +1243,13 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
     DEV_ALLOC(h->eval.indeg_init, cap_tasks);
     DEV_ALLOC(h->eval.indeg, cap_tasks);
     DEV_ALLOC(h->task_deg, cap_tasks);
+    DEV_ALLOC(h->upd_base, MG + 1);
+    DEV_ALLOC(h->upd_pos, parts_cap);
+    DEV_ALLOC(h->upd_rows, MG);
+    DEV_ALLOC(h->upd_done, MG);
+    DEV_ALLOC(h->part_sum, parts_cap);
+    DEV_ALLOC(h->part_sq, parts_cap);
+    h->parts_cap = parts_cap;
     h->eval.succ = h->train.succ;
     h->train.cap_tasks = h->eval.cap_tasks = cap_tasks;
     h->train.cap_edges = h->eval.cap_edges = cap_edges;

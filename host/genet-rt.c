@@ -81,13 +81,20 @@ static void usage_train(FILE *f)
             "  --stats-interval MS  sampling period in ms, 0 = no ring (default 100)\n"
             "  --keep-stats         leave the ring in /dev/shm after the run\n"
             "\n"
+            "growth trace (serial and cpu backends; see docs/TRACE.md):\n"
+            "  --trace FILE         write what the network did as JSON lines: the start graph,\n"
+            "                       then groups and edges added, gradient statistics, marks,\n"
+            "                       loss and accuracy (tools/genet-viz FILE makes a page)\n"
+            "  --trace-every N      a record every N steps and at every growth (default %d;\n"
+            "                       0 = only when the network grows)\n"
+            "\n"
             "output:\n"
             "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
             "  --quiet              no live progress line\n"
             "  --help               this text\n",
             d.epochs, d.batch, d.lr, d.momentum, d.weight_decay, d.seed, d.group_size,
             gn_grow_policy_name(d.grow), d.grow_threshold, d.grow_every, d.grow_noise,
-            d.max_groups);
+            d.max_groups, d.trace_every);
 }
 
 static int die(const char *what)
@@ -181,7 +188,7 @@ static int cmd_train(int argc, char **argv, int bench)
         O_BACKEND = 256, O_THREADS, O_TILE, O_EPOCHS, O_STEPS, O_LIMIT, O_BATCH, O_LR, O_MOM,
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
-        O_SAVEB
+        O_SAVEB, O_TRACE, O_TRACE_EVERY
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -195,7 +202,8 @@ static int cmd_train(int argc, char **argv, int bench)
         {"quiet", 0, 0, O_QUIET}, {"help", 0, 0, O_HELP}, {"stats-ring", 1, 0, O_RING},
         {"stats-interval", 1, 0, O_RINGMS}, {"keep-stats", 0, 0, O_KEEP},
         {"warmup", 1, 0, O_WARMUP}, {"save-init-weights", 1, 0, O_SAVEW},
-        {"save-batch", 1, 0, O_SAVEB}, {0, 0, 0, 0},
+        {"save-batch", 1, 0, O_SAVEB}, {"trace", 1, 0, O_TRACE},
+        {"trace-every", 1, 0, O_TRACE_EVERY}, {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
     int64_t v;
@@ -315,6 +323,11 @@ static int cmd_train(int argc, char **argv, int bench)
             break;
         case O_SAVEW: bo.save_weights = optarg; break;
         case O_SAVEB: bo.save_batch = optarg; break;
+        case O_TRACE: s.trace_path = optarg; break;
+        case O_TRACE_EVERY:
+            if (parse_i64("--trace-every", optarg, 0, INT32_MAX, &v)) return 2;
+            s.trace_every = (int32_t)v;
+            break;
         case O_HELP:
             if (bench) gn_bench_usage(stdout);
             else usage_train(stdout);

@@ -32,6 +32,10 @@
 #include "pool.h"
 #include "sched_cpu.h"
 #include "stress_dag.h"
+#include "gn_config.h"
+#if GN_HAVE_CUDA
+#include "device/stress_api.h"
+#endif
 
 #define MAX_PRINTED 20
 #define MATH_N 32
@@ -142,7 +146,7 @@ static void usage(FILE *f)
             "                  the pool fills about halfway and later ones are refused)\n"
             "\n"
             "Run:\n"
-            "  --backend B     cpu (default), or cuda (not built yet: refused with an error)\n"
+            "  --backend B     cpu (default), or cuda (the same core in a cooperative kernel)\n"
             "  --threads N     worker threads (default: the cores online)\n"
             "  --main-waits    the calling thread only waits (default: it is worker 0)\n"
             "  --passes P      passes over the DAG (default 3)\n"
@@ -507,6 +511,9 @@ static int run(const struct options *o)
     struct gn_dag dag;
     struct stress *st = NULL;
     gn_sched *sched = NULL;
+#if GN_HAVE_CUDA
+    struct gn_cuda_stress *dev = NULL;
+#endif
     struct totals t;
     int rc = 1;
     memset(&g, 0, sizeof g);
@@ -552,11 +559,27 @@ static int run(const struct options *o)
     ss.spin_limit = o->spin_limit;
     if (s == GN_OK && (!st->runs || !st->start || !st->finish))
         s = gn_fail(GN_ERR_NOMEM, "no memory for %" PRIu64 " task records", max_tasks);
-    if (s == GN_OK)
+    int cuda = strcmp(o->backend, "cuda") == 0;
+#if GN_HAVE_CUDA
+    if (s == GN_OK && cuda) {
+        uint32_t cap_edges = grown ? g.cap_edges : g.n_edges;
+        if (gn_cuda_stress_create(&dev, (uint32_t)max_tasks, cap_edges + 1, (int)o->work,
+                                  o->spin_ns, 1, o->spin_limit, 0) != GN_OK)
+            s = gn_fail(GN_ERR_DEVICE, "%s", gn_cuda_stress_error(dev));
+    }
+#else
+    if (s == GN_OK && cuda)
+        s = gn_fail(GN_ERR_UNSUPPORTED, "--backend cuda: this build has no CUDA backend");
+#endif
+    if (s == GN_OK && !cuda)
         s = gn_sched_create(&sched, &ss);
     if (s != GN_OK)
         goto error;
+#if GN_HAVE_CUDA
+    int workers = cuda ? gn_cuda_stress_workers(dev) : gn_sched_workers(sched);
+#else
     int workers = gn_sched_workers(sched);
+#endif
     st->sinks = calloc((size_t)workers * 16, sizeof *st->sinks);
     if (!st->sinks) {
         s = gn_fail(GN_ERR_NOMEM, "no memory");
@@ -578,11 +601,31 @@ static int run(const struct options *o)
         memset((void *)st->start, 0, (size_t)n * sizeof *st->start);
         memset((void *)st->finish, 0, (size_t)n * sizeof *st->finish);
 
-        s = gn_sched_run_pass(sched, &dag, run_task, st);
-        if (s != GN_OK)
-            goto error;
         struct gn_sched_stats ps;
-        gn_sched_last_stats(sched, &ps);
+#if GN_HAVE_CUDA
+        if (cuda) {
+            struct gn_cuda_stress_stats cs;
+            if (gn_cuda_stress_pass(dev, &dag, &cs) != GN_OK ||
+                gn_cuda_stress_fetch(dev, n, (uint32_t *)st->runs, (uint64_t *)st->start,
+                                     (uint64_t *)st->finish) != GN_OK) {
+                s = gn_fail(GN_ERR_DEVICE, "%s", gn_cuda_stress_error(dev));
+                goto error;
+            }
+            memset(&ps, 0, sizeof ps);
+            ps.tasks = cs.tasks;
+            ps.pushed = cs.pushed;
+            ps.spins = cs.spins;
+            ps.high_water = cs.high_water;
+            ps.workers = cs.workers;
+            ps.seconds = cs.seconds;
+        } else
+#endif
+        {
+            s = gn_sched_run_pass(sched, &dag, run_task, st);
+            if (s != GN_OK)
+                goto error;
+            gn_sched_last_stats(sched, &ps);
+        }
         t.tasks_run += ps.tasks;
         t.seconds += ps.seconds;
         t.spins += ps.spins;
@@ -620,6 +663,16 @@ static int run(const struct options *o)
                t.seconds, tps, ns);
         if (o->shape.shape == GN_STRESS_CHAIN)
             printf("chain: %.1f ns per dependent hop\n", ns);
+#if GN_HAVE_CUDA
+        if (cuda && o->shape.shape == GN_STRESS_CHAIN) {
+            double ln = 0, gr_ns = 0;
+            uint32_t nb = dag.n_tasks < 100000 ? dag.n_tasks : 100000;
+            if (gn_cuda_hop_baselines(dev, nb, &ln, &gr_ns) == GN_OK)
+                printf("chain baselines (%u steps): %.1f ns per kernel launch, %.1f ns per CUDA "
+                       "graph node\n",
+                       nb, ln, gr_ns);
+        }
+#endif
         printf("queue: high water %u ready tasks, %" PRIu64 " pushes, %" PRIu64 " wait spins\n",
                t.high_water, t.pushed, t.spins);
         if (grown)
@@ -638,6 +691,9 @@ error:
     rc = 1;
 done:
     gn_sched_destroy(sched);
+#if GN_HAVE_CUDA
+    gn_cuda_stress_destroy(dev);
+#endif
     if (st) {
         free((void *)st->runs);
         free((void *)st->start);
@@ -656,11 +712,5 @@ int main(int argc, char **argv)
     struct options o;
     if (parse_options(argc, argv, &o))
         return 2;
-    if (strcmp(o.backend, "cuda") == 0) {
-        fprintf(stderr, "genet-stress: --backend cuda: not built yet: the scheduler core "
-                        "compiles for the device (device/sched_check.cu), but genet-stress "
-                        "cannot run its DAGs on a GPU yet; use --backend cpu\n");
-        return 1;
-    }
     return run(&o);
 }

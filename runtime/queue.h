@@ -208,8 +208,9 @@ GN_HD void gn_queue_flush(struct gn_queue *q, struct gn_queue_worker *w)
     if (w->unflushed == 0)
         return;
     /* acq_rel: the release half pairs with the acquire load of done in
-     * gn_queue_pop() (workers leaving the pass see every task's effects);
-     * the acquire half keeps the adds of all workers one release sequence. */
+     * gn_queue_pop(), so workers leaving the pass see every task's effects
+     * (later adds of other workers continue this add's release sequence);
+     * the acquire half is not needed, acq_rel is simply the ordered add. */
     gn_atomic_fetch_add_acq_rel_u32(&q->done, w->unflushed);
     w->unflushed = 0;
 }

@@ -579,6 +579,10 @@ enum gn_ring_read_status gn_ring_read(const struct gn_ring_reader *r, uint64_t i
 {
     assert(r && out);
     uint64_t dst[GN_RING_WORDS];
+    /* An index whose seq word would wrap (a corrupt write_pos can ask for
+     * one) names no record: without this check 2^63 + k would match k. */
+    if (index > (UINT64_MAX - 2) / 2)
+        return GN_RING_READ_NOT_YET;
     uint64_t want = 2 * index + 2; /* record index, complete */
     _Atomic uint64_t *w = gn_ring_slot(r->base, index % r->capacity);
 

@@ -150,6 +150,8 @@ static void gn_sched_stop(gn_sched *s)
 {
     s->quit = 1;
     uint32_t missing = s->barrier.n - 1 - (uint32_t)s->n_threads;
+    /* acq_rel: arrivals, as in gn_barrier_wait(); quit is published by the
+     * caller's own arrival below. */
     if (missing)
         gn_atomic_fetch_add_acq_rel_u32(&s->barrier.count, missing);
     gn_barrier_wait(&s->barrier, &s->main_sense);

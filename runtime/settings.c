@@ -28,6 +28,8 @@ void gn_default_settings(struct gn_settings *s)
     s->max_params = 0;
     s->threads = 0;
     s->tile = 0;
+    s->trace_path = NULL;
+    s->trace_every = 10;
 }
 
 const char *gn_backend_name(enum gn_backend b)

@@ -81,12 +81,12 @@ enum gn_status gn_taskgraph_build(struct gn_dag *train, struct gn_dag *eval,
                 oom |= push(&te, out ? gn_task_forward(tm, pos, t) : gn_task_backward(tm, pos, t),
                             gn_task_backward(tm, sp, t));
                 /* update(g) rewrites W(s -> g): after backward(s) read it */
-                oom |= push(&te, gn_task_backward(tm, sp, t), gn_task_update(tm, pos));
+                oom |= push(&te, gn_task_backward(tm, sp, t), gn_task_update(tm, pos, 0));
             }
         }
         for (int32_t t = 0; t < tiles; t++)
             oom |= push(&te, out ? gn_task_forward(tm, pos, t) : gn_task_backward(tm, pos, t),
-                        gn_task_update(tm, pos));
+                        gn_task_update(tm, pos, 0));
     }
     if (oom) {
         st = gn_fail(GN_ERR_NOMEM, "out of memory building the task graph");

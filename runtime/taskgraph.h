@@ -8,14 +8,19 @@
  *   forward  (pos 1..n-1, tile t): fwd0 + (pos-1)*T + t   (the output's forward
  *                                   also computes the loss and its error)
  *   backward (pos 1..n-2, tile t): bwd0 + (pos-1)*T + t
- *   update   (pos 1..n-1):         upd0 + (pos-1)        (gradients over all
- *                                   rows, the growth statistic, SGD)
+ *   update   (pos 1..n-1, part p):  upd0 + base(pos) + p  (gradients over all
+ *                                   rows, SGD and the growth statistic of one
+ *                                   slice of the group's parameters)
+ * The host backends use one part per group (base(pos) = pos-1); the cuda
+ * backend splits a group with many inputs into parts (upd_base / upd_pos
+ * arrays, built with the DAG) so no single block computes a 784x32 block.
  * Dependencies (edge s -> g of the network, s hidden unless said):
  *   forward(s,t)   -> forward(g,t)
  *   forward(out,t) -> backward(s,t) for s -> out; -> update(out)
  *   backward(g,t)  -> backward(s,t) for s -> g;   -> update(g)
  *   backward(s,t)  -> update(g)     (update(g) rewrites W(s->g), which
  *                                    backward(s) reads)
+ * (an edge to update(g) goes to every part of it)
  * The evaluation DAG has the forward tasks and their edges only.
  */
 #ifndef GN_RUNTIME_TASKGRAPH_H
@@ -46,13 +51,16 @@ struct gn_taskmap {
     int32_t tiles;  /* T */
     int32_t tile;   /* rows per tile */
     uint32_t fwd0, bwd0, upd0, total;
+    uint32_t parts; /* update tasks */
+    const int32_t *upd_base; /* (n) first part of each position, or NULL: one part each */
+    const int32_t *upd_pos;  /* (parts) position of each part, or NULL */
 };
-GN_STATIC_ASSERT(sizeof(struct gn_taskmap) == 28, "gn_taskmap is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_taskmap) == 48, "gn_taskmap is shared with the device");
 
 struct gn_task {
     int32_t kind; /* enum gn_task_kind */
     int32_t pos;
-    int32_t tile; /* -1 for update */
+    int32_t tile; /* the tile; for update, the part */
 };
 
 GN_HD void gn_taskmap_init(struct gn_taskmap *tm, int32_t n_groups, int32_t tiles, int32_t tile)
@@ -63,7 +71,10 @@ GN_HD void gn_taskmap_init(struct gn_taskmap *tm, int32_t n_groups, int32_t tile
     tm->fwd0 = 0;
     tm->bwd0 = (uint32_t)(n_groups - 1) * (uint32_t)tiles;
     tm->upd0 = tm->bwd0 + (uint32_t)(n_groups - 2) * (uint32_t)tiles;
-    tm->total = tm->upd0 + (uint32_t)(n_groups - 1);
+    tm->parts = (uint32_t)(n_groups - 1);
+    tm->total = tm->upd0 + tm->parts;
+    tm->upd_base = NULL;
+    tm->upd_pos = NULL;
 }
 
 GN_HD uint32_t gn_task_forward(const struct gn_taskmap *tm, int32_t pos, int32_t t)
@@ -76,18 +87,27 @@ GN_HD uint32_t gn_task_backward(const struct gn_taskmap *tm, int32_t pos, int32_
     return tm->bwd0 + (uint32_t)(pos - 1) * (uint32_t)tm->tiles + (uint32_t)t;
 }
 
-GN_HD uint32_t gn_task_update(const struct gn_taskmap *tm, int32_t pos)
+/* Part p of the update of the group at pos. */
+GN_HD uint32_t gn_task_update(const struct gn_taskmap *tm, int32_t pos, int32_t p)
 {
-    return tm->upd0 + (uint32_t)(pos - 1);
+    return tm->upd0 + (tm->upd_base ? (uint32_t)tm->upd_base[pos] : (uint32_t)(pos - 1)) +
+           (uint32_t)p;
+}
+
+/* Update parts of the group at pos. */
+GN_HD int32_t gn_task_update_parts(const struct gn_taskmap *tm, int32_t pos)
+{
+    return tm->upd_base ? tm->upd_base[pos + 1] - tm->upd_base[pos] : 1;
 }
 
 GN_HD struct gn_task gn_task_decode(const struct gn_taskmap *tm, uint32_t id)
 {
     struct gn_task k;
     if (id >= tm->upd0) {
+        const uint32_t i = id - tm->upd0;
         k.kind = GN_TASK_UPDATE;
-        k.pos = (int32_t)(id - tm->upd0) + 1;
-        k.tile = -1;
+        k.pos = tm->upd_pos ? tm->upd_pos[i] : (int32_t)i + 1;
+        k.tile = tm->upd_base ? (int32_t)i - tm->upd_base[k.pos] : 0;
     } else if (id >= tm->bwd0) {
         k.kind = GN_TASK_BACKWARD;
         k.pos = (int32_t)((id - tm->bwd0) / (uint32_t)tm->tiles) + 1;

@@ -19,6 +19,7 @@
 #include "gn_config.h"
 #include "graphfile.h"
 #include "rng.h"
+#include "trace.h"
 #include "trainer.h"
 
 int64_t gn_now_ns(void)
@@ -49,14 +50,17 @@ static enum gn_status choose_backend(struct gn_trainer *t)
     enum gn_backend want = t->s.backend;
     if (want == GN_BACKEND_CUDA || want == GN_BACKEND_AUTO) gn_device_query(&dev);
     if (want == GN_BACKEND_AUTO) {
-        if (dev.usable && backend_ops(GN_BACKEND_CUDA)) {
+        /* a trace needs the step-driven host loop: auto never picks cuda then */
+        if (dev.usable && backend_ops(GN_BACKEND_CUDA) && !t->s.trace_path) {
             t->backend = GN_BACKEND_CUDA;
             snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s",
                      dev.reason);
         } else {
             t->backend = backend_ops(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason, "%.200s; using the %s backend",
-                     dev.usable ? "the cuda backend is not built in" : dev.reason,
+                     !dev.usable                    ? dev.reason
+                     : backend_ops(GN_BACKEND_CUDA) ? "--trace needs a step-driven backend"
+                                                    : "the cuda backend is not built in",
                      gn_backend_name(t->backend));
         }
     } else {
@@ -70,6 +74,11 @@ static enum gn_status choose_backend(struct gn_trainer *t)
                  gn_backend_name(want));
     }
     t->ops = backend_ops(t->backend);
+    if (t->s.trace_path && t->ops->run)
+        return gn_fail(GN_ERR_UNSUPPORTED,
+                       "--trace needs the serial or cpu backend: the %s backend keeps the "
+                       "network on the GPU during the run",
+                       gn_backend_name(t->backend));
     return GN_OK;
 }
 
@@ -152,6 +161,8 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
         st = gn_fail(GN_ERR_NOMEM, "out of memory for minibatch buffers");
         goto error;
     }
+    if (t->s.trace_path && (st = gn_trace_open(&t->trace, t->s.trace_path, t->s.trace_every)))
+        goto error;
     if ((st = t->ops->open(t))) {
         t->ops = NULL;
         goto error;
@@ -274,6 +285,10 @@ enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
         if (st) return st;
     }
     enum gn_status st = run_backend(t, progress, ctx);
+    if (t->trace) {
+        enum gn_status ts = gn_trace_end(t->trace, t, st);
+        if (!st) st = ts;
+    }
     if (t->poller) {
         gn_poller_stop(t->poller); /* takes the final sample */
         t->poller = NULL;
@@ -290,6 +305,7 @@ static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *
     if (t->ops->run) return t->ops->run(t, progress, ctx);
 
     enum gn_status st = GN_OK;
+    if (t->trace && (st = gn_trace_start(t->trace, t))) return st;
     while (t->c.step < total) {
         int64_t epoch = t->c.epoch;
         gn_trainer_shuffle(t, epoch);
@@ -319,6 +335,7 @@ static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *
             }
             t->c.step++;
             fill_progress(t, loss_sum, hits, seen);
+            if (t->trace && (st = gn_trace_step(t->trace, t, ls, h, rows))) return st;
             t->last.epoch_end = 0;
             if (progress) progress(ctx, &t->last);
         }
@@ -332,6 +349,7 @@ static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *
             fill_progress(t, loss_sum, hits, seen);
             t->last.test_accuracy = ta;
             t->last.epoch_end = 1;
+            if (t->trace && (st = gn_trace_epoch(t->trace, t))) return st;
             if (progress) progress(ctx, &t->last);
         }
     }
@@ -405,5 +423,6 @@ void gn_trainer_close(gn_trainer *t)
     free(t->perm);
     free(t->loss_log);
     free(t->time_log);
+    gn_trace_close(t->trace);
     free(t);
 }

@@ -44,6 +44,9 @@ struct gn_backend_ops {
     enum gn_status (*forward)(struct gn_trainer *t);
     /* The whole run (optional; replaces the host loop). */
     enum gn_status (*run)(struct gn_trainer *t, gn_progress_fn progress, void *ctx);
+    /* The trainer replaced t->m between steps (--on-nan skip restored it):
+     * rebuild what the backend derives from the graph (optional). */
+    enum gn_status (*reload)(struct gn_trainer *t);
     void (*close)(struct gn_trainer *t);
 };
 
@@ -87,6 +90,19 @@ struct gn_trainer {
     /* growth events of the last step, for traces */
     struct gn_grow_event events[64];
     int32_t n_events;
+
+    struct gn_trace *trace; /* the growth trace (NULL when off) */
+
+    /* The epoch's running sums (checkpointed: a resumed run starts mid-epoch
+     * with them), steps discarded by --on-nan skip, the model as it was
+     * before the step (--on-nan skip only), the training data's CRC32 (set
+     * when checkpoints are written or read), the last checkpoint's step. */
+    double ep_loss;
+    int64_t ep_hits, ep_seen;
+    int64_t skipped;
+    struct gn_snapshot *snap;
+    uint32_t data_crc;
+    int64_t ckpt_step;
 };
 
 #define GN_LOSS_LOG (1 << 20)

@@ -57,6 +57,13 @@ enum gn_grow_policy {
 
 const char *gn_grow_policy_name(enum gn_grow_policy p);
 
+/* What a NaN or Inf in a step's loss or gradients does (--on-nan). */
+enum gn_nan_policy {
+    GN_NAN_STOP = 0, /* stop the run: GN_ERR_NUMERIC naming the group and the step */
+    GN_NAN_SKIP = 1, /* discard the step: its loss is not counted and the model (weights,
+                        momentum, graph) is restored to what it was before the step */
+};
+
 struct gn_settings {
     enum gn_backend backend;
     int32_t group_size; /* S: width of every hidden group */
@@ -86,6 +93,22 @@ struct gn_settings {
     const char *stats_ring;    /* ring name, NULL = "genet-<pid>" */
     int32_t stats_interval_ms; /* sampling period */
     int32_t keep_stats;        /* 1: leave the ring in place after the run */
+
+    /* Growth trace: JSON lines for tools/genet-viz (docs/TRACE.md). Off when
+     * trace_path is NULL (the library default); serial and cpu backends only. */
+    const char *trace_path;
+    int32_t trace_every; /* a record every N steps (0 = only when the network grows) */
+
+    /* Checkpoints (docs/RELIABILITY.md). With checkpoint_path set, a
+     * checkpoint is written there every checkpoint_every steps (0: none
+     * during the run; the cuda backend writes none during the run), at the
+     * end of the run and when a stop is requested. resume_path, when set,
+     * starts the run from a checkpoint written with the same data and
+     * settings; steps and epochs still count from the start of the run. */
+    const char *checkpoint_path;
+    int64_t checkpoint_every;
+    const char *resume_path;
+    enum gn_nan_policy on_nan;
 };
 
 /* Fill s with the defaults (documented in `genet-rt train --help`). */
@@ -130,6 +153,7 @@ struct gn_progress {
     double seconds;      /* since the run started */
     double steps_per_s;
     int64_t kernel_launches; /* GPU kernel launches of the run (cuda: 1 for training) */
+    int64_t skipped;     /* steps discarded by GN_NAN_SKIP since the start */
 };
 
 typedef void (*gn_progress_fn)(void *ctx, const struct gn_progress *p);
@@ -164,6 +188,12 @@ void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p);
 
 /* The stats ring's name ("" when there is none). */
 const char *gn_trainer_stats_ring(const gn_trainer *t);
+
+/* Write a checkpoint of the run's current state (atomically; see
+ * docs/RELIABILITY.md for the format), while no gn_trainer_run is in
+ * progress. gn_trainer_run itself writes the periodic, final and stop
+ * checkpoints of settings.checkpoint_path. */
+enum gn_status gn_trainer_save_checkpoint(const gn_trainer *t, const char *path);
 
 /* Write the current graph as a graph file. */
 enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path);

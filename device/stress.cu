@@ -1,0 +1,298 @@
+/*
+ * genet-stress on the GPU: the shared scheduler core (queue.h, dag.h) run by
+ * a cooperative kernel on synthetic DAGs, with the same checks as the cpu
+ * backend, plus the baselines a dependent hop is compared with.
+ *
+ * Workers are warps (lane 0 talks to the queue; the tasks are scheduler
+ * load, not math): as many as can be resident. One launch runs one pass:
+ * warp 0 of block 0 starts it, a grid barrier, every worker arms its slice
+ * of counters and pushes its roots, a grid barrier, then take a ticket, wait
+ * for the slot, run the task, release the successors, count it done. The
+ * pass time is taken on the global timer between the barriers, so the
+ * launch is not counted.
+ *
+ * A task stamps a global clock (one atomic) when it starts and when it
+ * finishes and counts its runs; the host checks every edge (start after the
+ * predecessor's finish) and every count (exactly once), as for the cpu.
+ *
+ * Baselines for a chain of n dependent steps: n launches of an empty kernel
+ * in one stream, and the same n kernels captured as one CUDA graph.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include <cooperative_groups.h>
+#include <cuda_runtime.h>
+
+#include "dag.h"
+#include "queue.h"
+#include "stress_api.h"
+
+namespace cg = cooperative_groups;
+
+#define ST_THREADS 256
+#define ST_WARPS (ST_THREADS / 32)
+
+struct st_dev {
+    struct gn_queue queue;
+    struct gn_dag dag;
+    gn_atomic_u64 clock;
+    gn_atomic_u32 *runs;
+    gn_atomic_u64 *start, *finish;
+    int32_t work;
+    int32_t stamps;
+    uint64_t spin_ns;
+    uint64_t t0, t1;
+    gn_atomic_u64 spins, pushed, popped;
+    gn_atomic_u32 high_water;
+    gn_atomic_u32 fault;
+    float sink;
+};
+
+__device__ static inline uint64_t st_now()
+{
+    uint64_t t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+__device__ static float st_math(uint32_t task)
+{
+    float x = (float)(task & 1023) * (1.0f / 1024.0f), acc = 0.0f;
+    for (int i = 0; i < 256; i++) acc = fmaf(acc, 0.999f, x * (float)(i & 7));
+    return acc;
+}
+
+extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct st_dev *d)
+{
+    cg::grid_group grid = cg::this_grid();
+    const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
+    const uint32_t worker = blockIdx.x * ST_WARPS + warp;
+    const uint32_t workers = gridDim.x * ST_WARPS;
+    struct gn_queue_worker w = {};
+    w.worker = worker;
+    if (worker == 0 && lane == 0) {
+        if (gn_queue_begin_pass(&d->queue, d->dag.n_tasks) != GN_OK)
+            atomicExch(&d->fault, (uint32_t)-(int32_t)GN_ERR_INVALID);
+    }
+    grid.sync();
+    if (lane == 0) {
+        uint32_t n = d->dag.n_tasks, per = (n + workers - 1) / workers;
+        uint32_t lo = min(n, per * worker), hi = min(n, lo + per);
+        if (gn_dag_arm(&d->dag, &d->queue, lo, hi, &w) != GN_OK) atomicExch(&d->fault, 1u);
+    }
+    grid.sync();
+    if (worker == 0 && lane == 0) d->t0 = st_now();
+    float sink = 0.0f;
+    if (lane == 0) {
+        for (;;) {
+            uint32_t task;
+            enum gn_status s = gn_queue_pop(&d->queue, &task, &w);
+            if (s != GN_OK) {
+                atomicCAS(&d->fault, 0u, (uint32_t)-(int32_t)s);
+                break;
+            }
+            if (task == GN_QUEUE_DONE) break;
+            if (d->stamps) {
+                uint64_t c0 = gn_atomic_fetch_add_relaxed_u64(&d->clock, 1);
+                gn_atomic_store_relaxed_u64(&d->start[task], c0 + 1);
+                gn_atomic_fetch_add_relaxed_u32(&d->runs[task], 1);
+            }
+            if (d->work == GN_STRESS_WORK_SPIN) {
+                uint64_t until = st_now() + d->spin_ns;
+                while (st_now() < until) {
+                }
+            } else if (d->work == GN_STRESS_WORK_MATH) {
+                sink += st_math(task);
+            }
+            if (d->stamps) {
+                uint64_t c1 = gn_atomic_fetch_add_relaxed_u64(&d->clock, 1);
+                gn_atomic_store_relaxed_u64(&d->finish[task], c1 + 1);
+            }
+            if (gn_dag_release(&d->dag, &d->queue, task, &w) != GN_OK) {
+                atomicCAS(&d->fault, 0u, 1u);
+                break;
+            }
+            gn_queue_finish(&d->queue, &w);
+        }
+        gn_queue_flush(&d->queue, &w);
+        gn_atomic_fetch_add_relaxed_u64(&d->spins, w.spins);
+        gn_atomic_fetch_add_relaxed_u64(&d->pushed, w.pushed);
+        gn_atomic_fetch_add_relaxed_u64(&d->popped, w.popped);
+        atomicMax(&d->high_water, w.high_water);
+        if (sink == 12345.0f) d->sink = sink; /* keeps the math */
+    }
+    grid.sync();
+    if (worker == 0 && lane == 0) d->t1 = st_now();
+}
+
+extern "C" __global__ void gn_stress_empty_kernel(int *p)
+{
+    if (p && threadIdx.x == 1024) *p = 0;
+}
+
+struct gn_cuda_stress {
+    struct st_dev h;
+    struct st_dev *d;
+    uint32_t cap_tasks, cap_edges;
+    int blocks;
+    char err[256];
+};
+
+#define ST_TRY(call)                                                                               \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            snprintf(s->err, sizeof s->err, "%s:%d: %s: %s", __FILE__, __LINE__, #call,            \
+                     cudaGetErrorString(e_));                                                      \
+            return GN_ERR_DEVICE;                                                                  \
+        }                                                                                          \
+    } while (0)
+
+extern "C" const char *gn_cuda_stress_error(struct gn_cuda_stress *s)
+{
+    return s->err;
+}
+
+extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uint32_t max_tasks,
+                                                uint32_t max_edges, int work, uint64_t spin_ns,
+                                                int stamps, uint64_t spin_limit, int blocks_per_sm)
+{
+    struct gn_cuda_stress *s = (struct gn_cuda_stress *)calloc(1, sizeof *s);
+    *out = s;
+    if (!s) return GN_ERR_NOMEM;
+    s->cap_tasks = max_tasks;
+    s->cap_edges = max_edges;
+    struct st_dev *h = &s->h;
+    h->work = work;
+    h->stamps = stamps;
+    h->spin_ns = spin_ns;
+    gn_atomic_u64 *slots;
+    ST_TRY(cudaMalloc(&slots, (size_t)max_tasks * sizeof *slots));
+    ST_TRY(cudaMemset(slots, 0, (size_t)max_tasks * sizeof *slots));
+    gn_queue_init(&h->queue, slots, max_tasks, spin_limit);
+    ST_TRY(cudaMalloc(&h->dag.succ_begin, ((size_t)max_tasks + 1) * sizeof(uint32_t)));
+    ST_TRY(cudaMalloc(&h->dag.succ, ((size_t)max_edges + 1) * sizeof(uint32_t)));
+    ST_TRY(cudaMalloc(&h->dag.indeg_init, (size_t)max_tasks * sizeof(uint32_t)));
+    ST_TRY(cudaMalloc(&h->dag.indeg, (size_t)max_tasks * sizeof(uint32_t)));
+    ST_TRY(cudaMalloc(&h->runs, (size_t)max_tasks * sizeof(uint32_t)));
+    ST_TRY(cudaMalloc(&h->start, (size_t)max_tasks * sizeof(uint64_t)));
+    ST_TRY(cudaMalloc(&h->finish, (size_t)max_tasks * sizeof(uint64_t)));
+    ST_TRY(cudaMalloc(&s->d, sizeof *s->d));
+    int dev = 0, sms = 0, per_sm = 0;
+    ST_TRY(cudaGetDevice(&dev));
+    ST_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    ST_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gn_stress_kernel, ST_THREADS, 0));
+    if (blocks_per_sm > 0 && blocks_per_sm < per_sm) per_sm = blocks_per_sm;
+    s->blocks = sms * per_sm;
+    return GN_OK;
+}
+
+extern "C" int gn_cuda_stress_workers(struct gn_cuda_stress *s)
+{
+    return s->blocks * ST_WARPS;
+}
+
+extern "C" enum gn_status gn_cuda_stress_pass(struct gn_cuda_stress *s, const struct gn_dag *dag,
+                                              struct gn_cuda_stress_stats *out)
+{
+    struct st_dev *h = &s->h;
+    if (dag->n_tasks > s->cap_tasks || dag->n_edges > s->cap_edges) {
+        snprintf(s->err, sizeof s->err, "the DAG (%u tasks, %u edges) is larger than the device "
+                 "buffers (%u, %u)", dag->n_tasks, dag->n_edges, s->cap_tasks, s->cap_edges);
+        return GN_ERR_INVALID;
+    }
+    h->dag.n_tasks = dag->n_tasks;
+    h->dag.n_edges = dag->n_edges;
+    ST_TRY(cudaMemcpy(h->dag.succ_begin, dag->succ_begin, ((size_t)dag->n_tasks + 1) * sizeof(uint32_t), cudaMemcpyHostToDevice));
+    ST_TRY(cudaMemcpy(h->dag.succ, dag->succ, (size_t)dag->n_edges * sizeof(uint32_t), cudaMemcpyHostToDevice));
+    ST_TRY(cudaMemcpy(h->dag.indeg_init, dag->indeg_init, (size_t)dag->n_tasks * sizeof(uint32_t), cudaMemcpyHostToDevice));
+    ST_TRY(cudaMemset(h->runs, 0, (size_t)dag->n_tasks * sizeof(uint32_t)));
+    ST_TRY(cudaMemset(h->start, 0, (size_t)dag->n_tasks * sizeof(uint64_t)));
+    ST_TRY(cudaMemset(h->finish, 0, (size_t)dag->n_tasks * sizeof(uint64_t)));
+    /* host-side copy of the queue state carries the pass tag across passes */
+    ST_TRY(cudaMemcpy(s->d, h, sizeof *h, cudaMemcpyHostToDevice));
+    void *args[] = {&s->d};
+    ST_TRY(cudaLaunchCooperativeKernel((void *)gn_stress_kernel, dim3(s->blocks), dim3(ST_THREADS), args, 0, 0));
+    ST_TRY(cudaDeviceSynchronize());
+    struct st_dev r;
+    ST_TRY(cudaMemcpy(&r, s->d, sizeof r, cudaMemcpyDeviceToHost));
+    h->queue.pass = r.queue.pass; /* the next pass continues the tags */
+    out->seconds = (double)(r.t1 - r.t0) * 1e-9;
+    out->tasks = r.popped;
+    out->pushed = r.pushed;
+    out->spins = r.spins;
+    out->high_water = r.high_water;
+    out->workers = (uint32_t)(s->blocks * ST_WARPS);
+    if (r.fault) {
+        snprintf(s->err, sizeof s->err, "the pass failed on the device: %s (worker %u, index %u)",
+                 gn_status_str((enum gn_status)-(int32_t)r.fault), r.queue.fault_worker,
+                 r.queue.fault_index);
+        return GN_ERR_DEVICE;
+    }
+    return GN_OK;
+}
+
+extern "C" enum gn_status gn_cuda_stress_fetch(struct gn_cuda_stress *s, uint32_t n, uint32_t *runs,
+                                               uint64_t *start, uint64_t *finish)
+{
+    ST_TRY(cudaMemcpy(runs, s->h.runs, (size_t)n * sizeof(uint32_t), cudaMemcpyDeviceToHost));
+    ST_TRY(cudaMemcpy(start, s->h.start, (size_t)n * sizeof(uint64_t), cudaMemcpyDeviceToHost));
+    ST_TRY(cudaMemcpy(finish, s->h.finish, (size_t)n * sizeof(uint64_t), cudaMemcpyDeviceToHost));
+    return GN_OK;
+}
+
+extern "C" enum gn_status gn_cuda_hop_baselines(struct gn_cuda_stress *s, uint32_t n,
+                                                double *launch_ns, double *graph_ns)
+{
+    cudaStream_t st;
+    cudaEvent_t a, b;
+    ST_TRY(cudaStreamCreateWithFlags(&st, cudaStreamNonBlocking));
+    ST_TRY(cudaEventCreate(&a));
+    ST_TRY(cudaEventCreate(&b));
+    for (int i = 0; i < 100; i++) gn_stress_empty_kernel<<<1, 32, 0, st>>>(NULL);
+    ST_TRY(cudaStreamSynchronize(st));
+    ST_TRY(cudaEventRecord(a, st));
+    for (uint32_t i = 0; i < n; i++) gn_stress_empty_kernel<<<1, 32, 0, st>>>(NULL);
+    ST_TRY(cudaEventRecord(b, st));
+    ST_TRY(cudaEventSynchronize(b));
+    float ms = 0;
+    ST_TRY(cudaEventElapsedTime(&ms, a, b));
+    *launch_ns = (double)ms * 1e6 / n;
+
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    ST_TRY(cudaStreamBeginCapture(st, cudaStreamCaptureModeGlobal));
+    for (uint32_t i = 0; i < n; i++) gn_stress_empty_kernel<<<1, 32, 0, st>>>(NULL);
+    ST_TRY(cudaStreamEndCapture(st, &graph));
+    ST_TRY(cudaGraphInstantiate(&exec, graph, 0));
+    ST_TRY(cudaGraphLaunch(exec, st)); /* warm-up */
+    ST_TRY(cudaStreamSynchronize(st));
+    ST_TRY(cudaEventRecord(a, st));
+    ST_TRY(cudaGraphLaunch(exec, st));
+    ST_TRY(cudaEventRecord(b, st));
+    ST_TRY(cudaEventSynchronize(b));
+    ST_TRY(cudaEventElapsedTime(&ms, a, b));
+    *graph_ns = (double)ms * 1e6 / n;
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaEventDestroy(a);
+    cudaEventDestroy(b);
+    cudaStreamDestroy(st);
+    return GN_OK;
+}
+
+extern "C" void gn_cuda_stress_destroy(struct gn_cuda_stress *s)
+{
+    if (!s) return;
+    cudaFree(s->h.queue.slots);
+    cudaFree(s->h.dag.succ_begin);
+    cudaFree(s->h.dag.succ);
+    cudaFree(s->h.dag.indeg_init);
+    cudaFree((void *)s->h.dag.indeg);
+    cudaFree((void *)s->h.runs);
+    cudaFree((void *)s->h.start);
+    cudaFree((void *)s->h.finish);
+    cudaFree(s->d);
+    free(s);
+}

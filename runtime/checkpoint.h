@@ -1,0 +1,129 @@
+/*
+ * Checkpoints: a training run's whole state in one file, so that a run
+ * resumed from it continues exactly (bitwise, on serial and cpu) as the
+ * uninterrupted run would have.
+ *
+ * What is saved: the graph (group and edge records, canonical order), the
+ * weights and the SGD momentum (gradients are recomputed by every step, so
+ * they are not), the position (step, epoch; the epoch's permutation is a
+ * pure function of seed and epoch, so the step fixes the loader's place in
+ * it), the growth round count (the alternate policy reads its parity), the
+ * epoch's running loss and hit sums, the growth and --on-nan counters and
+ * the last progress figures, so the resumed run prints the same numbers.
+ * Every draw of the counter-based RNG is a function of (seed, step, ...):
+ * there is no RNG state beyond the seed and the step.
+ *
+ * Also saved, to refuse a checkpoint that does not belong to the run: the
+ * dataset's shape and a CRC32 of the training examples in use, and every
+ * setting that changes the arithmetic (seed, batch, lr, momentum, weight
+ * decay, group size, the growth policy and its threshold, period and
+ * noise, the pool capacities). Backend, threads and tiles are not: serial
+ * and cpu agree bitwise, so a checkpoint moves between them.
+ *
+ * File layout, little-endian, version 1 (docs/RELIABILITY.md has the field
+ * table):
+ *     header      256 bytes: magic "GNCKPT\r\n", version, header size,
+ *                 file size, shape, settings, position, counters
+ *     groups      n_groups x 32 bytes  (kind, width, bias, flags, parent,
+ *                                       born, grad_std)
+ *     edges       n_edges x 16 bytes   (src, dst, weight offset)
+ *     order       n_groups x 4 bytes   (the canonical order)
+ *     params      n_params x 4 bytes   (float32)
+ *     moment      n_params x 4 bytes   (float32)
+ *     crc32       4 bytes: zlib CRC-32 of every byte before it
+ *
+ * Writing is atomic: the bytes go to "<path>.tmp", which is fsync'd,
+ * renamed over path, and the directory fsync'd; a crash at any moment
+ * leaves either the old checkpoint or the new one, whole.
+ *
+ * Reading checks, in order, and says which failed: the magic (not a
+ * checkpoint), the version, the size (truncated), the checksum
+ * (corrupted), every record (a group's width and blocks, an edge's ends
+ * and block inside the pools, the order a topological permutation), then
+ * against the run: shape, data, settings, position.
+ */
+#ifndef GN_RUNTIME_CHECKPOINT_H
+#define GN_RUNTIME_CHECKPOINT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "genet/genet.h"
+#include "model.h"
+
+#define GN_CHECKPOINT_VERSION 1u
+#define GN_CHECKPOINT_HEADER 256u
+
+struct gn_trainer;
+
+/* The header's fields, decoded. */
+struct gn_checkpoint_header {
+    uint32_t version;
+    uint64_t file_size;
+    /* shape of the data and network */
+    int32_t inputs, classes, group_size, batch;
+    int64_t n_train, test_count;
+    uint32_t data_crc;
+    /* settings that change the arithmetic */
+    int32_t grow, grow_every;
+    uint64_t seed;
+    float lr, momentum, weight_decay, grow_threshold, grow_noise;
+    int32_t max_groups, max_edges;
+    int64_t max_params;
+    /* position */
+    int64_t step, epoch, grow_round;
+    double ep_loss;
+    int64_t ep_hits, ep_seen, skipped;
+    double last_loss, last_accuracy, last_test_accuracy;
+    int32_t last_epoch, last_epoch_end;
+    /* pool use */
+    int32_t n_groups, n_edges;
+    int64_t n_params, duplications, refused;
+};
+
+/* A decoded checkpoint: the header and the model's records, arrays sized
+ * by the counts in use. */
+struct gn_checkpoint {
+    struct gn_checkpoint_header h;
+    struct gn_group *groups; /* (n_groups) */
+    struct gn_edge *edges;   /* (n_edges) */
+    int32_t *order;          /* (n_groups) */
+    float *params, *moment;  /* (n_params) */
+};
+
+/* Serialise t's state into path atomically. */
+enum gn_status gn_checkpoint_write(const char *path, const struct gn_trainer *t);
+
+/*
+ * Decode and check len bytes (the whole file); name prefixes messages.
+ * Everything that can be checked without the run is: format, checksum,
+ * every record's bounds. On error *ck is left empty.
+ */
+enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name,
+                                   struct gn_checkpoint *ck);
+
+/* Read and decode a checkpoint file. */
+enum gn_status gn_checkpoint_load(const char *path, struct gn_checkpoint *ck);
+
+void gn_checkpoint_free(struct gn_checkpoint *ck);
+
+/* Is ck a checkpoint of this run (data, shape, settings, position within
+ * the planned steps)? GN_ERR_INVALID naming the first difference. */
+enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_trainer *t,
+                                   const char *name);
+
+/*
+ * Copy the checkpoint's graph and parameters into m (initialised with pool
+ * capacities at least the checkpoint's counts) and rebuild the topology
+ * with its order: a cycle or a hidden group without inputs is an error.
+ */
+enum gn_status gn_checkpoint_model(const struct gn_checkpoint *ck, struct gn_model *m);
+
+/* Make ck the trainer's state: model, position, counters, progress
+ * (after gn_checkpoint_match). */
+enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_trainer *t);
+
+/* CRC32 of the training examples a run uses (its fingerprint). */
+uint32_t gn_checkpoint_data_crc(const struct gn_data *d, int64_t n);
+
+#endif

@@ -1,0 +1,44 @@
+/*
+ * Growth traces: what the network did during a run, as JSON lines
+ * (docs/TRACE.md), for tools/genet-viz.
+ *
+ * The trainer's host loop calls gn_trace_start once with the start graph,
+ * gn_trace_step after every step, gn_trace_epoch at each epoch end and
+ * gn_trace_end when the run stops. A step record is written every `every`
+ * steps, at every step that grew (or refused to grow) the network, and at
+ * the last step; it holds what changed since the previous record. Only the
+ * step-driven backends (serial, cpu) can be traced: the host must see the
+ * model between steps.
+ */
+#ifndef GN_RUNTIME_TRACE_H
+#define GN_RUNTIME_TRACE_H
+
+#include <stdint.h>
+
+#include "genet/genet.h"
+
+struct gn_trainer;
+struct gn_trace;
+
+/* Create (truncate) the trace file. every: a record every N steps
+ * (0 = only at growth and at the last step). */
+enum gn_status gn_trace_open(struct gn_trace **out, const char *path, int32_t every);
+
+/* The "start" record: run settings and the whole start graph. */
+enum gn_status gn_trace_start(struct gn_trace *tr, const struct gn_trainer *t);
+
+/* After a step (t->c.step already counts it): the step's summed loss,
+ * correct predictions and rows; writes a "step" record when one is due. */
+enum gn_status gn_trace_step(struct gn_trace *tr, const struct gn_trainer *t, double loss_sum,
+                             int64_t hits, int32_t rows);
+
+/* An "epoch" record (t->last holds the epoch's figures). */
+enum gn_status gn_trace_epoch(struct gn_trace *tr, const struct gn_trainer *t);
+
+/* The "end" record (st: how the run ended) and a final flush. */
+enum gn_status gn_trace_end(struct gn_trace *tr, const struct gn_trainer *t, enum gn_status st);
+
+/* Close the file (no record written) and free tr; NULL is allowed. */
+void gn_trace_close(struct gn_trace *tr);
+
+#endif
