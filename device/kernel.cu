@@ -467,12 +467,16 @@ __device__ static void work(struct gn_dev *d, const struct smem_layout &sm, stru
                             struct gn_queue_worker *w, int64_t step)
 {
     __shared__ uint32_t s_task;
+    uint32_t next = GN_QUEUE_DONE; /* thread 0: a successor this block made ready */
     for (;;) {
         if (threadIdx.x == 0) {
-            uint32_t task;
-            enum gn_status st = gn_queue_pop(&d->queue, &task, w);
-            if (st == GN_ERR_DEVICE) fault(d, GN_CUDA_FAULT_STUCK, -1, step, w->worker);
-            s_task = st == GN_OK ? task : GN_QUEUE_DONE;
+            uint32_t task = next;
+            if (task == GN_QUEUE_DONE) {
+                enum gn_status st = gn_queue_pop(&d->queue, &task, w);
+                if (st == GN_ERR_DEVICE) fault(d, GN_CUDA_FAULT_STUCK, -1, step, w->worker);
+                if (st != GN_OK) task = GN_QUEUE_DONE;
+            }
+            s_task = task;
             __threadfence();
         }
         __syncthreads();
@@ -504,9 +508,14 @@ __device__ static void work(struct gn_dev *d, const struct smem_layout &sm, stru
         __syncthreads();
         if (threadIdx.x == 0) {
             __threadfence();
-            enum gn_status st = gn_dag_release(dag, &d->queue, id, w);
+            /* the first successor made ready runs next on this block: no
+             * push and no wait on a chain's critical path */
+            enum gn_status st = gn_dag_release_next(dag, &d->queue, id, w, &next);
             if (st != GN_OK) fault(d, GN_CUDA_FAULT_INVARIANT, g, step, id);
             gn_queue_finish(&d->queue, w);
+            /* continuations must still count their tasks done now and then:
+             * waiters judge progress by it */
+            if (next != GN_QUEUE_DONE && w->unflushed >= 16) gn_queue_flush(&d->queue, w);
             gn_atomic_fetch_add_relaxed_u64(&d->kind_ns[k.kind], now_ns() - t0);
         }
     }

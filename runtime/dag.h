@@ -89,6 +89,41 @@ GN_HD enum gn_status gn_dag_release(struct gn_dag *d, struct gn_queue *q, uint32
     return GN_OK;
 }
 
+/*
+ * As gn_dag_release, but the first successor that becomes ready is not
+ * pushed: it comes back in *next (GN_QUEUE_DONE if none) for the caller to
+ * run at once, a continuation that saves a push and a wait on the critical
+ * path of a chain. The caller must then run *next before it pops again and
+ * count it finished as usual, flushing its finished count now and then
+ * (gn_queue_flush) so waiters see progress; the queue ends the pass by the
+ * done count, so tickets whose slot is never filled are released (see
+ * gn_queue_pop).
+ */
+GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, uint32_t task,
+                                         struct gn_queue_worker *w, uint32_t *next)
+{
+    *next = GN_QUEUE_DONE;
+    uint32_t end = d->succ_begin[task + 1];
+    for (uint32_t k = d->succ_begin[task]; k < end; k++) {
+        uint32_t v = d->succ[k];
+        /* acq_rel: as in gn_dag_release; a continuation's results reach
+         * its own successors through the same chain. */
+        uint32_t old = gn_atomic_fetch_add_acq_rel_u32(&d->indeg[v], (uint32_t)-1);
+        if (old == 1) {
+            if (*next == GN_QUEUE_DONE) {
+                *next = v;
+                continue;
+            }
+            enum gn_status s = gn_queue_push(q, v, w);
+            if (s != GN_OK)
+                return s;
+        } else if (old == 0) {
+            return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v);
+        }
+    }
+    return GN_OK;
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -271,6 +271,15 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
             /* relaxed: only whether the pass moves or failed matters here. */
             if (gn_atomic_load_relaxed_u32(&q->fault) != 0)
                 return GN_ERR_INTERRUPTED;
+            /* A worker that runs a ready successor itself (a continuation,
+             * gn_dag_release_next) pushes one task fewer, so a ticket below
+             * total may never get its slot: its holder leaves once every
+             * task is done. acquire: pairs with the acq_rel add in
+             * gn_queue_flush(), as below. */
+            if (t < q->total && gn_atomic_load_acquire_u32(&q->done) == q->total) {
+                *task = GN_QUEUE_DONE;
+                return GN_OK;
+            }
             uint32_t d = gn_queue_progress(q);
             if (d != seen) {
                 seen = d;
