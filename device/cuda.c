@@ -167,6 +167,9 @@ static void sample(struct cuda_ctx *c)
     t->c.groups = ctl->groups;
     t->c.edges = ctl->edges;
     t->c.params = ctl->params;
+    t->c.duplications = ctl->duplications;
+    t->c.refused = ctl->refused;
+    gn_trainer_publish(t);
 }
 
 static enum gn_status cuda_run(struct gn_trainer *t, gn_progress_fn progress, void *pctx)

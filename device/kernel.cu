@@ -645,6 +645,9 @@ __device__ static bool dup_reserve(struct gn_dev *d, int32_t ne, int64_t np, int
                                    int32_t *e0, int64_t *p0)
 {
     uint64_t p, e, g;
+    /* The group pool is what usually runs out: refuse before taking edges
+     * and parameters that a refusal could not give back. */
+    if (gn_pool_used(&d->pool_groups) >= d->pool_groups.capacity) return false;
     if (gn_pool_alloc(&d->pool_params, (uint64_t)np, &p) != GN_OK) return false;
     if (gn_pool_alloc(&d->pool_edges, (uint64_t)ne, &e) != GN_OK) {
         gn_pool_return(&d->pool_params, p, (uint64_t)np);
@@ -1008,15 +1011,16 @@ extern "C" __global__ void __launch_bounds__(NT) gn_persistent_kernel(struct gn_
                 const int32_t g = d->order[p];
                 struct gn_group *gr = &d->groups[g];
                 d->child_of[g] = -1;
+                d->scratch[g] = 0;
                 if (!(gr->flags & GN_GROUP_MARKED)) continue;
                 bool free_of_marked = true;
                 for (int32_t i = 0; i < gr->in_count; i++)
                     if (d->groups[d->edges[d->in_list[gr->in_begin + i]].src].flags & GN_GROUP_MARKED)
                         free_of_marked = false;
-                if (free_of_marked) {
-                    gr->flags |= GN_GROUP_CHOSEN;
-                    gn_atomic_fetch_add_relaxed_u32(&d->chosen, 1);
-                }
+                /* the choice goes to a word of its own (scratch): other
+                 * threads are reading this group's flags for its marks */
+                d->scratch[g] = free_of_marked;
+                if (free_of_marked) gn_atomic_fetch_add_relaxed_u32(&d->chosen, 1);
             }
             if (blockIdx.x == 0 && threadIdx.x < 2) d->child_of[threadIdx.x == 0 ? GN_SLOT_INPUT : GN_SLOT_OUTPUT] = -1;
             if (!grid_barrier(d, step)) goto out;
@@ -1026,7 +1030,8 @@ extern "C" __global__ void __launch_bounds__(NT) gn_persistent_kernel(struct gn_
                 __shared__ int64_t s_p0;
                 for (int32_t p = blockIdx.x + 1; p < n_old - 1; p += gridDim.x) {
                     const int32_t g = d->order[p];
-                    if (!(d->groups[g].flags & GN_GROUP_CHOSEN)) continue;
+                    if (!d->scratch[g]) continue;
+                    if (threadIdx.x == 0) d->groups[g].flags |= GN_GROUP_CHOSEN;
                     if (threadIdx.x == 0) {
                         enum gn_dup_kind kind = gn_grow_kind((enum gn_grow_policy)cfg.grow, cfg.seed, step + 1, round, p);
                         int32_t ng, ne;

@@ -88,6 +88,17 @@ static void usage_train(FILE *f)
             "  --trace-every N      a record every N steps and at every growth (default %d;\n"
             "                       0 = only when the network grows)\n"
             "\n"
+            "checkpoints and faults (docs/RELIABILITY.md):\n"
+            "  --checkpoint FILE    write the run's state to FILE (atomically) at the end, when\n"
+            "                       stopped by SIGINT/SIGTERM, and every --checkpoint-every steps\n"
+            "  --checkpoint-every N a checkpoint every N steps (default 0: end and stop only;\n"
+            "                       the cuda backend writes none while its kernel runs)\n"
+            "  --resume FILE        continue the run a checkpoint saved; give the same data and\n"
+            "                       settings (--steps and --epochs count from the run's start)\n"
+            "  --on-nan P           stop|skip: at a NaN or Inf loss or gradient, stop naming the\n"
+            "                       group and step, or discard the step (its loss is not counted\n"
+            "                       and the model is restored; serial and cpu) (default stop)\n"
+            "\n"
             "output:\n"
             "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
             "  --quiet              no live progress line\n"
@@ -170,11 +181,19 @@ static void on_progress(void *ctx, const struct gn_progress *p)
 }
 
 static gn_trainer *g_trainer;
+static volatile sig_atomic_t g_signal; /* the first SIGINT or SIGTERM */
 
+/* The first SIGINT or SIGTERM asks the run to stop after the current step
+ * (and write its checkpoint); the handler is then reset (SA_RESETHAND), so
+ * a second one ends the process at once. */
 static void on_signal(int sig)
 {
-    (void)sig;
+    static const char msg[] = "\ngenet-rt: stopping after the current step (send the signal "
+                              "again to quit at once)\n";
+    g_signal = sig;
     if (g_trainer) gn_trainer_request_stop(g_trainer);
+    ssize_t w = write(2, msg, sizeof msg - 1);
+    (void)w;
 }
 
 static int cmd_train(int argc, char **argv, int bench)
@@ -188,7 +207,7 @@ static int cmd_train(int argc, char **argv, int bench)
         O_BACKEND = 256, O_THREADS, O_TILE, O_EPOCHS, O_STEPS, O_LIMIT, O_BATCH, O_LR, O_MOM,
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
-        O_SAVEB, O_TRACE, O_TRACE_EVERY
+        O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -203,7 +222,9 @@ static int cmd_train(int argc, char **argv, int bench)
         {"stats-interval", 1, 0, O_RINGMS}, {"keep-stats", 0, 0, O_KEEP},
         {"warmup", 1, 0, O_WARMUP}, {"save-init-weights", 1, 0, O_SAVEW},
         {"save-batch", 1, 0, O_SAVEB}, {"trace", 1, 0, O_TRACE},
-        {"trace-every", 1, 0, O_TRACE_EVERY}, {0, 0, 0, 0},
+        {"trace-every", 1, 0, O_TRACE_EVERY}, {"checkpoint", 1, 0, O_CKPT},
+        {"checkpoint-every", 1, 0, O_CKPT_EVERY}, {"resume", 1, 0, O_RESUME},
+        {"on-nan", 1, 0, O_ONNAN}, {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
     int64_t v;
@@ -328,6 +349,20 @@ static int cmd_train(int argc, char **argv, int bench)
             if (parse_i64("--trace-every", optarg, 0, INT32_MAX, &v)) return 2;
             s.trace_every = (int32_t)v;
             break;
+        case O_CKPT: s.checkpoint_path = optarg; break;
+        case O_CKPT_EVERY:
+            if (parse_i64("--checkpoint-every", optarg, 0, INT64_MAX / 2, &v)) return 2;
+            s.checkpoint_every = v;
+            break;
+        case O_RESUME: s.resume_path = optarg; break;
+        case O_ONNAN:
+            if (!strcmp(optarg, "stop")) s.on_nan = GN_NAN_STOP;
+            else if (!strcmp(optarg, "skip")) s.on_nan = GN_NAN_SKIP;
+            else {
+                fprintf(stderr, "genet-rt: --on-nan wants stop|skip, got '%s'\n", optarg);
+                return 2;
+            }
+            break;
         case O_HELP:
             if (bench) gn_bench_usage(stdout);
             else usage_train(stdout);
@@ -369,22 +404,45 @@ static int cmd_train(int argc, char **argv, int bench)
     }
     fprintf(u.log, "backend %s: %s\n", gn_backend_name(gn_trainer_backend(t)),
             gn_trainer_backend_reason(t));
+    if (s.resume_path) {
+        struct gn_progress r;
+        gn_trainer_progress(t, &r);
+        fprintf(u.log, "resumed from %s at step %" PRId64 " (%d epochs done)\n", s.resume_path,
+                r.step, r.epoch);
+    }
+    if (s.checkpoint_every > 0 && gn_trainer_backend(t) == GN_BACKEND_CUDA)
+        fprintf(u.log, "note: the cuda backend runs the whole run in one kernel: checkpoints are "
+                       "written at the end and when stopped, not every %" PRId64 " steps\n",
+                s.checkpoint_every);
     if (*gn_trainer_stats_ring(t))
         fprintf(u.log, "live counters: genet-stat --follow %s\n", gn_trainer_stats_ring(t));
+    if (s.trace_path)
+        fprintf(u.log, "growth trace: %s (see it with tools/genet-viz %s -o growth.html)\n",
+                s.trace_path, s.trace_path);
     fflush(u.log);
 
     g_trainer = t;
     struct sigaction sa = {0};
     sa.sa_handler = on_signal;
+    sa.sa_flags = SA_RESETHAND;
     sigaction(SIGINT, &sa, NULL);
     sigaction(SIGTERM, &sa, NULL);
 
     st = gn_trainer_run(t, on_progress, &u);
     int rc = 0;
     if (st == GN_ERR_INTERRUPTED) {
-        fprintf(stderr, "%sgenet-rt: stopped by signal: %s\n", u.tty && !u.quiet ? "\r\033[K" : "",
+        struct gn_progress r;
+        gn_trainer_progress(t, &r);
+        fprintf(stderr, "%sgenet-rt: stopped by %s: %s; ", u.tty && !u.quiet ? "\r\033[K" : "",
+                g_signal == SIGTERM ? "SIGTERM" : g_signal == SIGINT ? "SIGINT" : "a stop request",
                 gn_error_message());
-        rc = 130;
+        if (s.checkpoint_path)
+            fprintf(stderr, "checkpoint of step %" PRId64 " written to %s (continue with "
+                            "--resume %s and the same options)\n",
+                    r.step, s.checkpoint_path, s.checkpoint_path);
+        else
+            fprintf(stderr, "no checkpoint written (--checkpoint FILE keeps the state)\n");
+        rc = g_signal == SIGTERM ? 143 : 130;
     } else if (st) {
         if (u.tty && !u.quiet) fprintf(stderr, "\r\033[K");
         fprintf(stderr, "genet-rt: training failed: %s\n", gn_error_message());
@@ -406,15 +464,20 @@ static int cmd_train(int argc, char **argv, int bench)
     if (!st)
         fprintf(u.log, "done: %" PRId64 " steps, %d hidden groups, test accuracy %.4f, %.1fs\n",
                 p.step, p.groups, test_acc, p.seconds);
+    if (!st && s.checkpoint_path)
+        fprintf(u.log, "checkpoint of step %" PRId64 " written to %s\n", p.step,
+                s.checkpoint_path);
+    if (p.skipped > 0)
+        fprintf(u.log, "--on-nan skip: %" PRId64 " steps discarded\n", p.skipped);
     if (u.json) {
         printf("{\"backend\": \"%s\", \"steps\": %" PRId64 ", \"epochs\": %d, "
                "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
                "\"groups\": %d, \"edges\": %d, \"duplications\": %" PRId64
                ", \"refused\": %" PRId64 ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
-               "\"kernel_launches\": %" PRId64 ", \"status\": \"%s\"}\n",
+               "\"kernel_launches\": %" PRId64 ", \"skipped\": %" PRId64 ", \"status\": \"%s\"}\n",
                gn_backend_name(gn_trainer_backend(t)), p.step, p.epoch, p.loss, p.accuracy,
                test_acc, p.groups, p.edges, p.duplications, p.refused, p.seconds,
-               p.steps_per_s, p.kernel_launches, gn_status_str(st));
+               p.steps_per_s, p.kernel_launches, p.skipped, gn_status_str(st));
     }
     (void)test_loss;
     gn_trainer_close(t);

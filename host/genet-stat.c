@@ -383,6 +383,19 @@ static int cmd_list(int json)
         gn_ring_reader_info(r, &info);
         gn_ring_writer_alive(r, &state);
         uint64_t pos = gn_ring_write_pos(r);
+        if (pos > (uint64_t)INT64_MAX) {
+            /* no writer gets there: a corrupt header (JSON integers stop at 2^63) */
+            if (json) {
+                fputs("{\"name\":", stdout);
+                json_string(names[i]);
+                fputs(",\"error\":\"corrupt ring: impossible write position\"}\n", stdout);
+            } else {
+                printf("%-*s %8s  %s\n", width, names[i], "-",
+                       "corrupt ring: impossible write position");
+            }
+            gn_ring_reader_close(r);
+            continue;
+        }
         fmt_start(start, sizeof start, info.start_unix_ns);
         if (json) {
             fputs("{\"name\":", stdout);

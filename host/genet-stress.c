@@ -34,6 +34,7 @@
 #include "stress_dag.h"
 #include "gn_config.h"
 #if GN_HAVE_CUDA
+#include "device/device.h"
 #include "device/stress_api.h"
 #endif
 
@@ -568,6 +569,14 @@ static int run(const struct options *o)
         s = gn_fail(GN_ERR_NOMEM, "no memory for %" PRIu64 " task records", max_tasks);
     int cuda = strcmp(o->backend, "cuda") == 0;
 #if GN_HAVE_CUDA
+    if (s == GN_OK && cuda) {
+        struct gn_device_info di;
+        gn_device_query(&di);
+        if (!di.usable) {
+            s = gn_fail(GN_ERR_UNSUPPORTED, "--backend cuda: %s", di.reason);
+            goto error;
+        }
+    }
     if (s == GN_OK && cuda) {
         uint32_t cap_edges = grown ? g.cap_edges : g.n_edges;
         if (gn_cuda_stress_create(&dev, (uint32_t)max_tasks, cap_edges + 1, (int)o->work,

@@ -46,6 +46,7 @@ struct cpu_ctx {
     /* growth round state */
     struct gn_pool pool_groups, pool_edges, pool_params;
     int32_t *child_of; /* (max_groups) by slot, -1 when none */
+    uint8_t *pick;     /* (max_groups) by slot: chosen in this round */
     gn_atomic_u32 chosen;
     gn_atomic_u64 dups, refused;
     int64_t step, round;
@@ -97,6 +98,12 @@ static int reserve(struct cpu_ctx *c, int32_t ng, int32_t ne, int64_t np, int32_
     struct gn_model *m = &c->t->m;
     uint64_t p, e, g;
     (void)ng;
+    /* The group pool is what usually runs out: refuse before taking edges
+     * and parameters that a refusal could not give back. */
+    if (gn_pool_used(&c->pool_groups) >= c->pool_groups.capacity) {
+        gn_pool_alloc(&c->pool_groups, 1, &g); /* counts the refusal */
+        return 0;
+    }
     if (gn_pool_alloc(&c->pool_params, (uint64_t)np, &p)) return 0;
     if (gn_pool_alloc(&c->pool_edges, (uint64_t)ne, &e)) {
         gn_pool_return(&c->pool_params, p, (uint64_t)np);
@@ -123,8 +130,11 @@ static void run_grow_task(struct cpu_ctx *c, uint32_t id)
     switch (c->pass) {
     case PASS_MARK: gn_grow_mark_one(m, g, t->s.grow_threshold); break;
     case PASS_CHOOSE:
+        /* the choice goes to a byte of its own: predecessors' flags are
+         * being read by other workers; the main thread sets CHOSEN after */
+        c->pick[g] = (uint8_t)gn_grow_should_choose(m, g);
         /* relaxed: a count read after the pass. */
-        if (gn_grow_choose_one(m, g)) gn_atomic_fetch_add_relaxed_u32(&c->chosen, 1);
+        if (c->pick[g]) gn_atomic_fetch_add_relaxed_u32(&c->chosen, 1);
         break;
     case PASS_DUP: {
         if (!(m->groups[g].flags & GN_GROUP_CHOSEN)) break;
@@ -177,7 +187,8 @@ static enum gn_status cpu_open(struct gn_trainer *t)
     c->workers = gn_sched_workers(c->sched);
     gn_taskgraph_tiles(t->s.batch, t->s.tile, c->workers, &c->tile, &c->tiles);
     c->child_of = malloc((size_t)t->m.max_groups * sizeof(int32_t));
-    if (!c->child_of) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    c->pick = calloc((size_t)t->m.max_groups, 1);
+    if (!c->child_of || !c->pick) return gn_fail(GN_ERR_NOMEM, "out of memory");
     snprintf(t->backend_reason + strlen(t->backend_reason),
              sizeof t->backend_reason - strlen(t->backend_reason),
              " (%d workers, tiles of %d rows)", c->workers, c->tile);
@@ -211,6 +222,10 @@ static enum gn_status grow_round(struct cpu_ctx *c)
     gn_atomic_store_relaxed_u32(&c->chosen, 0);
     if ((st = run_pass(c, PASS_CHOOSE, &c->grow))) return st;
     if (gn_atomic_load_relaxed_u32(&c->chosen) == 0) return GN_OK;
+    for (int32_t i = 1; i < m->n_groups - 1; i++) {
+        int32_t g = m->order[i];
+        if (c->pick[g]) m->groups[g].flags |= GN_GROUP_CHOSEN;
+    }
 
     int32_t n_old = m->n_groups;
     for (int32_t g = 0; g < n_old; g++) c->child_of[g] = -1;
@@ -286,8 +301,16 @@ static void cpu_close(struct gn_trainer *t)
     gn_dag_free(&c->eval);
     gn_dag_free(&c->grow);
     free(c->child_of);
+    free(c->pick);
     free(c);
     t->bctx = NULL;
+}
+
+/* The trainer restored the model (--on-nan skip): the task DAGs follow the
+ * graph, which a growth in the discarded step may have changed. */
+static enum gn_status cpu_reload(struct gn_trainer *t)
+{
+    return rebuild_tasks(t->bctx);
 }
 
 const struct gn_backend_ops gn_backend_cpu = {
@@ -296,5 +319,6 @@ const struct gn_backend_ops gn_backend_cpu = {
     .step = cpu_step,
     .forward = cpu_forward,
     .run = NULL,
+    .reload = cpu_reload,
     .close = cpu_close,
 };

@@ -42,15 +42,21 @@ void gn_grow_mark_one(struct gn_model *m, int32_t g, float threshold)
     if (gr->kind == GN_GROUP_HIDDEN && gr->grad_std > threshold) gr->flags |= GN_GROUP_MARKED;
 }
 
-int gn_grow_choose_one(struct gn_model *m, int32_t g)
+int gn_grow_should_choose(const struct gn_model *m, int32_t g)
 {
-    struct gn_group *gr = &m->groups[g];
+    const struct gn_group *gr = &m->groups[g];
     if (!(gr->flags & GN_GROUP_MARKED)) return 0;
     for (int32_t i = 0; i < gr->in_count; i++) {
         int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
         if (m->groups[s].flags & GN_GROUP_MARKED) return 0;
     }
-    gr->flags |= GN_GROUP_CHOSEN;
+    return 1;
+}
+
+int gn_grow_choose_one(struct gn_model *m, int32_t g)
+{
+    if (!gn_grow_should_choose(m, g)) return 0;
+    m->groups[g].flags |= GN_GROUP_CHOSEN;
     return 1;
 }
 

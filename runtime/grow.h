@@ -35,6 +35,10 @@ int32_t gn_grow_mark(struct gn_model *m, float threshold);
 void gn_grow_mark_one(struct gn_model *m, int32_t g, float threshold);
 int gn_grow_choose_one(struct gn_model *m, int32_t g);
 
+/* The choice alone, reading only marks: what a parallel pass runs (it
+ * must not set CHOSEN in a flags word a successor is reading). */
+int gn_grow_should_choose(const struct gn_model *m, int32_t g);
+
 #ifdef __cplusplus
 extern "C" {
 #endif

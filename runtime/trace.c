@@ -34,11 +34,11 @@ struct gn_trace {
     FILE *f;
     char *path;
     int32_t every;
-    int32_t groups_written;   /* slots [0, groups_written) are in the trace */
-    int32_t edges_seen;       /* edge slots compared so far */
+    int32_t groups_written; /* slots [0, groups_written) are in the trace */
+    int32_t edges_seen;     /* edge slots compared so far */
     int32_t edges_cap;
-    int32_t *esrc, *edst;     /* (edges_cap): each edge slot as last written */
-    double loss_sum;          /* since the previous step record */
+    int32_t *esrc, *edst; /* (edges_cap): each edge slot as last written */
+    double loss_sum;      /* since the previous step record */
     int64_t hits, rows, steps;
 };
 

@@ -14,10 +14,13 @@
 #include <string.h>
 #include <time.h>
 
+#include "checkpoint.h"
 #include "device/device.h"
 #include "error.h"
 #include "gn_config.h"
 #include "graphfile.h"
+#include "hostmem.h"
+#include "numguard.h"
 #include "rng.h"
 #include "trace.h"
 #include "trainer.h"
@@ -105,6 +108,50 @@ static enum gn_status check_settings(const struct gn_settings *s)
     if (s->max_groups < 0 || s->max_edges < 0 || s->max_params < 0 || s->threads < 0 ||
         s->tile < 0)
         return gn_fail(GN_ERR_INVALID, "pool sizes, --threads and --tile must be >= 0");
+    if (s->checkpoint_every < 0) return gn_fail(GN_ERR_INVALID, "--checkpoint-every must be >= 0");
+    if (s->checkpoint_every > 0 && !s->checkpoint_path)
+        return gn_fail(GN_ERR_INVALID, "--checkpoint-every needs --checkpoint FILE");
+    if (s->on_nan != GN_NAN_STOP && s->on_nan != GN_NAN_SKIP)
+        return gn_fail(GN_ERR_INVALID, "--on-nan must be stop or skip");
+    return GN_OK;
+}
+
+/* The host memory the run will allocate, checked against MemAvailable
+ * before anything large is allocated (hostmem.h). */
+static enum gn_status check_host_memory(const struct gn_trainer *t, int32_t mg, int32_t me,
+                                        int64_t mp, int32_t classes)
+{
+    const double mib = 1024.0 * 1024.0;
+    int32_t width = t->s.group_size > classes ? t->s.group_size : classes;
+    double pools = 3.0 * 4.0 * (double)mp + 60.0 * mg + 24.0 * me;
+    if (t->s.on_nan == GN_NAN_SKIP) pools *= 2.0; /* the snapshot */
+    double acts = 2.0 * 4.0 * (double)mg * t->s.batch * width;
+    double rest = 4.0 * (double)t->s.batch * t->train->features + 4.0 * (double)t->n_train +
+                  16.0 * GN_LOSS_LOG;
+    char detail[256];
+    snprintf(detail, sizeof detail,
+             "pools of %d groups, %d edges and %lld parameters: %.1f MiB%s; activations for a "
+             "batch of %d: %.1f MiB; minibatch and logs: %.1f MiB",
+             mg, me, (long long)mp, pools / mib,
+             t->s.on_nan == GN_NAN_SKIP ? " (twice: --on-nan skip keeps a copy)" : "",
+             t->s.batch, acts / mib, rest / mib);
+    return gn_hostmem_check(pools + acts + rest, detail);
+}
+
+/* --resume: the checkpoint must belong to this run; then it becomes the
+ * trainer's state (before the backend opens, so the backend builds from it). */
+static enum gn_status resume(struct gn_trainer *t, const char *path)
+{
+    struct gn_checkpoint ck;
+    enum gn_status st = gn_checkpoint_load(path, &ck);
+    if (st) return st;
+    if (!(st = gn_checkpoint_match(&ck, t, path))) st = gn_checkpoint_apply(&ck, t);
+    gn_checkpoint_free(&ck);
+    if (st) {
+        char why[400];
+        snprintf(why, sizeof why, "%s", gn_error_message());
+        return gn_fail(st, "--resume: %s", why);
+    }
     return GN_OK;
 }
 
@@ -121,6 +168,7 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
                        test->features, train->features);
     struct gn_trainer *t = calloc(1, sizeof *t);
     if (!t) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    pthread_mutex_init(&t->pub_lock, NULL);
     t->s = *s;
     t->train = train;
     t->test = test;
@@ -128,14 +176,24 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
     if (s->limit_train > 0 && s->limit_train < t->n_train) t->n_train = s->limit_train;
     if (t->s.batch > t->n_train) t->s.batch = (int32_t)t->n_train;
     t->steps_per_epoch = (t->n_train + t->s.batch - 1) / t->s.batch;
+    t->last.test_accuracy = -1;
+    t->ckpt_step = -1;
 
     if ((st = choose_backend(t))) goto error;
+    if (t->s.on_nan == GN_NAN_SKIP && t->ops->run) {
+        st = gn_fail(GN_ERR_UNSUPPORTED,
+                     "--on-nan skip needs the serial or cpu backend: the %s backend stops at a "
+                     "NaN loss (its kernel's error record names the step)",
+                     gn_backend_name(t->backend));
+        goto error;
+    }
 
     int32_t classes = train->classes;
     if (test && test->count > 0 && test->classes > classes) classes = test->classes;
     int32_t mg, me;
     int64_t mp;
     gn_model_capacity(&t->s, train->features, classes, &mg, &me, &mp);
+    if ((st = check_host_memory(t, mg, me, mp, classes))) goto error;
     if (graph_path) {
         st = gn_graph_read(graph_path, &t->m, train->features, classes, t->s.group_size, mg, me,
                            mp);
@@ -146,6 +204,10 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
         if ((st = gn_model_build_default(&t->m))) goto error;
     }
     gn_model_init_weights(&t->m, t->s.seed);
+    if (t->s.checkpoint_path || t->s.resume_path)
+        t->data_crc = gn_checkpoint_data_crc(train, t->n_train);
+    if (t->s.resume_path && (st = resume(t, t->s.resume_path))) goto error;
+    if (t->s.on_nan == GN_NAN_SKIP && (st = gn_snapshot_create(&t->snap, &t->m))) goto error;
     if ((st = gn_buffers_init(&t->buf, &t->m, t->s.batch))) goto error;
     t->xbatch = malloc((size_t)t->s.batch * (size_t)train->features * sizeof(float));
     t->ybatch = malloc((size_t)t->s.batch);
@@ -172,7 +234,6 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
                             &t->ring);
         if (st) goto error;
     }
-    t->last.test_accuracy = -1;
     *out = t;
     return GN_OK;
 error:
@@ -230,11 +291,22 @@ static void fill_progress(struct gn_trainer *t, double loss_sum, int64_t hits, i
     p->refused = t->m.refused;
     p->seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9;
     p->steps_per_s = p->seconds > 0 ? (double)p->step / p->seconds : 0.0;
+    p->skipped = t->skipped;
     t->c.loss = p->loss;
     t->c.accuracy = p->accuracy;
     t->c.groups = t->m.n_groups;
     t->c.edges = t->m.n_edges;
     t->c.params = t->m.n_params;
+    t->c.duplications = p->duplications;
+    t->c.refused = p->refused;
+    gn_trainer_publish(t);
+}
+
+void gn_trainer_publish(struct gn_trainer *t)
+{
+    pthread_mutex_lock(&t->pub_lock);
+    t->pub = t->c;
+    pthread_mutex_unlock(&t->pub_lock);
 }
 
 /* The poller thread's view of the counters: whole-word reads of fields the
@@ -242,15 +314,19 @@ static void fill_progress(struct gn_trainer *t, double loss_sum, int64_t hits, i
 static void stats_sample(void *ctx, struct gn_stat_record *r)
 {
     struct gn_trainer *t = ctx;
-    const struct gn_counters *c = &t->c;
+    struct gn_counters snap;
+    pthread_mutex_lock(&t->pub_lock);
+    snap = t->pub;
+    pthread_mutex_unlock(&t->pub_lock);
+    const struct gn_counters *c = &snap;
     r->step = c->step;
     r->epoch = (int32_t)c->epoch;
     r->loss = c->loss;
     r->accuracy = c->accuracy;
     r->groups = (int32_t)c->groups;
     r->edges = (int32_t)c->edges;
-    r->duplications = t->last.duplications;
-    r->refused = t->last.refused;
+    r->duplications = c->duplications;
+    r->refused = c->refused;
     r->tasks = c->tasks;
     int64_t now = gn_now_ns();
     if (t->sample_ns > 0 && now > t->sample_ns)
@@ -285,6 +361,17 @@ enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
         if (st) return st;
     }
     enum gn_status st = run_backend(t, progress, ctx);
+    /* The final checkpoint: at the end, or where a stop request left the run
+     * (cuda: after the model came back). The state is at a step boundary. */
+    if ((st == GN_OK || st == GN_ERR_INTERRUPTED) && t->s.checkpoint_path &&
+        t->ckpt_step != t->c.step) {
+        char why[512];
+        snprintf(why, sizeof why, "%s", gn_error_message());
+        enum gn_status cs = gn_checkpoint_write(t->s.checkpoint_path, t);
+        if (cs) return cs;
+        t->ckpt_step = t->c.step;
+        if (st) gn_fail(st, "%s", why); /* keep the stop's message */
+    }
     if (t->trace) {
         enum gn_status ts = gn_trace_end(t->trace, t, st);
         if (!st) st = ts;
@@ -296,22 +383,52 @@ enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
     return st;
 }
 
+/* A periodic checkpoint when one is due at this step (--checkpoint-every). */
+static enum gn_status checkpoint_due(gn_trainer *t)
+{
+    if (!t->s.checkpoint_path || t->s.checkpoint_every <= 0 ||
+        t->c.step % t->s.checkpoint_every != 0 || t->ckpt_step == t->c.step)
+        return GN_OK;
+    enum gn_status st = gn_checkpoint_write(t->s.checkpoint_path, t);
+    if (!st) t->ckpt_step = t->c.step;
+    return st;
+}
+
+/* After a step: the NaN/Inf check; under --on-nan skip a failed step is
+ * undone (the model restored, the backend told) and *skip set. */
+static enum gn_status guard_step(gn_trainer *t, double ls, int *skip)
+{
+    *skip = 0;
+    enum gn_status st = gn_numguard_check(&t->m, ls, t->c.step + 1);
+    if (!st || !t->snap) return st;
+    gn_snapshot_restore(t->snap, &t->m, &t->grow_round);
+    t->n_events = 0;
+    t->skipped++;
+    *skip = 1;
+    return t->ops->reload ? t->ops->reload(t) : GN_OK;
+}
+
 static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *ctx)
 {
     t->t0_ns = gn_now_ns();
     int64_t total = t->s.epochs > 0 ? (int64_t)t->s.epochs * t->steps_per_epoch : INT64_MAX;
     if (t->s.steps > 0 && t->s.steps < total) total = t->s.steps;
     t->last.steps_total = total;
-    if (t->ops->run) return t->ops->run(t, progress, ctx);
+    if (t->ops->run) return t->c.step < total ? t->ops->run(t, progress, ctx) : GN_OK;
 
     enum gn_status st = GN_OK;
     if (t->trace && (st = gn_trace_start(t->trace, t))) return st;
     while (t->c.step < total) {
         int64_t epoch = t->c.epoch;
         gn_trainer_shuffle(t, epoch);
-        double loss_sum = 0.0;
-        int64_t hits = 0, seen = 0;
-        for (int64_t i0 = 0; i0 < t->n_train && t->c.step < total; i0 += t->s.batch) {
+        /* Where in the epoch to start: 0, or after a resume the checkpoint's
+         * place, with the epoch's sums so far (t->ep_*). */
+        int64_t first = (t->c.step - epoch * t->steps_per_epoch) * t->s.batch, ran = 0;
+        if (first == 0) {
+            t->ep_loss = 0.0;
+            t->ep_hits = t->ep_seen = 0;
+        }
+        for (int64_t i0 = first; i0 < t->n_train && t->c.step < total; i0 += t->s.batch) {
             if (t->stop) return gn_fail(GN_ERR_INTERRUPTED, "stopped at step %lld",
                                         (long long)t->c.step);
             int32_t rows = (int32_t)(t->n_train - i0 < t->s.batch ? t->n_train - i0 : t->s.batch);
@@ -319,38 +436,46 @@ static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *
             gn_trainer_load_batch(t, i0, rows);
             t->c.t_wait_data_ns += gn_now_ns() - tl;
             int grow = t->s.grow != GN_GROW_OFF && (t->c.step + 1) % t->s.grow_every == 0;
+            if (t->snap) gn_snapshot_take(t->snap, &t->m, t->grow_round);
             if ((st = t->ops->step(t, grow))) return st;
             double ls;
             int64_t h;
+            int skip;
             gn_op_reduce_loss(&t->buf, &ls, &h);
-            if (!isfinite(ls))
-                return gn_fail(GN_ERR_NUMERIC, "the training loss is %f at step %lld", ls,
-                               (long long)t->c.step + 1);
-            loss_sum += ls;
-            hits += h;
-            seen += rows;
+            if ((st = guard_step(t, ls, &skip))) return st;
+            if (!skip) {
+                t->ep_loss += ls;
+                t->ep_hits += h;
+                t->ep_seen += rows;
+            }
             if (t->c.step < t->loss_log_len) {
                 t->loss_log[t->c.step] = ls / rows;
                 t->time_log[t->c.step] = gn_now_ns() - t->t0_ns;
             }
             t->c.step++;
-            fill_progress(t, loss_sum, hits, seen);
-            if (t->trace && (st = gn_trace_step(t->trace, t, ls, h, rows))) return st;
+            ran++;
+            fill_progress(t, t->ep_loss, t->ep_hits, t->ep_seen);
+            if (t->trace && !skip && (st = gn_trace_step(t->trace, t, ls, h, rows))) return st;
             t->last.epoch_end = 0;
             if (progress) progress(ctx, &t->last);
+            /* a step that ends the epoch or the run is checkpointed below,
+             * after the epoch's end */
+            if (i0 + t->s.batch < t->n_train && t->c.step < total && (st = checkpoint_due(t)))
+                return st;
         }
-        if (seen == 0) break;
+        if (ran == 0) break;
         if (t->c.step % t->steps_per_epoch == 0 || t->c.step >= total) {
             if (t->c.step % t->steps_per_epoch == 0) t->c.epoch++;
             double tl, ta = -1;
             if (t->test && t->test->count > 0) {
                 if ((st = gn_trainer_evaluate(t, t->test, &tl, &ta))) return st;
             }
-            fill_progress(t, loss_sum, hits, seen);
+            fill_progress(t, t->ep_loss, t->ep_hits, t->ep_seen);
             t->last.test_accuracy = ta;
             t->last.epoch_end = 1;
             if (t->trace && (st = gn_trace_epoch(t->trace, t))) return st;
             if (progress) progress(ctx, &t->last);
+            if ((st = checkpoint_due(t))) return st;
         }
     }
     return GN_OK;
@@ -397,6 +522,15 @@ void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p)
     *p = t->last;
 }
 
+enum gn_status gn_trainer_save_checkpoint(gn_trainer *t, const char *path)
+{
+    if (!t || !path)
+        return gn_fail(GN_ERR_INVALID, "gn_trainer_save_checkpoint: no trainer or path");
+    if (!t->s.checkpoint_path && !t->s.resume_path) /* not computed at open */
+        t->data_crc = gn_checkpoint_data_crc(t->train, t->n_train);
+    return gn_checkpoint_write(path, t);
+}
+
 enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path)
 {
     return gn_graph_write(path, &t->m);
@@ -421,8 +555,10 @@ void gn_trainer_close(gn_trainer *t)
     free(t->xbatch);
     free(t->ybatch);
     free(t->perm);
+    pthread_mutex_destroy(&t->pub_lock);
     free(t->loss_log);
     free(t->time_log);
     gn_trace_close(t->trace);
+    gn_snapshot_free(t->snap);
     free(t);
 }

@@ -9,6 +9,7 @@
 #ifndef GN_RUNTIME_TRAINER_H
 #define GN_RUNTIME_TRAINER_H
 
+#include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
 
@@ -21,17 +22,18 @@
 
 struct gn_trainer;
 
-/* Counters that the stats poller and the progress reports read. Written by
- * the training thread, read by other threads without locks: each field is
- * naturally aligned and read as a whole (a sample may mix two steps). */
+/* Counters that the stats poller and the progress reports read. The
+ * training thread owns `c`; once a step it copies them to `pub` under
+ * pub_lock (gn_trainer_publish), and the poller reads only `pub`. */
 struct gn_counters {
-    volatile int64_t step, epoch;
-    volatile double loss, accuracy; /* running over the epoch */
-    volatile int64_t tasks;
-    volatile int64_t t_forward_ns, t_backward_ns, t_update_ns, t_growth_ns;
-    volatile int64_t t_wait_data_ns, t_wait_kernel_ns;
-    volatile int64_t queue_high_water;
-    volatile int64_t groups, edges, params; /* pool use, input and output included */
+    int64_t step, epoch;
+    double loss, accuracy; /* running over the epoch */
+    int64_t tasks;
+    int64_t t_forward_ns, t_backward_ns, t_update_ns, t_growth_ns;
+    int64_t t_wait_data_ns, t_wait_kernel_ns;
+    int64_t queue_high_water;
+    int64_t groups, edges, params; /* pool use, input and output included */
+    int64_t duplications, refused;
 };
 
 struct gn_backend_ops {
@@ -82,6 +84,10 @@ struct gn_trainer {
     int64_t *time_log; /* ns since the run started, at the end of each step */
     int64_t loss_log_len;
 
+    /* the counters as last published, for the poller thread */
+    pthread_mutex_t pub_lock;
+    struct gn_counters pub;
+
     /* the stats ring and its poller (NULL when off) */
     struct gn_ring *ring;
     struct gn_poller *poller;
@@ -108,6 +114,9 @@ struct gn_trainer {
 #define GN_LOSS_LOG (1 << 20)
 
 int64_t gn_now_ns(void);
+
+/* Copy the training thread's counters to the poller's view. */
+void gn_trainer_publish(struct gn_trainer *t);
 
 /* Fill t->xbatch/ybatch with rows [i0, i0+rows) of the epoch permutation
  * and point t->buf at them. */

@@ -598,8 +598,10 @@ static void test_fashion_mnist(void **state)
         hi = train.x[i] > hi ? train.x[i] : hi;
     }
     assert_true(lo == 0.0f && hi == 1.0f);
-    /* a guard against gross regressions, loose enough for sanitizer builds */
-    assert_true(secs < 5.0);
+    /* a guard against gross regressions (an accidental quadratic parse),
+     * loose enough for sanitizer builds on a loaded 2-core machine; the
+     * release build takes about 0.4 s */
+    assert_true(secs < 60.0);
     gn_data_free(&train);
     gn_data_free(&test);
 }

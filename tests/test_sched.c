@@ -395,8 +395,14 @@ static void test_stress_binary_cli(void **state)
     for (int i = 0; i < GN_STRESS_SHAPE_COUNT; i++)
         assert_non_null(strstr(out, gn_stress_shape_name((enum gn_stress_shape)i)));
     assert_non_null(strstr(out, "--json"));
-    assert_int_equal(run_stress("--backend cuda --tasks 10 2>&1", out, sizeof out), 1);
-    assert_non_null(strstr(out, "not built yet"));
+    /* cuda: runs where a GPU exists; elsewhere a clear refusal, never a crash */
+    int rc = run_stress("--backend cuda --tasks 10 2>&1", out, sizeof out);
+    if (rc != 0) {
+        assert_int_equal(rc, 1);
+        assert_non_null(strstr(out, "--backend cuda"));
+    } else {
+        assert_non_null(strstr(out, "violations: 0"));
+    }
     assert_int_equal(run_stress("--shape nope 2>&1", out, sizeof out), 2);
     assert_non_null(strstr(out, "--shape 'nope'"));
     assert_int_equal(run_stress("--tasks 0 2>&1", out, sizeof out), 2);

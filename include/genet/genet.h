@@ -193,7 +193,7 @@ const char *gn_trainer_stats_ring(const gn_trainer *t);
  * docs/RELIABILITY.md for the format), while no gn_trainer_run is in
  * progress. gn_trainer_run itself writes the periodic, final and stop
  * checkpoints of settings.checkpoint_path. */
-enum gn_status gn_trainer_save_checkpoint(const gn_trainer *t, const char *path);
+enum gn_status gn_trainer_save_checkpoint(gn_trainer *t, const char *path);
 
 /* Write the current graph as a graph file. */
 enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path);

@@ -129,6 +129,20 @@ def edges_of(groups, out):
     return sum(len(g) for g in groups) + len(out)
 
 
+def flops_of(groups, out, size, batch):
+    """FLOPs of one training step as `genet-rt bench` counts them (host/bench.c):
+    2*B*K*N per edge for the forward, as much for the weight gradient, as
+    much again for the error of a hidden source; 4 per parameter for the
+    update."""
+    f, params = 0.0, len(groups) * size + CLASSES
+    for dst, ins in [(size, g) for g in groups] + [(CLASSES, out)]:
+        for s in ins:
+            k = INPUTS if s == 0 else size
+            f += 2.0 * batch * k * dst * (2 if s == 0 else 3)
+            params += k * dst
+    return f + 4.0 * params
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outdir")
@@ -156,7 +170,8 @@ def main(argv):
         path = os.path.join(a.outdir, name + ".json")
         write_graph(path, size, groups, out)
         written.append({"name": name, "file": os.path.basename(path), "groups": len(groups), "size": size,
-                        "levels": levels, "edges": edges_of(groups, out)})
+                        "levels": levels, "edges": edges_of(groups, out),
+                        "flops_per_step_b256": flops_of(groups, out, size, 256)})
 
     if a.quick:
         emit("sweep-64-32", 32, lambda r: layered(r, 8, 8, window=a.window))

@@ -5,13 +5,15 @@
  * record: the start graph, then every step record) plus, per group slot, the
  * frame it appeared in, and per edge slot the history of its (src, dst).
  *
- * Layout, computed once so that a group never moves: layers are longest-path
- * depths from the input in the final graph (input in layer 0 at the left,
- * output in the last layer at the right). Growth only inserts groups on
- * existing paths or beside existing groups, so every edge of every earlier
- * frame also goes left to right. Inside a layer groups start in canonical
- * order and a few barycentre sweeps pull them next to their neighbours; y is
- * then the group's rank in its layer, spread over the height.
+ * Layout, computed once so that a group never moves: columns are
+ * longest-path depths from the input in the final graph (input in column 0
+ * at the left, output in the last column at the right). Growth only inserts
+ * groups on existing paths or beside existing groups, so every edge of every
+ * earlier frame also goes left to right. Rows: R = the most groups any
+ * column ends with; the start graph sits centred, and each new group, in
+ * order of birth, takes the free row of its column nearest its parent's row
+ * (a depthwise copy continues its parent's row, a widthwise one lands just
+ * beside it).
  *
  * Drawing (Canvas 2D): old edges in one path, new or moved edges on top in
  * the accent colour, groups coloured by log10 of their gradient std
@@ -30,7 +32,7 @@
     var VIRIDIS = [[68, 1, 84], [71, 44, 122], [59, 81, 139], [44, 113, 142], [33, 144, 141],
                    [39, 173, 129], [92, 200, 99], [170, 220, 50], [253, 231, 37]];
     var ACCENT = '#ff7a1a', MARK = '#d62839', EDGE = 'rgba(40, 50, 70, 0.22)';
-    var FADE = 5; /* frames a new group or edge stays highlighted */
+    var FADE = 4; /* frames a new group or edge stays highlighted */
 
     /* ---- the trace, replayed ------------------------------------------ */
 
@@ -76,69 +78,75 @@
 
     function layout(T) {
         var G = T.groups, n = G.length, last = T.frames.length - 1;
-        var succ = [], pred = [], indeg = [], i;
-        for (i = 0; i < n; i++) { succ.push([]); pred.push([]); indeg.push(0); }
+        var succ = [], indeg = [], i;
+        for (i = 0; i < n; i++) { succ.push([]); indeg.push(0); }
         T.edges.forEach(function (hist) {
             var e = edgeAt(hist, last);
             if (!e || !G[e[1]] || !G[e[2]]) return;
             succ[e[1]].push(e[2]);
-            pred[e[2]].push(e[1]);
             indeg[e[2]]++;
         });
         /* longest path from the input, in topological (Kahn) order */
-        var depth = new Array(n).fill(0), queue = [], topo = [];
+        var depth = new Array(n).fill(0), queue = [];
         for (i = 0; i < n; i++) if (G[i] && indeg[i] === 0) queue.push(i);
-        while (queue.length) {
-            var g = queue.shift();
-            topo.push(g);
+        for (var q = 0; q < queue.length; q++) {
+            var g = queue[q];
             succ[g].forEach(function (s) {
                 depth[s] = Math.max(depth[s], depth[g] + 1);
                 if (--indeg[s] === 0) queue.push(s);
             });
         }
         var L = 1;
-        for (i = 0; i < n; i++) if (G[i] && G[i].kind !== 'output') L = Math.max(L, depth[i] + 1);
-        var layers = [];
-        for (i = 0; i <= L; i++) layers.push([]);
-        var rank = {};
-        T.order.forEach(function (g, k) { rank[g] = k; });
+        for (i = 0; i < n; i++) if (G[i] && G[i].kind === 'hidden') L = Math.max(L, depth[i] + 1);
+        var size = [];
+        for (i = 0; i <= L; i++) size.push(0);
         for (i = 0; i < n; i++) {
             if (!G[i]) continue;
-            var d = G[i].kind === 'input' ? 0 : G[i].kind === 'output' ? L : Math.max(1, depth[i]);
-            G[i].layer = d;
-            layers[d].push(i);
+            G[i].layer = G[i].kind === 'input' ? 0 : G[i].kind === 'output' ? L : Math.max(1, depth[i]);
+            size[G[i].layer]++;
         }
-        layers.forEach(function (ly) {
-            ly.sort(function (a, b) { return (rank[a] || 0) - (rank[b] || 0) || a - b; });
-        });
-        /* barycentre sweeps over the hidden layers */
-        function place() {
-            layers.forEach(function (ly) {
-                ly.forEach(function (g, k) { G[g].y = ly.length === 1 ? 0.5 : (k + 0.5) / ly.length; });
-            });
-        }
-        place();
-        for (var sweep = 0; sweep < 6; sweep++) {
-            var nb = sweep % 2 === 0 ? pred : succ;
-            for (var li = 1; li < L; li++) {
-                var ly = layers[sweep % 2 === 0 ? li : L - li];
-                var key = {};
-                ly.forEach(function (g) {
-                    var s = 0, c = 0;
-                    nb[g].forEach(function (h) {
-                        if (G[h].kind === 'hidden') { s += G[h].y; c++; }
-                    });
-                    key[g] = c ? s / c : G[g].y;
-                });
-                ly.sort(function (a, b) { return key[a] - key[b] || G[a].y - G[b].y; });
-                ly.forEach(function (g, k) { G[g].y = ly.length === 1 ? 0.5 : (k + 0.5) / ly.length; });
+        var R = 1;
+        for (i = 1; i < L; i++) R = Math.max(R, size[i]);
+        /* rows: the start graph centred in each layer, then every new group
+         * on the free row nearest its parent's (a layer never holds more
+         * than R groups, so one is always free) */
+        var used = [];
+        for (i = 0; i <= L; i++) used.push(new Uint8Array(R));
+        function take(layer, want) {
+            for (var d = 0; d < R; d++) {
+                var c = [want + d, want - d];
+                for (var k = 0; k < 2; k++) {
+                    if (c[k] >= 0 && c[k] < R && !used[layer][c[k]]) {
+                        used[layer][c[k]] = 1;
+                        return c[k];
+                    }
+                }
             }
+            return 0;
         }
-        place();
-        for (i = 0; i < n; i++) if (G[i]) G[i].x = G[i].layer / L;
-        var maxRows = 1;
-        layers.forEach(function (ly, k) { if (k > 0 && k < L) maxRows = Math.max(maxRows, ly.length); });
-        return {layers: L, maxRows: maxRows};
+        var start = {}, placed = {};
+        T.startOrder.forEach(function (g) {
+            if (G[g] && G[g].kind === 'hidden' && G[g].frame === 0)
+                (start[G[g].layer] = start[G[g].layer] || []).push(g);
+        });
+        Object.keys(start).forEach(function (ly) {
+            var row0 = Math.floor((R - start[ly].length) / 2);
+            start[ly].forEach(function (g, k) { G[g].row = take(+ly, row0 + k); placed[g] = 1; });
+        });
+        var born = [];
+        for (i = 0; i < n; i++) if (G[i] && G[i].kind === 'hidden' && !placed[i]) born.push(i);
+        born.sort(function (a, b) { return G[a].frame - G[b].frame || a - b; });
+        born.forEach(function (g) {
+            var p = G[G[g].parent];
+            var want = p && p.kind === 'hidden' && p.row !== undefined ? p.row : Math.floor(R / 2);
+            G[g].row = take(G[g].layer, want);
+        });
+        for (i = 0; i < n; i++) {
+            if (!G[i]) continue;
+            G[i].x = G[i].layer / L;
+            G[i].y = G[i].kind === 'hidden' ? (G[i].row + 0.5) / R : 0.5;
+        }
+        return {layers: L, maxRows: R};
     }
 
     /* ---- colours ------------------------------------------------------- */
@@ -218,7 +226,7 @@
      * number of groups drawn. hits (optional) collects [x, y, r, slot]. */
     function drawNet(ctx, f, x0, y0, w, h, hits) {
         var fr = T.frames[f], G = T.groups;
-        var padL = Math.min(70, w * 0.08), padR = Math.min(70, w * 0.08);
+        var padL = Math.max(26, Math.min(56, w * 0.06)), padR = padL;
         var padT = Math.max(22, h * 0.06), padB = Math.max(16, h * 0.05);
         var pw = w - padL - padR, ph = h - padT - padB;
         var colW = pw / Math.max(1, shape.layers);
@@ -293,12 +301,15 @@
                 if (ctx.roundRect) ctx.roundRect(x - barW / 2, barTop, barW, barH, barW / 2);
                 else ctx.rect(x - barW / 2, barTop, barW, barH);
                 ctx.fill();
-                ctx.fillStyle = '#39414f';
-                ctx.textAlign = gr.kind === 'input' ? 'left' : 'right';
+                ctx.save();
+                ctx.translate(gr.kind === 'input' ? x - barW / 2 - 4 : x + barW / 2 + 4, barTop + barH / 2);
+                ctx.rotate(gr.kind === 'input' ? -Math.PI / 2 : Math.PI / 2);
+                ctx.textAlign = 'center';
                 ctx.textBaseline = 'bottom';
-                ctx.fillText((gr.kind === 'input' ? 'input \u00b7 ' : 'output \u00b7 ') + gr.width,
-                             gr.kind === 'input' ? x - barW / 2 : x + barW / 2, barTop - 4);
-                if (hits) hits.push([x, barTop + barH / 2, Math.max(barW, barH / 2), g]);
+                ctx.fillText((gr.kind === 'input' ? 'input \u00b7 ' : 'output \u00b7 ') + gr.width +
+                             (gr.kind === 'input' ? ' features' : ' classes'), 0, 0);
+                ctx.restore();
+                if (hits) hits.push([x, barTop + barH / 2, barW / 2 + 3, g, barH / 2]);
                 continue;
             }
             var v = fr.grad[g];
@@ -329,6 +340,27 @@
                 (fr.hidden === 1 ? '' : 's');
         ctx.fillText(s, x, y);
         return ctx.measureText(s).width;
+    }
+
+    /* "marked" and "new" keys for the still picture (the page has its own) */
+    function legendKeys(ctx, x, y) {
+        ctx.font = '12px system-ui, sans-serif';
+        ctx.textAlign = 'left';
+        ctx.textBaseline = 'middle';
+        ctx.strokeStyle = MARK;
+        ctx.lineWidth = 2;
+        ctx.beginPath();
+        ctx.arc(x + 6, y, 5.5, 0, 2 * Math.PI);
+        ctx.stroke();
+        ctx.fillStyle = '#6a7282';
+        ctx.fillText('marked', x + 16, y);
+        x += 16 + ctx.measureText('marked').width + 18;
+        ctx.fillStyle = 'rgba(255, 122, 26, 0.55)';
+        ctx.beginPath();
+        ctx.arc(x + 6, y, 6, 0, 2 * Math.PI);
+        ctx.fill();
+        ctx.fillStyle = '#6a7282';
+        ctx.fillText('new', x + 16, y);
     }
 
     function drawColorbar(ctx, x, y, w, h, labels) {
@@ -404,7 +436,10 @@
             ctx.fillStyle = '#6a7282';
             ctx.font = '10px system-ui, sans-serif';
             ctx.textBaseline = 'middle';
-            var tick = function (v) { return useLog ? Math.pow(10, v).toPrecision(2) : (p.all ? String(Math.round(v)) : v.toFixed(2)); };
+            var tick = function (v) {
+                if (useLog) { v = Math.pow(10, v); return v < 0.01 ? v.toExponential(0) : v.toPrecision(2); }
+                return p.all ? String(Math.round(v)) : v.toFixed(2);
+            };
             ctx.fillText(tick(hi), padL - 4, top);
             ctx.fillText(tick(lo), padL - 4, bot);
             /* the whole curve faint, the part up to the cursor strong */
@@ -472,16 +507,27 @@
             '<div class="row"><span>loss \u00b7 accuracy</span><span>' + fmtNum(fr.loss, 4) + ' \u00b7 ' +
             fmtNum(fr.acc, 4) + '</span></div>' +
             '<div class="row"><span>test accuracy</span><span>' + fmtNum(test, 4) + '</span></div>';
-        var ev = [];
-        fr.events.forEach(function (e) {
-            ev.push(e.child >= 0
-                ? '<b>+#' + e.child + '</b> ' + esc(e.kind) + ' copy of #' + e.parent + ' (grad std ' + fmtNum(e.grad_std, 4) + ')'
-                : 'refused: ' + esc(e.kind) + ' copy of #' + e.parent + ' (pool full)');
-        });
-        if (!fr.events.length && fr.newGroups.length && f > 0)
-            fr.newGroups.forEach(function (g) { ev.push('<b>+#' + g + '</b> new group'); });
+        var ev = [], prev = f > 0 ? T.frames[f - 1] : null;
+        if (f > 0) {
+            var measured = {};
+            fr.events.forEach(function (e) { measured[e.child] = e.grad_std; });
+            fr.newGroups.forEach(function (g) {
+                var gr = T.groups[g];
+                var gs = g in measured ? measured[g] : fr.grad[gr.parent];
+                ev.push('<b>+#' + g + '</b> ' + esc(gr.dup || 'new') + ' copy of #' + gr.parent +
+                        ' (grad std ' + fmtNum(gs, 4) + ')');
+            });
+        }
+        if (ev.length > 12) ev.splice(12, ev.length - 12, '\u2026 and ' + (ev.length - 12) + ' more');
+        var refused = prev ? fr.refused - prev.refused : 0;
+        if (refused > 0) ev.push(fmtInt(refused) + ' duplication' + (refused === 1 ? '' : 's') +
+                                 ' refused: a pool is full');
+        var lastGrowth = null;
+        for (var k = f - 1; k > 0 && lastGrowth === null; k--)
+            if (T.frames[k].newGroups.length) lastGrowth = T.frames[k];
         $('events').innerHTML = ev.length ? '<div>growth at step ' + fmtInt(fr.step) + ':</div>' + ev.join('<br>')
-                                          : 'no growth at this step';
+            : 'no growth at this step' + (lastGrowth ? ' (last: step ' + fmtInt(lastGrowth.step) + ', +' +
+              lastGrowth.newGroups.length + ' group' + (lastGrowth.newGroups.length === 1 ? ')' : 's)') : '');
     }
 
     function publish(f) {
@@ -521,8 +567,14 @@
         }
         state.drawn = drawNet(ctx, f, 0, 8, c.w, c.h - 8, state.hits);
         if (state.mode === 'net') {
-            var cw = caption(ctx, f, 14, 10, 15);
-            drawColorbar(ctx, Math.max(cw + 40, c.w - 250), 14, 200, 9, true);
+            var cw = caption(ctx, f, 14, 10, 15), bx = Math.max(cw + 300, c.w - 250);
+            legendKeys(ctx, cw + 40, 18);
+            ctx.font = '12px system-ui, sans-serif';
+            ctx.fillStyle = '#6a7282';
+            ctx.textAlign = 'right';
+            ctx.textBaseline = 'top';
+            ctx.fillText('gradient std', bx - 10, 11);
+            drawColorbar(ctx, bx, 14, 200, 9, true);
         }
         if (state.mode === 'full') {
             drawCharts(f);
@@ -558,9 +610,10 @@
         state.timer = setTimeout(tick, 1000 / Number($('speed').value));
     }
     function pause() {
+        var was = state.playing;
         state.playing = false;
         clearTimeout(state.timer);
-        render();
+        if (was) render();
     }
 
     $('play').onclick = function () { if (state.playing) pause(); else play(); };
@@ -568,7 +621,7 @@
     $('last').onclick = function () { pause(); seek(lastFrame); };
     $('prev').onclick = function () { pause(); seek(state.frame - 1); };
     $('next').onclick = function () { pause(); seek(state.frame + 1); };
-    scrub.oninput = function () { pause(); seek(scrub.value); };
+    scrub.oninput = function () { var f = scrub.value; pause(); seek(f); };
     document.addEventListener('keydown', function (e) {
         if (e.target.tagName === 'SELECT') return;
         if (e.key === ' ') { e.preventDefault(); $('play').onclick(); }
@@ -581,7 +634,10 @@
         var r = net.getBoundingClientRect(), x = e.clientX - r.left, y = e.clientY - r.top;
         var best = null, bd = Infinity;
         state.hits.forEach(function (h) {
-            var d = Math.hypot(h[0] - x, h[1] - y);
+            /* groups: a circle of radius h[2]; the input and output: a bar
+             * h[2] wide and h[4] high (half sizes) */
+            var d = h.length > 4 ? (Math.abs(h[0] - x) <= h[2] && Math.abs(h[1] - y) <= h[4] ? Math.abs(h[0] - x) : Infinity)
+                                 : Math.hypot(h[0] - x, h[1] - y);
             if (d < Math.max(h[2] + 4, 6) && d < bd) { bd = d; best = h; }
         });
         var tip = $('tip');

@@ -1,0 +1,613 @@
+/*
+ * Checkpoints, --on-nan and the host memory check (runtime/checkpoint.c,
+ * numguard.c, hostmem.c) through the public API on synthetic data:
+ *
+ *   - a run stopped at step k (at --steps k, by a stop request, mid-epoch,
+ *     at an epoch's end) and resumed ends bitwise where the uninterrupted
+ *     run ends: the final checkpoints are the same bytes, on serial, on
+ *     cpu and from serial to cpu;
+ *   - a truncated, corrupted, foreign, future-version or mismatched
+ *     checkpoint is refused with a message naming what is wrong; every
+ *     prefix and every single-byte change of a checkpoint is refused or
+ *     decoded without a fault;
+ *   - a NaN loss stops the run naming the step, or (skip) is discarded;
+ *   - pools larger than the host's memory are refused at open.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zlib.h>
+
+#include <cmocka.h>
+
+#include "checkpoint.h"
+#include "genet/genet.h"
+#include "numguard.h"
+#include "rng.h"
+#include "testutil.h"
+#include "trainer.h"
+
+static char *dir;
+static struct gn_data train, test;
+
+/* 4 classes of 10 features with class-dependent means (900 rows: 29 steps
+ * of 32 per epoch, the last one short). */
+static struct gn_data make_data(int32_t count, uint64_t seed, uint64_t stream)
+{
+    const int32_t F = 10, C = 4;
+    struct gn_data d = {count, F, C, NULL, NULL};
+    d.x = malloc((size_t)count * F * sizeof(float));
+    d.y = malloc((size_t)count);
+    for (int32_t i = 0; i < count; i++) {
+        int32_t c = (int32_t)(gn_rng_u64(seed, GN_RNG_TEST, 10 + stream, (uint64_t)i) % C);
+        d.y[i] = (uint8_t)c;
+        for (int32_t k = 0; k < F; k++) {
+            float u = gn_rng_uniform(seed, GN_RNG_TEST, 20 + stream, (uint64_t)i * F + k);
+            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 3, (uint64_t)c * F + k);
+            d.x[(int64_t)i * F + k] = 0.6f * mu + 0.4f * u;
+        }
+    }
+    return d;
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    dir = gn_test_tmpdir();
+    uint64_t seed = gn_test_seed();
+    train = make_data(900, seed, 0);
+    test = make_data(200, seed, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    gn_data_free(&train);
+    gn_data_free(&test);
+    gn_test_rmdir(dir);
+    return 0;
+}
+
+static struct gn_settings small(enum gn_backend b)
+{
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.backend = b;
+    s.threads = 3;
+    s.group_size = 6;
+    s.batch = 32;
+    s.epochs = 3;
+    s.lr = 0.1f;
+    s.grow = GN_GROW_ALTERNATE;
+    s.grow_every = 6;
+    s.grow_threshold = 0.03f;
+    s.max_groups = 256;
+    return s;
+}
+
+static char *path(const char *name)
+{
+    static char buf[4][512];
+    static int k;
+    k = (k + 1) % 4;
+    snprintf(buf[k], sizeof buf[k], "%s/%s", dir, name);
+    return buf[k];
+}
+
+static unsigned char *slurp(const char *p, size_t *len)
+{
+    FILE *f = fopen(p, "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    long n = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *b = malloc((size_t)n + 1);
+    assert_int_equal(fread(b, 1, (size_t)n, f), (size_t)n);
+    fclose(f);
+    *len = (size_t)n;
+    return b;
+}
+
+static void spit(const char *p, const unsigned char *b, size_t n)
+{
+    FILE *f = fopen(p, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(b, 1, n, f), n);
+    fclose(f);
+}
+
+static void assert_same_file(const char *a, const char *b)
+{
+    size_t na, nb;
+    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
+    assert_int_equal(na, nb);
+    for (size_t i = 0; i < na; i++)
+        if (x[i] != y[i]) fail_msg("%s and %s differ first at byte %zu", a, b, i);
+    free(x);
+    free(y);
+}
+
+/*
+ * The two checkpoints hold the same state, position by position: the same
+ * header, and for the group at each canonical position the same record
+ * (its parent named by position), bias, and in-edges (by source position)
+ * with the same weights and momentum. Serial checkpoints are compared as
+ * bytes too; the cpu backend's workers may hand out slots in another order
+ * (numbers that never reach the arithmetic), so its files may differ there.
+ */
+static void assert_same_state(const char *fa, const char *fb)
+{
+    struct gn_checkpoint ca, cb;
+    assert_int_equal(gn_checkpoint_load(fa, &ca), GN_OK);
+    assert_int_equal(gn_checkpoint_load(fb, &cb), GN_OK);
+    assert_memory_equal(&ca.h, &cb.h, sizeof ca.h);
+    struct gn_model a, b;
+    const struct gn_checkpoint_header *h = &ca.h;
+    assert_int_equal(gn_model_init(&a, h->inputs, h->classes, h->group_size, h->n_groups,
+                                   h->n_edges, h->n_params), GN_OK);
+    assert_int_equal(gn_model_init(&b, h->inputs, h->classes, h->group_size, h->n_groups,
+                                   h->n_edges, h->n_params), GN_OK);
+    assert_int_equal(gn_checkpoint_model(&ca, &a), GN_OK);
+    assert_int_equal(gn_checkpoint_model(&cb, &b), GN_OK);
+    for (int32_t p = 0; p < a.n_groups; p++) {
+        const struct gn_group *ga = &a.groups[a.order[p]], *gb = &b.groups[b.order[p]];
+        assert_int_equal(ga->kind, gb->kind);
+        assert_int_equal(ga->flags, gb->flags);
+        assert_int_equal(ga->born, gb->born);
+        assert_memory_equal(&ga->grad_std, &gb->grad_std, sizeof ga->grad_std);
+        assert_int_equal(ga->parent < 0 ? -1 : a.groups[ga->parent].pos,
+                         gb->parent < 0 ? -1 : b.groups[gb->parent].pos);
+        assert_int_equal(ga->in_count, gb->in_count);
+        assert_int_equal(ga->out_count, gb->out_count);
+        if (ga->kind == GN_GROUP_INPUT) continue;
+        assert_memory_equal(a.params + ga->bias, b.params + gb->bias,
+                            (size_t)ga->width * sizeof(float));
+        assert_memory_equal(a.moment + ga->bias, b.moment + gb->bias,
+                            (size_t)ga->width * sizeof(float));
+        for (int32_t k = 0; k < ga->in_count; k++) {
+            const struct gn_edge *ea = &a.edges[a.in_list[ga->in_begin + k]];
+            const struct gn_edge *eb = &b.edges[b.in_list[gb->in_begin + k]];
+            assert_int_equal(a.groups[ea->src].pos, b.groups[eb->src].pos);
+            size_t len = (size_t)a.groups[ea->src].width * ga->width * sizeof(float);
+            assert_memory_equal(a.params + ea->w, b.params + eb->w, len);
+            assert_memory_equal(a.moment + ea->w, b.moment + eb->w, len);
+        }
+    }
+    gn_model_free(&a);
+    gn_model_free(&b);
+    gn_checkpoint_free(&ca);
+    gn_checkpoint_free(&cb);
+}
+
+static void assert_same_progress(const struct gn_progress *a, const struct gn_progress *b)
+{
+    assert_int_equal(a->step, b->step);
+    assert_int_equal(a->epoch, b->epoch);
+    assert_int_equal(a->groups, b->groups);
+    assert_int_equal(a->edges, b->edges);
+    assert_int_equal(a->duplications, b->duplications);
+    assert_int_equal(a->refused, b->refused);
+    assert_int_equal(a->skipped, b->skipped);
+    assert_memory_equal(&a->loss, &b->loss, sizeof a->loss);
+    assert_memory_equal(&a->accuracy, &b->accuracy, sizeof a->accuracy);
+    assert_memory_equal(&a->test_accuracy, &b->test_accuracy, sizeof a->test_accuracy);
+}
+
+/* The uninterrupted run: its summary and final checkpoint (file ref). */
+static void reference(struct gn_settings s, const char *ref, struct gn_progress *p)
+{
+    gn_trainer *t;
+    s.checkpoint_path = ref;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_progress(t, p);
+    gn_trainer_close(t);
+}
+
+struct stopper {
+    gn_trainer *t;
+    int64_t at;
+};
+
+static void stop_at(void *ctx, const struct gn_progress *p)
+{
+    struct stopper *s = ctx;
+    if (p->step >= s->at) gn_trainer_request_stop(s->t);
+}
+
+/* Stop a run at step k (by --steps, or by a stop request when by_stop),
+ * resume it with `resume_backend` and compare with the reference. */
+static void stop_and_resume(struct gn_settings s, int64_t k, int by_stop,
+                            enum gn_backend resume_backend, const char *ref,
+                            const struct gn_progress *pr)
+{
+    const char *ck = path("part.ckpt"), *fin = path("final.ckpt");
+    remove(ck);
+    gn_trainer *t;
+    struct gn_settings a = s;
+    a.checkpoint_path = ck;
+    if (!by_stop) a.steps = k;
+    assert_int_equal(gn_trainer_open(&t, &a, &train, &test, NULL), GN_OK);
+    struct stopper sp = {t, k};
+    enum gn_status st = gn_trainer_run(t, by_stop ? stop_at : NULL, &sp);
+    struct gn_progress pa;
+    gn_trainer_progress(t, &pa);
+    assert_int_equal(pa.step, k);
+    assert_int_equal(st, by_stop && k < pr->step ? GN_ERR_INTERRUPTED : GN_OK);
+    gn_trainer_close(t);
+
+    struct gn_settings b = s;
+    b.backend = resume_backend;
+    b.resume_path = ck;
+    b.checkpoint_path = fin;
+    assert_int_equal(gn_trainer_open(&t, &b, &train, &test, NULL), GN_OK);
+    struct gn_progress pb;
+    gn_trainer_progress(t, &pb);
+    assert_int_equal(pb.step, k);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_progress(t, &pb);
+    gn_trainer_close(t);
+    assert_same_progress(&pb, pr);
+    assert_same_state(fin, ref);
+    if (s.backend == GN_BACKEND_SERIAL && resume_backend == GN_BACKEND_SERIAL)
+        assert_same_file(fin, ref);
+}
+
+static void resume_cases(enum gn_backend first, enum gn_backend second)
+{
+    struct gn_settings s = small(first);
+    struct gn_progress pr;
+    const char *ref = path("ref.ckpt");
+    reference(s, ref, &pr);
+    print_message("%s -> %s: %lld steps, %d groups, %lld dup, %lld refused, loss %.6f\n",
+                  gn_backend_name(first), gn_backend_name(second), (long long)pr.step,
+                  pr.groups, (long long)pr.duplications, (long long)pr.refused, pr.loss);
+    assert_true(pr.duplications > 0); /* growth happened: the graph is in the test */
+    const int64_t spe = (train.count + s.batch - 1) / s.batch;
+    const int64_t ks[] = {1, 7, spe - 1, spe, spe + 1, 2 * spe, pr.step - 1, pr.step};
+    for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
+        for (int by_stop = 0; by_stop < 2; by_stop++)
+            stop_and_resume(s, ks[i], by_stop, second, ref, &pr);
+}
+
+static void test_resume_serial(void **state)
+{
+    (void)state;
+    resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_SERIAL);
+}
+
+static void test_resume_cpu(void **state)
+{
+    (void)state;
+    resume_cases(GN_BACKEND_CPU, GN_BACKEND_CPU);
+}
+
+static void test_resume_serial_to_cpu(void **state)
+{
+    (void)state;
+    resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_CPU);
+}
+
+/* kill -9 in miniature: a checkpoint every 5 steps; at step 43 the file on
+ * disk (step 40's) is copied away as if the process died there; the run
+ * resumed from the copy ends where the uninterrupted one ends. */
+struct copier {
+    const char *from, *to;
+    int64_t at;
+};
+
+static void copy_at(void *ctx, const struct gn_progress *p)
+{
+    struct copier *c = ctx;
+    if (p->step != c->at || p->epoch_end) return;
+    size_t n;
+    unsigned char *b = slurp(c->from, &n);
+    spit(c->to, b, n);
+    free(b);
+}
+
+static void test_periodic(void **state)
+{
+    (void)state;
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    struct gn_progress pr;
+    const char *ref = path("ref.ckpt"), *ck = path("periodic.ckpt"), *cp = path("copy.ckpt");
+    reference(s, ref, &pr);
+    gn_trainer *t;
+    struct gn_settings a = s;
+    a.checkpoint_path = ck;
+    a.checkpoint_every = 5;
+    assert_int_equal(gn_trainer_open(&t, &a, &train, &test, NULL), GN_OK);
+    struct copier cc = {ck, cp, 43};
+    assert_int_equal(gn_trainer_run(t, copy_at, &cc), GN_OK);
+    gn_trainer_close(t);
+    struct gn_checkpoint c;
+    assert_int_equal(gn_checkpoint_load(cp, &c), GN_OK);
+    assert_int_equal(c.h.step, 40);
+    gn_checkpoint_free(&c);
+    s.resume_path = cp;
+    s.checkpoint_path = path("final.ckpt");
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    struct gn_progress pb;
+    gn_trainer_progress(t, &pb);
+    gn_trainer_close(t);
+    assert_same_progress(&pb, &pr);
+    assert_same_state(s.checkpoint_path, ref);
+    assert_same_file(s.checkpoint_path, ref);
+}
+
+/* open with resume_path = ck must fail with st and a message holding want. */
+static void refused(const char *ck, struct gn_settings s, const struct gn_data *tr,
+                    enum gn_status st, const char *want)
+{
+    gn_trainer *t;
+    s.resume_path = ck;
+    enum gn_status got = gn_trainer_open(&t, &s, tr, &test, NULL);
+    print_message("  %s: %s\n", gn_status_str(got), gn_error_message());
+    assert_int_equal(got, st);
+    if (!strstr(gn_error_message(), want))
+        fail_msg("message '%s' does not say '%s'", gn_error_message(), want);
+}
+
+static void recrc(unsigned char *b, size_t n)
+{
+    uint32_t c = (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, (uInt)(n - 4));
+    for (int k = 0; k < 4; k++) b[n - 4 + k] = (unsigned char)(c >> (8 * k));
+}
+
+static void test_bad_checkpoints(void **state)
+{
+    (void)state;
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    const char *ck = path("good.ckpt"), *bad = path("bad.ckpt");
+    struct gn_settings a = s;
+    a.steps = 20;
+    a.checkpoint_path = ck;
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &a, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_close(t);
+    size_t n;
+    unsigned char *b = slurp(ck, &n);
+
+    refused(path("missing.ckpt"), s, &train, GN_ERR_IO, "cannot open checkpoint");
+    spit(bad, b, n - 10);
+    refused(bad, s, &train, GN_ERR_FORMAT, "truncated");
+    spit(bad, b, 100);
+    refused(bad, s, &train, GN_ERR_FORMAT, "truncated");
+    b[n / 2] ^= 0x10;
+    spit(bad, b, n);
+    refused(bad, s, &train, GN_ERR_FORMAT, "checksum mismatch");
+    b[n / 2] ^= 0x10;
+    spit(bad, (const unsigned char *)"{\"format\": \"genet-graph\"}", 25);
+    refused(bad, s, &train, GN_ERR_FORMAT, "not a genet-rt checkpoint");
+    b[8] = 2;
+    spit(bad, b, n);
+    refused(bad, s, &train, GN_ERR_UNSUPPORTED, "version 2");
+    b[8] = 1;
+    spit(bad, b, n);
+    {
+        struct gn_settings m = s;
+        m.lr = 0.2f;
+        refused(bad, m, &train, GN_ERR_INVALID, "--lr");
+        m = s;
+        m.seed = 9;
+        refused(bad, m, &train, GN_ERR_INVALID, "--seed");
+        m = s;
+        m.batch = 16;
+        refused(bad, m, &train, GN_ERR_INVALID, "--batch");
+        m = s;
+        m.group_size = 7;
+        refused(bad, m, &train, GN_ERR_INVALID, "--group-size");
+        m = s;
+        m.momentum = 0.5f;
+        refused(bad, m, &train, GN_ERR_INVALID, "--momentum");
+        m = s;
+        m.weight_decay = 0.001f;
+        refused(bad, m, &train, GN_ERR_INVALID, "--weight-decay");
+        m = s;
+        m.grow = GN_GROW_WIDTH;
+        refused(bad, m, &train, GN_ERR_INVALID, "--grow width");
+        m = s;
+        m.grow_threshold = 0.5f;
+        refused(bad, m, &train, GN_ERR_INVALID, "--grow-threshold");
+        m = s;
+        m.grow_every = 3;
+        refused(bad, m, &train, GN_ERR_INVALID, "--grow-every");
+        m = s;
+        m.grow_noise = 0.3f;
+        refused(bad, m, &train, GN_ERR_INVALID, "--grow-noise");
+        m = s;
+        m.max_groups = 257;
+        refused(bad, m, &train, GN_ERR_INVALID, "pools");
+        m = s;
+        m.limit_train = 800;
+        refused(bad, m, &train, GN_ERR_INVALID, "--limit-train");
+        m = s;
+        m.steps = 10;
+        refused(bad, m, &train, GN_ERR_INVALID, "past this run's last step");
+    }
+    {
+        /* the same shape, one value changed */
+        struct gn_data other = make_data(900, gn_test_seed(), 0);
+        other.x[123] += 0.25f;
+        refused(bad, s, &other, GN_ERR_INVALID, "training data differ");
+        gn_data_free(&other);
+        other = make_data(900, gn_test_seed(), 0);
+        free(other.x);
+        other.features = 11;
+        other.x = calloc((size_t)other.count * 11, sizeof(float));
+        struct gn_data other_test = test;
+        other_test.count = 0;
+        gn_trainer *tt;
+        struct gn_settings m = s;
+        m.resume_path = bad;
+        assert_int_equal(gn_trainer_open(&tt, &m, &other, &other_test, NULL), GN_ERR_INVALID);
+        assert_non_null(strstr(gn_error_message(), "features"));
+        gn_data_free(&other);
+    }
+    /* a well-formed checkpoint whose graph is broken: an edge into the input */
+    {
+        struct gn_checkpoint c;
+        assert_int_equal(gn_checkpoint_parse(b, n, "good", &c), GN_OK);
+        size_t e0 = 256 + (size_t)c.h.n_groups * 32;
+        gn_checkpoint_free(&c);
+        b[e0 + 4] = 0; /* edge 0's dst = the input */
+        b[e0 + 5] = b[e0 + 6] = b[e0 + 7] = 0;
+        recrc(b, n);
+        spit(bad, b, n);
+        refused(bad, s, &train, GN_ERR_FORMAT, "edge 0");
+    }
+    free(b);
+}
+
+/* Every prefix and every single-byte change (checksum fixed up, so the
+ * decoder's own checks are reached) is refused or decoded: no fault, no
+ * leak (the sanitizer builds run this too). */
+static void test_parse_mutations(void **state)
+{
+    (void)state;
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    s.steps = 9;
+    s.checkpoint_path = path("m.ckpt");
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_close(t);
+    size_t n;
+    unsigned char *b = slurp(s.checkpoint_path, &n);
+    struct gn_checkpoint c;
+    for (size_t k = 0; k < n; k++) {
+        assert_int_not_equal(gn_checkpoint_parse(b, k, "prefix", &c), GN_OK);
+    }
+    int ok = 0, bad = 0;
+    unsigned char *m = malloc(n);
+    const size_t limit = n < 2048 ? n : 2048; /* header, groups, edges, order, first params */
+    for (size_t k = 0; k < limit; k++) {
+        for (int v = 0; v < 3; v++) {
+            memcpy(m, b, n);
+            m[k] = v == 0 ? (unsigned char)(m[k] ^ 0x80) : v == 1 ? 0xff : 0x00;
+            recrc(m, n);
+            if (gn_checkpoint_parse(m, n, "mutant", &c) == GN_OK) {
+                struct gn_model mm;
+                int32_t ng = c.h.n_groups, ne = c.h.n_edges > 0 ? c.h.n_edges : 1;
+                if (gn_model_init(&mm, c.h.inputs, c.h.classes, c.h.group_size, ng, ne,
+                                  c.h.n_params) == GN_OK) {
+                    (void)gn_checkpoint_model(&c, &mm);
+                    gn_model_free(&mm);
+                }
+                gn_checkpoint_free(&c);
+                ok++;
+            } else {
+                bad++;
+            }
+        }
+    }
+    print_message("%d mutants decoded, %d refused\n", ok, bad);
+    free(m);
+    free(b);
+}
+
+/* A row of huge values overflows the forward pass to Inf/NaN. */
+static struct gn_data poisoned(void)
+{
+    struct gn_data d = make_data(900, gn_test_seed(), 0);
+    for (int32_t k = 0; k < d.features; k++) d.x[(int64_t)500 * d.features + k] = 3e38f;
+    return d;
+}
+
+static void test_nan(void **state)
+{
+    (void)state;
+    struct gn_data d = poisoned();
+    for (int b = 0; b < 2; b++) {
+        struct gn_settings s = small(b ? GN_BACKEND_CPU : GN_BACKEND_SERIAL);
+        gn_trainer *t;
+        assert_int_equal(gn_trainer_open(&t, &s, &d, &test, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
+        print_message("stop: %s\n", gn_error_message());
+        assert_non_null(strstr(gn_error_message(), "at step"));
+        assert_non_null(strstr(gn_error_message(), "group"));
+        gn_trainer_close(t);
+
+        s.on_nan = GN_NAN_SKIP;
+        assert_int_equal(gn_trainer_open(&t, &s, &d, &test, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+        struct gn_progress p;
+        gn_trainer_progress(t, &p);
+        print_message("skip: %lld steps discarded, loss %.4f, test acc %.4f\n",
+                      (long long)p.skipped, p.loss, p.test_accuracy);
+        /* the poisoned row's step, at most once per epoch (where every hidden
+         * unit's ReLU cuts the overflow off, the step is finite) */
+        assert_true(p.skipped >= 1 && p.skipped <= s.epochs);
+        assert_true(isfinite(p.loss));
+        assert_true(p.test_accuracy > 0.5); /* chance is 0.25 */
+        for (int64_t i = 0; i < t->m.n_params; i++) assert_true(isfinite(t->m.params[i]));
+        gn_trainer_close(t);
+    }
+    gn_data_free(&d);
+    /* an unknown policy */
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    s.on_nan = (enum gn_nan_policy)7;
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_ERR_INVALID);
+}
+
+/* A gradient that is not finite while the loss is: the guard names the
+ * group (graph-file id and slot) and the step. */
+static void test_nan_gradient(void **state)
+{
+    (void)state;
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, 10, 4, 6, 8, 32, 4096), GN_OK);
+    gn_test_random_dag(&m, gn_test_seed(), 3);
+    assert_int_equal(gn_numguard_check(&m, 1.5, 5), GN_OK);
+    int32_t g = m.order[2];
+    m.groups[g].grad_std = NAN;
+    assert_int_equal(gn_numguard_check(&m, 1.5, 5), GN_ERR_NUMERIC);
+    print_message("%s\n", gn_error_message());
+    char want[64];
+    snprintf(want, sizeof want, "hidden group 2 (its graph-file id; slot %d) at step 5", g);
+    assert_non_null(strstr(gn_error_message(), want));
+    m.groups[g].grad_std = 0.0f;
+    m.groups[GN_SLOT_OUTPUT].grad_std = INFINITY;
+    assert_int_equal(gn_numguard_check(&m, 1.5, 6), GN_ERR_NUMERIC);
+    assert_non_null(strstr(gn_error_message(), "output group"));
+    assert_int_equal(gn_numguard_check(&m, NAN, 7), GN_ERR_NUMERIC);
+    assert_non_null(strstr(gn_error_message(), "loss is nan at step 7"));
+    gn_model_free(&m);
+}
+
+static void test_host_memory(void **state)
+{
+    (void)state;
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    s.max_params = INT64_C(1) << 50; /* 4 PiB of floats, three times */
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_ERR_NOMEM);
+    print_message("%s\n", gn_error_message());
+    assert_non_null(strstr(gn_error_message(), "not enough host memory"));
+    assert_non_null(strstr(gn_error_message(), "MiB are available"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_resume_serial),
+        cmocka_unit_test(test_resume_cpu),
+        cmocka_unit_test(test_resume_serial_to_cpu),
+        cmocka_unit_test(test_periodic),
+        cmocka_unit_test(test_bad_checkpoints),
+        cmocka_unit_test(test_parse_mutations),
+        cmocka_unit_test(test_nan),
+        cmocka_unit_test(test_nan_gradient),
+        cmocka_unit_test(test_host_memory),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
