@@ -75,10 +75,10 @@ static struct gn_settings small(void)
     struct gn_settings s;
     gn_default_settings(&s);
     s.backend = GN_BACKEND_SERIAL;
-    s.group_size = 8;
+    s.group_size = 16;
     s.batch = 32;
     s.epochs = 4;
-    s.lr = 0.1f;
+    s.lr = 0.03f;
     s.grow_every = 20;
     s.grow_threshold = 0.0f; /* every unblocked group qualifies: growth is certain */
     s.max_groups = 12;
