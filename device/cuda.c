@@ -85,6 +85,39 @@ static enum gn_status cuda_open(struct gn_trainer *t)
     cfg->grow_noise = t->s.grow_noise;
     cfg->data_timeout_ns = 120ll * 1000000000;
     cfg->wait_timeout_ns = 20ll * 1000000000;
+    /* --resume: the kernel starts at the restored step, with the sums of the
+     * epoch so far (none when the step opens an epoch) */
+    cfg->first_step = t->c.step;
+    if (t->c.step % t->steps_per_epoch != 0) {
+        cfg->first_loss_sum = t->ep_loss;
+        cfg->first_hits = t->ep_hits;
+        cfg->first_seen = t->ep_seen;
+    }
+    /* GN_CUDA_TIMEOUT_SCALE=N stretches the kernel's timeouts N times (the
+     * batch wait, the grid barrier and, through the barrier's, the queue's
+     * no-progress bound: kernel.cu), for runs under compute-sanitizer
+     * (tools/gpu-sanitize.sh), which slows the kernel by orders of
+     * magnitude. */
+    const char *scale = getenv("GN_CUDA_TIMEOUT_SCALE");
+    if (scale && *scale) {
+        char *end;
+        long v = strtol(scale, &end, 10);
+        if (*end || v < 1 || v > 100000)
+            return gn_fail(GN_ERR_INVALID, "GN_CUDA_TIMEOUT_SCALE wants 1..100000, got '%s'",
+                           scale);
+        cfg->data_timeout_ns *= v;
+        cfg->wait_timeout_ns *= v;
+    }
+    /* fault injection for the gpu tests: GN_CUDA_INJECT_STUCK=<step> */
+    const char *inject = getenv("GN_CUDA_INJECT_STUCK");
+    if (inject && *inject) {
+        char *end;
+        long v = strtol(inject, &end, 10);
+        if (*end || v < 1 || v > INT32_MAX)
+            return gn_fail(GN_ERR_INVALID, "GN_CUDA_INJECT_STUCK wants a step >= 1, got '%s'",
+                           inject);
+        cfg->inject_stuck_step = (int32_t)v;
+    }
     if (cfg->steps_total == INT64_MAX)
         return gn_fail(GN_ERR_INVALID, "the cuda backend needs --epochs or --steps");
     char info[512];
@@ -104,14 +137,15 @@ static void *loader_main(void *arg)
     struct gn_trainer *t = c->t;
     struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
     const int32_t F = t->train->features, B = t->s.batch;
-    for (int64_t s = 0; s < c->cfg.steps_total && !c->quit; s++) {
+    const int64_t first = c->cfg.first_step;
+    for (int64_t s = first; s < c->cfg.steps_total && !c->quit; s++) {
         const int64_t spe = t->steps_per_epoch;
-        if (s % spe == 0) gn_trainer_shuffle(t, s / spe);
+        if (s % spe == 0 || s == first) gn_trainer_shuffle(t, s / spe);
         const int64_t i0 = (s % spe) * B;
         const int32_t rows = (int32_t)(t->n_train - i0 < B ? t->n_train - i0 : B);
         const int slot = (int)(s % GN_CUDA_NBUF);
         int64_t w0 = gn_now_ns();
-        while (s >= GN_CUDA_NBUF && ctl->consumed[slot] < s + 1 - GN_CUDA_NBUF) {
+        while (s - first >= GN_CUDA_NBUF && ctl->consumed[slot] < s + 1 - GN_CUDA_NBUF) {
             if (c->quit || ctl->state != GN_CUDA_RUNNING) return NULL;
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
@@ -177,6 +211,11 @@ static enum gn_status cuda_run(struct gn_trainer *t, gn_progress_fn progress, vo
     struct cuda_ctx *c = t->bctx;
     struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
     const struct gn_cuda_epoch *ep = gn_cuda_epochs(c->run);
+    /* a resumed run: the counters start where the checkpoint left them */
+    ctl->step = c->cfg.first_step;
+    ctl->loss_sum = c->cfg.first_loss_sum;
+    ctl->hits = c->cfg.first_hits;
+    ctl->seen = c->cfg.first_seen;
     enum gn_status st = gn_cuda_launch(c->run);
     if (st) return gn_fail(st, "cuda backend: cannot launch the kernel: %s", gn_cuda_error(c->run));
     if (pthread_create(&c->loader, NULL, loader_main, c) != 0) {
@@ -231,7 +270,7 @@ static enum gn_status cuda_run(struct gn_trainer *t, gn_progress_fn progress, vo
         const double *log = gn_cuda_step_loss(c->run);
         int64_t n = ctl->step < t->loss_log_len ? ctl->step : t->loss_log_len;
         const int64_t *tl = gn_cuda_step_time(c->run);
-        for (int64_t i = 0; i < n; i++) {
+        for (int64_t i = c->cfg.first_step; i < n; i++) {
             t->loss_log[i] = log[i];
             t->time_log[i] = tl[i];
         }
@@ -239,6 +278,10 @@ static enum gn_status cuda_run(struct gn_trainer *t, gn_progress_fn progress, vo
     if ((st = gn_model_rebuild(&t->m, t->m.order)))
         return gn_fail(st, "cuda backend: the grown graph is invalid: %s", gn_error_message());
     sample(c);
+    /* the epoch's sums as the kernel left them, for the final checkpoint */
+    t->ep_loss = ctl->loss_sum;
+    t->ep_hits = ctl->hits;
+    t->ep_seen = ctl->seen;
     if (reported > 0 && ep[reported - 1].step == ctl->step) {
         /* the run ended on an epoch's end: report that epoch's figures */
         const struct gn_cuda_epoch *e = &ep[reported - 1];

@@ -46,11 +46,21 @@ struct gn_cuda_config {
     float grow_noise;
     int32_t blocks; /* filled by the launch: worker blocks */
     int32_t smem_a, smem_w, smem_acc; /* floats of each shared-memory region */
-    int32_t pad_;
+    /* Fault injection for the gpu tests (0 = off): one task of this step
+     * (1-based) spins without finishing, so the queue's no-progress
+     * detection must fire. Set from GN_CUDA_INJECT_STUCK by cuda.c. */
+    int32_t inject_stuck_step;
     int64_t data_timeout_ns; /* a batch that does not come within this: error */
     int64_t wait_timeout_ns; /* a barrier that does not open within this: error */
+    /* A resumed run (--resume): steps done before it, and the sums of the
+     * epoch it starts in so far (zero at an epoch's start). */
+    int64_t first_step;
+    double first_loss_sum;
+    int64_t first_hits, first_seen;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_cuda_config) == 144, "gn_cuda_config layout");
+GN_STATIC_ASSERT(sizeof(struct gn_cuda_config) == 176, "gn_cuda_config layout");
+GN_STATIC_ASSERT(offsetof(struct gn_cuda_config, inject_stuck_step) == 124, "gn_cuda_config layout");
+GN_STATIC_ASSERT(offsetof(struct gn_cuda_config, first_step) == 144, "gn_cuda_config layout");
 
 /* Error codes of the kernel's error record. */
 enum gn_cuda_fault {

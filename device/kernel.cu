@@ -61,6 +61,11 @@
 
 #define NT GN_CUDA_THREADS
 
+/* Blocks per SM the register allocation must allow (occupancy). */
+#ifndef GN_CUDA_MIN_BLOCKS
+#define GN_CUDA_MIN_BLOCKS 2
+#endif
+
 /* acc + a * b rounded twice, never contracted into an fma: the same two
  * roundings as the host reference, so results match it to the last bit
  * wherever the order of operations matches. */
@@ -461,6 +466,23 @@ __device__ static void task_update(struct gn_dev *d, const struct smem_layout &s
 
 /* ---- one pass through the queue -------------------------------------- */
 
+/* Fault injection (GN_CUDA_INJECT_STUCK, tests only): the block holding the
+ * chosen task spins on it without finishing it. Its successors never become
+ * ready, so every other worker ends up waiting in gn_queue_pop with no
+ * progress, and the queue's bounded wait must record GN_CUDA_FAULT_STUCK.
+ * The spin ends as soon as the run aborts, and after its own generous limit
+ * (a detection that failed lets the run go on, which the test sees). */
+#define GN_CUDA_INJECT_LIMIT_NS (60ull * 1000000000ull)
+
+__device__ static void inject_stuck(struct gn_dev *d)
+{
+    if (threadIdx.x == 0) {
+        const uint64_t end = now_ns() + GN_CUDA_INJECT_LIMIT_NS;
+        while (!aborted(d) && now_ns() < end) __nanosleep(1000);
+    }
+    __syncthreads();
+}
+
 /* Run the pass's tasks until the queue says done. Thread 0 pops and
  * releases; the block runs the math. */
 __device__ static void work(struct gn_dev *d, const struct smem_layout &sm, struct gn_dag *dag,
@@ -490,6 +512,12 @@ __device__ static void work(struct gn_dev *d, const struct smem_layout &sm, stru
         }
         const int32_t g = d->order[k.pos];
         const int32_t r0 = k.tile * d->cfg.tile, r1 = min(d->rows, r0 + d->cfg.tile);
+        /* the injected stuck task: the output's first forward tile of the
+         * chosen training step */
+        if (d->cfg.inject_stuck_step > 0 && step + 1 == d->cfg.inject_stuck_step &&
+            dag == &d->train && k.kind == GN_TASK_FORWARD && k.pos == d->n_groups - 1 &&
+            k.tile == 0)
+            inject_stuck(d);
         switch (k.kind) {
         case GN_TASK_FORWARD:
             if (r0 < r1) {
@@ -919,7 +947,7 @@ __device__ static void publish_step(struct gn_dev *d, int64_t step, double loss_
     __threadfence_system();
 }
 
-extern "C" __global__ void __launch_bounds__(NT) gn_persistent_kernel(struct gn_dev *d)
+extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS) gn_persistent_kernel(struct gn_dev *d)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __shared__ typename block_reduce::TempStorage reduce;
@@ -935,14 +963,15 @@ extern "C" __global__ void __launch_bounds__(NT) gn_persistent_kernel(struct gn_
     w.worker = blockIdx.x;
     const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
     const struct gn_cuda_config cfg = d->cfg;
-    double loss_sum = 0.0;
-    int64_t hits = 0, seen = 0, wait_ns = 0, grow_ns = 0;
+    /* a resumed run starts at first_step with its epoch's sums so far */
+    double loss_sum = cfg.first_loss_sum;
+    int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
     int64_t epochs_done = 0;
 
     if (leader) d->t_start = now_ns();
     if (!rebuild_dags(d, 0)) goto out;
 
-    for (int64_t step = 0; step < cfg.steps_total; step++) {
+    for (int64_t step = cfg.first_step; step < cfg.steps_total; step++) {
         const int slot = (int)(step % GN_CUDA_NBUF);
         /* 1. the batch */
         if (leader) {
@@ -1247,7 +1276,12 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
     {
         gn_atomic_u64 *slots;
         DEV_ALLOC(slots, cap_tasks);
-        gn_queue_init(&h->queue, slots, cap_tasks, 0);
+        /* The queue's no-progress bound (spins) stretches with the barrier
+         * timeout when GN_CUDA_TIMEOUT_SCALE raised it (cuda.c; 20 s is its
+         * default), for runs under compute-sanitizer. */
+        const int64_t scale = cfg->wait_timeout_ns / (20ll * 1000000000);
+        gn_queue_init(&h->queue, slots, cap_tasks,
+                      scale > 1 ? GN_QUEUE_SPIN_LIMIT * (uint64_t)scale : 0);
     }
     DEV_ALLOC(h->train.succ_begin, cap_tasks + 1);
     DEV_ALLOC(h->train.succ, cap_edges);

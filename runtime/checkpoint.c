@@ -45,12 +45,14 @@ struct gn_ckpt_out {
 
 static void put_u32(struct gn_ckpt_out *o, uint32_t v)
 {
-    for (int k = 0; k < 4; k++) o->p[o->at++] = (unsigned char)(v >> (8 * k));
+    for (int k = 0; k < 4; k++)
+        o->p[o->at++] = (unsigned char)(v >> (8 * k));
 }
 
 static void put_u64(struct gn_ckpt_out *o, uint64_t v)
 {
-    for (int k = 0; k < 8; k++) o->p[o->at++] = (unsigned char)(v >> (8 * k));
+    for (int k = 0; k < 8; k++)
+        o->p[o->at++] = (unsigned char)(v >> (8 * k));
 }
 
 static void put_i32(struct gn_ckpt_out *o, int32_t v)
@@ -85,14 +87,16 @@ struct gn_ckpt_in {
 static uint32_t get_u32(struct gn_ckpt_in *in)
 {
     uint32_t v = 0;
-    for (int k = 0; k < 4; k++) v |= (uint32_t)in->p[in->at++] << (8 * k);
+    for (int k = 0; k < 4; k++)
+        v |= (uint32_t)in->p[in->at++] << (8 * k);
     return v;
 }
 
 static uint64_t get_u64(struct gn_ckpt_in *in)
 {
     uint64_t v = 0;
-    for (int k = 0; k < 8; k++) v |= (uint64_t)in->p[in->at++] << (8 * k);
+    for (int k = 0; k < 8; k++)
+        v |= (uint64_t)in->p[in->at++] << (8 * k);
     return v;
 }
 
@@ -195,18 +199,23 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_trainer *t, ui
     put_i64(o, m->n_params);
     put_i64(o, m->duplications);
     put_i64(o, m->refused);
-    while (o->at < GN_CHECKPOINT_HEADER) o->p[o->at++] = 0; /* reserved */
+    while (o->at < GN_CHECKPOINT_HEADER)
+        o->p[o->at++] = 0; /* reserved */
 }
 
 static enum gn_status gn_ckpt_sync_dir(const char *path)
 {
     char dir[4096];
     const char *slash = strrchr(path, '/');
-    if (!slash) snprintf(dir, sizeof dir, ".");
-    else if (slash == path) snprintf(dir, sizeof dir, "/");
-    else snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
+    if (!slash)
+        snprintf(dir, sizeof dir, ".");
+    else if (slash == path)
+        snprintf(dir, sizeof dir, "/");
+    else
+        snprintf(dir, sizeof dir, "%.*s", (int)(slash - path), path);
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd < 0) return gn_fail(GN_ERR_IO, "%s: cannot open its directory: %s", path, strerror(errno));
+    if (fd < 0)
+        return gn_fail(GN_ERR_IO, "%s: cannot open its directory: %s", path, strerror(errno));
     int r = fsync(fd);
     int err = errno;
     close(fd);
@@ -277,9 +286,12 @@ enum gn_status gn_checkpoint_write(const char *path, const struct gn_trainer *t)
         put_i32(&o, m->edges[e].dst);
         put_i64(&o, m->edges[e].w);
     }
-    for (int32_t i = 0; i < m->n_groups; i++) put_i32(&o, m->order[i]);
-    for (int64_t i = 0; i < m->n_params; i++) put_f32(&o, m->params[i]);
-    for (int64_t i = 0; i < m->n_params; i++) put_f32(&o, m->moment[i]);
+    for (int32_t i = 0; i < m->n_groups; i++)
+        put_i32(&o, m->order[i]);
+    for (int64_t i = 0; i < m->n_params; i++)
+        put_f32(&o, m->params[i]);
+    for (int64_t i = 0; i < m->n_params; i++)
+        put_f32(&o, m->moment[i]);
     put_u32(&o, (uint32_t)gn_ckpt_crc(crc32(0L, Z_NULL, 0), buf, (size_t)size - GN_CKPT_TAIL));
     enum gn_status st = gn_ckpt_write_file(path, buf, (size_t)size);
     free(buf);
@@ -343,8 +355,7 @@ static void gn_ckpt_get_header(struct gn_ckpt_in *in, struct gn_checkpoint_heade
 }
 
 /* The header's values on their own: ranges, and counts within the pools. */
-static enum gn_status gn_ckpt_check_header(const struct gn_checkpoint_header *h,
-                                           const char *name)
+static enum gn_status gn_ckpt_check_header(const struct gn_checkpoint_header *h, const char *name)
 {
     if (h->inputs < 1 || h->inputs > (1 << 24) || h->classes < 2 || h->classes > 256 ||
         h->group_size < 1 || h->group_size > 1024 || h->batch < 1 || h->batch > 65536)
@@ -352,8 +363,7 @@ static enum gn_status gn_ckpt_check_header(const struct gn_checkpoint_header *h,
                        "%s: corrupted header: shape %d inputs, %d classes, groups of %d, "
                        "batch %d is out of range",
                        name, h->inputs, h->classes, h->group_size, h->batch);
-    if (h->n_train < 1 || h->n_train > INT32_MAX || h->test_count < 0 ||
-        h->test_count > INT32_MAX)
+    if (h->n_train < 1 || h->n_train > INT32_MAX || h->test_count < 0 || h->test_count > INT32_MAX)
         return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: %lld training, %lld test examples",
                        name, (long long)h->n_train, (long long)h->test_count);
     if (h->grow < GN_GROW_OFF || h->grow > GN_GROW_RANDOM || h->grow_every < 1)
@@ -367,9 +377,9 @@ static enum gn_status gn_ckpt_check_header(const struct gn_checkpoint_header *h,
                        name, h->n_groups, h->max_groups, h->n_edges, h->max_edges,
                        (long long)h->n_params, (long long)h->max_params);
     if (h->step < 0 || h->epoch < 0 || h->epoch > h->step || h->grow_round < 0 ||
-        h->grow_round > h->step || h->ep_seen < 0 || h->ep_hits < 0 ||
-        h->ep_hits > h->ep_seen || h->skipped < 0 || h->skipped > h->step ||
-        h->duplications < 0 || h->refused < 0 || !isfinite(h->ep_loss))
+        h->grow_round > h->step || h->ep_seen < 0 || h->ep_hits < 0 || h->ep_hits > h->ep_seen ||
+        h->skipped < 0 || h->skipped > h->step || h->duplications < 0 || h->refused < 0 ||
+        !isfinite(h->ep_loss))
         return gn_fail(GN_ERR_FORMAT,
                        "%s: corrupted header: position step %lld, epoch %lld, round %lld, "
                        "epoch sums %lld/%lld",
@@ -380,8 +390,7 @@ static enum gn_status gn_ckpt_check_header(const struct gn_checkpoint_header *h,
 
 /* One group record: kind and width by slot, bias block inside the pool. */
 static enum gn_status gn_ckpt_check_group(const struct gn_checkpoint_header *h,
-                                          const struct gn_group *g, int32_t slot,
-                                          const char *name)
+                                          const struct gn_group *g, int32_t slot, const char *name)
 {
     int32_t kind = slot == GN_SLOT_INPUT    ? GN_GROUP_INPUT
                    : slot == GN_SLOT_OUTPUT ? GN_GROUP_OUTPUT
@@ -392,10 +401,9 @@ static enum gn_status gn_ckpt_check_group(const struct gn_checkpoint_header *h,
     if (g->kind != kind || g->width != width)
         return gn_fail(GN_ERR_FORMAT, "%s: group %d: kind %d width %d, expected kind %d width %d",
                        name, slot, g->kind, g->width, kind, width);
-    if (slot == GN_SLOT_INPUT ? g->bias != -1
-                              : g->bias < 0 || g->bias > h->n_params - g->width)
-        return gn_fail(GN_ERR_FORMAT, "%s: group %d: bias block at %lld is outside the pool",
-                       name, slot, (long long)g->bias);
+    if (slot == GN_SLOT_INPUT ? g->bias != -1 : g->bias < 0 || g->bias > h->n_params - g->width)
+        return gn_fail(GN_ERR_FORMAT, "%s: group %d: bias block at %lld is outside the pool", name,
+                       slot, (long long)g->bias);
     if (g->flags & ~(GN_GROUP_MARKED | GN_GROUP_CHOSEN))
         return gn_fail(GN_ERR_FORMAT, "%s: group %d: unknown flags 0x%x", name, slot, g->flags);
     if (g->parent < -1 || g->parent >= h->n_groups)
@@ -414,12 +422,12 @@ static enum gn_status gn_ckpt_check_edge(const struct gn_checkpoint *ck, int32_t
     if (ed->src == -1 && ed->dst == -1) return GN_OK;
     if (ed->src < 0 || ed->src >= n || ed->dst < 0 || ed->dst >= n || ed->src == ed->dst ||
         ed->dst == GN_SLOT_INPUT || ed->src == GN_SLOT_OUTPUT)
-        return gn_fail(GN_ERR_FORMAT, "%s: edge %d: %d -> %d is not an edge of the graph", name,
-                       e, ed->src, ed->dst);
+        return gn_fail(GN_ERR_FORMAT, "%s: edge %d: %d -> %d is not an edge of the graph", name, e,
+                       ed->src, ed->dst);
     int64_t len = (int64_t)ck->groups[ed->src].width * ck->groups[ed->dst].width;
     if (ed->w < 0 || ed->w > ck->h.n_params - len)
-        return gn_fail(GN_ERR_FORMAT, "%s: edge %d: weight block at %lld is outside the pool",
-                       name, e, (long long)ed->w);
+        return gn_fail(GN_ERR_FORMAT, "%s: edge %d: weight block at %lld is outside the pool", name,
+                       e, (long long)ed->w);
     return GN_OK;
 }
 
@@ -431,8 +439,7 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
     struct gn_ckpt_in in = {buf, 0};
     struct gn_checkpoint_header *h = &ck->h;
     if (len < 16 || memcmp(buf, gn_ckpt_magic, 8) != 0)
-        return gn_fail(GN_ERR_FORMAT, "%s: not a genet-rt checkpoint (no \"GNCKPT\" magic)",
-                       name);
+        return gn_fail(GN_ERR_FORMAT, "%s: not a genet-rt checkpoint (no \"GNCKPT\" magic)", name);
     in.at = 8;
     uint32_t version = get_u32(&in), hsize = get_u32(&in);
     if (version != GN_CHECKPOINT_VERSION)
@@ -447,8 +454,8 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
                        len);
     gn_ckpt_get_header(&in, h);
     if (h->file_size != len)
-        return gn_fail(GN_ERR_FORMAT, "%s: %s: the header says %llu bytes, the file has %zu",
-                       name, h->file_size > len ? "truncated" : "corrupted (trailing bytes)",
+        return gn_fail(GN_ERR_FORMAT, "%s: %s: the header says %llu bytes, the file has %zu", name,
+                       h->file_size > len ? "truncated" : "corrupted (trailing bytes)",
                        (unsigned long long)h->file_size, len);
     struct gn_ckpt_in tail = {buf, len - GN_CKPT_TAIL};
     uint32_t want = get_u32(&tail);
@@ -464,8 +471,7 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
                        "%s: corrupted: %d groups, %d edges and %lld parameters need %llu bytes, "
                        "the file has %zu",
                        name, h->n_groups, h->n_edges, (long long)h->n_params,
-                       (unsigned long long)gn_ckpt_size(h->n_groups, h->n_edges, h->n_params),
-                       len);
+                       (unsigned long long)gn_ckpt_size(h->n_groups, h->n_edges, h->n_params), len);
 
     ck->groups = calloc((size_t)h->n_groups, sizeof *ck->groups);
     ck->edges = calloc((size_t)h->n_edges + 1, sizeof *ck->edges);
@@ -495,9 +501,12 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
         ck->edges[e].w = get_i64(&in);
         if ((st = gn_ckpt_check_edge(ck, e, name))) goto error;
     }
-    for (int32_t i = 0; i < h->n_groups; i++) ck->order[i] = get_i32(&in);
-    for (int64_t i = 0; i < h->n_params; i++) ck->params[i] = get_f32(&in);
-    for (int64_t i = 0; i < h->n_params; i++) ck->moment[i] = get_f32(&in);
+    for (int32_t i = 0; i < h->n_groups; i++)
+        ck->order[i] = get_i32(&in);
+    for (int64_t i = 0; i < h->n_params; i++)
+        ck->params[i] = get_f32(&in);
+    for (int64_t i = 0; i < h->n_params; i++)
+        ck->moment[i] = get_f32(&in);
     return GN_OK;
 error:
     gn_checkpoint_free(ck);
@@ -557,13 +566,13 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
     do {                                                                                           \
         if (cond)                                                                                  \
             return gn_fail(GN_ERR_INVALID,                                                         \
-                           "%s does not belong to %s: " fmt " (resume with the data and the "     \
+                           "%s does not belong to %s: " fmt " (resume with the data and the "      \
                            "settings the checkpoint was written with)",                            \
                            name, what, __VA_ARGS__);                                               \
     } while (0)
     GN_CKPT_DIFF(h->inputs != m->inputs || h->classes != m->classes,
-                 "the dataset has %d features and %d classes, the checkpoint %d and %d",
-                 m->inputs, m->classes, h->inputs, h->classes);
+                 "the dataset has %d features and %d classes, the checkpoint %d and %d", m->inputs,
+                 m->classes, h->inputs, h->classes);
     GN_CKPT_DIFF(h->n_train != t->n_train,
                  "%lld training examples are used (--limit-train), the checkpoint used %lld",
                  (long long)t->n_train, (long long)h->n_train);
@@ -571,8 +580,8 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
                  "the test set has %lld examples, the checkpoint's had %lld",
                  (long long)(t->test ? t->test->count : 0), (long long)h->test_count);
     GN_CKPT_DIFF(h->data_crc != t->data_crc,
-                 "the training data differ (CRC-32 0x%08x, the checkpoint's 0x%08x)",
-                 t->data_crc, h->data_crc);
+                 "the training data differ (CRC-32 0x%08x, the checkpoint's 0x%08x)", t->data_crc,
+                 h->data_crc);
     GN_CKPT_DIFF(h->group_size != m->group_size, "--group-size %d, the checkpoint %d",
                  m->group_size, h->group_size);
     GN_CKPT_DIFF(h->seed != s->seed, "--seed %llu, the checkpoint %llu",
@@ -585,8 +594,8 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
                  s->weight_decay, h->weight_decay);
     GN_CKPT_DIFF(h->grow != (int32_t)s->grow, "--grow %s, the checkpoint %s",
                  gn_grow_policy_name(s->grow), gn_grow_policy_name((enum gn_grow_policy)h->grow));
-    GN_CKPT_DIFF(h->grow_threshold != s->grow_threshold,
-                 "--grow-threshold %g, the checkpoint %g", s->grow_threshold, h->grow_threshold);
+    GN_CKPT_DIFF(h->grow_threshold != s->grow_threshold, "--grow-threshold %g, the checkpoint %g",
+                 s->grow_threshold, h->grow_threshold);
     GN_CKPT_DIFF(h->grow_every != s->grow_every, "--grow-every %d, the checkpoint %d",
                  s->grow_every, h->grow_every);
     GN_CKPT_DIFF(h->grow_noise != s->grow_noise, "--grow-noise %g, the checkpoint %g",
@@ -595,8 +604,8 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
                      h->max_params != m->max_params,
                  "the pools hold %d groups, %d edges, %lld parameters (--max-groups, "
                  "--max-edges, --max-params), the checkpoint's %d, %d, %lld",
-                 m->max_groups, m->max_edges, (long long)m->max_params, h->max_groups,
-                 h->max_edges, (long long)h->max_params);
+                 m->max_groups, m->max_edges, (long long)m->max_params, h->max_groups, h->max_edges,
+                 (long long)h->max_params);
     int64_t total = s->epochs > 0 ? (int64_t)s->epochs * t->steps_per_epoch : INT64_MAX;
     if (s->steps > 0 && s->steps < total) total = s->steps;
     GN_CKPT_DIFF(h->step > total,
@@ -606,9 +615,8 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
 #undef GN_CKPT_DIFF
     if (h->epoch != h->step / t->steps_per_epoch || h->ep_seen > t->n_train)
         return gn_fail(GN_ERR_FORMAT,
-                       "%s: corrupted position: step %lld is not in epoch %lld of %lld steps",
-                       name, (long long)h->step, (long long)h->epoch,
-                       (long long)t->steps_per_epoch);
+                       "%s: corrupted position: step %lld is not in epoch %lld of %lld steps", name,
+                       (long long)h->step, (long long)h->epoch, (long long)t->steps_per_epoch);
     return GN_OK;
 }
 
@@ -653,7 +661,6 @@ enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_tra
     t->ep_hits = h->ep_hits;
     t->ep_seen = h->ep_seen;
     t->skipped = h->skipped;
-    t->ckpt_step = h->step;
     struct gn_progress *p = &t->last;
     p->step = h->step;
     p->epoch = h->last_epoch;

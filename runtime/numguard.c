@@ -41,8 +41,8 @@ enum gn_status gn_snapshot_create(struct gn_snapshot **out, const struct gn_mode
 {
     struct gn_snapshot *s = calloc(1, sizeof *s);
     if (!s) return gn_fail(GN_ERR_NOMEM, "out of memory for the --on-nan skip snapshot");
-    enum gn_status st = gn_model_init(&s->m, m->inputs, m->classes, m->group_size,
-                                      m->max_groups, m->max_edges, m->max_params);
+    enum gn_status st = gn_model_init(&s->m, m->inputs, m->classes, m->group_size, m->max_groups,
+                                      m->max_edges, m->max_params);
     if (st) {
         free(s);
         return st;

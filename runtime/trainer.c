@@ -144,9 +144,11 @@ static enum gn_status resume(struct gn_trainer *t, const char *path)
 {
     struct gn_checkpoint ck;
     enum gn_status st = gn_checkpoint_load(path, &ck);
-    if (st) return st;
-    if (!(st = gn_checkpoint_match(&ck, t, path))) st = gn_checkpoint_apply(&ck, t);
+    if (!st && !(st = gn_checkpoint_match(&ck, t, path))) st = gn_checkpoint_apply(&ck, t);
     gn_checkpoint_free(&ck);
+    /* resuming onto the file it came from: that file already holds this step */
+    if (!st && t->s.checkpoint_path && !strcmp(t->s.checkpoint_path, path))
+        t->ckpt_step = t->c.step;
     if (st) {
         char why[400];
         snprintf(why, sizeof why, "%s", gn_error_message());

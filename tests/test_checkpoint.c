@@ -4,13 +4,15 @@
  *
  *   - a run stopped at step k (at --steps k, by a stop request, mid-epoch,
  *     at an epoch's end) and resumed ends bitwise where the uninterrupted
- *     run ends: the final checkpoints are the same bytes, on serial, on
- *     cpu and from serial to cpu;
+ *     run ends: on serial the final checkpoints are the same bytes; on cpu
+ *     and from serial to cpu they hold the same network position by
+ *     position (cpu workers may number pool slots differently);
  *   - a truncated, corrupted, foreign, future-version or mismatched
  *     checkpoint is refused with a message naming what is wrong; every
- *     prefix and every single-byte change of a checkpoint is refused or
+ *     prefix and many single-byte changes of a checkpoint are refused or
  *     decoded without a fault;
- *   - a NaN loss stops the run naming the step, or (skip) is discarded;
+ *   - a NaN in a step's gradients stops the run naming the group and the
+ *     step, or (skip) the step is discarded and leaves the model as it was;
  *   - pools larger than the host's memory are refused at open.
  */
 #include <math.h>
@@ -134,24 +136,35 @@ static void assert_same_file(const char *a, const char *b)
 
 /*
  * The two checkpoints hold the same state, position by position: the same
- * header, and for the group at each canonical position the same record
- * (its parent named by position), bias, and in-edges (by source position)
- * with the same weights and momentum. Serial checkpoints are compared as
- * bytes too; the cpu backend's workers may hand out slots in another order
- * (numbers that never reach the arithmetic), so its files may differ there.
+ * header (or, !whole_header, the same pool use and growth counters), and for the group at each
+ * canonical position the same record (its parent named by position), bias, and in-edges (by source
+ * position) with the same weights and momentum. Serial checkpoints are compared as bytes too; the
+ * cpu backend's workers may hand out slots in another order (numbers that never reach the
+ * arithmetic), so its files may differ there.
  */
-static void assert_same_state(const char *fa, const char *fb)
+static void assert_same_state(const char *fa, const char *fb, int whole_header)
 {
     struct gn_checkpoint ca, cb;
     assert_int_equal(gn_checkpoint_load(fa, &ca), GN_OK);
     assert_int_equal(gn_checkpoint_load(fb, &cb), GN_OK);
-    assert_memory_equal(&ca.h, &cb.h, sizeof ca.h);
+    if (whole_header) {
+        assert_memory_equal(&ca.h, &cb.h, sizeof ca.h);
+    } else { /* the same network, perhaps at another position */
+        assert_int_equal(ca.h.n_groups, cb.h.n_groups);
+        assert_int_equal(ca.h.n_edges, cb.h.n_edges);
+        assert_int_equal(ca.h.n_params, cb.h.n_params);
+        assert_int_equal(ca.h.grow_round, cb.h.grow_round);
+        assert_int_equal(ca.h.duplications, cb.h.duplications);
+        assert_int_equal(ca.h.refused, cb.h.refused);
+    }
     struct gn_model a, b;
     const struct gn_checkpoint_header *h = &ca.h;
     assert_int_equal(gn_model_init(&a, h->inputs, h->classes, h->group_size, h->n_groups,
-                                   h->n_edges, h->n_params), GN_OK);
+                                   h->n_edges, h->n_params),
+                     GN_OK);
     assert_int_equal(gn_model_init(&b, h->inputs, h->classes, h->group_size, h->n_groups,
-                                   h->n_edges, h->n_params), GN_OK);
+                                   h->n_edges, h->n_params),
+                     GN_OK);
     assert_int_equal(gn_checkpoint_model(&ca, &a), GN_OK);
     assert_int_equal(gn_checkpoint_model(&cb, &b), GN_OK);
     for (int32_t p = 0; p < a.n_groups; p++) {
@@ -253,7 +266,7 @@ static void stop_and_resume(struct gn_settings s, int64_t k, int by_stop,
     gn_trainer_progress(t, &pb);
     gn_trainer_close(t);
     assert_same_progress(&pb, pr);
-    assert_same_state(fin, ref);
+    assert_same_state(fin, ref, 1);
     if (s.backend == GN_BACKEND_SERIAL && resume_backend == GN_BACKEND_SERIAL)
         assert_same_file(fin, ref);
 }
@@ -265,8 +278,8 @@ static void resume_cases(enum gn_backend first, enum gn_backend second)
     const char *ref = path("ref.ckpt");
     reference(s, ref, &pr);
     print_message("%s -> %s: %lld steps, %d groups, %lld dup, %lld refused, loss %.6f\n",
-                  gn_backend_name(first), gn_backend_name(second), (long long)pr.step,
-                  pr.groups, (long long)pr.duplications, (long long)pr.refused, pr.loss);
+                  gn_backend_name(first), gn_backend_name(second), (long long)pr.step, pr.groups,
+                  (long long)pr.duplications, (long long)pr.refused, pr.loss);
     assert_true(pr.duplications > 0); /* growth happened: the graph is in the test */
     const int64_t spe = (train.count + s.batch - 1) / s.batch;
     const int64_t ks[] = {1, 7, spe - 1, spe, spe + 1, 2 * spe, pr.step - 1, pr.step};
@@ -338,7 +351,7 @@ static void test_periodic(void **state)
     gn_trainer_progress(t, &pb);
     gn_trainer_close(t);
     assert_same_progress(&pb, &pr);
-    assert_same_state(s.checkpoint_path, ref);
+    assert_same_state(s.checkpoint_path, ref, 1);
     assert_same_file(s.checkpoint_path, ref);
 }
 
@@ -358,7 +371,8 @@ static void refused(const char *ck, struct gn_settings s, const struct gn_data *
 static void recrc(unsigned char *b, size_t n)
 {
     uint32_t c = (uint32_t)crc32(crc32(0L, Z_NULL, 0), b, (uInt)(n - 4));
-    for (int k = 0; k < 4; k++) b[n - 4 + k] = (unsigned char)(c >> (8 * k));
+    for (int k = 0; k < 4; k++)
+        b[n - 4 + k] = (unsigned char)(c >> (8 * k));
 }
 
 static void test_bad_checkpoints(void **state)
@@ -514,12 +528,22 @@ static void test_parse_mutations(void **state)
     free(b);
 }
 
-/* A row of huge values overflows the forward pass to Inf/NaN. */
+/* A row with a NaN feature (the API takes any floats; the CSV and IDX
+ * readers never produce one): the gradients of every group the input feeds
+ * become NaN (NaN * 0 is NaN), whatever the weights, in the one step per
+ * epoch whose batch holds the row. */
 static struct gn_data poisoned(void)
 {
     struct gn_data d = make_data(900, gn_test_seed(), 0);
-    for (int32_t k = 0; k < d.features; k++) d.x[(int64_t)500 * d.features + k] = 3e38f;
+    d.x[(int64_t)500 * d.features + 3] = NAN;
     return d;
+}
+
+/* The first step at which a run discarded a step. */
+static void first_skip(void *ctx, const struct gn_progress *p)
+{
+    int64_t *k = ctx;
+    if (*k == 0 && p->skipped > 0) *k = p->step;
 }
 
 static void test_nan(void **state)
@@ -538,18 +562,34 @@ static void test_nan(void **state)
 
         s.on_nan = GN_NAN_SKIP;
         assert_int_equal(gn_trainer_open(&t, &s, &d, &test, NULL), GN_OK);
-        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+        int64_t k = 0;
+        assert_int_equal(gn_trainer_run(t, first_skip, &k), GN_OK);
         struct gn_progress p;
         gn_trainer_progress(t, &p);
-        print_message("skip: %lld steps discarded, loss %.4f, test acc %.4f\n",
-                      (long long)p.skipped, p.loss, p.test_accuracy);
-        /* the poisoned row's step, at most once per epoch (where every hidden
-         * unit's ReLU cuts the overflow off, the step is finite) */
-        assert_true(p.skipped >= 1 && p.skipped <= s.epochs);
+        print_message("skip: %lld steps discarded (the first at step %lld), loss %.4f\n",
+                      (long long)p.skipped, (long long)k, p.loss);
+        assert_int_equal(p.skipped, s.epochs); /* the poisoned row's step, once per epoch */
         assert_true(isfinite(p.loss));
-        assert_true(p.test_accuracy > 0.5); /* chance is 0.25 */
-        for (int64_t i = 0; i < t->m.n_params; i++) assert_true(isfinite(t->m.params[i]));
+        for (int64_t i = 0; i < t->m.n_params; i++)
+            assert_true(isfinite(t->m.params[i]));
         gn_trainer_close(t);
+
+        /* the discarded step changed nothing: the model after step k is the
+         * model after step k - 1 */
+        struct gn_settings u = s;
+        u.steps = k - 1;
+        u.checkpoint_path = path("before.ckpt");
+        assert_int_equal(gn_trainer_open(&t, &u, &d, &test, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+        gn_trainer_close(t);
+        u.steps = k;
+        u.checkpoint_path = path("after.ckpt");
+        assert_int_equal(gn_trainer_open(&t, &u, &d, &test, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+        gn_trainer_progress(t, &p);
+        assert_int_equal(p.skipped, 1);
+        gn_trainer_close(t);
+        assert_same_state(path("before.ckpt"), path("after.ckpt"), 0);
     }
     gn_data_free(&d);
     /* an unknown policy */

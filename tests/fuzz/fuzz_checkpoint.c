@@ -44,7 +44,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (!fixed) return 0;
     memcpy(fixed, data, size);
     uint32_t c = (uint32_t)crc32(crc32(0L, Z_NULL, 0), fixed, (uInt)(size - 4));
-    for (int k = 0; k < 4; k++) fixed[size - 4 + k] = (uint8_t)(c >> (8 * k));
+    for (int k = 0; k < 4; k++)
+        fixed[size - 4 + k] = (uint8_t)(c >> (8 * k));
     decode(fixed, size);
     free(fixed);
     return 0;

@@ -28,8 +28,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct gn_model m, r;
-    if (gn_graph_parse((const char *)data, size, "fuzz.json", &m, IN, CL, GS, MG, ME, MP))
-        return 0;
+    if (gn_graph_parse((const char *)data, size, "fuzz.json", &m, IN, CL, GS, MG, ME, MP)) return 0;
     char path[256];
     snprintf(path, sizeof path, "%s/graph.json", gn_fuzz_dir("graph"));
     if (gn_graph_write(path, &m)) abort();
