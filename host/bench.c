@@ -76,8 +76,10 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
         return 1;
     }
     s->group_size = gs;
+    /* room for the graph; with growth and no --max-groups, room to double */
     if (s->max_groups < groups + 2) s->max_groups = groups + 2;
-    if (s->grow != GN_GROW_OFF && s->max_groups < 2 * groups + 2) s->max_groups = 2 * groups + 2;
+    if (s->grow != GN_GROW_OFF && !o->max_groups_given && s->max_groups < 2 * groups + 2)
+        s->max_groups = 2 * groups + 2;
     s->steps += o->warmup;
 
     /* synthetic data: 8 batches, image-like (half the inputs exactly zero) */
@@ -148,13 +150,17 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
                    "\"flops_per_step\": %.6e, \"tflops\": %.4f, \"initial_loss\": %.7f, "
                    "\"final_loss\": %.7f, \"groups_end\": %d, \"kernel_launches\": %" PRId64 ", "
                    "\"tasks_per_step\": %.1f, \"busy_ms_per_step\": {\"forward\": %.4f, "
-                   "\"backward\": %.4f, \"update\": %.4f}, \"info\": \"%s\"}\n",
+                   "\"backward\": %.4f, \"update\": %.4f}, \"growth_ms_total\": %.4f, "
+                   "\"growth_rounds\": %" PRId64 ", \"info\": \"%s\"}\n",
                    graph, gn_backend_name(gn_trainer_backend(t)), g0, e0, depth, s->batch, n - w,
                    w, med, mean, flops, flops / (med * 1e-3) * 1e-12, init_loss, final_loss,
                    p.groups, p.kernel_launches, (double)t->c.tasks / (double)p.step,
                    (double)t->c.t_forward_ns * 1e-6 / (double)p.step,
                    (double)t->c.t_backward_ns * 1e-6 / (double)p.step,
-                   (double)t->c.t_update_ns * 1e-6 / (double)p.step, gn_trainer_backend_reason(t));
+                   (double)t->c.t_update_ns * 1e-6 / (double)p.step,
+                   (double)t->c.t_growth_ns * 1e-6,
+                   s->grow == GN_GROW_OFF ? (int64_t)0 : p.step / s->grow_every,
+                   gn_trainer_backend_reason(t));
         else
             printf("%s on %s: %d groups, %d edges, depth %d, batch %d: %.4f ms/step (median of "
                    "%" PRId64 " after %" PRId64 " warm-up; mean %.4f), %.3g FLOP/step = %.3f "

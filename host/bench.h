@@ -11,6 +11,7 @@ struct gn_bench_options {
     int64_t warmup;           /* steps not timed */
     const char *save_weights; /* write the initial weights here */
     const char *save_batch;   /* write the first batch (the initial-loss rows) here */
+    int max_groups_given;     /* --max-groups was on the command line */
 };
 
 void gn_bench_usage(FILE *f);

@@ -318,6 +318,7 @@ static int cmd_train(int argc, char **argv, int bench)
         case O_MAXG:
             if (parse_i64("--max-groups", optarg, 3, 1 << 24, &v)) return 2;
             s.max_groups = (int32_t)v;
+            bo.max_groups_given = 1;
             break;
         case O_MAXE:
             if (parse_i64("--max-edges", optarg, 1, 1 << 28, &v)) return 2;
