@@ -48,6 +48,7 @@
 
 #include <cooperative_groups.h>
 #include <cub/block/block_reduce.cuh>
+#include <cub/block/block_scan.cuh>
 #include <cuda_runtime.h>
 
 #include "cuda_api.h"
@@ -711,20 +712,46 @@ __device__ static void sort_list(struct gn_dev *d, int32_t *list, int32_t n, boo
     }
 }
 
+/* Block-wide exclusive prefix sum of value(i), i in [0, n), in tiles of NT
+ * (CUB BlockScan); store(i, prefix) gets each result. Returns the total.
+ * All threads of the block call it. */
+typedef cub::BlockScan<int32_t, NT> block_scan;
+
+template <typename V, typename S>
+__device__ static int32_t block_prefix(int32_t n, V value, S store)
+{
+    __shared__ typename block_scan::TempStorage ts;
+    __shared__ int32_t s_carry;
+    if (threadIdx.x == 0) s_carry = 0;
+    __syncthreads();
+    for (int32_t base = 0; base < n; base += NT) {
+        const int32_t i = base + (int32_t)threadIdx.x;
+        const int32_t v = i < n ? value(i) : 0;
+        int32_t excl, total;
+        block_scan(ts).ExclusiveSum(v, excl, total);
+        if (i < n) store(i, s_carry + excl);
+        __syncthreads();
+        if (threadIdx.x == 0) s_carry += total;
+        __syncthreads();
+    }
+    return s_carry;
+}
+
 /* Block 0: the new order (each child right after its parent), positions,
  * CSR edge lists in canonical order, hidden in-degrees. */
 __device__ static void rebuild_model(struct gn_dev *d, int32_t n_old)
 {
     const int32_t tid = threadIdx.x;
     const int32_t n = d->n_groups, E = d->n_edges;
-    if (tid == 0) {
-        int32_t k = 0;
-        for (int32_t i = 0; i < n_old; i++) {
-            int32_t g = d->order[i];
-            d->scratch[k++] = g;
-            if (d->child_of[g] >= 0) d->scratch[k++] = d->child_of[g];
-        }
-    }
+    /* new position of old position i: a prefix sum of (1 + has a child) */
+    int32_t *order = d->order, *child_of = d->child_of, *scratch = d->scratch;
+    block_prefix(
+        n_old, [=](int32_t i) { return 1 + (child_of[order[i]] >= 0); },
+        [=](int32_t i, int32_t at) {
+            const int32_t g = order[i];
+            scratch[at] = g;
+            if (child_of[g] >= 0) scratch[at + 1] = child_of[g];
+        });
     __syncthreads();
     for (int32_t i = tid; i < n; i += NT) {
         d->order[i] = d->scratch[i];
@@ -740,15 +767,13 @@ __device__ static void rebuild_model(struct gn_dev *d, int32_t n_old)
         atomicAdd(&d->groups[ed.src].out_count, 1);
     }
     __syncthreads();
-    if (tid == 0) {
-        int32_t ai = 0, ao = 0;
-        for (int32_t g = 0; g < n; g++) {
-            d->groups[g].in_begin = ai;
-            d->groups[g].out_begin = ao;
-            ai += d->groups[g].in_count;
-            ao += d->groups[g].out_count;
-        }
-    }
+    struct gn_group *groups = d->groups;
+    block_prefix(
+        n, [=](int32_t g) { return groups[g].in_count; },
+        [=](int32_t g, int32_t at) { groups[g].in_begin = at; });
+    block_prefix(
+        n, [=](int32_t g) { return groups[g].out_count; },
+        [=](int32_t g, int32_t at) { groups[g].out_begin = at; });
     __syncthreads();
     for (int32_t e = tid; e < E; e += NT) {
         const struct gn_edge ed = d->edges[e];
@@ -840,40 +865,45 @@ __device__ static bool rebuild_dags(struct gn_dev *d, int64_t step)
     __shared__ uint32_t s_part[NT];
     const int32_t tid = threadIdx.x;
     if (blockIdx.x == 0) {
-        if (tid == 0) {
-            /* Update parts: a group's input rows (its in-edges' source
-             * widths, summed) in at most GN_CUDA_MAX_PARTS slices of at
-             * least GN_CUDA_PART_ROWS rows. */
-            struct gn_taskmap *tm = &d->tm;
-            gn_taskmap_init(tm, d->n_groups, d->cfg.tiles, d->cfg.tile);
-            int32_t acc = 0;
-            d->upd_base[0] = 0;
-            for (int32_t p = 1; p < d->n_groups; p++) {
-                const int32_t g = d->order[p];
-                const struct gn_group *gr = &d->groups[g];
+        /* Update parts: a group's input rows (its in-edges' source widths,
+         * summed) in at most GN_CUDA_MAX_PARTS slices of at least
+         * GN_CUDA_PART_ROWS rows; their first-part offsets by a prefix sum
+         * over positions 1 .. n-1 (entry 0 of the scan is position 1). */
+        const struct gn_dev *cd = d;
+        int32_t *upd_base = d->upd_base, *upd_rows = d->upd_rows;
+        const int32_t acc = block_prefix(
+            d->n_groups - 1,
+            [=](int32_t i) {
+                const int32_t g = cd->order[i + 1];
+                const struct gn_group *gr = &cd->groups[g];
                 int32_t ktot = 0;
-                for (int32_t i = 0; i < gr->in_count; i++)
-                    ktot += d->groups[d->edges[d->in_list[gr->in_begin + i]].src].width;
+                for (int32_t k = 0; k < gr->in_count; k++)
+                    ktot += cd->groups[cd->edges[cd->in_list[gr->in_begin + k]].src].width;
                 int32_t kp = (ktot + GN_CUDA_MAX_PARTS - 1) / GN_CUDA_MAX_PARTS;
                 if (kp < GN_CUDA_PART_ROWS) kp = GN_CUDA_PART_ROWS;
-                const int32_t np = ktot > 0 ? (ktot + kp - 1) / kp : 1;
-                d->upd_rows[g] = kp;
-                d->upd_base[p] = acc;
-                acc += np;
-            }
+                upd_rows[g] = kp;
+                return ktot > 0 ? (ktot + kp - 1) / kp : 1;
+            },
+            [=](int32_t i, int32_t at) { upd_base[i + 1] = at; });
+        if (tid == 0) {
+            struct gn_taskmap *tm = &d->tm;
+            gn_taskmap_init(tm, d->n_groups, d->cfg.tiles, d->cfg.tile);
+            d->upd_base[0] = 0;
+            d->upd_base[1] = 0;
             d->upd_base[d->n_groups] = acc;
+            tm->parts = (uint32_t)acc;
             if ((uint32_t)acc > d->parts_cap) {
                 fault(d, GN_CUDA_FAULT_INDEX, -1, step, acc);
-                acc = 0;
+                tm->parts = 0;
             }
-            tm->parts = (uint32_t)acc;
             tm->total = tm->upd0 + tm->parts;
             tm->upd_base = d->upd_base;
             tm->upd_pos = d->upd_pos;
         }
         __syncthreads();
         for (int32_t p = 1 + tid; p < d->n_groups; p += NT)
-            for (int32_t i = d->upd_base[p]; i < d->upd_base[p + 1]; i++) d->upd_pos[i] = p;
+            for (int32_t i = d->upd_base[p]; i < d->upd_base[p + 1] && (uint32_t)i < d->tm.parts; i++)
+                d->upd_pos[i] = p;
         __syncthreads();
         const uint32_t n = d->tm.total;
         const uint32_t per = (n + NT - 1) / NT, lo = min(n, per * tid), hi = min(n, lo + per);
