@@ -646,27 +646,6 @@ __device__ static void dup_apply(struct gn_dev *d, int32_t g, int32_t pos, int k
     }
 }
 
-/* The twin of gn_grow_need(). */
-__device__ static void dup_need(const struct gn_dev *d, int32_t g, int kind, int32_t *groups,
-                                int32_t *edges, int64_t *params)
-{
-    const struct gn_group *gr = &d->groups[g];
-    const int64_t S = gr->width;
-    *groups = 1;
-    if (kind == GN_DUP_DEPTH) {
-        *edges = 1;
-        *params = S + S * S;
-        return;
-    }
-    int64_t p = S;
-    for (int32_t i = 0; i < gr->in_count; i++)
-        p += (int64_t)d->groups[d->edges[d->in_list[gr->in_begin + i]].src].width * S;
-    for (int32_t i = 0; i < gr->out_count; i++)
-        p += S * d->groups[d->edges[d->out_list[gr->out_begin + i]].dst].width;
-    *edges = gr->in_count + gr->out_count;
-    *params = p;
-}
-
 /* Space for one duplication: params, then edges, then the group; on a later
  * refusal the earlier blocks are given back when still the newest, else
  * left unused (edges marked unused). Thread 0 only. */
@@ -1095,7 +1074,8 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS) gn_persiste
                         enum gn_dup_kind kind = gn_grow_kind((enum gn_grow_policy)cfg.grow, cfg.seed, step + 1, round, p);
                         int32_t ng, ne;
                         int64_t np;
-                        dup_need(d, g, kind, &ng, &ne, &np);
+                        gn_grow_need_in(d->groups, d->edges, d->in_list, d->out_list, g, kind, &ng,
+                                        &ne, &np);
                         s_kind = kind;
                         if (!dup_reserve(d, ne, np, &s_child, &s_e0, &s_p0)) {
                             s_child = -1;

@@ -71,21 +71,7 @@ int32_t gn_grow_mark(struct gn_model *m, float threshold)
 void gn_grow_need(const struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t *groups,
                   int32_t *edges, int64_t *params)
 {
-    const struct gn_group *gr = &m->groups[g];
-    const int64_t S = gr->width;
-    *groups = 1;
-    if (kind == GN_DUP_DEPTH) {
-        *edges = 1;
-        *params = S + S * S;
-        return;
-    }
-    int64_t p = S;
-    for (int32_t i = 0; i < gr->in_count; i++)
-        p += (int64_t)m->groups[m->edges[m->in_list[gr->in_begin + i]].src].width * S;
-    for (int32_t i = 0; i < gr->out_count; i++)
-        p += S * m->groups[m->edges[m->out_list[gr->out_begin + i]].dst].width;
-    *edges = gr->in_count + gr->out_count;
-    *params = p;
+    gn_grow_need_in(m->groups, m->edges, m->in_list, m->out_list, g, kind, groups, edges, params);
 }
 
 void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t child,

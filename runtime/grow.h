@@ -61,7 +61,30 @@ GN_HD enum gn_dup_kind gn_grow_kind(enum gn_grow_policy p, uint64_t seed, int64_
     return GN_DUP_DEPTH;
 }
 
-/* Space one duplication needs from each pool. */
+/* Space one duplication needs from each pool, from the graph's arrays:
+ * shared by the host backends and the persistent kernel. */
+GN_HD void gn_grow_need_in(const struct gn_group *G, const struct gn_edge *E,
+                           const int32_t *in_list, const int32_t *out_list, int32_t g,
+                           enum gn_dup_kind kind, int32_t *groups, int32_t *edges, int64_t *params)
+{
+    const struct gn_group *gr = &G[g];
+    const int64_t S = gr->width;
+    *groups = 1;
+    if (kind == GN_DUP_DEPTH) {
+        *edges = 1;
+        *params = S + S * S;
+        return;
+    }
+    int64_t p = S;
+    for (int32_t i = 0; i < gr->in_count; i++)
+        p += (int64_t)G[E[in_list[gr->in_begin + i]].src].width * S;
+    for (int32_t i = 0; i < gr->out_count; i++)
+        p += S * G[E[out_list[gr->out_begin + i]].dst].width;
+    *edges = gr->in_count + gr->out_count;
+    *params = p;
+}
+
+/* The same for a host model. */
 void gn_grow_need(const struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t *groups,
                   int32_t *edges, int64_t *params);
 
