@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the checkpoint reader (runtime/checkpoint.c:
+ * libFuzzer target: the checkpoint reader (runtime/formats/checkpoint.c:
  * gn_checkpoint_parse on a memory buffer, then gn_checkpoint_model, which
  * rebuilds and validates the graph).
  *

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the CSV dataset reader (runtime/csv.c through
+ * libFuzzer target: the CSV dataset reader (runtime/formats/csv.c through
  * gn_data_load on a file).
  *
  * Input: the text of train.csv; if it holds the line "#test#", what

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the graph-file reader (runtime/graphfile.c,
+ * libFuzzer target: the graph-file reader (runtime/formats/graphfile.c,
  * gn_graph_parse on a memory buffer).
  *
  * Input: the JSON text. The network shape is fixed (4 inputs, 3 classes,

@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the IDX dataset reader (runtime/idx.c through
+ * libFuzzer target: the IDX dataset reader (runtime/formats/idx.c through
  * gn_data_load on a directory), raw and gzip.
  *
  * Input: three little-endian u32 lengths, then the bytes of the four files

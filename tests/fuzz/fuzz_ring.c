@@ -1,5 +1,5 @@
 /*
- * libFuzzer target: the stats-ring reader (runtime/ring.c: gn_ring_open,
+ * libFuzzer target: the stats-ring reader (runtime/stats/ring.c: gn_ring_open,
  * gn_ring_reader_info, gn_ring_write_pos, gn_ring_read,
  * gn_ring_writer_alive) on a shared-memory object whose bytes are the
  * fuzz input.
