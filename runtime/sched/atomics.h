@@ -63,6 +63,7 @@
 #if defined(__cplusplus)
 
 #include <sched.h>
+#include <time.h>
 
 typedef uint32_t gn_atomic_u32;
 typedef uint64_t gn_atomic_u64;
@@ -352,6 +353,62 @@ GN_HD void gn_spin_pause(uint64_t spins)
         struct timespec ts = {0, 50000};
         nanosleep(&ts, NULL);
     }
+}
+
+#endif
+
+/*
+ * Common to every side: a clock and the system-scope ordering used on
+ * memory that the host and the device share (mapped pinned memory).
+ *
+ * gn_clock_ns(): nanoseconds of a monotonic clock (host CLOCK_MONOTONIC;
+ * device %globaltimer, a 64-bit ns counter shared by all SMs, updated
+ * every ~32 ns on Hopper, which is what bounded waits and deadlines need).
+ * gn_fence_system(): a full fence at system scope (device
+ * __threadfence_system: orders this thread's writes to mapped memory
+ * before its later ones, as the host sees them; host: seq_cst fence).
+ * gn_load_acquire_sys_i64(): an acquire load of a word the other side
+ * writes (device ld.acquire.sys; pairs with the host's release store or
+ * fence before its flag store).
+ */
+#if defined(__CUDA_ARCH__)
+
+GN_HD uint64_t gn_clock_ns(void)
+{
+    uint64_t t;
+    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
+    return t;
+}
+
+GN_HD void gn_fence_system(void)
+{
+    __threadfence_system();
+}
+
+GN_HD int64_t gn_load_acquire_sys_i64(const volatile int64_t *p)
+{
+    int64_t v;
+    asm volatile("ld.acquire.sys.u64 %0, [%1];" : "=l"(v) : "l"(p) : "memory");
+    return v;
+}
+
+#else
+
+GN_HD uint64_t gn_clock_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+GN_HD void gn_fence_system(void)
+{
+    __atomic_thread_fence(__ATOMIC_SEQ_CST);
+}
+
+GN_HD int64_t gn_load_acquire_sys_i64(const volatile int64_t *p)
+{
+    return __atomic_load_n((const int64_t *)p, __ATOMIC_ACQUIRE);
 }
 
 #endif

@@ -124,6 +124,49 @@ GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, u
     return GN_OK;
 }
 
+/*
+ * The worker protocol of a pass, written once for the cpu executor and the
+ * persistent kernel (where thread 0 of a block runs it):
+ *
+ *     next = GN_QUEUE_DONE;
+ *     while (gn_dag_take(q, w, &next, &task) == GN_OK && task != GN_QUEUE_DONE) {
+ *         run(task);
+ *         gn_dag_finish(d, q, task, w, &next);
+ *     }
+ *
+ * gn_dag_take runs the continuation the last finish kept (no queue
+ * traffic on a chain's critical path), else pops a ticket (which may wait;
+ * GN_QUEUE_DONE once the pass is over, an error status on a fault).
+ * gn_dag_finish releases the task's successors keeping the first ready
+ * one as the continuation, counts the task finished, and flushes the count
+ * every GN_DAG_FLUSH_EVERY tasks of a continuation run (waiters judge
+ * progress by done; a worker flushes anyway before it waits).
+ */
+#define GN_DAG_FLUSH_EVERY 16u
+
+GN_HD enum gn_status gn_dag_take(struct gn_queue *q, struct gn_queue_worker *w, uint32_t *next,
+                                 uint32_t *task)
+{
+    if (*next != GN_QUEUE_DONE) {
+        *task = *next;
+        *next = GN_QUEUE_DONE;
+        w->popped++;
+        return GN_OK;
+    }
+    *task = GN_QUEUE_DONE;
+    return gn_queue_pop(q, task, w);
+}
+
+GN_HD enum gn_status gn_dag_finish(struct gn_dag *d, struct gn_queue *q, uint32_t task,
+                                   struct gn_queue_worker *w, uint32_t *next)
+{
+    enum gn_status st = gn_dag_release_next(d, q, task, w, next);
+    gn_queue_finish(q, w);
+    if (*next != GN_QUEUE_DONE && w->unflushed >= GN_DAG_FLUSH_EVERY)
+        gn_queue_flush(q, w);
+    return st;
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif

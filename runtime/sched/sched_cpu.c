@@ -4,23 +4,24 @@
  * blocks will.
  *
  * The workers live across passes. Every pass is three phases separated by a
- * sense-reversing barrier of all workers plus the calling thread:
+ * barrier of all workers plus the calling thread:
  *   start:   the caller has set up the pass (queue tag and total, the DAG,
  *            the task function); the barrier publishes it;
  *   arm:     each worker re-arms the counters of its slice of the tasks and
  *            pushes the roots of its slice (gn_dag_arm), then a barrier, so
  *            no task runs before every counter is armed;
- *   run:     each worker loops: take a ticket, wait for its slot, run the
- *            task, release its successors, count it done; it leaves when the
- *            queue says the pass is over (or faulted);
+ *   run:     each worker runs the worker protocol of dag.h, the one the
+ *            persistent kernel runs: take the continuation or a ticket, run
+ *            the task, release its successors keeping the first ready one as
+ *            its continuation, count it done; it leaves when the queue says
+ *            the pass is over (or faulted);
  * then the end barrier hands the statistics and any fault back to the caller.
  *
- * The barrier: arrivals add 1 to count (acq_rel); the last arrival resets
- * count and flips sense (release); the others spin on sense (acquire) with
- * the common back-off, so idle workers sleep between passes. Waits inside a
- * pass are bounded by the queue's spin limit, so every worker reaches the
- * in-pass barriers after bounded time, as long as run_task returns; only
- * the idle wait for the next pass is unbounded, by design.
+ * The barrier is the scheduler core's (barrier.h), with the common back-off,
+ * so idle workers sleep between passes. Waits inside a pass are bounded by
+ * the queue's spin limit, so every worker reaches the in-pass barriers after
+ * bounded time, as long as run_task returns; only the idle wait for the next
+ * pass is unbounded, by design.
  */
 #include <pthread.h>
 #include <stdlib.h>
@@ -28,22 +29,16 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "barrier.h"
 #include "error.h"
 #include "sched_cpu.h"
 
 #define GN_SCHED_MAX_THREADS 1024
 
-struct gn_barrier {
-    gn_atomic_u32 count; /* arrivals in this round */
-    uint32_t pad_count_[15];
-    gn_atomic_u32 sense; /* flips once per round */
-    uint32_t n;          /* participants */
-    uint32_t pad_sense_[14];
-};
-
 struct gn_sched_worker {
     _Alignas(64) struct gn_queue_worker qw;
     uint64_t tasks;
+    uint64_t continued; /* tasks run as a continuation, without a push */
     gn_sched *sched;
     pthread_t thread;
     int index;
@@ -53,11 +48,11 @@ struct gn_sched_worker {
 struct gn_sched {
     struct gn_queue queue;
     struct gn_barrier barrier;
+    uint32_t n_barrier; /* participants: the started threads and the caller */
     struct gn_sched_worker *workers; /* (n_workers) worker 0 is the caller if main_works */
     int n_workers;
     int main_works;
     int n_threads; /* pthreads started */
-    uint32_t main_sense;
     gn_atomic_u64 *slots;
     uint32_t slots_cap;
     uint64_t spin_limit;
@@ -71,36 +66,8 @@ struct gn_sched {
     struct gn_sched_stats last;
 };
 
-static void gn_barrier_init(struct gn_barrier *b, uint32_t n)
-{
-    memset(b, 0, sizeof *b);
-    gn_atomic_store_relaxed_u32(&b->count, 0);
-    gn_atomic_store_relaxed_u32(&b->sense, 0);
-    b->n = n;
-}
-
-static void gn_barrier_wait(struct gn_barrier *b, uint32_t *local_sense)
-{
-    uint32_t want = *local_sense ^ 1u;
-    *local_sense = want;
-    /* acq_rel: the release half publishes what this participant did before
-     * the barrier; the last arrival's acquire half sees all of them (the adds
-     * form one release sequence) and passes them on with the store below. */
-    if (gn_atomic_fetch_add_acq_rel_u32(&b->count, 1) == b->n - 1) {
-        /* relaxed: ordered before the release store below; nobody adds to
-         * count again before seeing the new sense. */
-        gn_atomic_store_relaxed_u32(&b->count, 0);
-        /* release: pairs with the acquire load of the waiters below. */
-        gn_atomic_store_release_u32(&b->sense, want);
-        return;
-    }
-    /* acquire: pairs with the release store of the last arrival. */
-    for (uint64_t i = 0; gn_atomic_load_acquire_u32(&b->sense) != want; i++)
-        gn_spin_pause(i);
-}
-
 /* Arm this worker's slice, wait for all, then run tasks until the pass ends. */
-static void gn_sched_work(gn_sched *s, struct gn_sched_worker *w, uint32_t *sense)
+static void gn_sched_work(gn_sched *s, struct gn_sched_worker *w)
 {
     struct gn_queue *q = &s->queue;
     struct gn_dag *d = s->dag;
@@ -108,18 +75,19 @@ static void gn_sched_work(gn_sched *s, struct gn_sched_worker *w, uint32_t *sens
     uint32_t lo = (uint32_t)(n * (uint64_t)w->index / (uint64_t)s->n_workers);
     uint32_t hi = (uint32_t)(n * (uint64_t)(w->index + 1) / (uint64_t)s->n_workers);
     enum gn_status st = gn_dag_arm(d, q, lo, hi, &w->qw);
-    gn_barrier_wait(&s->barrier, sense);
+    gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
     if (st != GN_OK)
         return;
+    uint32_t next = GN_QUEUE_DONE, task;
     for (;;) {
-        uint32_t task;
-        if (gn_queue_pop(q, &task, &w->qw) != GN_OK || task == GN_QUEUE_DONE)
+        const int continued = next != GN_QUEUE_DONE;
+        if (gn_dag_take(q, &w->qw, &next, &task) != GN_OK || task == GN_QUEUE_DONE)
             return;
         s->run_task(s->ctx, task, w->index);
         w->tasks++;
-        if (gn_dag_release(d, q, task, &w->qw) != GN_OK)
+        w->continued += (uint64_t)continued;
+        if (gn_dag_finish(d, q, task, &w->qw, &next) != GN_OK)
             return;
-        gn_queue_finish(q, &w->qw);
     }
 }
 
@@ -127,13 +95,12 @@ static void *gn_sched_thread(void *arg)
 {
     struct gn_sched_worker *w = arg;
     gn_sched *s = w->sched;
-    uint32_t sense = 0;
     for (;;) {
-        gn_barrier_wait(&s->barrier, &sense);
+        gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
         if (s->quit)
             return NULL;
-        gn_sched_work(s, w, &sense);
-        gn_barrier_wait(&s->barrier, &sense);
+        gn_sched_work(s, w);
+        gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
     }
 }
 
@@ -149,12 +116,13 @@ void gn_sched_default_settings(struct gn_sched_settings *s)
 static void gn_sched_stop(gn_sched *s)
 {
     s->quit = 1;
-    uint32_t missing = s->barrier.n - 1 - (uint32_t)s->n_threads;
+    uint32_t missing = s->n_barrier - 1 - (uint32_t)s->n_threads;
     /* acq_rel: arrivals, as in gn_barrier_wait(); quit is published by the
-     * caller's own arrival below. */
+     * caller's own arrival below, which every round still needs (so it
+     * reads the generation before the round can complete). */
     if (missing)
-        gn_atomic_fetch_add_acq_rel_u32(&s->barrier.count, missing);
-    gn_barrier_wait(&s->barrier, &s->main_sense);
+        gn_atomic_fetch_add_acq_rel_u32(&s->barrier.arrived, missing);
+    gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
     for (int i = 0; i < s->n_workers; i++) {
         if (s->workers[i].started)
             pthread_join(s->workers[i].thread, NULL);
@@ -192,7 +160,8 @@ enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *s
     }
     memset(s->workers, 0, (size_t)threads * sizeof *s->workers);
     int spawn = threads - s->main_works;
-    gn_barrier_init(&s->barrier, (uint32_t)spawn + 1);
+    gn_barrier_init(&s->barrier);
+    s->n_barrier = (uint32_t)spawn + 1;
     for (int i = 0; i < threads; i++) {
         s->workers[i].sched = s;
         s->workers[i].index = i;
@@ -283,15 +252,16 @@ enum gn_status gn_sched_run_pass(gn_sched *s, struct gn_dag *dag, gn_sched_task_
         memset(&s->workers[i].qw, 0, sizeof s->workers[i].qw);
         s->workers[i].qw.worker = (uint32_t)i;
         s->workers[i].tasks = 0;
+        s->workers[i].continued = 0;
     }
 
     double t0 = gn_sched_now();
-    gn_barrier_wait(&s->barrier, &s->main_sense);
+    gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
     if (s->main_works)
-        gn_sched_work(s, &s->workers[0], &s->main_sense);
+        gn_sched_work(s, &s->workers[0]);
     else
-        gn_barrier_wait(&s->barrier, &s->main_sense);
-    gn_barrier_wait(&s->barrier, &s->main_sense);
+        gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
+    gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
     double t1 = gn_sched_now();
 
     struct gn_sched_stats *t = &s->last;
@@ -302,6 +272,7 @@ enum gn_status gn_sched_run_pass(gn_sched *s, struct gn_dag *dag, gn_sched_task_
         struct gn_sched_worker *w = &s->workers[i];
         t->tasks += w->tasks;
         t->pushed += w->qw.pushed;
+        t->continued += w->continued;
         t->spins += w->qw.spins;
         if (w->qw.high_water > t->high_water)
             t->high_water = w->qw.high_water;

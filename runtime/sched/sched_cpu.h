@@ -30,7 +30,9 @@ struct gn_sched_settings {
 /* One pass, all workers summed. */
 struct gn_sched_stats {
     uint64_t tasks;      /* tasks run */
-    uint64_t pushed;     /* pushes (equals tasks in a pass without fault) */
+    uint64_t pushed;     /* pushes */
+    uint64_t continued;  /* tasks run as a worker's continuation, never pushed
+                          * (pushed + continued = tasks in a pass without fault) */
     uint64_t spins;      /* wait iterations */
     uint32_t high_water; /* most ready tasks seen waiting in the queue (tail - head),
                           * sampled at every 16th push */
