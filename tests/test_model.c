@@ -187,7 +187,7 @@ static void check_preserved(uint64_t seed, enum gn_grow_policy policy, float noi
     int32_t groups_before = m->n_groups;
     struct gn_grow_event ev[64];
     int32_t nev;
-    assert_int_equal(gn_grow_round(m, &s, 10, 0, ev, 64, &nev), GN_OK);
+    assert_int_equal(gn_grow_round(m, s.grow, s.seed, s.grow_noise, 10, 0, ev, 64, &nev), GN_OK);
     assert_int_equal(m->n_groups, groups_before + chosen);
     assert_int_equal(m->duplications, chosen);
     logits(&n, after);
@@ -253,7 +253,7 @@ static void test_depthwise_bitwise(void **state)
     struct gn_settings s;
     gn_default_settings(&s);
     s.grow = GN_GROW_DEPTH;
-    assert_int_equal(gn_grow_round(&n.m, &s, 1, 0, NULL, 0, NULL), GN_OK);
+    assert_int_equal(gn_grow_round(&n.m, s.grow, s.seed, s.grow_noise, 1, 0, NULL, 0, NULL), GN_OK);
     logits(&n, after);
     assert_memory_equal(before, after, sizeof before);
     net_free(&n);
@@ -362,7 +362,7 @@ static void test_pool_exhaustion(void **state)
         net_backward(&n);
         for (int32_t g = GN_SLOT_FIRST_HIDDEN; g < m->n_groups; g++) m->groups[g].grad_std = 1.0f;
         total_chosen += gn_grow_mark(m, 0.5f);
-        assert_int_equal(gn_grow_round(m, &s, round + 1, round, NULL, 0, NULL), GN_OK);
+        assert_int_equal(gn_grow_round(m, s.grow, s.seed, s.grow_noise, round + 1, round, NULL, 0, NULL), GN_OK);
         assert_true(m->n_groups <= m->max_groups);
         assert_true(m->n_edges <= m->max_edges);
         assert_true(m->n_params <= m->max_params);

@@ -1,7 +1,8 @@
 /*
- * Growth: marking, the closest-to-input rule, and the two duplications.
- * See grow.c for the rules and why several duplications never touch the
- * same edge.
+ * Growth: marking, the closest-to-input rule, reservation from the pools,
+ * the two duplications and the order after a round, written once for every
+ * backend (GN_HD: host C and CUDA device code). See grow.c for the rules
+ * and why several duplications never touch the same edge.
  */
 #ifndef GN_RUNTIME_GROW_H
 #define GN_RUNTIME_GROW_H
@@ -10,6 +11,7 @@
 
 #include "genet/genet.h"
 #include "model.h"
+#include "pool.h"
 #include "rng.h"
 
 enum gn_dup_kind {
@@ -24,24 +26,40 @@ struct gn_grow_event {
     float grad_std;
 };
 
-/* Set GN_GROUP_MARKED from grad_std > threshold, then GN_GROUP_CHOSEN for
- * marked groups with no marked predecessor. Returns the number chosen. */
-int32_t gn_grow_mark(struct gn_model *m, float threshold);
+/* The three pools a duplication takes space from, as atomic bump
+ * allocators over the model's arrays (pool.h). */
+struct gn_grow_pools {
+    struct gn_pool groups, edges, params;
+};
 
-/* The two halves of gn_grow_mark for one group, for backends that run them
- * as parallel passes: first every group's mark, then every group's choice
- * (which reads its predecessors' marks). gn_grow_choose_one returns 1 when
- * g is chosen. */
-void gn_grow_mark_one(struct gn_model *m, int32_t g, float threshold);
-int gn_grow_choose_one(struct gn_model *m, int32_t g);
+/*
+ * Everything below is GN_HD: the serial backend, the cpu backend's workers
+ * and the persistent kernel's blocks run these very functions on a struct
+ * gn_model (whose arrays are device memory in the kernel).
+ */
 
-/* The choice alone, reading only marks: what a parallel pass runs (it
- * must not set CHOSEN in a flags word a successor is reading). */
-int gn_grow_should_choose(const struct gn_model *m, int32_t g);
+/* Mark one group: GN_GROUP_MARKED when it is hidden and its gradient
+ * standard deviation exceeds the threshold; clears CHOSEN. */
+GN_HD void gn_grow_mark_one(struct gn_model *m, int32_t g, float threshold)
+{
+    struct gn_group *gr = &m->groups[g];
+    gr->flags &= ~(GN_GROUP_MARKED | GN_GROUP_CHOSEN);
+    if (gr->kind == GN_GROUP_HIDDEN && gr->grad_std > threshold) gr->flags |= GN_GROUP_MARKED;
+}
 
-#ifdef __cplusplus
-extern "C" {
-#endif
+/* Closest to the input: g is duplicated iff it is marked and none of its
+ * predecessors is. Reads only marks, so a parallel pass may run it while
+ * others read g's flags (the choice goes to a word of the caller's). */
+GN_HD int gn_grow_should_choose(const struct gn_model *m, int32_t g)
+{
+    const struct gn_group *gr = &m->groups[g];
+    if (!(gr->flags & GN_GROUP_MARKED)) return 0;
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
+        if (m->groups[s].flags & GN_GROUP_MARKED) return 0;
+    }
+    return 1;
+}
 
 /* Which duplication a chosen group gets under a policy. `round` counts the
  * growth rounds that chose at least one group (alternate flips per round);
@@ -61,13 +79,11 @@ GN_HD enum gn_dup_kind gn_grow_kind(enum gn_grow_policy p, uint64_t seed, int64_
     return GN_DUP_DEPTH;
 }
 
-/* Space one duplication needs from each pool, from the graph's arrays:
- * shared by the host backends and the persistent kernel. */
-GN_HD void gn_grow_need_in(const struct gn_group *G, const struct gn_edge *E,
-                           const int32_t *in_list, const int32_t *out_list, int32_t g,
-                           enum gn_dup_kind kind, int32_t *groups, int32_t *edges, int64_t *params)
+/* Space one duplication of g needs from each pool. */
+GN_HD void gn_grow_need(const struct gn_model *m, int32_t g, enum gn_dup_kind kind,
+                        int32_t *groups, int32_t *edges, int64_t *params)
 {
-    const struct gn_group *gr = &G[g];
+    const struct gn_group *gr = &m->groups[g];
     const int64_t S = gr->width;
     *groups = 1;
     if (kind == GN_DUP_DEPTH) {
@@ -77,35 +93,194 @@ GN_HD void gn_grow_need_in(const struct gn_group *G, const struct gn_edge *E,
     }
     int64_t p = S;
     for (int32_t i = 0; i < gr->in_count; i++)
-        p += (int64_t)G[E[in_list[gr->in_begin + i]].src].width * S;
+        p += (int64_t)m->groups[m->edges[m->in_list[gr->in_begin + i]].src].width * S;
     for (int32_t i = 0; i < gr->out_count; i++)
-        p += S * G[E[out_list[gr->out_begin + i]].dst].width;
+        p += S * m->groups[m->edges[m->out_list[gr->out_begin + i]].dst].width;
     *edges = gr->in_count + gr->out_count;
     *params = p;
 }
 
-/* The same for a host model. */
-void gn_grow_need(const struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t *groups,
-                  int32_t *edges, int64_t *params);
+/* Pools over the model's arrays, starting at what is in use. One thread,
+ * before the round's duplications. */
+GN_HD void gn_grow_pools_init(struct gn_grow_pools *p, const struct gn_model *m)
+{
+    gn_pool_init(&p->groups, (uint64_t)m->n_groups, (uint64_t)m->max_groups);
+    gn_pool_init(&p->edges, (uint64_t)m->n_edges, (uint64_t)m->max_edges);
+    gn_pool_init(&p->params, (uint64_t)m->n_params, (uint64_t)m->max_params);
+}
 
 /*
- * Duplicate g into the already-reserved slot `child`, edges [e0, e0+edges)
- * and params [p0, p0+params), as sized by gn_grow_need(). Writes the
- * child's group record, the new edges and their weights and momentum, and
- * edits g's outgoing edges. It does not rebuild the topology. Safe to run
- * concurrently for chosen groups (no two are adjacent).
+ * Reserve space for one duplication: params, then edges, then the group,
+ * by atomic bump allocation (any number of workers at once). Returns 1 with
+ * the child's slot and the first edge and parameter, or 0: refused, and the
+ * refusal counted in the pool that refused. The group pool is what usually
+ * runs out: it is checked first (a refused allocation of one group counts
+ * it), before taking edges and parameters that a refusal could not give
+ * back. A later refusal gives back what was taken when it is still the
+ * newest block (pool.h); otherwise that space stays unused, its edges
+ * marked unused (src = dst = -1), never referenced: the graph stays valid.
  */
-void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t child,
-                   int32_t e0, int64_t p0, int64_t step, uint64_t seed, float noise);
+GN_HD int gn_grow_reserve(struct gn_model *m, struct gn_grow_pools *p, int32_t edges,
+                          int64_t params, int32_t *child, int32_t *e0, int64_t *p0)
+{
+    uint64_t pp, e, g;
+    if (gn_pool_used(&p->groups) >= p->groups.capacity) {
+        gn_pool_alloc(&p->groups, 1, &g); /* refused: counts it */
+        return 0;
+    }
+    if (gn_pool_alloc(&p->params, (uint64_t)params, &pp) != GN_OK) return 0;
+    if (gn_pool_alloc(&p->edges, (uint64_t)edges, &e) != GN_OK) {
+        gn_pool_return(&p->params, pp, (uint64_t)params);
+        return 0;
+    }
+    if (gn_pool_alloc(&p->groups, 1, &g) != GN_OK) {
+        if (gn_pool_return(&p->edges, e, (uint64_t)edges) != GN_OK)
+            for (int32_t i = 0; i < edges; i++) m->edges[e + i].src = m->edges[e + i].dst = -1;
+        gn_pool_return(&p->params, pp, (uint64_t)params);
+        return 0;
+    }
+    *child = (int32_t)g;
+    *e0 = (int32_t)e;
+    *p0 = (int64_t)pp;
+    return 1;
+}
+
+/*
+ * Duplicate g into the reserved slot `child`, edges [e0, e0 + edges) and
+ * params [p0, p0 + params), as sized by gn_grow_need(): the child's record,
+ * the new edges, their weights and momentum, and g's outgoing edges. No
+ * topology rebuild. `lane` of `lanes` workers do their share of every
+ * array (the serial and cpu backends: 0 of 1; the kernel: a block's
+ * threads); lane 0 writes the records. No lane reads what another writes,
+ * so the lanes need no synchronisation until the caller's barrier after.
+ * Concurrent duplications of different chosen groups are safe too (chosen
+ * groups are never adjacent, and a duplication touches only g's edges).
+ */
+GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, int32_t child,
+                         int32_t e0, int64_t p0, int64_t step, uint64_t seed, float noise,
+                         uint32_t lane, uint32_t lanes)
+{
+    const struct gn_group *gr = &m->groups[g];
+    const int32_t S = gr->width;
+    float *P = m->params, *V = m->moment;
+    if (lane == 0) {
+        struct gn_group *c = &m->groups[child];
+        c->kind = GN_GROUP_HIDDEN;
+        c->width = S;
+        c->bias = p0;
+        c->in_begin = c->in_count = c->out_begin = c->out_count = 0;
+        c->pos = 0;
+        c->flags = 0;
+        c->parent = g;
+        c->born = (int32_t)step;
+        c->grad_std = gr->grad_std;
+        c->pad_ = 0;
+    }
+    int64_t p = p0 + S;
+    if (kind == GN_DUP_DEPTH) {
+        /* g -> g' -> (g's old successors): g's outgoing edges leave from g'
+         * now, g' is the identity with zero bias and zero momentum. */
+        for (int32_t j = (int32_t)lane; j < S; j += (int32_t)lanes) P[p0 + j] = V[p0 + j] = 0.0f;
+        for (int32_t i = (int32_t)lane; i < gr->out_count; i += (int32_t)lanes)
+            m->edges[m->out_list[gr->out_begin + i]].src = child;
+        if (lane == 0) {
+            m->edges[e0].src = g;
+            m->edges[e0].dst = child;
+            m->edges[e0].w = p;
+        }
+        for (int64_t q = lane; q < (int64_t)S * S; q += lanes) {
+            P[p + q] = (q / S == q % S) ? 1.0f : 0.0f;
+            V[p + q] = 0.0f;
+        }
+        return;
+    }
+    /* g' beside g: copies of g's bias and in-edges (weights and momentum),
+     * and an equal, perturbed half of each outgoing block. */
+    for (int32_t j = (int32_t)lane; j < S; j += (int32_t)lanes) {
+        P[p0 + j] = P[gr->bias + j];
+        V[p0 + j] = V[gr->bias + j];
+    }
+    int32_t e = e0;
+    for (int32_t i = 0; i < gr->in_count; i++, e++) {
+        const struct gn_edge in = m->edges[m->in_list[gr->in_begin + i]];
+        const int64_t len = (int64_t)m->groups[in.src].width * S;
+        if (lane == 0) {
+            m->edges[e].src = in.src;
+            m->edges[e].dst = child;
+            m->edges[e].w = p;
+        }
+        for (int64_t q = lane; q < len; q += lanes) {
+            P[p + q] = P[in.w + q];
+            V[p + q] = V[in.w + q];
+        }
+        p += len;
+    }
+    for (int32_t i = 0; i < gr->out_count; i++, e++) {
+        const struct gn_edge out = m->edges[m->out_list[gr->out_begin + i]];
+        const int64_t len = (int64_t)S * m->groups[out.dst].width;
+        if (lane == 0) {
+            m->edges[e].src = child;
+            m->edges[e].dst = out.dst;
+            m->edges[e].w = p;
+        }
+        for (int64_t q = lane; q < len; q += lanes) {
+            const float n =
+                noise == 0.0f ? 0.0f
+                              : noise * gn_rng_normal(seed, GN_RNG_NOISE,
+                                                      ((uint64_t)step << 24) ^ (uint64_t)gr->pos,
+                                                      ((uint64_t)i << 32) + (uint64_t)q);
+            const float half = 0.5f * P[out.w + q];
+            P[out.w + q] = half * (1.0f + n);
+            P[p + q] = half * (1.0f - n);
+            const float v = 0.5f * V[out.w + q];
+            V[out.w + q] = v;
+            V[p + q] = v;
+        }
+        p += len;
+    }
+}
+
+/* The order after a round: each child right after its parent. Old position
+ * i goes to `at` (the number of groups and children before it, a prefix
+ * sum of 1 + has-a-child), its child to at + 1. Returns 1 + has-a-child. */
+GN_HD int32_t gn_grow_place(const int32_t *order, const int32_t *child_of, int32_t i,
+                            int32_t at, int32_t *new_order)
+{
+    const int32_t g = order[i];
+    if (new_order) {
+        new_order[at] = g;
+        if (child_of[g] >= 0) new_order[at + 1] = child_of[g];
+    }
+    return 1 + (child_of[g] >= 0);
+}
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Serial marking and choosing over the whole model (gn_grow_mark_one, then
+ * gn_grow_should_choose setting GN_GROUP_CHOSEN). Returns the number chosen. */
+int32_t gn_grow_mark(struct gn_model *m, float threshold);
+
+/*
+ * Close a round whose duplications are done (child_of: by slot, -1 where
+ * none; the chosen groups carry GN_GROUP_CHOSEN; n_groups/n_edges/n_params
+ * already cover the pools' use): events in canonical order (events may be
+ * NULL), then the new order (gn_grow_place) and the rebuilt topology.
+ */
+enum gn_status gn_grow_finish(struct gn_model *m, int32_t n_old, const int32_t *child_of,
+                              enum gn_grow_policy policy, uint64_t seed, int64_t step,
+                              int64_t round, struct gn_grow_event *events, int32_t max_events,
+                              int32_t *n_events);
 
 /*
  * One serial growth round over the chosen groups in canonical order:
- * reserve (refusing and counting when a pool is full), apply, then rebuild
- * with each child placed right after its parent. `events` (may be NULL)
- * receives up to max_events records. Returns GN_OK or a rebuild error.
+ * reserve (refusing and counting when a pool is full), apply, finish.
+ * Returns GN_OK or a rebuild error.
  */
-enum gn_status gn_grow_round(struct gn_model *m, const struct gn_settings *s, int64_t step,
-                             int64_t round, struct gn_grow_event *events, int32_t max_events,
+enum gn_status gn_grow_round(struct gn_model *m, enum gn_grow_policy policy, uint64_t seed,
+                             float noise, int64_t step, int64_t round,
+                             struct gn_grow_event *events, int32_t max_events,
                              int32_t *n_events);
 
 #ifdef __cplusplus

@@ -143,23 +143,6 @@ enum gn_status gn_model_add_edge(struct gn_model *m, int32_t src, int32_t dst, i
     return GN_OK;
 }
 
-/* Sort a list of edge indices by the position of one endpoint (insertion
- * sort: lists are short and mostly sorted after growth). */
-static void sort_edges(int32_t *list, int32_t n, const struct gn_model *m, int by_src)
-{
-    for (int32_t i = 1; i < n; i++) {
-        int32_t e = list[i];
-        int32_t key = m->groups[by_src ? m->edges[e].src : m->edges[e].dst].pos;
-        int32_t j = i - 1;
-        while (j >= 0 &&
-               m->groups[by_src ? m->edges[list[j]].src : m->edges[list[j]].dst].pos > key) {
-            list[j + 1] = list[j];
-            j--;
-        }
-        list[j + 1] = e;
-    }
-}
-
 enum gn_status gn_model_rebuild(struct gn_model *m, const int32_t *order_hint)
 {
     int32_t n = m->n_groups;
@@ -253,8 +236,7 @@ enum gn_status gn_model_rebuild(struct gn_model *m, const int32_t *order_hint)
     for (int32_t i = 0; i < n; i++) {
         int32_t g = m->order[i];
         struct gn_group *gr = &G[g];
-        sort_edges(m->in_list + gr->in_begin, gr->in_count, m, 1);
-        sort_edges(m->out_list + gr->out_begin, gr->out_count, m, 0);
+        gn_model_sort_lists(m, g);
         if (gr->kind == GN_GROUP_HIDDEN && (gr->in_count == 0 || gr->out_count == 0)) {
             st = gn_fail(GN_ERR_INVALID, "hidden group %d has no %s", g,
                          gr->in_count == 0 ? "inputs" : "successors");

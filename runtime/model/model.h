@@ -86,6 +86,42 @@ struct gn_model {
     int64_t duplications, refused;
 };
 
+/* Sort a list of edge indices by the position of one endpoint (insertion
+ * sort: lists are short and mostly sorted after growth). GN_HD: the host's
+ * rebuild and the kernel's run this one rule. */
+GN_HD void gn_model_sort_edges(const struct gn_model *m, int32_t *list, int32_t n, int by_src)
+{
+    for (int32_t i = 1; i < n; i++) {
+        const int32_t e = list[i];
+        const int32_t key = m->groups[by_src ? m->edges[e].src : m->edges[e].dst].pos;
+        int32_t j = i - 1;
+        while (j >= 0 && m->groups[by_src ? m->edges[list[j]].src : m->edges[list[j]].dst].pos > key) {
+            list[j + 1] = list[j];
+            j--;
+        }
+        list[j + 1] = e;
+    }
+}
+
+/* The canonical order of g's lists: in-edges by the source's position,
+ * out-edges by the target's (positions already set). */
+GN_HD void gn_model_sort_lists(const struct gn_model *m, int32_t g)
+{
+    const struct gn_group *gr = &m->groups[g];
+    gn_model_sort_edges(m, m->in_list + gr->in_begin, gr->in_count, 1);
+    gn_model_sort_edges(m, m->out_list + gr->out_begin, gr->out_count, 0);
+}
+
+/* In-edges of g from hidden groups (not from the input). */
+GN_HD int32_t gn_model_hidden_inputs(const struct gn_model *m, int32_t g)
+{
+    const struct gn_group *gr = &m->groups[g];
+    int32_t h = 0;
+    for (int32_t i = 0; i < gr->in_count; i++)
+        h += m->edges[m->in_list[gr->in_begin + i]].src != GN_SLOT_INPUT;
+    return h;
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif

@@ -14,6 +14,7 @@
 #include "error.h"
 #include "mathf.h"
 #include "ops.h"
+#include "stat.h"
 
 enum gn_status gn_buffers_init(struct gn_buffers *b, const struct gn_model *m, int32_t batch)
 {
@@ -172,28 +173,8 @@ float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
             }
         }
     }
-    /* Standard deviation of every gradient entry of the group: mean first,
-     * then the variance around it, both accumulated in double in a fixed
-     * order. */
-    double sum = 0.0, cnt = n;
-    for (int32_t j = 0; j < n; j++) sum += db[j];
-    for (int32_t i = 0; i < gr->in_count; i++) {
-        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
-        int64_t len = (int64_t)m->groups[e->src].width * n;
-        const float *dW = m->grads + e->w;
-        for (int64_t q = 0; q < len; q++) sum += dW[q];
-        cnt += (double)len;
-    }
-    const double mean = sum / cnt;
-    double var = 0.0;
-    for (int32_t j = 0; j < n; j++) var += (db[j] - mean) * (db[j] - mean);
-    for (int32_t i = 0; i < gr->in_count; i++) {
-        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
-        int64_t len = (int64_t)m->groups[e->src].width * n;
-        const float *dW = m->grads + e->w;
-        for (int64_t q = 0; q < len; q++) var += (dW[q] - mean) * (dW[q] - mean);
-    }
-    return (float)sqrt(var / cnt);
+    /* the growth statistic: one formula for every backend (stat.h) */
+    return gn_stat_grad_std(m, g);
 }
 
 static void sgd(float *w, float *v, const float *gr, int64_t len, float lr, float mu, float wd)

@@ -9,8 +9,11 @@
 #include "dag.h"
 #include "error.h"
 
-static enum gn_status gn_dag_reserve(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges)
+enum gn_status gn_dag_reserve(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges)
 {
+    if (n_tasks > GN_QUEUE_MAX_TASKS)
+        return gn_fail(GN_ERR_INVALID, "dag: %u tasks, the most is %u", n_tasks,
+                       (uint32_t)GN_QUEUE_MAX_TASKS);
     if (n_tasks > d->cap_tasks || !d->succ_begin) {
         uint32_t *begin = realloc(d->succ_begin, ((size_t)n_tasks + 1) * sizeof *begin);
         if (!begin)
@@ -33,6 +36,8 @@ static enum gn_status gn_dag_reserve(struct gn_dag *d, uint32_t n_tasks, uint32_
         d->succ = succ;
         d->cap_edges = n_edges;
     }
+    d->n_tasks = n_tasks;
+    d->n_edges = n_edges;
     return GN_OK;
 }
 

@@ -180,6 +180,11 @@ extern "C" {
 enum gn_status gn_dag_build(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges,
                             const uint32_t *src, const uint32_t *dst);
 
+/* Size the arrays for n_tasks tasks and n_edges edges (reusing them when
+ * big enough) and set the counts; the caller fills succ_begin, succ and
+ * indeg_init (taskgraph.c builds its DAGs this way, straight as CSR). */
+enum gn_status gn_dag_reserve(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges);
+
 /* Recompute indeg_init from the CSR (after the graph changed). */
 void gn_dag_count_indegree(struct gn_dag *d);
 

@@ -1,10 +1,9 @@
 /*
- * Building the task DAGs of a training step from the network (see
- * taskgraph.h for the numbering and the dependency rules). O(tiles x edges);
- * run once at start and after every growth round.
+ * Building the task DAGs of a training step from the network with the
+ * rules of taskgraph.h (the numbering, gn_task_succ, gn_task_indeg: the
+ * functions the kernel calls too). O(tiles x edges); run once at start and
+ * after every growth round.
  */
-#include <stdlib.h>
-
 #include "error.h"
 #include "taskgraph.h"
 
@@ -34,70 +33,32 @@ void gn_taskgraph_tiles(int32_t batch, int32_t tile_opt, int32_t workers, int32_
     *tiles = (batch + t - 1) / t;
 }
 
-struct edges {
-    uint32_t *src, *dst;
-    uint32_t n, cap;
-};
-
-static int push(struct edges *e, uint32_t s, uint32_t d)
+/* One DAG as CSR straight from the rules: count, prefix, fill. */
+static enum gn_status build_one(struct gn_dag *d, const struct gn_model *m,
+                                const struct gn_taskmap *tm, uint32_t n, int eval)
 {
-    if (e->n == e->cap) {
-        uint32_t cap = e->cap ? 2 * e->cap : 1024;
-        uint32_t *a = realloc(e->src, cap * sizeof *a);
-        if (!a) return -1;
-        e->src = a;
-        uint32_t *b = realloc(e->dst, cap * sizeof *b);
-        if (!b) return -1;
-        e->dst = b;
-        e->cap = cap;
+    uint32_t edges = 0;
+    for (uint32_t i = 0; i < n; i++) edges += gn_task_succ(m, tm, i, eval, NULL);
+    enum gn_status st = gn_dag_reserve(d, n, edges);
+    if (st) return st;
+    uint32_t off = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        d->succ_begin[i] = off;
+        off += gn_task_succ(m, tm, i, eval, d->succ + off);
+        d->indeg_init[i] = gn_task_indeg(m, tm, i);
+        /* relaxed: armed again at the start of every pass */
+        gn_atomic_store_relaxed_u32(&d->indeg[i], 0);
     }
-    e->src[e->n] = s;
-    e->dst[e->n] = d;
-    e->n++;
-    return 0;
+    d->succ_begin[n] = off;
+    return GN_OK;
 }
 
 enum gn_status gn_taskgraph_build(struct gn_dag *train, struct gn_dag *eval,
                                   struct gn_taskmap *tm, const struct gn_model *m, int32_t tile,
                                   int32_t tiles)
 {
-    const int32_t n = m->n_groups;
-    gn_taskmap_init(tm, n, tiles, tile);
-    struct edges fe = {0}, te = {0};
-    enum gn_status st = GN_OK;
-    int oom = 0;
-    for (int32_t pos = 1; pos < n; pos++) {
-        int32_t g = m->order[pos];
-        const struct gn_group *gr = &m->groups[g];
-        int out = g == GN_SLOT_OUTPUT;
-        for (int32_t i = 0; i < gr->in_count; i++) {
-            int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
-            if (s == GN_SLOT_INPUT) continue;
-            int32_t sp = m->groups[s].pos;
-            for (int32_t t = 0; t < tiles; t++) {
-                uint32_t f = gn_task_forward(tm, sp, t), d = gn_task_forward(tm, pos, t);
-                oom |= push(&fe, f, d) | push(&te, f, d);
-                /* the error of s flows back from g */
-                oom |= push(&te, out ? gn_task_forward(tm, pos, t) : gn_task_backward(tm, pos, t),
-                            gn_task_backward(tm, sp, t));
-                /* update(g) rewrites W(s -> g): after backward(s) read it */
-                oom |= push(&te, gn_task_backward(tm, sp, t), gn_task_update(tm, pos, 0));
-            }
-        }
-        for (int32_t t = 0; t < tiles; t++)
-            oom |= push(&te, out ? gn_task_forward(tm, pos, t) : gn_task_backward(tm, pos, t),
-                        gn_task_update(tm, pos, 0));
-    }
-    if (oom) {
-        st = gn_fail(GN_ERR_NOMEM, "out of memory building the task graph");
-        goto done;
-    }
-    if ((st = gn_dag_build(train, tm->total, te.n, te.src, te.dst))) goto done;
-    st = gn_dag_build(eval, tm->bwd0, fe.n, fe.src, fe.dst);
-done:
-    free(fe.src);
-    free(fe.dst);
-    free(te.src);
-    free(te.dst);
+    gn_taskmap_init(tm, m->n_groups, tiles, tile);
+    enum gn_status st = build_one(train, m, tm, tm->total, 0);
+    if (!st) st = build_one(eval, m, tm, tm->bwd0, 1);
     return st;
 }

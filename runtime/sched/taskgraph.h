@@ -120,6 +120,90 @@ GN_HD struct gn_task gn_task_decode(const struct gn_taskmap *tm, uint32_t id)
     return k;
 }
 
+/*
+ * The dependency rules above as functions of the model, written once: the
+ * host builds its DAGs from them (gn_taskgraph_build) and the persistent
+ * kernel rebuilds its own from them after growth.
+ */
+
+/* Update parts of group g: its input rows (the in-edges' source widths,
+ * summed) in at most max_parts slices of at least min_rows rows each;
+ * *rows gets the rows per part. max_parts 1: one part, the whole group. */
+GN_HD int32_t gn_task_parts_of(const struct gn_model *m, int32_t g, int32_t max_parts,
+                               int32_t min_rows, int32_t *rows)
+{
+    const struct gn_group *gr = &m->groups[g];
+    int32_t ktot = 0;
+    for (int32_t k = 0; k < gr->in_count; k++)
+        ktot += m->groups[m->edges[m->in_list[gr->in_begin + k]].src].width;
+    int32_t kp = (ktot + max_parts - 1) / max_parts;
+    if (kp < min_rows) kp = min_rows;
+    *rows = kp;
+    return ktot > 0 ? (ktot + kp - 1) / kp : 1;
+}
+
+/*
+ * Successors of task id in the training DAG (eval = 0) or the evaluation
+ * DAG (eval = 1: the forward tasks only, the output's with no successors),
+ * written to out when not NULL; returns their number.
+ */
+GN_HD uint32_t gn_task_succ(const struct gn_model *m, const struct gn_taskmap *tm, uint32_t id,
+                            int eval, uint32_t *out)
+{
+    const struct gn_task k = gn_task_decode(tm, id);
+    if (k.kind == GN_TASK_UPDATE) return 0;
+    const int32_t g = m->order[k.pos];
+    const struct gn_group *gr = &m->groups[g];
+    uint32_t c = 0;
+    if (k.kind == GN_TASK_FORWARD) {
+        if (g != GN_SLOT_OUTPUT) {
+            for (int32_t i = 0; i < gr->out_count; i++) {
+                const int32_t t = m->edges[m->out_list[gr->out_begin + i]].dst;
+                if (out) out[c] = gn_task_forward(tm, m->groups[t].pos, k.tile);
+                c++;
+            }
+            return c;
+        }
+        if (eval) return 0;
+    }
+    /* forward of the output, or backward of a hidden group: the error flows
+     * to the hidden predecessors; the group's update may run once all its
+     * tiles are done. */
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        const int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
+        if (s == GN_SLOT_INPUT) continue;
+        if (out) out[c] = gn_task_backward(tm, m->groups[s].pos, k.tile);
+        c++;
+    }
+    for (int32_t p = 0, np = gn_task_update_parts(tm, k.pos); p < np; p++) {
+        if (out) out[c] = gn_task_update(tm, k.pos, p);
+        c++;
+    }
+    if (k.kind == GN_TASK_BACKWARD) {
+        /* backward(g) read W(g -> t): update(t) waits for it */
+        for (int32_t i = 0; i < gr->out_count; i++) {
+            const int32_t tp = m->groups[m->edges[m->out_list[gr->out_begin + i]].dst].pos;
+            for (int32_t p = 0, np = gn_task_update_parts(tm, tp); p < np; p++) {
+                if (out) out[c] = gn_task_update(tm, tp, p);
+                c++;
+            }
+        }
+    }
+    return c;
+}
+
+/* In-degree of task id (the same in both DAGs for the forward tasks). */
+GN_HD uint32_t gn_task_indeg(const struct gn_model *m, const struct gn_taskmap *tm, uint32_t id)
+{
+    const struct gn_task k = gn_task_decode(tm, id);
+    const int32_t g = m->order[k.pos];
+    switch (k.kind) {
+    case GN_TASK_FORWARD: return (uint32_t)gn_model_hidden_inputs(m, g);
+    case GN_TASK_BACKWARD: return (uint32_t)m->groups[g].out_count;
+    default: return (uint32_t)tm->tiles * (uint32_t)(1 + gn_model_hidden_inputs(m, g));
+    }
+}
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -131,7 +215,8 @@ const char *gn_task_kind_name(int32_t kind);
 void gn_taskgraph_tiles(int32_t batch, int32_t tile_opt, int32_t workers, int32_t *tile,
                         int32_t *tiles);
 
-/* Build the training-step DAG and the evaluation DAG of m (rebuilt). */
+/* Build the training-step DAG and the evaluation DAG of m (rebuilt), one
+ * update part per group, from gn_task_succ and gn_task_indeg. */
 enum gn_status gn_taskgraph_build(struct gn_dag *train, struct gn_dag *eval,
                                   struct gn_taskmap *tm, const struct gn_model *m, int32_t tile,
                                   int32_t tiles);

@@ -44,7 +44,7 @@ struct cpu_ctx {
     enum cpu_pass pass;
 
     /* growth round state */
-    struct gn_pool pool_groups, pool_edges, pool_params;
+    struct gn_grow_pools pools;
     int32_t *child_of; /* (max_groups) by slot, -1 when none */
     uint8_t *pick;     /* (max_groups) by slot: chosen in this round */
     gn_atomic_u32 chosen;
@@ -88,39 +88,6 @@ static void run_step_task(struct cpu_ctx *c, uint32_t id)
     gn_atomic_fetch_add_relaxed_u64(&c->kind_ns[k.kind], (uint64_t)(now_ns() - t0));
 }
 
-/* Reserve space for one duplication: params, then edges, then the group.
- * A later refusal gives back what was taken when it is still the newest
- * block; otherwise the space stays unused (edges marked unused), never
- * referenced, and the graph stays valid. */
-static int reserve(struct cpu_ctx *c, int32_t ng, int32_t ne, int64_t np, int32_t *child,
-                   int32_t *e0, int64_t *p0)
-{
-    struct gn_model *m = &c->t->m;
-    uint64_t p, e, g;
-    (void)ng;
-    /* The group pool is what usually runs out: refuse before taking edges
-     * and parameters that a refusal could not give back. */
-    if (gn_pool_used(&c->pool_groups) >= c->pool_groups.capacity) {
-        gn_pool_alloc(&c->pool_groups, 1, &g); /* counts the refusal */
-        return 0;
-    }
-    if (gn_pool_alloc(&c->pool_params, (uint64_t)np, &p)) return 0;
-    if (gn_pool_alloc(&c->pool_edges, (uint64_t)ne, &e)) {
-        gn_pool_return(&c->pool_params, p, (uint64_t)np);
-        return 0;
-    }
-    if (gn_pool_alloc(&c->pool_groups, 1, &g)) {
-        if (gn_pool_return(&c->pool_edges, e, (uint64_t)ne) != GN_OK)
-            for (int32_t i = 0; i < ne; i++) m->edges[e + i].src = m->edges[e + i].dst = -1;
-        gn_pool_return(&c->pool_params, p, (uint64_t)np);
-        return 0;
-    }
-    *child = (int32_t)g;
-    *e0 = (int32_t)e;
-    *p0 = (int64_t)p;
-    return 1;
-}
-
 static void run_grow_task(struct cpu_ctx *c, uint32_t id)
 {
     struct gn_trainer *t = c->t;
@@ -142,11 +109,11 @@ static void run_grow_task(struct cpu_ctx *c, uint32_t id)
         int32_t ng, ne, child, e0;
         int64_t np, p0;
         gn_grow_need(m, g, kind, &ng, &ne, &np);
-        if (!reserve(c, ng, ne, np, &child, &e0, &p0)) {
+        if (!gn_grow_reserve(m, &c->pools, ne, np, &child, &e0, &p0)) {
             gn_atomic_fetch_add_relaxed_u64(&c->refused, 1);
             break;
         }
-        gn_grow_apply(m, g, kind, child, e0, p0, c->step, t->s.seed, t->s.grow_noise);
+        gn_grow_apply(m, g, kind, child, e0, p0, c->step, t->s.seed, t->s.grow_noise, 0, 1);
         c->child_of[g] = child;
         gn_atomic_fetch_add_relaxed_u64(&c->dups, 1);
         break;
@@ -229,44 +196,24 @@ static enum gn_status grow_round(struct cpu_ctx *c)
 
     int32_t n_old = m->n_groups;
     for (int32_t g = 0; g < n_old; g++) c->child_of[g] = -1;
-    gn_pool_init(&c->pool_groups, (uint64_t)m->n_groups, (uint64_t)m->max_groups);
-    gn_pool_init(&c->pool_edges, (uint64_t)m->n_edges, (uint64_t)m->max_edges);
-    gn_pool_init(&c->pool_params, (uint64_t)m->n_params, (uint64_t)m->max_params);
+    gn_grow_pools_init(&c->pools, m);
     gn_atomic_store_relaxed_u64(&c->dups, 0);
     gn_atomic_store_relaxed_u64(&c->refused, 0);
     c->step = t->c.step + 1;
     c->round = t->grow_round++;
     if ((st = run_pass(c, PASS_DUP, &c->grow))) return st;
-    m->n_groups = (int32_t)gn_pool_used(&c->pool_groups);
-    m->n_edges = (int32_t)gn_pool_used(&c->pool_edges);
-    m->n_params = (int64_t)gn_pool_used(&c->pool_params);
+    m->n_groups = (int32_t)gn_pool_used(&c->pools.groups);
+    m->n_edges = (int32_t)gn_pool_used(&c->pools.edges);
+    m->n_params = (int64_t)gn_pool_used(&c->pools.params);
     m->duplications += (int64_t)gn_atomic_load_relaxed_u64(&c->dups);
     m->refused += (int64_t)gn_atomic_load_relaxed_u64(&c->refused);
 
-    /* Events and the new order, both in canonical order. */
-    int32_t *hint = malloc((size_t)m->max_groups * sizeof(int32_t));
-    if (!hint) return gn_fail(GN_ERR_NOMEM, "out of memory");
-    int32_t k = 0;
-    for (int32_t i = 0; i < n_old; i++) {
-        int32_t g = m->order[i];
-        hint[k++] = g;
-        if (m->groups[g].flags & GN_GROUP_CHOSEN) {
-            if (t->n_events < (int32_t)(sizeof t->events / sizeof t->events[0])) {
-                struct gn_grow_event *e = &t->events[t->n_events++];
-                e->parent = g;
-                e->child = c->child_of[g];
-                e->kind = gn_grow_kind(t->s.grow, t->s.seed, c->step, c->round, i);
-                e->grad_std = m->groups[g].grad_std;
-            }
-        }
-        if (c->child_of[g] >= 0) hint[k++] = c->child_of[g];
-    }
-    st = GN_OK;
-    if (m->n_groups != n_old) {
-        st = gn_model_rebuild(m, hint);
-        if (!st) st = rebuild_tasks(c);
-    }
-    free(hint);
+    /* events, the new order and the topology: the serial round's close */
+    t->n_events = 0;
+    st = gn_grow_finish(m, n_old, c->child_of, t->s.grow, t->s.seed, c->step, c->round,
+                        t->events, (int32_t)(sizeof t->events / sizeof t->events[0]),
+                        &t->n_events);
+    if (!st && m->n_groups != n_old) st = rebuild_tasks(c);
     return st;
 }
 

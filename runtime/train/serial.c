@@ -46,8 +46,8 @@ static enum gn_status serial_step(struct gn_trainer *t, int grow)
     t->n_events = 0;
     enum gn_status st = GN_OK;
     if (grow && gn_grow_mark(m, t->s.grow_threshold) > 0) {
-        st = gn_grow_round(m, &t->s, t->c.step + 1, t->grow_round++, t->events, 64,
-                           &t->n_events);
+        st = gn_grow_round(m, t->s.grow, t->s.seed, t->s.grow_noise, t->c.step + 1,
+                           t->grow_round++, t->events, 64, &t->n_events);
     }
     int64_t t4 = gn_now_ns();
     t->c.t_forward_ns += t1 - t0;

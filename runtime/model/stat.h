@@ -1,0 +1,92 @@
+/*
+ * The growth statistic: the standard deviation of every gradient entry of a
+ * group (its bias and its in-edges' weight blocks), one formula for every
+ * backend, in an order the GPU computes fast and the host follows exactly.
+ *
+ * Entries in canonical order: the bias (width n), then each in-edge's block
+ * (K x n, row-major) by the source's position; N entries in all. Lanes:
+ * GN_STAT_LANES of them (a block's threads on the GPU); lane l takes the
+ * entries whose index is l modulo the lane count, in increasing index.
+ *   pass 1: each lane sums its entries in double; the lane sums are added
+ *           by a halving tree (stride L/2, L/4, ..., 1: s[l] += s[l +
+ *           stride] for l < stride); mean = s[0] / N;
+ *   pass 2: each lane sums (x - mean)^2 in double, the same tree; the
+ *           statistic is (float)sqrt(s[0] / N).
+ * The centred two-pass form is exact enough where a group's mean gradient
+ * is far from zero relative to its spread (one-pass E[x^2] - mean^2 is
+ * not). Each double operation is an IEEE-rounded add, subtract, multiply,
+ * divide or square root, never contracted (the device code is built with
+ * -fmad=false), so host and device produce the same bits.
+ */
+#ifndef GN_RUNTIME_STAT_H
+#define GN_RUNTIME_STAT_H
+
+#include <math.h>
+#include <stdint.h>
+
+#include "model.h"
+
+#define GN_STAT_LANES 256u
+
+/* Gradient entries of g (N above). */
+GN_HD double gn_stat_count(const struct gn_model *m, int32_t g)
+{
+    const struct gn_group *gr = &m->groups[g];
+    double cnt = gr->width;
+    for (int32_t i = 0; i < gr->in_count; i++)
+        cnt += (double)m->groups[m->edges[m->in_list[gr->in_begin + i]].src].width * gr->width;
+    return cnt;
+}
+
+/* Lane `lane`'s sum over its entries of x (pass 1: centred = 0) or of
+ * (x - mean)^2 (pass 2: centred = 1). */
+GN_HD double gn_stat_lane(const struct gn_model *m, int32_t g, uint32_t lane, int centred,
+                          double mean)
+{
+    const struct gn_group *gr = &m->groups[g];
+    const int64_t n = gr->width;
+    double acc = 0.0;
+    int64_t base = 0; /* index of the segment's first entry */
+    for (int32_t i = -1; i < gr->in_count; i++) {
+        const float *x;
+        int64_t len;
+        if (i < 0) {
+            x = m->grads + gr->bias;
+            len = n;
+        } else {
+            const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+            x = m->grads + e->w;
+            len = (int64_t)m->groups[e->src].width * n;
+        }
+        const int64_t first = ((int64_t)lane - base % GN_STAT_LANES + GN_STAT_LANES) % GN_STAT_LANES;
+        for (int64_t q = first; q < len; q += GN_STAT_LANES) {
+            const double v = x[q];
+            acc += centred ? (v - mean) * (v - mean) : v;
+        }
+        base += len;
+    }
+    return acc;
+}
+
+/* One level of the halving tree over the lane sums s. */
+GN_HD void gn_stat_tree_step(double *s, uint32_t lane, uint32_t stride)
+{
+    if (lane < stride) s[lane] += s[lane + stride];
+}
+
+/* The host's run of the formula, one lane after another. */
+static inline float gn_stat_grad_std(const struct gn_model *m, int32_t g)
+{
+    double s[GN_STAT_LANES];
+    const double cnt = gn_stat_count(m, g);
+    for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = gn_stat_lane(m, g, l, 0, 0.0);
+    for (uint32_t stride = GN_STAT_LANES / 2; stride > 0; stride /= 2)
+        for (uint32_t l = 0; l < stride; l++) gn_stat_tree_step(s, l, stride);
+    const double mean = s[0] / cnt;
+    for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = gn_stat_lane(m, g, l, 1, mean);
+    for (uint32_t stride = GN_STAT_LANES / 2; stride > 0; stride /= 2)
+        for (uint32_t l = 0; l < stride; l++) gn_stat_tree_step(s, l, stride);
+    return (float)sqrt(s[0] / cnt);
+}
+
+#endif
