@@ -49,13 +49,6 @@ struct st_dev {
     float sink;
 };
 
-__device__ static inline uint64_t st_now()
-{
-    uint64_t t;
-    asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t));
-    return t;
-}
-
 __device__ static float st_math(uint32_t task)
 {
     float x = (float)(task & 1023) * (1.0f / 1024.0f), acc = 0.0f;
@@ -82,20 +75,20 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
         if (gn_dag_arm(&d->dag, &d->queue, lo, hi, &w) != GN_OK) atomicExch(&d->fault, 1u);
     }
     grid.sync();
-    if (worker == 0 && lane == 0) d->t0 = st_now();
+    if (worker == 0 && lane == 0) d->t0 = gn_clock_ns();
     float sink = 0.0f;
     uint64_t ran = 0;
     if (lane == 0) {
-        uint32_t task = GN_QUEUE_DONE;
+        /* the scheduler core's worker protocol (dag.h), continuations
+         * included: the one the cpu executor and the training kernel run */
+        uint32_t next = GN_QUEUE_DONE, task;
         for (;;) {
-            if (task == GN_QUEUE_DONE) {
-                enum gn_status s = gn_queue_pop(&d->queue, &task, &w);
-                if (s != GN_OK) {
-                    atomicCAS(&d->fault, 0u, (uint32_t)-(int32_t)s);
-                    break;
-                }
-                if (task == GN_QUEUE_DONE) break;
+            enum gn_status s = gn_dag_take(&d->queue, &w, &next, &task);
+            if (s != GN_OK) {
+                atomicCAS(&d->fault, 0u, (uint32_t)-(int32_t)s);
+                break;
             }
+            if (task == GN_QUEUE_DONE) break;
             ran++;
             if (d->stamps) {
                 uint64_t c0 = gn_atomic_fetch_add_relaxed_u64(&d->clock, 1);
@@ -103,8 +96,8 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
                 gn_atomic_fetch_add_relaxed_u32(&d->runs[task], 1);
             }
             if (d->work == GN_STRESS_WORK_SPIN) {
-                uint64_t until = st_now() + d->spin_ns;
-                while (st_now() < until) {
+                uint64_t until = gn_clock_ns() + d->spin_ns;
+                while (gn_clock_ns() < until) {
                 }
             } else if (d->work == GN_STRESS_WORK_MATH) {
                 sink += st_math(task);
@@ -113,17 +106,10 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
                 uint64_t c1 = gn_atomic_fetch_add_relaxed_u64(&d->clock, 1);
                 gn_atomic_store_relaxed_u64(&d->finish[task], c1 + 1);
             }
-            /* a successor made ready here runs next on this worker */
-            uint32_t next;
-            if (gn_dag_release_next(&d->dag, &d->queue, task, &w, &next) != GN_OK) {
+            if (gn_dag_finish(&d->dag, &d->queue, task, &w, &next) != GN_OK) {
                 atomicCAS(&d->fault, 0u, 1u);
                 break;
             }
-            gn_queue_finish(&d->queue, &w);
-            /* a worker running a chain of continuations must still count
-             * its tasks done now and then: waiters judge progress by it */
-            if (next != GN_QUEUE_DONE && w.unflushed >= 16) gn_queue_flush(&d->queue, &w);
-            task = next;
         }
         gn_queue_flush(&d->queue, &w);
         gn_atomic_fetch_add_relaxed_u64(&d->spins, w.spins);
@@ -133,7 +119,7 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
         if (sink == 12345.0f) d->sink = sink; /* keeps the math */
     }
     grid.sync();
-    if (worker == 0 && lane == 0) d->t1 = st_now();
+    if (worker == 0 && lane == 0) d->t1 = gn_clock_ns();
 }
 
 extern "C" __global__ void gn_stress_empty_kernel(int *p)

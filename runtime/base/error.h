@@ -14,7 +14,15 @@
 #define GN_PRINTF(a, b)
 #endif
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum gn_status gn_fail(enum gn_status s, const char *fmt, ...) GN_PRINTF(2, 3);
 void gn_error_clear(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -33,15 +33,19 @@ struct gn_buffers {
     uint8_t *row_hit; /* (B): 1 when the row's argmax is its label */
 };
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 enum gn_status gn_buffers_init(struct gn_buffers *b, const struct gn_model *m, int32_t batch);
 void gn_buffers_free(struct gn_buffers *b);
 
-static inline float *gn_act(const struct gn_buffers *b, int32_t g)
+GN_HD float *gn_act(const struct gn_buffers *b, int32_t g)
 {
     return b->act + (int64_t)g * b->batch * b->stride;
 }
 
-static inline float *gn_dz(const struct gn_buffers *b, int32_t g)
+GN_HD float *gn_dz(const struct gn_buffers *b, int32_t g)
 {
     return b->dz + (int64_t)g * b->batch * b->stride;
 }
@@ -69,5 +73,9 @@ void gn_op_update(struct gn_model *m, int32_t g, float lr, float momentum, float
 
 /* Sum of row_loss and row_hit over [0, rows) in row order. */
 void gn_op_reduce_loss(const struct gn_buffers *b, double *loss_sum, int64_t *hits);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

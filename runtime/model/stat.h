@@ -60,7 +60,7 @@ GN_HD double gn_stat_lane(const struct gn_model *m, int32_t g, uint32_t lane, in
         }
         const int64_t first = ((int64_t)lane - base % GN_STAT_LANES + GN_STAT_LANES) % GN_STAT_LANES;
         for (int64_t q = first; q < len; q += GN_STAT_LANES) {
-            const double v = x[q];
+            const double v = gn_load_cg_f32(x + q);
             acc += centred ? (v - mean) * (v - mean) : v;
         }
         base += len;

@@ -370,6 +370,9 @@ GN_HD void gn_spin_pause(uint64_t spins)
  * gn_load_acquire_sys_i64(): an acquire load of a word the other side
  * writes (device ld.acquire.sys; pairs with the host's release store or
  * fence before its flag store).
+ * gn_load_cg_f32(): a plain load of data another worker wrote before a
+ * synchronisation this thread (or its block) took part in; on the device it
+ * reads L2 (ld.cg), past the SM's L1, which is not coherent across SMs.
  */
 #if defined(__CUDA_ARCH__)
 
@@ -392,6 +395,11 @@ GN_HD int64_t gn_load_acquire_sys_i64(const volatile int64_t *p)
     return v;
 }
 
+GN_HD float gn_load_cg_f32(const float *p)
+{
+    return __ldcg(p);
+}
+
 #else
 
 GN_HD uint64_t gn_clock_ns(void)
@@ -409,6 +417,11 @@ GN_HD void gn_fence_system(void)
 GN_HD int64_t gn_load_acquire_sys_i64(const volatile int64_t *p)
 {
     return __atomic_load_n((const int64_t *)p, __ATOMIC_ACQUIRE);
+}
+
+GN_HD float gn_load_cg_f32(const float *p)
+{
+    return *p;
 }
 
 #endif

@@ -1,0 +1,54 @@
+/*
+ * Common helpers of the device code: the block shape, the one CUDA check
+ * macro of the host half, and the arithmetic macros of the task math.
+ *
+ * Timers, fences and every acquire/release live in the scheduler core's
+ * atomics header (gn_clock_ns, gn_fence_system, gn_load_acquire_sys_i64),
+ * shared with the host.
+ */
+#ifndef GN_DEVICE_COMMON_CUH
+#define GN_DEVICE_COMMON_CUH
+
+#include <cuda_runtime.h>
+
+#include "atomics.h"
+#include "cuda_api.h"
+#include "error.h"
+
+/* Threads per worker block. */
+#define NT GN_CUDA_THREADS
+
+/* Blocks per SM the register allocation must allow (occupancy). */
+#ifndef GN_CUDA_MIN_BLOCKS
+#define GN_CUDA_MIN_BLOCKS 2
+#endif
+
+/* acc + a * b rounded twice, never contracted into an fma: the same two
+ * roundings as the host reference, so results match it to the last bit
+ * wherever the order of operations matches. (The device code is also built
+ * with -fmad=false, so the shared GN_HD code is never contracted either.) */
+#define MAC(acc, a, b) __fadd_rn((acc), __fmul_rn((a), (b)))
+
+/* k (or j, or row) chunk staged in shared memory by the task math. */
+#define KC 32
+
+/* Update tasks: a group's weight-gradient work is split into at most
+ * GN_CUDA_MAX_PARTS parts of at least GN_CUDA_PART_ROWS input rows
+ * (gn_task_parts_of, taskgraph.h). */
+#define GN_CUDA_MAX_PARTS 16
+#define GN_CUDA_PART_ROWS 64
+
+/* The one check of a CUDA runtime call in the host half: on failure, the
+ * error channel (gn_fail: file, line, the call, CUDA's words) and a jump
+ * to the function's `error:` label with st set. */
+#define GN_CUDA_TRY(call)                                                                          \
+    do {                                                                                           \
+        cudaError_t e_ = (call);                                                                   \
+        if (e_ != cudaSuccess) {                                                                   \
+            st = gn_fail(GN_ERR_DEVICE, "%s:%d: %s: %s", __FILE__, __LINE__, #call,                \
+                         cudaGetErrorString(e_));                                                  \
+            goto error;                                                                            \
+        }                                                                                          \
+    } while (0)
+
+#endif

@@ -1,0 +1,417 @@
+/*
+ * The host half of the CUDA backend's device side: allocation, launch and
+ * the calls the backend (cuda.c) polls and streams through.
+ *
+ * Allocation is planned before anything is taken: every device buffer of
+ * the run goes into one table (what, how many bytes, where the pointer
+ * goes); the table's sum is the run's device memory, checked against what
+ * the device has free and printed; then the table is allocated. The sum is
+ * the allocation, so the estimate cannot drift from it. Nothing is
+ * allocated after gn_cuda_create().
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "block_ops.cuh"
+#include "state.cuh"
+
+extern "C" const void *gn_cuda_kernel_entry(void);
+
+struct gn_cuda_alloc {
+    void **ptr;   /* where the device pointer goes */
+    size_t bytes;
+};
+
+struct gn_cuda_run {
+    struct gn_dev h;     /* host copy of the device state (device pointers) */
+    struct gn_dev *d;    /* the device state */
+    struct gn_cuda_ctl *ctl;       /* mapped: host pointer */
+    struct gn_cuda_epoch *epochs;  /* mapped: host pointer */
+    double *step_loss;             /* mapped: host pointer */
+    int64_t *step_time;            /* mapped: host pointer */
+    float *stage_x[GN_CUDA_NBUF];
+    uint8_t *stage_y[GN_CUDA_NBUF];
+    cudaStream_t kstream, cstream;
+    size_t smem;
+    int64_t device_bytes;
+    gn_atomic_u64 *slots;        /* the queue's slots */
+    struct gn_cuda_alloc *table; /* (n_table) the planned device buffers */
+    int n_table, cap_table;
+    int n_allocated;             /* table entries allocated so far */
+};
+
+/* Plan one device buffer of count elements of *ptr's type. */
+#define GN_PLAN(ptr, count) plan(r, (void **)&(ptr), (size_t)(count) * sizeof *(ptr))
+
+static enum gn_status plan(struct gn_cuda_run *r, void **ptr, size_t bytes)
+{
+    if (r->n_table == r->cap_table) {
+        int cap = r->cap_table ? 2 * r->cap_table : 64;
+        void *t = realloc(r->table, (size_t)cap * sizeof *r->table);
+        if (!t) return gn_fail(GN_ERR_NOMEM, "out of host memory planning device buffers");
+        r->table = (struct gn_cuda_alloc *)t;
+        r->cap_table = cap;
+    }
+    /* 256-byte granules: what cudaMalloc hands out at least */
+    bytes = bytes ? (bytes + 255) & ~(size_t)255 : 256;
+    r->table[r->n_table].ptr = ptr;
+    r->table[r->n_table].bytes = bytes;
+    r->n_table++;
+    r->device_bytes += (int64_t)bytes;
+    return GN_OK;
+}
+
+/* Allocate and zero every planned buffer. */
+static enum gn_status allocate(struct gn_cuda_run *r)
+{
+    enum gn_status st = GN_OK;
+    for (; r->n_allocated < r->n_table; r->n_allocated++) {
+        const struct gn_cuda_alloc *a = &r->table[r->n_allocated];
+        *a->ptr = NULL;
+        GN_CUDA_TRY(cudaMalloc(a->ptr, a->bytes));
+        GN_CUDA_TRY(cudaMemset(*a->ptr, 0, a->bytes));
+    }
+    return GN_OK;
+error:
+    if (r->n_allocated < r->n_table && *r->table[r->n_allocated].ptr) r->n_allocated++;
+    return st;
+}
+
+/* Every device buffer of the run, planned. */
+static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_cuda_config *cfg,
+                                   const struct gn_model *m, uint32_t cap_tasks,
+                                   uint32_t cap_edges, uint32_t parts_cap)
+{
+    struct gn_dev *h = &r->h;
+    const size_t B = (size_t)cfg->batch, MG = (size_t)m->max_groups, mw = (size_t)m->max_width;
+    enum gn_status st;
+#define P(ptr, count)                                                                              \
+    if ((st = GN_PLAN(ptr, count))) return st
+    P(h->m.groups, m->max_groups);
+    P(h->m.edges, m->max_edges);
+    P(h->m.params, m->max_params);
+    P(h->m.grads, m->max_params);
+    P(h->m.moment, m->max_params);
+    P(h->m.order, m->max_groups);
+    P(h->m.in_list, m->max_edges);
+    P(h->m.out_list, m->max_edges);
+    P(h->child_of, MG);
+    P(h->scratch, MG);
+    P(h->cursor, MG);
+    P(h->b.act, MG * B * mw);
+    P(h->b.dz, MG * B * mw);
+    P(h->b.row_loss, B);
+    P(h->b.row_hit, B);
+    P(h->xring, (size_t)GN_CUDA_NBUF * B * cfg->inputs);
+    P(h->yring, (size_t)GN_CUDA_NBUF * B);
+    P(h->test_x, (size_t)cfg->test_count * cfg->inputs);
+    P(h->test_y, (size_t)cfg->test_count);
+    P(r->slots, cap_tasks);
+    P(h->train.succ_begin, cap_tasks + 1);
+    P(h->train.succ, cap_edges);
+    P(h->train.indeg_init, cap_tasks);
+    P(h->train.indeg, cap_tasks);
+    P(h->eval.succ_begin, cap_tasks + 1);
+    P(h->eval.indeg_init, cap_tasks);
+    P(h->eval.indeg, cap_tasks);
+    P(h->task_deg, cap_tasks);
+    P(h->upd_base, MG + 1);
+    P(h->upd_pos, parts_cap);
+    P(h->upd_rows, MG);
+    P(h->upd_done, MG);
+    P(r->d, 1);
+#undef P
+    return GN_OK;
+}
+
+/* Map a pinned host buffer of bytes into *host and its device alias. */
+static enum gn_status mapped(void **host, void **dev, size_t bytes)
+{
+    enum gn_status st = GN_OK;
+    GN_CUDA_TRY(cudaHostAlloc(host, bytes, cudaHostAllocMapped));
+    memset(*host, 0, bytes);
+    GN_CUDA_TRY(cudaHostGetDevicePointer(dev, *host, 0));
+    return GN_OK;
+error:
+    return st;
+}
+
+extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cuda_config *cfg,
+                                         const struct gn_model *m, const float *test_x,
+                                         const uint8_t *test_y, char *info, size_t info_len)
+{
+    enum gn_status st = GN_OK;
+    struct gn_cuda_run *r = (struct gn_cuda_run *)calloc(1, sizeof *r);
+    *out = NULL;
+    if (!r) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    struct gn_dev *h = &r->h;
+    const uint32_t MG = (uint32_t)m->max_groups, ME = (uint32_t)m->max_edges;
+    const uint32_t T = (uint32_t)cfg->tiles;
+    const uint32_t parts_cap = (uint32_t)GN_CUDA_MAX_PARTS * MG;
+    const uint32_t cap_tasks = 2 * MG * T + parts_cap;
+    const uint32_t cap_edges = T * (3 * ME + 2 * MG + GN_CUDA_MAX_PARTS * (MG + ME));
+    {
+        const int32_t nmin = m->group_size < m->classes ? m->group_size : m->classes;
+        gn_block_smem_floats(cfg->tile, m->max_width, nmin, &cfg->smem_a, &cfg->smem_w,
+                             &cfg->smem_acc);
+        r->smem = (size_t)(cfg->smem_a + cfg->smem_w + cfg->smem_acc) * sizeof(float);
+    }
+    if ((st = plan_buffers(r, cfg, m, cap_tasks, cap_edges, parts_cap))) goto error;
+    {
+        size_t free_b = 0, total_b = 0;
+        GN_CUDA_TRY(cudaSetDevice(0));
+        GN_CUDA_TRY(cudaMemGetInfo(&free_b, &total_b));
+        if ((size_t)r->device_bytes + (64u << 20) > free_b) {
+            st = gn_fail(GN_ERR_NOMEM,
+                         "the run needs %.1f MiB of device memory, the device has %.1f MiB free "
+                         "(lower --max-groups, --max-params or --batch)",
+                         r->device_bytes / 1048576.0, free_b / 1048576.0);
+            goto error;
+        }
+    }
+    if ((st = allocate(r))) goto error;
+
+    h->cfg = *cfg;
+    {
+        /* the network: the host model's scalars, the device's arrays */
+        struct gn_model dm = h->m;
+        h->m = *m;
+        h->m.groups = dm.groups;
+        h->m.edges = dm.edges;
+        h->m.params = dm.params;
+        h->m.grads = dm.grads;
+        h->m.moment = dm.moment;
+        h->m.order = dm.order;
+        h->m.in_list = dm.in_list;
+        h->m.out_list = dm.out_list;
+    }
+    gn_grow_pools_init(&h->pools, m);
+    h->grow_round = cfg->grow_round;
+    h->b.batch = cfg->batch;
+    h->b.rows = cfg->batch;
+    h->b.stride = m->max_width;
+    /* The queue's no-progress bound (spins) stretches with the barrier
+     * timeout when the timeout scale raised it (20 s is its default), for
+     * runs under compute-sanitizer. */
+    {
+        const int64_t scale = cfg->wait_timeout_ns / (20ll * 1000000000);
+        gn_queue_init(&h->queue, r->slots, cap_tasks,
+                      scale > 1 ? GN_QUEUE_SPIN_LIMIT * (uint64_t)scale : 0);
+    }
+    gn_barrier_init(&h->bar);
+    h->parts_cap = parts_cap;
+    h->eval.succ = h->train.succ;
+    h->train.cap_tasks = h->eval.cap_tasks = cap_tasks;
+    h->train.cap_edges = h->eval.cap_edges = cap_edges;
+    h->dag_cap_tasks = cap_tasks;
+    h->dag_cap_edges = cap_edges;
+
+    GN_CUDA_TRY(cudaMemcpy(h->m.groups, m->groups, (size_t)m->n_groups * sizeof *m->groups, cudaMemcpyHostToDevice));
+    GN_CUDA_TRY(cudaMemcpy(h->m.edges, m->edges, (size_t)m->n_edges * sizeof *m->edges, cudaMemcpyHostToDevice));
+    GN_CUDA_TRY(cudaMemcpy(h->m.params, m->params, (size_t)m->n_params * sizeof(float), cudaMemcpyHostToDevice));
+    GN_CUDA_TRY(cudaMemcpy(h->m.moment, m->moment, (size_t)m->n_params * sizeof(float), cudaMemcpyHostToDevice));
+    GN_CUDA_TRY(cudaMemcpy(h->m.order, m->order, (size_t)m->n_groups * sizeof(int32_t), cudaMemcpyHostToDevice));
+    GN_CUDA_TRY(cudaMemcpy(h->m.in_list, m->in_list, (size_t)m->n_edges * sizeof(int32_t), cudaMemcpyHostToDevice));
+    GN_CUDA_TRY(cudaMemcpy(h->m.out_list, m->out_list, (size_t)m->n_edges * sizeof(int32_t), cudaMemcpyHostToDevice));
+    if (cfg->test_count > 0) {
+        GN_CUDA_TRY(cudaMemcpy(h->test_x, test_x, (size_t)cfg->test_count * cfg->inputs * sizeof(float), cudaMemcpyHostToDevice));
+        GN_CUDA_TRY(cudaMemcpy(h->test_y, test_y, (size_t)cfg->test_count, cudaMemcpyHostToDevice));
+    }
+
+    /* mapped control block, loss and time logs, epoch records; pinned staging */
+    {
+        void *p;
+        const size_t nl = (size_t)(cfg->steps_total < GN_CUDA_LOSS_LOG ? cfg->steps_total : GN_CUDA_LOSS_LOG);
+        const size_t ne = (size_t)(cfg->steps_total / cfg->steps_per_epoch + 2);
+        if ((st = mapped((void **)&r->ctl, &p, sizeof(struct gn_cuda_ctl)))) goto error;
+        h->ctl = (struct gn_cuda_ctl *)p;
+        if ((st = mapped((void **)&r->step_loss, &p, (nl + 1) * sizeof(double)))) goto error;
+        h->step_loss = (double *)p;
+        if ((st = mapped((void **)&r->step_time, &p, (nl + 1) * sizeof(int64_t)))) goto error;
+        h->step_time = (int64_t *)p;
+        if ((st = mapped((void **)&r->epochs, &p, ne * sizeof(struct gn_cuda_epoch)))) goto error;
+        h->epochs = (struct gn_cuda_epoch *)p;
+        for (int i = 0; i < GN_CUDA_NBUF; i++) {
+            GN_CUDA_TRY(cudaHostAlloc(&p, (size_t)cfg->batch * cfg->inputs * sizeof(float), cudaHostAllocDefault));
+            r->stage_x[i] = (float *)p;
+            GN_CUDA_TRY(cudaHostAlloc(&p, (size_t)cfg->batch, cudaHostAllocDefault));
+            r->stage_y[i] = (uint8_t *)p;
+        }
+    }
+    GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->kstream, cudaStreamNonBlocking));
+    GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->cstream, cudaStreamNonBlocking));
+
+    /* the grid: every block resident */
+    {
+        const void *kernel = gn_cuda_kernel_entry();
+        int dev = 0, sms = 0, per_sm = 0;
+        GN_CUDA_TRY(cudaGetDevice(&dev));
+        GN_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r->smem));
+        GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, NT, r->smem));
+        if (per_sm < 1) {
+            st = gn_fail(GN_ERR_DEVICE, "the kernel does not fit an SM (%zu bytes of shared memory)",
+                         r->smem);
+            goto error;
+        }
+        int want = per_sm;
+        const char *env = getenv("GN_CUDA_BLOCKS_PER_SM");
+        if (env && atoi(env) > 0) want = atoi(env) < per_sm ? atoi(env) : per_sm;
+        else if (want > 2) want = 2;
+        h->cfg.blocks = cfg->blocks = sms * want;
+        snprintf(info, info_len,
+                 "%d worker blocks (%d SMs x %d, %d resident possible) of %d threads, %zu B shared "
+                 "memory each; %.1f MiB of device memory in %d buffers taken at start",
+                 cfg->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0,
+                 r->n_table);
+    }
+    GN_CUDA_TRY(cudaMemcpy(r->d, h, sizeof *h, cudaMemcpyHostToDevice));
+    *out = r;
+    return GN_OK;
+error:
+    snprintf(info, info_len, "%s", gn_error_message());
+    gn_cuda_destroy(r);
+    return st == GN_OK ? GN_ERR_DEVICE : st;
+}
+
+extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
+{
+    enum gn_status st = GN_OK;
+    void *args[] = {&r->d};
+    GN_CUDA_TRY(cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(), dim3(r->h.cfg.blocks), dim3(NT),
+                                            args, r->smem, r->kstream));
+    return GN_OK;
+error:
+    return st;
+}
+extern "C" struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r)
+{
+    return r->ctl;
+}
+
+extern "C" const struct gn_cuda_epoch *gn_cuda_epochs(struct gn_cuda_run *r)
+{
+    return r->epochs;
+}
+
+extern "C" const double *gn_cuda_step_loss(struct gn_cuda_run *r)
+{
+    return r->step_loss;
+}
+
+extern "C" const int64_t *gn_cuda_step_time(struct gn_cuda_run *r)
+{
+    return r->step_time;
+}
+
+extern "C" float *gn_cuda_staging_x(struct gn_cuda_run *r, int slot)
+{
+    return r->stage_x[slot];
+}
+
+extern "C" uint8_t *gn_cuda_staging_y(struct gn_cuda_run *r, int slot)
+{
+    return r->stage_y[slot];
+}
+
+extern "C" enum gn_status gn_cuda_push_batch(struct gn_cuda_run *r, int slot, int64_t step, int32_t rows)
+{
+    enum gn_status st = GN_OK;
+    const struct gn_cuda_config *c = &r->h.cfg;
+    GN_CUDA_TRY(cudaMemcpyAsync(r->h.xring + (size_t)slot * c->batch * c->inputs, r->stage_x[slot],
+                             (size_t)rows * c->inputs * sizeof(float), cudaMemcpyHostToDevice, r->cstream));
+    GN_CUDA_TRY(cudaMemcpyAsync(r->h.yring + (size_t)slot * c->batch, r->stage_y[slot], (size_t)rows,
+                             cudaMemcpyHostToDevice, r->cstream));
+    GN_CUDA_TRY(cudaStreamSynchronize(r->cstream));
+    r->ctl->rows[slot] = rows;
+    gn_fence_system(); /* the rows before the flag the kernel acquires */
+    r->ctl->ready[slot] = step + 1;
+    return GN_OK;
+error:
+    return st;
+}
+
+static const char *fault_name(int32_t f)
+{
+    switch (f) {
+    case GN_CUDA_FAULT_STUCK: return "a queue wait made no progress (stuck task)";
+    case GN_CUDA_FAULT_BARRIER: return "a grid barrier did not open in time";
+    case GN_CUDA_FAULT_NO_DATA: return "no minibatch came from the host loader in time";
+    case GN_CUDA_FAULT_INVARIANT: return "a scheduler invariant broke";
+    case GN_CUDA_FAULT_INDEX: return "a bad group, edge or task index";
+    case GN_CUDA_FAULT_NUMERIC: return "NaN or Inf in the training loss";
+    }
+    return "unknown fault";
+}
+
+extern "C" enum gn_status gn_cuda_wait(struct gn_cuda_run *r)
+{
+    enum gn_status st = GN_OK;
+    GN_CUDA_TRY(cudaStreamSynchronize(r->kstream));
+    if (r->ctl->fault) {
+        return gn_fail(r->ctl->fault == GN_CUDA_FAULT_NUMERIC ? GN_ERR_NUMERIC : GN_ERR_DEVICE,
+                       "the kernel stopped: %s (group %d, step %lld, block %d, index %lld)",
+                       fault_name(r->ctl->fault), r->ctl->fault_group,
+                       (long long)r->ctl->fault_step, r->ctl->fault_block,
+                       (long long)r->ctl->fault_index);
+    }
+    return GN_OK;
+error:
+    return st;
+}
+
+/* The error channel is gn_fail's: the calling thread's last message. */
+extern "C" const char *gn_cuda_error(struct gn_cuda_run *r)
+{
+    (void)r;
+    return gn_error_message();
+}
+
+extern "C" enum gn_status gn_cuda_download(struct gn_cuda_run *r, struct gn_model *m)
+{
+    enum gn_status st = GN_OK;
+    struct gn_dev h;
+    const struct gn_model *dm = &h.m;
+    GN_CUDA_TRY(cudaMemcpy(&h, r->d, sizeof h, cudaMemcpyDeviceToHost));
+    m->n_groups = dm->n_groups;
+    m->n_edges = dm->n_edges;
+    m->n_params = dm->n_params;
+    m->duplications = dm->duplications;
+    m->refused = dm->refused;
+    GN_CUDA_TRY(cudaMemcpy(m->groups, dm->groups, (size_t)dm->n_groups * sizeof *m->groups, cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaMemcpy(m->edges, dm->edges, (size_t)dm->n_edges * sizeof *m->edges, cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaMemcpy(m->params, dm->params, (size_t)dm->n_params * sizeof(float), cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaMemcpy(m->grads, dm->grads, (size_t)dm->n_params * sizeof(float), cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaMemcpy(m->moment, dm->moment, (size_t)dm->n_params * sizeof(float), cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaMemcpy(m->order, dm->order, (size_t)dm->n_groups * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaMemcpy(m->in_list, dm->in_list, (size_t)dm->n_edges * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaMemcpy(m->out_list, dm->out_list, (size_t)dm->n_edges * sizeof(int32_t), cudaMemcpyDeviceToHost));
+    r->h.grow_round = h.grow_round;
+    return GN_OK;
+error:
+    return st;
+}
+
+extern "C" int64_t gn_cuda_grow_round(struct gn_cuda_run *r)
+{
+    return r->h.grow_round;
+}
+
+extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
+{
+    if (!r) return;
+    if (r->kstream) cudaStreamDestroy(r->kstream);
+    if (r->cstream) cudaStreamDestroy(r->cstream);
+    for (int i = 0; i < r->n_allocated; i++) cudaFree(*r->table[i].ptr);
+    free(r->table);
+    if (r->ctl) cudaFreeHost(r->ctl);
+    if (r->epochs) cudaFreeHost(r->epochs);
+    if (r->step_loss) cudaFreeHost(r->step_loss);
+    if (r->step_time) cudaFreeHost(r->step_time);
+    for (int i = 0; i < GN_CUDA_NBUF; i++) {
+        if (r->stage_x[i]) cudaFreeHost(r->stage_x[i]);
+        if (r->stage_y[i]) cudaFreeHost(r->stage_y[i]);
+    }
+    free(r);
+}

@@ -1,0 +1,66 @@
+/*
+ * The device state: everything the persistent kernel works on, one instance
+ * in device memory, built by the host half (launch.cu) and read by every
+ * layer of the kernel.
+ *
+ * The network is a struct gn_model and the activations a struct
+ * gn_buffers, the very structs the host backends use (their arrays here in
+ * device memory), so the shared GN_HD rules (growth, task graph, statistic)
+ * and the block task math take the same arguments as their host references.
+ */
+#ifndef GN_DEVICE_STATE_CUH
+#define GN_DEVICE_STATE_CUH
+
+#include "barrier.h"
+#include "common.cuh"
+#include "dag.h"
+#include "grow.h"
+#include "model.h"
+#include "ops.h"
+#include "queue.h"
+#include "taskgraph.h"
+
+struct gn_dev {
+    struct gn_cuda_config cfg;
+    struct gn_cuda_ctl *ctl;      /* mapped host memory */
+    struct gn_cuda_epoch *epochs; /* mapped host memory */
+    double *step_loss;            /* mapped: mean loss of each step */
+    int64_t *step_time;           /* mapped: ns since the kernel started, at each step's end */
+    uint64_t t_start;
+
+    struct gn_model m;         /* the network (device arrays) */
+    struct gn_grow_pools pools; /* bump allocation over m's arrays */
+    int64_t grow_round;
+
+    struct gn_buffers b; /* activations, errors, the pass's rows (x, y, rows) */
+    float *xring;        /* (NBUF, batch, inputs) */
+    uint8_t *yring;      /* (NBUF, batch) */
+    float *test_x;
+    uint8_t *test_y;
+
+    /* the scheduler core */
+    struct gn_queue queue;
+    struct gn_barrier bar;
+    struct gn_dag train, eval;
+    struct gn_taskmap tm;
+    uint32_t dag_cap_tasks, dag_cap_edges;
+    uint32_t *task_deg; /* scratch: successors per task while building */
+    int32_t *upd_base;  /* (max_groups + 1) first update part of each position */
+    int32_t *upd_pos;   /* (parts cap) position of each update part */
+    int32_t *upd_rows;  /* (max_groups) input rows per update part, by slot */
+    gn_atomic_u32 *upd_done; /* (max_groups) parts finished this step, by slot */
+    uint32_t parts_cap;
+
+    /* faults and statistics */
+    gn_atomic_u32 abort, chosen, stopping;
+    gn_atomic_u64 kind_ns[GN_TASK_KIND_COUNT];
+    gn_atomic_u64 tasks;
+    gn_atomic_u32 high_water;
+
+    /* growth scratch */
+    int32_t *child_of; /* (max_groups) by slot */
+    int32_t *scratch;  /* (max_groups) */
+    int32_t *cursor;   /* (max_groups) */
+};
+
+#endif

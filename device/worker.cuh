@@ -1,0 +1,182 @@
+/*
+ * The worker loop of the persistent kernel: faults, the grid barrier, and
+ * one pass of a task DAG through the ready queue.
+ *
+ * Workers are thread blocks (NT threads), all resident (the cooperative
+ * launch). Thread 0 of a block runs the scheduler core's worker protocol
+ * (dag.h: gn_dag_take / gn_dag_finish, the one the cpu executor runs):
+ * pop or continue, and release successors through the atomic in-degree
+ * counters; the whole block runs the task's math (block_ops.cuh).
+ *
+ * No spin is unbounded: queue waits count spins without progress, the
+ * barrier (barrier.h) has a deadline. A fault writes the error record
+ * (what, which group, which step), raises the abort flag and the queue's
+ * fault word; every barrier and queue wait then falls through and the
+ * kernel exits.
+ */
+#ifndef GN_DEVICE_WORKER_CUH
+#define GN_DEVICE_WORKER_CUH
+
+#include "block_ops.cuh"
+#include "state.cuh"
+
+/* Record the first fault and raise the abort flag. */
+__device__ static void gn_dev_fault(struct gn_dev *d, int32_t what, int32_t group, int64_t step,
+                                    int64_t index)
+{
+    if (gn_atomic_cas_acq_rel_u32(&d->abort, 0, 1) == 0) {
+        d->ctl->fault_group = group;
+        d->ctl->fault_block = (int32_t)blockIdx.x;
+        d->ctl->fault_step = step;
+        d->ctl->fault_index = index;
+        gn_fence_system();
+        d->ctl->fault = what;
+        gn_fence_system();
+        /* wake queue waiters too */
+        gn_queue_fault(&d->queue, GN_ERR_INTERRUPTED, blockIdx.x, (uint32_t)index);
+    }
+}
+
+__device__ static inline bool gn_dev_aborted(struct gn_dev *d)
+{
+    return gn_atomic_load_relaxed_u32(&d->abort) != 0;
+}
+
+/* Every block: the scheduler core's barrier on thread 0, between two
+ * __syncthreads (the block's writes before, its reads after). Returns
+ * false once the run is aborted. */
+__device__ static bool gn_dev_barrier(struct gn_dev *d, int64_t step)
+{
+    __shared__ int ok;
+    __syncthreads();
+    if (threadIdx.x == 0) {
+        __threadfence();
+        enum gn_status st =
+            gn_barrier_wait(&d->bar, gridDim.x, &d->abort, (uint64_t)d->cfg.wait_timeout_ns);
+        if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_BARRIER, -1, step, blockIdx.x);
+        __threadfence();
+        ok = !gn_dev_aborted(d);
+    }
+    __syncthreads();
+    return ok;
+}
+
+/* Fault injection (inject_stuck_step, tests only): the block holding the
+ * chosen task spins on it without finishing it. Its successors never become
+ * ready, so every other worker ends up waiting in gn_queue_pop with no
+ * progress, and the queue's bounded wait must record GN_CUDA_FAULT_STUCK.
+ * The spin ends as soon as the run aborts, and after its own generous limit
+ * (a detection that failed lets the run go on, which the test sees). */
+#define GN_CUDA_INJECT_LIMIT_NS (60ull * 1000000000ull)
+
+__device__ static void gn_dev_inject_stuck(struct gn_dev *d)
+{
+    if (threadIdx.x == 0) {
+        const uint64_t end = gn_clock_ns() + GN_CUDA_INJECT_LIMIT_NS;
+        while (!gn_dev_aborted(d) && gn_clock_ns() < end) __nanosleep(1000);
+    }
+    __syncthreads();
+}
+
+/* Update part `part` of the group at pos: its slice of the gradients and
+ * SGD; the part that finishes last computes the group's statistic. */
+__device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_smem &sm, int32_t g,
+                                     int32_t pos, int32_t part)
+{
+    __shared__ int s_last;
+    const int32_t KP = d->upd_rows[g];
+    gn_op_update_block(&d->m, &d->b, g, part * KP, (part + 1) * KP, d->cfg.lr, d->cfg.momentum,
+                       d->cfg.weight_decay, sm);
+    if (threadIdx.x == 0) {
+        const int32_t parts = d->upd_base[pos + 1] - d->upd_base[pos];
+        __threadfence();
+        /* acq_rel: publishes this part's gradients; the last part's acquire
+         * sees every other part's. */
+        s_last = gn_atomic_fetch_add_acq_rel_u32(&d->upd_done[g], 1) == (uint32_t)parts - 1;
+        __threadfence();
+    }
+    __syncthreads();
+    if (s_last) {
+        gn_op_stat_block(&d->m, g, sm);
+        /* relaxed: the next step's parts start after the grid barrier */
+        if (threadIdx.x == 0) gn_atomic_store_relaxed_u32(&d->upd_done[g], 0);
+    }
+}
+
+/* Run the pass's tasks until the queue says done. */
+__device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem &sm,
+                                   struct gn_dag *dag, struct gn_queue_worker *w, int64_t step)
+{
+    __shared__ uint32_t s_task;
+    uint32_t next = GN_QUEUE_DONE; /* thread 0: the continuation */
+    for (;;) {
+        if (threadIdx.x == 0) {
+            uint32_t task;
+            enum gn_status st = gn_dag_take(&d->queue, w, &next, &task);
+            if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_STUCK, -1, step, w->worker);
+            s_task = st == GN_OK ? task : GN_QUEUE_DONE;
+            __threadfence();
+        }
+        __syncthreads();
+        const uint32_t id = s_task;
+        if (id == GN_QUEUE_DONE) break;
+        const uint64_t t0 = threadIdx.x == 0 ? gn_clock_ns() : 0;
+        const struct gn_task k = gn_task_decode(&d->tm, id);
+        if (k.pos < 1 || k.pos >= d->m.n_groups) {
+            if (threadIdx.x == 0) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, id);
+            break;
+        }
+        const int32_t g = d->m.order[k.pos];
+        const int32_t r0 = k.tile * d->cfg.tile, r1 = min(d->b.rows, r0 + d->cfg.tile);
+        /* the injected stuck task: the output's first forward tile of the
+         * chosen training step */
+        if (d->cfg.inject_stuck_step > 0 && step + 1 == d->cfg.inject_stuck_step &&
+            dag == &d->train && k.kind == GN_TASK_FORWARD && k.pos == d->m.n_groups - 1 &&
+            k.tile == 0)
+            gn_dev_inject_stuck(d);
+        switch (k.kind) {
+        case GN_TASK_FORWARD:
+            if (r0 < r1) {
+                gn_op_forward_block(&d->m, &d->b, g, r0, r1, sm);
+                if (g == GN_SLOT_OUTPUT) {
+                    __syncthreads();
+                    gn_op_loss_block(&d->m, &d->b, r0, r1);
+                }
+            }
+            break;
+        case GN_TASK_BACKWARD:
+            if (r0 < r1) gn_op_backward_block(&d->m, &d->b, g, r0, r1, sm);
+            break;
+        case GN_TASK_UPDATE: gn_dev_update(d, sm, g, k.pos, k.tile); break;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            __threadfence();
+            if (gn_dag_finish(dag, &d->queue, id, w, &next) != GN_OK)
+                gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, g, step, id);
+            gn_atomic_fetch_add_relaxed_u64(&d->kind_ns[k.kind], gn_clock_ns() - t0);
+        }
+    }
+}
+
+/* A whole queue pass over dag with the current rows (d->b.x, y, rows). */
+__device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem &sm,
+                                   struct gn_dag *dag, struct gn_queue_worker *w, int64_t step)
+{
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        if (gn_queue_begin_pass(&d->queue, dag->n_tasks) != GN_OK)
+            gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, -1, step, dag->n_tasks);
+    }
+    if (!gn_dev_barrier(d, step)) return false;
+    if (threadIdx.x == 0) {
+        uint32_t per = (dag->n_tasks + gridDim.x - 1) / gridDim.x;
+        uint32_t lo = min(dag->n_tasks, per * blockIdx.x), hi = min(dag->n_tasks, lo + per);
+        if (gn_dag_arm(dag, &d->queue, lo, hi, w) != GN_OK)
+            gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, -1, step, lo);
+    }
+    if (!gn_dev_barrier(d, step)) return false;
+    gn_dev_work(d, sm, dag, w, step);
+    return gn_dev_barrier(d, step);
+}
+
+#endif
