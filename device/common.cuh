@@ -14,6 +14,7 @@
 #include "atomics.h"
 #include "cuda_api.h"
 #include "error.h"
+#include "ops.h"
 
 /* Threads per worker block. */
 #define NT GN_CUDA_THREADS
@@ -29,8 +30,9 @@
  * with -fmad=false, so the shared GN_HD code is never contracted either.) */
 #define MAC(acc, a, b) __fadd_rn((acc), __fmul_rn((a), (b)))
 
-/* k (or j, or row) chunk staged in shared memory by the task math. */
-#define KC 32
+/* k (or j, or row) chunk staged in shared memory by the task math; the
+ * backward error's partial sums follow it (GN_OPS_CHUNK, ops.h). */
+#define KC GN_OPS_CHUNK
 
 /* Update tasks: a group's weight-gradient work is split into at most
  * GN_CUDA_MAX_PARTS parts of at least GN_CUDA_PART_ROWS input rows

@@ -4,7 +4,10 @@
  * Loops are ordered so the innermost one runs over the destination width
  * with unit stride (it vectorises), and every reduction is accumulated in a
  * fixed order: forward z[r][j] = b[j] + sum over in-edges (by source
- * position) of sum over k of a[r][k] * W[k][j]; weight gradients
+ * position) of sum over k of a[r][k] * W[k][j]; backward errors
+ * dz[r][k] = sum over out-edges (by target position) of sum over chunks of
+ * GN_OPS_CHUNK targets of (sum over j in the chunk of dz_t[r][j] W[k][j]);
+ * weight gradients
  * dW[k][j] = sum over r in increasing order of a[r][k] * dz[r][j].
  */
 #include <math.h>
@@ -130,9 +133,14 @@ void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_
             float *d = dz + (int64_t)r * K;
             for (int32_t k = 0; k < K; k++) {
                 const float *w = W + (int64_t)k * n;
-                float s = 0.0f;
-                for (int32_t j = 0; j < n; j++) s += dr[j] * w[j];
-                d[k] += s;
+                /* partial sums over chunks of GN_OPS_CHUNK targets, each
+                 * added on its own: the order the block math stages them */
+                for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_CHUNK) {
+                    const int32_t j1 = j0 + GN_OPS_CHUNK < n ? j0 + GN_OPS_CHUNK : n;
+                    float s = 0.0f;
+                    for (int32_t j = j0; j < j1; j++) s += dr[j] * w[j];
+                    d[k] += s;
+                }
             }
         }
     }

@@ -21,6 +21,10 @@
 
 #include "model.h"
 
+/* Targets per partial sum of the backward error (the canonical order: the
+ * GPU's block math stages this many at a time; ops.c follows it). */
+#define GN_OPS_CHUNK 32
+
 struct gn_buffers {
     int32_t batch; /* B: rows allocated */
     int32_t rows;  /* rows of the current minibatch (<= batch) */
