@@ -8,8 +8,8 @@
  *
  * Every output element is accumulated in the reference's order (in-edges by
  * source position, k, j or rows increasing, MAC: two roundings, no fma), so
- * the results match the host bit for bit (width <= KC for the backward
- * error, whose per-edge sums are chunked by KC here).
+ * the results match the host bit for bit (the backward error's per-edge
+ * sums are chunked by KC = GN_OPS_CHUNK, which ops.c follows).
  *
  *   gn_op_forward_block   a_g (ReLU) or logits for rows [r0, r1)
  *   gn_op_loss_block      softmax cross-entropy of rows [r0, r1), a thread a row

@@ -3,6 +3,7 @@
  */
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "error.h"
 
@@ -35,11 +36,15 @@ void gn_error_clear(void)
     gn_errbuf[0] = '\0';
 }
 
+/* Formats into a scratch buffer first, so a message may wrap the last one:
+ * gn_fail(st, "loading %s: %s", path, gn_error_message()). */
 enum gn_status gn_fail(enum gn_status s, const char *fmt, ...)
 {
+    char msg[sizeof gn_errbuf];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(gn_errbuf, sizeof gn_errbuf, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(gn_errbuf, msg, sizeof msg);
     return s;
 }
