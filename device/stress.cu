@@ -44,6 +44,7 @@ struct st_dev {
     uint64_t spin_ns;
     uint64_t t0, t1;
     gn_atomic_u64 spins, pushed, popped;
+    gn_atomic_u64 cyc_take, cyc_run, cyc_finish; /* SM clock cycles, summed over workers */
     gn_atomic_u32 high_water;
     gn_atomic_u32 fault;
     float sink;
@@ -82,8 +83,12 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
         /* the scheduler core's worker protocol (dag.h), continuations
          * included: the one the cpu executor and the training kernel run */
         uint32_t next = GN_QUEUE_DONE, task;
+        uint64_t c_take = 0, c_run = 0, c_finish = 0;
         for (;;) {
+            const uint64_t c0 = clock64();
             enum gn_status s = gn_dag_take(&d->queue, &w, &next, &task);
+            const uint64_t c1 = clock64();
+            c_take += c1 - c0;
             if (s != GN_OK) {
                 atomicCAS(&d->fault, 0u, (uint32_t)-(int32_t)s);
                 break;
@@ -106,11 +111,17 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
                 uint64_t c1 = gn_atomic_fetch_add_relaxed_u64(&d->clock, 1);
                 gn_atomic_store_relaxed_u64(&d->finish[task], c1 + 1);
             }
+            const uint64_t c2 = clock64();
+            c_run += c2 - c1;
             if (gn_dag_finish(&d->dag, &d->queue, task, &w, &next) != GN_OK) {
                 atomicCAS(&d->fault, 0u, 1u);
                 break;
             }
+            c_finish += clock64() - c2;
         }
+        gn_atomic_fetch_add_relaxed_u64(&d->cyc_take, c_take);
+        gn_atomic_fetch_add_relaxed_u64(&d->cyc_run, c_run);
+        gn_atomic_fetch_add_relaxed_u64(&d->cyc_finish, c_finish);
         gn_queue_flush(&d->queue, &w);
         gn_atomic_fetch_add_relaxed_u64(&d->spins, w.spins);
         gn_atomic_fetch_add_relaxed_u64(&d->pushed, w.pushed);
@@ -132,6 +143,7 @@ struct gn_cuda_stress {
     struct st_dev *d;
     uint32_t cap_tasks, cap_edges;
     int blocks;
+    int clock_khz; /* the SM clock, for the cycle counters */
     char err[256];
 };
 
@@ -181,6 +193,7 @@ extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uin
     ST_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gn_stress_kernel, ST_THREADS, 0));
     if (blocks_per_sm > 0 && blocks_per_sm < per_sm) per_sm = blocks_per_sm;
     s->blocks = sms * per_sm;
+    ST_TRY(cudaDeviceGetAttribute(&s->clock_khz, cudaDevAttrClockRate, dev));
     return GN_OK;
 }
 
@@ -220,6 +233,9 @@ extern "C" enum gn_status gn_cuda_stress_pass(struct gn_cuda_stress *s, const st
     out->spins = r.spins;
     out->high_water = r.high_water;
     out->workers = (uint32_t)(s->blocks * ST_WARPS);
+    out->take_ns = (double)r.cyc_take * 1e6 / s->clock_khz;
+    out->run_ns = (double)r.cyc_run * 1e6 / s->clock_khz;
+    out->finish_ns = (double)r.cyc_finish * 1e6 / s->clock_khz;
     if (r.fault) {
         snprintf(s->err, sizeof s->err, "the pass failed on the device: %s (worker %u, index %u)",
                  gn_status_str((enum gn_status)-(int32_t)r.fault), r.queue.fault_worker,

@@ -25,6 +25,10 @@ struct gn_cuda_stress_stats {
     double seconds; /* the pass, between its grid barriers */
     uint64_t tasks, pushed, spins;
     uint32_t high_water, workers;
+    /* time in the worker protocol, summed over workers (clock64 cycles at
+     * the SM clock): taking a task (the pop and its wait, or a
+     * continuation), running it, finishing it (release, pushes, count) */
+    double take_ns, run_ns, finish_ns;
 };
 
 struct gn_cuda_stress;

@@ -115,7 +115,6 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             enum gn_status st = gn_dag_take(&d->queue, w, &next, &task);
             if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_STUCK, -1, step, w->worker);
             s_task = st == GN_OK ? task : GN_QUEUE_DONE;
-            __threadfence();
         }
         __syncthreads();
         const uint32_t id = s_task;
@@ -151,7 +150,9 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         }
         __syncthreads();
         if (threadIdx.x == 0) {
-            __threadfence();
+            /* the release of the block's results is gn_dag_finish's fence
+             * (cumulative over the block's writes, ordered before it by the
+             * __syncthreads above); a continuation runs on this block */
             if (gn_dag_finish(dag, &d->queue, id, w, &next) != GN_OK)
                 gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, g, step, id);
             gn_atomic_fetch_add_relaxed_u64(&d->kind_ns[k.kind], gn_clock_ns() - t0);

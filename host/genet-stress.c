@@ -83,6 +83,7 @@ struct totals {
     uint32_t high_water;
     double seconds;
     double grow_seconds;
+    double take_ns, run_ns, finish_ns; /* cuda: worker time, summed */
 };
 
 static double now_s(void)
@@ -486,6 +487,11 @@ static json_t *report_json(const struct options *o, const struct gn_dag *dag,
     json_t *q = json_object();
     json_object_set_new(q, "high_water", json_integer(t->high_water));
     json_object_set_new(q, "spins", json_integer((json_int_t)t->spins));
+    if (t->tasks_run && t->take_ns > 0) {
+        json_object_set_new(q, "take_ns_per_task", json_real(t->take_ns / (double)t->tasks_run));
+        json_object_set_new(q, "run_ns_per_task", json_real(t->run_ns / (double)t->tasks_run));
+        json_object_set_new(q, "finish_ns_per_task", json_real(t->finish_ns / (double)t->tasks_run));
+    }
     json_object_set_new(q, "pushed", json_integer((json_int_t)t->pushed));
     json_object_set_new(j, "queue", q);
     if (grown) {
@@ -634,6 +640,9 @@ static int run(const struct options *o)
             ps.high_water = cs.high_water;
             ps.workers = cs.workers;
             ps.seconds = cs.seconds;
+            t.take_ns += cs.take_ns;
+            t.run_ns += cs.run_ns;
+            t.finish_ns += cs.finish_ns;
         } else
 #endif
         {
@@ -692,6 +701,11 @@ static int run(const struct options *o)
 #endif
         printf("queue: high water %u ready tasks, %" PRIu64 " pushes, %" PRIu64 " wait spins\n",
                t.high_water, t.pushed, t.spins);
+        if (cuda && t.tasks_run)
+            printf("worker time per task (summed over workers, SM clock): take %.1f ns, run "
+                   "%.1f ns, finish %.1f ns\n",
+                   t.take_ns / (double)t.tasks_run, t.run_ns / (double)t.tasks_run,
+                   t.finish_ns / (double)t.tasks_run);
         if (grown)
             printf("grown: %u -> %u tasks (pool %" PRIu64 "/%" PRIu64 "), %" PRIu64
                    " copies, %" PRIu64 " splits, %" PRIu64 " refused of %" PRIu64 " tried\n",

@@ -89,6 +89,9 @@ GN_HD enum gn_status gn_dag_release(struct gn_dag *d, struct gn_queue *q, uint32
     return GN_OK;
 }
 
+/* Successors released per batch: their decrements issue back to back. */
+#define GN_DAG_BATCH 8u
+
 /*
  * As gn_dag_release, but the first successor that becomes ready is not
  * pushed: it comes back in *next (GN_QUEUE_DONE if none) for the caller to
@@ -98,27 +101,61 @@ GN_HD enum gn_status gn_dag_release(struct gn_dag *d, struct gn_queue *q, uint32
  * (gn_queue_flush) so waiters see progress; the queue ends the pass by the
  * done count, so tickets whose slot is never filled are released (see
  * gn_queue_pop).
+ *
+ * Ordering, with one fence per batch rather than one per atomic
+ * (atomics.h): gn_release_fence() publishes this task's results, then the
+ * successors' counters are decremented back to back (device: relaxed);
+ * when some reached zero, gn_acquire_fence() makes every other
+ * predecessor's results visible (each of them fenced before its own
+ * decrement), and also releases them onward with the pushes (one add on
+ * tail for the batch). The fast path of a chain: a single successor whose
+ * in-degree is 1 depends on this task alone; it is the continuation, its
+ * counter is not touched (armed again every pass) and no fence is needed,
+ * since the same worker runs it.
  */
 GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, uint32_t task,
                                          struct gn_queue_worker *w, uint32_t *next)
 {
     *next = GN_QUEUE_DONE;
-    uint32_t end = d->succ_begin[task + 1];
-    for (uint32_t k = d->succ_begin[task]; k < end; k++) {
-        uint32_t v = d->succ[k];
-        /* acq_rel: as in gn_dag_release; a continuation's results reach
-         * its own successors through the same chain. */
-        uint32_t old = gn_atomic_fetch_add_acq_rel_u32(&d->indeg[v], (uint32_t)-1);
-        if (old == 1) {
-            if (*next == GN_QUEUE_DONE) {
-                *next = v;
-                continue;
-            }
-            enum gn_status s = gn_queue_push(q, v, w);
+    uint32_t k = d->succ_begin[task];
+    const uint32_t end = d->succ_begin[task + 1];
+    if (k == end)
+        return GN_OK;
+    if (end - k == 1) {
+        const uint32_t v = d->succ[k];
+        if (d->indeg_init[v] == 1) {
+            *next = v;
+            return GN_OK;
+        }
+    }
+    gn_release_fence();
+    while (k < end) {
+        uint32_t v[GN_DAG_BATCH], old[GN_DAG_BATCH], ready[GN_DAG_BATCH];
+        const uint32_t m = end - k < GN_DAG_BATCH ? end - k : GN_DAG_BATCH;
+        for (uint32_t i = 0; i < m; i++)
+            v[i] = d->succ[k + i];
+        for (uint32_t i = 0; i < m; i++)
+            old[i] = gn_atomic_fetch_add_released_u32(&d->indeg[v[i]], (uint32_t)-1);
+        uint32_t n = 0;
+        for (uint32_t i = 0; i < m; i++) {
+            if (old[i] == 1)
+                ready[n++] = v[i];
+            else if (old[i] == 0)
+                return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v[i]);
+        }
+        k += m;
+        if (n == 0)
+            continue;
+        gn_acquire_fence();
+        uint32_t first = 0;
+        if (*next == GN_QUEUE_DONE) {
+            *next = ready[0];
+            first = 1;
+        }
+        if (n > first) {
+            enum gn_status s = gn_queue_push_released(q, ready + first, n - first, w);
             if (s != GN_OK)
                 return s;
-        } else if (old == 0) {
-            return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v);
         }
     }
     return GN_OK;

@@ -62,9 +62,10 @@
  * exactly-once invariant) records GN_ERR_INVALID. The first fault wins; the
  * host reads fault, fault_worker and fault_index after the pass.
  *
- * The cost per task: one add on head, one acquire load (usually one), one
- * add on tail and one release store per push, and one add on done per run
- * of tasks between waits.
+ * The cost per task: one add on head, one polled load (usually one) and an
+ * acquire fence, one add on tail per batch of pushes and a store per push
+ * (after the releasing worker's one fence, dag.h), and one add on done per
+ * run of tasks between waits.
  */
 #ifndef GN_RUNTIME_QUEUE_H
 #define GN_RUNTIME_QUEUE_H
@@ -202,6 +203,34 @@ GN_HD enum gn_status gn_queue_push(struct gn_queue *q, uint32_t task, struct gn_
     return GN_OK;
 }
 
+/*
+ * Push n >= 1 tasks after a release fence (gn_release_fence() or the
+ * acquire fence that follows the decrements that made them ready: either
+ * publishes this worker's view): one add on tail reserves n consecutive
+ * slots, and each slot is a plain store on the device (a release store on
+ * the host).
+ */
+GN_HD enum gn_status gn_queue_push_released(struct gn_queue *q, const uint32_t *tasks, uint32_t n,
+                                            struct gn_queue_worker *w)
+{
+    /* relaxed: the add only hands out the slots; the fence before orders
+     * what they publish. */
+    uint32_t i = gn_atomic_fetch_add_relaxed_u32(&q->tail, n);
+    if (i >= q->total || q->total - i < n)
+        return gn_queue_fault(q, GN_ERR_INVALID, w->worker, tasks[0]);
+    const uint64_t tag = (uint64_t)q->pass << 32;
+    for (uint32_t k = 0; k < n; k++)
+        gn_atomic_store_released_u64(&q->slots[i + k], tag | tasks[k]);
+    w->pushed += n;
+    /* relaxed: the high-water statistic, sampled as in gn_queue_push() */
+    if (((i + n - 1) >> 4) != (i >> 4) || (i & 15) == 0) {
+        uint32_t h = gn_atomic_load_relaxed_u32(&q->head);
+        if (i + n > h && i + n - h > w->high_water)
+            w->high_water = i + n - h;
+    }
+    return GN_OK;
+}
+
 /* Add this worker's finished tasks to done. */
 GN_HD void gn_queue_flush(struct gn_queue *q, struct gn_queue_worker *w)
 {
@@ -244,9 +273,11 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
     uint64_t quiet = 0;
     for (;;) {
         if (t < q->total) {
-            /* acquire: pairs with the release store in gn_queue_push(). */
-            uint64_t v = gn_atomic_load_acquire_u64(&q->slots[t]);
+            /* polled (device: relaxed), then the acquire fence on a hit:
+             * pairs with the release store or fence of the push. */
+            uint64_t v = gn_atomic_load_polled_u64(&q->slots[t]);
             if ((v & 0xffffffff00000000ull) == tag) {
+                gn_acquire_fence();
                 *task = (uint32_t)v;
                 w->popped++;
                 return GN_OK;
