@@ -103,6 +103,35 @@ struct gn_cuda_ctl {
     volatile int64_t fault_index;
 };
 
+/*
+ * Where the kernel's time goes: in-kernel counters of every block's thread
+ * 0, in SM clock cycles (clock64), summed over the blocks, read once the
+ * kernel has ended (gn_cuda_profile). Per block the phases add up to its
+ * time in the kernel: taking tasks (the pop and its wait, idle time
+ * included), running them by kind, finishing them (releases, pushes),
+ * waiting in grid barriers; block 0 also waits for the host's minibatch and
+ * keeps the books (loss sums, counters published); growth rounds (their
+ * barriers excluded); `other` is the rest (arming a pass, the loops).
+ */
+#define GN_CUDA_PROFILE(X)                                                                         \
+    X(TAKE, "take")                                                                                \
+    X(FORWARD, "forward")                                                                          \
+    X(BACKWARD, "backward")                                                                        \
+    X(UPDATE, "update")                                                                            \
+    X(FINISH, "finish")                                                                            \
+    X(BARRIER, "barrier")                                                                          \
+    X(DATA, "data")                                                                                \
+    X(BOOK, "bookkeeping")                                                                         \
+    X(GROW, "growth")                                                                              \
+    X(OTHER, "other")
+
+enum gn_cuda_prof {
+#define GN_CUDA_PROF_ENUM(k, name) GN_CUDA_PROF_##k,
+    GN_CUDA_PROFILE(GN_CUDA_PROF_ENUM)
+#undef GN_CUDA_PROF_ENUM
+    GN_CUDA_PROF_COUNT
+};
+
 struct gn_cuda_epoch {
     int64_t step;
     double loss_sum;
@@ -146,6 +175,12 @@ enum gn_status gn_cuda_download(struct gn_cuda_run *r, struct gn_model *m);
 
 /* The last error's detail (what failed, where). */
 const char *gn_cuda_error(struct gn_cuda_run *r);
+
+/* The kernel's profile once it has ended: ns[GN_CUDA_PROF_COUNT], each
+ * phase's time summed over the blocks (cycles at the SM's rated clock),
+ * and the number of blocks. */
+enum gn_status gn_cuda_profile(struct gn_cuda_run *r, double *ns, int32_t *blocks);
+const char *gn_cuda_profile_name(int32_t phase);
 
 /* Growth rounds done (for the alternate policy), after a download. */
 int64_t gn_cuda_grow_round(struct gn_cuda_run *r);

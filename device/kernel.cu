@@ -59,6 +59,33 @@ __device__ static void gn_dev_publish(struct gn_dev *d, int64_t step, double los
     gn_fence_system();
 }
 
+/* Block 0, every thread: the loss and hits of the pass's rows, summed in row
+ * order (thread 0 adds; the block stages the rows in shared memory first,
+ * so the serial sum reads no global memory). The result is thread 0's. */
+__device__ static void gn_dev_sum_rows(struct gn_dev *d, double *loss, int64_t *hits)
+{
+    __shared__ float s_loss[NT];
+    __shared__ uint8_t s_hit[NT];
+    double ls = 0.0;
+    int64_t h = 0;
+    for (int32_t r0 = 0; r0 < d->b.rows; r0 += NT) {
+        const int32_t n = min(NT, d->b.rows - r0);
+        if ((int32_t)threadIdx.x < n) {
+            s_loss[threadIdx.x] = __ldcg(d->b.row_loss + r0 + threadIdx.x);
+            s_hit[threadIdx.x] = d->b.row_hit[r0 + threadIdx.x];
+        }
+        __syncthreads();
+        if (threadIdx.x == 0)
+            for (int32_t r = 0; r < n; r++) {
+                ls += s_loss[r];
+                h += s_hit[r];
+            }
+        __syncthreads();
+    }
+    *loss = ls;
+    *hits = h;
+}
+
 extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     gn_persistent_kernel(struct gn_dev *d)
 {
@@ -81,6 +108,11 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
     int64_t epochs_done = 0;
 
+    if (threadIdx.x == 0) {
+        memset(&gn_dev_clock_sm, 0, sizeof gn_dev_clock_sm);
+        gn_dev_clock_sm.other = GN_CUDA_PROF_OTHER;
+        gn_dev_clock_sm.at = clock64();
+    }
     if (leader) d->t_start = gn_clock_ns();
     if (!gn_dev_rebuild_dags(d, 0)) goto out;
 
@@ -88,6 +120,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
         const int slot = (int)(step % GN_CUDA_NBUF);
         /* 1. the batch */
         if (leader) {
+            gn_dev_clock_mark(-1);
             s_go = 1;
             uint64_t t0 = gn_clock_ns(), deadline = t0 + (uint64_t)cfg.data_timeout_ns;
             uint32_t spins = 0;
@@ -109,6 +142,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
             d->b.y = d->yring + (int64_t)slot * cfg.batch;
             d->b.rows = d->ctl->rows[slot];
             gn_atomic_store_relaxed_u32(&d->stopping, s_go ? 0u : 1u);
+            gn_dev_clock_mark(GN_CUDA_PROF_DATA);
         }
         if (!gn_dev_barrier(d, step)) goto out;
         /* a stop request: every block sees the same word after the barrier */
@@ -118,30 +152,41 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
         if (!gn_dev_pass(d, sm, &d->train, &w, step)) goto out;
 
         /* 3. bookkeeping by block 0 */
-        if (leader) {
-            double ls = 0.0;
-            int64_t h = 0;
-            for (int32_t r = 0; r < d->b.rows; r++) {
-                ls += d->b.row_loss[r];
-                h += d->b.row_hit[r];
+        if (blockIdx.x == 0) {
+            if (threadIdx.x == 0) gn_dev_clock_mark(-1);
+            double ls;
+            int64_t h;
+            gn_dev_sum_rows(d, &ls, &h);
+            if (threadIdx.x == 0) {
+                if (!isfinite(ls))
+                    gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, GN_SLOT_OUTPUT, step + 1, 0);
+                loss_sum += ls;
+                hits += h;
+                seen += d->b.rows;
+                if (step < GN_CUDA_LOSS_LOG) {
+                    d->step_loss[step] = ls / d->b.rows;
+                    d->step_time[step] = (int64_t)(gn_clock_ns() - d->t_start);
+                }
+                d->ctl->consumed[slot] = step + 1;
+                d->ctl->t_wait_data_ns = wait_ns;
+                gn_dev_publish(d, step + 1, loss_sum, hits, seen);
+                gn_dev_clock_mark(GN_CUDA_PROF_BOOK);
             }
-            if (!isfinite(ls)) gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, GN_SLOT_OUTPUT, step + 1, 0);
-            loss_sum += ls;
-            hits += h;
-            seen += d->b.rows;
-            if (step < GN_CUDA_LOSS_LOG) {
-                d->step_loss[step] = ls / d->b.rows;
-                d->step_time[step] = (int64_t)(gn_clock_ns() - d->t_start);
-            }
-            d->ctl->consumed[slot] = step + 1;
-            d->ctl->t_wait_data_ns = wait_ns;
-            gn_dev_publish(d, step + 1, loss_sum, hits, seen);
         }
 
         /* 4. growth */
         if (cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0) {
             const uint64_t g0 = gn_clock_ns();
-            if (!gn_dev_grow(d, step)) goto out;
+            if (threadIdx.x == 0) {
+                gn_dev_clock_mark(-1);
+                gn_dev_clock_sm.other = GN_CUDA_PROF_GROW;
+            }
+            const bool grown = gn_dev_grow(d, step);
+            if (threadIdx.x == 0) {
+                gn_dev_clock_mark(-1);
+                gn_dev_clock_sm.other = GN_CUDA_PROF_OTHER;
+            }
+            if (!grown) goto out;
             grow_ns += (int64_t)(gn_clock_ns() - g0);
             if (leader) {
                 d->ctl->t_growth_ns = grow_ns;
@@ -160,11 +205,12 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
                     d->b.rows = (int32_t)min((int64_t)cfg.batch, cfg.test_count - i0);
                 }
                 if (!gn_dev_pass(d, sm, &d->eval, &w, step)) goto out;
-                if (leader) {
-                    for (int32_t r = 0; r < d->b.rows; r++) {
-                        tl += d->b.row_loss[r];
-                        th += d->b.row_hit[r];
-                    }
+                if (blockIdx.x == 0) {
+                    double l;
+                    int64_t h;
+                    gn_dev_sum_rows(d, &l, &h);
+                    tl += l;
+                    th += h;
                 }
             }
             if (leader) {
@@ -196,6 +242,9 @@ out:
         /* relaxed: statistics */
         gn_atomic_fetch_add_relaxed_u64(&d->tasks, w.popped);
         atomicMax(&d->high_water, w.high_water);
+        gn_dev_clock_mark(-1);
+        for (int i = 0; i < GN_CUDA_PROF_COUNT; i++)
+            gn_atomic_fetch_add_relaxed_u64(&d->prof[i], gn_dev_clock_sm.cyc[i]);
     }
     if (!gn_dev_barrier(d, -1)) {
         /* aborted: fall through, the error record says why */

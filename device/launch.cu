@@ -415,3 +415,30 @@ extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
     }
     free(r);
 }
+
+extern "C" const char *gn_cuda_profile_name(int32_t phase)
+{
+    switch (phase) {
+#define GN_CUDA_PROF_NAME(k, name)                                                                 \
+    case GN_CUDA_PROF_##k: return name;
+        GN_CUDA_PROFILE(GN_CUDA_PROF_NAME)
+#undef GN_CUDA_PROF_NAME
+    }
+    return "?";
+}
+
+extern "C" enum gn_status gn_cuda_profile(struct gn_cuda_run *r, double *ns, int32_t *blocks)
+{
+    enum gn_status st = GN_OK;
+    uint64_t cyc[GN_CUDA_PROF_COUNT];
+    int dev = 0, khz = 0;
+    GN_CUDA_TRY(cudaMemcpy(cyc, (const char *)r->d + offsetof(struct gn_dev, prof), sizeof cyc,
+                           cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaGetDevice(&dev));
+    GN_CUDA_TRY(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev));
+    for (int i = 0; i < GN_CUDA_PROF_COUNT; i++) ns[i] = khz > 0 ? (double)cyc[i] * 1e6 / khz : 0.0;
+    *blocks = r->h.cfg.blocks;
+    return GN_OK;
+error:
+    return st;
+}

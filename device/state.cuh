@@ -54,6 +54,7 @@ struct gn_dev {
     /* faults and statistics */
     gn_atomic_u32 abort, chosen, stopping;
     gn_atomic_u64 kind_ns[GN_TASK_KIND_COUNT];
+    gn_atomic_u64 prof[GN_CUDA_PROF_COUNT]; /* cycles by phase, summed at the end */
     gn_atomic_u64 tasks;
     gn_atomic_u32 high_water;
 
@@ -62,5 +63,26 @@ struct gn_dev {
     int32_t *scratch;  /* (max_groups) */
     int32_t *cursor;   /* (max_groups) */
 };
+
+/* A block's thread 0 clocks its phases here, in the block's shared memory
+ * (clock64 cycles): each mark gives the time since the last mark to a
+ * phase; `other` is where time outside the named phases goes (growth sets
+ * it to its own phase while it runs). */
+struct gn_dev_clock {
+    uint64_t at;                      /* the last mark */
+    int32_t other;                    /* the phase of unnamed time */
+    int32_t pad_;
+    uint64_t cyc[GN_CUDA_PROF_COUNT]; /* per phase */
+};
+
+static __shared__ struct gn_dev_clock gn_dev_clock_sm;
+
+/* Thread 0 only. */
+__device__ static inline void gn_dev_clock_mark(int32_t phase)
+{
+    const uint64_t now = clock64();
+    gn_dev_clock_sm.cyc[phase < 0 ? gn_dev_clock_sm.other : phase] += now - gn_dev_clock_sm.at;
+    gn_dev_clock_sm.at = now;
+}
 
 #endif

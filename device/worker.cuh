@@ -20,6 +20,11 @@
 #include "block_ops.cuh"
 #include "state.cuh"
 
+static_assert(GN_CUDA_PROF_FORWARD + GN_TASK_FORWARD == GN_CUDA_PROF_FORWARD &&
+                  GN_CUDA_PROF_FORWARD + GN_TASK_BACKWARD == GN_CUDA_PROF_BACKWARD &&
+                  GN_CUDA_PROF_FORWARD + GN_TASK_UPDATE == GN_CUDA_PROF_UPDATE,
+              "the profile's task phases follow the task kinds");
+
 /* Record the first fault and raise the abort flag. */
 __device__ static void gn_dev_fault(struct gn_dev *d, int32_t what, int32_t group, int64_t step,
                                     int64_t index)
@@ -50,12 +55,14 @@ __device__ static bool gn_dev_barrier(struct gn_dev *d, int64_t step)
     __shared__ int ok;
     __syncthreads();
     if (threadIdx.x == 0) {
+        gn_dev_clock_mark(-1);
         __threadfence();
         enum gn_status st =
             gn_barrier_wait(&d->bar, gridDim.x, &d->abort, (uint64_t)d->cfg.wait_timeout_ns);
         if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_BARRIER, -1, step, blockIdx.x);
         __threadfence();
         ok = !gn_dev_aborted(d);
+        gn_dev_clock_mark(GN_CUDA_PROF_BARRIER);
     }
     __syncthreads();
     return ok;
@@ -112,9 +119,11 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
     for (;;) {
         if (threadIdx.x == 0) {
             uint32_t task;
+            gn_dev_clock_mark(-1);
             enum gn_status st = gn_dag_take(&d->queue, w, &next, &task);
             if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_STUCK, -1, step, w->worker);
             s_task = st == GN_OK ? task : GN_QUEUE_DONE;
+            gn_dev_clock_mark(GN_CUDA_PROF_TAKE);
         }
         __syncthreads();
         const uint32_t id = s_task;
@@ -150,12 +159,14 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         }
         __syncthreads();
         if (threadIdx.x == 0) {
+            gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
             /* the release of the block's results is gn_dag_finish's fence
              * (cumulative over the block's writes, ordered before it by the
              * __syncthreads above); a continuation runs on this block */
             if (gn_dag_finish(dag, &d->queue, id, w, &next) != GN_OK)
                 gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, g, step, id);
             gn_atomic_fetch_add_relaxed_u64(&d->kind_ns[k.kind], gn_clock_ns() - t0);
+            gn_dev_clock_mark(GN_CUDA_PROF_FINISH);
         }
     }
 }
