@@ -93,31 +93,18 @@ static enum gn_status cuda_open(struct gn_trainer *t)
         cfg->first_hits = t->ep_hits;
         cfg->first_seen = t->ep_seen;
     }
-    /* GN_CUDA_TIMEOUT_SCALE=N stretches the kernel's timeouts N times (the
+    /* --cuda-timeout-scale stretches the kernel's timeouts N times (the
      * batch wait, the grid barrier and, through the barrier's, the queue's
      * no-progress bound: kernel.cu), for runs under compute-sanitizer
      * (tools/gpu-sanitize.sh), which slows the kernel by orders of
      * magnitude. */
-    const char *scale = getenv("GN_CUDA_TIMEOUT_SCALE");
-    if (scale && *scale) {
-        char *end;
-        long v = strtol(scale, &end, 10);
-        if (*end || v < 1 || v > 100000)
-            return gn_fail(GN_ERR_INVALID, "GN_CUDA_TIMEOUT_SCALE wants 1..100000, got '%s'",
-                           scale);
-        cfg->data_timeout_ns *= v;
-        cfg->wait_timeout_ns *= v;
+    if (t->s.cuda_timeout_scale > 1) {
+        cfg->data_timeout_ns *= t->s.cuda_timeout_scale;
+        cfg->wait_timeout_ns *= t->s.cuda_timeout_scale;
     }
-    /* fault injection for the gpu tests: GN_CUDA_INJECT_STUCK=<step> */
-    const char *inject = getenv("GN_CUDA_INJECT_STUCK");
-    if (inject && *inject) {
-        char *end;
-        long v = strtol(inject, &end, 10);
-        if (*end || v < 1 || v > INT32_MAX)
-            return gn_fail(GN_ERR_INVALID, "GN_CUDA_INJECT_STUCK wants a step >= 1, got '%s'",
-                           inject);
-        cfg->inject_stuck_step = (int32_t)v;
-    }
+    /* fault injection for the gpu tests: --cuda-inject-stuck <step> */
+    cfg->inject_stuck_step = t->s.cuda_inject_stuck;
+    cfg->blocks_per_sm = t->s.cuda_blocks_per_sm;
     if (cfg->steps_total == INT64_MAX)
         return gn_fail(GN_ERR_INVALID, "the cuda backend needs --epochs or --steps");
     char info[512];

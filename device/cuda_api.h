@@ -48,8 +48,10 @@ struct gn_cuda_config {
     int32_t smem_a, smem_w, smem_acc; /* floats of each shared-memory region */
     /* Fault injection for the gpu tests (0 = off): one task of this step
      * (1-based) spins without finishing, so the queue's no-progress
-     * detection must fire. Set from GN_CUDA_INJECT_STUCK by cuda.c. */
+     * detection must fire (settings.cuda_inject_stuck). */
     int32_t inject_stuck_step;
+    int32_t blocks_per_sm; /* worker blocks per SM (0 = chosen; settings.cuda_blocks_per_sm) */
+    int32_t pad0_;
     int64_t data_timeout_ns; /* a batch that does not come within this: error */
     int64_t wait_timeout_ns; /* a barrier that does not open within this: error */
     /* A resumed run (--resume): steps done before it, and the sums of the
@@ -58,9 +60,9 @@ struct gn_cuda_config {
     double first_loss_sum;
     int64_t first_hits, first_seen;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_cuda_config) == 176, "gn_cuda_config layout");
+GN_STATIC_ASSERT(sizeof(struct gn_cuda_config) == 184, "gn_cuda_config layout");
 GN_STATIC_ASSERT(offsetof(struct gn_cuda_config, inject_stuck_step) == 124, "gn_cuda_config layout");
-GN_STATIC_ASSERT(offsetof(struct gn_cuda_config, first_step) == 144, "gn_cuda_config layout");
+GN_STATIC_ASSERT(offsetof(struct gn_cuda_config, first_step) == 152, "gn_cuda_config layout");
 
 /* Error codes of the kernel's error record. */
 enum gn_cuda_fault {

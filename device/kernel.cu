@@ -1287,7 +1287,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
         gn_atomic_u64 *slots;
         DEV_ALLOC(slots, cap_tasks);
         /* The queue's no-progress bound (spins) stretches with the barrier
-         * timeout when GN_CUDA_TIMEOUT_SCALE raised it (cuda.c; 20 s is its
+         * timeout when --cuda-timeout-scale raised it (cuda.c; 20 s is its
          * default), for runs under compute-sanitizer. */
         const int64_t scale = cfg->wait_timeout_ns / (20ll * 1000000000);
         gn_queue_init(&h->queue, slots, cap_tasks,
@@ -1396,8 +1396,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
             goto error;
         }
         int want = per_sm;
-        const char *env = getenv("GN_CUDA_BLOCKS_PER_SM");
-        if (env && atoi(env) > 0) want = atoi(env) < per_sm ? atoi(env) : per_sm;
+        if (cfg->blocks_per_sm > 0) want = cfg->blocks_per_sm < per_sm ? cfg->blocks_per_sm : per_sm;
         else if (want > 2) want = 2;
         h->cfg.blocks = cfg->blocks = sms * want;
         snprintf(info, info_len,

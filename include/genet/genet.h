@@ -109,6 +109,17 @@ struct gn_settings {
     int64_t checkpoint_every;
     const char *resume_path;
     enum gn_nan_policy on_nan;
+
+    /* Debugging knobs of the cuda backend (0 = off, the default). genet-rt
+     * sets them from --cuda-timeout-scale, --cuda-inject-stuck and
+     * --cuda-blocks-per-sm, or from the environment variables of the same
+     * names (GN_CUDA_TIMEOUT_SCALE, ...); the library reads no environment. */
+    int32_t cuda_timeout_scale; /* 1..100000: stretch the kernel's timeouts (batch wait, grid
+                                   barrier, queue no-progress bound) N times, for runs under
+                                   compute-sanitizer */
+    int32_t cuda_inject_stuck;  /* fault injection: one task of this step (1-based) spins
+                                   without finishing, so the stuck-task detection must fire */
+    int32_t cuda_blocks_per_sm; /* worker blocks per SM (0: 2, or fewer where fewer fit) */
 };
 
 /* Fill s with the defaults (documented in `genet-rt train --help`). */

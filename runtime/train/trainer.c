@@ -113,6 +113,11 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_INVALID, "--checkpoint-every needs --checkpoint FILE");
     if (s->on_nan != GN_NAN_STOP && s->on_nan != GN_NAN_SKIP)
         return gn_fail(GN_ERR_INVALID, "--on-nan must be stop or skip");
+    if (s->cuda_timeout_scale < 0 || s->cuda_timeout_scale > 100000)
+        return gn_fail(GN_ERR_INVALID, "--cuda-timeout-scale wants 1..100000, got %d",
+                       s->cuda_timeout_scale);
+    if (s->cuda_inject_stuck < 0 || s->cuda_blocks_per_sm < 0)
+        return gn_fail(GN_ERR_INVALID, "--cuda-inject-stuck and --cuda-blocks-per-sm must be >= 0");
     return GN_OK;
 }
 
