@@ -20,6 +20,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "atomics.h"
 #include "cuda_api.h"
 #include "error.h"
 #include "taskgraph.h"
@@ -31,10 +32,15 @@ struct cuda_ctx {
     struct gn_cuda_config cfg;
     pthread_t loader;
     int loader_started;
-    volatile int quit;
-    enum gn_status loader_status;
+    /* Shared between the loader thread and the calling thread, through
+     * atomics.h: quit (caller -> loader: stop feeding), loader_status and
+     * loader_wait_ns (loader -> caller). All relaxed: each word's value is
+     * all that is read; the loader's error message is read after
+     * pthread_join, which orders it. */
+    gn_atomic_u32 quit;
+    gn_atomic_u32 loader_status; /* an enum gn_status, its bits */
     char loader_err[256];
-    volatile int64_t loader_wait_ns;
+    gn_atomic_u64 loader_wait_ns;
 };
 
 static int64_t total_steps(const struct gn_trainer *t)
@@ -125,7 +131,8 @@ static void *loader_main(void *arg)
     struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
     const int32_t F = t->train->features, B = t->s.batch;
     const int64_t first = c->cfg.first_step;
-    for (int64_t s = first; s < c->cfg.steps_total && !c->quit; s++) {
+    for (int64_t s = first; s < c->cfg.steps_total && !gn_atomic_load_relaxed_u32(&c->quit);
+         s++) {
         const int64_t spe = t->steps_per_epoch;
         if (s % spe == 0 || s == first) gn_trainer_shuffle(t, s / spe);
         const int64_t i0 = (s % spe) * B;
@@ -133,11 +140,12 @@ static void *loader_main(void *arg)
         const int slot = (int)(s % GN_CUDA_NBUF);
         int64_t w0 = gn_now_ns();
         while (s - first >= GN_CUDA_NBUF && ctl->consumed[slot] < s + 1 - GN_CUDA_NBUF) {
-            if (c->quit || ctl->state != GN_CUDA_RUNNING) return NULL;
+            if (gn_atomic_load_relaxed_u32(&c->quit) || ctl->state != GN_CUDA_RUNNING)
+                return NULL;
             struct timespec ts = {0, 20000};
             nanosleep(&ts, NULL);
         }
-        c->loader_wait_ns += gn_now_ns() - w0;
+        gn_atomic_fetch_add_relaxed_u64(&c->loader_wait_ns, (uint64_t)(gn_now_ns() - w0));
         float *x = gn_cuda_staging_x(c->run, slot);
         uint8_t *y = gn_cuda_staging_y(c->run, slot);
         for (int32_t r = 0; r < rows; r++) {
@@ -147,7 +155,7 @@ static void *loader_main(void *arg)
         }
         enum gn_status st = gn_cuda_push_batch(c->run, slot, s, rows);
         if (st) {
-            c->loader_status = st;
+            gn_atomic_store_relaxed_u32(&c->loader_status, (uint32_t)(int32_t)st);
             snprintf(c->loader_err, sizeof c->loader_err, "%s", gn_cuda_error(c->run));
             ctl->stop = 1;
             return NULL;
@@ -169,7 +177,7 @@ static void sample(struct cuda_ctx *c)
     t->c.t_update_ns = ctl->t_update_ns / c->cfg.blocks;
     t->c.t_growth_ns = ctl->t_growth_ns;
     t->c.t_wait_data_ns = ctl->t_wait_data_ns;
-    t->c.t_wait_kernel_ns = c->loader_wait_ns;
+    t->c.t_wait_kernel_ns = (int64_t)gn_atomic_load_relaxed_u64(&c->loader_wait_ns);
     t->c.queue_high_water = ctl->high_water;
     struct gn_progress *p = &t->last;
     int64_t seen = ctl->seen;
@@ -243,13 +251,13 @@ static enum gn_status cuda_run(struct gn_trainer *t, gn_progress_fn progress, vo
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
-    c->quit = 1;
+    gn_atomic_store_relaxed_u32(&c->quit, 1);
     enum gn_status kst = gn_cuda_wait(c->run);
     pthread_join(c->loader, NULL);
     c->loader_started = 0;
     if (kst) return gn_fail(kst, "cuda backend: %s", gn_cuda_error(c->run));
-    if (c->loader_status)
-        return gn_fail(c->loader_status, "cuda backend: the loader failed: %s", c->loader_err);
+    enum gn_status lst = (enum gn_status)(int32_t)gn_atomic_load_relaxed_u32(&c->loader_status);
+    if (lst) return gn_fail(lst, "cuda backend: the loader failed: %s", c->loader_err);
     if ((st = gn_cuda_download(c->run, &t->m)))
         return gn_fail(st, "cuda backend: cannot copy the model back: %s", gn_cuda_error(c->run));
     t->grow_round = gn_cuda_grow_round(c->run);
@@ -301,7 +309,7 @@ static void cuda_close(struct gn_trainer *t)
     struct cuda_ctx *c = t->bctx;
     if (!c) return;
     if (c->loader_started) {
-        c->quit = 1;
+        gn_atomic_store_relaxed_u32(&c->quit, 1);
         pthread_join(c->loader, NULL);
     }
     gn_cuda_destroy(c->run);
