@@ -82,7 +82,9 @@ typedef cub::BlockReduce<double, NT> block_reduce;
 
 /* Everything the kernel works on; one instance in device memory. */
 struct gn_dev {
-    struct gn_cuda_config cfg;
+    struct gn_plan cfg;
+    int32_t blocks;                   /* worker blocks of the launch */
+    int32_t smem_a, smem_w, smem_acc; /* floats of each shared-memory region */
     struct gn_cuda_ctl *ctl;     /* mapped host memory */
     struct gn_cuda_epoch *epochs; /* mapped host memory */
     double *step_loss;            /* mapped: mean loss of each step */
@@ -962,8 +964,8 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS) gn_persiste
     __shared__ typename block_reduce::TempStorage reduce;
     struct smem_layout sm;
     sm.a = reinterpret_cast<float *>(smem_raw);
-    sm.w = sm.a + d->cfg.smem_a;
-    sm.acc = sm.w + d->cfg.smem_w;
+    sm.w = sm.a + d->smem_a;
+    sm.acc = sm.w + d->smem_w;
     sm.reduce = &reduce;
 
     __shared__ int s_go;
@@ -971,7 +973,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS) gn_persiste
     memset(&w, 0, sizeof w);
     w.worker = blockIdx.x;
     const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
-    const struct gn_cuda_config cfg = d->cfg;
+    const struct gn_plan cfg = d->cfg;
     /* a resumed run starts at first_step with its epoch's sums so far */
     double loss_sum = cfg.first_loss_sum;
     int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
@@ -1220,7 +1222,7 @@ error:
         if ((st = dev_alloc(r, (void **)&(ptr), (size_t)(count) * sizeof *(ptr)))) goto error;     \
     } while (0)
 
-extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cuda_config *cfg,
+extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *cfg,
                                          const struct gn_model *m, const float *test_x,
                                          const uint8_t *test_y, char *info, size_t info_len)
 {
@@ -1236,10 +1238,10 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
     const uint32_t cap_edges =
         (uint32_t)T * (uint32_t)(3 * ME + 2 * MG + GN_CUDA_MAX_PARTS * (MG + ME));
     int32_t nmin = cfg->group_size < cfg->classes ? cfg->group_size : cfg->classes;
-    cfg->smem_a = cfg->tile * KC > KC * (4 * NT / nmin + 2) ? cfg->tile * KC : KC * (4 * NT / nmin + 2);
-    cfg->smem_w = (KC + 1) * mw;
-    cfg->smem_acc = (cfg->tile > KC ? cfg->tile : KC) * mw;
-    r->smem = (size_t)(cfg->smem_a + cfg->smem_w + cfg->smem_acc) * sizeof(float);
+    h->smem_a = cfg->tile * KC > KC * (4 * NT / nmin + 2) ? cfg->tile * KC : KC * (4 * NT / nmin + 2);
+    h->smem_w = (KC + 1) * mw;
+    h->smem_acc = (cfg->tile > KC ? cfg->tile : KC) * mw;
+    r->smem = (size_t)(h->smem_a + h->smem_w + h->smem_acc) * sizeof(float);
     {
         size_t free_b = 0, total_b = 0;
         CUDA_TRY(cudaSetDevice(0));
@@ -1287,7 +1289,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
         gn_atomic_u64 *slots;
         DEV_ALLOC(slots, cap_tasks);
         /* The queue's no-progress bound (spins) stretches with the barrier
-         * timeout when --cuda-timeout-scale raised it (cuda.c; 20 s is its
+         * timeout when --cuda-timeout-scale raised it (plan.c; 20 s is its
          * default), for runs under compute-sanitizer. */
         const int64_t scale = cfg->wait_timeout_ns / (20ll * 1000000000);
         gn_queue_init(&h->queue, slots, cap_tasks,
@@ -1398,11 +1400,11 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
         int want = per_sm;
         if (cfg->blocks_per_sm > 0) want = cfg->blocks_per_sm < per_sm ? cfg->blocks_per_sm : per_sm;
         else if (want > 2) want = 2;
-        h->cfg.blocks = cfg->blocks = sms * want;
+        h->blocks = sms * want;
         snprintf(info, info_len,
                  "%d worker blocks (%d SMs x %d, %d resident possible) of %d threads, %zu B shared "
                  "memory each; %.1f MiB of device memory taken at start",
-                 cfg->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0);
+                 h->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0);
     }
     CUDA_TRY(cudaMemcpy(r->d, h, sizeof *h, cudaMemcpyHostToDevice));
     *out = r;
@@ -1417,11 +1419,16 @@ extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
 {
     enum gn_status st = GN_OK;
     void *args[] = {&r->d};
-    CUDA_TRY(cudaLaunchCooperativeKernel((void *)gn_persistent_kernel, dim3(r->h.cfg.blocks),
+    CUDA_TRY(cudaLaunchCooperativeKernel((void *)gn_persistent_kernel, dim3(r->h.blocks),
                                          dim3(NT), args, r->smem, r->kstream));
     return GN_OK;
 error:
     return st;
+}
+
+extern "C" int32_t gn_cuda_blocks(struct gn_cuda_run *r)
+{
+    return r->h.blocks;
 }
 
 extern "C" struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r)
@@ -1457,7 +1464,7 @@ extern "C" uint8_t *gn_cuda_staging_y(struct gn_cuda_run *r, int slot)
 extern "C" enum gn_status gn_cuda_push_batch(struct gn_cuda_run *r, int slot, int64_t step, int32_t rows)
 {
     enum gn_status st = GN_OK;
-    const struct gn_cuda_config *c = &r->h.cfg;
+    const struct gn_plan *c = &r->h.cfg;
     CUDA_TRY(cudaMemcpyAsync(r->h.xring + (size_t)slot * c->batch * c->inputs, r->stage_x[slot],
                              (size_t)rows * c->inputs * sizeof(float), cudaMemcpyHostToDevice, r->cstream));
     CUDA_TRY(cudaMemcpyAsync(r->h.yring + (size_t)slot * c->batch, r->stage_y[slot], (size_t)rows,

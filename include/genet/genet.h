@@ -47,6 +47,17 @@ enum gn_backend {
 
 const char *gn_backend_name(enum gn_backend b);
 
+/*
+ * Can backend b run here? GN_OK when it can; GN_ERR_UNSUPPORTED when this
+ * build lacks it or, for cuda, no usable GPU exists (none present, a driver
+ * error, a compute capability below the build's, no cooperative launch).
+ * why (may be NULL) receives a sentence for the user either way: the device
+ * found, or what is missing. For GN_BACKEND_AUTO: GN_OK, and why names the
+ * backend `--backend auto` picks and the reason (a trace keeps auto off
+ * cuda; gn_trainer_backend_reason tells the choice a trainer made).
+ */
+enum gn_status gn_backend_probe(enum gn_backend b, char *why, size_t len);
+
 enum gn_grow_policy {
     GN_GROW_OFF = 0,
     GN_GROW_DEPTH = 1,
