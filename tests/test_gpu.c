@@ -22,7 +22,6 @@
 
 #include <cmocka.h>
 
-#include "device/device.h"
 #include "genet/genet.h"
 #include "gn_config.h"
 #include "graphfile.h"
@@ -278,13 +277,12 @@ int main(void)
     fprintf(stderr, "skip: this build has no cuda backend\n");
     return 77;
 #else
-    struct gn_device_info dev;
-    gn_device_query(&dev);
-    if (!dev.usable) {
-        fprintf(stderr, "skip: %s\n", dev.reason);
+    char why[256];
+    if (gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) != GN_OK) {
+        fprintf(stderr, "skip: %s\n", why);
         return 77;
     }
-    fprintf(stderr, "# device: %s\n", dev.reason);
+    fprintf(stderr, "# device: %s\n", why);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_shapes_one_step),
         cmocka_unit_test(test_fashion_against_serial),
