@@ -5,7 +5,7 @@
  *        activations, the queue, counters, the test set), sized and printed;
  *        a run that would not fit says so here, before training starts.
  * run:   one cooperative kernel launch for the whole run (kernel.cu). A
- *        loader thread shuffles and assembles minibatches into pinned
+ *        loader thread has minibatches assembled into pinned
  *        staging buffers, copies each to a device slot on a second stream
  *        and raises the slot's flag in mapped memory; it reuses a slot only
  *        after the kernel marked it consumed. The calling thread polls the
@@ -13,6 +13,13 @@
  *        ends, and passes a stop request (Ctrl-C) to the kernel's flag.
  *        At the end the grown model is copied back to the host.
  * The host launches no other kernel while training.
+ *
+ * Like every backend it sees only what the trainer hands it (backend.h):
+ * the run plan, which the kernel reads as its configuration, the model,
+ * counters and progress to fill, minibatches from io->batch (the host
+ * loop's own assembly) and reports through io->report. Every failure goes
+ * out through gn_fail (gn_error_message), with the detail kernel.cu's host
+ * half keeps (gn_cuda_error) appended.
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -36,13 +43,19 @@ struct cuda_ctx {
     /* Shared between the loader thread and the calling thread, through
      * atomics.h: quit (caller -> loader: stop feeding), loader_status and
      * loader_wait_ns (loader -> caller). All relaxed: each word's value is
-     * all that is read; the loader's error message is read after
-     * pthread_join, which orders it. */
+     * all that is read; the detail of a loader failure (gn_cuda_error) is
+     * read after pthread_join, which orders it. */
     gn_atomic_u32 quit;
     gn_atomic_u32 loader_status; /* an enum gn_status, its bits */
-    char loader_err[256];
     gn_atomic_u64 loader_wait_ns;
 };
+
+/* A failure of the CUDA side into the one error channel (gn_fail): what
+ * failed, then the detail kernel.cu's host half kept (file, line, call). */
+static enum gn_status cuda_fail(const struct cuda_ctx *c, enum gn_status st, const char *what)
+{
+    return gn_fail(st, "cuda backend: %s%s%s", what, *what ? ": " : "", gn_cuda_error(c->run));
+}
 
 /* Usable where device 0 runs the persistent kernel (device/query.cu). */
 static enum gn_status cuda_probe(char *why, size_t len)
@@ -103,8 +116,8 @@ static void *loader_main(void *arg)
                   &rows);
         enum gn_status st = gn_cuda_push_batch(c->run, slot, s, rows);
         if (st) {
+            /* the detail stays in gn_cuda_error for the caller (after join) */
             gn_atomic_store_relaxed_u32(&c->loader_status, (uint32_t)(int32_t)st);
-            snprintf(c->loader_err, sizeof c->loader_err, "%s", gn_cuda_error(c->run));
             ctl->stop = 1;
             return NULL;
         }
@@ -171,7 +184,7 @@ static enum gn_status cuda_run(void *ctx)
     ctl->hits = cfg->first_hits;
     ctl->seen = cfg->first_seen;
     enum gn_status st = gn_cuda_launch(c->run);
-    if (st) return gn_fail(st, "cuda backend: cannot launch the kernel: %s", gn_cuda_error(c->run));
+    if (st) return cuda_fail(c, st, "cannot launch the kernel");
     if (pthread_create(&c->loader, NULL, loader_main, c) != 0) {
         ctl->stop = 1;
         gn_cuda_wait(c->run);
@@ -206,15 +219,19 @@ static enum gn_status cuda_run(void *ctx)
         struct timespec ts = {0, 2000000};
         nanosleep(&ts, NULL);
     }
+    /* The loader first (it ends at quit, or when the kernel's state is not
+     * running), so that its failure's detail and the kernel's are not
+     * written at once; the kernel's fault, when there is one, is reported
+     * before the loader's. */
     gn_atomic_store_relaxed_u32(&c->quit, 1);
-    enum gn_status kst = gn_cuda_wait(c->run);
     pthread_join(c->loader, NULL);
     c->loader_started = 0;
-    if (kst) return gn_fail(kst, "cuda backend: %s", gn_cuda_error(c->run));
     enum gn_status lst = (enum gn_status)(int32_t)gn_atomic_load_relaxed_u32(&c->loader_status);
-    if (lst) return gn_fail(lst, "cuda backend: the loader failed: %s", c->loader_err);
+    enum gn_status kst = gn_cuda_wait(c->run);
+    if (kst) return cuda_fail(c, kst, "");
+    if (lst) return cuda_fail(c, lst, "the loader failed");
     if ((st = gn_cuda_download(c->run, io->m)))
-        return gn_fail(st, "cuda backend: cannot copy the model back: %s", gn_cuda_error(c->run));
+        return cuda_fail(c, st, "cannot copy the model back");
     *io->grow_round = gn_cuda_grow_round(c->run);
     {
         const double *log = gn_cuda_step_loss(c->run);
@@ -225,8 +242,11 @@ static enum gn_status cuda_run(void *ctx)
             io->time_log[i] = tl[i];
         }
     }
-    if ((st = gn_model_rebuild(io->m, io->m->order)))
-        return gn_fail(st, "cuda backend: the grown graph is invalid: %s", gn_error_message());
+    if ((st = gn_model_rebuild(io->m, io->m->order))) {
+        char why[400];
+        snprintf(why, sizeof why, "%s", gn_error_message());
+        return gn_fail(st, "cuda backend: the grown graph is invalid: %s", why);
+    }
     sample(c, 0);
     /* the epoch's sums as the kernel left them, for the final checkpoint */
     io->sums->loss = ctl->loss_sum;
