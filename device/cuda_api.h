@@ -2,7 +2,8 @@
  * The host's view of the CUDA backend: one plain C header shared by the
  * host code (cuda.c, gcc) and the device code (kernel.cu, nvcc).
  *
- * struct gn_cuda_config  what the kernel needs to know, fixed for the run;
+ * struct gn_plan        what the kernel needs to know, fixed for the run
+ *                        (runtime/train/plan.h, the run plan every backend gets);
  * struct gn_cuda_ctl     the control block in mapped (pinned, zero-copy)
  *                        host memory: the host writes the batch flags and the
  *                        stop request, the kernel writes its counters, what it
@@ -20,6 +21,7 @@
 #include "atomics.h"
 #include "genet/genet.h"
 #include "model.h"
+#include "plan.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -33,34 +35,6 @@ extern "C" {
 
 /* Threads per worker block. */
 #define GN_CUDA_THREADS 256
-
-struct gn_cuda_config {
-    int32_t batch, tile, tiles, inputs;
-    int32_t classes, group_size, max_width, max_groups;
-    int32_t max_edges, grow, grow_every, test_count;
-    int64_t max_params;
-    int64_t steps_total, steps_per_epoch;
-    int64_t grow_round; /* rounds done before the run (alternate policy) */
-    uint64_t seed;
-    float lr, momentum, weight_decay, grow_threshold;
-    float grow_noise;
-    int32_t blocks; /* filled by the launch: worker blocks */
-    int32_t smem_a, smem_w, smem_acc; /* floats of each shared-memory region */
-    /* Fault injection for the gpu tests (0 = off): one task of this step
-     * (1-based) spins without finishing, so the queue's no-progress
-     * detection must fire. Set from GN_CUDA_INJECT_STUCK by cuda.c. */
-    int32_t inject_stuck_step;
-    int64_t data_timeout_ns; /* a batch that does not come within this: error */
-    int64_t wait_timeout_ns; /* a barrier that does not open within this: error */
-    /* A resumed run (--resume): steps done before it, and the sums of the
-     * epoch it starts in so far (zero at an epoch's start). */
-    int64_t first_step;
-    double first_loss_sum;
-    int64_t first_hits, first_seen;
-};
-GN_STATIC_ASSERT(sizeof(struct gn_cuda_config) == 176, "gn_cuda_config layout");
-GN_STATIC_ASSERT(offsetof(struct gn_cuda_config, inject_stuck_step) == 124, "gn_cuda_config layout");
-GN_STATIC_ASSERT(offsetof(struct gn_cuda_config, first_step) == 144, "gn_cuda_config layout");
 
 /* Error codes of the kernel's error record. */
 enum gn_cuda_fault {
@@ -145,13 +119,18 @@ GN_STATIC_ASSERT(sizeof(struct gn_cuda_epoch) == 80, "gn_cuda_epoch layout");
 struct gn_cuda_run;
 
 /* Allocate every device buffer for the run (sizes printed into info),
- * upload the model and the test set. Nothing is allocated after this. */
-enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cuda_config *cfg,
+ * upload the model and the test set, size the grid (the worker blocks and
+ * shared memory are the launch's, kept in the device state). Nothing is
+ * allocated after this. */
+enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *cfg,
                               const struct gn_model *m, const float *test_x,
                               const uint8_t *test_y, char *info, size_t info_len);
 
 /* Launch the persistent cooperative kernel (once per run). */
 enum gn_status gn_cuda_launch(struct gn_cuda_run *r);
+
+/* Worker blocks of the grid gn_cuda_create sized. */
+int32_t gn_cuda_blocks(struct gn_cuda_run *r);
 
 /* The mapped control block and the epoch records (host pointers). */
 struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r);

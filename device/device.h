@@ -1,6 +1,7 @@
 /*
- * What the host asks of the CUDA side. Plain C declarations; the definitions
- * live in .cu files (or in query_none.c when CUDA is not built).
+ * The device query, for the cuda backend's probe (cuda.c): plain C
+ * declarations, defined in query.cu, built only with CUDA. Elsewhere ask
+ * gn_backend_probe(GN_BACKEND_CUDA, ...) (genet.h), which every build has.
  */
 #ifndef GN_DEVICE_DEVICE_H
 #define GN_DEVICE_DEVICE_H

@@ -188,7 +188,7 @@ __device__ static bool gn_dev_rebuild_dags(struct gn_dev *d, int64_t step)
 __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
 {
     struct gn_model *m = &d->m;
-    const struct gn_cuda_config &cfg = d->cfg;
+    const struct gn_plan &cfg = d->cfg;
     const int32_t n_old = m->n_groups;
     const int32_t first = blockIdx.x * NT + threadIdx.x, stride = gridDim.x * NT;
     if (first == 0) gn_atomic_store_relaxed_u32(&d->chosen, 0);

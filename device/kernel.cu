@@ -93,8 +93,8 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     __shared__ double lane_sums[NT];
     struct gn_block_smem sm;
     sm.a = reinterpret_cast<float *>(smem_raw);
-    sm.w = sm.a + d->cfg.smem_a;
-    sm.acc = sm.w + d->cfg.smem_w;
+    sm.w = sm.a + d->smem_a;
+    sm.acc = sm.w + d->smem_w;
     sm.lane = lane_sums;
 
     __shared__ int s_go;
@@ -102,7 +102,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     memset(&w, 0, sizeof w);
     w.worker = blockIdx.x;
     const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
-    const struct gn_cuda_config cfg = d->cfg;
+    const struct gn_plan cfg = d->cfg;
     /* a resumed run starts at first_step with its epoch's sums so far */
     double loss_sum = cfg.first_loss_sum;
     int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;

@@ -79,7 +79,7 @@ error:
 }
 
 /* Every device buffer of the run, planned. */
-static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_cuda_config *cfg,
+static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *cfg,
                                    const struct gn_model *m, uint32_t cap_tasks,
                                    uint32_t cap_edges, uint32_t parts_cap)
 {
@@ -137,7 +137,7 @@ error:
     return st;
 }
 
-extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cuda_config *cfg,
+extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *cfg,
                                          const struct gn_model *m, const float *test_x,
                                          const uint8_t *test_y, char *info, size_t info_len)
 {
@@ -153,9 +153,8 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
     const uint32_t cap_edges = T * (3 * ME + 2 * MG + GN_CUDA_MAX_PARTS * (MG + ME));
     {
         const int32_t nmin = m->group_size < m->classes ? m->group_size : m->classes;
-        gn_block_smem_floats(cfg->tile, m->max_width, nmin, &cfg->smem_a, &cfg->smem_w,
-                             &cfg->smem_acc);
-        r->smem = (size_t)(cfg->smem_a + cfg->smem_w + cfg->smem_acc) * sizeof(float);
+        gn_block_smem_floats(cfg->tile, m->max_width, nmin, &h->smem_a, &h->smem_w, &h->smem_acc);
+        r->smem = (size_t)(h->smem_a + h->smem_w + h->smem_acc) * sizeof(float);
     }
     if ((st = plan_buffers(r, cfg, m, cap_tasks, cap_edges, parts_cap))) goto error;
     {
@@ -256,14 +255,13 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, struct gn_cud
             goto error;
         }
         int want = per_sm;
-        const char *env = getenv("GN_CUDA_BLOCKS_PER_SM");
-        if (env && atoi(env) > 0) want = atoi(env) < per_sm ? atoi(env) : per_sm;
+        if (cfg->blocks_per_sm > 0) want = cfg->blocks_per_sm < per_sm ? cfg->blocks_per_sm : per_sm;
         else if (want > 2) want = 2;
-        h->cfg.blocks = cfg->blocks = sms * want;
+        h->blocks = sms * want;
         snprintf(info, info_len,
                  "%d worker blocks (%d SMs x %d, %d resident possible) of %d threads, %zu B shared "
                  "memory each; %.1f MiB of device memory in %d buffers taken at start",
-                 cfg->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0,
+                 h->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0,
                  r->n_table);
     }
     GN_CUDA_TRY(cudaMemcpy(r->d, h, sizeof *h, cudaMemcpyHostToDevice));
@@ -279,12 +277,17 @@ extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
 {
     enum gn_status st = GN_OK;
     void *args[] = {&r->d};
-    GN_CUDA_TRY(cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(), dim3(r->h.cfg.blocks), dim3(NT),
+    GN_CUDA_TRY(cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(), dim3(r->h.blocks), dim3(NT),
                                             args, r->smem, r->kstream));
     return GN_OK;
 error:
     return st;
 }
+extern "C" int32_t gn_cuda_blocks(struct gn_cuda_run *r)
+{
+    return r->h.blocks;
+}
+
 extern "C" struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r)
 {
     return r->ctl;
@@ -318,7 +321,7 @@ extern "C" uint8_t *gn_cuda_staging_y(struct gn_cuda_run *r, int slot)
 extern "C" enum gn_status gn_cuda_push_batch(struct gn_cuda_run *r, int slot, int64_t step, int32_t rows)
 {
     enum gn_status st = GN_OK;
-    const struct gn_cuda_config *c = &r->h.cfg;
+    const struct gn_plan *c = &r->h.cfg;
     GN_CUDA_TRY(cudaMemcpyAsync(r->h.xring + (size_t)slot * c->batch * c->inputs, r->stage_x[slot],
                              (size_t)rows * c->inputs * sizeof(float), cudaMemcpyHostToDevice, r->cstream));
     GN_CUDA_TRY(cudaMemcpyAsync(r->h.yring + (size_t)slot * c->batch, r->stage_y[slot], (size_t)rows,
@@ -437,7 +440,7 @@ extern "C" enum gn_status gn_cuda_profile(struct gn_cuda_run *r, double *ns, int
     GN_CUDA_TRY(cudaGetDevice(&dev));
     GN_CUDA_TRY(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, dev));
     for (int i = 0; i < GN_CUDA_PROF_COUNT; i++) ns[i] = khz > 0 ? (double)cyc[i] * 1e6 / khz : 0.0;
-    *blocks = r->h.cfg.blocks;
+    *blocks = r->h.blocks;
     return GN_OK;
 error:
     return st;

@@ -1,9 +1,9 @@
 /*
  * Device query: is there a GPU that can run the persistent cooperative
- * kernel? Used by `--backend auto` to choose, and by the cuda backend to
- * refuse early with a clear reason. Checks: a device exists, the driver
- * answers, the compute capability is at least the one this build targets,
- * and cooperative launch is supported.
+ * kernel? The cuda backend's probe (cuda.c): `--backend auto` chooses by
+ * it, and `--backend cuda` refuses early with its reason. Checks: a device
+ * exists, the driver answers, the compute capability is at least the one
+ * this build targets, and cooperative launch is supported.
  */
 #include <stdio.h>
 #include <string.h>

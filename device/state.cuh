@@ -21,7 +21,9 @@
 #include "taskgraph.h"
 
 struct gn_dev {
-    struct gn_cuda_config cfg;
+    struct gn_plan cfg;               /* the run plan (plan.h), fixed for the run */
+    int32_t blocks;                   /* worker blocks of the launch */
+    int32_t smem_a, smem_w, smem_acc; /* floats of each shared-memory region */
     struct gn_cuda_ctl *ctl;      /* mapped host memory */
     struct gn_cuda_epoch *epochs; /* mapped host memory */
     double *step_loss;            /* mapped: mean loss of each step */

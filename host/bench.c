@@ -108,7 +108,8 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
     struct gn_data first = {s->batch, inputs, classes, d.x, d.y};
     double init_loss = 0, init_acc = 0;
     gn_trainer_evaluate(t, &first, &init_loss, &init_acc);
-    if (o->save_weights && gn_weights_write(o->save_weights, &t->m)) {
+    const struct gn_model *m = gn_trainer_model(t);
+    if (o->save_weights && gn_weights_write(o->save_weights, m)) {
         fprintf(stderr, "genet-rt bench: %s\n", gn_error_message());
         rc = 1;
     }
@@ -120,9 +121,9 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
             rc = 1;
         }
     }
-    const double flops = step_flops(&t->m, s->batch);
-    const int32_t g0 = t->m.n_groups - 2, e0 = t->m.n_edges;
-    const int32_t depth = t->m.depth;
+    const double flops = step_flops(m, s->batch);
+    const int32_t g0 = m->n_groups - 2, e0 = m->n_edges;
+    const int32_t depth = m->depth;
     if (!rc && gn_trainer_run(t, NULL, NULL)) {
         fprintf(stderr, "genet-rt bench: %s\n", gn_error_message());
         rc = 1;
@@ -130,19 +131,36 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
     if (!rc) {
         struct gn_progress p;
         gn_trainer_progress(t, &p);
-        int64_t n = p.step < t->loss_log_len ? p.step : t->loss_log_len;
+        struct gn_counters c;
+        gn_trainer_counters(t, &c);
+        const double *loss_log;
+        const int64_t *time_log;
+        int64_t log_len = gn_trainer_step_log(t, &loss_log, &time_log);
+        int64_t n = p.step < log_len ? p.step : log_len;
         int64_t w = o->warmup < n - 1 ? o->warmup : 0;
         int64_t cnt = n - w - 1;
         if (cnt < 1) cnt = 1;
         int64_t *dt = malloc((size_t)cnt * sizeof(int64_t));
         int64_t k = 0;
-        for (int64_t i = w + 1; i < n && k < cnt; i++) dt[k++] = t->time_log[i] - t->time_log[i - 1];
-        if (k == 0) dt[k++] = t->time_log[0];
+        for (int64_t i = w + 1; i < n && k < cnt; i++) dt[k++] = time_log[i] - time_log[i - 1];
+        if (k == 0) dt[k++] = time_log[0];
         qsort(dt, (size_t)k, sizeof *dt, cmp_i64);
         double med = (double)dt[k / 2] * 1e-6;
-        double mean = (double)(t->time_log[n - 1] - t->time_log[w]) * 1e-6 / (double)(n - 1 - w > 0 ? n - 1 - w : 1);
+        double mean = (double)(time_log[n - 1] - time_log[w]) * 1e-6 / (double)(n - 1 - w > 0 ? n - 1 - w : 1);
         free(dt);
-        double final_loss = t->loss_log[n - 1];
+        double final_loss = loss_log[n - 1];
+        struct gn_profile prof;
+        gn_trainer_profile(t, &prof);
+        /* the workers' time by phase, per step and worker (whole run) */
+        char pj[1024] = "";
+        if (prof.phases > 0 && prof.workers > 0) {
+            size_t at = (size_t)snprintf(pj, sizeof pj, ", \"worker_us_per_step\": {\"workers\": %d",
+                                         prof.workers);
+            for (int32_t i = 0; i < prof.phases && at < sizeof pj; i++)
+                at += (size_t)snprintf(pj + at, sizeof pj - at, ", \"%s\": %.3f", prof.name[i],
+                                       prof.ns[i] * 1e-3 / prof.workers / (double)p.step);
+            if (at < sizeof pj) snprintf(pj + at, sizeof pj - at, "}");
+        }
         if (json)
             printf("{\"graph\": \"%s\", \"backend\": \"%s\", \"groups\": %d, \"edges\": %d, "
                    "\"depth\": %d, \"batch\": %d, \"steps\": %" PRId64 ", \"warmup\": %" PRId64
@@ -151,15 +169,15 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
                    "\"final_loss\": %.7f, \"groups_end\": %d, \"kernel_launches\": %" PRId64 ", "
                    "\"tasks_per_step\": %.1f, \"busy_ms_per_step\": {\"forward\": %.4f, "
                    "\"backward\": %.4f, \"update\": %.4f}, \"growth_ms_total\": %.4f, "
-                   "\"growth_rounds\": %" PRId64 ", \"info\": \"%s\"}\n",
+                   "\"growth_rounds\": %" PRId64 "%s, \"info\": \"%s\"}\n",
                    graph, gn_backend_name(gn_trainer_backend(t)), g0, e0, depth, s->batch, n - w,
                    w, med, mean, flops, flops / (med * 1e-3) * 1e-12, init_loss, final_loss,
-                   p.groups, p.kernel_launches, (double)t->c.tasks / (double)p.step,
-                   (double)t->c.t_forward_ns * 1e-6 / (double)p.step,
-                   (double)t->c.t_backward_ns * 1e-6 / (double)p.step,
-                   (double)t->c.t_update_ns * 1e-6 / (double)p.step,
-                   (double)t->c.t_growth_ns * 1e-6,
-                   s->grow == GN_GROW_OFF ? (int64_t)0 : p.step / s->grow_every,
+                   p.groups, p.kernel_launches, (double)c.tasks / (double)p.step,
+                   (double)c.t_forward_ns * 1e-6 / (double)p.step,
+                   (double)c.t_backward_ns * 1e-6 / (double)p.step,
+                   (double)c.t_update_ns * 1e-6 / (double)p.step,
+                   (double)c.t_growth_ns * 1e-6,
+                   s->grow == GN_GROW_OFF ? (int64_t)0 : p.step / s->grow_every, pj,
                    gn_trainer_backend_reason(t));
         else
             printf("%s on %s: %d groups, %d edges, depth %d, batch %d: %.4f ms/step (median of "
@@ -167,6 +185,12 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
                    "TFLOP/s, initial loss %.6f\n",
                    graph, gn_backend_name(gn_trainer_backend(t)), g0, e0, depth, s->batch, med,
                    k, w, mean, flops, flops / (med * 1e-3) * 1e-12, init_loss);
+        if (!json && prof.phases > 0 && prof.workers > 0) {
+            printf("worker time per step (us, mean over %d workers):", prof.workers);
+            for (int32_t i = 0; i < prof.phases; i++)
+                printf(" %s %.2f", prof.name[i], prof.ns[i] * 1e-3 / prof.workers / (double)p.step);
+            printf("\n");
+        }
     }
     gn_trainer_close(t);
     free(d.x);

@@ -99,6 +99,17 @@ static void usage_train(FILE *f)
             "                       group and step, or discard the step (its loss is not counted\n"
             "                       and the model is restored; serial and cpu) (default stop)\n"
             "\n"
+            "cuda debugging (each also read from the environment variable of its name,\n"
+            "GN_CUDA_TIMEOUT_SCALE, GN_CUDA_INJECT_STUCK, GN_CUDA_BLOCKS_PER_SM; an option wins):\n"
+            "  --cuda-timeout-scale N\n"
+            "                       stretch the kernel's timeouts N times, for runs under\n"
+            "                       compute-sanitizer (default 1)\n"
+            "  --cuda-inject-stuck S\n"
+            "                       make one task of step S spin without finishing: the\n"
+            "                       stuck-task detection must stop the run (tests/gpu_fault.sh)\n"
+            "  --cuda-blocks-per-sm N\n"
+            "                       worker blocks per SM (default 2, or fewer where fewer fit)\n"
+            "\n"
             "output:\n"
             "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
             "  --quiet              no live progress line\n"
@@ -125,6 +136,19 @@ static int parse_i64(const char *opt, const char *v, int64_t lo, int64_t hi, int
         return -1;
     }
     *out = x;
+    return 0;
+}
+
+/* A cuda debugging knob from the environment (scripts written before the
+ * options existed set them there); the command line's option, parsed after,
+ * wins. */
+static int env_knob(const char *name, int64_t lo, int64_t hi, int32_t *out)
+{
+    const char *v = getenv(name);
+    int64_t x;
+    if (!v || !*v) return 0;
+    if (parse_i64(name, v, lo, hi, &x)) return -1;
+    *out = (int32_t)x;
     return 0;
 }
 
@@ -207,7 +231,8 @@ static int cmd_train(int argc, char **argv, int bench)
         O_BACKEND = 256, O_THREADS, O_TILE, O_EPOCHS, O_STEPS, O_LIMIT, O_BATCH, O_LR, O_MOM,
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
-        O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN
+        O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
+        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -224,7 +249,9 @@ static int cmd_train(int argc, char **argv, int bench)
         {"save-batch", 1, 0, O_SAVEB}, {"trace", 1, 0, O_TRACE},
         {"trace-every", 1, 0, O_TRACE_EVERY}, {"checkpoint", 1, 0, O_CKPT},
         {"checkpoint-every", 1, 0, O_CKPT_EVERY}, {"resume", 1, 0, O_RESUME},
-        {"on-nan", 1, 0, O_ONNAN}, {0, 0, 0, 0},
+        {"on-nan", 1, 0, O_ONNAN}, {"cuda-timeout-scale", 1, 0, O_CUDA_SCALE},
+        {"cuda-inject-stuck", 1, 0, O_CUDA_STUCK}, {"cuda-blocks-per-sm", 1, 0, O_CUDA_BPS},
+        {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
     int64_t v;
@@ -234,6 +261,10 @@ static int cmd_train(int argc, char **argv, int bench)
         s.lr = 0.01f;
         s.stats_interval_ms = 0;
     }
+    if (env_knob("GN_CUDA_TIMEOUT_SCALE", 1, 100000, &s.cuda_timeout_scale) ||
+        env_knob("GN_CUDA_INJECT_STUCK", 1, INT32_MAX, &s.cuda_inject_stuck) ||
+        env_knob("GN_CUDA_BLOCKS_PER_SM", 1, 1024, &s.cuda_blocks_per_sm))
+        return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -363,6 +394,18 @@ static int cmd_train(int argc, char **argv, int bench)
                 fprintf(stderr, "genet-rt: --on-nan wants stop|skip, got '%s'\n", optarg);
                 return 2;
             }
+            break;
+        case O_CUDA_SCALE:
+            if (parse_i64("--cuda-timeout-scale", optarg, 1, 100000, &v)) return 2;
+            s.cuda_timeout_scale = (int32_t)v;
+            break;
+        case O_CUDA_STUCK:
+            if (parse_i64("--cuda-inject-stuck", optarg, 1, INT32_MAX, &v)) return 2;
+            s.cuda_inject_stuck = (int32_t)v;
+            break;
+        case O_CUDA_BPS:
+            if (parse_i64("--cuda-blocks-per-sm", optarg, 1, 1024, &v)) return 2;
+            s.cuda_blocks_per_sm = (int32_t)v;
             break;
         case O_HELP:
             if (bench) gn_bench_usage(stdout);

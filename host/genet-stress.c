@@ -34,7 +34,6 @@
 #include "stress_dag.h"
 #include "gn_config.h"
 #if GN_HAVE_CUDA
-#include "device/device.h"
 #include "device/stress_api.h"
 #endif
 
@@ -576,10 +575,9 @@ static int run(const struct options *o)
     int cuda = strcmp(o->backend, "cuda") == 0;
 #if GN_HAVE_CUDA
     if (s == GN_OK && cuda) {
-        struct gn_device_info di;
-        gn_device_query(&di);
-        if (!di.usable) {
-            s = gn_fail(GN_ERR_UNSUPPORTED, "--backend cuda: %s", di.reason);
+        char why[256];
+        if (gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) != GN_OK) {
+            s = gn_fail(GN_ERR_UNSUPPORTED, "--backend cuda: %s", why);
             goto error;
         }
     }

@@ -2,7 +2,7 @@
 # The planted stuck task on the cuda backend (suite 'gpu'; exit 77 where
 # there is no usable GPU or no cuda backend in the build):
 #   gpu_fault.sh GENET_RT
-# GN_CUDA_INJECT_STUCK=30 makes one task of step 30 spin without finishing
+# --cuda-inject-stuck 30 makes one task of step 30 spin without finishing
 # (device/kernel.cu, inject_stuck). The queue's no-progress detection must
 # fire: the kernel writes its error record and exits, genet-rt reports "the
 # kernel stopped: a queue wait made no progress (stuck task)" and exits
@@ -36,7 +36,7 @@ echo "control run: $(grep '^done' "$dir/control.log")"
 
 t0=$(date +%s%N)
 set +e
-GN_CUDA_INJECT_STUCK=30 timeout $((bound * 2)) "$rt" train "$dir/g-train.csv" "${opts[@]}" \
+timeout $((bound * 2)) "$rt" train "$dir/g-train.csv" "${opts[@]}" --cuda-inject-stuck 30 \
     > "$dir/stuck.log" 2>&1
 rc=$?
 set -e

@@ -69,7 +69,7 @@ static void compare_backends(const struct gn_data *train, const struct gn_data *
         assert_memory_equal(&pc.test_accuracy, &pr.test_accuracy, sizeof pc.test_accuracy);
         /* Same network position by position: parameters compared block by
          * block (slots and offsets may differ, positions may not). */
-        const struct gn_model *a = &t->m, *b = &ref->m;
+        const struct gn_model *a = gn_trainer_model(t), *b = gn_trainer_model(ref);
         for (int32_t p = 0; p < a->n_groups; p++) {
             const struct gn_group *ga = &a->groups[a->order[p]], *gb = &b->groups[b->order[p]];
             assert_int_equal(ga->in_count, gb->in_count);
@@ -108,9 +108,10 @@ static void pool_full(const struct gn_data *train, const struct gn_data *test,
         assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
         struct gn_progress p;
         gn_trainer_progress(t, &p);
-        assert_int_equal(t->m.n_groups, t->m.max_groups);
+        struct gn_model *m = gn_trainer_model(t);
+        assert_int_equal(m->n_groups, m->max_groups);
         assert_true(p.refused > 0);
-        assert_int_equal(gn_model_rebuild(&t->m, t->m.order), GN_OK);
+        assert_int_equal(gn_model_rebuild(m, m->order), GN_OK);
         gn_trainer_close(t);
     }
 }

@@ -22,7 +22,6 @@
 
 #include <cmocka.h>
 
-#include "device/device.h"
 #include "genet/genet.h"
 #include "gn_config.h"
 #include "graphfile.h"
@@ -106,8 +105,11 @@ static void test_fashion_against_serial(void **state)
                   (long long)pg.duplications, (long long)pg.kernel_launches);
     int bad = 0;
     double worst = 0;
+    const double *log_ref, *log_gpu;
+    gn_trainer_step_log(ref, &log_ref, NULL);
+    gn_trainer_step_log(gpu, &log_gpu, NULL);
     for (int64_t i = 0; i < 200; i++) {
-        double a = ref->loss_log[i], b = gpu->loss_log[i];
+        double a = log_ref[i], b = log_gpu[i];
         double rel = fabs(a - b) / fabs(a);
         if (rel > worst) worst = rel;
         if (rel > 1e-4 && bad++ < 5)
@@ -118,7 +120,7 @@ static void test_fashion_against_serial(void **state)
     assert_int_equal(pg.groups, pr.groups);
     assert_int_equal(pg.duplications, pr.duplications);
     assert_int_equal(pg.kernel_launches, 1);
-    assert_int_equal(gpu->m.n_groups, ref->m.n_groups);
+    assert_int_equal(gn_trainer_model(gpu)->n_groups, gn_trainer_model(ref)->n_groups);
     gn_trainer_close(ref);
     gn_trainer_close(gpu);
 }
@@ -134,22 +136,26 @@ static void test_reproducible(void **state)
     s.grow_threshold = 1e-4f; /* plenty of concurrent duplications */
     gn_trainer *a = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
     gn_trainer *b = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
-    assert_int_equal(a->m.n_groups, b->m.n_groups);
-    assert_memory_equal(a->loss_log, b->loss_log, 120 * sizeof(double));
+    const struct gn_model *ma = gn_trainer_model(a), *mb = gn_trainer_model(b);
+    const double *log_a, *log_b;
+    gn_trainer_step_log(a, &log_a, NULL);
+    gn_trainer_step_log(b, &log_b, NULL);
+    assert_int_equal(ma->n_groups, mb->n_groups);
+    assert_memory_equal(log_a, log_b, 120 * sizeof(double));
     /* weights position by position (slots may differ between runs) */
-    for (int32_t p = 1; p < a->m.n_groups; p++) {
-        const struct gn_group *ga = &a->m.groups[a->m.order[p]], *gb = &b->m.groups[b->m.order[p]];
+    for (int32_t p = 1; p < ma->n_groups; p++) {
+        const struct gn_group *ga = &ma->groups[ma->order[p]], *gb = &mb->groups[mb->order[p]];
         assert_int_equal(ga->in_count, gb->in_count);
-        assert_memory_equal(a->m.params + ga->bias, b->m.params + gb->bias,
+        assert_memory_equal(ma->params + ga->bias, mb->params + gb->bias,
                             (size_t)ga->width * sizeof(float));
         for (int32_t k = 0; k < ga->in_count; k++) {
-            const struct gn_edge *ea = &a->m.edges[a->m.in_list[ga->in_begin + k]];
-            const struct gn_edge *eb = &b->m.edges[b->m.in_list[gb->in_begin + k]];
-            size_t len = (size_t)a->m.groups[ea->src].width * ga->width;
-            assert_memory_equal(a->m.params + ea->w, b->m.params + eb->w, len * sizeof(float));
+            const struct gn_edge *ea = &ma->edges[ma->in_list[ga->in_begin + k]];
+            const struct gn_edge *eb = &mb->edges[mb->in_list[gb->in_begin + k]];
+            size_t len = (size_t)ma->groups[ea->src].width * ga->width;
+            assert_memory_equal(ma->params + ea->w, mb->params + eb->w, len * sizeof(float));
         }
     }
-    print_message("two runs: %d groups, bitwise equal\n", a->m.n_groups - 2);
+    print_message("two runs: %d groups, bitwise equal\n", ma->n_groups - 2);
     gn_trainer_close(a);
     gn_trainer_close(b);
 }
@@ -222,25 +228,26 @@ static void test_stress_shapes_one_step(void **state)
         s.batch = 128;
         gn_trainer *ref = run(s, GN_BACKEND_SERIAL, path, &tr, &te);
         gn_trainer *gpu = run(s, GN_BACKEND_CUDA, path, &tr, &te);
-        assert_int_equal(gpu->m.n_groups, ref->m.n_groups);
+        const struct gn_model *mg = gn_trainer_model(gpu), *mr = gn_trainer_model(ref);
+        assert_int_equal(mg->n_groups, mr->n_groups);
         int64_t bad = 0, total = 0;
         double worst = 0;
-        for (int32_t p = 1; p < ref->m.n_groups; p++) {
-            const struct gn_group *ga = &gpu->m.groups[gpu->m.order[p]];
-            const struct gn_group *gb = &ref->m.groups[ref->m.order[p]];
+        for (int32_t p = 1; p < mr->n_groups; p++) {
+            const struct gn_group *ga = &mg->groups[mg->order[p]];
+            const struct gn_group *gb = &mr->groups[mr->order[p]];
             assert_int_equal(ga->in_count, gb->in_count);
             for (int32_t k = -1; k < ga->in_count; k++) {
                 int64_t oa, ob, len;
                 if (k < 0) {
                     oa = ga->bias, ob = gb->bias, len = ga->width;
                 } else {
-                    const struct gn_edge *ea = &gpu->m.edges[gpu->m.in_list[ga->in_begin + k]];
-                    const struct gn_edge *eb = &ref->m.edges[ref->m.in_list[gb->in_begin + k]];
-                    oa = ea->w, ob = eb->w, len = (int64_t)gpu->m.groups[ea->src].width * ga->width;
+                    const struct gn_edge *ea = &mg->edges[mg->in_list[ga->in_begin + k]];
+                    const struct gn_edge *eb = &mr->edges[mr->in_list[gb->in_begin + k]];
+                    oa = ea->w, ob = eb->w, len = (int64_t)mg->groups[ea->src].width * ga->width;
                 }
                 for (int64_t q = 0; q < len; q++) {
-                    double a = gpu->m.params[oa + q], b = ref->m.params[ob + q];
-                    double ga_ = gpu->m.grads[oa + q], gb_ = ref->m.grads[ob + q];
+                    double a = mg->params[oa + q], b = mr->params[ob + q];
+                    double ga_ = mg->grads[oa + q], gb_ = mr->grads[ob + q];
                     double err = fabs(ga_ - gb_) / (1e-6 + fabs(gb_));
                     if (fabs(ga_ - gb_) > 1e-6 + 1e-3 * fabs(gb_) || fabs(a - b) > 1e-6 + 1e-5 * fabs(b)) {
                         if (bad++ < 5)
@@ -255,7 +262,7 @@ static void test_stress_shapes_one_step(void **state)
         }
         print_message("%-8s %3d groups: %lld parameters and gradients, worst gradient rel. "
                       "difference %.2e\n",
-                      gn_stress_shape_name((enum gn_stress_shape)sh), ref->m.n_groups - 2,
+                      gn_stress_shape_name((enum gn_stress_shape)sh), mr->n_groups - 2,
                       (long long)total, worst);
         assert_int_equal(bad, 0);
         gn_trainer_close(ref);
@@ -270,13 +277,12 @@ int main(void)
     fprintf(stderr, "skip: this build has no cuda backend\n");
     return 77;
 #else
-    struct gn_device_info dev;
-    gn_device_query(&dev);
-    if (!dev.usable) {
-        fprintf(stderr, "skip: %s\n", dev.reason);
+    char why[256];
+    if (gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) != GN_OK) {
+        fprintf(stderr, "skip: %s\n", why);
         return 77;
     }
-    fprintf(stderr, "# device: %s\n", dev.reason);
+    fprintf(stderr, "# device: %s\n", why);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_shapes_one_step),
         cmocka_unit_test(test_fashion_against_serial),

@@ -189,12 +189,14 @@ static json_t *read_trace(const char *path, struct replay *r)
 }
 
 /* The replayed network is the trainer's final one. */
-static void check_replay(const struct replay *r, const struct gn_trainer *t)
+static void check_replay(const struct replay *r, gn_trainer *t)
 {
-    const struct gn_model *m = &t->m;
+    const struct gn_model *m = gn_trainer_model(t);
+    struct gn_progress p;
+    gn_trainer_progress(t, &p);
     assert_true(r->saw_end);
     assert_int_equal(r->n_groups, m->n_groups);
-    assert_int_equal(r->last_step_no, t->c.step);
+    assert_int_equal(r->last_step_no, p.step);
     for (int32_t g = 0; g < m->n_groups; g++) {
         assert_int_equal(r->parent[g], m->groups[g].parent);
         assert_int_equal(r->born[g], m->groups[g].born);
@@ -238,7 +240,9 @@ static void run_and_check(enum gn_backend b, int32_t every)
     assert_true(r.refused_events > 0);
     assert_true(r.saw_epoch);
     /* records: the start, every N steps, every growth round, epochs, the end */
-    int64_t steps = t->c.step, expect_min = every ? steps / every : r.steps_with_change;
+    struct gn_progress p;
+    gn_trainer_progress(t, &p);
+    int64_t steps = p.step, expect_min = every ? steps / every : r.steps_with_change;
     int64_t step_records = 0;
     size_t i;
     json_t *rec;

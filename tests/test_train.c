@@ -125,8 +125,9 @@ static void test_steps_and_reproducible(void **state)
     assert_int_equal(p1.step, 50);
     assert_int_equal(p1.epoch, 2); /* 22 steps per epoch over 700 examples */
     assert_memory_equal(&p1.loss, &p2.loss, sizeof p1.loss);
-    assert_int_equal(t1->m.n_params, t2->m.n_params);
-    assert_memory_equal(t1->m.params, t2->m.params, (size_t)t1->m.n_params * sizeof(float));
+    const struct gn_model *m1 = gn_trainer_model(t1), *m2 = gn_trainer_model(t2);
+    assert_int_equal(m1->n_params, m2->n_params);
+    assert_memory_equal(m1->params, m2->params, (size_t)m1->n_params * sizeof(float));
     gn_trainer_close(t1);
     gn_trainer_close(t2);
 }
@@ -142,11 +143,11 @@ static void test_graph_roundtrip_through_trainer(void **state)
     char path[512];
     snprintf(path, sizeof path, "%s/grown.json", dir);
     assert_int_equal(gn_trainer_save_graph(t, path), GN_OK);
-    int32_t groups = t->m.n_groups, edges = t->m.n_edges;
+    int32_t groups = gn_trainer_model(t)->n_groups, edges = gn_trainer_model(t)->n_edges;
     gn_trainer_close(t);
     assert_int_equal(gn_trainer_open(&t, &s, &train, &test, path), GN_OK);
-    assert_int_equal(t->m.n_groups, groups);
-    assert_int_equal(t->m.n_edges, edges);
+    assert_int_equal(gn_trainer_model(t)->n_groups, groups);
+    assert_int_equal(gn_trainer_model(t)->n_edges, edges);
     assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
     gn_trainer_close(t);
 }

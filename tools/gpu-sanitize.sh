@@ -10,7 +10,8 @@
 #   tools/gpu-sanitize.sh [BUILD_DIR]        (default build-rel-cuda, else build)
 #
 # The wall-clock timeouts of the kernel (barrier, batch wait) are stretched
-# with GN_CUDA_TIMEOUT_SCALE (default 100 here): the sanitizers slow the
+# with GN_CUDA_TIMEOUT_SCALE (default 100 here; genet-rt reads it as its
+# --cuda-timeout-scale option): the sanitizers slow the
 # persistent kernel down by one to three orders of magnitude.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)

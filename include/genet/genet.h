@@ -47,6 +47,17 @@ enum gn_backend {
 
 const char *gn_backend_name(enum gn_backend b);
 
+/*
+ * Can backend b run here? GN_OK when it can; GN_ERR_UNSUPPORTED when this
+ * build lacks it or, for cuda, no usable GPU exists (none present, a driver
+ * error, a compute capability below the build's, no cooperative launch).
+ * why (may be NULL) receives a sentence for the user either way: the device
+ * found, or what is missing. For GN_BACKEND_AUTO: GN_OK, and why names the
+ * backend `--backend auto` picks and the reason (a trace keeps auto off
+ * cuda; gn_trainer_backend_reason tells the choice a trainer made).
+ */
+enum gn_status gn_backend_probe(enum gn_backend b, char *why, size_t len);
+
 enum gn_grow_policy {
     GN_GROW_OFF = 0,
     GN_GROW_DEPTH = 1,
@@ -109,6 +120,17 @@ struct gn_settings {
     int64_t checkpoint_every;
     const char *resume_path;
     enum gn_nan_policy on_nan;
+
+    /* Debugging knobs of the cuda backend (0 = off, the default). genet-rt
+     * sets them from --cuda-timeout-scale, --cuda-inject-stuck and
+     * --cuda-blocks-per-sm, or from the environment variables of the same
+     * names (GN_CUDA_TIMEOUT_SCALE, ...); the library reads no environment. */
+    int32_t cuda_timeout_scale; /* 1..100000: stretch the kernel's timeouts (batch wait, grid
+                                   barrier, queue no-progress bound) N times, for runs under
+                                   compute-sanitizer */
+    int32_t cuda_inject_stuck;  /* fault injection: one task of this step (1-based) spins
+                                   without finishing, so the stuck-task detection must fire */
+    int32_t cuda_blocks_per_sm; /* worker blocks per SM (0: 2, or fewer where fewer fit) */
 };
 
 /* Fill s with the defaults (documented in `genet-rt train --help`). */

@@ -25,7 +25,6 @@
 
 #include "checkpoint.h"
 #include "error.h"
-#include "trainer.h"
 
 static const unsigned char gn_ckpt_magic[8] = {'G', 'N', 'C', 'K', 'P', 'T', '\r', '\n'};
 
@@ -155,10 +154,10 @@ uint32_t gn_checkpoint_data_crc(const struct gn_data *d, int64_t n)
 
 /* ---- writing ---- */
 
-static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_trainer *t, uint64_t size)
+static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, uint32_t data_crc,
+                           const struct gn_model *m, const struct gn_run_pos *pos,
+                           const struct gn_progress *last, uint64_t size)
 {
-    const struct gn_settings *s = &t->s;
-    const struct gn_model *m = &t->m;
     memcpy(o->p, gn_ckpt_magic, 8);
     o->at = 8;
     put_u32(o, GN_CHECKPOINT_VERSION);
@@ -167,33 +166,33 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_trainer *t, ui
     put_i32(o, m->inputs);
     put_i32(o, m->classes);
     put_i32(o, m->group_size);
-    put_i32(o, s->batch);
-    put_i64(o, t->n_train);
-    put_i64(o, t->test ? t->test->count : 0);
-    put_u32(o, t->data_crc);
-    put_i32(o, (int32_t)s->grow);
-    put_u64(o, s->seed);
-    put_f32(o, s->lr);
-    put_f32(o, s->momentum);
-    put_f32(o, s->weight_decay);
-    put_f32(o, s->grow_threshold);
-    put_f32(o, s->grow_noise);
-    put_i32(o, s->grow_every);
+    put_i32(o, plan->batch);
+    put_i64(o, plan->n_train);
+    put_i64(o, plan->test_count);
+    put_u32(o, data_crc);
+    put_i32(o, plan->grow);
+    put_u64(o, plan->seed);
+    put_f32(o, plan->lr);
+    put_f32(o, plan->momentum);
+    put_f32(o, plan->weight_decay);
+    put_f32(o, plan->grow_threshold);
+    put_f32(o, plan->grow_noise);
+    put_i32(o, plan->grow_every);
     put_i32(o, m->max_groups);
     put_i32(o, m->max_edges);
     put_i64(o, m->max_params);
-    put_i64(o, t->c.step);
-    put_i64(o, t->c.epoch);
-    put_i64(o, t->grow_round);
-    put_f64(o, t->ep_loss);
-    put_i64(o, t->ep_hits);
-    put_i64(o, t->ep_seen);
-    put_i64(o, t->skipped);
-    put_f64(o, t->last.loss);
-    put_f64(o, t->last.accuracy);
-    put_f64(o, t->last.test_accuracy);
-    put_i32(o, t->last.epoch);
-    put_i32(o, t->last.epoch_end);
+    put_i64(o, pos->step);
+    put_i64(o, pos->epoch);
+    put_i64(o, pos->grow_round);
+    put_f64(o, pos->ep_loss);
+    put_i64(o, pos->ep_hits);
+    put_i64(o, pos->ep_seen);
+    put_i64(o, pos->skipped);
+    put_f64(o, last->loss);
+    put_f64(o, last->accuracy);
+    put_f64(o, last->test_accuracy);
+    put_i32(o, last->epoch);
+    put_i32(o, last->epoch_end);
     put_i32(o, m->n_groups);
     put_i32(o, m->n_edges);
     put_i64(o, m->n_params);
@@ -261,16 +260,17 @@ static enum gn_status gn_ckpt_write_file(const char *path, const unsigned char *
     return gn_ckpt_sync_dir(path);
 }
 
-enum gn_status gn_checkpoint_write(const char *path, const struct gn_trainer *t)
+enum gn_status gn_checkpoint_write(const char *path, const struct gn_plan *plan,
+                                   uint32_t data_crc, const struct gn_model *m,
+                                   const struct gn_run_pos *pos, const struct gn_progress *last)
 {
-    const struct gn_model *m = &t->m;
     uint64_t size = gn_ckpt_size(m->n_groups, m->n_edges, m->n_params);
     unsigned char *buf = malloc((size_t)size);
     if (!buf)
         return gn_fail(GN_ERR_NOMEM, "cannot allocate %llu bytes for checkpoint %s",
                        (unsigned long long)size, path);
     struct gn_ckpt_out o = {buf, 0};
-    gn_ckpt_header(&o, t, size);
+    gn_ckpt_header(&o, plan, data_crc, m, pos, last, size);
     for (int32_t g = 0; g < m->n_groups; g++) {
         const struct gn_group *gr = &m->groups[g];
         put_i32(&o, gr->kind);
@@ -555,12 +555,10 @@ enum gn_status gn_checkpoint_load(const char *path, struct gn_checkpoint *ck)
 
 /* ---- against the run ---- */
 
-enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_trainer *t,
-                                   const char *name)
+enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_plan *plan,
+                                   uint32_t data_crc, const char *name)
 {
     const struct gn_checkpoint_header *h = &ck->h;
-    const struct gn_settings *s = &t->s;
-    const struct gn_model *m = &t->m;
     const char *what = "this run";
 #define GN_CKPT_DIFF(cond, fmt, ...)                                                               \
     do {                                                                                           \
@@ -570,53 +568,53 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
                            "settings the checkpoint was written with)",                            \
                            name, what, __VA_ARGS__);                                               \
     } while (0)
-    GN_CKPT_DIFF(h->inputs != m->inputs || h->classes != m->classes,
-                 "the dataset has %d features and %d classes, the checkpoint %d and %d", m->inputs,
-                 m->classes, h->inputs, h->classes);
-    GN_CKPT_DIFF(h->n_train != t->n_train,
+    GN_CKPT_DIFF(h->inputs != plan->inputs || h->classes != plan->classes,
+                 "the dataset has %d features and %d classes, the checkpoint %d and %d", plan->inputs,
+                 plan->classes, h->inputs, h->classes);
+    GN_CKPT_DIFF(h->n_train != plan->n_train,
                  "%lld training examples are used (--limit-train), the checkpoint used %lld",
-                 (long long)t->n_train, (long long)h->n_train);
-    GN_CKPT_DIFF(h->test_count != (t->test ? t->test->count : 0),
+                 (long long)plan->n_train, (long long)h->n_train);
+    GN_CKPT_DIFF(h->test_count != plan->test_count,
                  "the test set has %lld examples, the checkpoint's had %lld",
-                 (long long)(t->test ? t->test->count : 0), (long long)h->test_count);
-    GN_CKPT_DIFF(h->data_crc != t->data_crc,
-                 "the training data differ (CRC-32 0x%08x, the checkpoint's 0x%08x)", t->data_crc,
+                 (long long)plan->test_count, (long long)h->test_count);
+    GN_CKPT_DIFF(h->data_crc != data_crc,
+                 "the training data differ (CRC-32 0x%08x, the checkpoint's 0x%08x)", data_crc,
                  h->data_crc);
-    GN_CKPT_DIFF(h->group_size != m->group_size, "--group-size %d, the checkpoint %d",
-                 m->group_size, h->group_size);
-    GN_CKPT_DIFF(h->seed != s->seed, "--seed %llu, the checkpoint %llu",
-                 (unsigned long long)s->seed, (unsigned long long)h->seed);
-    GN_CKPT_DIFF(h->batch != s->batch, "--batch %d, the checkpoint %d", s->batch, h->batch);
-    GN_CKPT_DIFF(h->lr != s->lr, "--lr %g, the checkpoint %g", s->lr, h->lr);
-    GN_CKPT_DIFF(h->momentum != s->momentum, "--momentum %g, the checkpoint %g", s->momentum,
+    GN_CKPT_DIFF(h->group_size != plan->group_size, "--group-size %d, the checkpoint %d",
+                 plan->group_size, h->group_size);
+    GN_CKPT_DIFF(h->seed != plan->seed, "--seed %llu, the checkpoint %llu",
+                 (unsigned long long)plan->seed, (unsigned long long)h->seed);
+    GN_CKPT_DIFF(h->batch != plan->batch, "--batch %d, the checkpoint %d", plan->batch, h->batch);
+    GN_CKPT_DIFF(h->lr != plan->lr, "--lr %g, the checkpoint %g", plan->lr, h->lr);
+    GN_CKPT_DIFF(h->momentum != plan->momentum, "--momentum %g, the checkpoint %g", plan->momentum,
                  h->momentum);
-    GN_CKPT_DIFF(h->weight_decay != s->weight_decay, "--weight-decay %g, the checkpoint %g",
-                 s->weight_decay, h->weight_decay);
-    GN_CKPT_DIFF(h->grow != (int32_t)s->grow, "--grow %s, the checkpoint %s",
-                 gn_grow_policy_name(s->grow), gn_grow_policy_name((enum gn_grow_policy)h->grow));
-    GN_CKPT_DIFF(h->grow_threshold != s->grow_threshold, "--grow-threshold %g, the checkpoint %g",
-                 s->grow_threshold, h->grow_threshold);
-    GN_CKPT_DIFF(h->grow_every != s->grow_every, "--grow-every %d, the checkpoint %d",
-                 s->grow_every, h->grow_every);
-    GN_CKPT_DIFF(h->grow_noise != s->grow_noise, "--grow-noise %g, the checkpoint %g",
-                 s->grow_noise, h->grow_noise);
-    GN_CKPT_DIFF(h->max_groups != m->max_groups || h->max_edges != m->max_edges ||
-                     h->max_params != m->max_params,
+    GN_CKPT_DIFF(h->weight_decay != plan->weight_decay, "--weight-decay %g, the checkpoint %g",
+                 plan->weight_decay, h->weight_decay);
+    GN_CKPT_DIFF(h->grow != plan->grow, "--grow %s, the checkpoint %s",
+                 gn_grow_policy_name((enum gn_grow_policy)plan->grow),
+                 gn_grow_policy_name((enum gn_grow_policy)h->grow));
+    GN_CKPT_DIFF(h->grow_threshold != plan->grow_threshold, "--grow-threshold %g, the checkpoint %g",
+                 plan->grow_threshold, h->grow_threshold);
+    GN_CKPT_DIFF(h->grow_every != plan->grow_every, "--grow-every %d, the checkpoint %d",
+                 plan->grow_every, h->grow_every);
+    GN_CKPT_DIFF(h->grow_noise != plan->grow_noise, "--grow-noise %g, the checkpoint %g",
+                 plan->grow_noise, h->grow_noise);
+    GN_CKPT_DIFF(h->max_groups != plan->max_groups || h->max_edges != plan->max_edges ||
+                     h->max_params != plan->max_params,
                  "the pools hold %d groups, %d edges, %lld parameters (--max-groups, "
                  "--max-edges, --max-params), the checkpoint's %d, %d, %lld",
-                 m->max_groups, m->max_edges, (long long)m->max_params, h->max_groups, h->max_edges,
+                 plan->max_groups, plan->max_edges, (long long)plan->max_params, h->max_groups, h->max_edges,
                  (long long)h->max_params);
-    int64_t total = s->epochs > 0 ? (int64_t)s->epochs * t->steps_per_epoch : INT64_MAX;
-    if (s->steps > 0 && s->steps < total) total = s->steps;
+    int64_t total = plan->steps_total;
     GN_CKPT_DIFF(h->step > total,
                  "the checkpoint is at step %lld, past this run's last step %lld (--steps and "
                  "--epochs count from the start of the run)",
                  (long long)h->step, (long long)total);
 #undef GN_CKPT_DIFF
-    if (h->epoch != h->step / t->steps_per_epoch || h->ep_seen > t->n_train)
+    if (h->epoch != h->step / plan->steps_per_epoch || h->ep_seen > plan->n_train)
         return gn_fail(GN_ERR_FORMAT,
                        "%s: corrupted position: step %lld is not in epoch %lld of %lld steps", name,
-                       (long long)h->step, (long long)h->epoch, (long long)t->steps_per_epoch);
+                       (long long)h->step, (long long)h->epoch, (long long)plan->steps_per_epoch);
     return GN_OK;
 }
 
@@ -649,29 +647,29 @@ enum gn_status gn_checkpoint_model(const struct gn_checkpoint *ck, struct gn_mod
     return GN_OK;
 }
 
-enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_trainer *t)
+enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_model *m,
+                                   struct gn_run_pos *pos, struct gn_progress *last)
 {
     const struct gn_checkpoint_header *h = &ck->h;
-    enum gn_status st = gn_checkpoint_model(ck, &t->m);
+    enum gn_status st = gn_checkpoint_model(ck, m);
     if (st) return st;
-    t->c.step = h->step;
-    t->c.epoch = h->epoch;
-    t->grow_round = h->grow_round;
-    t->ep_loss = h->ep_loss;
-    t->ep_hits = h->ep_hits;
-    t->ep_seen = h->ep_seen;
-    t->skipped = h->skipped;
-    struct gn_progress *p = &t->last;
-    p->step = h->step;
-    p->epoch = h->last_epoch;
-    p->epoch_end = h->last_epoch_end;
-    p->loss = h->last_loss;
-    p->accuracy = h->last_accuracy;
-    p->test_accuracy = h->last_test_accuracy;
-    p->groups = t->m.n_groups - 2;
-    p->edges = t->m.n_edges;
-    p->duplications = t->m.duplications;
-    p->refused = t->m.refused;
-    p->skipped = h->skipped;
+    pos->step = h->step;
+    pos->epoch = h->epoch;
+    pos->grow_round = h->grow_round;
+    pos->skipped = h->skipped;
+    pos->ep_loss = h->ep_loss;
+    pos->ep_hits = h->ep_hits;
+    pos->ep_seen = h->ep_seen;
+    last->step = h->step;
+    last->epoch = h->last_epoch;
+    last->epoch_end = h->last_epoch_end;
+    last->loss = h->last_loss;
+    last->accuracy = h->last_accuracy;
+    last->test_accuracy = h->last_test_accuracy;
+    last->groups = m->n_groups - 2;
+    last->edges = m->n_edges;
+    last->duplications = m->duplications;
+    last->refused = m->refused;
+    last->skipped = h->skipped;
     return GN_OK;
 }

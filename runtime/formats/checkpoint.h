@@ -50,11 +50,20 @@
 
 #include "genet/genet.h"
 #include "model.h"
+#include "plan.h"
 
 #define GN_CHECKPOINT_VERSION 1u
 #define GN_CHECKPOINT_HEADER 256u
 
-struct gn_trainer;
+/* A run's position: what a checkpoint holds beside the model, the plan's
+ * settings and the last progress record. */
+struct gn_run_pos {
+    int64_t step, epoch; /* steps and epochs done */
+    int64_t grow_round;  /* growth rounds done (the alternate policy reads their parity) */
+    int64_t skipped;     /* steps discarded by --on-nan skip */
+    double ep_loss;      /* the running sums of the epoch the run is in */
+    int64_t ep_hits, ep_seen;
+};
 
 /* The header's fields, decoded. */
 struct gn_checkpoint_header {
@@ -91,8 +100,12 @@ struct gn_checkpoint {
     float *params, *moment;  /* (n_params) */
 };
 
-/* Serialise t's state into path atomically. */
-enum gn_status gn_checkpoint_write(const char *path, const struct gn_trainer *t);
+/* Serialise a run's state into path atomically: the plan's shape and
+ * settings, the training data's CRC (gn_checkpoint_data_crc), the model, the
+ * position and the last progress record. */
+enum gn_status gn_checkpoint_write(const char *path, const struct gn_plan *plan,
+                                   uint32_t data_crc, const struct gn_model *m,
+                                   const struct gn_run_pos *pos, const struct gn_progress *last);
 
 /*
  * Decode and check len bytes (the whole file); name prefixes messages.
@@ -107,10 +120,11 @@ enum gn_status gn_checkpoint_load(const char *path, struct gn_checkpoint *ck);
 
 void gn_checkpoint_free(struct gn_checkpoint *ck);
 
-/* Is ck a checkpoint of this run (data, shape, settings, position within
- * the planned steps)? GN_ERR_INVALID naming the first difference. */
-enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_trainer *t,
-                                   const char *name);
+/* Is ck a checkpoint of the run of this plan over data of this CRC (data,
+ * shape, settings, position within the planned steps)? GN_ERR_INVALID
+ * naming the first difference. */
+enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_plan *plan,
+                                   uint32_t data_crc, const char *name);
 
 /*
  * Copy the checkpoint's graph and parameters into m (initialised with pool
@@ -119,9 +133,10 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
  */
 enum gn_status gn_checkpoint_model(const struct gn_checkpoint *ck, struct gn_model *m);
 
-/* Make ck the trainer's state: model, position, counters, progress
- * (after gn_checkpoint_match). */
-enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_trainer *t);
+/* Make ck the run's state (after gn_checkpoint_match): the model (as
+ * gn_checkpoint_model), the position and the progress record. */
+enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_model *m,
+                                   struct gn_run_pos *pos, struct gn_progress *last);
 
 /* CRC32 of the training examples a run uses (its fingerprint). */
 uint32_t gn_checkpoint_data_crc(const struct gn_data *d, int64_t n);

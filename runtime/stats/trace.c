@@ -28,7 +28,6 @@
 #include "error.h"
 #include "grow.h"
 #include "trace.h"
-#include "trainer.h"
 
 struct gn_trace {
     FILE *f;
@@ -38,6 +37,7 @@ struct gn_trace {
     int32_t edges_seen;     /* edge slots compared so far */
     int32_t edges_cap;
     int32_t *esrc, *edst; /* (edges_cap): each edge slot as last written */
+    int64_t steps_total;  /* the run's last step: always recorded */
     double loss_sum;      /* since the previous step record */
     int64_t hits, rows, steps;
 };
@@ -171,9 +171,8 @@ static int32_t live_edges(const struct gn_model *m)
     return n;
 }
 
-static void put_counts(FILE *f, const struct gn_trainer *t)
+static void put_counts(FILE *f, const struct gn_model *m)
 {
-    const struct gn_model *m = &t->m;
     fprintf(f, ",\"hidden\":%d,\"edges\":%d,\"duplications\":%lld,\"refused\":%lld", m->n_groups - 2,
             live_edges(m), (long long)m->duplications, (long long)m->refused);
 }
@@ -207,9 +206,9 @@ enum gn_status gn_trace_open(struct gn_trace **out, const char *path, int32_t ev
     return GN_OK;
 }
 
-enum gn_status gn_trace_start(struct gn_trace *tr, const struct gn_trainer *t)
+enum gn_status gn_trace_start(struct gn_trace *tr, const struct gn_plan *plan,
+                              const char *backend, const struct gn_model *m, int64_t step)
 {
-    const struct gn_model *m = &t->m;
     free(tr->esrc);
     free(tr->edst);
     tr->edges_cap = m->max_edges;
@@ -220,43 +219,43 @@ enum gn_status gn_trace_start(struct gn_trace *tr, const struct gn_trainer *t)
     tr->edges_seen = 0;
     tr->loss_sum = 0.0;
     tr->hits = tr->rows = tr->steps = 0;
+    tr->steps_total = plan->steps_total;
 
     FILE *f = tr->f;
     fputs("{\"type\":\"start\",\"format\":\"genet-trace\",\"version\":1,\"backend\":", f);
-    put_str(f, gn_backend_name(t->backend));
+    put_str(f, backend);
     fprintf(f,
             ",\"inputs\":%d,\"classes\":%d,\"group_size\":%d,\"batch\":%d,\"seed\":%llu,"
             "\"steps_total\":%lld,\"steps_per_epoch\":%lld,\"grow\":",
-            m->inputs, m->classes, m->group_size, t->s.batch, (unsigned long long)t->s.seed,
-            (long long)t->last.steps_total, (long long)t->steps_per_epoch);
-    put_str(f, gn_grow_policy_name(t->s.grow));
+            m->inputs, m->classes, m->group_size, plan->batch, (unsigned long long)plan->seed,
+            (long long)plan->steps_total, (long long)plan->steps_per_epoch);
+    put_str(f, gn_grow_policy_name((enum gn_grow_policy)plan->grow));
     fputs(",\"grow_threshold\":", f);
-    put_num(f, t->s.grow_threshold, 6);
+    put_num(f, plan->grow_threshold, 6);
     fprintf(f, ",\"grow_every\":%d,\"trace_every\":%d,\"max_groups\":%d,\"max_edges\":%d",
-            t->s.grow_every, tr->every, m->max_groups, m->max_edges);
-    fprintf(f, ",\"step\":%lld", (long long)t->c.step);
-    put_counts(f, t);
+            plan->grow_every, tr->every, m->max_groups, m->max_edges);
+    fprintf(f, ",\"step\":%lld", (long long)step);
+    put_counts(f, m);
     put_changes(tr, m);
     put_state(f, m);
     return end_record(tr);
 }
 
-static enum gn_status write_step(struct gn_trace *tr, const struct gn_trainer *t)
+static enum gn_status write_step(struct gn_trace *tr, const struct gn_model *m,
+                                 const struct gn_trace_at *at)
 {
-    const struct gn_model *m = &t->m;
     FILE *f = tr->f;
-    fprintf(f, "{\"type\":\"step\",\"step\":%lld,\"epoch\":%lld,\"loss\":", (long long)t->c.step,
-            (long long)t->c.epoch);
+    fprintf(f, "{\"type\":\"step\",\"step\":%lld,\"epoch\":%lld,\"loss\":", (long long)at->step,
+            (long long)at->epoch);
     put_num(f, tr->rows ? tr->loss_sum / (double)tr->rows : 0.0, 6);
     fputs(",\"acc\":", f);
     put_num(f, tr->rows ? (double)tr->hits / (double)tr->rows : 0.0, 6);
-    fprintf(f, ",\"steps\":%lld,\"seconds\":%.3f", (long long)tr->steps,
-            (double)(gn_now_ns() - t->t0_ns) * 1e-9);
-    put_counts(f, t);
-    if (t->n_events > 0) {
+    fprintf(f, ",\"steps\":%lld,\"seconds\":%.3f", (long long)tr->steps, at->seconds);
+    put_counts(f, m);
+    if (at->n_events > 0) {
         fputs(",\"events\":[", f);
-        for (int32_t i = 0; i < t->n_events; i++) {
-            const struct gn_grow_event *e = &t->events[i];
+        for (int32_t i = 0; i < at->n_events; i++) {
+            const struct gn_grow_event *e = &at->events[i];
             fprintf(f, "%s{\"parent\":%d,\"child\":%d,\"kind\":\"%s\",\"grad_std\":", i ? "," : "",
                     e->parent, e->child, e->kind == GN_DUP_WIDTH ? "width" : "depth");
             put_num(f, e->grad_std, 4);
@@ -271,21 +270,21 @@ static enum gn_status write_step(struct gn_trace *tr, const struct gn_trainer *t
     return end_record(tr);
 }
 
-enum gn_status gn_trace_step(struct gn_trace *tr, const struct gn_trainer *t, double loss_sum,
-                             int64_t hits, int32_t rows)
+enum gn_status gn_trace_step(struct gn_trace *tr, const struct gn_model *m,
+                             const struct gn_trace_at *at, double loss_sum, int64_t hits,
+                             int32_t rows)
 {
     tr->loss_sum += loss_sum;
     tr->hits += hits;
     tr->rows += rows;
     tr->steps++;
-    int due = (tr->every > 0 && t->c.step % tr->every == 0) || t->n_events > 0 ||
-              t->m.n_groups != tr->groups_written || t->c.step >= t->last.steps_total;
-    return due ? write_step(tr, t) : GN_OK;
+    int due = (tr->every > 0 && at->step % tr->every == 0) || at->n_events > 0 ||
+              m->n_groups != tr->groups_written || at->step >= tr->steps_total;
+    return due ? write_step(tr, m, at) : GN_OK;
 }
 
-enum gn_status gn_trace_epoch(struct gn_trace *tr, const struct gn_trainer *t)
+enum gn_status gn_trace_epoch(struct gn_trace *tr, const struct gn_progress *p)
 {
-    const struct gn_progress *p = &t->last;
     fprintf(tr->f, "{\"type\":\"epoch\",\"step\":%lld,\"epoch\":%d,\"loss\":", (long long)p->step,
             p->epoch);
     put_num(tr->f, p->loss, 6);
@@ -297,14 +296,15 @@ enum gn_status gn_trace_epoch(struct gn_trace *tr, const struct gn_trainer *t)
     return end_record(tr);
 }
 
-enum gn_status gn_trace_end(struct gn_trace *tr, const struct gn_trainer *t, enum gn_status st)
+enum gn_status gn_trace_end(struct gn_trace *tr, const struct gn_model *m,
+                            const struct gn_trace_at *at, enum gn_status st)
 {
     enum gn_status ws = GN_OK;
-    if (tr->steps > 0) ws = write_step(tr, t);
-    fprintf(tr->f, "{\"type\":\"end\",\"step\":%lld,\"status\":", (long long)t->c.step);
+    if (tr->steps > 0) ws = write_step(tr, m, at);
+    fprintf(tr->f, "{\"type\":\"end\",\"step\":%lld,\"status\":", (long long)at->step);
     put_str(tr->f, st ? gn_status_str(st) : "ok");
-    fprintf(tr->f, ",\"seconds\":%.3f", (double)(gn_now_ns() - t->t0_ns) * 1e-9);
-    put_counts(tr->f, t);
+    fprintf(tr->f, ",\"seconds\":%.3f", at->seconds);
+    put_counts(tr->f, m);
     enum gn_status es = end_record(tr);
     return ws ? ws : es;
 }

@@ -26,17 +26,17 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "backend.h"
 #include "error.h"
 #include "grow.h"
 #include "pool.h"
 #include "sched_cpu.h"
 #include "taskgraph.h"
-#include "trainer.h"
 
 enum cpu_pass { PASS_TRAIN, PASS_EVAL, PASS_MARK, PASS_CHOOSE, PASS_DUP };
 
 struct cpu_ctx {
-    struct gn_trainer *t;
+    struct gn_backend_io *io;
     gn_sched *sched;
     struct gn_dag train, eval, grow;
     struct gn_taskmap tm;
@@ -61,9 +61,9 @@ static int64_t now_ns(void)
 
 static void run_step_task(struct cpu_ctx *c, uint32_t id)
 {
-    struct gn_trainer *t = c->t;
-    struct gn_model *m = &t->m;
-    const struct gn_buffers *b = &t->buf;
+    const struct gn_plan *p = c->io->plan;
+    struct gn_model *m = c->io->m;
+    const struct gn_buffers *b = c->io->buf;
     struct gn_task k = gn_task_decode(&c->tm, id);
     int32_t g = m->order[k.pos];
     int64_t t0 = now_ns();
@@ -81,7 +81,7 @@ static void run_step_task(struct cpu_ctx *c, uint32_t id)
         break;
     case GN_TASK_UPDATE:
         m->groups[g].grad_std = gn_op_grad(m, b, g);
-        gn_op_update(m, g, t->s.lr, t->s.momentum, t->s.weight_decay);
+        gn_op_update(m, g, p->lr, p->momentum, p->weight_decay);
         break;
     }
     /* relaxed: statistics, read after the pass. */
@@ -90,12 +90,12 @@ static void run_step_task(struct cpu_ctx *c, uint32_t id)
 
 static void run_grow_task(struct cpu_ctx *c, uint32_t id)
 {
-    struct gn_trainer *t = c->t;
-    struct gn_model *m = &t->m;
+    const struct gn_plan *pl = c->io->plan;
+    struct gn_model *m = c->io->m;
     int32_t pos = (int32_t)id + 1;
     int32_t g = m->order[pos];
     switch (c->pass) {
-    case PASS_MARK: gn_grow_mark_one(m, g, t->s.grow_threshold); break;
+    case PASS_MARK: gn_grow_mark_one(m, g, pl->grow_threshold); break;
     case PASS_CHOOSE:
         /* the choice goes to a byte of its own: predecessors' flags are
          * being read by other workers; the main thread sets CHOSEN after */
@@ -105,7 +105,8 @@ static void run_grow_task(struct cpu_ctx *c, uint32_t id)
         break;
     case PASS_DUP: {
         if (!(m->groups[g].flags & GN_GROUP_CHOSEN)) break;
-        enum gn_dup_kind kind = gn_grow_kind(t->s.grow, t->s.seed, c->step, c->round, pos);
+        enum gn_dup_kind kind =
+            gn_grow_kind((enum gn_grow_policy)pl->grow, pl->seed, c->step, c->round, pos);
         int32_t ng, ne, child, e0;
         int64_t np, p0;
         gn_grow_need(m, g, kind, &ng, &ne, &np);
@@ -113,7 +114,7 @@ static void run_grow_task(struct cpu_ctx *c, uint32_t id)
             gn_atomic_fetch_add_relaxed_u64(&c->refused, 1);
             break;
         }
-        gn_grow_apply(m, g, kind, child, e0, p0, c->step, t->s.seed, t->s.grow_noise, 0, 1);
+        gn_grow_apply(m, g, kind, child, e0, p0, c->step, pl->seed, pl->grow_noise, 0, 1);
         c->child_of[g] = child;
         gn_atomic_fetch_add_relaxed_u64(&c->dups, 1);
         break;
@@ -132,33 +133,47 @@ static void run_task(void *ctx, uint32_t id, int worker)
 
 static enum gn_status rebuild_tasks(struct cpu_ctx *c)
 {
-    struct gn_model *m = &c->t->m;
+    struct gn_model *m = c->io->m;
     enum gn_status st = gn_taskgraph_build(&c->train, &c->eval, &c->tm, m, c->tile, c->tiles);
     if (st) return st;
     int32_t hidden = m->n_groups - 2;
     return gn_dag_build(&c->grow, (uint32_t)hidden, 0, NULL, NULL);
 }
 
-static enum gn_status cpu_open(struct gn_trainer *t)
+static enum gn_status cpu_probe(char *why, size_t len)
 {
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    snprintf(why, len, "worker threads on %ld cores", cores > 0 ? cores : 1);
+    return GN_OK;
+}
+
+/* Everything open takes is released by cpu_close, whatever the point open
+ * failed at: the context is handed out before anything else is made. */
+static enum gn_status cpu_open(void **ctx, struct gn_backend_io *io, char *about, size_t len)
+{
+    const struct gn_plan *p = io->plan;
     struct cpu_ctx *c = calloc(1, sizeof *c);
+    *ctx = c;
     if (!c) return gn_fail(GN_ERR_NOMEM, "out of memory");
-    t->bctx = c;
-    c->t = t;
+    c->io = io;
     struct gn_sched_settings ss;
     gn_sched_default_settings(&ss);
-    if (t->s.threads > 0) ss.threads = t->s.threads;
+    ss.threads = p->threads;
     ss.main_works = 1;
     enum gn_status st = gn_sched_create(&c->sched, &ss);
     if (st) return st;
+    /* The plan's tiles assumed p->workers workers: the scheduler must
+     * have started as many, or tiles (and so results) would differ. */
     c->workers = gn_sched_workers(c->sched);
-    gn_taskgraph_tiles(t->s.batch, t->s.tile, c->workers, &c->tile, &c->tiles);
-    c->child_of = malloc((size_t)t->m.max_groups * sizeof(int32_t));
-    c->pick = calloc((size_t)t->m.max_groups, 1);
+    if (c->workers != p->workers)
+        return gn_fail(GN_ERR_INVALID, "cpu backend: the plan assumed %d workers, the scheduler "
+                                       "started %d", p->workers, c->workers);
+    c->tile = p->tile;
+    c->tiles = p->tiles;
+    c->child_of = malloc((size_t)io->m->max_groups * sizeof(int32_t));
+    c->pick = calloc((size_t)io->m->max_groups, 1);
     if (!c->child_of || !c->pick) return gn_fail(GN_ERR_NOMEM, "out of memory");
-    snprintf(t->backend_reason + strlen(t->backend_reason),
-             sizeof t->backend_reason - strlen(t->backend_reason),
-             " (%d workers, tiles of %d rows)", c->workers, c->tile);
+    snprintf(about, len, " (%d workers, tiles of %d rows)", c->workers, c->tile);
     return rebuild_tasks(c);
 }
 
@@ -169,22 +184,25 @@ static enum gn_status run_pass(struct cpu_ctx *c, enum cpu_pass pass, struct gn_
     enum gn_status st = gn_sched_run_pass(c->sched, d, run_task, c);
     struct gn_sched_stats ss;
     gn_sched_last_stats(c->sched, &ss);
-    c->t->c.tasks += (int64_t)ss.tasks;
-    if (ss.high_water > c->t->c.queue_high_water) c->t->c.queue_high_water = ss.high_water;
+    struct gn_counters *cn = c->io->c;
+    cn->tasks += (int64_t)ss.tasks;
+    if (ss.high_water > cn->queue_high_water) cn->queue_high_water = ss.high_water;
     return st;
 }
 
-static enum gn_status cpu_forward(struct gn_trainer *t)
+static enum gn_status cpu_forward(void *ctx)
 {
-    return run_pass(t->bctx, PASS_EVAL, &((struct cpu_ctx *)t->bctx)->eval);
+    struct cpu_ctx *c = ctx;
+    return run_pass(c, PASS_EVAL, &c->eval);
 }
 
 static enum gn_status grow_round(struct cpu_ctx *c)
 {
-    struct gn_trainer *t = c->t;
-    struct gn_model *m = &t->m;
+    const struct gn_plan *pl = c->io->plan;
+    struct gn_model *m = c->io->m;
+    struct gn_grow_log *ev = c->io->events;
     enum gn_status st;
-    t->n_events = 0;
+    ev->n = 0;
     if ((st = run_pass(c, PASS_MARK, &c->grow))) return st;
     gn_atomic_store_relaxed_u32(&c->chosen, 0);
     if ((st = run_pass(c, PASS_CHOOSE, &c->grow))) return st;
@@ -199,8 +217,8 @@ static enum gn_status grow_round(struct cpu_ctx *c)
     gn_grow_pools_init(&c->pools, m);
     gn_atomic_store_relaxed_u64(&c->dups, 0);
     gn_atomic_store_relaxed_u64(&c->refused, 0);
-    c->step = t->c.step + 1;
-    c->round = t->grow_round++;
+    c->step = c->io->c->step + 1;
+    c->round = (*c->io->grow_round)++;
     if ((st = run_pass(c, PASS_DUP, &c->grow))) return st;
     m->n_groups = (int32_t)gn_pool_used(&c->pools.groups);
     m->n_edges = (int32_t)gn_pool_used(&c->pools.edges);
@@ -209,17 +227,16 @@ static enum gn_status grow_round(struct cpu_ctx *c)
     m->refused += (int64_t)gn_atomic_load_relaxed_u64(&c->refused);
 
     /* events, the new order and the topology: the serial round's close */
-    t->n_events = 0;
-    st = gn_grow_finish(m, n_old, c->child_of, t->s.grow, t->s.seed, c->step, c->round,
-                        t->events, (int32_t)(sizeof t->events / sizeof t->events[0]),
-                        &t->n_events);
+    st = gn_grow_finish(m, n_old, c->child_of, (enum gn_grow_policy)pl->grow, pl->seed, c->step,
+                        c->round, ev->ev, GN_GROW_LOG_MAX, &ev->n);
     if (!st && m->n_groups != n_old) st = rebuild_tasks(c);
     return st;
 }
 
-static enum gn_status cpu_step(struct gn_trainer *t, int grow)
+static enum gn_status cpu_step(void *ctx, int grow)
 {
-    struct cpu_ctx *c = t->bctx;
+    struct cpu_ctx *c = ctx;
+    struct gn_counters *cn = c->io->c;
     for (int i = 0; i < GN_TASK_KIND_COUNT; i++) gn_atomic_store_relaxed_u64(&c->kind_ns[i], 0);
     enum gn_status st = run_pass(c, PASS_TRAIN, &c->train);
     if (st) return st;
@@ -228,20 +245,22 @@ static enum gn_status cpu_step(struct gn_trainer *t, int grow)
     uint64_t b = gn_atomic_load_relaxed_u64(&c->kind_ns[GN_TASK_BACKWARD]);
     uint64_t u = gn_atomic_load_relaxed_u64(&c->kind_ns[GN_TASK_UPDATE]);
     int w = c->workers > 0 ? c->workers : 1;
-    t->c.t_forward_ns += (int64_t)(f / (uint64_t)w);
-    t->c.t_backward_ns += (int64_t)(b / (uint64_t)w);
-    t->c.t_update_ns += (int64_t)(u / (uint64_t)w);
-    t->n_events = 0;
+    cn->t_forward_ns += (int64_t)(f / (uint64_t)w);
+    cn->t_backward_ns += (int64_t)(b / (uint64_t)w);
+    cn->t_update_ns += (int64_t)(u / (uint64_t)w);
+    c->io->events->n = 0;
     if (!grow) return GN_OK;
     int64_t g0 = gn_now_ns();
     st = grow_round(c);
-    t->c.t_growth_ns += gn_now_ns() - g0;
+    cn->t_growth_ns += gn_now_ns() - g0;
     return st;
 }
 
-static void cpu_close(struct gn_trainer *t)
+/* Safe on any context cpu_open left, NULL included: the scheduler joins
+ * its workers; freeing a NULL or never-built DAG is a no-op. */
+static void cpu_close(void *ctx)
 {
-    struct cpu_ctx *c = t->bctx;
+    struct cpu_ctx *c = ctx;
     if (!c) return;
     gn_sched_destroy(c->sched);
     gn_dag_free(&c->train);
@@ -250,18 +269,18 @@ static void cpu_close(struct gn_trainer *t)
     free(c->child_of);
     free(c->pick);
     free(c);
-    t->bctx = NULL;
 }
 
 /* The trainer restored the model (--on-nan skip): the task DAGs follow the
  * graph, which a growth in the discarded step may have changed. */
-static enum gn_status cpu_reload(struct gn_trainer *t)
+static enum gn_status cpu_reload(void *ctx)
 {
-    return rebuild_tasks(t->bctx);
+    return rebuild_tasks(ctx);
 }
 
 const struct gn_backend_ops gn_backend_cpu = {
     .name = "cpu",
+    .probe = cpu_probe,
     .open = cpu_open,
     .step = cpu_step,
     .forward = cpu_forward,

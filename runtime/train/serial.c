@@ -6,32 +6,50 @@
  * output's error comes from the loss), then per group the weight gradients
  * and the growth statistic, then the SGD update (after all gradients, since
  * the backward pass of a group reads its successors' weights), then growth.
+ * Its context is the io the trainer handed it: it keeps nothing else.
  */
+#include <stdio.h>
+
+#include "backend.h"
 #include "error.h"
 #include "grow.h"
-#include "trainer.h"
 
-static enum gn_status serial_open(struct gn_trainer *t)
+static enum gn_status serial_probe(char *why, size_t len)
 {
-    (void)t;
+    snprintf(why, len, "the serial backend runs everywhere");
     return GN_OK;
 }
 
-static enum gn_status serial_forward(struct gn_trainer *t)
+static enum gn_status serial_open(void **ctx, struct gn_backend_io *io, char *about, size_t len)
 {
-    const struct gn_model *m = &t->m;
-    const struct gn_buffers *b = &t->buf;
+    (void)about;
+    (void)len;
+    *ctx = io;
+    return GN_OK;
+}
+
+void gn_backend_host_forward(const struct gn_model *m, const struct gn_buffers *b)
+{
     for (int32_t i = 1; i < m->n_groups; i++) gn_op_forward(m, b, m->order[i], 0, b->rows);
     gn_op_loss(m, b, 0, b->rows);
+}
+
+static enum gn_status serial_forward(void *ctx)
+{
+    const struct gn_backend_io *io = ctx;
+    gn_backend_host_forward(io->m, io->buf);
     return GN_OK;
 }
 
-static enum gn_status serial_step(struct gn_trainer *t, int grow)
+static enum gn_status serial_step(void *ctx, int grow)
 {
-    struct gn_model *m = &t->m;
-    const struct gn_buffers *b = &t->buf;
+    struct gn_backend_io *io = ctx;
+    const struct gn_plan *p = io->plan;
+    struct gn_model *m = io->m;
+    const struct gn_buffers *b = io->buf;
+    struct gn_counters *c = io->c;
     int64_t t0 = gn_now_ns();
-    serial_forward(t);
+    gn_backend_host_forward(m, b);
     int64_t t1 = gn_now_ns();
     for (int32_t i = m->n_groups - 2; i >= 1; i--) gn_op_backward(m, b, m->order[i], 0, b->rows);
     for (int32_t i = 1; i < m->n_groups; i++) {
@@ -40,30 +58,32 @@ static enum gn_status serial_step(struct gn_trainer *t, int grow)
     }
     int64_t t2 = gn_now_ns();
     for (int32_t i = 1; i < m->n_groups; i++)
-        gn_op_update(m, m->order[i], t->s.lr, t->s.momentum, t->s.weight_decay);
+        gn_op_update(m, m->order[i], p->lr, p->momentum, p->weight_decay);
     int64_t t3 = gn_now_ns();
-    t->c.tasks += 3 * (int64_t)(m->n_groups - 1);
-    t->n_events = 0;
+    c->tasks += 3 * (int64_t)(m->n_groups - 1);
+    io->events->n = 0;
     enum gn_status st = GN_OK;
-    if (grow && gn_grow_mark(m, t->s.grow_threshold) > 0) {
-        st = gn_grow_round(m, t->s.grow, t->s.seed, t->s.grow_noise, t->c.step + 1,
-                           t->grow_round++, t->events, 64, &t->n_events);
+    if (grow && gn_grow_mark(m, p->grow_threshold) > 0) {
+        st = gn_grow_round(m, (enum gn_grow_policy)p->grow, p->seed, p->grow_noise, c->step + 1,
+                           (*io->grow_round)++, io->events->ev, GN_GROW_LOG_MAX,
+                           &io->events->n);
     }
     int64_t t4 = gn_now_ns();
-    t->c.t_forward_ns += t1 - t0;
-    t->c.t_backward_ns += t2 - t1;
-    t->c.t_update_ns += t3 - t2;
-    t->c.t_growth_ns += t4 - t3;
+    c->t_forward_ns += t1 - t0;
+    c->t_backward_ns += t2 - t1;
+    c->t_update_ns += t3 - t2;
+    c->t_growth_ns += t4 - t3;
     return st;
 }
 
-static void serial_close(struct gn_trainer *t)
+static void serial_close(void *ctx)
 {
-    (void)t;
+    (void)ctx;
 }
 
 const struct gn_backend_ops gn_backend_serial = {
     .name = "serial",
+    .probe = serial_probe,
     .open = serial_open,
     .step = serial_step,
     .forward = serial_forward,

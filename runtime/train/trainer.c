@@ -1,87 +1,125 @@
 /*
- * The trainer: settings, backend choice, the start graph, minibatch
- * assembly, the host training loop for step-driven backends, evaluation.
+ * The trainer: settings, backend choice, the run plan, the start graph,
+ * minibatch assembly, the host training loop for step-driven backends,
+ * evaluation, checkpoints, traces and live counters.
  *
  * Loop: for each epoch, a seeded permutation of the training set; for each
  * minibatch of it (the last one may be short), assemble rows, run one
  * backend step (growth on every grow_every-th step), update the running
  * loss and accuracy, report progress; at the epoch's end evaluate the test
- * set. --steps stops the run early, counted from the start of the run.
+ * set. --steps stops the run early, counted from the start of the run. A
+ * whole-run backend (cuda) runs the loop itself, fed by the same minibatch
+ * assembly (load_step) and reporting through report().
+ *
+ * The backend sees only t->io (backend.h); whatever its open did, close
+ * runs at gn_trainer_close.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "backend.h"
 #include "checkpoint.h"
-#include "device/device.h"
 #include "error.h"
-#include "gn_config.h"
 #include "graphfile.h"
 #include "hostmem.h"
 #include "numguard.h"
+#include "plan.h"
+#include "poller.h"
+#include "ring.h"
 #include "rng.h"
 #include "trace.h"
 #include "trainer.h"
 
-int64_t gn_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+struct gn_trainer {
+    struct gn_settings s;
+    struct gn_plan plan;
+    const struct gn_data *train, *test;
+    enum gn_backend backend;
+    char backend_reason[256];
+    const struct gn_backend_ops *ops;
+    void *bctx;              /* the backend's context */
+    struct gn_backend_io io; /* what the backend is handed */
+    struct gn_profile profile;
 
-/* The backends compiled into this build. */
-static const struct gn_backend_ops *backend_ops(enum gn_backend b)
+    struct gn_model m;
+    struct gn_buffers buf;
+    float *xbatch;      /* (batch, inputs): the assembled minibatch */
+    uint8_t *ybatch;    /* (batch) */
+    int32_t *perm;      /* (n_train): the order of epoch perm_epoch */
+    int64_t perm_epoch; /* -1: none yet */
+    int64_t grow_round;
+
+    struct gn_counters c;
+    struct gn_progress last;
+    gn_progress_fn progress; /* gn_trainer_run's callback, for report() */
+    void *progress_ctx;
+    gn_atomic_u32 stop; /* set by gn_trainer_request_stop (async-signal safe: lock-free) */
+    int64_t t0_ns;
+
+    double *loss_log;  /* mean loss of each step, the first loss_log_len steps */
+    int64_t *time_log; /* ns since the run started, at the end of each step */
+    int64_t loss_log_len;
+
+    /* the counters as last published, for the poller thread */
+    pthread_mutex_t pub_lock;
+    struct gn_counters pub;
+
+    /* the stats ring and its poller (NULL when off) */
+    struct gn_ring *ring;
+    struct gn_poller *poller;
+    int64_t sample_ns, sample_tasks; /* the poller's previous sample */
+
+    struct gn_grow_log events; /* growth events of the last step, for traces */
+    struct gn_trace *trace;    /* the growth trace (NULL when off) */
+
+    /* The epoch's running sums (checkpointed: a resumed run starts mid-epoch
+     * with them), steps discarded by --on-nan skip, the model as it was
+     * before the step (--on-nan skip only), the training data's CRC32 (set
+     * when checkpoints are written or read), the last checkpoint's step. */
+    struct gn_epoch_sums ep;
+    int64_t skipped;
+    struct gn_snapshot *snap;
+    uint32_t data_crc;
+    int64_t ckpt_step;
+};
+
+static void publish(struct gn_trainer *t)
 {
-    switch (b) {
-    case GN_BACKEND_SERIAL: return &gn_backend_serial;
-#if GN_HAVE_CPU_BACKEND
-    case GN_BACKEND_CPU: return &gn_backend_cpu;
-#endif
-#if GN_HAVE_CUDA_BACKEND
-    case GN_BACKEND_CUDA: return &gn_backend_cuda;
-#endif
-    default: return NULL;
-    }
+    pthread_mutex_lock(&t->pub_lock);
+    t->pub = t->c;
+    pthread_mutex_unlock(&t->pub_lock);
 }
 
 static enum gn_status choose_backend(struct gn_trainer *t)
 {
-    struct gn_device_info dev;
     enum gn_backend want = t->s.backend;
-    if (want == GN_BACKEND_CUDA || want == GN_BACKEND_AUTO) gn_device_query(&dev);
+    char why[256] = "";
     if (want == GN_BACKEND_AUTO) {
         /* a trace needs the step-driven host loop: auto never picks cuda then */
-        if (dev.usable && backend_ops(GN_BACKEND_CUDA) && !t->s.trace_path) {
+        int usable = gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) == GN_OK;
+        if (usable && !t->s.trace_path) {
             t->backend = GN_BACKEND_CUDA;
-            snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s",
-                     dev.reason);
+            snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s", why);
         } else {
-            t->backend = backend_ops(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
+            t->backend = gn_backend_ops_of(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason, "%.200s; using the %s backend",
-                     !dev.usable                    ? dev.reason
-                     : backend_ops(GN_BACKEND_CUDA) ? "--trace needs a step-driven backend"
-                                                    : "the cuda backend is not built in",
+                     usable ? "--trace needs a step-driven backend" : why,
                      gn_backend_name(t->backend));
         }
     } else {
-        if (!backend_ops(want))
+        if (!gn_backend_ops_of(want))
             return gn_fail(GN_ERR_UNSUPPORTED, "the %s backend is not available in this build",
                            gn_backend_name(want));
-        if (want == GN_BACKEND_CUDA && !dev.usable)
-            return gn_fail(GN_ERR_UNSUPPORTED, "--backend cuda: %s", dev.reason);
+        if (gn_backend_probe(want, why, sizeof why) != GN_OK)
+            return gn_fail(GN_ERR_UNSUPPORTED, "--backend %s: %s", gn_backend_name(want), why);
         t->backend = want;
         snprintf(t->backend_reason, sizeof t->backend_reason, "asked for with --backend %s",
                  gn_backend_name(want));
     }
-    t->ops = backend_ops(t->backend);
-    if (t->s.trace_path && t->ops->run)
-        return gn_fail(GN_ERR_UNSUPPORTED,
-                       "--trace needs the serial or cpu backend: the %s backend keeps the "
-                       "network on the GPU during the run",
-                       gn_backend_name(t->backend));
+    t->ops = gn_backend_ops_of(t->backend);
     return GN_OK;
 }
 
@@ -113,29 +151,54 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_INVALID, "--checkpoint-every needs --checkpoint FILE");
     if (s->on_nan != GN_NAN_STOP && s->on_nan != GN_NAN_SKIP)
         return gn_fail(GN_ERR_INVALID, "--on-nan must be stop or skip");
+    if (s->cuda_timeout_scale < 0 || s->cuda_timeout_scale > 100000)
+        return gn_fail(GN_ERR_INVALID, "--cuda-timeout-scale wants 1..100000, got %d",
+                       s->cuda_timeout_scale);
+    if (s->cuda_inject_stuck < 0 || s->cuda_blocks_per_sm < 0)
+        return gn_fail(GN_ERR_INVALID, "--cuda-inject-stuck and --cuda-blocks-per-sm must be >= 0");
     return GN_OK;
 }
 
 /* The host memory the run will allocate, checked against MemAvailable
  * before anything large is allocated (hostmem.h). */
-static enum gn_status check_host_memory(const struct gn_trainer *t, int32_t mg, int32_t me,
-                                        int64_t mp, int32_t classes)
+static enum gn_status check_host_memory(const struct gn_trainer *t)
 {
+    const struct gn_plan *p = &t->plan;
     const double mib = 1024.0 * 1024.0;
-    int32_t width = t->s.group_size > classes ? t->s.group_size : classes;
-    double pools = 3.0 * 4.0 * (double)mp + 60.0 * mg + 24.0 * me;
+    double pools = 3.0 * 4.0 * (double)p->max_params + 60.0 * p->max_groups + 24.0 * p->max_edges;
     if (t->s.on_nan == GN_NAN_SKIP) pools *= 2.0; /* the snapshot */
-    double acts = 2.0 * 4.0 * (double)mg * t->s.batch * width;
-    double rest = 4.0 * (double)t->s.batch * t->train->features + 4.0 * (double)t->n_train +
+    double acts = 2.0 * 4.0 * (double)p->max_groups * p->batch * p->max_width;
+    double rest = 4.0 * (double)p->batch * p->inputs + 4.0 * (double)p->n_train +
                   16.0 * GN_LOSS_LOG;
     char detail[256];
     snprintf(detail, sizeof detail,
              "pools of %d groups, %d edges and %lld parameters: %.1f MiB%s; activations for a "
              "batch of %d: %.1f MiB; minibatch and logs: %.1f MiB",
-             mg, me, (long long)mp, pools / mib,
-             t->s.on_nan == GN_NAN_SKIP ? " (twice: --on-nan skip keeps a copy)" : "",
-             t->s.batch, acts / mib, rest / mib);
+             p->max_groups, p->max_edges, (long long)p->max_params, pools / mib,
+             t->s.on_nan == GN_NAN_SKIP ? " (twice: --on-nan skip keeps a copy)" : "", p->batch,
+             acts / mib, rest / mib);
     return gn_hostmem_check(pools + acts + rest, detail);
+}
+
+/* The run's position, as a checkpoint holds it. */
+static struct gn_run_pos run_pos(const struct gn_trainer *t)
+{
+    struct gn_run_pos pos = {
+        .step = t->c.step,
+        .epoch = t->c.epoch,
+        .grow_round = t->grow_round,
+        .skipped = t->skipped,
+        .ep_loss = t->ep.loss,
+        .ep_hits = t->ep.hits,
+        .ep_seen = t->ep.seen,
+    };
+    return pos;
+}
+
+static enum gn_status write_checkpoint(struct gn_trainer *t, const char *path)
+{
+    struct gn_run_pos pos = run_pos(t);
+    return gn_checkpoint_write(path, &t->plan, t->data_crc, &t->m, &pos, &t->last);
 }
 
 /* --resume: the checkpoint must belong to this run; then it becomes the
@@ -143,23 +206,88 @@ static enum gn_status check_host_memory(const struct gn_trainer *t, int32_t mg, 
 static enum gn_status resume(struct gn_trainer *t, const char *path)
 {
     struct gn_checkpoint ck;
+    struct gn_run_pos pos;
     enum gn_status st = gn_checkpoint_load(path, &ck);
-    if (!st && !(st = gn_checkpoint_match(&ck, t, path))) st = gn_checkpoint_apply(&ck, t);
+    if (!st && !(st = gn_checkpoint_match(&ck, &t->plan, t->data_crc, path)))
+        st = gn_checkpoint_apply(&ck, &t->m, &pos, &t->last);
     gn_checkpoint_free(&ck);
-    /* resuming onto the file it came from: that file already holds this step */
-    if (!st && t->s.checkpoint_path && !strcmp(t->s.checkpoint_path, path))
-        t->ckpt_step = t->c.step;
     if (st) {
         char why[400];
         snprintf(why, sizeof why, "%s", gn_error_message());
         return gn_fail(st, "--resume: %s", why);
     }
+    t->c.step = pos.step;
+    t->c.epoch = pos.epoch;
+    t->grow_round = pos.grow_round;
+    t->skipped = pos.skipped;
+    t->ep.loss = pos.ep_loss;
+    t->ep.hits = pos.ep_hits;
+    t->ep.seen = pos.ep_seen;
+    /* resuming onto the file it came from: that file already holds this step */
+    if (t->s.checkpoint_path && !strcmp(t->s.checkpoint_path, path)) t->ckpt_step = t->c.step;
     return GN_OK;
+}
+
+/* The epoch permutation (seeded Fisher-Yates, a pure function of seed and
+ * epoch) into t->perm. */
+static void shuffle(struct gn_trainer *t, int64_t epoch)
+{
+    int32_t n = (int32_t)t->plan.n_train;
+    for (int32_t i = 0; i < n; i++) t->perm[i] = i;
+    for (int32_t i = n - 1; i > 0; i--) {
+        int32_t j =
+            (int32_t)(gn_rng_u64(t->plan.seed, GN_RNG_SHUFFLE, (uint64_t)epoch, (uint64_t)i) %
+                      (uint64_t)(i + 1));
+        int32_t tmp = t->perm[i];
+        t->perm[i] = t->perm[j];
+        t->perm[j] = tmp;
+    }
+    t->perm_epoch = epoch;
+}
+
+/* The minibatch of step `step` (counted from the run's start): rows
+ * [i0, i0 + rows) of its epoch's permutation into x (rows, inputs) and y.
+ * The one minibatch source of the host loop and of a whole-run backend's
+ * loader (gn_backend_batch_fn). */
+static void load_step(void *ctx, int64_t step, float *x, uint8_t *y, int32_t *rows)
+{
+    struct gn_trainer *t = ctx;
+    const struct gn_plan *p = &t->plan;
+    const int32_t F = t->train->features;
+    int64_t epoch = step / p->steps_per_epoch;
+    if (epoch != t->perm_epoch) shuffle(t, epoch);
+    int64_t i0 = (step % p->steps_per_epoch) * p->batch;
+    int32_t n = (int32_t)(p->n_train - i0 < p->batch ? p->n_train - i0 : p->batch);
+    for (int32_t r = 0; r < n; r++) {
+        int32_t src = t->perm[i0 + r];
+        memcpy(x + (int64_t)r * F, t->train->x + (int64_t)src * F, (size_t)F * sizeof(float));
+        y[r] = t->train->y[src];
+    }
+    *rows = n;
+}
+
+/* A whole-run backend's report (gn_backend_report_fn): stamp the time,
+ * publish the counters, tell the user when asked. */
+static void report(void *ctx, int tell)
+{
+    struct gn_trainer *t = ctx;
+    struct gn_progress *p = &t->last;
+    p->seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9;
+    p->steps_per_s = p->seconds > 0 ? (double)p->step / p->seconds : 0.0;
+    publish(t);
+    if (tell && t->progress) t->progress(t->progress_ctx, p);
 }
 
 enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
                                const struct gn_data *train, const struct gn_data *test,
                                const char *graph_path)
+{
+    return gn_trainer_open_with(out, s, train, test, graph_path, NULL);
+}
+
+enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *s,
+                                    const struct gn_data *train, const struct gn_data *test,
+                                    const char *graph_path, const struct gn_backend_ops *ops)
 {
     *out = NULL;
     enum gn_status st = check_settings(s);
@@ -168,20 +296,33 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
     if (test && test->count > 0 && test->features != train->features)
         return gn_fail(GN_ERR_INVALID, "test set has %d features, training set %d",
                        test->features, train->features);
+    if (ops && (s->backend == GN_BACKEND_AUTO || !gn_backend_ops_of(s->backend)))
+        return gn_fail(GN_ERR_INVALID, "gn_trainer_open_with: settings.backend must name a "
+                                       "backend of this build");
     struct gn_trainer *t = calloc(1, sizeof *t);
     if (!t) return gn_fail(GN_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&t->pub_lock, NULL);
     t->s = *s;
     t->train = train;
     t->test = test;
-    t->n_train = train->count;
-    if (s->limit_train > 0 && s->limit_train < t->n_train) t->n_train = s->limit_train;
-    if (t->s.batch > t->n_train) t->s.batch = (int32_t)t->n_train;
-    t->steps_per_epoch = (t->n_train + t->s.batch - 1) / t->s.batch;
     t->last.test_accuracy = -1;
     t->ckpt_step = -1;
+    t->perm_epoch = -1;
 
-    if ((st = choose_backend(t))) goto error;
+    if (ops) {
+        t->backend = s->backend;
+        t->ops = ops;
+        snprintf(t->backend_reason, sizeof t->backend_reason, "the %s table, given", ops->name);
+    } else if ((st = choose_backend(t))) {
+        goto error;
+    }
+    if (t->s.trace_path && t->ops->run) {
+        st = gn_fail(GN_ERR_UNSUPPORTED,
+                     "--trace needs the serial or cpu backend: the %s backend keeps the network "
+                     "on the GPU during the run",
+                     gn_backend_name(t->backend));
+        goto error;
+    }
     if (t->s.on_nan == GN_NAN_SKIP && t->ops->run) {
         st = gn_fail(GN_ERR_UNSUPPORTED,
                      "--on-nan skip needs the serial or cpu backend: the %s backend stops at a "
@@ -190,46 +331,62 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
         goto error;
     }
 
-    int32_t classes = train->classes;
-    if (test && test->count > 0 && test->classes > classes) classes = test->classes;
-    int32_t mg, me;
-    int64_t mp;
-    gn_model_capacity(&t->s, train->features, classes, &mg, &me, &mp);
-    if ((st = check_host_memory(t, mg, me, mp, classes))) goto error;
+    const struct gn_plan *p = &t->plan;
+    gn_plan_make(&t->plan, &t->s, t->backend, train, test);
+    if ((st = check_host_memory(t))) goto error;
     if (graph_path) {
-        st = gn_graph_read(graph_path, &t->m, train->features, classes, t->s.group_size, mg, me,
-                           mp);
+        st = gn_graph_read(graph_path, &t->m, p->inputs, p->classes, p->group_size, p->max_groups,
+                           p->max_edges, p->max_params);
         if (st) goto error;
     } else {
-        if ((st = gn_model_init(&t->m, train->features, classes, t->s.group_size, mg, me, mp)))
-            goto error;
-        if ((st = gn_model_build_default(&t->m))) goto error;
+        st = gn_model_init(&t->m, p->inputs, p->classes, p->group_size, p->max_groups,
+                           p->max_edges, p->max_params);
+        if (st || (st = gn_model_build_default(&t->m))) goto error;
     }
-    gn_model_init_weights(&t->m, t->s.seed);
+    gn_model_init_weights(&t->m, p->seed);
     if (t->s.checkpoint_path || t->s.resume_path)
-        t->data_crc = gn_checkpoint_data_crc(train, t->n_train);
+        t->data_crc = gn_checkpoint_data_crc(train, p->n_train);
     if (t->s.resume_path && (st = resume(t, t->s.resume_path))) goto error;
+    gn_plan_start(&t->plan, t->c.step, t->grow_round, t->ep.loss, t->ep.hits, t->ep.seen);
     if (t->s.on_nan == GN_NAN_SKIP && (st = gn_snapshot_create(&t->snap, &t->m))) goto error;
-    if ((st = gn_buffers_init(&t->buf, &t->m, t->s.batch))) goto error;
-    t->xbatch = malloc((size_t)t->s.batch * (size_t)train->features * sizeof(float));
-    t->ybatch = malloc((size_t)t->s.batch);
-    t->perm = malloc((size_t)t->n_train * sizeof(int32_t));
-    {
-        int64_t total = t->s.epochs > 0 ? (int64_t)t->s.epochs * t->steps_per_epoch : INT64_MAX;
-        if (t->s.steps > 0 && t->s.steps < total) total = t->s.steps;
-        t->loss_log_len = total < GN_LOSS_LOG ? total : GN_LOSS_LOG;
-        t->loss_log = calloc((size_t)t->loss_log_len, sizeof(double));
-        t->time_log = calloc((size_t)t->loss_log_len, sizeof(int64_t));
-    }
+    if ((st = gn_buffers_init(&t->buf, &t->m, p->batch))) goto error;
+    t->xbatch = malloc((size_t)p->batch * (size_t)p->inputs * sizeof(float));
+    t->ybatch = malloc((size_t)p->batch);
+    t->perm = malloc((size_t)p->n_train * sizeof(int32_t));
+    t->loss_log_len = p->steps_total < GN_LOSS_LOG ? p->steps_total : GN_LOSS_LOG;
+    t->loss_log = calloc((size_t)t->loss_log_len, sizeof(double));
+    t->time_log = calloc((size_t)t->loss_log_len, sizeof(int64_t));
     if (!t->xbatch || !t->ybatch || !t->perm || !t->loss_log || !t->time_log) {
         st = gn_fail(GN_ERR_NOMEM, "out of memory for minibatch buffers");
         goto error;
     }
     if (t->s.trace_path && (st = gn_trace_open(&t->trace, t->s.trace_path, t->s.trace_every)))
         goto error;
-    if ((st = t->ops->open(t))) {
-        t->ops = NULL;
-        goto error;
+    t->io = (struct gn_backend_io){
+        .plan = &t->plan,
+        .m = &t->m,
+        .buf = &t->buf,
+        .c = &t->c,
+        .events = &t->events,
+        .profile = &t->profile,
+        .grow_round = &t->grow_round,
+        .test = test,
+        .progress = &t->last,
+        .sums = &t->ep,
+        .loss_log = t->loss_log,
+        .time_log = t->time_log,
+        .log_len = t->loss_log_len,
+        .stop = &t->stop,
+        .batch = load_step,
+        .report = report,
+        .cb_ctx = t,
+    };
+    {
+        char about[384] = "";
+        /* a failed open may leave a partial context: gn_trainer_close closes it */
+        if ((st = t->ops->open(&t->bctx, &t->io, about, sizeof about))) goto error;
+        size_t len = strlen(t->backend_reason);
+        snprintf(t->backend_reason + len, sizeof t->backend_reason - len, "%s", about);
     }
     if (t->s.stats_interval_ms > 0) {
         st = gn_ring_create(t->s.stats_ring, GN_RING_DEFAULT_CAPACITY, gn_backend_name(t->backend),
@@ -253,40 +410,41 @@ const char *gn_trainer_backend_reason(const gn_trainer *t)
     return t->backend_reason;
 }
 
-void gn_trainer_shuffle(struct gn_trainer *t, int64_t epoch)
+struct gn_model *gn_trainer_model(gn_trainer *t)
 {
-    int32_t n = (int32_t)t->n_train;
-    for (int32_t i = 0; i < n; i++) t->perm[i] = i;
-    for (int32_t i = n - 1; i > 0; i--) {
-        int32_t j = (int32_t)(gn_rng_u64(t->s.seed, GN_RNG_SHUFFLE, (uint64_t)epoch, (uint64_t)i) %
-                              (uint64_t)(i + 1));
-        int32_t tmp = t->perm[i];
-        t->perm[i] = t->perm[j];
-        t->perm[j] = tmp;
-    }
+    return &t->m;
 }
 
-void gn_trainer_load_batch(struct gn_trainer *t, int64_t i0, int32_t rows)
+const struct gn_plan *gn_trainer_plan(const gn_trainer *t)
 {
-    const int32_t F = t->train->features;
-    for (int32_t r = 0; r < rows; r++) {
-        int32_t src = t->perm[i0 + r];
-        memcpy(t->xbatch + (int64_t)r * F, t->train->x + (int64_t)src * F,
-               (size_t)F * sizeof(float));
-        t->ybatch[r] = t->train->y[src];
-    }
-    t->buf.x = t->xbatch;
-    t->buf.y = t->ybatch;
-    t->buf.rows = rows;
+    return &t->plan;
 }
 
-static void fill_progress(struct gn_trainer *t, double loss_sum, int64_t hits, int64_t seen)
+void gn_trainer_counters(const gn_trainer *t, struct gn_counters *out)
+{
+    *out = t->c;
+}
+
+void gn_trainer_profile(const gn_trainer *t, struct gn_profile *out)
+{
+    *out = t->profile;
+}
+
+int64_t gn_trainer_step_log(const gn_trainer *t, const double **loss, const int64_t **time)
+{
+    if (loss) *loss = t->loss_log;
+    if (time) *time = t->time_log;
+    return t->loss_log_len;
+}
+
+static void fill_progress(struct gn_trainer *t)
 {
     struct gn_progress *p = &t->last;
+    int64_t seen = t->ep.seen;
     p->step = t->c.step;
     p->epoch = (int32_t)t->c.epoch;
-    p->loss = seen ? loss_sum / (double)seen : 0.0;
-    p->accuracy = seen ? (double)hits / (double)seen : 0.0;
+    p->loss = seen ? t->ep.loss / (double)seen : 0.0;
+    p->accuracy = seen ? (double)t->ep.hits / (double)seen : 0.0;
     p->groups = t->m.n_groups - 2;
     p->edges = t->m.n_edges;
     p->duplications = t->m.duplications;
@@ -301,18 +459,11 @@ static void fill_progress(struct gn_trainer *t, double loss_sum, int64_t hits, i
     t->c.params = t->m.n_params;
     t->c.duplications = p->duplications;
     t->c.refused = p->refused;
-    gn_trainer_publish(t);
+    publish(t);
 }
 
-void gn_trainer_publish(struct gn_trainer *t)
-{
-    pthread_mutex_lock(&t->pub_lock);
-    t->pub = t->c;
-    pthread_mutex_unlock(&t->pub_lock);
-}
-
-/* The poller thread's view of the counters: whole-word reads of fields the
- * training thread writes (a sample may mix two neighbouring steps). */
+/* The poller thread's view of the counters: the copy the training thread
+ * last published (a sample may mix two neighbouring steps). */
 static void stats_sample(void *ctx, struct gn_stat_record *r)
 {
     struct gn_trainer *t = ctx;
@@ -336,11 +487,11 @@ static void stats_sample(void *ctx, struct gn_stat_record *r)
     t->sample_ns = now;
     t->sample_tasks = r->tasks;
     r->pool_groups_used = (int32_t)c->groups;
-    r->pool_groups_cap = t->m.max_groups;
+    r->pool_groups_cap = t->plan.max_groups;
     r->pool_edges_used = (int32_t)c->edges;
-    r->pool_edges_cap = t->m.max_edges;
+    r->pool_edges_cap = t->plan.max_edges;
     r->pool_params_used = c->params;
-    r->pool_params_cap = t->m.max_params;
+    r->pool_params_cap = t->plan.max_params;
     r->t_forward_ns = c->t_forward_ns;
     r->t_backward_ns = c->t_backward_ns;
     r->t_update_ns = c->t_update_ns;
@@ -350,32 +501,48 @@ static void stats_sample(void *ctx, struct gn_stat_record *r)
     r->queue_high_water = (int32_t)c->queue_high_water;
 }
 
-static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *ctx);
+/* Where the run is, for a trace record. */
+static struct gn_trace_at trace_at(const struct gn_trainer *t)
+{
+    struct gn_trace_at at = {
+        .step = t->c.step,
+        .epoch = t->c.epoch,
+        .seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9,
+        .events = t->events.ev,
+        .n_events = t->events.n,
+    };
+    return at;
+}
+
+static enum gn_status run_backend(gn_trainer *t);
 
 enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
 {
     t->c.groups = t->m.n_groups;
     t->c.edges = t->m.n_edges;
     t->c.params = t->m.n_params;
+    t->progress = progress;
+    t->progress_ctx = ctx;
     if (t->ring && !t->poller) {
         enum gn_status st = gn_poller_start(t->ring, t->s.stats_interval_ms, stats_sample, t,
                                             &t->poller);
         if (st) return st;
     }
-    enum gn_status st = run_backend(t, progress, ctx);
+    enum gn_status st = run_backend(t);
     /* The final checkpoint: at the end, or where a stop request left the run
      * (cuda: after the model came back). The state is at a step boundary. */
     if ((st == GN_OK || st == GN_ERR_INTERRUPTED) && t->s.checkpoint_path &&
         t->ckpt_step != t->c.step) {
         char why[512];
         snprintf(why, sizeof why, "%s", gn_error_message());
-        enum gn_status cs = gn_checkpoint_write(t->s.checkpoint_path, t);
+        enum gn_status cs = write_checkpoint(t, t->s.checkpoint_path);
         if (cs) return cs;
         t->ckpt_step = t->c.step;
         if (st) gn_fail(st, "%s", why); /* keep the stop's message */
     }
     if (t->trace) {
-        enum gn_status ts = gn_trace_end(t->trace, t, st);
+        struct gn_trace_at at = trace_at(t);
+        enum gn_status ts = gn_trace_end(t->trace, &t->m, &at, st);
         if (!st) st = ts;
     }
     if (t->poller) {
@@ -391,7 +558,7 @@ static enum gn_status checkpoint_due(gn_trainer *t)
     if (!t->s.checkpoint_path || t->s.checkpoint_every <= 0 ||
         t->c.step % t->s.checkpoint_every != 0 || t->ckpt_step == t->c.step)
         return GN_OK;
-    enum gn_status st = gn_checkpoint_write(t->s.checkpoint_path, t);
+    enum gn_status st = write_checkpoint(t, t->s.checkpoint_path);
     if (!st) t->ckpt_step = t->c.step;
     return st;
 }
@@ -404,51 +571,52 @@ static enum gn_status guard_step(gn_trainer *t, double ls, int *skip)
     enum gn_status st = gn_numguard_check(&t->m, ls, t->c.step + 1);
     if (!st || !t->snap) return st;
     gn_snapshot_restore(t->snap, &t->m, &t->grow_round);
-    t->n_events = 0;
+    t->events.n = 0;
     t->skipped++;
     *skip = 1;
-    return t->ops->reload ? t->ops->reload(t) : GN_OK;
+    return t->ops->reload ? t->ops->reload(t->bctx) : GN_OK;
 }
 
-static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *ctx)
+static enum gn_status run_backend(gn_trainer *t)
 {
+    const struct gn_plan *p = &t->plan;
+    const int64_t total = p->steps_total;
     t->t0_ns = gn_now_ns();
-    int64_t total = t->s.epochs > 0 ? (int64_t)t->s.epochs * t->steps_per_epoch : INT64_MAX;
-    if (t->s.steps > 0 && t->s.steps < total) total = t->s.steps;
     t->last.steps_total = total;
-    if (t->ops->run) return t->c.step < total ? t->ops->run(t, progress, ctx) : GN_OK;
+    if (t->ops->run) return t->c.step < total ? t->ops->run(t->bctx) : GN_OK;
 
     enum gn_status st = GN_OK;
-    if (t->trace && (st = gn_trace_start(t->trace, t))) return st;
+    if (t->trace && (st = gn_trace_start(t->trace, p, gn_backend_name(t->backend), &t->m,
+                                         t->c.step)))
+        return st;
     while (t->c.step < total) {
         int64_t epoch = t->c.epoch;
-        gn_trainer_shuffle(t, epoch);
         /* Where in the epoch to start: 0, or after a resume the checkpoint's
-         * place, with the epoch's sums so far (t->ep_*). */
-        int64_t first = (t->c.step - epoch * t->steps_per_epoch) * t->s.batch, ran = 0;
-        if (first == 0) {
-            t->ep_loss = 0.0;
-            t->ep_hits = t->ep_seen = 0;
-        }
-        for (int64_t i0 = first; i0 < t->n_train && t->c.step < total; i0 += t->s.batch) {
-            if (t->stop) return gn_fail(GN_ERR_INTERRUPTED, "stopped at step %lld",
-                                        (long long)t->c.step);
-            int32_t rows = (int32_t)(t->n_train - i0 < t->s.batch ? t->n_train - i0 : t->s.batch);
+         * place, with the epoch's sums so far (t->ep). */
+        int64_t first = (t->c.step - epoch * p->steps_per_epoch) * p->batch, ran = 0;
+        if (first == 0) t->ep = (struct gn_epoch_sums){0};
+        for (int64_t i0 = first; i0 < p->n_train && t->c.step < total; i0 += p->batch) {
+            if (gn_atomic_load_relaxed_u32(&t->stop))
+                return gn_fail(GN_ERR_INTERRUPTED, "stopped at step %lld", (long long)t->c.step);
+            int32_t rows;
             int64_t tl = gn_now_ns();
-            gn_trainer_load_batch(t, i0, rows);
+            load_step(t, t->c.step, t->xbatch, t->ybatch, &rows);
+            t->buf.x = t->xbatch;
+            t->buf.y = t->ybatch;
+            t->buf.rows = rows;
             t->c.t_wait_data_ns += gn_now_ns() - tl;
-            int grow = t->s.grow != GN_GROW_OFF && (t->c.step + 1) % t->s.grow_every == 0;
+            int grow = p->grow != GN_GROW_OFF && (t->c.step + 1) % p->grow_every == 0;
             if (t->snap) gn_snapshot_take(t->snap, &t->m, t->grow_round);
-            if ((st = t->ops->step(t, grow))) return st;
+            if ((st = t->ops->step(t->bctx, grow))) return st;
             double ls;
             int64_t h;
             int skip;
             gn_op_reduce_loss(&t->buf, &ls, &h);
             if ((st = guard_step(t, ls, &skip))) return st;
             if (!skip) {
-                t->ep_loss += ls;
-                t->ep_hits += h;
-                t->ep_seen += rows;
+                t->ep.loss += ls;
+                t->ep.hits += h;
+                t->ep.seen += rows;
             }
             if (t->c.step < t->loss_log_len) {
                 t->loss_log[t->c.step] = ls / rows;
@@ -456,27 +624,30 @@ static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *
             }
             t->c.step++;
             ran++;
-            fill_progress(t, t->ep_loss, t->ep_hits, t->ep_seen);
-            if (t->trace && !skip && (st = gn_trace_step(t->trace, t, ls, h, rows))) return st;
+            fill_progress(t);
+            if (t->trace && !skip) {
+                struct gn_trace_at at = trace_at(t);
+                if ((st = gn_trace_step(t->trace, &t->m, &at, ls, h, rows))) return st;
+            }
             t->last.epoch_end = 0;
-            if (progress) progress(ctx, &t->last);
+            if (t->progress) t->progress(t->progress_ctx, &t->last);
             /* a step that ends the epoch or the run is checkpointed below,
              * after the epoch's end */
-            if (i0 + t->s.batch < t->n_train && t->c.step < total && (st = checkpoint_due(t)))
+            if (i0 + p->batch < p->n_train && t->c.step < total && (st = checkpoint_due(t)))
                 return st;
         }
         if (ran == 0) break;
-        if (t->c.step % t->steps_per_epoch == 0 || t->c.step >= total) {
-            if (t->c.step % t->steps_per_epoch == 0) t->c.epoch++;
+        if (t->c.step % p->steps_per_epoch == 0 || t->c.step >= total) {
+            if (t->c.step % p->steps_per_epoch == 0) t->c.epoch++;
             double tl, ta = -1;
             if (t->test && t->test->count > 0) {
                 if ((st = gn_trainer_evaluate(t, t->test, &tl, &ta))) return st;
             }
-            fill_progress(t, t->ep_loss, t->ep_hits, t->ep_seen);
+            fill_progress(t);
             t->last.test_accuracy = ta;
             t->last.epoch_end = 1;
-            if (t->trace && (st = gn_trace_epoch(t->trace, t))) return st;
-            if (progress) progress(ctx, &t->last);
+            if (t->trace && (st = gn_trace_epoch(t->trace, &t->last))) return st;
+            if (t->progress) t->progress(t->progress_ctx, &t->last);
             if ((st = checkpoint_due(t))) return st;
         }
     }
@@ -485,7 +656,8 @@ static enum gn_status run_backend(gn_trainer *t, gn_progress_fn progress, void *
 
 void gn_trainer_request_stop(gn_trainer *t)
 {
-    t->stop = 1;
+    /* relaxed: a flag whose value alone matters, polled by the run */
+    gn_atomic_store_relaxed_u32(&t->stop, 1);
 }
 
 enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, double *loss,
@@ -494,11 +666,12 @@ enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, doubl
     if (d->features != t->m.inputs)
         return gn_fail(GN_ERR_INVALID, "dataset has %d features, the network %d", d->features,
                        t->m.inputs);
+    const int32_t B = t->plan.batch;
     double ls = 0.0;
     int64_t hits = 0;
     const int32_t F = d->features;
-    for (int64_t i0 = 0; i0 < d->count; i0 += t->s.batch) {
-        int32_t rows = (int32_t)(d->count - i0 < t->s.batch ? d->count - i0 : t->s.batch);
+    for (int64_t i0 = 0; i0 < d->count; i0 += B) {
+        int32_t rows = (int32_t)(d->count - i0 < B ? d->count - i0 : B);
         t->buf.x = d->x + i0 * F;
         t->buf.rows = rows;
         for (int32_t r = 0; r < rows; r++) {
@@ -506,7 +679,7 @@ enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, doubl
             t->ybatch[r] = y < t->m.classes ? y : 0;
         }
         t->buf.y = t->ybatch;
-        enum gn_status st = t->ops->forward(t);
+        enum gn_status st = t->ops->forward(t->bctx);
         if (st) return st;
         double l;
         int64_t h;
@@ -529,8 +702,8 @@ enum gn_status gn_trainer_save_checkpoint(gn_trainer *t, const char *path)
     if (!t || !path)
         return gn_fail(GN_ERR_INVALID, "gn_trainer_save_checkpoint: no trainer or path");
     if (!t->s.checkpoint_path && !t->s.resume_path) /* not computed at open */
-        t->data_crc = gn_checkpoint_data_crc(t->train, t->n_train);
-    return gn_checkpoint_write(path, t);
+        t->data_crc = gn_checkpoint_data_crc(t->train, t->plan.n_train);
+    return write_checkpoint(t, path);
 }
 
 enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path)
@@ -551,7 +724,8 @@ void gn_trainer_close(gn_trainer *t)
         gn_ring_finish(t->ring);
         gn_ring_close(t->ring, t->s.keep_stats);
     }
-    if (t->ops && t->ops->close) t->ops->close(t);
+    /* whatever the backend's open left, finished or not (backend.h) */
+    if (t->ops) t->ops->close(t->bctx);
     gn_buffers_free(&t->buf);
     gn_model_free(&t->m);
     free(t->xbatch);

@@ -1,0 +1,94 @@
+/*
+ * The run plan (plan.h): every value fixed for a run, computed here and
+ * nowhere else: the batch clamped to the examples used, the run's and the
+ * epoch's length, the pools, the tile rule of each backend, the cpu
+ * workers, the cuda backend's timeouts and debugging knobs.
+ */
+#include <string.h>
+#include <unistd.h>
+
+#include "model.h"
+#include "plan.h"
+#include "taskgraph.h"
+
+/* The cpu scheduler's worker limit and its rule for threads = 0
+ * (sched_cpu.c): the plan resolves the count the same way, so that the
+ * tile rule and the scheduler agree. */
+#define GN_PLAN_MAX_THREADS 1024
+
+static int32_t cpu_workers(int32_t threads)
+{
+    if (threads > 0) return threads;
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    return cores > 0 ? (int32_t)(cores < GN_PLAN_MAX_THREADS ? cores : GN_PLAN_MAX_THREADS) : 1;
+}
+
+void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backend b,
+                  const struct gn_data *train, const struct gn_data *test)
+{
+    memset(p, 0, sizeof *p);
+    p->backend = (int32_t)b;
+    p->n_train = train->count;
+    if (s->limit_train > 0 && s->limit_train < p->n_train) p->n_train = s->limit_train;
+    p->batch = s->batch > p->n_train ? (int32_t)p->n_train : s->batch;
+    p->steps_per_epoch = (p->n_train + p->batch - 1) / p->batch;
+    p->steps_total = s->epochs > 0 ? (int64_t)s->epochs * p->steps_per_epoch : INT64_MAX;
+    if (s->steps > 0 && s->steps < p->steps_total) p->steps_total = s->steps;
+
+    p->inputs = train->features;
+    p->classes = train->classes;
+    if (test && test->count > 0 && test->classes > p->classes) p->classes = test->classes;
+    p->test_count = test ? test->count : 0;
+    p->group_size = s->group_size;
+    p->max_width = s->group_size > p->classes ? s->group_size : p->classes;
+    gn_model_capacity(s, p->inputs, p->classes, &p->max_groups, &p->max_edges, &p->max_params);
+
+    p->seed = s->seed;
+    p->lr = s->lr;
+    p->momentum = s->momentum;
+    p->weight_decay = s->weight_decay;
+    p->grow = (int32_t)s->grow;
+    p->grow_every = s->grow_every;
+    p->grow_threshold = s->grow_threshold;
+    p->grow_noise = s->grow_noise;
+
+    p->threads = s->threads;
+    switch (b) {
+    case GN_BACKEND_CUDA:
+        p->workers = 1;
+        p->tile = s->tile > 0 ? s->tile : 32;
+        if (p->tile > p->batch) p->tile = p->batch;
+        if (p->tile > 64) p->tile = 64;
+        p->tiles = (p->batch + p->tile - 1) / p->tile;
+        break;
+    case GN_BACKEND_CPU:
+        p->workers = cpu_workers(s->threads);
+        gn_taskgraph_tiles(p->batch, s->tile, p->workers, &p->tile, &p->tiles);
+        break;
+    default:
+        p->workers = 1;
+        p->tile = p->batch;
+        p->tiles = 1;
+        break;
+    }
+
+    int64_t scale = s->cuda_timeout_scale > 1 ? s->cuda_timeout_scale : 1;
+    p->data_timeout_ns = GN_PLAN_DATA_TIMEOUT_NS * scale;
+    p->wait_timeout_ns = GN_PLAN_WAIT_TIMEOUT_NS * scale;
+    p->inject_stuck_step = s->cuda_inject_stuck;
+    p->blocks_per_sm = s->cuda_blocks_per_sm;
+}
+
+void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, double loss_sum,
+                   int64_t hits, int64_t seen)
+{
+    p->first_step = step;
+    p->grow_round = grow_round;
+    p->first_loss_sum = 0.0;
+    p->first_hits = p->first_seen = 0;
+    if (step % p->steps_per_epoch != 0) {
+        p->first_loss_sum = loss_sum;
+        p->first_hits = hits;
+        p->first_seen = seen;
+    }
+}

@@ -1,0 +1,85 @@
+/*
+ * The run plan: everything fixed for a training run, decided once by the
+ * trainer (gn_plan_make, then gn_plan_start once the start position is
+ * known) and handed to the backend, which only reads it.
+ *
+ * One plain struct of fixed-width fields, no pointers and no #ifdef, so
+ * the same bytes serve the host backends and, copied to the device, the
+ * persistent CUDA kernel (which reads it as `cfg`: cfg.lr, cfg.tile...).
+ * Values the launch derives (worker blocks, shared-memory regions) are not
+ * in it: they belong to the device state.
+ *
+ * The tile rule lives here, once for every backend:
+ *   cuda    --tile, else 32; at most the batch and at most 64;
+ *   cpu     gn_taskgraph_tiles: --tile, else two tiles per worker on the
+ *           first level, at least 8 rows; at most the batch;
+ *   serial  one tile of the whole batch (it does not tile).
+ */
+#ifndef GN_RUNTIME_PLAN_H
+#define GN_RUNTIME_PLAN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "atomics.h"
+#include "genet/genet.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* The kernel's wall-clock bounds before --cuda-timeout-scale. */
+#define GN_PLAN_DATA_TIMEOUT_NS (120ll * 1000000000)
+#define GN_PLAN_WAIT_TIMEOUT_NS (20ll * 1000000000)
+
+struct gn_plan {
+    /* shapes: rows, tiles (rows per task and tiles per batch), the data,
+     * the network and its pools */
+    int32_t batch, tile, tiles, inputs;
+    int32_t classes, group_size, max_width, max_groups;
+    int32_t max_edges, grow, grow_every, test_count; /* grow: enum gn_grow_policy */
+    int64_t max_params;
+    /* length: the steps of the run (counted from its start) and of an epoch */
+    int64_t steps_total, steps_per_epoch;
+    int64_t grow_round; /* growth rounds done before the run (alternate policy) */
+    uint64_t seed;
+    float lr, momentum, weight_decay, grow_threshold;
+    float grow_noise;
+    /* Fault injection for the gpu tests (0 = off): one task of this step
+     * (1-based) spins without finishing, so the queue's no-progress
+     * detection must fire (settings.cuda_inject_stuck). */
+    int32_t inject_stuck_step;
+    int64_t data_timeout_ns; /* cuda: a batch that does not come within this: error */
+    int64_t wait_timeout_ns; /* cuda: a barrier that does not open within this: error */
+    /* A resumed run (--resume): steps done before it, and the sums of the
+     * epoch it starts in so far (zero at an epoch's start). */
+    int64_t first_step;
+    double first_loss_sum;
+    int64_t first_hits, first_seen;
+    int64_t n_train;       /* training examples used (--limit-train applied) */
+    int32_t backend;       /* enum gn_backend the plan was made for */
+    int32_t threads;       /* cpu: worker threads asked for (0 = cores online) */
+    int32_t workers;       /* cpu: the workers the tile rule assumed (threads resolved) */
+    int32_t blocks_per_sm; /* cuda: worker blocks per SM (0 = chosen at launch) */
+};
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 184, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 108, "gn_plan layout");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 128, "gn_plan layout");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 160, "gn_plan layout");
+
+/* Make the plan of a run of settings s (already checked) on backend b
+ * (serial, cpu or cuda) over train (and test, may be NULL or empty):
+ * everything but the start position, which gn_plan_start sets. */
+void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backend b,
+                  const struct gn_data *train, const struct gn_data *test);
+
+/* The start position: the step the run starts at, the growth rounds done
+ * before it and the sums of its epoch so far (ignored at an epoch's start). */
+void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, double loss_sum,
+                   int64_t hits, int64_t seen);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

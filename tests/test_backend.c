@@ -1,0 +1,299 @@
+/*
+ * The backend interface (backend.h) and the run plan (plan.h):
+ *  - a backend whose open fails after it started work is still closed:
+ *    the cpu backend's open failing after its workers started (a plan whose
+ *    workers disagree with its threads), then its close, leaves no thread
+ *    behind; through the trainer, a table whose open fails after the cpu
+ *    backend opened is closed once, and again no thread is left (the ASan
+ *    build checks that nothing leaks);
+ *  - every backend's close takes NULL (an open that failed before
+ *    allocating);
+ *  - the plan's one tile rule: cuda (--tile or 32, at most the batch and
+ *    64), cpu (two tiles per worker, at least 8 rows), serial (one tile);
+ *  - gn_backend_probe answers for every backend, with a reason.
+ */
+#include <dirent.h>
+#include <pthread.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <cmocka.h>
+
+#include "backend.h"
+#include "error.h"
+#include "genet/genet.h"
+#include "gn_config.h"
+#include "plan.h"
+#include "rng.h"
+#include "trainer.h"
+
+/* Threads of this process now (/proc/self/task). */
+static int count_threads(void)
+{
+    DIR *d = opendir("/proc/self/task");
+    assert_non_null(d);
+    int n = 0;
+    struct dirent *e;
+    while ((e = readdir(d)))
+        if (e->d_name[0] != '.') n++;
+    closedir(d);
+    return n;
+}
+
+/* A joined thread can linger in /proc for a moment after pthread_join
+ * returns: wait up to a second for the count to come down to want. */
+static int threads_settle(int want)
+{
+    int n = count_threads();
+    for (int i = 0; i < 100 && n > want; i++) {
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+        n = count_threads();
+    }
+    return n;
+}
+
+static void *idle(void *arg)
+{
+    return arg;
+}
+
+/* The thread count with no worker running, after one thread came and went:
+ * a sanitizer's helper thread (ThreadSanitizer starts one at the first
+ * pthread_create) is then already counted. The joined thread may linger a
+ * moment; a count one above the start's that stays is the helper. */
+static int baseline_threads(void)
+{
+    int n0 = count_threads();
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, idle, NULL), 0);
+    pthread_join(th, NULL);
+    int n = threads_settle(n0);
+    assert_true(n <= n0 + 1);
+    return n;
+}
+
+static struct gn_data make_data(int32_t count, int32_t features, int32_t classes, uint64_t seed)
+{
+    struct gn_data d = {count, features, classes, NULL, NULL};
+    d.x = malloc((size_t)count * features * sizeof(float));
+    d.y = malloc((size_t)count);
+    assert_non_null(d.x);
+    assert_non_null(d.y);
+    for (int32_t i = 0; i < count; i++) {
+        d.y[i] = (uint8_t)(gn_rng_u64(seed, GN_RNG_TEST, 1, (uint64_t)i) % (uint64_t)classes);
+        for (int32_t k = 0; k < features; k++)
+            d.x[(int64_t)i * features + k] =
+                gn_rng_uniform(seed, GN_RNG_TEST, 2, (uint64_t)i * features + k);
+    }
+    return d;
+}
+
+static struct gn_settings small(enum gn_backend b)
+{
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.backend = b;
+    s.group_size = 8;
+    s.batch = 32;
+    s.epochs = 1;
+    s.threads = 3;
+    return s;
+}
+
+static void test_cpu_open_fails_after_start(void **state)
+{
+    (void)state;
+    struct gn_data d = make_data(100, 12, 4, 1);
+    struct gn_settings s = small(GN_BACKEND_CPU);
+    struct gn_plan plan;
+    gn_plan_make(&plan, &s, GN_BACKEND_CPU, &d, NULL);
+    assert_int_equal(plan.workers, 3);
+    plan.workers = 2; /* the scheduler will start 3: open refuses after starting them */
+
+    struct gn_model m;
+    struct gn_buffers buf;
+    assert_int_equal(gn_model_init(&m, plan.inputs, plan.classes, plan.group_size,
+                                   plan.max_groups, plan.max_edges, plan.max_params),
+                     GN_OK);
+    assert_int_equal(gn_model_build_default(&m), GN_OK);
+    assert_int_equal(gn_buffers_init(&buf, &m, plan.batch), GN_OK);
+    struct gn_counters c = {0};
+    struct gn_grow_log events = {0};
+    int64_t round = 0;
+    struct gn_backend_io io = {.plan = &plan, .m = &m, .buf = &buf, .c = &c, .events = &events,
+                               .grow_round = &round};
+
+    int before = baseline_threads();
+    void *ctx = NULL;
+    char about[128] = "";
+    assert_int_equal(gn_backend_cpu.open(&ctx, &io, about, sizeof about), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "the plan assumed 2 workers"));
+    assert_non_null(ctx);                          /* a partial context, for close */
+    assert_int_equal(count_threads(), before + 2); /* the workers besides the caller */
+    gn_backend_cpu.close(ctx);
+    assert_int_equal(threads_settle(before), before);
+
+    gn_buffers_free(&buf);
+    gn_model_free(&m);
+    gn_data_free(&d);
+}
+
+/* The cpu backend behind a table whose open fails once the real one
+ * opened: what the trainer must close. */
+static int closes;
+
+static enum gn_status failing_open(void **ctx, struct gn_backend_io *io, char *about, size_t len)
+{
+    enum gn_status st = gn_backend_cpu.open(ctx, io, about, len);
+    return st ? st : gn_fail(GN_ERR_INVALID, "planted: the open fails after the cpu backend's");
+}
+
+static void counting_close(void *ctx)
+{
+    closes++;
+    gn_backend_cpu.close(ctx);
+}
+
+static void test_trainer_closes_failed_open(void **state)
+{
+    (void)state;
+    struct gn_backend_ops failing = gn_backend_cpu;
+    failing.name = "failing";
+    failing.open = failing_open;
+    failing.close = counting_close;
+    struct gn_data d = make_data(100, 12, 4, 2);
+    struct gn_settings s = small(GN_BACKEND_CPU);
+    int before = baseline_threads();
+    closes = 0;
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open_with(&t, &s, &d, NULL, NULL, &failing), GN_ERR_INVALID);
+    assert_null(t);
+    assert_non_null(strstr(gn_error_message(), "planted"));
+    assert_int_equal(closes, 1);
+    assert_int_equal(threads_settle(before), before);
+
+    /* the same table without the failure trains, and is closed once */
+    failing.open = gn_backend_cpu.open;
+    closes = 0;
+    assert_int_equal(gn_trainer_open_with(&t, &s, &d, NULL, NULL, &failing), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_close(t);
+    assert_int_equal(closes, 1);
+    assert_int_equal(threads_settle(before), before);
+    gn_data_free(&d);
+}
+
+static void test_close_takes_null(void **state)
+{
+    (void)state;
+    const enum gn_backend all[] = {GN_BACKEND_SERIAL, GN_BACKEND_CPU, GN_BACKEND_CUDA};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
+        const struct gn_backend_ops *ops = gn_backend_ops_of(all[i]);
+        if (ops) ops->close(NULL);
+    }
+}
+
+static void test_plan_tiles(void **state)
+{
+    (void)state;
+    struct gn_data d = {1000, 12, 4, NULL, NULL};
+    struct gn_settings s = small(GN_BACKEND_AUTO);
+    struct gn_plan p;
+    s.batch = 256;
+    s.threads = 4;
+
+    gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);
+    assert_int_equal(p.tile, 32);
+    assert_int_equal(p.tiles, 8);
+    s.tile = 100;
+    gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);
+    assert_int_equal(p.tile, 64);
+    assert_int_equal(p.tiles, 4);
+    s.tile = 0;
+    s.batch = 20;
+    gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);
+    assert_int_equal(p.tile, 20);
+    assert_int_equal(p.tiles, 1);
+
+    s.batch = 256;
+    gn_plan_make(&p, &s, GN_BACKEND_CPU, &d, NULL);
+    assert_int_equal(p.workers, 4);
+    assert_int_equal(p.tile, 32); /* 256 rows over 2 x 4 tiles */
+    assert_int_equal(p.tiles, 8);
+    s.threads = 64;
+    gn_plan_make(&p, &s, GN_BACKEND_CPU, &d, NULL);
+    assert_int_equal(p.tile, 8); /* at least 8 rows */
+    assert_int_equal(p.tiles, 32);
+    s.tile = 5;
+    gn_plan_make(&p, &s, GN_BACKEND_CPU, &d, NULL);
+    assert_int_equal(p.tile, 5);
+    assert_int_equal(p.tiles, 52);
+
+    gn_plan_make(&p, &s, GN_BACKEND_SERIAL, &d, NULL);
+    assert_int_equal(p.tile, 256);
+    assert_int_equal(p.tiles, 1);
+
+    /* the batch is clamped to the examples used, and the run's length */
+    s.limit_train = 100;
+    s.epochs = 3;
+    s.steps = 0;
+    gn_plan_make(&p, &s, GN_BACKEND_SERIAL, &d, NULL);
+    assert_int_equal(p.n_train, 100);
+    assert_int_equal(p.batch, 100);
+    assert_int_equal(p.steps_per_epoch, 1);
+    assert_int_equal(p.steps_total, 3);
+    assert_int_equal(p.data_timeout_ns, GN_PLAN_DATA_TIMEOUT_NS);
+    s.cuda_timeout_scale = 10;
+    gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);
+    assert_int_equal(p.wait_timeout_ns, 10 * GN_PLAN_WAIT_TIMEOUT_NS);
+
+    /* a resumed run mid-epoch starts with the epoch's sums */
+    s.limit_train = 0;
+    s.batch = 100;
+    gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);
+    gn_plan_start(&p, 12, 3, 1.5, 7, 200);
+    assert_int_equal(p.first_step, 12);
+    assert_int_equal(p.grow_round, 3);
+    assert_int_equal(p.first_seen, 200);
+    gn_plan_start(&p, 10, 3, 1.5, 7, 200); /* an epoch's start: no sums */
+    assert_int_equal(p.first_seen, 0);
+    assert_true(p.first_loss_sum == 0.0);
+}
+
+static void test_probe(void **state)
+{
+    (void)state;
+    char why[256];
+    assert_int_equal(gn_backend_probe(GN_BACKEND_SERIAL, why, sizeof why), GN_OK);
+    assert_true(why[0] != '\0');
+    assert_int_equal(gn_backend_probe(GN_BACKEND_CPU, why, sizeof why), GN_OK);
+    assert_true(why[0] != '\0');
+    enum gn_status st = gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why);
+    print_message("cuda: %s (%s)\n", gn_status_str(st), why);
+    assert_true(st == GN_OK || st == GN_ERR_UNSUPPORTED);
+    assert_true(why[0] != '\0');
+    if (!GN_HAVE_CUDA_BACKEND) assert_int_equal(st, GN_ERR_UNSUPPORTED);
+    if (st) assert_string_equal(gn_error_message(), why);
+    assert_int_equal(gn_backend_probe(GN_BACKEND_AUTO, why, sizeof why), GN_OK);
+    assert_non_null(strstr(why, st ? "auto picks the cpu backend" : "auto picks the cuda backend"));
+    assert_int_equal(gn_backend_probe(GN_BACKEND_SERIAL, NULL, 0), GN_OK);
+    assert_int_equal(gn_backend_probe((enum gn_backend)42, why, sizeof why), GN_ERR_UNSUPPORTED);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_cpu_open_fails_after_start),
+        cmocka_unit_test(test_trainer_closes_failed_open),
+        cmocka_unit_test(test_close_takes_null),
+        cmocka_unit_test(test_plan_tiles),
+        cmocka_unit_test(test_probe),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
