@@ -1,0 +1,177 @@
+/*
+ * The kernel tests' device half: one device block operation run alone, so
+ * tests/test_kernel_ops.c can compare it with its host reference bit for
+ * bit (the dav1d checkasm habit).
+ *
+ * gn_opcheck_run: every array of the host model (pools, lists) and buffers
+ * (activations, errors, loss rows, the batch) is copied to a fresh device
+ * allocation; a struct gn_model and a struct gn_buffers holding the device
+ * pointers go to device memory, as the persistent kernel's state holds
+ * them (launch.cu). One block of NT threads then runs the op with its
+ * dynamic shared memory sized and carved as the persistent kernel carves
+ * it (gn_block_smem_floats: a, w, acc; the statistic's lane sums static),
+ * and every array comes back over the host's. All device memory is freed
+ * on every path. Built only into the test program, never into libgenet.
+ */
+#include <stdio.h>
+
+#include "device/block_ops.cuh"
+#include "grow.h"
+#include "opcheck.h"
+
+#ifndef GN_CUDA_ARCH_BUILT
+#define GN_CUDA_ARCH_BUILT 90
+#endif
+
+static __global__ void __launch_bounds__(NT)
+    gn_opcheck_kernel(struct gn_model *m, struct gn_buffers *b, struct gn_opcheck_args a,
+                      int32_t smem_a, int32_t smem_w)
+{
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __shared__ double lane_sums[NT];
+    struct gn_block_smem sm;
+    sm.a = reinterpret_cast<float *>(smem_raw);
+    sm.w = sm.a + smem_a;
+    sm.acc = sm.w + smem_w;
+    sm.lane = lane_sums;
+    switch (a.op) {
+    case GN_OPCHECK_FORWARD: gn_op_forward_block(m, b, a.g, a.r0, a.r1, sm); break;
+    case GN_OPCHECK_LOSS: gn_op_loss_block(m, b, a.r0, a.r1); break;
+    case GN_OPCHECK_FORWARD_LOSS:
+        /* as the worker runs the output's forward task (worker.cuh) */
+        gn_op_forward_block(m, b, GN_SLOT_OUTPUT, a.r0, a.r1, sm);
+        __syncthreads();
+        gn_op_loss_block(m, b, a.r0, a.r1);
+        break;
+    case GN_OPCHECK_BACKWARD: gn_op_backward_block(m, b, a.g, a.r0, a.r1, sm); break;
+    case GN_OPCHECK_UPDATE:
+        gn_op_update_block(m, b, a.g, a.k0, a.k1, a.lr, a.mu, a.wd, sm);
+        break;
+    case GN_OPCHECK_STAT: gn_op_stat_block(m, a.g, sm); break;
+    case GN_OPCHECK_GROW:
+        gn_grow_apply(m, a.g, (enum gn_dup_kind)a.kind, a.child, a.e0, a.p0, a.step, a.seed,
+                      a.noise, threadIdx.x, NT);
+        break;
+    }
+}
+
+extern "C" int gn_opcheck_device(char *why, size_t len)
+{
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+        snprintf(why, len, "no usable CUDA device: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        return 0;
+    }
+    if (count <= 0) {
+        snprintf(why, len, "no CUDA device present");
+        return 0;
+    }
+    cudaDeviceProp p;
+    e = cudaGetDeviceProperties(&p, 0);
+    if (e != cudaSuccess) {
+        snprintf(why, len, "cannot read device 0: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        return 0;
+    }
+    if (p.major * 10 + p.minor < GN_CUDA_ARCH_BUILT) {
+        snprintf(why, len, "%s has compute capability %d.%d; this build targets sm_%d", p.name,
+                 p.major, p.minor, GN_CUDA_ARCH_BUILT);
+        return 0;
+    }
+    e = cudaSetDevice(0);
+    if (e != cudaSuccess) {
+        snprintf(why, len, "cannot use device 0: %s", cudaGetErrorString(e));
+        cudaGetLastError();
+        return 0;
+    }
+    snprintf(why, len, "%s (sm_%d%d, %d SMs)", p.name, p.major, p.minor,
+             p.multiProcessorCount);
+    return 1;
+}
+
+/* One array travelling both ways. */
+struct gn_opcheck_array {
+    void **dev;  /* where its device pointer goes */
+    void *host;  /* uploaded from, downloaded into when back */
+    size_t bytes;
+    int back;
+};
+
+extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *b,
+                                         const struct gn_opcheck_args *a)
+{
+    enum gn_status st = GN_OK;
+    struct gn_model hm = *m;   /* the scalars, then the device arrays */
+    struct gn_buffers hb = *b;
+    struct gn_model *dm = NULL;
+    struct gn_buffers *db = NULL;
+    float *dx = NULL;
+    uint8_t *dy = NULL;
+    const size_t MG = (size_t)m->max_groups, ME = (size_t)m->max_edges;
+    const size_t MP = (size_t)m->max_params, B = (size_t)b->batch;
+    const size_t nact = MG * B * (size_t)b->stride;
+    struct gn_opcheck_array t[] = {
+        {(void **)&hm.groups, m->groups, MG * sizeof *m->groups, 1},
+        {(void **)&hm.edges, m->edges, ME * sizeof *m->edges, 1},
+        {(void **)&hm.params, m->params, MP * sizeof(float), 1},
+        {(void **)&hm.grads, m->grads, MP * sizeof(float), 1},
+        {(void **)&hm.moment, m->moment, MP * sizeof(float), 1},
+        {(void **)&hm.order, m->order, MG * sizeof(int32_t), 1},
+        {(void **)&hm.in_list, m->in_list, ME * sizeof(int32_t), 1},
+        {(void **)&hm.out_list, m->out_list, ME * sizeof(int32_t), 1},
+        {(void **)&hb.act, b->act, nact * sizeof(float), 1},
+        {(void **)&hb.dz, b->dz, nact * sizeof(float), 1},
+        {(void **)&hb.row_loss, b->row_loss, B * sizeof(float), 1},
+        {(void **)&hb.row_hit, b->row_hit, B, 1},
+        {(void **)&dx, (void *)b->x, B * (size_t)m->inputs * sizeof(float), 0},
+        {(void **)&dy, (void *)b->y, B, 0},
+    };
+    const int n = (int)(sizeof t / sizeof t[0]);
+    for (int i = 0; i < n; i++) *t[i].dev = NULL;
+
+    int32_t sa, sw, sacc;
+    gn_block_smem_floats(a->tile, m->max_width, a->min_width, &sa, &sw, &sacc);
+    const size_t smem = (size_t)(sa + sw + sacc) * sizeof(float);
+    {
+        int optin = 0;
+        cudaFuncAttributes fa;
+        GN_CUDA_TRY(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0));
+        GN_CUDA_TRY(cudaFuncGetAttributes(&fa, gn_opcheck_kernel));
+        if (smem + fa.sharedSizeBytes > (size_t)optin) {
+            st = gn_fail(GN_ERR_INVALID,
+                         "tile %d, widths %d..%d: %zu B of shared memory (+%zu static), the "
+                         "device allows %d",
+                         a->tile, a->min_width, m->max_width, smem, fa.sharedSizeBytes, optin);
+            goto error;
+        }
+        GN_CUDA_TRY(cudaFuncSetAttribute(gn_opcheck_kernel,
+                                         cudaFuncAttributeMaxDynamicSharedMemorySize, (int)smem));
+    }
+
+    for (int i = 0; i < n; i++) {
+        GN_CUDA_TRY(cudaMalloc(t[i].dev, t[i].bytes ? t[i].bytes : 1));
+        if (t[i].bytes)
+            GN_CUDA_TRY(cudaMemcpy(*t[i].dev, t[i].host, t[i].bytes, cudaMemcpyHostToDevice));
+    }
+    hb.x = dx;
+    hb.y = dy;
+    GN_CUDA_TRY(cudaMalloc(&dm, sizeof *dm));
+    GN_CUDA_TRY(cudaMalloc(&db, sizeof *db));
+    GN_CUDA_TRY(cudaMemcpy(dm, &hm, sizeof hm, cudaMemcpyHostToDevice));
+    GN_CUDA_TRY(cudaMemcpy(db, &hb, sizeof hb, cudaMemcpyHostToDevice));
+
+    gn_opcheck_kernel<<<1, NT, smem>>>(dm, db, *a, sa, sw);
+    GN_CUDA_TRY(cudaGetLastError());
+    GN_CUDA_TRY(cudaDeviceSynchronize());
+
+    for (int i = 0; i < n; i++)
+        if (t[i].back && t[i].bytes)
+            GN_CUDA_TRY(cudaMemcpy(t[i].host, *t[i].dev, t[i].bytes, cudaMemcpyDeviceToHost));
+error:
+    for (int i = 0; i < n; i++) cudaFree(*t[i].dev);
+    cudaFree(dm);
+    cudaFree(db);
+    return st;
+}

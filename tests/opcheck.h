@@ -1,0 +1,67 @@
+/*
+ * The kernel tests' device half (opcheck.cu), seen from C: one operation of
+ * the persistent kernel's block-level task math (device/block_ops.cuh), or
+ * growth's duplication (gn_grow_apply of grow.h) with a block's threads as
+ * its lanes, run by ONE block of NT threads on a device copy of a host
+ * model and its buffers; every array is copied back over the host's.
+ * Test code only: linked into tests/test_kernel_ops, never into libgenet.
+ */
+#ifndef GN_TESTS_OPCHECK_H
+#define GN_TESTS_OPCHECK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "model.h"
+#include "ops.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Which operation one launch runs (the arguments it reads in brackets). */
+enum gn_opcheck_op {
+    GN_OPCHECK_FORWARD = 0,      /* gn_op_forward_block (g, r0, r1) */
+    GN_OPCHECK_LOSS = 1,         /* gn_op_loss_block (r0, r1) */
+    GN_OPCHECK_FORWARD_LOSS = 2, /* the output's forward, then its loss, as the worker runs
+                                    them (r0, r1) */
+    GN_OPCHECK_BACKWARD = 3,     /* gn_op_backward_block (g, r0, r1) */
+    GN_OPCHECK_UPDATE = 4,       /* gn_op_update_block (g, k0, k1, lr, mu, wd) */
+    GN_OPCHECK_STAT = 5,         /* gn_op_stat_block (g) */
+    GN_OPCHECK_GROW = 6,         /* gn_grow_apply (g, kind, child, e0, p0, step, seed, noise) */
+};
+
+struct gn_opcheck_args {
+    int32_t op; /* enum gn_opcheck_op */
+    int32_t g;
+    int32_t r0, r1;
+    int32_t k0, k1;
+    float lr, mu, wd;
+    /* the shared memory is sized by gn_block_smem_floats(tile, max_width,
+     * min_width): tile >= r1 - r0, min_width <= the width of g */
+    int32_t tile, min_width;
+    int32_t kind, child, e0;
+    int32_t pad_;
+    int64_t p0, step;
+    uint64_t seed;
+    float noise;
+    int32_t pad2_;
+};
+
+/* 1 when device 0 can run the test's kernel; 0 when no device is present
+ * or usable (cudaGetDeviceCount fails or finds none, or the device is older
+ * than the architecture built for): `why` says which. */
+int gn_opcheck_device(char *why, size_t len);
+
+/* Upload m and b (b->x: (batch, inputs), b->y: (batch)), run a->op in one
+ * block, wait, and copy every array of m and b back into the host's. The
+ * model's and buffers' scalars are not changed by any op. GN_OK, or an
+ * error with its message in the error channel (gn_error_message). */
+enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *b,
+                              const struct gn_opcheck_args *a);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

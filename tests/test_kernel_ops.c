@@ -1,0 +1,804 @@
+/*
+ * Kernel tests in the checkasm style: every block operation of the
+ * persistent kernel (device/block_ops.cuh), and growth's duplication run
+ * by a block's threads, against its host reference (runtime/model/ops.c,
+ * stat.h, grow.h), bit for bit. Suite gpu: exits 77 where no device is.
+ *
+ * A case builds a small network around one group T: p hidden sources
+ * (each fed by the input) and maybe the input feed T; T feeds q hidden
+ * targets (each feeding the output) and maybe the output; 0 to 2
+ * bystander groups sit beside them. Roles take shuffled slots and the
+ * edges are added in shuffled order, so slots, positions and weight blocks
+ * all disagree with the canonical order. Every array is filled with random
+ * values of the case's profile (plain; sparse with exact and negative
+ * zeros; magnitudes 2^-60..2^20; denormals and large values mixed in; a
+ * few small integers, for ties and exact cancellations), space no op may
+ * read or write with a NaN sentinel. The host state is cloned twice: the
+ * reference runs on one clone, the device op (opcheck.cu: one block of NT
+ * threads) on the other, and then EVERY array (pools, lists, activations,
+ * errors, loss rows) is compared as uint32 bit patterns, so a write out of
+ * place shows as well as a wrong value. The first mismatches of a case are
+ * printed with the op, the shape, the place and both values in %a.
+ *
+ * Shapes are adversarial: hidden widths 1, 7, 31, 32, 33, 64, 256 in turn,
+ * classes 2 to 256, inputs 1 to 784 (mostly not multiples of 32), batches
+ * not multiples of 32, row ranges [r0, r1) of 1 to 64 rows anywhere in the
+ * batch (shared memory sized for exactly r1 - r0 rows: the tightest the
+ * contract allows), fan-in and fan-out 1 to 8, update slices [k0, k1)
+ * cutting through edge blocks (and running past the end). The update's
+ * reference is gn_op_grad then gn_op_update with only the slice's entries
+ * kept (the bias when k0 == 0); everything else must stay as it was.
+ *
+ * Biases are never -0.0f: the host's forward skips zero activations
+ * (adding nothing) where the device adds a * w (+0), which differ only for
+ * a -0.0f bias, a value training cannot produce. The seed is fresh every
+ * run and printed; GN_TEST_SEED=<n> replays a run.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "genet/genet.h"
+#include "grow.h"
+#include "model.h"
+#include "opcheck.h"
+#include "ops.h"
+#include "rng.h"
+#include "stat.h"
+#include "testutil.h"
+
+#define MAX_FAN 8
+#define MAX_ROWS 161       /* rows of a batch at most */
+#define MAX_PARAMS 1500000 /* parameters of a case at most: keeps a run short */
+#define SHOW_CASES 8       /* bad cases printed in detail per test */
+#define SHOW_VALUES 4      /* mismatches printed per bad case */
+
+static const uint32_t SENTINEL = 0x7fc0beefu; /* a quiet NaN no op computes */
+
+static const int32_t WIDTHS[] = {1, 7, 31, 32, 33, 64, 256};
+#define N_WIDTHS 7
+static const int32_t CLASSES[] = {2, 10, 33, 3, 100, 256, 31};
+static const int32_t INPUTS[] = {1, 5, 100, 784, 33, 250, 47, 17};
+static const int32_t ROWS[] = {1, 2, 31, 33, 63, 65, 97, 100, 127, 129, 150, 160};
+static const int32_t SPANS[] = {1, 2, 31, 32, 33, 63, 64};
+
+/* ---- random numbers: a splitmix64 sequence per case ---- */
+
+struct rng {
+    uint64_t s;
+};
+
+static uint64_t rnd(struct rng *r)
+{
+    r->s += 0x9e3779b97f4a7c15ull;
+    uint64_t z = r->s;
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+}
+
+static int32_t below(struct rng *r, int32_t n)
+{
+    return (int32_t)(rnd(r) % (uint64_t)n);
+}
+
+/* Uniform in (-1, 1), never 0. */
+static float unit(struct rng *r)
+{
+    float u = (float)((int32_t)(rnd(r) >> 40) - (1 << 23)) * (1.0f / 8388608.0f);
+    return u == 0.0f ? 0.5f : u;
+}
+
+static float from_bits(uint32_t u)
+{
+    float f;
+    memcpy(&f, &u, sizeof f);
+    return f;
+}
+
+enum profile {
+    P_PLAIN,  /* (-1, 1) */
+    P_SPARSE, /* half exact zeros, some of them -0.0f */
+    P_SCALES, /* magnitudes 2^-60 .. 2^20 */
+    P_MIXED,  /* zeros, denormals, large values among plain ones */
+    P_INTS,   /* -2 .. 2: ties, exact cancellations */
+    P_COUNT,
+};
+
+/* One value of the profile; relu: a hidden activation (negatives become
+ * +0, -0.0f stays). Magnitudes stay far from overflow. */
+static float draw(struct rng *r, int profile, int relu)
+{
+    float v = unit(r);
+    switch (profile) {
+    case P_PLAIN: break;
+    case P_SPARSE:
+        if (below(r, 2)) v = below(r, 4) == 0 ? -0.0f : 0.0f;
+        break;
+    case P_SCALES: v = ldexpf(v, below(r, 81) - 60); break;
+    case P_MIXED: {
+        int32_t c = below(r, 20);
+        if (c < 5) v = c == 0 ? -0.0f : 0.0f;
+        else if (c < 7) v = ldexpf(v, -126 - below(r, 20)); /* denormal */
+        else if (c < 9) v = ldexpf(v, 10 + below(r, 11));
+        break;
+    }
+    case P_INTS: v = (float)(below(r, 5) - 2); break;
+    }
+    if (relu && v < 0.0f) v = 0.0f;
+    return v;
+}
+
+/* ---- the network of a case ---- */
+
+struct state {
+    struct gn_model m;
+    struct gn_buffers b;
+};
+
+struct net {
+    int32_t S, C, I, batch, rows;
+    int32_t p, from_input, q, to_output, extra;
+    int32_t t_output; /* T is the output group */
+    int32_t T;
+    int32_t src[MAX_FAN], dst[MAX_FAN];
+    int profile, signed_hidden;
+    float *x;
+    uint8_t *y;
+    struct state s;
+};
+
+static int32_t t_width(const struct net *n)
+{
+    return n->t_output ? n->C : n->S;
+}
+
+/* Parameters, groups and edges the network needs, with room for one
+ * duplication of T (either kind) when grow is set. */
+static int64_t net_params(const struct net *n, int grow, int32_t *groups, int32_t *edges)
+{
+    const int64_t S = n->S, C = n->C, I = n->I, W = t_width(n);
+    const int32_t hidden = n->p + !n->t_output + n->q + n->extra;
+    int64_t p = C + hidden * S;
+    p += n->p * (I * S + S * W) + n->from_input * I * W;
+    p += n->q * (S * S + S * C) + n->to_output * S * C;
+    p += n->extra * (I * S + S * C);
+    *groups = 2 + hidden;
+    *edges = 2 * n->p + n->from_input + 2 * n->q + n->to_output + 2 * n->extra;
+    if (grow) {
+        const int64_t in = n->p * S + n->from_input * I, out = n->q * S + n->to_output * C;
+        const int64_t width = (in + out) * S, depth = S * S;
+        p += S + (width > depth ? width : depth);
+        *groups += 1;
+        *edges += n->p + n->from_input + n->q + n->to_output;
+    }
+    return p;
+}
+
+/* Draw a shape: case i takes hidden width WIDTHS[i % 7]; fan-in up to
+ * fan_in, fan-out up to fan_out (0: T feeds only the output). */
+static void net_shape(struct net *n, struct rng *r, int32_t i, int t_output, int32_t fan_in,
+                      int32_t fan_out, int grow)
+{
+    memset(n, 0, sizeof *n);
+    n->S = WIDTHS[i % N_WIDTHS];
+    n->C = CLASSES[(i / N_WIDTHS + below(r, 2)) % 7];
+    /* width 1 beside 256 classes: the update's staging and the widest
+     * accumulators together do not fit one block's shared memory */
+    if (n->S == 1 && n->C > 200) n->C = 200;
+    n->I = INPUTS[below(r, 8)];
+    n->rows = below(r, 2) ? ROWS[below(r, 12)] : 1 + below(r, MAX_ROWS);
+    n->batch = n->rows + below(r, 4);
+    n->t_output = t_output;
+    const int32_t f = 1 + below(r, fan_in);
+    n->from_input = below(r, 2);
+    n->p = f - n->from_input;
+    if (!t_output) {
+        if (fan_out > 0) {
+            const int32_t fo = 1 + below(r, fan_out);
+            n->to_output = below(r, 2);
+            n->q = fo - n->to_output;
+        } else {
+            n->to_output = 1;
+        }
+    }
+    n->extra = below(r, 3);
+    n->profile = below(r, P_COUNT);
+    n->signed_hidden = below(r, 4) == 0;
+    int32_t g, e;
+    while (net_params(n, grow, &g, &e) > MAX_PARAMS) {
+        if (n->I > 100) n->I = 100;
+        else if (n->p > 1) n->p--;
+        else if (n->q > 1) n->q--;
+        else if (n->extra > 0) n->extra--;
+        else break;
+    }
+}
+
+static void shuffle(struct rng *r, int32_t *a, int32_t n)
+{
+    for (int32_t i = n - 1; i > 0; i--) {
+        int32_t j = below(r, i + 1), t = a[i];
+        a[i] = a[j];
+        a[j] = t;
+    }
+}
+
+static void fill_f32(struct rng *r, float *v, int64_t n, int profile, int relu)
+{
+    for (int64_t i = 0; i < n; i++) v[i] = draw(r, profile, relu);
+}
+
+static void fill_sentinel(float *v, int64_t n)
+{
+    const float s = from_bits(SENTINEL);
+    for (int64_t i = 0; i < n; i++) v[i] = s;
+}
+
+/* Build the network, rebuilt, and fill every array. */
+static void net_build(struct net *n, struct rng *r, int grow)
+{
+    int32_t ng, ne;
+    const int64_t np = net_params(n, grow, &ng, &ne);
+    struct gn_model *m = &n->s.m;
+    assert_int_equal(gn_model_init(m, n->I, n->C, n->S, ng, ne, np), GN_OK);
+    const int32_t hidden = ng - 2 - (grow ? 1 : 0);
+    int32_t slots[3 * MAX_FAN + 3];
+    for (int32_t i = 0; i < hidden; i++)
+        assert_int_equal(gn_model_add_group(m, &slots[i]), GN_OK);
+    shuffle(r, slots, hidden);
+    int32_t h = 0;
+    for (int32_t i = 0; i < n->p; i++) n->src[i] = slots[h++];
+    n->T = n->t_output ? GN_SLOT_OUTPUT : slots[h++];
+    for (int32_t j = 0; j < n->q; j++) n->dst[j] = slots[h++];
+
+    int32_t es[6 * MAX_FAN + 8][2], k = 0;
+    for (int32_t i = 0; i < n->p; i++) {
+        es[k][0] = GN_SLOT_INPUT, es[k++][1] = n->src[i];
+        es[k][0] = n->src[i], es[k++][1] = n->T;
+    }
+    if (n->from_input) es[k][0] = GN_SLOT_INPUT, es[k++][1] = n->T;
+    for (int32_t j = 0; j < n->q; j++) {
+        es[k][0] = n->T, es[k++][1] = n->dst[j];
+        es[k][0] = n->dst[j], es[k++][1] = GN_SLOT_OUTPUT;
+    }
+    if (n->to_output) es[k][0] = n->T, es[k++][1] = GN_SLOT_OUTPUT;
+    for (int32_t i = 0; i < n->extra; i++) {
+        es[k][0] = GN_SLOT_INPUT, es[k++][1] = slots[h];
+        es[k][0] = slots[h++], es[k++][1] = GN_SLOT_OUTPUT;
+    }
+    int32_t perm[6 * MAX_FAN + 8];
+    for (int32_t i = 0; i < k; i++) perm[i] = i;
+    shuffle(r, perm, k);
+    for (int32_t i = 0; i < k; i++)
+        assert_int_equal(gn_model_add_edge(m, es[perm[i]][0], es[perm[i]][1], NULL), GN_OK);
+    assert_int_equal(gn_model_rebuild(m, NULL), GN_OK);
+
+    /* parameters, gradients, momentum; biases never -0.0f (see the top) */
+    fill_f32(r, m->params, m->n_params, n->profile, 0);
+    fill_f32(r, m->grads, m->n_params, n->profile, 0);
+    fill_f32(r, m->moment, m->n_params, n->profile, 0);
+    for (int32_t g = 1; g < m->n_groups; g++) {
+        float *bias = m->params + m->groups[g].bias;
+        for (int32_t j = 0; j < m->groups[g].width; j++)
+            if (bias[j] == 0.0f) bias[j] = 0.0f;
+        m->groups[g].grad_std = unit(r);
+    }
+    fill_sentinel(m->params + m->n_params, m->max_params - m->n_params);
+    fill_sentinel(m->grads + m->n_params, m->max_params - m->n_params);
+    fill_sentinel(m->moment + m->n_params, m->max_params - m->n_params);
+
+    /* the batch, activations and errors of every group, loss rows */
+    struct gn_buffers *b = &n->s.b;
+    assert_int_equal(gn_buffers_init(b, m, n->batch), GN_OK);
+    b->rows = n->rows;
+    n->x = malloc((size_t)n->batch * (size_t)n->I * sizeof(float));
+    n->y = malloc((size_t)n->batch);
+    assert_non_null(n->x);
+    assert_non_null(n->y);
+    fill_f32(r, n->x, (int64_t)n->batch * n->I, n->profile, 0);
+    for (int32_t i = 0; i < n->batch; i++) n->y[i] = (uint8_t)below(r, n->C);
+    b->x = n->x;
+    b->y = n->y;
+    const int64_t block = (int64_t)b->batch * b->stride;
+    for (int32_t g = 0; g < m->max_groups; g++) {
+        float *a = gn_act(b, g), *d = gn_dz(b, g);
+        int64_t used = 0;
+        if (g != GN_SLOT_INPUT && g < m->n_groups) {
+            used = (int64_t)b->batch * m->groups[g].width;
+            const int relu = m->groups[g].kind == GN_GROUP_HIDDEN && !n->signed_hidden;
+            fill_f32(r, a, used, n->profile, relu);
+            fill_f32(r, d, used, n->profile, 0);
+        }
+        fill_sentinel(a + used, block - used);
+        fill_sentinel(d + used, block - used);
+    }
+    fill_sentinel(b->row_loss, b->batch);
+    memset(b->row_hit, 0xa5, (size_t)b->batch);
+}
+
+static void state_clone(struct state *dst, const struct state *src)
+{
+    assert_int_equal(gn_model_clone(&dst->m, &src->m), GN_OK);
+    assert_int_equal(gn_buffers_init(&dst->b, &src->m, src->b.batch), GN_OK);
+    dst->b.rows = src->b.rows;
+    dst->b.x = src->b.x;
+    dst->b.y = src->b.y;
+    const size_t nact = (size_t)src->m.max_groups * src->b.batch * src->b.stride;
+    memcpy(dst->b.act, src->b.act, nact * sizeof(float));
+    memcpy(dst->b.dz, src->b.dz, nact * sizeof(float));
+    memcpy(dst->b.row_loss, src->b.row_loss, (size_t)src->b.batch * sizeof(float));
+    memcpy(dst->b.row_hit, src->b.row_hit, (size_t)src->b.batch);
+}
+
+static void state_free(struct state *s)
+{
+    gn_model_free(&s->m);
+    gn_buffers_free(&s->b);
+}
+
+static void net_free(struct net *n)
+{
+    state_free(&n->s);
+    free(n->x);
+    free(n->y);
+}
+
+/* ---- comparison ---- */
+
+struct tally {
+    const char *op;
+    int32_t cases, bad_cases;
+    int64_t compared, mismatches;
+    int shown; /* mismatches printed for the current case */
+};
+
+enum where_kind { W_PARAM, W_BUF, W_GROUP, W_EDGE, W_PLAIN };
+
+/* The 32-bit words of struct gn_group and struct gn_edge (model.h). */
+static const char *const GROUP_WORDS[14] = {
+    "kind",  "width", "bias (low)", "bias (high)", "in_begin", "in_count", "out_begin",
+    "out_count", "pos", "flags", "parent", "born", "grad_std", "pad_"};
+#define GROUP_WORD_GRAD_STD 12
+static const char *const EDGE_WORDS[4] = {"src", "dst", "w (low)", "w (high)"};
+
+/* Where index i of an array lies, in words. */
+static void where(char *out, size_t len, enum where_kind k, const struct state *s, int64_t i)
+{
+    const struct gn_model *m = &s->m;
+    switch (k) {
+    case W_PARAM:
+        for (int32_t g = 1; g < m->n_groups; g++) {
+            const struct gn_group *gr = &m->groups[g];
+            if (gr->bias >= 0 && i >= gr->bias && i < gr->bias + gr->width) {
+                snprintf(out, len, "bias of group %d [%lld]", g, (long long)(i - gr->bias));
+                return;
+            }
+        }
+        for (int32_t e = 0; e < m->n_edges; e++) {
+            const struct gn_edge *ed = &m->edges[e];
+            if (ed->src < 0) continue;
+            const int64_t K = m->groups[ed->src].width, n = m->groups[ed->dst].width;
+            if (i >= ed->w && i < ed->w + K * n) {
+                snprintf(out, len, "edge %d (%d->%d) [k %lld, j %lld]", e, ed->src, ed->dst,
+                         (long long)((i - ed->w) / n), (long long)((i - ed->w) % n));
+                return;
+            }
+        }
+        snprintf(out, len, "unused [%lld]", (long long)i);
+        return;
+    case W_BUF: {
+        const int64_t blk = (int64_t)s->b.batch * s->b.stride;
+        const int32_t g = (int32_t)(i / blk);
+        const int64_t rem = i % blk;
+        const int32_t w = g < m->n_groups ? m->groups[g].width : 0;
+        if (g != GN_SLOT_INPUT && rem < (int64_t)s->b.batch * w)
+            snprintf(out, len, "group %d row %lld col %lld", g, (long long)(rem / w),
+                     (long long)(rem % w));
+        else
+            snprintf(out, len, "group %d unused [%lld]", g, (long long)rem);
+        return;
+    }
+    case W_GROUP:
+        snprintf(out, len, "slot %lld %s", (long long)(i / 14), GROUP_WORDS[i % 14]);
+        return;
+    case W_EDGE:
+        snprintf(out, len, "%lld %s", (long long)(i / 4), EDGE_WORDS[i % 4]);
+        return;
+    case W_PLAIN: snprintf(out, len, "[%lld]", (long long)i); return;
+    }
+}
+
+/* Compare n 32-bit words of host (ref) and device results. */
+static void cmp_words(struct tally *t, const char *shape, const char *name, enum where_kind k,
+                      int is_float, const struct state *ref, const void *a, const void *b,
+                      int64_t n)
+{
+    const uint32_t *h = a, *d = b;
+    t->compared += n;
+    for (int64_t i = 0; i < n; i++) {
+        if (h[i] == d[i]) continue;
+        t->mismatches++;
+        if (t->bad_cases >= SHOW_CASES || t->shown++ >= SHOW_VALUES) continue;
+        char at[128];
+        where(at, sizeof at, k, ref, i);
+        if (is_float || (k == W_GROUP && i % 14 == GROUP_WORD_GRAD_STD))
+            print_error("%s [%s]: %s %s: host %a (0x%08x) device %a (0x%08x)\n", t->op, shape,
+                        name, at, (double)from_bits(h[i]), h[i], (double)from_bits(d[i]), d[i]);
+        else
+            print_error("%s [%s]: %s %s: host %d (0x%08x) device %d (0x%08x)\n", t->op, shape,
+                        name, at, (int32_t)h[i], h[i], (int32_t)d[i], d[i]);
+    }
+}
+
+/* Every array of the two states; returns 1 when all are equal. */
+static int compare(struct tally *t, const char *shape, const struct state *ref,
+                   const struct state *dev)
+{
+    const int64_t before = t->mismatches;
+    const struct gn_model *a = &ref->m, *b = &dev->m;
+    const int64_t MP = a->max_params, MG = a->max_groups, ME = a->max_edges;
+    const int64_t nact = MG * ref->b.batch * ref->b.stride;
+    t->shown = 0;
+    GN_STATIC_ASSERT(sizeof(struct gn_group) == 14 * 4, "gn_group in words");
+    GN_STATIC_ASSERT(offsetof(struct gn_group, grad_std) == GROUP_WORD_GRAD_STD * 4,
+                     "gn_group's grad_std word");
+    GN_STATIC_ASSERT(sizeof(struct gn_edge) == 4 * 4, "gn_edge in words");
+    cmp_words(t, shape, "params", W_PARAM, 1, ref, a->params, b->params, MP);
+    cmp_words(t, shape, "grads", W_PARAM, 1, ref, a->grads, b->grads, MP);
+    cmp_words(t, shape, "moment", W_PARAM, 1, ref, a->moment, b->moment, MP);
+    cmp_words(t, shape, "groups", W_GROUP, 0, ref, a->groups, b->groups, MG * 14);
+    cmp_words(t, shape, "edges", W_EDGE, 0, ref, a->edges, b->edges, ME * 4);
+    cmp_words(t, shape, "order", W_PLAIN, 0, ref, a->order, b->order, MG);
+    cmp_words(t, shape, "in_list", W_PLAIN, 0, ref, a->in_list, b->in_list, ME);
+    cmp_words(t, shape, "out_list", W_PLAIN, 0, ref, a->out_list, b->out_list, ME);
+    cmp_words(t, shape, "act", W_BUF, 1, ref, ref->b.act, dev->b.act, nact);
+    cmp_words(t, shape, "dz", W_BUF, 1, ref, ref->b.dz, dev->b.dz, nact);
+    cmp_words(t, shape, "row_loss", W_PLAIN, 1, ref, ref->b.row_loss, dev->b.row_loss,
+              ref->b.batch);
+    t->compared += ref->b.batch;
+    for (int32_t r = 0; r < ref->b.batch; r++) {
+        if (ref->b.row_hit[r] == dev->b.row_hit[r]) continue;
+        t->mismatches++;
+        if (t->bad_cases < SHOW_CASES && t->shown++ < SHOW_VALUES)
+            print_error("%s [%s]: row_hit [%d]: host %d device %d\n", t->op, shape, r,
+                        ref->b.row_hit[r], dev->b.row_hit[r]);
+    }
+    const int64_t bad = t->mismatches - before;
+    if (bad > 0 && t->bad_cases < SHOW_CASES)
+        print_error("%s [%s]: %lld values differ\n", t->op, shape, (long long)bad);
+    t->cases++;
+    t->bad_cases += bad > 0;
+    return bad == 0;
+}
+
+/* ---- the host references ---- */
+
+/* Keep the update's slice of g (rows [k0, k1) of its stacked in-edge
+ * blocks, the bias when k0 == 0) from done, the rest from before. */
+static void keep_slice(struct state *out, const struct state *done, int32_t g, int32_t k0,
+                       int32_t k1)
+{
+    struct gn_model *m = &out->m;
+    const struct gn_group *gr = &m->groups[g];
+    const int64_t n = gr->width;
+    int64_t lo[MAX_FAN * 2 + 1], hi[MAX_FAN * 2 + 1];
+    int32_t c = 0;
+    if (k0 == 0) lo[c] = gr->bias, hi[c++] = gr->bias + n;
+    int32_t off = 0;
+    for (int32_t e = 0; e < gr->in_count; e++) {
+        const struct gn_edge *ed = &m->edges[m->in_list[gr->in_begin + e]];
+        const int32_t K = m->groups[ed->src].width;
+        const int32_t a0 = (k0 > off ? k0 : off) - off, a1 = (k1 < off + K ? k1 : off + K) - off;
+        off += K;
+        if (a0 < a1) lo[c] = ed->w + a0 * n, hi[c++] = ed->w + a1 * n;
+    }
+    for (int32_t i = 0; i < c; i++) {
+        const size_t len = (size_t)(hi[i] - lo[i]) * sizeof(float);
+        memcpy(m->params + lo[i], done->m.params + lo[i], len);
+        memcpy(m->grads + lo[i], done->m.grads + lo[i], len);
+        memcpy(m->moment + lo[i], done->m.moment + lo[i], len);
+    }
+}
+
+static void reference(struct state *ref, const struct state *orig,
+                      const struct gn_opcheck_args *a)
+{
+    struct gn_model *m = &ref->m;
+    struct gn_buffers *b = &ref->b;
+    switch (a->op) {
+    case GN_OPCHECK_FORWARD: gn_op_forward(m, b, a->g, a->r0, a->r1); break;
+    case GN_OPCHECK_LOSS: gn_op_loss(m, b, a->r0, a->r1); break;
+    case GN_OPCHECK_FORWARD_LOSS:
+        gn_op_forward(m, b, GN_SLOT_OUTPUT, a->r0, a->r1);
+        gn_op_loss(m, b, a->r0, a->r1);
+        break;
+    case GN_OPCHECK_BACKWARD: gn_op_backward(m, b, a->g, a->r0, a->r1); break;
+    case GN_OPCHECK_UPDATE: {
+        struct state done;
+        state_clone(&done, orig);
+        gn_op_grad(&done.m, &done.b, a->g);
+        gn_op_update(&done.m, a->g, a->lr, a->mu, a->wd);
+        keep_slice(ref, &done, a->g, a->k0, a->k1);
+        state_free(&done);
+        break;
+    }
+    case GN_OPCHECK_STAT: m->groups[a->g].grad_std = gn_stat_grad_std(m, a->g); break;
+    case GN_OPCHECK_GROW:
+        gn_grow_apply(m, a->g, (enum gn_dup_kind)a->kind, a->child, a->e0, a->p0, a->step,
+                      a->seed, a->noise, 0, 1);
+        break;
+    }
+}
+
+/* One case: reference and device on clones of n's state, compared. */
+static void check(struct tally *t, const struct net *n, const struct gn_opcheck_args *a,
+                  const char *extra)
+{
+    char shape[320];
+    snprintf(shape, sizeof shape,
+             "S=%d C=%d I=%d batch=%d rows=%d T=%d fan-in %d%s fan-out %d%s profile %d%s%s",
+             n->S, n->C, n->I, n->batch, n->rows, n->T, n->p, n->from_input ? "+input" : "",
+             n->q, n->to_output ? "+output" : "", n->profile,
+             n->signed_hidden ? " signed-hidden" : "", extra);
+    struct state ref, dev;
+    state_clone(&ref, &n->s);
+    state_clone(&dev, &n->s);
+    reference(&ref, &n->s, a);
+    if (gn_opcheck_run(&dev.m, &dev.b, a) != GN_OK)
+        fail_msg("%s [%s]: device run failed: %s", t->op, shape, gn_error_message());
+    compare(t, shape, &ref, &dev);
+    state_free(&ref);
+    state_free(&dev);
+}
+
+static void report(const struct tally *t)
+{
+    print_message("%-14s %4d cases, %11lld values compared, %d cases differ\n", t->op, t->cases,
+                  (long long)t->compared, t->bad_cases);
+    if (t->bad_cases)
+        fail_msg("%s: %d of %d cases differ (%lld values); replay with GN_TEST_SEED=%llu", t->op,
+                 t->bad_cases, t->cases, (long long)t->mismatches,
+                 (unsigned long long)gn_test_seed());
+}
+
+static struct rng case_rng(int stream, int32_t i)
+{
+    struct rng r = {gn_rng_u64(gn_test_seed(), GN_RNG_TEST, (uint64_t)stream, (uint64_t)i)};
+    return r;
+}
+
+static struct gn_opcheck_args args_of(int op, const struct net *n)
+{
+    struct gn_opcheck_args a;
+    memset(&a, 0, sizeof a);
+    a.op = op;
+    a.g = n->T;
+    a.tile = 1;
+    a.min_width = n->S < n->C ? n->S : n->C;
+    return a;
+}
+
+/* A row range of 1 to 64 rows (often 1, 31, 32, 33, 63, 64) anywhere in
+ * the batch's rows; the shared memory sized for exactly that many. */
+static void pick_rows(struct rng *r, const struct net *n, struct gn_opcheck_args *a)
+{
+    int32_t R = below(r, 2) ? SPANS[below(r, 7)] : 1 + below(r, 64);
+    if (R > n->rows) R = n->rows;
+    a->r0 = below(r, n->rows - R + 1);
+    a->r1 = a->r0 + R;
+    a->tile = R;
+}
+
+/* ---- the tests ---- */
+
+static void rows_test(const char *op_name, int op, int stream, int32_t cases, int t_output,
+                      int32_t fan_in, int32_t fan_out)
+{
+    struct tally t = {op_name, 0, 0, 0, 0, 0};
+    for (int32_t i = 0; i < cases; i++) {
+        struct rng r = case_rng(stream, i);
+        struct net n;
+        net_shape(&n, &r, i, t_output, fan_in, fan_out, 0);
+        net_build(&n, &r, 0);
+        struct gn_opcheck_args a = args_of(op, &n);
+        pick_rows(&r, &n, &a);
+        char extra[64];
+        snprintf(extra, sizeof extra, " rows [%d, %d) case %d", a.r0, a.r1, i);
+        check(&t, &n, &a, extra);
+        net_free(&n);
+    }
+    report(&t);
+}
+
+static void test_forward_hidden(void **state)
+{
+    (void)state;
+    rows_test("forward", GN_OPCHECK_FORWARD, 1, 12 * N_WIDTHS, 0, MAX_FAN, 3);
+}
+
+static void test_forward_output(void **state)
+{
+    (void)state;
+    rows_test("forward(out)", GN_OPCHECK_FORWARD, 2, 6 * N_WIDTHS, 1, MAX_FAN, 0);
+}
+
+static void test_loss(void **state)
+{
+    (void)state;
+    rows_test("loss", GN_OPCHECK_LOSS, 3, 6 * N_WIDTHS, 1, 2, 0);
+}
+
+static void test_forward_loss(void **state)
+{
+    (void)state;
+    rows_test("forward+loss", GN_OPCHECK_FORWARD_LOSS, 4, 3 * N_WIDTHS, 1, MAX_FAN, 0);
+}
+
+static void test_backward(void **state)
+{
+    (void)state;
+    rows_test("backward", GN_OPCHECK_BACKWARD, 5, 12 * N_WIDTHS, 0, 2, MAX_FAN);
+}
+
+/* Update slices [k0, k1) of the stacked in-edge rows (ktot of them): the
+ * whole group; from 0 (with the bias); from inside; around an edge's first
+ * row; or the persistent kernel's own parts (at least 64 rows, at most 16
+ * parts), the last running past ktot. */
+static void pick_slice(struct rng *r, const struct state *s, int32_t g,
+                       struct gn_opcheck_args *a)
+{
+    const struct gn_model *m = &s->m;
+    const struct gn_group *gr = &m->groups[g];
+    int32_t ktot = 0, bounds[MAX_FAN * 2 + 1], nb = 0;
+    for (int32_t e = 0; e < gr->in_count; e++) {
+        bounds[nb++] = ktot;
+        ktot += m->groups[m->edges[m->in_list[gr->in_begin + e]].src].width;
+    }
+    switch (below(r, 5)) {
+    case 0: a->k0 = 0, a->k1 = ktot; break;
+    case 1: a->k0 = 0, a->k1 = 1 + below(r, ktot); break;
+    case 2:
+        a->k0 = below(r, ktot);
+        a->k1 = a->k0 + 1 + below(r, ktot - a->k0 + 40);
+        break;
+    case 3: {
+        const int32_t at = bounds[below(r, nb)];
+        a->k0 = at > 0 ? at - below(r, 2) : 0;
+        a->k1 = at + 1 + below(r, 3);
+        break;
+    }
+    default: {
+        int32_t kp = (ktot + 15) / 16;
+        if (kp < 64) kp = 64;
+        const int32_t parts = (ktot + kp - 1) / kp;
+        a->k0 = below(r, parts) * kp;
+        a->k1 = a->k0 + kp;
+        break;
+    }
+    }
+}
+
+static void test_update(void **state)
+{
+    (void)state;
+    static const float LR[] = {0.05f, 0.1f, 1e-3f, 0.7f}, MU[] = {0.9f, 0.0f, 0.99f, 0.5f},
+                       WD[] = {5e-4f, 0.0f, 1e-2f, 3e-5f};
+    struct tally t = {"update", 0, 0, 0, 0, 0};
+    for (int32_t i = 0; i < 12 * N_WIDTHS; i++) {
+        struct rng r = case_rng(6, i);
+        struct net n;
+        net_shape(&n, &r, i, i % 3 == 2, MAX_FAN, 2, 0);
+        net_build(&n, &r, 0);
+        struct gn_opcheck_args a = args_of(GN_OPCHECK_UPDATE, &n);
+        pick_slice(&r, &n.s, n.T, &a);
+        a.lr = LR[below(&r, 4)];
+        a.mu = MU[below(&r, 4)];
+        a.wd = WD[below(&r, 4)];
+        a.tile = 1 + below(&r, 64);
+        char extra[96];
+        snprintf(extra, sizeof extra, " k [%d, %d) lr %g mu %g wd %g case %d", a.k0, a.k1,
+                 (double)a.lr, (double)a.mu, (double)a.wd, i);
+        check(&t, &n, &a, extra);
+        net_free(&n);
+    }
+    report(&t);
+}
+
+static void test_stat(void **state)
+{
+    (void)state;
+    static const float MEAN[] = {0.0f, 1e3f, -1e-3f, 1.0f};
+    struct tally t = {"stat", 0, 0, 0, 0, 0};
+    for (int32_t i = 0; i < 6 * N_WIDTHS; i++) {
+        struct rng r = case_rng(7, i);
+        struct net n;
+        net_shape(&n, &r, i, i % 3 == 2, MAX_FAN, 2, 0);
+        net_build(&n, &r, 0);
+        /* gradients far from zero on average: the centred pass matters */
+        const float mean = MEAN[below(&r, 4)];
+        float *gd = n.s.m.grads;
+        for (int64_t q = 0; q < n.s.m.n_params; q++) gd[q] += mean;
+        struct gn_opcheck_args a = args_of(GN_OPCHECK_STAT, &n);
+        char extra[64];
+        snprintf(extra, sizeof extra, " mean %g case %d", (double)mean, i);
+        check(&t, &n, &a, extra);
+        net_free(&n);
+    }
+    report(&t);
+}
+
+/* Duplications of T: space reserved as the serial round reserves it
+ * (bumping the model's counters), its contents the sentinel until applied. */
+static void grow_test(const char *op_name, enum gn_dup_kind kind, int stream, int32_t cases)
+{
+    static const float NOISE[] = {0.0f, 0.1f, 0.5f, 0.999f};
+    struct tally t = {op_name, 0, 0, 0, 0, 0};
+    for (int32_t i = 0; i < cases; i++) {
+        struct rng r = case_rng(stream, i);
+        struct net n;
+        net_shape(&n, &r, i, 0, MAX_FAN, MAX_FAN, 1);
+        net_build(&n, &r, 1);
+        struct gn_model *m = &n.s.m;
+        struct gn_opcheck_args a = args_of(GN_OPCHECK_GROW, &n);
+        int32_t ng, ne;
+        int64_t np;
+        gn_grow_need(m, n.T, kind, &ng, &ne, &np);
+        assert_true(m->n_groups + ng <= m->max_groups);
+        assert_true(m->n_edges + ne <= m->max_edges);
+        assert_true(m->n_params + np <= m->max_params);
+        a.kind = kind;
+        a.child = m->n_groups;
+        a.e0 = m->n_edges;
+        a.p0 = m->n_params;
+        m->n_groups += ng;
+        m->n_edges += ne;
+        m->n_params += np;
+        a.step = (int64_t)(rnd(&r) % 1000000);
+        a.seed = rnd(&r);
+        a.noise = kind == GN_DUP_WIDTH ? NOISE[below(&r, 4)] : 0.1f;
+        char extra[96];
+        snprintf(extra, sizeof extra, " child %d e0 %d p0 %lld noise %g case %d", a.child, a.e0,
+                 (long long)a.p0, (double)a.noise, i);
+        check(&t, &n, &a, extra);
+        net_free(&n);
+    }
+    report(&t);
+}
+
+static void test_grow_depth(void **state)
+{
+    (void)state;
+    grow_test("grow(depth)", GN_DUP_DEPTH, 8, 4 * N_WIDTHS);
+}
+
+static void test_grow_width(void **state)
+{
+    (void)state;
+    grow_test("grow(width)", GN_DUP_WIDTH, 9, 6 * N_WIDTHS);
+}
+
+int main(void)
+{
+    char why[256];
+    if (!gn_opcheck_device(why, sizeof why)) {
+        fprintf(stderr, "skip: %s\n", why);
+        return 77;
+    }
+    fprintf(stderr, "# device: %s\n", why);
+    gn_test_seed();
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_forward_hidden), cmocka_unit_test(test_forward_output),
+        cmocka_unit_test(test_loss),           cmocka_unit_test(test_forward_loss),
+        cmocka_unit_test(test_backward),       cmocka_unit_test(test_update),
+        cmocka_unit_test(test_stat),           cmocka_unit_test(test_grow_depth),
+        cmocka_unit_test(test_grow_width),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
