@@ -395,6 +395,26 @@ static void test_pool_refuses_cleanly(void **state)
     gn_model_free(&m);
 }
 
+/* A growth round on pools sized for millions of groups (the CLI allows
+ * --max-groups up to 2^24): its scratch was variable-length arrays of
+ * max_groups entries on the stack (16 MiB here, over the default 8 MiB
+ * stack), now heap arrays of the groups in use. The pools are calloc'd,
+ * so their untouched pages cost nothing. */
+static void test_grow_round_large_pools(void **state)
+{
+    (void)state;
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, 5, 3, 4, 1 << 22, 64, 4096), GN_OK);
+    assert_int_equal(gn_model_build_default(&m), GN_OK);
+    gn_model_init_weights(&m, gn_test_seed());
+    m.groups[m.order[1]].grad_std = 1.0f;
+    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(gn_grow_round(&m, GN_GROW_DEPTH, 1, 0.0f, 1, 0, NULL, 0, NULL), GN_OK);
+    assert_int_equal(m.n_groups, 4);
+    assert_int_equal(m.duplications, 1);
+    gn_model_free(&m);
+}
+
 static void test_rebuild_rejects(void **state)
 {
     (void)state;
@@ -464,6 +484,7 @@ int main(void)
         cmocka_unit_test(test_pool_exhaustion),
         cmocka_unit_test(test_pool_refuses_cleanly),
         cmocka_unit_test(test_rebuild_rejects),
+        cmocka_unit_test(test_grow_round_large_pools),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
