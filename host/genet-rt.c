@@ -58,6 +58,13 @@ static void usage_train(FILE *f)
             "  --epochs N           passes over the training set (default %d)\n"
             "  --steps N            stop after N steps, counted from the start (default: none)\n"
             "  --limit-train N      use only the first N training examples\n"
+            "  --normalize M        auto|standard|minmax|scale|none: per-feature input\n"
+            "                       normalization fitted on the training examples in use,\n"
+            "                       applied to the test set too and kept in checkpoints;\n"
+            "                       standard: (x - mean) / deviation, minmax: to [0,1],\n"
+            "                       scale: x / max |x|; auto: none when the training set\n"
+            "                       already lies in [0,1] (IDX images), else standard (CSV)\n"
+            "                       (default %s; docs/NORMALIZE.md)\n"
             "  --batch N            minibatch rows (default %d)\n"
             "  --lr X               learning rate (default %g)\n"
             "  --momentum X         SGD momentum (default %g)\n"
@@ -114,7 +121,7 @@ static void usage_train(FILE *f)
             "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
             "  --quiet              no live progress line\n"
             "  --help               this text\n",
-            d.epochs, d.batch, d.lr, d.momentum, d.weight_decay, d.seed, d.group_size,
+            d.epochs, gn_normalize_name(d.normalize), d.batch, d.lr, d.momentum, d.weight_decay, d.seed, d.group_size,
             gn_grow_policy_name(d.grow), d.grow_threshold, d.grow_every, d.grow_noise,
             d.max_groups, d.trace_every);
 }
@@ -232,7 +239,7 @@ static int cmd_train(int argc, char **argv, int bench)
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
-        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS
+        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -251,7 +258,7 @@ static int cmd_train(int argc, char **argv, int bench)
         {"checkpoint-every", 1, 0, O_CKPT_EVERY}, {"resume", 1, 0, O_RESUME},
         {"on-nan", 1, 0, O_ONNAN}, {"cuda-timeout-scale", 1, 0, O_CUDA_SCALE},
         {"cuda-inject-stuck", 1, 0, O_CUDA_STUCK}, {"cuda-blocks-per-sm", 1, 0, O_CUDA_BPS},
-        {0, 0, 0, 0},
+        {"normalize", 1, 0, O_NORM}, {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
     int64_t v;
@@ -260,6 +267,7 @@ static int cmd_train(int argc, char **argv, int bench)
         s.grow = GN_GROW_OFF;
         s.lr = 0.01f;
         s.stats_interval_ms = 0;
+        s.normalize = GN_NORMALIZE_NONE; /* synthetic batches, compared with PyTorch as they are */
     }
     if (env_knob("GN_CUDA_TIMEOUT_SCALE", 1, 100000, &s.cuda_timeout_scale) ||
         env_knob("GN_CUDA_INJECT_STUCK", 1, INT32_MAX, &s.cuda_inject_stuck) ||
@@ -395,6 +403,18 @@ static int cmd_train(int argc, char **argv, int bench)
                 return 2;
             }
             break;
+        case O_NORM: {
+            enum gn_normalize m = GN_NORMALIZE_AUTO;
+            while (m <= GN_NORMALIZE_SCALE && strcmp(optarg, gn_normalize_name(m))) m++;
+            if (m > GN_NORMALIZE_SCALE) {
+                fprintf(stderr,
+                        "genet-rt: --normalize wants auto|standard|minmax|scale|none, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            s.normalize = m;
+            break;
+        }
         case O_CUDA_SCALE:
             if (parse_i64("--cuda-timeout-scale", optarg, 1, 100000, &v)) return 2;
             s.cuda_timeout_scale = (int32_t)v;
@@ -448,6 +468,8 @@ static int cmd_train(int argc, char **argv, int bench)
     }
     fprintf(u.log, "backend %s: %s\n", gn_backend_name(gn_trainer_backend(t)),
             gn_trainer_backend_reason(t));
+    fprintf(u.log, "inputs normalized: %s%s\n", gn_normalize_name(gn_trainer_normalize(t)),
+            s.normalize == GN_NORMALIZE_AUTO ? " (--normalize auto)" : "");
     if (s.resume_path) {
         struct gn_progress r;
         gn_trainer_progress(t, &r);
@@ -514,12 +536,13 @@ static int cmd_train(int argc, char **argv, int bench)
     if (p.skipped > 0)
         fprintf(u.log, "--on-nan skip: %" PRId64 " steps discarded\n", p.skipped);
     if (u.json) {
-        printf("{\"backend\": \"%s\", \"steps\": %" PRId64 ", \"epochs\": %d, "
+        printf("{\"backend\": \"%s\", \"normalize\": \"%s\", \"steps\": %" PRId64 ", \"epochs\": %d, "
                "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
                "\"groups\": %d, \"edges\": %d, \"duplications\": %" PRId64
                ", \"refused\": %" PRId64 ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
                "\"kernel_launches\": %" PRId64 ", \"skipped\": %" PRId64 ", \"status\": \"%s\"}\n",
-               gn_backend_name(gn_trainer_backend(t)), p.step, p.epoch, p.loss, p.accuracy,
+               gn_backend_name(gn_trainer_backend(t)),
+               gn_normalize_name(gn_trainer_normalize(t)), p.step, p.epoch, p.loss, p.accuracy,
                test_acc, p.groups, p.edges, p.duplications, p.refused, p.seconds,
                p.steps_per_s, p.kernel_launches, p.skipped, gn_status_str(st));
     }

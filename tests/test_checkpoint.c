@@ -401,10 +401,10 @@ static void test_bad_checkpoints(void **state)
     b[n / 2] ^= 0x10;
     spit(bad, (const unsigned char *)"{\"format\": \"genet-graph\"}", 25);
     refused(bad, s, &train, GN_ERR_FORMAT, "not a genet-rt checkpoint");
-    b[8] = 2;
+    b[8] = 3;
     spit(bad, b, n);
-    refused(bad, s, &train, GN_ERR_UNSUPPORTED, "version 2");
-    b[8] = 1;
+    refused(bad, s, &train, GN_ERR_UNSUPPORTED, "version 3");
+    b[8] = 2;
     spit(bad, b, n);
     {
         struct gn_settings m = s;
@@ -446,6 +446,9 @@ static void test_bad_checkpoints(void **state)
         m = s;
         m.steps = 10;
         refused(bad, m, &train, GN_ERR_INVALID, "past this run's last step");
+        m = s; /* the data lie in [0,1]: auto is none */
+        m.normalize = GN_NORMALIZE_STANDARD;
+        refused(bad, m, &train, GN_ERR_INVALID, "--normalize standard, the checkpoint none");
     }
     {
         /* the same shape, one value changed */

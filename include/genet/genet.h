@@ -75,6 +75,20 @@ enum gn_nan_policy {
                         momentum, graph) is restored to what it was before the step */
 };
 
+/* How input features are normalized before training (--normalize): per
+ * feature, from the training set, applied to the training and test sets
+ * and stored in checkpoints. */
+enum gn_normalize {
+    GN_NORMALIZE_AUTO = 0,     /* none when the training set lies in [0,1] (IDX images),
+                                  else standard */
+    GN_NORMALIZE_NONE = 1,     /* the data as loaded */
+    GN_NORMALIZE_STANDARD = 2, /* (x - mean) / deviation; a constant feature becomes 0 */
+    GN_NORMALIZE_MINMAX = 3,   /* (x - min) / (max - min): training set to [0,1] */
+    GN_NORMALIZE_SCALE = 4,    /* x / max |x|: training set to [-1,1] */
+};
+
+const char *gn_normalize_name(enum gn_normalize m);
+
 struct gn_settings {
     enum gn_backend backend;
     int32_t group_size; /* S: width of every hidden group */
@@ -82,6 +96,7 @@ struct gn_settings {
     int32_t epochs;     /* passes over the training set (0 = until steps) */
     int64_t steps;      /* stop after this many steps (0 = no limit) */
     int64_t limit_train; /* use only the first N training examples (0 = all) */
+    enum gn_normalize normalize; /* statistics from the training examples in use */
     float lr;
     float momentum;
     float weight_decay;
@@ -136,7 +151,8 @@ struct gn_settings {
 /* Fill s with the defaults (documented in `genet-rt train --help`). */
 void gn_default_settings(struct gn_settings *s);
 
-/* A dataset held in memory: features scaled to [0,1], labels < classes. */
+/* A dataset held in memory, labels < classes. IDX images are scaled to
+ * [0,1]; CSV features are as written (the trainer normalizes, --normalize). */
 struct gn_data {
     int32_t count;    /* examples */
     int32_t features; /* floats per example */
@@ -201,9 +217,14 @@ enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
  * safe). gn_trainer_run then returns GN_ERR_INTERRUPTED. */
 void gn_trainer_request_stop(gn_trainer *t);
 
-/* Loss and accuracy of the current network on a dataset. */
+/* Loss and accuracy of the current network on a dataset, given as loaded
+ * (the trainer applies the run's normalization to it). */
 enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, double *loss,
                                    double *accuracy);
+
+/* The run's input normalization (settings.normalize, auto resolved; after
+ * --resume, the checkpoint's). */
+enum gn_normalize gn_trainer_normalize(const gn_trainer *t);
 
 /* The last progress record (the run's summary once it has ended). */
 void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p);

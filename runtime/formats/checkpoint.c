@@ -25,6 +25,7 @@
 
 #include "checkpoint.h"
 #include "error.h"
+#include "normalize.h"
 
 static const unsigned char gn_ckpt_magic[8] = {'G', 'N', 'C', 'K', 'P', 'T', '\r', '\n'};
 
@@ -125,11 +126,14 @@ static double get_f64(struct gn_ckpt_in *in)
     return v;
 }
 
-/* The file size a header's counts imply (fits in int64 for valid counts). */
-static uint64_t gn_ckpt_size(int64_t n_groups, int64_t n_edges, int64_t n_params)
+/* The file size a header's counts imply (fits in int64 for valid counts);
+ * version 2 adds the normalization's shift and scale per input. */
+static uint64_t gn_ckpt_size(uint32_t version, int64_t inputs, int64_t n_groups, int64_t n_edges,
+                             int64_t n_params)
 {
     return GN_CHECKPOINT_HEADER + (uint64_t)n_groups * (GN_CKPT_GROUP + 4) +
-           (uint64_t)n_edges * GN_CKPT_EDGE + (uint64_t)n_params * 8 + GN_CKPT_TAIL;
+           (uint64_t)n_edges * GN_CKPT_EDGE + (uint64_t)n_params * 8 +
+           (version >= 2 ? (uint64_t)inputs * 8 : 0) + GN_CKPT_TAIL;
 }
 
 /* zlib's CRC-32 over any length (crc32() takes an unsigned int). */
@@ -155,8 +159,9 @@ uint32_t gn_checkpoint_data_crc(const struct gn_data *d, int64_t n)
 /* ---- writing ---- */
 
 static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, uint32_t data_crc,
-                           const struct gn_model *m, const struct gn_run_pos *pos,
-                           const struct gn_progress *last, uint64_t size)
+                           const struct gn_norm *norm, const struct gn_model *m,
+                           const struct gn_run_pos *pos, const struct gn_progress *last,
+                           uint64_t size)
 {
     memcpy(o->p, gn_ckpt_magic, 8);
     o->at = 8;
@@ -198,6 +203,7 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, ui
     put_i64(o, m->n_params);
     put_i64(o, m->duplications);
     put_i64(o, m->refused);
+    put_i32(o, norm->mode);
     while (o->at < GN_CHECKPOINT_HEADER)
         o->p[o->at++] = 0; /* reserved */
 }
@@ -261,16 +267,21 @@ static enum gn_status gn_ckpt_write_file(const char *path, const unsigned char *
 }
 
 enum gn_status gn_checkpoint_write(const char *path, const struct gn_plan *plan,
-                                   uint32_t data_crc, const struct gn_model *m,
-                                   const struct gn_run_pos *pos, const struct gn_progress *last)
+                                   uint32_t data_crc, const struct gn_norm *norm,
+                                   const struct gn_model *m, const struct gn_run_pos *pos,
+                                   const struct gn_progress *last)
 {
-    uint64_t size = gn_ckpt_size(m->n_groups, m->n_edges, m->n_params);
+    if (!norm || norm->features != m->inputs)
+        return gn_fail(GN_ERR_INVALID, "checkpoint %s: the normalization does not match the "
+                                       "model's %d inputs", path, m->inputs);
+    uint64_t size =
+        gn_ckpt_size(GN_CHECKPOINT_VERSION, m->inputs, m->n_groups, m->n_edges, m->n_params);
     unsigned char *buf = malloc((size_t)size);
     if (!buf)
         return gn_fail(GN_ERR_NOMEM, "cannot allocate %llu bytes for checkpoint %s",
                        (unsigned long long)size, path);
     struct gn_ckpt_out o = {buf, 0};
-    gn_ckpt_header(&o, plan, data_crc, m, pos, last, size);
+    gn_ckpt_header(&o, plan, data_crc, norm, m, pos, last, size);
     for (int32_t g = 0; g < m->n_groups; g++) {
         const struct gn_group *gr = &m->groups[g];
         put_i32(&o, gr->kind);
@@ -292,6 +303,10 @@ enum gn_status gn_checkpoint_write(const char *path, const struct gn_plan *plan,
         put_f32(&o, m->params[i]);
     for (int64_t i = 0; i < m->n_params; i++)
         put_f32(&o, m->moment[i]);
+    for (int32_t f = 0; f < norm->features; f++)
+        put_f32(&o, norm->shift[f]);
+    for (int32_t f = 0; f < norm->features; f++)
+        put_f32(&o, norm->scale[f]);
     put_u32(&o, (uint32_t)gn_ckpt_crc(crc32(0L, Z_NULL, 0), buf, (size_t)size - GN_CKPT_TAIL));
     enum gn_status st = gn_ckpt_write_file(path, buf, (size_t)size);
     free(buf);
@@ -307,6 +322,7 @@ void gn_checkpoint_free(struct gn_checkpoint *ck)
     free(ck->order);
     free(ck->params);
     free(ck->moment);
+    gn_norm_free(&ck->norm);
     memset(ck, 0, sizeof *ck);
 }
 
@@ -352,6 +368,8 @@ static void gn_ckpt_get_header(struct gn_ckpt_in *in, struct gn_checkpoint_heade
     h->n_params = get_i64(in);
     h->duplications = get_i64(in);
     h->refused = get_i64(in);
+    /* version 1 had no normalization: its runs trained on the data as loaded */
+    h->normalize = h->version >= 2 ? get_i32(in) : GN_NORMALIZE_NONE;
 }
 
 /* The header's values on their own: ranges, and counts within the pools. */
@@ -442,10 +460,10 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
         return gn_fail(GN_ERR_FORMAT, "%s: not a genet-rt checkpoint (no \"GNCKPT\" magic)", name);
     in.at = 8;
     uint32_t version = get_u32(&in), hsize = get_u32(&in);
-    if (version != GN_CHECKPOINT_VERSION)
+    if (version < 1 || version > GN_CHECKPOINT_VERSION)
         return gn_fail(GN_ERR_UNSUPPORTED,
-                       "%s: checkpoint format version %u; this build reads version %u", name,
-                       version, GN_CHECKPOINT_VERSION);
+                       "%s: checkpoint format version %u; this build reads versions 1 to %u",
+                       name, version, GN_CHECKPOINT_VERSION);
     if (hsize != GN_CHECKPOINT_HEADER)
         return gn_fail(GN_ERR_FORMAT, "%s: corrupted: header size %u, expected %u", name, hsize,
                        GN_CHECKPOINT_HEADER);
@@ -466,12 +484,16 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
                        name, want, got);
     enum gn_status st = gn_ckpt_check_header(h, name);
     if (st) return st;
-    if (gn_ckpt_size(h->n_groups, h->n_edges, h->n_params) != len)
+    uint64_t need = gn_ckpt_size(h->version, h->inputs, h->n_groups, h->n_edges, h->n_params);
+    if (need != len)
         return gn_fail(GN_ERR_FORMAT,
                        "%s: corrupted: %d groups, %d edges and %lld parameters need %llu bytes, "
                        "the file has %zu",
                        name, h->n_groups, h->n_edges, (long long)h->n_params,
-                       (unsigned long long)gn_ckpt_size(h->n_groups, h->n_edges, h->n_params), len);
+                       (unsigned long long)need, len);
+    if (h->normalize < GN_NORMALIZE_NONE || h->normalize > GN_NORMALIZE_SCALE)
+        return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: normalization mode %d", name,
+                       h->normalize);
 
     ck->groups = calloc((size_t)h->n_groups, sizeof *ck->groups);
     ck->edges = calloc((size_t)h->n_edges + 1, sizeof *ck->edges);
@@ -507,6 +529,20 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
         ck->params[i] = get_f32(&in);
     for (int64_t i = 0; i < h->n_params; i++)
         ck->moment[i] = get_f32(&in);
+    if ((st = gn_norm_init(&ck->norm, (enum gn_normalize)h->normalize, h->inputs))) goto error;
+    if (h->version >= 2) {
+        for (int32_t f = 0; f < h->inputs; f++)
+            ck->norm.shift[f] = get_f32(&in);
+        for (int32_t f = 0; f < h->inputs; f++)
+            ck->norm.scale[f] = get_f32(&in);
+        for (int32_t f = 0; f < h->inputs; f++)
+            if (!isfinite(ck->norm.shift[f]) || !isfinite(ck->norm.scale[f])) {
+                st = gn_fail(GN_ERR_FORMAT, "%s: input %d: normalization shift %g scale %g is "
+                                            "not finite", name, f, ck->norm.shift[f],
+                             ck->norm.scale[f]);
+                goto error;
+            }
+    }
     return GN_OK;
 error:
     gn_checkpoint_free(ck);
@@ -556,7 +592,8 @@ enum gn_status gn_checkpoint_load(const char *path, struct gn_checkpoint *ck)
 /* ---- against the run ---- */
 
 enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_plan *plan,
-                                   uint32_t data_crc, const char *name)
+                                   uint32_t data_crc, enum gn_normalize asked,
+                                   const struct gn_norm *norm, const char *name)
 {
     const struct gn_checkpoint_header *h = &ck->h;
     const char *what = "this run";
@@ -580,6 +617,12 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
     GN_CKPT_DIFF(h->data_crc != data_crc,
                  "the training data differ (CRC-32 0x%08x, the checkpoint's 0x%08x)", data_crc,
                  h->data_crc);
+    GN_CKPT_DIFF(h->normalize != norm->mode, "--normalize %s%s%s%s, the checkpoint %s",
+                 gn_normalize_name(asked), asked == GN_NORMALIZE_AUTO ? " (" : "",
+                 asked == GN_NORMALIZE_AUTO ? gn_normalize_name((enum gn_normalize)norm->mode)
+                                            : "",
+                 asked == GN_NORMALIZE_AUTO ? " for this data)" : "",
+                 gn_normalize_name((enum gn_normalize)h->normalize));
     GN_CKPT_DIFF(h->group_size != plan->group_size, "--group-size %d, the checkpoint %d",
                  plan->group_size, h->group_size);
     GN_CKPT_DIFF(h->seed != plan->seed, "--seed %llu, the checkpoint %llu",

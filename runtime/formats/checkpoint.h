@@ -17,11 +17,15 @@
  * dataset's shape and a CRC32 of the training examples in use, and every
  * setting that changes the arithmetic (seed, batch, lr, momentum, weight
  * decay, group size, the growth policy and its threshold, period and
- * noise, the pool capacities). Backend, threads and tiles are not: serial
- * and cpu agree bitwise, so a checkpoint moves between them.
+ * noise, the pool capacities, the normalization mode). The CRC is of the
+ * raw data, as loaded; the normalization's statistics are saved and a
+ * resumed run uses them instead of recomputing them. Backend, threads and
+ * tiles are not: serial and cpu agree bitwise, so a checkpoint moves
+ * between them.
  *
- * File layout, little-endian, version 1 (docs/RELIABILITY.md has the field
- * table):
+ * File layout, little-endian, version 2 (docs/RELIABILITY.md has the field
+ * table; version 1, still read, lacks the normalization mode and arrays and
+ * reads as --normalize none):
  *     header      256 bytes: magic "GNCKPT\r\n", version, header size,
  *                 file size, shape, settings, position, counters
  *     groups      n_groups x 32 bytes  (kind, width, bias, flags, parent,
@@ -30,6 +34,7 @@
  *     order       n_groups x 4 bytes   (the canonical order)
  *     params      n_params x 4 bytes   (float32)
  *     moment      n_params x 4 bytes   (float32)
+ *     norm        inputs x 4 bytes x 2 (float32 shift, then scale)
  *     crc32       4 bytes: zlib CRC-32 of every byte before it
  *
  * Writing is atomic: the bytes go to "<path>.tmp", which is fsync'd,
@@ -50,9 +55,10 @@
 
 #include "genet/genet.h"
 #include "model.h"
+#include "normalize.h"
 #include "plan.h"
 
-#define GN_CHECKPOINT_VERSION 1u
+#define GN_CHECKPOINT_VERSION 2u /* written; versions 1 and 2 are read */
 #define GN_CHECKPOINT_HEADER 256u
 
 /* A run's position: what a checkpoint holds beside the model, the plan's
@@ -88,6 +94,8 @@ struct gn_checkpoint_header {
     /* pool use */
     int32_t n_groups, n_edges;
     int64_t n_params, duplications, refused;
+    /* input normalization (version 2; version 1 reads as none) */
+    int32_t normalize; /* enum gn_normalize, never auto */
 };
 
 /* A decoded checkpoint: the header and the model's records, arrays sized
@@ -98,14 +106,17 @@ struct gn_checkpoint {
     struct gn_edge *edges;   /* (n_edges) */
     int32_t *order;          /* (n_groups) */
     float *params, *moment;  /* (n_params) */
+    struct gn_norm norm;     /* the run's normalization (version 1: none) */
 };
 
 /* Serialise a run's state into path atomically: the plan's shape and
- * settings, the training data's CRC (gn_checkpoint_data_crc), the model, the
- * position and the last progress record. */
+ * settings, the training data's CRC (gn_checkpoint_data_crc, of the raw
+ * data), the input normalization (norm->features == m->inputs), the model,
+ * the position and the last progress record. */
 enum gn_status gn_checkpoint_write(const char *path, const struct gn_plan *plan,
-                                   uint32_t data_crc, const struct gn_model *m,
-                                   const struct gn_run_pos *pos, const struct gn_progress *last);
+                                   uint32_t data_crc, const struct gn_norm *norm,
+                                   const struct gn_model *m, const struct gn_run_pos *pos,
+                                   const struct gn_progress *last);
 
 /*
  * Decode and check len bytes (the whole file); name prefixes messages.
@@ -121,10 +132,13 @@ enum gn_status gn_checkpoint_load(const char *path, struct gn_checkpoint *ck);
 void gn_checkpoint_free(struct gn_checkpoint *ck);
 
 /* Is ck a checkpoint of the run of this plan over data of this CRC (data,
- * shape, settings, position within the planned steps)? GN_ERR_INVALID
+ * shape, settings, position within the planned steps) normalized as norm
+ * (norm->mode, resolved from the setting `asked`; only the mode is
+ * compared: the run then uses ck->norm's statistics)? GN_ERR_INVALID
  * naming the first difference. */
 enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_plan *plan,
-                                   uint32_t data_crc, const char *name);
+                                   uint32_t data_crc, enum gn_normalize asked,
+                                   const struct gn_norm *norm, const char *name);
 
 /*
  * Copy the checkpoint's graph and parameters into m (initialised with pool

@@ -11,6 +11,13 @@
  * whole-run backend (cuda) runs the loop itself, fed by the same minibatch
  * assembly (load_step) and reporting through report().
  *
+ * Inputs: the training statistics of --normalize (normalize.h) are fitted
+ * at open from the training examples in use, or taken from the checkpoint
+ * being resumed; unless the mode is none, the trainer then holds normalized
+ * copies of those examples and of the test set, and the backend sees only
+ * the copies. The caller's data stay raw: the checkpoint CRC is of them, and
+ * gn_trainer_evaluate normalizes the rows it is given.
+ *
  * The backend sees only t->io (backend.h); whatever its open did, close
  * runs at gn_trainer_close.
  */
@@ -22,9 +29,11 @@
 
 #include "backend.h"
 #include "checkpoint.h"
+#include "data.h"
 #include "error.h"
 #include "graphfile.h"
 #include "hostmem.h"
+#include "normalize.h"
 #include "numguard.h"
 #include "plan.h"
 #include "poller.h"
@@ -36,7 +45,10 @@
 struct gn_trainer {
     struct gn_settings s;
     struct gn_plan plan;
-    const struct gn_data *train, *test;
+    const struct gn_data *train, *test; /* what the backend trains on: the copies, or raw */
+    const struct gn_data *raw_train;    /* the caller's training set */
+    struct gn_norm norm;                /* the run's input normalization */
+    struct gn_data ntrain, ntest;       /* the normalized copies (mode none: empty) */
     enum gn_backend backend;
     char backend_reason[256];
     const struct gn_backend_ops *ops;
@@ -123,6 +135,36 @@ static enum gn_status choose_backend(struct gn_trainer *t)
     return GN_OK;
 }
 
+/* A normalized copy of the first rows rows of d into out. */
+static enum gn_status normalized_copy(struct gn_data *out, const struct gn_data *d, int64_t rows,
+                                      const struct gn_norm *norm)
+{
+    enum gn_status st = gn_data_alloc(out, rows, d->features, "the normalized data");
+    if (st) return st;
+    if (rows > 0) {
+        memcpy(out->x, d->x, (size_t)rows * (size_t)d->features * sizeof(float));
+        memcpy(out->y, d->y, (size_t)rows);
+    }
+    out->classes = d->classes;
+    gn_norm_apply(norm, out->x, rows);
+    return GN_OK;
+}
+
+/* The normalized copies the backend trains and tests on (mode none: the
+ * caller's data themselves). */
+static enum gn_status normalize_data(struct gn_trainer *t, const struct gn_data *test)
+{
+    if (t->norm.mode == GN_NORMALIZE_NONE) return GN_OK;
+    enum gn_status st = normalized_copy(&t->ntrain, t->raw_train, t->plan.n_train, &t->norm);
+    if (st) return st;
+    t->train = &t->ntrain;
+    if (test && test->count > 0) {
+        if ((st = normalized_copy(&t->ntest, test, test->count, &t->norm))) return st;
+        t->test = &t->ntest;
+    }
+    return GN_OK;
+}
+
 static enum gn_status check_settings(const struct gn_settings *s)
 {
     if (s->group_size < 1 || s->group_size > 1024)
@@ -151,6 +193,8 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_INVALID, "--checkpoint-every needs --checkpoint FILE");
     if (s->on_nan != GN_NAN_STOP && s->on_nan != GN_NAN_SKIP)
         return gn_fail(GN_ERR_INVALID, "--on-nan must be stop or skip");
+    if (s->normalize < GN_NORMALIZE_AUTO || s->normalize > GN_NORMALIZE_SCALE)
+        return gn_fail(GN_ERR_INVALID, "--normalize must be auto, standard, minmax, scale or none");
     if (s->cuda_timeout_scale < 0 || s->cuda_timeout_scale > 100000)
         return gn_fail(GN_ERR_INVALID, "--cuda-timeout-scale wants 1..100000, got %d",
                        s->cuda_timeout_scale);
@@ -170,6 +214,8 @@ static enum gn_status check_host_memory(const struct gn_trainer *t)
     double acts = 2.0 * 4.0 * (double)p->max_groups * p->batch * p->max_width;
     double rest = 4.0 * (double)p->batch * p->inputs + 4.0 * (double)p->n_train +
                   16.0 * GN_LOSS_LOG;
+    if (t->norm.mode != GN_NORMALIZE_NONE) /* the normalized copies */
+        rest += 4.0 * (double)p->inputs * (double)(p->n_train + p->test_count);
     char detail[256];
     snprintf(detail, sizeof detail,
              "pools of %d groups, %d edges and %lld parameters: %.1f MiB%s; activations for a "
@@ -198,7 +244,7 @@ static struct gn_run_pos run_pos(const struct gn_trainer *t)
 static enum gn_status write_checkpoint(struct gn_trainer *t, const char *path)
 {
     struct gn_run_pos pos = run_pos(t);
-    return gn_checkpoint_write(path, &t->plan, t->data_crc, &t->m, &pos, &t->last);
+    return gn_checkpoint_write(path, &t->plan, t->data_crc, &t->norm, &t->m, &pos, &t->last);
 }
 
 /* --resume: the checkpoint must belong to this run; then it becomes the
@@ -208,8 +254,14 @@ static enum gn_status resume(struct gn_trainer *t, const char *path)
     struct gn_checkpoint ck;
     struct gn_run_pos pos;
     enum gn_status st = gn_checkpoint_load(path, &ck);
-    if (!st && !(st = gn_checkpoint_match(&ck, &t->plan, t->data_crc, path)))
+    if (!st && !(st = gn_checkpoint_match(&ck, &t->plan, t->data_crc, t->s.normalize, &t->norm,
+                                          path)))
         st = gn_checkpoint_apply(&ck, &t->m, &pos, &t->last);
+    if (!st) { /* the run goes on with the statistics it started with */
+        struct gn_norm fitted = t->norm;
+        t->norm = ck.norm;
+        ck.norm = fitted;
+    }
     gn_checkpoint_free(&ck);
     if (st) {
         char why[400];
@@ -304,6 +356,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
     pthread_mutex_init(&t->pub_lock, NULL);
     t->s = *s;
     t->train = train;
+    t->raw_train = train;
     t->test = test;
     t->last.test_accuracy = -1;
     t->ckpt_step = -1;
@@ -333,6 +386,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
 
     const struct gn_plan *p = &t->plan;
     gn_plan_make(&t->plan, &t->s, t->backend, train, test);
+    if ((st = gn_norm_fit(&t->norm, t->s.normalize, train, p->n_train))) goto error;
     if ((st = check_host_memory(t))) goto error;
     if (graph_path) {
         st = gn_graph_read(graph_path, &t->m, p->inputs, p->classes, p->group_size, p->max_groups,
@@ -347,6 +401,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
     if (t->s.checkpoint_path || t->s.resume_path)
         t->data_crc = gn_checkpoint_data_crc(train, p->n_train);
     if (t->s.resume_path && (st = resume(t, t->s.resume_path))) goto error;
+    if ((st = normalize_data(t, test))) goto error;
     gn_plan_start(&t->plan, t->c.step, t->grow_round, t->ep.loss, t->ep.hits, t->ep.seen);
     if (t->s.on_nan == GN_NAN_SKIP && (st = gn_snapshot_create(&t->snap, &t->m))) goto error;
     if ((st = gn_buffers_init(&t->buf, &t->m, p->batch))) goto error;
@@ -370,7 +425,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
         .events = &t->events,
         .profile = &t->profile,
         .grow_round = &t->grow_round,
-        .test = test,
+        .test = t->test,
         .progress = &t->last,
         .sums = &t->ep,
         .loss_log = t->loss_log,
@@ -515,6 +570,8 @@ static struct gn_trace_at trace_at(const struct gn_trainer *t)
 }
 
 static enum gn_status run_backend(gn_trainer *t);
+static enum gn_status evaluate(gn_trainer *t, const struct gn_data *d, int raw, double *loss,
+                               double *accuracy);
 
 enum gn_status gn_trainer_run(gn_trainer *t, gn_progress_fn progress, void *ctx)
 {
@@ -641,7 +698,7 @@ static enum gn_status run_backend(gn_trainer *t)
             if (t->c.step % p->steps_per_epoch == 0) t->c.epoch++;
             double tl, ta = -1;
             if (t->test && t->test->count > 0) {
-                if ((st = gn_trainer_evaluate(t, t->test, &tl, &ta))) return st;
+                if ((st = evaluate(t, t->test, 0, &tl, &ta))) return st;
             }
             fill_progress(t);
             t->last.test_accuracy = ta;
@@ -660,8 +717,10 @@ void gn_trainer_request_stop(gn_trainer *t)
     gn_atomic_store_relaxed_u32(&t->stop, 1);
 }
 
-enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, double *loss,
-                                   double *accuracy)
+/* Loss and accuracy on d; raw: d holds the data as loaded, and each batch
+ * is normalized into the minibatch buffer first. */
+static enum gn_status evaluate(gn_trainer *t, const struct gn_data *d, int raw, double *loss,
+                               double *accuracy)
 {
     if (d->features != t->m.inputs)
         return gn_fail(GN_ERR_INVALID, "dataset has %d features, the network %d", d->features,
@@ -673,6 +732,11 @@ enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, doubl
     for (int64_t i0 = 0; i0 < d->count; i0 += B) {
         int32_t rows = (int32_t)(d->count - i0 < B ? d->count - i0 : B);
         t->buf.x = d->x + i0 * F;
+        if (raw && t->norm.mode != GN_NORMALIZE_NONE) {
+            memcpy(t->xbatch, t->buf.x, (size_t)rows * (size_t)F * sizeof(float));
+            gn_norm_apply(&t->norm, t->xbatch, rows);
+            t->buf.x = t->xbatch;
+        }
         t->buf.rows = rows;
         for (int32_t r = 0; r < rows; r++) {
             uint8_t y = d->y[i0 + r];
@@ -692,6 +756,22 @@ enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, doubl
     return GN_OK;
 }
 
+enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, double *loss,
+                                   double *accuracy)
+{
+    return evaluate(t, d, d != t->train && d != t->test, loss, accuracy);
+}
+
+enum gn_normalize gn_trainer_normalize(const gn_trainer *t)
+{
+    return (enum gn_normalize)t->norm.mode;
+}
+
+const struct gn_norm *gn_trainer_norm(const gn_trainer *t)
+{
+    return &t->norm;
+}
+
 void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p)
 {
     *p = t->last;
@@ -702,7 +782,7 @@ enum gn_status gn_trainer_save_checkpoint(gn_trainer *t, const char *path)
     if (!t || !path)
         return gn_fail(GN_ERR_INVALID, "gn_trainer_save_checkpoint: no trainer or path");
     if (!t->s.checkpoint_path && !t->s.resume_path) /* not computed at open */
-        t->data_crc = gn_checkpoint_data_crc(t->train, t->plan.n_train);
+        t->data_crc = gn_checkpoint_data_crc(t->raw_train, t->plan.n_train);
     return write_checkpoint(t, path);
 }
 
@@ -736,5 +816,8 @@ void gn_trainer_close(gn_trainer *t)
     free(t->time_log);
     gn_trace_close(t->trace);
     gn_snapshot_free(t->snap);
+    gn_data_free(&t->ntrain);
+    gn_data_free(&t->ntest);
+    gn_norm_free(&t->norm);
     free(t);
 }

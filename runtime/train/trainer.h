@@ -14,6 +14,7 @@
 #include "backend.h"
 #include "genet/genet.h"
 #include "model.h"
+#include "normalize.h"
 #include "plan.h"
 
 /* Steps whose mean loss and end time are logged (tests compare backends
@@ -25,6 +26,9 @@ struct gn_model *gn_trainer_model(gn_trainer *t);
 
 /* The run's plan. */
 const struct gn_plan *gn_trainer_plan(const gn_trainer *t);
+
+/* The run's input normalization: mode, per-feature shift and scale. */
+const struct gn_norm *gn_trainer_norm(const gn_trainer *t);
 
 /* The training thread's counters as they are now. */
 void gn_trainer_counters(const gn_trainer *t, struct gn_counters *out);
