@@ -58,13 +58,13 @@ static void usage_train(FILE *f)
             "  --epochs N           passes over the training set (default %d)\n"
             "  --steps N            stop after N steps, counted from the start (default: none)\n"
             "  --limit-train N      use only the first N training examples\n"
-            "  --normalize M        auto|standard|minmax|scale|none: per-feature input\n"
+            "  --normalize M        standard|minmax|scale|none: per-feature input\n"
             "                       normalization fitted on the training examples in use,\n"
             "                       applied to the test set too and kept in checkpoints;\n"
             "                       standard: (x - mean) / deviation, minmax: to [0,1],\n"
-            "                       scale: x / max |x|; auto: none when the training set\n"
-            "                       already lies in [0,1] (IDX images), else standard (CSV)\n"
-            "                       (default %s; docs/NORMALIZE.md)\n"
+            "                       scale: x / max |x|, none: as loaded (IDX pixels in\n"
+            "                       [0,1], CSV as written) (default %s; see\n"
+            "                       docs/NORMALIZE.md)\n"
             "  --batch N            minibatch rows (default %d)\n"
             "  --lr X               learning rate (default %g)\n"
             "  --momentum X         SGD momentum (default %g)\n"
@@ -404,11 +404,11 @@ static int cmd_train(int argc, char **argv, int bench)
             }
             break;
         case O_NORM: {
-            enum gn_normalize m = GN_NORMALIZE_AUTO;
+            enum gn_normalize m = GN_NORMALIZE_NONE;
             while (m <= GN_NORMALIZE_SCALE && strcmp(optarg, gn_normalize_name(m))) m++;
             if (m > GN_NORMALIZE_SCALE) {
                 fprintf(stderr,
-                        "genet-rt: --normalize wants auto|standard|minmax|scale|none, got '%s'\n",
+                        "genet-rt: --normalize wants standard|minmax|scale|none, got '%s'\n",
                         optarg);
                 return 2;
             }
@@ -468,8 +468,7 @@ static int cmd_train(int argc, char **argv, int bench)
     }
     fprintf(u.log, "backend %s: %s\n", gn_backend_name(gn_trainer_backend(t)),
             gn_trainer_backend_reason(t));
-    fprintf(u.log, "inputs normalized: %s%s\n", gn_normalize_name(gn_trainer_normalize(t)),
-            s.normalize == GN_NORMALIZE_AUTO ? " (--normalize auto)" : "");
+    fprintf(u.log, "inputs normalized: %s\n", gn_normalize_name(gn_trainer_normalize(t)));
     if (s.resume_path) {
         struct gn_progress r;
         gn_trainer_progress(t, &r);

@@ -446,9 +446,9 @@ static void test_bad_checkpoints(void **state)
         m = s;
         m.steps = 10;
         refused(bad, m, &train, GN_ERR_INVALID, "past this run's last step");
-        m = s; /* the data lie in [0,1]: auto is none */
-        m.normalize = GN_NORMALIZE_STANDARD;
-        refused(bad, m, &train, GN_ERR_INVALID, "--normalize standard, the checkpoint none");
+        m = s;
+        m.normalize = GN_NORMALIZE_NONE;
+        refused(bad, m, &train, GN_ERR_INVALID, "--normalize none, the checkpoint standard");
     }
     {
         /* the same shape, one value changed */

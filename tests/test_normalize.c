@@ -3,7 +3,7 @@
  *
  *   - the statistics of a small known matrix, exactly, for every mode;
  *   - constant features (and an all-zero one under scale) map to 0;
- *   - auto picks none for data in [0,1] and standard otherwise;
+ *   - standard is the default;
  *   - NaN values are left out of the statistics and stay NaN;
  *   - every mode's output range on random data (standard: mean 0 and
  *     deviation 1; minmax: [0,1]; scale: [-1,1]; none: the same bits);
@@ -138,18 +138,6 @@ static void test_constant_and_special(void **state)
     }
     gn_data_free(&d);
 
-    /* auto: [0,1] -> none; outside -> standard */
-    const float unit[2][2] = {{0, 1}, {0.5f, 0.25f}};
-    d = matrix(&unit[0][0], 2, 2);
-    assert_int_equal(gn_norm_fit(&n, GN_NORMALIZE_AUTO, &d, 2), GN_OK);
-    assert_int_equal(n.mode, GN_NORMALIZE_NONE);
-    gn_norm_free(&n);
-    d.x[3] = 1.5f;
-    assert_int_equal(gn_norm_fit(&n, GN_NORMALIZE_AUTO, &d, 2), GN_OK);
-    assert_int_equal(n.mode, GN_NORMALIZE_STANDARD);
-    gn_norm_free(&n);
-    gn_data_free(&d);
-
     /* NaN: left out of the statistics, still NaN after */
     const float nan_rows[3][1] = {{1}, {NAN}, {3}};
     d = matrix(&nan_rows[0][0], 3, 1);
@@ -272,11 +260,14 @@ static void test_trainer(void **state)
     const uint64_t seed = gn_test_seed();
     struct gn_data tr = raw_data(600, seed, 0), te = raw_data(200, seed, 1);
     struct gn_data tr_copy = raw_data(600, seed, 0);
-    struct gn_settings s = small(GN_BACKEND_SERIAL, GN_NORMALIZE_AUTO);
+    struct gn_settings s;
+    gn_default_settings(&s);
+    assert_int_equal(s.normalize, GN_NORMALIZE_STANDARD);
+    s = small(GN_BACKEND_SERIAL, GN_NORMALIZE_STANDARD);
     s.limit_train = 500;
     gn_trainer *t;
     assert_int_equal(gn_trainer_open(&t, &s, &tr, &te, NULL), GN_OK);
-    assert_int_equal(gn_trainer_normalize(t), GN_NORMALIZE_STANDARD); /* raw data: auto */
+    assert_int_equal(gn_trainer_normalize(t), GN_NORMALIZE_STANDARD);
     struct gn_norm want;
     assert_int_equal(gn_norm_fit(&want, GN_NORMALIZE_STANDARD, &tr, 500), GN_OK);
     const struct gn_norm *got = gn_trainer_norm(t);
@@ -384,8 +375,8 @@ static void test_checkpoint(void **state)
 
     /* another --normalize is refused, naming both */
     gn_trainer *t;
-    for (int m = GN_NORMALIZE_AUTO; m <= GN_NORMALIZE_SCALE; m++) {
-        if (m == GN_NORMALIZE_STANDARD || m == GN_NORMALIZE_AUTO) continue;
+    for (int m = GN_NORMALIZE_NONE; m <= GN_NORMALIZE_SCALE; m++) {
+        if (m == GN_NORMALIZE_STANDARD) continue;
         struct gn_settings c = b;
         c.normalize = (enum gn_normalize)m;
         assert_int_equal(gn_trainer_open(&t, &c, &tr, &te, NULL), GN_ERR_INVALID);
@@ -395,12 +386,6 @@ static void test_checkpoint(void **state)
                  gn_normalize_name((enum gn_normalize)m));
         assert_non_null(strstr(gn_error_message(), want_msg));
     }
-    /* auto resolves to standard on these data: accepted */
-    struct gn_settings c = b;
-    c.normalize = GN_NORMALIZE_AUTO;
-    assert_int_equal(gn_trainer_open(&t, &c, &tr, &te, NULL), GN_OK);
-    gn_trainer_close(t);
-
     /* the stored statistics are the ones used: patch the last scale (the
      * float before the CRC), fix the CRC, resume */
     size_t n;
@@ -412,7 +397,7 @@ static void test_checkpoint(void **state)
         buf[n - 4 + k] = (unsigned char)(crc >> (8 * k));
     spit(path("patched.ckpt"), buf, n);
     free(buf);
-    c = s;
+    struct gn_settings c = s;
     c.resume_path = path("patched.ckpt");
     assert_int_equal(gn_trainer_open(&t, &c, &tr, &te, NULL), GN_OK);
     assert_true(gn_trainer_norm(t)->scale[F - 1] == patched);

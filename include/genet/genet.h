@@ -76,15 +76,13 @@ enum gn_nan_policy {
 };
 
 /* How input features are normalized before training (--normalize): per
- * feature, from the training set, applied to the training and test sets
- * and stored in checkpoints. */
+ * feature, from the training examples in use, applied to the training and
+ * test sets and stored in checkpoints (docs/NORMALIZE.md). */
 enum gn_normalize {
-    GN_NORMALIZE_AUTO = 0,     /* none when the training set lies in [0,1] (IDX images),
-                                  else standard */
-    GN_NORMALIZE_NONE = 1,     /* the data as loaded */
-    GN_NORMALIZE_STANDARD = 2, /* (x - mean) / deviation; a constant feature becomes 0 */
-    GN_NORMALIZE_MINMAX = 3,   /* (x - min) / (max - min): training set to [0,1] */
-    GN_NORMALIZE_SCALE = 4,    /* x / max |x|: training set to [-1,1] */
+    GN_NORMALIZE_NONE = 0,     /* the data as loaded */
+    GN_NORMALIZE_STANDARD = 1, /* (x - mean) / deviation; a constant feature becomes 0 (default) */
+    GN_NORMALIZE_MINMAX = 2,   /* (x - min) / (max - min): training set to [0,1] */
+    GN_NORMALIZE_SCALE = 3,    /* x / max |x|: training set to [-1,1] */
 };
 
 const char *gn_normalize_name(enum gn_normalize m);
@@ -222,8 +220,8 @@ void gn_trainer_request_stop(gn_trainer *t);
 enum gn_status gn_trainer_evaluate(gn_trainer *t, const struct gn_data *d, double *loss,
                                    double *accuracy);
 
-/* The run's input normalization (settings.normalize, auto resolved; after
- * --resume, the checkpoint's). */
+/* The run's input normalization (settings.normalize; after --resume, the
+ * checkpoint's). */
 enum gn_normalize gn_trainer_normalize(const gn_trainer *t);
 
 /* The last progress record (the run's summary once it has ended). */

@@ -592,8 +592,8 @@ enum gn_status gn_checkpoint_load(const char *path, struct gn_checkpoint *ck)
 /* ---- against the run ---- */
 
 enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_plan *plan,
-                                   uint32_t data_crc, enum gn_normalize asked,
-                                   const struct gn_norm *norm, const char *name)
+                                   uint32_t data_crc, const struct gn_norm *norm,
+                                   const char *name)
 {
     const struct gn_checkpoint_header *h = &ck->h;
     const char *what = "this run";
@@ -617,11 +617,8 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
     GN_CKPT_DIFF(h->data_crc != data_crc,
                  "the training data differ (CRC-32 0x%08x, the checkpoint's 0x%08x)", data_crc,
                  h->data_crc);
-    GN_CKPT_DIFF(h->normalize != norm->mode, "--normalize %s%s%s%s, the checkpoint %s",
-                 gn_normalize_name(asked), asked == GN_NORMALIZE_AUTO ? " (" : "",
-                 asked == GN_NORMALIZE_AUTO ? gn_normalize_name((enum gn_normalize)norm->mode)
-                                            : "",
-                 asked == GN_NORMALIZE_AUTO ? " for this data)" : "",
+    GN_CKPT_DIFF(h->normalize != norm->mode, "--normalize %s, the checkpoint %s",
+                 gn_normalize_name((enum gn_normalize)norm->mode),
                  gn_normalize_name((enum gn_normalize)h->normalize));
     GN_CKPT_DIFF(h->group_size != plan->group_size, "--group-size %d, the checkpoint %d",
                  plan->group_size, h->group_size);

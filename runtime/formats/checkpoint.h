@@ -95,7 +95,7 @@ struct gn_checkpoint_header {
     int32_t n_groups, n_edges;
     int64_t n_params, duplications, refused;
     /* input normalization (version 2; version 1 reads as none) */
-    int32_t normalize; /* enum gn_normalize, never auto */
+    int32_t normalize; /* enum gn_normalize */
 };
 
 /* A decoded checkpoint: the header and the model's records, arrays sized
@@ -133,12 +133,11 @@ void gn_checkpoint_free(struct gn_checkpoint *ck);
 
 /* Is ck a checkpoint of the run of this plan over data of this CRC (data,
  * shape, settings, position within the planned steps) normalized as norm
- * (norm->mode, resolved from the setting `asked`; only the mode is
- * compared: the run then uses ck->norm's statistics)? GN_ERR_INVALID
- * naming the first difference. */
+ * (only the mode is compared: the run then uses ck->norm's statistics)?
+ * GN_ERR_INVALID naming the first difference. */
 enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_plan *plan,
-                                   uint32_t data_crc, enum gn_normalize asked,
-                                   const struct gn_norm *norm, const char *name);
+                                   uint32_t data_crc, const struct gn_norm *norm,
+                                   const char *name);
 
 /*
  * Copy the checkpoint's graph and parameters into m (initialised with pool

@@ -19,7 +19,6 @@
 const char *gn_normalize_name(enum gn_normalize m)
 {
     switch (m) {
-    case GN_NORMALIZE_AUTO: return "auto";
     case GN_NORMALIZE_NONE: return "none";
     case GN_NORMALIZE_STANDARD: return "standard";
     case GN_NORMALIZE_MINMAX: return "minmax";
@@ -102,11 +101,6 @@ enum gn_status gn_norm_fit(struct gn_norm *n, enum gn_normalize mode, const stru
             if (x[f] < lo[f]) lo[f] = x[f];
             if (x[f] > hi[f]) hi[f] = x[f];
         }
-    }
-    if (mode == GN_NORMALIZE_AUTO) {
-        mode = GN_NORMALIZE_NONE;
-        for (int32_t f = 0; f < F; f++)
-            if (cnt[f] > 0 && !(lo[f] >= 0.0f && hi[f] <= 1.0f)) mode = GN_NORMALIZE_STANDARD;
     }
     if ((st = gn_norm_init(n, mode, F)) || mode == GN_NORMALIZE_NONE) goto done;
     if (mode == GN_NORMALIZE_STANDARD) {

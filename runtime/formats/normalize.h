@@ -13,9 +13,6 @@
  *   standard  shift = mean, scale = 1 / standard deviation (population)
  *   minmax    shift = min, scale = 1 / (max - min): the training set to [0, 1]
  *   scale     shift 0, scale = 1 / max |x|: the training set to [-1, 1]
- *   auto      resolved by gn_norm_fit from the training set: none when every
- *             value already lies in [0, 1] (IDX images, which the loader
- *             scales), else standard (raw CSV features)
  *
  * Statistics are accumulated in double over the rows in a fixed order (row
  * by row, two passes for the deviation), so they are deterministic; NaN and
@@ -32,19 +29,18 @@
 #include "genet/genet.h"
 
 struct gn_norm {
-    int32_t mode;     /* enum gn_normalize, resolved: never GN_NORMALIZE_AUTO */
+    int32_t mode;     /* enum gn_normalize */
     int32_t features;
     float *shift;     /* (features) */
     float *scale;     /* (features) */
 };
 
 /* Allocate n for features features with the identity map (shift 0, scale
- * 1) and the given mode (GN_NORMALIZE_AUTO is not a mode n can hold). */
+ * 1) and the given mode. */
 enum gn_status gn_norm_init(struct gn_norm *n, enum gn_normalize mode, int32_t features);
 
 /* Compute the statistics of mode from the first rows rows of d into n
- * (allocated here; auto resolved). GN_ERR_FORMAT when a statistic
- * overflows float. */
+ * (allocated here). GN_ERR_FORMAT when a statistic overflows float. */
 enum gn_status gn_norm_fit(struct gn_norm *n, enum gn_normalize mode, const struct gn_data *d,
                            int64_t rows);
 

@@ -15,6 +15,7 @@ void gn_default_settings(struct gn_settings *s)
     s->epochs = 10;
     s->steps = 0;
     s->limit_train = 0;
+    s->normalize = GN_NORMALIZE_STANDARD;
     s->lr = 0.05f;
     s->momentum = 0.9f;
     s->weight_decay = 0.0f;

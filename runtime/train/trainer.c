@@ -193,8 +193,8 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_INVALID, "--checkpoint-every needs --checkpoint FILE");
     if (s->on_nan != GN_NAN_STOP && s->on_nan != GN_NAN_SKIP)
         return gn_fail(GN_ERR_INVALID, "--on-nan must be stop or skip");
-    if (s->normalize < GN_NORMALIZE_AUTO || s->normalize > GN_NORMALIZE_SCALE)
-        return gn_fail(GN_ERR_INVALID, "--normalize must be auto, standard, minmax, scale or none");
+    if (s->normalize < GN_NORMALIZE_NONE || s->normalize > GN_NORMALIZE_SCALE)
+        return gn_fail(GN_ERR_INVALID, "--normalize must be standard, minmax, scale or none");
     if (s->cuda_timeout_scale < 0 || s->cuda_timeout_scale > 100000)
         return gn_fail(GN_ERR_INVALID, "--cuda-timeout-scale wants 1..100000, got %d",
                        s->cuda_timeout_scale);
@@ -254,8 +254,7 @@ static enum gn_status resume(struct gn_trainer *t, const char *path)
     struct gn_checkpoint ck;
     struct gn_run_pos pos;
     enum gn_status st = gn_checkpoint_load(path, &ck);
-    if (!st && !(st = gn_checkpoint_match(&ck, &t->plan, t->data_crc, t->s.normalize, &t->norm,
-                                          path)))
+    if (!st && !(st = gn_checkpoint_match(&ck, &t->plan, t->data_crc, &t->norm, path)))
         st = gn_checkpoint_apply(&ck, &t->m, &pos, &t->last);
     if (!st) { /* the run goes on with the statistics it started with */
         struct gn_norm fitted = t->norm;
