@@ -33,8 +33,8 @@
 #include "graphfile.h"
 #include "modelfile.h"
 
-#define GN_MF_NAME 96     /* room for a tensor name */
-#define GN_MF_RANK_MAX 8  /* shapes longer than this are refused */
+#define GN_MF_NAME 96    /* room for a tensor name */
+#define GN_MF_RANK_MAX 8 /* shapes longer than this are refused */
 
 /* One tensor entry of a header, validated. */
 struct gn_mf_tensor {
@@ -78,10 +78,14 @@ static int gn_mf_put_tensor(json_t *root, const char *name, int64_t rows, int64_
     int64_t bytes = rows * (cols > 0 ? cols : 1) * (int64_t)sizeof(float);
     json_t *t = json_pack("{s:s, s:[I], s:[I,I]}", "dtype", "F32", "shape", (json_int_t)rows,
                           "data_offsets", (json_int_t)*at, (json_int_t)(*at + bytes));
-    if (t && cols > 0 && json_array_append_new(json_object_get(t, "shape"), json_integer(cols)))
-        return json_decref(t), -1;
+    if (!t)
+        return 1;
+    if (cols > 0 && json_array_append_new(json_object_get(t, "shape"), json_integer(cols))) {
+        json_decref(t);
+        return 1;
+    }
     *at += bytes;
-    return !t || json_object_set_new(root, name, t) != 0;
+    return json_object_set_new(root, name, t) != 0;
 }
 
 static int gn_mf_put_meta(json_t *meta, const char *key, int64_t v)
@@ -451,6 +455,9 @@ enum gn_status gn_modelfile_parse(const void *buf, size_t len, const char *name,
     if (len < 8)
         return gn_fail(GN_ERR_FORMAT, "%s: %zu bytes: too short for a safetensors file (it starts "
                        "with an 8-byte header length)", name, len);
+    if (memcmp(p, "GNCKPT\r\n", 8) == 0)
+        return gn_fail(GN_ERR_FORMAT, "%s is a checkpoint, not a model file (make one with "
+                       "genet-rt export %s -o FILE)", name, name);
     uint64_t n = 0;
     for (int k = 0; k < 8; k++)
         n |= (uint64_t)p[k] << (8 * k);
