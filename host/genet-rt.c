@@ -2,6 +2,7 @@
  * genet-rt: train a generalized neural network on a dataset.
  *
  *   genet-rt train DATASET [options]
+ *   genet-rt export | eval | predict ...   (infer.c: model files)
  *
  * Parses options into gn_settings, loads the data, opens a trainer on the
  * chosen backend and runs it, showing a live line on a terminal, one log
@@ -21,6 +22,7 @@
 #include "bench.h"
 #include "genet/genet.h"
 #include "gn_config.h"
+#include "infer.h"
 
 static const char *usage_top =
     "usage: genet-rt COMMAND [options]\n"
@@ -32,6 +34,10 @@ static const char *usage_top =
     "  train DATASET [options]   train on DATASET (see genet-rt train --help)\n"
     "  bench GRAPH [options]     time training steps of a graph file on synthetic data\n"
     "                            (see genet-rt bench --help)\n"
+    "  export CHECKPOINT -o FILE write a checkpoint's network as a model file\n"
+    "  eval MODEL DATASET        loss, accuracy (and --confusion) of a model file\n"
+    "  predict MODEL DATA -o FILE\n"
+    "                            per-example predicted class and probabilities as CSV\n"
     "  --help                    this text\n"
     "  --version                 print the version\n";
 
@@ -75,6 +81,9 @@ static void usage_train(FILE *f)
             "  --group-size S       neurons per hidden group (default %d)\n"
             "  --graph FILE         start from this graph file instead of one hidden group\n"
             "  --save-graph FILE    write the grown graph here at the end\n"
+            "  --save-model FILE    write the trained network here at the end as a model\n"
+            "                       file (safetensors; for genet-rt eval / predict and\n"
+            "                       tools/genet_torch.py)\n"
             "  --grow P             depth|width|alternate|random|off (default %s)\n"
             "  --grow-threshold X   mark a group when its gradient std exceeds X (default %g)\n"
             "  --grow-every N       check for growth every N steps (default %d)\n"
@@ -232,14 +241,14 @@ static int cmd_train(int argc, char **argv, int bench)
     struct gn_settings s;
     gn_default_settings(&s);
     s.stats_interval_ms = 100; /* the program publishes live counters by default */
-    const char *graph = NULL, *save_graph = NULL;
+    const char *graph = NULL, *save_graph = NULL, *save_model = NULL;
     struct ui u = {.tty = isatty(2), .log = stdout};
     enum {
         O_BACKEND = 256, O_THREADS, O_TILE, O_EPOCHS, O_STEPS, O_LIMIT, O_BATCH, O_LR, O_MOM,
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
-        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM
+        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -258,7 +267,8 @@ static int cmd_train(int argc, char **argv, int bench)
         {"checkpoint-every", 1, 0, O_CKPT_EVERY}, {"resume", 1, 0, O_RESUME},
         {"on-nan", 1, 0, O_ONNAN}, {"cuda-timeout-scale", 1, 0, O_CUDA_SCALE},
         {"cuda-inject-stuck", 1, 0, O_CUDA_STUCK}, {"cuda-blocks-per-sm", 1, 0, O_CUDA_BPS},
-        {"normalize", 1, 0, O_NORM}, {0, 0, 0, 0},
+        {"normalize", 1, 0, O_NORM}, {"save-model", 1, 0, O_SAVE_MODEL},
+        {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
     int64_t v;
@@ -331,6 +341,7 @@ static int cmd_train(int argc, char **argv, int bench)
             break;
         case O_GRAPH: graph = optarg; break;
         case O_SAVE: save_graph = optarg; break;
+        case O_SAVE_MODEL: save_model = optarg; break;
         case O_GROW:
             if (!strcmp(optarg, "off")) s.grow = GN_GROW_OFF;
             else if (!strcmp(optarg, "depth")) s.grow = GN_GROW_DEPTH;
@@ -526,6 +537,15 @@ static int cmd_train(int argc, char **argv, int bench)
             fprintf(u.log, "graph written to %s (%d groups)\n", save_graph, p.groups);
         }
     }
+    if (save_model && rc != 1) {
+        if (gn_trainer_save_model(t, save_model)) {
+            fprintf(stderr, "genet-rt: cannot save the model: %s\n", gn_error_message());
+            rc = 1;
+        } else {
+            fprintf(u.log, "model written to %s (use it with genet-rt eval / predict)\n",
+                    save_model);
+        }
+    }
     if (!st)
         fprintf(u.log, "done: %" PRId64 " steps, %d hidden groups, test accuracy %.4f, %.1fs\n",
                 p.step, p.groups, test_acc, p.seconds);
@@ -568,6 +588,9 @@ int main(int argc, char **argv)
     }
     if (!strcmp(argv[1], "train")) return cmd_train(argc - 1, argv + 1, 0);
     if (!strcmp(argv[1], "bench")) return cmd_train(argc - 1, argv + 1, 1);
+    if (!strcmp(argv[1], "export")) return gn_cmd_export(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "eval")) return gn_cmd_eval(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "predict")) return gn_cmd_predict(argc - 1, argv + 1);
     fprintf(stderr, "genet-rt: unknown command '%s'\n\n%s", argv[1], usage_top);
     return 2;
 }

@@ -241,6 +241,50 @@ enum gn_status gn_trainer_save_graph(const gn_trainer *t, const char *path);
 
 void gn_trainer_close(gn_trainer *t);
 
+
+/* ---- trained networks: model files ------------------------------------- */
+
+/*
+ * A model file is a trained network in safetensors: one F32 tensor per edge
+ * weight block ("edge.<src>-><dst>.weight", shape [src width, dst width])
+ * and per bias ("group.<id>.bias", "output.bias"), named by the ids of the
+ * graph file, and in the metadata the graph file's JSON, the input and
+ * class counts and the format ("genet-model", version 1). The format is
+ * described in docs/MODELFILE.md; tools/genet_torch.py loads it into
+ * PyTorch.
+ */
+
+/* Write the trainer's current network as a model file (atomically), while
+ * no gn_trainer_run is in progress. */
+enum gn_status gn_trainer_save_model(gn_trainer *t, const char *path);
+
+/* Write the network a checkpoint holds as a model file. */
+enum gn_status gn_checkpoint_export(const char *checkpoint, const char *path);
+
+/* A network loaded from a model file, for inference on the CPU. */
+typedef struct gn_net gn_net;
+
+/* Load a model file; a malformed file is GN_ERR_FORMAT (GN_ERR_IO when it
+ * cannot be read) with a message naming what is wrong. */
+enum gn_status gn_net_load(gn_net **out, const char *path);
+
+int32_t gn_net_inputs(const gn_net *n);  /* features per example */
+int32_t gn_net_classes(const gn_net *n); /* output width */
+int32_t gn_net_groups(const gn_net *n);  /* hidden groups */
+
+/* Logits (rows, classes) of the rows of x (rows, inputs): the serial
+ * backend's forward, bitwise what training-time evaluation computes. */
+enum gn_status gn_net_logits(gn_net *n, const float *x, int64_t rows, float *logits);
+
+/* Mean cross-entropy loss and accuracy on d; confusion (may be NULL), of
+ * classes x classes entries, receives counts [true label][predicted].
+ * GN_ERR_INVALID when d's feature count differs from the network's or a
+ * label is not below its class count. */
+enum gn_status gn_net_evaluate(gn_net *n, const struct gn_data *d, double *loss,
+                               double *accuracy, int64_t *confusion);
+
+void gn_net_close(gn_net *n);
+
 #ifdef __cplusplus
 }
 #endif

@@ -17,7 +17,8 @@
  * Writing gives the hidden group at canonical position p the id p; in_list is
  * sorted by source position, so every inputs list names smaller ids. One
  * group per line (json_dumps of each group) to "<path>.tmp", then fflush,
- * fsync, rename over path and fsync of the directory.
+ * fsync, rename over path and fsync of the directory. gn_graph_format
+ * writes the same text into memory (open_memstream), for model files.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -572,6 +573,32 @@ static enum gn_status gn_graph_emit(FILE *f, const struct gn_model *m)
     if (gn_graph_put(f, gn_graph_group_json(m, GN_SLOT_OUTPUT), ""))
         return gn_fail(GN_ERR_NOMEM, "gn_graph_write: out of memory");
     fprintf(f, "}\n");
+    return GN_OK;
+}
+
+enum gn_status gn_graph_format(const struct gn_model *m, char **text, size_t *len)
+{
+    if (!m || !text || !len)
+        return gn_fail(GN_ERR_INVALID, "gn_graph_format: no model or output");
+    *text = NULL;
+    *len = 0;
+    enum gn_status st = gn_graph_check_model(m);
+    if (st)
+        return st;
+    char *buf = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&buf, &n);
+    if (!f)
+        return gn_fail(GN_ERR_NOMEM, "gn_graph_format: out of memory");
+    st = gn_graph_emit(f, m);
+    if ((fclose(f) != 0 || !buf) && !st)
+        st = gn_fail(GN_ERR_NOMEM, "gn_graph_format: out of memory");
+    if (st) {
+        free(buf);
+        return st;
+    }
+    *text = buf;
+    *len = n;
     return GN_OK;
 }
 

@@ -57,4 +57,8 @@ enum gn_status gn_graph_peek(const char *path, int32_t *inputs, int32_t *classes
  */
 enum gn_status gn_graph_write(const char *path, const struct gn_model *m);
 
+/* The same text in memory: *text (malloc'd, NUL-terminated, free() it) and
+ * its length *len. */
+enum gn_status gn_graph_format(const struct gn_model *m, char **text, size_t *len);
+
 #endif

@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Write the model-file seed corpus (tests/fuzz/corpus/modelfile/): model
+# files of small runs (4 features, 3 classes, groups of 2): the start
+# network and networks grown depthwise and widthwise.
+#   tests/fuzz/make_modelfile_seeds.sh BUILD_DIR
+set -euo pipefail
+rt=$1/host/genet-rt
+here=$(cd "$(dirname "$0")" && pwd)
+out=$here/corpus/modelfile
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+mkdir -p "$out"
+awk 'BEGIN { srand(3); for (i = 0; i < 60; i++) { c = i % 3; printf "%d", c;
+  for (k = 0; k < 4; k++) printf ",%.3f", (k == c ? 0.8 : 0.1) + 0.1 * rand(); print "" } }' \
+  > "$tmp/s-train.csv"
+run() { # name, options...
+    local name=$1; shift
+    "$rt" train "$tmp/s-train.csv" --backend serial --group-size 2 --batch 8 --max-groups 8 \
+        --stats-interval 0 --quiet --save-model "$out/$name" "$@" > /dev/null 2>&1
+}
+run start --steps 1 --grow off
+run depth --steps 12 --grow depth --grow-every 2 --grow-threshold 0
+run width --steps 12 --grow width --grow-every 2 --grow-threshold 0
+ls -l "$out"
