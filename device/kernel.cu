@@ -12,8 +12,7 @@
  *   launch.cu      the host half: allocation, launch, polling
  *
  * Per step:
- *   1. block 0 waits for the step's batch flag in mapped memory (bounded)
- *      and opens the queue for the step's pass;
+ *   1. block 0 waits for the step's batch flag in mapped memory (bounded);
  *                                                              grid barrier
  *   2. a pass of the training DAG through the queue (worker.cuh): forward
  *      (group, tile), the output's forward with the loss, backward (group,
@@ -141,8 +140,6 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
             d->b.y = d->yring + (int64_t)slot * cfg.batch;
             d->b.rows = d->ctl->rows[slot];
             gn_atomic_store_relaxed_u32(&d->stopping, s_go ? 0u : 1u);
-            /* the step's pass opens here: the barrier below publishes it */
-            gn_dev_begin_pass(d, &d->train, step);
             gn_dev_clock_mark(GN_CUDA_PROF_DATA);
         }
         if (!gn_dev_barrier(d, step)) goto out;
@@ -150,7 +147,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
         if (gn_atomic_load_relaxed_u32(&d->stopping)) goto out;
 
         /* 2. the step's tasks */
-        if (!gn_dev_pass(d, sm, &d->train, &w, step, true)) goto out;
+        if (!gn_dev_pass(d, sm, &d->train, &w, step)) goto out;
 
         /* 3. bookkeeping by block 0 */
         if (blockIdx.x == 0) {
@@ -205,7 +202,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
                     d->b.y = d->test_y + i0;
                     d->b.rows = (int32_t)min((int64_t)cfg.batch, cfg.test_count - i0);
                 }
-                if (!gn_dev_pass(d, sm, &d->eval, &w, step, false)) goto out;
+                if (!gn_dev_pass(d, sm, &d->eval, &w, step)) goto out;
                 if (blockIdx.x == 0) {
                     double l;
                     int64_t h;
