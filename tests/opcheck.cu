@@ -30,8 +30,10 @@ static __global__ void __launch_bounds__(NT)
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __shared__ double lane_sums[NT];
     struct gn_block_smem sm;
-    __shared__ struct gn_block_edge edges[GN_BLOCK_EDGES];
-    gn_block_smem_carve(&sm, smem_raw, smem_a, smem_w, lane_sums, edges);
+    sm.a = reinterpret_cast<float *>(smem_raw);
+    sm.w = sm.a + smem_a;
+    sm.acc = sm.w + smem_w;
+    sm.lane = lane_sums;
     switch (a.op) {
     case GN_OPCHECK_FORWARD: gn_op_forward_block(m, b, a.g, a.r0, a.r1, sm); break;
     case GN_OPCHECK_LOSS: gn_op_loss_block(m, b, a.r0, a.r1); break;
