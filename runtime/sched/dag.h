@@ -65,30 +65,6 @@ GN_HD enum gn_status gn_dag_arm(struct gn_dag *d, struct gn_queue *q, uint32_t l
     return GN_OK;
 }
 
-/* Task `task` finished: release its successors, pushing the ready ones. */
-GN_HD enum gn_status gn_dag_release(struct gn_dag *d, struct gn_queue *q, uint32_t task,
-                                    struct gn_queue_worker *w)
-{
-    uint32_t end = d->succ_begin[task + 1];
-    for (uint32_t k = d->succ_begin[task]; k < end; k++) {
-        uint32_t v = d->succ[k];
-        /* acq_rel: the release half publishes this task's results to the
-         * worker whose decrement reaches zero; that worker's acquire half
-         * (all decrements of one counter form one release sequence) sees
-         * every predecessor's results, and hands them on with the release
-         * store of its gn_queue_push(). */
-        uint32_t old = gn_atomic_fetch_add_acq_rel_u32(&d->indeg[v], (uint32_t)-1);
-        if (old == 1) {
-            enum gn_status s = gn_queue_push(q, v, w);
-            if (s != GN_OK)
-                return s;
-        } else if (old == 0) {
-            return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v);
-        }
-    }
-    return GN_OK;
-}
-
 /* Successors released per batch: their decrements issue back to back. */
 #define GN_DAG_BATCH 8u
 
@@ -159,6 +135,18 @@ GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, u
         }
     }
     return GN_OK;
+}
+
+/* Task `task` finished: release its successors, pushing every ready one
+ * (gn_dag_release_next, then the continuation pushed too). */
+GN_HD enum gn_status gn_dag_release(struct gn_dag *d, struct gn_queue *q, uint32_t task,
+                                    struct gn_queue_worker *w)
+{
+    uint32_t next;
+    enum gn_status s = gn_dag_release_next(d, q, task, w, &next);
+    if (s == GN_OK && next != GN_QUEUE_DONE)
+        s = gn_queue_push(q, next, w);
+    return s;
 }
 
 /*
