@@ -22,19 +22,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct gn_model m, r;
     struct gn_norm n, rn;
     if (gn_modelfile_parse(data, size, "fuzz.safetensors", &m, &n)) return 0;
-    void *buf = NULL;
-    size_t len = 0;
+    /* what the writer makes of an accepted file reads back, and writes
+     * again to the same bytes: the canonical form is stable */
+    void *buf = NULL, *again = NULL;
+    size_t len = 0, len2 = 0;
     if (gn_modelfile_encode(&m, &n, &buf, &len)) abort();
     if (gn_modelfile_parse(buf, len, "again.safetensors", &r, &rn)) abort();
     if (r.n_groups != m.n_groups || r.n_edges != m.n_edges || r.n_params != m.n_params) abort();
-    for (int32_t p = 0; p < m.n_groups; p++)
-        if (m.groups[m.order[p]].in_count != r.groups[r.order[p]].in_count) abort();
-    if (memcmp(m.params, r.params, (size_t)m.n_params * sizeof(float)) != 0) abort();
     if (rn.mode != n.mode || rn.features != n.features) abort();
-    if (n.mode != GN_NORMALIZE_NONE &&
-        (memcmp(n.shift, rn.shift, (size_t)n.features * sizeof(float)) != 0 ||
-         memcmp(n.scale, rn.scale, (size_t)n.features * sizeof(float)) != 0))
-        abort();
+    if (gn_modelfile_encode(&r, &rn, &again, &len2)) abort();
+    if (len2 != len || memcmp(buf, again, len) != 0) abort();
+    free(again);
     free(buf);
     gn_norm_free(&rn);
     gn_norm_free(&n);
