@@ -32,6 +32,8 @@
 #include "cuda_api.h"
 #include "device.h"
 #include "error.h"
+#include "model.h"
+#include "numguard.h"
 
 struct cuda_ctx {
     struct gn_backend_io *io;
@@ -171,6 +173,29 @@ static void epoch_figures(struct cuda_ctx *c, const struct gn_cuda_epoch *e)
     p->epoch = (int32_t)c->io->c->epoch;
 }
 
+/* The kernel's numeric guard fired (numguard.h's rules, run on the
+ * device): the message comes from the host's numguard on the model as the
+ * kernel left it, so it is the serial and cpu backends' word for word. */
+static enum gn_status numeric_fault(struct cuda_ctx *c)
+{
+    const struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
+    const struct gn_plan *cfg = c->cfg;
+    char kernel_says[400];
+    snprintf(kernel_says, sizeof kernel_says, "%s", gn_error_message());
+    enum gn_status st = gn_cuda_download(c->run, c->io->m);
+    if (!st) st = gn_model_rebuild(c->io->m, c->io->m->order);
+    if (st) return gn_fail(GN_ERR_NUMERIC, "cuda backend: %s", kernel_says);
+    if (ctl->fault == GN_CUDA_FAULT_DIED) {
+        const int64_t seen = ctl->fault_index;
+        return gn_numguard_died(ctl->fault_step / cfg->steps_per_epoch, ctl->fault_step,
+                                seen ? ctl->fault_loss / (double)seen : 0.0, cfg->chance_loss,
+                                ctl->fault_group);
+    }
+    st = gn_numguard_step(c->io->m, ctl->fault_loss, (int32_t)ctl->fault_index,
+                          cfg->explode_loss, ctl->fault_step);
+    return st ? st : gn_fail(GN_ERR_NUMERIC, "cuda backend: %s", kernel_says);
+}
+
 static enum gn_status cuda_run(void *ctx)
 {
     struct cuda_ctx *c = ctx;
@@ -212,6 +237,7 @@ static enum gn_status cuda_run(void *ctx)
             p->edges = (int32_t)e->edges;
             p->duplications = e->duplications;
             p->refused = e->refused;
+            p->dead_groups = (int32_t)e->dead_groups;
             p->epoch_end = 1;
             io->report(io->cb_ctx, 1);
         }
@@ -228,6 +254,7 @@ static enum gn_status cuda_run(void *ctx)
     c->loader_started = 0;
     enum gn_status lst = (enum gn_status)(int32_t)gn_atomic_load_relaxed_u32(&c->loader_status);
     enum gn_status kst = gn_cuda_wait(c->run);
+    if (kst == GN_ERR_NUMERIC) return numeric_fault(c);
     if (kst) return cuda_fail(c, kst, "");
     if (lst) return cuda_fail(c, lst, "the loader failed");
     if ((st = gn_cuda_download(c->run, io->m)))

@@ -44,7 +44,12 @@ enum gn_cuda_fault {
     GN_CUDA_FAULT_NO_DATA = 3,   /* the loader sent no batch in time */
     GN_CUDA_FAULT_INVARIANT = 4, /* a broken scheduler invariant */
     GN_CUDA_FAULT_INDEX = 5,     /* a bad group, edge or task index */
-    GN_CUDA_FAULT_NUMERIC = 6,   /* NaN or Inf in the loss */
+    GN_CUDA_FAULT_NUMERIC = 6,   /* NaN or Inf in the loss or a gradient, or the loss
+                                  * exploded (numguard.h); fault_loss, fault_index: the
+                                  * step's loss sum and rows */
+    GN_CUDA_FAULT_DIED = 7,      /* the network died (numguard.h): fault_loss, fault_index:
+                                  * the epoch's loss sum and rows seen; fault_group: the dead
+                                  * hidden groups */
 };
 
 #define GN_CUDA_RUNNING 0
@@ -75,6 +80,7 @@ struct gn_cuda_ctl {
     volatile int32_t fault_block;
     volatile int64_t fault_step;
     volatile int64_t fault_index;
+    volatile double fault_loss;
 };
 
 /*
@@ -113,8 +119,9 @@ struct gn_cuda_epoch {
     double test_loss_sum;
     int64_t test_hits;
     int64_t groups, edges, duplications, refused;
+    int64_t dead_groups; /* hidden groups dead at the epoch's last step (numguard.h) */
 };
-GN_STATIC_ASSERT(sizeof(struct gn_cuda_epoch) == 80, "gn_cuda_epoch layout");
+GN_STATIC_ASSERT(sizeof(struct gn_cuda_epoch) == 88, "gn_cuda_epoch layout");
 
 struct gn_cuda_run;
 

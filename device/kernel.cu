@@ -107,6 +107,8 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     double loss_sum = cfg.first_loss_sum;
     int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
     int64_t epochs_done = 0;
+    int32_t dead_epochs = 0;   /* the dead-network rule's count (numguard.h) */
+    double step_loss = 0.0;    /* block 0's thread 0: the step's loss sum */
 
     if (threadIdx.x == 0) {
         memset(&gn_dev_clock_sm, 0, sizeof gn_dev_clock_sm);
@@ -158,8 +160,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
             int64_t h;
             gn_dev_sum_rows(d, &ls, &h);
             if (threadIdx.x == 0) {
-                if (!isfinite(ls))
-                    gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, GN_SLOT_OUTPUT, step + 1, 0);
+                step_loss = ls;
                 loss_sum += ls;
                 hits += h;
                 seen += d->b.rows;
@@ -194,6 +195,15 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
             }
         }
 
+        /* The numeric guard of numguard.h, where the host backends run it:
+         * after the step's growth. The host words the message from the
+         * model it downloads (gn_numguard_step), so it is theirs. */
+        if (leader && (gn_guard_loss(step_loss, d->b.rows, cfg.explode_loss) ||
+                       gn_guard_bad_group(&d->m))) {
+            d->ctl->fault_loss = step_loss;
+            gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, -1, step + 1, d->b.rows);
+        }
+
         /* 5. epoch end: evaluate the test set on the device */
         if ((step + 1) % cfg.steps_per_epoch == 0 || step + 1 == cfg.steps_total) {
             double tl = 0.0;
@@ -225,6 +235,13 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
                 e->edges = d->m.n_edges;
                 e->duplications = d->m.duplications;
                 e->refused = d->m.refused;
+                e->dead_groups = gn_guard_dead_groups(&d->m);
+                if (gn_guard_epoch(&dead_epochs, loss_sum, seen, cfg.chance_loss,
+                                   (int32_t)e->dead_groups) &&
+                    cfg.on_nan == GN_NAN_STOP) {
+                    d->ctl->fault_loss = loss_sum;
+                    gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, seen);
+                }
                 gn_fence_system();
                 d->ctl->epochs = epochs_done + 1;
                 gn_fence_system();

@@ -343,7 +343,8 @@ static const char *fault_name(int32_t f)
     case GN_CUDA_FAULT_NO_DATA: return "no minibatch came from the host loader in time";
     case GN_CUDA_FAULT_INVARIANT: return "a scheduler invariant broke";
     case GN_CUDA_FAULT_INDEX: return "a bad group, edge or task index";
-    case GN_CUDA_FAULT_NUMERIC: return "NaN or Inf in the training loss";
+    case GN_CUDA_FAULT_NUMERIC: return "NaN or Inf in the loss or a gradient, or the loss exploded";
+    case GN_CUDA_FAULT_DIED: return "the network died";
     }
     return "unknown fault";
 }
@@ -353,7 +354,9 @@ extern "C" enum gn_status gn_cuda_wait(struct gn_cuda_run *r)
     enum gn_status st = GN_OK;
     GN_CUDA_TRY(cudaStreamSynchronize(r->kstream));
     if (r->ctl->fault) {
-        return gn_fail(r->ctl->fault == GN_CUDA_FAULT_NUMERIC ? GN_ERR_NUMERIC : GN_ERR_DEVICE,
+        const int numeric =
+            r->ctl->fault == GN_CUDA_FAULT_NUMERIC || r->ctl->fault == GN_CUDA_FAULT_DIED;
+        return gn_fail(numeric ? GN_ERR_NUMERIC : GN_ERR_DEVICE,
                        "the kernel stopped: %s (group %d, step %lld, block %d, index %lld)",
                        fault_name(r->ctl->fault), r->ctl->fault_group,
                        (long long)r->ctl->fault_step, r->ctl->fault_block,

@@ -16,6 +16,7 @@
 #include "dag.h"
 #include "grow.h"
 #include "model.h"
+#include "numguard.h"
 #include "ops.h"
 #include "queue.h"
 #include "taskgraph.h"

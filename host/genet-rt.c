@@ -200,12 +200,15 @@ static void on_progress(void *ctx, const struct gn_progress *p)
     if (p->epoch_end) {
         char test[16] = "n/a   ";
         if (p->test_accuracy >= 0) snprintf(test, sizeof test, "%.4f", p->test_accuracy);
+        char dead[32] = "";
+        if (p->dead_groups > 0) snprintf(dead, sizeof dead, "  dead %d", p->dead_groups);
         if (u->tty && !u->quiet) fprintf(stderr, "\r\033[K");
         fprintf(u->log,
                 "epoch %3d  step %7" PRId64 "  loss %.4f  train acc %.4f  test acc %s  "
-                "groups %4d  edges %5d  dup %4" PRId64 "  refused %4" PRId64 "  %7.1fs\n",
+                "groups %4d  edges %5d  dup %4" PRId64 "  refused %4" PRId64 "  %7.1fs%s%s\n",
                 p->epoch, p->step, p->loss, p->accuracy, test, p->groups, p->edges,
-                p->duplications, p->refused, p->seconds);
+                p->duplications, p->refused, p->seconds, dead,
+                p->died ? "  DIED: the loss is at chance (see --on-nan)" : "");
         fflush(u->log);
         return;
     }
@@ -559,11 +562,13 @@ static int cmd_train(int argc, char **argv, int bench)
                "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
                "\"groups\": %d, \"edges\": %d, \"duplications\": %" PRId64
                ", \"refused\": %" PRId64 ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
-               "\"kernel_launches\": %" PRId64 ", \"skipped\": %" PRId64 ", \"status\": \"%s\"}\n",
+               "\"kernel_launches\": %" PRId64 ", \"skipped\": %" PRId64 ", \"dead_groups\": %d, "
+               "\"died\": %s, \"status\": \"%s\"}\n",
                gn_backend_name(gn_trainer_backend(t)),
                gn_normalize_name(gn_trainer_normalize(t)), p.step, p.epoch, p.loss, p.accuracy,
                test_acc, p.groups, p.edges, p.duplications, p.refused, p.seconds,
-               p.steps_per_s, p.kernel_launches, p.skipped, gn_status_str(st));
+               p.steps_per_s, p.kernel_launches, p.skipped, p.dead_groups,
+               p.died ? "true" : "false", gn_status_str(st));
     }
     (void)test_loss;
     gn_trainer_close(t);

@@ -628,6 +628,106 @@ static void test_nan_gradient(void **state)
     gn_model_free(&m);
 }
 
+/* The guard's rules (numguard.h), as every backend runs them. */
+static void test_guard_rules(void **state)
+{
+    (void)state;
+    const double limit = gn_guard_explode_loss(4);
+    assert_true(fabs(limit - GN_GUARD_EXPLODE * log(4.0)) < 1e-12);
+    assert_int_equal(gn_guard_loss(10.0 * limit, 10, limit), GN_GUARD_LOSS_OK); /* at it */
+    assert_int_equal(gn_guard_loss(10.0 * limit + 1e-6, 10, limit), GN_GUARD_LOSS_EXPLODED);
+    assert_int_equal(gn_guard_loss(NAN, 10, limit), GN_GUARD_LOSS_NONFINITE);
+    assert_int_equal(gn_guard_loss(-INFINITY, 10, limit), GN_GUARD_LOSS_NONFINITE);
+
+    /* chance: the entropy of the labels */
+    uint8_t y[8] = {0, 1, 2, 3, 0, 1, 2, 3};
+    assert_true(fabs(gn_guard_chance_loss(y, 8, 4) - log(4.0)) < 1e-12);
+    uint8_t z[4] = {2, 2, 2, 2};
+    assert_true(gn_guard_chance_loss(z, 4, 4) == 0.0);
+
+    /* dead epochs: in a row only, and only with a dead group */
+    int32_t k = 0;
+    const double h = log(4.0);
+    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 1));
+    assert_int_equal(k, 1);
+    assert_false(gn_guard_epoch(&k, h * 50, 100, h, 1)); /* learning: the count resets */
+    assert_int_equal(k, 0);
+    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 0)); /* no dead group */
+    assert_false(gn_guard_epoch(&k, h * 99, 100, h, 3));
+    assert_true(gn_guard_epoch(&k, h * 99, 100, h, 2));
+
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, 10, 4, 6, 8, 32, 4096), GN_OK);
+    gn_test_random_dag(&m, gn_test_seed(), 3);
+    for (int32_t g = 0; g < m.n_groups; g++) m.groups[g].grad_std = 0.5f;
+    assert_int_equal(gn_guard_dead_groups(&m), 0);
+    assert_int_equal(gn_guard_bad_group(&m), 0);
+    m.groups[m.order[2]].grad_std = 0.0f;
+    m.groups[GN_SLOT_OUTPUT].grad_std = 0.0f; /* not a hidden group */
+    assert_int_equal(gn_guard_dead_groups(&m), 1);
+    m.groups[m.order[3]].grad_std = NAN;
+    m.groups[m.order[2]].grad_std = INFINITY;
+    assert_int_equal(gn_guard_bad_group(&m), 2);
+    gn_model_free(&m);
+}
+
+/* A loss that explodes while every number is finite stops the run at the
+ * same step with the same words on both host backends. */
+static void test_explosion(void **state)
+{
+    (void)state;
+    char msg[2][512];
+    for (int b = 0; b < 2; b++) {
+        struct gn_settings s = small(b ? GN_BACKEND_CPU : GN_BACKEND_SERIAL);
+        s.lr = 200.0f;
+        gn_trainer *t;
+        assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
+        snprintf(msg[b], sizeof msg[b], "%s", gn_error_message());
+        print_message("%s\n", msg[b]);
+        gn_trainer_close(t);
+    }
+    assert_non_null(strstr(msg[0], "the training loss exploded at step"));
+    assert_string_equal(msg[0], msg[1]);
+}
+
+/* Features that are all zero: the hidden group's ReLUs never open (its
+ * gradients are exactly zero) and the loss can only reach the labels'
+ * entropy. Stop: the run ends at the second epoch's end naming it; skip:
+ * the run goes on and reports the death. */
+static void test_died(void **state)
+{
+    (void)state;
+    struct gn_data d = make_data(900, gn_test_seed(), 0);
+    memset(d.x, 0, (size_t)d.count * (size_t)d.features * sizeof(float));
+    char msg[2][512];
+    for (int b = 0; b < 2; b++) {
+        struct gn_settings s = small(b ? GN_BACKEND_CPU : GN_BACKEND_SERIAL);
+        s.epochs = 4;
+        s.grow = GN_GROW_OFF;
+        gn_trainer *t;
+        assert_int_equal(gn_trainer_open(&t, &s, &d, &test, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
+        snprintf(msg[b], sizeof msg[b], "%s", gn_error_message());
+        print_message("%s\n", msg[b]);
+        gn_trainer_close(t);
+
+        s.on_nan = GN_NAN_SKIP;
+        struct gn_progress p;
+        assert_int_equal(gn_trainer_open(&t, &s, &d, &test, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+        gn_trainer_progress(t, &p);
+        assert_int_equal(p.epoch, 4);
+        assert_int_equal(p.died, 1);
+        assert_int_equal(p.dead_groups, 1);
+        gn_trainer_close(t);
+    }
+    assert_non_null(strstr(msg[0], "the network died: at the end of epoch 2 (step 58)"));
+    assert_non_null(strstr(msg[0], "1 hidden group has every ReLU off"));
+    assert_string_equal(msg[0], msg[1]);
+    gn_data_free(&d);
+}
+
 static void test_host_memory(void **state)
 {
     (void)state;
@@ -651,6 +751,9 @@ int main(void)
         cmocka_unit_test(test_parse_mutations),
         cmocka_unit_test(test_nan),
         cmocka_unit_test(test_nan_gradient),
+        cmocka_unit_test(test_guard_rules),
+        cmocka_unit_test(test_explosion),
+        cmocka_unit_test(test_died),
         cmocka_unit_test(test_host_memory),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -190,6 +190,9 @@ struct gn_progress {
     double steps_per_s;
     int64_t kernel_launches; /* GPU kernel launches of the run (cuda: 1 for training) */
     int64_t skipped;     /* steps discarded by GN_NAN_SKIP since the start */
+    int32_t dead_groups; /* at epoch ends: hidden groups with every ReLU off at the last step */
+    int32_t died;        /* 1 once the network has died (loss at chance with dead groups at
+                          * consecutive epoch ends; GN_NAN_STOP ends the run there instead) */
 };
 
 typedef void (*gn_progress_fn)(void *ctx, const struct gn_progress *p);

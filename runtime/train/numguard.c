@@ -32,6 +32,47 @@ enum gn_status gn_numguard_check(const struct gn_model *m, double loss, int64_t 
     return GN_OK;
 }
 
+enum gn_status gn_numguard_step(const struct gn_model *m, double loss_sum, int32_t rows,
+                                double explode_loss, int64_t step)
+{
+    if (gn_guard_loss(loss_sum, rows, explode_loss) == GN_GUARD_LOSS_EXPLODED)
+        return gn_fail(GN_ERR_NUMERIC,
+                       "the training loss exploded at step %lld: %g a row, over %g (%g times "
+                       "the loss of a uniform guess); lower --lr, or use --on-nan skip",
+                       (long long)step, loss_sum / (double)rows, explode_loss, GN_GUARD_EXPLODE);
+    return gn_numguard_check(m, loss_sum, step);
+}
+
+enum gn_status gn_numguard_died(int64_t epoch, int64_t step, double loss, double chance_loss,
+                                int32_t dead_groups)
+{
+    return gn_fail(GN_ERR_NUMERIC,
+                   "the network died: at the end of epoch %lld (step %lld) the training loss "
+                   "%.4f is at chance (%.4f, the labels' entropy) and %d hidden group%s every "
+                   "ReLU off, at %d epoch ends in a row; lower --lr, or check the inputs",
+                   (long long)epoch, (long long)step, loss, chance_loss, dead_groups,
+                   dead_groups == 1 ? " has" : "s have", GN_GUARD_DEAD_EPOCHS);
+}
+
+double gn_guard_explode_loss(int32_t classes)
+{
+    return GN_GUARD_EXPLODE * log(classes > 1 ? (double)classes : 2.0);
+}
+
+double gn_guard_chance_loss(const uint8_t *y, int64_t n, int32_t classes)
+{
+    if (n <= 0 || classes <= 0 || !y) return 0.0;
+    int64_t count[256] = {0};
+    for (int64_t i = 0; i < n; i++) count[y[i]]++;
+    double h = 0.0;
+    for (int32_t c = 0; c < 256; c++)
+        if (count[c] > 0) {
+            const double q = (double)count[c] / (double)n;
+            h -= q * log(q);
+        }
+    return h;
+}
+
 struct gn_snapshot {
     struct gn_model m; /* same capacities; only the used prefixes are copied */
     int64_t grow_round;

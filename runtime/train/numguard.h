@@ -16,15 +16,100 @@
 #ifndef GN_RUNTIME_NUMGUARD_H
 #define GN_RUNTIME_NUMGUARD_H
 
+#include <math.h>
 #include <stdint.h>
 
 #include "genet/genet.h"
 #include "model.h"
 
+/*
+ * The rules, once for every backend (GN_HD: the kernel runs them too; the
+ * two limits come from the plan, computed on the host):
+ *
+ * Explosion. A step whose mean loss exceeds GN_GUARD_EXPLODE times the loss
+ * of a uniform guess, ln(classes) (plan.explode_loss): the weights have
+ * blown up even where every number is still finite. It counts as a
+ * non-finite step: --on-nan stop ends the run, skip discards the step.
+ *
+ * Death. A hidden group whose gradient statistic is exactly 0 had every
+ * ReLU off for the whole batch (no error reaches its inputs, weights or
+ * bias): it is dead for that batch. The network has died when, at
+ * GN_GUARD_DEAD_EPOCHS epoch ends in a row, some hidden group is dead and
+ * the epoch's mean training loss is at chance: at least GN_GUARD_CHANCE
+ * times the entropy of the training labels (plan.chance_loss), the loss of
+ * a network that has learnt the class frequencies and nothing else. Under
+ * --on-nan stop the run ends there; under skip it is reported and goes on
+ * (no single step can be discarded to undo it).
+ */
+#define GN_GUARD_EXPLODE 100.0
+#define GN_GUARD_CHANCE 0.98
+#define GN_GUARD_DEAD_EPOCHS 2
+
+enum gn_guard_loss_verdict { GN_GUARD_LOSS_OK = 0, GN_GUARD_LOSS_NONFINITE, GN_GUARD_LOSS_EXPLODED };
+
+/* A step's loss: its sum over `rows` rows against the explosion limit. */
+GN_HD int gn_guard_loss(double loss_sum, int32_t rows, double explode_loss)
+{
+    if (!isfinite(loss_sum)) return GN_GUARD_LOSS_NONFINITE;
+    return rows > 0 && loss_sum / (double)rows > explode_loss ? GN_GUARD_LOSS_EXPLODED
+                                                              : GN_GUARD_LOSS_OK;
+}
+
+/* Position in the canonical order of the first group whose gradient
+ * statistic is not finite (so some gradient entry is not); 0 when none. */
+GN_HD int32_t gn_guard_bad_group(const struct gn_model *m)
+{
+    for (int32_t p = 1; p < m->n_groups; p++)
+        if (!isfinite(gn_load_cg_f32(&m->groups[m->order[p]].grad_std))) return p;
+    return 0;
+}
+
+/* Hidden groups whose last gradient statistic is exactly 0: dead. */
+GN_HD int32_t gn_guard_dead_groups(const struct gn_model *m)
+{
+    int32_t n = 0;
+    for (int32_t p = 1; p < m->n_groups; p++) {
+        const struct gn_group *gr = &m->groups[m->order[p]];
+        n += gr->kind == GN_GROUP_HIDDEN && gn_load_cg_f32(&gr->grad_std) == 0.0f;
+    }
+    return n;
+}
+
+/* At an epoch's end: *dead_epochs counts the epoch ends in a row that
+ * looked dead; 1 when the network has died. */
+GN_HD int gn_guard_epoch(int32_t *dead_epochs, double loss_sum, int64_t seen, double chance_loss,
+                         int32_t dead_groups)
+{
+    const int dead = dead_groups > 0 && seen > 0 &&
+                     loss_sum / (double)seen >= GN_GUARD_CHANCE * chance_loss;
+    *dead_epochs = dead ? *dead_epochs + 1 : 0;
+    return *dead_epochs >= GN_GUARD_DEAD_EPOCHS;
+}
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* GN_OK, or GN_ERR_NUMERIC naming the step (1-based, as progress counts)
  * and the first group, in canonical order, whose loss or gradients are not
  * finite. */
 enum gn_status gn_numguard_check(const struct gn_model *m, double loss, int64_t step);
+
+/* The same with the explosion rule: loss_sum over rows rows against the
+ * plan's explode_loss, then the gradients (gn_numguard_check's message
+ * when both are finite and the loss under the limit). */
+enum gn_status gn_numguard_step(const struct gn_model *m, double loss_sum, int32_t rows,
+                                double explode_loss, int64_t step);
+
+/* The message of a network that died at the end of epoch `epoch` (step
+ * `step`): GN_ERR_NUMERIC. */
+enum gn_status gn_numguard_died(int64_t epoch, int64_t step, double loss, double chance_loss,
+                                int32_t dead_groups);
+
+/* The plan's limits from the training labels: GN_GUARD_EXPLODE ln(classes)
+ * and the entropy of the labels y[0..n) (classes values). */
+double gn_guard_explode_loss(int32_t classes);
+double gn_guard_chance_loss(const uint8_t *y, int64_t n, int32_t classes);
 
 struct gn_snapshot;
 
@@ -34,5 +119,9 @@ void gn_snapshot_take(struct gn_snapshot *s, const struct gn_model *m, int64_t g
 /* Put the snapshot back; pool space a growth took since is zeroed again. */
 void gn_snapshot_restore(const struct gn_snapshot *s, struct gn_model *m, int64_t *grow_round);
 void gn_snapshot_free(struct gn_snapshot *s);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

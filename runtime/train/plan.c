@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "model.h"
+#include "numguard.h"
 #include "plan.h"
 #include "taskgraph.h"
 
@@ -77,6 +78,10 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->wait_timeout_ns = GN_PLAN_WAIT_TIMEOUT_NS * scale;
     p->inject_stuck_step = s->cuda_inject_stuck;
     p->blocks_per_sm = s->cuda_blocks_per_sm;
+
+    p->on_nan = (int32_t)s->on_nan;
+    p->explode_loss = gn_guard_explode_loss(p->classes);
+    p->chance_loss = gn_guard_chance_loss(train->y, p->n_train, p->classes);
 }
 
 void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, double loss_sum,

@@ -61,8 +61,14 @@ struct gn_plan {
     int32_t threads;       /* cpu: worker threads asked for (0 = cores online) */
     int32_t workers;       /* cpu: the workers the tile rule assumed (threads resolved) */
     int32_t blocks_per_sm; /* cuda: worker blocks per SM (0 = chosen at launch) */
+    /* The numeric guard's limits (numguard.h): a step's mean loss above
+     * explode_loss has exploded; an epoch's at or near chance_loss (the
+     * training labels' entropy) may be a dead network's. on_nan: enum
+     * gn_nan_policy. */
+    double explode_loss, chance_loss;
+    int32_t on_nan, pad_;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 184, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 208, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 108, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 128, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 160, "gn_plan layout");

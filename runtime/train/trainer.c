@@ -93,6 +93,8 @@ struct gn_trainer {
      * when checkpoints are written or read), the last checkpoint's step. */
     struct gn_epoch_sums ep;
     int64_t skipped;
+    int32_t dead_epochs; /* epoch ends in a row that looked dead (numguard.h) */
+    int32_t died;        /* the network died (reported; --on-nan skip goes on) */
     struct gn_snapshot *snap;
     uint32_t data_crc;
     int64_t ckpt_step;
@@ -506,6 +508,7 @@ static void fill_progress(struct gn_trainer *t)
     p->seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9;
     p->steps_per_s = p->seconds > 0 ? (double)p->step / p->seconds : 0.0;
     p->skipped = t->skipped;
+    p->died = t->died;
     t->c.loss = p->loss;
     t->c.accuracy = p->accuracy;
     t->c.groups = t->m.n_groups;
@@ -621,10 +624,10 @@ static enum gn_status checkpoint_due(gn_trainer *t)
 
 /* After a step: the NaN/Inf check; under --on-nan skip a failed step is
  * undone (the model restored, the backend told) and *skip set. */
-static enum gn_status guard_step(gn_trainer *t, double ls, int *skip)
+static enum gn_status guard_step(gn_trainer *t, double ls, int32_t rows, int *skip)
 {
     *skip = 0;
-    enum gn_status st = gn_numguard_check(&t->m, ls, t->c.step + 1);
+    enum gn_status st = gn_numguard_step(&t->m, ls, rows, t->plan.explode_loss, t->c.step + 1);
     if (!st || !t->snap) return st;
     gn_snapshot_restore(t->snap, &t->m, &t->grow_round);
     t->events.n = 0;
@@ -668,7 +671,7 @@ static enum gn_status run_backend(gn_trainer *t)
             int64_t h;
             int skip;
             gn_op_reduce_loss(&t->buf, &ls, &h);
-            if ((st = guard_step(t, ls, &skip))) return st;
+            if ((st = guard_step(t, ls, rows, &skip))) return st;
             if (!skip) {
                 t->ep.loss += ls;
                 t->ep.hits += h;
@@ -699,7 +702,16 @@ static enum gn_status run_backend(gn_trainer *t)
             if (t->test && t->test->count > 0) {
                 if ((st = evaluate(t, t->test, 0, &tl, &ta))) return st;
             }
+            /* the dead-network rule at the epoch's end (numguard.h) */
+            const int32_t dead = gn_guard_dead_groups(&t->m);
+            if (gn_guard_epoch(&t->dead_epochs, t->ep.loss, t->ep.seen, p->chance_loss, dead)) {
+                if (t->s.on_nan == GN_NAN_STOP)
+                    return gn_numguard_died(t->c.epoch, t->c.step, t->ep.loss / (double)t->ep.seen,
+                                            p->chance_loss, dead);
+                t->died = 1;
+            }
             fill_progress(t);
+            t->last.dead_groups = dead;
             t->last.test_accuracy = ta;
             t->last.epoch_end = 1;
             if (t->trace && (st = gn_trace_epoch(t->trace, &t->last))) return st;
