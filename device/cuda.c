@@ -134,14 +134,24 @@ static void sample(struct cuda_ctx *c, int tell)
     const struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
     struct gn_counters *n = c->io->c;
     n->step = ctl->step;
-    n->tasks = ctl->tasks;
     n->t_forward_ns = ctl->t_forward_ns / c->blocks;
     n->t_backward_ns = ctl->t_backward_ns / c->blocks;
     n->t_update_ns = ctl->t_update_ns / c->blocks;
     n->t_growth_ns = ctl->t_growth_ns;
     n->t_wait_data_ns = ctl->t_wait_data_ns;
     n->t_wait_kernel_ns = (int64_t)gn_atomic_load_relaxed_u64(&c->loader_wait_ns);
-    n->queue_high_water = ctl->high_water;
+    /* tasks and the queue's high water: the blocks' live slots (the
+     * kernel's totals are only summed when it ends) */
+    const struct gn_cuda_block_stat *bs = gn_cuda_block_stats(c->run);
+    int64_t tasks = 0, high = 0;
+    for (int32_t i = 0; i < c->blocks; i++) {
+        tasks += bs[i].tasks;
+        if (bs[i].high_water > high) high = bs[i].high_water;
+    }
+    if (ctl->tasks > tasks) tasks = ctl->tasks;
+    if (ctl->high_water > high) high = ctl->high_water;
+    n->tasks = tasks;
+    n->queue_high_water = high;
     struct gn_progress *p = c->io->progress;
     int64_t seen = ctl->seen;
     p->step = ctl->step;

@@ -112,6 +112,14 @@ enum gn_cuda_prof {
     GN_CUDA_PROF_COUNT
 };
 
+/* Each worker block's live counters, in mapped memory: its thread 0 stores
+ * them at every step's end (plain stores to its own slot, no atomics), the
+ * host sums them when it samples. */
+struct gn_cuda_block_stat {
+    volatile int64_t tasks;      /* tasks the block has run since the launch */
+    volatile int64_t high_water; /* most ready tasks it saw waiting in the queue */
+};
+
 struct gn_cuda_epoch {
     int64_t step;
     double loss_sum;
@@ -142,6 +150,8 @@ int32_t gn_cuda_blocks(struct gn_cuda_run *r);
 /* The mapped control block and the epoch records (host pointers). */
 struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r);
 const struct gn_cuda_epoch *gn_cuda_epochs(struct gn_cuda_run *r);
+/* The blocks' live counters (gn_cuda_blocks of them). */
+const struct gn_cuda_block_stat *gn_cuda_block_stats(struct gn_cuda_run *r);
 const double *gn_cuda_step_loss(struct gn_cuda_run *r); /* (min(steps, GN_CUDA_LOSS_LOG)) */
 const int64_t *gn_cuda_step_time(struct gn_cuda_run *r); /* ns since the kernel began */
 

@@ -152,6 +152,11 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
 
         /* 2. the step's tasks */
         if (!gn_dev_pass(d, sm, &d->train, &w, step)) goto out;
+        if (threadIdx.x == 0) {
+            /* the live counters: this block's own slot, no atomics */
+            d->bstat[blockIdx.x].tasks = (int64_t)w.popped;
+            d->bstat[blockIdx.x].high_water = w.high_water;
+        }
 
         /* 3. bookkeeping by block 0 */
         if (blockIdx.x == 0) {

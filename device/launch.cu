@@ -28,6 +28,7 @@ struct gn_cuda_run {
     struct gn_dev *d;    /* the device state */
     struct gn_cuda_ctl *ctl;       /* mapped: host pointer */
     struct gn_cuda_epoch *epochs;  /* mapped: host pointer */
+    struct gn_cuda_block_stat *bstat; /* mapped: host pointer */
     double *step_loss;             /* mapped: host pointer */
     int64_t *step_time;            /* mapped: host pointer */
     float *stage_x[GN_CUDA_NBUF];
@@ -263,6 +264,10 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
                  "memory each; %.1f MiB of device memory in %d buffers taken at start",
                  h->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0,
                  r->n_table);
+        void *p;
+        if ((st = mapped((void **)&r->bstat, &p, (size_t)h->blocks * sizeof *r->bstat)))
+            goto error;
+        h->bstat = (struct gn_cuda_block_stat *)p;
     }
     GN_CUDA_TRY(cudaMemcpy(r->d, h, sizeof *h, cudaMemcpyHostToDevice));
     *out = r;
@@ -296,6 +301,11 @@ extern "C" struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r)
 extern "C" const struct gn_cuda_epoch *gn_cuda_epochs(struct gn_cuda_run *r)
 {
     return r->epochs;
+}
+
+extern "C" const struct gn_cuda_block_stat *gn_cuda_block_stats(struct gn_cuda_run *r)
+{
+    return r->bstat;
 }
 
 extern "C" const double *gn_cuda_step_loss(struct gn_cuda_run *r)
@@ -413,6 +423,7 @@ extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
     free(r->table);
     if (r->ctl) cudaFreeHost(r->ctl);
     if (r->epochs) cudaFreeHost(r->epochs);
+    if (r->bstat) cudaFreeHost(r->bstat);
     if (r->step_loss) cudaFreeHost(r->step_loss);
     if (r->step_time) cudaFreeHost(r->step_time);
     for (int i = 0; i < GN_CUDA_NBUF; i++) {

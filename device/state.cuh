@@ -27,6 +27,7 @@ struct gn_dev {
     int32_t smem_a, smem_w, smem_acc; /* floats of each shared-memory region */
     struct gn_cuda_ctl *ctl;      /* mapped host memory */
     struct gn_cuda_epoch *epochs; /* mapped host memory */
+    struct gn_cuda_block_stat *bstat; /* mapped: (blocks) live counters */
     double *step_loss;            /* mapped: mean loss of each step */
     int64_t *step_time;           /* mapped: ns since the kernel started, at each step's end */
     uint64_t t_start;
