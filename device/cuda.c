@@ -50,6 +50,11 @@ struct cuda_ctx {
     gn_atomic_u32 quit;
     gn_atomic_u32 loader_status; /* an enum gn_status, its bits */
     gn_atomic_u64 loader_wait_ns;
+    /* periodic checkpoints: the host copy of the model at the last
+     * snapshot (allocated at the first) and that snapshot's step */
+    struct gn_model snap;
+    int snap_ready;
+    int64_t snapped;
 };
 
 /* A failure of the CUDA side into the one error channel (gn_fail): what
@@ -206,6 +211,37 @@ static enum gn_status numeric_fault(struct cuda_ctx *c)
     return st ? st : gn_fail(GN_ERR_NUMERIC, "cuda backend: %s", kernel_says);
 }
 
+/* The kernel paused at the end of step ctl->snap_step for a periodic
+ * checkpoint: copy the model (the kernel and its blocks are still, so the
+ * copy is one step's state), let the kernel go on, then write the
+ * checkpoint from the copy while it trains. */
+static enum gn_status take_snapshot(struct cuda_ctx *c)
+{
+    struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
+    const struct gn_model *m = c->io->m;
+    const int64_t step = ctl->snap_step;
+    gn_acquire_fence(); /* the sums the kernel wrote before snap_step */
+    const struct gn_epoch_sums sums = {ctl->snap_loss_sum, ctl->snap_hits, ctl->snap_seen};
+    const int64_t round = ctl->snap_grow_round;
+    enum gn_status st = GN_OK;
+    if (!c->snap_ready) {
+        st = gn_model_init(&c->snap, m->inputs, m->classes, m->group_size, m->max_groups,
+                           m->max_edges, m->max_params);
+        c->snap_ready = st == GN_OK;
+    }
+    if (!st) st = gn_cuda_download(c->run, &c->snap);
+    c->snapped = step;
+    gn_release_fence();
+    ctl->snap_done = step; /* the copy is taken: the kernel goes on */
+    if (!st) st = gn_model_rebuild(&c->snap, c->snap.order);
+    if (st) {
+        char why[400];
+        snprintf(why, sizeof why, "%s", gn_error_message());
+        return gn_fail(st, "cuda backend: the checkpoint of step %lld: %s", (long long)step, why);
+    }
+    return c->io->snapshot(c->io->cb_ctx, &c->snap, step, round, &sums);
+}
+
 static enum gn_status cuda_run(void *ctx)
 {
     struct cuda_ctx *c = ctx;
@@ -227,9 +263,17 @@ static enum gn_status cuda_run(void *ctx)
     }
     c->loader_started = 1;
     int64_t last_step = -1, reported = 0;
+    enum gn_status snap_st = GN_OK;
+    char snap_why[512] = "";
     for (;;) {
         int state = ctl->state;
         if (gn_atomic_load_relaxed_u32(io->stop)) ctl->stop = 1;
+        if (cfg->checkpoint_every > 0 && io->snapshot && ctl->snap_step > c->snapped &&
+            !snap_st && (snap_st = take_snapshot(c))) {
+            /* a checkpoint that cannot be written ends the run */
+            snprintf(snap_why, sizeof snap_why, "%s", gn_error_message());
+            ctl->stop = 1;
+        }
         int64_t step = ctl->step;
         if (step != last_step) {
             last_step = step;
@@ -266,6 +310,7 @@ static enum gn_status cuda_run(void *ctx)
     enum gn_status kst = gn_cuda_wait(c->run);
     if (kst == GN_ERR_NUMERIC) return numeric_fault(c);
     if (kst) return cuda_fail(c, kst, "");
+    if (snap_st) return gn_fail(snap_st, "%s", snap_why);
     if (lst) return cuda_fail(c, lst, "the loader failed");
     if ((st = gn_cuda_download(c->run, io->m)))
         return cuda_fail(c, st, "cannot copy the model back");
@@ -331,6 +376,7 @@ static void cuda_close(void *ctx)
         pthread_join(c->loader, NULL);
     }
     gn_cuda_destroy(c->run);
+    if (c->snap_ready) gn_model_free(&c->snap);
     free(c);
 }
 

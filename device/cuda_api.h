@@ -50,6 +50,7 @@ enum gn_cuda_fault {
     GN_CUDA_FAULT_DIED = 7,      /* the network died (numguard.h): fault_loss, fault_index:
                                   * the epoch's loss sum and rows seen; fault_group: the dead
                                   * hidden groups */
+    GN_CUDA_FAULT_SNAPSHOT = 8,  /* the host took no checkpoint snapshot in time */
 };
 
 #define GN_CUDA_RUNNING 0
@@ -81,6 +82,15 @@ struct gn_cuda_ctl {
     volatile int64_t fault_step;
     volatile int64_t fault_index;
     volatile double fault_loss;
+    /* A periodic checkpoint (plan.checkpoint_every): at the end of such a
+     * step the kernel writes the epoch's sums and growth rounds, then
+     * snap_step = step + 1, and waits (block 0; the others at the next
+     * barrier) until the host, having copied the model, sets snap_done to
+     * the same value. */
+    volatile int64_t snap_step;
+    volatile int64_t snap_done; /* host -> kernel */
+    volatile double snap_loss_sum;
+    volatile int64_t snap_hits, snap_seen, snap_grow_round;
 };
 
 /*

@@ -257,6 +257,32 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
                 hits = seen = 0;
             }
         }
+
+        /* 6. a periodic checkpoint: a pause at the step's end while the host
+         * copies the model (every block is past the step's last barrier) */
+        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 &&
+            step + 1 < cfg.steps_total) {
+            if (leader) {
+                struct gn_cuda_ctl *c = d->ctl;
+                c->snap_loss_sum = loss_sum;
+                c->snap_hits = hits;
+                c->snap_seen = seen;
+                c->snap_grow_round = d->grow_round;
+                gn_fence_system();
+                c->snap_step = step + 1;
+                gn_fence_system();
+                const uint64_t deadline = gn_clock_ns() + (uint64_t)cfg.wait_timeout_ns / 2;
+                uint32_t spins = 0;
+                while (gn_load_acquire_sys_i64(&c->snap_done) != step + 1 && !c->stop) {
+                    if (++spins > 32) __nanosleep(1000);
+                    if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
+                        gn_dev_fault(d, GN_CUDA_FAULT_SNAPSHOT, -1, step + 1, 0);
+                        break;
+                    }
+                }
+            }
+            if (!gn_dev_barrier(d, step)) goto out;
+        }
     }
 
 out:

@@ -355,6 +355,7 @@ static const char *fault_name(int32_t f)
     case GN_CUDA_FAULT_INDEX: return "a bad group, edge or task index";
     case GN_CUDA_FAULT_NUMERIC: return "NaN or Inf in the loss or a gradient, or the loss exploded";
     case GN_CUDA_FAULT_DIED: return "the network died";
+    case GN_CUDA_FAULT_SNAPSHOT: return "the host took no checkpoint snapshot in time";
     }
     return "unknown fault";
 }

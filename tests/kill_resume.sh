@@ -3,7 +3,8 @@
 # moments and resumed from its last checkpoint each time ends exactly where
 # the uninterrupted run ends.
 #
-#   kill_resume.sh GENET_RT KILLS [BACKEND...]     (default backends: serial cpu)
+#   kill_resume.sh GENET_RT KILLS [BACKEND...]     (default backends: serial cpu;
+#                                                   cuda: exit 77 without a GPU)
 #
 # For each backend: an uninterrupted reference run (--json, final
 # checkpoint); then runs with --checkpoint-every 3 that are killed with
@@ -52,6 +53,21 @@ summary() { sed -E 's/"(seconds|steps_per_s)": [0-9.e+-]+, //g; s/"backend": "[a
 ckpt_step() { od -An -t d8 -j 112 -N 8 "$1" | tr -d ' '; }
 
 now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
+
+# cuda: the kernel pauses at every checkpoint step for the host to copy
+# the model (suite 'gpu'); skip (77) where no usable GPU or cuda backend
+for b in "${backends[@]}"; do
+    [ "$b" = cuda ] || continue
+    if ! "$rt" train "$dir/k-train.csv" --backend cuda --steps 1 --stats-interval 0 --quiet \
+        > "$dir/probe.log" 2>&1; then
+        if grep -qE "not available in this build|--backend cuda:" "$dir/probe.log"; then
+            echo "SKIP: $(grep "genet-rt:" "$dir/probe.log")"
+            exit 77
+        fi
+        cat "$dir/probe.log"
+        fail "the cuda probe run failed"
+    fi
+done
 
 ref_json=()
 for b in "${backends[@]}"; do

@@ -78,6 +78,14 @@ typedef void (*gn_backend_batch_fn)(void *ctx, int64_t step, float *x, uint8_t *
  * set, passes the progress record to the user's callback. */
 typedef void (*gn_backend_report_fn)(void *ctx, int tell);
 
+/* A whole-run backend's periodic checkpoint (plan.checkpoint_every): m is
+ * the model as it was at the end of step `step` (counted from the run's
+ * start), with the growth rounds done and the epoch's sums at that point.
+ * Called from the thread that runs `run`. */
+typedef enum gn_status (*gn_backend_snapshot_fn)(void *ctx, const struct gn_model *m, int64_t step,
+                                                 int64_t grow_round,
+                                                 const struct gn_epoch_sums *sums);
+
 struct gn_backend_io {
     const struct gn_plan *plan;
     struct gn_model *m;     /* the model (the trainer may restore it: reload) */
@@ -97,7 +105,8 @@ struct gn_backend_io {
     gn_atomic_u32 *stop; /* nonzero: stop after the current step (relaxed loads) */
     gn_backend_batch_fn batch;
     gn_backend_report_fn report;
-    void *cb_ctx; /* for batch and report */
+    gn_backend_snapshot_fn snapshot;
+    void *cb_ctx; /* for batch, report and snapshot */
 };
 
 struct gn_backend_ops {

@@ -80,6 +80,7 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->blocks_per_sm = s->cuda_blocks_per_sm;
 
     p->on_nan = (int32_t)s->on_nan;
+    p->checkpoint_every = s->checkpoint_path ? s->checkpoint_every : 0;
     p->explode_loss = gn_guard_explode_loss(p->classes);
     p->chance_loss = gn_guard_chance_loss(train->y, p->n_train, p->classes);
 }

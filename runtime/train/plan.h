@@ -67,8 +67,12 @@ struct gn_plan {
      * gn_nan_policy. */
     double explode_loss, chance_loss;
     int32_t on_nan, pad_;
+    /* A checkpoint every this many steps (0: none while the run goes; the
+     * trainer writes the one at the end). The cuda kernel pauses at such a
+     * step's end for the host to copy the model (cuda_api.h). */
+    int64_t checkpoint_every;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 208, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 216, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 108, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 128, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 160, "gn_plan layout");

@@ -249,6 +249,28 @@ static enum gn_status write_checkpoint(struct gn_trainer *t, const char *path)
     return gn_checkpoint_write(path, &t->plan, t->data_crc, &t->norm, &t->m, &pos, &t->last);
 }
 
+/* A whole-run backend's periodic checkpoint (gn_backend_snapshot_fn): the
+ * model it copied at the end of `step`, written as write_checkpoint would
+ * have written the trainer's at that step. */
+static enum gn_status snapshot_checkpoint(void *ctx, const struct gn_model *m, int64_t step,
+                                          int64_t grow_round, const struct gn_epoch_sums *sums)
+{
+    struct gn_trainer *t = ctx;
+    struct gn_run_pos pos = {
+        .step = step,
+        .epoch = step / t->plan.steps_per_epoch,
+        .grow_round = grow_round,
+        .skipped = t->skipped,
+        .ep_loss = sums->loss,
+        .ep_hits = sums->hits,
+        .ep_seen = sums->seen,
+    };
+    enum gn_status st =
+        gn_checkpoint_write(t->s.checkpoint_path, &t->plan, t->data_crc, &t->norm, m, &pos, &t->last);
+    if (!st) t->ckpt_step = step;
+    return st;
+}
+
 /* --resume: the checkpoint must belong to this run; then it becomes the
  * trainer's state (before the backend opens, so the backend builds from it). */
 static enum gn_status resume(struct gn_trainer *t, const char *path)
@@ -435,6 +457,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
         .stop = &t->stop,
         .batch = load_step,
         .report = report,
+        .snapshot = snapshot_checkpoint,
         .cb_ctx = t,
     };
     {
