@@ -55,6 +55,11 @@ struct cuda_ctx {
     struct gn_model snap;
     int snap_ready;
     int64_t snapped;
+    /* the growth trace (plan.trace): the records as of the last snapshot
+     * slot read, and the step and snapshot records read so far */
+    struct gn_model tm;
+    int tm_ready;
+    int64_t trace_read, snaps_read;
 };
 
 /* A failure of the CUDA side into the one error channel (gn_fail): what
@@ -211,6 +216,53 @@ static enum gn_status numeric_fault(struct cuda_ctx *c)
     return st ? st : gn_fail(GN_ERR_NUMERIC, "cuda backend: %s", kernel_says);
 }
 
+/* Replay the trace records the kernel wrote (cuda_api.h) through
+ * io->trace, in step order; free their room for the kernel. */
+static enum gn_status drain_trace(struct cuda_ctx *c)
+{
+    struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
+    const struct gn_cuda_trace_step *ring = gn_cuda_trace_steps(c->run);
+    const unsigned char *snaps = gn_cuda_trace_snaps(c->run);
+    const struct gn_model *m = c->io->m;
+    const size_t slot_bytes = gn_cuda_trace_slot_bytes(m->max_groups, m->max_edges);
+    enum gn_status st = GN_OK;
+    if (!c->tm_ready) {
+        if ((st = gn_model_clone(&c->tm, m))) return st;
+        c->tm_ready = 1;
+    }
+    const int64_t written = ctl->trace_steps;
+    gn_acquire_fence(); /* the records before the count */
+    while (!st && c->trace_read < written) {
+        const struct gn_cuda_trace_step r = ring[c->trace_read % GN_CUDA_TRACE_STEPS];
+        struct gn_grow_event ev[GN_CUDA_TRACE_EVENTS];
+        int32_t n_ev = 0;
+        if (r.snap) {
+            const unsigned char *slot = snaps + (size_t)(c->snaps_read % GN_CUDA_TRACE_SNAPS) * slot_bytes;
+            const struct gn_cuda_trace_snap *h = (const struct gn_cuda_trace_snap *)slot;
+            const unsigned char *g = slot + sizeof *h;
+            const unsigned char *e = g + (size_t)m->max_groups * sizeof(struct gn_group);
+            const unsigned char *o = e + (size_t)m->max_edges * sizeof(struct gn_edge);
+            struct gn_model *t = &c->tm;
+            t->n_groups = h->n_groups;
+            t->n_edges = h->n_edges;
+            t->duplications = h->duplications;
+            t->refused = h->refused;
+            memcpy(t->groups, g, (size_t)h->n_groups * sizeof(struct gn_group));
+            memcpy(t->edges, e, (size_t)h->n_edges * sizeof(struct gn_edge));
+            memcpy(t->order, o, (size_t)h->n_groups * sizeof(int32_t));
+            n_ev = h->n_events < GN_CUDA_TRACE_EVENTS ? h->n_events : GN_CUDA_TRACE_EVENTS;
+            memcpy(ev, h->events, (size_t)n_ev * sizeof ev[0]);
+            c->snaps_read++;
+        }
+        c->trace_read++;
+        gn_release_fence(); /* done with the slots before the kernel may reuse them */
+        ctl->trace_snaps_read = c->snaps_read;
+        ctl->trace_steps_read = c->trace_read;
+        st = c->io->trace(c->io->cb_ctx, &c->tm, r.step, r.loss_sum, r.hits, r.rows, ev, n_ev);
+    }
+    return st;
+}
+
 /* The kernel paused at the end of step ctl->snap_step for a periodic
  * checkpoint: copy the model (the kernel and its blocks are still, so the
  * copy is one step's state), let the kernel go on, then write the
@@ -263,11 +315,20 @@ static enum gn_status cuda_run(void *ctx)
     }
     c->loader_started = 1;
     int64_t last_step = -1, reported = 0;
-    enum gn_status snap_st = GN_OK;
-    char snap_why[512] = "";
+    enum gn_status snap_st = GN_OK, trace_st = GN_OK;
+    char snap_why[512] = "", trace_why[512] = "";
+    const int tracing = cfg->trace && io->trace && gn_cuda_trace_steps(c->run);
     for (;;) {
         int state = ctl->state;
         if (gn_atomic_load_relaxed_u32(io->stop)) ctl->stop = 1;
+        /* the epoch records present now; the trace records of their steps
+         * were written before them, and are replayed first */
+        const int64_t epochs = ctl->epochs;
+        if (tracing && !trace_st && (trace_st = drain_trace(c))) {
+            /* a trace that cannot be written ends the run */
+            snprintf(trace_why, sizeof trace_why, "%s", gn_error_message());
+            ctl->stop = 1;
+        }
         if (cfg->checkpoint_every > 0 && io->snapshot && ctl->snap_step > c->snapped &&
             !snap_st && (snap_st = take_snapshot(c))) {
             /* a checkpoint that cannot be written ends the run */
@@ -280,7 +341,7 @@ static enum gn_status cuda_run(void *ctx)
             io->progress->epoch_end = 0;
             sample(c, step > 0);
         }
-        while (reported < ctl->epochs) {
+        while (reported < epochs) {
             const struct gn_cuda_epoch *e = &ep[reported++];
             sample(c, 0);
             struct gn_progress *p = io->progress;
@@ -294,6 +355,10 @@ static enum gn_status cuda_run(void *ctx)
             p->dead_groups = (int32_t)e->dead_groups;
             p->epoch_end = 1;
             io->report(io->cb_ctx, 1);
+            if (tracing && !trace_st && io->trace_epoch && (trace_st = io->trace_epoch(io->cb_ctx))) {
+                snprintf(trace_why, sizeof trace_why, "%s", gn_error_message());
+                ctl->stop = 1;
+            }
         }
         if (state != GN_CUDA_RUNNING) break;
         struct timespec ts = {0, 2000000};
@@ -311,6 +376,7 @@ static enum gn_status cuda_run(void *ctx)
     if (kst == GN_ERR_NUMERIC) return numeric_fault(c);
     if (kst) return cuda_fail(c, kst, "");
     if (snap_st) return gn_fail(snap_st, "%s", snap_why);
+    if (trace_st) return gn_fail(trace_st, "%s", trace_why);
     if (lst) return cuda_fail(c, lst, "the loader failed");
     if ((st = gn_cuda_download(c->run, io->m)))
         return cuda_fail(c, st, "cannot copy the model back");
@@ -377,6 +443,7 @@ static void cuda_close(void *ctx)
     }
     gn_cuda_destroy(c->run);
     if (c->snap_ready) gn_model_free(&c->snap);
+    if (c->tm_ready) gn_model_free(&c->tm);
     free(c);
 }
 

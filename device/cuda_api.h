@@ -20,6 +20,7 @@
 
 #include "atomics.h"
 #include "genet/genet.h"
+#include "grow.h"
 #include "model.h"
 #include "plan.h"
 
@@ -91,6 +92,9 @@ struct gn_cuda_ctl {
     volatile int64_t snap_done; /* host -> kernel */
     volatile double snap_loss_sum;
     volatile int64_t snap_hits, snap_seen, snap_grow_round;
+    /* the growth trace (above) */
+    volatile int64_t trace_steps, trace_snaps;           /* kernel -> host */
+    volatile int64_t trace_steps_read, trace_snaps_read; /* host -> kernel */
 };
 
 /*
@@ -130,6 +134,49 @@ struct gn_cuda_block_stat {
     volatile int64_t high_water; /* most ready tasks it saw waiting in the queue */
 };
 
+/*
+ * The growth trace of a cuda run (--trace), recorded by block 0 at every
+ * step's end (after its growth) into mapped memory for the host to replay
+ * through trace.h:
+ *   a ring of GN_CUDA_TRACE_STEPS step records: the step's loss sum, hits
+ *   and rows, and whether a snapshot of the model came with it;
+ *   a ring of GN_CUDA_TRACE_SNAPS snapshot slots, at every step a trace
+ *   record may fall on (every trace_every steps, every growth round, the
+ *   last step): the group and edge records, the order, the counters and the
+ *   growth round's events.
+ * ctl->trace_steps / trace_snaps count what the kernel wrote; the host
+ * answers with trace_steps_read / trace_snaps_read, and the kernel waits
+ * for room (nothing is dropped; a run that does not trace never waits).
+ */
+#define GN_CUDA_TRACE_STEPS 4096
+#define GN_CUDA_TRACE_SNAPS 4
+#define GN_CUDA_TRACE_EVENTS 64 /* GN_GROW_LOG_MAX */
+
+struct gn_cuda_trace_step {
+    int64_t step; /* steps done */
+    double loss_sum;
+    int64_t hits;
+    int32_t rows;
+    int32_t snap; /* 1: the next snapshot slot holds this step's model */
+};
+
+struct gn_cuda_trace_snap {
+    int64_t step;
+    int32_t n_groups, n_edges;
+    int64_t duplications, refused;
+    int32_t n_events, pad_;
+    struct gn_grow_event events[GN_CUDA_TRACE_EVENTS];
+    /* then groups (max_groups), edges (max_edges), order (max_groups) */
+};
+
+/* Bytes of a snapshot slot for pools of these capacities (16-aligned). */
+static inline size_t gn_cuda_trace_slot_bytes(int32_t max_groups, int32_t max_edges)
+{
+    size_t b = sizeof(struct gn_cuda_trace_snap) + (size_t)max_groups * sizeof(struct gn_group) +
+               (size_t)max_edges * sizeof(struct gn_edge) + (size_t)max_groups * sizeof(int32_t);
+    return (b + 15) & ~(size_t)15;
+}
+
 struct gn_cuda_epoch {
     int64_t step;
     double loss_sum;
@@ -160,6 +207,9 @@ int32_t gn_cuda_blocks(struct gn_cuda_run *r);
 /* The mapped control block and the epoch records (host pointers). */
 struct gn_cuda_ctl *gn_cuda_ctl(struct gn_cuda_run *r);
 const struct gn_cuda_epoch *gn_cuda_epochs(struct gn_cuda_run *r);
+/* The trace rings (NULL when the run is not traced). */
+const struct gn_cuda_trace_step *gn_cuda_trace_steps(struct gn_cuda_run *r);
+const unsigned char *gn_cuda_trace_snaps(struct gn_cuda_run *r);
 /* The blocks' live counters (gn_cuda_blocks of them). */
 const struct gn_cuda_block_stat *gn_cuda_block_stats(struct gn_cuda_run *r);
 const double *gn_cuda_step_loss(struct gn_cuda_run *r); /* (min(steps, GN_CUDA_LOSS_LOG)) */

@@ -198,6 +198,7 @@ __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
     for (int32_t p = first + 1; p < n_old - 1; p += stride) {
         const int32_t g = m->order[p];
         d->child_of[g] = -1;
+        d->ev[p].parent = -1; /* no event at p unless p duplicates below */
         /* the choice goes to a word of its own: other threads are reading
          * this group's flags for its marks */
         d->scratch[g] = gn_grow_should_choose(m, g);
@@ -205,6 +206,7 @@ __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
         if (d->scratch[g]) gn_atomic_fetch_add_relaxed_u32(&d->chosen, 1);
     }
     if (first < 2) d->child_of[first == 0 ? GN_SLOT_INPUT : GN_SLOT_OUTPUT] = -1;
+    if (first == 0) d->ev_n = n_old;
     if (!gn_dev_barrier(d, step)) return false;
     if (gn_atomic_load_relaxed_u32(&d->chosen) == 0) return true;
 
@@ -225,6 +227,11 @@ __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
                 child = -1;
                 atomicAdd((unsigned long long *)&m->refused, 1ull);
             }
+            /* the round's event at g's position, as gn_grow_round logs it */
+            d->ev[p].parent = g;
+            d->ev[p].child = child;
+            d->ev[p].kind = kind;
+            d->ev[p].grad_std = m->groups[g].grad_std;
             s_kind = kind;
             s_child = child;
             s_e0 = e0;

@@ -86,6 +86,89 @@ __device__ static void gn_dev_sum_rows(struct gn_dev *d, double *loss, int64_t *
     *hits = h;
 }
 
+/* Block 0, every thread: the trace's record of the step that made `done`
+ * steps (cuda_api.h), after its growth; a snapshot of the model where a
+ * trace record may fall. Thread 0 waits for room in the rings first; it
+ * keeps the counts of records written in *n_steps and *n_snaps. */
+__device__ static void gn_dev_trace(struct gn_dev *d, int64_t done, bool grew, double loss_sum,
+                                    int64_t hits, int64_t *n_steps, int64_t *n_snaps)
+{
+    const struct gn_plan &cfg = d->cfg;
+    struct gn_cuda_ctl *c = d->ctl;
+    const struct gn_model *m = &d->m;
+    const bool snap = (cfg.trace_every > 0 && done % cfg.trace_every == 0) || grew ||
+                      done == cfg.steps_total;
+    __shared__ int s_ok;
+    if (threadIdx.x == 0) {
+        const uint64_t deadline = gn_clock_ns() + (uint64_t)cfg.wait_timeout_ns / 2;
+        uint32_t spins = 0;
+        s_ok = 1;
+        while (*n_steps - gn_load_acquire_sys_i64(&c->trace_steps_read) >= GN_CUDA_TRACE_STEPS ||
+               (snap &&
+                *n_snaps - gn_load_acquire_sys_i64(&c->trace_snaps_read) >= GN_CUDA_TRACE_SNAPS)) {
+            if (c->stop || gn_dev_aborted(d)) {
+                s_ok = 0;
+                break;
+            }
+            if (++spins > 32) __nanosleep(1000);
+            if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
+                gn_dev_fault(d, GN_CUDA_FAULT_SNAPSHOT, -1, done, 1);
+                s_ok = 0;
+                break;
+            }
+        }
+    }
+    __syncthreads();
+    if (!s_ok) return;
+    if (snap) {
+        unsigned char *slot = d->tsnaps + (size_t)(*n_snaps % GN_CUDA_TRACE_SNAPS) * d->tslot;
+        struct gn_cuda_trace_snap *h = (struct gn_cuda_trace_snap *)slot;
+        const int32_t ng = m->n_groups, ne = m->n_edges;
+        /* the records other blocks wrote (statistics, growth): through L2 */
+        const int32_t *src_g = (const int32_t *)m->groups;
+        int32_t *dst_g = (int32_t *)(slot + sizeof *h);
+        const int32_t wg = ng * (int32_t)(sizeof(struct gn_group) / 4);
+        for (int32_t i = threadIdx.x; i < wg; i += NT) dst_g[i] = __ldcg(src_g + i);
+        const int32_t *src_e = (const int32_t *)m->edges;
+        int32_t *dst_e = (int32_t *)(slot + sizeof *h + (size_t)m->max_groups * sizeof(struct gn_group));
+        const int32_t we = ne * (int32_t)(sizeof(struct gn_edge) / 4);
+        for (int32_t i = threadIdx.x; i < we; i += NT) dst_e[i] = __ldcg(src_e + i);
+        int32_t *dst_o = (int32_t *)((unsigned char *)dst_e + (size_t)m->max_edges * sizeof(struct gn_edge));
+        for (int32_t i = threadIdx.x; i < ng; i += NT) dst_o[i] = __ldcg(m->order + i);
+        if (threadIdx.x == 0) {
+            h->step = done;
+            h->n_groups = ng;
+            h->n_edges = ne;
+            h->duplications = m->duplications;
+            h->refused = m->refused;
+            int32_t n = 0;
+            if (grew)
+                for (int32_t p = 1; p < d->ev_n - 1 && n < GN_CUDA_TRACE_EVENTS; p++) {
+                    if (__ldcg(&d->ev[p].parent) < 0) continue;
+                    h->events[n].parent = __ldcg(&d->ev[p].parent);
+                    h->events[n].child = __ldcg(&d->ev[p].child);
+                    h->events[n].kind = __ldcg(&d->ev[p].kind);
+                    h->events[n].grad_std = __ldcg(&d->ev[p].grad_std);
+                    n++;
+                }
+            h->n_events = n;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        struct gn_cuda_trace_step *r = &d->tsteps[*n_steps % GN_CUDA_TRACE_STEPS];
+        r->step = done;
+        r->loss_sum = loss_sum;
+        r->hits = hits;
+        r->rows = d->b.rows;
+        r->snap = snap;
+        gn_fence_system(); /* the records before the counts the host acquires */
+        if (snap) c->trace_snaps = ++*n_snaps;
+        c->trace_steps = ++*n_steps;
+        gn_fence_system();
+    }
+}
+
 extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     gn_persistent_kernel(struct gn_dev *d)
 {
@@ -108,7 +191,9 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
     int64_t epochs_done = 0;
     int32_t dead_epochs = 0;   /* the dead-network rule's count (numguard.h) */
-    double step_loss = 0.0;    /* block 0's thread 0: the step's loss sum */
+    double step_loss = 0.0;    /* block 0's thread 0: the step's loss sum and hits */
+    int64_t step_hits = 0;
+    int64_t trace_steps = 0, trace_snaps = 0; /* block 0's thread 0: trace records */
 
     if (threadIdx.x == 0) {
         memset(&gn_dev_clock_sm, 0, sizeof gn_dev_clock_sm);
@@ -166,6 +251,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
             gn_dev_sum_rows(d, &ls, &h);
             if (threadIdx.x == 0) {
                 step_loss = ls;
+                step_hits = h;
                 loss_sum += ls;
                 hits += h;
                 seen += d->b.rows;
@@ -181,7 +267,8 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
         }
 
         /* 4. growth */
-        if (cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0) {
+        const bool grew = cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0;
+        if (grew) {
             const uint64_t g0 = gn_clock_ns();
             if (threadIdx.x == 0) {
                 gn_dev_clock_mark(-1);
@@ -208,6 +295,9 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
             d->ctl->fault_loss = step_loss;
             gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, -1, step + 1, d->b.rows);
         }
+        /* the growth trace (--trace): the step's record, then its epoch's */
+        if (cfg.trace && blockIdx.x == 0)
+            gn_dev_trace(d, step + 1, grew, step_loss, step_hits, &trace_steps, &trace_snaps);
 
         /* 5. epoch end: evaluate the test set on the device */
         if ((step + 1) % cfg.steps_per_epoch == 0 || step + 1 == cfg.steps_total) {

@@ -29,6 +29,8 @@ struct gn_cuda_run {
     struct gn_cuda_ctl *ctl;       /* mapped: host pointer */
     struct gn_cuda_epoch *epochs;  /* mapped: host pointer */
     struct gn_cuda_block_stat *bstat; /* mapped: host pointer */
+    struct gn_cuda_trace_step *tsteps; /* mapped: host pointer (NULL: no trace) */
+    unsigned char *tsnaps;             /* mapped: host pointer */
     double *step_loss;             /* mapped: host pointer */
     int64_t *step_time;            /* mapped: host pointer */
     float *stage_x[GN_CUDA_NBUF];
@@ -100,6 +102,7 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->child_of, MG);
     P(h->scratch, MG);
     P(h->cursor, MG);
+    P(h->ev, MG);
     P(h->b.act, MG * B * mw);
     P(h->b.dz, MG * B * mw);
     P(h->b.row_loss, B);
@@ -268,6 +271,15 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         if ((st = mapped((void **)&r->bstat, &p, (size_t)h->blocks * sizeof *r->bstat)))
             goto error;
         h->bstat = (struct gn_cuda_block_stat *)p;
+        if (cfg->trace) {
+            h->tslot = gn_cuda_trace_slot_bytes(m->max_groups, m->max_edges);
+            if ((st = mapped((void **)&r->tsteps, &p,
+                             GN_CUDA_TRACE_STEPS * sizeof(struct gn_cuda_trace_step))))
+                goto error;
+            h->tsteps = (struct gn_cuda_trace_step *)p;
+            if ((st = mapped((void **)&r->tsnaps, &p, GN_CUDA_TRACE_SNAPS * h->tslot))) goto error;
+            h->tsnaps = (unsigned char *)p;
+        }
     }
     GN_CUDA_TRY(cudaMemcpy(r->d, h, sizeof *h, cudaMemcpyHostToDevice));
     *out = r;
@@ -306,6 +318,16 @@ extern "C" const struct gn_cuda_epoch *gn_cuda_epochs(struct gn_cuda_run *r)
 extern "C" const struct gn_cuda_block_stat *gn_cuda_block_stats(struct gn_cuda_run *r)
 {
     return r->bstat;
+}
+
+extern "C" const struct gn_cuda_trace_step *gn_cuda_trace_steps(struct gn_cuda_run *r)
+{
+    return r->tsteps;
+}
+
+extern "C" const unsigned char *gn_cuda_trace_snaps(struct gn_cuda_run *r)
+{
+    return r->tsnaps;
 }
 
 extern "C" const double *gn_cuda_step_loss(struct gn_cuda_run *r)
@@ -425,6 +447,8 @@ extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
     if (r->ctl) cudaFreeHost(r->ctl);
     if (r->epochs) cudaFreeHost(r->epochs);
     if (r->bstat) cudaFreeHost(r->bstat);
+    if (r->tsteps) cudaFreeHost(r->tsteps);
+    if (r->tsnaps) cudaFreeHost(r->tsnaps);
     if (r->step_loss) cudaFreeHost(r->step_loss);
     if (r->step_time) cudaFreeHost(r->step_time);
     for (int i = 0; i < GN_CUDA_NBUF; i++) {

@@ -28,6 +28,9 @@ struct gn_dev {
     struct gn_cuda_ctl *ctl;      /* mapped host memory */
     struct gn_cuda_epoch *epochs; /* mapped host memory */
     struct gn_cuda_block_stat *bstat; /* mapped: (blocks) live counters */
+    struct gn_cuda_trace_step *tsteps; /* mapped: the trace's step ring (NULL: no trace) */
+    unsigned char *tsnaps;             /* mapped: its snapshot slots */
+    size_t tslot;                      /* bytes of a snapshot slot */
     double *step_loss;            /* mapped: mean loss of each step */
     int64_t *step_time;           /* mapped: ns since the kernel started, at each step's end */
     uint64_t t_start;
@@ -66,6 +69,8 @@ struct gn_dev {
     int32_t *child_of; /* (max_groups) by slot */
     int32_t *scratch;  /* (max_groups) */
     int32_t *cursor;   /* (max_groups) */
+    struct gn_grow_event *ev; /* (max_groups) the last round's events, by old position */
+    int32_t ev_n;             /* the group count before that round */
 };
 
 /* A block's thread 0 clocks its phases here, in the block's shared memory

@@ -97,7 +97,7 @@ static void usage_train(FILE *f)
             "  --stats-interval MS  sampling period in ms, 0 = no ring (default 100)\n"
             "  --keep-stats         leave the ring in /dev/shm after the run\n"
             "\n"
-            "growth trace (serial and cpu backends; see docs/TRACE.md):\n"
+            "growth trace (every backend; auto picks a host one; see docs/TRACE.md):\n"
             "  --trace FILE         write what the network did as JSON lines: the start graph,\n"
             "                       then groups and edges added, gradient statistics, marks,\n"
             "                       loss and accuracy (tools/genet-viz FILE makes a page)\n"

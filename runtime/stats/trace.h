@@ -6,9 +6,9 @@
  * gn_trace_step after every step, gn_trace_epoch at each epoch end and
  * gn_trace_end when the run stops. A step record is written every `every`
  * steps, at every step that grew (or refused to grow) the network, and at
- * the last step; it holds what changed since the previous record. Only the
- * step-driven backends (serial, cpu) can be traced: the host must see the
- * model between steps.
+ * the last step; it holds what changed since the previous record. A
+ * whole-run backend (cuda) hands the trainer its copy of the model's
+ * records after each step instead (backend.h, gn_backend_trace_fn).
  */
 #ifndef GN_RUNTIME_TRACE_H
 #define GN_RUNTIME_TRACE_H

@@ -86,6 +86,18 @@ typedef enum gn_status (*gn_backend_snapshot_fn)(void *ctx, const struct gn_mode
                                                  int64_t grow_round,
                                                  const struct gn_epoch_sums *sums);
 
+/* A whole-run backend's growth trace (plan.trace), in step order: after
+ * step `step` (counted from the run's start), the step's loss sum, hits and
+ * rows, the model's records as they were then (groups, edges, order and
+ * counters: enough for trace.h, no parameters) and the step's growth
+ * events; trace_epoch after an epoch's report, io->progress holding the
+ * epoch's figures. Called from the thread that runs `run`. */
+typedef enum gn_status (*gn_backend_trace_fn)(void *ctx, const struct gn_model *m, int64_t step,
+                                              double loss_sum, int64_t hits, int32_t rows,
+                                              const struct gn_grow_event *events,
+                                              int32_t n_events);
+typedef enum gn_status (*gn_backend_trace_epoch_fn)(void *ctx);
+
 struct gn_backend_io {
     const struct gn_plan *plan;
     struct gn_model *m;     /* the model (the trainer may restore it: reload) */
@@ -106,6 +118,8 @@ struct gn_backend_io {
     gn_backend_batch_fn batch;
     gn_backend_report_fn report;
     gn_backend_snapshot_fn snapshot;
+    gn_backend_trace_fn trace;
+    gn_backend_trace_epoch_fn trace_epoch;
     void *cb_ctx; /* for batch, report and snapshot */
 };
 

@@ -81,6 +81,8 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
 
     p->on_nan = (int32_t)s->on_nan;
     p->checkpoint_every = s->checkpoint_path ? s->checkpoint_every : 0;
+    p->trace = s->trace_path != NULL;
+    p->trace_every = s->trace_every;
     p->explode_loss = gn_guard_explode_loss(p->classes);
     p->chance_loss = gn_guard_chance_loss(train->y, p->n_train, p->classes);
 }

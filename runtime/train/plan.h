@@ -71,8 +71,11 @@ struct gn_plan {
      * trainer writes the one at the end). The cuda kernel pauses at such a
      * step's end for the host to copy the model (cuda_api.h). */
     int64_t checkpoint_every;
+    /* --trace: 1 when the run is traced, and a record every trace_every
+     * steps (trace.h; the cuda kernel records steps for the host then). */
+    int32_t trace, trace_every;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 216, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 224, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 108, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 128, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 160, "gn_plan layout");

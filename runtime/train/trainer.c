@@ -112,7 +112,8 @@ static enum gn_status choose_backend(struct gn_trainer *t)
     enum gn_backend want = t->s.backend;
     char why[256] = "";
     if (want == GN_BACKEND_AUTO) {
-        /* a trace needs the step-driven host loop: auto never picks cuda then */
+        /* --trace: auto keeps to the host backends, whose traces are the
+         * checked reference (--backend cuda traces from inside the kernel) */
         int usable = gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) == GN_OK;
         if (usable && !t->s.trace_path) {
             t->backend = GN_BACKEND_CUDA;
@@ -120,7 +121,7 @@ static enum gn_status choose_backend(struct gn_trainer *t)
         } else {
             t->backend = gn_backend_ops_of(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason, "%.200s; using the %s backend",
-                     usable ? "--trace needs a step-driven backend" : why,
+                     usable ? "--trace picks a host backend (--backend cuda traces too)" : why,
                      gn_backend_name(t->backend));
         }
     } else {
@@ -341,6 +342,31 @@ static void load_step(void *ctx, int64_t step, float *x, uint8_t *y, int32_t *ro
     *rows = n;
 }
 
+/* A whole-run backend's trace records (gn_backend_trace_fn and
+ * gn_backend_trace_epoch_fn): what the host loop writes after each step
+ * and at each epoch's end, from the backend's copy of the model. */
+static enum gn_status trace_step(void *ctx, const struct gn_model *m, int64_t step,
+                                 double loss_sum, int64_t hits, int32_t rows,
+                                 const struct gn_grow_event *events, int32_t n_events)
+{
+    struct gn_trainer *t = ctx;
+    if (!t->trace) return GN_OK;
+    struct gn_trace_at at = {
+        .step = step,
+        .epoch = step > 0 ? (step - 1) / t->plan.steps_per_epoch : 0,
+        .seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9,
+        .events = events,
+        .n_events = n_events,
+    };
+    return gn_trace_step(t->trace, m, &at, loss_sum, hits, rows);
+}
+
+static enum gn_status trace_epoch(void *ctx)
+{
+    struct gn_trainer *t = ctx;
+    return t->trace ? gn_trace_epoch(t->trace, &t->last) : GN_OK;
+}
+
 /* A whole-run backend's report (gn_backend_report_fn): stamp the time,
  * publish the counters, tell the user when asked. */
 static void report(void *ctx, int tell)
@@ -390,13 +416,6 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
         t->ops = ops;
         snprintf(t->backend_reason, sizeof t->backend_reason, "the %s table, given", ops->name);
     } else if ((st = choose_backend(t))) {
-        goto error;
-    }
-    if (t->s.trace_path && t->ops->run) {
-        st = gn_fail(GN_ERR_UNSUPPORTED,
-                     "--trace needs the serial or cpu backend: the %s backend keeps the network "
-                     "on the GPU during the run",
-                     gn_backend_name(t->backend));
         goto error;
     }
     if (t->s.on_nan == GN_NAN_SKIP && t->ops->run) {
@@ -458,6 +477,8 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
         .batch = load_step,
         .report = report,
         .snapshot = snapshot_checkpoint,
+        .trace = trace_step,
+        .trace_epoch = trace_epoch,
         .cb_ctx = t,
     };
     {
@@ -665,12 +686,12 @@ static enum gn_status run_backend(gn_trainer *t)
     const int64_t total = p->steps_total;
     t->t0_ns = gn_now_ns();
     t->last.steps_total = total;
-    if (t->ops->run) return t->c.step < total ? t->ops->run(t->bctx) : GN_OK;
-
     enum gn_status st = GN_OK;
     if (t->trace && (st = gn_trace_start(t->trace, p, gn_backend_name(t->backend), &t->m,
                                          t->c.step)))
         return st;
+    if (t->ops->run) return t->c.step < total ? t->ops->run(t->bctx) : GN_OK;
+
     while (t->c.step < total) {
         int64_t epoch = t->c.epoch;
         /* Where in the epoch to start: 0, or after a resume the checkpoint's
