@@ -288,10 +288,11 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
         }
 
         /* The numeric guard of numguard.h, where the host backends run it:
-         * after the step's growth. The host words the message from the
-         * model it downloads (gn_numguard_step), so it is theirs. */
+         * after the step's growth (the groups' statistics were tested as the
+         * update tasks made them: stat_bad). The host words the message
+         * from the model it downloads (gn_numguard_step), so it is theirs. */
         if (leader && (gn_guard_loss(step_loss, d->b.rows, cfg.explode_loss) ||
-                       gn_guard_bad_group(&d->m))) {
+                       gn_atomic_load_relaxed_u32(&d->stat_bad))) {
             d->ctl->fault_loss = step_loss;
             gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, -1, step + 1, d->b.rows);
         }

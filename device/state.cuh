@@ -60,6 +60,7 @@ struct gn_dev {
 
     /* faults and statistics */
     gn_atomic_u32 abort, chosen, stopping;
+    gn_atomic_u32 stat_bad; /* a group's statistic this step is not finite (numguard.h) */
     gn_atomic_u64 kind_ns[GN_TASK_KIND_COUNT];
     gn_atomic_u64 prof[GN_CUDA_PROF_COUNT]; /* cycles by phase, summed at the end */
     gn_atomic_u64 tasks;

@@ -107,6 +107,11 @@ __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_sme
         gn_op_stat_block(&d->m, g, sm);
         /* relaxed: the next step's parts start after the grid barrier */
         if (threadIdx.x == 0) gn_atomic_store_relaxed_u32(&d->upd_done[g], 0);
+        /* the numeric guard's test of g (numguard.h), where the statistic
+         * is made, so that block 0 reads one word a step, not every group;
+         * lane 0 wrote the statistic. Relaxed: read after the pass's barrier */
+        if (threadIdx.x == 0 && !gn_guard_stat_ok(d->m.groups[g].grad_std))
+            gn_atomic_store_relaxed_u32(&d->stat_bad, 1);
     }
 }
 

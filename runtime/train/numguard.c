@@ -18,7 +18,7 @@ enum gn_status gn_numguard_check(const struct gn_model *m, double loss, int64_t 
     for (int32_t p = 1; p < m->n_groups; p++) {
         int32_t g = m->order[p];
         float sd = m->groups[g].grad_std;
-        if (isfinite(sd)) continue;
+        if (gn_guard_stat_ok(sd)) continue;
         if (g == GN_SLOT_OUTPUT)
             return gn_fail(GN_ERR_NUMERIC,
                            "NaN or Inf in the gradients of the output group (slot %d) at step "

@@ -55,12 +55,19 @@ GN_HD int gn_guard_loss(double loss_sum, int32_t rows, double explode_loss)
                                                               : GN_GUARD_LOSS_OK;
 }
 
+/* A group's gradient statistic passes when it is finite (then so is every
+ * gradient entry: the statistic sums them all in double). */
+GN_HD int gn_guard_stat_ok(float grad_std)
+{
+    return isfinite(grad_std);
+}
+
 /* Position in the canonical order of the first group whose gradient
- * statistic is not finite (so some gradient entry is not); 0 when none. */
+ * statistic fails; 0 when none. */
 GN_HD int32_t gn_guard_bad_group(const struct gn_model *m)
 {
     for (int32_t p = 1; p < m->n_groups; p++)
-        if (!isfinite(gn_load_cg_f32(&m->groups[m->order[p]].grad_std))) return p;
+        if (!gn_guard_stat_ok(gn_load_cg_f32(&m->groups[m->order[p]].grad_std))) return p;
     return 0;
 }
 
