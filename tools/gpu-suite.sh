@@ -1,0 +1,54 @@
+#!/usr/bin/env bash
+# The gpu suite from a folder of binaries, for a GPU machine that has no
+# build tree (no cmocka or jansson headers to build one): every gpu-suite
+# test of tests/meson.build, each with its own time, then a table.
+#
+#   tools/gpu-suite.sh BIN_DIR [TEST...]
+#
+# BIN_DIR holds genet-rt, genet-stat, genet-stress, test_gpu and test_kernel_ops built
+# with CUDA (copied from BUILD/host and BUILD/tests) and the shared
+# libraries they need that the machine lacks (libjansson, libcmocka), which
+# are put on LD_LIBRARY_PATH. TESTs: names as in tests/meson.build (default:
+# all of them). Exit status: 0 when every test passed or skipped (77).
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+bin=$(cd "${1:?usage: tools/gpu-suite.sh BIN_DIR [TEST...]}" && pwd)
+shift
+export LD_LIBRARY_PATH=$bin${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+# what tests/meson.build's test_env gives the cmocka programs
+export GN_TEST_SRCDIR=$root/tests
+[ -x "$bin/genet-stress" ] && export GN_STRESS_BIN=$bin/genet-stress
+t=$root/tests
+declare -A cmd=(
+    [kernel-ops]="$bin/test_kernel_ops"
+    [gpu]="$bin/test_gpu"
+    [gpu-fault]="$t/gpu_fault.sh $bin/genet-rt"
+    [gpu-resume]="$t/gpu_resume.sh $bin/genet-rt"
+    [gpu-counters]="$t/gpu_counters.sh $bin/genet-rt $bin/genet-stat"
+    [gpu-trace]="$t/gpu_trace.sh $bin/genet-rt"
+    [gpu-numguard]="$t/gpu_numguard.sh $bin/genet-rt"
+    [gpu-kill-resume]="$t/kill_resume.sh $bin/genet-rt 5 cuda"
+)
+order=(kernel-ops gpu gpu-fault gpu-resume gpu-counters gpu-trace gpu-numguard gpu-kill-resume)
+[ $# -gt 0 ] && order=("$@")
+log=${GN_GPU_SUITE_LOG:-$root/gpu-suite}
+mkdir -p "$log"
+rows=()
+bad=0
+for name in "${order[@]}"; do
+    [ -n "${cmd[$name]:-}" ] || { echo "gpu-suite: no test '$name'" >&2; exit 2; }
+    t0=$(date +%s%N)
+    # shellcheck disable=SC2086 # the command's words
+    ${cmd[$name]} > "$log/$name.log" 2>&1
+    rc=$?
+    ms=$(( ($(date +%s%N) - t0) / 1000000 ))
+    case $rc in 0) res=pass ;; 77) res=skip ;; *) res="FAIL ($rc)"; bad=1 ;; esac
+    echo "== $name: $res in ${ms} ms"
+    tail -n 5 "$log/$name.log"
+    rows+=("$(printf '| %-16s | %-9s | %8d |' "$name" "$res" "$ms")")
+done
+echo
+echo "| test             | result    |    ms    |"
+echo "| ---------------- | --------- | -------: |"
+printf '%s\n' "${rows[@]}"
+exit $bad
