@@ -361,7 +361,8 @@ static enum gn_status cuda_run(void *ctx)
             }
         }
         if (state != GN_CUDA_RUNNING) break;
-        struct timespec ts = {0, 2000000};
+        /* tracing: the kernel waits when its four snapshot slots are full */
+        struct timespec ts = {0, tracing ? 200000 : 2000000};
         nanosleep(&ts, NULL);
     }
     /* The loader first (it ends at quit, or when the kernel's state is not
