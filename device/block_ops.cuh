@@ -15,7 +15,8 @@
  *   gn_op_loss_block      softmax cross-entropy of rows [r0, r1), a thread a row
  *   gn_op_backward_block  dz_g for rows [r0, r1), masked by ReLU'
  *   gn_op_update_block    weight gradients of input rows [k0, k1) (and the
- *                         bias when k0 == 0) over the whole batch, then SGD
+ *                         bias when k0 == 0) over the whole batch, then the
+ *                         optimizer's rule (optim.h, shared with the host)
  *   gn_op_stat_block      the growth statistic of stat.h, the block's threads
  *                         as its lanes
  */
@@ -26,6 +27,7 @@
 #include "mathf.h"
 #include "model.h"
 #include "ops.h"
+#include "optim.h"
 #include "stat.h"
 
 static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lanes");
@@ -163,26 +165,27 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
     for (int32_t i = tid; i < R * K; i += NT) out[i] = __ldcg(a + i) > 0.0f ? sm.acc[i] : 0.0f;
 }
 
-/* SGD with momentum on one entry (weight decay on weights, not biases),
- * rounded as the host rounds it. */
-__device__ static inline void gn_block_sgd(struct gn_model *m, int64_t q, float grad, float lr,
-                                           float mu, float wd)
+/* The gradient of entry q, then the optimizer's rule on it: the host's
+ * very function (optim.h), so it rounds as the host rounds. weight: 1 for
+ * a weight (decayed), 0 for a bias. */
+__device__ static inline void gn_block_update(struct gn_model *m, int64_t q, float grad,
+                                              int weight, const struct gn_optim_step &k)
 {
     m->grads[q] = grad;
-    float v = __fadd_rn(__fadd_rn(__fmul_rn(mu, m->moment[q]), grad), __fmul_rn(wd, m->params[q]));
-    m->moment[q] = v;
-    m->params[q] = __fsub_rn(m->params[q], __fmul_rn(lr, v));
+    gn_optim_apply(m->params + q, m->moment + q, m->moment2 + q, grad, weight, &k);
 }
 
 /*
- * Weight gradients and SGD for input rows [k0, k1) of g (the in-edges'
- * blocks stacked in canonical order; k0 == 0 also does the bias), each
- * gradient summed over all rows of the batch in row order (gn_op_grad and
- * gn_op_update of the reference, for one slice of the group's parameters).
+ * Weight gradients and the optimizer's step for input rows [k0, k1) of g
+ * (the in-edges' blocks stacked in canonical order; k0 == 0 also does the
+ * bias), each gradient summed over all rows of the batch in row order
+ * (gn_op_grad and gn_op_update of the reference, for one slice of the
+ * group's parameters); k: the step's constants (gn_optim_at).
  */
 __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
-                                          int32_t g, int32_t k0, int32_t k1, float lr, float mu,
-                                          float wd, const struct gn_block_smem &sm)
+                                          int32_t g, int32_t k0, int32_t k1,
+                                          const struct gn_optim_step &k,
+                                          const struct gn_block_smem &sm)
 {
     const struct gn_group gr = m->groups[g];
     const int32_t n = gr.width, rows = b->rows, tid = threadIdx.x;
@@ -198,7 +201,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
             if (tid < n)
                 for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sm.acc[r * n + tid]);
         }
-        for (int32_t j = tid; j < n; j += NT) gn_block_sgd(m, gr.bias + j, s, lr, mu, 0.0f);
+        for (int32_t j = tid; j < n; j += NT) gn_block_update(m, gr.bias + j, s, 0, k);
     }
     /* dW[k][j] = sum over r of a[r][k] dz[r][j]: chunks of KC rows staged in
      * shared memory; each thread owns up to 4 outputs of a chunk of 4*NT. */
@@ -235,7 +238,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
             for (int32_t q = 0; q < 4; q++) {
                 const int32_t o = o0 + tid + q * NT;
                 if (o >= outs) break;
-                gn_block_sgd(m, ed.w + (int64_t)a0 * n + o, acc[q], lr, mu, wd);
+                gn_block_update(m, ed.w + (int64_t)a0 * n + o, acc[q], 1, k);
             }
         }
     }

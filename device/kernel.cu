@@ -16,7 +16,8 @@
  *                                                              grid barrier
  *   2. a pass of the training DAG through the queue (worker.cuh): forward
  *      (group, tile), the output's forward with the loss, backward (group,
- *      tile), update (group part: weight gradients, SGD; the last part the
+ *      tile), update (group part: weight gradients, the optimizer's rule
+ *      at the step's rate (optim.h, shared with the host); the last part the
  *      growth statistic);
  *   3. block 0 sums the step's loss in row order, publishes the counters,
  *      marks the batch slot consumed;
@@ -235,7 +236,9 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
         /* a stop request: every block sees the same word after the barrier */
         if (gn_atomic_load_relaxed_u32(&d->stopping)) goto out;
 
-        /* 2. the step's tasks */
+        /* 2. the step's tasks, at the step's optimizer constants (the pass's
+         * first barrier publishes them to the block) */
+        if (threadIdx.x == 0) gn_dev_optim_sm = gn_optim_at(&cfg.optim, step);
         if (!gn_dev_pass(d, sm, &d->train, &w, step)) goto out;
         if (threadIdx.x == 0) {
             /* the live counters: this block's own slot, no atomics */

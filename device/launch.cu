@@ -96,6 +96,7 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->m.params, m->max_params);
     P(h->m.grads, m->max_params);
     P(h->m.moment, m->max_params);
+    P(h->m.moment2, m->max_params);
     P(h->m.order, m->max_groups);
     P(h->m.in_list, m->max_edges);
     P(h->m.out_list, m->max_edges);
@@ -185,6 +186,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         h->m.params = dm.params;
         h->m.grads = dm.grads;
         h->m.moment = dm.moment;
+        h->m.moment2 = dm.moment2;
         h->m.order = dm.order;
         h->m.in_list = dm.in_list;
         h->m.out_list = dm.out_list;
@@ -214,6 +216,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     GN_CUDA_TRY(cudaMemcpy(h->m.edges, m->edges, (size_t)m->n_edges * sizeof *m->edges, cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(h->m.params, m->params, (size_t)m->n_params * sizeof(float), cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(h->m.moment, m->moment, (size_t)m->n_params * sizeof(float), cudaMemcpyHostToDevice));
+    GN_CUDA_TRY(cudaMemcpy(h->m.moment2, m->moment2, (size_t)m->n_params * sizeof(float), cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(h->m.order, m->order, (size_t)m->n_groups * sizeof(int32_t), cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(h->m.in_list, m->in_list, (size_t)m->n_edges * sizeof(int32_t), cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(h->m.out_list, m->out_list, (size_t)m->n_edges * sizeof(int32_t), cudaMemcpyHostToDevice));
@@ -423,6 +426,7 @@ extern "C" enum gn_status gn_cuda_download(struct gn_cuda_run *r, struct gn_mode
     GN_CUDA_TRY(cudaMemcpy(m->params, dm->params, (size_t)dm->n_params * sizeof(float), cudaMemcpyDeviceToHost));
     GN_CUDA_TRY(cudaMemcpy(m->grads, dm->grads, (size_t)dm->n_params * sizeof(float), cudaMemcpyDeviceToHost));
     GN_CUDA_TRY(cudaMemcpy(m->moment, dm->moment, (size_t)dm->n_params * sizeof(float), cudaMemcpyDeviceToHost));
+    GN_CUDA_TRY(cudaMemcpy(m->moment2, dm->moment2, (size_t)dm->n_params * sizeof(float), cudaMemcpyDeviceToHost));
     GN_CUDA_TRY(cudaMemcpy(m->order, dm->order, (size_t)dm->n_groups * sizeof(int32_t), cudaMemcpyDeviceToHost));
     GN_CUDA_TRY(cudaMemcpy(m->in_list, dm->in_list, (size_t)dm->n_edges * sizeof(int32_t), cudaMemcpyDeviceToHost));
     GN_CUDA_TRY(cudaMemcpy(m->out_list, dm->out_list, (size_t)dm->n_edges * sizeof(int32_t), cudaMemcpyDeviceToHost));

@@ -87,6 +87,12 @@ struct gn_dev_clock {
 
 static __shared__ struct gn_dev_clock gn_dev_clock_sm;
 
+/* The optimizer's constants of the step being run (optim.h: its rate and
+ * bias corrections, gn_optim_at of the plan's optim and the step's index),
+ * one copy per block: thread 0 sets it at the step's start (kernel.cu),
+ * before the pass's first barrier; the block's update tasks read it. */
+static __shared__ struct gn_optim_step gn_dev_optim_sm;
+
 /* Thread 0 only. */
 __device__ static inline void gn_dev_clock_mark(int32_t phase)
 {

@@ -86,14 +86,15 @@ __device__ static void gn_dev_inject_stuck(struct gn_dev *d)
 }
 
 /* Update part `part` of the group at pos: its slice of the gradients and
- * SGD; the part that finishes last computes the group's statistic. */
+ * the optimizer's step, at the step's rate and bias corrections (the
+ * block's gn_dev_optim_sm, set at the step's start); the part that
+ * finishes last computes the group's statistic. */
 __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_smem &sm, int32_t g,
                                      int32_t pos, int32_t part)
 {
     __shared__ int s_last;
     const int32_t KP = d->upd_rows[g];
-    gn_op_update_block(&d->m, &d->b, g, part * KP, (part + 1) * KP, d->cfg.lr, d->cfg.momentum,
-                       d->cfg.weight_decay, sm);
+    gn_op_update_block(&d->m, &d->b, g, part * KP, (part + 1) * KP, gn_dev_optim_sm, sm);
     if (threadIdx.x == 0) {
         const int32_t parts = d->upd_base[pos + 1] - d->upd_base[pos];
         __threadfence();

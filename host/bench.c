@@ -38,6 +38,8 @@ void gn_bench_usage(FILE *f)
             "  --grow P, --grow-every N, --grow-threshold X, --max-groups N\n"
             "                           turn growth on, as for train\n"
             "  --lr X                   learning rate (default 0.01)\n"
+            "  --optimizer O, --lr-schedule S and their options\n"
+            "                           as for train (here --warmup is the untimed steps)\n"
             "  --seed N                 data and weight seed (default 1)\n"
             "  --save-init-weights F    write the initial weights (weights.h format)\n"
             "  --save-batch F           write the first batch: f32 x[batch][inputs], u8 y[batch]\n"

@@ -72,10 +72,29 @@ static void usage_train(FILE *f)
             "                       [0,1], CSV as written) (default %s; see\n"
             "                       docs/NORMALIZE.md)\n"
             "  --batch N            minibatch rows (default %d)\n"
-            "  --lr X               learning rate (default %g)\n"
-            "  --momentum X         SGD momentum (default %g)\n"
-            "  --weight-decay X     L2 weight decay (default %g)\n"
             "  --seed N             seed for weights, shuffling and growth (default %" PRIu64 ")\n"
+            "\n"
+            "optimizer (the same rule on every backend):\n"
+            "  --optimizer O        sgd|adam|adamw (default %s): sgd with momentum; adam;\n"
+            "                       adamw, adam with decoupled weight decay\n"
+            "  --lr X               learning rate (default %g; adam, adamw: try 1e-3)\n"
+            "  --momentum X         sgd: momentum (default %g)\n"
+            "  --beta1 X            adam, adamw: decay of the first moment (default %g)\n"
+            "  --beta2 X            adam, adamw: decay of the second moment (default %g)\n"
+            "  --eps X              adam, adamw: added to the denominator (default %g)\n"
+            "  --weight-decay X     decay of the weights, never of the biases (default %g):\n"
+            "                       sgd and adam add X w to the gradient (L2), adamw\n"
+            "                       shrinks w by lr X w each step (decoupled)\n"
+            "  --lr-schedule S      constant|cosine|step: the rate after the warmup\n"
+            "                       (default %s); cosine decays from --lr to --lr-min\n"
+            "                       at the run's end (epochs x steps per epoch, or\n"
+            "                       --steps); step multiplies it by --lr-gamma every\n"
+            "                       --lr-step-every steps\n"
+            "  --warmup N           linear warmup: step s < N runs at lr (s + 1) / N; the\n"
+            "                       schedule starts after it (default %" PRId64 ")\n"
+            "  --lr-min X           cosine: the rate at the run's end, in [0, lr] (default %g)\n"
+            "  --lr-step-every N    step: steps between two decays (required with step)\n"
+            "  --lr-gamma X         step: the factor of each decay, in (0, 1] (default %g)\n"
             "\n"
             "network and growth:\n"
             "  --group-size S       neurons per hidden group (default %d)\n"
@@ -131,7 +150,10 @@ static void usage_train(FILE *f)
             "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
             "  --quiet              no live progress line\n"
             "  --help               this text\n",
-            d.epochs, gn_normalize_name(d.normalize), d.batch, d.lr, d.momentum, d.weight_decay, d.seed, d.group_size,
+            d.epochs, gn_normalize_name(d.normalize), d.batch, d.seed,
+            gn_optimizer_name(d.optimizer), d.lr, d.momentum, d.beta1, d.beta2, d.eps,
+            d.weight_decay, gn_lr_schedule_name(d.lr_schedule), d.lr_warmup, d.lr_min,
+            d.lr_gamma, d.group_size,
             gn_grow_policy_name(d.grow), d.grow_threshold, d.grow_every, d.grow_noise,
             d.max_groups, d.trace_every);
 }
@@ -252,7 +274,8 @@ static int cmd_train(int argc, char **argv, int bench)
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
-        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL
+        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL, O_OPTIM, O_BETA1,
+        O_BETA2, O_EPS, O_SCHED, O_STEP_EVERY, O_GAMMA, O_LR_MIN
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -272,9 +295,16 @@ static int cmd_train(int argc, char **argv, int bench)
         {"on-nan", 1, 0, O_ONNAN}, {"cuda-timeout-scale", 1, 0, O_CUDA_SCALE},
         {"cuda-inject-stuck", 1, 0, O_CUDA_STUCK}, {"cuda-blocks-per-sm", 1, 0, O_CUDA_BPS},
         {"normalize", 1, 0, O_NORM}, {"save-model", 1, 0, O_SAVE_MODEL},
+        {"optimizer", 1, 0, O_OPTIM}, {"beta1", 1, 0, O_BETA1}, {"beta2", 1, 0, O_BETA2},
+        {"eps", 1, 0, O_EPS}, {"lr-schedule", 1, 0, O_SCHED},
+        {"lr-step-every", 1, 0, O_STEP_EVERY}, {"lr-gamma", 1, 0, O_GAMMA},
+        {"lr-min", 1, 0, O_LR_MIN},
         {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
+    /* options given, for the optimizer's consistency checks after parsing */
+    const char *adam_opt = NULL, *step_opt = NULL;
+    int momentum_set = 0, lr_min_set = 0;
     int64_t v;
     struct gn_bench_options bo = {.warmup = 20};
     if (bench) {
@@ -331,6 +361,53 @@ static int cmd_train(int argc, char **argv, int bench)
             break;
         case O_MOM:
             if (parse_f("--momentum", optarg, &s.momentum)) return 2;
+            momentum_set = 1;
+            break;
+        case O_OPTIM: {
+            enum gn_optimizer o = GN_OPTIM_SGD;
+            while (o <= GN_OPTIM_ADAMW && strcmp(optarg, gn_optimizer_name(o))) o++;
+            if (o > GN_OPTIM_ADAMW) {
+                fprintf(stderr, "genet-rt: --optimizer wants sgd|adam|adamw, got '%s'\n", optarg);
+                return 2;
+            }
+            s.optimizer = o;
+            break;
+        }
+        case O_BETA1:
+            if (parse_f("--beta1", optarg, &s.beta1)) return 2;
+            adam_opt = "--beta1";
+            break;
+        case O_BETA2:
+            if (parse_f("--beta2", optarg, &s.beta2)) return 2;
+            adam_opt = "--beta2";
+            break;
+        case O_EPS:
+            if (parse_f("--eps", optarg, &s.eps)) return 2;
+            adam_opt = "--eps";
+            break;
+        case O_SCHED: {
+            enum gn_lr_schedule l = GN_LR_CONSTANT;
+            while (l <= GN_LR_STEP && strcmp(optarg, gn_lr_schedule_name(l))) l++;
+            if (l > GN_LR_STEP) {
+                fprintf(stderr, "genet-rt: --lr-schedule wants constant|cosine|step, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            s.lr_schedule = l;
+            break;
+        }
+        case O_STEP_EVERY:
+            if (parse_i64("--lr-step-every", optarg, 1, INT64_MAX / 2, &v)) return 2;
+            s.lr_step_every = v;
+            step_opt = "--lr-step-every";
+            break;
+        case O_GAMMA:
+            if (parse_f("--lr-gamma", optarg, &s.lr_gamma)) return 2;
+            step_opt = "--lr-gamma";
+            break;
+        case O_LR_MIN:
+            if (parse_f("--lr-min", optarg, &s.lr_min)) return 2;
+            lr_min_set = 1;
             break;
         case O_WD:
             if (parse_f("--weight-decay", optarg, &s.weight_decay)) return 2;
@@ -393,9 +470,10 @@ static int cmd_train(int argc, char **argv, int bench)
             s.stats_interval_ms = (int32_t)v;
             break;
         case O_KEEP: s.keep_stats = 1; break;
-        case O_WARMUP:
-            if (parse_i64("--warmup", optarg, 0, 1000000, &v)) return 2;
-            bo.warmup = v;
+        case O_WARMUP: /* bench: untimed steps; train: the rate's warmup */
+            if (parse_i64("--warmup", optarg, 0, bench ? 1000000 : INT64_MAX / 2, &v)) return 2;
+            if (bench) bo.warmup = v;
+            else s.lr_warmup = v;
             break;
         case O_SAVEW: bo.save_weights = optarg; break;
         case O_SAVEB: bo.save_batch = optarg; break;
@@ -450,6 +528,24 @@ static int cmd_train(int argc, char **argv, int bench)
             fprintf(stderr, "genet-rt train: see genet-rt train --help\n");
             return 2;
         }
+    }
+    /* options that the chosen optimizer or schedule would ignore: say so */
+    if (adam_opt && s.optimizer == GN_OPTIM_SGD) {
+        fprintf(stderr, "genet-rt: %s applies to --optimizer adam or adamw, not sgd\n", adam_opt);
+        return 2;
+    }
+    if (momentum_set && s.optimizer != GN_OPTIM_SGD) {
+        fprintf(stderr, "genet-rt: --momentum applies to --optimizer sgd; %s's first moment "
+                        "decays with --beta1\n", gn_optimizer_name(s.optimizer));
+        return 2;
+    }
+    if (step_opt && s.lr_schedule != GN_LR_STEP) {
+        fprintf(stderr, "genet-rt: %s applies to --lr-schedule step\n", step_opt);
+        return 2;
+    }
+    if (lr_min_set && s.lr_schedule != GN_LR_COSINE) {
+        fprintf(stderr, "genet-rt: --lr-min applies to --lr-schedule cosine\n");
+        return 2;
     }
     if (bench && optind == argc - 1) {
         if (!s.steps) s.steps = 200;

@@ -6,6 +6,9 @@
 #   kill_resume.sh GENET_RT KILLS [BACKEND...]     (default backends: serial cpu;
 #                                                   cuda: exit 77 without a GPU)
 #
+# KILL_OPTS adds training options to every run (e.g. an optimizer and a
+# learning-rate schedule, whose state must survive the kills too).
+#
 # For each backend: an uninterrupted reference run (--json, final
 # checkpoint); then runs with --checkpoint-every 3 that are killed with
 # kill -9 after a random delay and resumed with --resume, until KILLS kills
@@ -28,7 +31,7 @@ backends=("$@")
 [ ${#backends[@]} -eq 0 ] && backends=(serial cpu)
 seed=${KILL_SEED:-$(( $(date +%s%N) % 1000000007 ))}
 RANDOM=$((seed % 32768))
-echo "kill_resume: $kills kills per backend (${backends[*]}), KILL_SEED=$seed"
+echo "kill_resume: $kills kills per backend (${backends[*]}), KILL_SEED=$seed${KILL_OPTS:+, options $KILL_OPTS}"
 dir=$(mktemp -d "${TMPDIR:-/tmp}/gn-kill.XXXXXX")
 trap 'rm -rf "$dir"' EXIT
 
@@ -43,6 +46,8 @@ head -3001 "$dir/all.csv" > "$dir/k-train.csv"
 opts=(--epochs 3 --batch 32 --group-size 8 --grow alternate --grow-every 7
       --grow-threshold 0.1 --max-groups 256 --lr 0.05 --threads 2 --stats-interval 0 --quiet
       --json)
+# shellcheck disable=SC2206 # KILL_OPTS is a list of words
+opts+=(${KILL_OPTS:-})
 
 fail() { echo "FAIL: $*"; exit 1; }
 

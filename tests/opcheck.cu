@@ -44,9 +44,13 @@ static __global__ void __launch_bounds__(NT)
         gn_op_loss_block(m, b, a.r0, a.r1);
         break;
     case GN_OPCHECK_BACKWARD: gn_op_backward_block(m, b, a.g, a.r0, a.r1, sm); break;
-    case GN_OPCHECK_UPDATE:
-        gn_op_update_block(m, b, a.g, a.k0, a.k1, a.lr, a.mu, a.wd, sm);
+    case GN_OPCHECK_UPDATE: {
+        /* the step's constants computed here, on the device, as the
+         * persistent kernel computes them at a step's start */
+        const struct gn_optim_step k = gn_optim_at(&a.optim, a.step);
+        gn_op_update_block(m, b, a.g, a.k0, a.k1, k, sm);
         break;
+    }
     case GN_OPCHECK_STAT: gn_op_stat_block(m, a.g, sm); break;
     case GN_OPCHECK_GROW:
         gn_grow_apply(m, a.g, (enum gn_dup_kind)a.kind, a.child, a.e0, a.p0, a.step, a.seed,
@@ -118,6 +122,7 @@ extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *
         {(void **)&hm.params, m->params, MP * sizeof(float), 1},
         {(void **)&hm.grads, m->grads, MP * sizeof(float), 1},
         {(void **)&hm.moment, m->moment, MP * sizeof(float), 1},
+        {(void **)&hm.moment2, m->moment2, MP * sizeof(float), 1},
         {(void **)&hm.order, m->order, MG * sizeof(int32_t), 1},
         {(void **)&hm.in_list, m->in_list, ME * sizeof(int32_t), 1},
         {(void **)&hm.out_list, m->out_list, ME * sizeof(int32_t), 1},

@@ -14,6 +14,7 @@
 
 #include "model.h"
 #include "ops.h"
+#include "optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -26,7 +27,8 @@ enum gn_opcheck_op {
     GN_OPCHECK_FORWARD_LOSS = 2, /* the output's forward, then its loss, as the worker runs
                                     them (r0, r1) */
     GN_OPCHECK_BACKWARD = 3,     /* gn_op_backward_block (g, r0, r1) */
-    GN_OPCHECK_UPDATE = 4,       /* gn_op_update_block (g, k0, k1, lr, mu, wd) */
+    GN_OPCHECK_UPDATE = 4,       /* gn_op_update_block (g, k0, k1) at the constants
+                                    gn_optim_at(optim, step) computes on the device */
     GN_OPCHECK_STAT = 5,         /* gn_op_stat_block (g) */
     GN_OPCHECK_GROW = 6,         /* gn_grow_apply (g, kind, child, e0, p0, step, seed, noise) */
 };
@@ -36,7 +38,6 @@ struct gn_opcheck_args {
     int32_t g;
     int32_t r0, r1;
     int32_t k0, k1;
-    float lr, mu, wd;
     /* the shared memory is sized by gn_block_smem_floats(tile, max_width,
      * min_width): tile >= r1 - r0, min_width <= the width of g */
     int32_t tile, min_width;
@@ -46,6 +47,7 @@ struct gn_opcheck_args {
     uint64_t seed;
     float noise;
     int32_t pad2_;
+    struct gn_optim optim; /* the update's optimizer and schedule (optim.h) */
 };
 
 /* 1 when device 0 can run the test's kernel; 0 when no device is present

@@ -7,6 +7,10 @@
  *     run ends: on serial the final checkpoints are the same bytes; on cpu
  *     and from serial to cpu they hold the same network position by
  *     position (cpu workers may number pool slots differently);
+ *   - the same with adam and adamw under a warmup and a cosine or step
+ *     schedule (both moments and the step's rate through the file);
+ *   - a version 2 file (no optimizer settings, no second moment) still
+ *     loads and resumes an sgd run exactly;
  *   - a truncated, corrupted, foreign, future-version or mismatched
  *     checkpoint is refused with a message naming what is wrong; every
  *     prefix and many single-byte changes of a checkpoint are refused or
@@ -138,7 +142,7 @@ static void assert_same_file(const char *a, const char *b)
  * The two checkpoints hold the same state, position by position: the same
  * header (or, !whole_header, the same pool use and growth counters), and for the group at each
  * canonical position the same record (its parent named by position), bias, and in-edges (by source
- * position) with the same weights and momentum. Serial checkpoints are compared as bytes too; the
+ * position) with the same weights and both optimizer moments. Serial checkpoints are compared as bytes too; the
  * cpu backend's workers may hand out slots in another order (numbers that never reach the
  * arithmetic), so its files may differ there.
  */
@@ -182,6 +186,8 @@ static void assert_same_state(const char *fa, const char *fb, int whole_header)
                             (size_t)ga->width * sizeof(float));
         assert_memory_equal(a.moment + ga->bias, b.moment + gb->bias,
                             (size_t)ga->width * sizeof(float));
+        assert_memory_equal(a.moment2 + ga->bias, b.moment2 + gb->bias,
+                            (size_t)ga->width * sizeof(float));
         for (int32_t k = 0; k < ga->in_count; k++) {
             const struct gn_edge *ea = &a.edges[a.in_list[ga->in_begin + k]];
             const struct gn_edge *eb = &b.edges[b.in_list[gb->in_begin + k]];
@@ -189,6 +195,7 @@ static void assert_same_state(const char *fa, const char *fb, int whole_header)
             size_t len = (size_t)a.groups[ea->src].width * ga->width * sizeof(float);
             assert_memory_equal(a.params + ea->w, b.params + eb->w, len);
             assert_memory_equal(a.moment + ea->w, b.moment + eb->w, len);
+            assert_memory_equal(a.moment2 + ea->w, b.moment2 + eb->w, len);
         }
     }
     gn_model_free(&a);
@@ -271,21 +278,29 @@ static void stop_and_resume(struct gn_settings s, int64_t k, int by_stop,
         assert_same_file(fin, ref);
 }
 
-static void resume_cases(enum gn_backend first, enum gn_backend second)
+static void resume_cases_of(struct gn_settings s, enum gn_backend second)
 {
-    struct gn_settings s = small(first);
+    const enum gn_backend first = s.backend;
     struct gn_progress pr;
     const char *ref = path("ref.ckpt");
     reference(s, ref, &pr);
-    print_message("%s -> %s: %lld steps, %d groups, %lld dup, %lld refused, loss %.6f\n",
-                  gn_backend_name(first), gn_backend_name(second), (long long)pr.step, pr.groups,
+    print_message("%s -> %s, %s %s: %lld steps, %d groups, %lld dup, %lld refused, loss %.6f\n",
+                  gn_backend_name(first), gn_backend_name(second), gn_optimizer_name(s.optimizer),
+                  gn_lr_schedule_name(s.lr_schedule), (long long)pr.step, pr.groups,
                   (long long)pr.duplications, (long long)pr.refused, pr.loss);
     assert_true(pr.duplications > 0); /* growth happened: the graph is in the test */
     const int64_t spe = (train.count + s.batch - 1) / s.batch;
     const int64_t ks[] = {1, 7, spe - 1, spe, spe + 1, 2 * spe, pr.step - 1, pr.step};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)
         for (int by_stop = 0; by_stop < 2; by_stop++)
-            stop_and_resume(s, ks[i], by_stop, second, ref, &pr);
+            /* --steps k makes a cosine decay over k steps: another run */
+            if (by_stop || s.lr_schedule != GN_LR_COSINE)
+                stop_and_resume(s, ks[i], by_stop, second, ref, &pr);
+}
+
+static void resume_cases(enum gn_backend first, enum gn_backend second)
+{
+    resume_cases_of(small(first), second);
 }
 
 static void test_resume_serial(void **state)
@@ -401,10 +416,10 @@ static void test_bad_checkpoints(void **state)
     b[n / 2] ^= 0x10;
     spit(bad, (const unsigned char *)"{\"format\": \"genet-graph\"}", 25);
     refused(bad, s, &train, GN_ERR_FORMAT, "not a genet-rt checkpoint");
-    b[8] = 3;
+    b[8] = 4;
     spit(bad, b, n);
-    refused(bad, s, &train, GN_ERR_UNSUPPORTED, "version 3");
-    b[8] = 2;
+    refused(bad, s, &train, GN_ERR_UNSUPPORTED, "version 4");
+    b[8] = 3;
     spit(bad, b, n);
     {
         struct gn_settings m = s;
@@ -425,6 +440,15 @@ static void test_bad_checkpoints(void **state)
         m = s;
         m.weight_decay = 0.001f;
         refused(bad, m, &train, GN_ERR_INVALID, "--weight-decay");
+        m = s;
+        m.optimizer = GN_OPTIM_ADAM;
+        refused(bad, m, &train, GN_ERR_INVALID, "--optimizer adam, the checkpoint sgd");
+        m = s;
+        m.lr_schedule = GN_LR_COSINE;
+        refused(bad, m, &train, GN_ERR_INVALID, "--lr-schedule cosine, the checkpoint constant");
+        m = s;
+        m.lr_warmup = 5;
+        refused(bad, m, &train, GN_ERR_INVALID, "--warmup 5, the checkpoint 0");
         m = s;
         m.grow = GN_GROW_WIDTH;
         refused(bad, m, &train, GN_ERR_INVALID, "--grow width");
@@ -473,7 +497,7 @@ static void test_bad_checkpoints(void **state)
     {
         struct gn_checkpoint c;
         assert_int_equal(gn_checkpoint_parse(b, n, "good", &c), GN_OK);
-        size_t e0 = 256 + (size_t)c.h.n_groups * 32;
+        size_t e0 = GN_CHECKPOINT_HEADER + (size_t)c.h.n_groups * 32;
         gn_checkpoint_free(&c);
         b[e0 + 4] = 0; /* edge 0's dst = the input */
         b[e0 + 5] = b[e0 + 6] = b[e0 + 7] = 0;
@@ -482,6 +506,170 @@ static void test_bad_checkpoints(void **state)
         refused(bad, s, &train, GN_ERR_FORMAT, "edge 0");
     }
     free(b);
+}
+
+/* small() with adam or adamw, a warmup and a cosine or step schedule. */
+static struct gn_settings small_adam(enum gn_backend b, enum gn_optimizer o,
+                                     enum gn_lr_schedule sched)
+{
+    struct gn_settings s = small(b);
+    s.optimizer = o;
+    s.lr = 0.01f;
+    s.weight_decay = 1e-3f;
+    s.lr_schedule = sched;
+    s.lr_warmup = 10;
+    s.lr_min = 1e-4f;
+    s.lr_step_every = 20;
+    s.lr_gamma = 0.5f;
+    return s;
+}
+
+/* Adam's moments and its schedule through a checkpoint: the resumed run
+ * ends bitwise where the uninterrupted one ends (serial files byte for
+ * byte), from inside the warmup, mid-epoch and at epoch ends. */
+static void test_resume_adam(void **state)
+{
+    (void)state;
+    resume_cases_of(small_adam(GN_BACKEND_SERIAL, GN_OPTIM_ADAM, GN_LR_COSINE),
+                    GN_BACKEND_SERIAL);
+    resume_cases_of(small_adam(GN_BACKEND_CPU, GN_OPTIM_ADAMW, GN_LR_COSINE), GN_BACKEND_CPU);
+    resume_cases_of(small_adam(GN_BACKEND_SERIAL, GN_OPTIM_ADAMW, GN_LR_STEP), GN_BACKEND_CPU);
+}
+
+/* An adam checkpoint refuses a run whose optimizer settings differ: betas,
+ * epsilon, the cosine's floor and length, the step schedule's period and
+ * factor, the optimizer itself. */
+static void stopped_checkpoint(struct gn_settings s, const char *ck, int64_t at)
+{
+    gn_trainer *t;
+    s.checkpoint_path = ck;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+    struct stopper sp = {t, at};
+    assert_int_equal(gn_trainer_run(t, stop_at, &sp), GN_ERR_INTERRUPTED);
+    gn_trainer_close(t);
+}
+
+static void test_adam_mismatch(void **state)
+{
+    (void)state;
+    const char *ck = path("adam.ckpt");
+    struct gn_settings s = small_adam(GN_BACKEND_SERIAL, GN_OPTIM_ADAM, GN_LR_COSINE);
+    stopped_checkpoint(s, ck, 20);
+    gn_trainer *t;
+    struct gn_settings m = s;
+    m.beta1 = 0.8f;
+    refused(ck, m, &train, GN_ERR_INVALID, "--beta1 0.8");
+    m = s;
+    m.beta2 = 0.99f;
+    refused(ck, m, &train, GN_ERR_INVALID, "--beta2 0.99");
+    m = s;
+    m.eps = 1e-6f;
+    refused(ck, m, &train, GN_ERR_INVALID, "--eps");
+    m = s;
+    m.optimizer = GN_OPTIM_ADAMW;
+    refused(ck, m, &train, GN_ERR_INVALID, "--optimizer adamw, the checkpoint adam");
+    m = s;
+    m.lr_min = 0.0f;
+    refused(ck, m, &train, GN_ERR_INVALID, "--lr-min 0, the checkpoint 0.0001");
+    m = s;
+    m.epochs = 4;
+    refused(ck, m, &train, GN_ERR_INVALID, "the cosine schedule decays over this run's");
+    m = s;
+    m.momentum = 0.5f; /* adam reads no momentum: not refused */
+    m.resume_path = ck;
+    assert_int_equal(gn_trainer_open(&t, &m, &train, &test, NULL), GN_OK);
+    gn_trainer_close(t);
+
+    s.lr_schedule = GN_LR_STEP;
+    stopped_checkpoint(s, ck, 20);
+    m = s;
+    m.lr_step_every = 21;
+    refused(ck, m, &train, GN_ERR_INVALID, "--lr-step-every 21");
+    m = s;
+    m.lr_gamma = 0.25f;
+    refused(ck, m, &train, GN_ERR_INVALID, "--lr-gamma 0.25");
+    m = s;
+    m.epochs = 4; /* a step schedule does not depend on the run's length */
+    m.resume_path = ck;
+    assert_int_equal(gn_trainer_open(&t, &m, &train, &test, NULL), GN_OK);
+    gn_trainer_close(t);
+}
+
+static void put_le(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int k = 0; k < bytes; k++) p[k] = (unsigned char)(v >> (8 * k));
+}
+
+/* The version 2 file of the state a version 3 checkpoint of an sgd run
+ * with a constant rate holds (what version 2 could hold): the 256-byte
+ * header without the optimizer's fields, no second moment. */
+static unsigned char *to_v2(const unsigned char *b, size_t n, size_t *len)
+{
+    struct gn_checkpoint c;
+    assert_int_equal(gn_checkpoint_parse(b, n, "v3", &c), GN_OK);
+    assert_int_equal(c.h.optimizer, GN_OPTIM_SGD);
+    const size_t H3 = GN_CHECKPOINT_HEADER, H2 = GN_CHECKPOINT_HEADER_V2;
+    const size_t np = (size_t)c.h.n_params * 4, in = (size_t)c.h.inputs * 8;
+    const size_t records = (size_t)c.h.n_groups * (32 + 4) + (size_t)c.h.n_edges * 16;
+    gn_checkpoint_free(&c);
+    *len = n - (H3 - H2) - np;
+    unsigned char *v = calloc(*len, 1);
+    assert_non_null(v);
+    memcpy(v, b, 236); /* the fields version 2 has; then 20 reserved bytes */
+    put_le(v + 8, 2, 4);
+    put_le(v + 12, H2, 4);
+    put_le(v + 16, *len, 8);
+    memcpy(v + H2, b + H3, records + 2 * np);                       /* up to the moment */
+    memcpy(v + H2 + records + 2 * np, b + H3 + records + 3 * np, in); /* the normalization */
+    recrc(v, *len);
+    return v;
+}
+
+/* Version 2 files (before the optimizer settings) still load: as sgd at a
+ * constant rate with a zero second moment, and a resumed sgd run ends
+ * where the uninterrupted one ends; an adam run refuses them. */
+static void test_version2(void **state)
+{
+    (void)state;
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    struct gn_progress pr;
+    const char *ref = path("ref.ckpt"), *ck = path("v3.ckpt"), *v2 = path("v2.ckpt");
+    const char *fin = path("final.ckpt");
+    reference(s, ref, &pr);
+    struct gn_settings a = s;
+    a.steps = 40;
+    a.checkpoint_path = ck;
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &a, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_close(t);
+    size_t n, n2;
+    unsigned char *b = slurp(ck, &n);
+    unsigned char *c2 = to_v2(b, n, &n2);
+    spit(v2, c2, n2);
+    struct gn_checkpoint c;
+    assert_int_equal(gn_checkpoint_load(v2, &c), GN_OK);
+    assert_int_equal(c.h.version, 2);
+    assert_int_equal(c.h.step, 40);
+    for (int64_t i = 0; i < c.h.n_params; i++) assert_true(c.moment2[i] == 0.0f);
+    gn_checkpoint_free(&c);
+
+    struct gn_settings r = s;
+    r.resume_path = v2;
+    r.checkpoint_path = fin;
+    assert_int_equal(gn_trainer_open(&t, &r, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    struct gn_progress pb;
+    gn_trainer_progress(t, &pb);
+    gn_trainer_close(t);
+    assert_same_progress(&pb, &pr);
+    assert_same_file(fin, ref);
+
+    struct gn_settings m = s;
+    m.optimizer = GN_OPTIM_ADAM;
+    refused(v2, m, &train, GN_ERR_INVALID, "--optimizer adam, the checkpoint sgd");
+    free(b);
+    free(c2);
 }
 
 /* Every prefix and every single-byte change (checksum fixed up, so the
@@ -553,8 +741,11 @@ static void test_nan(void **state)
 {
     (void)state;
     struct gn_data d = poisoned();
-    for (int b = 0; b < 2; b++) {
-        struct gn_settings s = small(b ? GN_BACKEND_CPU : GN_BACKEND_SERIAL);
+    for (int b = 0; b < 3; b++) {
+        /* sgd on serial and cpu; adam (both moments restored; a step
+         * schedule, which --steps below does not change) on cpu */
+        struct gn_settings s = b < 2 ? small(b ? GN_BACKEND_CPU : GN_BACKEND_SERIAL)
+                                     : small_adam(GN_BACKEND_CPU, GN_OPTIM_ADAM, GN_LR_STEP);
         gn_trainer *t;
         assert_int_equal(gn_trainer_open(&t, &s, &d, &test, NULL), GN_OK);
         assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
@@ -732,7 +923,7 @@ static void test_host_memory(void **state)
 {
     (void)state;
     struct gn_settings s = small(GN_BACKEND_SERIAL);
-    s.max_params = INT64_C(1) << 50; /* 4 PiB of floats, three times */
+    s.max_params = INT64_C(1) << 50; /* 4 PiB of floats, four times */
     gn_trainer *t;
     assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_ERR_NOMEM);
     print_message("%s\n", gn_error_message());
@@ -746,6 +937,9 @@ int main(void)
         cmocka_unit_test(test_resume_serial),
         cmocka_unit_test(test_resume_cpu),
         cmocka_unit_test(test_resume_serial_to_cpu),
+        cmocka_unit_test(test_resume_adam),
+        cmocka_unit_test(test_adam_mismatch),
+        cmocka_unit_test(test_version2),
         cmocka_unit_test(test_periodic),
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_parse_mutations),

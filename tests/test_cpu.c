@@ -2,8 +2,10 @@
  * The cpu backend against the serial oracle: on random DAGs (written as
  * graph files) and on a Fashion-MNIST-shaped synthetic run (784 features,
  * 10 classes), with growth on, the two backends must make the same growth
- * decisions and end with bitwise-identical weights, losses and accuracies,
- * for 1, 2, 3 and 8 workers (more workers than cores included).
+ * decisions and end with bitwise-identical weights, optimizer moments,
+ * losses and accuracies, for 1, 2, 3 and 8 workers (more workers than
+ * cores included); with sgd, and with adam and adamw under a warmup and a
+ * cosine or step schedule.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -84,7 +86,12 @@ static void compare_backends(const struct gn_data *train, const struct gn_data *
                 size_t len = (size_t)a->groups[ea->src].width * ga->width;
                 assert_memory_equal(a->params + ea->w, b->params + eb->w, len * sizeof(float));
                 assert_memory_equal(a->moment + ea->w, b->moment + eb->w, len * sizeof(float));
+                assert_memory_equal(a->moment2 + ea->w, b->moment2 + eb->w, len * sizeof(float));
             }
+            assert_memory_equal(a->moment + ga->bias, b->moment + gb->bias,
+                                (size_t)ga->width * sizeof(float));
+            assert_memory_equal(a->moment2 + ga->bias, b->moment2 + gb->bias,
+                                (size_t)ga->width * sizeof(float));
         }
         gn_trainer_close(t);
     }
@@ -149,6 +156,51 @@ static void test_random_dags(void **state)
     gn_data_free(&test);
 }
 
+/* Adam and AdamW under a warmup and a decaying schedule, with growth of
+ * every kind: the same bits on both backends (weights, both moments,
+ * losses, growth), so the shared rule, the step's rate and bias
+ * corrections and growth's handling of the second moment agree. */
+static void test_optimizers(void **state)
+{
+    (void)state;
+    uint64_t seed = gn_test_seed();
+    struct gn_data train = make_data(300, 20, 5, seed), test = make_data(100, 20, 5, seed + 1);
+    char *dir = gn_test_tmpdir();
+    for (int k = 0; k < 4; k++) {
+        struct gn_model m;
+        assert_int_equal(gn_model_init(&m, 20, 5, 6, 64, 512, 1 << 20), GN_OK);
+        gn_test_random_dag(&m, seed + 11 + (uint64_t)k, 3 + k * 2);
+        char path[512];
+        snprintf(path, sizeof path, "%s/dag%d.json", dir, k);
+        assert_int_equal(gn_graph_write(path, &m), GN_OK);
+        gn_model_free(&m);
+        struct gn_settings s;
+        gn_default_settings(&s);
+        s.group_size = 6;
+        s.batch = 32;
+        s.epochs = 3;
+        s.grow_every = 5;
+        s.grow_threshold = 0.0f;
+        s.max_groups = 400;
+        s.grow = (enum gn_grow_policy)(GN_GROW_DEPTH + k % 4);
+        s.seed = seed + 5 * (uint64_t)k;
+        s.optimizer = k % 2 ? GN_OPTIM_ADAMW : GN_OPTIM_ADAM;
+        s.lr = 3e-3f;
+        s.weight_decay = k < 2 ? 1e-2f : 0.0f;
+        s.lr_warmup = 7;
+        s.lr_schedule = k < 3 ? GN_LR_COSINE : GN_LR_STEP;
+        s.lr_min = k == 1 ? 1e-4f : 0.0f;
+        s.lr_step_every = 9;
+        s.lr_gamma = 0.7f;
+        print_message("%s, %s schedule, grow %s\n", gn_optimizer_name(s.optimizer),
+                      gn_lr_schedule_name(s.lr_schedule), gn_grow_policy_name(s.grow));
+        compare_backends(&train, &test, s, path);
+    }
+    gn_test_rmdir(dir);
+    gn_data_free(&train);
+    gn_data_free(&test);
+}
+
 static void test_fashion_shaped(void **state)
 {
     (void)state;
@@ -162,6 +214,12 @@ static void test_fashion_shaped(void **state)
     s.grow_threshold = 1e-4f;
     s.seed = seed;
     compare_backends(&train, &test, s, NULL);
+    s.optimizer = GN_OPTIM_ADAMW;
+    s.lr = 1e-3f;
+    s.weight_decay = 1e-2f;
+    s.lr_schedule = GN_LR_COSINE;
+    s.lr_warmup = 5;
+    compare_backends(&train, &test, s, NULL);
     gn_data_free(&train);
     gn_data_free(&test);
 }
@@ -170,6 +228,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_random_dags),
+        cmocka_unit_test(test_optimizers),
         cmocka_unit_test(test_fashion_shaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -6,6 +6,8 @@
  *    else a synthetic 784-feature set), growth on: the mean loss of each of
  *    the first 200 steps within 1e-4 relative of serial, the same growth;
  *  - one kernel launch for the whole run;
+ *  - adam and adamw under a warmup and a cosine or step schedule: every
+ *    step's loss, weight and optimizer moment bitwise serial's;
  *  - two runs with the same seed: bitwise the same weights and losses;
  *  - networks shaped like every genet-stress DAG (each task a hidden
  *    group): after one training step (forward, backward, gradients,
@@ -123,6 +125,73 @@ static void test_fashion_against_serial(void **state)
     assert_int_equal(gn_trainer_model(gpu)->n_groups, gn_trainer_model(ref)->n_groups);
     gn_trainer_close(ref);
     gn_trainer_close(gpu);
+}
+
+/* Adam under a warmup and a cosine schedule, AdamW under a step schedule,
+ * growth on: the rule, the step's constants (computed on the device) and
+ * the second moment through growth and the host/device copies give the
+ * serial run's bits: every step's loss, then every weight and both
+ * moments position by position. */
+static void test_optimizers_against_serial(void **state)
+{
+    (void)state;
+    for (int k = 0; k < 2; k++) {
+        struct gn_settings s;
+        gn_default_settings(&s);
+        s.epochs = 0;
+        s.steps = 200;
+        s.grow_every = 20;
+        s.optimizer = k ? GN_OPTIM_ADAMW : GN_OPTIM_ADAM;
+        s.lr = 1e-3f;
+        s.weight_decay = 1e-3f;
+        s.lr_warmup = 30;
+        s.lr_schedule = k ? GN_LR_STEP : GN_LR_COSINE;
+        s.lr_step_every = 50;
+        s.lr_gamma = 0.5f;
+        gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, &test);
+        gn_trainer *gpu = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+        const struct gn_model *mg = gn_trainer_model(gpu), *mr = gn_trainer_model(ref);
+        const double *log_ref, *log_gpu;
+        gn_trainer_step_log(ref, &log_ref, NULL);
+        gn_trainer_step_log(gpu, &log_gpu, NULL);
+        int64_t same_steps = 0, bad = 0, total = 0;
+        for (int64_t i = 0; i < 200; i++) same_steps += log_ref[i] == log_gpu[i];
+        assert_int_equal(mg->n_groups, mr->n_groups);
+        for (int32_t p = 1; p < mr->n_groups; p++) {
+            const struct gn_group *ga = &mg->groups[mg->order[p]];
+            const struct gn_group *gb = &mr->groups[mr->order[p]];
+            assert_int_equal(ga->in_count, gb->in_count);
+            for (int32_t e = -1; e < ga->in_count; e++) {
+                int64_t oa = ga->bias, ob = gb->bias, len = ga->width;
+                if (e >= 0) {
+                    const struct gn_edge *ea = &mg->edges[mg->in_list[ga->in_begin + e]];
+                    const struct gn_edge *eb = &mr->edges[mr->in_list[gb->in_begin + e]];
+                    oa = ea->w, ob = eb->w, len = (int64_t)mg->groups[ea->src].width * ga->width;
+                }
+                for (int64_t q = 0; q < len; q++, total++) {
+                    if (!memcmp(mg->params + oa + q, mr->params + ob + q, 4) &&
+                        !memcmp(mg->moment + oa + q, mr->moment + ob + q, 4) &&
+                        !memcmp(mg->moment2 + oa + q, mr->moment2 + ob + q, 4))
+                        continue;
+                    if (bad++ < 5)
+                        print_error("%s: pos %d block %d [%lld]: w %a/%a m %a/%a v %a/%a\n",
+                                    gn_optimizer_name(s.optimizer), p, e, (long long)q,
+                                    (double)mg->params[oa + q], (double)mr->params[ob + q],
+                                    (double)mg->moment[oa + q], (double)mr->moment[ob + q],
+                                    (double)mg->moment2[oa + q], (double)mr->moment2[ob + q]);
+                }
+            }
+        }
+        print_message("%s, %s: %lld of 200 step losses and %lld of %lld parameters (with both "
+                      "moments) bitwise equal; %d groups\n",
+                      gn_optimizer_name(s.optimizer), gn_lr_schedule_name(s.lr_schedule),
+                      (long long)same_steps, (long long)(total - bad), (long long)total,
+                      mr->n_groups - 2);
+        assert_int_equal(same_steps, 200);
+        assert_int_equal(bad, 0);
+        gn_trainer_close(ref);
+        gn_trainer_close(gpu);
+    }
 }
 
 static void test_reproducible(void **state)
@@ -286,6 +355,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_shapes_one_step),
         cmocka_unit_test(test_fashion_against_serial),
+        cmocka_unit_test(test_optimizers_against_serial),
         cmocka_unit_test(test_reproducible),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

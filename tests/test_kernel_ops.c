@@ -27,7 +27,11 @@
  * contract allows), fan-in and fan-out 1 to 8, update slices [k0, k1)
  * cutting through edge blocks (and running past the end). The update's
  * reference is gn_op_grad then gn_op_update with only the slice's entries
- * kept (the bias when k0 == 0); everything else must stay as it was.
+ * kept (the bias when k0 == 0); everything else must stay as it was. It
+ * runs sgd, adam and adamw under every schedule at steps in and past the
+ * warmup and the run, each side computing the step's rate and bias
+ * corrections itself (gn_optim_at of optim.h), so the device's schedule
+ * is checked against the host's too.
  *
  * Biases are never -0.0f: the host's forward skips zero activations
  * (adding nothing) where the device adds a * w (+0), which differ only for
@@ -49,6 +53,7 @@
 #include "model.h"
 #include "opcheck.h"
 #include "ops.h"
+#include "optim.h"
 #include "rng.h"
 #include "stat.h"
 #include "testutil.h"
@@ -280,10 +285,13 @@ static void net_build(struct net *n, struct rng *r, int grow)
         assert_int_equal(gn_model_add_edge(m, es[perm[i]][0], es[perm[i]][1], NULL), GN_OK);
     assert_int_equal(gn_model_rebuild(m, NULL), GN_OK);
 
-    /* parameters, gradients, momentum; biases never -0.0f (see the top) */
+    /* parameters, gradients, both moments (the second, an average of
+     * squares, never negative); biases never -0.0f (see the top) */
     fill_f32(r, m->params, m->n_params, n->profile, 0);
     fill_f32(r, m->grads, m->n_params, n->profile, 0);
     fill_f32(r, m->moment, m->n_params, n->profile, 0);
+    fill_f32(r, m->moment2, m->n_params, n->profile, 0);
+    for (int64_t q = 0; q < m->n_params; q++) m->moment2[q] = fabsf(m->moment2[q]);
     for (int32_t g = 1; g < m->n_groups; g++) {
         float *bias = m->params + m->groups[g].bias;
         for (int32_t j = 0; j < m->groups[g].width; j++)
@@ -293,6 +301,7 @@ static void net_build(struct net *n, struct rng *r, int grow)
     fill_sentinel(m->params + m->n_params, m->max_params - m->n_params);
     fill_sentinel(m->grads + m->n_params, m->max_params - m->n_params);
     fill_sentinel(m->moment + m->n_params, m->max_params - m->n_params);
+    fill_sentinel(m->moment2 + m->n_params, m->max_params - m->n_params);
 
     /* the batch, activations and errors of every group, loss rows */
     struct gn_buffers *b = &n->s.b;
@@ -453,6 +462,7 @@ static int compare(struct tally *t, const char *shape, const struct state *ref,
     cmp_words(t, shape, "params", W_PARAM, 1, ref, a->params, b->params, MP);
     cmp_words(t, shape, "grads", W_PARAM, 1, ref, a->grads, b->grads, MP);
     cmp_words(t, shape, "moment", W_PARAM, 1, ref, a->moment, b->moment, MP);
+    cmp_words(t, shape, "moment2", W_PARAM, 1, ref, a->moment2, b->moment2, MP);
     cmp_words(t, shape, "groups", W_GROUP, 0, ref, a->groups, b->groups, MG * 14);
     cmp_words(t, shape, "edges", W_EDGE, 0, ref, a->edges, b->edges, ME * 4);
     cmp_words(t, shape, "order", W_PLAIN, 0, ref, a->order, b->order, MG);
@@ -504,6 +514,7 @@ static void keep_slice(struct state *out, const struct state *done, int32_t g, i
         memcpy(m->params + lo[i], done->m.params + lo[i], len);
         memcpy(m->grads + lo[i], done->m.grads + lo[i], len);
         memcpy(m->moment + lo[i], done->m.moment + lo[i], len);
+        memcpy(m->moment2 + lo[i], done->m.moment2 + lo[i], len);
     }
 }
 
@@ -524,7 +535,8 @@ static void reference(struct state *ref, const struct state *orig,
         struct state done;
         state_clone(&done, orig);
         gn_op_grad(&done.m, &done.b, a->g);
-        gn_op_update(&done.m, a->g, a->lr, a->mu, a->wd);
+        const struct gn_optim_step k = gn_optim_at(&a->optim, a->step);
+        gn_op_update(&done.m, a->g, &k);
         keep_slice(ref, &done, a->g, a->k0, a->k1);
         state_free(&done);
         break;
@@ -685,30 +697,87 @@ static void pick_slice(struct rng *r, const struct state *s, int32_t g,
     }
 }
 
-static void test_update(void **state)
+/* An optimizer and schedule for an update case, and the step it runs:
+ * rates, momenta, betas, epsilons and decays from small tables, a
+ * schedule of each kind with or without warmup, and a step inside the
+ * warmup, at its end, on the schedule, at the run's end, or far past it
+ * (bias corrections near 1, beta2^t underflowing). */
+static void pick_optim(struct rng *r, enum gn_optimizer kind, struct gn_opcheck_args *a)
 {
-    (void)state;
     static const float LR[] = {0.05f, 0.1f, 1e-3f, 0.7f}, MU[] = {0.9f, 0.0f, 0.99f, 0.5f},
-                       WD[] = {5e-4f, 0.0f, 1e-2f, 3e-5f};
-    struct tally t = {"update", 0, 0, 0, 0, 0};
+                       WD[] = {5e-4f, 0.0f, 1e-2f, 3e-5f}, B1[] = {0.9f, 0.0f, 0.5f, 0.99f},
+                       B2[] = {0.999f, 0.9f, 0.0f, 0.9999f}, EPS[] = {1e-8f, 1e-3f, 1e-20f, 0.1f},
+                       GAMMA[] = {0.1f, 0.5f, 1.0f, 0.97f};
+    struct gn_optim *o = &a->optim;
+    memset(o, 0, sizeof *o);
+    o->kind = kind;
+    o->schedule = below(r, 3);
+    o->warmup = below(r, 2) ? 0 : 1 + below(r, 500);
+    o->steps_total = o->warmup + 1 + below(r, 5000);
+    o->step_every = 1 + below(r, 700);
+    o->lr = LR[below(r, 4)];
+    o->lr_min = below(r, 2) ? 0.0f : o->lr * 0.01f;
+    o->gamma = GAMMA[below(r, 4)];
+    o->momentum = MU[below(r, 4)];
+    o->beta1 = B1[below(r, 4)];
+    o->beta2 = B2[below(r, 4)];
+    o->eps = EPS[below(r, 4)];
+    o->weight_decay = WD[below(r, 4)];
+    const int64_t steps[] = {0,
+                             1,
+                             o->warmup > 0 ? o->warmup - 1 : 2,
+                             o->warmup,
+                             o->warmup + below(r, (int32_t)(o->steps_total - o->warmup)),
+                             o->steps_total - 1,
+                             o->steps_total + 1000000};
+    a->step = steps[below(r, 7)];
+}
+
+static void update_test(const char *op_name, enum gn_optimizer kind, int stream)
+{
+    struct tally t = {op_name, 0, 0, 0, 0, 0};
     for (int32_t i = 0; i < 12 * N_WIDTHS; i++) {
-        struct rng r = case_rng(6, i);
+        struct rng r = case_rng(stream, i);
         struct net n;
         net_shape(&n, &r, i, i % 3 == 2, MAX_FAN, 2, 0);
         net_build(&n, &r, 0);
         struct gn_opcheck_args a = args_of(GN_OPCHECK_UPDATE, &n);
         pick_slice(&r, &n.s, n.T, &a);
-        a.lr = LR[below(&r, 4)];
-        a.mu = MU[below(&r, 4)];
-        a.wd = WD[below(&r, 4)];
+        pick_optim(&r, kind, &a);
         a.tile = 1 + below(&r, 64);
-        char extra[96];
-        snprintf(extra, sizeof extra, " k [%d, %d) lr %g mu %g wd %g case %d", a.k0, a.k1,
-                 (double)a.lr, (double)a.mu, (double)a.wd, i);
+        const struct gn_optim *o = &a.optim;
+        const struct gn_optim_step k = gn_optim_at(o, a.step);
+        char extra[256];
+        snprintf(extra, sizeof extra,
+                 " k [%d, %d) %s %s warmup %lld of %lld step %lld (lr %g) lr %g mu %g b1 %g "
+                 "b2 %g eps %g wd %g case %d",
+                 a.k0, a.k1, gn_optimizer_name(kind),
+                 gn_lr_schedule_name((enum gn_lr_schedule)o->schedule), (long long)o->warmup,
+                 (long long)o->steps_total, (long long)a.step, (double)k.lr, (double)o->lr,
+                 (double)o->momentum, (double)o->beta1, (double)o->beta2, (double)o->eps,
+                 (double)o->weight_decay, i);
         check(&t, &n, &a, extra);
         net_free(&n);
     }
     report(&t);
+}
+
+static void test_update(void **state)
+{
+    (void)state;
+    update_test("update(sgd)", GN_OPTIM_SGD, 6);
+}
+
+static void test_update_adam(void **state)
+{
+    (void)state;
+    update_test("update(adam)", GN_OPTIM_ADAM, 10);
+}
+
+static void test_update_adamw(void **state)
+{
+    (void)state;
+    update_test("update(adamw)", GN_OPTIM_ADAMW, 11);
 }
 
 static void test_stat(void **state)
@@ -797,6 +866,7 @@ int main(void)
         cmocka_unit_test(test_forward_hidden), cmocka_unit_test(test_forward_output),
         cmocka_unit_test(test_loss),           cmocka_unit_test(test_forward_loss),
         cmocka_unit_test(test_backward),       cmocka_unit_test(test_update),
+        cmocka_unit_test(test_update_adam),    cmocka_unit_test(test_update_adamw),
         cmocka_unit_test(test_stat),           cmocka_unit_test(test_grow_depth),
         cmocka_unit_test(test_grow_width),
     };

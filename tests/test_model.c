@@ -3,7 +3,8 @@
  *  - gradients of random small DAGs (fresh weights and inputs each run)
  *    against central finite differences, every parameter block;
  *  - function preservation of depthwise and widthwise duplication on random
- *    DAGs; with the perturbation on, the two copies differ;
+ *    DAGs; with the perturbation on, the two copies differ; in the middle
+ *    of an adam run, with both moments following growth's rules;
  *  - the closest-to-input rule on hand-built graphs;
  *  - pool exhaustion: refused, counted, graph valid, training goes on.
  */
@@ -22,6 +23,7 @@
 #include "mathf.h"
 #include "model.h"
 #include "ops.h"
+#include "optim.h"
 #include "rng.h"
 #include "testutil.h"
 
@@ -259,6 +261,118 @@ static void test_depthwise_bitwise(void **state)
     net_free(&n);
 }
 
+/* Growth in the middle of an adam run: after some steps (both moments
+ * nonzero) every independent hidden group is duplicated; the function is
+ * preserved as without adam, and the optimizer state follows grow.c's
+ * rules: depthwise, the identity's moments are zero and the moved edges
+ * keep theirs; widthwise, the copy's bias and in-edges carry the parent's
+ * two moments, each outgoing block's first moment is halved between the
+ * halves and its second moment copied unchanged to both. Training then
+ * goes on with finite values. */
+static void check_grow_adam(uint64_t seed, enum gn_grow_policy policy)
+{
+    struct net n;
+    net_make(&n, seed, 3 + (int32_t)(seed % 4), 6, 4, 5, 7, 32);
+    struct gn_model *m = &n.m;
+    const struct gn_optim o = {.kind = GN_OPTIM_ADAM, .lr = 1e-2f, .beta1 = 0.9f,
+                               .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-3f,
+                               .steps_total = 100};
+    int64_t step = 0;
+    for (; step < 5; step++) {
+        net_backward(&n);
+        const struct gn_optim_step k = gn_optim_at(&o, step);
+        for (int32_t i = 1; i < m->n_groups; i++) gn_op_update(m, m->order[i], &k);
+    }
+    struct gn_model old;
+    assert_int_equal(gn_model_clone(&old, m), GN_OK);
+    const int32_t rows = n.b.rows, C = m->classes;
+    float *before = malloc((size_t)rows * C * sizeof(float));
+    float *after = malloc((size_t)rows * C * sizeof(float));
+    logits(&n, before);
+    for (int32_t i = 1; i < m->n_groups - 1; i++) {
+        int32_t g = m->order[i];
+        m->groups[g].grad_std = 1.0f;
+        for (int32_t k = 0; k < m->groups[g].in_count; k++) {
+            int32_t s = m->edges[m->in_list[m->groups[g].in_begin + k]].src;
+            if (m->groups[s].grad_std > 0.5f) m->groups[g].grad_std = 0.0f;
+        }
+    }
+    const int32_t chosen = gn_grow_mark(m, 0.5f);
+    assert_true(chosen >= 1);
+    struct gn_grow_event ev[64];
+    int32_t nev;
+    assert_int_equal(gn_grow_round(m, policy, seed, 0.0f, step, 0, ev, 64, &nev), GN_OK);
+    assert_int_equal(nev, chosen);
+    logits(&n, after);
+    for (int32_t i = 0; i < rows * C; i++)
+        if (fabsf(after[i] - before[i]) > 1e-5f * (1.0f + fabsf(before[i])))
+            fail_msg("seed %llu %s: logit %d before %.8g after %.8g", (unsigned long long)seed,
+                     gn_grow_policy_name(policy), i, before[i], after[i]);
+    for (int32_t e = 0; e < nev; e++) {
+        const struct gn_group *pg = &m->groups[ev[e].parent], *cg = &m->groups[ev[e].child];
+        const struct gn_group *og = &old.groups[ev[e].parent];
+        const int64_t S = pg->width;
+        if (policy == GN_GROW_DEPTH) {
+            /* the identity g -> g': zero moments; g' -> successors: g's old blocks */
+            const struct gn_edge *id = &m->edges[m->in_list[cg->in_begin]];
+            for (int64_t q = 0; q < S; q++)
+                assert_true(m->moment[cg->bias + q] == 0.0f && m->moment2[cg->bias + q] == 0.0f);
+            for (int64_t q = 0; q < S * S; q++)
+                assert_true(m->moment[id->w + q] == 0.0f && m->moment2[id->w + q] == 0.0f);
+            for (int32_t i = 0; i < cg->out_count; i++) {
+                const struct gn_edge *ed = &m->edges[m->out_list[cg->out_begin + i]];
+                const size_t len = (size_t)(S * m->groups[ed->dst].width) * sizeof(float);
+                assert_memory_equal(m->moment + ed->w, old.moment + ed->w, len);
+                assert_memory_equal(m->moment2 + ed->w, old.moment2 + ed->w, len);
+            }
+            continue;
+        }
+        assert_memory_equal(m->moment + cg->bias, old.moment + og->bias, (size_t)S * 4);
+        assert_memory_equal(m->moment2 + cg->bias, old.moment2 + og->bias, (size_t)S * 4);
+        for (int32_t i = 0; i < cg->in_count; i++) {
+            const struct gn_edge *ec = &m->edges[m->in_list[cg->in_begin + i]];
+            const struct gn_edge *ep = &m->edges[m->in_list[pg->in_begin + i]];
+            const size_t len = (size_t)(m->groups[ec->src].width * S) * sizeof(float);
+            assert_memory_equal(m->moment + ec->w, old.moment + ep->w, len);
+            assert_memory_equal(m->moment2 + ec->w, old.moment2 + ep->w, len);
+        }
+        for (int32_t i = 0; i < cg->out_count; i++) {
+            const struct gn_edge *ec = &m->edges[m->out_list[cg->out_begin + i]];
+            const struct gn_edge *ep = &m->edges[m->out_list[pg->out_begin + i]];
+            assert_int_equal(ec->dst, ep->dst);
+            const int64_t len = S * m->groups[ec->dst].width;
+            for (int64_t q = 0; q < len; q++) {
+                const float half = 0.5f * old.moment[ep->w + q];
+                assert_true(m->moment[ep->w + q] == half && m->moment[ec->w + q] == half);
+                assert_true(m->moment2[ep->w + q] == old.moment2[ep->w + q]);
+                assert_true(m->moment2[ec->w + q] == old.moment2[ep->w + q]);
+            }
+        }
+    }
+    for (int64_t end = step + 5; step < end; step++) {
+        net_backward(&n);
+        const struct gn_optim_step k = gn_optim_at(&o, step);
+        for (int32_t i = 1; i < m->n_groups; i++) gn_op_update(m, m->order[i], &k);
+    }
+    assert_true(isfinite(net_loss(&n)));
+    for (int64_t q = 0; q < m->n_params; q++)
+        assert_true(isfinite(m->params[q]) && m->moment2[q] >= 0.0f);
+    free(before);
+    free(after);
+    gn_model_free(&old);
+    net_free(&n);
+}
+
+static void test_grow_adam(void **state)
+{
+    (void)state;
+    uint64_t base = gn_test_seed();
+    for (uint64_t i = 0; i < 6; i++) {
+        check_grow_adam(base + i, GN_GROW_DEPTH);
+        check_grow_adam(base + i, GN_GROW_WIDTH);
+    }
+}
+
 /* ---- the closest-to-input rule ---------------------------------------- */
 
 /* Build from an edge list over slots (0 input, 1 output, hidden 2..). */
@@ -358,6 +472,7 @@ static void test_pool_exhaustion(void **state)
     gn_default_settings(&s);
     s.grow = GN_GROW_ALTERNATE;
     int64_t total_chosen = 0;
+    const struct gn_optim o = {.kind = GN_OPTIM_SGD, .lr = 0.01f, .momentum = 0.9f};
     for (int round = 0; round < 6; round++) {
         net_backward(&n);
         for (int32_t g = GN_SLOT_FIRST_HIDDEN; g < m->n_groups; g++) m->groups[g].grad_std = 1.0f;
@@ -366,8 +481,8 @@ static void test_pool_exhaustion(void **state)
         assert_true(m->n_groups <= m->max_groups);
         assert_true(m->n_edges <= m->max_edges);
         assert_true(m->n_params <= m->max_params);
-        for (int32_t g = 1; g < m->n_groups; g++)
-            gn_op_update(m, g, 0.01f, 0.9f, 0.0f);
+        const struct gn_optim_step k = gn_optim_at(&o, round);
+        for (int32_t g = 1; g < m->n_groups; g++) gn_op_update(m, g, &k);
         assert_true(isfinite(net_loss(&n)));
     }
     assert_int_equal(m->n_groups, m->max_groups);
@@ -478,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_depthwise_bitwise),
         cmocka_unit_test(test_widthwise_preserves),
         cmocka_unit_test(test_widthwise_noise_breaks_symmetry),
+        cmocka_unit_test(test_grow_adam),
         cmocka_unit_test(test_rule_chain),
         cmocka_unit_test(test_rule_diamond),
         cmocka_unit_test(test_rule_skip_edge),

@@ -75,6 +75,25 @@ enum gn_nan_policy {
                         momentum, graph) is restored to what it was before the step */
 };
 
+/* The optimizer (--optimizer). Biases are never decayed. */
+enum gn_optimizer {
+    GN_OPTIM_SGD = 0,   /* momentum SGD, weight decay as L2 added to the gradient (default) */
+    GN_OPTIM_ADAM = 1,  /* Adam, weight decay as L2 added to the gradient */
+    GN_OPTIM_ADAMW = 2, /* Adam with decoupled weight decay: w -= lr * weight_decay * w */
+};
+
+const char *gn_optimizer_name(enum gn_optimizer o);
+
+/* The learning rate of each step (--lr-schedule), after lr_warmup steps of
+ * linear warmup (step s < lr_warmup runs at lr * (s + 1) / lr_warmup). */
+enum gn_lr_schedule {
+    GN_LR_CONSTANT = 0, /* lr (default) */
+    GN_LR_COSINE = 1,   /* from lr at the warmup's end to lr_min at the run's last step */
+    GN_LR_STEP = 2,     /* lr * lr_gamma^k after k * lr_step_every steps past the warmup */
+};
+
+const char *gn_lr_schedule_name(enum gn_lr_schedule s);
+
 /* How input features are normalized before training (--normalize): per
  * feature, from the training examples in use, applied to the training and
  * test sets and stored in checkpoints (docs/NORMALIZE.md). */
@@ -96,9 +115,19 @@ struct gn_settings {
     int64_t limit_train; /* use only the first N training examples (0 = all) */
     enum gn_normalize normalize; /* statistics from the training examples in use */
     float lr;
-    float momentum;
-    float weight_decay;
+    float momentum;     /* sgd */
+    float weight_decay; /* weights only, never biases */
     uint64_t seed;
+
+    /* Optimizer and learning-rate schedule (enums above). */
+    enum gn_optimizer optimizer;
+    float beta1, beta2, eps; /* adam, adamw: decay of the two moments, the denominator's
+                                epsilon (0.9, 0.999, 1e-8) */
+    enum gn_lr_schedule lr_schedule;
+    int64_t lr_warmup;     /* steps of linear warmup (0: none) */
+    int64_t lr_step_every; /* step schedule: steps between decays (required there) */
+    float lr_gamma;        /* step schedule: the factor of each decay, in (0, 1] */
+    float lr_min;          /* cosine schedule: the rate it decays to, in [0, lr] */
 
     enum gn_grow_policy grow;
     float grow_threshold; /* mark a group when its gradient std exceeds this */

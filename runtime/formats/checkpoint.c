@@ -126,13 +126,20 @@ static double get_f64(struct gn_ckpt_in *in)
     return v;
 }
 
+/* The header's size in a version's files. */
+static uint32_t gn_ckpt_header_size(uint32_t version)
+{
+    return version >= 3 ? GN_CHECKPOINT_HEADER : GN_CHECKPOINT_HEADER_V2;
+}
+
 /* The file size a header's counts imply (fits in int64 for valid counts);
- * version 2 adds the normalization's shift and scale per input. */
+ * version 2 adds the normalization's shift and scale per input, version 3
+ * the optimizer's settings in a longer header and the second moment. */
 static uint64_t gn_ckpt_size(uint32_t version, int64_t inputs, int64_t n_groups, int64_t n_edges,
                              int64_t n_params)
 {
-    return GN_CHECKPOINT_HEADER + (uint64_t)n_groups * (GN_CKPT_GROUP + 4) +
-           (uint64_t)n_edges * GN_CKPT_EDGE + (uint64_t)n_params * 8 +
+    return gn_ckpt_header_size(version) + (uint64_t)n_groups * (GN_CKPT_GROUP + 4) +
+           (uint64_t)n_edges * GN_CKPT_EDGE + (uint64_t)n_params * (version >= 3 ? 12 : 8) +
            (version >= 2 ? (uint64_t)inputs * 8 : 0) + GN_CKPT_TAIL;
 }
 
@@ -177,9 +184,9 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, ui
     put_u32(o, data_crc);
     put_i32(o, plan->grow);
     put_u64(o, plan->seed);
-    put_f32(o, plan->lr);
-    put_f32(o, plan->momentum);
-    put_f32(o, plan->weight_decay);
+    put_f32(o, plan->optim.lr);
+    put_f32(o, plan->optim.momentum);
+    put_f32(o, plan->optim.weight_decay);
     put_f32(o, plan->grow_threshold);
     put_f32(o, plan->grow_noise);
     put_i32(o, plan->grow_every);
@@ -204,6 +211,16 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, ui
     put_i64(o, m->duplications);
     put_i64(o, m->refused);
     put_i32(o, norm->mode);
+    put_i32(o, plan->optim.kind);
+    put_i32(o, plan->optim.schedule);
+    put_f32(o, plan->optim.beta1);
+    put_f32(o, plan->optim.beta2);
+    put_f32(o, plan->optim.eps);
+    put_i64(o, plan->optim.warmup);
+    put_i64(o, plan->optim.step_every);
+    put_i64(o, plan->optim.steps_total);
+    put_f32(o, plan->optim.lr_min);
+    put_f32(o, plan->optim.gamma);
     while (o->at < GN_CHECKPOINT_HEADER)
         o->p[o->at++] = 0; /* reserved */
 }
@@ -303,6 +320,8 @@ enum gn_status gn_checkpoint_write(const char *path, const struct gn_plan *plan,
         put_f32(&o, m->params[i]);
     for (int64_t i = 0; i < m->n_params; i++)
         put_f32(&o, m->moment[i]);
+    for (int64_t i = 0; i < m->n_params; i++)
+        put_f32(&o, m->moment2[i]);
     for (int32_t f = 0; f < norm->features; f++)
         put_f32(&o, norm->shift[f]);
     for (int32_t f = 0; f < norm->features; f++)
@@ -322,6 +341,7 @@ void gn_checkpoint_free(struct gn_checkpoint *ck)
     free(ck->order);
     free(ck->params);
     free(ck->moment);
+    free(ck->moment2);
     gn_norm_free(&ck->norm);
     memset(ck, 0, sizeof *ck);
 }
@@ -370,6 +390,24 @@ static void gn_ckpt_get_header(struct gn_ckpt_in *in, struct gn_checkpoint_heade
     h->refused = get_i64(in);
     /* version 1 had no normalization: its runs trained on the data as loaded */
     h->normalize = h->version >= 2 ? get_i32(in) : GN_NORMALIZE_NONE;
+    /* versions 1 and 2 had no optimizer but sgd and no schedule */
+    h->optimizer = GN_OPTIM_SGD;
+    h->lr_schedule = GN_LR_CONSTANT;
+    h->beta1 = h->beta2 = h->eps = h->lr_min = 0.0f;
+    h->lr_gamma = 1.0f;
+    h->lr_warmup = h->lr_step_every = h->steps_total = 0;
+    if (h->version >= 3) {
+        h->optimizer = get_i32(in);
+        h->lr_schedule = get_i32(in);
+        h->beta1 = get_f32(in);
+        h->beta2 = get_f32(in);
+        h->eps = get_f32(in);
+        h->lr_warmup = get_i64(in);
+        h->lr_step_every = get_i64(in);
+        h->steps_total = get_i64(in);
+        h->lr_min = get_f32(in);
+        h->lr_gamma = get_f32(in);
+    }
 }
 
 /* The header's values on their own: ranges, and counts within the pools. */
@@ -464,10 +502,10 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
         return gn_fail(GN_ERR_UNSUPPORTED,
                        "%s: checkpoint format version %u; this build reads versions 1 to %u",
                        name, version, GN_CHECKPOINT_VERSION);
-    if (hsize != GN_CHECKPOINT_HEADER)
+    if (hsize != gn_ckpt_header_size(version))
         return gn_fail(GN_ERR_FORMAT, "%s: corrupted: header size %u, expected %u", name, hsize,
-                       GN_CHECKPOINT_HEADER);
-    if (len < GN_CHECKPOINT_HEADER + GN_CKPT_TAIL)
+                       gn_ckpt_header_size(version));
+    if (len < hsize + GN_CKPT_TAIL)
         return gn_fail(GN_ERR_FORMAT, "%s: truncated: %zu bytes, shorter than the header", name,
                        len);
     gn_ckpt_get_header(&in, h);
@@ -494,18 +532,23 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
     if (h->normalize < GN_NORMALIZE_NONE || h->normalize > GN_NORMALIZE_SCALE)
         return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: normalization mode %d", name,
                        h->normalize);
+    if (h->optimizer < GN_OPTIM_SGD || h->optimizer > GN_OPTIM_ADAMW ||
+        h->lr_schedule < GN_LR_CONSTANT || h->lr_schedule > GN_LR_STEP)
+        return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: optimizer %d, schedule %d", name,
+                       h->optimizer, h->lr_schedule);
 
     ck->groups = calloc((size_t)h->n_groups, sizeof *ck->groups);
     ck->edges = calloc((size_t)h->n_edges + 1, sizeof *ck->edges);
     ck->order = calloc((size_t)h->n_groups, sizeof *ck->order);
     ck->params = malloc((size_t)h->n_params * sizeof(float));
     ck->moment = malloc((size_t)h->n_params * sizeof(float));
-    if (!ck->groups || !ck->edges || !ck->order || !ck->params || !ck->moment) {
+    ck->moment2 = calloc((size_t)h->n_params, sizeof(float));
+    if (!ck->groups || !ck->edges || !ck->order || !ck->params || !ck->moment || !ck->moment2) {
         st = gn_fail(GN_ERR_NOMEM, "%s: out of memory decoding %lld parameters", name,
                      (long long)h->n_params);
         goto error;
     }
-    in.at = GN_CHECKPOINT_HEADER;
+    in.at = hsize;
     for (int32_t g = 0; g < h->n_groups; g++) {
         struct gn_group *gr = &ck->groups[g];
         gr->kind = get_i32(&in);
@@ -529,6 +572,9 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
         ck->params[i] = get_f32(&in);
     for (int64_t i = 0; i < h->n_params; i++)
         ck->moment[i] = get_f32(&in);
+    if (h->version >= 3) /* earlier versions: sgd, the second moment zero */
+        for (int64_t i = 0; i < h->n_params; i++)
+            ck->moment2[i] = get_f32(&in);
     if ((st = gn_norm_init(&ck->norm, (enum gn_normalize)h->normalize, h->inputs))) goto error;
     if (h->version >= 2) {
         for (int32_t f = 0; f < h->inputs; f++)
@@ -625,11 +671,38 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
     GN_CKPT_DIFF(h->seed != plan->seed, "--seed %llu, the checkpoint %llu",
                  (unsigned long long)plan->seed, (unsigned long long)h->seed);
     GN_CKPT_DIFF(h->batch != plan->batch, "--batch %d, the checkpoint %d", plan->batch, h->batch);
-    GN_CKPT_DIFF(h->lr != plan->lr, "--lr %g, the checkpoint %g", plan->lr, h->lr);
-    GN_CKPT_DIFF(h->momentum != plan->momentum, "--momentum %g, the checkpoint %g", plan->momentum,
-                 h->momentum);
-    GN_CKPT_DIFF(h->weight_decay != plan->weight_decay, "--weight-decay %g, the checkpoint %g",
-                 plan->weight_decay, h->weight_decay);
+    const struct gn_optim *o = &plan->optim;
+    GN_CKPT_DIFF(h->optimizer != o->kind, "--optimizer %s, the checkpoint %s",
+                 gn_optimizer_name((enum gn_optimizer)o->kind),
+                 gn_optimizer_name((enum gn_optimizer)h->optimizer));
+    GN_CKPT_DIFF(h->lr != o->lr, "--lr %g, the checkpoint %g", o->lr, h->lr);
+    if (o->kind == GN_OPTIM_SGD)
+        GN_CKPT_DIFF(h->momentum != o->momentum, "--momentum %g, the checkpoint %g", o->momentum,
+                     h->momentum);
+    else
+        GN_CKPT_DIFF(h->beta1 != o->beta1 || h->beta2 != o->beta2 || h->eps != o->eps,
+                     "--beta1 %g --beta2 %g --eps %g, the checkpoint %g, %g, %g", o->beta1,
+                     o->beta2, o->eps, h->beta1, h->beta2, h->eps);
+    GN_CKPT_DIFF(h->weight_decay != o->weight_decay, "--weight-decay %g, the checkpoint %g",
+                 o->weight_decay, h->weight_decay);
+    GN_CKPT_DIFF(h->lr_schedule != o->schedule, "--lr-schedule %s, the checkpoint %s",
+                 gn_lr_schedule_name((enum gn_lr_schedule)o->schedule),
+                 gn_lr_schedule_name((enum gn_lr_schedule)h->lr_schedule));
+    GN_CKPT_DIFF(h->lr_warmup != o->warmup, "--warmup %lld, the checkpoint %lld",
+                 (long long)o->warmup, (long long)h->lr_warmup);
+    if (o->schedule == GN_LR_COSINE) {
+        GN_CKPT_DIFF(h->lr_min != o->lr_min, "--lr-min %g, the checkpoint %g", o->lr_min,
+                     h->lr_min);
+        GN_CKPT_DIFF(h->steps_total != o->steps_total,
+                     "the cosine schedule decays over this run's %lld steps, the checkpoint's "
+                     "over %lld (--epochs, --steps)",
+                     (long long)o->steps_total, (long long)h->steps_total);
+    }
+    if (o->schedule == GN_LR_STEP)
+        GN_CKPT_DIFF(h->lr_step_every != o->step_every || h->lr_gamma != o->gamma,
+                     "--lr-step-every %lld --lr-gamma %g, the checkpoint %lld, %g",
+                     (long long)o->step_every, o->gamma, (long long)h->lr_step_every,
+                     h->lr_gamma);
     GN_CKPT_DIFF(h->grow != plan->grow, "--grow %s, the checkpoint %s",
                  gn_grow_policy_name((enum gn_grow_policy)plan->grow),
                  gn_grow_policy_name((enum gn_grow_policy)h->grow));
@@ -669,10 +742,12 @@ enum gn_status gn_checkpoint_model(const struct gn_checkpoint *ck, struct gn_mod
     memset(m->params, 0, (size_t)m->max_params * sizeof(float));
     memset(m->grads, 0, (size_t)m->max_params * sizeof(float));
     memset(m->moment, 0, (size_t)m->max_params * sizeof(float));
+    memset(m->moment2, 0, (size_t)m->max_params * sizeof(float));
     memcpy(m->groups, ck->groups, (size_t)h->n_groups * sizeof *m->groups);
     memcpy(m->edges, ck->edges, (size_t)h->n_edges * sizeof *m->edges);
     memcpy(m->params, ck->params, (size_t)h->n_params * sizeof(float));
     memcpy(m->moment, ck->moment, (size_t)h->n_params * sizeof(float));
+    memcpy(m->moment2, ck->moment2, (size_t)h->n_params * sizeof(float));
     m->n_groups = h->n_groups;
     m->n_edges = h->n_edges;
     m->n_params = h->n_params;

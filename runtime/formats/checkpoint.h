@@ -4,8 +4,10 @@
  * uninterrupted run would have.
  *
  * What is saved: the graph (group and edge records, canonical order), the
- * weights and the SGD momentum (gradients are recomputed by every step, so
- * they are not), the position (step, epoch; the epoch's permutation is a
+ * weights and the optimizer's two moments (sgd's momentum or adam's first
+ * moment, and adam's second moment; gradients are recomputed by every
+ * step, so they are not; adam's bias corrections and the learning rate
+ * follow from the step's index), the position (step, epoch; the epoch's permutation is a
  * pure function of seed and epoch, so the step fixes the loader's place in
  * it), the growth round count (the alternate policy reads its parity), the
  * epoch's running loss and hit sums, the growth and --on-nan counters and
@@ -16,24 +18,29 @@
  * Also saved, to refuse a checkpoint that does not belong to the run: the
  * dataset's shape and a CRC32 of the training examples in use, and every
  * setting that changes the arithmetic (seed, batch, lr, momentum, weight
- * decay, group size, the growth policy and its threshold, period and
- * noise, the pool capacities, the normalization mode). The CRC is of the
+ * decay, the optimizer and its betas and epsilon, the learning-rate
+ * schedule, its warmup and parameters (a cosine's length too), group
+ * size, the growth policy and its threshold, period and noise, the pool
+ * capacities, the normalization mode). The CRC is of the
  * raw data, as loaded; the normalization's statistics are saved and a
  * resumed run uses them instead of recomputing them. Backend, threads and
  * tiles are not: serial and cpu agree bitwise, so a checkpoint moves
  * between them.
  *
- * File layout, little-endian, version 2 (docs/RELIABILITY.md has the field
- * table; version 1, still read, lacks the normalization mode and arrays and
+ * File layout, little-endian, version 3 (docs/RELIABILITY.md has the field
+ * table; version 2, still read, has a 256-byte header without the
+ * optimizer's settings and no second moment, and reads as sgd with a
+ * constant rate; version 1 also lacks the normalization mode and arrays and
  * reads as --normalize none):
- *     header      256 bytes: magic "GNCKPT\r\n", version, header size,
+ *     header      320 bytes: magic "GNCKPT\r\n", version, header size,
  *                 file size, shape, settings, position, counters
  *     groups      n_groups x 32 bytes  (kind, width, bias, flags, parent,
  *                                       born, grad_std)
  *     edges       n_edges x 16 bytes   (src, dst, weight offset)
  *     order       n_groups x 4 bytes   (the canonical order)
  *     params      n_params x 4 bytes   (float32)
- *     moment      n_params x 4 bytes   (float32)
+ *     moment      n_params x 4 bytes   (float32: sgd momentum, adam's m)
+ *     moment2     n_params x 4 bytes   (float32: adam's v; version 3)
  *     norm        inputs x 4 bytes x 2 (float32 shift, then scale)
  *     crc32       4 bytes: zlib CRC-32 of every byte before it
  *
@@ -58,8 +65,9 @@
 #include "normalize.h"
 #include "plan.h"
 
-#define GN_CHECKPOINT_VERSION 2u /* written; versions 1 and 2 are read */
-#define GN_CHECKPOINT_HEADER 256u
+#define GN_CHECKPOINT_VERSION 3u     /* written; versions 1 to 3 are read */
+#define GN_CHECKPOINT_HEADER 320u    /* bytes of a version 3 header */
+#define GN_CHECKPOINT_HEADER_V2 256u /* of a version 1 or 2 header */
 
 /* A run's position: what a checkpoint holds beside the model, the plan's
  * settings and the last progress record. */
@@ -96,6 +104,11 @@ struct gn_checkpoint_header {
     int64_t n_params, duplications, refused;
     /* input normalization (version 2; version 1 reads as none) */
     int32_t normalize; /* enum gn_normalize */
+    /* the optimizer (version 3; versions 1 and 2 read as sgd, constant) */
+    int32_t optimizer, lr_schedule; /* enum gn_optimizer, enum gn_lr_schedule */
+    float beta1, beta2, eps, lr_min, lr_gamma;
+    int64_t lr_warmup, lr_step_every;
+    int64_t steps_total; /* the run's planned steps (a cosine's length) */
 };
 
 /* A decoded checkpoint: the header and the model's records, arrays sized
@@ -106,6 +119,7 @@ struct gn_checkpoint {
     struct gn_edge *edges;   /* (n_edges) */
     int32_t *order;          /* (n_groups) */
     float *params, *moment;  /* (n_params) */
+    float *moment2;          /* (n_params; versions 1 and 2: zero) */
     struct gn_norm norm;     /* the run's normalization (version 1: none) */
 };
 

@@ -10,17 +10,30 @@
  * Depthwise (g -> g' -> old successors of g): g' has W = I, b = 0, and g's
  * outgoing edges are re-pointed to leave from g'. Since a_g >= 0,
  * ReLU(a_g I + 0) = a_g exactly: the function is unchanged bitwise.
- * The moved edges keep their weights and momentum; the identity starts
- * with zero momentum.
+ * The moved edges keep their weights and optimizer state; the identity
+ * starts with zero moments (first and second: a fresh parameter, whose
+ * first adam steps the global bias corrections leave a little larger than
+ * an old one's).
  *
  * Widthwise (g' beside g): g' gets copies of g's in-edges (weights and
- * momentum) and bias. Every outgoing block W of g is split into
+ * both moments) and bias. Every outgoing block W of g is split into
  * W/2 (1 + n) for g and W/2 (1 - n) for g', n ~ noise * N(0,1) per element
  * (seeded by the step and g's position, so every backend draws the same
  * numbers whatever slots the pools hand out): since a_g' = a_g at the moment of the split, the successors see
  * a_g W exactly in real arithmetic (to rounding in float), while g and g'
- * now get different gradients. Momentum of the outgoing blocks is halved
- * the same way, so the optimizer state stays consistent with the weights.
+ * now get different gradients. The first moment of the outgoing blocks
+ * (sgd's momentum, adam's m) is halved the same way, so the momentum the
+ * two halves carry moves the successors' input as the unsplit block's
+ * would have: the optimizer state stays consistent with the weights. The
+ * second moment (adam's v) is copied unchanged to both halves: it is an
+ * average of squared gradients and follows the gradient, not the weight,
+ * and at the split each half's gradient a_g'^T dz = a_g^T dz equals the
+ * original block's (the two halves see the same input and the same
+ * successor's error). With m halved and v kept, the momentum part of each
+ * half's next adam step is half the unsplit block's, and the two together
+ * move the successors' input as the unsplit block's would have: the rule
+ * sgd's momentum follows. (Halving v too would make the pair's momentum
+ * part sqrt(2) times larger; quartering it, twice.)
  *
  * The rules themselves are GN_HD functions in grow.h, run by every backend
  * (the kernel included); this file holds the host's serial round over them.

@@ -148,7 +148,7 @@ GN_HD int gn_grow_reserve(struct gn_model *m, struct gn_grow_pools *p, int32_t e
 /*
  * Duplicate g into the reserved slot `child`, edges [e0, e0 + edges) and
  * params [p0, p0 + params), as sized by gn_grow_need(): the child's record,
- * the new edges, their weights and momentum, and g's outgoing edges. No
+ * the new edges, their weights and optimizer moments, and g's outgoing edges. No
  * topology rebuild. `lane` of `lanes` workers do their share of every
  * array (the serial and cpu backends: 0 of 1; the kernel: a block's
  * threads); lane 0 writes the records. No lane reads what another writes,
@@ -162,7 +162,7 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
 {
     const struct gn_group *gr = &m->groups[g];
     const int32_t S = gr->width;
-    float *P = m->params, *V = m->moment;
+    float *P = m->params, *V = m->moment, *V2 = m->moment2;
     if (lane == 0) {
         struct gn_group *c = &m->groups[child];
         c->kind = GN_GROUP_HIDDEN;
@@ -179,8 +179,9 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
     int64_t p = p0 + S;
     if (kind == GN_DUP_DEPTH) {
         /* g -> g' -> (g's old successors): g's outgoing edges leave from g'
-         * now, g' is the identity with zero bias and zero momentum. */
-        for (int32_t j = (int32_t)lane; j < S; j += (int32_t)lanes) P[p0 + j] = V[p0 + j] = 0.0f;
+         * now, g' is the identity with zero bias and zero moments. */
+        for (int32_t j = (int32_t)lane; j < S; j += (int32_t)lanes)
+            P[p0 + j] = V[p0 + j] = V2[p0 + j] = 0.0f;
         for (int32_t i = (int32_t)lane; i < gr->out_count; i += (int32_t)lanes)
             m->edges[m->out_list[gr->out_begin + i]].src = child;
         if (lane == 0) {
@@ -190,15 +191,17 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
         }
         for (int64_t q = lane; q < (int64_t)S * S; q += lanes) {
             P[p + q] = (q / S == q % S) ? 1.0f : 0.0f;
-            V[p + q] = 0.0f;
+            V[p + q] = V2[p + q] = 0.0f;
         }
         return;
     }
-    /* g' beside g: copies of g's bias and in-edges (weights and momentum),
-     * and an equal, perturbed half of each outgoing block. */
+    /* g' beside g: copies of g's bias and in-edges (weights and both
+     * moments), and an equal, perturbed half of each outgoing block (its
+     * first moment halved too, its second moment kept: grow.c says why). */
     for (int32_t j = (int32_t)lane; j < S; j += (int32_t)lanes) {
         P[p0 + j] = P[gr->bias + j];
         V[p0 + j] = V[gr->bias + j];
+        V2[p0 + j] = V2[gr->bias + j];
     }
     int32_t e = e0;
     for (int32_t i = 0; i < gr->in_count; i++, e++) {
@@ -212,6 +215,7 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
         for (int64_t q = lane; q < len; q += lanes) {
             P[p + q] = P[in.w + q];
             V[p + q] = V[in.w + q];
+            V2[p + q] = V2[in.w + q];
         }
         p += len;
     }
@@ -235,6 +239,7 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
             const float v = 0.5f * V[out.w + q];
             V[out.w + q] = v;
             V[p + q] = v;
+            V2[p + q] = V2[out.w + q];
         }
         p += len;
     }

@@ -59,17 +59,18 @@ enum gn_status gn_model_init(struct gn_model *m, int32_t inputs, int32_t classes
     m->params = calloc((size_t)max_params, sizeof(float));
     m->grads = calloc((size_t)max_params, sizeof(float));
     m->moment = calloc((size_t)max_params, sizeof(float));
+    m->moment2 = calloc((size_t)max_params, sizeof(float));
     m->order = calloc((size_t)max_groups, sizeof(int32_t));
     m->in_list = calloc((size_t)max_edges, sizeof(int32_t));
     m->out_list = calloc((size_t)max_edges, sizeof(int32_t));
-    if (!m->groups || !m->edges || !m->params || !m->grads || !m->moment || !m->order ||
-        !m->in_list || !m->out_list) {
+    if (!m->groups || !m->edges || !m->params || !m->grads || !m->moment || !m->moment2 ||
+        !m->order || !m->in_list || !m->out_list) {
         gn_model_free(m);
         return gn_fail(GN_ERR_NOMEM,
                        "cannot allocate the pools: %d groups, %d edges, %lld parameters "
                        "(%.1f MiB); lower --max-groups or --max-params",
                        max_groups, max_edges, (long long)max_params,
-                       3.0 * (double)max_params * 4 / (1 << 20));
+                       4.0 * (double)max_params * 4 / (1 << 20));
     }
     struct gn_group *in = &m->groups[GN_SLOT_INPUT];
     in->kind = GN_GROUP_INPUT;
@@ -93,6 +94,7 @@ void gn_model_free(struct gn_model *m)
     free(m->params);
     free(m->grads);
     free(m->moment);
+    free(m->moment2);
     free(m->order);
     free(m->in_list);
     free(m->out_list);
@@ -279,6 +281,7 @@ void gn_model_init_weights(struct gn_model *m, uint64_t seed)
     memset(m->params, 0, (size_t)m->n_params * sizeof(float));
     memset(m->grads, 0, (size_t)m->n_params * sizeof(float));
     memset(m->moment, 0, (size_t)m->n_params * sizeof(float));
+    memset(m->moment2, 0, (size_t)m->n_params * sizeof(float));
     for (int32_t g = 0; g < m->n_groups; g++) {
         const struct gn_group *gr = &m->groups[g];
         if (gr->kind == GN_GROUP_INPUT) continue;
@@ -311,6 +314,7 @@ enum gn_status gn_model_clone(struct gn_model *dst, const struct gn_model *src)
     dst->params = keep.params;
     dst->grads = keep.grads;
     dst->moment = keep.moment;
+    dst->moment2 = keep.moment2;
     dst->order = keep.order;
     dst->in_list = keep.in_list;
     dst->out_list = keep.out_list;
@@ -319,6 +323,7 @@ enum gn_status gn_model_clone(struct gn_model *dst, const struct gn_model *src)
     memcpy(dst->params, src->params, (size_t)src->max_params * sizeof(float));
     memcpy(dst->grads, src->grads, (size_t)src->max_params * sizeof(float));
     memcpy(dst->moment, src->moment, (size_t)src->max_params * sizeof(float));
+    memcpy(dst->moment2, src->moment2, (size_t)src->max_params * sizeof(float));
     memcpy(dst->order, src->order, (size_t)src->max_groups * sizeof(int32_t));
     memcpy(dst->in_list, src->in_list, (size_t)src->max_edges * sizeof(int32_t));
     memcpy(dst->out_list, src->out_list, (size_t)src->max_edges * sizeof(int32_t));

@@ -71,9 +71,10 @@ struct gn_model {
     int32_t n_groups, max_groups;
     struct gn_edge *edges;
     int32_t n_edges, max_edges;
-    float *params; /* weights and biases */
-    float *grads;  /* gradients, same layout */
-    float *moment; /* SGD momentum, same layout */
+    float *params;  /* weights and biases */
+    float *grads;   /* gradients, same layout */
+    float *moment;  /* sgd's momentum, adam's first moment; same layout */
+    float *moment2; /* adam's second moment (sgd: unused, zero); same layout */
     int64_t n_params, max_params;
 
     /* topology, rebuilt by gn_model_rebuild() */
@@ -153,7 +154,7 @@ enum gn_status gn_model_rebuild(struct gn_model *m, const int32_t *order_hint);
 enum gn_status gn_model_build_default(struct gn_model *m);
 
 /* Initialise every weight (He normal over the group's total fan-in, seeded
- * per edge and element) and zero biases, gradients and momentum. */
+ * per edge and element) and zero biases, gradients and both moments. */
 void gn_model_init_weights(struct gn_model *m, uint64_t seed);
 
 /* Deep copy (same capacities); dst must be uninitialised. */

@@ -185,24 +185,22 @@ float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
     return gn_stat_grad_std(m, g);
 }
 
-static void sgd(float *w, float *v, const float *gr, int64_t len, float lr, float mu, float wd)
+/* One block of len entries at offset o: the shared rule on each. */
+static void update_block(struct gn_model *m, int64_t o, int64_t len, int weight,
+                         const struct gn_optim_step *k)
 {
-    for (int64_t i = 0; i < len; i++) {
-        v[i] = mu * v[i] + gr[i] + wd * w[i];
-        w[i] -= lr * v[i];
-    }
+    float *w = m->params + o, *m1 = m->moment + o, *m2 = m->moment2 + o;
+    const float *gr = m->grads + o;
+    for (int64_t i = 0; i < len; i++) gn_optim_apply(w + i, m1 + i, m2 + i, gr[i], weight, k);
 }
 
-void gn_op_update(struct gn_model *m, int32_t g, float lr, float momentum, float weight_decay)
+void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k)
 {
     const struct gn_group *gr = &m->groups[g];
-    sgd(m->params + gr->bias, m->moment + gr->bias, m->grads + gr->bias, gr->width, lr, momentum,
-        0.0f);
+    update_block(m, gr->bias, gr->width, 0, k);
     for (int32_t i = 0; i < gr->in_count; i++) {
         const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
-        int64_t len = (int64_t)m->groups[e->src].width * gr->width;
-        sgd(m->params + e->w, m->moment + e->w, m->grads + e->w, len, lr, momentum,
-            weight_decay);
+        update_block(m, e->w, (int64_t)m->groups[e->src].width * gr->width, 1, k);
     }
 }
 

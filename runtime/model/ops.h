@@ -20,6 +20,7 @@
 #include <stdint.h>
 
 #include "model.h"
+#include "optim.h"
 
 /* Targets per partial sum of the backward error (the canonical order: the
  * GPU's block math stages this many at a time; ops.c follows it). */
@@ -72,8 +73,10 @@ void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_
  * statistic; computed for the output too). */
 float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g);
 
-/* SGD with momentum and weight decay on g's in-edge blocks and bias. */
-void gn_op_update(struct gn_model *m, int32_t g, float lr, float momentum, float weight_decay);
+/* The optimizer's step (optim.h: the rule gn_optim_apply with the step's
+ * constants k from gn_optim_at) on g's bias and in-edge blocks, from
+ * m->grads; weight decay on the weights only. */
+void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k);
 
 /* Sum of row_loss and row_hit over [0, rows) in row order. */
 void gn_op_reduce_loss(const struct gn_buffers *b, double *loss_sum, int64_t *hits);

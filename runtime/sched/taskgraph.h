@@ -9,8 +9,9 @@
  *                                   also computes the loss and its error)
  *   backward (pos 1..n-2, tile t): bwd0 + (pos-1)*T + t
  *   update   (pos 1..n-1, part p):  upd0 + base(pos) + p  (gradients over all
- *                                   rows, SGD and the growth statistic of one
- *                                   slice of the group's parameters)
+ *                                   rows, the optimizer's step and the growth
+ *                                   statistic of one slice of the group's
+ *                                   parameters)
  * The host backends use one part per group (base(pos) = pos-1); the cuda
  * backend splits a group with many inputs into parts (upd_base / upd_pos
  * arrays, built with the DAG) so no single block computes a 784x32 block.

@@ -5,7 +5,7 @@
  *
  * A step is one pass over the task DAG of taskgraph.h: forward and backward
  * tasks per (group, tile), an update task per group (gradients, the growth
- * statistic, SGD) released once the group's error is complete and nobody
+ * statistic, the optimizer's update) released once the group's error is complete and nobody
  * needs its old weights any more. Each task calls the same reference math as
  * the serial backend, and every output element is computed in the same
  * order, so the two backends agree bitwise.
@@ -50,6 +50,7 @@ struct cpu_ctx {
     gn_atomic_u32 chosen;
     gn_atomic_u64 dups, refused;
     int64_t step, round;
+    struct gn_optim_step opt; /* the training pass's step constants (optim.h) */
 
     gn_atomic_u64 kind_ns[GN_TASK_KIND_COUNT];
 };
@@ -61,7 +62,6 @@ static int64_t now_ns(void)
 
 static void run_step_task(struct cpu_ctx *c, uint32_t id)
 {
-    const struct gn_plan *p = c->io->plan;
     struct gn_model *m = c->io->m;
     const struct gn_buffers *b = c->io->buf;
     struct gn_task k = gn_task_decode(&c->tm, id);
@@ -81,7 +81,7 @@ static void run_step_task(struct cpu_ctx *c, uint32_t id)
         break;
     case GN_TASK_UPDATE:
         m->groups[g].grad_std = gn_op_grad(m, b, g);
-        gn_op_update(m, g, p->lr, p->momentum, p->weight_decay);
+        gn_op_update(m, g, &c->opt);
         break;
     }
     /* relaxed: statistics, read after the pass. */
@@ -238,6 +238,8 @@ static enum gn_status cpu_step(void *ctx, int grow)
     struct cpu_ctx *c = ctx;
     struct gn_counters *cn = c->io->c;
     for (int i = 0; i < GN_TASK_KIND_COUNT; i++) gn_atomic_store_relaxed_u64(&c->kind_ns[i], 0);
+    /* read by the workers after the pass starts (the scheduler's release) */
+    c->opt = gn_optim_at(&c->io->plan->optim, cn->step);
     enum gn_status st = run_pass(c, PASS_TRAIN, &c->train);
     if (st) return st;
     /* Phase times: task time summed over workers, scaled to wall time. */

@@ -102,6 +102,7 @@ static void gn_snapshot_copy(struct gn_model *dst, const struct gn_model *src)
     memcpy(dst->out_list, src->out_list, (size_t)src->n_edges * sizeof *src->out_list);
     memcpy(dst->params, src->params, (size_t)src->n_params * sizeof(float));
     memcpy(dst->moment, src->moment, (size_t)src->n_params * sizeof(float));
+    memcpy(dst->moment2, src->moment2, (size_t)src->n_params * sizeof(float));
     dst->n_groups = src->n_groups;
     dst->n_edges = src->n_edges;
     dst->n_params = src->n_params;
@@ -128,6 +129,7 @@ void gn_snapshot_restore(const struct gn_snapshot *s, struct gn_model *m, int64_
         memset(m->params + o->n_params, 0, n);
         memset(m->grads + o->n_params, 0, n);
         memset(m->moment + o->n_params, 0, n);
+        memset(m->moment2 + o->n_params, 0, n);
     }
     gn_snapshot_copy(m, o);
     *grow_round = s->grow_round;

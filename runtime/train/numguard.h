@@ -10,7 +10,9 @@
  * Skip. Under --on-nan skip the trainer takes a snapshot of the model's
  * mutable state before each step (the records and parameters in use, not
  * the whole pools) and, when the check fails, restores it: weights,
- * momentum, graph (a growth made in that step is undone), growth counters.
+ * both optimizer moments, graph (a growth made in that step is undone),
+ * growth counters. (The bias corrections and the learning rate follow the
+ * step's index, which goes on: a discarded step still counts as a step.)
  * Gradients are not saved: every step overwrites them before reading.
  */
 #ifndef GN_RUNTIME_NUMGUARD_H

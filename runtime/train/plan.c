@@ -1,8 +1,9 @@
 /*
  * The run plan (plan.h): every value fixed for a run, computed here and
  * nowhere else: the batch clamped to the examples used, the run's and the
- * epoch's length, the pools, the tile rule of each backend, the cpu
- * workers, the cuda backend's timeouts and debugging knobs.
+ * epoch's length, the pools, the optimizer and its schedule, the tile rule
+ * of each backend, the cpu workers, the cuda backend's timeouts and
+ * debugging knobs.
  */
 #include <string.h>
 #include <unistd.h>
@@ -45,9 +46,19 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     gn_model_capacity(s, p->inputs, p->classes, &p->max_groups, &p->max_edges, &p->max_params);
 
     p->seed = s->seed;
-    p->lr = s->lr;
-    p->momentum = s->momentum;
-    p->weight_decay = s->weight_decay;
+    p->optim.kind = (int32_t)s->optimizer;
+    p->optim.schedule = (int32_t)s->lr_schedule;
+    p->optim.warmup = s->lr_warmup;
+    p->optim.step_every = s->lr_step_every;
+    p->optim.steps_total = p->steps_total;
+    p->optim.lr = s->lr;
+    p->optim.lr_min = s->lr_min;
+    p->optim.gamma = s->lr_gamma;
+    p->optim.momentum = s->momentum;
+    p->optim.beta1 = s->beta1;
+    p->optim.beta2 = s->beta2;
+    p->optim.eps = s->eps;
+    p->optim.weight_decay = s->weight_decay;
     p->grow = (int32_t)s->grow;
     p->grow_every = s->grow_every;
     p->grow_threshold = s->grow_threshold;

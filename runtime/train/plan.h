@@ -5,7 +5,7 @@
  *
  * One plain struct of fixed-width fields, no pointers and no #ifdef, so
  * the same bytes serve the host backends and, copied to the device, the
- * persistent CUDA kernel (which reads it as `cfg`: cfg.lr, cfg.tile...).
+ * persistent CUDA kernel (which reads it as `cfg`: cfg.optim.lr, cfg.tile...).
  * Values the launch derives (worker blocks, shared-memory regions) are not
  * in it: they belong to the device state.
  *
@@ -23,6 +23,7 @@
 
 #include "atomics.h"
 #include "genet/genet.h"
+#include "optim.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -43,12 +44,12 @@ struct gn_plan {
     int64_t steps_total, steps_per_epoch;
     int64_t grow_round; /* growth rounds done before the run (alternate policy) */
     uint64_t seed;
-    float lr, momentum, weight_decay, grow_threshold;
-    float grow_noise;
+    float grow_threshold, grow_noise;
     /* Fault injection for the gpu tests (0 = off): one task of this step
      * (1-based) spins without finishing, so the queue's no-progress
      * detection must fire (settings.cuda_inject_stuck). */
     int32_t inject_stuck_step;
+    int32_t pad_;
     int64_t data_timeout_ns; /* cuda: a batch that does not come within this: error */
     int64_t wait_timeout_ns; /* cuda: a barrier that does not open within this: error */
     /* A resumed run (--resume): steps done before it, and the sums of the
@@ -61,12 +62,15 @@ struct gn_plan {
     int32_t threads;       /* cpu: worker threads asked for (0 = cores online) */
     int32_t workers;       /* cpu: the workers the tile rule assumed (threads resolved) */
     int32_t blocks_per_sm; /* cuda: worker blocks per SM (0 = chosen at launch) */
+    /* The optimizer, its learning rate and schedule (optim.h; its
+     * steps_total is the run's). */
+    struct gn_optim optim;
     /* The numeric guard's limits (numguard.h): a step's mean loss above
      * explode_loss has exploded; an epoch's at or near chance_loss (the
      * training labels' entropy) may be a dead network's. on_nan: enum
      * gn_nan_policy. */
     double explode_loss, chance_loss;
-    int32_t on_nan, pad_;
+    int32_t on_nan, pad1_;
     /* A checkpoint every this many steps (0: none while the run goes; the
      * trainer writes the one at the end). The cuda kernel pauses at such a
      * step's end for the host to copy the model (cuda_api.h). */
@@ -75,10 +79,12 @@ struct gn_plan {
      * steps (trace.h; the cuda kernel records steps for the host then). */
     int32_t trace, trace_every;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 224, "gn_plan is shared with the device");
-GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 108, "gn_plan layout");
-GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 128, "gn_plan layout");
-GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 160, "gn_plan layout");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 280, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 96, "gn_plan layout");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 120, "gn_plan layout");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 152, "gn_plan layout");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, optim) == 176, "gn_plan layout");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, explode_loss) == 240, "gn_plan layout");
 
 /* Make the plan of a run of settings s (already checked) on backend b
  * (serial, cpu or cuda) over train (and test, may be NULL or empty):

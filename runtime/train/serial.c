@@ -4,7 +4,7 @@
  *
  * Step: forward over order[1..], loss, backward over order reversed (the
  * output's error comes from the loss), then per group the weight gradients
- * and the growth statistic, then the SGD update (after all gradients, since
+ * and the growth statistic, then the optimizer's update (after all gradients, since
  * the backward pass of a group reads its successors' weights), then growth.
  * Its context is the io the trainer handed it: it keeps nothing else.
  */
@@ -57,8 +57,8 @@ static enum gn_status serial_step(void *ctx, int grow)
         m->groups[g].grad_std = gn_op_grad(m, b, g);
     }
     int64_t t2 = gn_now_ns();
-    for (int32_t i = 1; i < m->n_groups; i++)
-        gn_op_update(m, m->order[i], p->lr, p->momentum, p->weight_decay);
+    const struct gn_optim_step k = gn_optim_at(&p->optim, c->step);
+    for (int32_t i = 1; i < m->n_groups; i++) gn_op_update(m, m->order[i], &k);
     int64_t t3 = gn_now_ns();
     c->tasks += 3 * (int64_t)(m->n_groups - 1);
     io->events->n = 0;

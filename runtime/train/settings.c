@@ -1,6 +1,6 @@
 /*
  * Settings: the defaults (what `genet-rt train --help` prints) and the names
- * of backends and growth policies.
+ * of backends, growth policies, optimizers and learning-rate schedules.
  */
 #include <string.h>
 
@@ -20,6 +20,15 @@ void gn_default_settings(struct gn_settings *s)
     s->momentum = 0.9f;
     s->weight_decay = 0.0f;
     s->seed = 1;
+    s->optimizer = GN_OPTIM_SGD;
+    s->beta1 = 0.9f;
+    s->beta2 = 0.999f;
+    s->eps = 1e-8f;
+    s->lr_schedule = GN_LR_CONSTANT;
+    s->lr_warmup = 0;
+    s->lr_step_every = 0;
+    s->lr_gamma = 0.1f;
+    s->lr_min = 0.0f;
     s->grow = GN_GROW_ALTERNATE;
     s->grow_threshold = 0.004f;
     s->grow_every = 100;
@@ -52,6 +61,26 @@ const char *gn_grow_policy_name(enum gn_grow_policy p)
     case GN_GROW_WIDTH: return "width";
     case GN_GROW_ALTERNATE: return "alternate";
     case GN_GROW_RANDOM: return "random";
+    }
+    return "?";
+}
+
+const char *gn_optimizer_name(enum gn_optimizer o)
+{
+    switch (o) {
+    case GN_OPTIM_SGD: return "sgd";
+    case GN_OPTIM_ADAM: return "adam";
+    case GN_OPTIM_ADAMW: return "adamw";
+    }
+    return "?";
+}
+
+const char *gn_lr_schedule_name(enum gn_lr_schedule s)
+{
+    switch (s) {
+    case GN_LR_CONSTANT: return "constant";
+    case GN_LR_COSINE: return "cosine";
+    case GN_LR_STEP: return "step";
     }
     return "?";
 }

@@ -184,6 +184,29 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_INVALID, "--momentum must be in [0, 1)");
     if (!(s->weight_decay >= 0.0f) || !isfinite(s->weight_decay))
         return gn_fail(GN_ERR_INVALID, "--weight-decay must be >= 0");
+    if (s->optimizer < GN_OPTIM_SGD || s->optimizer > GN_OPTIM_ADAMW)
+        return gn_fail(GN_ERR_INVALID, "--optimizer must be sgd, adam or adamw (got %d)",
+                       (int)s->optimizer);
+    if (!(s->beta1 >= 0.0f && s->beta1 < 1.0f))
+        return gn_fail(GN_ERR_INVALID, "--beta1 must be in [0, 1) (got %g)", (double)s->beta1);
+    if (!(s->beta2 >= 0.0f && s->beta2 < 1.0f))
+        return gn_fail(GN_ERR_INVALID, "--beta2 must be in [0, 1) (got %g)", (double)s->beta2);
+    if (!(s->eps > 0.0f) || !isfinite(s->eps))
+        return gn_fail(GN_ERR_INVALID, "--eps must be a positive number (got %g)", (double)s->eps);
+    if (s->lr_schedule < GN_LR_CONSTANT || s->lr_schedule > GN_LR_STEP)
+        return gn_fail(GN_ERR_INVALID, "--lr-schedule must be constant, cosine or step (got %d)",
+                       (int)s->lr_schedule);
+    if (s->lr_warmup < 0 || s->lr_step_every < 0)
+        return gn_fail(GN_ERR_INVALID, "--warmup and --lr-step-every must be >= 0");
+    if (s->lr_schedule == GN_LR_STEP && s->lr_step_every < 1)
+        return gn_fail(GN_ERR_INVALID, "--lr-schedule step needs --lr-step-every N (N >= 1): "
+                                       "the steps between two decays");
+    if (!(s->lr_gamma > 0.0f && s->lr_gamma <= 1.0f))
+        return gn_fail(GN_ERR_INVALID, "--lr-gamma must be in (0, 1] (got %g)",
+                       (double)s->lr_gamma);
+    if (!(s->lr_min >= 0.0f && s->lr_min <= s->lr))
+        return gn_fail(GN_ERR_INVALID, "--lr-min must be in [0, --lr] (got %g, --lr %g)",
+                       (double)s->lr_min, (double)s->lr);
     if (s->grow_every < 1) return gn_fail(GN_ERR_INVALID, "--grow-every must be >= 1");
     if (!(s->grow_threshold >= 0.0f)) return gn_fail(GN_ERR_INVALID, "--grow-threshold must be >= 0");
     if (!(s->grow_noise >= 0.0f && s->grow_noise < 1.0f))
@@ -212,7 +235,8 @@ static enum gn_status check_host_memory(const struct gn_trainer *t)
 {
     const struct gn_plan *p = &t->plan;
     const double mib = 1024.0 * 1024.0;
-    double pools = 3.0 * 4.0 * (double)p->max_params + 60.0 * p->max_groups + 24.0 * p->max_edges;
+    /* parameters, gradients and the two moments */
+    double pools = 4.0 * 4.0 * (double)p->max_params + 60.0 * p->max_groups + 24.0 * p->max_edges;
     if (t->s.on_nan == GN_NAN_SKIP) pools *= 2.0; /* the snapshot */
     double acts = 2.0 * 4.0 * (double)p->max_groups * p->batch * p->max_width;
     double rest = 4.0 * (double)p->batch * p->inputs + 4.0 * (double)p->n_train +

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Write the checkpoint seed corpus (tests/fuzz/corpus/checkpoint/): real
 # checkpoints of small runs (4 features, 3 classes, groups of 2) at the
-# start, after growth of each kind, mid-epoch and at an epoch's end.
+# start, after growth of each kind, mid-epoch and at an epoch's end, and an
+# adam run's (format 3, with the second moment).
 #   tests/fuzz/make_checkpoint_seeds.sh BUILD_DIR
 set -euo pipefail
 rt=$1/host/genet-rt
@@ -23,4 +24,6 @@ run depth --steps 12 --grow depth --grow-every 2 --grow-threshold 0
 run width --steps 12 --grow width --grow-every 2 --grow-threshold 0
 run alternate-full --steps 40 --grow alternate --grow-every 1 --grow-threshold 0
 run epoch-end --steps 8 --grow random --grow-every 3 --grow-threshold 0
+run adam-width --steps 12 --grow width --grow-every 2 --grow-threshold 0 --optimizer adam \
+    --lr 0.01 --lr-schedule cosine --warmup 3
 ls -l "$out"
