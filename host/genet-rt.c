@@ -85,7 +85,13 @@ static void usage_train(FILE *f)
             "                       file (safetensors; for genet-rt eval / predict and\n"
             "                       tools/genet_torch.py)\n"
             "  --grow P             depth|width|alternate|random|off (default %s)\n"
-            "  --grow-threshold X   mark a group when its gradient std exceeds X (default %g)\n"
+            "  --grow-criterion C   std|relative: what marks a group for duplication (default %s)\n"
+            "                       std: its gradient std exceeds --grow-threshold;\n"
+            "                       relative: it exceeds --grow-ratio times the median of\n"
+            "                       the hidden groups' (scale-free: the same groups whatever\n"
+            "                       the data's scale; a lone hidden group is always marked)\n"
+            "  --grow-threshold X   std: the gradient std that marks a group (default %g)\n"
+            "  --grow-ratio R       relative: the multiple of the median (default %g)\n"
             "  --grow-every N       check for growth every N steps (default %d)\n"
             "  --grow-noise X       widthwise symmetry-breaking perturbation (default %g)\n"
             "  --max-groups N       group pool: the global limit on growth (default %d)\n"
@@ -131,7 +137,8 @@ static void usage_train(FILE *f)
             "  --quiet              no live progress line\n"
             "  --help               this text\n",
             d.epochs, gn_normalize_name(d.normalize), d.batch, d.lr, d.momentum, d.weight_decay, d.seed, d.group_size,
-            gn_grow_policy_name(d.grow), d.grow_threshold, d.grow_every, d.grow_noise,
+            gn_grow_policy_name(d.grow), gn_grow_criterion_name(d.grow_criterion),
+            d.grow_threshold, d.grow_ratio, d.grow_every, d.grow_noise,
             d.max_groups, d.trace_every);
 }
 
@@ -248,7 +255,7 @@ static int cmd_train(int argc, char **argv, int bench)
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
-        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL
+        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL, O_GCRIT, O_GRATIO
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -268,6 +275,7 @@ static int cmd_train(int argc, char **argv, int bench)
         {"on-nan", 1, 0, O_ONNAN}, {"cuda-timeout-scale", 1, 0, O_CUDA_SCALE},
         {"cuda-inject-stuck", 1, 0, O_CUDA_STUCK}, {"cuda-blocks-per-sm", 1, 0, O_CUDA_BPS},
         {"normalize", 1, 0, O_NORM}, {"save-model", 1, 0, O_SAVE_MODEL},
+        {"grow-criterion", 1, 0, O_GCRIT}, {"grow-ratio", 1, 0, O_GRATIO},
         {0, 0, 0, 0},
     };
     int c, epochs_set = 0;
@@ -355,8 +363,20 @@ static int cmd_train(int argc, char **argv, int bench)
                 return 2;
             }
             break;
+        case O_GCRIT:
+            if (!strcmp(optarg, "std")) s.grow_criterion = GN_GROW_CRITERION_STD;
+            else if (!strcmp(optarg, "relative")) s.grow_criterion = GN_GROW_CRITERION_RELATIVE;
+            else {
+                fprintf(stderr, "genet-rt: --grow-criterion wants std|relative, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case O_GTHR:
             if (parse_f("--grow-threshold", optarg, &s.grow_threshold)) return 2;
+            break;
+        case O_GRATIO:
+            if (parse_f("--grow-ratio", optarg, &s.grow_ratio)) return 2;
             break;
         case O_GEVERY:
             if (parse_i64("--grow-every", optarg, 1, INT32_MAX, &v)) return 2;

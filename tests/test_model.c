@@ -42,6 +42,13 @@ static void net_free(struct net *n)
     free(n->y);
 }
 
+/* Mark and choose under the std criterion at threshold t. */
+static int32_t mark_std(struct gn_model *m, float t)
+{
+    const struct gn_grow_rule r = gn_grow_rule_make(m, GN_GROW_CRITERION_STD, t, 0.0f);
+    return gn_grow_mark(m, &r);
+}
+
 /* Random inputs, labels, and small random biases. */
 static void net_fill(struct net *n, uint64_t seed)
 {
@@ -177,7 +184,7 @@ static void check_preserved(uint64_t seed, enum gn_grow_policy policy, float noi
             if (m->groups[s].grad_std > 0.5f) m->groups[g].grad_std = 0.0f;
         }
     }
-    int32_t chosen = gn_grow_mark(m, 0.5f);
+    int32_t chosen = mark_std(m, 0.5f);
     assert_true(chosen >= 1);
     struct gn_settings s;
     gn_default_settings(&s);
@@ -249,7 +256,7 @@ static void test_depthwise_bitwise(void **state)
     float before[5 * 3], after[5 * 3];
     logits(&n, before);
     n.m.groups[n.m.order[1]].grad_std = 1.0f;
-    assert_int_equal(gn_grow_mark(&n.m, 0.5f), 1);
+    assert_int_equal(mark_std(&n.m, 0.5f), 1);
     struct gn_settings s;
     gn_default_settings(&s);
     s.grow = GN_GROW_DEPTH;
@@ -293,20 +300,20 @@ static void test_rule_chain(void **state)
     build(&m, 4, e, 5);
     const float all[] = {1, 1, 1, 1};
     set_std(&m, all);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 2));
     const float tail[] = {0, 0, 1, 1};
     set_std(&m, tail);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 4));
     assert_false(chosen(&m, 5));
     const float gap[] = {1, 0, 1, 0}; /* marked, unmarked gap, marked */
     set_std(&m, gap);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 2);
+    assert_int_equal(mark_std(&m, 0.5f), 2);
     assert_true(chosen(&m, 2) && chosen(&m, 4));
     const float none[] = {0.5f, 0.1f, 0, 0}; /* equal to the threshold is not above */
     set_std(&m, none);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 0);
+    assert_int_equal(mark_std(&m, 0.5f), 0);
     gn_model_free(&m);
 }
 
@@ -319,15 +326,15 @@ static void test_rule_diamond(void **state)
     build(&m, 3, e, 5);
     const float all[] = {1, 1, 1};
     set_std(&m, all);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 2);
+    assert_int_equal(mark_std(&m, 0.5f), 2);
     assert_true(chosen(&m, 2) && chosen(&m, 3) && !chosen(&m, 4));
     const float one_side[] = {1, 0, 1}; /* 4 has one marked predecessor */
     set_std(&m, one_side);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 2) && !chosen(&m, 4));
     const float bottom[] = {0, 0, 1};
     set_std(&m, bottom);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 4));
     gn_model_free(&m);
 }
@@ -341,7 +348,7 @@ static void test_rule_skip_edge(void **state)
     build(&m, 2, e, 4);
     const float both[] = {1, 1};
     set_std(&m, both);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 2) && !chosen(&m, 3));
     gn_model_free(&m);
 }
@@ -361,7 +368,7 @@ static void test_pool_exhaustion(void **state)
     for (int round = 0; round < 6; round++) {
         net_backward(&n);
         for (int32_t g = GN_SLOT_FIRST_HIDDEN; g < m->n_groups; g++) m->groups[g].grad_std = 1.0f;
-        total_chosen += gn_grow_mark(m, 0.5f);
+        total_chosen += mark_std(m, 0.5f);
         assert_int_equal(gn_grow_round(m, s.grow, s.seed, s.grow_noise, round + 1, round, NULL, 0, NULL), GN_OK);
         assert_true(m->n_groups <= m->max_groups);
         assert_true(m->n_edges <= m->max_edges);
@@ -408,7 +415,7 @@ static void test_grow_round_large_pools(void **state)
     assert_int_equal(gn_model_build_default(&m), GN_OK);
     gn_model_init_weights(&m, gn_test_seed());
     m.groups[m.order[1]].grad_std = 1.0f;
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_int_equal(gn_grow_round(&m, GN_GROW_DEPTH, 1, 0.0f, 1, 0, NULL, 0, NULL), GN_OK);
     assert_int_equal(m.n_groups, 4);
     assert_int_equal(m.duplications, 1);

@@ -61,11 +61,16 @@ struct gn_plan {
     int32_t threads;       /* cpu: worker threads asked for (0 = cores online) */
     int32_t workers;       /* cpu: the workers the tile rule assumed (threads resolved) */
     int32_t blocks_per_sm; /* cuda: worker blocks per SM (0 = chosen at launch) */
+    /* what marks a group: enum gn_grow_criterion, with grow_threshold (std)
+     * or grow_ratio (relative) */
+    int32_t grow_criterion;
+    float grow_ratio;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 184, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 192, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 108, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 128, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 160, "gn_plan layout");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, grow_criterion) == 184, "gn_plan layout");
 
 /* Make the plan of a run of settings s (already checked) on backend b
  * (serial, cpu or cuda) over train (and test, may be NULL or empty):

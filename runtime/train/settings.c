@@ -21,7 +21,9 @@ void gn_default_settings(struct gn_settings *s)
     s->weight_decay = 0.0f;
     s->seed = 1;
     s->grow = GN_GROW_ALTERNATE;
+    s->grow_criterion = GN_GROW_CRITERION_STD;
     s->grow_threshold = 0.004f;
+    s->grow_ratio = 2.0f;
     s->grow_every = 100;
     s->grow_noise = 0.1f;
     s->max_groups = 64;
@@ -52,6 +54,15 @@ const char *gn_grow_policy_name(enum gn_grow_policy p)
     case GN_GROW_WIDTH: return "width";
     case GN_GROW_ALTERNATE: return "alternate";
     case GN_GROW_RANDOM: return "random";
+    }
+    return "?";
+}
+
+const char *gn_grow_criterion_name(enum gn_grow_criterion c)
+{
+    switch (c) {
+    case GN_GROW_CRITERION_STD: return "std";
+    case GN_GROW_CRITERION_RELATIVE: return "relative";
     }
     return "?";
 }
