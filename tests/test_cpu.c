@@ -1,9 +1,11 @@
 /*
  * The cpu backend against the serial oracle: on random DAGs (written as
  * graph files) and on a Fashion-MNIST-shaped synthetic run (784 features,
- * 10 classes), with growth on, the two backends must make the same growth
- * decisions and end with bitwise-identical weights, losses and accuracies,
- * for 1, 2, 3 and 8 workers (more workers than cores included).
+ * 10 classes), with growth on under both criteria (std, and relative,
+ * whose median the cpu backend finds in a pass of its own), the two
+ * backends must make the same growth decisions and end with
+ * bitwise-identical weights, losses and accuracies, for 1, 2, 3 and 8
+ * workers (more workers than cores included).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -38,8 +40,9 @@ static struct gn_data make_data(int32_t count, int32_t features, int32_t classes
     return d;
 }
 
-static void compare_backends(const struct gn_data *train, const struct gn_data *test,
-                             struct gn_settings s, const char *graph)
+/* Returns the serial run's duplications. */
+static int64_t compare_backends(const struct gn_data *train, const struct gn_data *test,
+                                struct gn_settings s, const char *graph)
 {
     gn_trainer *ref;
     s.backend = GN_BACKEND_SERIAL;
@@ -89,6 +92,7 @@ static void compare_backends(const struct gn_data *train, const struct gn_data *
         gn_trainer_close(t);
     }
     gn_trainer_close(ref);
+    return pr.duplications;
 }
 
 /*
@@ -141,6 +145,11 @@ static void test_random_dags(void **state)
         s.grow = (enum gn_grow_policy)(GN_GROW_DEPTH + k % 4);
         s.seed = seed + 7 * (uint64_t)k;
         compare_backends(&train, &test, s, path);
+        /* relative, at a ratio that marks the upper half each round */
+        struct gn_settings r = s;
+        r.grow_criterion = GN_GROW_CRITERION_RELATIVE;
+        r.grow_ratio = 1.0f;
+        assert_true(compare_backends(&train, &test, r, path) > 0);
         s.max_groups = 2 + (3 + k * 3) + 2; /* room for two: the pool runs out mid-round */
         pool_full(&train, &test, s, path);
     }
@@ -162,6 +171,9 @@ static void test_fashion_shaped(void **state)
     s.grow_threshold = 1e-4f;
     s.seed = seed;
     compare_backends(&train, &test, s, NULL);
+    s.grow_criterion = GN_GROW_CRITERION_RELATIVE;
+    s.grow_ratio = 1.0f;
+    assert_true(compare_backends(&train, &test, s, NULL) > 0);
     gn_data_free(&train);
     gn_data_free(&test);
 }

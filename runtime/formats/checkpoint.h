@@ -16,16 +16,18 @@
  * Also saved, to refuse a checkpoint that does not belong to the run: the
  * dataset's shape and a CRC32 of the training examples in use, and every
  * setting that changes the arithmetic (seed, batch, lr, momentum, weight
- * decay, group size, the growth policy and its threshold, period and
- * noise, the pool capacities, the normalization mode). The CRC is of the
+ * decay, group size, the growth policy, its criterion and the
+ * criterion's threshold or ratio, period and noise, the pool capacities,
+ * the normalization mode). The CRC is of the
  * raw data, as loaded; the normalization's statistics are saved and a
  * resumed run uses them instead of recomputing them. Backend, threads and
  * tiles are not: serial and cpu agree bitwise, so a checkpoint moves
  * between them.
  *
- * File layout, little-endian, version 2 (docs/RELIABILITY.md has the field
- * table; version 1, still read, lacks the normalization mode and arrays and
- * reads as --normalize none):
+ * File layout, little-endian, version 3 (docs/RELIABILITY.md has the field
+ * table; versions 1 and 2 are still read: version 2 lacks the growth
+ * criterion and reads as --grow-criterion std, version 1 also lacks the
+ * normalization mode and arrays and reads as --normalize none):
  *     header      256 bytes: magic "GNCKPT\r\n", version, header size,
  *                 file size, shape, settings, position, counters
  *     groups      n_groups x 32 bytes  (kind, width, bias, flags, parent,
@@ -58,7 +60,7 @@
 #include "normalize.h"
 #include "plan.h"
 
-#define GN_CHECKPOINT_VERSION 2u /* written; versions 1 and 2 are read */
+#define GN_CHECKPOINT_VERSION 3u /* written; versions 1 to 3 are read */
 #define GN_CHECKPOINT_HEADER 256u
 
 /* A run's position: what a checkpoint holds beside the model, the plan's
@@ -96,6 +98,9 @@ struct gn_checkpoint_header {
     int64_t n_params, duplications, refused;
     /* input normalization (version 2; version 1 reads as none) */
     int32_t normalize; /* enum gn_normalize */
+    /* growth criterion (version 3; earlier versions read as std) */
+    int32_t grow_criterion; /* enum gn_grow_criterion */
+    float grow_ratio;       /* relative; 0 in earlier versions */
 };
 
 /* A decoded checkpoint: the header and the model's records, arrays sized
