@@ -85,11 +85,11 @@ static void usage_train(FILE *f)
             "                       file (safetensors; for genet-rt eval / predict and\n"
             "                       tools/genet_torch.py)\n"
             "  --grow P             depth|width|alternate|random|off (default %s)\n"
-            "  --grow-criterion C   std|relative: what marks a group for duplication (default %s)\n"
+            "  --grow-criterion C   std|relative: what marks a group to duplicate (default %s)\n"
             "                       std: its gradient std exceeds --grow-threshold;\n"
             "                       relative: it exceeds --grow-ratio times the median of\n"
             "                       the hidden groups' (scale-free: the same groups whatever\n"
-            "                       the data's scale; a lone hidden group is always marked)\n"
+            "                       the data's scale; a lone hidden group is marked)\n"
             "  --grow-threshold X   std: the gradient std that marks a group (default %g)\n"
             "  --grow-ratio R       relative: the multiple of the median (default %g)\n"
             "  --grow-every N       check for growth every N steps (default %d)\n"
@@ -278,7 +278,7 @@ static int cmd_train(int argc, char **argv, int bench)
         {"grow-criterion", 1, 0, O_GCRIT}, {"grow-ratio", 1, 0, O_GRATIO},
         {0, 0, 0, 0},
     };
-    int c, epochs_set = 0;
+    int c, epochs_set = 0, threshold_set = 0, ratio_set = 0;
     int64_t v;
     struct gn_bench_options bo = {.warmup = 20};
     if (bench) {
@@ -374,9 +374,11 @@ static int cmd_train(int argc, char **argv, int bench)
             break;
         case O_GTHR:
             if (parse_f("--grow-threshold", optarg, &s.grow_threshold)) return 2;
+            threshold_set = 1;
             break;
         case O_GRATIO:
             if (parse_f("--grow-ratio", optarg, &s.grow_ratio)) return 2;
+            ratio_set = 1;
             break;
         case O_GEVERY:
             if (parse_i64("--grow-every", optarg, 1, INT32_MAX, &v)) return 2;
@@ -467,6 +469,12 @@ static int cmd_train(int argc, char **argv, int bench)
             return 2;
         }
     }
+    if (threshold_set && s.grow_criterion != GN_GROW_CRITERION_STD)
+        fprintf(stderr, "genet-rt: note: --grow-threshold is read by --grow-criterion std only "
+                        "(relative reads --grow-ratio)\n");
+    if (ratio_set && s.grow_criterion != GN_GROW_CRITERION_RELATIVE)
+        fprintf(stderr, "genet-rt: note: --grow-ratio is read by --grow-criterion relative only "
+                        "(std reads --grow-threshold)\n");
     if (bench && optind == argc - 1) {
         if (!s.steps) s.steps = 200;
         s.epochs = 0;

@@ -453,7 +453,8 @@ static void test_criterion_scale_free(void **state)
         float v[16], sorted[16];
         for (int32_t i = 0; i < h; i++) {
             const uint64_t u = gn_rng_u64(seed, GN_RNG_TEST, 41, (uint64_t)(c * 16 + i));
-            v[i] = u % 4 == 0 ? (float)(1 + u / 4 % 3) : gn_rng_uniform(seed, GN_RNG_TEST, 42, (uint64_t)(c * 16 + i));
+            v[i] = u % 4 == 0 ? (float)(1 + u / 4 % 3) /* ties */
+                              : gn_rng_uniform(seed, GN_RNG_TEST, 42, (uint64_t)(c * 16 + i));
             sorted[i] = v[i];
         }
         for (int32_t i = 1; i < h; i++)

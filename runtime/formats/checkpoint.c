@@ -643,7 +643,8 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
     GN_CKPT_DIFF(h->grow != plan->grow, "--grow %s, the checkpoint %s",
                  gn_grow_policy_name((enum gn_grow_policy)plan->grow),
                  gn_grow_policy_name((enum gn_grow_policy)h->grow));
-    GN_CKPT_DIFF(h->grow_criterion != plan->grow_criterion, "--grow-criterion %s, the checkpoint %s",
+    GN_CKPT_DIFF(h->grow_criterion != plan->grow_criterion,
+                 "--grow-criterion %s, the checkpoint %s",
                  gn_grow_criterion_name((enum gn_grow_criterion)plan->grow_criterion),
                  gn_grow_criterion_name((enum gn_grow_criterion)h->grow_criterion));
     /* the criterion's own value: the other one changes nothing */

@@ -182,7 +182,8 @@ static enum gn_status check_settings(const struct gn_settings *s)
     if (!(s->weight_decay >= 0.0f) || !isfinite(s->weight_decay))
         return gn_fail(GN_ERR_INVALID, "--weight-decay must be >= 0");
     if (s->grow_every < 1) return gn_fail(GN_ERR_INVALID, "--grow-every must be >= 1");
-    if (s->grow_criterion != GN_GROW_CRITERION_STD && s->grow_criterion != GN_GROW_CRITERION_RELATIVE)
+    if (s->grow_criterion != GN_GROW_CRITERION_STD &&
+        s->grow_criterion != GN_GROW_CRITERION_RELATIVE)
         return gn_fail(GN_ERR_INVALID, "--grow-criterion must be std or relative");
     if (!(s->grow_threshold >= 0.0f)) return gn_fail(GN_ERR_INVALID, "--grow-threshold must be >= 0");
     if (!(s->grow_ratio >= 0.0f) || !isfinite(s->grow_ratio))
