@@ -2,6 +2,10 @@
  * Growth on the device: a round of the shared rules (grow.h) run by every
  * block at once, then the topology and the task DAGs rebuilt in place.
  *
+ *   rank     (the relative criterion) every thread of the grid takes
+ *            positions: gn_grow_rank; the one thread whose group holds the
+ *            median's rank writes its statistic; after a barrier every
+ *            thread makes the rule from it (gn_grow_reference);
  *   mark     every thread of the grid takes positions: gn_grow_mark_one;
  *   choose   the same: gn_grow_should_choose into a word of its own
  *            (scratch; others are reading the marks), counted;
@@ -192,8 +196,17 @@ __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
     const int32_t n_old = m->n_groups;
     const int32_t first = blockIdx.x * NT + threadIdx.x, stride = gridDim.x * NT;
     if (first == 0) gn_atomic_store_relaxed_u32(&d->chosen, 0);
+    struct gn_grow_rule rule = {cfg.grow_criterion, cfg.grow_threshold, cfg.grow_ratio, 0.0f};
+    if (cfg.grow_criterion == GN_GROW_CRITERION_RELATIVE) {
+        const int32_t mid = gn_grow_median_rank(n_old - 2);
+        /* ranks are distinct (gn_grow_before is a total order): one writer */
+        for (int32_t p = first + 1; p < n_old - 1; p += stride)
+            if (gn_grow_rank(m, p) == mid) d->grow_median = m->groups[m->order[p]].grad_std;
+        if (!gn_dev_barrier(d, step)) return false;
+        rule.reference = gn_grow_reference(n_old - 2, d->grow_median);
+    }
     for (int32_t p = first + 1; p < n_old - 1; p += stride)
-        gn_grow_mark_one(m, m->order[p], cfg.grow_threshold);
+        gn_grow_mark_one(m, m->order[p], &rule);
     if (!gn_dev_barrier(d, step)) return false;
     for (int32_t p = first + 1; p < n_old - 1; p += stride) {
         const int32_t g = m->order[p];

@@ -67,6 +67,7 @@ struct gn_dev {
     gn_atomic_u32 high_water;
 
     /* growth scratch */
+    float grow_median; /* relative criterion: written by the thread of the median's rank */
     int32_t *child_of; /* (max_groups) by slot */
     int32_t *scratch;  /* (max_groups) */
     int32_t *cursor;   /* (max_groups) */

@@ -104,7 +104,13 @@ static void usage_train(FILE *f)
             "                       file (safetensors; for genet-rt eval / predict and\n"
             "                       tools/genet_torch.py)\n"
             "  --grow P             depth|width|alternate|random|off (default %s)\n"
-            "  --grow-threshold X   mark a group when its gradient std exceeds X (default %g)\n"
+            "  --grow-criterion C   std|relative: what marks a group to duplicate (default %s)\n"
+            "                       std: its gradient std exceeds --grow-threshold;\n"
+            "                       relative: it exceeds --grow-ratio times the median of\n"
+            "                       the hidden groups' (scale-free: the same groups whatever\n"
+            "                       the data's scale; a lone hidden group is marked)\n"
+            "  --grow-threshold X   std: the gradient std that marks a group (default %g)\n"
+            "  --grow-ratio R       relative: the multiple of the median (default %g)\n"
             "  --grow-every N       check for growth every N steps (default %d)\n"
             "  --grow-noise X       widthwise symmetry-breaking perturbation (default %g)\n"
             "  --max-groups N       group pool: the global limit on growth (default %d)\n"
@@ -154,7 +160,8 @@ static void usage_train(FILE *f)
             gn_optimizer_name(d.optimizer), d.lr, d.momentum, d.beta1, d.beta2, d.eps,
             d.weight_decay, gn_lr_schedule_name(d.lr_schedule), d.lr_warmup, d.lr_min,
             d.lr_gamma, d.group_size,
-            gn_grow_policy_name(d.grow), d.grow_threshold, d.grow_every, d.grow_noise,
+            gn_grow_policy_name(d.grow), gn_grow_criterion_name(d.grow_criterion),
+            d.grow_threshold, d.grow_ratio, d.grow_every, d.grow_noise,
             d.max_groups, d.trace_every);
 }
 
@@ -275,7 +282,7 @@ static int cmd_train(int argc, char **argv, int bench)
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
         O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL, O_OPTIM, O_BETA1,
-        O_BETA2, O_EPS, O_SCHED, O_STEP_EVERY, O_GAMMA, O_LR_MIN
+        O_BETA2, O_EPS, O_SCHED, O_STEP_EVERY, O_GAMMA, O_LR_MIN, O_GCRIT, O_GRATIO
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -299,9 +306,10 @@ static int cmd_train(int argc, char **argv, int bench)
         {"eps", 1, 0, O_EPS}, {"lr-schedule", 1, 0, O_SCHED},
         {"lr-step-every", 1, 0, O_STEP_EVERY}, {"lr-gamma", 1, 0, O_GAMMA},
         {"lr-min", 1, 0, O_LR_MIN},
+        {"grow-criterion", 1, 0, O_GCRIT}, {"grow-ratio", 1, 0, O_GRATIO},
         {0, 0, 0, 0},
     };
-    int c, epochs_set = 0;
+    int c, epochs_set = 0, threshold_set = 0, ratio_set = 0;
     /* options given, for the optimizer's consistency checks after parsing */
     const char *adam_opt = NULL, *step_opt = NULL;
     int momentum_set = 0, lr_min_set = 0;
@@ -436,8 +444,22 @@ static int cmd_train(int argc, char **argv, int bench)
                 return 2;
             }
             break;
+        case O_GCRIT:
+            if (!strcmp(optarg, "std")) s.grow_criterion = GN_GROW_CRITERION_STD;
+            else if (!strcmp(optarg, "relative")) s.grow_criterion = GN_GROW_CRITERION_RELATIVE;
+            else {
+                fprintf(stderr, "genet-rt: --grow-criterion wants std|relative, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            break;
         case O_GTHR:
             if (parse_f("--grow-threshold", optarg, &s.grow_threshold)) return 2;
+            threshold_set = 1;
+            break;
+        case O_GRATIO:
+            if (parse_f("--grow-ratio", optarg, &s.grow_ratio)) return 2;
+            ratio_set = 1;
             break;
         case O_GEVERY:
             if (parse_i64("--grow-every", optarg, 1, INT32_MAX, &v)) return 2;
@@ -547,6 +569,12 @@ static int cmd_train(int argc, char **argv, int bench)
         fprintf(stderr, "genet-rt: --lr-min applies to --lr-schedule cosine\n");
         return 2;
     }
+    if (threshold_set && s.grow_criterion != GN_GROW_CRITERION_STD)
+        fprintf(stderr, "genet-rt: note: --grow-threshold is read by --grow-criterion std only "
+                        "(relative reads --grow-ratio)\n");
+    if (ratio_set && s.grow_criterion != GN_GROW_CRITERION_RELATIVE)
+        fprintf(stderr, "genet-rt: note: --grow-ratio is read by --grow-criterion relative only "
+                        "(std reads --grow-threshold)\n");
     if (bench && optind == argc - 1) {
         if (!s.steps) s.steps = 200;
         s.epochs = 0;

@@ -56,6 +56,19 @@ static __global__ void __launch_bounds__(NT)
         gn_grow_apply(m, a.g, (enum gn_dup_kind)a.kind, a.child, a.e0, a.p0, a.step, a.seed,
                       a.noise, threadIdx.x, NT);
         break;
+    case GN_OPCHECK_MARK: {
+        __shared__ float median;
+        const int32_t n = m->n_groups, mid = gn_grow_median_rank(n - 2);
+        if (threadIdx.x == 0) median = 0.0f;
+        __syncthreads();
+        for (int32_t p = 1 + (int32_t)threadIdx.x; p < n - 1; p += NT)
+            if (gn_grow_rank(m, p) == mid) median = m->groups[m->order[p]].grad_std;
+        __syncthreads();
+        const struct gn_grow_rule rule = {a.criterion, a.threshold, a.ratio,
+                                          gn_grow_reference(n - 2, median)};
+        for (int32_t g = (int32_t)threadIdx.x; g < n; g += NT) gn_grow_mark_one(m, g, &rule);
+        break;
+    }
     }
 }
 

@@ -1,8 +1,9 @@
 /*
  * The kernel tests' device half (opcheck.cu), seen from C: one operation of
- * the persistent kernel's block-level task math (device/block_ops.cuh), or
+ * the persistent kernel's block-level task math (device/block_ops.cuh),
  * growth's duplication (gn_grow_apply of grow.h) with a block's threads as
- * its lanes, run by ONE block of NT threads on a device copy of a host
+ * its lanes, or growth's marking (the median by gn_grow_rank, then
+ * gn_grow_mark_one), run by ONE block of NT threads on a device copy of a host
  * model and its buffers; every array is copied back over the host's.
  * Test code only: linked into tests/test_kernel_ops, never into libgenet.
  */
@@ -31,6 +32,9 @@ enum gn_opcheck_op {
                                     gn_optim_at(optim, step) computes on the device */
     GN_OPCHECK_STAT = 5,         /* gn_op_stat_block (g) */
     GN_OPCHECK_GROW = 6,         /* gn_grow_apply (g, kind, child, e0, p0, step, seed, noise) */
+    GN_OPCHECK_MARK = 7,         /* the median's rank found by every group's gn_grow_rank,
+                                    then gn_grow_mark_one on every group, as gn_dev_grow
+                                    marks (criterion, threshold, ratio) */
 };
 
 struct gn_opcheck_args {
@@ -46,6 +50,8 @@ struct gn_opcheck_args {
     int64_t p0, step;
     uint64_t seed;
     float noise;
+    int32_t criterion; /* enum gn_grow_criterion */
+    float threshold, ratio;
     int32_t pad2_;
     struct gn_optim optim; /* the update's optimizer and schedule (optim.h) */
 };

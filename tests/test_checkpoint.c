@@ -11,8 +11,11 @@
  *     schedule (both moments and the step's rate through the file);
  *   - a version 2 file (no optimizer settings, no second moment) still
  *     loads and resumes an sgd run exactly;
+ *   - the same with the relative growth criterion;
  *   - a truncated, corrupted, foreign, future-version or mismatched
- *     checkpoint is refused with a message naming what is wrong; every
+ *     checkpoint is refused with a message naming what is wrong (the
+ *     growth criterion and its own threshold or ratio included); a
+ *     version-2 checkpoint (no criterion) resumes as std; every
  *     prefix and many single-byte changes of a checkpoint are refused or
  *     decoded without a fault;
  *   - a NaN in a step's gradients stops the run naming the group and the
@@ -284,9 +287,11 @@ static void resume_cases_of(struct gn_settings s, enum gn_backend second)
     struct gn_progress pr;
     const char *ref = path("ref.ckpt");
     reference(s, ref, &pr);
-    print_message("%s -> %s, %s %s: %lld steps, %d groups, %lld dup, %lld refused, loss %.6f\n",
+    print_message("%s -> %s, %s %s %s: %lld steps, %d groups, %lld dup, %lld refused, loss %.6f\n",
                   gn_backend_name(first), gn_backend_name(second), gn_optimizer_name(s.optimizer),
-                  gn_lr_schedule_name(s.lr_schedule), (long long)pr.step, pr.groups,
+                  gn_lr_schedule_name(s.lr_schedule),
+                  gn_grow_criterion_name((enum gn_grow_criterion)s.grow_criterion),
+                  (long long)pr.step, pr.groups,
                   (long long)pr.duplications, (long long)pr.refused, pr.loss);
     assert_true(pr.duplications > 0); /* growth happened: the graph is in the test */
     const int64_t spe = (train.count + s.batch - 1) / s.batch;
@@ -298,27 +303,37 @@ static void resume_cases_of(struct gn_settings s, enum gn_backend second)
                 stop_and_resume(s, ks[i], by_stop, second, ref, &pr);
 }
 
-static void resume_cases(enum gn_backend first, enum gn_backend second)
+static void resume_cases(enum gn_backend first, enum gn_backend second,
+                         enum gn_grow_criterion criterion)
 {
-    resume_cases_of(small(first), second);
+    struct gn_settings s = small(first);
+    s.grow_criterion = criterion;
+    s.grow_ratio = 1.2f; /* low: several rounds grow */
+    resume_cases_of(s, second);
 }
 
 static void test_resume_serial(void **state)
 {
     (void)state;
-    resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_SERIAL);
+    resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_SERIAL, GN_GROW_CRITERION_STD);
 }
 
 static void test_resume_cpu(void **state)
 {
     (void)state;
-    resume_cases(GN_BACKEND_CPU, GN_BACKEND_CPU);
+    resume_cases(GN_BACKEND_CPU, GN_BACKEND_CPU, GN_GROW_CRITERION_STD);
 }
 
 static void test_resume_serial_to_cpu(void **state)
 {
     (void)state;
-    resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_CPU);
+    resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_CPU, GN_GROW_CRITERION_STD);
+}
+
+static void test_resume_relative(void **state)
+{
+    (void)state;
+    resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_CPU, GN_GROW_CRITERION_RELATIVE);
 }
 
 /* kill -9 in miniature: a checkpoint every 5 steps; at step 43 the file on
@@ -455,6 +470,9 @@ static void test_bad_checkpoints(void **state)
         m = s;
         m.grow_threshold = 0.5f;
         refused(bad, m, &train, GN_ERR_INVALID, "--grow-threshold");
+        m = s;
+        m.grow_criterion = GN_GROW_CRITERION_RELATIVE;
+        refused(bad, m, &train, GN_ERR_INVALID, "--grow-criterion relative, the checkpoint std");
         m = s;
         m.grow_every = 3;
         refused(bad, m, &train, GN_ERR_INVALID, "--grow-every");
@@ -670,6 +688,64 @@ static void test_version2(void **state)
     refused(v2, m, &train, GN_ERR_INVALID, "--optimizer adam, the checkpoint sgd");
     free(b);
     free(c2);
+}
+
+/* Opens (and closes) a run resuming from ck: GN_OK or the error. */
+static enum gn_status resume_opens(const char *ck, struct gn_settings s)
+{
+    gn_trainer *t;
+    s.resume_path = ck;
+    enum gn_status st = gn_trainer_open(&t, &s, &train, &test, NULL);
+    if (st == GN_OK) gn_trainer_close(t);
+    return st;
+}
+
+/* The growth criterion in checkpoints: a relative run's checkpoint holds
+ * its ratio (a different one is refused, a different --grow-threshold,
+ * which it does not read, is not); a version-2 checkpoint, written before
+ * criteria, resumes as std. */
+static void test_criterion_checkpoints(void **state)
+{
+    (void)state;
+    const char *ck = path("crit.ckpt"), *old = path("v2.ckpt");
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    s.grow_criterion = GN_GROW_CRITERION_RELATIVE;
+    s.grow_ratio = 1.5f;
+    struct gn_settings a = s;
+    a.steps = 20;
+    a.checkpoint_path = ck;
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &a, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_close(t);
+    assert_int_equal(resume_opens(ck, s), GN_OK);
+    struct gn_settings m = s;
+    m.grow_threshold = 0.5f;
+    assert_int_equal(resume_opens(ck, m), GN_OK);
+    m = s;
+    m.grow_ratio = 2.5f;
+    refused(ck, m, &train, GN_ERR_INVALID, "--grow-ratio 2.5, the checkpoint 1.5");
+    m = s;
+    m.grow_criterion = GN_GROW_CRITERION_STD;
+    refused(ck, m, &train, GN_ERR_INVALID, "--grow-criterion std, the checkpoint relative");
+
+    /* version 2: the same run's checkpoint in the version-2 layout (no
+     * optimizer settings, no criterion: the reserved zeros, no second
+     * moment) */
+    size_t n, n2;
+    unsigned char *b3 = slurp(ck, &n);
+    unsigned char *b = to_v2(b3, n, &n2);
+    free(b3);
+    spit(old, b, n2);
+    struct gn_checkpoint c;
+    assert_int_equal(gn_checkpoint_parse(b, n2, "v2", &c), GN_OK);
+    assert_int_equal(c.h.grow_criterion, GN_GROW_CRITERION_STD);
+    gn_checkpoint_free(&c);
+    free(b);
+    m = s;
+    m.grow_criterion = GN_GROW_CRITERION_STD;
+    assert_int_equal(resume_opens(old, m), GN_OK);
+    refused(old, s, &train, GN_ERR_INVALID, "--grow-criterion relative, the checkpoint std");
 }
 
 /* Every prefix and every single-byte change (checksum fixed up, so the
@@ -940,8 +1016,10 @@ int main(void)
         cmocka_unit_test(test_resume_adam),
         cmocka_unit_test(test_adam_mismatch),
         cmocka_unit_test(test_version2),
+        cmocka_unit_test(test_resume_relative),
         cmocka_unit_test(test_periodic),
         cmocka_unit_test(test_bad_checkpoints),
+        cmocka_unit_test(test_criterion_checkpoints),
         cmocka_unit_test(test_parse_mutations),
         cmocka_unit_test(test_nan),
         cmocka_unit_test(test_nan_gradient),

@@ -1,11 +1,12 @@
 /*
  * The cpu backend against the serial oracle: on random DAGs (written as
  * graph files) and on a Fashion-MNIST-shaped synthetic run (784 features,
- * 10 classes), with growth on, the two backends must make the same growth
- * decisions and end with bitwise-identical weights, optimizer moments,
- * losses and accuracies, for 1, 2, 3 and 8 workers (more workers than
- * cores included); with sgd, and with adam and adamw under a warmup and a
- * cosine or step schedule.
+ * 10 classes), with growth on under both criteria (std, and relative,
+ * whose median the cpu backend finds in a pass of its own), the two
+ * backends must make the same growth decisions and end with
+ * bitwise-identical weights, optimizer moments, losses and accuracies, for
+ * 1, 2, 3 and 8 workers (more workers than cores included); with sgd, and
+ * with adam and adamw under a warmup and a cosine or step schedule.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -40,8 +41,9 @@ static struct gn_data make_data(int32_t count, int32_t features, int32_t classes
     return d;
 }
 
-static void compare_backends(const struct gn_data *train, const struct gn_data *test,
-                             struct gn_settings s, const char *graph)
+/* Returns the serial run's duplications. */
+static int64_t compare_backends(const struct gn_data *train, const struct gn_data *test,
+                                struct gn_settings s, const char *graph)
 {
     gn_trainer *ref;
     s.backend = GN_BACKEND_SERIAL;
@@ -96,6 +98,7 @@ static void compare_backends(const struct gn_data *train, const struct gn_data *
         gn_trainer_close(t);
     }
     gn_trainer_close(ref);
+    return pr.duplications;
 }
 
 /*
@@ -148,6 +151,11 @@ static void test_random_dags(void **state)
         s.grow = (enum gn_grow_policy)(GN_GROW_DEPTH + k % 4);
         s.seed = seed + 7 * (uint64_t)k;
         compare_backends(&train, &test, s, path);
+        /* relative, at a ratio that marks the upper half each round */
+        struct gn_settings r = s;
+        r.grow_criterion = GN_GROW_CRITERION_RELATIVE;
+        r.grow_ratio = 1.0f;
+        assert_true(compare_backends(&train, &test, r, path) > 0);
         s.max_groups = 2 + (3 + k * 3) + 2; /* room for two: the pool runs out mid-round */
         pool_full(&train, &test, s, path);
     }
@@ -220,6 +228,9 @@ static void test_fashion_shaped(void **state)
     s.lr_schedule = GN_LR_COSINE;
     s.lr_warmup = 5;
     compare_backends(&train, &test, s, NULL);
+    s.grow_criterion = GN_GROW_CRITERION_RELATIVE;
+    s.grow_ratio = 1.0f;
+    assert_true(compare_backends(&train, &test, s, NULL) > 0);
     gn_data_free(&train);
     gn_data_free(&test);
 }

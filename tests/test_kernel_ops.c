@@ -1,8 +1,11 @@
 /*
  * Kernel tests in the checkasm style: every block operation of the
- * persistent kernel (device/block_ops.cuh), and growth's duplication run
- * by a block's threads, against its host reference (runtime/model/ops.c,
- * stat.h, grow.h), bit for bit. Suite gpu: exits 77 where no device is.
+ * persistent kernel (device/block_ops.cuh), growth's duplication run by a
+ * block's threads, and growth's marking under both criteria (the relative
+ * one's median ranked by the threads; statistics with ties, zeros,
+ * denormals, infinities and NaNs), against its host reference
+ * (runtime/model/ops.c, stat.h, grow.h), bit for bit. Suite gpu: exits 77
+ * where no device is.
  *
  * A case builds a small network around one group T: p hidden sources
  * (each fed by the input) and maybe the input feed T; T feeds q hidden
@@ -546,6 +549,12 @@ static void reference(struct state *ref, const struct state *orig,
         gn_grow_apply(m, a->g, (enum gn_dup_kind)a->kind, a->child, a->e0, a->p0, a->step,
                       a->seed, a->noise, 0, 1);
         break;
+    case GN_OPCHECK_MARK: {
+        const struct gn_grow_rule rule =
+            gn_grow_rule_make(m, a->criterion, a->threshold, a->ratio);
+        for (int32_t g = 0; g < m->n_groups; g++) gn_grow_mark_one(m, g, &rule);
+        break;
+    }
     }
 }
 
@@ -841,6 +850,49 @@ static void grow_test(const char *op_name, enum gn_dup_kind kind, int stream, in
     report(&t);
 }
 
+/* Marking: every group's statistic drawn from a few values (ties), the
+ * case's profile, or a special (0, -0, a denormal, 1e30, inf, NaN); flags
+ * random; the criterion, threshold and ratio varied. */
+static void test_mark(void **state)
+{
+    (void)state;
+    static const float RATIO[] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f};
+    static const float THRESHOLD[] = {0.0f, 1e-3f, 0.5f, 1.0f};
+    struct tally t = {"mark", 0, 0, 0, 0, 0};
+    for (int32_t i = 0; i < 12 * N_WIDTHS; i++) {
+        struct rng r = case_rng(10, i);
+        struct net n;
+        net_shape(&n, &r, i, 0, MAX_FAN, MAX_FAN, 0);
+        net_build(&n, &r, 0);
+        struct gn_model *m = &n.s.m;
+        for (int32_t g = 0; g < m->n_groups; g++) {
+            float v;
+            switch (below(&r, 4)) {
+            case 0: v = (float)(1 + below(&r, 3)); break;
+            case 1: {
+                static const float SPECIAL[] = {0.0f, -0.0f, 1e-40f, 1e30f, INFINITY, NAN};
+                v = SPECIAL[below(&r, 6)];
+                break;
+            }
+            default: v = fabsf(draw(&r, n.profile, 0)); break;
+            }
+            m->groups[g].grad_std = v;
+            m->groups[g].flags = (uint32_t)below(&r, 4);
+        }
+        struct gn_opcheck_args a = args_of(GN_OPCHECK_MARK, &n);
+        a.criterion = below(&r, 2) ? GN_GROW_CRITERION_RELATIVE : GN_GROW_CRITERION_STD;
+        a.threshold = THRESHOLD[below(&r, 4)];
+        a.ratio = RATIO[below(&r, 6)];
+        char extra[96];
+        snprintf(extra, sizeof extra, " %s threshold %g ratio %g hidden %d case %d",
+                 gn_grow_criterion_name((enum gn_grow_criterion)a.criterion),
+                 (double)a.threshold, (double)a.ratio, m->n_groups - 2, i);
+        check(&t, &n, &a, extra);
+        net_free(&n);
+    }
+    report(&t);
+}
+
 static void test_grow_depth(void **state)
 {
     (void)state;
@@ -868,7 +920,7 @@ int main(void)
         cmocka_unit_test(test_backward),       cmocka_unit_test(test_update),
         cmocka_unit_test(test_update_adam),    cmocka_unit_test(test_update_adamw),
         cmocka_unit_test(test_stat),           cmocka_unit_test(test_grow_depth),
-        cmocka_unit_test(test_grow_width),
+        cmocka_unit_test(test_grow_width),     cmocka_unit_test(test_mark),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

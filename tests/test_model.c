@@ -6,6 +6,10 @@
  *    DAGs; with the perturbation on, the two copies differ; in the middle
  *    of an adam run, with both moments following growth's rules;
  *  - the closest-to-input rule on hand-built graphs;
+ *  - the growth criteria on hand-made statistics: std as before; relative
+ *    against the (lower) median of the hidden groups, ties, NaN, a lone
+ *    group, and the same marks when every statistic is scaled (by 1000,
+ *    and on random values by powers of two);
  *  - pool exhaustion: refused, counted, graph valid, training goes on.
  */
 #include <math.h>
@@ -42,6 +46,13 @@ static void net_free(struct net *n)
     gn_model_free(&n->m);
     free(n->x);
     free(n->y);
+}
+
+/* Mark and choose under the std criterion at threshold t. */
+static int32_t mark_std(struct gn_model *m, float t)
+{
+    const struct gn_grow_rule r = gn_grow_rule_make(m, GN_GROW_CRITERION_STD, t, 0.0f);
+    return gn_grow_mark(m, &r);
 }
 
 /* Random inputs, labels, and small random biases. */
@@ -179,7 +190,7 @@ static void check_preserved(uint64_t seed, enum gn_grow_policy policy, float noi
             if (m->groups[s].grad_std > 0.5f) m->groups[g].grad_std = 0.0f;
         }
     }
-    int32_t chosen = gn_grow_mark(m, 0.5f);
+    int32_t chosen = mark_std(m, 0.5f);
     assert_true(chosen >= 1);
     struct gn_settings s;
     gn_default_settings(&s);
@@ -251,7 +262,7 @@ static void test_depthwise_bitwise(void **state)
     float before[5 * 3], after[5 * 3];
     logits(&n, before);
     n.m.groups[n.m.order[1]].grad_std = 1.0f;
-    assert_int_equal(gn_grow_mark(&n.m, 0.5f), 1);
+    assert_int_equal(mark_std(&n.m, 0.5f), 1);
     struct gn_settings s;
     gn_default_settings(&s);
     s.grow = GN_GROW_DEPTH;
@@ -297,7 +308,7 @@ static void check_grow_adam(uint64_t seed, enum gn_grow_policy policy)
             if (m->groups[s].grad_std > 0.5f) m->groups[g].grad_std = 0.0f;
         }
     }
-    const int32_t chosen = gn_grow_mark(m, 0.5f);
+    const int32_t chosen = mark_std(m, 0.5f);
     assert_true(chosen >= 1);
     struct gn_grow_event ev[64];
     int32_t nev;
@@ -407,20 +418,20 @@ static void test_rule_chain(void **state)
     build(&m, 4, e, 5);
     const float all[] = {1, 1, 1, 1};
     set_std(&m, all);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 2));
     const float tail[] = {0, 0, 1, 1};
     set_std(&m, tail);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 4));
     assert_false(chosen(&m, 5));
     const float gap[] = {1, 0, 1, 0}; /* marked, unmarked gap, marked */
     set_std(&m, gap);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 2);
+    assert_int_equal(mark_std(&m, 0.5f), 2);
     assert_true(chosen(&m, 2) && chosen(&m, 4));
     const float none[] = {0.5f, 0.1f, 0, 0}; /* equal to the threshold is not above */
     set_std(&m, none);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 0);
+    assert_int_equal(mark_std(&m, 0.5f), 0);
     gn_model_free(&m);
 }
 
@@ -433,15 +444,15 @@ static void test_rule_diamond(void **state)
     build(&m, 3, e, 5);
     const float all[] = {1, 1, 1};
     set_std(&m, all);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 2);
+    assert_int_equal(mark_std(&m, 0.5f), 2);
     assert_true(chosen(&m, 2) && chosen(&m, 3) && !chosen(&m, 4));
     const float one_side[] = {1, 0, 1}; /* 4 has one marked predecessor */
     set_std(&m, one_side);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 2) && !chosen(&m, 4));
     const float bottom[] = {0, 0, 1};
     set_std(&m, bottom);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 4));
     gn_model_free(&m);
 }
@@ -455,9 +466,132 @@ static void test_rule_skip_edge(void **state)
     build(&m, 2, e, 4);
     const float both[] = {1, 1};
     set_std(&m, both);
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_true(chosen(&m, 2) && !chosen(&m, 3));
     gn_model_free(&m);
+}
+
+/* ---- growth criteria --------------------------------------------------- */
+
+/* h hidden groups side by side: in -> g -> out for each. */
+static void build_fan(struct gn_model *m, int32_t h)
+{
+    int32_t e[2 * 16][2];
+    assert_true(h <= 16);
+    for (int32_t i = 0; i < h; i++) {
+        e[2 * i][0] = GN_SLOT_INPUT, e[2 * i][1] = GN_SLOT_FIRST_HIDDEN + i;
+        e[2 * i + 1][0] = GN_SLOT_FIRST_HIDDEN + i, e[2 * i + 1][1] = GN_SLOT_OUTPUT;
+    }
+    build(m, h, e, 2 * h);
+}
+
+/* The marked hidden groups under a rule, as a bit mask by slot - 2. */
+static uint32_t marks(struct gn_model *m, int32_t criterion, float threshold, float ratio)
+{
+    const struct gn_grow_rule r = gn_grow_rule_make(m, criterion, threshold, ratio);
+    gn_grow_mark(m, &r);
+    uint32_t mask = 0;
+    for (int32_t g = GN_SLOT_FIRST_HIDDEN; g < m->n_groups; g++)
+        if (m->groups[g].flags & GN_GROUP_MARKED) mask |= 1u << (g - GN_SLOT_FIRST_HIDDEN);
+    return mask;
+}
+
+static uint32_t marks_relative(struct gn_model *m, const float *stds, float ratio)
+{
+    set_std(m, stds);
+    return marks(m, GN_GROW_CRITERION_RELATIVE, 0.004f, ratio);
+}
+
+static void test_criterion_relative(void **state)
+{
+    (void)state;
+    struct gn_model m;
+    build_fan(&m, 5);
+    m.groups[GN_SLOT_OUTPUT].grad_std = 1e6f; /* the output is not in the median */
+    const float v[] = {1, 2, 3, 10, 0.5f}; /* median 2 */
+    assert_int_equal(marks_relative(&m, v, 1.5f), 1u << 3);
+    assert_int_equal(marks_relative(&m, v, 1.4f), 1u << 2 | 1u << 3);
+    assert_int_equal(marks_relative(&m, v, 1.0f), 1u << 2 | 1u << 3);
+    assert_int_equal(marks_relative(&m, v, 6.0f), 0);
+    /* the same statistics under std: the absolute threshold */
+    set_std(&m, v);
+    assert_int_equal(marks(&m, GN_GROW_CRITERION_STD, 2.5f, 1.5f), 1u << 2 | 1u << 3);
+    /* every statistic times 1000: relative marks the same groups, std more */
+    const float k[] = {1000, 2000, 3000, 10000, 500};
+    assert_int_equal(marks_relative(&m, k, 1.5f), 1u << 3);
+    assert_int_equal(marks_relative(&m, k, 1.4f), 1u << 2 | 1u << 3);
+    set_std(&m, k);
+    assert_int_equal(marks(&m, GN_GROW_CRITERION_STD, 2.5f, 1.5f), 0x1fu);
+    /* ties: equal to ratio x median is not above */
+    const float tie[] = {2, 2, 2, 4, 2};
+    assert_int_equal(marks_relative(&m, tie, 1.0f), 1u << 3);
+    assert_int_equal(marks_relative(&m, tie, 2.0f), 0);
+    /* a NaN ranks after every number and is never marked: 1 2 3 100 NaN */
+    const float nan[] = {1, NAN, 2, 3, 100};
+    assert_int_equal(marks_relative(&m, nan, 2.0f), 1u << 4);
+    gn_model_free(&m);
+
+    /* even counts: the lower median (1 2 3 4: 2) */
+    build_fan(&m, 4);
+    const float four[] = {4, 1, 3, 2};
+    assert_int_equal(marks_relative(&m, four, 1.5f), 1u << 0);
+    assert_int_equal(marks_relative(&m, four, 1.0f), 1u << 0 | 1u << 2);
+    gn_model_free(&m);
+    build_fan(&m, 2);
+    const float two[] = {1, 3};
+    assert_int_equal(marks_relative(&m, two, 2.0f), 1u << 1);
+    assert_int_equal(marks_relative(&m, two, 3.0f), 0);
+    gn_model_free(&m);
+
+    /* a lone hidden group: marked while its statistic is above zero */
+    build_fan(&m, 1);
+    const float one[] = {1e-20f}, zero[] = {0}, none[] = {NAN};
+    assert_int_equal(marks_relative(&m, one, 1000.0f), 1u);
+    assert_int_equal(marks_relative(&m, zero, 2.0f), 0);
+    assert_int_equal(marks_relative(&m, none, 2.0f), 0);
+    gn_model_free(&m);
+}
+
+/* Random statistics (with ties) on 1 to 16 groups, scaled by 2^k: exact in
+ * float, so relative must mark exactly the same groups at every scale; and
+ * the median is the lower middle of the sorted values. */
+static void test_criterion_scale_free(void **state)
+{
+    (void)state;
+    const uint64_t seed = gn_test_seed();
+    static const float RATIO[] = {0.5f, 1.0f, 1.25f, 2.0f, 3.0f};
+    for (int32_t c = 0; c < 400; c++) {
+        const int32_t h = 1 + (int32_t)(gn_rng_u64(seed, GN_RNG_TEST, 40, (uint64_t)c) % 16);
+        struct gn_model m;
+        build_fan(&m, h);
+        float v[16], sorted[16];
+        for (int32_t i = 0; i < h; i++) {
+            const uint64_t u = gn_rng_u64(seed, GN_RNG_TEST, 41, (uint64_t)(c * 16 + i));
+            v[i] = u % 4 == 0 ? (float)(1 + u / 4 % 3) /* ties */
+                              : gn_rng_uniform(seed, GN_RNG_TEST, 42, (uint64_t)(c * 16 + i));
+            sorted[i] = v[i];
+        }
+        for (int32_t i = 1; i < h; i++)
+            for (int32_t j = i; j > 0 && sorted[j - 1] > sorted[j]; j--) {
+                const float t = sorted[j];
+                sorted[j] = sorted[j - 1];
+                sorted[j - 1] = t;
+            }
+        const float ratio = RATIO[c % 5];
+        set_std(&m, v);
+        const struct gn_grow_rule r =
+            gn_grow_rule_make(&m, GN_GROW_CRITERION_RELATIVE, 0.0f, ratio);
+        assert_true(r.reference == (h > 1 ? sorted[(h - 1) / 2] : 0.0f));
+        const uint32_t want = marks_relative(&m, v, ratio);
+        for (int32_t k = -30; k <= 30; k += 10) {
+            float w[16];
+            for (int32_t i = 0; i < h; i++) w[i] = ldexpf(v[i], k);
+            if (marks_relative(&m, w, ratio) != want)
+                fail_msg("case %d: %d groups, ratio %g: scaled by 2^%d the marks change", c, h,
+                         (double)ratio, k);
+        }
+        gn_model_free(&m);
+    }
 }
 
 /* ---- pool exhaustion -------------------------------------------------- */
@@ -476,7 +610,7 @@ static void test_pool_exhaustion(void **state)
     for (int round = 0; round < 6; round++) {
         net_backward(&n);
         for (int32_t g = GN_SLOT_FIRST_HIDDEN; g < m->n_groups; g++) m->groups[g].grad_std = 1.0f;
-        total_chosen += gn_grow_mark(m, 0.5f);
+        total_chosen += mark_std(m, 0.5f);
         assert_int_equal(gn_grow_round(m, s.grow, s.seed, s.grow_noise, round + 1, round, NULL, 0, NULL), GN_OK);
         assert_true(m->n_groups <= m->max_groups);
         assert_true(m->n_edges <= m->max_edges);
@@ -523,7 +657,7 @@ static void test_grow_round_large_pools(void **state)
     assert_int_equal(gn_model_build_default(&m), GN_OK);
     gn_model_init_weights(&m, gn_test_seed());
     m.groups[m.order[1]].grad_std = 1.0f;
-    assert_int_equal(gn_grow_mark(&m, 0.5f), 1);
+    assert_int_equal(mark_std(&m, 0.5f), 1);
     assert_int_equal(gn_grow_round(&m, GN_GROW_DEPTH, 1, 0.0f, 1, 0, NULL, 0, NULL), GN_OK);
     assert_int_equal(m.n_groups, 4);
     assert_int_equal(m.duplications, 1);
@@ -597,6 +731,8 @@ int main(void)
         cmocka_unit_test(test_rule_chain),
         cmocka_unit_test(test_rule_diamond),
         cmocka_unit_test(test_rule_skip_edge),
+        cmocka_unit_test(test_criterion_relative),
+        cmocka_unit_test(test_criterion_scale_free),
         cmocka_unit_test(test_pool_exhaustion),
         cmocka_unit_test(test_pool_refuses_cleanly),
         cmocka_unit_test(test_rebuild_rejects),

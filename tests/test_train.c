@@ -165,6 +165,14 @@ static void test_bad_settings(void **state)
     assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_ERR_INVALID);
     assert_non_null(strstr(gn_error_message(), "nothing to do"));
     s = small();
+    s.grow_criterion = (enum gn_grow_criterion)7;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "--grow-criterion"));
+    s = small();
+    s.grow_ratio = -1.0f;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "--grow-ratio"));
+    s = small();
     s.backend = GN_BACKEND_CUDA;
     enum gn_status st = gn_trainer_open(&t, &s, &train, &test, NULL);
     if (st == GN_OK) gn_trainer_close(t); /* a build with a usable GPU */

@@ -68,6 +68,17 @@ enum gn_grow_policy {
 
 const char *gn_grow_policy_name(enum gn_grow_policy p);
 
+/* What marks a hidden group for duplication (--grow-criterion). Both read
+ * the group's gradient standard deviation (the growth statistic). */
+enum gn_grow_criterion {
+    GN_GROW_CRITERION_STD = 0,      /* it exceeds grow_threshold, an absolute value */
+    GN_GROW_CRITERION_RELATIVE = 1, /* it exceeds grow_ratio times the (lower) median
+                                       of the hidden groups' (scale-free; a lone hidden
+                                       group is marked when it is above zero) */
+};
+
+const char *gn_grow_criterion_name(enum gn_grow_criterion c);
+
 /* What a NaN or Inf in a step's loss or gradients does (--on-nan). */
 enum gn_nan_policy {
     GN_NAN_STOP = 0, /* stop the run: GN_ERR_NUMERIC naming the group and the step */
@@ -130,7 +141,9 @@ struct gn_settings {
     float lr_min;          /* cosine schedule: the rate it decays to, in [0, lr] */
 
     enum gn_grow_policy grow;
-    float grow_threshold; /* mark a group when its gradient std exceeds this */
+    enum gn_grow_criterion grow_criterion;
+    float grow_threshold; /* std: mark a group when its gradient std exceeds this */
+    float grow_ratio;     /* relative: mark it when it exceeds this times the median */
     int32_t grow_every;   /* growth check every N steps */
     float grow_noise;     /* widthwise symmetry-breaking perturbation scale */
 

@@ -221,6 +221,8 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, ui
     put_i64(o, plan->optim.steps_total);
     put_f32(o, plan->optim.lr_min);
     put_f32(o, plan->optim.gamma);
+    put_i32(o, plan->grow_criterion);
+    put_f32(o, plan->grow_ratio);
     while (o->at < GN_CHECKPOINT_HEADER)
         o->p[o->at++] = 0; /* reserved */
 }
@@ -408,6 +410,9 @@ static void gn_ckpt_get_header(struct gn_ckpt_in *in, struct gn_checkpoint_heade
         h->lr_min = get_f32(in);
         h->lr_gamma = get_f32(in);
     }
+    /* before version 3 every run grew by the std criterion */
+    h->grow_criterion = h->version >= 3 ? get_i32(in) : GN_GROW_CRITERION_STD;
+    h->grow_ratio = h->version >= 3 ? get_f32(in) : 0.0f;
 }
 
 /* The header's values on their own: ranges, and counts within the pools. */
@@ -536,6 +541,11 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
         h->lr_schedule < GN_LR_CONSTANT || h->lr_schedule > GN_LR_STEP)
         return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: optimizer %d, schedule %d", name,
                        h->optimizer, h->lr_schedule);
+    if ((h->grow_criterion != GN_GROW_CRITERION_STD &&
+         h->grow_criterion != GN_GROW_CRITERION_RELATIVE) ||
+        !(h->grow_ratio >= 0.0f) || !isfinite(h->grow_ratio))
+        return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: growth criterion %d ratio %g", name,
+                       h->grow_criterion, h->grow_ratio);
 
     ck->groups = calloc((size_t)h->n_groups, sizeof *ck->groups);
     ck->edges = calloc((size_t)h->n_edges + 1, sizeof *ck->edges);
@@ -706,8 +716,18 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
     GN_CKPT_DIFF(h->grow != plan->grow, "--grow %s, the checkpoint %s",
                  gn_grow_policy_name((enum gn_grow_policy)plan->grow),
                  gn_grow_policy_name((enum gn_grow_policy)h->grow));
-    GN_CKPT_DIFF(h->grow_threshold != plan->grow_threshold, "--grow-threshold %g, the checkpoint %g",
-                 plan->grow_threshold, h->grow_threshold);
+    GN_CKPT_DIFF(h->grow_criterion != plan->grow_criterion,
+                 "--grow-criterion %s, the checkpoint %s",
+                 gn_grow_criterion_name((enum gn_grow_criterion)plan->grow_criterion),
+                 gn_grow_criterion_name((enum gn_grow_criterion)h->grow_criterion));
+    /* the criterion's own value: the other one changes nothing */
+    if (h->grow_criterion == GN_GROW_CRITERION_STD)
+        GN_CKPT_DIFF(h->grow_threshold != plan->grow_threshold,
+                     "--grow-threshold %g, the checkpoint %g", plan->grow_threshold,
+                     h->grow_threshold);
+    else
+        GN_CKPT_DIFF(h->grow_ratio != plan->grow_ratio, "--grow-ratio %g, the checkpoint %g",
+                     plan->grow_ratio, h->grow_ratio);
     GN_CKPT_DIFF(h->grow_every != plan->grow_every, "--grow-every %d, the checkpoint %d",
                  plan->grow_every, h->grow_every);
     GN_CKPT_DIFF(h->grow_noise != plan->grow_noise, "--grow-noise %g, the checkpoint %g",

@@ -20,8 +20,9 @@
  * setting that changes the arithmetic (seed, batch, lr, momentum, weight
  * decay, the optimizer and its betas and epsilon, the learning-rate
  * schedule, its warmup and parameters (a cosine's length too), group
- * size, the growth policy and its threshold, period and noise, the pool
- * capacities, the normalization mode). The CRC is of the
+ * size, the growth policy, its criterion and the criterion's threshold or
+ * ratio, period and noise, the pool capacities, the normalization mode).
+ * The CRC is of the
  * raw data, as loaded; the normalization's statistics are saved and a
  * resumed run uses them instead of recomputing them. Backend, threads and
  * tiles are not: serial and cpu agree bitwise, so a checkpoint moves
@@ -29,9 +30,10 @@
  *
  * File layout, little-endian, version 3 (docs/RELIABILITY.md has the field
  * table; version 2, still read, has a 256-byte header without the
- * optimizer's settings and no second moment, and reads as sgd with a
- * constant rate; version 1 also lacks the normalization mode and arrays and
- * reads as --normalize none):
+ * optimizer's settings and the growth criterion and no second moment, and
+ * reads as sgd with a constant rate and --grow-criterion std; version 1
+ * also lacks the normalization mode and arrays and reads as --normalize
+ * none):
  *     header      320 bytes: magic "GNCKPT\r\n", version, header size,
  *                 file size, shape, settings, position, counters
  *     groups      n_groups x 32 bytes  (kind, width, bias, flags, parent,
@@ -109,6 +111,9 @@ struct gn_checkpoint_header {
     float beta1, beta2, eps, lr_min, lr_gamma;
     int64_t lr_warmup, lr_step_every;
     int64_t steps_total; /* the run's planned steps (a cosine's length) */
+    /* growth criterion (version 3; earlier versions read as std) */
+    int32_t grow_criterion; /* enum gn_grow_criterion */
+    float grow_ratio;       /* relative; 0 in earlier versions */
 };
 
 /* A decoded checkpoint: the header and the model's records, arrays sized

@@ -2,7 +2,11 @@
  * Growth of the network during training.
  *
  * Marking: a hidden group is marked when the standard deviation of its
- * gradients (measured in the backward pass) exceeds the threshold.
+ * gradients (measured in the backward pass) exceeds the threshold (the
+ * std criterion), or exceeds a ratio times the median of the hidden
+ * groups' (the relative criterion; the median is the statistic whose rank
+ * is the middle one, so the kernel finds it with a thread per group and
+ * no sort; rules in grow.h).
  * Closest to the input: of consecutive marked groups only the one nearest
  * the input is duplicated, i.e. a marked group is chosen iff none of its
  * predecessors is marked.
@@ -50,9 +54,22 @@
 #include "error.h"
 #include "grow.h"
 
-int32_t gn_grow_mark(struct gn_model *m, float threshold)
+struct gn_grow_rule gn_grow_rule_make(const struct gn_model *m, int32_t criterion,
+                                      float threshold, float ratio)
 {
-    for (int32_t g = 0; g < m->n_groups; g++) gn_grow_mark_one(m, g, threshold);
+    struct gn_grow_rule r = {criterion, threshold, ratio, 0.0f};
+    if (criterion != GN_GROW_CRITERION_RELATIVE) return r;
+    const int32_t hidden = m->n_groups - 2, mid = gn_grow_median_rank(hidden);
+    float median = 0.0f;
+    for (int32_t p = 1; p < m->n_groups - 1; p++)
+        if (gn_grow_rank(m, p) == mid) median = m->groups[m->order[p]].grad_std;
+    r.reference = gn_grow_reference(hidden, median);
+    return r;
+}
+
+int32_t gn_grow_mark(struct gn_model *m, const struct gn_grow_rule *rule)
+{
+    for (int32_t g = 0; g < m->n_groups; g++) gn_grow_mark_one(m, g, rule);
     int32_t chosen = 0;
     for (int32_t g = 0; g < m->n_groups; g++) {
         if (!gn_grow_should_choose(m, g)) continue;

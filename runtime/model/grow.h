@@ -38,13 +38,73 @@ struct gn_grow_pools {
  * gn_model (whose arrays are device memory in the kernel).
  */
 
-/* Mark one group: GN_GROUP_MARKED when it is hidden and its gradient
- * standard deviation exceeds the threshold; clears CHOSEN. */
-GN_HD void gn_grow_mark_one(struct gn_model *m, int32_t g, float threshold)
+/*
+ * What marks a group (--grow-criterion), for one round:
+ *   std       its gradient standard deviation (the statistic) exceeds
+ *             `threshold`, an absolute value;
+ *   relative  it exceeds `ratio` times the median of the hidden groups'
+ *             statistics (the lower median when their number is even: the
+ *             statistic of rank gn_grow_median_rank by gn_grow_rank). Scaling
+ *             every statistic by the same factor (a dataset whose features
+ *             or loss are larger) marks the same groups. A lone hidden group
+ *             has no other to be compared with: it is marked when its
+ *             statistic is above zero (gn_grow_reference), so a run from
+ *             one group grows to two at the first check.
+ */
+struct gn_grow_rule {
+    int32_t criterion; /* enum gn_grow_criterion */
+    float threshold;   /* std */
+    float ratio;       /* relative */
+    float reference;   /* relative: this round's gn_grow_reference */
+};
+
+/* Does statistic a at position pa come before b at position pb: by value,
+ * a NaN after every number, ties by position. A total order, so every
+ * hidden group has a rank of its own whatever the values. */
+GN_HD int gn_grow_before(float a, int32_t pa, float b, int32_t pb)
+{
+    const int na = a != a, nb = b != b;
+    if (na != nb) return nb;
+    if (!na && a != b) return a < b;
+    return pa < pb;
+}
+
+/* The rank of the hidden group at position p among the hidden groups
+ * (positions 1 .. n_groups - 2): how many come before it. O(hidden), so a
+ * round that ranks every group is O(hidden^2): no sort and no scratch, and
+ * on the device a thread per group; growth rounds are rare. */
+GN_HD int32_t gn_grow_rank(const struct gn_model *m, int32_t p)
+{
+    const float v = m->groups[m->order[p]].grad_std;
+    int32_t r = 0;
+    for (int32_t q = 1; q < m->n_groups - 1; q++)
+        r += gn_grow_before(m->groups[m->order[q]].grad_std, q, v, p);
+    return r;
+}
+
+/* The rank whose statistic is the (lower) median of `hidden` groups. */
+GN_HD int32_t gn_grow_median_rank(int32_t hidden)
+{
+    return (hidden - 1) / 2;
+}
+
+/* What the relative rule multiplies by its ratio: the median, or zero for
+ * a lone hidden group. */
+GN_HD float gn_grow_reference(int32_t hidden, float median)
+{
+    return hidden > 1 ? median : 0.0f;
+}
+
+/* Mark one group: GN_GROUP_MARKED when it is hidden and its statistic
+ * passes the rule; clears CHOSEN. */
+GN_HD void gn_grow_mark_one(struct gn_model *m, int32_t g, const struct gn_grow_rule *r)
 {
     struct gn_group *gr = &m->groups[g];
     gr->flags &= ~(GN_GROUP_MARKED | GN_GROUP_CHOSEN);
-    if (gr->kind == GN_GROUP_HIDDEN && gr->grad_std > threshold) gr->flags |= GN_GROUP_MARKED;
+    if (gr->kind != GN_GROUP_HIDDEN) return;
+    const float limit =
+        r->criterion == GN_GROW_CRITERION_RELATIVE ? r->ratio * r->reference : r->threshold;
+    if (gr->grad_std > limit) gr->flags |= GN_GROUP_MARKED;
 }
 
 /* Closest to the input: g is duplicated iff it is marked and none of its
@@ -263,9 +323,14 @@ GN_HD int32_t gn_grow_place(const int32_t *order, const int32_t *child_of, int32
 extern "C" {
 #endif
 
+/* The rule of a round under a plan's criterion; for relative, the median
+ * found by ranking every hidden group, one after another. */
+struct gn_grow_rule gn_grow_rule_make(const struct gn_model *m, int32_t criterion,
+                                      float threshold, float ratio);
+
 /* Serial marking and choosing over the whole model (gn_grow_mark_one, then
  * gn_grow_should_choose setting GN_GROUP_CHOSEN). Returns the number chosen. */
-int32_t gn_grow_mark(struct gn_model *m, float threshold);
+int32_t gn_grow_mark(struct gn_model *m, const struct gn_grow_rule *rule);
 
 /*
  * Close a round whose duplications are done (child_of: by slot, -1 where

@@ -230,8 +230,12 @@ enum gn_status gn_trace_start(struct gn_trace *tr, const struct gn_plan *plan,
             m->inputs, m->classes, m->group_size, plan->batch, (unsigned long long)plan->seed,
             (long long)plan->steps_total, (long long)plan->steps_per_epoch);
     put_str(f, gn_grow_policy_name((enum gn_grow_policy)plan->grow));
+    fputs(",\"grow_criterion\":", f);
+    put_str(f, gn_grow_criterion_name((enum gn_grow_criterion)plan->grow_criterion));
     fputs(",\"grow_threshold\":", f);
     put_num(f, plan->grow_threshold, 6);
+    fputs(",\"grow_ratio\":", f);
+    put_num(f, plan->grow_ratio, 6);
     fprintf(f, ",\"grow_every\":%d,\"trace_every\":%d,\"max_groups\":%d,\"max_edges\":%d",
             plan->grow_every, tr->every, m->max_groups, m->max_edges);
     fprintf(f, ",\"step\":%lld", (long long)step);

@@ -11,11 +11,14 @@
  * order, so the two backends agree bitwise.
  *
  * Growth runs as three more passes with one task per hidden group: mark
- * (statistic against the threshold), choose (marked, no marked predecessor),
+ * (statistic against the rule), choose (marked, no marked predecessor),
  * duplicate (space bump-allocated from the atomic pools by the worker, then
  * gn_grow_apply; chosen groups are never adjacent, so concurrent
  * duplications touch disjoint edges). Then the main thread rebuilds the
  * topology with every child right after its parent, and the task DAGs.
+ * The relative criterion first runs a rank pass: each task ranks its
+ * group's statistic among the hidden groups' (gn_grow_rank) and the one
+ * task holding the median's rank leaves its statistic for the rule.
  *
  * What can differ from serial: when a pool runs out in the middle of a
  * round, which of the round's duplications get the last space depends on
@@ -33,7 +36,7 @@
 #include "sched_cpu.h"
 #include "taskgraph.h"
 
-enum cpu_pass { PASS_TRAIN, PASS_EVAL, PASS_MARK, PASS_CHOOSE, PASS_DUP };
+enum cpu_pass { PASS_TRAIN, PASS_EVAL, PASS_RANK, PASS_MARK, PASS_CHOOSE, PASS_DUP };
 
 struct cpu_ctx {
     struct gn_backend_io *io;
@@ -44,6 +47,9 @@ struct cpu_ctx {
     enum cpu_pass pass;
 
     /* growth round state */
+    struct gn_grow_rule rule;
+    int32_t median_rank;
+    float median; /* written by the one rank task holding median_rank */
     struct gn_grow_pools pools;
     int32_t *child_of; /* (max_groups) by slot, -1 when none */
     uint8_t *pick;     /* (max_groups) by slot: chosen in this round */
@@ -95,7 +101,10 @@ static void run_grow_task(struct cpu_ctx *c, uint32_t id)
     int32_t pos = (int32_t)id + 1;
     int32_t g = m->order[pos];
     switch (c->pass) {
-    case PASS_MARK: gn_grow_mark_one(m, g, pl->grow_threshold); break;
+    case PASS_RANK:
+        if (gn_grow_rank(m, pos) == c->median_rank) c->median = m->groups[g].grad_std;
+        break;
+    case PASS_MARK: gn_grow_mark_one(m, g, &c->rule); break;
     case PASS_CHOOSE:
         /* the choice goes to a byte of its own: predecessors' flags are
          * being read by other workers; the main thread sets CHOSEN after */
@@ -203,6 +212,14 @@ static enum gn_status grow_round(struct cpu_ctx *c)
     struct gn_grow_log *ev = c->io->events;
     enum gn_status st;
     ev->n = 0;
+    c->rule = (struct gn_grow_rule){pl->grow_criterion, pl->grow_threshold, pl->grow_ratio, 0.0f};
+    if (pl->grow_criterion == GN_GROW_CRITERION_RELATIVE) {
+        const int32_t hidden = m->n_groups - 2;
+        c->median_rank = gn_grow_median_rank(hidden);
+        c->median = 0.0f;
+        if ((st = run_pass(c, PASS_RANK, &c->grow))) return st;
+        c->rule.reference = gn_grow_reference(hidden, c->median);
+    }
     if ((st = run_pass(c, PASS_MARK, &c->grow))) return st;
     gn_atomic_store_relaxed_u32(&c->chosen, 0);
     if ((st = run_pass(c, PASS_CHOOSE, &c->grow))) return st;

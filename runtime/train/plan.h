@@ -78,13 +78,18 @@ struct gn_plan {
     /* --trace: 1 when the run is traced, and a record every trace_every
      * steps (trace.h; the cuda kernel records steps for the host then). */
     int32_t trace, trace_every;
+    /* what marks a group: enum gn_grow_criterion, with grow_threshold (std)
+     * or grow_ratio (relative) */
+    int32_t grow_criterion;
+    float grow_ratio;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 280, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 288, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 96, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 120, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 152, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, optim) == 176, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, explode_loss) == 240, "gn_plan layout");
+GN_STATIC_ASSERT(offsetof(struct gn_plan, grow_criterion) == 280, "gn_plan layout");
 
 /* Make the plan of a run of settings s (already checked) on backend b
  * (serial, cpu or cuda) over train (and test, may be NULL or empty):

@@ -63,10 +63,13 @@ static enum gn_status serial_step(void *ctx, int grow)
     c->tasks += 3 * (int64_t)(m->n_groups - 1);
     io->events->n = 0;
     enum gn_status st = GN_OK;
-    if (grow && gn_grow_mark(m, p->grow_threshold) > 0) {
-        st = gn_grow_round(m, (enum gn_grow_policy)p->grow, p->seed, p->grow_noise, c->step + 1,
-                           (*io->grow_round)++, io->events->ev, GN_GROW_LOG_MAX,
-                           &io->events->n);
+    if (grow) {
+        const struct gn_grow_rule rule =
+            gn_grow_rule_make(m, p->grow_criterion, p->grow_threshold, p->grow_ratio);
+        if (gn_grow_mark(m, &rule) > 0)
+            st = gn_grow_round(m, (enum gn_grow_policy)p->grow, p->seed, p->grow_noise,
+                               c->step + 1, (*io->grow_round)++, io->events->ev,
+                               GN_GROW_LOG_MAX, &io->events->n);
     }
     int64_t t4 = gn_now_ns();
     c->t_forward_ns += t1 - t0;

@@ -30,7 +30,9 @@ void gn_default_settings(struct gn_settings *s)
     s->lr_gamma = 0.1f;
     s->lr_min = 0.0f;
     s->grow = GN_GROW_ALTERNATE;
+    s->grow_criterion = GN_GROW_CRITERION_STD;
     s->grow_threshold = 0.004f;
+    s->grow_ratio = 2.0f;
     s->grow_every = 100;
     s->grow_noise = 0.1f;
     s->max_groups = 64;
@@ -81,6 +83,15 @@ const char *gn_lr_schedule_name(enum gn_lr_schedule s)
     case GN_LR_CONSTANT: return "constant";
     case GN_LR_COSINE: return "cosine";
     case GN_LR_STEP: return "step";
+    }
+    return "?";
+}
+
+const char *gn_grow_criterion_name(enum gn_grow_criterion c)
+{
+    switch (c) {
+    case GN_GROW_CRITERION_STD: return "std";
+    case GN_GROW_CRITERION_RELATIVE: return "relative";
     }
     return "?";
 }

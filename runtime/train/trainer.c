@@ -208,7 +208,12 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_INVALID, "--lr-min must be in [0, --lr] (got %g, --lr %g)",
                        (double)s->lr_min, (double)s->lr);
     if (s->grow_every < 1) return gn_fail(GN_ERR_INVALID, "--grow-every must be >= 1");
+    if (s->grow_criterion != GN_GROW_CRITERION_STD &&
+        s->grow_criterion != GN_GROW_CRITERION_RELATIVE)
+        return gn_fail(GN_ERR_INVALID, "--grow-criterion must be std or relative");
     if (!(s->grow_threshold >= 0.0f)) return gn_fail(GN_ERR_INVALID, "--grow-threshold must be >= 0");
+    if (!(s->grow_ratio >= 0.0f) || !isfinite(s->grow_ratio))
+        return gn_fail(GN_ERR_INVALID, "--grow-ratio must be a number >= 0");
     if (!(s->grow_noise >= 0.0f && s->grow_noise < 1.0f))
         return gn_fail(GN_ERR_INVALID, "--grow-noise must be in [0, 1)");
     if (s->max_groups < 0 || s->max_edges < 0 || s->max_params < 0 || s->threads < 0 ||

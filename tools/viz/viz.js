@@ -151,6 +151,13 @@
 
     /* ---- colours ------------------------------------------------------- */
 
+    /* The statistic that marks a group, where it is one number: the std
+     * criterion's threshold (traces without a criterion grew by std); the
+     * relative criterion's moves with the median every check. */
+    function absThreshold() {
+        return T.start.grow_criterion === 'relative' ? 0 : T.start.grow_threshold;
+    }
+
     function gradRange(T) {
         var v = [];
         T.frames.forEach(function (fr) {
@@ -158,7 +165,7 @@
                 if (x > 0 && T.groups[g] && T.groups[g].kind === 'hidden') v.push(Math.log10(x));
             });
         });
-        var thr = T.start.grow_threshold > 0 ? Math.log10(T.start.grow_threshold) : null;
+        var thr = absThreshold() > 0 ? Math.log10(absThreshold()) : null;
         if (!v.length) return {lo: thr === null ? -4 : thr - 1, hi: thr === null ? 0 : thr + 1};
         v.sort(function (a, b) { return a - b; });
         var lo = v[Math.floor(v.length * 0.02)], hi = v[Math.floor(v.length * 0.98)];
@@ -209,7 +216,9 @@
 
     $('meta').textContent = S.backend + ' backend \u00b7 ' + S.inputs + ' inputs \u2192 ' +
         S.classes + ' classes \u00b7 groups of ' + S.group_size + ' \u00b7 growth ' + S.grow +
-        ', threshold ' + S.grow_threshold + ', every ' + S.grow_every + ' steps \u00b7 ' +
+        (S.grow_criterion === 'relative' ? ', above ' + S.grow_ratio + '\u00d7 the median'
+                                         : ', threshold ' + S.grow_threshold) +
+        ', every ' + S.grow_every + ' steps \u00b7 ' +
         fmtInt(T.frames[lastFrame].step) + ' steps, ' + T.frames.length + ' frames';
     scrub.max = String(lastFrame);
 
@@ -368,7 +377,7 @@
             ctx.fillStyle = viridis(i / Math.max(1, w - 1));
             ctx.fillRect(x + i, y, 1.5, h);
         }
-        var thr = S.grow_threshold;
+        var thr = absThreshold();
         ctx.font = '11px system-ui, sans-serif';
         ctx.fillStyle = '#6a7282';
         ctx.textBaseline = 'top';
