@@ -51,7 +51,8 @@ struct gn_optim {
     int32_t schedule;        /* enum gn_lr_schedule */
     int64_t warmup;          /* W: steps of linear warmup (0: none) */
     int64_t step_every;      /* step schedule: steps between two decays (>= 1 there) */
-    int64_t steps_total;     /* the run's steps from its start: the cosine's end */
+    int64_t steps_total;     /* the cosine's end, in steps from the run's start: the
+                              * epochs asked for (plan.c), not where --steps stops */
     float lr, lr_min, gamma; /* the rate; the cosine's floor; the step schedule's factor */
     float momentum;          /* sgd */
     float beta1, beta2, eps; /* adam, adamw */

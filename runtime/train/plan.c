@@ -50,7 +50,11 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->optim.schedule = (int32_t)s->lr_schedule;
     p->optim.warmup = s->lr_warmup;
     p->optim.step_every = s->lr_step_every;
-    p->optim.steps_total = p->steps_total;
+    /* the schedule spans the epochs asked for (--steps only when no epochs
+     * are): --steps that stops a run early cuts it short, the schedule stays
+     * the same, so runs in --steps segments resume one another */
+    p->optim.steps_total =
+        s->epochs > 0 ? (int64_t)s->epochs * p->steps_per_epoch : p->steps_total;
     p->optim.lr = s->lr;
     p->optim.lr_min = s->lr_min;
     p->optim.gamma = s->lr_gamma;
