@@ -24,8 +24,8 @@ void gn_default_settings(struct gn_settings *s)
     s->beta1 = 0.9f;
     s->beta2 = 0.999f;
     s->eps = 1e-8f;
-    s->lr_schedule = GN_LR_CONSTANT;
-    s->lr_warmup = 0;
+    s->lr_schedule = GN_LR_COSINE;
+    s->lr_warmup = 200;
     s->lr_step_every = 0;
     s->lr_gamma = 0.1f;
     s->lr_min = 0.0f;
