@@ -15,7 +15,10 @@
         OUT/accuracy.json and OUT/accuracy.png (if matplotlib imports)
 
 DATA is a directory with the four IDX files of Fashion-MNIST (raw or .gz),
-read with gzip and torch.frombuffer, pixels / 255 as genet-rt does. The
+read with gzip and torch.frombuffer, pixels / 255 as genet-rt does, then
+standardized per feature as genet-rt's default --normalize standard does
+(--normalize none keeps [0, 1]); the rate follows genet-rt's default warmup
+and cosine (--warmup, --schedule). The
 PyTorch MLP starts like genet-rt's groups (He normal over the fan-in for
 ReLU layers, sqrt(1/fan-in) for the linear output, zero biases; --init
 torch keeps PyTorch's own nn.Linear initialisation), shuffles with a seeded
@@ -116,6 +119,15 @@ def cmd_torch(a):
     xtr, ytr, xte, yte = [t.to(dev) for t in load_fashion(torch, a.data)]
     if a.limit_train:
         xtr, ytr = xtr[:a.limit_train], ytr[:a.limit_train]
+    if a.normalize == "standard":
+        # genet-rt's default (docs/NORMALIZE.md): per feature, the training
+        # rows' mean and population deviation; a constant feature keeps
+        # scale 1
+        mean = xtr.double().mean(0)
+        dev_ = xtr.double().std(0, unbiased=False)
+        scale = torch.where(dev_ > 0, 1.0 / dev_, torch.ones_like(dev_))
+        xtr = ((xtr.double() - mean) * scale).float()
+        xte = ((xte.double() - mean) * scale).float()
     layers, prev = [], xtr.shape[1]
     for _ in range(a.layers):
         layers += [nn.Linear(prev, a.units), nn.ReLU()]
@@ -133,6 +145,20 @@ def cmd_torch(a):
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=a.momentum)
     gen = torch.Generator(device="cpu").manual_seed(a.seed)
     n = xtr.shape[0]
+    # genet-rt's schedule (runtime/model/optim.h): step s < W runs at
+    # lr (s + 1) / W, then a cosine from lr to 0 over the remaining steps
+    total = a.epochs * ((n + a.batch - 1) // a.batch)
+    W = a.warmup
+
+    def rate(s):
+        if s < W:
+            return (s + 1) / W
+        if a.schedule == "constant":
+            return 1.0
+        U = max(total - W, 1)
+        return 0.5 * (1.0 + math.cos(math.pi * min(s - W, U) / U))
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, rate)
     out = open(a.out, "w")
 
     def emit(rec):
@@ -161,6 +187,7 @@ def cmd_torch(a):
             loss = F.cross_entropy(z, yb)
             loss.backward()
             opt.step()
+            sched.step()
             loss_sum += loss.item() * xb.shape[0]
             hits += (z.argmax(1) == yb).sum().item()
             step += 1
@@ -366,6 +393,9 @@ def main(argv):
     t.add_argument("--lr", type=float, default=0.05)
     t.add_argument("--momentum", type=float, default=0.9)
     t.add_argument("--init", choices=["he", "torch"], default="he")
+    t.add_argument("--normalize", choices=["standard", "none"], default="standard")
+    t.add_argument("--warmup", type=int, default=200)
+    t.add_argument("--schedule", choices=["cosine", "constant"], default="cosine")
     t.add_argument("--limit-train", type=int, default=0)
     t.add_argument("--device", default=None)
     t.add_argument("--out", required=True)

@@ -4,7 +4,8 @@
 #   tools/bench/accuracy.sh [GENET_RT [DATA [OUT_DIR]]]
 #
 #   (a) genet-rt grown from one hidden group: `genet-rt train DATA --json`
-#       with the default options (SGD momentum 0.9, lr 0.05, batch 256,
+#       with the default options (inputs standardized, SGD momentum 0.9,
+#       lr 0.05 with a 200-step warmup and a cosine decay, batch 256,
 #       10 epochs, growth alternate), the grown graph saved;
 #   (b) a traditional MLP in PyTorch, 2 hidden layers of the width (a
 #       multiple of 32) whose parameter count is nearest to the mean of
