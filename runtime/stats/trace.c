@@ -8,7 +8,7 @@
  * groups new since the previous record are exactly slots [written,
  * n_groups). A pruning round renames slots (prune.c compacts the pools):
  * its record lists the removed slots ("pruned_groups", as numbered in the previous
- * record) and the renamed ones ("moved"), and then the whole graph again
+ * record) and the renamed ones ("renamed"), and then the whole graph again
  * (every group in new_groups, every edge in new_edges), which replaces the
  * one before. Edges change in
  * place (depthwise growth re-points the parent's out-edges to leave from
@@ -278,7 +278,7 @@ static enum gn_status write_step(struct gn_trace *tr, const struct gn_model *m,
         const struct gn_prune_log *pl = at->prune;
         fputs(",\"pruned_groups\":[", f);
         for (int32_t i = 0; i < pl->n_pruned; i++) fprintf(f, i ? ",%d" : "%d", pl->pruned[i]);
-        fputs("],\"moved\":[", f);
+        fputs("],\"renamed\":[", f);
         for (int32_t i = 0; i < pl->n_moved; i++)
             fprintf(f, "%s[%d,%d]", i ? "," : "", pl->moved[i][0], pl->moved[i][1]);
         fputc(']', f);
