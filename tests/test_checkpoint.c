@@ -83,7 +83,7 @@ static int teardown(void **state)
 }
 
 /* A contribution some groups of small()'s runs fall below (checked). */
-#define GN_TEST_PRUNE_THRESHOLD 3.0f
+#define GN_TEST_PRUNE_THRESHOLD 20.0f
 
 static struct gn_settings small(enum gn_backend b)
 {

@@ -298,7 +298,7 @@ static void prune_and_check(enum gn_backend b)
     snprintf(path, sizeof path, "%s/prune-%d.jsonl", dir, (int)b);
     struct gn_settings s = growing(b, path, 0);
     s.max_groups = 24;
-    s.prune_threshold = 1.5f;
+    s.prune_threshold = 5.0f;
     gn_trainer *t;
     assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
     assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);

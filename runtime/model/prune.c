@@ -23,6 +23,7 @@
 #include <string.h>
 
 #include "error.h"
+#include "ops.h"
 #include "prune.h"
 
 /* A parameter block: its offset and length, and who points at it
@@ -128,19 +129,27 @@ error:
     return st;
 }
 
-enum gn_status gn_prune_round(struct gn_model *m, float threshold, int32_t after,
-                              struct gn_prune_log *log)
+enum gn_status gn_prune_round(struct gn_model *m, const struct gn_buffers *b, float threshold,
+                              int32_t after, struct gn_prune_log *log)
 {
     if (log) log->n_pruned = log->n_moved = 0;
     if (!(threshold > 0.0f)) return GN_OK;
+    float *mean = malloc((size_t)m->max_width * sizeof *mean);
+    if (!mean) return gn_fail(GN_ERR_NOMEM, "out of memory for a pruning round");
     int32_t removed = 0;
     for (int32_t i = 1; i < m->n_groups - 1; i++) {
         const int32_t g = m->order[i];
-        if (!gn_prune_count(m, g, threshold, after) || !gn_prune_can_remove(m, g)) continue;
+        if (m->groups[g].kind != GN_GROUP_HIDDEN) continue;
+        const float score = b ? gn_prune_score(m, g, gn_act(b, g), b->rows, mean)
+                              : gn_prune_score(m, g, NULL, 0, NULL);
+        if (!gn_prune_count(m, g, score, threshold, after) || !gn_prune_can_remove(m, g))
+            continue;
+        if (b) gn_prune_fold(m, g, mean);
         m->groups[g].flags |= GN_GROUP_PRUNED;
         if (log && log->n_pruned < GN_PRUNE_LOG_MAX) log->pruned[log->n_pruned++] = g;
         removed++;
     }
+    free(mean);
     if (removed == 0) return GN_OK;
     m->pruned += removed;
     return gn_prune_compact(m, log);

@@ -4,15 +4,22 @@
  * rules are GN_HD functions (host C and CUDA device code), as growth's are;
  * prune.c holds the host's round over them and the compaction of the pools.
  *
- * Contribution. A group's contribution is the L2 norm of all its outgoing
- * weights together, sqrt(sum over its out-edges, in canonical order, of the
- * sum of squares of the block, row-major): one fixed sequence of float
- * operations, so every backend gets the same bits. It needs no extra pass
- * (no activation statistic): what g adds to a successor's input is a_g W,
- * and |a_g W| <= |a_g| |W|_F row by row, so removing g moves the output's
- * input by at most |a_g| times the contribution when g feeds the output
- * (through hidden successors the ReLUs do not amplify the change, but their
- * weights may: the bound is then multiplied by their norms).
+ * Contribution. What g adds to a successor d's input is a_g W (W the
+ * S x width(d) block of the edge g -> d). Removing g adds instead, to d's
+ * bias, the batch's mean of it, mean(a_g) W (the fold), so d's input moves
+ * row by row by (a_g - mean(a_g)) W, of norm at most
+ * |a_g - mean(a_g)| |W|_F over every out-edge together. The contribution is
+ * the mean of that bound over the rows of the last batch:
+ *     mean over rows r of |a_g,r - mean(a_g)|_2  x  |all of g's out-blocks|_F
+ * the activations as the step's forward pass left them. A dead group (all
+ * zero) or one whose activation does not vary over the batch scores 0 and
+ * goes without changing the function on that batch (to rounding). The
+ * change passes through the successors' ReLUs, which do not amplify it
+ * (their weights may: the bound at the output is then multiplied by their
+ * norms). Every sum runs in one fixed order of float operations (rows,
+ * then units; edges in canonical order, blocks row-major), so every
+ * backend gets the same bits. Without activations (act NULL: hand-made
+ * tests) the deviation factor is 1: the weight norm alone.
  *
  * Patience. Every round, each hidden group's `below` counts the rounds in a
  * row its contribution was below the threshold (0 again when it is not);
@@ -35,8 +42,38 @@
 #include "mathf.h"
 #include "model.h"
 
-/* The contribution of group g (see above); 0 for a group without out-edges. */
-GN_HD float gn_prune_score(const struct gn_model *m, int32_t g)
+/* The batch's mean activation of g, unit by unit, into mean (width(g)):
+ * act is g's (rows, width) block of the last forward pass. */
+GN_HD void gn_prune_mean(const struct gn_model *m, int32_t g, const float *act, int32_t rows,
+                         float *mean)
+{
+    const int32_t S = m->groups[g].width;
+    for (int32_t j = 0; j < S; j++) {
+        float s = 0.0f;
+        for (int32_t r = 0; r < rows; r++) s = GN_FADD(s, act[(int64_t)r * S + j]);
+        mean[j] = GN_FDIV(s, (float)rows);
+    }
+}
+
+/* The mean over rows of |a_g,r - mean|_2 (mean from gn_prune_mean). */
+GN_HD float gn_prune_spread(const struct gn_model *m, int32_t g, const float *act, int32_t rows,
+                            const float *mean)
+{
+    const int32_t S = m->groups[g].width;
+    float total = 0.0f;
+    for (int32_t r = 0; r < rows; r++) {
+        float s = 0.0f;
+        for (int32_t j = 0; j < S; j++) {
+            const float d = GN_FSUB(act[(int64_t)r * S + j], mean[j]);
+            s = GN_FADD(s, GN_FMUL(d, d));
+        }
+        total = GN_FADD(total, GN_FSQRT(s));
+    }
+    return GN_FDIV(total, (float)rows);
+}
+
+/* The L2 norm of all of g's outgoing weights together. */
+GN_HD float gn_prune_weight_norm(const struct gn_model *m, int32_t g)
 {
     const struct gn_group *gr = &m->groups[g];
     float sum = 0.0f;
@@ -51,13 +88,46 @@ GN_HD float gn_prune_score(const struct gn_model *m, int32_t g)
     return GN_FSQRT(sum);
 }
 
-/* One round's patience of a hidden group: count the round, return 1 when
- * it is a candidate. Other kinds are never candidates. */
-GN_HD int gn_prune_count(struct gn_model *m, int32_t g, float threshold, int32_t after)
+/* The contribution of group g (see above): act (rows, width(g)) and mean
+ * (width(g) floats of the caller's, left holding the mean activation), or
+ * act NULL for the weight norm alone. 0 for a group without out-edges. */
+GN_HD float gn_prune_score(const struct gn_model *m, int32_t g, const float *act, int32_t rows,
+                           float *mean)
+{
+    const float w = gn_prune_weight_norm(m, g);
+    if (!act || rows < 1) return w;
+    gn_prune_mean(m, g, act, rows, mean);
+    return GN_FMUL(gn_prune_spread(m, g, act, rows, mean), w);
+}
+
+/* Fold g's mean contribution into its successors' biases before it goes:
+ * bias_d[j] += sum over k of mean[k] W[k][j], for each out-edge g -> d in
+ * canonical order (k in order). */
+GN_HD void gn_prune_fold(struct gn_model *m, int32_t g, const float *mean)
+{
+    const struct gn_group *gr = &m->groups[g];
+    for (int32_t i = 0; i < gr->out_count; i++) {
+        const struct gn_edge *e = &m->edges[m->out_list[gr->out_begin + i]];
+        const int32_t D = m->groups[e->dst].width;
+        float *bias = m->params + m->groups[e->dst].bias;
+        for (int32_t j = 0; j < D; j++) {
+            float t = 0.0f;
+            for (int32_t k = 0; k < gr->width; k++)
+                t = GN_FADD(t, GN_FMUL(mean[k], m->params[e->w + (int64_t)k * D + j]));
+            bias[j] = GN_FADD(bias[j], t);
+        }
+    }
+}
+
+/* One round's patience of a hidden group, whose contribution is score:
+ * count the round, return 1 when it is a candidate. Other kinds are never
+ * candidates. */
+GN_HD int gn_prune_count(struct gn_model *m, int32_t g, float score, float threshold,
+                         int32_t after)
 {
     struct gn_group *gr = &m->groups[g];
     if (gr->kind != GN_GROUP_HIDDEN) return 0;
-    if (gn_prune_score(m, g) < threshold) gr->below++;
+    if (score < threshold) gr->below++;
     else gr->below = 0;
     return gr->below >= after;
 }
@@ -110,14 +180,18 @@ extern "C" {
 #endif
 
 /*
- * One pruning round over the hidden groups in canonical order: count each
- * group's patience (gn_prune_count), mark the candidates that can go
- * (gn_prune_can_remove) and remove them: their edges, then the pools
- * compacted (prune.c) and the topology rebuilt. Adds to m->pruned; log
- * (may be NULL) gets the slots. A threshold <= 0 does nothing.
+ * One pruning round over the hidden groups in canonical order: score each
+ * (gn_prune_score on b's activations of the last forward pass; b NULL: the
+ * weight norm alone), count its patience (gn_prune_count), and remove the
+ * candidates that can go (gn_prune_can_remove): their mean contribution
+ * folded into their successors' biases (gn_prune_fold; not without b),
+ * then the pools compacted (prune.c) and the topology rebuilt. Adds to
+ * m->pruned; log (may be NULL) gets the slots. A threshold <= 0 does
+ * nothing.
  */
-enum gn_status gn_prune_round(struct gn_model *m, float threshold, int32_t after,
-                              struct gn_prune_log *log);
+struct gn_buffers;
+enum gn_status gn_prune_round(struct gn_model *m, const struct gn_buffers *b, float threshold,
+                              int32_t after, struct gn_prune_log *log);
 
 #ifdef __cplusplus
 }

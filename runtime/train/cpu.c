@@ -278,7 +278,8 @@ static enum gn_status cpu_step(void *ctx, int grow)
     const struct gn_plan *pl = c->io->plan;
     if (pl->prune_threshold > 0.0f) {
         /* the serial backend's round (rare, and a pass over the pools) */
-        st = gn_prune_round(c->io->m, pl->prune_threshold, pl->prune_after, &c->io->events->prune);
+        st = gn_prune_round(c->io->m, c->io->buf, pl->prune_threshold, pl->prune_after,
+                            &c->io->events->prune);
         if (!st && c->io->events->prune.n_pruned > 0) st = rebuild_tasks(c);
     }
     if (!st && pl->grow != GN_GROW_OFF) st = grow_round(c);

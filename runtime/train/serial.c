@@ -67,7 +67,7 @@ static enum gn_status serial_step(void *ctx, int grow)
     io->events->prune.n_pruned = io->events->prune.n_moved = 0;
     enum gn_status st = GN_OK;
     if (grow && p->prune_threshold > 0.0f)
-        st = gn_prune_round(m, p->prune_threshold, p->prune_after, &io->events->prune);
+        st = gn_prune_round(m, b, p->prune_threshold, p->prune_after, &io->events->prune);
     if (grow && !st && p->grow != GN_GROW_OFF) {
         const struct gn_grow_rule rule =
             gn_grow_rule_make(m, p->grow_criterion, p->grow_threshold, p->grow_ratio);
