@@ -147,8 +147,10 @@ struct gn_settings {
     int32_t grow_every;   /* growth check every N steps */
     float grow_noise;     /* widthwise symmetry-breaking perturbation scale */
     /* Pruning, at the growth rounds: a hidden group whose contribution (the
-     * L2 norm of its outgoing weights) was below prune_threshold for
-     * prune_after rounds in a row is removed (0 = off, the default). */
+     * mean over the last batch of |a - mean(a)| times the L2 norm of its
+     * outgoing weights) was below prune_threshold for prune_after rounds in
+     * a row is removed, its mean contribution folded into its successors'
+     * biases (0 = off, the default; serial and cpu backends). */
     float prune_threshold;
     int32_t prune_after;
 
