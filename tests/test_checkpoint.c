@@ -82,9 +82,6 @@ static int teardown(void **state)
     return 0;
 }
 
-/* A contribution some groups of small()'s runs fall below (checked). */
-#define GN_TEST_PRUNE_THRESHOLD 20.0f
-
 static struct gn_settings small(enum gn_backend b)
 {
     struct gn_settings s;
@@ -342,12 +339,17 @@ static void test_resume_serial_to_cpu(void **state)
 /* Pruning through checkpoints: the removed groups (the pools compacted),
  * the count and every group's patience survive a stop at any point (the
  * patience of 2 rounds means some stops fall between a group's first round
- * below and its removal); serial and cpu resume one another. */
+ * below and its removal); serial and cpu resume one another. Whatever the
+ * data (a fresh seed each run): every group grows widthwise at every round
+ * and every group that can go goes after two rounds, so groups are pruned
+ * at every round from the third on. */
 static void test_resume_prune(void **state)
 {
     (void)state;
     struct gn_settings s = small(GN_BACKEND_SERIAL);
-    s.prune_threshold = GN_TEST_PRUNE_THRESHOLD;
+    s.grow = GN_GROW_WIDTH;
+    s.grow_threshold = 0.0f;
+    s.prune_threshold = 1e30f;
     s.prune_after = 2;
     struct gn_progress pr;
     reference(s, path("ref.ckpt"), &pr);
