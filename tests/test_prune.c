@@ -37,9 +37,8 @@
 #define CL 3
 #define ROWS 8
 
-/* input -> `hidden` parallel groups -> output, plus the chain links
- * asked for (chain > 0: the last `chain` groups form input -> a -> b -> output
- * instead). Weights He-initialised; groups in `tiny` get their outgoing
+/* input -> `hidden` parallel groups (slots 2 and up) -> output, weights
+ * He-initialised; the groups whose bit is set in `tiny` get their outgoing
  * weights scaled by 1e-3. */
 static void build(struct gn_model *m, int32_t hidden, uint32_t tiny)
 {
@@ -119,7 +118,8 @@ static void test_removes_below_in_order(void **state)
     assert_int_equal(m.n_edges, e0 - 4);
     assert_int_equal(m.n_params, p0 - 2 * (S + IN * S + S * CL));
     assert_int_equal(m.pruned, 2);
-    for (int32_t g = 0; g < m.n_groups; g++) assert_int_equal(m.groups[g].flags & GN_GROUP_PRUNED, 0);
+    for (int32_t g = 0; g < m.n_groups; g++)
+        assert_int_equal(m.groups[g].flags & GN_GROUP_PRUNED, 0);
     assert_int_equal(gn_model_rebuild(&m, m.order), GN_OK);
     /* nothing below any more: a third round changes nothing */
     assert_int_equal(gn_prune_round(&m, NULL, th, 2, &log), GN_OK);
@@ -210,7 +210,10 @@ static void test_function_bound(void **state)
         double spread = 0;
         for (int32_t r = 0; r < ROWS; r++) {
             double d2 = 0;
-            for (int32_t j = 0; j < S; j++) d2 += ((double)a[r * S + j] - mean[j]) * ((double)a[r * S + j] - mean[j]);
+            for (int32_t j = 0; j < S; j++) {
+                const double d = (double)a[r * S + j] - mean[j];
+                d2 += d * d;
+            }
             dev[r] = (float)sqrt(d2);
             spread += dev[r] / ROWS;
         }
