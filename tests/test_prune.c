@@ -14,7 +14,8 @@
  *    group feeding the output; a group whose activation is constant over
  *    the batch goes without a change;
  *  - the freed space is taken by the next duplication: the pools' use
- *    comes back to what it was, not beyond.
+ *    comes back to what it was, not beyond;
+ *  - the options are checked, and the cuda backend refuses them.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -26,11 +27,13 @@
 
 #include <cmocka.h>
 
+#include "error.h"
 #include "grow.h"
 #include "model.h"
 #include "ops.h"
 #include "prune.h"
 #include "rng.h"
+#include "trainer.h"
 
 #define S 4
 #define IN 5
@@ -287,6 +290,31 @@ static void test_space_reused(void **state)
     gn_model_free(&m);
 }
 
+/* The options: checked, and refused on cuda (which does not prune yet). */
+static void test_options(void **state)
+{
+    (void)state;
+    float x[4 * IN] = {0};
+    uint8_t y[4] = {0, 1, 2, 0};
+    struct gn_data d = {4, IN, CL, x, y};
+    struct gn_settings s;
+    gn_default_settings(&s);
+    gn_trainer *t = NULL;
+    s.backend = GN_BACKEND_CUDA;
+    s.prune_threshold = 1.0f;
+    assert_int_equal(gn_trainer_open(&t, &s, &d, NULL, NULL), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "cuda backend does not prune"));
+    s.backend = GN_BACKEND_SERIAL;
+    s.prune_threshold = -1.0f;
+    assert_int_equal(gn_trainer_open(&t, &s, &d, NULL, NULL), GN_ERR_INVALID);
+    s.prune_threshold = 1.0f;
+    s.prune_after = 0;
+    assert_int_equal(gn_trainer_open(&t, &s, &d, NULL, NULL), GN_ERR_INVALID);
+    s.prune_after = 1;
+    assert_int_equal(gn_trainer_open(&t, &s, &d, NULL, NULL), GN_OK);
+    gn_trainer_close(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -295,6 +323,7 @@ int main(void)
         cmocka_unit_test(test_never_disconnects),
         cmocka_unit_test(test_function_bound),
         cmocka_unit_test(test_space_reused),
+        cmocka_unit_test(test_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
