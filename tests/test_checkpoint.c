@@ -894,11 +894,20 @@ static void test_nan(void **state)
 {
     (void)state;
     struct gn_data d = poisoned();
-    for (int b = 0; b < 3; b++) {
+    for (int b = 0; b < 4; b++) {
         /* sgd on serial and cpu; adam (both moments restored; a step
-         * schedule, which --steps below does not change) on cpu */
+         * schedule, which --steps below does not change) on cpu; and sgd
+         * on cpu with pruning at every round (the restored model may have
+         * been compacted by the rounds before) */
         struct gn_settings s = b < 2 ? small(b ? GN_BACKEND_CPU : GN_BACKEND_SERIAL)
-                                     : small_adam(GN_BACKEND_CPU, GN_OPTIM_ADAM, GN_LR_STEP);
+                               : b == 2 ? small_adam(GN_BACKEND_CPU, GN_OPTIM_ADAM, GN_LR_STEP)
+                                        : small(GN_BACKEND_CPU);
+        if (b == 3) {
+            s.grow = GN_GROW_WIDTH;
+            s.grow_threshold = 0.0f;
+            s.prune_threshold = 1e30f;
+            s.prune_after = 2;
+        }
         gn_trainer *t;
         assert_int_equal(gn_trainer_open(&t, &s, &d, &test, NULL), GN_OK);
         assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
