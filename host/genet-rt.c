@@ -114,6 +114,13 @@ static void usage_train(FILE *f)
             "  --grow-ratio R       relative: the multiple of the median (default %g)\n"
             "  --grow-every N       check for growth every N steps (default %d)\n"
             "  --grow-noise X       widthwise symmetry-breaking perturbation (default %g)\n"
+            "  --prune-threshold X  at the growth rounds, remove a hidden group whose\n"
+            "                       contribution is below X: the mean over the last batch\n"
+            "                       of |a - mean(a)| times its outgoing weights' norm, a\n"
+            "                       bound on what its removal changes (its mean is folded\n"
+            "                       into the successors' biases); default 0: off; serial\n"
+            "                       and cpu backends\n"
+            "  --prune-after N      only after N growth rounds in a row below (default %d)\n"
             "  --max-groups N       group pool: the global limit on growth (default %d)\n"
             "  --max-edges N        edge pool (default 8 x max-groups)\n"
             "  --max-params N       parameter pool in floats (default: enough for max-groups)\n"
@@ -162,7 +169,7 @@ static void usage_train(FILE *f)
             d.weight_decay, gn_lr_schedule_name(d.lr_schedule), d.lr_warmup, d.lr_min,
             d.lr_gamma, d.group_size,
             gn_grow_policy_name(d.grow), gn_grow_criterion_name(d.grow_criterion),
-            d.grow_threshold, d.grow_ratio, d.grow_every, d.grow_noise,
+            d.grow_threshold, d.grow_ratio, d.grow_every, d.grow_noise, d.prune_after,
             d.max_groups, d.trace_every);
 }
 
@@ -214,6 +221,7 @@ static int parse_f(const char *opt, const char *v, float *out)
 
 struct ui {
     int tty, json, quiet;
+    int prune; /* --prune-threshold > 0: the progress line counts the groups pruned */
     FILE *log;
     int64_t last_ns;
 };
@@ -231,14 +239,17 @@ static void on_progress(void *ctx, const struct gn_progress *p)
     if (p->epoch_end) {
         char test[16] = "n/a   ";
         if (p->test_accuracy >= 0) snprintf(test, sizeof test, "%.4f", p->test_accuracy);
-        char dead[32] = "";
-        if (p->dead_groups > 0) snprintf(dead, sizeof dead, "  dead %d", p->dead_groups);
+        char tail[64] = "";
+        int at = 0;
+        if (u->prune) at = snprintf(tail, sizeof tail, "  pruned %" PRId64, p->pruned);
+        if (p->dead_groups > 0)
+            snprintf(tail + at, sizeof tail - (size_t)at, "  dead %d", p->dead_groups);
         if (u->tty && !u->quiet) fprintf(stderr, "\r\033[K");
         fprintf(u->log,
                 "epoch %3d  step %7" PRId64 "  loss %.4f  train acc %.4f  test acc %s  "
                 "groups %4d  edges %5d  dup %4" PRId64 "  refused %4" PRId64 "  %7.1fs%s%s\n",
                 p->epoch, p->step, p->loss, p->accuracy, test, p->groups, p->edges,
-                p->duplications, p->refused, p->seconds, dead,
+                p->duplications, p->refused, p->seconds, tail,
                 p->died ? "  DIED: the loss is at chance (see --on-nan)" : "");
         fflush(u->log);
         return;
@@ -283,7 +294,8 @@ static int cmd_train(int argc, char **argv, int bench)
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
         O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL, O_OPTIM, O_BETA1,
-        O_BETA2, O_EPS, O_SCHED, O_STEP_EVERY, O_GAMMA, O_LR_MIN, O_GCRIT, O_GRATIO
+        O_BETA2, O_EPS, O_SCHED, O_STEP_EVERY, O_GAMMA, O_LR_MIN, O_GCRIT, O_GRATIO,
+        O_PRUNE, O_PRUNE_AFTER
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -308,6 +320,7 @@ static int cmd_train(int argc, char **argv, int bench)
         {"lr-step-every", 1, 0, O_STEP_EVERY}, {"lr-gamma", 1, 0, O_GAMMA},
         {"lr-min", 1, 0, O_LR_MIN},
         {"grow-criterion", 1, 0, O_GCRIT}, {"grow-ratio", 1, 0, O_GRATIO},
+        {"prune-threshold", 1, 0, O_PRUNE}, {"prune-after", 1, 0, O_PRUNE_AFTER},
         {0, 0, 0, 0},
     };
     int c, epochs_set = 0, threshold_set = 0, ratio_set = 0;
@@ -468,6 +481,14 @@ static int cmd_train(int argc, char **argv, int bench)
             break;
         case O_GNOISE:
             if (parse_f("--grow-noise", optarg, &s.grow_noise)) return 2;
+            break;
+        case O_PRUNE:
+            if (parse_f("--prune-threshold", optarg, &s.prune_threshold)) return 2;
+            u.prune = s.prune_threshold > 0.0f;
+            break;
+        case O_PRUNE_AFTER:
+            if (parse_i64("--prune-after", optarg, 1, INT32_MAX, &v)) return 2;
+            s.prune_after = (int32_t)v;
             break;
         case O_MAXG:
             if (parse_i64("--max-groups", optarg, 3, 1 << 24, &v)) return 2;
@@ -687,12 +708,13 @@ static int cmd_train(int argc, char **argv, int bench)
         printf("{\"backend\": \"%s\", \"normalize\": \"%s\", \"steps\": %" PRId64 ", \"epochs\": %d, "
                "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
                "\"groups\": %d, \"edges\": %d, \"duplications\": %" PRId64
-               ", \"refused\": %" PRId64 ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
+               ", \"refused\": %" PRId64 ", \"pruned\": %" PRId64
+               ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
                "\"kernel_launches\": %" PRId64 ", \"skipped\": %" PRId64 ", \"dead_groups\": %d, "
                "\"died\": %s, \"status\": \"%s\"}\n",
                gn_backend_name(gn_trainer_backend(t)),
                gn_normalize_name(gn_trainer_normalize(t)), p.step, p.epoch, p.loss, p.accuracy,
-               test_acc, p.groups, p.edges, p.duplications, p.refused, p.seconds,
+               test_acc, p.groups, p.edges, p.duplications, p.refused, p.pruned, p.seconds,
                p.steps_per_s, p.kernel_launches, p.skipped, p.dead_groups,
                p.died ? "true" : "false", gn_status_str(st));
     }

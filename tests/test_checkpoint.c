@@ -220,6 +220,7 @@ static void assert_same_progress(const struct gn_progress *a, const struct gn_pr
     assert_int_equal(a->edges, b->edges);
     assert_int_equal(a->duplications, b->duplications);
     assert_int_equal(a->refused, b->refused);
+    assert_int_equal(a->pruned, b->pruned);
     assert_int_equal(a->skipped, b->skipped);
     assert_memory_equal(&a->loss, &b->loss, sizeof a->loss);
     assert_memory_equal(&a->accuracy, &b->accuracy, sizeof a->accuracy);
@@ -335,6 +336,30 @@ static void test_resume_serial_to_cpu(void **state)
     resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_CPU, GN_GROW_CRITERION_STD);
 }
 
+/* Pruning through checkpoints: the removed groups (the pools compacted),
+ * the count and every group's patience survive a stop at any point (the
+ * patience of 2 rounds means some stops fall between a group's first round
+ * below and its removal); serial and cpu resume one another. Whatever the
+ * data (a fresh seed each run): every group grows widthwise at every round
+ * and every group that can go goes after two rounds, so groups are pruned
+ * at every round from the third on. */
+static void test_resume_prune(void **state)
+{
+    (void)state;
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    s.grow = GN_GROW_WIDTH;
+    s.grow_threshold = 0.0f;
+    s.prune_threshold = 1e30f;
+    s.prune_after = 2;
+    struct gn_progress pr;
+    reference(s, path("ref.ckpt"), &pr);
+    print_message("pruning: %lld pruned, %d groups\n", (long long)pr.pruned, pr.groups);
+    assert_true(pr.pruned > 0);
+    resume_cases_of(s, GN_BACKEND_CPU);
+    s.backend = GN_BACKEND_CPU;
+    resume_cases_of(s, GN_BACKEND_SERIAL);
+}
+
 static void test_resume_relative(void **state)
 {
     (void)state;
@@ -436,10 +461,10 @@ static void test_bad_checkpoints(void **state)
     b[n / 2] ^= 0x10;
     spit(bad, (const unsigned char *)"{\"format\": \"genet-graph\"}", 25);
     refused(bad, s, &train, GN_ERR_FORMAT, "not a genet-rt checkpoint");
-    b[8] = 4;
+    b[8] = 5;
     spit(bad, b, n);
-    refused(bad, s, &train, GN_ERR_UNSUPPORTED, "version 4");
-    b[8] = 3;
+    refused(bad, s, &train, GN_ERR_UNSUPPORTED, "version 5");
+    b[8] = 4;
     spit(bad, b, n);
     {
         struct gn_settings m = s;
@@ -520,7 +545,7 @@ static void test_bad_checkpoints(void **state)
     {
         struct gn_checkpoint c;
         assert_int_equal(gn_checkpoint_parse(b, n, "good", &c), GN_OK);
-        size_t e0 = GN_CHECKPOINT_HEADER + (size_t)c.h.n_groups * 32;
+        size_t e0 = GN_CHECKPOINT_HEADER + (size_t)c.h.n_groups * 36;
         gn_checkpoint_free(&c);
         b[e0 + 4] = 0; /* edge 0's dst = the input */
         b[e0 + 5] = b[e0 + 6] = b[e0 + 7] = 0;
@@ -623,11 +648,35 @@ static void put_le(unsigned char *p, uint64_t v, int bytes)
     for (int k = 0; k < bytes; k++) p[k] = (unsigned char)(v >> (8 * k));
 }
 
-/* The version 2 file of the state a version 3 checkpoint of an sgd run
+/* The version 3 file of the state a version 4 checkpoint of a run without
+ * pruning holds: the same header without the pruning fields (reserved,
+ * zero), group records of 32 bytes (no pruning patience). */
+static unsigned char *to_v3(const unsigned char *b, size_t n, size_t *len)
+{
+    struct gn_checkpoint c;
+    assert_int_equal(gn_checkpoint_parse(b, n, "v4", &c), GN_OK);
+    assert_true(c.h.prune_threshold == 0.0f);
+    const size_t H = GN_CHECKPOINT_HEADER, G = (size_t)c.h.n_groups;
+    gn_checkpoint_free(&c);
+    *len = n - 4 * G;
+    unsigned char *v = calloc(*len, 1);
+    assert_non_null(v);
+    memcpy(v, b, 296); /* the fields version 3 has; then reserved bytes */
+    put_le(v + 8, 3, 4);
+    put_le(v + 16, *len, 8);
+    for (size_t g = 0; g < G; g++) memcpy(v + H + 32 * g, b + H + 36 * g, 32);
+    memcpy(v + H + 32 * G, b + H + 36 * G, n - H - 36 * G);
+    recrc(v, *len);
+    return v;
+}
+
+/* The version 2 file of the state a version 4 checkpoint of an sgd run
  * with a constant rate holds (what version 2 could hold): the 256-byte
  * header without the optimizer's fields, no second moment. */
-static unsigned char *to_v2(const unsigned char *b, size_t n, size_t *len)
+static unsigned char *to_v2(const unsigned char *b4, size_t n4, size_t *len)
 {
+    size_t n;
+    unsigned char *b = to_v3(b4, n4, &n);
     struct gn_checkpoint c;
     assert_int_equal(gn_checkpoint_parse(b, n, "v3", &c), GN_OK);
     assert_int_equal(c.h.optimizer, GN_OPTIM_SGD);
@@ -645,6 +694,7 @@ static unsigned char *to_v2(const unsigned char *b, size_t n, size_t *len)
     memcpy(v + H2, b + H3, records + 2 * np);                       /* up to the moment */
     memcpy(v + H2 + records + 2 * np, b + H3 + records + 3 * np, in); /* the normalization */
     recrc(v, *len);
+    free(b);
     return v;
 }
 
@@ -691,8 +741,30 @@ static void test_version2(void **state)
     struct gn_settings m = s;
     m.optimizer = GN_OPTIM_ADAM;
     refused(v2, m, &train, GN_ERR_INVALID, "--optimizer adam, the checkpoint sgd");
+
+    /* a version 3 file (before pruning) resumes the same run bitwise */
+    const char *v3 = ck; /* read into b: its name holds the version 3 file now */
+    size_t n3;
+    unsigned char *c3 = to_v3(b, n, &n3);
+    spit(v3, c3, n3);
+    assert_int_equal(gn_checkpoint_load(v3, &c), GN_OK);
+    assert_int_equal(c.h.version, 3);
+    assert_int_equal(c.h.pruned, 0);
+    assert_true(c.h.prune_threshold == 0.0f);
+    gn_checkpoint_free(&c);
+    r.resume_path = v3;
+    assert_int_equal(gn_trainer_open(&t, &r, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_progress(t, &pb);
+    gn_trainer_close(t);
+    assert_same_progress(&pb, &pr);
+    assert_same_file(fin, ref);
+    m = s;
+    m.prune_threshold = 0.5f;
+    refused(v3, m, &train, GN_ERR_INVALID, "--prune-threshold 0.5, the checkpoint 0");
     free(b);
     free(c2);
+    free(c3);
 }
 
 /* Opens (and closes) a run resuming from ck: GN_OK or the error. */
@@ -822,11 +894,20 @@ static void test_nan(void **state)
 {
     (void)state;
     struct gn_data d = poisoned();
-    for (int b = 0; b < 3; b++) {
+    for (int b = 0; b < 4; b++) {
         /* sgd on serial and cpu; adam (both moments restored; a step
-         * schedule, which --steps below does not change) on cpu */
+         * schedule, which --steps below does not change) on cpu; and sgd
+         * on cpu with pruning at every round (the restored model may have
+         * been compacted by the rounds before) */
         struct gn_settings s = b < 2 ? small(b ? GN_BACKEND_CPU : GN_BACKEND_SERIAL)
-                                     : small_adam(GN_BACKEND_CPU, GN_OPTIM_ADAM, GN_LR_STEP);
+                               : b == 2 ? small_adam(GN_BACKEND_CPU, GN_OPTIM_ADAM, GN_LR_STEP)
+                                        : small(GN_BACKEND_CPU);
+        if (b == 3) {
+            s.grow = GN_GROW_WIDTH;
+            s.grow_threshold = 0.0f;
+            s.prune_threshold = 1e30f;
+            s.prune_after = 2;
+        }
         gn_trainer *t;
         assert_int_equal(gn_trainer_open(&t, &s, &d, &test, NULL), GN_OK);
         assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
@@ -1022,6 +1103,7 @@ int main(void)
         cmocka_unit_test(test_adam_mismatch),
         cmocka_unit_test(test_version2),
         cmocka_unit_test(test_resume_relative),
+        cmocka_unit_test(test_resume_prune),
         cmocka_unit_test(test_periodic),
         cmocka_unit_test(test_bad_checkpoints),
         cmocka_unit_test(test_criterion_checkpoints),

@@ -6,7 +6,9 @@
  * backends must make the same growth decisions and end with
  * bitwise-identical weights, optimizer moments, losses and accuracies, for
  * 1, 2, 3 and 8 workers (more workers than cores included); with sgd, and
- * with adam and adamw under a warmup and a cosine or step schedule.
+ * with adam and adamw under a warmup and a cosine or step schedule; and
+ * with pruning on (groups removed and the pools compacted between growth
+ * rounds, the freed space taken by later duplications).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -41,6 +43,9 @@ static struct gn_data make_data(int32_t count, int32_t features, int32_t classes
     return d;
 }
 
+/* The serial run's pruned groups, of the last compare_backends. */
+static int64_t last_pruned;
+
 /* Returns the serial run's duplications. */
 static int64_t compare_backends(const struct gn_data *train, const struct gn_data *test,
                                 struct gn_settings s, const char *graph)
@@ -69,6 +74,7 @@ static int64_t compare_backends(const struct gn_data *train, const struct gn_dat
         assert_int_equal(pc.edges, pr.edges);
         assert_int_equal(pc.duplications, pr.duplications);
         assert_int_equal(pc.refused, pr.refused);
+        assert_int_equal(pc.pruned, pr.pruned);
         assert_memory_equal(&pc.loss, &pr.loss, sizeof pc.loss);
         assert_memory_equal(&pc.test_accuracy, &pr.test_accuracy, sizeof pc.test_accuracy);
         /* Same network position by position: parameters compared block by
@@ -98,6 +104,7 @@ static int64_t compare_backends(const struct gn_data *train, const struct gn_dat
         gn_trainer_close(t);
     }
     gn_trainer_close(ref);
+    last_pruned = pr.pruned;
     return pr.duplications;
 }
 
@@ -132,6 +139,7 @@ static void test_random_dags(void **state)
     uint64_t seed = gn_test_seed();
     struct gn_data train = make_data(300, 20, 5, seed), test = make_data(100, 20, 5, seed + 1);
     char *dir = gn_test_tmpdir();
+    int64_t pruned = 0;
     for (int k = 0; k < 4; k++) {
         struct gn_model m;
         assert_int_equal(gn_model_init(&m, 20, 5, 6, 64, 512, 1 << 20), GN_OK);
@@ -156,9 +164,18 @@ static void test_random_dags(void **state)
         r.grow_criterion = GN_GROW_CRITERION_RELATIVE;
         r.grow_ratio = 1.0f;
         assert_true(compare_backends(&train, &test, r, path) > 0);
+        /* pruning, with a patience of 1 or 2 rounds, and growth */
+        struct gn_settings p = s;
+        p.prune_threshold = 2.0f;
+        p.prune_after = 1 + k % 2;
+        compare_backends(&train, &test, p, path);
+        print_message("pruning %s after %d: %lld pruned\n", gn_grow_policy_name(p.grow),
+                      p.prune_after, (long long)last_pruned);
+        pruned += last_pruned;
         s.max_groups = 2 + (3 + k * 3) + 2; /* room for two: the pool runs out mid-round */
         pool_full(&train, &test, s, path);
     }
+    assert_true(pruned > 0); /* the pruning cases pruned */
     gn_test_rmdir(dir);
     gn_data_free(&train);
     gn_data_free(&test);

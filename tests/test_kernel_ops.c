@@ -376,7 +376,7 @@ enum where_kind { W_PARAM, W_BUF, W_GROUP, W_EDGE, W_PLAIN };
 /* The 32-bit words of struct gn_group and struct gn_edge (model.h). */
 static const char *const GROUP_WORDS[14] = {
     "kind",  "width", "bias (low)", "bias (high)", "in_begin", "in_count", "out_begin",
-    "out_count", "pos", "flags", "parent", "born", "grad_std", "pad_"};
+    "out_count", "pos", "flags", "parent", "born", "grad_std", "below"};
 #define GROUP_WORD_GRAD_STD 12
 static const char *const EDGE_WORDS[4] = {"src", "dst", "w (low)", "w (high)"};
 

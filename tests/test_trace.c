@@ -3,7 +3,9 @@
  * from the start graph (new groups, new and moved edges), give exactly the
  * run's final network, slot by slot and edge by edge, with its gradient
  * statistics and marks; on serial and cpu; every N steps or only at growth;
- * and the open errors (an unwritable path) are clear.
+ * with pruning (a record that pruned lists the removed slots and then the
+ * whole renamed graph, which replaces the replayed one); and the open
+ * errors (an unwritable path) are clear.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -97,6 +99,7 @@ struct replay {
     json_t *last_step;            /* the last step record (a reference) */
     int64_t records, steps_with_change, last_step_no;
     int64_t refused_events;
+    int64_t pruned; /* slots listed in pruned_groups */
     int saw_end, saw_epoch;
 };
 
@@ -170,6 +173,15 @@ static json_t *read_trace(const char *path, struct replay *r)
             r->last_step_no = step;
         }
         prev_step = step;
+        json_t *pg = json_object_get(rec, "pruned_groups");
+        if (pg) {
+            /* the whole graph follows, renamed: start the replay afresh */
+            assert_non_null(json_object_get(rec, "renamed"));
+            r->pruned += (int64_t)json_array_size(pg);
+            r->n_groups = r->n_edges = 0;
+            for (int i = 0; i < 1024; i++) r->src[i] = r->dst[i] = -1;
+        }
+        assert_int_equal(json_integer_value(json_object_get(rec, "pruned")), r->pruned);
         json_t *ng = json_object_get(rec, "new_groups");
         if (ng) replay_groups(r, ng);
         replay_edges(r, json_object_get(rec, "new_edges"), 0);
@@ -279,6 +291,37 @@ static void test_cpu_every_3(void **state)
     run_and_check(GN_BACKEND_CPU, 3);
 }
 
+/* Pruning in the trace, on both host backends. */
+static void prune_and_check(enum gn_backend b)
+{
+    char path[512];
+    snprintf(path, sizeof path, "%s/prune-%d.jsonl", dir, (int)b);
+    struct gn_settings s = growing(b, path, 0);
+    s.max_groups = 24;
+    s.prune_threshold = 5.0f;
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    struct replay r;
+    json_t *all = read_trace(path, &r);
+    struct gn_progress p;
+    gn_trainer_progress(t, &p);
+    print_message("%s: %lld pruned (%lld in the trace), %d groups\n", gn_backend_name(b),
+                  (long long)p.pruned, (long long)r.pruned, r.n_groups);
+    assert_true(p.pruned > 0);
+    assert_int_equal(r.pruned, p.pruned);
+    check_replay(&r, t);
+    json_decref(all);
+    gn_trainer_close(t);
+}
+
+static void test_prune(void **state)
+{
+    (void)state;
+    prune_and_check(GN_BACKEND_SERIAL);
+    prune_and_check(GN_BACKEND_CPU);
+}
+
 static void test_open_errors(void **state)
 {
     (void)state;
@@ -301,6 +344,7 @@ int main(void)
         cmocka_unit_test(test_serial_every_5),
         cmocka_unit_test(test_serial_growth_only),
         cmocka_unit_test(test_cpu_every_3),
+        cmocka_unit_test(test_prune),
         cmocka_unit_test(test_open_errors),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -146,6 +146,13 @@ struct gn_settings {
     float grow_ratio;     /* relative: mark it when it exceeds this times the median */
     int32_t grow_every;   /* growth check every N steps */
     float grow_noise;     /* widthwise symmetry-breaking perturbation scale */
+    /* Pruning, at the growth rounds: a hidden group whose contribution (the
+     * mean over the last batch of |a - mean(a)| times the L2 norm of its
+     * outgoing weights) was below prune_threshold for prune_after rounds in
+     * a row is removed, its mean contribution folded into its successors'
+     * biases (0 = off, the default; serial and cpu backends). */
+    float prune_threshold;
+    int32_t prune_after;
 
     int32_t max_groups; /* pool capacities: the global limit on growth */
     int32_t max_edges;  /* 0 = derived from max_groups */
@@ -228,6 +235,7 @@ struct gn_progress {
     double test_accuracy; /* at epoch ends; -1 when there is no test set */
     int32_t groups, edges; /* hidden groups in use, edges in use */
     int64_t duplications, refused;
+    int64_t pruned;      /* hidden groups removed by pruning since the start */
     double seconds;      /* since the run started */
     double steps_per_s;
     int64_t kernel_launches; /* GPU kernel launches of the run (cuda: 1 for training) */

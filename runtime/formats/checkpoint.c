@@ -29,7 +29,8 @@
 
 static const unsigned char gn_ckpt_magic[8] = {'G', 'N', 'C', 'K', 'P', 'T', '\r', '\n'};
 
-#define GN_CKPT_GROUP 32 /* bytes per group record */
+#define GN_CKPT_GROUP 36    /* bytes per group record */
+#define GN_CKPT_GROUP_V3 32 /* in versions 1 to 3 (no pruning patience) */
 #define GN_CKPT_EDGE 16  /* bytes per edge record */
 #define GN_CKPT_TAIL 4   /* the CRC-32 */
 
@@ -138,7 +139,8 @@ static uint32_t gn_ckpt_header_size(uint32_t version)
 static uint64_t gn_ckpt_size(uint32_t version, int64_t inputs, int64_t n_groups, int64_t n_edges,
                              int64_t n_params)
 {
-    return gn_ckpt_header_size(version) + (uint64_t)n_groups * (GN_CKPT_GROUP + 4) +
+    const uint64_t group = version >= 4 ? GN_CKPT_GROUP : GN_CKPT_GROUP_V3;
+    return gn_ckpt_header_size(version) + (uint64_t)n_groups * (group + 4) +
            (uint64_t)n_edges * GN_CKPT_EDGE + (uint64_t)n_params * (version >= 3 ? 12 : 8) +
            (version >= 2 ? (uint64_t)inputs * 8 : 0) + GN_CKPT_TAIL;
 }
@@ -223,6 +225,9 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, ui
     put_f32(o, plan->optim.gamma);
     put_i32(o, plan->grow_criterion);
     put_f32(o, plan->grow_ratio);
+    put_i64(o, m->pruned);
+    put_f32(o, plan->prune_threshold);
+    put_i32(o, plan->prune_after);
     while (o->at < GN_CHECKPOINT_HEADER)
         o->p[o->at++] = 0; /* reserved */
 }
@@ -310,6 +315,7 @@ enum gn_status gn_checkpoint_write(const char *path, const struct gn_plan *plan,
         put_i32(&o, gr->parent);
         put_i32(&o, gr->born);
         put_f32(&o, gr->grad_std);
+        put_i32(&o, gr->below);
     }
     for (int32_t e = 0; e < m->n_edges; e++) {
         put_i32(&o, m->edges[e].src);
@@ -413,6 +419,10 @@ static void gn_ckpt_get_header(struct gn_ckpt_in *in, struct gn_checkpoint_heade
     /* before version 3 every run grew by the std criterion */
     h->grow_criterion = h->version >= 3 ? get_i32(in) : GN_GROW_CRITERION_STD;
     h->grow_ratio = h->version >= 3 ? get_f32(in) : 0.0f;
+    /* before version 4 no run pruned */
+    h->pruned = h->version >= 4 ? get_i64(in) : 0;
+    h->prune_threshold = h->version >= 4 ? get_f32(in) : 0.0f;
+    h->prune_after = h->version >= 4 ? get_i32(in) : 1;
 }
 
 /* The header's values on their own: ranges, and counts within the pools. */
@@ -440,7 +450,7 @@ static enum gn_status gn_ckpt_check_header(const struct gn_checkpoint_header *h,
     if (h->step < 0 || h->epoch < 0 || h->epoch > h->step || h->grow_round < 0 ||
         h->grow_round > h->step || h->ep_seen < 0 || h->ep_hits < 0 || h->ep_hits > h->ep_seen ||
         h->skipped < 0 || h->skipped > h->step || h->duplications < 0 || h->refused < 0 ||
-        !isfinite(h->ep_loss))
+        h->pruned < 0 || !isfinite(h->ep_loss))
         return gn_fail(GN_ERR_FORMAT,
                        "%s: corrupted header: position step %lld, epoch %lld, round %lld, "
                        "epoch sums %lld/%lld",
@@ -467,6 +477,9 @@ static enum gn_status gn_ckpt_check_group(const struct gn_checkpoint_header *h,
                        slot, (long long)g->bias);
     if (g->flags & ~(GN_GROUP_MARKED | GN_GROUP_CHOSEN))
         return gn_fail(GN_ERR_FORMAT, "%s: group %d: unknown flags 0x%x", name, slot, g->flags);
+    if (g->below < 0)
+        return gn_fail(GN_ERR_FORMAT, "%s: group %d: %d pruning rounds below the threshold", name,
+                       slot, g->below);
     if (g->parent < -1 || g->parent >= h->n_groups)
         return gn_fail(GN_ERR_FORMAT, "%s: group %d: parent %d does not exist", name, slot,
                        g->parent);
@@ -546,6 +559,9 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
         !(h->grow_ratio >= 0.0f) || !isfinite(h->grow_ratio))
         return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: growth criterion %d ratio %g", name,
                        h->grow_criterion, h->grow_ratio);
+    if (!(h->prune_threshold >= 0.0f) || !isfinite(h->prune_threshold) || h->prune_after < 1)
+        return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: prune threshold %g after %d", name,
+                       h->prune_threshold, h->prune_after);
 
     ck->groups = calloc((size_t)h->n_groups, sizeof *ck->groups);
     ck->edges = calloc((size_t)h->n_edges + 1, sizeof *ck->edges);
@@ -568,6 +584,7 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
         gr->parent = get_i32(&in);
         gr->born = get_i32(&in);
         gr->grad_std = get_f32(&in);
+        gr->below = h->version >= 4 ? get_i32(&in) : 0;
         if ((st = gn_ckpt_check_group(h, gr, g, name))) goto error;
     }
     for (int32_t e = 0; e < h->n_edges; e++) {
@@ -732,6 +749,12 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
                  plan->grow_every, h->grow_every);
     GN_CKPT_DIFF(h->grow_noise != plan->grow_noise, "--grow-noise %g, the checkpoint %g",
                  plan->grow_noise, h->grow_noise);
+    GN_CKPT_DIFF(h->prune_threshold != plan->prune_threshold,
+                 "--prune-threshold %g, the checkpoint %g", plan->prune_threshold,
+                 h->prune_threshold);
+    if (h->prune_threshold > 0.0f)
+        GN_CKPT_DIFF(h->prune_after != plan->prune_after, "--prune-after %d, the checkpoint %d",
+                     plan->prune_after, h->prune_after);
     GN_CKPT_DIFF(h->max_groups != plan->max_groups || h->max_edges != plan->max_edges ||
                      h->max_params != plan->max_params,
                  "the pools hold %d groups, %d edges, %lld parameters (--max-groups, "
@@ -773,6 +796,7 @@ enum gn_status gn_checkpoint_model(const struct gn_checkpoint *ck, struct gn_mod
     m->n_params = h->n_params;
     m->duplications = h->duplications;
     m->refused = h->refused;
+    m->pruned = h->pruned;
     enum gn_status st = gn_model_rebuild(m, ck->order);
     if (st) {
         char why[256];
@@ -805,6 +829,7 @@ enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_mod
     last->edges = m->n_edges;
     last->duplications = m->duplications;
     last->refused = m->refused;
+    last->pruned = m->pruned;
     last->skipped = h->skipped;
     return GN_OK;
 }

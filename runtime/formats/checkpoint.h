@@ -28,16 +28,19 @@
  * tiles are not: serial and cpu agree bitwise, so a checkpoint moves
  * between them.
  *
- * File layout, little-endian, version 3 (docs/RELIABILITY.md has the field
- * table; version 2, still read, has a 256-byte header without the
+ * File layout, little-endian, version 4 (docs/RELIABILITY.md has the field
+ * table; version 3, still read, has 32-byte group records without the
+ * pruning patience and no pruning settings or counter in its header, and
+ * reads as a run without pruning; version 2, still read, has a 256-byte header without the
  * optimizer's settings and the growth criterion and no second moment, and
  * reads as sgd with a constant rate and --grow-criterion std; version 1
  * also lacks the normalization mode and arrays and reads as --normalize
  * none):
  *     header      320 bytes: magic "GNCKPT\r\n", version, header size,
  *                 file size, shape, settings, position, counters
- *     groups      n_groups x 32 bytes  (kind, width, bias, flags, parent,
- *                                       born, grad_std)
+ *     groups      n_groups x 36 bytes  (kind, width, bias, flags, parent,
+ *                                       born, grad_std, below; version 3
+ *                                       and earlier: 32, without below)
  *     edges       n_edges x 16 bytes   (src, dst, weight offset)
  *     order       n_groups x 4 bytes   (the canonical order)
  *     params      n_params x 4 bytes   (float32)
@@ -67,8 +70,8 @@
 #include "normalize.h"
 #include "plan.h"
 
-#define GN_CHECKPOINT_VERSION 3u     /* written; versions 1 to 3 are read */
-#define GN_CHECKPOINT_HEADER 320u    /* bytes of a version 3 header */
+#define GN_CHECKPOINT_VERSION 4u     /* written; versions 1 to 4 are read */
+#define GN_CHECKPOINT_HEADER 320u    /* bytes of a version 3 or 4 header */
 #define GN_CHECKPOINT_HEADER_V2 256u /* of a version 1 or 2 header */
 
 /* A run's position: what a checkpoint holds beside the model, the plan's
@@ -114,6 +117,10 @@ struct gn_checkpoint_header {
     /* growth criterion (version 3; earlier versions read as std) */
     int32_t grow_criterion; /* enum gn_grow_criterion */
     float grow_ratio;       /* relative; 0 in earlier versions */
+    /* version 4: pruning (0, 1 and no groups pruned in earlier versions) */
+    float prune_threshold;
+    int32_t prune_after;
+    int64_t pruned;
 };
 
 /* A decoded checkpoint: the header and the model's records, arrays sized

@@ -234,7 +234,7 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
         c->parent = g;
         c->born = (int32_t)step;
         c->grad_std = gr->grad_std;
-        c->pad_ = 0;
+        c->below = 0;
     }
     int64_t p = p0 + S;
     if (kind == GN_DUP_DEPTH) {

@@ -9,8 +9,10 @@
  * from 2 up. An edge src -> dst owns a weight block of src.width x dst.width
  * floats (row-major, W[k][j] maps input unit k to output unit j); a group
  * owns a bias block of width floats. New groups, edges and parameter blocks
- * are bump-allocated; nothing is ever freed during a run (depthwise growth
- * re-points existing edges instead of deleting them).
+ * are bump-allocated. Only pruning (prune.h) frees space: it compacts the
+ * three pools, so the bump counters go down and the next duplications
+ * take the freed space (depthwise growth re-points existing edges instead
+ * of deleting them).
  *
  * Canonical order. Every backend computes in the same order so results match
  * bitwise: groups in `order` (a topological order, input first, output last;
@@ -40,6 +42,7 @@ enum gn_group_kind {
 /* Group flags, set by growth. */
 #define GN_GROUP_MARKED 1u /* gradient std above the threshold */
 #define GN_GROUP_CHOSEN 2u /* marked and no predecessor marked: duplicate it */
+#define GN_GROUP_PRUNED 4u /* removed by the pruning round under way (prune.h) */
 
 struct gn_group {
     int32_t kind;
@@ -52,7 +55,7 @@ struct gn_group {
     int32_t parent; /* slot this group was duplicated from, -1 if original */
     int32_t born;   /* step at which it was created (0 for the start graph) */
     float grad_std; /* last measured gradient standard deviation */
-    int32_t pad_;
+    int32_t below;  /* pruning rounds in a row its contribution was below the threshold */
 };
 GN_STATIC_ASSERT(sizeof(struct gn_group) == 56, "gn_group layout is shared with the device");
 
@@ -83,8 +86,8 @@ struct gn_model {
     int32_t *out_list; /* max_edges: out-edges grouped by src */
     int32_t depth;     /* longest path input -> output, in edges */
 
-    /* growth counters */
-    int64_t duplications, refused;
+    /* growth counters; pruned: hidden groups removed by pruning */
+    int64_t duplications, refused, pruned;
 };
 
 /* Sort a list of edge indices by the position of one endpoint (insertion

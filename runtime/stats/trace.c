@@ -4,8 +4,13 @@
  *
  * Records hold deltas against what the trace already wrote (the start
  * record's graph is the first delta, against an empty one). Group slots are
- * bump-allocated and never reused during a run, so the groups new since the
- * previous record are exactly slots [written, n_groups). Edges change in
+ * bump-allocated and, without pruning, never reused during a run, so the
+ * groups new since the previous record are exactly slots [written,
+ * n_groups). A pruning round renames slots (prune.c compacts the pools):
+ * its record lists the removed slots ("pruned_groups", as numbered in the previous
+ * record) and the renamed ones ("renamed"), and then the whole graph again
+ * (every group in new_groups, every edge in new_edges), which replaces the
+ * one before. Edges change in
  * place (depthwise growth re-points the parent's out-edges to leave from
  * the child), so the writer keeps a copy of every edge slot's (src, dst) as
  * last written and reports the slots that appeared or moved. A slot with
@@ -173,8 +178,10 @@ static int32_t live_edges(const struct gn_model *m)
 
 static void put_counts(FILE *f, const struct gn_model *m)
 {
-    fprintf(f, ",\"hidden\":%d,\"edges\":%d,\"duplications\":%lld,\"refused\":%lld", m->n_groups - 2,
-            live_edges(m), (long long)m->duplications, (long long)m->refused);
+    fprintf(f,
+            ",\"hidden\":%d,\"edges\":%d,\"duplications\":%lld,\"refused\":%lld,\"pruned\":%lld",
+            m->n_groups - 2, live_edges(m), (long long)m->duplications, (long long)m->refused,
+            (long long)m->pruned);
 }
 
 static enum gn_status end_record(struct gn_trace *tr)
@@ -267,6 +274,18 @@ static enum gn_status write_step(struct gn_trace *tr, const struct gn_model *m,
         }
         fputc(']', f);
     }
+    if (at->prune && at->prune->n_pruned > 0) {
+        const struct gn_prune_log *pl = at->prune;
+        fputs(",\"pruned_groups\":[", f);
+        for (int32_t i = 0; i < pl->n_pruned; i++) fprintf(f, i ? ",%d" : "%d", pl->pruned[i]);
+        fputs("],\"renamed\":[", f);
+        for (int32_t i = 0; i < pl->n_moved; i++)
+            fprintf(f, "%s[%d,%d]", i ? "," : "", pl->moved[i][0], pl->moved[i][1]);
+        fputc(']', f);
+        /* slots and edges renamed: the whole graph again below */
+        tr->groups_written = 0;
+        tr->edges_seen = 0;
+    }
     put_changes(tr, m);
     put_state(f, m);
     tr->loss_sum = 0.0;
@@ -283,6 +302,7 @@ enum gn_status gn_trace_step(struct gn_trace *tr, const struct gn_model *m,
     tr->rows += rows;
     tr->steps++;
     int due = (tr->every > 0 && at->step % tr->every == 0) || at->n_events > 0 ||
+              (at->prune && at->prune->n_pruned > 0) ||
               m->n_groups != tr->groups_written || at->step >= tr->steps_total;
     return due ? write_step(tr, m, at) : GN_OK;
 }

@@ -19,6 +19,7 @@
 #include "grow.h"
 #include "model.h"
 #include "plan.h"
+#include "prune.h"
 
 struct gn_trace;
 
@@ -28,6 +29,7 @@ struct gn_trace_at {
     double seconds;      /* since the run started */
     const struct gn_grow_event *events; /* the last step's growth events */
     int32_t n_events;
+    const struct gn_prune_log *prune; /* the last step's pruning round (NULL: none) */
 };
 
 /* Create (truncate) the trace file. every: a record every N steps

@@ -26,6 +26,7 @@
 
 #include "genet/genet.h"
 #include "grow.h"
+#include "prune.h"
 #include "model.h"
 #include "ops.h"
 #include "plan.h"
@@ -41,7 +42,7 @@ struct gn_counters {
     int64_t t_wait_data_ns, t_wait_kernel_ns;
     int64_t queue_high_water;
     int64_t groups, edges, params; /* pool use, input and output included */
-    int64_t duplications, refused;
+    int64_t duplications, refused, pruned;
 };
 
 /* Where a backend's workers spent a run, by phase, each phase's time
@@ -54,11 +55,12 @@ struct gn_profile {
     double ns[GN_PROFILE_MAX];
 };
 
-/* Growth events of the last step (for traces). */
+/* Growth events and the pruning round of the last step (for traces). */
 #define GN_GROW_LOG_MAX 64
 struct gn_grow_log {
     struct gn_grow_event ev[GN_GROW_LOG_MAX];
     int32_t n;
+    struct gn_prune_log prune;
 };
 
 /* The running sums of the epoch a run is in. */

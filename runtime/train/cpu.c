@@ -19,6 +19,9 @@
  * The relative criterion first runs a rank pass: each task ranks its
  * group's statistic among the hidden groups' (gn_grow_rank) and the one
  * task holding the median's rank leaves its statistic for the rule.
+ * Pruning (--prune-threshold), before growth at a growth round, is the
+ * serial backend's round on the main thread (gn_prune_round), then the
+ * task DAGs are rebuilt when it removed a group.
  *
  * What can differ from serial: when a pool runs out in the middle of a
  * round, which of the round's duplications get the last space depends on
@@ -32,6 +35,7 @@
 #include "backend.h"
 #include "error.h"
 #include "grow.h"
+#include "prune.h"
 #include "pool.h"
 #include "sched_cpu.h"
 #include "taskgraph.h"
@@ -268,9 +272,17 @@ static enum gn_status cpu_step(void *ctx, int grow)
     cn->t_backward_ns += (int64_t)(b / (uint64_t)w);
     cn->t_update_ns += (int64_t)(u / (uint64_t)w);
     c->io->events->n = 0;
+    c->io->events->prune.n_pruned = c->io->events->prune.n_moved = 0;
     if (!grow) return GN_OK;
     int64_t g0 = gn_now_ns();
-    st = grow_round(c);
+    const struct gn_plan *pl = c->io->plan;
+    if (pl->prune_threshold > 0.0f) {
+        /* the serial backend's round (rare, and a pass over the pools) */
+        st = gn_prune_round(c->io->m, c->io->buf, pl->prune_threshold, pl->prune_after,
+                            &c->io->events->prune);
+        if (!st && c->io->events->prune.n_pruned > 0) st = rebuild_tasks(c);
+    }
+    if (!st && pl->grow != GN_GROW_OFF) st = grow_round(c);
     cn->t_growth_ns += gn_now_ns() - g0;
     return st;
 }

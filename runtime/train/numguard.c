@@ -109,6 +109,7 @@ static void gn_snapshot_copy(struct gn_model *dst, const struct gn_model *src)
     dst->depth = src->depth;
     dst->duplications = src->duplications;
     dst->refused = src->refused;
+    dst->pruned = src->pruned;
 }
 
 void gn_snapshot_take(struct gn_snapshot *s, const struct gn_model *m, int64_t grow_round)

@@ -82,8 +82,11 @@ struct gn_plan {
      * or grow_ratio (relative) */
     int32_t grow_criterion;
     float grow_ratio;
+    /* pruning at the growth rounds (prune.h): off when prune_threshold is 0 */
+    float prune_threshold;
+    int32_t prune_after;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 288, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 296, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 96, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 120, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 152, "gn_plan layout");

@@ -5,7 +5,8 @@
  * Step: forward over order[1..], loss, backward over order reversed (the
  * output's error comes from the loss), then per group the weight gradients
  * and the growth statistic, then the optimizer's update (after all gradients, since
- * the backward pass of a group reads its successors' weights), then growth.
+ * the backward pass of a group reads its successors' weights), then pruning
+ * (prune.h) and growth.
  * Its context is the io the trainer handed it: it keeps nothing else.
  */
 #include <stdio.h>
@@ -13,6 +14,7 @@
 #include "backend.h"
 #include "error.h"
 #include "grow.h"
+#include "prune.h"
 
 static enum gn_status serial_probe(char *why, size_t len)
 {
@@ -62,8 +64,11 @@ static enum gn_status serial_step(void *ctx, int grow)
     int64_t t3 = gn_now_ns();
     c->tasks += 3 * (int64_t)(m->n_groups - 1);
     io->events->n = 0;
+    io->events->prune.n_pruned = io->events->prune.n_moved = 0;
     enum gn_status st = GN_OK;
-    if (grow) {
+    if (grow && p->prune_threshold > 0.0f)
+        st = gn_prune_round(m, b, p->prune_threshold, p->prune_after, &io->events->prune);
+    if (grow && !st && p->grow != GN_GROW_OFF) {
         const struct gn_grow_rule rule =
             gn_grow_rule_make(m, p->grow_criterion, p->grow_threshold, p->grow_ratio);
         if (gn_grow_mark(m, &rule) > 0)

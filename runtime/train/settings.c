@@ -35,6 +35,8 @@ void gn_default_settings(struct gn_settings *s)
     s->grow_ratio = 2.0f;
     s->grow_every = 100;
     s->grow_noise = 0.1f;
+    s->prune_threshold = 0.0f;
+    s->prune_after = 1;
     s->max_groups = 64;
     s->max_edges = 0;
     s->max_params = 0;

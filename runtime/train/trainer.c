@@ -113,15 +113,19 @@ static enum gn_status choose_backend(struct gn_trainer *t)
     char why[256] = "";
     if (want == GN_BACKEND_AUTO) {
         /* --trace: auto keeps to the host backends, whose traces are the
-         * checked reference (--backend cuda traces from inside the kernel) */
+         * checked reference (--backend cuda traces from inside the kernel);
+         * --prune-threshold too: the cuda backend does not prune */
         int usable = gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) == GN_OK;
-        if (usable && !t->s.trace_path) {
+        if (usable && !t->s.trace_path && !(t->s.prune_threshold > 0.0f)) {
             t->backend = GN_BACKEND_CUDA;
             snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s", why);
         } else {
             t->backend = gn_backend_ops_of(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason, "%.200s; using the %s backend",
-                     usable ? "--trace picks a host backend (--backend cuda traces too)" : why,
+                     usable ? (t->s.trace_path ? "--trace picks a host backend (--backend cuda "
+                                                 "traces too)"
+                                               : "--prune-threshold picks a host backend")
+                            : why,
                      gn_backend_name(t->backend));
         }
     } else {
@@ -216,6 +220,12 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_INVALID, "--grow-ratio must be a number >= 0");
     if (!(s->grow_noise >= 0.0f && s->grow_noise < 1.0f))
         return gn_fail(GN_ERR_INVALID, "--grow-noise must be in [0, 1)");
+    if (!(s->prune_threshold >= 0.0f) || !isfinite(s->prune_threshold))
+        return gn_fail(GN_ERR_INVALID, "--prune-threshold must be a number >= 0");
+    if (s->prune_after < 1) return gn_fail(GN_ERR_INVALID, "--prune-after must be >= 1");
+    if (s->prune_threshold > 0.0f && s->backend == GN_BACKEND_CUDA)
+        return gn_fail(GN_ERR_INVALID, "--prune-threshold: pruning runs on the serial and cpu "
+                                       "backends only; the cuda backend does not prune yet");
     if (s->max_groups < 0 || s->max_edges < 0 || s->max_params < 0 || s->threads < 0 ||
         s->tile < 0)
         return gn_fail(GN_ERR_INVALID, "pool sizes, --threads and --tile must be >= 0");
@@ -578,6 +588,7 @@ static void fill_progress(struct gn_trainer *t)
     p->edges = t->m.n_edges;
     p->duplications = t->m.duplications;
     p->refused = t->m.refused;
+    p->pruned = t->m.pruned;
     p->seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9;
     p->steps_per_s = p->seconds > 0 ? (double)p->step / p->seconds : 0.0;
     p->skipped = t->skipped;
@@ -589,6 +600,7 @@ static void fill_progress(struct gn_trainer *t)
     t->c.params = t->m.n_params;
     t->c.duplications = p->duplications;
     t->c.refused = p->refused;
+    t->c.pruned = p->pruned;
     publish(t);
 }
 
@@ -640,6 +652,7 @@ static struct gn_trace_at trace_at(const struct gn_trainer *t)
         .seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9,
         .events = t->events.ev,
         .n_events = t->events.n,
+        .prune = &t->events.prune,
     };
     return at;
 }
@@ -704,6 +717,7 @@ static enum gn_status guard_step(gn_trainer *t, double ls, int32_t rows, int *sk
     if (!st || !t->snap) return st;
     gn_snapshot_restore(t->snap, &t->m, &t->grow_round);
     t->events.n = 0;
+    t->events.prune.n_pruned = t->events.prune.n_moved = 0;
     t->skipped++;
     *skip = 1;
     return t->ops->reload ? t->ops->reload(t->bctx) : GN_OK;
@@ -737,7 +751,8 @@ static enum gn_status run_backend(gn_trainer *t)
             t->buf.y = t->ybatch;
             t->buf.rows = rows;
             t->c.t_wait_data_ns += gn_now_ns() - tl;
-            int grow = p->grow != GN_GROW_OFF && (t->c.step + 1) % p->grow_every == 0;
+            int grow = (p->grow != GN_GROW_OFF || p->prune_threshold > 0.0f) &&
+                       (t->c.step + 1) % p->grow_every == 0;
             if (t->snap) gn_snapshot_take(t->snap, &t->m, t->grow_round);
             if ((st = t->ops->step(t->bctx, grow))) return st;
             double ls;
