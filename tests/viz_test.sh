@@ -72,4 +72,31 @@ echo "screenshots: first $(stat -c %s "$dir/shot-0.png") bytes, last $(stat -c %
 "$viz" "$dir/run.jsonl" -o "$dir/growth.html" --png "$dir/final.png" --strip "$dir/strip.png" \
     --strip-frames 4 > /dev/null || fail "genet-viz --png --strip failed"
 for f in final strip; do [ -s "$dir/$f.png" ] || fail "no $f.png"; done
+
+# Pruning renames slots (docs/TRACE.md): the page must follow it, drawing at
+# the last frame exactly the groups the network then has, not the removed
+"$rt" train "$dir/viz-train.csv" --backend cpu --threads 2 --steps 300 --batch 32 \
+  --group-size 8 --grow alternate --grow-threshold 0.001 --grow-every 20 --prune-threshold 10 \
+  --trace "$dir/prune.jsonl" --trace-every 10 --stats-interval 0 --quiet > "$dir/train.log" 2>&1 \
+  || { cat "$dir/train.log"; fail "training with --prune-threshold failed"; }
+read -r pframes pruned plast kfirst kgroups < <(python3 - "$dir/prune.jsonl" <<'EOF'
+import json, sys
+recs = [json.loads(l) for l in open(sys.argv[1])]
+frames = [r for r in recs if r["type"] in ("start", "step")]
+pruned = sum(len(r.get("pruned_groups", [])) for r in frames)
+k = next((i for i, r in enumerate(frames) if r.get("pruned_groups")), 0)
+print(len(frames), pruned, frames[-1]["hidden"] + 2, k, frames[k]["hidden"] + 2)
+EOF
+)
+echo "pruning trace: $pframes frames, $pruned groups pruned, $plast groups at the end"
+[ "$pruned" -gt 0 ] || fail "nothing was pruned: the test does not test the renaming"
+"$viz" "$dir/prune.jsonl" -o "$dir/prune.html" || fail "genet-viz failed on a pruning trace"
+browse --dump-dom "file://$dir/prune.html#frame=last" > "$dir/dom-prune.html" || fail "chromium --dump-dom failed"
+drawn=$(attr drawn < "$dir/dom-prune.html")
+echo "pruning trace, #frame=last: $drawn groups drawn (want $plast)"
+[ "$drawn" = "$plast" ] || fail "the page drew $drawn groups after pruning, the network has $plast"
+browse --dump-dom "file://$dir/prune.html#frame=$kfirst" > "$dir/dom-prune1.html" || fail "chromium --dump-dom failed"
+drawn=$(attr drawn < "$dir/dom-prune1.html")
+echo "pruning trace, #frame=$kfirst (the first that pruned): $drawn groups drawn (want $kgroups)"
+[ "$drawn" = "$kgroups" ] || fail "the page drew $drawn groups where the first pruning left $kgroups"
 echo "ok"

@@ -36,27 +36,66 @@
 
     /* ---- the trace, replayed ------------------------------------------ */
 
+    /*
+     * Groups and edges get the page's own ids: a group's slot in the trace
+     * until pruning renames slots (docs/TRACE.md), so without pruning an id
+     * is the slot. A record that pruned ends the removed groups (`gone`),
+     * moves the survivors' slots to their new names, ends every edge and
+     * reads the whole graph again (edges under fresh ids, not highlighted).
+     */
     function build(recs) {
         var start = recs[0];
         var groups = [], edges = [], frames = [], epochs = [], end = null, order = [];
+        var slotG = [], edgeBase = 0, edgeTop = 0, pruned = 0;
+        function gid(s) { return s >= 0 && slotG[s] !== undefined ? slotG[s] : -1; }
         function addFrame(r) {
-            var f = frames.length, fresh = [], moved = [];
+            var f = frames.length, fresh = [], moved = [], prunedNow = !!r.pruned_groups;
+            if (prunedNow) {
+                var gone = {}, to = {}, next = [];
+                r.pruned_groups.forEach(function (sl) {
+                    gone[sl] = 1;
+                    if (gid(sl) >= 0) groups[gid(sl)].gone = f;
+                });
+                (r.renamed || []).forEach(function (m) { to[m[0]] = m[1]; });
+                slotG.forEach(function (id, sl) {
+                    if (id === undefined || gone[sl]) return;
+                    next[sl in to ? to[sl] : sl] = id;
+                });
+                slotG = next;
+                edges.forEach(function (h) {
+                    if (h.length && h[h.length - 1][1] >= 0) h.push([f, -1, -1]);
+                });
+                edgeBase = edgeTop;
+                pruned += r.pruned_groups.length;
+            }
             (r.new_groups || []).forEach(function (g) {
-                groups[g.id] = {id: g.id, kind: g.kind, width: g.width, parent: g.parent,
-                                dup: g.dup, born: g.born, frame: f, layer: 0, x: 0, y: 0};
-                fresh.push(g.id);
+                if (prunedNow && gid(g.id) >= 0) return; /* a survivor, listed again */
+                var id = prunedNow || pruned ? groups.length : g.id;
+                groups[id] = {id: id, kind: g.kind, width: g.width, parent: gid(g.parent),
+                              dup: g.dup, born: g.born, frame: f, layer: 0, x: 0, y: 0};
+                slotG[g.id] = id;
+                fresh.push(id);
             });
             (r.new_edges || []).concat(r.moved_edges || []).forEach(function (e) {
-                (edges[e[0]] = edges[e[0]] || []).push([f, e[1], e[2]]);
-                moved.push(e[0]);
+                var id = edgeBase + e[0];
+                edgeTop = Math.max(edgeTop, id + 1);
+                /* a pruning record's edges are the old ones renamed: not fresh */
+                (edges[id] = edges[id] || []).push([f, gid(e[1]), gid(e[2]), prunedNow]);
+                if (!prunedNow) moved.push(id);
             });
-            if (r.order) order = r.order;
+            if (r.order) order = r.order.map(gid);
+            var grad = [];
+            (r.grad || []).forEach(function (v, sl) { if (gid(sl) >= 0) grad[gid(sl)] = v; });
             frames.push({
                 index: f, step: r.step, epoch: r.epoch || 0,
                 loss: r.type === 'step' ? r.loss : null, acc: r.type === 'step' ? r.acc : null,
                 hidden: r.hidden, edges: r.edges, duplications: r.duplications,
-                refused: r.refused, grad: r.grad || [], marked: r.marked || [],
-                events: r.events || [], newGroups: fresh, changedEdges: moved, slots: groups.length
+                refused: r.refused, pruned: r.pruned || 0, prunedNow: prunedNow ? r.pruned_groups.length : 0,
+                grad: grad, marked: (r.marked || []).map(gid),
+                events: (r.events || []).map(function (e) {
+                    return {parent: gid(e.parent), child: gid(e.child), kind: e.kind, grad_std: e.grad_std};
+                }),
+                newGroups: fresh, changedEdges: moved, slots: groups.length
             });
         }
         recs.forEach(function (r) {
@@ -65,7 +104,12 @@
             else if (r.type === 'end') end = r;
         });
         return {start: start, groups: groups, edges: edges, frames: frames, epochs: epochs,
-                end: end, order: order, startOrder: start.order || []};
+                end: end, order: order, startOrder: (start.order || []).map(function (sl) { return sl; })};
+    }
+
+    /* A group drawn at frame f: born by then and not pruned yet. */
+    function alive(gr, f) {
+        return gr && gr.frame <= f && !(gr.gone <= f);
     }
 
     /* The (src, dst) of edge slot e at frame f, or null. */
@@ -268,7 +312,7 @@
             var e = edgeAt(hist, f);
             if (!e || !G[e[1]] || !G[e[2]]) return;
             nEdges++;
-            if (f - e[0] < FADE && f > 0) fresh.push(e);
+            if (f - e[0] < FADE && f > 0 && !e[3]) fresh.push(e);
             else curve(e[1], e[2]);
         });
         ctx.stroke();
@@ -289,7 +333,7 @@
         /* halos of new groups */
         for (var g = 0; g < G.length; g++) {
             var gr = G[g];
-            if (!gr || gr.frame > f || gr.kind !== 'hidden' || f === 0 || f - gr.frame >= FADE) continue;
+            if (!alive(gr, f) || gr.kind !== 'hidden' || f === 0 || f - gr.frame >= FADE) continue;
             ctx.globalAlpha = 0.55 * (1 - (f - gr.frame) / FADE);
             ctx.fillStyle = ACCENT;
             ctx.beginPath();
@@ -301,7 +345,7 @@
         ctx.font = '600 ' + Math.max(10, Math.min(13, h / 40)) + 'px system-ui, sans-serif';
         for (g = 0; g < G.length; g++) {
             gr = G[g];
-            if (!gr || gr.frame > f) continue;
+            if (!alive(gr, f)) continue;
             drawn++;
             var x = X(g), y = Y(g);
             if (gr.kind !== 'hidden') {
@@ -512,6 +556,7 @@
             '<div class="row"><span>edges</span><span>' + fmtInt(fr.edges) + '</span></div>' +
             '<div class="row"><span>duplications (refused)</span><span>' + fmtInt(fr.duplications) +
             ' (' + fmtInt(fr.refused) + ')</span></div>' +
+            (fr.pruned ? '<div class="row"><span>pruned</span><span>' + fmtInt(fr.pruned) + '</span></div>' : '') +
             '<div class="row"><span>marked now</span><span>' + fmtInt(fr.marked.length) + '</span></div>' +
             '<div class="row"><span>loss \u00b7 accuracy</span><span>' + fmtNum(fr.loss, 4) + ' \u00b7 ' +
             fmtNum(fr.acc, 4) + '</span></div>' +
