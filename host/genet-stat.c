@@ -229,6 +229,7 @@ static const struct field {
     FIELD(edges, F_I32),
     FIELD(duplications, F_I64),
     FIELD(refused, F_I64),
+    FIELD(pruned, F_I64),
     FIELD(tasks, F_I64),
     FIELD(tasks_per_s, F_F64),
     FIELD(pool_groups_used, F_I32),

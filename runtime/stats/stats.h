@@ -65,7 +65,9 @@ struct gn_stat_record {
     int64_t t_growth_ns;
     int64_t t_kernel_wait_data_ns;   /* the kernel waiting for the loader's next batch */
     int64_t t_loader_wait_kernel_ns; /* the loader waiting for a free batch buffer */
-    uint64_t reserved[3]; /* zero; pads the record to three cache lines */
+    int64_t pruned;       /* hidden groups removed by pruning since the start (a
+                           * reserved zero word before: older rings read 0) */
+    uint64_t reserved[2]; /* zero; pads the record to three cache lines */
 };
 
 static_assert(sizeof(struct gn_stat_record) == 192, "gn_stat_record is 192 bytes");

@@ -622,6 +622,7 @@ static void stats_sample(void *ctx, struct gn_stat_record *r)
     r->edges = (int32_t)c->edges;
     r->duplications = c->duplications;
     r->refused = c->refused;
+    r->pruned = c->pruned;
     r->tasks = c->tasks;
     int64_t now = gn_now_ns();
     if (t->sample_ns > 0 && now > t->sample_ns)
