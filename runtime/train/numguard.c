@@ -15,21 +15,19 @@ enum gn_status gn_numguard_check(const struct gn_model *m, double loss, int64_t 
         return gn_fail(GN_ERR_NUMERIC,
                        "the training loss is %g at step %lld (output group, slot %d)", loss,
                        (long long)step, GN_SLOT_OUTPUT);
-    for (int32_t p = 1; p < m->n_groups; p++) {
-        int32_t g = m->order[p];
-        float sd = m->groups[g].grad_std;
-        if (gn_guard_stat_ok(sd)) continue;
-        if (g == GN_SLOT_OUTPUT)
-            return gn_fail(GN_ERR_NUMERIC,
-                           "NaN or Inf in the gradients of the output group (slot %d) at step "
-                           "%lld (gradient std %g)",
-                           g, (long long)step, (double)sd);
+    const int32_t p = gn_guard_bad_group(m);
+    if (!p) return GN_OK;
+    const int32_t g = m->order[p];
+    const float sd = m->groups[g].grad_std;
+    if (g == GN_SLOT_OUTPUT)
         return gn_fail(GN_ERR_NUMERIC,
-                       "NaN or Inf in the gradients of hidden group %d (its graph-file id; "
-                       "slot %d) at step %lld (gradient std %g)",
-                       p, g, (long long)step, (double)sd);
-    }
-    return GN_OK;
+                       "NaN or Inf in the gradients of the output group (slot %d) at step "
+                       "%lld (gradient std %g)",
+                       g, (long long)step, (double)sd);
+    return gn_fail(GN_ERR_NUMERIC,
+                   "NaN or Inf in the gradients of hidden group %d (its graph-file id; "
+                   "slot %d) at step %lld (gradient std %g)",
+                   p, g, (long long)step, (double)sd);
 }
 
 enum gn_status gn_numguard_step(const struct gn_model *m, double loss_sum, int32_t rows,
