@@ -87,6 +87,25 @@ __device__ static void gn_dev_sum_rows(struct gn_dev *d, double *loss, int64_t *
     *hits = h;
 }
 
+/* Thread 0: wait until the host makes ready() true (a checkpoint copied,
+ * room in the trace's rings): true, or false when the host asked to stop,
+ * the run aborted, or half the barrier timeout passed (then the fault
+ * record says GN_CUDA_FAULT_SNAPSHOT at `step`, with `index`). */
+template <class Ready>
+__device__ static bool gn_dev_wait_host(struct gn_dev *d, int64_t step, int64_t index, Ready ready)
+{
+    const uint64_t deadline = gn_clock_ns() + (uint64_t)d->cfg.wait_timeout_ns / 2;
+    for (uint32_t spins = 0; !ready();) {
+        if (d->ctl->stop || gn_dev_aborted(d)) return false;
+        if (++spins > 32) __nanosleep(1000);
+        if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
+            gn_dev_fault(d, GN_CUDA_FAULT_SNAPSHOT, -1, step, index);
+            return false;
+        }
+    }
+    return true;
+}
+
 /* Block 0, every thread: the trace's record of the step that made `done`
  * steps (cuda_api.h), after its growth; a snapshot of the model where a
  * trace record may fall. Thread 0 waits for room in the rings first; it
@@ -101,23 +120,11 @@ __device__ static void gn_dev_trace(struct gn_dev *d, int64_t done, bool grew, d
                       done == cfg.steps_total;
     __shared__ int s_ok;
     if (threadIdx.x == 0) {
-        const uint64_t deadline = gn_clock_ns() + (uint64_t)cfg.wait_timeout_ns / 2;
-        uint32_t spins = 0;
-        s_ok = 1;
-        while (*n_steps - gn_load_acquire_sys_i64(&c->trace_steps_read) >= GN_CUDA_TRACE_STEPS ||
-               (snap &&
-                *n_snaps - gn_load_acquire_sys_i64(&c->trace_snaps_read) >= GN_CUDA_TRACE_SNAPS)) {
-            if (c->stop || gn_dev_aborted(d)) {
-                s_ok = 0;
-                break;
-            }
-            if (++spins > 32) __nanosleep(1000);
-            if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
-                gn_dev_fault(d, GN_CUDA_FAULT_SNAPSHOT, -1, done, 1);
-                s_ok = 0;
-                break;
-            }
-        }
+        const int64_t ns = *n_steps, nn = *n_snaps;
+        s_ok = gn_dev_wait_host(d, done, 1, [=] {
+            return ns - gn_load_acquire_sys_i64(&c->trace_steps_read) < GN_CUDA_TRACE_STEPS &&
+                   !(snap && nn - gn_load_acquire_sys_i64(&c->trace_snaps_read) >= GN_CUDA_TRACE_SNAPS);
+        });
     }
     __syncthreads();
     if (!s_ok) return;
@@ -365,15 +372,8 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
                 gn_fence_system();
                 c->snap_step = step + 1;
                 gn_fence_system();
-                const uint64_t deadline = gn_clock_ns() + (uint64_t)cfg.wait_timeout_ns / 2;
-                uint32_t spins = 0;
-                while (gn_load_acquire_sys_i64(&c->snap_done) != step + 1 && !c->stop) {
-                    if (++spins > 32) __nanosleep(1000);
-                    if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
-                        gn_dev_fault(d, GN_CUDA_FAULT_SNAPSHOT, -1, step + 1, 0);
-                        break;
-                    }
-                }
+                gn_dev_wait_host(d, step + 1, 0,
+                                 [=] { return gn_load_acquire_sys_i64(&c->snap_done) == step + 1; });
             }
             if (!gn_dev_barrier(d, step)) goto out;
         }
