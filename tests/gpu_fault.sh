@@ -19,16 +19,8 @@ awk 'BEGIN { srand(5); print "label,f";
   > "$dir/g-train.csv"
 opts=(--backend cuda --steps 60 --grow-every 10 --limit-train 4096 --stats-interval 0 --quiet)
 
-if ! "$rt" train "$dir/g-train.csv" --backend cuda --steps 1 --stats-interval 0 --quiet \
-    > "$dir/probe.log" 2>&1; then
-    if grep -qE "not available in this build|--backend cuda:" "$dir/probe.log"; then
-        echo "SKIP: $(grep "genet-rt:" "$dir/probe.log")"
-        exit 77
-    fi
-    cat "$dir/probe.log"
-    echo "FAIL: the probe run failed"
-    exit 1
-fi
+. "$(dirname "$0")/cuda_probe.sh"
+gn_cuda_probe "$rt" "$dir/g-train.csv" "$dir/probe.log"
 
 "$rt" train "$dir/g-train.csv" "${opts[@]}" > "$dir/control.log" 2>&1 ||
     { cat "$dir/control.log"; echo "FAIL: the control run failed"; exit 1; }

@@ -20,16 +20,8 @@ awk 'BEGIN { print "label,f";
   for (i = 0; i < 3000; i++) { printf "%d", i % 10; for (k = 0; k < 64; k++) printf ",0"; print "" } }' \
   > "$dir/z-train.csv"
 
-if ! "$rt" train "$dir/n-train.csv" --backend cuda --steps 1 --stats-interval 0 --quiet \
-    > "$dir/probe.log" 2>&1; then
-    if grep -qE "not available in this build|--backend cuda:" "$dir/probe.log"; then
-        echo "SKIP: $(grep "genet-rt:" "$dir/probe.log")"
-        exit 77
-    fi
-    cat "$dir/probe.log"
-    echo "FAIL: the probe run failed"
-    exit 1
-fi
+. "$(dirname "$0")/cuda_probe.sh"
+gn_cuda_probe "$rt" "$dir/n-train.csv" "$dir/probe.log"
 
 fail=0
 check() { # NAME WANT DATA OPTIONS...

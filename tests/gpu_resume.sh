@@ -29,15 +29,8 @@ opts=(--batch 256 --limit-train 4096 --grow-every 10 --grow-threshold 0.02 --max
 summary() { sed -E 's/"(seconds|steps_per_s)": [0-9.e+-]+, //g; s/"backend": "[a-z]+", //' "$1"; }
 fail() { echo "FAIL: $*"; exit 1; }
 
-if ! "$rt" train "$dir/r-train.csv" --backend cuda --steps 1 --stats-interval 0 --quiet \
-    > "$dir/probe.log" 2>&1; then
-    if grep -qE "not available in this build|--backend cuda:" "$dir/probe.log"; then
-        echo "SKIP: $(grep "genet-rt:" "$dir/probe.log")"
-        exit 77
-    fi
-    cat "$dir/probe.log"
-    fail "the probe run failed"
-fi
+. "$(dirname "$0")/cuda_probe.sh"
+gn_cuda_probe "$rt" "$dir/r-train.csv" "$dir/probe.log"
 
 cuda=(--backend cuda "${opts[@]}")
 "$rt" train "$dir/r-train.csv" "${cuda[@]}" --steps 60 > "$dir/ref.json" 2> "$dir/ref.log" ||

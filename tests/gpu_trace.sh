@@ -22,16 +22,8 @@ head -4001 "$dir/all.csv" > "$dir/t-train.csv"
 opts=(--epochs 3 --batch 128 --grow-every 7 --grow-threshold 0.01 --max-groups 96
       --stats-interval 0 --quiet)
 
-if ! "$rt" train "$dir/t-train.csv" --backend cuda --steps 1 --stats-interval 0 --quiet \
-    > "$dir/probe.log" 2>&1; then
-    if grep -qE "not available in this build|--backend cuda:" "$dir/probe.log"; then
-        echo "SKIP: $(grep "genet-rt:" "$dir/probe.log")"
-        exit 77
-    fi
-    cat "$dir/probe.log"
-    echo "FAIL: the probe run failed"
-    exit 1
-fi
+. "$(dirname "$0")/cuda_probe.sh"
+gn_cuda_probe "$rt" "$dir/t-train.csv" "$dir/probe.log"
 
 strip() { sed -E 's/,"seconds":[0-9.e+-]+//; s/"backend":"[a-z]+",//' "$1"; }
 fail=0

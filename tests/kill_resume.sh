@@ -61,17 +61,9 @@ now_ms() { echo $(( $(date +%s%N) / 1000000 )); }
 
 # cuda: the kernel pauses at every checkpoint step for the host to copy
 # the model (suite 'gpu'); skip (77) where no usable GPU or cuda backend
+. "$(dirname "$0")/cuda_probe.sh"
 for b in "${backends[@]}"; do
-    [ "$b" = cuda ] || continue
-    if ! "$rt" train "$dir/k-train.csv" --backend cuda --steps 1 --stats-interval 0 --quiet \
-        > "$dir/probe.log" 2>&1; then
-        if grep -qE "not available in this build|--backend cuda:" "$dir/probe.log"; then
-            echo "SKIP: $(grep "genet-rt:" "$dir/probe.log")"
-            exit 77
-        fi
-        cat "$dir/probe.log"
-        fail "the cuda probe run failed"
-    fi
+    if [ "$b" = cuda ]; then gn_cuda_probe "$rt" "$dir/k-train.csv" "$dir/probe.log"; fi
 done
 
 ref_json=()
