@@ -32,14 +32,17 @@ fail() { echo "FAIL: $*"; exit 1; }
 . "$(dirname "$0")/cuda_probe.sh"
 gn_cuda_probe "$rt" "$dir/r-train.csv" "$dir/probe.log"
 
+# --epochs fixes the learning-rate schedule's length (the cosine's end), so
+# the runs cut short by --steps resume one another
 cuda=(--backend cuda "${opts[@]}")
-"$rt" train "$dir/r-train.csv" "${cuda[@]}" --steps 60 > "$dir/ref.json" 2> "$dir/ref.log" ||
+seg=(--epochs 4)
+"$rt" train "$dir/r-train.csv" "${cuda[@]}" "${seg[@]}" --steps 60 > "$dir/ref.json" 2> "$dir/ref.log" ||
     { cat "$dir/ref.log"; fail "reference run"; }
 echo "reference: $(summary "$dir/ref.json")"
 for k in 30 32; do
-    "$rt" train "$dir/r-train.csv" "${cuda[@]}" --steps $k --checkpoint "$dir/part-$k.ckpt" \
+    "$rt" train "$dir/r-train.csv" "${cuda[@]}" "${seg[@]}" --steps $k --checkpoint "$dir/part-$k.ckpt" \
         > /dev/null 2> "$dir/part.log" || { cat "$dir/part.log"; fail "the $k-step run"; }
-    "$rt" train "$dir/r-train.csv" "${cuda[@]}" --steps 60 --resume "$dir/part-$k.ckpt" \
+    "$rt" train "$dir/r-train.csv" "${cuda[@]}" "${seg[@]}" --steps 60 --resume "$dir/part-$k.ckpt" \
         --checkpoint "$dir/fin-$k.ckpt" > "$dir/out.json" 2> "$dir/out.log" ||
         { cat "$dir/out.log"; fail "resume from step $k"; }
     grep "resumed from" "$dir/out.log"
@@ -79,6 +82,6 @@ grep "resumed from" "$dir/out.log"
 echo "SIGINT: exit 130, checkpoint written, the resumed run matches the reference"
 
 # information: cuda -> serial
-"$rt" train "$dir/r-train.csv" --backend serial "${opts[@]}" --steps 60 --resume "$dir/part-30.ckpt" \
+"$rt" train "$dir/r-train.csv" --backend serial "${opts[@]}" "${seg[@]}" --steps 60 --resume "$dir/part-30.ckpt" \
     > "$dir/x.json" 2> /dev/null && echo "cuda step-30 checkpoint resumed on serial: $(summary "$dir/x.json")"
 echo "PASS"

@@ -9,7 +9,9 @@
 # with CUDA (copied from BUILD/host and BUILD/tests) and the shared
 # libraries they need that the machine lacks (libjansson, libcmocka), which
 # are put on LD_LIBRARY_PATH. TESTs: names as in tests/meson.build (default:
-# all of them). Exit status: 0 when every test passed or skipped (77).
+# all of them). Each test is killed after GN_GPU_SUITE_TIMEOUT seconds
+# (default 300; a hang is a failure, exit 124). Exit status: 0 when every
+# test passed or skipped (77).
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 bin=$(cd "${1:?usage: tools/gpu-suite.sh BIN_DIR [TEST...]}" && pwd)
@@ -39,10 +41,10 @@ for name in "${order[@]}"; do
     [ -n "${cmd[$name]:-}" ] || { echo "gpu-suite: no test '$name'" >&2; exit 2; }
     t0=$(date +%s%N)
     # shellcheck disable=SC2086 # the command's words
-    ${cmd[$name]} > "$log/$name.log" 2>&1
+    timeout -k 5 "${GN_GPU_SUITE_TIMEOUT:-300}" ${cmd[$name]} > "$log/$name.log" 2>&1
     rc=$?
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-    case $rc in 0) res=pass ;; 77) res=skip ;; *) res="FAIL ($rc)"; bad=1 ;; esac
+    case $rc in 0) res=pass ;; 77) res=skip ;; 124|137) res="HANG ($rc)"; bad=1 ;; *) res="FAIL ($rc)"; bad=1 ;; esac
     echo "== $name: $res in ${ms} ms"
     tail -n 5 "$log/$name.log"
     rows+=("$(printf '| %-16s | %-9s | %8d |' "$name" "$res" "$ms")")
