@@ -247,18 +247,23 @@ static enum gn_status drain_trace(struct cuda_ctx *c)
             t->n_edges = h->n_edges;
             t->duplications = h->duplications;
             t->refused = h->refused;
+            t->n_params = h->n_params;
             memcpy(t->groups, g, (size_t)h->n_groups * sizeof(struct gn_group));
             memcpy(t->edges, e, (size_t)h->n_edges * sizeof(struct gn_edge));
             memcpy(t->order, o, (size_t)h->n_groups * sizeof(int32_t));
             n_ev = h->n_events < GN_CUDA_TRACE_EVENTS ? h->n_events : GN_CUDA_TRACE_EVENTS;
             memcpy(ev, h->events, (size_t)n_ev * sizeof ev[0]);
             c->snaps_read++;
+            /* the slot holds the records and the order; the edge lists the
+             * trace reads (a new group's in-edges tell depth from width)
+             * are rebuilt from them, in that order */
+            st = gn_model_rebuild(t, t->order);
         }
         c->trace_read++;
         gn_release_fence(); /* done with the slots before the kernel may reuse them */
         ctl->trace_snaps_read = c->snaps_read;
         ctl->trace_steps_read = c->trace_read;
-        st = c->io->trace(c->io->cb_ctx, &c->tm, r.step, r.loss_sum, r.hits, r.rows, ev, n_ev);
+        if (!st) st = c->io->trace(c->io->cb_ctx, &c->tm, r.step, r.loss_sum, r.hits, r.rows, ev, n_ev);
     }
     return st;
 }
@@ -315,6 +320,7 @@ static enum gn_status cuda_run(void *ctx)
     }
     c->loader_started = 1;
     int64_t last_step = -1, reported = 0;
+    int ended = 0;
     enum gn_status snap_st = GN_OK, trace_st = GN_OK;
     char snap_why[512] = "", trace_why[512] = "";
     const int tracing = cfg->trace && io->trace && gn_cuda_trace_steps(c->run);
@@ -361,6 +367,15 @@ static enum gn_status cuda_run(void *ctx)
             }
         }
         if (state != GN_CUDA_RUNNING) break;
+        /* a kernel that died (an illegal address, a trap) leaves its state
+         * word RUNNING: gn_cuda_wait below reports the CUDA error */
+        if (gn_cuda_ended(c->run)) {
+            /* once more without sleeping: a kernel that ended normally has
+             * its state and last epoch records visible now */
+            if (ended) break;
+            ended = 1;
+            continue;
+        }
         /* tracing: the kernel waits when its four snapshot slots are full */
         struct timespec ts = {0, tracing ? 200000 : 2000000};
         nanosleep(&ts, NULL);

@@ -164,6 +164,7 @@ struct gn_cuda_trace_snap {
     int64_t step;
     int32_t n_groups, n_edges;
     int64_t duplications, refused;
+    int64_t n_params; /* the parameter pool's fill (the records' offsets are checked against it) */
     int32_t n_events, pad_;
     struct gn_grow_event events[GN_CUDA_TRACE_EVENTS];
     /* then groups (max_groups), edges (max_edges), order (max_groups) */
@@ -222,6 +223,11 @@ uint8_t *gn_cuda_staging_y(struct gn_cuda_run *r, int slot);
 /* Copy a staged batch to the device (copy stream), wait for the copy, then
  * publish it to the kernel for step `step`. */
 enum gn_status gn_cuda_push_batch(struct gn_cuda_run *r, int slot, int64_t step, int32_t rows);
+
+/* Whether the kernel has ended, normally or not (a kernel that faults,
+ * an illegal address say, never writes its state word: the host's poll
+ * must not wait on that word alone). */
+int gn_cuda_ended(struct gn_cuda_run *r);
 
 /* Wait for the kernel to end; GN_ERR_DEVICE with a message if it failed. */
 enum gn_status gn_cuda_wait(struct gn_cuda_run *r);

@@ -385,6 +385,11 @@ static const char *fault_name(int32_t f)
     return "unknown fault";
 }
 
+extern "C" int gn_cuda_ended(struct gn_cuda_run *r)
+{
+    return cudaStreamQuery(r->kstream) != cudaErrorNotReady;
+}
+
 extern "C" enum gn_status gn_cuda_wait(struct gn_cuda_run *r)
 {
     enum gn_status st = GN_OK;
