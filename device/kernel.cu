@@ -38,7 +38,7 @@
 
 #include "grow.cuh"
 
-__device__ __noinline__ static void gn_dev_publish(struct gn_dev *d, int64_t step, double loss_sum,
+__device__ static void gn_dev_publish(struct gn_dev *d, int64_t step, double loss_sum,
                                       int64_t hits, int64_t seen)
 {
     struct gn_cuda_ctl *c = d->ctl;
@@ -111,7 +111,7 @@ __device__ static bool gn_dev_wait_host(struct gn_dev *d, int64_t step, int64_t 
  * trace record may fall. Thread 0 waits for room in the rings first; it
  * keeps the counts of records written in *n_steps and *n_snaps (thread 0's
  * alone: the other threads' copies stay 0). */
-__device__ __noinline__ static void gn_dev_trace(struct gn_dev *d, int64_t done, bool grew, double loss_sum,
+__device__ static void gn_dev_trace(struct gn_dev *d, int64_t done, bool grew, double loss_sum,
                                     int64_t hits, int64_t *n_steps, int64_t *n_snaps)
 {
     const struct gn_plan &cfg = d->cfg;
@@ -182,88 +182,6 @@ __device__ __noinline__ static void gn_dev_trace(struct gn_dev *d, int64_t done,
     }
 }
 
-/* Every block, at an epoch's end (or the run's): the test set's forward
- * passes through the queue, then block 0's thread 0 writes the epoch's
- * record with the dead-network rule's verdict (numguard.h). Out of line,
- * as are growth and the trace: the code a step runs every time stays
- * compact (measured: inlined, the cold paths made every task slower). The
- * worker comes and goes by value, so the kernel's copy never needs an
- * address (it would live in local memory for the whole run). *ok: false
- * when a pass failed. */
-__device__ __noinline__ static struct gn_queue_worker
-gn_dev_epoch_end(struct gn_dev *d, const struct gn_block_smem &sm, struct gn_queue_worker wv,
-                 int64_t step, double loss_sum, int64_t hits, int64_t seen, int64_t epochs_done,
-                 int32_t *dead_epochs, int *ok)
-{
-    struct gn_queue_worker *w = &wv;
-    *ok = 0;
-    const struct gn_plan &cfg = d->cfg;
-    const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
-    double tl = 0.0;
-    int64_t th = 0;
-    for (int64_t i0 = 0; i0 < cfg.test_count; i0 += cfg.batch) {
-        if (leader) {
-            d->b.x = d->test_x + i0 * cfg.inputs;
-            d->b.y = d->test_y + i0;
-            d->b.rows = (int32_t)min((int64_t)cfg.batch, cfg.test_count - i0);
-        }
-        if (!gn_dev_pass(d, sm, &d->eval, w, step)) return wv;
-        if (blockIdx.x == 0) {
-            double l;
-            int64_t h;
-            gn_dev_sum_rows(d, &l, &h);
-            tl += l;
-            th += h;
-        }
-    }
-    if (leader) {
-        struct gn_cuda_epoch *e = &d->epochs[epochs_done];
-        e->step = step + 1;
-        e->loss_sum = loss_sum;
-        e->hits = hits;
-        e->seen = seen;
-        e->test_loss_sum = tl;
-        e->test_hits = th;
-        e->groups = d->m.n_groups;
-        e->edges = d->m.n_edges;
-        e->duplications = d->m.duplications;
-        e->refused = d->m.refused;
-        e->dead_groups = gn_guard_dead_groups(&d->m);
-        if (gn_guard_epoch(dead_epochs, loss_sum, seen, cfg.chance_loss, (int32_t)e->dead_groups) &&
-            cfg.on_nan == GN_NAN_STOP) {
-            d->ctl->fault_loss = loss_sum;
-            gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, seen);
-        }
-        gn_fence_system();
-        d->ctl->epochs = epochs_done + 1;
-        gn_fence_system();
-    }
-    *ok = 1;
-    return wv;
-}
-
-/* Every block, at a --checkpoint-every step's end: block 0's thread 0
- * publishes the epoch's sums and the growth round, and waits while the host
- * copies the model; the others wait at the barrier. */
-__device__ __noinline__ static bool gn_dev_checkpoint_pause(struct gn_dev *d, int64_t step,
-                                                            double loss_sum, int64_t hits,
-                                                            int64_t seen)
-{
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        struct gn_cuda_ctl *c = d->ctl;
-        c->snap_loss_sum = loss_sum;
-        c->snap_hits = hits;
-        c->snap_seen = seen;
-        c->snap_grow_round = d->grow_round;
-        gn_fence_system();
-        c->snap_step = step + 1;
-        gn_fence_system();
-        gn_dev_wait_host(d, step + 1, 0,
-                         [=] { return gn_load_acquire_sys_i64(&c->snap_done) == step + 1; });
-    }
-    return gn_dev_barrier(d, step);
-}
-
 extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     gn_persistent_kernel(struct gn_dev *d)
 {
@@ -280,7 +198,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     memset(&w, 0, sizeof w);
     w.worker = blockIdx.x;
     const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
-    const struct gn_plan &cfg = d->cfg;
+    const struct gn_plan cfg = d->cfg;
     /* a resumed run starts at first_step with its epoch's sums so far */
     double loss_sum = cfg.first_loss_sum;
     int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
@@ -399,9 +317,46 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
 
         /* 5. epoch end: evaluate the test set on the device */
         if ((step + 1) % cfg.steps_per_epoch == 0 || step + 1 == cfg.steps_total) {
-            int ok;
-            w = gn_dev_epoch_end(d, sm, w, step, loss_sum, hits, seen, epochs_done, &dead_epochs, &ok);
-            if (!ok) goto out;
+            double tl = 0.0;
+            int64_t th = 0;
+            for (int64_t i0 = 0; i0 < cfg.test_count; i0 += cfg.batch) {
+                if (leader) {
+                    d->b.x = d->test_x + i0 * cfg.inputs;
+                    d->b.y = d->test_y + i0;
+                    d->b.rows = (int32_t)min((int64_t)cfg.batch, cfg.test_count - i0);
+                }
+                if (!gn_dev_pass(d, sm, &d->eval, &w, step)) goto out;
+                if (blockIdx.x == 0) {
+                    double l;
+                    int64_t h;
+                    gn_dev_sum_rows(d, &l, &h);
+                    tl += l;
+                    th += h;
+                }
+            }
+            if (leader) {
+                struct gn_cuda_epoch *e = &d->epochs[epochs_done];
+                e->step = step + 1;
+                e->loss_sum = loss_sum;
+                e->hits = hits;
+                e->seen = seen;
+                e->test_loss_sum = tl;
+                e->test_hits = th;
+                e->groups = d->m.n_groups;
+                e->edges = d->m.n_edges;
+                e->duplications = d->m.duplications;
+                e->refused = d->m.refused;
+                e->dead_groups = gn_guard_dead_groups(&d->m);
+                if (gn_guard_epoch(&dead_epochs, loss_sum, seen, cfg.chance_loss,
+                                   (int32_t)e->dead_groups) &&
+                    cfg.on_nan == GN_NAN_STOP) {
+                    d->ctl->fault_loss = loss_sum;
+                    gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, seen);
+                }
+                gn_fence_system();
+                d->ctl->epochs = epochs_done + 1;
+                gn_fence_system();
+            }
             epochs_done++;
             if ((step + 1) % cfg.steps_per_epoch == 0) {
                 loss_sum = 0.0;
@@ -412,8 +367,21 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
         /* 6. a periodic checkpoint: a pause at the step's end while the host
          * copies the model (every block is past the step's last barrier) */
         if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 &&
-            step + 1 < cfg.steps_total && !gn_dev_checkpoint_pause(d, step, loss_sum, hits, seen))
-            goto out;
+            step + 1 < cfg.steps_total) {
+            if (leader) {
+                struct gn_cuda_ctl *c = d->ctl;
+                c->snap_loss_sum = loss_sum;
+                c->snap_hits = hits;
+                c->snap_seen = seen;
+                c->snap_grow_round = d->grow_round;
+                gn_fence_system();
+                c->snap_step = step + 1;
+                gn_fence_system();
+                gn_dev_wait_host(d, step + 1, 0,
+                                 [=] { return gn_load_acquire_sys_i64(&c->snap_done) == step + 1; });
+            }
+            if (!gn_dev_barrier(d, step)) goto out;
+        }
     }
 
 out:

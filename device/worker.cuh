@@ -26,7 +26,7 @@ static_assert(GN_CUDA_PROF_FORWARD + GN_TASK_FORWARD == GN_CUDA_PROF_FORWARD &&
               "the profile's task phases follow the task kinds");
 
 /* Record the first fault and raise the abort flag. */
-__device__ __noinline__ static void gn_dev_fault(struct gn_dev *d, int32_t what, int32_t group, int64_t step,
+__device__ static void gn_dev_fault(struct gn_dev *d, int32_t what, int32_t group, int64_t step,
                                     int64_t index)
 {
     if (gn_atomic_cas_acq_rel_u32(&d->abort, 0, 1) == 0) {
@@ -76,7 +76,7 @@ __device__ static bool gn_dev_barrier(struct gn_dev *d, int64_t step)
  * (a detection that failed lets the run go on, which the test sees). */
 #define GN_CUDA_INJECT_LIMIT_NS (60ull * 1000000000ull)
 
-__device__ __noinline__ static void gn_dev_inject_stuck(struct gn_dev *d)
+__device__ static void gn_dev_inject_stuck(struct gn_dev *d)
 {
     if (threadIdx.x == 0) {
         const uint64_t end = gn_clock_ns() + GN_CUDA_INJECT_LIMIT_NS;
