@@ -42,8 +42,17 @@ gn_build() {
     gn_find_nvcc
     if [ ! -f "$GN_BUILD_DIR/build.ninja" ]; then
         gn_log "configuring $GN_BUILD_DIR"
+        # nvcc through tools/build/nvcc-dep, so that a changed .cuh header
+        # rebuilds the CUDA objects (meson before 1.4 asks nvcc for no
+        # dependency file); a native file beside the build directory
+        local native=()
+        if command -v nvcc >/dev/null 2>&1; then
+            local ini="${GN_BUILD_DIR%/}-nvcc.ini"
+            printf "[binaries]\ncuda = '%s'\n" "$GN_ROOT/tools/build/nvcc-dep" > "$ini"
+            native=(--native-file "$ini")
+        fi
         # shellcheck disable=SC2086
-        meson setup "$GN_BUILD_DIR" ${GN_MESON_ARGS:-}
+        meson setup "$GN_BUILD_DIR" "${native[@]}" ${GN_MESON_ARGS:-}
     fi
     gn_log "building $GN_BUILD_DIR"
     ninja -C "$GN_BUILD_DIR"
