@@ -125,7 +125,7 @@ static enum gn_status choose_backend(struct gn_trainer *t)
         if (t->s.ranks > 1) {
             t->backend = GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason,
-                     "--ranks picks the serial backend (the ranks' simulation runs there)");
+                     "--ranks picks the serial backend");
         } else if (usable && !t->s.trace_path && !(t->s.prune_threshold > 0.0f)) {
             t->backend = GN_BACKEND_CUDA;
             snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s", why);
