@@ -7,9 +7,12 @@
  * every replica equals rank 0's (checked here through the backend's replica
  * table entry, beside the check the ranks run themselves); a run stopped
  * and resumed from a checkpoint with another rank count ends where the
- * one-rank run ends; the agreement check and the reducer catch what they
- * must; bad --ranks values are refused with a message naming the option.
+ * one-rank run ends; a replica that diverges stops the run at the next
+ * growth round; under --on-nan skip a NaN step is undone on every replica;
+ * the agreement check and the reducer catch what they must; bad --ranks
+ * values are refused with a message naming the option.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -233,6 +236,78 @@ static void test_ranks_resume(void **state)
     gn_trainer_close(ref);
 }
 
+/* The serial table with a step that flips a bit of rank 1's last
+ * parameter before the first growth round: the ranks' own check must stop
+ * the run there. */
+static enum gn_status corrupting_step(void *ctx, int grow)
+{
+    if (grow) {
+        struct gn_model *m1 = (struct gn_model *)gn_backend_serial.replica(ctx, 1);
+        uint32_t u;
+        memcpy(&u, &m1->params[m1->n_params - 1], 4);
+        u ^= 1u << 20; /* a change no rounding of the update can undo */
+        memcpy(&m1->params[m1->n_params - 1], &u, 4);
+    }
+    return gn_backend_serial.step(ctx, grow);
+}
+
+static void test_ranks_check_stops_a_divergence(void **state)
+{
+    (void)state;
+    struct gn_settings s = small();
+    s.ranks = 2;
+    struct gn_backend_ops ops = gn_backend_serial;
+    ops.step = corrupting_step;
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open_with(&t, &s, &train, &test, NULL, &ops), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
+    print_message("%s\n", gn_error_message());
+    assert_non_null(strstr(gn_error_message(), "rank 1's network differs from rank 0's after the "
+                                               "growth round of step 7: parameter"));
+    gn_trainer_close(t);
+}
+
+/* --on-nan skip: the last rank's replica gets a NaN output bias before
+ * steps 5 and 11 (the one rank's model in the one-rank run), so the step's
+ * loss is NaN; the trainer undoes the step on rank 0's model (its snapshot)
+ * and the other replicas must be copied from it (reload), else the NaN
+ * stays. Both runs skip the same steps and stay equal. */
+static int64_t poison_calls;
+
+static enum gn_status poisoning_step(void *ctx, int grow)
+{
+    poison_calls++;
+    if (poison_calls == 5 || poison_calls == 11) {
+        struct gn_model *m =
+            (struct gn_model *)gn_backend_serial.replica(ctx, checked_ranks - 1);
+        m->params[m->groups[GN_SLOT_OUTPUT].bias] = NAN;
+    }
+    return checked_step(ctx, grow);
+}
+
+static void test_ranks_skip(void **state)
+{
+    (void)state;
+    struct gn_settings s = small();
+    s.on_nan = GN_NAN_SKIP;
+    gn_trainer *t[2];
+    for (int k = 0; k < 2; k++) {
+        s.ranks = k ? 3 : 1;
+        checked = gn_backend_serial;
+        checked.step = poisoning_step;
+        checked_ranks = s.ranks;
+        poison_calls = 0;
+        assert_int_equal(gn_trainer_open_with(&t[k], &s, &train, &test, NULL, &checked), GN_OK);
+        assert_int_equal(gn_trainer_run(t[k], NULL, NULL), GN_OK);
+        struct gn_progress p;
+        gn_trainer_progress(t[k], &p);
+        assert_int_equal(p.skipped, 2);
+    }
+    assert_same_run(t[0], t[1], "3 ranks under --on-nan skip");
+    gn_trainer_close(t[0]);
+    gn_trainer_close(t[1]);
+}
+
 /* The agreement check sees one flipped bit of a parameter, of a moment, of
  * an edge and of a group's statistic. */
 static void test_agree_catches(void **state)
@@ -348,6 +423,8 @@ int main(void)
         cmocka_unit_test(test_ranks_match_one_rank_sgd),
         cmocka_unit_test(test_ranks_match_one_rank_adamw_relative),
         cmocka_unit_test(test_ranks_resume),
+        cmocka_unit_test(test_ranks_check_stops_a_divergence),
+        cmocka_unit_test(test_ranks_skip),
         cmocka_unit_test(test_agree_catches),
         cmocka_unit_test(test_reducer_order),
         cmocka_unit_test(test_bad_ranks),

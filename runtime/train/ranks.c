@@ -30,11 +30,10 @@
 struct gn_ranks {
     int32_t n;
     struct gn_backend_io *io;
-    struct gn_model *rep;    /* (n): replicas; rep[0] unused (rank 0's is io->m) */
-    struct gn_buffers *buf;  /* (n): each rank's buffers, ceil(batch / n) rows */
+    struct gn_model *rep;   /* (n): replicas; rep[0] unused (rank 0's is io->m) */
+    struct gn_buffers *buf; /* (n): each rank's buffers, ceil(batch / n) rows */
     struct gn_reduce *rd;
     struct gn_grow_log scratch; /* the events of ranks 1.. (dropped) */
-    int64_t checks;
 };
 
 static struct gn_model *replica(struct gn_ranks *rk, int32_t r)
@@ -46,11 +45,6 @@ const struct gn_model *gn_ranks_replica(const struct gn_ranks *rk, int32_t r)
 {
     if (r < 0 || r >= rk->n) return NULL;
     return r == 0 ? rk->io->m : &rk->rep[r];
-}
-
-int64_t gn_ranks_checks(const struct gn_ranks *rk)
-{
-    return rk->checks;
 }
 
 enum gn_status gn_ranks_open(struct gn_ranks **out, struct gn_backend_io *io)
@@ -233,7 +227,6 @@ enum gn_status gn_ranks_step(struct gn_ranks *rk, int grow)
                                "growth round of step %lld: %s",
                                r, (long long)(step + 1), why);
         }
-        rk->checks++;
     }
     int64_t t3 = gn_now_ns();
     c->t_forward_ns += t1 - t0; /* forward and backward: the ranks' local work */

@@ -39,9 +39,6 @@ enum gn_status gn_ranks_reload(struct gn_ranks *rk);
 /* Rank r's replica (0: io->m); NULL when r is out of range. */
 const struct gn_model *gn_ranks_replica(const struct gn_ranks *rk, int32_t r);
 
-/* Growth rounds after which the replicas were compared. */
-int64_t gn_ranks_checks(const struct gn_ranks *rk);
-
 void gn_ranks_close(struct gn_ranks *rk);
 
 /* 0 when a and b hold the same network bit for bit: pool counts, groups

@@ -14,10 +14,10 @@
 struct gn_reduce {
     int32_t ranks;
     int64_t max_floats;
-    float *stage;     /* (max_floats) the message in flight */
-    int32_t from;     /* its sender, -1: none */
-    int64_t n;        /* its length */
-    int32_t bcast;    /* 1: the message is a broadcast (stays for every rank) */
+    float *stage;  /* (max_floats) the message in flight */
+    int32_t from;  /* its sender, -1: none */
+    int64_t n;     /* its length */
+    int32_t bcast; /* 1: the message is a broadcast (stays for every rank) */
 };
 
 enum gn_status gn_reduce_open(struct gn_reduce **out, int32_t ranks, int64_t max_floats)
