@@ -289,13 +289,20 @@ static enum gn_status check_host_memory(const struct gn_trainer *t)
                   16.0 * GN_LOSS_LOG;
     if (t->norm.mode != GN_NORMALIZE_NONE) /* the normalized copies */
         rest += 4.0 * (double)p->inputs * (double)(p->n_train + p->test_count);
+    if (p->ranks > 1) { /* ranks.c: the replicas, the ranks' buffers, the reducer's stage */
+        pools += 4.0 * 4.0 * (double)p->max_params * (p->ranks - 1) +
+                 (60.0 * p->max_groups + 24.0 * p->max_edges) * (p->ranks - 1);
+        acts += 2.0 * 4.0 * (double)p->max_groups * p->ranks *
+                (double)((p->batch + p->ranks - 1) / p->ranks) * p->max_width;
+        rest += 4.0 * (double)p->max_params;
+    }
     char detail[256];
     snprintf(detail, sizeof detail,
-             "pools of %d groups, %d edges and %lld parameters: %.1f MiB%s; activations for a "
+             "pools of %d groups, %d edges and %lld parameters: %.1f MiB%s%s; activations for a "
              "batch of %d: %.1f MiB; minibatch and logs: %.1f MiB",
              p->max_groups, p->max_edges, (long long)p->max_params, pools / mib,
-             t->s.on_nan == GN_NAN_SKIP ? " (twice: --on-nan skip keeps a copy)" : "", p->batch,
-             acts / mib, rest / mib);
+             t->s.on_nan == GN_NAN_SKIP ? " (twice: --on-nan skip keeps a copy)" : "",
+             p->ranks > 1 ? " (a replica per rank)" : "", p->batch, acts / mib, rest / mib);
     return gn_hostmem_check(pools + acts + rest, detail);
 }
 
