@@ -59,6 +59,16 @@ static void usage_train(FILE *f)
             "                       GPU exists, else the best CPU backend built in)\n"
             "  --threads N          cpu backend worker threads (default: cores present)\n"
             "  --tile N             rows per task for the cpu/cuda backends (default: chosen)\n"
+            "  --ranks N            simulate N data-parallel ranks in one process (default 1):\n"
+            "                       each rank trains a replica on its share of every\n"
+            "                       minibatch (--batch is the global batch, N at most it)\n"
+            "                       and the gradients are combined so the run is the\n"
+            "                       one-rank run bit for bit. A test of the multi-GPU logic,\n"
+            "                       not a speed-up (N times the work on one thread); serial\n"
+            "                       backend only: auto picks it where there is no GPU, and\n"
+            "                       cpu, cuda and auto on a GPU refuse (multi-GPU training\n"
+            "                       is not built yet); no --prune-threshold; checkpoints\n"
+            "                       and --resume work, across rank counts\n"
             "\n"
             "training:\n"
             "  --epochs N           passes over the training set (default %d)\n"
@@ -298,7 +308,7 @@ static int cmd_train(int argc, char **argv, int bench)
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
         O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL, O_OPTIM, O_BETA1,
         O_BETA2, O_EPS, O_SCHED, O_STEP_EVERY, O_GAMMA, O_LR_MIN, O_GCRIT, O_GRATIO,
-        O_PRUNE, O_PRUNE_AFTER
+        O_PRUNE, O_PRUNE_AFTER, O_RANKS
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -324,6 +334,7 @@ static int cmd_train(int argc, char **argv, int bench)
         {"lr-min", 1, 0, O_LR_MIN},
         {"grow-criterion", 1, 0, O_GCRIT}, {"grow-ratio", 1, 0, O_GRATIO},
         {"prune-threshold", 1, 0, O_PRUNE}, {"prune-after", 1, 0, O_PRUNE_AFTER},
+        {"ranks", 1, 0, O_RANKS},
         {0, 0, 0, 0},
     };
     int c, epochs_set = 0, threshold_set = 0, ratio_set = 0;
@@ -359,6 +370,10 @@ static int cmd_train(int argc, char **argv, int bench)
         case O_THREADS:
             if (parse_i64("--threads", optarg, 1, 1024, &v)) return 2;
             s.threads = (int32_t)v;
+            break;
+        case O_RANKS:
+            if (parse_i64("--ranks", optarg, 1, 65536, &v)) return 2;
+            s.ranks = (int32_t)v;
             break;
         case O_TILE:
             if (parse_i64("--tile", optarg, 1, 65536, &v)) return 2;

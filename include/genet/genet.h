@@ -193,6 +193,13 @@ struct gn_settings {
     int32_t cuda_inject_stuck;  /* fault injection: one task of this step (1-based) spins
                                    without finishing, so the stuck-task detection must fire */
     int32_t cuda_blocks_per_sm; /* worker blocks per SM (0: 2, or fewer where fewer fit) */
+
+    /* Data-parallel ranks simulated in one process (--ranks, default 1):
+     * each rank trains a replica of the network on its share of every
+     * minibatch and an in-process reducer combines the gradients in the
+     * order that gives the one-rank run's bits. For testing the multi-GPU
+     * agreement logic, not a speed-up; the serial backend only. */
+    int32_t ranks;
 };
 
 /* Fill s with the defaults (documented in `genet-rt train --help`). */

@@ -94,7 +94,7 @@ void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0
     const int32_t C = m->classes;
     const float *logits = gn_act(b, GN_SLOT_OUTPUT);
     float *dz = gn_dz(b, GN_SLOT_OUTPUT);
-    const float inv = 1.0f / (float)b->rows;
+    const float inv = 1.0f / (float)(b->loss_rows > 0 ? b->loss_rows : b->rows);
     for (int32_t r = r0; r < r1; r++) {
         const float *z = logits + (int64_t)r * C;
         float *d = dz + (int64_t)r * C;
@@ -152,14 +152,15 @@ void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_
     }
 }
 
-float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
+void gn_op_grad_acc(struct gn_model *m, const struct gn_buffers *b, int32_t g, int from_zero)
 {
     const struct gn_group *gr = &m->groups[g];
     const int32_t n = gr->width;
     const int32_t rows = b->rows;
     const float *dz = gn_dz(b, g);
     float *db = m->grads + gr->bias;
-    for (int32_t j = 0; j < n; j++) db[j] = 0.0f;
+    if (from_zero)
+        for (int32_t j = 0; j < n; j++) db[j] = 0.0f;
     for (int32_t r = 0; r < rows; r++) {
         const float *d = dz + (int64_t)r * n;
         for (int32_t j = 0; j < n; j++) db[j] += d[j];
@@ -169,7 +170,7 @@ float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
         const int32_t K = m->groups[e->src].width;
         const float *a = src_act(m, b, e->src);
         float *dW = m->grads + e->w;
-        memset(dW, 0, (size_t)K * n * sizeof(float));
+        if (from_zero) memset(dW, 0, (size_t)K * n * sizeof(float));
         for (int32_t r = 0; r < rows; r++) {
             const float *ar = a + (int64_t)r * K;
             const float *d = dz + (int64_t)r * n;
@@ -181,6 +182,11 @@ float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
             }
         }
     }
+}
+
+float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
+{
+    gn_op_grad_acc(m, b, g, 1);
     /* the growth statistic: one formula for every backend (stat.h) */
     return gn_stat_grad_std(m, g);
 }

@@ -36,6 +36,12 @@ struct gn_buffers {
     float *dz;        /* (max_groups, B, max_width) */
     float *row_loss;  /* (B): cross-entropy of each row */
     uint8_t *row_hit; /* (B): 1 when the row's argmax is its label */
+    /* The rows the loss is a mean over: 0 means rows (every backend but
+     * one); --ranks gives each rank's buffer the global minibatch's rows,
+     * so its dz(output) is the single-rank run's. Host reference only: the
+     * device's gn_op_loss_block divides by rows. Last, so the fields the
+     * device reads keep their offsets. */
+    int32_t loss_rows;
 };
 
 #ifdef __cplusplus
@@ -60,7 +66,7 @@ void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t
                    int32_t r1);
 
 /* Softmax cross-entropy on the output logits for rows [r0, r1): row_loss,
- * row_hit, and dz(output) = (softmax - onehot) / rows. */
+ * row_hit, and dz(output) = (softmax - onehot) / rows (loss_rows when set). */
 void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0, int32_t r1);
 
 /* dz(g) for rows [r0, r1) of a hidden group: the error pulled from its
@@ -70,8 +76,16 @@ void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_
 
 /* Gradients of g's in-edge weight blocks and bias over all rows, into
  * m->grads; returns their standard deviation (hidden groups' growth
- * statistic; computed for the output too). */
+ * statistic; computed for the output too). gn_op_grad_acc, then
+ * gn_stat_grad_std. */
 float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g);
+
+/* The sums of gn_op_grad without the statistic: g's bias and in-edge weight
+ * gradients over rows [0, b->rows) in row order, into m->grads, from zero
+ * when from_zero, else continuing from the partial sums m->grads holds.
+ * Rows split into consecutive shares, each continuing from the previous
+ * share's sums, give the bits of one call over all of them (--ranks). */
+void gn_op_grad_acc(struct gn_model *m, const struct gn_buffers *b, int32_t g, int from_zero);
 
 /* The optimizer's step (optim.h: the rule gn_optim_apply with the step's
  * constants k from gn_optim_at) on g's bias and in-edge blocks, from

@@ -145,6 +145,9 @@ struct gn_backend_ops {
      * (optional). */
     enum gn_status (*reload)(void *ctx);
     void (*close)(void *ctx);
+    /* Rank r's replica of the model under --ranks (0: the model io->m;
+     * NULL past the last rank), for agreement checks (optional; ranks.h). */
+    const struct gn_model *(*replica)(void *ctx, int32_t r);
 };
 
 extern const struct gn_backend_ops gn_backend_serial;
@@ -158,6 +161,17 @@ const struct gn_backend_ops *gn_backend_ops_of(enum gn_backend b);
 /* Forward and loss over rows [0, b->rows) in canonical order: the serial
  * backend's forward, also what cuda evaluates with between runs. */
 void gn_backend_host_forward(const struct gn_model *m, const struct gn_buffers *b);
+
+/* Backward errors over rows [0, b->rows), order reversed: the serial
+ * backend's backward pass (the output's error comes from the loss). */
+void gn_backend_host_backward(const struct gn_model *m, const struct gn_buffers *b);
+
+/* A growth round of the serial backend after step `step` (counted from the
+ * run's start, 0-based): pruning when the plan prunes, then marking and
+ * duplication; the events to log (cleared first). */
+enum gn_status gn_backend_host_grow(struct gn_model *m, const struct gn_buffers *b,
+                                    const struct gn_plan *p, int64_t step, int64_t *grow_round,
+                                    struct gn_grow_log *log);
 
 /* A monotonic clock in ns (phase timings). */
 int64_t gn_now_ns(void);

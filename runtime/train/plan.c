@@ -71,6 +71,7 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->grow_noise = s->grow_noise;
     p->prune_threshold = s->prune_threshold;
     p->prune_after = s->prune_after;
+    p->ranks = s->ranks;
 
     p->threads = s->threads;
     switch (b) {

@@ -85,8 +85,11 @@ struct gn_plan {
     /* pruning at the growth rounds (prune.h): off when prune_threshold is 0 */
     float prune_threshold;
     int32_t prune_after;
+    /* --ranks: data-parallel ranks simulated in one process (ranks.h; the
+     * serial backend only; 1: off) */
+    int32_t ranks, pad2_;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 296, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 304, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 96, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 120, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 152, "gn_plan layout");

@@ -7,14 +7,23 @@
  * and the growth statistic, then the optimizer's update (after all gradients, since
  * the backward pass of a group reads its successors' weights), then pruning
  * (prune.h) and growth.
- * Its context is the io the trainer handed it: it keeps nothing else.
+ * With --ranks N (plan.ranks > 1) the step is ranks.c's: N replicas, each
+ * running these same pieces on its share of the rows.
+ * Its context is the io the trainer handed it and, with ranks, the ranks.
  */
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "backend.h"
 #include "error.h"
 #include "grow.h"
 #include "prune.h"
+#include "ranks.h"
+
+struct serial {
+    struct gn_backend_io *io;
+    struct gn_ranks *ranks; /* NULL: one rank */
+};
 
 static enum gn_status serial_probe(char *why, size_t len)
 {
@@ -24,9 +33,14 @@ static enum gn_status serial_probe(char *why, size_t len)
 
 static enum gn_status serial_open(void **ctx, struct gn_backend_io *io, char *about, size_t len)
 {
-    (void)about;
-    (void)len;
-    *ctx = io;
+    struct serial *s = calloc(1, sizeof *s);
+    *ctx = s;
+    if (!s) return gn_fail(GN_ERR_NOMEM, "out of memory for the serial backend");
+    s->io = io;
+    if (io->plan->ranks > 1) {
+        snprintf(about, len, " (%d ranks simulated in one process)", io->plan->ranks);
+        return gn_ranks_open(&s->ranks, io);
+    }
     return GN_OK;
 }
 
@@ -36,16 +50,42 @@ void gn_backend_host_forward(const struct gn_model *m, const struct gn_buffers *
     gn_op_loss(m, b, 0, b->rows);
 }
 
+void gn_backend_host_backward(const struct gn_model *m, const struct gn_buffers *b)
+{
+    for (int32_t i = m->n_groups - 2; i >= 1; i--) gn_op_backward(m, b, m->order[i], 0, b->rows);
+}
+
+enum gn_status gn_backend_host_grow(struct gn_model *m, const struct gn_buffers *b,
+                                    const struct gn_plan *p, int64_t step, int64_t *grow_round,
+                                    struct gn_grow_log *log)
+{
+    log->n = 0;
+    log->prune.n_pruned = log->prune.n_moved = 0;
+    enum gn_status st = GN_OK;
+    if (p->prune_threshold > 0.0f)
+        st = gn_prune_round(m, b, p->prune_threshold, p->prune_after, &log->prune);
+    if (!st && p->grow != GN_GROW_OFF) {
+        const struct gn_grow_rule rule =
+            gn_grow_rule_make(m, p->grow_criterion, p->grow_threshold, p->grow_ratio);
+        if (gn_grow_mark(m, &rule) > 0)
+            st = gn_grow_round(m, (enum gn_grow_policy)p->grow, p->seed, p->grow_noise, step + 1,
+                               (*grow_round)++, log->ev, GN_GROW_LOG_MAX, &log->n);
+    }
+    return st;
+}
+
 static enum gn_status serial_forward(void *ctx)
 {
-    const struct gn_backend_io *io = ctx;
-    gn_backend_host_forward(io->m, io->buf);
+    const struct serial *s = ctx;
+    gn_backend_host_forward(s->io->m, s->io->buf);
     return GN_OK;
 }
 
 static enum gn_status serial_step(void *ctx, int grow)
 {
-    struct gn_backend_io *io = ctx;
+    struct serial *s = ctx;
+    if (s->ranks) return gn_ranks_step(s->ranks, grow);
+    struct gn_backend_io *io = s->io;
     const struct gn_plan *p = io->plan;
     struct gn_model *m = io->m;
     const struct gn_buffers *b = io->buf;
@@ -53,7 +93,7 @@ static enum gn_status serial_step(void *ctx, int grow)
     int64_t t0 = gn_now_ns();
     gn_backend_host_forward(m, b);
     int64_t t1 = gn_now_ns();
-    for (int32_t i = m->n_groups - 2; i >= 1; i--) gn_op_backward(m, b, m->order[i], 0, b->rows);
+    gn_backend_host_backward(m, b);
     for (int32_t i = 1; i < m->n_groups; i++) {
         int32_t g = m->order[i];
         m->groups[g].grad_std = gn_op_grad(m, b, g);
@@ -65,17 +105,8 @@ static enum gn_status serial_step(void *ctx, int grow)
     c->tasks += 3 * (int64_t)(m->n_groups - 1);
     io->events->n = 0;
     io->events->prune.n_pruned = io->events->prune.n_moved = 0;
-    enum gn_status st = GN_OK;
-    if (grow && p->prune_threshold > 0.0f)
-        st = gn_prune_round(m, b, p->prune_threshold, p->prune_after, &io->events->prune);
-    if (grow && !st && p->grow != GN_GROW_OFF) {
-        const struct gn_grow_rule rule =
-            gn_grow_rule_make(m, p->grow_criterion, p->grow_threshold, p->grow_ratio);
-        if (gn_grow_mark(m, &rule) > 0)
-            st = gn_grow_round(m, (enum gn_grow_policy)p->grow, p->seed, p->grow_noise,
-                               c->step + 1, (*io->grow_round)++, io->events->ev,
-                               GN_GROW_LOG_MAX, &io->events->n);
-    }
+    enum gn_status st = grow ? gn_backend_host_grow(m, b, p, c->step, io->grow_round, io->events)
+                             : GN_OK;
     int64_t t4 = gn_now_ns();
     c->t_forward_ns += t1 - t0;
     c->t_backward_ns += t2 - t1;
@@ -84,9 +115,25 @@ static enum gn_status serial_step(void *ctx, int grow)
     return st;
 }
 
+static enum gn_status serial_reload(void *ctx)
+{
+    struct serial *s = ctx;
+    return s->ranks ? gn_ranks_reload(s->ranks) : GN_OK;
+}
+
+static const struct gn_model *serial_replica(void *ctx, int32_t r)
+{
+    struct serial *s = ctx;
+    if (s->ranks) return gn_ranks_replica(s->ranks, r);
+    return r == 0 ? s->io->m : NULL;
+}
+
 static void serial_close(void *ctx)
 {
-    (void)ctx;
+    struct serial *s = ctx;
+    if (!s) return;
+    gn_ranks_close(s->ranks);
+    free(s);
 }
 
 const struct gn_backend_ops gn_backend_serial = {
@@ -96,5 +143,7 @@ const struct gn_backend_ops gn_backend_serial = {
     .step = serial_step,
     .forward = serial_forward,
     .run = NULL,
+    .reload = serial_reload,
     .close = serial_close,
+    .replica = serial_replica,
 };

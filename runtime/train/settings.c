@@ -44,6 +44,7 @@ void gn_default_settings(struct gn_settings *s)
     s->tile = 0;
     s->trace_path = NULL;
     s->trace_every = 10;
+    s->ranks = 1;
 }
 
 const char *gn_backend_name(enum gn_backend b)

@@ -116,7 +116,17 @@ static enum gn_status choose_backend(struct gn_trainer *t)
          * checked reference (--backend cuda traces from inside the kernel);
          * --prune-threshold too: the cuda backend does not prune */
         int usable = gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) == GN_OK;
-        if (usable && !t->s.trace_path && !(t->s.prune_threshold > 0.0f)) {
+        if (usable && t->s.ranks > 1)
+            return gn_fail(GN_ERR_UNSUPPORTED,
+                           "--ranks %d: a GPU was found, but data-parallel training on GPUs "
+                           "needs --gpus and a multi-GPU machine, which are not built yet; "
+                           "--ranks simulates ranks on the serial backend (--backend serial)",
+                           t->s.ranks);
+        if (t->s.ranks > 1) {
+            t->backend = GN_BACKEND_SERIAL;
+            snprintf(t->backend_reason, sizeof t->backend_reason,
+                     "--ranks picks the serial backend");
+        } else if (usable && !t->s.trace_path && !(t->s.prune_threshold > 0.0f)) {
             t->backend = GN_BACKEND_CUDA;
             snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s", why);
         } else {
@@ -223,6 +233,27 @@ static enum gn_status check_settings(const struct gn_settings *s)
     if (!(s->prune_threshold >= 0.0f) || !isfinite(s->prune_threshold))
         return gn_fail(GN_ERR_INVALID, "--prune-threshold must be a number >= 0");
     if (s->prune_after < 1) return gn_fail(GN_ERR_INVALID, "--prune-after must be >= 1");
+    if (s->ranks < 1 || s->ranks > s->batch)
+        return gn_fail(GN_ERR_INVALID,
+                       "--ranks must be in 1..%d (--batch): every rank takes a share of the "
+                       "minibatch's rows (got %d)",
+                       s->batch, s->ranks);
+    if (s->ranks > 1 && s->backend == GN_BACKEND_CUDA)
+        return gn_fail(GN_ERR_UNSUPPORTED,
+                       "--ranks %d with --backend cuda: data-parallel training on GPUs needs "
+                       "--gpus and a multi-GPU machine, which are not built yet; --ranks "
+                       "simulates ranks on the serial backend (--backend serial)",
+                       s->ranks);
+    if (s->ranks > 1 && s->backend == GN_BACKEND_CPU)
+        return gn_fail(GN_ERR_UNSUPPORTED, "--ranks %d with --backend cpu: the simulation of "
+                                           "ranks runs on the serial backend only (--backend "
+                                           "serial)",
+                       s->ranks);
+    if (s->ranks > 1 && s->prune_threshold > 0.0f)
+        return gn_fail(GN_ERR_UNSUPPORTED,
+                       "--ranks %d with --prune-threshold: pruning scores each group over the "
+                       "whole minibatch's activations, which no rank holds; not combined yet",
+                       s->ranks);
     if (s->prune_threshold > 0.0f && s->backend == GN_BACKEND_CUDA)
         return gn_fail(GN_ERR_INVALID, "--prune-threshold: pruning runs on the serial and cpu "
                                        "backends only; the cuda backend does not prune yet");
@@ -258,13 +289,20 @@ static enum gn_status check_host_memory(const struct gn_trainer *t)
                   16.0 * GN_LOSS_LOG;
     if (t->norm.mode != GN_NORMALIZE_NONE) /* the normalized copies */
         rest += 4.0 * (double)p->inputs * (double)(p->n_train + p->test_count);
+    if (p->ranks > 1) { /* ranks.c: the replicas, the ranks' buffers, the reducer's stage */
+        pools += 4.0 * 4.0 * (double)p->max_params * (p->ranks - 1) +
+                 (60.0 * p->max_groups + 24.0 * p->max_edges) * (p->ranks - 1);
+        acts += 2.0 * 4.0 * (double)p->max_groups * p->ranks *
+                (double)((p->batch + p->ranks - 1) / p->ranks) * p->max_width;
+        rest += 4.0 * (double)p->max_params;
+    }
     char detail[256];
     snprintf(detail, sizeof detail,
-             "pools of %d groups, %d edges and %lld parameters: %.1f MiB%s; activations for a "
+             "pools of %d groups, %d edges and %lld parameters: %.1f MiB%s%s; activations for a "
              "batch of %d: %.1f MiB; minibatch and logs: %.1f MiB",
              p->max_groups, p->max_edges, (long long)p->max_params, pools / mib,
-             t->s.on_nan == GN_NAN_SKIP ? " (twice: --on-nan skip keeps a copy)" : "", p->batch,
-             acts / mib, rest / mib);
+             t->s.on_nan == GN_NAN_SKIP ? " (twice: --on-nan skip keeps a copy)" : "",
+             p->ranks > 1 ? " (a replica per rank)" : "", p->batch, acts / mib, rest / mib);
     return gn_hostmem_check(pools + acts + rest, detail);
 }
 
