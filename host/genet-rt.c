@@ -344,6 +344,10 @@ static int cmd_train(int argc, char **argv, int bench)
     int64_t v;
     struct gn_bench_options bo = {.warmup = 20};
     if (bench) {
+        /* the benchmark's own defaults (docs/BENCHMARKS.md): batch 256, no
+         * growth, no weight decay, a small constant-ish rate */
+        s.batch = 256;
+        s.weight_decay = 0.0f;
         s.grow = GN_GROW_OFF;
         s.lr = 0.01f;
         s.stats_interval_ms = 0;

@@ -483,7 +483,7 @@ static void test_bad_checkpoints(void **state)
         m.momentum = 0.5f;
         refused(bad, m, &train, GN_ERR_INVALID, "--momentum");
         m = s;
-        m.weight_decay = 0.001f;
+        m.weight_decay = s.weight_decay + 0.01f;
         refused(bad, m, &train, GN_ERR_INVALID, "--weight-decay");
         m = s;
         m.optimizer = GN_OPTIM_ADAM;
