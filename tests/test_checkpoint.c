@@ -998,16 +998,33 @@ static void test_guard_rules(void **state)
     uint8_t z[4] = {2, 2, 2, 2};
     assert_true(gn_guard_chance_loss(z, 4, 4) == 0.0);
 
-    /* dead epochs: in a row only, and only with a dead group */
+    /* dead epochs: in a row only, and only with a dead group while the
+     * loss has never been at most GN_GUARD_LEARNED x chance */
     int32_t k = 0;
     const double h = log(4.0);
     assert_false(gn_guard_epoch(&k, h * 100, 100, h, 1));
     assert_int_equal(k, 1);
-    assert_false(gn_guard_epoch(&k, h * 50, 100, h, 1)); /* learning: the count resets */
+    assert_false(gn_guard_epoch(&k, h * 70, 100, h, 1)); /* learning: the count resets */
     assert_int_equal(k, 0);
-    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 0)); /* no dead group */
+    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 0)); /* no dead group, never learnt */
+    assert_int_equal(k, 0);
     assert_false(gn_guard_epoch(&k, h * 99, 100, h, 3));
     assert_true(gn_guard_epoch(&k, h * 99, 100, h, 2));
+    /* collapse: at chance with no dead group, after an epoch at most
+     * GN_GUARD_LEARNED x chance */
+    k = 0;
+    assert_false(gn_guard_epoch(&k, h * 30, 100, h, 0));
+    assert_int_equal(k, GN_GUARD_HAS_LEARNED);
+    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 0));
+    assert_int_equal(k & GN_GUARD_COUNT_MASK, 1);
+    assert_false(gn_guard_epoch(&k, h * 60, 100, h, 0)); /* not at chance: resets, stays armed */
+    assert_int_equal(k, GN_GUARD_HAS_LEARNED);
+    assert_false(gn_guard_epoch(&k, h * 98.5, 100, h, 0));
+    assert_true(gn_guard_epoch(&k, h * 100, 100, h, 0));
+    assert_int_equal(gn_numguard_died(12, 5628, h, h, 0), GN_ERR_NUMERIC);
+    assert_non_null(strstr(gn_error_message(), "back at chance"));
+    assert_int_equal(gn_numguard_died(12, 5628, h, h, 2), GN_ERR_NUMERIC);
+    assert_non_null(strstr(gn_error_message(), "2 hidden groups have every ReLU off"));
 
     struct gn_model m;
     assert_int_equal(gn_model_init(&m, 10, 4, 6, 8, 32, 4096), GN_OK);

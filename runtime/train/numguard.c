@@ -44,6 +44,14 @@ enum gn_status gn_numguard_step(const struct gn_model *m, double loss_sum, int32
 enum gn_status gn_numguard_died(int64_t epoch, int64_t step, double loss, double chance_loss,
                                 int32_t dead_groups)
 {
+    if (dead_groups == 0)
+        return gn_fail(GN_ERR_NUMERIC,
+                       "the network died: at the end of epoch %lld (step %lld) the training loss "
+                       "%.4f is back at chance (%.4f, the labels' entropy), at %d epoch ends in a "
+                       "row, after it had been at most %g times that; lower --lr, or grow more "
+                       "slowly (--grow-threshold, --grow-every)",
+                       (long long)epoch, (long long)step, loss, chance_loss, GN_GUARD_DEAD_EPOCHS,
+                       GN_GUARD_LEARNED);
     return gn_fail(GN_ERR_NUMERIC,
                    "the network died: at the end of epoch %lld (step %lld) the training loss "
                    "%.4f is at chance (%.4f, the labels' entropy) and %d hidden group%s every "

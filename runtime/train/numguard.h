@@ -39,13 +39,23 @@
  * GN_GUARD_DEAD_EPOCHS epoch ends in a row, some hidden group is dead and
  * the epoch's mean training loss is at chance: at least GN_GUARD_CHANCE
  * times the entropy of the training labels (plan.chance_loss), the loss of
- * a network that has learnt the class frequencies and nothing else. Under
- * --on-nan stop the run ends there; under skip it is reported and goes on
- * (no single step can be discarded to undo it).
+ * a network that has learnt the class frequencies and nothing else. It has
+ * also died (collapsed) when, with no dead group, the loss is at chance at
+ * GN_GUARD_DEAD_EPOCHS epoch ends in a row after an epoch end at which it
+ * was at most GN_GUARD_LEARNED times chance: it had learnt and lost it all
+ * (measured: a depthwise chain at batch 128 fell back to chance for 18
+ * epochs with every group's statistic above 0). Under --on-nan stop the run
+ * ends there; under skip it is reported and goes on (no single step can be
+ * discarded to undo it).
  */
 #define GN_GUARD_EXPLODE 100.0
 #define GN_GUARD_CHANCE 0.98
+#define GN_GUARD_LEARNED 0.5
 #define GN_GUARD_DEAD_EPOCHS 2
+/* The epoch rule's state word: the count of epoch ends in a row that looked
+ * dead, and a bit set once an epoch end was at most GN_GUARD_LEARNED x chance. */
+#define GN_GUARD_COUNT_MASK 0xffff
+#define GN_GUARD_HAS_LEARNED 0x10000
 
 enum gn_guard_loss_verdict { GN_GUARD_LOSS_OK = 0, GN_GUARD_LOSS_NONFINITE, GN_GUARD_LOSS_EXPLODED };
 
@@ -84,15 +94,23 @@ GN_HD int32_t gn_guard_dead_groups(const struct gn_model *m)
     return n;
 }
 
-/* At an epoch's end: *dead_epochs counts the epoch ends in a row that
- * looked dead; 1 when the network has died. */
-GN_HD int gn_guard_epoch(int32_t *dead_epochs, double loss_sum, int64_t seen, double chance_loss,
+/* At an epoch's end: *state (0 at the run's start) holds the count of
+ * epoch ends in a row that looked dead (GN_GUARD_COUNT_MASK) and whether the
+ * loss was ever at most GN_GUARD_LEARNED x chance (GN_GUARD_HAS_LEARNED);
+ * 1 when the network has died: at chance with a dead group, or at chance
+ * after it had learnt (dead_groups 0 then: a collapse). */
+GN_HD int gn_guard_epoch(int32_t *state, double loss_sum, int64_t seen, double chance_loss,
                          int32_t dead_groups)
 {
-    const int dead = dead_groups > 0 && seen > 0 &&
-                     loss_sum / (double)seen >= GN_GUARD_CHANCE * chance_loss;
-    *dead_epochs = dead ? *dead_epochs + 1 : 0;
-    return *dead_epochs >= GN_GUARD_DEAD_EPOCHS;
+    const double mean = seen > 0 ? loss_sum / (double)seen : 0.0;
+    int32_t learned = *state & GN_GUARD_HAS_LEARNED;
+    const int at_chance = seen > 0 && chance_loss > 0.0 && mean >= GN_GUARD_CHANCE * chance_loss;
+    const int dead = at_chance && (dead_groups > 0 || learned);
+    int32_t count = dead ? (*state & GN_GUARD_COUNT_MASK) + 1 : 0;
+    if (count > GN_GUARD_COUNT_MASK) count = GN_GUARD_COUNT_MASK;
+    if (seen > 0 && mean <= GN_GUARD_LEARNED * chance_loss) learned = GN_GUARD_HAS_LEARNED;
+    *state = count | learned;
+    return count >= GN_GUARD_DEAD_EPOCHS;
 }
 
 #ifdef __cplusplus
