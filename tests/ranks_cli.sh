@@ -27,7 +27,9 @@ refused "--ranks must be in 1..32" --ranks 33 --batch 32
 refused "serial backend only" --ranks 2 --backend cpu
 refused "--gpus and a multi-GPU machine" --ranks 2 --backend cuda
 refused "--prune-threshold" --ranks 2 --backend serial --prune-threshold 0.01
-"$rt" train --help | grep -q -- "--ranks N" || { echo "FAIL: --help lacks --ranks"; exit 1; }
+# into a file first: grep -q leaving early would SIGPIPE genet-rt (pipefail)
+"$rt" train --help > "$dir/help"
+grep -q -- "--ranks N" "$dir/help" || { echo "FAIL: --help lacks --ranks"; exit 1; }
 run() { # the run's figures without the times
   "$rt" train "$dir/r-train.csv" --backend serial --batch 32 --epochs 3 --grow-every 4 \
     --group-size 8 --stats-interval 0 --quiet "$@" | grep -v "^backend " | sed -E 's/ +[0-9.]+s$//; s/, [0-9.]+s$//'
