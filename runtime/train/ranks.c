@@ -19,9 +19,10 @@
  *      gradients (gn_stat_grad_std), the optimizer's step, and at a growth
  *      round serial.c's round on its own replica with its own copy of the
  *      round counter; rank 0's events are the step's. The round is the
- *      serial one on every backend: the cpu backend's own round hands out
- *      the last space of a pool that fills in worker order, and replicas
- *      must decide alike;
+ *      serial one on every backend: the cpu backend's own round numbers
+ *      the new slots (and gives out the last space of a pool that fills)
+ *      in the order workers allocate, and replicas must agree slot for
+ *      slot;
  *   5. the ranks' row_loss and row_hit gathered into io->buf in row order;
  *   6. after a growth round: every replica compared with rank 0's.
  * The per-row arithmetic and the order of every sum are the one-rank run's,
