@@ -1,16 +1,21 @@
 /*
  * --ranks N (ranks.h, reduce.h): N data-parallel ranks simulated in one
- * process on the serial backend. With growth on and several growth rounds,
- * N = 2, 3 and 4 ranks give the one-rank run bit for bit (every step's
- * loss, the final parameters, both moments, the grown graph), with a short
- * last minibatch that leaves some ranks no rows; after every growth round
- * every replica equals rank 0's (checked here through the backend's replica
+ * process on the serial and cpu backends. With growth on and several growth
+ * rounds, N = 2, 3 and 4 ranks give the serial one-rank run bit for bit
+ * (every step's loss, the final parameters, both moments, the grown graph),
+ * on the serial backend and on the cpu backend with 2 and 3 worker threads,
+ * with a short last minibatch that leaves some ranks no rows and a pool
+ * that fills in the middle of a growth round; with a pool that never fills
+ * (where the cpu backend's own growth round is serial's) the cpu backend's
+ * N ranks also give its own one-rank run; after every growth round every
+ * replica equals rank 0's (checked here through the backend's replica
  * table entry, beside the check the ranks run themselves); a run stopped
  * and resumed from a checkpoint with another rank count ends where the
  * one-rank run ends; a replica that diverges stops the run at the next
- * growth round; under --on-nan skip a NaN step is undone on every replica;
- * the agreement check and the reducer catch what they must; bad --ranks
- * values are refused with a message naming the option.
+ * growth round (both backends); under --on-nan skip a NaN step is undone on
+ * every replica (both backends); the agreement check and the reducer catch
+ * what they must; bad --ranks values are refused with a message naming the
+ * option.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -99,20 +104,21 @@ static struct gn_settings small(void)
     return s;
 }
 
-/* The serial table with a step that, after each growth round, compares
- * every replica with rank 0's. */
+/* A backend's table (checked_base: serial or cpu) with a step that, after
+ * each growth round, compares every replica with rank 0's. */
 static struct gn_backend_ops checked;
+static const struct gn_backend_ops *checked_base;
 static int32_t checked_ranks;
 static int64_t checked_rounds;
 
 static enum gn_status checked_step(void *ctx, int grow)
 {
-    enum gn_status st = gn_backend_serial.step(ctx, grow);
+    enum gn_status st = checked_base->step(ctx, grow);
     if (st || !grow) return st;
-    const struct gn_model *m0 = gn_backend_serial.replica(ctx, 0);
+    const struct gn_model *m0 = checked_base->replica(ctx, 0);
     assert_non_null(m0);
     for (int32_t r = 1; r < checked_ranks; r++) {
-        const struct gn_model *mr = gn_backend_serial.replica(ctx, r);
+        const struct gn_model *mr = checked_base->replica(ctx, r);
         assert_non_null(mr);
         assert_ptr_not_equal(mr, m0);
         char why[256];
@@ -120,20 +126,27 @@ static enum gn_status checked_step(void *ctx, int grow)
             fail_msg("after growth round %lld: rank %d differs from rank 0: %s",
                      (long long)checked_rounds, r, why);
     }
-    assert_null(gn_backend_serial.replica(ctx, checked_ranks));
+    assert_null(checked_base->replica(ctx, checked_ranks));
     checked_rounds++;
     return GN_OK;
 }
 
+static const struct gn_backend_ops *table_of(enum gn_backend b)
+{
+    return b == GN_BACKEND_CPU ? &gn_backend_cpu : &gn_backend_serial;
+}
+
 static gn_trainer *open_checked(const struct gn_settings *s)
 {
-    checked = gn_backend_serial;
+    checked_base = table_of(s->backend);
+    checked = *checked_base;
     checked.step = checked_step;
     checked_ranks = s->ranks;
     checked_rounds = 0;
     gn_trainer *t;
     enum gn_status st = gn_trainer_open_with(&t, s, &train, &test, NULL, &checked);
     if (st) fail_msg("open with %d ranks: %s", s->ranks, gn_error_message());
+    assert_int_equal(gn_trainer_backend(t), s->backend);
     return t;
 }
 
@@ -157,6 +170,69 @@ static void assert_same_run(gn_trainer *a, gn_trainer *b, const char *what)
         fail_msg("%s: the final networks differ: %s", what, why);
 }
 
+/* The same network position by position and the same run's figures: what
+ * the cpu backend's own growth round keeps of serial's (it numbers the new
+ * slots in the order workers allocate them), as test_cpu.c compares. */
+static void assert_same_run_by_position(gn_trainer *ta, gn_trainer *tb, const char *what)
+{
+    const double *la, *lb;
+    int64_t na = gn_trainer_step_log(ta, &la, NULL), nb = gn_trainer_step_log(tb, &lb, NULL);
+    assert_int_equal(na, nb);
+    for (int64_t i = 0; i < na; i++)
+        if (memcmp(&la[i], &lb[i], sizeof la[i]))
+            fail_msg("%s: step %lld's loss %.17g against %.17g", what, (long long)i, la[i], lb[i]);
+    const struct gn_model *a = gn_trainer_model(ta), *b = gn_trainer_model(tb);
+    assert_int_equal(a->n_groups, b->n_groups);
+    assert_int_equal(a->n_edges, b->n_edges);
+    assert_int_equal(a->duplications, b->duplications);
+    assert_int_equal(a->refused, b->refused);
+    for (int32_t p = 1; p < a->n_groups; p++) {
+        const struct gn_group *ga = &a->groups[a->order[p]], *gb = &b->groups[b->order[p]];
+        assert_int_equal(ga->in_count, gb->in_count);
+        const size_t wb = (size_t)ga->width * sizeof(float);
+        if (memcmp(a->params + ga->bias, b->params + gb->bias, wb) ||
+            memcmp(a->moment + ga->bias, b->moment + gb->bias, wb) ||
+            memcmp(a->moment2 + ga->bias, b->moment2 + gb->bias, wb))
+            fail_msg("%s: the bias of the group at position %d differs", what, p);
+        for (int32_t k = 0; k < ga->in_count; k++) {
+            const struct gn_edge *ea = &a->edges[a->in_list[ga->in_begin + k]];
+            const struct gn_edge *eb = &b->edges[b->in_list[gb->in_begin + k]];
+            assert_int_equal(a->groups[ea->src].pos, b->groups[eb->src].pos);
+            const size_t len = (size_t)a->groups[ea->src].width * ga->width * sizeof(float);
+            if (memcmp(a->params + ea->w, b->params + eb->w, len) ||
+                memcmp(a->moment + ea->w, b->moment + eb->w, len) ||
+                memcmp(a->moment2 + ea->w, b->moment2 + eb->w, len))
+                fail_msg("%s: in-edge %d of the group at position %d differs", what, k, p);
+        }
+    }
+}
+
+/* s with n ranks on backend b and, on cpu, `threads` workers, run and
+ * compared with ref bit for bit; cpu_ref (may be NULL): also position by
+ * position with the cpu backend's one-rank run. */
+static void ranks_match_run(gn_trainer *ref, gn_trainer *cpu_ref, struct gn_settings s,
+                            enum gn_backend b, int32_t threads, int32_t n)
+{
+    s.backend = b;
+    s.threads = threads;
+    s.ranks = n;
+    gn_trainer *t = open_checked(&s);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    assert_int_equal(checked_rounds, s.steps / s.grow_every);
+    char what[128];
+    snprintf(what, sizeof what, "%s, %d threads, %d ranks against serial, 1 rank",
+             gn_backend_name(b), threads, n);
+    assert_same_run(ref, t, what);
+    if (cpu_ref) {
+        snprintf(what, sizeof what, "cpu, %d threads, %d ranks against cpu, 1 rank", threads, n);
+        assert_same_run_by_position(cpu_ref, t, what);
+    }
+    gn_trainer_close(t);
+}
+
+/* Serial one rank against serial and cpu (2 and 3 workers) with 2, 3 and 4
+ * ranks: both backends' ranks run the serial growth round on each replica,
+ * so even a pool that fills in the middle of a round gives serial's bits. */
 static void ranks_match_one_rank(struct gn_settings s)
 {
     gn_trainer *ref;
@@ -168,17 +244,44 @@ static void ranks_match_one_rank(struct gn_settings s)
                   (long long)m->refused);
     assert_true(m->duplications >= 3); /* several growth rounds that grew */
     for (int32_t n = 2; n <= 4; n++) {
-        struct gn_settings sn = s;
-        sn.ranks = n;
-        gn_trainer *t = open_checked(&sn);
-        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
-        assert_int_equal(checked_rounds, s.steps / s.grow_every);
-        char what[64];
-        snprintf(what, sizeof what, "%d ranks", n);
-        assert_same_run(ref, t, what);
-        gn_trainer_close(t);
+        ranks_match_run(ref, NULL, s, GN_BACKEND_SERIAL, 0, n);
+        for (int32_t threads = 2; threads <= 3; threads++)
+            ranks_match_run(ref, NULL, s, GN_BACKEND_CPU, threads, n);
     }
     gn_trainer_close(ref);
+}
+
+/* A pool that never fills, so the cpu backend's one-rank run (its own
+ * growth round, in parallel) makes serial's decisions: the cpu backend's
+ * 2, 3 and 4 ranks against serial's one rank bit for bit and against its
+ * own one rank position by position (the one rank's round numbers new
+ * slots in worker order; the ranks' replicas must agree slot for slot, so
+ * they run the serial round), with 2 and 3 workers. */
+static void test_cpu_ranks_match_cpu_one_rank(void **state)
+{
+    (void)state;
+    struct gn_settings s = small();
+    s.max_groups = 64;
+    s.grow = GN_GROW_ALTERNATE;
+    gn_trainer *serial;
+    assert_int_equal(gn_trainer_open(&serial, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(serial, NULL, NULL), GN_OK);
+    const struct gn_model *m = gn_trainer_model(serial);
+    assert_true(m->duplications >= 3);
+    assert_int_equal(m->refused, 0);
+    for (int32_t threads = 2; threads <= 3; threads++) {
+        struct gn_settings c = s;
+        c.backend = GN_BACKEND_CPU;
+        c.threads = threads;
+        gn_trainer *ref;
+        assert_int_equal(gn_trainer_open(&ref, &c, &train, &test, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(ref, NULL, NULL), GN_OK);
+        assert_same_run_by_position(serial, ref, "cpu, 1 rank against serial, 1 rank");
+        for (int32_t n = 2; n <= 4; n++)
+            ranks_match_run(serial, ref, s, GN_BACKEND_CPU, threads, n);
+        gn_trainer_close(ref);
+    }
+    gn_trainer_close(serial);
 }
 
 static void test_ranks_match_one_rank_sgd(void **state)
@@ -200,8 +303,8 @@ static void test_ranks_match_one_rank_adamw_relative(void **state)
     ranks_match_one_rank(s);
 }
 
-/* The run's first 20 steps with 3 ranks, checkpointed, resumed with 2
- * ranks: where the one-rank run ends. */
+/* The run's first 20 steps with 3 ranks on serial, checkpointed, resumed
+ * with 2 ranks on cpu: where the one-rank run ends. */
 static void test_ranks_resume(void **state)
 {
     (void)state;
@@ -221,6 +324,8 @@ static void test_ranks_resume(void **state)
     gn_trainer_close(t);
     struct gn_settings b = s;
     b.ranks = 2;
+    b.backend = GN_BACKEND_CPU; /* a checkpoint of serial ranks, resumed on cpu ranks */
+    b.threads = 2;
     b.resume_path = ck;
     if (gn_trainer_open(&t, &b, &train, &test, NULL)) fail_msg("resume: %s", gn_error_message());
     assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
@@ -236,35 +341,40 @@ static void test_ranks_resume(void **state)
     gn_trainer_close(ref);
 }
 
-/* The serial table with a step that flips a bit of rank 1's last
+/* A backend's table with a step that flips a bit of rank 1's last
  * parameter before the first growth round: the ranks' own check must stop
  * the run there. */
 static enum gn_status corrupting_step(void *ctx, int grow)
 {
     if (grow) {
-        struct gn_model *m1 = (struct gn_model *)gn_backend_serial.replica(ctx, 1);
+        struct gn_model *m1 = (struct gn_model *)checked_base->replica(ctx, 1);
         uint32_t u;
         memcpy(&u, &m1->params[m1->n_params - 1], 4);
         u ^= 1u << 20; /* a change no rounding of the update can undo */
         memcpy(&m1->params[m1->n_params - 1], &u, 4);
     }
-    return gn_backend_serial.step(ctx, grow);
+    return checked_base->step(ctx, grow);
 }
 
 static void test_ranks_check_stops_a_divergence(void **state)
 {
     (void)state;
-    struct gn_settings s = small();
-    s.ranks = 2;
-    struct gn_backend_ops ops = gn_backend_serial;
-    ops.step = corrupting_step;
-    gn_trainer *t;
-    assert_int_equal(gn_trainer_open_with(&t, &s, &train, &test, NULL, &ops), GN_OK);
-    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
-    print_message("%s\n", gn_error_message());
-    assert_non_null(strstr(gn_error_message(), "rank 1's network differs from rank 0's after the "
-                                               "growth round of step 7: parameter"));
-    gn_trainer_close(t);
+    for (int k = 0; k < 2; k++) {
+        struct gn_settings s = small();
+        s.ranks = 2;
+        s.backend = k ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
+        s.threads = 2;
+        checked_base = table_of(s.backend);
+        struct gn_backend_ops ops = *checked_base;
+        ops.step = corrupting_step;
+        gn_trainer *t;
+        assert_int_equal(gn_trainer_open_with(&t, &s, &train, &test, NULL, &ops), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
+        print_message("%s: %s\n", gn_backend_name(s.backend), gn_error_message());
+        assert_non_null(strstr(gn_error_message(), "rank 1's network differs from rank 0's after "
+                                                   "the growth round of step 7: parameter"));
+        gn_trainer_close(t);
+    }
 }
 
 /* --on-nan skip: the last rank's replica gets a NaN output bias before
@@ -278,8 +388,7 @@ static enum gn_status poisoning_step(void *ctx, int grow)
 {
     poison_calls++;
     if (poison_calls == 5 || poison_calls == 11) {
-        struct gn_model *m =
-            (struct gn_model *)gn_backend_serial.replica(ctx, checked_ranks - 1);
+        struct gn_model *m = (struct gn_model *)checked_base->replica(ctx, checked_ranks - 1);
         m->params[m->groups[GN_SLOT_OUTPUT].bias] = NAN;
     }
     return checked_step(ctx, grow);
@@ -290,22 +399,26 @@ static void test_ranks_skip(void **state)
     (void)state;
     struct gn_settings s = small();
     s.on_nan = GN_NAN_SKIP;
-    gn_trainer *t[2];
-    for (int k = 0; k < 2; k++) {
+    s.threads = 2;
+    gn_trainer *t[3];
+    static struct gn_backend_ops ops[3]; /* each trainer keeps its table until close */
+    for (int k = 0; k < 3; k++) { /* serial 1 rank, serial 3 ranks, cpu 3 ranks */
         s.ranks = k ? 3 : 1;
-        checked = gn_backend_serial;
-        checked.step = poisoning_step;
+        s.backend = k == 2 ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
+        checked_base = table_of(s.backend);
+        ops[k] = *checked_base;
+        ops[k].step = poisoning_step;
         checked_ranks = s.ranks;
         poison_calls = 0;
-        assert_int_equal(gn_trainer_open_with(&t[k], &s, &train, &test, NULL, &checked), GN_OK);
+        assert_int_equal(gn_trainer_open_with(&t[k], &s, &train, &test, NULL, &ops[k]), GN_OK);
         assert_int_equal(gn_trainer_run(t[k], NULL, NULL), GN_OK);
         struct gn_progress p;
         gn_trainer_progress(t[k], &p);
         assert_int_equal(p.skipped, 2);
     }
     assert_same_run(t[0], t[1], "3 ranks under --on-nan skip");
-    gn_trainer_close(t[0]);
-    gn_trainer_close(t[1]);
+    assert_same_run(t[0], t[2], "cpu, 3 ranks under --on-nan skip");
+    for (int k = 0; k < 3; k++) gn_trainer_close(t[k]);
 }
 
 /* The agreement check sees one flipped bit of a parameter, of a moment, of
@@ -394,12 +507,12 @@ static void test_bad_ranks(void **state)
     s.ranks = 2;
     s.backend = GN_BACKEND_CUDA;
     expect_refused(s, GN_ERR_UNSUPPORTED, "--gpus and a multi-GPU machine");
-    s.backend = GN_BACKEND_CPU;
-    expect_refused(s, GN_ERR_UNSUPPORTED, "serial backend only");
     s.backend = GN_BACKEND_SERIAL;
     s.prune_threshold = 0.01f;
     expect_refused(s, GN_ERR_UNSUPPORTED, "--prune-threshold");
-    /* auto: the serial backend here, a refusal where a GPU was found */
+    s.backend = GN_BACKEND_CPU;
+    expect_refused(s, GN_ERR_UNSUPPORTED, "--prune-threshold");
+    /* auto: the cpu backend here, a refusal where a GPU was found */
     s = small();
     s.ranks = 32;
     s.steps = 2;
@@ -407,7 +520,7 @@ static void test_bad_ranks(void **state)
     gn_trainer *t;
     enum gn_status st = gn_trainer_open(&t, &s, &train, &test, NULL);
     if (st == GN_OK) {
-        assert_int_equal(gn_trainer_backend(t), GN_BACKEND_SERIAL);
+        assert_int_equal(gn_trainer_backend(t), GN_BACKEND_CPU);
         assert_non_null(strstr(gn_trainer_backend_reason(t), "--ranks"));
         assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
         gn_trainer_close(t);
@@ -422,6 +535,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ranks_match_one_rank_sgd),
         cmocka_unit_test(test_ranks_match_one_rank_adamw_relative),
+        cmocka_unit_test(test_cpu_ranks_match_cpu_one_rank),
         cmocka_unit_test(test_ranks_resume),
         cmocka_unit_test(test_ranks_check_stops_a_divergence),
         cmocka_unit_test(test_ranks_skip),

@@ -26,6 +26,22 @@
  * What can differ from serial: when a pool runs out in the middle of a
  * round, which of the round's duplications get the last space depends on
  * which worker allocates first (serial refuses in canonical order).
+ *
+ * --ranks N (ranks.h): ranks.c drives the step and this backend runs its
+ * work. Each rank's forward and backward is a pass over the training DAG
+ * with the rank's replica and buffers (PASS_LOCAL: the update tasks idle,
+ * the gradients are the reducer's), the ranks one after another; the
+ * rank's rows are spread over all the DAG's tiles, so every worker has
+ * work in each rank's pass. One after another, not side by side, because
+ * the scheduler runs one pass over one DAG at a time and a task id names a
+ * (kind, group, tile) of one model: ranks side by side would need a DAG of
+ * N copies and the rank in the task map, while this reuses the DAG as it
+ * is (all replicas have the same graph). The per-rank finish (statistic,
+ * optimizer, the serial growth round on each replica) has no dependence
+ * between ranks and runs side by side: a pass of N independent tasks
+ * (PASS_EACH). The combine stays the reducer's ordered chain on the main
+ * thread. After a growth round the DAGs follow rank 0's graph, which every
+ * replica shares.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,10 +53,20 @@
 #include "grow.h"
 #include "prune.h"
 #include "pool.h"
+#include "ranks.h"
 #include "sched_cpu.h"
 #include "taskgraph.h"
 
-enum cpu_pass { PASS_TRAIN, PASS_EVAL, PASS_RANK, PASS_MARK, PASS_CHOOSE, PASS_DUP };
+enum cpu_pass {
+    PASS_TRAIN,
+    PASS_EVAL,
+    PASS_LOCAL, /* --ranks: one rank's forward and backward (training DAG, no updates) */
+    PASS_EACH,  /* --ranks: one task per rank */
+    PASS_RANK,
+    PASS_MARK,
+    PASS_CHOOSE,
+    PASS_DUP
+};
 
 struct cpu_ctx {
     struct gn_backend_io *io;
@@ -49,6 +75,17 @@ struct cpu_ctx {
     struct gn_taskmap tm;
     int32_t tile, tiles, workers;
     enum cpu_pass pass;
+    /* what the step tasks of a pass work on: io->m, io->buf and the plan's
+     * tile, or under --ranks a rank's replica, buffers and tile */
+    struct gn_model *m;
+    const struct gn_buffers *b;
+    int32_t pass_tile;
+
+    /* --ranks (NULL: one rank); PASS_EACH runs each_fn(each_arg, task) */
+    struct gn_ranks *ranks;
+    struct gn_dag each;
+    gn_ranks_fn each_fn;
+    void *each_arg;
 
     /* growth round state */
     struct gn_grow_rule rule;
@@ -72,12 +109,12 @@ static int64_t now_ns(void)
 
 static void run_step_task(struct cpu_ctx *c, uint32_t id)
 {
-    struct gn_model *m = c->io->m;
-    const struct gn_buffers *b = c->io->buf;
+    struct gn_model *m = c->m;
+    const struct gn_buffers *b = c->b;
     struct gn_task k = gn_task_decode(&c->tm, id);
     int32_t g = m->order[k.pos];
     int64_t t0 = now_ns();
-    int32_t r0 = k.tile * c->tile, r1 = r0 + c->tile;
+    int32_t r0 = k.tile * c->pass_tile, r1 = r0 + c->pass_tile;
     if (r1 > b->rows) r1 = b->rows;
     switch (k.kind) {
     case GN_TASK_FORWARD:
@@ -90,6 +127,7 @@ static void run_step_task(struct cpu_ctx *c, uint32_t id)
         if (r0 < r1) gn_op_backward(m, b, g, r0, r1);
         break;
     case GN_TASK_UPDATE:
+        if (c->pass == PASS_LOCAL) break; /* the gradients are the reducer's */
         m->groups[g].grad_std = gn_op_grad(m, b, g);
         gn_op_update(m, g, &c->opt);
         break;
@@ -140,8 +178,12 @@ static void run_task(void *ctx, uint32_t id, int worker)
 {
     struct cpu_ctx *c = ctx;
     (void)worker;
-    if (c->pass == PASS_TRAIN || c->pass == PASS_EVAL) run_step_task(c, id);
-    else run_grow_task(c, id);
+    if (c->pass == PASS_TRAIN || c->pass == PASS_EVAL || c->pass == PASS_LOCAL)
+        run_step_task(c, id);
+    else if (c->pass == PASS_EACH)
+        c->each_fn(c->each_arg, (int32_t)id);
+    else
+        run_grow_task(c, id);
 }
 
 static enum gn_status rebuild_tasks(struct cpu_ctx *c)
@@ -151,6 +193,31 @@ static enum gn_status rebuild_tasks(struct cpu_ctx *c)
     if (st) return st;
     int32_t hidden = m->n_groups - 2;
     return gn_dag_build(&c->grow, (uint32_t)hidden, 0, NULL, NULL);
+}
+
+static enum gn_status run_pass(struct cpu_ctx *c, enum cpu_pass pass, struct gn_dag *d);
+
+/* --ranks (ranks.h): rank after rank, each over the workers (see the top). */
+static enum gn_status ranks_local(void *ctx, struct gn_model *m, const struct gn_buffers *b)
+{
+    struct cpu_ctx *c = ctx;
+    c->m = m;
+    c->b = b;
+    /* the rank's rows over all the tiles: a row's arithmetic does not
+     * depend on its tile, so any tile gives the same bits */
+    c->pass_tile = b->rows > 0 ? (b->rows + c->tiles - 1) / c->tiles : 1;
+    return run_pass(c, PASS_LOCAL, &c->train);
+}
+
+/* The ranks side by side: one task each. */
+static enum gn_status ranks_each(void *ctx, int32_t n, gn_ranks_fn fn, void *arg)
+{
+    struct cpu_ctx *c = ctx;
+    if ((uint32_t)n != c->each.n_tasks)
+        return gn_fail(GN_ERR_INVALID, "cpu backend: %d ranks, a DAG of %u", n, c->each.n_tasks);
+    c->each_fn = fn;
+    c->each_arg = arg;
+    return run_pass(c, PASS_EACH, &c->each);
 }
 
 static enum gn_status cpu_probe(char *why, size_t len)
@@ -187,7 +254,15 @@ static enum gn_status cpu_open(void **ctx, struct gn_backend_io *io, char *about
     c->pick = calloc((size_t)io->m->max_groups, 1);
     if (!c->child_of || !c->pick) return gn_fail(GN_ERR_NOMEM, "out of memory");
     snprintf(about, len, " (%d workers, tiles of %d rows)", c->workers, c->tile);
-    return rebuild_tasks(c);
+    if ((st = rebuild_tasks(c))) return st;
+    if (p->ranks > 1) {
+        snprintf(about, len, " (%d workers, %d ranks simulated in one process)", c->workers,
+                 p->ranks);
+        if ((st = gn_dag_build(&c->each, (uint32_t)p->ranks, 0, NULL, NULL))) return st;
+        const struct gn_ranks_exec ex = {ranks_local, ranks_each, c};
+        return gn_ranks_open(&c->ranks, io, &ex);
+    }
+    return GN_OK;
 }
 
 static enum gn_status run_pass(struct cpu_ctx *c, enum cpu_pass pass, struct gn_dag *d)
@@ -198,14 +273,23 @@ static enum gn_status run_pass(struct cpu_ctx *c, enum cpu_pass pass, struct gn_
     struct gn_sched_stats ss;
     gn_sched_last_stats(c->sched, &ss);
     struct gn_counters *cn = c->io->c;
-    cn->tasks += (int64_t)ss.tasks;
+    if (!c->ranks) cn->tasks += (int64_t)ss.tasks; /* under --ranks ranks.c counts them */
     if (ss.high_water > cn->queue_high_water) cn->queue_high_water = ss.high_water;
     return st;
+}
+
+/* The model and buffers of the step tasks: the trainer's. */
+static void work_on_io(struct cpu_ctx *c)
+{
+    c->m = c->io->m;
+    c->b = c->io->buf;
+    c->pass_tile = c->tile;
 }
 
 static enum gn_status cpu_forward(void *ctx)
 {
     struct cpu_ctx *c = ctx;
+    work_on_io(c);
     return run_pass(c, PASS_EVAL, &c->eval);
 }
 
@@ -258,6 +342,14 @@ static enum gn_status cpu_step(void *ctx, int grow)
 {
     struct cpu_ctx *c = ctx;
     struct gn_counters *cn = c->io->c;
+    if (c->ranks) {
+        const int32_t groups = c->io->m->n_groups;
+        enum gn_status st = gn_ranks_step(c->ranks, grow);
+        /* the DAGs follow the graph, the same on every replica */
+        if (!st && c->io->m->n_groups != groups) st = rebuild_tasks(c);
+        return st;
+    }
+    work_on_io(c);
     for (int i = 0; i < GN_TASK_KIND_COUNT; i++) gn_atomic_store_relaxed_u64(&c->kind_ns[i], 0);
     /* read by the workers after the pass starts (the scheduler's release) */
     c->opt = gn_optim_at(&c->io->plan->optim, cn->step);
@@ -294,6 +386,8 @@ static void cpu_close(void *ctx)
     struct cpu_ctx *c = ctx;
     if (!c) return;
     gn_sched_destroy(c->sched);
+    gn_ranks_close(c->ranks);
+    gn_dag_free(&c->each);
     gn_dag_free(&c->train);
     gn_dag_free(&c->eval);
     gn_dag_free(&c->grow);
@@ -303,10 +397,21 @@ static void cpu_close(void *ctx)
 }
 
 /* The trainer restored the model (--on-nan skip): the task DAGs follow the
- * graph, which a growth in the discarded step may have changed. */
+ * graph, which a growth in the discarded step may have changed; under
+ * --ranks every replica becomes a copy of it. */
 static enum gn_status cpu_reload(void *ctx)
 {
-    return rebuild_tasks(ctx);
+    struct cpu_ctx *c = ctx;
+    enum gn_status st = rebuild_tasks(c);
+    if (!st && c->ranks) st = gn_ranks_reload(c->ranks);
+    return st;
+}
+
+static const struct gn_model *cpu_replica(void *ctx, int32_t r)
+{
+    struct cpu_ctx *c = ctx;
+    if (c->ranks) return gn_ranks_replica(c->ranks, r);
+    return r == 0 ? c->io->m : NULL;
 }
 
 const struct gn_backend_ops gn_backend_cpu = {
@@ -318,4 +423,5 @@ const struct gn_backend_ops gn_backend_cpu = {
     .run = NULL,
     .reload = cpu_reload,
     .close = cpu_close,
+    .replica = cpu_replica,
 };

@@ -1,18 +1,28 @@
 /*
  * --ranks N on the host (ranks.h): N replicas, their buffers and the
- * in-process reducer, driven in rank order by the serial backend's thread.
+ * in-process reducer. The rules are here, once; a backend (serial.c,
+ * cpu.c) only says where the work runs (struct gn_ranks_exec): each rank's
+ * forward and backward (`local`, rank after rank), and step 4, which has
+ * no dependence between ranks (`each`, side by side where the backend has
+ * workers). Steps 3, 5 and 6 run on the calling thread.
  *
  * A step, as N processes of a multi-GPU run would take it:
  *   1. shares: rank r's buffer views rows [r*B/N, (r+1)*B/N) of io->buf
  *      (x, y), with loss_rows = B so dz(output) carries the global 1/B;
- *   2. every rank: forward, loss, backward on its replica (serial.c's);
+ *   2. every rank: forward, loss, backward on its replica (ex.local: the
+ *      backend's own forward and backward, the same bits on every host
+ *      backend);
  *   3. the exact combine (reduce.h): rank 0 sums its rows' gradients from
  *      zero (gn_op_grad_acc), each next rank receives the partial sums and
  *      continues over its rows; the last rank broadcasts the result;
  *   4. every rank: the growth statistic of each group from the combined
  *      gradients (gn_stat_grad_std), the optimizer's step, and at a growth
  *      round serial.c's round on its own replica with its own copy of the
- *      round counter; rank 0's events are the step's;
+ *      round counter; rank 0's events are the step's. The round is the
+ *      serial one on every backend: the cpu backend's own round numbers
+ *      the new slots (and gives out the last space of a pool that fills)
+ *      in the order workers allocate, and replicas must agree slot for
+ *      slot;
  *   5. the ranks' row_loss and row_hit gathered into io->buf in row order;
  *   6. after a growth round: every replica compared with rank 0's.
  * The per-row arithmetic and the order of every sum are the one-rank run's,
@@ -27,13 +37,27 @@
 #include "reduce.h"
 #include "stat.h"
 
+/* What step 4 leaves per rank, read by the calling thread after ex.each. */
+struct rank_done {
+    enum gn_status st;
+    int64_t round;          /* the growth round count after the rank's round */
+    int64_t update_ns, grow_ns;
+    struct gn_grow_log log; /* the events of ranks 1.. (dropped) */
+    char why[256];          /* the rank's error message (a worker's own) */
+};
+
 struct gn_ranks {
     int32_t n;
     struct gn_backend_io *io;
+    struct gn_ranks_exec ex;
     struct gn_model *rep;   /* (n): replicas; rep[0] unused (rank 0's is io->m) */
     struct gn_buffers *buf; /* (n): each rank's buffers, ceil(batch / n) rows */
+    struct rank_done *done; /* (n) */
     struct gn_reduce *rd;
-    struct gn_grow_log scratch; /* the events of ranks 1.. (dropped) */
+    /* step 4's inputs, set before ex.each */
+    struct gn_optim_step k;
+    int64_t step, round0;
+    int grow;
 };
 
 static struct gn_model *replica(struct gn_ranks *rk, int32_t r)
@@ -47,7 +71,8 @@ const struct gn_model *gn_ranks_replica(const struct gn_ranks *rk, int32_t r)
     return r == 0 ? rk->io->m : &rk->rep[r];
 }
 
-enum gn_status gn_ranks_open(struct gn_ranks **out, struct gn_backend_io *io)
+enum gn_status gn_ranks_open(struct gn_ranks **out, struct gn_backend_io *io,
+                             const struct gn_ranks_exec *ex)
 {
     *out = NULL;
     const int32_t n = io->plan->ranks;
@@ -58,9 +83,12 @@ enum gn_status gn_ranks_open(struct gn_ranks **out, struct gn_backend_io *io)
     if (!rk) return gn_fail(GN_ERR_NOMEM, "out of memory for %d ranks", n);
     *out = rk; /* gn_ranks_close takes it in any state */
     rk->io = io;
+    rk->ex = *ex;
     rk->rep = calloc((size_t)n, sizeof *rk->rep);
     rk->buf = calloc((size_t)n, sizeof *rk->buf);
-    if (!rk->rep || !rk->buf) return gn_fail(GN_ERR_NOMEM, "out of memory for %d ranks", n);
+    rk->done = calloc((size_t)n, sizeof *rk->done);
+    if (!rk->rep || !rk->buf || !rk->done)
+        return gn_fail(GN_ERR_NOMEM, "out of memory for %d ranks", n);
     const int32_t share = (io->plan->batch + n - 1) / n;
     enum gn_status st;
     for (int32_t r = 0; r < n; r++) {
@@ -81,6 +109,7 @@ void gn_ranks_close(struct gn_ranks *rk)
     gn_reduce_close(rk->rd);
     free(rk->rep);
     free(rk->buf);
+    free(rk->done);
     free(rk);
 }
 
@@ -166,6 +195,32 @@ static enum gn_status combine(struct gn_ranks *rk)
     return GN_OK;
 }
 
+/* Step 4 for rank r: the statistic, the optimizer's step and the growth
+ * round on its own replica, from the combined gradients. Rank r's state
+ * only, so the ranks may run it side by side. */
+static void finish_rank(void *arg, int32_t r)
+{
+    struct gn_ranks *rk = arg;
+    struct rank_done *d = &rk->done[r];
+    struct gn_model *m = replica(rk, r);
+    const int64_t t0 = gn_now_ns();
+    for (int32_t i = 1; i < m->n_groups; i++) {
+        const int32_t g = m->order[i];
+        m->groups[g].grad_std = gn_stat_grad_std(m, g);
+    }
+    for (int32_t i = 1; i < m->n_groups; i++) gn_op_update(m, m->order[i], &rk->k);
+    const int64_t t1 = gn_now_ns();
+    d->st = GN_OK;
+    d->round = rk->round0;
+    if (rk->grow) {
+        d->st = gn_backend_host_grow(m, &rk->buf[r], rk->io->plan, rk->step, &d->round,
+                                     r == 0 ? rk->io->events : &d->log);
+        if (d->st) snprintf(d->why, sizeof d->why, "%s", gn_error_message());
+    }
+    d->update_ns = t1 - t0;
+    d->grow_ns = gn_now_ns() - t1;
+}
+
 enum gn_status gn_ranks_step(struct gn_ranks *rk, int grow)
 {
     struct gn_backend_io *io = rk->io;
@@ -173,7 +228,8 @@ enum gn_status gn_ranks_step(struct gn_ranks *rk, int grow)
     const struct gn_buffers *gb = io->buf;
     struct gn_counters *c = io->c;
     const int32_t n = rk->n, rows = gb->rows, F = io->m->inputs;
-    const int64_t step = c->step, round0 = *io->grow_round;
+    const int64_t step = c->step;
+    enum gn_status st;
     int64_t t0 = gn_now_ns();
     for (int32_t r = 0; r < n; r++) { /* 1, 2 */
         const int32_t r0 = (int32_t)((int64_t)rows * r / n);
@@ -183,34 +239,29 @@ enum gn_status gn_ranks_step(struct gn_ranks *rk, int grow)
         b->y = gb->y + r0;
         b->rows = r1 - r0;
         b->loss_rows = rows;
-        gn_backend_host_forward(replica(rk, r), b);
-        gn_backend_host_backward(replica(rk, r), b);
+        if ((st = rk->ex.local(rk->ex.ctx, replica(rk, r), b))) return st;
     }
     int64_t t1 = gn_now_ns();
-    enum gn_status st = combine(rk); /* 3 */
-    if (st) return st;
+    if ((st = combine(rk))) return st; /* 3 */
     int64_t t2 = gn_now_ns();
-    const struct gn_optim_step k = gn_optim_at(&p->optim, step);
     io->events->n = 0;
     io->events->prune.n_pruned = io->events->prune.n_moved = 0;
-    int64_t t_grow = 0;
-    for (int32_t r = 0; r < n; r++) { /* 4 */
-        struct gn_model *m = replica(rk, r);
-        for (int32_t i = 1; i < m->n_groups; i++) {
-            const int32_t g = m->order[i];
-            m->groups[g].grad_std = gn_stat_grad_std(m, g);
-        }
-        for (int32_t i = 1; i < m->n_groups; i++) gn_op_update(m, m->order[i], &k);
-        c->tasks += 3 * (int64_t)(m->n_groups - 1);
-        if (grow) {
-            int64_t tg = gn_now_ns(), round = round0;
-            st = gn_backend_host_grow(m, &rk->buf[r], p, step, &round,
-                                      r == 0 ? io->events : &rk->scratch);
-            if (st) return st;
-            if (r == 0) *io->grow_round = round;
-            t_grow += gn_now_ns() - tg;
-        }
+    const int64_t groups = io->m->n_groups; /* before growth */
+    rk->k = gn_optim_at(&p->optim, step);
+    rk->step = step;
+    rk->round0 = *io->grow_round;
+    rk->grow = grow;
+    if ((st = rk->ex.each(rk->ex.ctx, n, finish_rank, rk))) return st; /* 4 */
+    int64_t update_ns = 0, grow_ns = 0;
+    for (int32_t r = 0; r < n; r++) {
+        const struct rank_done *d = &rk->done[r];
+        if (d->st) return gn_fail(d->st, "--ranks: rank %d: %s", r, d->why);
+        update_ns += d->update_ns;
+        grow_ns += d->grow_ns;
     }
+    *io->grow_round = rk->done[0].round;
+    c->tasks += 3 * (groups - 1) * n;
+    int64_t t3 = gn_now_ns();
     for (int32_t r = 0; r < n; r++) { /* 5 */
         const struct gn_buffers *b = &rk->buf[r];
         const size_t r0 = (size_t)((int64_t)rows * r / n);
@@ -228,10 +279,14 @@ enum gn_status gn_ranks_step(struct gn_ranks *rk, int grow)
                                r, (long long)(step + 1), why);
         }
     }
-    int64_t t3 = gn_now_ns();
+    int64_t t4 = gn_now_ns();
+    /* step 4's wall time split between update and growth as the ranks'
+     * own times split (side by side, their sum exceeds the wall time) */
+    const int64_t busy = update_ns + grow_ns;
+    const int64_t t_grow = busy > 0 ? (int64_t)((double)(t3 - t2) * (double)grow_ns / busy) : 0;
     c->t_forward_ns += t1 - t0; /* forward and backward: the ranks' local work */
     c->t_backward_ns += t2 - t1; /* the combine */
-    c->t_update_ns += t3 - t2 - t_grow;
+    c->t_update_ns += t4 - t2 - t_grow;
     c->t_growth_ns += t_grow;
     return GN_OK;
 }

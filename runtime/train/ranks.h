@@ -1,7 +1,9 @@
 /*
  * --ranks N on the host: N data-parallel ranks simulated in one process,
  * so the agreement and determinism logic of multi-GPU training is tested
- * where there is no GPU (issue 15, item 6). The serial backend drives it.
+ * where there is no GPU (issue 15, item 6). The serial and cpu backends
+ * drive it: ranks.c holds the rules, the backend says where the ranks' work
+ * runs (struct gn_ranks_exec).
  *
  * Each rank has its own replica of the model (rank 0's is the trainer's,
  * io->m) and its own buffers, and takes the contiguous share
@@ -26,9 +28,27 @@
 
 struct gn_ranks;
 
+/* Where a backend runs the ranks' work; ranks.c decides what runs and in
+ * which order.
+ *   local: forward, loss and backward of one rank, replica m over buffers b
+ *     (b->rows its share, b->loss_rows the global rows), as the backend's
+ *     own step computes them; called for rank 0, 1, ... in turn, on the
+ *     thread that called gn_ranks_step.
+ *   each: fn(arg, r) once for every rank r in [0, n), in any order or side
+ *     by side; fn(arg, r) touches only rank r's replica and state, and
+ *     returns nothing (ranks.c keeps each rank's status). Returns when all
+ *     calls returned; an error only for a failure of the backend itself. */
+typedef void (*gn_ranks_fn)(void *arg, int32_t r);
+struct gn_ranks_exec {
+    enum gn_status (*local)(void *ctx, struct gn_model *m, const struct gn_buffers *b);
+    enum gn_status (*each)(void *ctx, int32_t n, gn_ranks_fn fn, void *arg);
+    void *ctx;
+};
+
 /* io->plan->ranks replicas of io->m (kept until close), their buffers and
- * the reducer. */
-enum gn_status gn_ranks_open(struct gn_ranks **out, struct gn_backend_io *io);
+ * the reducer; the step runs its work through ex (copied). */
+enum gn_status gn_ranks_open(struct gn_ranks **out, struct gn_backend_io *io,
+                             const struct gn_ranks_exec *ex);
 
 /* One step on io->buf's minibatch (backend.h's step). */
 enum gn_status gn_ranks_step(struct gn_ranks *rk, int grow);

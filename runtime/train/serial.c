@@ -8,7 +8,8 @@
  * the backward pass of a group reads its successors' weights), then pruning
  * (prune.h) and growth.
  * With --ranks N (plan.ranks > 1) the step is ranks.c's: N replicas, each
- * running these same pieces on its share of the rows.
+ * running these same pieces on its share of the rows, in turn on this
+ * thread (ranks_local, ranks_each).
  * Its context is the io the trainer handed it and, with ranks, the ranks.
  */
 #include <stdio.h>
@@ -31,6 +32,21 @@ static enum gn_status serial_probe(char *why, size_t len)
     return GN_OK;
 }
 
+static enum gn_status ranks_local(void *ctx, struct gn_model *m, const struct gn_buffers *b)
+{
+    (void)ctx;
+    gn_backend_host_forward(m, b);
+    gn_backend_host_backward(m, b);
+    return GN_OK;
+}
+
+static enum gn_status ranks_each(void *ctx, int32_t n, gn_ranks_fn fn, void *arg)
+{
+    (void)ctx;
+    for (int32_t r = 0; r < n; r++) fn(arg, r);
+    return GN_OK;
+}
+
 static enum gn_status serial_open(void **ctx, struct gn_backend_io *io, char *about, size_t len)
 {
     struct serial *s = calloc(1, sizeof *s);
@@ -39,7 +55,8 @@ static enum gn_status serial_open(void **ctx, struct gn_backend_io *io, char *ab
     s->io = io;
     if (io->plan->ranks > 1) {
         snprintf(about, len, " (%d ranks simulated in one process)", io->plan->ranks);
-        return gn_ranks_open(&s->ranks, io);
+        const struct gn_ranks_exec ex = {ranks_local, ranks_each, s};
+        return gn_ranks_open(&s->ranks, io, &ex);
     }
     return GN_OK;
 }

@@ -120,12 +120,13 @@ static enum gn_status choose_backend(struct gn_trainer *t)
             return gn_fail(GN_ERR_UNSUPPORTED,
                            "--ranks %d: a GPU was found, but data-parallel training on GPUs "
                            "needs --gpus and a multi-GPU machine, which are not built yet; "
-                           "--ranks simulates ranks on the serial backend (--backend serial)",
+                           "--ranks simulates ranks on the host backends (--backend cpu or "
+                           "serial)",
                            t->s.ranks);
         if (t->s.ranks > 1) {
-            t->backend = GN_BACKEND_SERIAL;
+            t->backend = gn_backend_ops_of(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason,
-                     "--ranks picks the serial backend");
+                     "--ranks picks a host backend: %s", gn_backend_name(t->backend));
         } else if (usable && !t->s.trace_path && !(t->s.prune_threshold > 0.0f)) {
             t->backend = GN_BACKEND_CUDA;
             snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s", why);
@@ -242,12 +243,7 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_UNSUPPORTED,
                        "--ranks %d with --backend cuda: data-parallel training on GPUs needs "
                        "--gpus and a multi-GPU machine, which are not built yet; --ranks "
-                       "simulates ranks on the serial backend (--backend serial)",
-                       s->ranks);
-    if (s->ranks > 1 && s->backend == GN_BACKEND_CPU)
-        return gn_fail(GN_ERR_UNSUPPORTED, "--ranks %d with --backend cpu: the simulation of "
-                                           "ranks runs on the serial backend only (--backend "
-                                           "serial)",
+                       "simulates ranks on the host backends (--backend cpu or serial)",
                        s->ranks);
     if (s->ranks > 1 && s->prune_threshold > 0.0f)
         return gn_fail(GN_ERR_UNSUPPORTED,
