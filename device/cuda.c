@@ -278,7 +278,8 @@ static enum gn_status take_snapshot(struct cuda_ctx *c)
     const struct gn_model *m = c->io->m;
     const int64_t step = ctl->snap_step;
     gn_acquire_fence(); /* the sums the kernel wrote before snap_step */
-    const struct gn_epoch_sums sums = {ctl->snap_loss_sum, ctl->snap_hits, ctl->snap_seen};
+    const struct gn_epoch_sums sums = {ctl->snap_loss_sum, ctl->snap_hits, ctl->snap_seen,
+                                       ctl->snap_guard};
     const int64_t round = ctl->snap_grow_round;
     enum gn_status st = GN_OK;
     if (!c->snap_ready) {
@@ -426,6 +427,7 @@ static enum gn_status cuda_run(void *ctx)
     io->sums->loss = ctl->loss_sum;
     io->sums->hits = ctl->hits;
     io->sums->seen = ctl->seen;
+    io->sums->guard = ctl->guard;
     /* the run ended on an epoch's end: report that epoch's figures */
     if (reported > 0 && ep[reported - 1].step == ctl->step) epoch_figures(c, &ep[reported - 1]);
     if (ctl->state == GN_CUDA_STOPPED)

@@ -95,6 +95,9 @@ struct gn_cuda_ctl {
     /* the growth trace (above) */
     volatile int64_t trace_steps, trace_snaps;           /* kernel -> host */
     volatile int64_t trace_steps_read, trace_snaps_read; /* host -> kernel */
+    /* the numeric guard's epoch-rule state word (numguard.h) at the
+     * periodic checkpoint's step, and where the run ended */
+    volatile int32_t snap_guard, guard;
 };
 
 /*

@@ -203,7 +203,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
     double loss_sum = cfg.first_loss_sum;
     int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
     int64_t epochs_done = 0;
-    int32_t dead_epochs = 0;   /* the dead-network rule's count (numguard.h) */
+    int32_t dead_epochs = cfg.first_guard; /* the dead-network rule's state (numguard.h) */
     double step_loss = 0.0;    /* block 0's thread 0: the step's loss sum and hits */
     int64_t step_hits = 0;
     int64_t trace_steps = 0, trace_snaps = 0; /* block 0's thread 0: trace records */
@@ -374,6 +374,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
                 c->snap_hits = hits;
                 c->snap_seen = seen;
                 c->snap_grow_round = d->grow_round;
+                c->snap_guard = dead_epochs;
                 gn_fence_system();
                 c->snap_step = step + 1;
                 gn_fence_system();
@@ -398,6 +399,7 @@ out:
     }
     if (leader) {
         gn_dev_publish(d, d->ctl->step, loss_sum, hits, seen);
+        d->ctl->guard = dead_epochs;
         d->ctl->state = gn_dev_aborted(d) ? GN_CUDA_FAILED
                                           : (d->ctl->stop ? GN_CUDA_STOPPED : GN_CUDA_FINISHED);
         gn_fence_system();

@@ -257,11 +257,11 @@ static void test_plan_tiles(void **state)
     s.limit_train = 0;
     s.batch = 100;
     gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);
-    gn_plan_start(&p, 12, 3, 1.5, 7, 200);
+    gn_plan_start(&p, 12, 3, 0, 1.5, 7, 200);
     assert_int_equal(p.first_step, 12);
     assert_int_equal(p.grow_round, 3);
     assert_int_equal(p.first_seen, 200);
-    gn_plan_start(&p, 10, 3, 1.5, 7, 200); /* an epoch's start: no sums */
+    gn_plan_start(&p, 10, 3, 0, 1.5, 7, 200); /* an epoch's start: no sums */
     assert_int_equal(p.first_seen, 0);
     assert_true(p.first_loss_sum == 0.0);
 }

@@ -300,6 +300,19 @@ static void resume_cases_of(struct gn_settings s, enum gn_backend second)
                   (long long)pr.step, pr.groups,
                   (long long)pr.duplications, (long long)pr.refused, pr.loss);
     assert_true(pr.duplications > 0); /* growth happened: the graph is in the test */
+    /* the numeric guard's epoch-rule word is in the file: a run whose last
+     * epoch ended at most GN_GUARD_LEARNED x chance has its armed bit */
+    {
+        struct gn_checkpoint c;
+        assert_int_equal(gn_checkpoint_load(ref, &c), GN_OK);
+        const double chance = gn_guard_chance_loss(train.y, train.count, train.classes);
+        print_message("  guard word %#x, last loss %.4f, chance %.4f\n", (unsigned)c.h.guard,
+                      pr.loss, chance);
+        if (pr.loss <= GN_GUARD_LEARNED * chance)
+            assert_true(c.h.guard & GN_GUARD_HAS_LEARNED);
+        assert_int_equal(c.h.guard & ~(GN_GUARD_COUNT_MASK | GN_GUARD_HAS_LEARNED), 0);
+        gn_checkpoint_free(&c);
+    }
     const int64_t spe = (train.count + s.batch - 1) / s.batch;
     const int64_t ks[] = {1, 7, spe - 1, spe, spe + 1, 2 * spe, pr.step - 1, pr.step};
     for (size_t i = 0; i < sizeof ks / sizeof ks[0]; i++)

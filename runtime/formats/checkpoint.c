@@ -228,6 +228,7 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, ui
     put_i64(o, m->pruned);
     put_f32(o, plan->prune_threshold);
     put_i32(o, plan->prune_after);
+    put_i32(o, pos->guard);
     while (o->at < GN_CHECKPOINT_HEADER)
         o->p[o->at++] = 0; /* reserved */
 }
@@ -423,6 +424,8 @@ static void gn_ckpt_get_header(struct gn_ckpt_in *in, struct gn_checkpoint_heade
     h->pruned = h->version >= 4 ? get_i64(in) : 0;
     h->prune_threshold = h->version >= 4 ? get_f32(in) : 0.0f;
     h->prune_after = h->version >= 4 ? get_i32(in) : 1;
+    /* a reserved zero word in version 4 files written before it */
+    h->guard = h->version >= 4 ? get_i32(in) : 0;
 }
 
 /* The header's values on their own: ranges, and counts within the pools. */
@@ -819,6 +822,7 @@ enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_mod
     pos->ep_loss = h->ep_loss;
     pos->ep_hits = h->ep_hits;
     pos->ep_seen = h->ep_seen;
+    pos->guard = h->guard;
     last->step = h->step;
     last->epoch = h->last_epoch;
     last->epoch_end = h->last_epoch_end;

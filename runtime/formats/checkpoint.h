@@ -82,6 +82,7 @@ struct gn_run_pos {
     int64_t skipped;     /* steps discarded by --on-nan skip */
     double ep_loss;      /* the running sums of the epoch the run is in */
     int64_t ep_hits, ep_seen;
+    int32_t guard;       /* the numeric guard's epoch-rule state (numguard.h) */
 };
 
 /* The header's fields, decoded. */
@@ -121,6 +122,9 @@ struct gn_checkpoint_header {
     float prune_threshold;
     int32_t prune_after;
     int64_t pruned;
+    /* the numeric guard's epoch-rule state (a reserved zero word in files
+     * written before it: a fresh state, as those runs resumed) */
+    int32_t guard;
 };
 
 /* A decoded checkpoint: the header and the model's records, arrays sized

@@ -63,10 +63,12 @@ struct gn_grow_log {
     struct gn_prune_log prune;
 };
 
-/* The running sums of the epoch a run is in. */
+/* The running sums of the epoch a run is in, and the numeric guard's
+ * epoch-rule state word at that point (numguard.h, gn_guard_epoch). */
 struct gn_epoch_sums {
     double loss;
     int64_t hits, seen;
+    int32_t guard;
 };
 
 /* A whole-run backend's minibatch source: fill x (rows, inputs) and y

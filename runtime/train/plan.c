@@ -107,11 +107,12 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->chance_loss = gn_guard_chance_loss(train->y, p->n_train, p->classes);
 }
 
-void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, double loss_sum,
-                   int64_t hits, int64_t seen)
+void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, int32_t guard,
+                   double loss_sum, int64_t hits, int64_t seen)
 {
     p->first_step = step;
     p->grow_round = grow_round;
+    p->first_guard = guard;
     p->first_loss_sum = 0.0;
     p->first_hits = p->first_seen = 0;
     if (step % p->steps_per_epoch != 0) {

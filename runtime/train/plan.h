@@ -86,8 +86,9 @@ struct gn_plan {
     float prune_threshold;
     int32_t prune_after;
     /* --ranks: data-parallel ranks simulated in one process (ranks.h; the
-     * serial backend only; 1: off) */
-    int32_t ranks, pad2_;
+     * host backends; 1: off). first_guard: the numeric guard's epoch-rule
+     * state word (numguard.h, gn_guard_epoch) where the run starts. */
+    int32_t ranks, first_guard;
 };
 GN_STATIC_ASSERT(sizeof(struct gn_plan) == 304, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 96, "gn_plan layout");
@@ -105,7 +106,7 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
 
 /* The start position: the step the run starts at, the growth rounds done
  * before it and the sums of its epoch so far (ignored at an epoch's start). */
-void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, double loss_sum,
+void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, int32_t guard, double loss_sum,
                    int64_t hits, int64_t seen);
 
 #ifdef __cplusplus

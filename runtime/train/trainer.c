@@ -313,6 +313,7 @@ static struct gn_run_pos run_pos(const struct gn_trainer *t)
         .ep_loss = t->ep.loss,
         .ep_hits = t->ep.hits,
         .ep_seen = t->ep.seen,
+        .guard = t->dead_epochs,
     };
     return pos;
 }
@@ -338,6 +339,7 @@ static enum gn_status snapshot_checkpoint(void *ctx, const struct gn_model *m, i
         .ep_loss = sums->loss,
         .ep_hits = sums->hits,
         .ep_seen = sums->seen,
+        .guard = sums->guard,
     };
     enum gn_status st =
         gn_checkpoint_write(t->s.checkpoint_path, &t->plan, t->data_crc, &t->norm, m, &pos, &t->last);
@@ -372,6 +374,8 @@ static enum gn_status resume(struct gn_trainer *t, const char *path)
     t->ep.loss = pos.ep_loss;
     t->ep.hits = pos.ep_hits;
     t->ep.seen = pos.ep_seen;
+    /* the guard's word, its known bits only (a file is outside input) */
+    t->dead_epochs = pos.guard & (GN_GUARD_COUNT_MASK | GN_GUARD_HAS_LEARNED);
     /* resuming onto the file it came from: that file already holds this step */
     if (t->s.checkpoint_path && !strcmp(t->s.checkpoint_path, path)) t->ckpt_step = t->c.step;
     return GN_OK;
@@ -517,7 +521,8 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
         t->data_crc = gn_checkpoint_data_crc(train, p->n_train);
     if (t->s.resume_path && (st = resume(t, t->s.resume_path))) goto error;
     if ((st = normalize_data(t, test))) goto error;
-    gn_plan_start(&t->plan, t->c.step, t->grow_round, t->ep.loss, t->ep.hits, t->ep.seen);
+    gn_plan_start(&t->plan, t->c.step, t->grow_round, t->dead_epochs, t->ep.loss, t->ep.hits,
+                  t->ep.seen);
     if (t->s.on_nan == GN_NAN_SKIP && (st = gn_snapshot_create(&t->snap, &t->m))) goto error;
     if ((st = gn_buffers_init(&t->buf, &t->m, p->batch))) goto error;
     t->xbatch = malloc((size_t)p->batch * (size_t)p->inputs * sizeof(float));
@@ -768,7 +773,13 @@ static enum gn_status run_backend(gn_trainer *t)
     if (t->trace && (st = gn_trace_start(t->trace, p, gn_backend_name(t->backend), &t->m,
                                          t->c.step)))
         return st;
-    if (t->ops->run) return t->c.step < total ? t->ops->run(t->bctx) : GN_OK;
+    if (t->ops->run) {
+        if (t->c.step >= total) return GN_OK;
+        st = t->ops->run(t->bctx);
+        /* the guard's rule where the backend left it (io->sums is t->ep) */
+        t->dead_epochs = t->ep.guard;
+        return st;
+    }
 
     while (t->c.step < total) {
         int64_t epoch = t->c.epoch;
