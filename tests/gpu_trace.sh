@@ -19,7 +19,7 @@ awk 'BEGIN { srand(9); print "label,f";
   > "$dir/all.csv"
 head -4001 "$dir/all.csv" > "$dir/t-train.csv"
 { head -1 "$dir/all.csv"; tail -1000 "$dir/all.csv"; } > "$dir/t-test.csv"
-opts=(--epochs 3 --batch 128 --grow-every 7 --grow-threshold 0.01 --max-groups 96
+opts=(--epochs 3 --batch 128 --grow alternate --grow-every 7 --grow-threshold 0.01 --max-groups 96
       --stats-interval 0 --quiet)
 
 . "$(dirname "$0")/cuda_probe.sh"

@@ -33,7 +33,7 @@ refused "--prune-threshold" --ranks 2 --backend cpu --prune-threshold 0.01
 grep -q -- "--ranks N" "$dir/help" || { echo "FAIL: --help lacks --ranks"; exit 1; }
 run() { # the run's figures without the times
   "$rt" train "$dir/r-train.csv" --batch 32 --epochs 3 --grow-every 4 \
-    --group-size 8 --stats-interval 0 --quiet "$@" | grep -v "^backend " | sed -E 's/ +[0-9.]+s$//; s/, [0-9.]+s$//'
+    --group-size 8 --stats-interval 0 --quiet "$@" | grep -v "^backend " | sed -E 's/ +[0-9.]+s$//; s/, [0-9.]+s$//; s/ \([0-9.]+s\)$//'
 }
 run --backend serial --ranks 1 > "$dir/one"
 run --backend serial --ranks 3 > "$dir/three"

@@ -520,7 +520,7 @@ static void test_bad_checkpoints(void **state)
         m.grow_every = 3;
         refused(bad, m, &train, GN_ERR_INVALID, "--grow-every");
         m = s;
-        m.grow_noise = 0.3f;
+        m.grow_noise = s.grow_noise + 0.2f;
         refused(bad, m, &train, GN_ERR_INVALID, "--grow-noise");
         m = s;
         m.max_groups = 257;
