@@ -79,28 +79,7 @@ static int64_t compare_backends(const struct gn_data *train, const struct gn_dat
         assert_memory_equal(&pc.test_accuracy, &pr.test_accuracy, sizeof pc.test_accuracy);
         /* Same network position by position: parameters compared block by
          * block (slots and offsets may differ, positions may not). */
-        const struct gn_model *a = gn_trainer_model(t), *b = gn_trainer_model(ref);
-        for (int32_t p = 0; p < a->n_groups; p++) {
-            const struct gn_group *ga = &a->groups[a->order[p]], *gb = &b->groups[b->order[p]];
-            assert_int_equal(ga->in_count, gb->in_count);
-            assert_int_equal(ga->out_count, gb->out_count);
-            if (ga->kind == GN_GROUP_INPUT) continue;
-            assert_memory_equal(a->params + ga->bias, b->params + gb->bias,
-                                (size_t)ga->width * sizeof(float));
-            for (int32_t k = 0; k < ga->in_count; k++) {
-                const struct gn_edge *ea = &a->edges[a->in_list[ga->in_begin + k]];
-                const struct gn_edge *eb = &b->edges[b->in_list[gb->in_begin + k]];
-                assert_int_equal(a->groups[ea->src].pos, b->groups[eb->src].pos);
-                size_t len = (size_t)a->groups[ea->src].width * ga->width;
-                assert_memory_equal(a->params + ea->w, b->params + eb->w, len * sizeof(float));
-                assert_memory_equal(a->moment + ea->w, b->moment + eb->w, len * sizeof(float));
-                assert_memory_equal(a->moment2 + ea->w, b->moment2 + eb->w, len * sizeof(float));
-            }
-            assert_memory_equal(a->moment + ga->bias, b->moment + gb->bias,
-                                (size_t)ga->width * sizeof(float));
-            assert_memory_equal(a->moment2 + ga->bias, b->moment2 + gb->bias,
-                                (size_t)ga->width * sizeof(float));
-        }
+        gn_test_assert_same_network(gn_trainer_model(t), gn_trainer_model(ref), "cpu");
         gn_trainer_close(t);
     }
     gn_trainer_close(ref);

@@ -34,20 +34,8 @@ static size_t good_len;
 /* Blobs: class c has its mean at a seeded point; 3 classes, 10 features. */
 static void write_csv(const char *path, int n, uint64_t seed, uint64_t stream)
 {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    for (int i = 0; i < n; i++) {
-        int c = (int)(gn_rng_u64(seed, GN_RNG_TEST, stream, (uint64_t)i) % 3);
-        fprintf(f, "%d", c);
-        for (int k = 0; k < 10; k++) {
-            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 77, (uint64_t)(c * 10 + k));
-            float v = mu + 0.2f * gn_rng_normal(seed, GN_RNG_TEST, stream + 1,
-                                                (uint64_t)(i * 10 + k));
-            fprintf(f, ",%.5f", v < 0 ? 0 : (v > 1 ? 1 : v));
-        }
-        fprintf(f, "\n");
-    }
-    fclose(f);
+    static const struct gn_test_blobs blobs = {3, 10, 0.2f, 1, 0};
+    gn_test_write_blobs(path, n, seed, stream, &blobs);
 }
 
 static struct gn_settings small(void)

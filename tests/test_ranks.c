@@ -40,23 +40,8 @@ static struct gn_data train, test;
 /* Blobs: class c has its mean at a seeded point; 4 classes, 12 features. */
 static void write_csv(const char *path, int n, uint64_t seed, uint64_t stream)
 {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fprintf(f, "label");
-    for (int k = 0; k < 12; k++) fprintf(f, ",f%d", k);
-    fprintf(f, "\n");
-    for (int i = 0; i < n; i++) {
-        int c = (int)(gn_rng_u64(seed, GN_RNG_TEST, stream, (uint64_t)i) % 4);
-        fprintf(f, "%d", c);
-        for (int k = 0; k < 12; k++) {
-            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 77, (uint64_t)(c * 12 + k));
-            float v = mu + 0.3f * gn_rng_normal(seed, GN_RNG_TEST, stream + 1,
-                                                (uint64_t)(i * 12 + k));
-            fprintf(f, ",%.5f", v);
-        }
-        fprintf(f, "\n");
-    }
-    fclose(f);
+    static const struct gn_test_blobs blobs = {4, 12, 0.3f, 0, 1};
+    gn_test_write_blobs(path, n, seed, stream, &blobs);
 }
 
 static int setup(void **state)
@@ -151,7 +136,8 @@ static gn_trainer *open_checked(const struct gn_settings *s)
 }
 
 /* Everything of two runs that must be equal bit for bit. */
-static void assert_same_run(gn_trainer *a, gn_trainer *b, const char *what)
+/* Every step's loss, bit for bit. */
+static void assert_same_losses(gn_trainer *a, gn_trainer *b, const char *what)
 {
     const double *la, *lb;
     int64_t na = gn_trainer_step_log(a, &la, NULL), nb = gn_trainer_step_log(b, &lb, NULL);
@@ -159,6 +145,11 @@ static void assert_same_run(gn_trainer *a, gn_trainer *b, const char *what)
     for (int64_t i = 0; i < na; i++)
         if (memcmp(&la[i], &lb[i], sizeof la[i]))
             fail_msg("%s: step %lld's loss %.17g against %.17g", what, (long long)i, la[i], lb[i]);
+}
+
+static void assert_same_run(gn_trainer *a, gn_trainer *b, const char *what)
+{
+    assert_same_losses(a, b, what);
     struct gn_progress pa, pb;
     gn_trainer_progress(a, &pa);
     gn_trainer_progress(b, &pb);
@@ -175,36 +166,13 @@ static void assert_same_run(gn_trainer *a, gn_trainer *b, const char *what)
  * slots in the order workers allocate them), as test_cpu.c compares. */
 static void assert_same_run_by_position(gn_trainer *ta, gn_trainer *tb, const char *what)
 {
-    const double *la, *lb;
-    int64_t na = gn_trainer_step_log(ta, &la, NULL), nb = gn_trainer_step_log(tb, &lb, NULL);
-    assert_int_equal(na, nb);
-    for (int64_t i = 0; i < na; i++)
-        if (memcmp(&la[i], &lb[i], sizeof la[i]))
-            fail_msg("%s: step %lld's loss %.17g against %.17g", what, (long long)i, la[i], lb[i]);
+    assert_same_losses(ta, tb, what);
     const struct gn_model *a = gn_trainer_model(ta), *b = gn_trainer_model(tb);
     assert_int_equal(a->n_groups, b->n_groups);
     assert_int_equal(a->n_edges, b->n_edges);
     assert_int_equal(a->duplications, b->duplications);
     assert_int_equal(a->refused, b->refused);
-    for (int32_t p = 1; p < a->n_groups; p++) {
-        const struct gn_group *ga = &a->groups[a->order[p]], *gb = &b->groups[b->order[p]];
-        assert_int_equal(ga->in_count, gb->in_count);
-        const size_t wb = (size_t)ga->width * sizeof(float);
-        if (memcmp(a->params + ga->bias, b->params + gb->bias, wb) ||
-            memcmp(a->moment + ga->bias, b->moment + gb->bias, wb) ||
-            memcmp(a->moment2 + ga->bias, b->moment2 + gb->bias, wb))
-            fail_msg("%s: the bias of the group at position %d differs", what, p);
-        for (int32_t k = 0; k < ga->in_count; k++) {
-            const struct gn_edge *ea = &a->edges[a->in_list[ga->in_begin + k]];
-            const struct gn_edge *eb = &b->edges[b->in_list[gb->in_begin + k]];
-            assert_int_equal(a->groups[ea->src].pos, b->groups[eb->src].pos);
-            const size_t len = (size_t)a->groups[ea->src].width * ga->width * sizeof(float);
-            if (memcmp(a->params + ea->w, b->params + eb->w, len) ||
-                memcmp(a->moment + ea->w, b->moment + eb->w, len) ||
-                memcmp(a->moment2 + ea->w, b->moment2 + eb->w, len))
-                fail_msg("%s: in-edge %d of the group at position %d differs", what, k, p);
-        }
-    }
+    gn_test_assert_same_network(a, b, what);
 }
 
 /* s with n ranks on backend b and, on cpu, `threads` workers, run and

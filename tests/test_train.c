@@ -27,23 +27,8 @@ static struct gn_data train, test;
 /* Blobs: class c has its mean at a seeded point; 4 classes, 12 features. */
 static void write_csv(const char *path, int n, uint64_t seed, uint64_t stream)
 {
-    FILE *f = fopen(path, "w");
-    assert_non_null(f);
-    fprintf(f, "label");
-    for (int k = 0; k < 12; k++) fprintf(f, ",f%d", k);
-    fprintf(f, "\n");
-    for (int i = 0; i < n; i++) {
-        int c = (int)(gn_rng_u64(seed, GN_RNG_TEST, stream, (uint64_t)i) % 4);
-        fprintf(f, "%d", c);
-        for (int k = 0; k < 12; k++) {
-            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 77, (uint64_t)(c * 12 + k));
-            float v = mu + 0.15f * gn_rng_normal(seed, GN_RNG_TEST, stream + 1,
-                                                 (uint64_t)(i * 12 + k));
-            fprintf(f, ",%.5f", v < 0 ? 0 : (v > 1 ? 1 : v));
-        }
-        fprintf(f, "\n");
-    }
-    fclose(f);
+    static const struct gn_test_blobs blobs = {4, 12, 0.15f, 1, 1};
+    gn_test_write_blobs(path, n, seed, stream, &blobs);
 }
 
 static int setup(void **state)

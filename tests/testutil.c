@@ -69,3 +69,58 @@ void gn_test_rmdir(char *dir)
     if (system(cmd) != 0) fprintf(stderr, "could not remove %s\n", dir);
     free(dir);
 }
+
+void gn_test_write_blobs(const char *path, int n, uint64_t seed, uint64_t stream,
+                         const struct gn_test_blobs *b)
+{
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    if (b->header) {
+        fprintf(f, "label");
+        for (int k = 0; k < b->features; k++) fprintf(f, ",f%d", k);
+        fprintf(f, "\n");
+    }
+    for (int i = 0; i < n; i++) {
+        int c = (int)(gn_rng_u64(seed, GN_RNG_TEST, stream, (uint64_t)i) % (uint64_t)b->classes);
+        fprintf(f, "%d", c);
+        for (int k = 0; k < b->features; k++) {
+            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 77, (uint64_t)(c * b->features + k));
+            float v = mu + b->noise * gn_rng_normal(seed, GN_RNG_TEST, stream + 1,
+                                                    (uint64_t)(i * b->features + k));
+            if (b->clamp) v = v < 0 ? 0 : (v > 1 ? 1 : v);
+            fprintf(f, ",%.5f", v);
+        }
+        fprintf(f, "\n");
+    }
+    fclose(f);
+}
+
+static int same_block(const struct gn_model *a, const struct gn_model *b, int64_t oa, int64_t ob,
+                      size_t n)
+{
+    const size_t bytes = n * sizeof(float);
+    return !memcmp(a->params + oa, b->params + ob, bytes) &&
+           !memcmp(a->moment + oa, b->moment + ob, bytes) &&
+           !memcmp(a->moment2 + oa, b->moment2 + ob, bytes);
+}
+
+void gn_test_assert_same_network(const struct gn_model *a, const struct gn_model *b,
+                                 const char *what)
+{
+    assert_int_equal(a->n_groups, b->n_groups);
+    for (int32_t p = 0; p < a->n_groups; p++) {
+        const struct gn_group *ga = &a->groups[a->order[p]], *gb = &b->groups[b->order[p]];
+        assert_int_equal(ga->in_count, gb->in_count);
+        assert_int_equal(ga->out_count, gb->out_count);
+        if (ga->kind == GN_GROUP_INPUT) continue;
+        if (!same_block(a, b, ga->bias, gb->bias, (size_t)ga->width))
+            fail_msg("%s: the bias of the group at position %d differs", what, p);
+        for (int32_t k = 0; k < ga->in_count; k++) {
+            const struct gn_edge *ea = &a->edges[a->in_list[ga->in_begin + k]];
+            const struct gn_edge *eb = &b->edges[b->in_list[gb->in_begin + k]];
+            assert_int_equal(a->groups[ea->src].pos, b->groups[eb->src].pos);
+            if (!same_block(a, b, ea->w, eb->w, (size_t)a->groups[ea->src].width * ga->width))
+                fail_msg("%s: in-edge %d of the group at position %d differs", what, k, p);
+        }
+    }
+}

@@ -15,6 +15,27 @@ uint64_t gn_test_seed(void);
  * rebuilt. */
 void gn_test_random_dag(struct gn_model *m, uint64_t seed, int32_t hidden);
 
+/* Gaussian blobs as a CSV file: n rows of `features` values around a
+ * per-class mean drawn uniformly in [0, 1), with standard deviation
+ * `noise`, clamped to [0, 1] when `clamp`, after a "label,f0,..." header
+ * line when `header`; labels from stream `stream`, the noise from stream
+ * `stream` + 1 (GN_RNG_TEST), values written as %.5f. */
+struct gn_test_blobs {
+    int classes, features;
+    float noise;
+    int clamp, header;
+};
+void gn_test_write_blobs(const char *path, int n, uint64_t seed, uint64_t stream,
+                         const struct gn_test_blobs *b);
+
+/* Fail (cmocka) unless a and b are the same network position by position:
+ * at every position of the canonical order the same in- and out-degree,
+ * in-edges from the same positions, and bitwise the same bias, weights and
+ * both moments. Slots and offsets may differ (the cpu backend's growth
+ * round numbers new slots in the order its workers allocate them). */
+void gn_test_assert_same_network(const struct gn_model *a, const struct gn_model *b,
+                                 const char *what);
+
 /* A fresh temporary directory (removed by gn_test_rmdir). */
 char *gn_test_tmpdir(void);
 void gn_test_rmdir(char *dir);
