@@ -30,31 +30,264 @@
 #include "optim.h"
 #include "stat.h"
 
+/* Where the task math's phases end (thread 0 marks them on the persistent
+ * kernel's clock, worker.cuh; nothing elsewhere). */
+#ifndef GN_BLOCK_MARK
+#define GN_BLOCK_MARK(phase) ((void)0)
+#endif
+
 static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lanes");
+
+/*
+ * How the ops stage their operands. A task's edges are read once into a
+ * small table in shared memory (gn_block_edge: operand pointers, width,
+ * first column; warp 0 reads them and sums their widths), the edges'
+ * columns laid end to end; a chunk spans as many of those columns as fit,
+ * across edges, and every thread issues GN_BLOCK_LOADS independent loads
+ * before it stores any (the L2 round trip is the cost, not the bytes): a
+ * task of four 32-wide edges pays one round trip and two barriers, not
+ * eight of each. Chunking never changes an output's order of accumulation
+ * (the backward error's chunks end where its KC-wide partial sums end), so
+ * the results stay bitwise the reference's.
+ *
+ * Where the output width divides the block (NT % n == 0) and the tile's
+ * outputs fit in GN_BLOCK_Q registers per thread, a thread keeps its
+ * outputs (one column, rows tid / n + q NT / n) in registers for the whole
+ * task and loads the shared weight once per column for all of them; else
+ * the accumulators live in shared memory (acc), one output per thread per
+ * pass.
+ */
+#define GN_BLOCK_NEDGE 64 /* edges read into the edge table at once */
+#ifndef GN_BLOCK_Q
+#define GN_BLOCK_Q 4 /* register accumulators per thread */
+#endif
+#ifndef GN_BLOCK_LOADS
+#define GN_BLOCK_LOADS 8 /* loads in flight per thread while staging */
+#endif
+#ifndef GN_BLOCK_TARGET
+#define GN_BLOCK_TARGET 22528 /* floats of stage + acc where the minimum is less */
+#endif
+
+struct gn_block_edge {
+    const float *a; /* the edge's operand rows: a[r][x] at a + x + r * K */
+    const float *w; /* its weight block */
+    int32_t K;      /* its columns (source width; backward: target width) */
+    int32_t start;  /* its first column among the batch's edges */
+};
 
 /* Shared memory of the task math, owned by the caller. */
 struct gn_block_smem {
-    float *a;    /* (max(tile, KC...), KC)  staged activations or errors */
-    float *w;    /* (KC + 1, max_width) staged weights */
-    float *acc;  /* (max(tile, KC), max_width) accumulators */
-    double *lane; /* (NT) the statistic's lane sums */
+    struct gn_block_edge *edge; /* (GN_BLOCK_NEDGE) */
+    float *stage;               /* (stage_floats) staged operands */
+    float *acc;                 /* (tile, max_width) accumulators (the general path) */
+    double *lane;               /* (NT) the statistic's lane sums */
+    int32_t stage_floats;
 };
 
-/* Floats of each region for a run (the host half sizes the dynamic shared
- * memory with it; the kernel carves it the same way). */
+/* Floats of the stage and acc regions for a run: at least one KC-wide
+ * chunk of any op at the widest width, and up to GN_BLOCK_TARGET in all
+ * (two blocks an SM still fit). The host half sizes the dynamic shared
+ * memory with gn_block_smem_bytes; the kernel carves it with
+ * gn_block_smem_carve. */
 __host__ __device__ static inline void gn_block_smem_floats(int32_t tile, int32_t max_width,
-                                                           int32_t min_width, int32_t *a,
-                                                           int32_t *w, int32_t *acc)
+                                                           int32_t *stage, int32_t *acc)
 {
-    const int32_t upd = KC * (4 * NT / min_width + 2);
-    *a = tile * KC > upd ? tile * KC : upd;
-    *w = (KC + 1) * max_width;
-    *acc = (tile > KC ? tile : KC) * max_width;
+    const int32_t fwd = tile * (KC + 36) + KC * max_width;
+    const int32_t bwd = (tile + max_width) * (KC + 36);
+    const int32_t need = fwd > bwd ? fwd : bwd;
+    *acc = tile * max_width;
+    *stage = GN_BLOCK_TARGET - *acc > need ? GN_BLOCK_TARGET - *acc : need;
+}
+
+__host__ __device__ static inline size_t gn_block_smem_bytes(int32_t stage, int32_t acc)
+{
+    return GN_BLOCK_NEDGE * sizeof(struct gn_block_edge) + (size_t)(stage + acc) * sizeof(float);
+}
+
+__device__ static inline struct gn_block_smem gn_block_smem_carve(unsigned char *raw,
+                                                                  int32_t stage, int32_t acc,
+                                                                  double *lane)
+{
+    struct gn_block_smem sm;
+    sm.edge = reinterpret_cast<struct gn_block_edge *>(raw);
+    sm.stage = reinterpret_cast<float *>(sm.edge + GN_BLOCK_NEDGE);
+    sm.acc = sm.stage + stage;
+    sm.lane = lane;
+    sm.stage_floats = stage;
+    (void)acc;
+    return sm;
 }
 
 __device__ static inline const float *gn_block_src(const struct gn_buffers *b, int32_t s)
 {
     return s == GN_SLOT_INPUT ? b->x : gn_act(b, s);
+}
+
+/* Edges [e0, e0 + ne) of g's in-list (out: its out-list) into sm.edge,
+ * read by warp 0: in-edges give the source's activations from row r0 and
+ * its width, out-edges the target's errors from row r0 and the target's
+ * width; start is the sum of the widths before. Returns the batch's
+ * columns. */
+__device__ static int32_t gn_block_edges(const struct gn_model *m, const struct gn_buffers *b,
+                                         const struct gn_group &gr, int32_t e0, int32_t ne,
+                                         int32_t r0, bool out, const struct gn_block_smem &sm)
+{
+    const int32_t tid = threadIdx.x;
+    if (e0 > 0) __syncthreads(); /* the previous batch's readers are done */
+    if (tid < 32) {
+        int32_t carry = 0;
+        for (int32_t base = 0; base < ne; base += 32) {
+            const int32_t i = base + tid;
+            struct gn_block_edge e;
+            e.K = 0;
+            if (i < ne) {
+                if (!out) {
+                    const struct gn_edge ed = m->edges[m->in_list[gr.in_begin + e0 + i]];
+                    e.K = m->groups[ed.src].width;
+                    e.a = gn_block_src(b, ed.src) + (int64_t)r0 * e.K;
+                    e.w = m->params + ed.w;
+                } else {
+                    const struct gn_edge ed = m->edges[m->out_list[gr.out_begin + e0 + i]];
+                    e.K = m->groups[ed.dst].width;
+                    e.a = gn_dz(b, ed.dst) + (int64_t)r0 * e.K;
+                    e.w = m->params + ed.w;
+                }
+            }
+            int32_t x = e.K;
+            for (int32_t d = 1; d < 32; d *= 2) {
+                const int32_t y = __shfl_up_sync(0xffffffffu, x, d);
+                if (tid >= d) x += y;
+            }
+            if (i < ne) {
+                e.start = carry + x - e.K;
+                sm.edge[i] = e;
+            }
+            carry += __shfl_sync(0xffffffffu, x, 31);
+        }
+    }
+    __syncthreads();
+    return sm.edge[ne - 1].start + sm.edge[ne - 1].K;
+}
+
+/* The edge of the batch holding column x (largest start <= x). */
+__device__ static inline int32_t gn_block_edge_of(const struct gn_block_smem &sm, int32_t ne,
+                                                  int32_t x)
+{
+    int32_t lo = 0, hi = ne - 1;
+    while (lo < hi) {
+        const int32_t mid = (lo + hi + 1) >> 1;
+        if (sm.edge[mid].start <= x) lo = mid;
+        else hi = mid - 1;
+    }
+    return lo;
+}
+
+/* Backward: the chunk from column c0 of at most cap columns that ends where
+ * a KC-wide partial sum ends (cap >= KC). */
+__device__ static inline int32_t gn_block_chunk_out(const struct gn_block_smem &sm, int32_t ne,
+                                                    int32_t total, int32_t c0, int32_t cap)
+{
+    if (c0 + cap >= total) return total - c0;
+    const int32_t x = c0 + cap;
+    const struct gn_block_edge e = sm.edge[gn_block_edge_of(sm, ne, x)];
+    return e.start + (x - e.start) / KC * KC - c0;
+}
+
+/* Stage rows x cn of the batch's columns from c0: dst[r * ld + c] = the
+ * operand (w: the weight) of column x = c0 + c at row row0 + r, i.e.
+ * e.a[(x - e.start) + (row0 + r) e.K] of x's edge e. A thread keeps one
+ * column (its edge found once) and walks rows, GN_BLOCK_LOADS loads in
+ * flight; neighbouring threads read neighbouring columns. */
+__device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm, int32_t ne,
+                                                  bool w, float *dst, int32_t ld, int32_t rows,
+                                                  int32_t c0, int32_t cn, int32_t row0)
+{
+    const int32_t t = threadIdx.x;
+    for (int32_t cb = 0; cb < cn; cb += NT) {
+        const int32_t cw = min(NT, cn - cb), rs = NT / cw;
+        if (t >= rs * cw) continue;
+        const int32_t c = cb + t % cw, x = c0 + c;
+        const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+        const int32_t K = e.K;
+        const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
+        for (int32_t rb = t / cw; rb < rows; rb += rs * GN_BLOCK_LOADS) {
+            float v[GN_BLOCK_LOADS];
+#pragma unroll
+            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+                const int32_t r = rb + u * rs;
+                if (r < rows) v[u] = __ldcg(p + (int64_t)r * K);
+            }
+#pragma unroll
+            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+                const int32_t r = rb + u * rs;
+                if (r < rows) dst[r * ld + c] = v[u];
+            }
+        }
+    }
+}
+
+/* Stage the n-wide weight rows of columns [c0, c0 + cn) (in-edges):
+ * dst[c * n + j] = e.w[(x - e.start) n + j]. A thread keeps one j and walks
+ * columns. */
+__device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
+                                                   float *dst, int32_t c0, int32_t cn, int32_t n)
+{
+    const int32_t t = threadIdx.x;
+    for (int32_t jb = 0; jb < n; jb += NT) {
+        const int32_t jw = min(NT, n - jb), cs = NT / jw;
+        if (t >= cs * jw) continue;
+        const int32_t j = jb + t % jw;
+        for (int32_t cbase = t / jw; cbase < cn; cbase += cs * GN_BLOCK_LOADS) {
+            float v[GN_BLOCK_LOADS];
+#pragma unroll
+            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+                const int32_t c = cbase + u * cs;
+                if (c < cn) {
+                    const int32_t x = c0 + c;
+                    const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+                    v[u] = __ldcg(e.w + (int64_t)(x - e.start) * n + j);
+                }
+            }
+#pragma unroll
+            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+                const int32_t c = cbase + u * cs;
+                if (c < cn) dst[c * n + j] = v[u];
+            }
+        }
+    }
+}
+
+/* Row stride of a staged chunk of `cols` columns: a multiple of 4 (float4
+ * reads) that is 4 more than a multiple of 32, so eight rows' float4 reads
+ * fall on distinct banks; at most cols + 35. */
+__device__ static inline int32_t gn_block_ld(int32_t cols)
+{
+    return ((cols + 31) & ~31) + 4;
+}
+
+/* Contiguous floats: dst[i] = src[i], i < total. */
+__device__ static inline void gn_block_stage_flat(float *dst, const float *src, int32_t total)
+{
+    for (int32_t base = threadIdx.x; base < total; base += NT * GN_BLOCK_LOADS) {
+        float v[GN_BLOCK_LOADS];
+#pragma unroll
+        for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+            const int32_t i = base + u * NT;
+            if (i < total) v[u] = __ldcg(src + i);
+        }
+#pragma unroll
+        for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+            const int32_t i = base + u * NT;
+            if (i < total) dst[i] = v[u];
+        }
+    }
+}
+
+/* The register path's shape for R rows of width n: thread tid holds column
+ * tid % n of rows tid / n + q * (NT / n), q < GN_BLOCK_Q. */
+__device__ static inline bool gn_block_regs(int32_t R, int32_t n)
+{
+    return n <= NT && NT % n == 0 && R <= GN_BLOCK_Q * (NT / n);
 }
 
 __device__ static void gn_op_forward_block(const struct gn_model *m, const struct gn_buffers *b,
@@ -64,36 +297,80 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
     const struct gn_group gr = m->groups[g];
     const int32_t n = gr.width, R = r1 - r0, tid = threadIdx.x;
     const float *bias = m->params + gr.bias;
-    for (int32_t i = tid; i < R * n; i += NT) sm.acc[i] = __ldcg(bias + i % n);
-    for (int32_t e = 0; e < gr.in_count; e++) {
-        const struct gn_edge ed = m->edges[m->in_list[gr.in_begin + e]];
-        const int32_t K = m->groups[ed.src].width;
-        const float *a = gn_block_src(b, ed.src) + (int64_t)r0 * K;
-        const float *W = m->params + ed.w;
-        for (int32_t k0 = 0; k0 < K; k0 += KC) {
-            const int32_t kc = min(KC, K - k0);
+    /* a chunk: R rows of KS staged inputs (stride gn_block_ld(KS)) and KS
+     * weight rows of n */
+    const int32_t KS = max(1, (sm.stage_floats - 36 * R) / (R + n) & ~3);
+    const int32_t lda = gn_block_ld(KS);
+    float *sa = sm.stage, *sw = sm.stage + R * lda;
+    const bool regs = gn_block_regs(R, n);
+    const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
+    float s[GN_BLOCK_Q];
+    if (regs) {
+        const float bj = __ldcg(bias + j);
+#pragma unroll
+        for (int32_t q = 0; q < GN_BLOCK_Q; q++) s[q] = bj;
+    } else {
+        for (int32_t i = tid; i < R * n; i += NT) sm.acc[i] = __ldcg(bias + i % n);
+    }
+    for (int32_t e0 = 0; e0 < gr.in_count; e0 += GN_BLOCK_NEDGE) {
+        const int32_t ne = min(GN_BLOCK_NEDGE, gr.in_count - e0);
+        const int32_t total = gn_block_edges(m, b, gr, e0, ne, r0, false, sm);
+        GN_BLOCK_MARK(EDGES);
+        for (int32_t c0 = 0; c0 < total; c0 += KS) {
+            const int32_t cn = min(KS, total - c0);
+            if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
+            gn_block_stage_cols(sm, ne, false, sa, lda, R, c0, cn, 0);
+            gn_block_stage_wrows(sm, ne, sw, c0, cn, n);
             __syncthreads();
-            for (int32_t i = tid; i < R * KC; i += NT) {
-                int32_t r = i / KC, kk = i % KC;
-                sm.a[i] = kk < kc ? __ldcg(a + (int64_t)r * K + k0 + kk) : 0.0f;
+            GN_BLOCK_MARK(STAGE);
+            if (regs) {
+                int32_t c = 0;
+                for (; c + 4 <= cn; c += 4) {
+                    const float w0 = sw[c * n + j], w1 = sw[(c + 1) * n + j];
+                    const float w2 = sw[(c + 2) * n + j], w3 = sw[(c + 3) * n + j];
+#pragma unroll
+                    for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+                        const int32_t r = rr + q * step;
+                        if (r < R) {
+                            const float4 a4 = *reinterpret_cast<const float4 *>(sa + r * lda + c);
+                            s[q] = MAC(MAC(MAC(MAC(s[q], a4.x, w0), a4.y, w1), a4.z, w2), a4.w, w3);
+                        }
+                    }
+                }
+                for (; c < cn; c++) {
+                    const float wv = sw[c * n + j];
+#pragma unroll
+                    for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+                        const int32_t r = rr + q * step;
+                        if (r < R) s[q] = MAC(s[q], sa[r * lda + c], wv);
+                    }
+                }
+            } else {
+                for (int32_t i = tid; i < R * n; i += NT) {
+                    const int32_t r = i / n, jj = i % n;
+                    const float *ar = sa + r * lda;
+                    float t = sm.acc[i];
+                    for (int32_t c = 0; c < cn; c++) t = MAC(t, ar[c], sw[c * n + jj]);
+                    sm.acc[i] = t;
+                }
             }
-            for (int32_t i = tid; i < kc * n; i += NT) sm.w[i] = __ldcg(W + (int64_t)k0 * n + i);
-            __syncthreads();
-            for (int32_t i = tid; i < R * n; i += NT) {
-                const int32_t r = i / n, j = i % n;
-                const float *ar = sm.a + r * KC;
-                float s = sm.acc[i];
-                for (int32_t kk = 0; kk < kc; kk++) s = MAC(s, ar[kk], sm.w[kk * n + j]);
-                sm.acc[i] = s;
-            }
+            GN_BLOCK_MARK(MATH);
         }
     }
-    __syncthreads();
     float *out = gn_act(b, g) + (int64_t)r0 * n;
     const bool relu = gr.kind == GN_GROUP_HIDDEN;
-    for (int32_t i = tid; i < R * n; i += NT) {
-        float v = sm.acc[i];
-        out[i] = relu ? fmaxf(v, 0.0f) : v;
+    if (regs) {
+#pragma unroll
+        for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+            const int32_t r = rr + q * step;
+            if (r < R) out[r * n + j] = relu ? fmaxf(s[q], 0.0f) : s[q];
+        }
+    } else {
+        /* each thread reads back only the accumulators it wrote */
+        for (int32_t i = tid; i < R * n; i += NT) {
+            const float v = sm.acc[i];
+            out[i] = relu ? fmaxf(v, 0.0f) : v;
+        }
     }
 }
 
@@ -130,50 +407,129 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
 {
     const struct gn_group gr = m->groups[g];
     const int32_t K = gr.width, R = r1 - r0, tid = threadIdx.x;
-    for (int32_t i = tid; i < R * K; i += NT) sm.acc[i] = 0.0f;
-    for (int32_t e = 0; e < gr.out_count; e++) {
-        const struct gn_edge ed = m->edges[m->out_list[gr.out_begin + e]];
-        const int32_t n = m->groups[ed.dst].width;
-        const float *dt = gn_dz(b, ed.dst) + (int64_t)r0 * n;
-        const float *W = m->params + ed.w; /* (K, n) */
-        for (int32_t j0 = 0; j0 < n; j0 += KC) {
-            const int32_t jc = min(KC, n - j0);
+    /* a chunk: R rows of the targets' errors and K rows of the weights'
+     * columns, JS columns each (odd stride) */
+    const int32_t JS = (sm.stage_floats / (R + K) - 36) & ~3;
+    const int32_t ld = gn_block_ld(JS);
+    float *sa = sm.stage, *sw = sm.stage + R * ld;
+    const bool regs = gn_block_regs(R, K);
+    const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
+    float t[GN_BLOCK_Q];
+    if (regs) {
+#pragma unroll
+        for (int32_t q = 0; q < GN_BLOCK_Q; q++) t[q] = 0.0f;
+    } else {
+        for (int32_t i = tid; i < R * K; i += NT) sm.acc[i] = 0.0f;
+    }
+    for (int32_t e0 = 0; e0 < gr.out_count; e0 += GN_BLOCK_NEDGE) {
+        const int32_t ne = min(GN_BLOCK_NEDGE, gr.out_count - e0);
+        const int32_t total = gn_block_edges(m, b, gr, e0, ne, r0, true, sm);
+        GN_BLOCK_MARK(EDGES);
+        for (int32_t c0 = 0; c0 < total;) {
+            const int32_t cn = gn_block_chunk_out(sm, ne, total, c0, JS);
+            if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
+            gn_block_stage_cols(sm, ne, false, sa, ld, R, c0, cn, 0);
+            gn_block_stage_cols(sm, ne, true, sw, ld, K, c0, cn, 0);
             __syncthreads();
-            for (int32_t i = tid; i < R * KC; i += NT) {
-                int32_t r = i / KC, jj = i % KC;
-                sm.a[i] = jj < jc ? __ldcg(dt + (int64_t)r * n + j0 + jj) : 0.0f;
+            GN_BLOCK_MARK(STAGE);
+            /* partial sums over each KC-wide piece of a target (the piece
+             * [x, pe) of edge e), each added on its own: the reference's
+             * order; a chunk ends where a piece ends */
+            for (int32_t x = c0; x < c0 + cn;) {
+                const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+                const int32_t pe = e.start + min((x - e.start) / KC * KC + KC, e.K);
+                if (regs) {
+                    float p[GN_BLOCK_Q];
+#pragma unroll
+                    for (int32_t q = 0; q < GN_BLOCK_Q; q++) p[q] = 0.0f;
+                    int32_t c = x - c0;
+                    if ((c & 3) == 0)
+                        for (; c + 4 <= pe - c0; c += 4) {
+                            const float4 w4 = *reinterpret_cast<const float4 *>(sw + k * ld + c);
+#pragma unroll
+                            for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+                                const int32_t r = rr + q * step;
+                                if (r < R) {
+                                    const float4 a4 =
+                                        *reinterpret_cast<const float4 *>(sa + r * ld + c);
+                                    p[q] = MAC(MAC(MAC(MAC(p[q], a4.x, w4.x), a4.y, w4.y), a4.z,
+                                                   w4.z),
+                                               a4.w, w4.w);
+                                }
+                            }
+                        }
+                    for (; c < pe - c0; c++) {
+                        const float wv = sw[k * ld + c];
+#pragma unroll
+                        for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+                            const int32_t r = rr + q * step;
+                            if (r < R) p[q] = MAC(p[q], sa[r * ld + c], wv);
+                        }
+                    }
+#pragma unroll
+                    for (int32_t q = 0; q < GN_BLOCK_Q; q++) t[q] = __fadd_rn(t[q], p[q]);
+                } else {
+                    for (int32_t i = tid; i < R * K; i += NT) {
+                        const float *dr = sa + (i / K) * ld, *wk = sw + (i % K) * ld;
+                        float p = 0.0f;
+                        for (int32_t c = x - c0; c < pe - c0; c++) p = MAC(p, dr[c], wk[c]);
+                        sm.acc[i] = __fadd_rn(sm.acc[i], p);
+                    }
+                }
+                x = pe;
             }
-            /* rows padded to KC + 1 floats: the compute loop below reads one
-             * column across a warp, which would otherwise hit one bank */
-            for (int32_t i = tid; i < K * KC; i += NT) {
-                int32_t k = i / KC, jj = i % KC;
-                sm.w[k * (KC + 1) + jj] = jj < jc ? __ldcg(W + (int64_t)k * n + j0 + jj) : 0.0f;
-            }
-            __syncthreads();
-            for (int32_t i = tid; i < R * K; i += NT) {
-                const int32_t r = i / K, k = i % K;
-                const float *dr = sm.a + r * KC, *wk = sm.w + k * (KC + 1);
-                float s = 0.0f;
-                for (int32_t jj = 0; jj < jc; jj++) s = MAC(s, dr[jj], wk[jj]);
-                sm.acc[i] += s;
-            }
+            GN_BLOCK_MARK(MATH);
+            c0 += cn;
         }
     }
-    __syncthreads();
     const float *a = gn_act(b, g) + (int64_t)r0 * K;
     float *out = gn_dz(b, g) + (int64_t)r0 * K;
-    for (int32_t i = tid; i < R * K; i += NT) out[i] = __ldcg(a + i) > 0.0f ? sm.acc[i] : 0.0f;
+    if (regs) {
+#pragma unroll
+        for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+            const int32_t r = rr + q * step;
+            if (r < R) out[r * K + k] = __ldcg(a + r * K + k) > 0.0f ? t[q] : 0.0f;
+        }
+    } else {
+        for (int32_t i = tid; i < R * K; i += NT) out[i] = __ldcg(a + i) > 0.0f ? sm.acc[i] : 0.0f;
+    }
 }
 
-/* The gradient of entry q, then the optimizer's rule on it: the host's
- * very function (optim.h), so it rounds as the host rounds. weight: 1 for
- * a weight (decayed), 0 for a bias. */
-__device__ static inline void gn_block_update(struct gn_model *m, int64_t q, float grad,
-                                              int weight, const struct gn_optim_step &k)
+/* The optimizer's rule on U entries of one thread: their gradients into
+ * m->grads, the rule (optim.h, the host's very function, so it rounds as
+ * the host rounds) on values loaded all before any is stored (the loads
+ * overlap). weight: 1 for weights (decayed), 0 for a bias. idx < 0: none. */
+template <int U>
+__device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *idx,
+                                             const float *grad, int weight,
+                                             const struct gn_optim_step &k)
 {
-    m->grads[q] = grad;
-    gn_optim_apply(m->params + q, m->moment + q, m->moment2 + q, grad, weight, &k);
+    float p[U], m1[U], m2[U];
+    const bool two = k.kind != GN_OPTIM_SGD;
+#pragma unroll
+    for (int32_t q = 0; q < U; q++) {
+        if (idx[q] >= 0) {
+            p[q] = __ldcg(m->params + idx[q]);
+            m1[q] = __ldcg(m->moment + idx[q]);
+            m2[q] = two ? __ldcg(m->moment2 + idx[q]) : 0.0f;
+        }
+    }
+#pragma unroll
+    for (int32_t q = 0; q < U; q++) {
+        if (idx[q] >= 0) {
+            gn_optim_apply(&p[q], &m1[q], &m2[q], grad[q], weight, &k);
+            m->grads[idx[q]] = grad[q];
+            m->params[idx[q]] = p[q];
+            m->moment[idx[q]] = m1[q];
+            if (two) m->moment2[idx[q]] = m2[q];
+        }
+    }
 }
+
+/* Outputs of the update per thread and block pass. */
+#ifndef GN_BLOCK_UQ
+#define GN_BLOCK_UQ 8
+#endif
 
 /*
  * Weight gradients and the optimizer's step for input rows [k0, k1) of g
@@ -181,6 +537,12 @@ __device__ static inline void gn_block_update(struct gn_model *m, int64_t q, flo
  * bias), each gradient summed over all rows of the batch in row order
  * (gn_op_grad and gn_op_update of the reference, for one slice of the
  * group's parameters); k: the step's constants (gn_optim_at).
+ *
+ * Outputs go in blocks of kb input rows (kb n <= GN_BLOCK_UQ NT), each
+ * thread holding up to GN_BLOCK_UQ of them in registers: output o of the
+ * block is (o / n, o % n), thread tid has o = tid + q NT. The batch is
+ * staged RS rows at a time: RS rows of dz(g) and of the block's kb input
+ * columns; the bias's sums (k0 == 0) ride along the first block's rows.
  */
 __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
                                           int32_t g, int32_t k0, int32_t k1,
@@ -190,57 +552,114 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
     const struct gn_group gr = m->groups[g];
     const int32_t n = gr.width, rows = b->rows, tid = threadIdx.x;
     const float *dz = gn_dz(b, g);
-    if (k0 == 0) {
-        /* db[j] = sum over rows of dz[r][j], in row order, from shared memory */
-        float s = 0.0f;
-        for (int32_t r0 = 0; r0 < rows; r0 += KC) {
-            const int32_t rc = min(KC, rows - r0);
-            __syncthreads();
-            for (int32_t i = tid; i < rc * n; i += NT) sm.acc[i] = __ldcg(dz + (int64_t)r0 * n + i);
-            __syncthreads();
-            if (tid < n)
-                for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sm.acc[r * n + tid]);
-        }
-        for (int32_t j = tid; j < n; j += NT) gn_block_update(m, gr.bias + j, s, 0, k);
-    }
-    /* dW[k][j] = sum over r of a[r][k] dz[r][j]: chunks of KC rows staged in
-     * shared memory; each thread owns up to 4 outputs of a chunk of 4*NT. */
+    /* db[j] = sum over rows of dz[r][j] in row order: thread tid's columns'
+     * sums in acc (n <= tile * max_width) */
+    bool bias = k0 == 0;
+    if (bias)
+        for (int32_t j = tid; j < n; j += NT) sm.acc[j] = 0.0f;
+    /* dW[k][j] = sum over r of a[r][k] dz[r][j] */
+    int32_t KB = GN_BLOCK_UQ * NT / n;
+    if (KB < 1) KB = 1;
+    if (KB > sm.stage_floats - n) KB = sm.stage_floats - n;
+    const bool same_j = n <= NT && NT % n == 0;
     int32_t off = 0;
-    for (int32_t e = 0; e < gr.in_count && off < k1; e++) {
-        const struct gn_edge ed = m->edges[m->in_list[gr.in_begin + e]];
-        const int32_t K = m->groups[ed.src].width;
-        const int32_t a0 = max(k0, off) - off, a1 = min(k1, off + K) - off;
-        off += K;
-        if (a0 >= a1) continue;
-        const float *a = gn_block_src(b, ed.src);
-        const int32_t outs = (a1 - a0) * n;
-        for (int32_t o0 = 0; o0 < outs; o0 += 4 * NT) {
-            const int32_t kbase = a0 + o0 / n;
-            const int32_t kspan = min(a1 - kbase, (4 * NT) / n + 2);
-            float acc[4] = {0.0f, 0.0f, 0.0f, 0.0f};
-            for (int32_t r0 = 0; r0 < rows; r0 += KC) {
-                const int32_t rc = min(KC, rows - r0);
+    for (int32_t e0 = 0; e0 < gr.in_count && off < k1; e0 += GN_BLOCK_NEDGE) {
+        const int32_t ne = min(GN_BLOCK_NEDGE, gr.in_count - e0);
+        const int32_t total = gn_block_edges(m, b, gr, e0, ne, 0, false, sm);
+        GN_BLOCK_MARK(EDGES);
+        const int32_t a0 = max(k0, off) - off, a1 = min(k1, off + total) - off;
+        off += total;
+        for (int32_t kb0 = a0; kb0 < a1; kb0 += KB) {
+            const int32_t kb = min(KB, a1 - kb0), outs = kb * n;
+            const int32_t RS = max(1, min(rows, sm.stage_floats / (n + kb)));
+            float *sdz = sm.stage, *sa = sm.stage + RS * n;
+            int32_t kq[GN_BLOCK_UQ], jq[GN_BLOCK_UQ];
+            float acc[GN_BLOCK_UQ];
+#pragma unroll
+            for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
+                const int32_t o = tid + q * NT;
+                kq[q] = o < outs ? o / n : -1;
+                jq[q] = o % n;
+                acc[q] = 0.0f;
+            }
+            for (int32_t rb = 0; rb < rows; rb += RS) {
+                const int32_t rc = min(RS, rows - rb);
+                __syncthreads(); /* the previous rows' readers are done */
+                gn_block_stage_flat(sdz, dz + (int64_t)rb * n, rc * n);
+                gn_block_stage_cols(sm, ne, false, sa, kb, rc, kb0, kb, rb);
                 __syncthreads();
-                for (int32_t i = tid; i < rc * n; i += NT)
-                    sm.acc[i] = __ldcg(dz + (int64_t)r0 * n + i);
-                for (int32_t i = tid; i < rc * kspan; i += NT)
-                    sm.a[i] = __ldcg(a + (int64_t)(r0 + i / kspan) * K + kbase + i % kspan);
-                __syncthreads();
-                for (int32_t q = 0; q < 4; q++) {
-                    const int32_t o = o0 + tid + q * NT;
-                    if (o >= outs) break;
-                    const int32_t k = a0 + o / n - kbase, j = o % n;
-                    float s = acc[q];
-                    for (int32_t r = 0; r < rc; r++) s = MAC(s, sm.a[r * kspan + k], sm.acc[r * n + j]);
-                    acc[q] = s;
+                GN_BLOCK_MARK(STAGE);
+                if (bias) {
+                    for (int32_t j = tid; j < n; j += NT) {
+                        float s = sm.acc[j];
+                        for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sdz[r * n + j]);
+                        sm.acc[j] = s;
+                    }
+                }
+                if (same_j) {
+                    const int32_t j = jq[0];
+                    for (int32_t r = 0; r < rc; r++) {
+                        const float d = sdz[r * n + j];
+                        const float *ar = sa + r * kb;
+#pragma unroll
+                        for (int32_t q = 0; q < GN_BLOCK_UQ; q++)
+                            if (kq[q] >= 0) acc[q] = MAC(acc[q], ar[kq[q]], d);
+                    }
+                } else {
+#pragma unroll
+                    for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
+                        if (kq[q] < 0) continue;
+                        float s = acc[q];
+                        for (int32_t r = 0; r < rc; r++)
+                            s = MAC(s, sa[r * kb + kq[q]], sdz[r * n + jq[q]]);
+                        acc[q] = s;
+                    }
+                }
+                GN_BLOCK_MARK(MATH);
+            }
+            int64_t idx[GN_BLOCK_UQ];
+#pragma unroll
+            for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
+                idx[q] = -1;
+                if (kq[q] >= 0) {
+                    const int32_t x = kb0 + kq[q];
+                    const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+                    idx[q] = (int64_t)(e.w - m->params) + (int64_t)(x - e.start) * n + jq[q];
                 }
             }
-            for (int32_t q = 0; q < 4; q++) {
-                const int32_t o = o0 + tid + q * NT;
-                if (o >= outs) break;
-                gn_block_update(m, ed.w + (int64_t)a0 * n + o, acc[q], 1, k);
+            gn_block_apply<GN_BLOCK_UQ>(m, idx, acc, 1, k);
+            GN_BLOCK_MARK(APPLY);
+            bias = false;
+        }
+    }
+    if (k0 == 0) {
+        if (bias) {
+            /* no input columns (a group without in-edges): the sums alone */
+            const int32_t RB = max(1, min(rows, sm.stage_floats / n));
+            for (int32_t rb = 0; rb < rows; rb += RB) {
+                const int32_t rc = min(RB, rows - rb);
+                __syncthreads();
+                gn_block_stage_flat(sm.stage, dz + (int64_t)rb * n, rc * n);
+                __syncthreads();
+                for (int32_t j = tid; j < n; j += NT) {
+                    float s = sm.acc[j];
+                    for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sm.stage[r * n + j]);
+                    sm.acc[j] = s;
+                }
             }
         }
+        for (int32_t j0 = 0; j0 < n; j0 += 4 * NT) {
+            int64_t idx[4];
+            float gv[4];
+#pragma unroll
+            for (int32_t q = 0; q < 4; q++) {
+                const int32_t j = j0 + tid + q * NT;
+                idx[q] = j < n ? gr.bias + j : -1;
+                gv[q] = j < n ? sm.acc[j] : 0.0f;
+            }
+            gn_block_apply<4>(m, idx, gv, 0, k);
+        }
+        GN_BLOCK_MARK(APPLY);
     }
     __syncthreads();
 }

@@ -109,6 +109,10 @@ struct gn_cuda_ctl {
  * waiting in grid barriers; block 0 also waits for the host's minibatch and
  * keeps the books (loss sums, counters published); growth rounds (their
  * barriers excluded); `other` is the rest (arming a pass, the loops).
+ * Inside a task, the parts the task math marks (block_ops.cuh) are taken
+ * out of its kind: reading its edges, staging operands (the loads and the
+ * barrier after them), the multiply-adds, the optimizer's rule; the kind
+ * keeps the rest (bias, stores, the loss, the statistic).
  */
 #define GN_CUDA_PROFILE(X)                                                                         \
     X(TAKE, "take")                                                                                \
@@ -116,6 +120,10 @@ struct gn_cuda_ctl {
     X(BACKWARD, "backward")                                                                        \
     X(UPDATE, "update")                                                                            \
     X(FINISH, "finish")                                                                            \
+    X(EDGES, "task_edges")                                                                         \
+    X(STAGE, "task_loads")                                                                         \
+    X(MATH, "task_math")                                                                           \
+    X(APPLY, "task_optimizer")                                                                     \
     X(BARRIER, "barrier")                                                                          \
     X(DATA, "data")                                                                                \
     X(BOOK, "bookkeeping")                                                                         \

@@ -187,11 +187,8 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __shared__ double lane_sums[NT];
-    struct gn_block_smem sm;
-    sm.a = reinterpret_cast<float *>(smem_raw);
-    sm.w = sm.a + d->smem_a;
-    sm.acc = sm.w + d->smem_w;
-    sm.lane = lane_sums;
+    const struct gn_block_smem sm =
+        gn_block_smem_carve(smem_raw, d->smem_stage, d->smem_acc, lane_sums);
 
     __shared__ int s_go;
     struct gn_queue_worker w;

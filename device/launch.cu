@@ -156,11 +156,8 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     const uint32_t parts_cap = (uint32_t)GN_CUDA_MAX_PARTS * MG;
     const uint32_t cap_tasks = 2 * MG * T + parts_cap;
     const uint32_t cap_edges = T * (3 * ME + 2 * MG + GN_CUDA_MAX_PARTS * (MG + ME));
-    {
-        const int32_t nmin = m->group_size < m->classes ? m->group_size : m->classes;
-        gn_block_smem_floats(cfg->tile, m->max_width, nmin, &h->smem_a, &h->smem_w, &h->smem_acc);
-        r->smem = (size_t)(h->smem_a + h->smem_w + h->smem_acc) * sizeof(float);
-    }
+    gn_block_smem_floats(cfg->tile, m->max_width, &h->smem_stage, &h->smem_acc);
+    r->smem = gn_block_smem_bytes(h->smem_stage, h->smem_acc);
     if ((st = plan_buffers(r, cfg, m, cap_tasks, cap_edges, parts_cap))) goto error;
     {
         size_t free_b = 0, total_b = 0;

@@ -24,7 +24,7 @@
 struct gn_dev {
     struct gn_plan cfg;               /* the run plan (plan.h), fixed for the run */
     int32_t blocks;                   /* worker blocks of the launch */
-    int32_t smem_a, smem_w, smem_acc; /* floats of each shared-memory region */
+    int32_t smem_stage, smem_acc;     /* floats of the task math's regions (block_ops.cuh) */
     struct gn_cuda_ctl *ctl;      /* mapped host memory */
     struct gn_cuda_epoch *epochs; /* mapped host memory */
     struct gn_cuda_block_stat *bstat; /* mapped: (blocks) live counters */

@@ -17,8 +17,13 @@
 #ifndef GN_DEVICE_WORKER_CUH
 #define GN_DEVICE_WORKER_CUH
 
-#include "block_ops.cuh"
 #include "state.cuh"
+/* the task math's phases go to the block's clock (thread 0) */
+#define GN_BLOCK_MARK(phase)                                                                       \
+    do {                                                                                           \
+        if (threadIdx.x == 0) gn_dev_clock_mark(GN_CUDA_PROF_##phase);                             \
+    } while (0)
+#include "block_ops.cuh"
 
 static_assert(GN_CUDA_PROF_FORWARD + GN_TASK_FORWARD == GN_CUDA_PROF_FORWARD &&
                   GN_CUDA_PROF_FORWARD + GN_TASK_BACKWARD == GN_CUDA_PROF_BACKWARD &&

@@ -9,7 +9,7 @@
  * pointers go to device memory, as the persistent kernel's state holds
  * them (launch.cu). One block of NT threads then runs the op with its
  * dynamic shared memory sized and carved as the persistent kernel carves
- * it (gn_block_smem_floats: a, w, acc; the statistic's lane sums static),
+ * it (gn_block_smem_floats and gn_block_smem_carve; the lane sums static),
  * and every array comes back over the host's. All device memory is freed
  * on every path. Built only into the test program, never into libgenet.
  */
@@ -25,15 +25,11 @@
 
 static __global__ void __launch_bounds__(NT)
     gn_opcheck_kernel(struct gn_model *m, struct gn_buffers *b, struct gn_opcheck_args a,
-                      int32_t smem_a, int32_t smem_w)
+                      int32_t smem_stage, int32_t smem_acc)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __shared__ double lane_sums[NT];
-    struct gn_block_smem sm;
-    sm.a = reinterpret_cast<float *>(smem_raw);
-    sm.w = sm.a + smem_a;
-    sm.acc = sm.w + smem_w;
-    sm.lane = lane_sums;
+    const struct gn_block_smem sm = gn_block_smem_carve(smem_raw, smem_stage, smem_acc, lane_sums);
     switch (a.op) {
     case GN_OPCHECK_FORWARD: gn_op_forward_block(m, b, a.g, a.r0, a.r1, sm); break;
     case GN_OPCHECK_LOSS: gn_op_loss_block(m, b, a.r0, a.r1); break;
@@ -149,9 +145,9 @@ extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *
     const int n = (int)(sizeof t / sizeof t[0]);
     for (int i = 0; i < n; i++) *t[i].dev = NULL;
 
-    int32_t sa, sw, sacc;
-    gn_block_smem_floats(a->tile, m->max_width, a->min_width, &sa, &sw, &sacc);
-    const size_t smem = (size_t)(sa + sw + sacc) * sizeof(float);
+    int32_t sstage, sacc;
+    gn_block_smem_floats(a->tile, m->max_width, &sstage, &sacc);
+    const size_t smem = gn_block_smem_bytes(sstage, sacc);
     {
         int optin = 0;
         cudaFuncAttributes fa;
@@ -180,7 +176,7 @@ extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *
     GN_CUDA_TRY(cudaMemcpy(dm, &hm, sizeof hm, cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(db, &hb, sizeof hb, cudaMemcpyHostToDevice));
 
-    gn_opcheck_kernel<<<1, NT, smem>>>(dm, db, *a, sa, sw);
+    gn_opcheck_kernel<<<1, NT, smem>>>(dm, db, *a, sstage, sacc);
     GN_CUDA_TRY(cudaGetLastError());
     GN_CUDA_TRY(cudaDeviceSynchronize());
 

@@ -42,8 +42,8 @@ struct gn_opcheck_args {
     int32_t g;
     int32_t r0, r1;
     int32_t k0, k1;
-    /* the shared memory is sized by gn_block_smem_floats(tile, max_width,
-     * min_width): tile >= r1 - r0, min_width <= the width of g */
+    /* the shared memory is sized by gn_block_smem_floats(tile, max_width):
+     * tile >= r1 - r0; min_width (<= the width of g) only names the case */
     int32_t tile, min_width;
     int32_t kind, child, e0;
     int32_t pad_;
