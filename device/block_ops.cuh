@@ -7,7 +7,7 @@
  * persistent worker and the kernel tests hand in the same layout).
  *
  * Every output element is accumulated in the reference's order (in-edges by
- * source position, k, j or rows increasing, MAC: two roundings, no fma), so
+ * source position, k, j or rows increasing, MAC: one fused multiply-add), so
  * the results match the host bit for bit (the backward error's per-edge
  * sums are chunked by KC = GN_OPS_CHUNK, which ops.c follows).
  *

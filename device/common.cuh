@@ -24,11 +24,11 @@
 #define GN_CUDA_MIN_BLOCKS 2
 #endif
 
-/* acc + a * b rounded twice, never contracted into an fma: the same two
- * roundings as the host reference, so results match it to the last bit
- * wherever the order of operations matches. (The device code is also built
- * with -fmad=false, so the shared GN_HD code is never contracted either.) */
-#define MAC(acc, a, b) __fadd_rn((acc), __fmul_rn((a), (b)))
+/* acc + a * b rounded once: the fused multiply-add of the canonical order
+ * (ops.h), the host reference's fmaf, so results match it to the last bit
+ * wherever the order of operations matches. Every other product and sum
+ * rounds alone: the device code is built with -fmad=false. */
+#define MAC(acc, a, b) __fmaf_rn((a), (b), (acc))
 
 /* k (or j, or row) chunk staged in shared memory by the task math; the
  * backward error's partial sums follow it (GN_OPS_CHUNK, ops.h). */

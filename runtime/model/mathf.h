@@ -23,6 +23,8 @@
  *       cospi(1) = -1. Double operations are IEEE-rounded on both sides
  *       too (GN_DMUL..., the _rn intrinsics on the device).
  * GN_FSQRT / GN_DSQRT: the correctly rounded square root of both sides.
+ * GN_FFMA(a, b, c): a * b + c rounded once (fmaf; __fmaf_rn), the
+ *       multiply-add of the task math's canonical order (ops.h).
  */
 #ifndef GN_RUNTIME_MATHF_H
 #define GN_RUNTIME_MATHF_H
@@ -42,6 +44,7 @@
 #define GN_DSUB(a, b) __dsub_rn((a), (b))
 #define GN_DDIV(a, b) __ddiv_rn((a), (b))
 #define GN_DSQRT(a) __dsqrt_rn(a)
+#define GN_FFMA(a, b, c) __fmaf_rn((a), (b), (c))
 #else
 #if defined(__CUDACC__)
 #define GN_MATHF_FN static inline __host__ __device__
@@ -58,6 +61,7 @@
 #define GN_DSUB(a, b) ((a) - (b))
 #define GN_DDIV(a, b) ((a) / (b))
 #define GN_DSQRT(a) sqrt(a)
+#define GN_FFMA(a, b, c) fmaf((a), (b), (c))
 #endif
 
 GN_MATHF_FN float gn_expf(float x)

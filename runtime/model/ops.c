@@ -8,13 +8,18 @@
  * dz[r][k] = sum over out-edges (by target position) of sum over chunks of
  * GN_OPS_CHUNK targets of (sum over j in the chunk of dz_t[r][j] W[k][j]);
  * weight gradients
- * dW[k][j] = sum over r in increasing order of a[r][k] * dz[r][j].
+ * dW[k][j] = sum over r in increasing order of a[r][k] * dz[r][j]; each
+ * product and its sum in one fused multiply-add (fmaf), the GPU's
+ * instruction (ops.h). The three multiply-add loops come in two clones where
+ * the compiler can (target_clones): one built for the fma instruction,
+ * vectorised, and the portable one calling fmaf; the same bits either way.
  */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
+#include "gn_config.h"
 #include "mathf.h"
 #include "ops.h"
 #include "stat.h"
@@ -48,13 +53,19 @@ void gn_buffers_free(struct gn_buffers *b)
     memset(b, 0, sizeof *b);
 }
 
+#if GN_HAVE_FMA_CLONES
+#define GN_OPS_FMA_CLONES __attribute__((target_clones("fma", "default")))
+#else
+#define GN_OPS_FMA_CLONES
+#endif
+
 static inline const float *src_act(const struct gn_model *m, const struct gn_buffers *b,
                                    int32_t s)
 {
     return s == GN_SLOT_INPUT ? b->x : gn_act(b, s);
 }
 
-void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
+GN_OPS_FMA_CLONES void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
                    int32_t r1)
 {
     const struct gn_group *gr = &m->groups[g];
@@ -73,11 +84,12 @@ void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t
         for (int32_t r = r0; r < r1; r++) {
             const float *ar = a + (int64_t)r * K;
             float *z = out + (int64_t)r * n;
+            /* no skip of zero inputs: fmaf(0, w, -0) is +0, so skipping
+             * would keep a -0 the device's fma turns into +0 */
             for (int32_t k = 0; k < K; k++) {
                 const float av = ar[k];
-                if (av == 0.0f) continue; /* ReLU and image zeros: exact skip */
                 const float *w = W + (int64_t)k * n;
-                for (int32_t j = 0; j < n; j++) z[j] += av * w[j];
+                for (int32_t j = 0; j < n; j++) z[j] = GN_FFMA(av, w[j], z[j]);
             }
         }
     }
@@ -115,7 +127,7 @@ void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0
     }
 }
 
-void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
+GN_OPS_FMA_CLONES void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
                     int32_t r1)
 {
     const struct gn_group *gr = &m->groups[g];
@@ -138,7 +150,7 @@ void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_
                 for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_CHUNK) {
                     const int32_t j1 = j0 + GN_OPS_CHUNK < n ? j0 + GN_OPS_CHUNK : n;
                     float s = 0.0f;
-                    for (int32_t j = j0; j < j1; j++) s += dr[j] * w[j];
+                    for (int32_t j = j0; j < j1; j++) s = GN_FFMA(dr[j], w[j], s);
                     d[k] += s;
                 }
             }
@@ -152,7 +164,7 @@ void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_
     }
 }
 
-void gn_op_grad_acc(struct gn_model *m, const struct gn_buffers *b, int32_t g, int from_zero)
+GN_OPS_FMA_CLONES void gn_op_grad_acc(struct gn_model *m, const struct gn_buffers *b, int32_t g, int from_zero)
 {
     const struct gn_group *gr = &m->groups[g];
     const int32_t n = gr->width;
@@ -175,10 +187,9 @@ void gn_op_grad_acc(struct gn_model *m, const struct gn_buffers *b, int32_t g, i
             const float *ar = a + (int64_t)r * K;
             const float *d = dz + (int64_t)r * n;
             for (int32_t k = 0; k < K; k++) {
-                const float av = ar[k];
-                if (av == 0.0f) continue;
+                const float av = ar[k]; /* every term, zeros too (forward's note) */
                 float *w = dW + (int64_t)k * n;
-                for (int32_t j = 0; j < n; j++) w[j] += av * d[j];
+                for (int32_t j = 0; j < n; j++) w[j] = GN_FFMA(av, d[j], w[j]);
             }
         }
     }

@@ -13,6 +13,11 @@
  * computed in the same order (in-edges by source position, then k, rows in
  * increasing order), whatever the row range: that is what makes the serial
  * and the threaded backends agree bitwise.
+ *
+ * The canonical order is the GPU's: every product joins its sum in one
+ * fused multiply-add (fmaf, rounded once; GN_FFMA of mathf.h), the
+ * instruction the device's block math runs; biases and the backward
+ * error's KC-wide partial sums are added with plain, once-rounded adds.
  */
 #ifndef GN_RUNTIME_OPS_H
 #define GN_RUNTIME_OPS_H
