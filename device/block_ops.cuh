@@ -200,7 +200,8 @@ __device__ static inline int32_t gn_block_chunk_out(const struct gn_block_smem &
  * flight; neighbouring threads read neighbouring columns. */
 __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm, int32_t ne,
                                                   bool w, float *dst, int32_t ld, int32_t rows,
-                                                  int32_t c0, int32_t cn, int32_t row0)
+                                                  int32_t c0, int32_t cn, int32_t row0,
+                                                  bool transposed = false)
 {
     const int32_t t = threadIdx.x;
     for (int32_t cb = 0; cb < cn; cb += NT) {
@@ -220,7 +221,34 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
 #pragma unroll
             for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
                 const int32_t r = rb + u * rs;
-                if (r < rows) dst[r * ld + c] = v[u];
+                if (r < rows) dst[transposed ? c * ld + r : r * ld + c] = v[u];
+            }
+        }
+    }
+}
+
+/* Stage rows [row0, row0 + rows) of an n-wide row-major block transposed:
+ * dst[j * ld + r] = src[(row0 + r) n + j]; a thread keeps one column. */
+__device__ static inline void gn_block_stage_t(float *dst, int32_t ld, const float *src,
+                                               int32_t n, int32_t rows, int32_t row0)
+{
+    const int32_t t = threadIdx.x;
+    for (int32_t jb = 0; jb < n; jb += NT) {
+        const int32_t jw = min(NT, n - jb), rs = NT / jw;
+        if (t >= rs * jw) continue;
+        const int32_t j = jb + t % jw;
+        const float *p = src + (int64_t)row0 * n + j;
+        for (int32_t rb = t / jw; rb < rows; rb += rs * GN_BLOCK_LOADS) {
+            float v[GN_BLOCK_LOADS];
+#pragma unroll
+            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+                const int32_t r = rb + u * rs;
+                if (r < rows) v[u] = __ldcg(p + (int64_t)r * n);
+            }
+#pragma unroll
+            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+                const int32_t r = rb + u * rs;
+                if (r < rows) dst[j * ld + r] = v[u];
             }
         }
     }
@@ -541,8 +569,9 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
  * Outputs go in blocks of kb input rows (kb n <= GN_BLOCK_UQ NT), each
  * thread holding up to GN_BLOCK_UQ of them in registers: output o of the
  * block is (o / n, o % n), thread tid has o = tid + q NT. The batch is
- * staged RS rows at a time: RS rows of dz(g) and of the block's kb input
- * columns; the bias's sums (k0 == 0) ride along the first block's rows.
+ * staged RS rows at a time, transposed (a column's rows contiguous, read
+ * four at a time): RS rows of dz(g) and of the block's kb input columns;
+ * the bias's sums (k0 == 0) ride along the first block's rows.
  */
 __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
                                           int32_t g, int32_t k0, int32_t k1,
@@ -571,8 +600,20 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
         off += total;
         for (int32_t kb0 = a0; kb0 < a1; kb0 += KB) {
             const int32_t kb = min(KB, a1 - kb0), outs = kb * n;
-            const int32_t RS = max(1, min(rows, sm.stage_floats / (n + kb)));
-            float *sdz = sm.stage, *sa = sm.stage + RS * n;
+            /* RS rows a chunk, row stride ldr of the transposed columns
+             * (gn_block_ld: float4 reads without bank conflicts), unless
+             * the widths leave too little room for that padding */
+            const int32_t per = sm.stage_floats / (n + kb);
+            int32_t RS = (per - 36) & ~3, ldr;
+            if (RS >= 4) {
+                RS = min(RS, (rows + 3) & ~3);
+                ldr = gn_block_ld(RS);
+            } else {
+                RS = max(1, min(rows, per));
+                ldr = RS;
+            }
+            const bool vec = (ldr & 3) == 0;
+            float *sdz = sm.stage, *sa = sm.stage + n * ldr;
             int32_t kq[GN_BLOCK_UQ], jq[GN_BLOCK_UQ];
             float acc[GN_BLOCK_UQ];
 #pragma unroll
@@ -585,33 +626,46 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
             for (int32_t rb = 0; rb < rows; rb += RS) {
                 const int32_t rc = min(RS, rows - rb);
                 __syncthreads(); /* the previous rows' readers are done */
-                gn_block_stage_flat(sdz, dz + (int64_t)rb * n, rc * n);
-                gn_block_stage_cols(sm, ne, false, sa, kb, rc, kb0, kb, rb);
+                gn_block_stage_t(sdz, ldr, dz, n, rc, rb);
+                gn_block_stage_cols(sm, ne, false, sa, ldr, rc, kb0, kb, rb, true);
                 __syncthreads();
                 GN_BLOCK_MARK(STAGE);
                 if (bias) {
                     for (int32_t j = tid; j < n; j += NT) {
                         float s = sm.acc[j];
-                        for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sdz[r * n + j]);
+                        for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sdz[j * ldr + r]);
                         sm.acc[j] = s;
                     }
                 }
+                /* rows in order: four at a time, then the rest */
+                const int32_t r4 = vec ? rc & ~3 : 0;
                 if (same_j) {
-                    const int32_t j = jq[0];
-                    for (int32_t r = 0; r < rc; r++) {
-                        const float d = sdz[r * n + j];
-                        const float *ar = sa + r * kb;
+                    const float *dj = sdz + jq[0] * ldr;
+                    for (int32_t r = 0; r < r4; r += 4) {
+                        const float4 d4 = *reinterpret_cast<const float4 *>(dj + r);
 #pragma unroll
                         for (int32_t q = 0; q < GN_BLOCK_UQ; q++)
-                            if (kq[q] >= 0) acc[q] = MAC(acc[q], ar[kq[q]], d);
+                            if (kq[q] >= 0) {
+                                const float4 a4 =
+                                    *reinterpret_cast<const float4 *>(sa + kq[q] * ldr + r);
+                                acc[q] = MAC(MAC(MAC(MAC(acc[q], a4.x, d4.x), a4.y, d4.y), a4.z,
+                                                 d4.z),
+                                             a4.w, d4.w);
+                            }
+                    }
+                    for (int32_t r = r4; r < rc; r++) {
+                        const float d = dj[r];
+#pragma unroll
+                        for (int32_t q = 0; q < GN_BLOCK_UQ; q++)
+                            if (kq[q] >= 0) acc[q] = MAC(acc[q], sa[kq[q] * ldr + r], d);
                     }
                 } else {
 #pragma unroll
                     for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
                         if (kq[q] < 0) continue;
+                        const float *aq = sa + kq[q] * ldr, *dq = sdz + jq[q] * ldr;
                         float s = acc[q];
-                        for (int32_t r = 0; r < rc; r++)
-                            s = MAC(s, sa[r * kb + kq[q]], sdz[r * n + jq[q]]);
+                        for (int32_t r = 0; r < rc; r++) s = MAC(s, aq[r], dq[r]);
                         acc[q] = s;
                     }
                 }

@@ -239,6 +239,10 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
             d->b.y = d->yring + (int64_t)slot * cfg.batch;
             d->b.rows = d->ctl->rows[slot];
             gn_atomic_store_relaxed_u32(&d->stopping, s_go ? 0u : 1u);
+            /* the training pass's queue opens here: every block has left
+             * the previous step's passes (their closing barriers), and the
+             * barrier below is the pass's opening one */
+            if (s_go) gn_dev_begin_pass(d, &d->train, step);
             gn_dev_clock_mark(GN_CUDA_PROF_DATA);
         }
         if (!gn_dev_barrier(d, step)) goto out;
@@ -248,7 +252,7 @@ extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
         /* 2. the step's tasks, at the step's optimizer constants (the pass's
          * first barrier publishes them to the block) */
         if (threadIdx.x == 0) gn_dev_optim_sm = gn_optim_at(&cfg.optim, step);
-        if (!gn_dev_pass(d, sm, &d->train, &w, step)) goto out;
+        if (!gn_dev_pass(d, sm, &d->train, &w, step, true)) goto out;
         if (threadIdx.x == 0) {
             /* the live counters: this block's own slot, no atomics */
             d->bstat[blockIdx.x].tasks = (int64_t)w.popped;

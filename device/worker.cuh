@@ -182,15 +182,26 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
     }
 }
 
-/* A whole queue pass over dag with the current rows (d->b.x, y, rows). */
-__device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem &sm,
-                                   struct gn_dag *dag, struct gn_queue_worker *w, int64_t step)
+/* Block 0's thread 0: open the queue for a pass over dag (a barrier must
+ * follow before any block arms or pops). */
+__device__ static void gn_dev_begin_pass(struct gn_dev *d, struct gn_dag *dag, int64_t step)
 {
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        if (gn_queue_begin_pass(&d->queue, dag->n_tasks) != GN_OK)
-            gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, -1, step, dag->n_tasks);
+    if (gn_queue_begin_pass(&d->queue, dag->n_tasks) != GN_OK)
+        gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, -1, step, dag->n_tasks);
+}
+
+/* A whole queue pass over dag with the current rows (d->b.x, y, rows).
+ * begun: block 0 opened the queue (gn_dev_begin_pass) before a grid
+ * barrier every block has passed since (the training step's data barrier),
+ * which saves this pass its own. */
+__device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem &sm,
+                                   struct gn_dag *dag, struct gn_queue_worker *w, int64_t step,
+                                   bool begun = false)
+{
+    if (!begun) {
+        if (blockIdx.x == 0 && threadIdx.x == 0) gn_dev_begin_pass(d, dag, step);
+        if (!gn_dev_barrier(d, step)) return false;
     }
-    if (!gn_dev_barrier(d, step)) return false;
     if (threadIdx.x == 0) {
         uint32_t per = (dag->n_tasks + gridDim.x - 1) / gridDim.x;
         uint32_t lo = min(dag->n_tasks, per * blockIdx.x), hi = min(dag->n_tasks, lo + per);
