@@ -218,7 +218,12 @@ static enum gn_status numeric_fault(struct cuda_ctx *c)
 
 /* Replay the trace records the kernel wrote (cuda_api.h) through
  * io->trace, in step order; free their room for the kernel. */
-static enum gn_status drain_trace(struct cuda_ctx *c)
+/* Replay the kernel's trace records up to the end of the epoch whose
+ * record comes next (the reported-th): its trace records come before it,
+ * those of later steps after it. The kernel publishes an epoch's record
+ * before any later step's trace record, so an epoch count read after the
+ * trace count covers every epoch ended before the records read. */
+static enum gn_status drain_trace(struct cuda_ctx *c, int64_t reported)
 {
     struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
     const struct gn_cuda_trace_step *ring = gn_cuda_trace_steps(c->run);
@@ -232,8 +237,11 @@ static enum gn_status drain_trace(struct cuda_ctx *c)
     }
     const int64_t written = ctl->trace_steps;
     gn_acquire_fence(); /* the records before the count */
+    const int64_t epochs = ctl->epochs;
+    const int64_t upto = reported < epochs ? gn_cuda_epochs(c->run)[reported].step : INT64_MAX;
     while (!st && c->trace_read < written) {
         const struct gn_cuda_trace_step r = ring[c->trace_read % GN_CUDA_TRACE_STEPS];
+        if (r.step > upto) break; /* after that epoch's record */
         struct gn_grow_event ev[GN_CUDA_TRACE_EVENTS];
         int32_t n_ev = 0;
         if (r.snap) {
@@ -329,9 +337,10 @@ static enum gn_status cuda_run(void *ctx)
         int state = ctl->state;
         if (gn_atomic_load_relaxed_u32(io->stop)) ctl->stop = 1;
         /* the epoch records present now; the trace records of their steps
-         * were written before them, and are replayed first */
+         * were written before them, and are replayed first, those of later
+         * steps only after the epoch record (drain_trace's limit) */
         const int64_t epochs = ctl->epochs;
-        if (tracing && !trace_st && (trace_st = drain_trace(c))) {
+        if (tracing && !trace_st && (trace_st = drain_trace(c, reported))) {
             /* a trace that cannot be written ends the run */
             snprintf(trace_why, sizeof trace_why, "%s", gn_error_message());
             ctl->stop = 1;
@@ -363,6 +372,12 @@ static enum gn_status cuda_run(void *ctx)
             p->epoch_end = 1;
             io->report(io->cb_ctx, 1);
             if (tracing && !trace_st && io->trace_epoch && (trace_st = io->trace_epoch(io->cb_ctx))) {
+                snprintf(trace_why, sizeof trace_why, "%s", gn_error_message());
+                ctl->stop = 1;
+            }
+            /* the steps after this epoch's end, up to the next's */
+            if (tracing && !trace_st &&
+                (trace_st = drain_trace(c, reported))) {
                 snprintf(trace_why, sizeof trace_why, "%s", gn_error_message());
                 ctl->stop = 1;
             }

@@ -9,10 +9,13 @@
  *   mark     every thread of the grid takes positions: gn_grow_mark_one;
  *   choose   the same: gn_grow_should_choose into a word of its own
  *            (scratch; others are reading the marks), counted;
- *   duplicate  each chosen group by one block: thread 0 reserves its
- *            space from the pools (gn_grow_reserve: atomic bump
- *            allocation, refusals counted), the block's threads apply it as
- *            lanes (gn_grow_apply); blocks duplicate different groups at once;
+ *   grant    block 0: the cap in position order (gn_grow_fits) from a
+ *            block scan of what the chosen groups need;
+ *   duplicate  each chosen group by one block: thread 0 reserves a granted
+ *            group's space from the pools (gn_grow_reserve: atomic bump
+ *            allocation; the refused counted), the block's threads apply it
+ *            as lanes (gn_grow_apply); blocks duplicate different groups at
+ *            once;
  *   rebuild  block 0: the new order (gn_grow_place: each child right after
  *            its parent, by a block prefix sum), positions, the CSR lists
  *            (sorted by gn_model_sort_lists); then every block rebuilds the
@@ -26,29 +29,61 @@
 
 #include "worker.cuh"
 
-/* Block-wide exclusive prefix sum of value(i), i in [0, n), in tiles of NT
- * (CUB BlockScan); store(i, prefix) gets each result. Returns the total.
- * All threads of the block call it. */
-typedef cub::BlockScan<int32_t, NT> gn_block_scan;
+/* Block-wide exclusive scan of value(i), i in [0, n), in tiles of NT (CUB
+ * BlockScan, T: what value returns; op: the sum, zero: its identity);
+ * store(i, prefix) gets each result. Returns the total. All threads of the
+ * block call it. */
+struct gn_scan_add {
+    template <typename T> __device__ T operator()(const T &a, const T &b) const { return a + b; }
+};
 
-template <typename V, typename S>
-__device__ static int32_t gn_block_prefix(int32_t n, V value, S store)
+template <typename V, typename S, typename Op = gn_scan_add,
+          typename T = decltype((*(V *)0)(0))>
+__device__ static T gn_block_prefix(int32_t n, V value, S store, Op op = Op(), T zero = T())
 {
-    __shared__ typename gn_block_scan::TempStorage ts;
-    __shared__ int32_t s_carry;
-    if (threadIdx.x == 0) s_carry = 0;
+    typedef cub::BlockScan<T, NT> scan;
+    __shared__ typename scan::TempStorage ts;
+    __shared__ T s_carry;
+    if (threadIdx.x == 0) s_carry = zero;
     __syncthreads();
     for (int32_t base = 0; base < n; base += NT) {
         const int32_t i = base + (int32_t)threadIdx.x;
-        const int32_t v = i < n ? value(i) : 0;
-        int32_t excl, total;
-        gn_block_scan(ts).ExclusiveSum(v, excl, total);
-        if (i < n) store(i, s_carry + excl);
+        const T v = i < n ? value(i) : zero;
+        T excl, total;
+        scan(ts).ExclusiveScan(v, excl, zero, op, total);
+        if (i < n) store(i, op(s_carry, excl));
         __syncthreads();
-        if (threadIdx.x == 0) s_carry += total;
+        if (threadIdx.x == 0) s_carry = op(s_carry, total);
         __syncthreads();
     }
     return s_carry;
+}
+
+/* The sums of gn_grow_fits, added field by field. */
+struct gn_grow_sum_op {
+    __device__ struct gn_grow_sum operator()(const struct gn_grow_sum &a,
+                                             const struct gn_grow_sum &b) const
+    {
+        return {a.groups + b.groups, a.edges + b.edges, a.params + b.params};
+    }
+};
+
+/* What the chosen group at position p needs, as a sum (zero when p is not
+ * chosen: scratch[g] == 0). */
+__device__ static struct gn_grow_sum gn_dev_need(const struct gn_dev *d, int32_t p,
+                                                 int64_t step, int64_t round)
+{
+    struct gn_grow_sum s = {0, 0, 0};
+    const struct gn_model *m = &d->m;
+    const int32_t g = m->order[p];
+    if (!d->scratch[g]) return s;
+    int32_t ng, ne;
+    int64_t np;
+    gn_grow_need(m, g,
+                 gn_grow_kind((enum gn_grow_policy)d->cfg.grow, d->cfg.seed, step, round, p),
+                 &ng, &ne, &np);
+    gn_grow_sum_add(&s, ne, np);
+    return s;
 }
 
 /* Block 0: the new order, positions, CSR edge lists in canonical order. */
@@ -224,6 +259,39 @@ __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
     if (gn_atomic_load_relaxed_u32(&d->chosen) == 0) return true;
 
     const int64_t round = d->grow_round;
+    /* the cap in position order (gn_grow_fits): block 0 scans what the
+     * chosen groups need, gives the granted their space (gn_grow_carve)
+     * and takes the round's blocks from the pools (gn_grow_take) */
+    if (blockIdx.x == 0) {
+        __shared__ unsigned long long s_total[3];
+        if (threadIdx.x < 3) s_total[threadIdx.x] = 0;
+        __syncthreads();
+        struct gn_grow_space *space = d->space;
+        unsigned long long *total = s_total;
+        gn_block_prefix(
+            n_old - 2, [=](int32_t i) { return gn_dev_need(d, i + 1, step + 1, round); },
+            [=](int32_t i, struct gn_grow_sum before) {
+                const struct gn_grow_sum need = gn_dev_need(d, i + 1, step + 1, round);
+                const int32_t g = d->m.order[i + 1];
+                space[g].child = -1;
+                if (need.groups && gn_grow_fits(&d->m, &before, (int32_t)need.edges, need.params)) {
+                    space[g] = gn_grow_carve(&d->m, &before);
+                    /* the granted are a prefix of the chosen: the largest
+                     * end is the round's total */
+                    atomicMax(&total[0], (unsigned long long)(before.groups + need.groups));
+                    atomicMax(&total[1], (unsigned long long)(before.edges + need.edges));
+                    atomicMax(&total[2], (unsigned long long)(before.params + need.params));
+                }
+            },
+            gn_grow_sum_op(), gn_grow_sum{0, 0, 0});
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            const struct gn_grow_sum t = {(int64_t)s_total[0], (int64_t)s_total[1],
+                                          (int64_t)s_total[2]};
+            if (!gn_grow_take(&d->pools, m, &t)) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, t.groups);
+        }
+    }
+    if (!gn_dev_barrier(d, step)) return false;
     __shared__ int32_t s_child, s_e0, s_kind;
     __shared__ int64_t s_p0;
     for (int32_t p = blockIdx.x + 1; p < n_old - 1; p += gridDim.x) {
@@ -233,13 +301,10 @@ __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
             m->groups[g].flags |= GN_GROUP_CHOSEN;
             const enum gn_dup_kind kind =
                 gn_grow_kind((enum gn_grow_policy)cfg.grow, cfg.seed, step + 1, round, p);
-            int32_t ng, ne, child = -1, e0 = 0;
-            int64_t np, p0 = 0;
-            gn_grow_need(m, g, kind, &ng, &ne, &np);
-            if (!gn_grow_reserve(m, &d->pools, ne, np, &child, &e0, &p0)) {
-                child = -1;
-                atomicAdd((unsigned long long *)&m->refused, 1ull);
-            }
+            const struct gn_grow_space sp = d->space[g];
+            if (sp.child < 0) atomicAdd((unsigned long long *)&m->refused, 1ull);
+            const int32_t child = sp.child, e0 = sp.e0;
+            const int64_t p0 = sp.p0;
             /* the round's event at g's position, as gn_grow_round logs it */
             d->ev[p].parent = g;
             d->ev[p].child = child;

@@ -104,6 +104,7 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->scratch, MG);
     P(h->cursor, MG);
     P(h->ev, MG);
+    P(h->space, MG);
     P(h->b.act, MG * B * mw);
     P(h->b.dz, MG * B * mw);
     P(h->b.row_loss, B);

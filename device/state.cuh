@@ -69,7 +69,8 @@ struct gn_dev {
     /* growth scratch */
     float grow_median; /* relative criterion: written by the thread of the median's rank */
     int32_t *child_of; /* (max_groups) by slot */
-    int32_t *scratch;  /* (max_groups) */
+    int32_t *scratch;  /* (max_groups) by slot: chosen in this round */
+    struct gn_grow_space *space; /* (max_groups) by slot: where a granted duplication goes */
     int32_t *cursor;   /* (max_groups) */
     struct gn_grow_event *ev; /* (max_groups) the last round's events, by old position */
     int32_t ev_n;             /* the group count before that round */

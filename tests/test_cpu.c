@@ -88,14 +88,16 @@ static int64_t compare_backends(const struct gn_data *train, const struct gn_dat
 }
 
 /*
- * When a pool runs out in the middle of a round, which duplications get the
- * last space depends on which worker allocates first: the documented
- * difference from serial. What must hold: the same number of groups (the
- * group pool binds), the refusals counted, a valid graph, training going on.
+ * When a pool runs out in the middle of a round, the space goes to the
+ * chosen groups in position order (gn_grow_grant), not to the worker that
+ * allocates first: every thread count matches serial bit for bit, the
+ * refusals included (compare_backends), and the group pool is full, the
+ * refusals counted, the graph valid.
  */
 static void pool_full(const struct gn_data *train, const struct gn_data *test,
                       struct gn_settings s, const char *graph)
 {
+    compare_backends(train, test, s, graph);
     s.backend = GN_BACKEND_CPU;
     for (int threads = 1; threads <= 8; threads *= 2) {
         s.threads = threads;

@@ -45,9 +45,12 @@
  * Independence: chosen groups are never adjacent (a chosen group's
  * predecessors are unmarked), and a duplication of g touches only edges
  * incident to g, so several duplications can run at once without touching
- * the same memory. Space comes from the pools by bump allocation; when any
- * pool cannot hold a duplication it is refused and counted, nothing
- * changed.
+ * the same memory. Space is granted in position order (gn_grow_fits):
+ * when the pools cannot hold a chosen group's duplication beside those
+ * before it, it and every later one of the round are refused and counted,
+ * nothing changed. The round takes the granted groups' space from each pool
+ * in one bump and carves it in position order (gn_grow_carve), so every
+ * backend refuses the same groups and puts the new ones in the same slots.
  */
 #include <stdlib.h>
 
@@ -106,6 +109,31 @@ enum gn_status gn_grow_finish(struct gn_model *m, int32_t n_old, const int32_t *
     return st;
 }
 
+int32_t gn_grow_grant(const struct gn_model *m, enum gn_grow_policy policy, uint64_t seed,
+                      int64_t step, int64_t round, struct gn_grow_space *space,
+                      struct gn_grow_sum *total)
+{
+    struct gn_grow_sum before = {0, 0, 0};
+    *total = before;
+    int32_t granted = 0;
+    for (int32_t i = 0; i < m->n_groups; i++) {
+        const int32_t g = m->order[i];
+        space[g].child = -1;
+        if (!(m->groups[g].flags & GN_GROUP_CHOSEN)) continue;
+        int32_t ng, nedge;
+        int64_t np;
+        gn_grow_need(m, g, gn_grow_kind(policy, seed, step, round, i), &ng, &nedge, &np);
+        if (gn_grow_fits(m, &before, nedge, np)) {
+            space[g] = gn_grow_carve(m, &before);
+            *total = before;
+            gn_grow_sum_add(total, nedge, np);
+            granted++;
+        }
+        gn_grow_sum_add(&before, nedge, np);
+    }
+    return granted;
+}
+
 enum gn_status gn_grow_round(struct gn_model *m, enum gn_grow_policy policy, uint64_t seed,
                              float noise, int64_t step, int64_t round,
                              struct gn_grow_event *events, int32_t max_events,
@@ -113,25 +141,32 @@ enum gn_status gn_grow_round(struct gn_model *m, enum gn_grow_policy policy, uin
 {
     const int32_t n_old = m->n_groups;
     int32_t *child_of = malloc((size_t)n_old * sizeof *child_of);
-    if (!child_of) return gn_fail(GN_ERR_NOMEM, "out of memory for a growth round");
+    struct gn_grow_space *space = malloc((size_t)n_old * sizeof *space);
+    if (!child_of || !space) {
+        free(child_of);
+        free(space);
+        return gn_fail(GN_ERR_NOMEM, "out of memory for a growth round");
+    }
+    struct gn_grow_sum total;
+    gn_grow_grant(m, policy, seed, step, round, space, &total);
     struct gn_grow_pools pools;
     gn_grow_pools_init(&pools, m);
+    const int took = gn_grow_take(&pools, m, &total);
     for (int32_t i = 0; i < n_old; i++) {
         const int32_t g = m->order[i];
         child_of[g] = -1;
         if (!(m->groups[g].flags & GN_GROUP_CHOSEN)) continue;
-        const enum gn_dup_kind kind = gn_grow_kind(policy, seed, step, round, i);
-        int32_t ng, nedge, child, e0;
-        int64_t np, p0;
-        gn_grow_need(m, g, kind, &ng, &nedge, &np);
-        if (!gn_grow_reserve(m, &pools, nedge, np, &child, &e0, &p0)) {
+        const struct gn_grow_space sp = space[g];
+        if (!took || sp.child < 0) {
             m->refused++;
             continue;
         }
-        gn_grow_apply(m, g, kind, child, e0, p0, step, seed, noise, 0, 1);
-        child_of[g] = child;
+        gn_grow_apply(m, g, gn_grow_kind(policy, seed, step, round, i), sp.child, sp.e0, sp.p0,
+                      step, seed, noise, 0, 1);
+        child_of[g] = sp.child;
         m->duplications++;
     }
+    free(space);
     m->n_groups = (int32_t)gn_pool_used(&pools.groups);
     m->n_edges = (int32_t)gn_pool_used(&pools.edges);
     m->n_params = (int64_t)gn_pool_used(&pools.params);

@@ -1,5 +1,6 @@
 /*
- * Growth: marking, the closest-to-input rule, reservation from the pools,
+ * Growth: marking, the closest-to-input rule, the cap and the space from
+ * the pools,
  * the two duplications and the order after a round, written once for every
  * backend (GN_HD: host C and CUDA device code). See grow.c for the rules
  * and why several duplications never touch the same edge.
@@ -170,43 +171,85 @@ GN_HD void gn_grow_pools_init(struct gn_grow_pools *p, const struct gn_model *m)
 }
 
 /*
- * Reserve space for one duplication: params, then edges, then the group,
- * by atomic bump allocation (any number of workers at once). Returns 1 with
- * the child's slot and the first edge and parameter, or 0: refused, and the
- * refusal counted in the pool that refused. The group pool is what usually
- * runs out: it is checked first (a refused allocation of one group counts
- * it), before taking edges and parameters that a refusal could not give
- * back. A later refusal gives back what was taken when it is still the
- * newest block (pool.h); otherwise that space stays unused, its edges
- * marked unused (src = dst = -1), never referenced: the graph stays valid.
+ * The cap, in position order: the round's chosen groups are granted their
+ * space one after another, closest to the input first, and the first whose
+ * duplication does not fit in every pool beside those before it is
+ * refused, with every later one of the round. `before`: what the chosen
+ * groups at earlier positions need (gn_grow_need of each, granted or not);
+ * the free space is the pools' as the round started (m's counts, which the
+ * round leaves as they are until its close). Sums only grow along the
+ * order, so "fits after those before" is "fits after those granted", and
+ * no race decides who gets the last space: a parallel backend decides every
+ * chosen group at once from prefix sums (the kernel: a block scan), and
+ * every backend refuses the very groups the serial round refuses.
  */
-GN_HD int gn_grow_reserve(struct gn_model *m, struct gn_grow_pools *p, int32_t edges,
-                          int64_t params, int32_t *child, int32_t *e0, int64_t *p0)
+struct gn_grow_sum {
+    int64_t groups, edges, params;
+};
+
+GN_HD int gn_grow_fits(const struct gn_model *m, const struct gn_grow_sum *before, int32_t edges,
+                       int64_t params)
 {
-    uint64_t pp, e, g;
-    if (gn_pool_used(&p->groups) >= p->groups.capacity) {
-        gn_pool_alloc(&p->groups, 1, &g); /* refused: counts it */
+    return (int64_t)m->n_groups + before->groups + 1 <= (int64_t)m->max_groups &&
+           (int64_t)m->n_edges + before->edges + edges <= (int64_t)m->max_edges &&
+           m->n_params + before->params + params <= m->max_params;
+}
+
+/* before += one chosen group's need */
+GN_HD void gn_grow_sum_add(struct gn_grow_sum *before, int32_t edges, int64_t params)
+{
+    before->groups += 1;
+    before->edges += edges;
+    before->params += params;
+}
+
+/*
+ * Where a granted duplication goes. The round takes one block from each
+ * pool, the granted groups' whole need (gn_grow_take: one atomic bump per
+ * pool), and carves it in position order: the granted group whose
+ * predecessors in the order needed `before` gets slot child, edges from e0,
+ * parameters from p0 (gn_grow_carve). The slots are the serial round's, on
+ * every backend and in every run: traces, checkpoints and model files name
+ * the same groups and edges. A refused group: child -1.
+ */
+struct gn_grow_space {
+    int32_t child, e0;
+    int64_t p0;
+};
+
+GN_HD struct gn_grow_space gn_grow_carve(const struct gn_model *m, const struct gn_grow_sum *before)
+{
+    struct gn_grow_space s;
+    s.child = m->n_groups + (int32_t)before->groups;
+    s.e0 = m->n_edges + (int32_t)before->edges;
+    s.p0 = m->n_params + before->params;
+    return s;
+}
+
+/* The round's blocks: `total` (the granted groups' need) from each pool,
+ * which must start at m's counts (gn_grow_pools_init). Returns 1, or 0 when
+ * a pool refused (the grant rule makes that impossible; a caller treats it
+ * as a fault and grows nothing). */
+GN_HD int gn_grow_take(struct gn_grow_pools *p, const struct gn_model *m,
+                       const struct gn_grow_sum *total)
+{
+    uint64_t first;
+    if (total->groups == 0) return 1;
+    if (gn_pool_alloc(&p->groups, (uint64_t)total->groups, &first) != GN_OK ||
+        first != (uint64_t)m->n_groups)
         return 0;
-    }
-    if (gn_pool_alloc(&p->params, (uint64_t)params, &pp) != GN_OK) return 0;
-    if (gn_pool_alloc(&p->edges, (uint64_t)edges, &e) != GN_OK) {
-        gn_pool_return(&p->params, pp, (uint64_t)params);
+    if (total->edges > 0 && (gn_pool_alloc(&p->edges, (uint64_t)total->edges, &first) != GN_OK ||
+                             first != (uint64_t)m->n_edges))
         return 0;
-    }
-    if (gn_pool_alloc(&p->groups, 1, &g) != GN_OK) {
-        if (gn_pool_return(&p->edges, e, (uint64_t)edges) != GN_OK)
-            for (int32_t i = 0; i < edges; i++) m->edges[e + i].src = m->edges[e + i].dst = -1;
-        gn_pool_return(&p->params, pp, (uint64_t)params);
+    if (total->params > 0 &&
+        (gn_pool_alloc(&p->params, (uint64_t)total->params, &first) != GN_OK ||
+         first != (uint64_t)m->n_params))
         return 0;
-    }
-    *child = (int32_t)g;
-    *e0 = (int32_t)e;
-    *p0 = (int64_t)pp;
     return 1;
 }
 
 /*
- * Duplicate g into the reserved slot `child`, edges [e0, e0 + edges) and
+ * Duplicate g into the granted slot `child`, edges [e0, e0 + edges) and
  * params [p0, p0 + params), as sized by gn_grow_need(): the child's record,
  * the new edges, their weights and optimizer moments, and g's outgoing edges. No
  * topology rebuild. `lane` of `lanes` workers do their share of every
@@ -344,8 +387,20 @@ enum gn_status gn_grow_finish(struct gn_model *m, int32_t n_old, const int32_t *
                               int32_t *n_events);
 
 /*
+ * The cap of gn_grow_fits over the chosen groups (GN_GROUP_CHOSEN) of the
+ * round (step, round: as for gn_grow_kind) in position order: space[g] (by
+ * slot, n_groups entries) is where g's duplication goes (gn_grow_carve), or
+ * child -1 where g is not chosen or refused; *total: what the granted need
+ * together (for gn_grow_take). Returns the number granted. The host
+ * backends' scan; the kernel's is a block scan over the same rules.
+ */
+int32_t gn_grow_grant(const struct gn_model *m, enum gn_grow_policy policy, uint64_t seed,
+                      int64_t step, int64_t round, struct gn_grow_space *space,
+                      struct gn_grow_sum *total);
+
+/*
  * One serial growth round over the chosen groups in canonical order:
- * reserve (refusing and counting when a pool is full), apply, finish.
+ * grant (gn_grow_grant; the refused counted), take, apply, finish.
  * Returns GN_OK or a rebuild error.
  */
 enum gn_status gn_grow_round(struct gn_model *m, enum gn_grow_policy policy, uint64_t seed,

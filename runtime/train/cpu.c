@@ -12,9 +12,9 @@
  *
  * Growth runs as three more passes with one task per hidden group: mark
  * (statistic against the rule), choose (marked, no marked predecessor),
- * duplicate (space bump-allocated from the atomic pools by the worker, then
- * gn_grow_apply; chosen groups are never adjacent, so concurrent
- * duplications touch disjoint edges). Then the main thread rebuilds the
+ * duplicate (gn_grow_apply into the space the main thread granted in
+ * position order and took from the pools in one bump; chosen groups are
+ * never adjacent, so concurrent duplications touch disjoint edges). Then the main thread rebuilds the
  * topology with every child right after its parent, and the task DAGs.
  * The relative criterion first runs a rank pass: each task ranks its
  * group's statistic among the hidden groups' (gn_grow_rank) and the one
@@ -23,9 +23,11 @@
  * serial backend's round on the main thread (gn_prune_round), then the
  * task DAGs are rebuilt when it removed a group.
  *
- * What can differ from serial: when a pool runs out in the middle of a
- * round, which of the round's duplications get the last space depends on
- * which worker allocates first (serial refuses in canonical order).
+ * When the pools cannot hold every duplication of a round, which ones get
+ * the space is decided before the duplicate pass, in position order
+ * (gn_grow_grant, the serial round's rule), not by which worker allocates
+ * first: the cpu backend refuses the very groups serial refuses and puts
+ * the new groups in the same slots.
  *
  * --ranks N (ranks.h): ranks.c drives the step and this backend runs its
  * work. Each rank's forward and backward is a pass over the training DAG
@@ -94,6 +96,7 @@ struct cpu_ctx {
     struct gn_grow_pools pools;
     int32_t *child_of; /* (max_groups) by slot, -1 when none */
     uint8_t *pick;     /* (max_groups) by slot: chosen in this round */
+    struct gn_grow_space *space; /* (max_groups) by slot: where a granted duplication goes */
     gn_atomic_u32 chosen;
     gn_atomic_u64 dups, refused;
     int64_t step, round;
@@ -156,17 +159,15 @@ static void run_grow_task(struct cpu_ctx *c, uint32_t id)
         break;
     case PASS_DUP: {
         if (!(m->groups[g].flags & GN_GROUP_CHOSEN)) break;
-        enum gn_dup_kind kind =
-            gn_grow_kind((enum gn_grow_policy)pl->grow, pl->seed, c->step, c->round, pos);
-        int32_t ng, ne, child, e0;
-        int64_t np, p0;
-        gn_grow_need(m, g, kind, &ng, &ne, &np);
-        if (!gn_grow_reserve(m, &c->pools, ne, np, &child, &e0, &p0)) {
+        /* space[g]: granted before the pass (gn_grow_grant), or refused */
+        const struct gn_grow_space sp = c->space[g];
+        if (sp.child < 0) {
             gn_atomic_fetch_add_relaxed_u64(&c->refused, 1);
             break;
         }
-        gn_grow_apply(m, g, kind, child, e0, p0, c->step, pl->seed, pl->grow_noise, 0, 1);
-        c->child_of[g] = child;
+        gn_grow_apply(m, g, gn_grow_kind((enum gn_grow_policy)pl->grow, pl->seed, c->step, c->round, pos),
+                      sp.child, sp.e0, sp.p0, c->step, pl->seed, pl->grow_noise, 0, 1);
+        c->child_of[g] = sp.child;
         gn_atomic_fetch_add_relaxed_u64(&c->dups, 1);
         break;
     }
@@ -252,7 +253,8 @@ static enum gn_status cpu_open(void **ctx, struct gn_backend_io *io, char *about
     c->tiles = p->tiles;
     c->child_of = malloc((size_t)io->m->max_groups * sizeof(int32_t));
     c->pick = calloc((size_t)io->m->max_groups, 1);
-    if (!c->child_of || !c->pick) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    c->space = malloc((size_t)io->m->max_groups * sizeof *c->space);
+    if (!c->child_of || !c->pick || !c->space) return gn_fail(GN_ERR_NOMEM, "out of memory");
     snprintf(about, len, " (%d workers, tiles of %d rows)", c->workers, c->tile);
     if ((st = rebuild_tasks(c))) return st;
     if (p->ranks > 1) {
@@ -324,6 +326,12 @@ static enum gn_status grow_round(struct cpu_ctx *c)
     gn_atomic_store_relaxed_u64(&c->refused, 0);
     c->step = c->io->c->step + 1;
     c->round = (*c->io->grow_round)++;
+    /* the cap in position order and every granted group's space, decided
+     * before the pass: the serial round's slots */
+    struct gn_grow_sum total;
+    gn_grow_grant(m, (enum gn_grow_policy)pl->grow, pl->seed, c->step, c->round, c->space, &total);
+    if (!gn_grow_take(&c->pools, m, &total))
+        return gn_fail(GN_ERR_FULL, "growth: a pool refused the space the round granted");
     if ((st = run_pass(c, PASS_DUP, &c->grow))) return st;
     m->n_groups = (int32_t)gn_pool_used(&c->pools.groups);
     m->n_edges = (int32_t)gn_pool_used(&c->pools.edges);
@@ -393,6 +401,7 @@ static void cpu_close(void *ctx)
     gn_dag_free(&c->grow);
     free(c->child_of);
     free(c->pick);
+    free(c->space);
     free(c);
 }
 
