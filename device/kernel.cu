@@ -182,8 +182,8 @@ __device__ static void gn_dev_trace(struct gn_dev *d, int64_t done, bool grew, d
     }
 }
 
-extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
-    gn_persistent_kernel(struct gn_dev *d)
+/* The whole run, the body of both entries below. */
+__device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __shared__ double lane_sums[NT];
@@ -407,8 +407,29 @@ out:
     }
 }
 
-/* The kernel's entry, for the host half (launch.cu) to launch and size. */
-extern "C" const void *gn_cuda_kernel_entry(void)
+/*
+ * Two entries, the same run compiled for two register budgets: two blocks
+ * an SM (128 registers a thread: twice the workers, for graphs whose levels
+ * hold more tasks than an SM count) and one (255 registers: each task's
+ * math spills less and runs faster, for graphs whose levels hold fewer, a
+ * step's critical path being what costs there). The host half picks one at
+ * launch (launch.cu, gn_cuda_blocks_per_sm).
+ */
+extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
+    gn_persistent_kernel(struct gn_dev *d)
 {
-    return (const void *)gn_persistent_kernel;
+    gn_persistent_run(d);
+}
+
+extern "C" __global__ void __launch_bounds__(NT, 1) gn_persistent_kernel_1(struct gn_dev *d)
+{
+    gn_persistent_run(d);
+}
+
+/* The kernel's entry for blocks_per_sm blocks an SM, for the host half
+ * (launch.cu) to launch and size. */
+extern "C" const void *gn_cuda_kernel_entry(int blocks_per_sm)
+{
+    return blocks_per_sm == 1 ? (const void *)gn_persistent_kernel_1
+                              : (const void *)gn_persistent_kernel;
 }

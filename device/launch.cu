@@ -16,7 +16,7 @@
 #include "block_ops.cuh"
 #include "state.cuh"
 
-extern "C" const void *gn_cuda_kernel_entry(void);
+extern "C" const void *gn_cuda_kernel_entry(int blocks_per_sm);
 
 struct gn_cuda_alloc {
     void **ptr;   /* where the device pointer goes */
@@ -37,6 +37,7 @@ struct gn_cuda_run {
     uint8_t *stage_y[GN_CUDA_NBUF];
     cudaStream_t kstream, cstream;
     size_t smem;
+    int per_sm;                  /* worker blocks an SM: which entry runs */
     int64_t device_bytes;
     gn_atomic_u64 *slots;        /* the queue's slots */
     struct gn_cuda_alloc *table; /* (n_table) the planned device buffers */
@@ -143,6 +144,22 @@ error:
     return st;
 }
 
+/*
+ * Blocks an SM when the plan leaves it open: two (twice the workers, 128
+ * registers a thread) where the graph's levels hold at least as many
+ * forward tasks as the card has SMs on average (its hidden and output
+ * groups times the tiles, over its depth), else one (255 registers: a
+ * task's math runs faster, and a step's critical path is what costs). Why
+ * this line: docs/PERF.md ("One block or two an SM"). Decided at launch
+ * from the starting graph; growth does not move it.
+ */
+static int gn_cuda_blocks_per_sm(const struct gn_model *m, const struct gn_plan *cfg, int sms)
+{
+    const int64_t depth = m->depth > 0 ? m->depth : 1;
+    const int64_t tasks = (int64_t)(m->n_groups - 1) * cfg->tiles;
+    return tasks >= (int64_t)sms * depth ? 2 : 1;
+}
+
 extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *cfg,
                                          const struct gn_model *m, const float *test_x,
                                          const uint8_t *test_y, char *info, size_t info_len)
@@ -246,12 +263,15 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->kstream, cudaStreamNonBlocking));
     GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->cstream, cudaStreamNonBlocking));
 
-    /* the grid: every block resident */
+    /* the grid: every block resident; one or two blocks an SM (the
+     * kernel's two entries, kernel.cu), gn_cuda_blocks_per_sm unless the
+     * plan says */
     {
-        const void *kernel = gn_cuda_kernel_entry();
         int dev = 0, sms = 0, per_sm = 0;
         GN_CUDA_TRY(cudaGetDevice(&dev));
         GN_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+        int want = cfg->blocks_per_sm > 0 ? cfg->blocks_per_sm : gn_cuda_blocks_per_sm(m, cfg, sms);
+        const void *kernel = gn_cuda_kernel_entry(want);
         GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r->smem));
         GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, NT, r->smem));
         if (per_sm < 1) {
@@ -259,9 +279,8 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
                          r->smem);
             goto error;
         }
-        int want = per_sm;
-        if (cfg->blocks_per_sm > 0) want = cfg->blocks_per_sm < per_sm ? cfg->blocks_per_sm : per_sm;
-        else if (want > 2) want = 2;
+        if (want > per_sm) want = per_sm;
+        r->per_sm = want;
         h->blocks = sms * want;
         snprintf(info, info_len,
                  "%d worker blocks (%d SMs x %d, %d resident possible) of %d threads, %zu B shared "
@@ -295,7 +314,7 @@ extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
 {
     enum gn_status st = GN_OK;
     void *args[] = {&r->d};
-    GN_CUDA_TRY(cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(), dim3(r->h.blocks), dim3(NT),
+    GN_CUDA_TRY(cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(r->per_sm), dim3(r->h.blocks), dim3(NT),
                                             args, r->smem, r->kstream));
     return GN_OK;
 error:
