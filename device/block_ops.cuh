@@ -193,11 +193,33 @@ __device__ static inline int32_t gn_block_chunk_out(const struct gn_block_smem &
     return e.start + (x - e.start) / KC * KC - c0;
 }
 
+/* One thread's share of a column: rows r, r + rs, ... below rows of the
+ * column at p (row stride K) into dst (row stride dstep), GN_BLOCK_LOADS
+ * loads in flight before any store. */
+__device__ static inline void gn_block_stage_col(float *dst, int32_t dstep, const float *p,
+                                                 int32_t K, int32_t rows, int32_t r0, int32_t rs)
+{
+    for (int32_t rb = r0; rb < rows; rb += rs * GN_BLOCK_LOADS) {
+        float v[GN_BLOCK_LOADS];
+#pragma unroll
+        for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+            const int32_t r = rb + u * rs;
+            if (r < rows) v[u] = __ldcg(p + (int64_t)r * K);
+        }
+#pragma unroll
+        for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+            const int32_t r = rb + u * rs;
+            if (r < rows) dst[r * dstep] = v[u];
+        }
+    }
+}
+
 /* Stage rows x cn of the batch's columns from c0: dst[r * ld + c] = the
  * operand (w: the weight) of column x = c0 + c at row row0 + r, i.e.
- * e.a[(x - e.start) + (row0 + r) e.K] of x's edge e. A thread keeps one
- * column (its edge found once) and walks rows, GN_BLOCK_LOADS loads in
- * flight; neighbouring threads read neighbouring columns. */
+ * e.a[(x - e.start) + (row0 + r) e.K] of x's edge e (transposed:
+ * dst[c * ld + r]). A thread keeps one column (its edge found once) and
+ * walks rows (gn_block_stage_col); neighbouring threads read neighbouring
+ * columns. */
 __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm, int32_t ne,
                                                   bool w, float *dst, int32_t ld, int32_t rows,
                                                   int32_t c0, int32_t cn, int32_t row0,
@@ -211,19 +233,8 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
         const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
         const int32_t K = e.K;
         const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
-        for (int32_t rb = t / cw; rb < rows; rb += rs * GN_BLOCK_LOADS) {
-            float v[GN_BLOCK_LOADS];
-#pragma unroll
-            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-                const int32_t r = rb + u * rs;
-                if (r < rows) v[u] = __ldcg(p + (int64_t)r * K);
-            }
-#pragma unroll
-            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-                const int32_t r = rb + u * rs;
-                if (r < rows) dst[transposed ? c * ld + r : r * ld + c] = v[u];
-            }
-        }
+        if (transposed) gn_block_stage_col(dst + c * ld, 1, p, K, rows, t / cw, rs);
+        else gn_block_stage_col(dst + c, ld, p, K, rows, t / cw, rs);
     }
 }
 
@@ -237,20 +248,7 @@ __device__ static inline void gn_block_stage_t(float *dst, int32_t ld, const flo
         const int32_t jw = min(NT, n - jb), rs = NT / jw;
         if (t >= rs * jw) continue;
         const int32_t j = jb + t % jw;
-        const float *p = src + (int64_t)row0 * n + j;
-        for (int32_t rb = t / jw; rb < rows; rb += rs * GN_BLOCK_LOADS) {
-            float v[GN_BLOCK_LOADS];
-#pragma unroll
-            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-                const int32_t r = rb + u * rs;
-                if (r < rows) v[u] = __ldcg(p + (int64_t)r * n);
-            }
-#pragma unroll
-            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-                const int32_t r = rb + u * rs;
-                if (r < rows) dst[j * ld + r] = v[u];
-            }
-        }
+        gn_block_stage_col(dst + j * ld, 1, src + (int64_t)row0 * n + j, n, rows, t / jw, rs);
     }
 }
 

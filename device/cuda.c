@@ -217,10 +217,9 @@ static enum gn_status numeric_fault(struct cuda_ctx *c)
 }
 
 /* Replay the trace records the kernel wrote (cuda_api.h) through
- * io->trace, in step order; free their room for the kernel. */
-/* Replay the kernel's trace records up to the end of the epoch whose
- * record comes next (the reported-th): its trace records come before it,
- * those of later steps after it. The kernel publishes an epoch's record
+ * io->trace, in step order, and free their room for the kernel: those up
+ * to the end of the epoch whose record comes next (the reported-th), whose
+ * trace records come before it, those of later steps after it. The kernel publishes an epoch's record
  * before any later step's trace record, so an epoch count read after the
  * trace count covers every epoch ended before the records read. */
 static enum gn_status drain_trace(struct cuda_ctx *c, int64_t reported)

@@ -9,13 +9,12 @@
  *   mark     every thread of the grid takes positions: gn_grow_mark_one;
  *   choose   the same: gn_grow_should_choose into a word of its own
  *            (scratch; others are reading the marks), counted;
- *   grant    block 0: the cap in position order (gn_grow_fits) from a
- *            block scan of what the chosen groups need;
- *   duplicate  each chosen group by one block: thread 0 reserves a granted
- *            group's space from the pools (gn_grow_reserve: atomic bump
- *            allocation; the refused counted), the block's threads apply it
- *            as lanes (gn_grow_apply); blocks duplicate different groups at
- *            once;
+ *   grant    block 0: the cap in position order (gn_grow_grant_one) from
+ *            a block scan of what the chosen groups need, then the round's
+ *            space from the pools in one atomic bump each (gn_grow_take);
+ *   duplicate  each chosen group by one block: a granted one into its
+ *            space, the block's threads as lanes (gn_grow_apply), a refused
+ *            one counted; blocks duplicate different groups at once;
  *   rebuild  block 0: the new order (gn_grow_place: each child right after
  *            its parent, by a block prefix sum), positions, the CSR lists
  *            (sorted by gn_model_sort_lists); then every block rebuilds the
@@ -259,9 +258,9 @@ __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
     if (gn_atomic_load_relaxed_u32(&d->chosen) == 0) return true;
 
     const int64_t round = d->grow_round;
-    /* the cap in position order (gn_grow_fits): block 0 scans what the
-     * chosen groups need, gives the granted their space (gn_grow_carve)
-     * and takes the round's blocks from the pools (gn_grow_take) */
+    /* the cap in position order: block 0 scans what the chosen groups
+     * need, gives the granted their space (gn_grow_grant_one) and takes the
+     * round's blocks from the pools (gn_grow_take) */
     if (blockIdx.x == 0) {
         __shared__ unsigned long long s_total[3];
         if (threadIdx.x < 3) s_total[threadIdx.x] = 0;
@@ -271,11 +270,13 @@ __device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
         gn_block_prefix(
             n_old - 2, [=](int32_t i) { return gn_dev_need(d, i + 1, step + 1, round); },
             [=](int32_t i, struct gn_grow_sum before) {
+                /* value(i) again: passing it through the scan instead
+                 * added 24 bytes of spills to the whole kernel (ptxas) */
                 const struct gn_grow_sum need = gn_dev_need(d, i + 1, step + 1, round);
-                const int32_t g = d->m.order[i + 1];
-                space[g].child = -1;
-                if (need.groups && gn_grow_fits(&d->m, &before, (int32_t)need.edges, need.params)) {
-                    space[g] = gn_grow_carve(&d->m, &before);
+                struct gn_grow_space *sp = &space[d->m.order[i + 1]];
+                sp->child = -1;
+                if (need.groups &&
+                    gn_grow_grant_one(&d->m, &before, (int32_t)need.edges, need.params, sp)) {
                     /* the granted are a prefix of the chosen: the largest
                      * end is the round's total */
                     atomicMax(&total[0], (unsigned long long)(before.groups + need.groups));

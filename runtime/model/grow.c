@@ -123,8 +123,7 @@ int32_t gn_grow_grant(const struct gn_model *m, enum gn_grow_policy policy, uint
         int32_t ng, nedge;
         int64_t np;
         gn_grow_need(m, g, gn_grow_kind(policy, seed, step, round, i), &ng, &nedge, &np);
-        if (gn_grow_fits(m, &before, nedge, np)) {
-            space[g] = gn_grow_carve(m, &before);
+        if (gn_grow_grant_one(m, &before, nedge, np, &space[g])) {
             *total = before;
             gn_grow_sum_add(total, nedge, np);
             granted++;

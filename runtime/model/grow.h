@@ -226,6 +226,18 @@ GN_HD struct gn_grow_space gn_grow_carve(const struct gn_model *m, const struct 
     return s;
 }
 
+/* The grant of one chosen group after those before it (gn_grow_fits): its
+ * space (gn_grow_carve) where it fits, else child -1. Returns 1 when
+ * granted. Every backend's grant goes through it. */
+GN_HD int gn_grow_grant_one(const struct gn_model *m, const struct gn_grow_sum *before,
+                            int32_t edges, int64_t params, struct gn_grow_space *space)
+{
+    space->child = -1;
+    if (!gn_grow_fits(m, before, edges, params)) return 0;
+    *space = gn_grow_carve(m, before);
+    return 1;
+}
+
 /* The round's blocks: `total` (the granted groups' need) from each pool,
  * which must start at m's counts (gn_grow_pools_init). Returns 1, or 0 when
  * a pool refused (the grant rule makes that impossible; a caller treats it
