@@ -4,7 +4,7 @@
  * open:  every device buffer is allocated once (pools at their capacities,
  *        activations, the queue, counters, the test set), sized and printed;
  *        a run that would not fit says so here, before training starts.
- * run:   one cooperative kernel launch for the whole run (kernel.cu). A
+ * run:   one cooperative kernel launch for the whole run (run.cuh). A
  *        loader thread has minibatches assembled into pinned
  *        staging buffers, copies each to a device slot on a second stream
  *        and raises the slot's flag in mapped memory; it reuses a slot only
@@ -18,7 +18,7 @@
  * the run plan, which the kernel reads as its configuration, the model,
  * counters and progress to fill, minibatches from io->batch (the host
  * loop's own assembly) and reports through io->report. Every failure goes
- * out through gn_fail (gn_error_message), with the detail kernel.cu's host
+ * out through gn_fail (gn_error_message), with the detail the kernel's host
  * half keeps (gn_cuda_error) appended.
  */
 #include <pthread.h>
@@ -63,7 +63,7 @@ struct cuda_ctx {
 };
 
 /* A failure of the CUDA side into the one error channel (gn_fail): what
- * failed, then the detail kernel.cu's host half kept (file, line, call). */
+ * failed, then the detail the kernel's host half kept (file, line, call). */
 static enum gn_status cuda_fail(const struct cuda_ctx *c, enum gn_status st, const char *what)
 {
     return gn_fail(st, "cuda backend: %s%s%s", what, *what ? ": " : "", gn_cuda_error(c->run));

@@ -1,6 +1,6 @@
 /*
  * The host's view of the CUDA backend: one plain C header shared by the
- * host code (cuda.c, gcc) and the device code (kernel.cu, nvcc).
+ * host code (cuda.c, gcc) and the device code (run.cuh, nvcc).
  *
  * struct gn_plan        what the kernel needs to know, fixed for the run
  *                        (runtime/train/plan.h, the run plan every backend gets);

@@ -141,7 +141,7 @@ __device__ static void gn_dev_rebuild_model(struct gn_dev *d, int32_t n_old)
  * successor array: a forward task's list there holds only forward
  * successors (gn_task_succ with eval = 1 gives the same), except the
  * output's, which the eval DAG cuts to empty lists by its own offsets. */
-__device__ static bool gn_dev_rebuild_dags(struct gn_dev *d, int64_t step)
+__device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_t step)
 {
     __shared__ uint32_t s_part[NT];
     const struct gn_model *m = &d->m;
@@ -223,7 +223,7 @@ __device__ static bool gn_dev_rebuild_dags(struct gn_dev *d, int64_t step)
 
 /* One growth round after step `step` (0-based; the round is step + 1's).
  * Every block calls it. Returns false once the run is aborted. */
-__device__ static bool gn_dev_grow(struct gn_dev *d, int64_t step)
+__device__ static __noinline__ bool gn_dev_grow(struct gn_dev *d, int64_t step)
 {
     struct gn_model *m = &d->m;
     const struct gn_plan &cfg = d->cfg;

@@ -91,7 +91,7 @@ static __shared__ struct gn_dev_clock gn_dev_clock_sm;
 
 /* The optimizer's constants of the step being run (optim.h: its rate and
  * bias corrections, gn_optim_at of the plan's optim and the step's index),
- * one copy per block: thread 0 sets it at the step's start (kernel.cu),
+ * one copy per block: thread 0 sets it at the step's start (run.cuh),
  * before the pass's first barrier; the block's update tasks read it. */
 static __shared__ struct gn_optim_step gn_dev_optim_sm;
 

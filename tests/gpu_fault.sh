@@ -3,7 +3,7 @@
 # there is no usable GPU or no cuda backend in the build):
 #   gpu_fault.sh GENET_RT
 # --cuda-inject-stuck 30 makes one task of step 30 spin without finishing
-# (device/kernel.cu, inject_stuck). The queue's no-progress detection must
+# (device/run.cuh, inject_stuck). The queue's no-progress detection must
 # fire: the kernel writes its error record and exits, genet-rt reports "the
 # kernel stopped: a queue wait made no progress (stuck task)" and exits
 # non-zero within the time bound (60 s; the detection itself takes about a

@@ -1,0 +1,415 @@
+/*
+ * The CUDA backend's device side: one persistent cooperative kernel runs the
+ * whole training run. The layers, each a file:
+ *
+ *   common.cuh     block shape, the CUDA check macro, arithmetic macros
+ *   state.cuh      the device state (struct gn_dev: the model, buffers,
+ *                  queue, DAGs, barrier)
+ *   block_ops.cuh  block-level task math beside its reference in ops.c
+ *   worker.cuh     faults, the grid barrier, the worker loop and a pass
+ *   grow.cuh       growth and the rebuild of the topology and task DAGs
+ *   run.cuh        this file: the run, step by step
+ *   kernel.cu,     its two entries (two blocks an SM, one), each its own
+ *   kernel_1.cu    translation unit
+ *   launch.cu      the host half: allocation, launch, polling
+ *
+ * Per step:
+ *   1. block 0 waits for the step's batch flag in mapped memory (bounded);
+ *                                                              grid barrier
+ *   2. a pass of the training DAG through the queue (worker.cuh): forward
+ *      (group, tile), the output's forward with the loss, backward (group,
+ *      tile), update (group part: weight gradients, the optimizer's rule
+ *      at the step's rate (optim.h, shared with the host); the last part the
+ *      growth statistic);
+ *   3. block 0 sums the step's loss in row order, publishes the counters,
+ *      marks the batch slot consumed;
+ *   4. on a growth step, a round of the shared growth rules (grow.cuh);
+ *   5. at an epoch's end the test set is evaluated by forward passes
+ *      through the same queue.
+ *
+ * Determinism: every output element is accumulated in a fixed order,
+ * reductions have fixed shapes, the step loss is summed by one thread in
+ * row order, and growth decisions use positions, not the slots the pools
+ * hand out. Two runs with the same seed give the same bits, and the same
+ * bits as the serial backend (the products and sums rounded as the host
+ * rounds them, expf/logf the shared gn_expf/gn_logf of mathf.h, the growth
+ * statistic the shared formula of stat.h).
+ */
+#ifndef GN_DEVICE_RUN_CUH
+#define GN_DEVICE_RUN_CUH
+
+#include <stdio.h>
+#include <string.h>
+
+#include "grow.cuh"
+
+__device__ static void gn_dev_publish(struct gn_dev *d, int64_t step, double loss_sum,
+                                      int64_t hits, int64_t seen)
+{
+    struct gn_cuda_ctl *c = d->ctl;
+    c->loss_sum = loss_sum;
+    c->hits = hits;
+    c->seen = seen;
+    c->tasks = (int64_t)gn_atomic_load_relaxed_u64(&d->tasks);
+    c->groups = d->m.n_groups;
+    c->edges = d->m.n_edges;
+    c->params = d->m.n_params;
+    c->duplications = d->m.duplications;
+    c->refused = d->m.refused;
+    c->t_forward_ns = (int64_t)gn_atomic_load_relaxed_u64(&d->kind_ns[GN_TASK_FORWARD]);
+    c->t_backward_ns = (int64_t)gn_atomic_load_relaxed_u64(&d->kind_ns[GN_TASK_BACKWARD]);
+    c->t_update_ns = (int64_t)gn_atomic_load_relaxed_u64(&d->kind_ns[GN_TASK_UPDATE]);
+    c->high_water = gn_atomic_load_relaxed_u32(&d->high_water);
+    gn_fence_system();
+    c->step = step;
+    gn_fence_system();
+}
+
+/* Block 0, every thread: the loss and hits of the pass's rows, summed in row
+ * order (thread 0 adds; the block stages the rows in shared memory first,
+ * so the serial sum reads no global memory). The result is thread 0's. */
+__device__ static void gn_dev_sum_rows(struct gn_dev *d, double *loss, int64_t *hits)
+{
+    __shared__ float s_loss[NT];
+    __shared__ uint8_t s_hit[NT];
+    double ls = 0.0;
+    int64_t h = 0;
+    for (int32_t r0 = 0; r0 < d->b.rows; r0 += NT) {
+        const int32_t n = min(NT, d->b.rows - r0);
+        if ((int32_t)threadIdx.x < n) {
+            s_loss[threadIdx.x] = __ldcg(d->b.row_loss + r0 + threadIdx.x);
+            s_hit[threadIdx.x] = d->b.row_hit[r0 + threadIdx.x];
+        }
+        __syncthreads();
+        if (threadIdx.x == 0)
+            for (int32_t r = 0; r < n; r++) {
+                ls += s_loss[r];
+                h += s_hit[r];
+            }
+        __syncthreads();
+    }
+    *loss = ls;
+    *hits = h;
+}
+
+/* Thread 0: wait until the host makes ready() true (a checkpoint copied,
+ * room in the trace's rings): true, or false when the host asked to stop,
+ * the run aborted, or half the barrier timeout passed (then the fault
+ * record says GN_CUDA_FAULT_SNAPSHOT at `step`, with `index`). */
+template <class Ready>
+__device__ static bool gn_dev_wait_host(struct gn_dev *d, int64_t step, int64_t index, Ready ready)
+{
+    const uint64_t deadline = gn_clock_ns() + (uint64_t)d->cfg.wait_timeout_ns / 2;
+    for (uint32_t spins = 0; !ready();) {
+        if (d->ctl->stop || gn_dev_aborted(d)) return false;
+        if (++spins > 32) __nanosleep(1000);
+        if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
+            gn_dev_fault(d, GN_CUDA_FAULT_SNAPSHOT, -1, step, index);
+            return false;
+        }
+    }
+    return true;
+}
+
+/* Block 0, every thread: the trace's record of the step that made `done`
+ * steps (cuda_api.h), after its growth; a snapshot of the model where a
+ * trace record may fall. Thread 0 waits for room in the rings first; it
+ * keeps the counts of records written in *n_steps and *n_snaps (thread 0's
+ * alone: the other threads' copies stay 0). */
+__device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done, bool grew, double loss_sum,
+                                    int64_t hits, int64_t *n_steps, int64_t *n_snaps)
+{
+    const struct gn_plan &cfg = d->cfg;
+    struct gn_cuda_ctl *c = d->ctl;
+    const struct gn_model *m = &d->m;
+    const bool snap = (cfg.trace_every > 0 && done % cfg.trace_every == 0) || grew ||
+                      done == cfg.steps_total;
+    /* the counts are thread 0's: the block learns the slot from it */
+    __shared__ int s_ok;
+    __shared__ int64_t s_slot;
+    if (threadIdx.x == 0) {
+        const int64_t ns = *n_steps, nn = *n_snaps;
+        s_ok = gn_dev_wait_host(d, done, 1, [=] {
+            return ns - gn_load_acquire_sys_i64(&c->trace_steps_read) < GN_CUDA_TRACE_STEPS &&
+                   !(snap && nn - gn_load_acquire_sys_i64(&c->trace_snaps_read) >= GN_CUDA_TRACE_SNAPS);
+        });
+        s_slot = nn % GN_CUDA_TRACE_SNAPS;
+    }
+    __syncthreads();
+    if (!s_ok) return;
+    if (snap) {
+        unsigned char *slot = d->tsnaps + (size_t)s_slot * d->tslot;
+        struct gn_cuda_trace_snap *h = (struct gn_cuda_trace_snap *)slot;
+        const int32_t ng = m->n_groups, ne = m->n_edges;
+        /* the records other blocks wrote (statistics, growth): through L2 */
+        const int32_t *src_g = (const int32_t *)m->groups;
+        int32_t *dst_g = (int32_t *)(slot + sizeof *h);
+        const int32_t wg = ng * (int32_t)(sizeof(struct gn_group) / 4);
+        for (int32_t i = threadIdx.x; i < wg; i += NT) dst_g[i] = __ldcg(src_g + i);
+        const int32_t *src_e = (const int32_t *)m->edges;
+        int32_t *dst_e = (int32_t *)(slot + sizeof *h + (size_t)m->max_groups * sizeof(struct gn_group));
+        const int32_t we = ne * (int32_t)(sizeof(struct gn_edge) / 4);
+        for (int32_t i = threadIdx.x; i < we; i += NT) dst_e[i] = __ldcg(src_e + i);
+        int32_t *dst_o = (int32_t *)((unsigned char *)dst_e + (size_t)m->max_edges * sizeof(struct gn_edge));
+        for (int32_t i = threadIdx.x; i < ng; i += NT) dst_o[i] = __ldcg(m->order + i);
+        if (threadIdx.x == 0) {
+            h->step = done;
+            h->n_groups = ng;
+            h->n_edges = ne;
+            h->duplications = m->duplications;
+            h->refused = m->refused;
+            h->n_params = m->n_params;
+            int32_t n = 0;
+            if (grew)
+                for (int32_t p = 1; p < d->ev_n - 1 && n < GN_CUDA_TRACE_EVENTS; p++) {
+                    if (__ldcg(&d->ev[p].parent) < 0) continue;
+                    h->events[n].parent = __ldcg(&d->ev[p].parent);
+                    h->events[n].child = __ldcg(&d->ev[p].child);
+                    h->events[n].kind = __ldcg(&d->ev[p].kind);
+                    h->events[n].grad_std = __ldcg(&d->ev[p].grad_std);
+                    n++;
+                }
+            h->n_events = n;
+        }
+        __syncthreads();
+    }
+    if (threadIdx.x == 0) {
+        struct gn_cuda_trace_step *r = &d->tsteps[*n_steps % GN_CUDA_TRACE_STEPS];
+        r->step = done;
+        r->loss_sum = loss_sum;
+        r->hits = hits;
+        r->rows = d->b.rows;
+        r->snap = snap;
+        gn_fence_system(); /* the records before the counts the host acquires */
+        if (snap) c->trace_snaps = ++*n_snaps;
+        c->trace_steps = ++*n_steps;
+        gn_fence_system();
+    }
+}
+
+/* The whole run, the body of both entries below. */
+__device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
+{
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __shared__ double lane_sums[NT];
+    const struct gn_block_smem sm =
+        gn_block_smem_carve(smem_raw, d->smem_stage, d->smem_acc, lane_sums);
+
+    __shared__ int s_go;
+    struct gn_queue_worker w;
+    memset(&w, 0, sizeof w);
+    w.worker = blockIdx.x;
+    const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
+    const struct gn_plan cfg = d->cfg;
+    /* a resumed run starts at first_step with its epoch's sums so far */
+    double loss_sum = cfg.first_loss_sum;
+    int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
+    int64_t epochs_done = 0;
+    int32_t dead_epochs = cfg.first_guard; /* the dead-network rule's state (numguard.h) */
+    double step_loss = 0.0;    /* block 0's thread 0: the step's loss sum and hits */
+    int64_t step_hits = 0;
+    int64_t trace_steps = 0, trace_snaps = 0; /* block 0's thread 0: trace records */
+
+    if (threadIdx.x == 0) {
+        memset(&gn_dev_clock_sm, 0, sizeof gn_dev_clock_sm);
+        gn_dev_clock_sm.other = GN_CUDA_PROF_OTHER;
+        gn_dev_clock_sm.at = clock64();
+    }
+    if (leader) d->t_start = gn_clock_ns();
+    if (!gn_dev_rebuild_dags(d, 0)) goto out;
+
+    for (int64_t step = cfg.first_step; step < cfg.steps_total; step++) {
+        const int slot = (int)(step % GN_CUDA_NBUF);
+        /* 1. the batch */
+        if (leader) {
+            gn_dev_clock_mark(-1);
+            s_go = 1;
+            uint64_t t0 = gn_clock_ns(), deadline = t0 + (uint64_t)cfg.data_timeout_ns;
+            uint32_t spins = 0;
+            while (gn_load_acquire_sys_i64(&d->ctl->ready[slot]) != step + 1) {
+                if (d->ctl->stop) {
+                    s_go = 0;
+                    break;
+                }
+                if (++spins > 32) __nanosleep(500);
+                if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
+                    gn_dev_fault(d, GN_CUDA_FAULT_NO_DATA, -1, step, slot);
+                    s_go = 0;
+                    break;
+                }
+            }
+            if (d->ctl->stop) s_go = 0;
+            wait_ns += (int64_t)(gn_clock_ns() - t0);
+            d->b.x = d->xring + (int64_t)slot * cfg.batch * cfg.inputs;
+            d->b.y = d->yring + (int64_t)slot * cfg.batch;
+            d->b.rows = d->ctl->rows[slot];
+            gn_atomic_store_relaxed_u32(&d->stopping, s_go ? 0u : 1u);
+            /* the training pass's queue opens here: every block has left
+             * the previous step's passes (their closing barriers), and the
+             * barrier below is the pass's opening one */
+            if (s_go) gn_dev_begin_pass(d, &d->train, step);
+            gn_dev_clock_mark(GN_CUDA_PROF_DATA);
+        }
+        if (!gn_dev_barrier(d, step)) goto out;
+        /* a stop request: every block sees the same word after the barrier */
+        if (gn_atomic_load_relaxed_u32(&d->stopping)) goto out;
+
+        /* 2. the step's tasks, at the step's optimizer constants (the pass's
+         * first barrier publishes them to the block) */
+        if (threadIdx.x == 0) gn_dev_optim_sm = gn_optim_at(&cfg.optim, step);
+        if (!gn_dev_pass(d, sm, &d->train, &w, step, true)) goto out;
+        if (threadIdx.x == 0) {
+            /* the live counters: this block's own slot, no atomics */
+            d->bstat[blockIdx.x].tasks = (int64_t)w.popped;
+            d->bstat[blockIdx.x].high_water = w.high_water;
+        }
+
+        /* 3. bookkeeping by block 0 */
+        if (blockIdx.x == 0) {
+            if (threadIdx.x == 0) gn_dev_clock_mark(-1);
+            double ls;
+            int64_t h;
+            gn_dev_sum_rows(d, &ls, &h);
+            if (threadIdx.x == 0) {
+                step_loss = ls;
+                step_hits = h;
+                loss_sum += ls;
+                hits += h;
+                seen += d->b.rows;
+                if (step < GN_CUDA_LOSS_LOG) {
+                    d->step_loss[step] = ls / d->b.rows;
+                    d->step_time[step] = (int64_t)(gn_clock_ns() - d->t_start);
+                }
+                d->ctl->consumed[slot] = step + 1;
+                d->ctl->t_wait_data_ns = wait_ns;
+                gn_dev_publish(d, step + 1, loss_sum, hits, seen);
+                gn_dev_clock_mark(GN_CUDA_PROF_BOOK);
+            }
+        }
+
+        /* 4. growth */
+        const bool grew = cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0;
+        if (grew) {
+            const uint64_t g0 = gn_clock_ns();
+            if (threadIdx.x == 0) {
+                gn_dev_clock_mark(-1);
+                gn_dev_clock_sm.other = GN_CUDA_PROF_GROW;
+            }
+            const bool grown = gn_dev_grow(d, step);
+            if (threadIdx.x == 0) {
+                gn_dev_clock_mark(-1);
+                gn_dev_clock_sm.other = GN_CUDA_PROF_OTHER;
+            }
+            if (!grown) goto out;
+            grow_ns += (int64_t)(gn_clock_ns() - g0);
+            if (leader) {
+                d->ctl->t_growth_ns = grow_ns;
+                gn_dev_publish(d, step + 1, loss_sum, hits, seen);
+            }
+        }
+
+        /* The numeric guard of numguard.h, where the host backends run it:
+         * after the step's growth (the groups' statistics were tested as the
+         * update tasks made them: stat_bad). The host words the message
+         * from the model it downloads (gn_numguard_step), so it is theirs. */
+        if (leader && (gn_guard_loss(step_loss, d->b.rows, cfg.explode_loss) ||
+                       gn_atomic_load_relaxed_u32(&d->stat_bad))) {
+            d->ctl->fault_loss = step_loss;
+            gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, -1, step + 1, d->b.rows);
+        }
+        /* the growth trace (--trace): the step's record, then its epoch's */
+        if (cfg.trace && blockIdx.x == 0)
+            gn_dev_trace(d, step + 1, grew, step_loss, step_hits, &trace_steps, &trace_snaps);
+
+        /* 5. epoch end: evaluate the test set on the device */
+        if ((step + 1) % cfg.steps_per_epoch == 0 || step + 1 == cfg.steps_total) {
+            double tl = 0.0;
+            int64_t th = 0;
+            for (int64_t i0 = 0; i0 < cfg.test_count; i0 += cfg.batch) {
+                if (leader) {
+                    d->b.x = d->test_x + i0 * cfg.inputs;
+                    d->b.y = d->test_y + i0;
+                    d->b.rows = (int32_t)min((int64_t)cfg.batch, cfg.test_count - i0);
+                }
+                if (!gn_dev_pass(d, sm, &d->eval, &w, step)) goto out;
+                if (blockIdx.x == 0) {
+                    double l;
+                    int64_t h;
+                    gn_dev_sum_rows(d, &l, &h);
+                    tl += l;
+                    th += h;
+                }
+            }
+            if (leader) {
+                struct gn_cuda_epoch *e = &d->epochs[epochs_done];
+                e->step = step + 1;
+                e->loss_sum = loss_sum;
+                e->hits = hits;
+                e->seen = seen;
+                e->test_loss_sum = tl;
+                e->test_hits = th;
+                e->groups = d->m.n_groups;
+                e->edges = d->m.n_edges;
+                e->duplications = d->m.duplications;
+                e->refused = d->m.refused;
+                e->dead_groups = gn_guard_dead_groups(&d->m);
+                if (gn_guard_epoch(&dead_epochs, loss_sum, seen, cfg.chance_loss,
+                                   (int32_t)e->dead_groups) &&
+                    cfg.on_nan == GN_NAN_STOP) {
+                    d->ctl->fault_loss = loss_sum;
+                    gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, seen);
+                }
+                gn_fence_system();
+                d->ctl->epochs = epochs_done + 1;
+                gn_fence_system();
+            }
+            epochs_done++;
+            if ((step + 1) % cfg.steps_per_epoch == 0) {
+                loss_sum = 0.0;
+                hits = seen = 0;
+            }
+        }
+
+        /* 6. a periodic checkpoint: a pause at the step's end while the host
+         * copies the model (every block is past the step's last barrier) */
+        if (cfg.checkpoint_every > 0 && (step + 1) % cfg.checkpoint_every == 0 &&
+            step + 1 < cfg.steps_total) {
+            if (leader) {
+                struct gn_cuda_ctl *c = d->ctl;
+                c->snap_loss_sum = loss_sum;
+                c->snap_hits = hits;
+                c->snap_seen = seen;
+                c->snap_grow_round = d->grow_round;
+                c->snap_guard = dead_epochs;
+                gn_fence_system();
+                c->snap_step = step + 1;
+                gn_fence_system();
+                gn_dev_wait_host(d, step + 1, 0,
+                                 [=] { return gn_load_acquire_sys_i64(&c->snap_done) == step + 1; });
+            }
+            if (!gn_dev_barrier(d, step)) goto out;
+        }
+    }
+
+out:
+    if (threadIdx.x == 0) {
+        /* relaxed: statistics */
+        gn_atomic_fetch_add_relaxed_u64(&d->tasks, w.popped);
+        atomicMax(&d->high_water, w.high_water);
+        gn_dev_clock_mark(-1);
+        for (int i = 0; i < GN_CUDA_PROF_COUNT; i++)
+            gn_atomic_fetch_add_relaxed_u64(&d->prof[i], gn_dev_clock_sm.cyc[i]);
+    }
+    if (!gn_dev_barrier(d, -1)) {
+        /* aborted: fall through, the error record says why */
+    }
+    if (leader) {
+        gn_dev_publish(d, d->ctl->step, loss_sum, hits, seen);
+        d->ctl->guard = dead_epochs;
+        d->ctl->state = gn_dev_aborted(d) ? GN_CUDA_FAILED
+                                          : (d->ctl->stop ? GN_CUDA_STOPPED : GN_CUDA_FINISHED);
+        gn_fence_system();
+    }
+}
+
+#endif
