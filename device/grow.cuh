@@ -196,6 +196,8 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
             d->train.n_tasks = n;
             d->train.n_edges = acc;
             d->eval.n_tasks = d->tm.bwd0;
+            d->train.n_roots = 0; /* counted below, after the barrier */
+            d->eval.n_roots = 0;
             if (acc > d->dag_cap_edges || n > d->dag_cap_tasks)
                 gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, acc);
         }
@@ -212,10 +214,19 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
     for (uint32_t i = blockIdx.x * NT + tid; i < n; i += gridDim.x * NT) {
         gn_task_succ(m, &d->tm, i, 0, d->train.succ + d->train.succ_begin[i]);
         d->train.indeg_init[i] = gn_task_indeg(m, &d->tm, i);
+        /* the counters armed for the next pass, the roots listed (in any
+         * order: a root's ticket changes where it runs, not what it
+         * computes) */
+        if (gn_dag_arm_one(&d->train, i))
+            d->train.roots[atomicAdd(&d->train.n_roots, 1u)] = i;
         if (i <= d->tm.bwd0) {
             const uint32_t first_out = d->tm.bwd0 - (uint32_t)d->tm.tiles;
             d->eval.succ_begin[i] = d->train.succ_begin[i < first_out ? i : first_out];
-            if (i < d->tm.bwd0) d->eval.indeg_init[i] = gn_task_indeg(m, &d->tm, i);
+            if (i < d->tm.bwd0) {
+                d->eval.indeg_init[i] = gn_task_indeg(m, &d->tm, i);
+                if (gn_dag_arm_one(&d->eval, i))
+                    d->eval.roots[atomicAdd(&d->eval.n_roots, 1u)] = i;
+            }
         }
     }
     return gn_dev_barrier(d, step);

@@ -119,9 +119,11 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->train.succ, cap_edges);
     P(h->train.indeg_init, cap_tasks);
     P(h->train.indeg, cap_tasks);
+    P(h->train.roots, cap_tasks);
     P(h->eval.succ_begin, cap_tasks + 1);
     P(h->eval.indeg_init, cap_tasks);
     P(h->eval.indeg, cap_tasks);
+    P(h->eval.roots, cap_tasks);
     P(h->task_deg, cap_tasks);
     P(h->upd_base, MG + 1);
     P(h->upd_pos, parts_cap);

@@ -25,19 +25,20 @@ __global__ void gn_sched_check_kernel(struct gn_dag dag, struct gn_queue *q, str
                                       gn_atomic_u32 *runs, struct gn_queue_worker *stats)
 {
     cg::grid_group grid = cg::this_grid();
-    if (blockIdx.x == 0 && threadIdx.x == 0)
-        gn_queue_begin_pass(q, dag.n_tasks);
-    grid.sync();
-
     struct gn_queue_worker w = {};
     w.worker = blockIdx.x;
     enum gn_status st = GN_OK;
+    /* the counters armed slice by slice (a DAG built on the host comes
+     * armed, with its roots listed: dag.h), the queue opened on the roots */
     if (threadIdx.x == 0) {
         uint64_t n = dag.n_tasks;
         uint32_t lo = (uint32_t)(n * blockIdx.x / gridDim.x);
         uint32_t hi = (uint32_t)(n * (blockIdx.x + 1) / gridDim.x);
-        st = gn_dag_arm(&dag, q, lo, hi, &w);
+        for (uint32_t i = lo; i < hi; i++)
+            gn_dag_arm_one(&dag, i);
     }
+    if (blockIdx.x == 0 && threadIdx.x == 0)
+        st = gn_dag_begin_pass(&dag, q);
     grid.sync();
     if (threadIdx.x != 0)
         return;

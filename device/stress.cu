@@ -5,9 +5,10 @@
  *
  * Workers are warps (lane 0 talks to the queue; the tasks are scheduler
  * load, not math): as many as can be resident. One launch runs one pass:
- * warp 0 of block 0 starts it, a grid barrier, every worker arms its slice
- * of counters and pushes its roots, a grid barrier, then take a ticket, wait
- * for the slot, run the task, release the successors, count it done. The
+ * warp 0 of block 0 opens the queue on the DAG's roots (the counters come
+ * armed from the host's build, and each is re-armed by its last release:
+ * dag.h), a grid barrier, then take a ticket, wait for the slot, run the
+ * task, release the successors, count it done. The
  * pass time is taken on the global timer between the barriers, so the
  * launch is not counted.
  *
@@ -66,14 +67,8 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
     struct gn_queue_worker w = {};
     w.worker = worker;
     if (worker == 0 && lane == 0) {
-        if (gn_queue_begin_pass(&d->queue, d->dag.n_tasks) != GN_OK)
+        if (gn_dag_begin_pass(&d->dag, &d->queue) != GN_OK)
             atomicExch(&d->fault, (uint32_t)-(int32_t)GN_ERR_INVALID);
-    }
-    grid.sync();
-    if (lane == 0) {
-        uint32_t n = d->dag.n_tasks, per = (n + workers - 1) / workers;
-        uint32_t lo = min(n, per * worker), hi = min(n, lo + per);
-        if (gn_dag_arm(&d->dag, &d->queue, lo, hi, &w) != GN_OK) atomicExch(&d->fault, 1u);
     }
     grid.sync();
     if (worker == 0 && lane == 0) d->t0 = gn_clock_ns();
@@ -183,6 +178,7 @@ extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uin
     ST_TRY(cudaMalloc(&h->dag.succ, ((size_t)max_edges + 1) * sizeof(uint32_t)));
     ST_TRY(cudaMalloc(&h->dag.indeg_init, (size_t)max_tasks * sizeof(uint32_t)));
     ST_TRY(cudaMalloc(&h->dag.indeg, (size_t)max_tasks * sizeof(uint32_t)));
+    ST_TRY(cudaMalloc(&h->dag.roots, (size_t)max_tasks * sizeof(uint32_t) + 4));
     ST_TRY(cudaMalloc(&h->runs, (size_t)max_tasks * sizeof(uint32_t)));
     ST_TRY(cudaMalloc(&h->start, (size_t)max_tasks * sizeof(uint64_t)));
     ST_TRY(cudaMalloc(&h->finish, (size_t)max_tasks * sizeof(uint64_t)));
@@ -216,6 +212,10 @@ extern "C" enum gn_status gn_cuda_stress_pass(struct gn_cuda_stress *s, const st
     ST_TRY(cudaMemcpy(h->dag.succ_begin, dag->succ_begin, ((size_t)dag->n_tasks + 1) * sizeof(uint32_t), cudaMemcpyHostToDevice));
     ST_TRY(cudaMemcpy(h->dag.succ, dag->succ, (size_t)dag->n_edges * sizeof(uint32_t), cudaMemcpyHostToDevice));
     ST_TRY(cudaMemcpy(h->dag.indeg_init, dag->indeg_init, (size_t)dag->n_tasks * sizeof(uint32_t), cudaMemcpyHostToDevice));
+    /* armed: every counter at its in-degree, the roots listed (dag.h) */
+    ST_TRY(cudaMemcpy((void *)h->dag.indeg, dag->indeg_init, (size_t)dag->n_tasks * sizeof(uint32_t), cudaMemcpyHostToDevice));
+    h->dag.n_roots = dag->n_roots;
+    ST_TRY(cudaMemcpy(h->dag.roots, dag->roots, (size_t)dag->n_roots * sizeof(uint32_t), cudaMemcpyHostToDevice));
     ST_TRY(cudaMemset(h->runs, 0, (size_t)dag->n_tasks * sizeof(uint32_t)));
     ST_TRY(cudaMemset(h->start, 0, (size_t)dag->n_tasks * sizeof(uint64_t)));
     ST_TRY(cudaMemset(h->finish, 0, (size_t)dag->n_tasks * sizeof(uint64_t)));
@@ -302,6 +302,7 @@ extern "C" void gn_cuda_stress_destroy(struct gn_cuda_stress *s)
     cudaFree(s->h.dag.succ);
     cudaFree(s->h.dag.indeg_init);
     cudaFree((void *)s->h.dag.indeg);
+    cudaFree(s->h.dag.roots);
     cudaFree((void *)s->h.runs);
     cudaFree((void *)s->h.start);
     cudaFree((void *)s->h.finish);

@@ -182,18 +182,23 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
     }
 }
 
-/* Block 0's thread 0: open the queue for a pass over dag (a barrier must
- * follow before any block arms or pops). */
+/* Block 0's thread 0: open the queue for a pass over dag, its roots the
+ * first tickets (a barrier must follow before any block pops). The DAG's
+ * counters are armed already (dag.h): by the rebuild, then each by its
+ * last release of the pass before. */
 __device__ static void gn_dev_begin_pass(struct gn_dev *d, struct gn_dag *dag, int64_t step)
 {
-    if (gn_queue_begin_pass(&d->queue, dag->n_tasks) != GN_OK)
+    if (gn_dag_begin_pass(dag, &d->queue) != GN_OK)
         gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, -1, step, dag->n_tasks);
+    /* the roots are ready at once: the queue's high water counts them */
+    atomicMax(&d->high_water, dag->n_roots);
 }
 
-/* A whole queue pass over dag with the current rows (d->b.x, y, rows).
- * begun: block 0 opened the queue (gn_dev_begin_pass) before a grid
- * barrier every block has passed since (the training step's data barrier),
- * which saves this pass its own. */
+/* A whole queue pass over dag with the current rows (d->b.x, y, rows): two
+ * grid barriers, the opening one and the closing one. begun: block 0
+ * opened the queue (gn_dev_begin_pass) before a grid barrier every block
+ * has passed since (the training step's data barrier), which saves this
+ * pass its opening one. */
 __device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem &sm,
                                    struct gn_dag *dag, struct gn_queue_worker *w, int64_t step,
                                    bool begun = false)
@@ -202,13 +207,6 @@ __device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem 
         if (blockIdx.x == 0 && threadIdx.x == 0) gn_dev_begin_pass(d, dag, step);
         if (!gn_dev_barrier(d, step)) return false;
     }
-    if (threadIdx.x == 0) {
-        uint32_t per = (dag->n_tasks + gridDim.x - 1) / gridDim.x;
-        uint32_t lo = min(dag->n_tasks, per * blockIdx.x), hi = min(dag->n_tasks, lo + per);
-        if (gn_dag_arm(dag, &d->queue, lo, hi, w) != GN_OK)
-            gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, -1, step, lo);
-    }
-    if (!gn_dev_barrier(d, step)) return false;
     gn_dev_work(d, sm, dag, w, step);
     return gn_dev_barrier(d, step);
 }

@@ -55,7 +55,7 @@ static void test_queue_fifo(void **state)
     struct fixture *f = fixture_new(16, 0);
     struct gn_queue_worker w = {0};
     uint32_t task;
-    assert_int_equal(gn_queue_begin_pass(&f->q, 5), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 5, NULL, 0), GN_OK);
     for (uint32_t i = 0; i < 5; i++)
         assert_int_equal(gn_queue_push(&f->q, 100 + i, &w), GN_OK);
     for (uint32_t i = 0; i < 5; i++) {
@@ -70,11 +70,45 @@ static void test_queue_fifo(void **state)
     assert_int_equal(w.popped, 5);
     assert_int_equal(w.unflushed, 0);
     /* an empty pass is over at once */
-    assert_int_equal(gn_queue_begin_pass(&f->q, 0), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 0, NULL, 0), GN_OK);
     assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
     assert_int_equal(task, GN_QUEUE_DONE);
     /* a pass larger than the capacity is refused */
-    assert_int_equal(gn_queue_begin_pass(&f->q, 17), GN_ERR_INVALID);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 17, NULL, 0), GN_ERR_INVALID);
+    fixture_free(f);
+}
+
+/* A pass's roots are its first tickets, read from the list (no push); the
+ * pushes fill the slots after them, and no more pushes than the rest fit. */
+static void test_queue_roots(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(16, 0);
+    struct gn_queue_worker w = {0};
+    const uint32_t roots[] = {7, 3};
+    uint32_t task;
+    assert_int_equal(gn_queue_begin_pass(&f->q, 2, roots, 3), GN_ERR_INVALID); /* > total */
+    assert_int_equal(gn_queue_begin_pass(&f->q, 2, NULL, 1), GN_ERR_INVALID);  /* no list */
+    for (int pass = 0; pass < 2; pass++) {
+        assert_int_equal(gn_queue_begin_pass(&f->q, 5, roots, 2), GN_OK);
+        assert_int_equal(gn_atomic_load_relaxed_u32(&f->q.tail), 2);
+        assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
+        assert_int_equal(task, 7);
+        assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
+        assert_int_equal(task, 3);
+        for (uint32_t i = 0; i < 3; i++)
+            assert_int_equal(gn_queue_push(&f->q, 100 + i, &w), GN_OK);
+        assert_int_equal(gn_queue_push(&f->q, 200, &w), GN_ERR_INVALID); /* past total */
+        gn_atomic_store_relaxed_u32(&f->q.fault, 0);
+        for (uint32_t i = 0; i < 3; i++) {
+            assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
+            assert_int_equal(task, 100 + i);
+        }
+        for (uint32_t i = 0; i < 5; i++)
+            gn_queue_finish(&f->q, &w);
+        assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
+        assert_int_equal(task, GN_QUEUE_DONE);
+    }
     fixture_free(f);
 }
 
@@ -84,11 +118,11 @@ static void test_queue_stale_slot(void **state)
     struct fixture *f = fixture_new(8, 2000);
     struct gn_queue_worker w = {0};
     uint32_t task = 12345;
-    assert_int_equal(gn_queue_begin_pass(&f->q, 4), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 4, NULL, 0), GN_OK);
     for (uint32_t i = 0; i < 4; i++)
         assert_int_equal(gn_queue_push(&f->q, i, &w), GN_OK);
     /* next pass: the slots still hold last pass's tasks, which must not be taken */
-    assert_int_equal(gn_queue_begin_pass(&f->q, 4), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 4, NULL, 0), GN_OK);
     w.worker = 3;
     assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_ERR_DEVICE);
     assert_int_equal(task, 12345);
@@ -97,7 +131,7 @@ static void test_queue_stale_slot(void **state)
     assert_int_equal(f->q.fault_index, 0);
     assert_true(w.spins >= 2000);
     /* the next pass clears the fault */
-    assert_int_equal(gn_queue_begin_pass(&f->q, 1), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 1, NULL, 0), GN_OK);
     assert_int_equal(gn_atomic_load_relaxed_u32(&f->q.fault), 0);
     assert_int_equal(gn_queue_push(&f->q, 7, &w), GN_OK);
     assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
@@ -111,12 +145,12 @@ static void test_queue_tag_wrap(void **state)
     struct fixture *f = fixture_new(4, 500);
     struct gn_queue_worker w = {0};
     uint32_t task;
-    assert_int_equal(gn_queue_begin_pass(&f->q, 2), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 2, NULL, 0), GN_OK);
     assert_int_equal(gn_queue_push(&f->q, 1, &w), GN_OK);
     assert_int_equal(gn_queue_push(&f->q, 2, &w), GN_OK);
     /* the tag wraps to 1: every slot is cleared, none reads as full */
     f->q.pass = UINT32_MAX;
-    assert_int_equal(gn_queue_begin_pass(&f->q, 2), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 2, NULL, 0), GN_OK);
     assert_int_equal(f->q.pass, 1);
     assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_ERR_DEVICE);
     fixture_free(f);
@@ -127,7 +161,7 @@ static void test_queue_overflow(void **state)
     (void)state;
     struct fixture *f = fixture_new(8, 0);
     struct gn_queue_worker w = {0};
-    assert_int_equal(gn_queue_begin_pass(&f->q, 2), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 2, NULL, 0), GN_OK);
     assert_int_equal(gn_queue_push(&f->q, 0, &w), GN_OK);
     assert_int_equal(gn_queue_push(&f->q, 1, &w), GN_OK);
     assert_int_equal(gn_queue_push(&f->q, 5, &w), GN_ERR_INVALID);
@@ -145,7 +179,7 @@ static void test_queue_done_wait_bounded(void **state)
     struct fixture *f = fixture_new(4, 1000);
     struct gn_queue_worker w = {0};
     uint32_t task;
-    assert_int_equal(gn_queue_begin_pass(&f->q, 1), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 1, NULL, 0), GN_OK);
     assert_int_equal(gn_queue_push(&f->q, 0, &w), GN_OK);
     assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
     /* the task never finishes: a ticket past the end waits for done, bounded */
@@ -173,7 +207,7 @@ static void test_queue_fault_wakes_waiters(void **state)
     (void)state;
     struct fixture *f = fixture_new(4, 0);
     struct waiter a = {&f->q, GN_OK, 0};
-    assert_int_equal(gn_queue_begin_pass(&f->q, 2), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 2, NULL, 0), GN_OK);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, wait_thread, &a), 0);
     while (gn_atomic_load_relaxed_u32(&f->q.head) == 0)
@@ -249,7 +283,7 @@ static void run_mixed(int split)
     assert_non_null(m.depth);
     struct mixed_thread t[THREADS];
     pthread_t th[THREADS];
-    assert_int_equal(gn_queue_begin_pass(&f->q, total), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, total, NULL, 0), GN_OK);
     for (uint32_t i = 0; i < THREADS; i++) {
         memset(&t[i], 0, sizeof t[i]);
         t[i].m = &m;
@@ -311,7 +345,7 @@ static void test_queue_many_waiters_leave(void **state)
     /* 3 tasks, 8 consumers: 5 hold tickets past the last slot until done */
     struct fixture *f = fixture_new(8, 0);
     struct gn_queue_worker w = {0};
-    assert_int_equal(gn_queue_begin_pass(&f->q, 3), GN_OK);
+    assert_int_equal(gn_queue_begin_pass(&f->q, 3, NULL, 0), GN_OK);
     struct waiter a[THREADS];
     pthread_t t[THREADS];
     for (int i = 0; i < THREADS; i++) {
@@ -347,6 +381,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_fifo),
+        cmocka_unit_test(test_queue_roots),
         cmocka_unit_test(test_queue_stale_slot),
         cmocka_unit_test(test_queue_tag_wrap),
         cmocka_unit_test(test_queue_overflow),

@@ -27,6 +27,10 @@ enum gn_status gn_dag_reserve(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edg
         if (!live)
             return gn_fail(GN_ERR_NOMEM, "dag: no memory for %u tasks", n_tasks);
         d->indeg = live;
+        uint32_t *roots = realloc(d->roots, ((size_t)n_tasks + 1) * sizeof *roots);
+        if (!roots)
+            return gn_fail(GN_ERR_NOMEM, "dag: no memory for %u tasks", n_tasks);
+        d->roots = roots;
         d->cap_tasks = n_tasks;
     }
     if (n_edges > d->cap_edges || !d->succ) {
@@ -74,9 +78,17 @@ enum gn_status gn_dag_build(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges
     begin[0] = 0;
 
     gn_dag_count_indegree(d);
-    for (uint32_t i = 0; i < n_tasks; i++)
-        gn_atomic_store_relaxed_u32(&d->indeg[i], 0);
+    gn_dag_arm_all(d);
     return GN_OK;
+}
+
+void gn_dag_arm_all(struct gn_dag *d)
+{
+    uint32_t n = 0;
+    for (uint32_t i = 0; i < d->n_tasks; i++)
+        if (gn_dag_arm_one(d, i))
+            d->roots[n++] = i;
+    d->n_roots = n;
 }
 
 void gn_dag_count_indegree(struct gn_dag *d)
@@ -133,5 +145,6 @@ void gn_dag_free(struct gn_dag *d)
     free(d->succ);
     free(d->indeg_init);
     free((void *)d->indeg);
+    free(d->roots);
     memset(d, 0, sizeof *d);
 }

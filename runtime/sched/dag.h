@@ -4,25 +4,34 @@
  *
  * succ_begin/succ list each task's successors (an edge u -> v means v may
  * start only after u finished); indeg_init holds each task's in-degree, the
- * value its counter starts a pass with. No topological sort is ever needed:
- *   - arm:     at the start of a pass every worker resets the counters of its
- *              slice of tasks from indeg_init and pushes the tasks of its
- *              slice whose in-degree is 0 (the roots); then a barrier, so no
- *              task runs before every counter is armed (gn_dag_arm);
+ * value its counter starts a pass with, and roots the tasks of in-degree 0.
+ * No topological sort is ever needed:
+ *   - armed:   the counters are armed once, when the DAG is built
+ *              (gn_dag_arm_one on every task), and stay armed between
+ *              passes: the decrement that takes a counter from 1 to 0 puts
+ *              its in-degree back (nothing else touches that counter again
+ *              in the pass), and a continuation's counter is never
+ *              touched. So a pass needs no arming and no barrier for it;
+ *   - start:   gn_dag_begin_pass (one thread, then a barrier) opens the
+ *              queue with the roots as its first tickets (queue.h);
  *   - release: a worker that finished task u decrements the counter of each
  *              successor; the one decrement that takes a counter from 1 to 0
  *              pushes that successor (gn_dag_release). Exactly one decrement
  *              sees 1, so each task is pushed exactly once per pass.
- * A counter found at 0 before its decrement (more releases than edges) is a
- * fault (GN_ERR_INVALID, recorded in the queue).
+ * A pass that did not finish (a fault) leaves counters half decremented:
+ * gn_dag_arm_all (host) or the kernel's rebuild arms them again.
+ * More releases than edges push a task twice, and the pass's pushes past
+ * its total are a fault (GN_ERR_INVALID, recorded in the queue); a counter
+ * found at 0 before its decrement (a root released) is one too.
  *
  * After the graph changes, gn_dag_build() rebuilds the CSR from an edge list
- * and gn_dag_count_indegree() recomputes indeg_init from the CSR; nothing
- * else depends on the old graph. Parallel edges are allowed (each counts).
+ * (gn_dag_count_indegree() recomputes indeg_init from the CSR, gn_dag_arm_all
+ * arms the counters and lists the roots); nothing else depends on the old
+ * graph. Parallel edges are allowed (each counts).
  *
- * gn_dag_arm and gn_dag_release are GN_HD: the persistent kernel calls them
- * on a copy of this struct whose arrays live in device memory. The rest is
- * host code (dag.c).
+ * The pass functions are GN_HD: the persistent kernel calls them on a copy
+ * of this struct whose arrays live in device memory. The rest is host code
+ * (dag.c).
  */
 #ifndef GN_RUNTIME_DAG_H
 #define GN_RUNTIME_DAG_H
@@ -42,27 +51,27 @@ struct gn_dag {
     uint32_t *succ;        /* (n_edges) successors, grouped by predecessor */
     uint32_t *indeg_init;  /* (n_tasks) in-degree: each counter's start value */
     gn_atomic_u32 *indeg;  /* (n_tasks) live counters: predecessors not finished */
+    uint32_t *roots;       /* (n_roots) the tasks of in-degree 0, a pass's first tickets */
+    uint32_t n_roots;
+    uint32_t pad_;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_dag) == 48, "gn_dag is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_dag) == 64, "gn_dag is shared with the device");
 
-/*
- * Arm the counters of tasks [lo, hi) and push the roots among them. Each
- * worker arms its own slice; a barrier must follow before any gn_queue_pop.
- */
-GN_HD enum gn_status gn_dag_arm(struct gn_dag *d, struct gn_queue *q, uint32_t lo, uint32_t hi,
-                                struct gn_queue_worker *w)
+/* Arm task i's counter for the next pass (relaxed: the barrier before the
+ * pass publishes it); 1 when i is a root (in-degree 0). */
+GN_HD int gn_dag_arm_one(struct gn_dag *d, uint32_t i)
 {
-    for (uint32_t i = lo; i < hi; i++) {
-        uint32_t k = d->indeg_init[i];
-        /* relaxed: published to every worker by the barrier after arming. */
-        gn_atomic_store_relaxed_u32(&d->indeg[i], k);
-        if (k == 0) {
-            enum gn_status s = gn_queue_push(q, i, w);
-            if (s != GN_OK)
-                return s;
-        }
-    }
-    return GN_OK;
+    const uint32_t k = d->indeg_init[i];
+    gn_atomic_store_relaxed_u32(&d->indeg[i], k);
+    return k == 0;
+}
+
+/* Open the queue for a pass over d: its roots are the first tickets. One
+ * thread, while no worker touches the queue; a barrier must follow before
+ * any gn_dag_take. */
+GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *q)
+{
+    return gn_queue_begin_pass(q, d->n_tasks, d->roots, d->n_roots);
 }
 
 /* Successors released per batch: their decrements issue back to back. */
@@ -84,10 +93,12 @@ GN_HD enum gn_status gn_dag_arm(struct gn_dag *d, struct gn_queue *q, uint32_t l
  * when some reached zero, gn_acquire_fence() makes every other
  * predecessor's results visible (each of them fenced before its own
  * decrement), and also releases them onward with the pushes (one add on
- * tail for the batch). The fast path of a chain: a single successor whose
- * in-degree is 1 depends on this task alone; it is the continuation, its
- * counter is not touched (armed again every pass) and no fence is needed,
- * since the same worker runs it.
+ * tail for the batch). A counter that reached zero is armed again for the
+ * next pass at once (relaxed: its last decrement of this pass is done; the
+ * barrier that ends the pass publishes it). The fast path of a chain: a
+ * single successor whose in-degree is 1 depends on this task alone; it is
+ * the continuation, its counter is not touched (it stays armed) and no
+ * fence is needed, since the same worker runs it.
  */
 GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, uint32_t task,
                                          struct gn_queue_worker *w, uint32_t *next)
@@ -114,9 +125,10 @@ GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, u
             old[i] = gn_atomic_fetch_add_released_u32(&d->indeg[v[i]], (uint32_t)-1);
         uint32_t n = 0;
         for (uint32_t i = 0; i < m; i++) {
-            if (old[i] == 1)
+            if (old[i] == 1) {
                 ready[n++] = v[i];
-            else if (old[i] == 0)
+                gn_atomic_store_relaxed_u32(&d->indeg[v[i]], d->indeg_init[v[i]]);
+            } else if (old[i] == 0)
                 return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v[i]);
         }
         k += m;
@@ -207,11 +219,16 @@ enum gn_status gn_dag_build(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges
 
 /* Size the arrays for n_tasks tasks and n_edges edges (reusing them when
  * big enough) and set the counts; the caller fills succ_begin, succ and
- * indeg_init (taskgraph.c builds its DAGs this way, straight as CSR). */
+ * indeg_init, then calls gn_dag_arm_all (taskgraph.c builds its DAGs this
+ * way, straight as CSR). */
 enum gn_status gn_dag_reserve(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges);
 
 /* Recompute indeg_init from the CSR (after the graph changed). */
 void gn_dag_count_indegree(struct gn_dag *d);
+
+/* Arm every counter and list the roots (after indeg_init changed, or after
+ * a pass that did not finish). gn_dag_build does it. */
+void gn_dag_arm_all(struct gn_dag *d);
 
 /* GN_ERR_INVALID, naming a task on a cycle, if the graph is not acyclic. */
 enum gn_status gn_dag_check_acyclic(const struct gn_dag *d);

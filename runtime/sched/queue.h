@@ -15,11 +15,18 @@
  * slot is cleared between passes (only when the 32-bit tag wraps, once in
  * 2^32 passes, gn_queue_begin_pass() zeroes them all).
  *
+ * The roots. A pass's first tasks (those of in-degree 0, dag.h) need no
+ * push: gn_queue_begin_pass() is given their list, tail starts at their
+ * count, and ticket t below it is roots[t], read from the list (written
+ * before the pass's opening barrier) without touching a slot. So opening a
+ * pass is a few stores by one thread, however many roots there are.
+ *
  * Protocol (per pass; gn_queue_begin_pass() by one thread, then a barrier):
  *   push(task):  i = tail++ (atomic add); slots[i] = tag|task (release).
  *   finish():    the task's successors are pushed; count it in the worker's
  *                `unflushed` (no atomic).
  *   pop():       t = head++ (atomic add); the ticket t is this worker's.
+ *                t <  n_roots: run roots[t];
  *                t <  total: if slots[t] (acquire) holds the pass tag, run
  *                            that task; else flush and spin on the slot;
  *                t >= total: flush, then spin on done (acquire) until
@@ -29,16 +36,19 @@
  * counts every finished task; while work flows, a worker runs many tasks
  * per add on done instead of one.
  *
- * Why no task is lost or run twice: slot i is written by exactly the one
- * producer whose add on tail returned i, and read by exactly the one consumer
- * whose add on head returned i; atomic adds hand out each index once.
- * Because every task is pushed exactly once and total pushes happen, slots
- * 0..total-1 all get filled: every ticket below total gets a task, and the
- * total tickets below total get the total tasks, one each.
+ * Why no task is lost or run twice: slot i (i >= n_roots) is written by
+ * exactly the one producer whose add on tail returned i, and read by exactly
+ * the one consumer whose add on head returned i; atomic adds hand out each
+ * index once. Slots below n_roots are the roots, filled from the start.
+ * Because every other task is pushed exactly once and total - n_roots
+ * pushes happen, slots 0..total-1 all get filled: every ticket below total
+ * gets a task, and the total tickets below total get the total tasks, one
+ * each.
  *
  * Why it cannot deadlock: a worker waits only while holding one ticket and
  * nothing else (no task in hand, no lock). Take the smallest ticket t a
- * worker is waiting on while done < total. If t < tail, slot t was reserved
+ * worker is waiting on while done < total (never one below n_roots: a root
+ * is taken without a wait). If t < tail, slot t was reserved
  * by a producer that is between its add and its store: it is running (on the
  * GPU, the cooperative launch makes every block resident), it does not wait
  * on anything, so the slot gets filled. If t >= tail, every slot below tail
@@ -103,7 +113,9 @@ struct gn_queue {
     uint32_t pass;         /* this pass's tag, never 0 */
     uint64_t spin_limit;   /* spins without progress before a wait faults */
     gn_atomic_u64 *slots;  /* (capacity) (pass << 32) | task */
-    uint32_t pad_end_[6];
+    const uint32_t *roots; /* this pass's first n_roots tasks (its DAG's roots) */
+    uint32_t n_roots;
+    uint32_t pad_end_[3];
 };
 GN_STATIC_ASSERT(sizeof(void *) == 8, "host and device pointers are 64-bit");
 GN_STATIC_ASSERT(offsetof(struct gn_queue, tail) == 64, "gn_queue: tail on its own line");
@@ -111,6 +123,7 @@ GN_STATIC_ASSERT(offsetof(struct gn_queue, done) == 128, "gn_queue: done on its 
 GN_STATIC_ASSERT(offsetof(struct gn_queue, fault) == 192, "gn_queue: config line");
 GN_STATIC_ASSERT(offsetof(struct gn_queue, spin_limit) == 216, "gn_queue layout");
 GN_STATIC_ASSERT(offsetof(struct gn_queue, slots) == 224, "gn_queue layout");
+GN_STATIC_ASSERT(offsetof(struct gn_queue, roots) == 232, "gn_queue layout");
 GN_STATIC_ASSERT(sizeof(struct gn_queue) == 256, "gn_queue is shared with the device");
 
 /* One worker's view: who it is (for fault reports) and its statistics.
@@ -141,15 +154,21 @@ GN_HD void gn_queue_init(struct gn_queue *q, gn_atomic_u64 *slots, uint32_t capa
     q->pass = 0;
     q->spin_limit = spin_limit ? spin_limit : GN_QUEUE_SPIN_LIMIT;
     q->slots = slots;
+    q->roots = NULL;
+    q->n_roots = 0;
 }
 
 /*
- * Start a pass of `total` tasks. One thread, while no worker touches the
- * queue; the barrier that follows publishes these plain and relaxed stores.
+ * Start a pass of `total` tasks whose first n_roots are roots[] (the rest
+ * come by pushes). One thread, while no worker touches the queue; the
+ * barrier that follows publishes these plain and relaxed stores (and the
+ * list, written before it).
  */
-GN_HD enum gn_status gn_queue_begin_pass(struct gn_queue *q, uint32_t total)
+GN_HD enum gn_status gn_queue_begin_pass(struct gn_queue *q, uint32_t total, const uint32_t *roots,
+                                         uint32_t n_roots)
 {
-    if (total > q->capacity || total > GN_QUEUE_MAX_TASKS)
+    if (total > q->capacity || total > GN_QUEUE_MAX_TASKS || n_roots > total ||
+        (n_roots && !roots))
         return GN_ERR_INVALID;
     q->pass++;
     if (q->pass == 0) {
@@ -160,8 +179,10 @@ GN_HD enum gn_status gn_queue_begin_pass(struct gn_queue *q, uint32_t total)
     q->total = total;
     q->fault_worker = 0;
     q->fault_index = 0;
+    q->roots = roots;
+    q->n_roots = n_roots;
     gn_atomic_store_relaxed_u32(&q->head, 0);
-    gn_atomic_store_relaxed_u32(&q->tail, 0);
+    gn_atomic_store_relaxed_u32(&q->tail, n_roots);
     gn_atomic_store_relaxed_u32(&q->done, 0);
     gn_atomic_store_relaxed_u32(&q->fault, 0);
     return GN_OK;
@@ -268,6 +289,12 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
     /* relaxed: a ticket only has to be unique; the slot's acquire orders
      * the task's data. */
     uint32_t t = gn_atomic_fetch_add_relaxed_u32(&q->head, 1);
+    if (t < q->n_roots) {
+        /* a root: in the list since before the pass's opening barrier */
+        *task = q->roots[t];
+        w->popped++;
+        return GN_OK;
+    }
     uint64_t tag = (uint64_t)q->pass << 32;
     uint32_t seen = 0;
     uint64_t quiet = 0;

@@ -3,13 +3,12 @@
  * a DAG with the shared scheduler core, the way the persistent kernel's
  * blocks will.
  *
- * The workers live across passes. Every pass is three phases separated by a
- * barrier of all workers plus the calling thread:
- *   start:   the caller has set up the pass (queue tag and total, the DAG,
- *            the task function); the barrier publishes it;
- *   arm:     each worker re-arms the counters of its slice of the tasks and
- *            pushes the roots of its slice (gn_dag_arm), then a barrier, so
- *            no task runs before every counter is armed;
+ * The workers live across passes. Every pass is two phases between
+ * barriers of all workers plus the calling thread:
+ *   start:   the caller has set up the pass (the queue opened on the DAG's
+ *            roots by gn_dag_begin_pass, the DAG, the task function); the
+ *            barrier publishes it. The DAG's counters are armed already
+ *            (dag.h: armed when built, each re-armed by its last release);
  *   run:     each worker runs the worker protocol of dag.h, the one the
  *            persistent kernel runs: take the continuation or a ticket, run
  *            the task, release its successors keeping the first ready one as
@@ -66,18 +65,11 @@ struct gn_sched {
     struct gn_sched_stats last;
 };
 
-/* Arm this worker's slice, wait for all, then run tasks until the pass ends. */
+/* Run tasks until the pass ends. */
 static void gn_sched_work(gn_sched *s, struct gn_sched_worker *w)
 {
     struct gn_queue *q = &s->queue;
     struct gn_dag *d = s->dag;
-    uint64_t n = d->n_tasks;
-    uint32_t lo = (uint32_t)(n * (uint64_t)w->index / (uint64_t)s->n_workers);
-    uint32_t hi = (uint32_t)(n * (uint64_t)(w->index + 1) / (uint64_t)s->n_workers);
-    enum gn_status st = gn_dag_arm(d, q, lo, hi, &w->qw);
-    gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
-    if (st != GN_OK)
-        return;
     uint32_t next = GN_QUEUE_DONE, task;
     for (;;) {
         const int continued = next != GN_QUEUE_DONE;
@@ -242,7 +234,7 @@ enum gn_status gn_sched_run_pass(gn_sched *s, struct gn_dag *dag, gn_sched_task_
     enum gn_status st = gn_sched_reserve(s, dag->n_tasks);
     if (st != GN_OK)
         return st;
-    st = gn_queue_begin_pass(&s->queue, dag->n_tasks);
+    st = gn_dag_begin_pass(dag, &s->queue);
     if (st != GN_OK)
         return gn_fail(st, "sched: a pass of %u tasks does not fit the queue", dag->n_tasks);
     s->dag = dag;
@@ -259,8 +251,6 @@ enum gn_status gn_sched_run_pass(gn_sched *s, struct gn_dag *dag, gn_sched_task_
     gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
     if (s->main_works)
         gn_sched_work(s, &s->workers[0]);
-    else
-        gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
     gn_barrier_wait(&s->barrier, s->n_barrier, NULL, 0);
     double t1 = gn_sched_now();
 
@@ -277,8 +267,15 @@ enum gn_status gn_sched_run_pass(gn_sched *s, struct gn_dag *dag, gn_sched_task_
         if (w->qw.high_water > t->high_water)
             t->high_water = w->qw.high_water;
     }
+    /* the roots were ready at once, a pass's first tickets */
+    if (dag->n_roots > t->high_water)
+        t->high_water = dag->n_roots;
     s->dag = NULL;
-    return gn_sched_fault_status(s);
+    st = gn_sched_fault_status(s);
+    /* a pass that faulted left counters half decremented */
+    if (st != GN_OK)
+        gn_dag_arm_all(dag);
+    return st;
 }
 
 void gn_sched_last_stats(const gn_sched *s, struct gn_sched_stats *out)

@@ -46,10 +46,9 @@ static enum gn_status build_one(struct gn_dag *d, const struct gn_model *m,
         d->succ_begin[i] = off;
         off += gn_task_succ(m, tm, i, eval, d->succ + off);
         d->indeg_init[i] = gn_task_indeg(m, tm, i);
-        /* relaxed: armed again at the start of every pass */
-        gn_atomic_store_relaxed_u32(&d->indeg[i], 0);
     }
     d->succ_begin[n] = off;
+    gn_dag_arm_all(d);
     return GN_OK;
 }
 
