@@ -75,6 +75,32 @@ struct gn_block_edge {
     int32_t start;  /* its first column among the batch's edges */
 };
 
+/* One entry of a group's in-list (or out-list), what the task math needs
+ * of it in one 16-byte load: the group at the other end, its width, and
+ * the edge's weight block. The persistent kernel keeps these beside the
+ * model's lists (in_rec[p] for in_list[p], out_rec[p] for out_list[p]),
+ * rebuilt with the task DAGs whenever the lists change, so that reading a
+ * task's edges is one round trip to memory instead of three dependent ones
+ * (list -> edge -> group width). Derived data, never a second rule: the
+ * lists stay the model's. */
+struct gn_edge_rec {
+    int64_t w;    /* the edge's weight block (offset into params) */
+    int32_t slot; /* the source's slot (in-lists) or the target's (out-lists) */
+    int32_t K;    /* that group's width */
+};
+
+/* The record of list entry e (an edge index): out, by its target. */
+__device__ static inline struct gn_edge_rec gn_edge_rec_of(const struct gn_model *m, int32_t e,
+                                                           bool out)
+{
+    const struct gn_edge ed = m->edges[e];
+    struct gn_edge_rec r;
+    r.w = ed.w;
+    r.slot = out ? ed.dst : ed.src;
+    r.K = r.slot >= 0 ? m->groups[r.slot].width : 0; /* a dead slot past the live entries */
+    return r;
+}
+
 /* Shared memory of the task math, owned by the caller. */
 struct gn_block_smem {
     struct gn_block_edge *edge; /* (GN_BLOCK_NEDGE) */
@@ -83,6 +109,12 @@ struct gn_block_smem {
     double *lane;               /* (NT) the statistic's lane sums */
     int32_t stage_floats;
 };
+
+/* The lists' records of the run (in_rec, out_rec), or NULL: read through
+ * the model's lists. In shared memory, not in struct gn_block_smem, which
+ * lives in registers: the caller sets both (thread 0, then a
+ * __syncthreads) before any task math; only warp 0's edge reads use them. */
+static __shared__ const struct gn_edge_rec *gn_block_rec_sm[2];
 
 /* Floats of the stage and acc regions for a run: at least one KC-wide
  * chunk of any op at the widest width, and up to GN_BLOCK_TARGET in all
@@ -141,17 +173,13 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
             struct gn_block_edge e;
             e.K = 0;
             if (i < ne) {
-                if (!out) {
-                    const struct gn_edge ed = m->edges[m->in_list[gr.in_begin + e0 + i]];
-                    e.K = m->groups[ed.src].width;
-                    e.a = gn_block_src(b, ed.src) + (int64_t)r0 * e.K;
-                    e.w = m->params + ed.w;
-                } else {
-                    const struct gn_edge ed = m->edges[m->out_list[gr.out_begin + e0 + i]];
-                    e.K = m->groups[ed.dst].width;
-                    e.a = gn_dz(b, ed.dst) + (int64_t)r0 * e.K;
-                    e.w = m->params + ed.w;
-                }
+                const int32_t p = (out ? gr.out_begin : gr.in_begin) + e0 + i;
+                const struct gn_edge_rec *rec = gn_block_rec_sm[out ? 1 : 0];
+                const struct gn_edge_rec r =
+                    rec ? rec[p] : gn_edge_rec_of(m, out ? m->out_list[p] : m->in_list[p], out);
+                e.K = r.K;
+                e.a = (out ? gn_dz(b, r.slot) : gn_block_src(b, r.slot)) + (int64_t)r0 * r.K;
+                e.w = m->params + r.w;
             }
             int32_t x = e.K;
             for (int32_t d = 1; d < 32; d *= 2) {

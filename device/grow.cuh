@@ -210,6 +210,12 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
         if (tid == NT - 1) d->train.succ_begin[n] = d->train.n_edges;
     }
     if (!gn_dev_barrier(d, step)) return false;
+    /* the lists' records for the task math (block_ops.cuh: gn_edge_rec);
+     * entries past the live edges are never read */
+    for (int32_t p = blockIdx.x * NT + tid; p < m->n_edges; p += gridDim.x * NT) {
+        d->in_rec[p] = gn_edge_rec_of(m, m->in_list[p], false);
+        d->out_rec[p] = gn_edge_rec_of(m, m->out_list[p], true);
+    }
     const uint32_t n = d->tm.total;
     for (uint32_t i = blockIdx.x * NT + tid; i < n; i += gridDim.x * NT) {
         gn_task_succ(m, &d->tm, i, 0, d->train.succ + d->train.succ_begin[i]);

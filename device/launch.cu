@@ -129,6 +129,8 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->upd_pos, parts_cap);
     P(h->upd_rows, MG);
     P(h->upd_done, MG);
+    P(h->in_rec, m->max_edges);
+    P(h->out_rec, m->max_edges);
     P(r->d, 1);
 #undef P
     return GN_OK;

@@ -211,6 +211,10 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     int64_t trace_steps = 0, trace_snaps = 0; /* block 0's thread 0: trace records */
 
     if (threadIdx.x == 0) {
+        /* the task math reads edges through the lists' records (published
+         * to the block by the rebuild's barriers below) */
+        gn_block_rec_sm[0] = d->in_rec;
+        gn_block_rec_sm[1] = d->out_rec;
         memset(&gn_dev_clock_sm, 0, sizeof gn_dev_clock_sm);
         gn_dev_clock_sm.other = GN_CUDA_PROF_OTHER;
         gn_dev_clock_sm.at = clock64();

@@ -55,6 +55,7 @@ struct gn_dev {
     int32_t *upd_base;  /* (max_groups + 1) first update part of each position */
     int32_t *upd_pos;   /* (parts cap) position of each update part */
     int32_t *upd_rows;  /* (max_groups) input rows per update part, by slot */
+    struct gn_edge_rec *in_rec, *out_rec; /* (max_edges) the lists' records (block_ops.cuh) */
     gn_atomic_u32 *upd_done; /* (max_groups) parts finished this step, by slot */
     uint32_t parts_cap;
 
