@@ -96,6 +96,21 @@ static __shared__ struct gn_dev_clock gn_dev_clock_sm;
  * before the pass's first barrier; the block's update tasks read it. */
 static __shared__ struct gn_optim_step gn_dev_optim_sm;
 
+/* Thread 0's time in tasks of each kind since the block last added it to
+ * the run's kind_ns (gn_dev_kind_flush, once a pass): no global atomic per
+ * task. */
+static __shared__ uint64_t gn_dev_kind_ns_sm[GN_TASK_KIND_COUNT];
+
+/* Thread 0: add the block's task time to the run's counters. */
+__device__ static inline void gn_dev_kind_flush(gn_atomic_u64 *kind_ns)
+{
+    for (int k = 0; k < GN_TASK_KIND_COUNT; k++)
+        if (gn_dev_kind_ns_sm[k]) {
+            gn_atomic_fetch_add_relaxed_u64(&kind_ns[k], gn_dev_kind_ns_sm[k]);
+            gn_dev_kind_ns_sm[k] = 0;
+        }
+}
+
 /* Thread 0 only. */
 __device__ static inline void gn_dev_clock_mark(int32_t phase)
 {

@@ -176,7 +176,7 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
              * __syncthreads above); a continuation runs on this block */
             if (gn_dag_finish(dag, &d->queue, id, w, &next) != GN_OK)
                 gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, g, step, id);
-            gn_atomic_fetch_add_relaxed_u64(&d->kind_ns[k.kind], gn_clock_ns() - t0);
+            gn_dev_kind_ns_sm[k.kind] += gn_clock_ns() - t0;
             gn_dev_clock_mark(GN_CUDA_PROF_FINISH);
         }
     }
@@ -208,6 +208,7 @@ __device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem 
         if (!gn_dev_barrier(d, step)) return false;
     }
     gn_dev_work(d, sm, dag, w, step);
+    if (threadIdx.x == 0) gn_dev_kind_flush(d->kind_ns);
     return gn_dev_barrier(d, step);
 }
 
