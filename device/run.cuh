@@ -116,13 +116,14 @@ __device__ static bool gn_dev_wait_host(struct gn_dev *d, int64_t step, int64_t 
  * trace record may fall. Thread 0 waits for room in the rings first; it
  * keeps the counts of records written in *n_steps and *n_snaps (thread 0's
  * alone: the other threads' copies stay 0). */
-__device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done, bool grew, double loss_sum,
-                                    int64_t hits, int64_t *n_steps, int64_t *n_snaps)
+__device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done, bool grew,
+                                                 bool pruned, double loss_sum, int64_t hits,
+                                                 int64_t *n_steps, int64_t *n_snaps)
 {
     const struct gn_plan &cfg = d->cfg;
     struct gn_cuda_ctl *c = d->ctl;
     const struct gn_model *m = &d->m;
-    const bool snap = (cfg.trace_every > 0 && done % cfg.trace_every == 0) || grew ||
+    const bool snap = (cfg.trace_every > 0 && done % cfg.trace_every == 0) || grew || pruned ||
                       done == cfg.steps_total;
     /* the counts are thread 0's: the block learns the slot from it */
     __shared__ int s_ok;
@@ -185,6 +186,32 @@ __device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done,
         c->trace_steps = ++*n_steps;
         gn_fence_system();
     }
+}
+
+/* A pruning round at growth step `step` (plan.prune_threshold > 0), every
+ * block: the round is the host's (cuda_api.h, prune_step): block 0 asks
+ * for it and waits while the others wait at a grid barrier; the host runs
+ * the shared rules (prune.h) on a copy of the model and the step's
+ * activations and writes the model back. When groups went, the task DAGs
+ * and records are rebuilt. Returns false once the run is aborted. A stop
+ * request while the kernel waits ends the wait; the round is then skipped
+ * (the run ends at the next step's start). */
+__device__ static __noinline__ bool gn_dev_prune(struct gn_dev *d, int64_t step)
+{
+    __shared__ int s_changed;
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        struct gn_cuda_ctl *c = d->ctl;
+        gn_fence_system(); /* the step's model and activations before the request */
+        c->prune_step = step + 1;
+        gn_fence_system();
+        const bool done = gn_dev_wait_host(
+            d, step + 1, 2, [=] { return gn_load_acquire_sys_i64(&c->prune_done) == step + 1; });
+        d->prune_changed = done && c->prune_changed;
+    }
+    if (!gn_dev_barrier(d, step)) return false;
+    if (threadIdx.x == 0) s_changed = d->prune_changed;
+    __syncthreads();
+    return !s_changed || gn_dev_rebuild_dags(d, step);
 }
 
 /* The whole run, the body of both entries below. */
@@ -293,8 +320,11 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             }
         }
 
-        /* 4. growth */
+        /* 4. pruning (the host's round, at a pause), then growth */
         const bool grew = cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0;
+        if (cfg.prune_threshold > 0.0f && (step + 1) % cfg.grow_every == 0 &&
+            !gn_dev_prune(d, step))
+            goto out;
         if (grew) {
             const uint64_t g0 = gn_clock_ns();
             if (threadIdx.x == 0) {
@@ -325,7 +355,9 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
         }
         /* the growth trace (--trace): the step's record, then its epoch's */
         if (cfg.trace && blockIdx.x == 0)
-            gn_dev_trace(d, step + 1, grew, step_loss, step_hits, &trace_steps, &trace_snaps);
+            gn_dev_trace(d, step + 1, grew,
+                         cfg.prune_threshold > 0.0f && (step + 1) % cfg.grow_every == 0,
+                         step_loss, step_hits, &trace_steps, &trace_snaps);
 
         /* 5. epoch end: evaluate the test set on the device */
         if ((step + 1) % cfg.steps_per_epoch == 0 || step + 1 == cfg.steps_total) {

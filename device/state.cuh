@@ -76,6 +76,7 @@ struct gn_dev {
     int32_t *cursor;   /* (max_groups) */
     struct gn_grow_event *ev; /* (max_groups) the last round's events, by old position */
     int32_t ev_n;             /* the group count before that round */
+    int32_t prune_changed;    /* the last pruning round removed groups (block 0 -> all) */
 };
 
 /* The group at a position and its slot, one load for a task's take

@@ -63,7 +63,6 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
     cg::grid_group grid = cg::this_grid();
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
     const uint32_t worker = blockIdx.x * ST_WARPS + warp;
-    const uint32_t workers = gridDim.x * ST_WARPS;
     struct gn_queue_worker w = {};
     w.worker = worker;
     if (worker == 0 && lane == 0) {

@@ -25,22 +25,10 @@
 #include "testutil.h"
 #include "trainer.h"
 
+/* sparse, image-like: many exact zeros, class-dependent means */
 static struct gn_data make_data(int32_t count, int32_t features, int32_t classes, uint64_t seed)
 {
-    struct gn_data d = {count, features, classes, NULL, NULL};
-    d.x = malloc((size_t)count * features * sizeof(float));
-    d.y = malloc((size_t)count);
-    for (int32_t i = 0; i < count; i++) {
-        int32_t c = (int32_t)(gn_rng_u64(seed, GN_RNG_TEST, 1, (uint64_t)i) % (uint64_t)classes);
-        d.y[i] = (uint8_t)c;
-        for (int32_t k = 0; k < features; k++) {
-            /* sparse, image-like: many exact zeros, class-dependent means */
-            float u = gn_rng_uniform(seed, GN_RNG_TEST, 2, (uint64_t)i * features + k);
-            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 3, (uint64_t)c * features + k);
-            d.x[(int64_t)i * features + k] = u < 0.4f ? 0.0f : mu * u;
-        }
-    }
-    return d;
+    return gn_test_make_data(count, features, classes, seed, 0.4f);
 }
 
 /* The serial run's pruned groups, of the last compare_backends. */

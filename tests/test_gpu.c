@@ -10,6 +10,8 @@
  *  - adam and adamw under a warmup and a cosine or step schedule: every
  *    step's loss, weight and optimizer moment bitwise serial's;
  *  - two runs with the same seed: bitwise the same weights and losses;
+ *  - pruning (the host's round at a kernel pause) on random DAGs: the
+ *    same pruned groups, losses and network as serial, bit for bit;
  *  - networks shaped like every genet-stress DAG (each task a hidden
  *    group): after one training step (forward, backward, gradients,
  *    update) every parameter within float tolerance of serial.
@@ -37,19 +39,7 @@ static struct gn_data train, test;
 
 static struct gn_data synthetic(int32_t count, uint64_t seed)
 {
-    struct gn_data d = {count, 784, 10, NULL, NULL};
-    d.x = malloc((size_t)count * 784 * sizeof(float));
-    d.y = malloc((size_t)count);
-    for (int32_t i = 0; i < count; i++) {
-        int32_t c = (int32_t)(gn_rng_u64(seed, GN_RNG_TEST, 1, (uint64_t)i) % 10);
-        d.y[i] = (uint8_t)c;
-        for (int32_t k = 0; k < 784; k++) {
-            float u = gn_rng_uniform(seed, GN_RNG_TEST, 2, (uint64_t)i * 784 + k);
-            float mu = gn_rng_uniform(seed, GN_RNG_TEST, 3, (uint64_t)c * 784 + k);
-            d.x[(int64_t)i * 784 + k] = u < 0.5f ? 0.0f : mu * u;
-        }
-    }
-    return d;
+    return gn_test_make_data(count, 784, 10, seed, 0.5f);
 }
 
 static int setup(void **state)
@@ -192,6 +182,65 @@ static void test_optimizers_against_serial(void **state)
         gn_trainer_close(ref);
         gn_trainer_close(gpu);
     }
+}
+
+/* Pruning (--prune-threshold) on cuda: the kernel pauses at each growth
+ * round and the host runs the shared pruning round on the step's model and
+ * activations, then the kernel rebuilds its DAGs. Random DAGs (as
+ * test_cpu's pruning cases), growth on, a patience of 1 or 2 rounds: the
+ * same groups pruned, the same losses and the same network as serial, bit
+ * for bit; at least one case prunes. */
+static void test_prune_against_serial(void **state)
+{
+    (void)state;
+    const uint64_t seed = gn_test_seed();
+    struct gn_data tr = gn_test_make_data(300, 20, 5, seed, 0.4f);
+    struct gn_data te = gn_test_make_data(100, 20, 5, seed + 1, 0.4f);
+    char *dir = gn_test_tmpdir();
+    int64_t pruned = 0;
+    for (int k = 0; k < 4; k++) {
+        struct gn_model m;
+        assert_int_equal(gn_model_init(&m, 20, 5, 6, 64, 512, 1 << 20), GN_OK);
+        gn_test_random_dag(&m, seed + (uint64_t)k, 3 + k * 3);
+        char path[512];
+        snprintf(path, sizeof path, "%s/dag%d.json", dir, k);
+        assert_int_equal(gn_graph_write(path, &m), GN_OK);
+        gn_model_free(&m);
+        struct gn_settings s;
+        gn_default_settings(&s);
+        s.group_size = 6;
+        s.batch = 32;
+        s.epochs = 3;
+        s.grow_every = 5;
+        s.grow_threshold = 0.0f;
+        s.max_groups = 400;
+        s.grow = (enum gn_grow_policy)(GN_GROW_DEPTH + k % 4);
+        s.seed = seed + 7 * (uint64_t)k;
+        s.prune_threshold = 2.0f;
+        s.prune_after = 1 + k % 2;
+        gn_trainer *ref = run(s, GN_BACKEND_SERIAL, path, &tr, &te);
+        gn_trainer *gpu = run(s, GN_BACKEND_CUDA, path, &tr, &te);
+        struct gn_progress pr, pg;
+        gn_trainer_progress(ref, &pr);
+        gn_trainer_progress(gpu, &pg);
+        print_message("%s, patience %d: serial loss %.6f groups %d pruned %lld; cuda loss %.6f "
+                      "groups %d pruned %lld\n",
+                      gn_grow_policy_name(s.grow), s.prune_after, pr.loss, pr.groups,
+                      (long long)pr.pruned, pg.loss, pg.groups, (long long)pg.pruned);
+        assert_int_equal(pg.pruned, pr.pruned);
+        assert_int_equal(pg.groups, pr.groups);
+        assert_int_equal(pg.duplications, pr.duplications);
+        assert_memory_equal(&pg.loss, &pr.loss, sizeof pg.loss);
+        assert_memory_equal(&pg.test_accuracy, &pr.test_accuracy, sizeof pg.test_accuracy);
+        gn_test_assert_same_network(gn_trainer_model(gpu), gn_trainer_model(ref), "cuda");
+        pruned += pr.pruned;
+        gn_trainer_close(ref);
+        gn_trainer_close(gpu);
+    }
+    assert_true(pruned > 0);
+    gn_test_rmdir(dir);
+    gn_data_free(&tr);
+    gn_data_free(&te);
 }
 
 static void test_fashion_against_serial(void **state)
@@ -378,6 +427,7 @@ int main(void)
         cmocka_unit_test(test_optimizers_against_serial),
         cmocka_unit_test(test_relative_against_serial),
         cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_prune_against_serial),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 #endif

@@ -290,7 +290,7 @@ static void test_space_reused(void **state)
     gn_model_free(&m);
 }
 
-/* The options: checked, and refused on cuda (which does not prune yet). */
+/* The options: checked (the cuda backend prunes too: test_gpu). */
 static void test_options(void **state)
 {
     (void)state;
@@ -300,10 +300,6 @@ static void test_options(void **state)
     struct gn_settings s;
     gn_default_settings(&s);
     gn_trainer *t = NULL;
-    s.backend = GN_BACKEND_CUDA;
-    s.prune_threshold = 1.0f;
-    assert_int_equal(gn_trainer_open(&t, &s, &d, NULL, NULL), GN_ERR_INVALID);
-    assert_non_null(strstr(gn_error_message(), "cuda backend does not prune"));
     s.backend = GN_BACKEND_SERIAL;
     s.prune_threshold = -1.0f;
     assert_int_equal(gn_trainer_open(&t, &s, &d, NULL, NULL), GN_ERR_INVALID);

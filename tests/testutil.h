@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "genet/genet.h"
 #include "model.h"
 
 /* A fresh seed per run (GN_TEST_SEED overrides), printed once so a failure
@@ -35,6 +36,12 @@ void gn_test_write_blobs(const char *path, int n, uint64_t seed, uint64_t stream
  * round numbers new slots in the order its workers allocate them). */
 void gn_test_assert_same_network(const struct gn_model *a, const struct gn_model *b,
                                  const char *what);
+
+/* Synthetic, image-like data: count rows of `features` values in [0, 1),
+ * a fraction `zeros` of them exactly 0, the rest class-dependent (labels
+ * from GN_RNG_TEST stream 1 of seed, values streams 2 and 3). */
+struct gn_data gn_test_make_data(int32_t count, int32_t features, int32_t classes, uint64_t seed,
+                                 float zeros);
 
 /* A fresh temporary directory (removed by gn_test_rmdir). */
 char *gn_test_tmpdir(void);

@@ -99,7 +99,8 @@ typedef enum gn_status (*gn_backend_snapshot_fn)(void *ctx, const struct gn_mode
 typedef enum gn_status (*gn_backend_trace_fn)(void *ctx, const struct gn_model *m, int64_t step,
                                               double loss_sum, int64_t hits, int32_t rows,
                                               const struct gn_grow_event *events,
-                                              int32_t n_events);
+                                              int32_t n_events,
+                                              const struct gn_prune_log *prune);
 typedef enum gn_status (*gn_backend_trace_epoch_fn)(void *ctx);
 
 struct gn_backend_io {

@@ -113,8 +113,7 @@ static enum gn_status choose_backend(struct gn_trainer *t)
     char why[256] = "";
     if (want == GN_BACKEND_AUTO) {
         /* --trace: auto keeps to the host backends, whose traces are the
-         * checked reference (--backend cuda traces from inside the kernel);
-         * --prune-threshold too: the cuda backend does not prune */
+         * checked reference (--backend cuda traces from inside the kernel) */
         int usable = gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) == GN_OK;
         if (usable && t->s.ranks > 1)
             return gn_fail(GN_ERR_UNSUPPORTED,
@@ -127,16 +126,13 @@ static enum gn_status choose_backend(struct gn_trainer *t)
             t->backend = gn_backend_ops_of(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason,
                      "--ranks picks a host backend: %s", gn_backend_name(t->backend));
-        } else if (usable && !t->s.trace_path && !(t->s.prune_threshold > 0.0f)) {
+        } else if (usable && !t->s.trace_path) {
             t->backend = GN_BACKEND_CUDA;
             snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s", why);
         } else {
             t->backend = gn_backend_ops_of(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason, "%.200s; using the %s backend",
-                     usable ? (t->s.trace_path ? "--trace picks a host backend (--backend cuda "
-                                                 "traces too)"
-                                               : "--prune-threshold picks a host backend")
-                            : why,
+                     usable ? "--trace picks a host backend (--backend cuda traces too)" : why,
                      gn_backend_name(t->backend));
         }
     } else {
@@ -250,9 +246,6 @@ static enum gn_status check_settings(const struct gn_settings *s)
                        "--ranks %d with --prune-threshold: pruning scores each group over the "
                        "whole minibatch's activations, which no rank holds; not combined yet",
                        s->ranks);
-    if (s->prune_threshold > 0.0f && s->backend == GN_BACKEND_CUDA)
-        return gn_fail(GN_ERR_INVALID, "--prune-threshold: pruning runs on the serial and cpu "
-                                       "backends only; the cuda backend does not prune yet");
     if (s->max_groups < 0 || s->max_edges < 0 || s->max_params < 0 || s->threads < 0 ||
         s->tile < 0)
         return gn_fail(GN_ERR_INVALID, "pool sizes, --threads and --tile must be >= 0");
@@ -424,7 +417,8 @@ static void load_step(void *ctx, int64_t step, float *x, uint8_t *y, int32_t *ro
  * and at each epoch's end, from the backend's copy of the model. */
 static enum gn_status trace_step(void *ctx, const struct gn_model *m, int64_t step,
                                  double loss_sum, int64_t hits, int32_t rows,
-                                 const struct gn_grow_event *events, int32_t n_events)
+                                 const struct gn_grow_event *events, int32_t n_events,
+                                 const struct gn_prune_log *prune)
 {
     struct gn_trainer *t = ctx;
     if (!t->trace) return GN_OK;
@@ -434,6 +428,7 @@ static enum gn_status trace_step(void *ctx, const struct gn_model *m, int64_t st
         .seconds = (double)(gn_now_ns() - t->t0_ns) * 1e-9,
         .events = events,
         .n_events = n_events,
+        .prune = prune,
     };
     return gn_trace_step(t->trace, m, &at, loss_sum, hits, rows);
 }
