@@ -116,19 +116,6 @@ struct gn_block_smem {
  * __syncthreads) before any task math; only warp 0's edge reads use them. */
 static __shared__ const struct gn_edge_rec *gn_block_rec_sm[2];
 
-/* The group of the block's current task, as the caller found it (the
- * kernel's worker copies it by position from its records at the take, one
- * load instead of order -> groups): gn_block_g_sm its slot, or -1 (read the
- * model's). Only the metadata is used (width, lists, bias, kind), which no
- * task changes. */
-static __shared__ struct gn_group gn_block_gr_sm;
-static __shared__ int32_t gn_block_g_sm;
-
-__device__ static inline struct gn_group gn_block_group(const struct gn_model *m, int32_t g)
-{
-    return gn_block_g_sm == g ? gn_block_gr_sm : m->groups[g];
-}
-
 /* Floats of the stage and acc regions for a run: at least one KC-wide
  * chunk of any op at the widest width, and up to GN_BLOCK_TARGET in all
  * (two blocks an SM still fit). The host half sizes the dynamic shared
@@ -361,7 +348,7 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
                                            int32_t g, int32_t r0, int32_t r1,
                                            const struct gn_block_smem &sm)
 {
-    const struct gn_group gr = gn_block_group(m, g);
+    const struct gn_group gr = m->groups[g];
     const int32_t n = gr.width, R = r1 - r0, tid = threadIdx.x;
     const float *bias = m->params + gr.bias;
     /* a chunk: R rows of KS staged inputs (stride gn_block_ld(KS)) and KS
@@ -472,7 +459,7 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
                                             int32_t g, int32_t r0, int32_t r1,
                                             const struct gn_block_smem &sm)
 {
-    const struct gn_group gr = gn_block_group(m, g);
+    const struct gn_group gr = m->groups[g];
     const int32_t K = gr.width, R = r1 - r0, tid = threadIdx.x;
     /* a chunk: R rows of the targets' errors and K rows of the weights'
      * columns, JS columns each (odd stride) */
@@ -617,7 +604,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                                           const struct gn_optim_step &k,
                                           const struct gn_block_smem &sm)
 {
-    const struct gn_group gr = gn_block_group(m, g);
+    const struct gn_group gr = m->groups[g];
     const int32_t n = gr.width, rows = b->rows, tid = threadIdx.x;
     const float *dz = gn_dz(b, g);
     /* db[j] = sum over rows of dz[r][j] in row order: thread tid's columns'

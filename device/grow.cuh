@@ -216,11 +216,6 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
         d->in_rec[p] = gn_edge_rec_of(m, m->in_list[p], false);
         d->out_rec[p] = gn_edge_rec_of(m, m->out_list[p], true);
     }
-    for (int32_t p = blockIdx.x * NT + tid; p < m->n_groups; p += gridDim.x * NT) {
-        const int32_t g = m->order[p];
-        d->pos_rec[p].gr = m->groups[g];
-        d->pos_rec[p].slot = g;
-    }
     const uint32_t n = d->tm.total;
     for (uint32_t i = blockIdx.x * NT + tid; i < n; i += gridDim.x * NT) {
         gn_task_succ(m, &d->tm, i, 0, d->train.succ + d->train.succ_begin[i]);

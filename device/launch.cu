@@ -131,7 +131,6 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->upd_done, MG);
     P(h->in_rec, m->max_edges);
     P(h->out_rec, m->max_edges);
-    P(h->pos_rec, MG);
     P(r->d, 1);
 #undef P
     return GN_OK;

@@ -56,7 +56,6 @@ struct gn_dev {
     int32_t *upd_pos;   /* (parts cap) position of each update part */
     int32_t *upd_rows;  /* (max_groups) input rows per update part, by slot */
     struct gn_edge_rec *in_rec, *out_rec; /* (max_edges) the lists' records (block_ops.cuh) */
-    struct gn_pos_rec *pos_rec; /* (max_groups) the group at each position, with its slot */
     gn_atomic_u32 *upd_done; /* (max_groups) parts finished this step, by slot */
     uint32_t parts_cap;
 
@@ -77,14 +76,6 @@ struct gn_dev {
     struct gn_grow_event *ev; /* (max_groups) the last round's events, by old position */
     int32_t ev_n;             /* the group count before that round */
     int32_t prune_changed;    /* the last pruning round removed groups (block 0 -> all) */
-};
-
-/* The group at a position and its slot, one load for a task's take
- * (rebuilt with the task DAGs). */
-struct gn_pos_rec {
-    struct gn_group gr;
-    int32_t slot;
-    int32_t pad_;
 };
 
 /* A block's thread 0 clocks its phases here, in the block's shared memory

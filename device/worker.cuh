@@ -134,17 +134,6 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             enum gn_status st = gn_dag_take(&d->queue, w, &next, &task);
             if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_STUCK, -1, step, w->worker);
             s_task = st == GN_OK ? task : GN_QUEUE_DONE;
-            /* the task's group, by position, for the block (block_ops.cuh:
-             * gn_block_group) */
-            gn_block_g_sm = -1;
-            if (s_task != GN_QUEUE_DONE) {
-                const int32_t pos = gn_task_decode(&d->tm, s_task).pos;
-                if (pos >= 1 && pos < d->m.n_groups) {
-                    const struct gn_pos_rec pr = d->pos_rec[pos];
-                    gn_block_gr_sm = pr.gr;
-                    gn_block_g_sm = pr.slot;
-                }
-            }
             gn_dev_clock_mark(GN_CUDA_PROF_TAKE);
         }
         __syncthreads();
@@ -156,7 +145,7 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             if (threadIdx.x == 0) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, id);
             break;
         }
-        const int32_t g = gn_block_g_sm;
+        const int32_t g = d->m.order[k.pos];
         const int32_t r0 = k.tile * d->cfg.tile, r1 = min(d->b.rows, r0 + d->cfg.tile);
         /* the injected stuck task: the output's first forward tile of the
          * chosen training step */
@@ -219,10 +208,7 @@ __device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem 
         if (!gn_dev_barrier(d, step)) return false;
     }
     gn_dev_work(d, sm, dag, w, step);
-    if (threadIdx.x == 0) {
-        gn_dev_kind_flush(d->kind_ns);
-        gn_block_g_sm = -1; /* no task's group outside the pass (growth changes them) */
-    }
+    if (threadIdx.x == 0) gn_dev_kind_flush(d->kind_ns);
     return gn_dev_barrier(d, step);
 }
 

@@ -32,10 +32,7 @@ static __global__ void __launch_bounds__(NT)
     const struct gn_block_smem sm = gn_block_smem_carve(smem_raw, smem_stage, smem_acc, lane_sums);
     /* edges read through the model's lists (the kernel's records of them
      * are checked end to end by test_gpu) */
-    if (threadIdx.x == 0) {
-        gn_block_rec_sm[0] = gn_block_rec_sm[1] = NULL;
-        gn_block_g_sm = -1;
-    }
+    if (threadIdx.x == 0) gn_block_rec_sm[0] = gn_block_rec_sm[1] = NULL;
     __syncthreads();
     switch (a.op) {
     case GN_OPCHECK_FORWARD: gn_op_forward_block(m, b, a.g, a.r0, a.r1, sm); break;
