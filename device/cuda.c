@@ -119,7 +119,7 @@ static enum gn_status cuda_open(void **ctx, struct gn_backend_io *io, char *abou
                        sizeof info);
     if (st) return gn_fail(st, "cuda backend: %s", info);
     c->blocks = gn_cuda_blocks(c->run);
-    snprintf(about, len, "; %s; tiles of %d rows", info, cfg->tile);
+    snprintf(about, len, "; %s", info);
     return GN_OK;
 }
 

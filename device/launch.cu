@@ -157,6 +157,19 @@ error:
  * this line: docs/PERF.md ("One block or two an SM"). Decided at launch
  * from the starting graph; growth does not move it.
  */
+/* The SMs of device 0, made current. */
+static enum gn_status gn_cuda_sms(int *sms)
+{
+    enum gn_status st = GN_OK;
+    int dev = 0;
+    GN_CUDA_TRY(cudaSetDevice(0));
+    GN_CUDA_TRY(cudaGetDevice(&dev));
+    GN_CUDA_TRY(cudaDeviceGetAttribute(sms, cudaDevAttrMultiProcessorCount, dev));
+    return GN_OK;
+error:
+    return st;
+}
+
 static int gn_cuda_blocks_per_sm(const struct gn_model *m, const struct gn_plan *cfg, int sms)
 {
     const int64_t depth = m->depth > 0 ? m->depth : 1;
@@ -164,7 +177,7 @@ static int gn_cuda_blocks_per_sm(const struct gn_model *m, const struct gn_plan 
     return tasks >= (int64_t)sms * depth ? 2 : 1;
 }
 
-extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *cfg,
+extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *asked,
                                          const struct gn_model *m, const float *test_x,
                                          const uint8_t *test_y, char *info, size_t info_len)
 {
@@ -172,6 +185,21 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     struct gn_cuda_run *r = (struct gn_cuda_run *)calloc(1, sizeof *r);
     *out = NULL;
     if (!r) return gn_fail(GN_ERR_NOMEM, "out of memory");
+    /* the plan, with the tile chosen here unless --tile gave it: from the
+     * starting graph and the workers the launch will have (one or two
+     * blocks an SM, decided from the plan's 32-row tiles as measured) */
+    struct gn_plan pl = *asked;
+    const struct gn_plan *cfg = &pl;
+    int sms = 0, want = 1;
+    if ((st = gn_cuda_sms(&sms))) {
+        free(r);
+        return st;
+    }
+    want = asked->blocks_per_sm > 0 ? asked->blocks_per_sm : gn_cuda_blocks_per_sm(m, asked, sms);
+    if (asked->tile_asked <= 0) {
+        pl.tile = gn_plan_cuda_tile(pl.batch, m->n_groups - 1, m->depth, sms * want);
+        pl.tiles = (pl.batch + pl.tile - 1) / pl.tile;
+    }
     struct gn_dev *h = &r->h;
     const uint32_t MG = (uint32_t)m->max_groups, ME = (uint32_t)m->max_edges;
     const uint32_t T = (uint32_t)cfg->tiles;
@@ -271,10 +299,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
      * kernel's two entries, kernel.cu), gn_cuda_blocks_per_sm unless the
      * plan says */
     {
-        int dev = 0, sms = 0, per_sm = 0;
-        GN_CUDA_TRY(cudaGetDevice(&dev));
-        GN_CUDA_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-        int want = cfg->blocks_per_sm > 0 ? cfg->blocks_per_sm : gn_cuda_blocks_per_sm(m, cfg, sms);
+        int per_sm = 0;
         const void *kernel = gn_cuda_kernel_entry(want);
         GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r->smem));
         GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, NT, r->smem));
@@ -288,9 +313,10 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         h->blocks = sms * want;
         snprintf(info, info_len,
                  "%d worker blocks (%d SMs x %d, %d resident possible) of %d threads, %zu B shared "
-                 "memory each; %.1f MiB of device memory in %d buffers taken at start",
+                 "memory each; %.1f MiB of device memory in %d buffers taken at start; tiles of "
+                 "%d rows%s",
                  h->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0,
-                 r->n_table);
+                 r->n_table, cfg->tile, asked->tile_asked > 0 ? " (--tile)" : "");
         void *p;
         if ((st = mapped((void **)&r->bstat, &p, (size_t)h->blocks * sizeof *r->bstat)))
             goto error;

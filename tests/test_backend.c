@@ -209,12 +209,24 @@ static void test_plan_tiles(void **state)
     s.threads = 4;
 
     gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);
-    assert_int_equal(p.tile, 32);
+    assert_int_equal(p.tile, 32); /* until the launch chooses */
     assert_int_equal(p.tiles, 8);
+    assert_int_equal(p.tile_asked, 0);
     s.tile = 100;
     gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);
     assert_int_equal(p.tile, 64);
     assert_int_equal(p.tiles, 4);
+    assert_int_equal(p.tile_asked, 100);
+    /* the launch's choice, on the benchmark graphs' shapes (batch 256,
+     * hidden groups + output, depth, workers): about a forward task per
+     * worker on an average level */
+    assert_int_equal(gn_plan_cuda_tile(256, 1025, 33, 264), 32);  /* layered */
+    assert_int_equal(gn_plan_cuda_tile(256, 4097, 65, 264), 64);  /* many */
+    assert_int_equal(gn_plan_cuda_tile(256, 2, 2, 132), 16);      /* one group */
+    assert_int_equal(gn_plan_cuda_tile(256, 1025, 1025, 132), 16); /* deep */
+    assert_int_equal(gn_plan_cuda_tile(256, 65, 9, 132), 16);     /* sweep-64-32 */
+    assert_int_equal(gn_plan_cuda_tile(256, 257, 17, 132), 32);   /* sweep-256-32 */
+    assert_int_equal(gn_plan_cuda_tile(12, 2, 2, 132), 12);       /* at most the batch */
     s.tile = 0;
     s.batch = 20;
     gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);

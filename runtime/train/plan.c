@@ -77,6 +77,7 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     switch (b) {
     case GN_BACKEND_CUDA:
         p->workers = 1;
+        p->tile_asked = s->tile;
         p->tile = s->tile > 0 ? s->tile : 32;
         if (p->tile > p->batch) p->tile = p->batch;
         if (p->tile > 64) p->tile = 64;
@@ -105,6 +106,15 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->trace_every = s->trace_every;
     p->explode_loss = gn_guard_explode_loss(p->classes);
     p->chance_loss = gn_guard_chance_loss(train->y, p->n_train, p->classes);
+}
+
+int32_t gn_plan_cuda_tile(int32_t batch, int64_t groups, int64_t depth, int32_t workers)
+{
+    const double want = (double)batch * (double)(groups > 0 ? groups : 1) /
+                        ((double)(depth > 0 ? depth : 1) * (double)(workers > 0 ? workers : 1));
+    /* nearest in ratio: the boundaries are 16 sqrt 2 and 32 sqrt 2 */
+    int32_t t = want < 22.627417 ? 16 : want < 45.254834 ? 32 : 64;
+    return t > batch ? batch : t;
 }
 
 void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, int32_t guard,

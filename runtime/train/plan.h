@@ -10,7 +10,9 @@
  * in it: they belong to the device state.
  *
  * The tile rule lives here, once for every backend:
- *   cuda    --tile, else 32; at most the batch and at most 64;
+ *   cuda    --tile, else chosen at launch from the starting graph
+ *           (gn_plan_cuda_tile; 32 until then); at most the batch and at
+ *           most 64;
  *   cpu     gn_taskgraph_tiles: --tile, else two tiles per worker on the
  *           first level, at least 8 rows; at most the batch;
  *   serial  one tile of the whole batch (it does not tile).
@@ -49,7 +51,7 @@ struct gn_plan {
      * (1-based) spins without finishing, so the queue's no-progress
      * detection must fire (settings.cuda_inject_stuck). */
     int32_t inject_stuck_step;
-    int32_t pad_;
+    int32_t tile_asked; /* --tile as given (0: chosen; cuda: at launch, gn_plan_cuda_tile) */
     int64_t data_timeout_ns; /* cuda: a batch that does not come within this: error */
     int64_t wait_timeout_ns; /* cuda: a barrier that does not open within this: error */
     /* A resumed run (--resume): steps done before it, and the sums of the
@@ -106,6 +108,16 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
 
 /* The start position: the step the run starts at, the growth rounds done
  * before it and the sums of its epoch so far (ignored at an epoch's start). */
+/* The cuda backend's rows per task when --tile is not given, from the
+ * starting graph and the launch's worker blocks: about one forward task
+ * per worker on an average level (groups: the hidden groups and the
+ * output; depth: the levels), i.e. batch x groups / (depth x workers) rows,
+ * the nearest of 16, 32 and 64 (in ratio), at most the batch. The result's
+ * bits do not depend on the tile (every sum runs over rows or within one
+ * row in a fixed order), only its speed: docs/PERF.md has the measurements
+ * the rule follows. */
+int32_t gn_plan_cuda_tile(int32_t batch, int64_t groups, int64_t depth, int32_t workers);
+
 void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, int32_t guard, double loss_sum,
                    int64_t hits, int64_t seen);
 
