@@ -314,11 +314,7 @@ static enum gn_status take_snapshot(struct cuda_ctx *c)
                                        ctl->snap_guard};
     const int64_t round = ctl->snap_grow_round;
     enum gn_status st = GN_OK;
-    if (!c->snap_ready) {
-        st = gn_model_init(&c->snap, m->inputs, m->classes, m->group_size, m->max_groups,
-                           m->max_edges, m->max_params);
-        c->snap_ready = st == GN_OK;
-    }
+    if (!c->snap_ready) c->snap_ready = (st = gn_model_clone(&c->snap, m)) == GN_OK;
     if (!st) st = gn_cuda_download(c->run, &c->snap);
     c->snapped = step;
     gn_release_fence();
@@ -347,9 +343,8 @@ static enum gn_status prune_round(struct cuda_ctx *c)
     gn_acquire_fence(); /* the kernel's writes before prune_step */
     enum gn_status st = GN_OK;
     if (!c->pm_ready) {
-        st = gn_model_init(&c->pm, m->inputs, m->classes, m->group_size, m->max_groups,
-                           m->max_edges, m->max_params);
-        if (!st && (st = gn_buffers_init(&c->pb, &c->pm, cfg->batch))) gn_model_free(&c->pm);
+        if (!(st = gn_model_clone(&c->pm, m)) && (st = gn_buffers_init(&c->pb, &c->pm, cfg->batch)))
+            gn_model_free(&c->pm);
         c->pm_ready = st == GN_OK;
     }
     struct gn_prune_log log = {0};

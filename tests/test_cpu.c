@@ -110,23 +110,9 @@ static void test_random_dags(void **state)
     char *dir = gn_test_tmpdir();
     int64_t pruned = 0;
     for (int k = 0; k < 4; k++) {
-        struct gn_model m;
-        assert_int_equal(gn_model_init(&m, 20, 5, 6, 64, 512, 1 << 20), GN_OK);
-        gn_test_random_dag(&m, seed + (uint64_t)k, 3 + k * 3);
         char path[512];
-        snprintf(path, sizeof path, "%s/dag%d.json", dir, k);
-        assert_int_equal(gn_graph_write(path, &m), GN_OK);
-        gn_model_free(&m);
-        struct gn_settings s;
-        gn_default_settings(&s);
-        s.group_size = 6;
-        s.batch = 32;
-        s.epochs = 3;
-        s.grow_every = 5;
-        s.grow_threshold = 0.0f;
-        s.max_groups = 400; /* room for every duplication: see test_pool_full */
-        s.grow = (enum gn_grow_policy)(GN_GROW_DEPTH + k % 4);
-        s.seed = seed + 7 * (uint64_t)k;
+        struct gn_settings s; /* room for every duplication: see pool_full */
+        gn_test_random_dag_case(dir, k, seed, &s, path, sizeof path);
         compare_backends(&train, &test, s, path);
         /* relative, at a ratio that marks the upper half each round */
         struct gn_settings r = s;

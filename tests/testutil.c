@@ -10,6 +10,7 @@
 
 #include <cmocka.h>
 
+#include "graphfile.h"
 #include "rng.h"
 #include "testutil.h"
 
@@ -143,4 +144,24 @@ struct gn_data gn_test_make_data(int32_t count, int32_t features, int32_t classe
         }
     }
     return d;
+}
+
+void gn_test_random_dag_case(const char *dir, int k, uint64_t seed, struct gn_settings *s,
+                             char *path, size_t len)
+{
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, 20, 5, 6, 64, 512, 1 << 20), GN_OK);
+    gn_test_random_dag(&m, seed + (uint64_t)k, 3 + k * 3);
+    snprintf(path, len, "%s/dag%d.json", dir, k);
+    assert_int_equal(gn_graph_write(path, &m), GN_OK);
+    gn_model_free(&m);
+    gn_default_settings(s);
+    s->group_size = 6;
+    s->batch = 32;
+    s->epochs = 3;
+    s->grow_every = 5;
+    s->grow_threshold = 0.0f;
+    s->max_groups = 400; /* room for every duplication */
+    s->grow = (enum gn_grow_policy)(GN_GROW_DEPTH + k % 4);
+    s->seed = seed + 7 * (uint64_t)k;
 }

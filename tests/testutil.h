@@ -2,6 +2,7 @@
 #ifndef GN_TESTS_TESTUTIL_H
 #define GN_TESTS_TESTUTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "genet/genet.h"
@@ -42,6 +43,15 @@ void gn_test_assert_same_network(const struct gn_model *a, const struct gn_model
  * from GN_RNG_TEST stream 1 of seed, values streams 2 and 3). */
 struct gn_data gn_test_make_data(int32_t count, int32_t features, int32_t classes, uint64_t seed,
                                  float zeros);
+
+/* Random-DAG training case k (k >= 0) of the backend comparisons (test_cpu,
+ * test_gpu): the graph of gn_test_random_dag with 3 + 3k hidden groups of
+ * 6, seeded seed + k, written to dir/dag<k>.json (path, len bytes), and
+ * its settings in *s: the defaults with batch 32, 3 epochs, growth every 5
+ * steps at threshold 0 by policy depth, width, alternate, random (k mod 4),
+ * room for 400 groups, seed seed + 7k. Data: 20 features, 5 classes. */
+void gn_test_random_dag_case(const char *dir, int k, uint64_t seed, struct gn_settings *s,
+                             char *path, size_t len);
 
 /* A fresh temporary directory (removed by gn_test_rmdir). */
 char *gn_test_tmpdir(void);
