@@ -5,8 +5,9 @@
 #
 #   (a) genet-rt grown from one hidden group: `genet-rt train DATA --json`
 #       with the default options (inputs standardized, SGD momentum 0.9,
-#       lr 0.05 with a 200-step warmup and a cosine decay, batch 256,
-#       10 epochs, growth alternate), the grown graph saved;
+#       lr 0.05 with a 200-step warmup and a cosine decay, batch 128,
+#       weight decay 1e-3, 10 epochs, growth width) plus GROWN_OPTS, the
+#       grown graph saved;
 #   (b) a traditional MLP in PyTorch, 2 hidden layers of the width (a
 #       multiple of 32) whose parameter count is nearest to the mean of
 #       (a)'s final networks, the same optimizer and schedule;
@@ -27,6 +28,10 @@
 #   BACKEND   genet-rt backend (default auto: cuda where a GPU is usable)
 #   TORCH_DEVICE  cuda or cpu (default: cuda where torch sees one)
 #   MLP_LAYERS    hidden layers of the MLP (default 2)
+#   BATCH, WEIGHT_DECAY  passed to all three (defaults 128 and 1e-3:
+#             genet-rt's defaults)
+#   GROWN_OPTS    more genet-rt options for (a) only, e.g. a recipe's
+#             "--grow-every 100 --grow-noise 0.1" (word-split)
 #   TORCH_INIT    he (default: the same rule as genet-rt's groups) or torch
 #   LIMIT_TRAIN   use only the first N training examples (smoke tests)
 #   RUN_TIMEOUT   seconds one training run may take (default 300)
@@ -42,6 +47,9 @@ SEEDS=${SEEDS:-1 2 3}
 EPOCHS=${EPOCHS:-10}
 BACKEND=${BACKEND:-auto}
 MLP_LAYERS=${MLP_LAYERS:-2}
+BATCH=${BATCH:-128}
+WEIGHT_DECAY=${WEIGHT_DECAY:-1e-3}
+GROWN_OPTS=${GROWN_OPTS:-}
 TORCH_INIT=${TORCH_INIT:-he}
 LIMIT_TRAIN=${LIMIT_TRAIN:-}
 RUN_TIMEOUT=${RUN_TIMEOUT:-300}
@@ -58,13 +66,15 @@ RAW="$OUT/accuracy-raw"
 rm -rf "$RAW" "$OUT/accuracy.png"
 mkdir -p "$RAW"
 T0=$(date +%s)
-TRAIN_OPTS=(--epochs "$EPOCHS" --backend "$BACKEND" --quiet --stats-interval 0)
+TRAIN_OPTS=(--epochs "$EPOCHS" --batch "$BATCH" --weight-decay "$WEIGHT_DECAY" --backend "$BACKEND"
+    --quiet --stats-interval 0)
 [ -n "$LIMIT_TRAIN" ] && TRAIN_OPTS+=(--limit-train "$LIMIT_TRAIN")
 
 # (a) grown from one hidden group, default options
 for s in $SEEDS; do
     say "(a) genet-rt grown, seed $s ($(( $(date +%s) - T0 )) s)"
-    timeout "$RUN_TIMEOUT" "$GENET" train "$DATA" --json --seed "$s" "${TRAIN_OPTS[@]}" \
+    # shellcheck disable=SC2086
+    timeout "$RUN_TIMEOUT" "$GENET" train "$DATA" --json --seed "$s" "${TRAIN_OPTS[@]}" $GROWN_OPTS \
         --save-graph "$RAW/grown.seed$s.graph.json" >"$RAW/grown.seed$s.out" 2>"$RAW/grown.seed$s.err" \
         || say "  failed: $(tail -n 1 "$RAW/grown.seed$s.err")"
 done
@@ -96,7 +106,8 @@ for s in $SEEDS; do
 done
 
 # (b) the MLP in PyTorch
-TORCH_OPTS=(--units "$UNITS" --layers "$MLP_LAYERS" --epochs "$EPOCHS" --init "$TORCH_INIT")
+TORCH_OPTS=(--units "$UNITS" --layers "$MLP_LAYERS" --epochs "$EPOCHS" --init "$TORCH_INIT"
+    --batch "$BATCH" --weight-decay "$WEIGHT_DECAY")
 [ -n "${TORCH_DEVICE:-}" ] && TORCH_OPTS+=(--device "$TORCH_DEVICE")
 [ -n "$LIMIT_TRAIN" ] && TORCH_OPTS+=(--limit-train "$LIMIT_TRAIN")
 for s in $SEEDS; do
@@ -112,6 +123,7 @@ command -v nvidia-smi >/dev/null 2>&1 &&
 "$PYTHON" - "$RAW/meta.json" <<EOF
 import json, sys
 json.dump({"seeds": "$SEEDS".split(), "epochs": $EPOCHS, "mlp_layers": $MLP_LAYERS,
+           "batch": $BATCH, "weight_decay": $WEIGHT_DECAY, "grown_opts": "$GROWN_OPTS",
            "mlp_groups": $MLP_GROUPS, "mlp_units": $UNITS, "mlp_params": $MLP_PARAMS,
            "grown_params": [int(p) for p in "${PARAMS[*]}".split()], "grown_params_mean": $MEAN,
            "torch_init": "$TORCH_INIT", "gpu": "$GPU", "backend": "$BACKEND",
