@@ -15,10 +15,11 @@
  *   duplicate  each chosen group by one block: a granted one into its
  *            space, the block's threads as lanes (gn_grow_apply), a refused
  *            one counted; blocks duplicate different groups at once;
- *   rebuild  block 0: the new order (gn_grow_place: each child right after
- *            its parent, by a block prefix sum), positions, the CSR lists
- *            (sorted by gn_model_sort_lists); then every block rebuilds the
- *            task DAGs from gn_task_succ / gn_task_indeg (taskgraph.h).
+ *   rebuild  the new order (gn_grow_place: each child right after its
+ *            parent, by a block prefix sum), positions, the CSR lists
+ *            (sorted by gn_model_sort_lists), then the task DAGs from
+ *            gn_task_succ / gn_task_indeg (taskgraph.h), every block
+ *            taking a share of the edges, groups and tasks.
  * The host backends run the same functions (grow.c, cpu.c, taskgraph.c).
  */
 #ifndef GN_DEVICE_GROW_CUH
@@ -85,65 +86,123 @@ __device__ static struct gn_grow_sum gn_dev_need(const struct gn_dev *d, int32_t
     return s;
 }
 
-/* Block 0: the new order, positions, CSR edge lists in canonical order. */
-__device__ static void gn_dev_rebuild_model(struct gn_dev *d, int32_t n_old)
+/* Block-wide exclusive scan of one value a thread (all threads call it):
+ * returns the sum of the values of the threads before, *total the
+ * block's sum. A warp scan by shuffles, then the warps' sums: no shared
+ * memory beyond one word a warp (the rebuilds below call it in loops). */
+__device__ static uint32_t gn_block_scan_u32(uint32_t v, uint32_t *total)
+{
+    __shared__ uint32_t s_warp[NT / 32];
+    const int32_t lane = threadIdx.x & 31, w = threadIdx.x >> 5;
+    uint32_t x = v;
+    for (int32_t k = 1; k < 32; k *= 2) {
+        const uint32_t y = __shfl_up_sync(0xffffffffu, x, k);
+        if (lane >= k) x += y;
+    }
+    if (lane == 31) s_warp[w] = x;
+    __syncthreads();
+    uint32_t before = 0, sum = 0;
+    for (int32_t i = 0; i < NT / 32; i++) {
+        const uint32_t t = s_warp[i];
+        if (i < w) before += t;
+        sum += t;
+    }
+    __syncthreads(); /* s_warp is free for the next call */
+    *total = sum;
+    return before + x - v;
+}
+
+/* The sum of a[0 .. n) over the block, every thread gets it. */
+__device__ static uint32_t gn_block_sum_u32(const uint32_t *a, uint32_t n)
+{
+    uint32_t v = 0, total;
+    for (uint32_t i = threadIdx.x; i < n; i += NT) v += a[i];
+    gn_block_scan_u32(v, &total);
+    return total;
+}
+
+/* The new order, positions and CSR edge lists in canonical order after a
+ * round added groups, every block at once (four grid barriers):
+ *   1. block 0: the order (gn_grow_place: each child right after its
+ *      parent, by a block prefix sum), positions, counts zeroed;
+ *   2. every block: a share of the edges counted into in_count/out_count;
+ *   3. block 0: the lists' offsets (prefix sums over the groups);
+ *   4. every block: its edges into the lists (the atomics fill them in
+ *      any order);
+ *   5. every block: its groups' lists sorted (gn_model_sort_lists): the
+ *      canonical order, whatever the atomics did.
+ * A single block doing all of it was most of a round in which hundreds of
+ * groups duplicated. */
+__device__ static __noinline__ bool gn_dev_rebuild_model(struct gn_dev *d, int32_t n_old,
+                                                         int64_t step)
 {
     struct gn_model *m = &d->m;
     const int32_t tid = threadIdx.x;
     const int32_t n = m->n_groups, E = m->n_edges;
+    const int32_t first = blockIdx.x * NT + tid, stride = gridDim.x * NT;
     int32_t *order = m->order, *child_of = d->child_of, *scratch = d->scratch;
-    gn_block_prefix(
-        n_old, [=](int32_t i) { return gn_grow_place(order, child_of, i, 0, NULL); },
-        [=](int32_t i, int32_t at) { gn_grow_place(order, child_of, i, at, scratch); });
-    __syncthreads();
-    for (int32_t i = tid; i < n; i += NT) {
-        m->order[i] = scratch[i];
-        m->groups[scratch[i]].pos = i;
-        m->groups[i].in_count = m->groups[i].out_count = 0;
-        d->cursor[i] = 0;
+    int32_t *in_at = d->cursor, *out_at = scratch; /* the lists' fill cursors (phases 3, 4) */
+    if (blockIdx.x == 0) {
+        gn_block_prefix(
+            n_old, [=](int32_t i) { return gn_grow_place(order, child_of, i, 0, NULL); },
+            [=](int32_t i, int32_t at) { gn_grow_place(order, child_of, i, at, scratch); });
+        __syncthreads();
+        for (int32_t i = tid; i < n; i += NT) {
+            m->order[i] = scratch[i];
+            m->groups[scratch[i]].pos = i;
+            m->groups[i].in_count = m->groups[i].out_count = 0;
+        }
     }
-    __syncthreads();
-    for (int32_t e = tid; e < E; e += NT) {
+    if (!gn_dev_barrier(d, step)) return false;
+    for (int32_t e = first; e < E; e += stride) {
         const struct gn_edge ed = m->edges[e];
         if (ed.src < 0) continue;
         atomicAdd(&m->groups[ed.dst].in_count, 1);
         atomicAdd(&m->groups[ed.src].out_count, 1);
     }
-    __syncthreads();
-    struct gn_group *groups = m->groups;
-    gn_block_prefix(
-        n, [=](int32_t g) { return groups[g].in_count; },
-        [=](int32_t g, int32_t at) { groups[g].in_begin = at; });
-    gn_block_prefix(
-        n, [=](int32_t g) { return groups[g].out_count; },
-        [=](int32_t g, int32_t at) { groups[g].out_begin = at; });
-    __syncthreads();
-    for (int32_t e = tid; e < E; e += NT) {
+    if (!gn_dev_barrier(d, step)) return false;
+    if (blockIdx.x == 0) {
+        /* scratch is free once the order is copied out of it */
+        struct gn_group *groups = m->groups;
+        gn_block_prefix(
+            n, [=](int32_t g) { return groups[g].in_count; },
+            [=](int32_t g, int32_t at) { groups[g].in_begin = at; });
+        gn_block_prefix(
+            n, [=](int32_t g) { return groups[g].out_count; },
+            [=](int32_t g, int32_t at) { groups[g].out_begin = at; });
+        for (int32_t i = tid; i < n; i += NT) in_at[i] = out_at[i] = 0;
+    }
+    if (!gn_dev_barrier(d, step)) return false;
+    for (int32_t e = first; e < E; e += stride) {
         const struct gn_edge ed = m->edges[e];
         if (ed.src < 0) continue;
-        m->in_list[m->groups[ed.dst].in_begin + atomicAdd(&d->cursor[ed.dst], 1)] = e;
+        m->in_list[m->groups[ed.dst].in_begin + atomicAdd(&in_at[ed.dst], 1)] = e;
+        m->out_list[m->groups[ed.src].out_begin + atomicAdd(&out_at[ed.src], 1)] = e;
     }
-    __syncthreads();
-    for (int32_t i = tid; i < n; i += NT) d->cursor[i] = 0;
-    __syncthreads();
-    for (int32_t e = tid; e < E; e += NT) {
-        const struct gn_edge ed = m->edges[e];
-        if (ed.src < 0) continue;
-        m->out_list[m->groups[ed.src].out_begin + atomicAdd(&d->cursor[ed.src], 1)] = e;
-    }
-    __syncthreads();
+    if (!gn_dev_barrier(d, step)) return false;
     /* the atomics above filled the lists in any order: the canonical sort */
-    for (int32_t g = tid; g < n; g += NT) gn_model_sort_lists(m, g);
+    for (int32_t g = first; g < n; g += stride) gn_model_sort_lists(m, g);
+    return true;
 }
 
-/* Rebuild both task DAGs from the model: block 0 counts and scans, then
- * every block fills its share. The eval DAG shares the training DAG's
- * successor array: a forward task's list there holds only forward
- * successors (gn_task_succ with eval = 1 gives the same), except the
- * output's, which the eval DAG cuts to empty lists by its own offsets. */
+/* Rebuild both task DAGs from the model, every block at once:
+ *   1. block 0: the update parts (a prefix sum over positions) and the
+ *      task map; barrier;
+ *   2. every block takes a contiguous share of the tasks, counts their
+ *      successors (gn_task_succ) and scans them: each task's first
+ *      successor within the share (task_deg), the share's total
+ *      (blk_sum); the lists' records too; barrier;
+ *   3. every block scans blk_sum for its share's base, writes its tasks'
+ *      offsets and successors, in-degrees, armed counters and roots;
+ *      barrier.
+ * Three grid barriers and no step walks more than a block's share (a
+ * single block walking every task made a growth round cost more than a
+ * training step). The eval DAG shares the training DAG's successor array:
+ * a forward task's list there holds only forward successors (gn_task_succ
+ * with eval = 1 gives the same), except the output's, which the eval DAG
+ * cuts to empty lists by its own offsets. */
 __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_t step)
 {
-    __shared__ uint32_t s_part[NT];
     const struct gn_model *m = &d->m;
     const int32_t tid = threadIdx.x;
     if (blockIdx.x == 0) {
@@ -171,43 +230,16 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
             tm->total = tm->upd0 + tm->parts;
             tm->upd_base = d->upd_base;
             tm->upd_pos = d->upd_pos;
+            d->train.n_tasks = tm->total;
+            d->eval.n_tasks = tm->bwd0;
+            d->train.n_roots = 0; /* counted in phase 3 */
+            d->eval.n_roots = 0;
+            if (tm->total > d->dag_cap_tasks) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, tm->total);
         }
         __syncthreads();
         for (int32_t p = 1 + tid; p < m->n_groups; p += NT)
             for (int32_t i = d->upd_base[p]; i < d->upd_base[p + 1] && (uint32_t)i < d->tm.parts; i++)
                 d->upd_pos[i] = p;
-        __syncthreads();
-        const uint32_t n = d->tm.total;
-        const uint32_t per = (n + NT - 1) / NT, lo = min(n, per * tid), hi = min(n, lo + per);
-        uint32_t s = 0;
-        for (uint32_t i = lo; i < hi; i++) {
-            d->task_deg[i] = gn_task_succ(m, &d->tm, i, 0, NULL);
-            s += d->task_deg[i];
-        }
-        s_part[tid] = s;
-        __syncthreads();
-        if (tid == 0) {
-            uint32_t acc = 0;
-            for (int32_t i = 0; i < NT; i++) {
-                uint32_t v = s_part[i];
-                s_part[i] = acc;
-                acc += v;
-            }
-            d->train.n_tasks = n;
-            d->train.n_edges = acc;
-            d->eval.n_tasks = d->tm.bwd0;
-            d->train.n_roots = 0; /* counted below, after the barrier */
-            d->eval.n_roots = 0;
-            if (acc > d->dag_cap_edges || n > d->dag_cap_tasks)
-                gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, acc);
-        }
-        __syncthreads();
-        uint32_t off = s_part[tid];
-        for (uint32_t i = lo; i < hi; i++) {
-            d->train.succ_begin[i] = off;
-            off += d->task_deg[i];
-        }
-        if (tid == NT - 1) d->train.succ_begin[n] = d->train.n_edges;
     }
     if (!gn_dev_barrier(d, step)) return false;
     /* the lists' records for the task math (block_ops.cuh: gn_edge_rec);
@@ -216,20 +248,47 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
         d->in_rec[p] = gn_edge_rec_of(m, m->in_list[p], false);
         d->out_rec[p] = gn_edge_rec_of(m, m->out_list[p], true);
     }
-    const uint32_t n = d->tm.total;
-    for (uint32_t i = blockIdx.x * NT + tid; i < n; i += gridDim.x * NT) {
-        gn_task_succ(m, &d->tm, i, 0, d->train.succ + d->train.succ_begin[i]);
-        d->train.indeg_init[i] = gn_task_indeg(m, &d->tm, i);
+    const struct gn_taskmap *tm = &d->tm;
+    const uint32_t n = tm->total, G = gridDim.x, per = (n + G - 1) / G;
+    const uint32_t lo = min(n, per * blockIdx.x), hi = min(n, lo + per);
+    uint32_t *first = d->task_deg;
+    uint32_t carry = 0;
+    for (uint32_t b0 = lo; b0 < hi; b0 += NT) {
+        const uint32_t i = b0 + tid;
+        uint32_t total;
+        const uint32_t at = gn_block_scan_u32(i < hi ? gn_task_succ(m, tm, i, 0, NULL) : 0, &total);
+        if (i < hi) first[i] = carry + at;
+        carry += total;
+    }
+    if (tid == 0) d->blk_sum[blockIdx.x] = carry;
+    if (!gn_dev_barrier(d, step)) return false;
+    /* this share's base, the training DAG's edge count, and the offset of
+     * the output's first forward task (where the eval DAG's lists end) */
+    const uint32_t first_out = tm->bwd0 - (uint32_t)tm->tiles;
+    const uint32_t base = gn_block_sum_u32(d->blk_sum, blockIdx.x);
+    const uint32_t out_base = gn_block_sum_u32(d->blk_sum, first_out / per) + first[first_out];
+    const uint32_t edges = gn_block_sum_u32(d->blk_sum, G);
+    if (edges > d->dag_cap_edges) {
+        if (blockIdx.x == 0 && tid == 0) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, edges);
+        return gn_dev_barrier(d, step);
+    }
+    if (blockIdx.x == 0 && tid == 0) {
+        d->train.n_edges = edges;
+        d->train.succ_begin[n] = edges;
+    }
+    for (uint32_t i = lo + tid; i < hi; i += NT) {
+        const uint32_t at = base + first[i];
+        d->train.succ_begin[i] = at;
+        gn_task_succ(m, tm, i, 0, d->train.succ + at);
+        d->train.indeg_init[i] = gn_task_indeg(m, tm, i);
         /* the counters armed for the next pass, the roots listed (in any
          * order: a root's ticket changes where it runs, not what it
          * computes) */
-        if (gn_dag_arm_one(&d->train, i))
-            d->train.roots[atomicAdd(&d->train.n_roots, 1u)] = i;
-        if (i <= d->tm.bwd0) {
-            const uint32_t first_out = d->tm.bwd0 - (uint32_t)d->tm.tiles;
-            d->eval.succ_begin[i] = d->train.succ_begin[i < first_out ? i : first_out];
-            if (i < d->tm.bwd0) {
-                d->eval.indeg_init[i] = gn_task_indeg(m, &d->tm, i);
+        if (gn_dag_arm_one(&d->train, i)) d->train.roots[atomicAdd(&d->train.n_roots, 1u)] = i;
+        if (i <= tm->bwd0) {
+            d->eval.succ_begin[i] = i < first_out ? at : out_base;
+            if (i < tm->bwd0) {
+                d->eval.indeg_init[i] = gn_task_indeg(m, tm, i);
                 if (gn_dag_arm_one(&d->eval, i))
                     d->eval.roots[atomicAdd(&d->eval.n_roots, 1u)] = i;
             }
@@ -346,18 +405,14 @@ __device__ static __noinline__ bool gn_dev_grow(struct gn_dev *d, int64_t step)
         __syncthreads();
     }
     if (!gn_dev_barrier(d, step)) return false;
-    if (blockIdx.x == 0) {
-        if (threadIdx.x == 0) {
-            d->grow_round = round + 1;
-            m->n_groups = (int32_t)gn_pool_used(&d->pools.groups);
-            m->n_edges = (int32_t)gn_pool_used(&d->pools.edges);
-            m->n_params = (int64_t)gn_pool_used(&d->pools.params);
-        }
-        __syncthreads();
-        if (m->n_groups != n_old) gn_dev_rebuild_model(d, n_old);
+    if (blockIdx.x == 0 && threadIdx.x == 0) {
+        d->grow_round = round + 1;
+        m->n_groups = (int32_t)gn_pool_used(&d->pools.groups);
+        m->n_edges = (int32_t)gn_pool_used(&d->pools.edges);
+        m->n_params = (int64_t)gn_pool_used(&d->pools.params);
     }
     if (!gn_dev_barrier(d, step)) return false;
-    return m->n_groups == n_old || gn_dev_rebuild_dags(d, step);
+    return m->n_groups == n_old || (gn_dev_rebuild_model(d, n_old, step) && gn_dev_rebuild_dags(d, step));
 }
 
 #endif

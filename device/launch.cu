@@ -85,7 +85,7 @@ error:
 /* Every device buffer of the run, planned. */
 static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *cfg,
                                    const struct gn_model *m, uint32_t cap_tasks,
-                                   uint32_t cap_edges, uint32_t parts_cap)
+                                   uint32_t cap_edges, uint32_t parts_cap, uint32_t blocks)
 {
     struct gn_dev *h = &r->h;
     const size_t B = (size_t)cfg->batch, MG = (size_t)m->max_groups, mw = (size_t)m->max_width;
@@ -125,6 +125,7 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->eval.indeg, cap_tasks);
     P(h->eval.roots, cap_tasks);
     P(h->task_deg, cap_tasks);
+    P(h->blk_sum, blocks);
     P(h->upd_base, MG + 1);
     P(h->upd_pos, parts_cap);
     P(h->upd_rows, MG);
@@ -208,7 +209,9 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     const uint32_t cap_edges = T * (3 * ME + 2 * MG + GN_CUDA_MAX_PARTS * (MG + ME));
     gn_block_smem_floats(cfg->tile, m->max_width, &h->smem_stage, &h->smem_acc);
     r->smem = gn_block_smem_bytes(h->smem_stage, h->smem_acc);
-    if ((st = plan_buffers(r, cfg, m, cap_tasks, cap_edges, parts_cap))) goto error;
+    /* sms x want blocks at most (the launch may lower want, below) */
+    if ((st = plan_buffers(r, cfg, m, cap_tasks, cap_edges, parts_cap, (uint32_t)(sms * want))))
+        goto error;
     {
         size_t free_b = 0, total_b = 0;
         GN_CUDA_TRY(cudaSetDevice(0));

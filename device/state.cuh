@@ -51,7 +51,7 @@ struct gn_dev {
     struct gn_dag train, eval;
     struct gn_taskmap tm;
     uint32_t dag_cap_tasks, dag_cap_edges;
-    uint32_t *task_deg; /* scratch: successors per task while building */
+    uint32_t *task_deg; /* scratch while building: a task's first successor within its block's share */
     int32_t *upd_base;  /* (max_groups + 1) first update part of each position */
     int32_t *upd_pos;   /* (parts cap) position of each update part */
     int32_t *upd_rows;  /* (max_groups) input rows per update part, by slot */
@@ -76,6 +76,7 @@ struct gn_dev {
     struct gn_grow_event *ev; /* (max_groups) the last round's events, by old position */
     int32_t ev_n;             /* the group count before that round */
     int32_t prune_changed;    /* the last pruning round removed groups (block 0 -> all) */
+    uint32_t *blk_sum;        /* (blocks) scratch of the task DAGs' rebuild: each block's share */
 };
 
 /* A block's thread 0 clocks its phases here, in the block's shared memory
