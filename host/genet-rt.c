@@ -71,8 +71,12 @@ static void usage_train(FILE *f)
             "                       checkpoints and --resume work, across rank counts\n"
             "\n"
             "training:\n"
-            "  --epochs N           passes over the training set (default %d)\n"
-            "  --steps N            stop after N steps, counted from the start (default: none)\n"
+            "  --epochs N           passes over the training set (default %d, and at least\n"
+            "                       %d steps: a small training set, of fewer than %d\n"
+            "                       minibatches, gets the fewest epochs that make them; the\n"
+            "                       launch says so. --epochs or --steps sets the length)\n"
+            "  --steps N            stop after N steps, counted from the start (default: none;\n"
+            "                       alone: a run of exactly N steps)\n"
             "  --limit-train N      use only the first N training examples\n"
             "  --normalize M        standard|minmax|scale|none: per-feature input\n"
             "                       normalization fitted on the training examples in use,\n"
@@ -177,7 +181,9 @@ static void usage_train(FILE *f)
             "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
             "  --quiet              no live progress line\n"
             "  --help               this text\n",
-            d.epochs, gn_normalize_name(d.normalize), d.batch, d.seed,
+            GN_DEFAULT_EPOCHS, GN_DEFAULT_MIN_STEPS,
+            (GN_DEFAULT_MIN_STEPS + GN_DEFAULT_EPOCHS - 1) / GN_DEFAULT_EPOCHS,
+            gn_normalize_name(d.normalize), d.batch, d.seed,
             gn_optimizer_name(d.optimizer), d.lr, d.momentum, d.beta1, d.beta2, d.eps,
             d.weight_decay, gn_lr_schedule_name(d.lr_schedule), d.lr_warmup, d.lr_min,
             d.lr_gamma, d.group_size,
@@ -235,6 +241,7 @@ static int parse_f(const char *opt, const char *v, float *out)
 struct ui {
     int tty, json, quiet;
     int prune; /* --prune-threshold > 0: the progress line counts the groups pruned */
+    int32_t epoch_every; /* an epoch line every N epochs (0, 1: every epoch) */
     FILE *log;
     int64_t last_ns;
 };
@@ -250,6 +257,10 @@ static void on_progress(void *ctx, const struct gn_progress *p)
 {
     struct ui *u = ctx;
     if (p->epoch_end) {
+        /* a lengthened default run logs about ten of its epochs, and the last */
+        if (u->epoch_every > 1 && p->epoch % u->epoch_every != 0 && p->step < p->steps_total &&
+            !p->died)
+            return;
         char test[16] = "n/a   ";
         if (p->test_accuracy >= 0) snprintf(test, sizeof test, "%.4f", p->test_accuracy);
         char tail[64] = "";
@@ -632,7 +643,12 @@ static int cmd_train(int argc, char **argv, int bench)
         return 2;
     }
     const char *path = argv[optind];
-    if (s.steps > 0 && !epochs_set) s.epochs = 0; /* --steps alone: exactly N steps */
+    /* --steps alone: exactly N steps (epochs stays 0); neither: the default
+     * length (gn_plan_epochs) */
+    if (epochs_set && s.epochs == 0 && s.steps == 0) {
+        fprintf(stderr, "genet-rt: nothing to do: --epochs 0 and no --steps\n");
+        return 2;
+    }
 
     struct gn_data train = {0}, test = {0};
     int64_t t0 = mono_ns();
@@ -652,6 +668,21 @@ static int cmd_train(int argc, char **argv, int bench)
     fprintf(u.log, "backend %s: %s\n", gn_backend_name(gn_trainer_backend(t)),
             gn_trainer_backend_reason(t));
     fprintf(u.log, "inputs normalized: %s\n", gn_normalize_name(gn_trainer_normalize(t)));
+    if (s.epochs == 0 && s.steps == 0) {
+        int32_t epochs;
+        int64_t steps;
+        gn_trainer_length(t, &epochs, &steps);
+        if (epochs > GN_DEFAULT_EPOCHS) { /* the default length's rule lengthened the run */
+            u.epoch_every = (epochs + 9) / 10;
+            const int64_t per = steps / epochs;
+            fprintf(u.log,
+                    "small training set: %d epochs of %" PRId64 " step%s, %" PRId64 " steps (the "
+                    "default length: %d epochs and at least %d steps; --epochs or --steps sets "
+                    "it); a line every %d epochs\n",
+                    epochs, per, per == 1 ? "" : "s", steps, GN_DEFAULT_EPOCHS,
+                    GN_DEFAULT_MIN_STEPS, u.epoch_every);
+        }
+    }
     if (s.resume_path) {
         struct gn_progress r;
         gn_trainer_progress(t, &r);

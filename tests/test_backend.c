@@ -10,6 +10,10 @@
  *    allocating);
  *  - the plan's one tile rule: cuda (--tile or 32, at most the batch and
  *    64), cpu (two tiles per worker, at least 8 rows), serial (one tile);
+ *  - the default length's rule (gn_plan_epochs): 10 epochs, at least 500
+ *    steps on a small training set; given epochs, steps and batch win; the
+ *    Fashion-MNIST default run (60000 examples) is planned exactly as
+ *    before the rule; the trainer reports the length from open on;
  *  - gn_backend_probe answers for every backend, with a reason.
  */
 #include <dirent.h>
@@ -278,6 +282,113 @@ static void test_plan_tiles(void **state)
     assert_true(p.first_loss_sum == 0.0);
 }
 
+/* The default length: gn_default_settings leaves epochs and steps 0, and
+ * gn_plan_epochs makes that 10 epochs, or the fewest that take at least
+ * 500 steps; any given epochs or steps are kept as they are. */
+static void test_default_length(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    assert_int_equal(s.epochs, 0);
+    assert_int_equal(s.steps, 0);
+    assert_int_equal(s.batch, 128);
+    assert_int_equal(s.grow_every, 200);
+    assert_int_equal(GN_DEFAULT_EPOCHS, 10);
+    assert_int_equal(GN_DEFAULT_MIN_STEPS, 500);
+
+    /* the rule, by steps per epoch */
+    assert_int_equal(gn_plan_epochs(0, 0, 469), 10); /* Fashion-MNIST: 4690 steps */
+    assert_int_equal(gn_plan_epochs(0, 0, 50), 10);  /* 500 steps exactly */
+    assert_int_equal(gn_plan_epochs(0, 0, 49), 11);  /* 6272 examples: 539 steps */
+    assert_int_equal(gn_plan_epochs(0, 0, 10), 50);  /* digits, 1258 examples */
+    assert_int_equal(gn_plan_epochs(0, 0, 4), 125);  /* breast_cancer, 398 */
+    assert_int_equal(gn_plan_epochs(0, 0, 3), 167);  /* 501 steps */
+    assert_int_equal(gn_plan_epochs(0, 0, 1), 500);  /* wine, iris: one minibatch */
+    assert_int_equal(gn_plan_epochs(0, 0, 0), 500);
+    /* given epochs or steps win */
+    assert_int_equal(gn_plan_epochs(10, 0, 1), 10);
+    assert_int_equal(gn_plan_epochs(3, 0, 469), 3);
+    assert_int_equal(gn_plan_epochs(0, 7, 1), 0); /* --steps alone: exactly 7 steps */
+    assert_int_equal(gn_plan_epochs(2, 7, 1), 2);
+
+    /* Fashion-MNIST's size at the defaults: the plan the defaults made
+     * before the rule (--epochs 10), every byte of it */
+    struct gn_data big = make_data(60000, 2, 10, 5);
+    struct gn_plan p, q;
+    gn_plan_make(&p, &s, GN_BACKEND_CPU, &big, NULL);
+    assert_int_equal(p.batch, 128);
+    assert_int_equal(p.steps_per_epoch, 469);
+    assert_int_equal(p.epochs, 10);
+    assert_int_equal(p.steps_total, 4690);
+    assert_int_equal(p.optim.steps_total, 4690);
+    assert_int_equal(p.grow_every, 200);
+    struct gn_settings e = s;
+    e.epochs = 10;
+    gn_plan_make(&q, &e, GN_BACKEND_CPU, &big, NULL);
+    assert_memory_equal(&p, &q, sizeof p);
+    /* a share of it small enough: 1000 examples, 8 steps an epoch */
+    e = s;
+    e.limit_train = 1000;
+    gn_plan_make(&p, &e, GN_BACKEND_CPU, &big, NULL);
+    assert_int_equal(p.epochs, 63);
+    assert_int_equal(p.steps_total, 504);
+    gn_data_free(&big);
+
+    /* a small set (iris's 105 examples): one minibatch of 105, 500 epochs;
+     * the schedule spans them; growth checks as ever */
+    struct gn_data d = make_data(105, 4, 3, 6);
+    gn_plan_make(&p, &s, GN_BACKEND_SERIAL, &d, NULL);
+    assert_int_equal(p.batch, 105);
+    assert_int_equal(p.epochs, 500);
+    assert_int_equal(p.steps_total, 500);
+    assert_int_equal(p.optim.steps_total, 500);
+    assert_int_equal(p.grow_every, 200);
+    /* --batch given: kept, and the length follows it (7 steps an epoch) */
+    e = s;
+    e.batch = 16;
+    gn_plan_make(&p, &e, GN_BACKEND_SERIAL, &d, NULL);
+    assert_int_equal(p.batch, 16);
+    assert_int_equal(p.epochs, 72);
+    assert_int_equal(p.steps_total, 504);
+    /* --epochs given */
+    e = s;
+    e.epochs = 10;
+    gn_plan_make(&p, &e, GN_BACKEND_SERIAL, &d, NULL);
+    assert_int_equal(p.epochs, 10);
+    assert_int_equal(p.steps_total, 10);
+    assert_int_equal(p.optim.steps_total, 10);
+    /* --steps alone: exactly those, the schedule over them */
+    e = s;
+    e.steps = 40;
+    gn_plan_make(&p, &e, GN_BACKEND_SERIAL, &d, NULL);
+    assert_int_equal(p.epochs, 0);
+    assert_int_equal(p.steps_total, 40);
+    assert_int_equal(p.optim.steps_total, 40);
+    /* both: cut short, the schedule over the epochs */
+    e.epochs = 20;
+    gn_plan_make(&p, &e, GN_BACKEND_SERIAL, &d, NULL);
+    assert_int_equal(p.epochs, 20);
+    assert_int_equal(p.steps_total, 20);
+    e.steps = 15;
+    gn_plan_make(&p, &e, GN_BACKEND_SERIAL, &d, NULL);
+    assert_int_equal(p.steps_total, 15);
+    assert_int_equal(p.optim.steps_total, 20);
+
+    /* the trainer tells the length from open on */
+    gn_trainer *t;
+    s.backend = GN_BACKEND_SERIAL;
+    assert_int_equal(gn_trainer_open(&t, &s, &d, NULL, NULL), GN_OK);
+    int32_t epochs = -1;
+    int64_t steps = -1;
+    gn_trainer_length(t, &epochs, &steps);
+    assert_int_equal(epochs, 500);
+    assert_int_equal(steps, 500);
+    gn_trainer_length(t, NULL, NULL);
+    gn_trainer_close(t);
+    gn_data_free(&d);
+}
+
 static void test_probe(void **state)
 {
     (void)state;
@@ -305,6 +416,7 @@ int main(void)
         cmocka_unit_test(test_trainer_closes_failed_open),
         cmocka_unit_test(test_close_takes_null),
         cmocka_unit_test(test_plan_tiles),
+        cmocka_unit_test(test_default_length),
         cmocka_unit_test(test_probe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

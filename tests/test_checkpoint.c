@@ -11,7 +11,8 @@
  *     schedule (both moments and the step's rate through the file);
  *   - a version 2 file (no optimizer settings, no second moment) still
  *     loads and resumes an sgd run exactly;
- *   - the same with the relative growth criterion;
+ *   - the same with the relative growth criterion, and for a run of the
+ *     default length on a small training set (lengthened by its rule);
  *   - a truncated, corrupted, foreign, future-version or mismatched
  *     checkpoint is refused with a message naming what is wrong (the
  *     growth criterion and its own threshold or ratio included); a
@@ -377,6 +378,41 @@ static void test_resume_relative(void **state)
 {
     (void)state;
     resume_cases(GN_BACKEND_SERIAL, GN_BACKEND_CPU, GN_GROW_CRITERION_RELATIVE);
+}
+
+/* A run of the default length (epochs and steps 0) on a small training set:
+ * 900 examples at batch 32 are 29 steps an epoch, so 18 epochs, 522 steps,
+ * under the default warmup and cosine. Stopped (mid-epoch, at an epoch's
+ * end) and resumed with the same settings, it plans the same length and
+ * ends where the uninterrupted run ends; resumed with --epochs 10, the
+ * length of before the rule, it is refused (the cosine's span differs). */
+static void test_resume_default_length(void **state)
+{
+    (void)state;
+    struct gn_settings d, s = small(GN_BACKEND_SERIAL);
+    gn_default_settings(&d);
+    s.epochs = d.epochs;
+    s.steps = d.steps;
+    s.lr_schedule = d.lr_schedule;
+    s.lr_warmup = d.lr_warmup;
+    s.grow_every = 40;
+    struct gn_progress pr;
+    const char *ref = path("ref.ckpt");
+    reference(s, ref, &pr);
+    print_message("default length: %lld steps, %d epochs, %d groups, loss %.6f\n",
+                  (long long)pr.step, pr.epoch, pr.groups, pr.loss);
+    assert_int_equal(pr.step, 522);
+    assert_int_equal(pr.epoch, 18);
+    assert_true(pr.duplications > 0);
+    stop_and_resume(s, 290, 1, GN_BACKEND_CPU, ref, &pr); /* the end of epoch 10 */
+    stop_and_resume(s, 300, 1, GN_BACKEND_SERIAL, ref, &pr);
+
+    struct gn_settings b = s;
+    b.epochs = 10;
+    b.resume_path = path("part.ckpt"); /* step 300's */
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &b, &train, &test, NULL), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "cosine"));
 }
 
 /* kill -9 in miniature: a checkpoint every 5 steps; at step 43 the file on
@@ -1133,6 +1169,7 @@ int main(void)
         cmocka_unit_test(test_adam_mismatch),
         cmocka_unit_test(test_version2),
         cmocka_unit_test(test_resume_relative),
+        cmocka_unit_test(test_resume_default_length),
         cmocka_unit_test(test_resume_prune),
         cmocka_unit_test(test_periodic),
         cmocka_unit_test(test_bad_checkpoints),

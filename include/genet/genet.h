@@ -117,11 +117,23 @@ enum gn_normalize {
 
 const char *gn_normalize_name(enum gn_normalize m);
 
+/* The default length of a run, when settings.epochs and settings.steps are
+ * both 0 (gn_default_settings, `genet-rt train` without --epochs or
+ * --steps): GN_DEFAULT_EPOCHS passes over the training set, and more where
+ * those would take fewer than GN_DEFAULT_MIN_STEPS steps, the fewest whole
+ * passes that take at least that many (a small training set: at batch 128,
+ * one of fewer than 50 minibatches, 6272 examples or fewer). Chosen by
+ * measurement on small tabular sets; a training set of 60000 examples gets
+ * 10 epochs as before (docs/CRITERIA.md, "Default length"). */
+#define GN_DEFAULT_EPOCHS 10
+#define GN_DEFAULT_MIN_STEPS 500
+
 struct gn_settings {
     enum gn_backend backend;
     int32_t group_size; /* S: width of every hidden group */
     int32_t batch;      /* minibatch rows */
-    int32_t epochs;     /* passes over the training set (0 = until steps) */
+    int32_t epochs;     /* passes over the training set (0 = until steps; with steps 0 too,
+                           the default length above) */
     int64_t steps;      /* stop after this many steps (0 = no limit) */
     int64_t limit_train; /* use only the first N training examples (0 = all) */
     enum gn_normalize normalize; /* statistics from the training examples in use */
@@ -266,6 +278,13 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
 /* The backend actually used and why it was chosen (for --backend auto). */
 enum gn_backend gn_trainer_backend(const gn_trainer *t);
 const char *gn_trainer_backend_reason(const gn_trainer *t);
+
+/* The run's planned length, from open on: *epochs passes over the training
+ * set (0: a run of settings.steps alone) and *steps steps in all, counted
+ * from the start of the run (--steps applied). With settings.epochs and
+ * settings.steps both 0 it is the default length (GN_DEFAULT_EPOCHS, more
+ * on a small training set). Either pointer may be NULL. */
+void gn_trainer_length(const gn_trainer *t, int32_t *epochs, int64_t *steps);
 
 /* Train for the configured epochs / steps; progress (may be NULL) is called
  * after every step and at every epoch end. */

@@ -1,9 +1,9 @@
 /*
  * The run plan (plan.h): every value fixed for a run, computed here and
  * nowhere else: the batch clamped to the examples used, the run's and the
- * epoch's length, the pools, the optimizer and its schedule, the tile rule
- * of each backend, the cpu workers, the cuda backend's timeouts and
- * debugging knobs.
+ * epoch's length (with the default length's rule, gn_plan_epochs), the
+ * pools, the optimizer and its schedule, the tile rule of each backend, the
+ * cpu workers, the cuda backend's timeouts and debugging knobs.
  */
 #include <string.h>
 #include <unistd.h>
@@ -25,6 +25,14 @@ static int32_t cpu_workers(int32_t threads)
     return cores > 0 ? (int32_t)(cores < GN_PLAN_MAX_THREADS ? cores : GN_PLAN_MAX_THREADS) : 1;
 }
 
+int32_t gn_plan_epochs(int32_t epochs, int64_t steps, int64_t steps_per_epoch)
+{
+    if (epochs > 0 || steps > 0) return epochs; /* asked for: as given */
+    if (steps_per_epoch < 1) steps_per_epoch = 1;
+    const int64_t least = (GN_DEFAULT_MIN_STEPS + steps_per_epoch - 1) / steps_per_epoch;
+    return least > GN_DEFAULT_EPOCHS ? (int32_t)least : GN_DEFAULT_EPOCHS;
+}
+
 void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backend b,
                   const struct gn_data *train, const struct gn_data *test)
 {
@@ -34,7 +42,8 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     if (s->limit_train > 0 && s->limit_train < p->n_train) p->n_train = s->limit_train;
     p->batch = s->batch > p->n_train ? (int32_t)p->n_train : s->batch;
     p->steps_per_epoch = (p->n_train + p->batch - 1) / p->batch;
-    p->steps_total = s->epochs > 0 ? (int64_t)s->epochs * p->steps_per_epoch : INT64_MAX;
+    p->epochs = gn_plan_epochs(s->epochs, s->steps, p->steps_per_epoch);
+    p->steps_total = p->epochs > 0 ? (int64_t)p->epochs * p->steps_per_epoch : INT64_MAX;
     if (s->steps > 0 && s->steps < p->steps_total) p->steps_total = s->steps;
 
     p->inputs = train->features;
@@ -50,11 +59,11 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->optim.schedule = (int32_t)s->lr_schedule;
     p->optim.warmup = s->lr_warmup;
     p->optim.step_every = s->lr_step_every;
-    /* the schedule spans the epochs asked for (--steps only when no epochs
-     * are): --steps that stops a run early cuts it short, the schedule stays
-     * the same, so runs in --steps segments resume one another */
+    /* the schedule spans the run's epochs (--steps only when it has none):
+     * --steps that stops a run early cuts it short, the schedule stays the
+     * same, so runs in --steps segments resume one another */
     p->optim.steps_total =
-        s->epochs > 0 ? (int64_t)s->epochs * p->steps_per_epoch : p->steps_total;
+        p->epochs > 0 ? (int64_t)p->epochs * p->steps_per_epoch : p->steps_total;
     p->optim.lr = s->lr;
     p->optim.lr_min = s->lr_min;
     p->optim.gamma = s->lr_gamma;

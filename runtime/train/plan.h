@@ -72,7 +72,11 @@ struct gn_plan {
      * training labels' entropy) may be a dead network's. on_nan: enum
      * gn_nan_policy. */
     double explode_loss, chance_loss;
-    int32_t on_nan, pad1_;
+    int32_t on_nan;
+    /* The passes over the training set the run plans (gn_plan_epochs: the
+     * settings' epochs, or the default length's; 0: a run of --steps
+     * alone). The host's; the kernel counts in steps. */
+    int32_t epochs;
     /* A checkpoint every this many steps (0: none while the run goes; the
      * trainer writes the one at the end). The cuda kernel pauses at such a
      * step's end for the host to copy the model (cuda_api.h). */
@@ -99,6 +103,15 @@ GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 152, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, optim) == 176, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, explode_loss) == 240, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, grow_criterion) == 280, "gn_plan layout");
+
+/* The epochs of a run: the settings' epochs where epochs or steps were
+ * given (steps > 0 with epochs 0: 0, a run of exactly those steps); else
+ * (both 0) the default length: GN_DEFAULT_EPOCHS, or the fewest epochs of
+ * steps_per_epoch steps that make at least GN_DEFAULT_MIN_STEPS steps when
+ * that is more (genet.h). A function of the training examples in use and
+ * the batch alone (steps_per_epoch), decided on the host before any backend
+ * opens, so every backend and a resumed run plan the same length. */
+int32_t gn_plan_epochs(int32_t epochs, int64_t steps, int64_t steps_per_epoch);
 
 /* Make the plan of a run of settings s (already checked) on backend b
  * (serial, cpu or cuda) over train (and test, may be NULL or empty):

@@ -12,14 +12,16 @@
  * batches of 128 reach 0.8918 at 10 epochs (seeds 1-3: 0.8918, 0.8912,
  * 0.8925), where alternate growth at 0.004 every 100 steps, no decay and
  * batches of 256 reached 0.880; --grow depth with them reaches 0.8802 at 30
- * epochs (growth every 100 steps at batch 128 made the chain diverge). */
+ * epochs (growth every 100 steps at batch 128 made the chain diverge).
+ * The length is the default one (epochs and steps 0: GN_DEFAULT_EPOCHS, at
+ * least GN_DEFAULT_MIN_STEPS steps; gn_plan_epochs). */
 void gn_default_settings(struct gn_settings *s)
 {
     memset(s, 0, sizeof *s);
     s->backend = GN_BACKEND_AUTO;
     s->group_size = 32;
     s->batch = 128;
-    s->epochs = 10;
+    s->epochs = 0; /* with steps 0: the default length */
     s->steps = 0;
     s->limit_train = 0;
     s->normalize = GN_NORMALIZE_STANDARD;

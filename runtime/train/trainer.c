@@ -187,8 +187,6 @@ static enum gn_status check_settings(const struct gn_settings *s)
         return gn_fail(GN_ERR_INVALID, "--batch must be in 1..65536 (got %d)", s->batch);
     if (s->epochs < 0 || s->steps < 0 || s->limit_train < 0)
         return gn_fail(GN_ERR_INVALID, "--epochs, --steps and --limit-train must be >= 0");
-    if (s->epochs == 0 && s->steps == 0)
-        return gn_fail(GN_ERR_INVALID, "nothing to do: --epochs 0 and no --steps");
     if (!(s->lr > 0.0f) || !isfinite(s->lr))
         return gn_fail(GN_ERR_INVALID, "--lr must be a positive number");
     if (!(s->momentum >= 0.0f && s->momentum < 1.0f))
@@ -581,6 +579,12 @@ enum gn_backend gn_trainer_backend(const gn_trainer *t)
 const char *gn_trainer_backend_reason(const gn_trainer *t)
 {
     return t->backend_reason;
+}
+
+void gn_trainer_length(const gn_trainer *t, int32_t *epochs, int64_t *steps)
+{
+    if (epochs) *epochs = t->plan.epochs;
+    if (steps) *steps = t->plan.steps_total;
 }
 
 struct gn_model *gn_trainer_model(gn_trainer *t)

@@ -3,8 +3,8 @@
 scikit-learn's small tabular datasets, with scikit-learn's MLPClassifier
 on standardized features as the reference for the tabular ones.
 
-    tools/bench/criteria.py GENET_RT [--parts fm,depth,tab,mlp] [--seeds 1 2 3]
-        [--fashion DIR] [--csv DIR] [--out FILE.md] [--raw FILE.jsonl]
+    tools/bench/criteria.py GENET_RT [--parts fm,depth,tab,mlp,length] [--seeds 1 2 3]
+        [--fashion DIR] [--csv DIR] [--threads N] [--out FILE.md] [--raw FILE.jsonl]
 
 Every genet-rt run is `genet-rt train DATA --backend cpu --json --quiet
 --stats-interval 0 --seed S` plus the options of its row (printed in the
@@ -15,10 +15,16 @@ tables), one run at a time. Parts:
          growth off;
   depth  Fashion-MNIST, --grow depth for 30 epochs (the chain case);
   tab    wine, breast_cancer, iris, digits (tools/data/sklearn-csv.py,
-         70/30 split, seed 1): the default command (10 epochs of batch 256:
-         at most 50 steps, so no growth check), and a long run that checks
-         often (--batch 32 --epochs 100 --grow-every 20) with inputs
-         standardized (the default) and as written (--normalize none);
+         70/30 split, seed 1): the default command (when written, 10 epochs
+         of batch 256: at most 50 steps, so no growth check; now the default
+         length of part length), and a long run that checks often (--batch
+         32 --epochs 100 --grow-every 20) with inputs standardized (the
+         default) and as written (--normalize none);
+  length the same four sets: the default command (its default length: 10
+         epochs and at least 500 steps, so 500 steps on each of them)
+         against --epochs 10 (the length before that rule: 10 to 100 steps),
+         and the rules weighed before it, as the options each gives there
+         (docs/CRITERIA.md, "Default length");
   mlp    MLPClassifier(hidden_layer_sizes=H, max_iter=2000, random_state=S)
          on StandardScaler features (fitted on the training rows), H = (32,)
          (one group's width) and (100,) (scikit-learn's default).
@@ -38,6 +44,7 @@ import time
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TABULAR = ["wine", "breast_cancer", "iris", "digits"]
 LONG = ["--batch", "32", "--epochs", "100", "--grow-every", "20"]
+THREADS = []  # --threads N: passed to every run (the figures do not depend on it)
 
 
 def fm_rows():
@@ -68,9 +75,52 @@ def tab_rows():
     return rows
 
 
+def steps_per_epoch(path, batch):
+    """a CSV training set's minibatches of `batch` (a header line allowed)"""
+    with open(path) as f:
+        rows = [l for l in f if l.strip()]
+    if rows and not rows[0].split(",")[0].strip().lstrip("-").isdigit():
+        rows = rows[1:]
+    return -(-len(rows) // min(batch, len(rows)))
+
+
+def length_rows(path):
+    """the default length and the rules weighed before it, as options: at
+    least N steps (N = 200 .. 2000) at batch 128, that with the batch at
+    most a K-th of the training set, that with growth checks 10 or 20 to a
+    run; every rule spelled out as --epochs (and --batch, --grow-every)"""
+    n = steps_per_epoch(path, 1)
+    rows = [("default command", []), ("--epochs 10 (the length before the rule)",
+                                      ["--epochs", "10"])]
+
+    def at_least(steps, batch=128):
+        spe = steps_per_epoch(path, batch)
+        return max(10, -(-steps // spe)), spe
+
+    for steps in (200, 300, 400, 500, 600, 750, 1000, 2000):
+        e, _ = at_least(steps)
+        rows.append((f"at least {steps} steps", ["--epochs", str(e)]))
+    for k in (4, 8, 16):
+        b = max(1, min(128, n // k))
+        for steps in (500, 1000):
+            e, _ = at_least(steps, b)
+            rows.append((f"batch at most rows/{k}, at least {steps} steps",
+                         ["--batch", str(b), "--epochs", str(e)]))
+    for steps in (500, 1000):
+        e, spe = at_least(steps)
+        for checks in (10, 20):
+            g = max(1, min(200, e * spe // checks))
+            rows.append((f"at least {steps} steps, {checks} growth checks",
+                         ["--epochs", str(e), "--grow-every", str(g)]))
+    e, _ = at_least(500)
+    rows.append(("at least 500 steps, --grow-every 100",
+                 ["--epochs", str(e), "--grow-every", "100"]))
+    return rows
+
+
 def train(genet, data, seed, opts, raw):
     cmd = [genet, "train", data, "--backend", "cpu", "--json", "--quiet",
-           "--stats-interval", "0", "--seed", str(seed)] + opts
+           "--stats-interval", "0", "--seed", str(seed)] + THREADS + opts
     t0 = time.time()
     p = subprocess.run(cmd, capture_output=True, text=True)
     res = {"cmd": " ".join(cmd[1:]), "data": data, "seed": seed, "wall": time.time() - t0}
@@ -156,6 +206,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("genet", help="the genet-rt binary")
     ap.add_argument("--parts", default="fm,depth,tab,mlp")
+    ap.add_argument("--threads", type=int, help="cpu workers of every run (default: cores)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     ap.add_argument("--fashion", default="/usr/share/datasets/fashion-mnist")
     ap.add_argument("--csv", default="csv", help="directory of NAME_train.csv / NAME_test.csv "
@@ -164,7 +215,9 @@ def main():
     ap.add_argument("--raw", default="criteria.jsonl")
     a = ap.parse_args()
     parts = a.parts.split(",")
-    if "tab" in parts or "mlp" in parts:
+    if a.threads:
+        THREADS.extend(["--threads", str(a.threads)])
+    if "tab" in parts or "mlp" in parts or "length" in parts:
         for name in TABULAR:
             if not os.path.exists(os.path.join(a.csv, f"{name}_train.csv")):
                 subprocess.run([sys.executable, os.path.join(ROOT, "tools/data/sklearn-csv.py"),
@@ -181,6 +234,11 @@ def main():
             ds = [(n, os.path.join(a.csv, f"{n}_train.csv")) for n in TABULAR]
             table("Tabular (scikit-learn's datasets, 70/30)", tab_rows(), ds, a.seeds, a.genet,
                   raw, out)
+        if "length" in parts:
+            for n in TABULAR:
+                path = os.path.join(a.csv, f"{n}_train.csv")
+                table(f"Default length: {n}", length_rows(path), [(n, path)], a.seeds,
+                      a.genet, raw, out)
         if "mlp" in parts:
             mlp(a.csv, a.seeds, out)
 
