@@ -118,7 +118,10 @@ struct gn_cuda_ctl {
  * included), running them by kind, finishing them (releases, pushes),
  * waiting in grid barriers; block 0 also waits for the host's minibatch and
  * keeps the books (loss sums, counters published); growth rounds (their
- * barriers excluded); `other` is the rest (arming a pass, the loops).
+ * barriers excluded) in four parts: choosing (ranks, marks, choices and
+ * block 0's grant), duplicating, rebuilding the order and edge lists,
+ * rebuilding the task DAGs (the last also at the start and after a
+ * pruning round); `other` is the rest (the loops).
  * Inside a task, the parts the task math marks (block_ops.cuh) are taken
  * out of its kind: reading its edges, staging operands (the loads and the
  * barrier after them), the multiply-adds, the optimizer's rule; the kind
@@ -138,6 +141,9 @@ struct gn_cuda_ctl {
     X(DATA, "data")                                                                                \
     X(BOOK, "bookkeeping")                                                                         \
     X(GROW, "growth")                                                                              \
+    X(GROW_DUP, "grow_duplicate")                                                                  \
+    X(GROW_LISTS, "grow_lists")                                                                    \
+    X(GROW_DAGS, "grow_dags")                                                                      \
     X(OTHER, "other")
 
 enum gn_cuda_prof {

@@ -121,6 +121,40 @@ __device__ static uint32_t gn_block_sum_u32(const uint32_t *a, uint32_t n)
     return total;
 }
 
+/* Lists longer than this are sorted by a whole block (gn_dev_sort_long). */
+#define GN_DEV_SORT_SHORT 32
+
+/* Sort a long edge list by a block: the keys (gn_model_edge_key, distinct)
+ * into the task math's shared memory, each entry's rank counted among
+ * them, the list written in rank order: the order gn_model_sort_edges
+ * gives, in O(n^2 / NT) shared-memory reads instead of O(n^2) dependent
+ * global loads by one thread. A list too long for the shared memory is
+ * sorted by thread 0 (slow, correct). Every thread of the block calls it. */
+__device__ static void gn_dev_sort_long(const struct gn_dev *d, int32_t *list, int32_t n,
+                                        int by_src)
+{
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    long long *key = reinterpret_cast<long long *>(smem_raw);
+    const int32_t cap =
+        (int32_t)(gn_block_smem_bytes(d->smem_stage, d->smem_acc) / sizeof(long long));
+    const int32_t tid = threadIdx.x;
+    __syncthreads(); /* the shared memory's last readers are done */
+    if (n > cap) {
+        if (tid == 0) gn_model_sort_edges(&d->m, list, n, by_src);
+        __syncthreads();
+        return;
+    }
+    for (int32_t i = tid; i < n; i += NT) key[i] = gn_model_edge_key(&d->m, list[i], by_src);
+    __syncthreads();
+    for (int32_t i = tid; i < n; i += NT) {
+        const long long k = key[i];
+        int32_t r = 0;
+        for (int32_t j = 0; j < n; j++) r += key[j] < k;
+        list[r] = (int32_t)(k & 0xffffffffll);
+    }
+    __syncthreads();
+}
+
 /* The new order, positions and CSR edge lists in canonical order after a
  * round added groups, every block at once (four grid barriers):
  *   1. block 0: the order (gn_grow_place: each child right after its
@@ -142,6 +176,7 @@ __device__ static __noinline__ bool gn_dev_rebuild_model(struct gn_dev *d, int32
     const int32_t first = blockIdx.x * NT + tid, stride = gridDim.x * NT;
     int32_t *order = m->order, *child_of = d->child_of, *scratch = d->scratch;
     int32_t *in_at = d->cursor, *out_at = scratch; /* the lists' fill cursors (phases 3, 4) */
+    gn_dev_phase(GN_CUDA_PROF_GROW_LISTS);
     if (blockIdx.x == 0) {
         gn_block_prefix(
             n_old, [=](int32_t i) { return gn_grow_place(order, child_of, i, 0, NULL); },
@@ -180,8 +215,24 @@ __device__ static __noinline__ bool gn_dev_rebuild_model(struct gn_dev *d, int32
         m->out_list[m->groups[ed.src].out_begin + atomicAdd(&out_at[ed.src], 1)] = e;
     }
     if (!gn_dev_barrier(d, step)) return false;
-    /* the atomics above filled the lists in any order: the canonical sort */
-    for (int32_t g = first; g < n; g += stride) gn_model_sort_lists(m, g);
+    /* the atomics above filled the lists in any order: the canonical sort
+     * (gn_model_edge_key), a short list by one thread, a long one (the
+     * input's out-list, the output's in-list: hundreds of edges once wide
+     * levels have grown) by a block */
+    for (int32_t g = first; g < n; g += stride) {
+        const struct gn_group *gr = &m->groups[g];
+        if (gr->in_count <= GN_DEV_SORT_SHORT)
+            gn_model_sort_edges(m, m->in_list + gr->in_begin, gr->in_count, 1);
+        if (gr->out_count <= GN_DEV_SORT_SHORT)
+            gn_model_sort_edges(m, m->out_list + gr->out_begin, gr->out_count, 0);
+    }
+    for (int32_t g = blockIdx.x; g < n; g += gridDim.x) {
+        const struct gn_group gr = m->groups[g];
+        if (gr.in_count > GN_DEV_SORT_SHORT)
+            gn_dev_sort_long(d, m->in_list + gr.in_begin, gr.in_count, 1);
+        if (gr.out_count > GN_DEV_SORT_SHORT)
+            gn_dev_sort_long(d, m->out_list + gr.out_begin, gr.out_count, 0);
+    }
     return true;
 }
 
@@ -205,6 +256,7 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
 {
     const struct gn_model *m = &d->m;
     const int32_t tid = threadIdx.x;
+    const int32_t was = gn_dev_phase(GN_CUDA_PROF_GROW_DAGS);
     if (blockIdx.x == 0) {
         /* update parts: their first-part offsets by a prefix sum over
          * positions 1 .. n-1 (entry 0 of the scan is position 1) */
@@ -294,7 +346,9 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
             }
         }
     }
-    return gn_dev_barrier(d, step);
+    const bool ok = gn_dev_barrier(d, step);
+    gn_dev_phase(was);
+    return ok;
 }
 
 /* One growth round after step `step` (0-based; the round is step + 1's).
@@ -369,6 +423,7 @@ __device__ static __noinline__ bool gn_dev_grow(struct gn_dev *d, int64_t step)
         }
     }
     if (!gn_dev_barrier(d, step)) return false;
+    gn_dev_phase(GN_CUDA_PROF_GROW_DUP);
     __shared__ int32_t s_child, s_e0, s_kind;
     __shared__ int64_t s_p0;
     for (int32_t p = blockIdx.x + 1; p < n_old - 1; p += gridDim.x) {

@@ -326,15 +326,9 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             goto out;
         if (grew) {
             const uint64_t g0 = gn_clock_ns();
-            if (threadIdx.x == 0) {
-                gn_dev_clock_mark(-1);
-                gn_dev_clock_sm.other = GN_CUDA_PROF_GROW;
-            }
+            gn_dev_phase(GN_CUDA_PROF_GROW);
             const bool grown = gn_dev_grow(d, step);
-            if (threadIdx.x == 0) {
-                gn_dev_clock_mark(-1);
-                gn_dev_clock_sm.other = GN_CUDA_PROF_OTHER;
-            }
+            gn_dev_phase(GN_CUDA_PROF_OTHER);
             if (!grown) goto out;
             grow_ns += (int64_t)(gn_clock_ns() - g0);
             if (leader) {

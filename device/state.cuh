@@ -121,4 +121,17 @@ __device__ static inline void gn_dev_clock_mark(int32_t phase)
     gn_dev_clock_sm.at = now;
 }
 
+/* Every block: the time from here on goes to phase p (thread 0's clock);
+ * returns the phase it went to before. */
+__device__ static inline int32_t gn_dev_phase(int32_t p)
+{
+    int32_t was = 0;
+    if (threadIdx.x == 0) {
+        gn_dev_clock_mark(-1);
+        was = gn_dev_clock_sm.other;
+        gn_dev_clock_sm.other = p;
+    }
+    return was;
+}
+
 #endif

@@ -249,6 +249,39 @@ static void test_relative_against_serial(void **state)
     against_serial(s);
 }
 
+/* Long edge lists: widthwise growth of every group (threshold 0) doubles
+ * a one-layer network each round until the pool is full, so the input's
+ * out-list and the output's in-list grow past the length the kernel sorts
+ * by one thread (grow.cuh: a block sorts them by ranks). The same losses
+ * as serial, and the same order and lists entry by entry. */
+static void test_long_lists_against_serial(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.grow = GN_GROW_WIDTH;
+    s.grow_threshold = 0.0f;
+    s.max_groups = 100;
+    against_serial(s);
+    s.epochs = 0;
+    s.steps = 200;
+    s.grow_every = 20;
+    gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, &test);
+    gn_trainer *gpu = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+    const struct gn_model *a = gn_trainer_model(ref), *b = gn_trainer_model(gpu);
+    assert_int_equal(a->n_groups, b->n_groups);
+    assert_int_equal(a->n_edges, b->n_edges);
+    print_message("%d groups, %d edges; the input's out-list %d long, the output's in-list %d\n",
+                  a->n_groups, a->n_edges, a->groups[GN_SLOT_INPUT].out_count,
+                  a->groups[GN_SLOT_OUTPUT].in_count);
+    assert_true(a->groups[GN_SLOT_INPUT].out_count > 32);
+    assert_memory_equal(a->order, b->order, (size_t)a->n_groups * sizeof *a->order);
+    assert_memory_equal(a->in_list, b->in_list, (size_t)a->n_edges * sizeof *a->in_list);
+    assert_memory_equal(a->out_list, b->out_list, (size_t)a->n_edges * sizeof *a->out_list);
+    gn_trainer_close(ref);
+    gn_trainer_close(gpu);
+}
+
 static void test_reproducible(void **state)
 {
     (void)state;
@@ -413,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_optimizers_against_serial),
         cmocka_unit_test(test_relative_against_serial),
         cmocka_unit_test(test_reproducible),
+        cmocka_unit_test(test_long_lists_against_serial),
         cmocka_unit_test(test_prune_against_serial),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

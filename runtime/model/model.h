@@ -90,16 +90,27 @@ struct gn_model {
     int64_t duplications, refused, pruned;
 };
 
-/* Sort a list of edge indices by the position of one endpoint (insertion
- * sort: lists are short and mostly sorted after growth). GN_HD: the host's
- * rebuild and the kernel's run this one rule. */
+/* An edge's place in a canonical list: the position of its other end
+ * (by_src: its source's, in-lists; else its target's, out-lists) above,
+ * the edge's index below, so ties (parallel edges) go by index, as the
+ * host's lists are filled. Distinct for distinct edges: a total order. */
+GN_HD int64_t gn_model_edge_key(const struct gn_model *m, int32_t e, int by_src)
+{
+    const int32_t end = by_src ? m->edges[e].src : m->edges[e].dst;
+    return (int64_t)m->groups[end].pos * 4294967296ll + (int64_t)(uint32_t)e;
+}
+
+/* Sort a list of edge indices by gn_model_edge_key (insertion sort: the
+ * host's lists are short and mostly sorted after growth; the kernel sorts
+ * long lists by ranks in shared memory, grow.cuh, to the same order).
+ * GN_HD: the host's rebuild and the kernel's run this one rule. */
 GN_HD void gn_model_sort_edges(const struct gn_model *m, int32_t *list, int32_t n, int by_src)
 {
     for (int32_t i = 1; i < n; i++) {
         const int32_t e = list[i];
-        const int32_t key = m->groups[by_src ? m->edges[e].src : m->edges[e].dst].pos;
+        const int64_t key = gn_model_edge_key(m, e, by_src);
         int32_t j = i - 1;
-        while (j >= 0 && m->groups[by_src ? m->edges[list[j]].src : m->edges[list[j]].dst].pos > key) {
+        while (j >= 0 && gn_model_edge_key(m, list[j], by_src) > key) {
             list[j + 1] = list[j];
             j--;
         }
