@@ -98,8 +98,8 @@ const char *gn_optimizer_name(enum gn_optimizer o);
 /* The learning rate of each step (--lr-schedule), after lr_warmup steps of
  * linear warmup (step s < lr_warmup runs at lr * (s + 1) / lr_warmup). */
 enum gn_lr_schedule {
-    GN_LR_CONSTANT = 0, /* lr (default) */
-    GN_LR_COSINE = 1,   /* from lr at the warmup's end to lr_min at the run's last step */
+    GN_LR_CONSTANT = 0, /* lr */
+    GN_LR_COSINE = 1,   /* (default) from lr at the warmup's end to lr_min at the run's last step */
     GN_LR_STEP = 2,     /* lr * lr_gamma^k after k * lr_step_every steps past the warmup */
 };
 
