@@ -80,8 +80,9 @@ static gn_trainer *run(struct gn_settings s, enum gn_backend b, const char *grap
 }
 
 /* 200 steps growing every 20 on serial and cuda: the same losses and the
- * same growth. */
-static void against_serial(struct gn_settings s)
+ * same growth. The two trainers come back in *ref_out and *gpu_out for
+ * more checks (the caller closes them), or are closed when those are NULL. */
+static void against_serial_keep(struct gn_settings s, gn_trainer **ref_out, gn_trainer **gpu_out)
 {
     s.epochs = 0;
     s.steps = 200;
@@ -113,8 +114,18 @@ static void against_serial(struct gn_settings s)
     assert_int_equal(pg.duplications, pr.duplications);
     assert_int_equal(pg.kernel_launches, 1);
     assert_int_equal(gn_trainer_model(gpu)->n_groups, gn_trainer_model(ref)->n_groups);
+    if (ref_out && gpu_out) {
+        *ref_out = ref;
+        *gpu_out = gpu;
+        return;
+    }
     gn_trainer_close(ref);
     gn_trainer_close(gpu);
+}
+
+static void against_serial(struct gn_settings s)
+{
+    against_serial_keep(s, NULL, NULL);
 }
 
 /* Adam under a warmup and a cosine schedule, AdamW under a step schedule,
@@ -262,12 +273,8 @@ static void test_long_lists_against_serial(void **state)
     s.grow = GN_GROW_WIDTH;
     s.grow_threshold = 0.0f;
     s.max_groups = 100;
-    against_serial(s);
-    s.epochs = 0;
-    s.steps = 200;
-    s.grow_every = 20;
-    gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, &test);
-    gn_trainer *gpu = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+    gn_trainer *ref, *gpu;
+    against_serial_keep(s, &ref, &gpu);
     const struct gn_model *a = gn_trainer_model(ref), *b = gn_trainer_model(gpu);
     assert_int_equal(a->n_groups, b->n_groups);
     assert_int_equal(a->n_edges, b->n_edges);
