@@ -396,6 +396,7 @@ static void test_resume_default_length(void **state)
     s.lr_schedule = d.lr_schedule;
     s.lr_warmup = d.lr_warmup;
     s.grow_every = 40;
+    s.grow_threshold = 0.01f; /* small()'s 0.03 grew nothing on some seeds (the warmup) */
     struct gn_progress pr;
     const char *ref = path("ref.ckpt");
     reference(s, ref, &pr);
