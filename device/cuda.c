@@ -62,21 +62,6 @@ struct cuda_ctx {
     struct gn_model tm;
     int tm_ready;
     int64_t trace_read, snaps_read;
-    /* pruning rounds (plan.prune_threshold): the host copy of the model
-     * and of the step's activations the shared round runs on (allocated at
-     * the first), the last round's step, the groups removed in all, and
-     * the rounds that removed groups, for the trace (a ring the replay
-     * consumes in step order) */
-    struct gn_model pm;
-    struct gn_buffers pb;
-    int pm_ready;
-    int64_t pruned_step, pruned;
-#define CUDA_PRUNE_LOGS 8
-    struct {
-        int64_t step;
-        struct gn_prune_log log;
-    } plog[CUDA_PRUNE_LOGS];
-    int64_t plog_written, plog_read;
 };
 
 /* A failure of the CUDA side into the one error channel (gn_fail): what
@@ -188,7 +173,7 @@ static void sample(struct cuda_ctx *c, int tell)
     p->edges = (int32_t)ctl->edges;
     p->duplications = ctl->duplications;
     p->refused = ctl->refused;
-    p->pruned = c->pruned;
+    p->pruned = ctl->pruned;
     p->kernel_launches = 1;
     n->loss = p->loss;
     n->accuracy = p->accuracy;
@@ -197,7 +182,7 @@ static void sample(struct cuda_ctx *c, int tell)
     n->params = ctl->params;
     n->duplications = ctl->duplications;
     n->refused = ctl->refused;
-    n->pruned = c->pruned;
+    n->pruned = ctl->pruned;
     c->io->report(c->io->cb_ctx, tell);
 }
 
@@ -262,6 +247,10 @@ static enum gn_status drain_trace(struct cuda_ctx *c, int64_t reported)
         if (r.step > upto) break; /* after that epoch's record */
         struct gn_grow_event ev[GN_CUDA_TRACE_EVENTS];
         int32_t n_ev = 0;
+        /* the step's pruning round, when it removed groups (the round ran
+         * before the step's record: its log is in the step's snapshot) */
+        struct gn_prune_log plog;
+        const struct gn_prune_log *pl = NULL;
         if (r.snap) {
             const unsigned char *slot = snaps + (size_t)(c->snaps_read % GN_CUDA_TRACE_SNAPS) * slot_bytes;
             const struct gn_cuda_trace_snap *h = (const struct gn_cuda_trace_snap *)slot;
@@ -273,12 +262,17 @@ static enum gn_status drain_trace(struct cuda_ctx *c, int64_t reported)
             t->n_edges = h->n_edges;
             t->duplications = h->duplications;
             t->refused = h->refused;
+            t->pruned = h->pruned;
             t->n_params = h->n_params;
             memcpy(t->groups, g, (size_t)h->n_groups * sizeof(struct gn_group));
             memcpy(t->edges, e, (size_t)h->n_edges * sizeof(struct gn_edge));
             memcpy(t->order, o, (size_t)h->n_groups * sizeof(int32_t));
             n_ev = h->n_events < GN_CUDA_TRACE_EVENTS ? h->n_events : GN_CUDA_TRACE_EVENTS;
             memcpy(ev, h->events, (size_t)n_ev * sizeof ev[0]);
+            if (h->prune_step == r.step && h->plog.n_pruned > 0) {
+                plog = h->plog;
+                pl = &plog;
+            }
             c->snaps_read++;
             /* the slot holds the records and the order; the edge lists the
              * trace reads (a new group's in-edges tell depth from width)
@@ -289,11 +283,6 @@ static enum gn_status drain_trace(struct cuda_ctx *c, int64_t reported)
         gn_release_fence(); /* done with the slots before the kernel may reuse them */
         ctl->trace_snaps_read = c->snaps_read;
         ctl->trace_steps_read = c->trace_read;
-        /* the pruning round of this step, when it removed groups (the
-         * round ran before the step's record was written) */
-        const struct gn_prune_log *pl = NULL;
-        if (c->plog_read < c->plog_written && c->plog[c->plog_read % CUDA_PRUNE_LOGS].step == r.step)
-            pl = &c->plog[c->plog_read++ % CUDA_PRUNE_LOGS].log;
         if (!st)
             st = c->io->trace(c->io->cb_ctx, &c->tm, r.step, r.loss_sum, r.hits, r.rows, ev, n_ev, pl);
     }
@@ -328,58 +317,6 @@ static enum gn_status take_snapshot(struct cuda_ctx *c)
     return c->io->snapshot(c->io->cb_ctx, &c->snap, step, round, &sums);
 }
 
-/* The kernel paused before the growth round of step ctl->prune_step for a
- * pruning round: run the shared round (prune.c: the same code the serial
- * and cpu backends run) on a copy of the model and the step's
- * activations, write the model back, and let the kernel go on (it
- * rebuilds its task DAGs when groups went). The groups' patience counts
- * change every round, so the model goes back every round. */
-static enum gn_status prune_round(struct cuda_ctx *c)
-{
-    struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
-    const struct gn_plan *cfg = c->cfg;
-    const struct gn_model *m = c->io->m;
-    const int64_t step = ctl->prune_step;
-    gn_acquire_fence(); /* the kernel's writes before prune_step */
-    enum gn_status st = GN_OK;
-    if (!c->pm_ready) {
-        if (!(st = gn_model_clone(&c->pm, m)) && (st = gn_buffers_init(&c->pb, &c->pm, cfg->batch)))
-            gn_model_free(&c->pm);
-        c->pm_ready = st == GN_OK;
-    }
-    struct gn_prune_log log = {0};
-    int32_t was_groups = 0, was_edges = 0;
-    int64_t was_params = 0, before = 0;
-    if (!st) st = gn_cuda_download(c->run, &c->pm);
-    if (!st) st = gn_model_rebuild(&c->pm, c->pm.order);
-    if (!st) {
-        was_groups = c->pm.n_groups;
-        was_edges = c->pm.n_edges;
-        was_params = c->pm.n_params;
-        before = c->pm.pruned;
-        st = gn_cuda_download_acts(c->run, &c->pb, c->pm.n_groups);
-    }
-    if (!st)
-        st = gn_prune_round(&c->pm, &c->pb, cfg->prune_threshold, cfg->prune_after, &log);
-    if (!st) st = gn_cuda_upload(c->run, &c->pm, was_groups, was_edges, was_params);
-    c->pruned_step = step;
-    if (st) {
-        char why[400];
-        snprintf(why, sizeof why, "%s", gn_error_message());
-        return gn_fail(st, "cuda backend: the pruning round of step %lld: %s", (long long)step, why);
-    }
-    c->pruned = c->pm.pruned;
-    if (log.n_pruned > 0 && c->plog_written - c->plog_read < CUDA_PRUNE_LOGS) {
-        c->plog[c->plog_written % CUDA_PRUNE_LOGS].step = step;
-        c->plog[c->plog_written % CUDA_PRUNE_LOGS].log = log;
-        c->plog_written++;
-    }
-    ctl->prune_changed = c->pm.pruned != before;
-    gn_release_fence();
-    ctl->prune_done = step; /* the model is back: the kernel goes on */
-    return GN_OK;
-}
-
 static enum gn_status cuda_run(void *ctx)
 {
     struct cuda_ctx *c = ctx;
@@ -392,7 +329,7 @@ static enum gn_status cuda_run(void *ctx)
     ctl->loss_sum = cfg->first_loss_sum;
     ctl->hits = cfg->first_hits;
     ctl->seen = cfg->first_seen;
-    c->pruned = io->m->pruned;
+    ctl->pruned = io->m->pruned;
     enum gn_status st = gn_cuda_launch(c->run);
     if (st) return cuda_fail(c, st, "cannot launch the kernel");
     if (pthread_create(&c->loader, NULL, loader_main, c) != 0) {
@@ -403,8 +340,8 @@ static enum gn_status cuda_run(void *ctx)
     c->loader_started = 1;
     int64_t last_step = -1, reported = 0;
     int ended = 0;
-    enum gn_status snap_st = GN_OK, trace_st = GN_OK, prune_st = GN_OK;
-    char snap_why[512] = "", trace_why[512] = "", prune_why[512] = "";
+    enum gn_status snap_st = GN_OK, trace_st = GN_OK;
+    char snap_why[512] = "", trace_why[512] = "";
     const int tracing = cfg->trace && io->trace && gn_cuda_trace_steps(c->run);
     for (;;) {
         int state = ctl->state;
@@ -416,12 +353,6 @@ static enum gn_status cuda_run(void *ctx)
         if (tracing && !trace_st && (trace_st = drain_trace(c, reported))) {
             /* a trace that cannot be written ends the run */
             snprintf(trace_why, sizeof trace_why, "%s", gn_error_message());
-            ctl->stop = 1;
-        }
-        if (cfg->prune_threshold > 0.0f && ctl->prune_step > c->pruned_step && !prune_st &&
-            (prune_st = prune_round(c))) {
-            /* a failed round leaves the kernel waiting: stop it */
-            snprintf(prune_why, sizeof prune_why, "%s", gn_error_message());
             ctl->stop = 1;
         }
         if (cfg->checkpoint_every > 0 && io->snapshot && ctl->snap_step > c->snapped &&
@@ -471,9 +402,8 @@ static enum gn_status cuda_run(void *ctx)
             ended = 1;
             continue;
         }
-        /* tracing: the kernel waits when its four snapshot slots are full;
-         * pruning: it waits at every round */
-        struct timespec ts = {0, tracing || cfg->prune_threshold > 0.0f ? 200000 : 2000000};
+        /* tracing: the kernel waits when its four snapshot slots are full */
+        struct timespec ts = {0, tracing ? 200000 : 2000000};
         nanosleep(&ts, NULL);
     }
     /* The loader first (it ends at quit, or when the kernel's state is not
@@ -487,7 +417,6 @@ static enum gn_status cuda_run(void *ctx)
     enum gn_status kst = gn_cuda_wait(c->run);
     if (kst == GN_ERR_NUMERIC) return numeric_fault(c);
     if (kst) return cuda_fail(c, kst, "");
-    if (prune_st) return gn_fail(prune_st, "%s", prune_why);
     if (snap_st) return gn_fail(snap_st, "%s", snap_why);
     if (trace_st) return gn_fail(trace_st, "%s", trace_why);
     if (lst) return cuda_fail(c, lst, "the loader failed");
@@ -558,10 +487,6 @@ static void cuda_close(void *ctx)
     gn_cuda_destroy(c->run);
     if (c->snap_ready) gn_model_free(&c->snap);
     if (c->tm_ready) gn_model_free(&c->tm);
-    if (c->pm_ready) {
-        gn_model_free(&c->pm);
-        gn_buffers_free(&c->pb);
-    }
     free(c);
 }
 

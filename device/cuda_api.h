@@ -23,6 +23,7 @@
 #include "grow.h"
 #include "model.h"
 #include "plan.h"
+#include "prune.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -98,16 +99,9 @@ struct gn_cuda_ctl {
     /* the numeric guard's epoch-rule state word (numguard.h) at the
      * periodic checkpoint's step, and where the run ended */
     volatile int32_t snap_guard, guard;
-    /* A pruning round (plan.prune_threshold > 0) at a growth step, before
-     * the growth round: the kernel sets prune_step = step + 1 and waits
-     * (block 0; the others at a barrier) until the host, having run the
-     * shared pruning round (prune.h, prune.c) on a copy of the model and
-     * the step's activations and written the model back, sets prune_done
-     * to the same value; prune_changed says whether groups went (the
-     * kernel then rebuilds its task DAGs). */
-    volatile int64_t prune_step;
-    volatile int64_t prune_done; /* host -> kernel */
-    volatile int32_t prune_changed, pad_;
+    /* groups removed by pruning rounds (device/prune.cuh), published with
+     * the other counters */
+    volatile int64_t pruned;
 };
 
 /*
@@ -144,6 +138,7 @@ struct gn_cuda_ctl {
     X(GROW_DUP, "grow_duplicate")                                                                  \
     X(GROW_LISTS, "grow_lists")                                                                    \
     X(GROW_DAGS, "grow_dags")                                                                      \
+    X(PRUNE, "prune")                                                                              \
     X(OTHER, "other")
 
 enum gn_cuda_prof {
@@ -190,10 +185,14 @@ struct gn_cuda_trace_step {
 struct gn_cuda_trace_snap {
     int64_t step;
     int32_t n_groups, n_edges;
-    int64_t duplications, refused;
+    int64_t duplications, refused, pruned;
     int64_t n_params; /* the parameter pool's fill (the records' offsets are checked against it) */
     int32_t n_events, pad_;
     struct gn_grow_event events[GN_CUDA_TRACE_EVENTS];
+    /* the step's pruning round, when it ran (plog.n_pruned 0: nothing
+     * went) */
+    int64_t prune_step;
+    struct gn_prune_log plog;
     /* then groups (max_groups), edges (max_edges), order (max_groups) */
 };
 
@@ -261,19 +260,6 @@ enum gn_status gn_cuda_wait(struct gn_cuda_run *r);
 
 /* Copy the trained (and grown) model back into m (same capacities). */
 enum gn_status gn_cuda_download(struct gn_cuda_run *r, struct gn_model *m);
-/* The last pass's activations of slots [0, n_groups) into b (a host
- * gn_buffers of the plan's batch and the model's max width, the device's
- * layout), and its rows. While the kernel is paused (or ended). */
-struct gn_buffers;
-enum gn_status gn_cuda_download_acts(struct gn_cuda_run *r, struct gn_buffers *b,
-                                     int32_t n_groups);
-/* m (the model the kernel paused with, changed by a pruning round) back
- * into the device: its arrays up to the counts before the round (was_*:
- * what the round freed is zero in m), its counts, and pools matching them.
- * While the kernel is paused at a pruning round. */
-enum gn_status gn_cuda_upload(struct gn_cuda_run *r, const struct gn_model *m, int32_t was_groups,
-                              int32_t was_edges, int64_t was_params);
-
 /* The last error's detail (what failed, where). */
 const char *gn_cuda_error(struct gn_cuda_run *r);
 

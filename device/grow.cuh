@@ -156,7 +156,8 @@ __device__ static void gn_dev_sort_long(const struct gn_dev *d, int32_t *list, i
 }
 
 /* The new order, positions and CSR edge lists in canonical order after a
- * round added groups, every block at once (four grid barriers):
+ * round added groups (or, n_old < 0, removed them: the new order is in
+ * scratch already), every block at once (four grid barriers):
  *   1. block 0: the order (gn_grow_place: each child right after its
  *      parent, by a block prefix sum), positions, counts zeroed;
  *   2. every block: a share of the edges counted into in_count/out_count;
@@ -178,9 +179,10 @@ __device__ static __noinline__ bool gn_dev_rebuild_model(struct gn_dev *d, int32
     int32_t *in_at = d->cursor, *out_at = scratch; /* the lists' fill cursors (phases 3, 4) */
     gn_dev_phase(GN_CUDA_PROF_GROW_LISTS);
     if (blockIdx.x == 0) {
-        gn_block_prefix(
-            n_old, [=](int32_t i) { return gn_grow_place(order, child_of, i, 0, NULL); },
-            [=](int32_t i, int32_t at) { gn_grow_place(order, child_of, i, at, scratch); });
+        if (n_old >= 0)
+            gn_block_prefix(
+                n_old, [=](int32_t i) { return gn_grow_place(order, child_of, i, 0, NULL); },
+                [=](int32_t i, int32_t at) { gn_grow_place(order, child_of, i, at, scratch); });
         __syncthreads();
         for (int32_t i = tid; i < n; i += NT) {
             m->order[i] = scratch[i];

@@ -132,6 +132,19 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->upd_done, MG);
     P(h->in_rec, m->max_edges);
     P(h->out_rec, m->max_edges);
+    /* pruning's scratch (prune.cuh): the maps, the parameter blocks and
+     * their new offsets, and one copy of the largest array it compacts */
+    const bool pruning = cfg->prune_threshold > 0.0f;
+    const size_t PG = pruning ? MG : 1, PE = pruning ? (size_t)m->max_edges : 1;
+    h->prune_ecopy = (PG * sizeof(struct gn_group) + 15) & ~(size_t)15;
+    size_t copy = h->prune_ecopy + PE * sizeof(struct gn_edge);
+    if (pruning && copy < (size_t)m->max_params * sizeof(float))
+        copy = (size_t)m->max_params * sizeof(float);
+    P(h->prune_map, PG);
+    P(h->prune_emap, PE);
+    P(h->prune_blk, PG + PE);
+    P(h->prune_at, PG + PE);
+    P(h->prune_buf, copy);
     P(r->d, 1);
 #undef P
     return GN_OK;
@@ -489,53 +502,6 @@ extern "C" enum gn_status gn_cuda_download(struct gn_cuda_run *r, struct gn_mode
     GN_CUDA_TRY(cudaMemcpy(m->out_list, dm->out_list, (size_t)dm->n_edges * sizeof(int32_t), cudaMemcpyDeviceToHost));
     m->pruned = dm->pruned;
     r->h.grow_round = h.grow_round;
-    return GN_OK;
-error:
-    return st;
-}
-
-extern "C" enum gn_status gn_cuda_download_acts(struct gn_cuda_run *r, struct gn_buffers *b,
-                                                int32_t n_groups)
-{
-    enum gn_status st = GN_OK;
-    struct gn_buffers db;
-    GN_CUDA_TRY(cudaMemcpy(&db, (const char *)r->d + offsetof(struct gn_dev, b), sizeof db,
-                           cudaMemcpyDeviceToHost));
-    if (b->batch != db.batch || b->stride != db.stride)
-        return gn_fail(GN_ERR_INVALID, "activation buffers of another shape (%d x %d, device %d x %d)",
-                       b->batch, b->stride, db.batch, db.stride);
-    b->rows = db.rows;
-    GN_CUDA_TRY(cudaMemcpy(b->act, db.act, (size_t)n_groups * db.batch * db.stride * sizeof(float),
-                           cudaMemcpyDeviceToHost));
-    return GN_OK;
-error:
-    return st;
-}
-
-extern "C" enum gn_status gn_cuda_upload(struct gn_cuda_run *r, const struct gn_model *m,
-                                         int32_t was_groups, int32_t was_edges, int64_t was_params)
-{
-    enum gn_status st = GN_OK;
-    struct gn_model dm;
-    struct gn_grow_pools pools;
-    char *base = (char *)r->d;
-    GN_CUDA_TRY(cudaMemcpy(&dm, base + offsetof(struct gn_dev, m), sizeof dm, cudaMemcpyDeviceToHost));
-    GN_CUDA_TRY(cudaMemcpy(dm.groups, m->groups, (size_t)was_groups * sizeof *m->groups, cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(dm.edges, m->edges, (size_t)was_edges * sizeof *m->edges, cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(dm.params, m->params, (size_t)was_params * sizeof(float), cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(dm.grads, m->grads, (size_t)was_params * sizeof(float), cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(dm.moment, m->moment, (size_t)was_params * sizeof(float), cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(dm.moment2, m->moment2, (size_t)was_params * sizeof(float), cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(dm.order, m->order, (size_t)m->n_groups * sizeof(int32_t), cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(dm.in_list, m->in_list, (size_t)m->n_edges * sizeof(int32_t), cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(dm.out_list, m->out_list, (size_t)m->n_edges * sizeof(int32_t), cudaMemcpyHostToDevice));
-    dm.n_groups = m->n_groups;
-    dm.n_edges = m->n_edges;
-    dm.n_params = m->n_params;
-    dm.pruned = m->pruned;
-    gn_grow_pools_init(&pools, m);
-    GN_CUDA_TRY(cudaMemcpy(base + offsetof(struct gn_dev, m), &dm, sizeof dm, cudaMemcpyHostToDevice));
-    GN_CUDA_TRY(cudaMemcpy(base + offsetof(struct gn_dev, pools), &pools, sizeof pools, cudaMemcpyHostToDevice));
     return GN_OK;
 error:
     return st;

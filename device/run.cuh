@@ -42,6 +42,7 @@
 #include <string.h>
 
 #include "grow.cuh"
+#include "prune.cuh"
 
 __device__ static void gn_dev_publish(struct gn_dev *d, int64_t step, double loss_sum,
                                       int64_t hits, int64_t seen)
@@ -56,6 +57,7 @@ __device__ static void gn_dev_publish(struct gn_dev *d, int64_t step, double los
     c->params = d->m.n_params;
     c->duplications = d->m.duplications;
     c->refused = d->m.refused;
+    c->pruned = d->m.pruned;
     c->t_forward_ns = (int64_t)gn_atomic_load_relaxed_u64(&d->kind_ns[GN_TASK_FORWARD]);
     c->t_backward_ns = (int64_t)gn_atomic_load_relaxed_u64(&d->kind_ns[GN_TASK_BACKWARD]);
     c->t_update_ns = (int64_t)gn_atomic_load_relaxed_u64(&d->kind_ns[GN_TASK_UPDATE]);
@@ -159,6 +161,7 @@ __device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done,
             h->n_edges = ne;
             h->duplications = m->duplications;
             h->refused = m->refused;
+            h->pruned = m->pruned;
             h->n_params = m->n_params;
             int32_t n = 0;
             if (grew)
@@ -171,6 +174,9 @@ __device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done,
                     n++;
                 }
             h->n_events = n;
+            h->prune_step = pruned ? done : 0;
+            h->plog.n_pruned = h->plog.n_moved = 0;
+            if (pruned && d->plog_step == done) h->plog = d->plog;
         }
         __syncthreads();
     }
@@ -186,32 +192,6 @@ __device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done,
         c->trace_steps = ++*n_steps;
         gn_fence_system();
     }
-}
-
-/* A pruning round at growth step `step` (plan.prune_threshold > 0), every
- * block: the round is the host's (cuda_api.h, prune_step): block 0 asks
- * for it and waits while the others wait at a grid barrier; the host runs
- * the shared rules (prune.h) on a copy of the model and the step's
- * activations and writes the model back. When groups went, the task DAGs
- * and records are rebuilt. Returns false once the run is aborted. A stop
- * request while the kernel waits ends the wait; the round is then skipped
- * (the run ends at the next step's start). */
-__device__ static __noinline__ bool gn_dev_prune(struct gn_dev *d, int64_t step)
-{
-    __shared__ int s_changed;
-    if (blockIdx.x == 0 && threadIdx.x == 0) {
-        struct gn_cuda_ctl *c = d->ctl;
-        gn_fence_system(); /* the step's model and activations before the request */
-        c->prune_step = step + 1;
-        gn_fence_system();
-        const bool done = gn_dev_wait_host(
-            d, step + 1, 2, [=] { return gn_load_acquire_sys_i64(&c->prune_done) == step + 1; });
-        d->prune_changed = done && c->prune_changed;
-    }
-    if (!gn_dev_barrier(d, step)) return false;
-    if (threadIdx.x == 0) s_changed = d->prune_changed;
-    __syncthreads();
-    return !s_changed || gn_dev_rebuild_dags(d, step);
 }
 
 /* The whole run, the body of both entries below. */
@@ -319,7 +299,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             }
         }
 
-        /* 4. pruning (the host's round, at a pause), then growth */
+        /* 4. pruning (prune.cuh), then growth */
         const bool grew = cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0;
         if (cfg.prune_threshold > 0.0f && (step + 1) % cfg.grow_every == 0 &&
             !gn_dev_prune(d, step))

@@ -17,6 +17,7 @@
 #include "grow.h"
 #include "model.h"
 #include "numguard.h"
+#include "prune.h"
 #include "ops.h"
 #include "queue.h"
 #include "taskgraph.h"
@@ -75,8 +76,19 @@ struct gn_dev {
     int32_t *cursor;   /* (max_groups) */
     struct gn_grow_event *ev; /* (max_groups) the last round's events, by old position */
     int32_t ev_n;             /* the group count before that round */
-    int32_t prune_changed;    /* the last pruning round removed groups (block 0 -> all) */
     uint32_t *blk_sum;        /* (blocks) scratch of the task DAGs' rebuild: each block's share */
+
+    /* pruning (plan.prune_threshold > 0; prune.cuh), else one-element arrays */
+    int32_t *prune_map;                /* (max_groups) a slot's new number, -1: removed */
+    int32_t *prune_emap;               /* (max_edges) an edge's new index, -1: gone */
+    struct gn_prune_block *prune_blk;  /* (max_groups + max_edges) the parameter blocks */
+    int64_t *prune_at;                 /* (max_groups + max_edges) their new offsets */
+    unsigned char *prune_buf;          /* the compaction's copy (launch.cu sizes it) */
+    size_t prune_ecopy;                /* where the edges' copy starts in it */
+    int32_t prune_removed, prune_kept, prune_edges; /* the round's counts (block 0 -> all) */
+    unsigned long long prune_top;      /* parameters kept */
+    struct gn_prune_log plog;          /* the last round's slots, for the trace */
+    int64_t plog_step;                 /* its step */
 };
 
 /* A block's thread 0 clocks its phases here, in the block's shared memory

@@ -27,18 +27,29 @@ gn_cuda_probe "$rt" "$dir/t-train.csv" "$dir/probe.log"
 
 strip() { sed -E 's/,"seconds":[0-9.e+-]+//; s/"backend":"[a-z]+",//' "$1"; }
 fail=0
-for every in 10 0; do
+# the third case prunes (on the cpu backend 5 groups go, in 4 rounds): the
+# kernel's own pruning rounds, their logs in the trace's step records
+for case in "10" "0" "10 --prune-threshold 20"; do
+    set -- $case
+    every=$1
+    shift
+    tag=$every${1:+-prune}
     for b in cpu cuda; do
-        "$rt" train "$dir/t-train.csv" --backend "$b" "${opts[@]}" --trace "$dir/$b-$every.jsonl" \
-            --trace-every $every > "$dir/$b.log" 2>&1 || { cat "$dir/$b.log"; echo "FAIL: $b run"; exit 1; }
+        "$rt" train "$dir/t-train.csv" --backend "$b" "${opts[@]}" "$@" --trace "$dir/$b-$tag.jsonl" \
+            --trace-every "$every" > "$dir/$b.log" 2>&1 || { cat "$dir/$b.log"; echo "FAIL: $b run"; exit 1; }
     done
-    n=$(wc -l < "$dir/cpu-$every.jsonl")
-    grows=$(grep -c '"events"' "$dir/cpu-$every.jsonl" || true)
-    if diff <(strip "$dir/cpu-$every.jsonl") <(strip "$dir/cuda-$every.jsonl") > "$dir/diff"; then
-        echo "--trace-every $every: $n records ($grows with growth events), cuda = cpu"
+    n=$(wc -l < "$dir/cpu-$tag.jsonl")
+    grows=$(grep -c '"events"' "$dir/cpu-$tag.jsonl" || true)
+    prunes=$(grep -c '"pruned_groups":\[' "$dir/cpu-$tag.jsonl" || true)
+    if diff <(strip "$dir/cpu-$tag.jsonl") <(strip "$dir/cuda-$tag.jsonl") > "$dir/diff"; then
+        echo "--trace-every $every $*: $n records ($grows with growth events, $prunes with pruning), cuda = cpu"
     else
-        head -c 3000 "$dir/diff"
-        echo "FAIL: --trace-every $every: the cuda trace differs from the cpu trace"
+        cut -c1-600 "$dir/diff" | head -n 12
+        echo "FAIL: --trace-every $every $*: the cuda trace differs from the cpu trace"
+        fail=1
+    fi
+    if [ -n "${1:-}" ] && [ "$prunes" -eq 0 ]; then
+        echo "FAIL: the pruning case pruned nothing"
         fail=1
     fi
 done
