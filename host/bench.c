@@ -180,7 +180,7 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
                    (double)c.t_backward_ns * 1e-6 / (double)p.step,
                    (double)c.t_update_ns * 1e-6 / (double)p.step,
                    (double)c.t_growth_ns * 1e-6,
-                   s->grow == GN_GROW_OFF ? (int64_t)0 : p.step / s->grow_every, pj,
+                   s->grow == GN_GROW_OFF ? (int64_t)0 : p.step / gn_settings_grow_every(s), pj,
                    gn_trainer_backend_reason(t));
         else
             printf("%s on %s: %d groups, %d edges, depth %d, batch %d: %.4f ms/step (median of "

@@ -126,7 +126,8 @@ static void usage_train(FILE *f)
             "                       the data's scale; a lone hidden group is marked)\n"
             "  --grow-threshold X   std: the gradient std that marks a group (default %g)\n"
             "  --grow-ratio R       relative: the multiple of the median (default %g)\n"
-            "  --grow-every N       check for growth every N steps (default %d)\n"
+            "  --grow-every N       check for growth every N steps (default %d; %d with\n"
+            "                       --grow depth, whose chains train better grown slower)\n"
             "  --grow-noise X       widthwise symmetry-breaking perturbation (default %g)\n"
             "  --prune-threshold X  at the growth rounds, remove a hidden group whose\n"
             "                       contribution is below X: the mean over the last batch\n"
@@ -188,7 +189,7 @@ static void usage_train(FILE *f)
             d.weight_decay, gn_lr_schedule_name(d.lr_schedule), d.lr_warmup, d.lr_min,
             d.lr_gamma, d.group_size,
             gn_grow_policy_name(d.grow), gn_grow_criterion_name(d.grow_criterion),
-            d.grow_threshold, d.grow_ratio, d.grow_every, d.grow_noise, d.prune_after,
+            d.grow_threshold, d.grow_ratio, GN_DEFAULT_GROW_EVERY, GN_DEFAULT_GROW_EVERY_DEPTH, d.grow_noise, d.prune_after,
             d.max_groups, d.trace_every);
 }
 

@@ -293,7 +293,13 @@ static void test_default_length(void **state)
     assert_int_equal(s.epochs, 0);
     assert_int_equal(s.steps, 0);
     assert_int_equal(s.batch, 128);
-    assert_int_equal(s.grow_every, 200);
+    assert_int_equal(s.grow_every, 0);
+    assert_int_equal(gn_settings_grow_every(&s), 200);
+    s.grow = GN_GROW_DEPTH;
+    assert_int_equal(gn_settings_grow_every(&s), 400);
+    s.grow_every = 7;
+    assert_int_equal(gn_settings_grow_every(&s), 7);
+    gn_default_settings(&s);
     assert_int_equal(GN_DEFAULT_EPOCHS, 10);
     assert_int_equal(GN_DEFAULT_MIN_STEPS, 500);
 

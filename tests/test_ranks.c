@@ -186,7 +186,7 @@ static void ranks_match_run(gn_trainer *ref, gn_trainer *cpu_ref, struct gn_sett
     s.ranks = n;
     gn_trainer *t = open_checked(&s);
     assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
-    assert_int_equal(checked_rounds, s.steps / s.grow_every);
+    assert_int_equal(checked_rounds, s.steps / gn_settings_grow_every(&s));
     char what[128];
     snprintf(what, sizeof what, "%s, %d threads, %d ranks against serial, 1 rank",
              gn_backend_name(b), threads, n);

@@ -73,7 +73,7 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->optim.eps = s->eps;
     p->optim.weight_decay = s->weight_decay;
     p->grow = (int32_t)s->grow;
-    p->grow_every = s->grow_every;
+    p->grow_every = gn_settings_grow_every(s);
     p->grow_criterion = (int32_t)s->grow_criterion;
     p->grow_threshold = s->grow_threshold;
     p->grow_ratio = s->grow_ratio;

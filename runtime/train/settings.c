@@ -12,7 +12,9 @@
  * batches of 128 reach 0.8918 at 10 epochs (seeds 1-3: 0.8918, 0.8912,
  * 0.8925), where alternate growth at 0.004 every 100 steps, no decay and
  * batches of 256 reached 0.880; --grow depth with them reaches 0.8802 at 30
- * epochs (growth every 100 steps at batch 128 made the chain diverge).
+ * epochs (growth every 100 steps at batch 128 made the chain diverge), and
+ * every 400 steps 0.8851-0.8868 on seeds 1-3 (GN_DEFAULT_GROW_EVERY_DEPTH,
+ * 2026-12-03).
  * The length is the default one (epochs and steps 0: GN_DEFAULT_EPOCHS, at
  * least GN_DEFAULT_MIN_STEPS steps; gn_plan_epochs). */
 void gn_default_settings(struct gn_settings *s)
@@ -42,7 +44,7 @@ void gn_default_settings(struct gn_settings *s)
     s->grow_criterion = GN_GROW_CRITERION_STD;
     s->grow_threshold = 0.002f;
     s->grow_ratio = 2.0f;
-    s->grow_every = 200;
+    s->grow_every = 0; /* GN_DEFAULT_GROW_EVERY, or _DEPTH for --grow depth */
     s->grow_noise = 0.3f;
     s->prune_threshold = 0.0f;
     s->prune_after = 1;
@@ -97,6 +99,12 @@ const char *gn_lr_schedule_name(enum gn_lr_schedule s)
     case GN_LR_STEP: return "step";
     }
     return "?";
+}
+
+int32_t gn_settings_grow_every(const struct gn_settings *s)
+{
+    if (s->grow_every > 0) return s->grow_every;
+    return s->grow == GN_GROW_DEPTH ? GN_DEFAULT_GROW_EVERY_DEPTH : GN_DEFAULT_GROW_EVERY;
 }
 
 const char *gn_grow_criterion_name(enum gn_grow_criterion c)

@@ -216,7 +216,7 @@ static enum gn_status check_settings(const struct gn_settings *s)
     if (!(s->lr_min >= 0.0f && s->lr_min <= s->lr))
         return gn_fail(GN_ERR_INVALID, "--lr-min must be in [0, --lr] (got %g, --lr %g)",
                        (double)s->lr_min, (double)s->lr);
-    if (s->grow_every < 1) return gn_fail(GN_ERR_INVALID, "--grow-every must be >= 1");
+    if (s->grow_every < 0) return gn_fail(GN_ERR_INVALID, "--grow-every must be >= 1");
     if (s->grow_criterion != GN_GROW_CRITERION_STD &&
         s->grow_criterion != GN_GROW_CRITERION_RELATIVE)
         return gn_fail(GN_ERR_INVALID, "--grow-criterion must be std or relative");
