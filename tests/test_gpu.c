@@ -10,7 +10,7 @@
  *  - adam and adamw under a warmup and a cosine or step schedule: every
  *    step's loss, weight and optimizer moment bitwise serial's;
  *  - two runs with the same seed: bitwise the same weights and losses;
- *  - pruning (the host's round at a kernel pause) on random DAGs: the
+ *  - pruning (the kernel's own round, device/prune.cuh) on random DAGs: the
  *    same pruned groups, losses and network as serial, bit for bit;
  *  - networks shaped like every genet-stress DAG (each task a hidden
  *    group): after one training step (forward, backward, gradients,
@@ -195,9 +195,9 @@ static void test_optimizers_against_serial(void **state)
     }
 }
 
-/* Pruning (--prune-threshold) on cuda: the kernel pauses at each growth
- * round and the host runs the shared pruning round on the step's model and
- * activations, then the kernel rebuilds its DAGs. Random DAGs (as
+/* Pruning (--prune-threshold) on cuda: the kernel runs the shared pruning
+ * round itself at each growth round (device/prune.cuh: scores, choice,
+ * folds, the pools compacted, the DAGs rebuilt). Random DAGs (as
  * test_cpu's pruning cases), growth on, a patience of 1 or 2 rounds: the
  * same groups pruned, the same losses and the same network as serial, bit
  * for bit; at least one case prunes. */
