@@ -14,7 +14,8 @@
  *    group feeding the output; a group whose activation is constant over
  *    the batch goes without a change;
  *  - the freed space is taken by the next duplication: the pools' use
- *    comes back to what it was, not beyond;
+ *    comes back to what it was, not beyond; the compaction moves every
+ *    kept block whole and packs them in their old offsets' order;
  *  - the options are checked, and the cuda backend refuses them.
  */
 #include <math.h>
@@ -291,6 +292,78 @@ static void test_space_reused(void **state)
 }
 
 /* The options: checked (the cuda backend prunes too: test_gpu). */
+/* The compaction moves every kept block whole: after a widthwise
+ * duplication (its blocks at the top of the pool, above later slots') and
+ * a round that removes three groups, each kept bias and weight block holds
+ * the same floats as before in params, grads and both moments; the kept
+ * blocks tile [0, n_params) in the order of their old offsets
+ * (gn_prune_packed_below); what was freed is zero. */
+static void test_compaction_packs(void **state)
+{
+    (void)state;
+    struct gn_model m;
+    build(&m, 6, (1u << 3) | (1u << 5) | (1u << 7)); /* slots 2..7, three tiny */
+    struct gn_grow_event ev[4];
+    int32_t nev;
+    m.groups[2].flags = GN_GROUP_CHOSEN;
+    assert_int_equal(gn_grow_round(&m, GN_GROW_WIDTH, 1, 0.0f, 1, 0, ev, 4, &nev), GN_OK);
+    assert_int_equal(m.n_groups, 9); /* slot 8: 2's copy, its blocks on top */
+    for (int64_t q = 0; q < m.n_params; q++) {
+        m.grads[q] = (float)q + 0.25f;
+        m.moment[q] = (float)q + 0.5f;
+        m.moment2[q] = (float)q + 0.75f;
+    }
+    struct gn_model old;
+    assert_int_equal(gn_model_clone(&old, &m), GN_OK);
+    struct gn_prune_log log;
+    float th = 0.0f;
+    for (int32_t g = 3; g <= 7; g += 2) {
+        const float sc = gn_prune_score(&m, g, NULL, 0, NULL) * 1.0001f;
+        if (sc > th) th = sc;
+    }
+    assert_int_equal(gn_prune_round(&m, NULL, th, 1, &log), GN_OK);
+    assert_int_equal(log.n_pruned, 3);
+    int32_t map[16], kept = 0;
+    for (int32_t g = 0; g < old.n_groups; g++) map[g] = (g == 3 || g == 5 || g == 7) ? -1 : kept++;
+    assert_int_equal(m.n_groups, kept);
+    int64_t total = 0;
+    char *cover = calloc((size_t)m.n_params, 1);
+    assert_non_null(cover);
+    /* every kept block: the same floats, at a place no other block takes */
+    float *const olds[4] = {old.params, old.grads, old.moment, old.moment2};
+    float *const news[4] = {m.params, m.grads, m.moment, m.moment2};
+    for (int32_t e = 0; e < old.n_edges; e++) {
+        const struct gn_edge oe = old.edges[e];
+        if (oe.src < 0 || map[oe.src] < 0 || map[oe.dst] < 0) continue;
+        int32_t f = -1;
+        for (int32_t k = 0; k < m.n_edges; k++)
+            if (m.edges[k].src == map[oe.src] && m.edges[k].dst == map[oe.dst]) f = k;
+        assert_true(f >= 0);
+        const int64_t len = (int64_t)old.groups[oe.src].width * old.groups[oe.dst].width;
+        for (int a = 0; a < 4; a++)
+            assert_memory_equal(news[a] + m.edges[f].w, olds[a] + oe.w, (size_t)len * sizeof(float));
+        for (int64_t q = 0; q < len; q++) assert_int_equal(cover[m.edges[f].w + q]++, 0);
+        total += len;
+    }
+    for (int32_t g = 0; g < old.n_groups; g++) {
+        if (map[g] < 0 || old.groups[g].bias < 0) continue;
+        const int32_t w = old.groups[g].width;
+        for (int a = 0; a < 4; a++)
+            assert_memory_equal(news[a] + m.groups[map[g]].bias, olds[a] + old.groups[g].bias,
+                                (size_t)w * sizeof(float));
+        for (int32_t q = 0; q < w; q++) assert_int_equal(cover[m.groups[map[g]].bias + q]++, 0);
+        total += w;
+    }
+    assert_int_equal(total, m.n_params);
+    /* blocks keep their old offsets' order: 2's copy (slot 8, now 5) above all */
+    assert_true(m.groups[5].bias > m.groups[map[6]].bias);
+    for (int64_t q = m.n_params; q < old.n_params; q++)
+        for (int a = 0; a < 4; a++) assert_true(news[a][q] == 0.0f);
+    free(cover);
+    gn_model_free(&old);
+    gn_model_free(&m);
+}
+
 static void test_options(void **state)
 {
     (void)state;
@@ -319,6 +392,7 @@ int main(void)
         cmocka_unit_test(test_never_disconnects),
         cmocka_unit_test(test_function_bound),
         cmocka_unit_test(test_space_reused),
+        cmocka_unit_test(test_compaction_packs),
         cmocka_unit_test(test_options),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
