@@ -51,16 +51,21 @@ static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lane
  * the results stay bitwise the reference's.
  *
  * Where the output width divides the block (NT % n == 0) and the tile's
- * outputs fit in GN_BLOCK_Q registers per thread, a thread keeps its
- * outputs (one column, rows tid / n + q NT / n) in registers for the whole
- * task and loads the shared weight once per column for all of them; else
- * the accumulators live in shared memory (acc), one output per thread per
- * pass.
+ * outputs fit in GN_BLOCK_Q registers per thread (GN_BLOCK_Q2 for a wide
+ * group or a tall tile: each op is a template on the count, instantiated
+ * twice), a thread keeps its outputs (one column, rows tid / n + q NT / n)
+ * in registers for the whole task and loads the shared weight once per
+ * column for all of them; else the accumulators live in shared memory
+ * (acc), one output per thread per pass.
  */
 #define GN_BLOCK_NEDGE 64 /* edges read into the edge table at once */
 #ifndef GN_BLOCK_Q
 #define GN_BLOCK_Q 4 /* register accumulators per thread */
 #endif
+#ifndef GN_BLOCK_Q2
+#define GN_BLOCK_Q2 8 /* ... where GN_BLOCK_Q are too few */
+#endif
+
 #ifndef GN_BLOCK_LOADS
 #define GN_BLOCK_LOADS 8 /* loads in flight per thread while staging */
 #endif
@@ -338,17 +343,27 @@ __device__ static inline void gn_block_stage_flat(float *dst, const float *src, 
 }
 
 /* The register path's shape for R rows of width n: thread tid holds column
- * tid % n of rows tid / n + q * (NT / n), q < GN_BLOCK_Q. */
-__device__ static inline bool gn_block_regs(int32_t R, int32_t n)
+ * tid % n of rows tid / n + q * (NT / n), q < Q (Q accumulators). */
+__device__ static inline bool gn_block_regs(int32_t R, int32_t n, int32_t Q)
 {
-    return n <= NT && NT % n == 0 && R <= GN_BLOCK_Q * (NT / n);
+    return n <= NT && NT % n == 0 && R <= Q * (NT / n);
 }
 
-__device__ static void gn_op_forward_block(const struct gn_model *m, const struct gn_buffers *b,
-                                           int32_t g, int32_t r0, int32_t r1,
-                                           const struct gn_block_smem &sm)
+/* The accumulators per thread an op of R rows of width n is instantiated
+ * with: GN_BLOCK_Q where that fits, else GN_BLOCK_Q2 where that fits (a
+ * wide group or a tall tile, e.g. 32 rows of 64 or 64 rows of 32), else
+ * GN_BLOCK_Q with the shared-memory accumulators. */
+__device__ static inline int32_t gn_block_q_of(int32_t R, int32_t n)
 {
-    const struct gn_group gr = m->groups[g];
+    return !gn_block_regs(R, n, GN_BLOCK_Q) && gn_block_regs(R, n, GN_BLOCK_Q2) ? GN_BLOCK_Q2
+                                                                               : GN_BLOCK_Q;
+}
+
+template <int Q>
+__device__ static void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
+                                             const struct gn_group &gr, int32_t g, int32_t r0,
+                                             int32_t r1, const struct gn_block_smem &sm)
+{
     const int32_t n = gr.width, R = r1 - r0, tid = threadIdx.x;
     const float *bias = m->params + gr.bias;
     /* a chunk: R rows of KS staged inputs (stride gn_block_ld(KS)) and KS
@@ -356,13 +371,13 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
     const int32_t KS = max(1, (sm.stage_floats - 36 * R) / (R + n) & ~3);
     const int32_t lda = gn_block_ld(KS);
     float *sa = sm.stage, *sw = sm.stage + R * lda;
-    const bool regs = gn_block_regs(R, n);
+    const bool regs = Q > GN_BLOCK_Q || gn_block_regs(R, n, Q);
     const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
-    float s[GN_BLOCK_Q];
+    float s[Q];
     if (regs) {
         const float bj = __ldcg(bias + j);
 #pragma unroll
-        for (int32_t q = 0; q < GN_BLOCK_Q; q++) s[q] = bj;
+        for (int32_t q = 0; q < Q; q++) s[q] = bj;
     } else {
         for (int32_t i = tid; i < R * n; i += NT) sm.acc[i] = __ldcg(bias + i % n);
     }
@@ -383,7 +398,7 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
                     const float w0 = sw[c * n + j], w1 = sw[(c + 1) * n + j];
                     const float w2 = sw[(c + 2) * n + j], w3 = sw[(c + 3) * n + j];
 #pragma unroll
-                    for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+                    for (int32_t q = 0; q < Q; q++) {
                         const int32_t r = rr + q * step;
                         if (r < R) {
                             const float4 a4 = *reinterpret_cast<const float4 *>(sa + r * lda + c);
@@ -394,7 +409,7 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
                 for (; c < cn; c++) {
                     const float wv = sw[c * n + j];
 #pragma unroll
-                    for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+                    for (int32_t q = 0; q < Q; q++) {
                         const int32_t r = rr + q * step;
                         if (r < R) s[q] = MAC(s[q], sa[r * lda + c], wv);
                     }
@@ -415,7 +430,7 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
     const bool relu = gr.kind == GN_GROUP_HIDDEN;
     if (regs) {
 #pragma unroll
-        for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+        for (int32_t q = 0; q < Q; q++) {
             const int32_t r = rr + q * step;
             if (r < R) out[r * n + j] = relu ? fmaxf(s[q], 0.0f) : s[q];
         }
@@ -426,6 +441,17 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
             out[i] = relu ? fmaxf(v, 0.0f) : v;
         }
     }
+}
+
+__device__ static void gn_op_forward_block(const struct gn_model *m, const struct gn_buffers *b,
+                                           int32_t g, int32_t r0, int32_t r1,
+                                           const struct gn_block_smem &sm)
+{
+    const struct gn_group gr = m->groups[g];
+    if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
+        gn_op_forward_block_q<GN_BLOCK_Q2>(m, b, gr, g, r0, r1, sm);
+    else
+        gn_op_forward_block_q<GN_BLOCK_Q>(m, b, gr, g, r0, r1, sm);
 }
 
 __device__ static void gn_op_loss_block(const struct gn_model *m, const struct gn_buffers *b,
@@ -455,23 +481,23 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
     }
 }
 
-__device__ static void gn_op_backward_block(const struct gn_model *m, const struct gn_buffers *b,
-                                            int32_t g, int32_t r0, int32_t r1,
-                                            const struct gn_block_smem &sm)
+template <int Q>
+__device__ static void gn_op_backward_block_q(const struct gn_model *m, const struct gn_buffers *b,
+                                              const struct gn_group &gr, int32_t g, int32_t r0,
+                                              int32_t r1, const struct gn_block_smem &sm)
 {
-    const struct gn_group gr = m->groups[g];
     const int32_t K = gr.width, R = r1 - r0, tid = threadIdx.x;
     /* a chunk: R rows of the targets' errors and K rows of the weights'
      * columns, JS columns each (odd stride) */
     const int32_t JS = (sm.stage_floats / (R + K) - 36) & ~3;
     const int32_t ld = gn_block_ld(JS);
     float *sa = sm.stage, *sw = sm.stage + R * ld;
-    const bool regs = gn_block_regs(R, K);
+    const bool regs = Q > GN_BLOCK_Q || gn_block_regs(R, K, Q);
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
-    float t[GN_BLOCK_Q];
+    float t[Q];
     if (regs) {
 #pragma unroll
-        for (int32_t q = 0; q < GN_BLOCK_Q; q++) t[q] = 0.0f;
+        for (int32_t q = 0; q < Q; q++) t[q] = 0.0f;
     } else {
         for (int32_t i = tid; i < R * K; i += NT) sm.acc[i] = 0.0f;
     }
@@ -493,15 +519,15 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
                 const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
                 const int32_t pe = e.start + min((x - e.start) / KC * KC + KC, e.K);
                 if (regs) {
-                    float p[GN_BLOCK_Q];
+                    float p[Q];
 #pragma unroll
-                    for (int32_t q = 0; q < GN_BLOCK_Q; q++) p[q] = 0.0f;
+                    for (int32_t q = 0; q < Q; q++) p[q] = 0.0f;
                     int32_t c = x - c0;
                     if ((c & 3) == 0)
                         for (; c + 4 <= pe - c0; c += 4) {
                             const float4 w4 = *reinterpret_cast<const float4 *>(sw + k * ld + c);
 #pragma unroll
-                            for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+                            for (int32_t q = 0; q < Q; q++) {
                                 const int32_t r = rr + q * step;
                                 if (r < R) {
                                     const float4 a4 =
@@ -515,13 +541,13 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
                     for (; c < pe - c0; c++) {
                         const float wv = sw[k * ld + c];
 #pragma unroll
-                        for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+                        for (int32_t q = 0; q < Q; q++) {
                             const int32_t r = rr + q * step;
                             if (r < R) p[q] = MAC(p[q], sa[r * ld + c], wv);
                         }
                     }
 #pragma unroll
-                    for (int32_t q = 0; q < GN_BLOCK_Q; q++) t[q] = __fadd_rn(t[q], p[q]);
+                    for (int32_t q = 0; q < Q; q++) t[q] = __fadd_rn(t[q], p[q]);
                 } else {
                     for (int32_t i = tid; i < R * K; i += NT) {
                         const float *dr = sa + (i / K) * ld, *wk = sw + (i % K) * ld;
@@ -540,13 +566,24 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
     float *out = gn_dz(b, g) + (int64_t)r0 * K;
     if (regs) {
 #pragma unroll
-        for (int32_t q = 0; q < GN_BLOCK_Q; q++) {
+        for (int32_t q = 0; q < Q; q++) {
             const int32_t r = rr + q * step;
             if (r < R) out[r * K + k] = __ldcg(a + r * K + k) > 0.0f ? t[q] : 0.0f;
         }
     } else {
         for (int32_t i = tid; i < R * K; i += NT) out[i] = __ldcg(a + i) > 0.0f ? sm.acc[i] : 0.0f;
     }
+}
+
+__device__ static void gn_op_backward_block(const struct gn_model *m, const struct gn_buffers *b,
+                                            int32_t g, int32_t r0, int32_t r1,
+                                            const struct gn_block_smem &sm)
+{
+    const struct gn_group gr = m->groups[g];
+    if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
+        gn_op_backward_block_q<GN_BLOCK_Q2>(m, b, gr, g, r0, r1, sm);
+    else
+        gn_op_backward_block_q<GN_BLOCK_Q>(m, b, gr, g, r0, r1, sm);
 }
 
 /* The optimizer's rule on U entries of one thread: their gradients into
