@@ -287,7 +287,7 @@ __device__ static inline void gn_block_stage_t(float *dst, int32_t ld, const flo
 
 /* Stage the n-wide weight rows of columns [c0, c0 + cn) (in-edges):
  * dst[c * n + j] = e.w[(x - e.start) n + j]. A thread keeps one j and walks
- * columns. */
+ * columns, keeping the edge it is in. */
 __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
                                                    float *dst, int32_t c0, int32_t cn, int32_t n)
 {
@@ -296,6 +296,11 @@ __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &s
         const int32_t jw = min(NT, n - jb), cs = NT / jw;
         if (t >= cs * jw) continue;
         const int32_t j = jb + t % jw;
+        /* the thread's columns only grow: its edge is found once, then
+         * advanced where a column passes its end (no search per load) */
+        int32_t ei = t / jw < cn ? gn_block_edge_of(sm, ne, c0 + t / jw) : 0;
+        int32_t e_start = sm.edge[ei].start, e_end = e_start + sm.edge[ei].K;
+        const float *e_w = sm.edge[ei].w + j;
         for (int32_t cbase = t / jw; cbase < cn; cbase += cs * GN_BLOCK_LOADS) {
             float v[GN_BLOCK_LOADS];
 #pragma unroll
@@ -303,8 +308,13 @@ __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &s
                 const int32_t c = cbase + u * cs;
                 if (c < cn) {
                     const int32_t x = c0 + c;
-                    const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
-                    v[u] = __ldcg(e.w + (int64_t)(x - e.start) * n + j);
+                    while (x >= e_end) {
+                        ei++;
+                        e_start = sm.edge[ei].start;
+                        e_end = e_start + sm.edge[ei].K;
+                        e_w = sm.edge[ei].w + j;
+                    }
+                    v[u] = __ldcg(e_w + (int64_t)(x - e_start) * n);
                 }
             }
 #pragma unroll

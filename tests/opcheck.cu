@@ -15,6 +15,21 @@
  */
 #include <stdio.h>
 
+/* The task math's phase marks (block_ops.cuh) clock thread 0 here, as the
+ * persistent kernel's profile does (worker.cuh): gn_opcheck_time reports
+ * them; a plain run ignores them. */
+enum { GN_OPT_EDGES, GN_OPT_STAGE, GN_OPT_MATH, GN_OPT_APPLY, GN_OPT_PHASES };
+static __shared__ unsigned long long gn_opt_cyc[GN_OPT_PHASES];
+static __shared__ unsigned long long gn_opt_at;
+#define GN_BLOCK_MARK(phase)                                                                       \
+    do {                                                                                           \
+        if (threadIdx.x == 0) {                                                                    \
+            const unsigned long long now_ = clock64();                                             \
+            gn_opt_cyc[GN_OPT_##phase] += now_ - gn_opt_at;                                        \
+            gn_opt_at = now_;                                                                      \
+        }                                                                                          \
+    } while (0)
+
 #include "device/block_ops.cuh"
 #include "grow.h"
 #include "opcheck.h"
@@ -23,17 +38,11 @@
 #define GN_CUDA_ARCH_BUILT 90
 #endif
 
-static __global__ void __launch_bounds__(NT)
-    gn_opcheck_kernel(struct gn_model *m, struct gn_buffers *b, struct gn_opcheck_args a,
-                      int32_t smem_stage, int32_t smem_acc)
+/* One run of op a by the block. */
+static __device__ void gn_opcheck_op(struct gn_model *m, struct gn_buffers *b,
+                                     const struct gn_opcheck_args &a,
+                                     const struct gn_block_smem &sm)
 {
-    extern __shared__ __align__(16) unsigned char smem_raw[];
-    __shared__ double lane_sums[NT];
-    const struct gn_block_smem sm = gn_block_smem_carve(smem_raw, smem_stage, smem_acc, lane_sums);
-    /* edges read through the model's lists (the kernel's records of them
-     * are checked end to end by test_gpu) */
-    if (threadIdx.x == 0) gn_block_rec_sm[0] = gn_block_rec_sm[1] = NULL;
-    __syncthreads();
     switch (a.op) {
     case GN_OPCHECK_FORWARD: gn_op_forward_block(m, b, a.g, a.r0, a.r1, sm); break;
     case GN_OPCHECK_LOSS: gn_op_loss_block(m, b, a.r0, a.r1); break;
@@ -69,6 +78,38 @@ static __global__ void __launch_bounds__(NT)
         for (int32_t g = (int32_t)threadIdx.x; g < n; g += NT) gn_grow_mark_one(m, g, &rule);
         break;
     }
+    }
+}
+
+/* reps runs of the op; with cyc, thread 0's cycles of all of them by
+ * phase, then in all (cyc[GN_OPT_PHASES]), each run between two
+ * __syncthreads. */
+static __global__ void __launch_bounds__(NT)
+    gn_opcheck_kernel(struct gn_model *m, struct gn_buffers *b, struct gn_opcheck_args a,
+                      int32_t smem_stage, int32_t smem_acc, int32_t reps,
+                      unsigned long long *cyc)
+{
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    __shared__ double lane_sums[NT];
+    const struct gn_block_smem sm = gn_block_smem_carve(smem_raw, smem_stage, smem_acc, lane_sums);
+    /* edges read through the model's lists (the kernel's records of them
+     * are checked end to end by test_gpu) */
+    if (threadIdx.x == 0) {
+        gn_block_rec_sm[0] = gn_block_rec_sm[1] = NULL;
+        for (int i = 0; i < GN_OPT_PHASES; i++) gn_opt_cyc[i] = 0;
+    }
+    unsigned long long total = 0;
+    for (int32_t rep = 0; rep < reps; rep++) {
+        __syncthreads();
+        const unsigned long long t0 = clock64();
+        if (threadIdx.x == 0) gn_opt_at = t0;
+        gn_opcheck_op(m, b, a, sm);
+        __syncthreads();
+        total += clock64() - t0;
+    }
+    if (cyc && threadIdx.x == 0) {
+        for (int i = 0; i < GN_OPT_PHASES; i++) cyc[i] = gn_opt_cyc[i];
+        cyc[GN_OPT_PHASES] = total;
     }
 }
 
@@ -116,8 +157,9 @@ struct gn_opcheck_array {
     int back;
 };
 
-extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *b,
-                                         const struct gn_opcheck_args *a)
+static enum gn_status gn_opcheck_launch(struct gn_model *m, struct gn_buffers *b,
+                                        const struct gn_opcheck_args *a, int32_t reps,
+                                        double *us)
 {
     enum gn_status st = GN_OK;
     struct gn_model hm = *m;   /* the scalars, then the device arrays */
@@ -148,6 +190,7 @@ extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *
     };
     const int n = (int)(sizeof t / sizeof t[0]);
     for (int i = 0; i < n; i++) *t[i].dev = NULL;
+    unsigned long long hcyc[GN_OPT_PHASES + 1], *dcyc = NULL;
 
     int32_t sstage, sacc;
     gn_block_smem_floats(a->tile, m->max_width, &sstage, &sacc);
@@ -180,9 +223,17 @@ extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *
     GN_CUDA_TRY(cudaMemcpy(dm, &hm, sizeof hm, cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(db, &hb, sizeof hb, cudaMemcpyHostToDevice));
 
-    gn_opcheck_kernel<<<1, NT, smem>>>(dm, db, *a, sstage, sacc);
+    if (us) GN_CUDA_TRY(cudaMalloc(&dcyc, sizeof hcyc));
+    gn_opcheck_kernel<<<1, NT, smem>>>(dm, db, *a, sstage, sacc, reps, dcyc);
     GN_CUDA_TRY(cudaGetLastError());
     GN_CUDA_TRY(cudaDeviceSynchronize());
+    if (us) {
+        int khz = 0;
+        GN_CUDA_TRY(cudaMemcpy(hcyc, dcyc, sizeof hcyc, cudaMemcpyDeviceToHost));
+        GN_CUDA_TRY(cudaDeviceGetAttribute(&khz, cudaDevAttrClockRate, 0));
+        for (int i = 0; i <= GN_OPT_PHASES; i++)
+            us[i] = (double)hcyc[i] / ((double)khz * 1e-3) / (double)reps;
+    }
 
     for (int i = 0; i < n; i++)
         if (t[i].back && t[i].bytes)
@@ -191,5 +242,20 @@ error:
     for (int i = 0; i < n; i++) cudaFree(*t[i].dev);
     cudaFree(dm);
     cudaFree(db);
+    cudaFree(dcyc);
     return st;
+}
+
+extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *b,
+                                         const struct gn_opcheck_args *a)
+{
+    return gn_opcheck_launch(m, b, a, 1, NULL);
+}
+
+extern "C" enum gn_status gn_opcheck_time(struct gn_model *m, struct gn_buffers *b,
+                                          const struct gn_opcheck_args *a, int32_t reps,
+                                          double us[GN_OPCHECK_PHASES + 1])
+{
+    static_assert(GN_OPCHECK_PHASES == GN_OPT_PHASES, "the phases of opcheck.h");
+    return gn_opcheck_launch(m, b, a, reps < 1 ? 1 : reps, us);
 }

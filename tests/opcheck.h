@@ -68,6 +68,18 @@ int gn_opcheck_device(char *why, size_t len);
 enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *b,
                               const struct gn_opcheck_args *a);
 
+/* The task math's phases gn_opcheck_time reports, in block_ops.cuh's
+ * marks: reading the edges, staging, multiply-adds, the optimizer. */
+#define GN_OPCHECK_PHASES 4
+
+/* As gn_opcheck_run, but the op runs reps times in one launch (an update
+ * applies its step reps times); us[0..3]: microseconds per run by phase
+ * (thread 0's clock, at the device's nominal clock rate), us[4]: per run in
+ * all (each run between two barriers). A measurement, not a check. */
+enum gn_status gn_opcheck_time(struct gn_model *m, struct gn_buffers *b,
+                               const struct gn_opcheck_args *a, int32_t reps,
+                               double us[GN_OPCHECK_PHASES + 1]);
+
 #ifdef __cplusplus
 }
 #endif

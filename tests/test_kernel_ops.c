@@ -905,6 +905,86 @@ static void test_grow_width(void **state)
     grow_test("grow(width)", GN_DUP_WIDTH, 9, 6 * N_WIDTHS);
 }
 
+/* ---- timing (opt-in: GN_OPCHECK_TIME=1) ----
+ *
+ * Not a correctness test: the task math of the benchmark graphs' shapes
+ * timed alone, one block, no scheduler, so docs/PERF.md can set it beside
+ * the persistent kernel's profile of the same tasks. A hidden group T of
+ * width S fed by four groups of S (each fed by the input) and feeding four
+ * more: its forward and backward read 4 S columns, as on `layered` and
+ * `deep`; a source's forward reads the 784 inputs, as the one-group graph.
+ * What it asserts: a pure op (forward, backward) run many times gives the
+ * bits of one run. */
+static void time_case(const char *name, struct net *n, int op, int32_t g, int32_t r0,
+                      int32_t r1, int32_t k0, int32_t k1)
+{
+    const int32_t reps = 200;
+    struct gn_opcheck_args a = args_of(op, n);
+    a.g = g;
+    a.r0 = r0;
+    a.r1 = r1;
+    a.k0 = k0;
+    a.k1 = k1;
+    a.tile = r1 > r0 ? r1 - r0 : 16;
+    a.optim.kind = GN_OPTIM_SGD;
+    a.optim.lr = 0.01f;
+    struct state once, many;
+    state_clone(&once, &n->s);
+    state_clone(&many, &n->s);
+    double us[GN_OPCHECK_PHASES + 1];
+    if (gn_opcheck_run(&once.m, &once.b, &a) != GN_OK ||
+        gn_opcheck_time(&many.m, &many.b, &a, reps, us) != GN_OK)
+        fail_msg("%s: device run failed: %s", name, gn_error_message());
+    print_message("| %-26s | %3d | %6.2f | %6.2f | %6.2f | %6.2f | %6.2f |\n", name, r1 - r0,
+                  us[0], us[1], us[2], us[3], us[4]);
+    if (op != GN_OPCHECK_UPDATE) {
+        const size_t nact = (size_t)n->s.m.max_groups * n->s.b.batch * n->s.b.stride;
+        assert_memory_equal(once.b.act, many.b.act, nact * sizeof(float));
+        assert_memory_equal(once.b.dz, many.b.dz, nact * sizeof(float));
+    }
+    state_free(&once);
+    state_free(&many);
+}
+
+static void test_time_tasks(void **state)
+{
+    (void)state;
+    const char *env = getenv("GN_OPCHECK_TIME");
+    if (!env || !*env || !strcmp(env, "0")) {
+        print_message("timing off (GN_OPCHECK_TIME=1 runs it)\n");
+        skip();
+    }
+    print_message("| op (S: group width) | rows | edges us | stage us | math us | optimizer us "
+                  "| all us |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    const int32_t widths[] = {32, 64, 16};
+    for (int i = 0; i < 3; i++) {
+        struct rng r = case_rng(40, i);
+        struct net n;
+        memset(&n, 0, sizeof n);
+        n.S = widths[i];
+        n.C = 10;
+        n.I = 784;
+        n.rows = n.batch = 256;
+        n.p = n.q = 4;
+        net_build(&n, &r, 0);
+        char name[64];
+        const int32_t T = n.T;
+        for (int32_t R = 8; R <= 64; R *= 2) {
+            snprintf(name, sizeof name, "forward, 4x%d in (S=%d)", n.S, n.S);
+            time_case(name, &n, GN_OPCHECK_FORWARD, T, 0, R, 0, 0);
+            snprintf(name, sizeof name, "backward, 4x%d out (S=%d)", n.S, n.S);
+            time_case(name, &n, GN_OPCHECK_BACKWARD, T, 0, R, 0, 0);
+        }
+        snprintf(name, sizeof name, "update, 64 of 4x%d (S=%d)", n.S, n.S);
+        time_case(name, &n, GN_OPCHECK_UPDATE, T, 0, 0, 0, 64);
+        if (i == 0) {
+            time_case("forward, 784 in (S=32)", &n, GN_OPCHECK_FORWARD, n.src[0], 0, 16, 0, 0);
+            time_case("update, 64 of 784 (S=32)", &n, GN_OPCHECK_UPDATE, n.src[0], 0, 0, 0, 64);
+        }
+        net_free(&n);
+    }
+}
+
 int main(void)
 {
     char why[256];
@@ -921,6 +1001,7 @@ int main(void)
         cmocka_unit_test(test_update_adam),    cmocka_unit_test(test_update_adamw),
         cmocka_unit_test(test_stat),           cmocka_unit_test(test_grow_depth),
         cmocka_unit_test(test_grow_width),     cmocka_unit_test(test_mark),
+        cmocka_unit_test(test_time_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
