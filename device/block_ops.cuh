@@ -25,6 +25,7 @@
 
 #include "common.cuh"
 #include "mathf.h"
+#include "mma.cuh"
 #include "model.h"
 #include "ops.h"
 #include "optim.h"
@@ -34,6 +35,16 @@
  * kernel's clock, worker.cuh; nothing elsewhere). */
 #ifndef GN_BLOCK_MARK
 #define GN_BLOCK_MARK(phase) ((void)0)
+#endif
+
+/* The precision of the forward, backward and update products this
+ * translation unit's ops default to (enum gn_precision; each persistent
+ * kernel's entry defines it, kernel.cu): fp32 in the canonical order
+ * below, or tf32 and bf16 on the tensor cores (mma.cuh) from the same
+ * staged operands. The loss, the bias sums, the optimizer and the
+ * statistic are fp32 in every precision. */
+#ifndef GN_PRECISION
+#define GN_PRECISION GN_PRECISION_FP32
 #endif
 
 static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lanes");
@@ -369,7 +380,7 @@ __device__ static inline int32_t gn_block_q_of(int32_t R, int32_t n)
                                                                                : GN_BLOCK_Q;
 }
 
-template <int Q>
+template <int Q, int P>
 __device__ static void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                              const struct gn_group &gr, int32_t g, int32_t r0,
                                              int32_t r1, const struct gn_block_smem &sm)
@@ -381,7 +392,8 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
     const int32_t KS = max(1, (sm.stage_floats - 36 * R) / (R + n) & ~3);
     const int32_t lda = gn_block_ld(KS);
     float *sa = sm.stage, *sw = sm.stage + R * lda;
-    const bool regs = Q > GN_BLOCK_Q || gn_block_regs(R, n, Q);
+    constexpr bool mma = P != GN_PRECISION_FP32; /* the tensor cores, into acc */
+    const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q));
     const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
     float s[Q];
     if (regs) {
@@ -402,7 +414,9 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
             gn_block_stage_wrows(sm, ne, sw, c0, cn, n);
             __syncthreads();
             GN_BLOCK_MARK(STAGE);
-            if (regs) {
+            if constexpr (mma) {
+                gn_mma_block<P>(sm.acc, n, sa, lda, 1, sw, n, 1, R, n, cn);
+            } else if (regs) {
                 int32_t c = 0;
                 for (; c + 4 <= cn; c += 4) {
                     const float w0 = sw[c * n + j], w1 = sw[(c + 1) * n + j];
@@ -445,7 +459,9 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
             if (r < R) out[r * n + j] = relu ? fmaxf(s[q], 0.0f) : s[q];
         }
     } else {
-        /* each thread reads back only the accumulators it wrote */
+        /* each thread reads back only the accumulators it wrote (mma:
+         * the warps' tiles, after a barrier) */
+        if (mma) __syncthreads();
         for (int32_t i = tid; i < R * n; i += NT) {
             const float v = sm.acc[i];
             out[i] = relu ? fmaxf(v, 0.0f) : v;
@@ -453,15 +469,16 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
     }
 }
 
+template <int P = GN_PRECISION>
 __device__ static void gn_op_forward_block(const struct gn_model *m, const struct gn_buffers *b,
                                            int32_t g, int32_t r0, int32_t r1,
                                            const struct gn_block_smem &sm)
 {
     const struct gn_group gr = m->groups[g];
-    if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
-        gn_op_forward_block_q<GN_BLOCK_Q2>(m, b, gr, g, r0, r1, sm);
-    else
-        gn_op_forward_block_q<GN_BLOCK_Q>(m, b, gr, g, r0, r1, sm);
+    if constexpr (P == GN_PRECISION_FP32)
+        if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
+            return gn_op_forward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
+    gn_op_forward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
 }
 
 __device__ static void gn_op_loss_block(const struct gn_model *m, const struct gn_buffers *b,
@@ -491,7 +508,7 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
     }
 }
 
-template <int Q>
+template <int Q, int P>
 __device__ static void gn_op_backward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                               const struct gn_group &gr, int32_t g, int32_t r0,
                                               int32_t r1, const struct gn_block_smem &sm)
@@ -502,7 +519,8 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
     const int32_t JS = (sm.stage_floats / (R + K) - 36) & ~3;
     const int32_t ld = gn_block_ld(JS);
     float *sa = sm.stage, *sw = sm.stage + R * ld;
-    const bool regs = Q > GN_BLOCK_Q || gn_block_regs(R, K, Q);
+    constexpr bool mma = P != GN_PRECISION_FP32; /* the tensor cores, into acc */
+    const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q));
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
     float t[Q];
     if (regs) {
@@ -524,8 +542,10 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
             GN_BLOCK_MARK(STAGE);
             /* partial sums over each KC-wide piece of a target (the piece
              * [x, pe) of edge e), each added on its own: the reference's
-             * order; a chunk ends where a piece ends */
-            for (int32_t x = c0; x < c0 + cn;) {
+             * order; a chunk ends where a piece ends (mma: the chunk at
+             * once) */
+            if constexpr (mma) gn_mma_block<P>(sm.acc, K, sa, ld, 1, sw, 1, ld, R, K, cn);
+            for (int32_t x = c0; !mma && x < c0 + cn;) {
                 const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
                 const int32_t pe = e.start + min((x - e.start) / KC * KC + KC, e.K);
                 if (regs) {
@@ -581,19 +601,21 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
             if (r < R) out[r * K + k] = __ldcg(a + r * K + k) > 0.0f ? t[q] : 0.0f;
         }
     } else {
+        if (mma) __syncthreads(); /* the warps' tiles */
         for (int32_t i = tid; i < R * K; i += NT) out[i] = __ldcg(a + i) > 0.0f ? sm.acc[i] : 0.0f;
     }
 }
 
+template <int P = GN_PRECISION>
 __device__ static void gn_op_backward_block(const struct gn_model *m, const struct gn_buffers *b,
                                             int32_t g, int32_t r0, int32_t r1,
                                             const struct gn_block_smem &sm)
 {
     const struct gn_group gr = m->groups[g];
-    if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
-        gn_op_backward_block_q<GN_BLOCK_Q2>(m, b, gr, g, r0, r1, sm);
-    else
-        gn_op_backward_block_q<GN_BLOCK_Q>(m, b, gr, g, r0, r1, sm);
+    if constexpr (P == GN_PRECISION_FP32)
+        if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
+            return gn_op_backward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
+    gn_op_backward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
 }
 
 /* The optimizer's rule on U entries of one thread: their gradients into
@@ -644,8 +666,12 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
  * block is (o / n, o % n), thread tid has o = tid + q NT. The batch is
  * staged RS rows at a time, transposed (a column's rows contiguous, read
  * four at a time): RS rows of dz(g) and of the block's kb input columns;
- * the bias's sums (k0 == 0) ride along the first block's rows.
+ * the bias's sums (k0 == 0) ride along the first block's rows. tf32 and
+ * bf16 (P): the block's gradients accumulate on the tensor cores in a
+ * (kb, n) tile at the stage's end, read back into the same registers for
+ * the optimizer.
  */
+template <int P = GN_PRECISION>
 __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
                                           int32_t g, int32_t k0, int32_t k1,
                                           const struct gn_optim_step &k,
@@ -663,6 +689,11 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
     int32_t KB = GN_BLOCK_UQ * NT / n;
     if (KB < 1) KB = 1;
     if (KB > sm.stage_floats - n) KB = sm.stage_floats - n;
+    constexpr bool mma = P != GN_PRECISION_FP32;
+    if (mma && KB * n > sm.stage_floats / 2) KB = max(1, sm.stage_floats / 2 / n);
+    /* mma: the gradients' tile (KB, n), then the stage for the rows */
+    float *const sg = sm.stage + sm.stage_floats - (mma ? KB * n : 0);
+    const int32_t stage_floats = sm.stage_floats - (mma ? KB * n : 0);
     const bool same_j = n <= NT && NT % n == 0;
     int32_t off = 0;
     for (int32_t e0 = 0; e0 < gr.in_count && off < k1; e0 += GN_BLOCK_NEDGE) {
@@ -676,7 +707,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
             /* RS rows a chunk, row stride ldr of the transposed columns
              * (gn_block_ld: float4 reads without bank conflicts), unless
              * the widths leave too little room for that padding */
-            const int32_t per = sm.stage_floats / (n + kb);
+            const int32_t per = stage_floats / (n + kb);
             int32_t RS = (per - 36) & ~3, ldr;
             if (RS >= 4) {
                 RS = min(RS, (rows + 3) & ~3);
@@ -695,6 +726,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                 kq[q] = o < outs ? o / n : -1;
                 jq[q] = o % n;
                 acc[q] = 0.0f;
+                if (mma && o < outs) sg[o] = 0.0f; /* this thread's own, read back below */
             }
             for (int32_t rb = 0; rb < rows; rb += RS) {
                 const int32_t rc = min(RS, rows - rb);
@@ -712,7 +744,9 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                 }
                 /* rows in order: four at a time, then the rest */
                 const int32_t r4 = vec ? rc & ~3 : 0;
-                if (same_j) {
+                if constexpr (mma) {
+                    gn_mma_block<P>(sg, n, sa, ldr, 1, sdz, 1, ldr, kb, n, rc);
+                } else if (same_j) {
                     const float *dj = sdz + jq[0] * ldr;
                     for (int32_t r = 0; r < r4; r += 4) {
                         const float4 d4 = *reinterpret_cast<const float4 *>(dj + r);
@@ -743,6 +777,12 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                     }
                 }
                 GN_BLOCK_MARK(MATH);
+            }
+            if (mma) {
+                __syncthreads(); /* the warps' tiles */
+#pragma unroll
+                for (int32_t q = 0; q < GN_BLOCK_UQ; q++)
+                    if (kq[q] >= 0) acc[q] = sg[tid + q * NT];
             }
             int64_t idx[GN_BLOCK_UQ];
 #pragma unroll

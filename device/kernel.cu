@@ -3,34 +3,45 @@
  * register budgets, each in its own translation unit so each gets its own
  * staging depth:
  *
- *   kernel.cu    two blocks an SM (128 registers a thread: twice the
- *                workers, for graphs whose levels hold more tasks than an
- *                SM count), GN_BLOCK_LOADS loads in flight per staging
- *                thread (8: more would spill);
- *   kernel_1.cu  one block an SM (255 registers: each task's math spills
- *                less and runs faster, for graphs whose levels hold
- *                fewer, a step's critical path being what costs there),
- *                16 loads in flight (it has the registers).
+ *   two blocks an SM (128 registers a thread: twice the workers, for
+ *   graphs whose levels hold more tasks than an SM count), GN_BLOCK_LOADS
+ *   loads in flight per staging thread (8: more would spill);
+ *   one block an SM (`_1`: 255 registers, each task's math spills less and
+ *   runs faster, for graphs whose levels hold fewer, a step's critical
+ *   path being what costs there), 16 loads in flight (it has the
+ *   registers);
  *
- * The host half picks one at launch (launch.cu, gn_cuda_blocks_per_sm).
- * Staging depth changes how many loads are in flight, never the order of
- * any sum: both entries compute the same bits.
+ * and each budget for three precisions of the task math's products
+ * (--precision, block_ops.cuh): fp32 (this file and kernel_1.cu), tf32
+ * (kernel_tf32.cu, kernel_tf32_1.cu) and bf16 (kernel_bf16.cu,
+ * kernel_bf16_1.cu), so that the default fp32 kernel carries no code of
+ * the others. The host half picks one at launch (launch.cu,
+ * gn_cuda_blocks_per_sm and the plan's precision). Staging depth changes
+ * how many loads are in flight, never the order of any sum: the two
+ * budgets of one precision compute the same bits.
  */
-#include "run.cuh"
+#define GN_KERNEL_NAME gn_persistent_kernel
+#include "kernel_entry.cuh"
 
-extern "C" __global__ void __launch_bounds__(NT, GN_CUDA_MIN_BLOCKS)
-    gn_persistent_kernel(struct gn_dev *d)
-{
-    gn_persistent_run(d);
-}
-
-/* kernel_1.cu */
 extern "C" __global__ void gn_persistent_kernel_1(struct gn_dev *d);
+extern "C" __global__ void gn_persistent_kernel_tf32(struct gn_dev *d);
+extern "C" __global__ void gn_persistent_kernel_tf32_1(struct gn_dev *d);
+extern "C" __global__ void gn_persistent_kernel_bf16(struct gn_dev *d);
+extern "C" __global__ void gn_persistent_kernel_bf16_1(struct gn_dev *d);
 
-/* The kernel's entry for blocks_per_sm blocks an SM, for the host half
- * (launch.cu) to launch and size. */
-extern "C" const void *gn_cuda_kernel_entry(int blocks_per_sm)
+/* The kernel's entry for blocks_per_sm blocks an SM at precision (enum
+ * gn_precision), for the host half (launch.cu) to launch and size. */
+extern "C" const void *gn_cuda_kernel_entry(int blocks_per_sm, int precision)
 {
-    return blocks_per_sm == 1 ? (const void *)gn_persistent_kernel_1
-                              : (const void *)gn_persistent_kernel;
+    const bool one = blocks_per_sm == 1;
+    switch (precision) {
+    case GN_PRECISION_TF32:
+        return one ? (const void *)gn_persistent_kernel_tf32_1
+                   : (const void *)gn_persistent_kernel_tf32;
+    case GN_PRECISION_BF16:
+        return one ? (const void *)gn_persistent_kernel_bf16_1
+                   : (const void *)gn_persistent_kernel_bf16;
+    default:
+        return one ? (const void *)gn_persistent_kernel_1 : (const void *)gn_persistent_kernel;
+    }
 }

@@ -35,6 +35,7 @@ void gn_bench_usage(FILE *f)
             "  --warmup N               steps run before timing (default 20)\n"
             "  --batch N                rows per step (default 256)\n"
             "  --threads N, --tile N    as for train\n"
+            "  --precision P            fp32|tf32|bf16, as for train (default fp32)\n"
             "  --grow P, --grow-every N, --grow-criterion C, --grow-threshold X,\n"
             "  --grow-ratio R, --max-groups N\n"
             "                           turn growth on, as for train\n"
@@ -166,15 +167,15 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
         }
         if (json)
             printf("{\"graph\": \"%s\", \"backend\": \"%s\", \"groups\": %d, \"edges\": %d, "
-                   "\"depth\": %d, \"batch\": %d, \"steps\": %" PRId64 ", \"warmup\": %" PRId64
+                   "\"depth\": %d, \"batch\": %d, \"precision\": \"%s\", \"steps\": %" PRId64 ", \"warmup\": %" PRId64
                    ", \"ms_per_step\": %.6f, \"ms_per_step_mean\": %.6f, "
                    "\"flops_per_step\": %.6e, \"tflops\": %.4f, \"initial_loss\": %.7f, "
                    "\"final_loss\": %.7f, \"groups_end\": %d, \"kernel_launches\": %" PRId64 ", "
                    "\"tasks_per_step\": %.1f, \"busy_ms_per_step\": {\"forward\": %.4f, "
                    "\"backward\": %.4f, \"update\": %.4f}, \"growth_ms_total\": %.4f, "
                    "\"growth_rounds\": %" PRId64 "%s, \"info\": \"%s\"}\n",
-                   graph, gn_backend_name(gn_trainer_backend(t)), g0, e0, depth, s->batch, n - w,
-                   w, med, mean, flops, flops / (med * 1e-3) * 1e-12, init_loss, final_loss,
+                   graph, gn_backend_name(gn_trainer_backend(t)), g0, e0, depth, s->batch,
+                   gn_precision_name(s->precision), n - w, w, med, mean, flops, flops / (med * 1e-3) * 1e-12, init_loss, final_loss,
                    p.groups, p.kernel_launches, (double)c.tasks / (double)p.step,
                    (double)c.t_forward_ns * 1e-6 / (double)p.step,
                    (double)c.t_backward_ns * 1e-6 / (double)p.step,
@@ -183,11 +184,11 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
                    s->grow == GN_GROW_OFF ? (int64_t)0 : p.step / gn_settings_grow_every(s), pj,
                    gn_trainer_backend_reason(t));
         else
-            printf("%s on %s: %d groups, %d edges, depth %d, batch %d: %.4f ms/step (median of "
+            printf("%s on %s (%s): %d groups, %d edges, depth %d, batch %d: %.4f ms/step (median of "
                    "%" PRId64 " after %" PRId64 " warm-up; mean %.4f), %.3g FLOP/step = %.3f "
                    "TFLOP/s, initial loss %.6f\n",
-                   graph, gn_backend_name(gn_trainer_backend(t)), g0, e0, depth, s->batch, med,
-                   k, w, mean, flops, flops / (med * 1e-3) * 1e-12, init_loss);
+                   graph, gn_backend_name(gn_trainer_backend(t)), gn_precision_name(s->precision),
+                   g0, e0, depth, s->batch, med, k, w, mean, flops, flops / (med * 1e-3) * 1e-12, init_loss);
         if (!json && prof.phases > 0 && prof.workers > 0) {
             printf("worker time per step (us, mean over %d workers):", prof.workers);
             for (int32_t i = 0; i < prof.phases; i++)

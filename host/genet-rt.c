@@ -59,6 +59,11 @@ static void usage_train(FILE *f)
             "                       GPU exists, else the best CPU backend built in)\n"
             "  --threads N          cpu backend worker threads (default: cores present)\n"
             "  --tile N             rows per task for the cpu/cuda backends (default: chosen)\n"
+            "  --precision P        fp32|tf32|bf16: the arithmetic of the products (forward,\n"
+            "                       backward error, weight gradients; default fp32, exact and\n"
+            "                       the same bits on every backend); tf32 and bf16 run them\n"
+            "                       on the tensor cores with fp32 sums: cuda only (auto then\n"
+            "                       means cuda), close to fp32, not bitwise (docs/PERF.md)\n"
             "  --ranks N            simulate N data-parallel ranks in one process (default 1):\n"
             "                       each rank trains a replica on its share of every\n"
             "                       minibatch (--batch is the global batch, N at most it)\n"
@@ -320,7 +325,7 @@ static int cmd_train(int argc, char **argv, int bench)
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
         O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL, O_OPTIM, O_BETA1,
         O_BETA2, O_EPS, O_SCHED, O_STEP_EVERY, O_GAMMA, O_LR_MIN, O_GCRIT, O_GRATIO,
-        O_PRUNE, O_PRUNE_AFTER, O_RANKS
+        O_PRUNE, O_PRUNE_AFTER, O_RANKS, O_PRECISION
     };
     static const struct option opts[] = {
         {"backend", 1, 0, O_BACKEND}, {"threads", 1, 0, O_THREADS}, {"tile", 1, 0, O_TILE},
@@ -346,7 +351,7 @@ static int cmd_train(int argc, char **argv, int bench)
         {"lr-min", 1, 0, O_LR_MIN},
         {"grow-criterion", 1, 0, O_GCRIT}, {"grow-ratio", 1, 0, O_GRATIO},
         {"prune-threshold", 1, 0, O_PRUNE}, {"prune-after", 1, 0, O_PRUNE_AFTER},
-        {"ranks", 1, 0, O_RANKS},
+        {"ranks", 1, 0, O_RANKS}, {"precision", 1, 0, O_PRECISION},
         {0, 0, 0, 0},
     };
     int c, epochs_set = 0, threshold_set = 0, ratio_set = 0;
@@ -383,6 +388,17 @@ static int cmd_train(int argc, char **argv, int bench)
                 return 2;
             }
             break;
+        case O_PRECISION: {
+            enum gn_precision pr = GN_PRECISION_FP32;
+            while (pr <= GN_PRECISION_BF16 && strcmp(optarg, gn_precision_name(pr))) pr++;
+            if (pr > GN_PRECISION_BF16) {
+                fprintf(stderr, "genet-rt: --precision wants fp32|tf32|bf16, got '%s'\n",
+                        optarg);
+                return 2;
+            }
+            s.precision = pr;
+            break;
+        }
         case O_THREADS:
             if (parse_i64("--threads", optarg, 1, 1024, &v)) return 2;
             s.threads = (int32_t)v;
@@ -668,6 +684,10 @@ static int cmd_train(int argc, char **argv, int bench)
     }
     fprintf(u.log, "backend %s: %s\n", gn_backend_name(gn_trainer_backend(t)),
             gn_trainer_backend_reason(t));
+    if (s.precision != GN_PRECISION_FP32)
+        fprintf(u.log, "precision %s: products on the tensor cores, fp32 sums (not the fp32 "
+                       "reference's bits)\n",
+                gn_precision_name(s.precision));
     fprintf(u.log, "inputs normalized: %s\n", gn_normalize_name(gn_trainer_normalize(t)));
     if (s.epochs == 0 && s.steps == 0) {
         int32_t epochs;
@@ -759,14 +779,14 @@ static int cmd_train(int argc, char **argv, int bench)
     if (p.skipped > 0)
         fprintf(u.log, "--on-nan skip: %" PRId64 " steps discarded\n", p.skipped);
     if (u.json) {
-        printf("{\"backend\": \"%s\", \"normalize\": \"%s\", \"steps\": %" PRId64 ", \"epochs\": %d, "
+        printf("{\"backend\": \"%s\", \"precision\": \"%s\", \"normalize\": \"%s\", \"steps\": %" PRId64 ", \"epochs\": %d, "
                "\"train_loss\": %.6f, \"train_accuracy\": %.6f, \"test_accuracy\": %.6f, "
                "\"groups\": %d, \"edges\": %d, \"duplications\": %" PRId64
                ", \"refused\": %" PRId64 ", \"pruned\": %" PRId64
                ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
                "\"kernel_launches\": %" PRId64 ", \"skipped\": %" PRId64 ", \"dead_groups\": %d, "
                "\"died\": %s, \"status\": \"%s\"}\n",
-               gn_backend_name(gn_trainer_backend(t)),
+               gn_backend_name(gn_trainer_backend(t)), gn_precision_name(s.precision),
                gn_normalize_name(gn_trainer_normalize(t)), p.step, p.epoch, p.loss, p.accuracy,
                test_acc, p.groups, p.edges, p.duplications, p.refused, p.pruned, p.seconds,
                p.steps_per_s, p.kernel_launches, p.skipped, p.dead_groups,

@@ -38,28 +38,49 @@ static __shared__ unsigned long long gn_opt_at;
 #define GN_CUDA_ARCH_BUILT 90
 #endif
 
+/* The ops with products (forward, backward, update) at precision P. */
+template <int P>
+static __device__ void gn_opcheck_products(struct gn_model *m, struct gn_buffers *b,
+                                           const struct gn_opcheck_args &a,
+                                           const struct gn_block_smem &sm)
+{
+    switch (a.op) {
+    case GN_OPCHECK_FORWARD: gn_op_forward_block<P>(m, b, a.g, a.r0, a.r1, sm); break;
+    case GN_OPCHECK_FORWARD_LOSS:
+        /* as the worker runs the output's forward task (worker.cuh) */
+        gn_op_forward_block<P>(m, b, GN_SLOT_OUTPUT, a.r0, a.r1, sm);
+        __syncthreads();
+        gn_op_loss_block(m, b, a.r0, a.r1);
+        break;
+    case GN_OPCHECK_BACKWARD: gn_op_backward_block<P>(m, b, a.g, a.r0, a.r1, sm); break;
+    case GN_OPCHECK_UPDATE: {
+        /* the step's constants computed here, on the device, as the
+         * persistent kernel computes them at a step's start */
+        const struct gn_optim_step k = gn_optim_at(&a.optim, a.step);
+        gn_op_update_block<P>(m, b, a.g, a.k0, a.k1, k, sm);
+        break;
+    }
+    }
+}
+
 /* One run of op a by the block. */
 static __device__ void gn_opcheck_op(struct gn_model *m, struct gn_buffers *b,
                                      const struct gn_opcheck_args &a,
                                      const struct gn_block_smem &sm)
 {
     switch (a.op) {
-    case GN_OPCHECK_FORWARD: gn_op_forward_block(m, b, a.g, a.r0, a.r1, sm); break;
-    case GN_OPCHECK_LOSS: gn_op_loss_block(m, b, a.r0, a.r1); break;
+    case GN_OPCHECK_FORWARD:
     case GN_OPCHECK_FORWARD_LOSS:
-        /* as the worker runs the output's forward task (worker.cuh) */
-        gn_op_forward_block(m, b, GN_SLOT_OUTPUT, a.r0, a.r1, sm);
-        __syncthreads();
-        gn_op_loss_block(m, b, a.r0, a.r1);
+    case GN_OPCHECK_BACKWARD:
+    case GN_OPCHECK_UPDATE:
+        if (a.precision == GN_PRECISION_TF32)
+            gn_opcheck_products<GN_PRECISION_TF32>(m, b, a, sm);
+        else if (a.precision == GN_PRECISION_BF16)
+            gn_opcheck_products<GN_PRECISION_BF16>(m, b, a, sm);
+        else
+            gn_opcheck_products<GN_PRECISION_FP32>(m, b, a, sm);
         break;
-    case GN_OPCHECK_BACKWARD: gn_op_backward_block(m, b, a.g, a.r0, a.r1, sm); break;
-    case GN_OPCHECK_UPDATE: {
-        /* the step's constants computed here, on the device, as the
-         * persistent kernel computes them at a step's start */
-        const struct gn_optim_step k = gn_optim_at(&a.optim, a.step);
-        gn_op_update_block(m, b, a.g, a.k0, a.k1, k, sm);
-        break;
-    }
+    case GN_OPCHECK_LOSS: gn_op_loss_block(m, b, a.r0, a.r1); break;
     case GN_OPCHECK_STAT: gn_op_stat_block(m, a.g, sm); break;
     case GN_OPCHECK_GROW:
         gn_grow_apply(m, a.g, (enum gn_dup_kind)a.kind, a.child, a.e0, a.p0, a.step, a.seed,

@@ -52,7 +52,7 @@ struct gn_opcheck_args {
     float noise;
     int32_t criterion; /* enum gn_grow_criterion */
     float threshold, ratio;
-    int32_t pad2_;
+    int32_t precision; /* enum gn_precision of the forward, backward and update */
     struct gn_optim optim; /* the update's optimizer and schedule (optim.h) */
 };
 

@@ -12,6 +12,8 @@
  *  - two runs with the same seed: bitwise the same weights and losses;
  *  - pruning (the kernel's own round, device/prune.cuh) on random DAGs: the
  *    same pruned groups, losses and network as serial, bit for bit;
+ *  - --precision tf32 and bf16: losses near the fp32 reference's, and
+ *    the same bits run after run;
  *  - networks shaped like every genet-stress DAG (each task a hidden
  *    group): after one training step (forward, backward, gradients,
  *    update) every parameter within float tolerance of serial.
@@ -289,6 +291,55 @@ static void test_long_lists_against_serial(void **state)
     gn_trainer_close(gpu);
 }
 
+/* --precision tf32 and bf16 (the tensor cores) train the default network
+ * (growth off, so both follow the same graph) for 300 steps: the mean loss
+ * of the last 50 steps within 2% (tf32) or 5% (bf16) of serial fp32's, the
+ * first step's loss within 0.5% (the same initial weights: only the
+ * products' rounding differs), learning under way (the last 50 steps'
+ * mean loss under 0.8 of the first 10's), and a second run of the same
+ * precision the same bits, loss by loss. */
+static double mean_loss(const double *log, int64_t from, int64_t to)
+{
+    double sum = 0;
+    for (int64_t i = from; i < to; i++) sum += log[i];
+    return sum / (double)(to - from);
+}
+
+static void test_precision_near_fp32(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.epochs = 0;
+    s.steps = 300;
+    s.grow = GN_GROW_OFF;
+    gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, &test);
+    const double *lr;
+    gn_trainer_step_log(ref, &lr, NULL);
+    const double ref_end = mean_loss(lr, 250, 300);
+    static const enum gn_precision P[2] = {GN_PRECISION_TF32, GN_PRECISION_BF16};
+    static const double TOL[2] = {0.02, 0.05};
+    for (int i = 0; i < 2; i++) {
+        s.precision = P[i];
+        gn_trainer *a = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+        gn_trainer *b = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+        const double *la, *lb;
+        assert_true(gn_trainer_step_log(a, &la, NULL) >= 300);
+        assert_true(gn_trainer_step_log(b, &lb, NULL) >= 300);
+        const double end = mean_loss(la, 250, 300), start = mean_loss(la, 0, 10);
+        print_message("%s: first loss %.6f (fp32 %.6f), last 50 steps %.6f (fp32 %.6f), "
+                      "first 10 %.6f\n",
+                      gn_precision_name(P[i]), la[0], lr[0], end, ref_end, start);
+        assert_true(fabs(la[0] - lr[0]) <= 0.005 * lr[0]);
+        assert_true(fabs(end - ref_end) <= TOL[i] * ref_end);
+        assert_true(end < 0.8 * start);
+        assert_memory_equal(la, lb, 300 * sizeof *la);
+        gn_trainer_close(a);
+        gn_trainer_close(b);
+    }
+    gn_trainer_close(ref);
+}
+
 static void test_reproducible(void **state)
 {
     (void)state;
@@ -455,6 +506,7 @@ int main(void)
         cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_long_lists_against_serial),
         cmocka_unit_test(test_prune_against_serial),
+        cmocka_unit_test(test_precision_near_fp32),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 #endif

@@ -905,6 +905,189 @@ static void test_grow_width(void **state)
     grow_test("grow(width)", GN_DUP_WIDTH, 9, 6 * N_WIDTHS);
 }
 
+/* ---- tf32 and bf16 (--precision): the tensor cores against fp32 ----
+ *
+ * The same cases as above, the device at a reduced precision against the
+ * fp32 reference. Every array must keep the reference's bits except the
+ * op's products: the forward's activations, the backward's errors, the
+ * update's gradients, momenta and weights of its slice. Those must lie
+ * within tol x B of the reference, B the same op run in fp32 on the
+ * absolute values of every operand (|bias| + sum |a||w|: a bound on what
+ * rounding the operands can change), tol per precision: an operand
+ * rounded to nearest at 11 significant bits (tf32) errs by at most 2^-11
+ * of itself, a product by 2^-10; at 8 bits (bf16) 2^-8; the fp32 sums add
+ * about K 2^-24; tol is twice the product's, so a mis-placed fragment or a
+ * lost k-step (errors of the order of B) cannot pass. The update runs sgd
+ * without momentum or decay at lr 1/4: v = g, w' = w - v/4, so the
+ * momenta's bound is the gradients' and the weights' a quarter of it
+ * (plus their own rounding). */
+static const float PRECISION_TOL[3] = {0.0f, 0x1p-9f, 0x1p-7f};
+
+/* Every float of s (pools, activations, errors) and its batch as
+ * |value|, for the bound's run; x: room for the batch. */
+static void abs_state(struct state *s, float *x, const struct net *n)
+{
+    struct gn_model *m = &s->m;
+    for (int64_t i = 0; i < m->n_params; i++) {
+        m->params[i] = fabsf(m->params[i]);
+        m->grads[i] = fabsf(m->grads[i]);
+    }
+    const int64_t nact = (int64_t)m->max_groups * s->b.batch * s->b.stride;
+    for (int64_t i = 0; i < nact; i++) {
+        s->b.act[i] = fabsf(s->b.act[i]);
+        s->b.dz[i] = fabsf(s->b.dz[i]);
+    }
+    for (int64_t i = 0; i < (int64_t)n->batch * n->I; i++) x[i] = fabsf(n->x[i]);
+    s->b.x = x;
+}
+
+/* Floats of the reference (h) and the device (d), n of them: equal bits,
+ * or (bound given) within scale (tol bound + 2^-22 |h| + 2^-100). */
+static void cmp_tol(struct tally *t, const char *shape, const char *name, enum where_kind k,
+                    const struct state *ref, const float *h, const float *d, const float *bound,
+                    float tol, float scale, int64_t n)
+{
+    t->compared += n;
+    for (int64_t i = 0; i < n; i++) {
+        uint32_t hb, db;
+        memcpy(&hb, &h[i], 4);
+        memcpy(&db, &d[i], 4);
+        if (hb == db) continue;
+        const double lim =
+            bound ? scale * (tol * (double)bound[i]) + 0x1p-22 * fabs(h[i]) + 0x1p-100 : -1.0;
+        if (fabs((double)h[i] - (double)d[i]) <= lim) continue;
+        t->mismatches++;
+        if (t->bad_cases >= SHOW_CASES || t->shown++ >= SHOW_VALUES) continue;
+        char at[128];
+        where(at, sizeof at, k, ref, i);
+        print_error("%s [%s]: %s %s: fp32 %a, device %a, |difference| %.3g over the bound %.3g\n",
+                    t->op, shape, name, at, (double)h[i], (double)d[i],
+                    fabs((double)h[i] - (double)d[i]), lim);
+    }
+}
+
+static void precision_case(struct tally *t, const struct net *n, const struct gn_opcheck_args *a,
+                           const char *extra)
+{
+    char shape[320];
+    snprintf(shape, sizeof shape, "S=%d C=%d I=%d batch=%d rows=%d fan-in %d%s fan-out %d%s "
+             "profile %d%s", n->S, n->C, n->I, n->batch, n->rows, n->p,
+             n->from_input ? "+input" : "", n->q, n->to_output ? "+output" : "", n->profile,
+             extra);
+    struct state ref, dev, bnd;
+    state_clone(&ref, &n->s);
+    state_clone(&dev, &n->s);
+    state_clone(&bnd, &n->s);
+    float *xa = malloc((size_t)n->batch * (size_t)n->I * sizeof(float));
+    assert_non_null(xa);
+    abs_state(&bnd, xa, n);
+    struct gn_opcheck_args fp32 = *a;
+    fp32.precision = GN_PRECISION_FP32;
+    reference(&ref, &n->s, &fp32);
+    if (a->op == GN_OPCHECK_UPDATE) gn_op_grad(&bnd.m, &bnd.b, a->g); /* the gradients' bound */
+    else reference(&bnd, &bnd, &fp32);
+    if (gn_opcheck_run(&dev.m, &dev.b, a) != GN_OK)
+        fail_msg("%s [%s]: device run failed: %s", t->op, shape, gn_error_message());
+
+    const int64_t before = t->mismatches;
+    const struct gn_model *rm = &ref.m, *dm = &dev.m;
+    const int64_t MP = rm->max_params, MG = rm->max_groups, ME = rm->max_edges;
+    const int64_t nact = MG * ref.b.batch * ref.b.stride;
+    const float tol = PRECISION_TOL[a->precision];
+    const int upd = a->op == GN_OPCHECK_UPDATE;
+    const float *gb = upd ? bnd.m.grads : NULL;
+    t->shown = 0;
+    cmp_tol(t, shape, "params", W_PARAM, &ref, rm->params, dm->params, gb, tol, 0.25f, MP);
+    cmp_tol(t, shape, "grads", W_PARAM, &ref, rm->grads, dm->grads, gb, tol, 1.0f, MP);
+    cmp_tol(t, shape, "moment", W_PARAM, &ref, rm->moment, dm->moment, gb, tol, 1.0f, MP);
+    cmp_tol(t, shape, "moment2", W_PARAM, &ref, rm->moment2, dm->moment2, NULL, 0, 0, MP);
+    cmp_tol(t, shape, "act", W_BUF, &ref, ref.b.act, dev.b.act,
+            a->op == GN_OPCHECK_FORWARD ? bnd.b.act : NULL, tol, 1.0f, nact);
+    cmp_tol(t, shape, "dz", W_BUF, &ref, ref.b.dz, dev.b.dz,
+            a->op == GN_OPCHECK_BACKWARD ? bnd.b.dz : NULL, tol, 1.0f, nact);
+    cmp_words(t, shape, "groups", W_GROUP, 0, &ref, rm->groups, dm->groups, MG * 14);
+    cmp_words(t, shape, "edges", W_EDGE, 0, &ref, rm->edges, dm->edges, ME * 4);
+    cmp_words(t, shape, "in_list", W_PLAIN, 0, &ref, rm->in_list, dm->in_list, ME);
+    cmp_words(t, shape, "out_list", W_PLAIN, 0, &ref, rm->out_list, dm->out_list, ME);
+    cmp_words(t, shape, "row_loss", W_PLAIN, 1, &ref, ref.b.row_loss, dev.b.row_loss,
+              ref.b.batch);
+    const int64_t bad = t->mismatches - before;
+    if (bad > 0 && t->bad_cases < SHOW_CASES)
+        print_error("%s [%s]: %lld values out of bounds\n", t->op, shape, (long long)bad);
+    t->cases++;
+    t->bad_cases += bad > 0;
+    state_free(&ref);
+    state_free(&dev);
+    state_free(&bnd);
+    free(xa);
+}
+
+static void precision_test(const char *op_name, int op, int precision, int stream)
+{
+    struct tally t = {op_name, 0, 0, 0, 0, 0};
+    for (int32_t i = 0; i < 6 * N_WIDTHS; i++) {
+        struct rng r = case_rng(stream, i);
+        struct net n;
+        const int up = op == GN_OPCHECK_UPDATE;
+        net_shape(&n, &r, i, op == GN_OPCHECK_FORWARD ? i % 3 == 2 : 0, up || op ==
+                  GN_OPCHECK_FORWARD ? MAX_FAN : 2, op == GN_OPCHECK_BACKWARD ? MAX_FAN : 2, 0);
+        net_build(&n, &r, 0);
+        struct gn_opcheck_args a = args_of(op, &n);
+        a.precision = precision;
+        char extra[96];
+        if (up) {
+            pick_slice(&r, &n.s, n.T, &a);
+            a.tile = 1 + below(&r, 64);
+            a.optim.kind = GN_OPTIM_SGD;
+            a.optim.lr = 0.25f;
+            a.optim.steps_total = 1000;
+            snprintf(extra, sizeof extra, " k [%d, %d) case %d", a.k0, a.k1, i);
+        } else {
+            pick_rows(&r, &n, &a);
+            snprintf(extra, sizeof extra, " rows [%d, %d) case %d", a.r0, a.r1, i);
+        }
+        precision_case(&t, &n, &a, extra);
+        net_free(&n);
+    }
+    report(&t);
+}
+
+static void test_forward_tf32(void **state)
+{
+    (void)state;
+    precision_test("forward(tf32)", GN_OPCHECK_FORWARD, GN_PRECISION_TF32, 20);
+}
+
+static void test_forward_bf16(void **state)
+{
+    (void)state;
+    precision_test("forward(bf16)", GN_OPCHECK_FORWARD, GN_PRECISION_BF16, 21);
+}
+
+static void test_backward_tf32(void **state)
+{
+    (void)state;
+    precision_test("backward(tf32)", GN_OPCHECK_BACKWARD, GN_PRECISION_TF32, 22);
+}
+
+static void test_backward_bf16(void **state)
+{
+    (void)state;
+    precision_test("backward(bf16)", GN_OPCHECK_BACKWARD, GN_PRECISION_BF16, 23);
+}
+
+static void test_update_tf32(void **state)
+{
+    (void)state;
+    precision_test("update(tf32)", GN_OPCHECK_UPDATE, GN_PRECISION_TF32, 24);
+}
+
+static void test_update_bf16(void **state)
+{
+    (void)state;
+    precision_test("update(bf16)", GN_OPCHECK_UPDATE, GN_PRECISION_BF16, 25);
+}
+
 /* ---- timing (opt-in: GN_OPCHECK_TIME=1) ----
  *
  * Not a correctness test: the task math of the benchmark graphs' shapes
@@ -916,10 +1099,11 @@ static void test_grow_width(void **state)
  * What it asserts: a pure op (forward, backward) run many times gives the
  * bits of one run. */
 static void time_case(const char *name, struct net *n, int op, int32_t g, int32_t r0,
-                      int32_t r1, int32_t k0, int32_t k1)
+                      int32_t r1, int32_t k0, int32_t k1, int precision)
 {
     const int32_t reps = 200;
     struct gn_opcheck_args a = args_of(op, n);
+    a.precision = precision;
     a.g = g;
     a.r0 = r0;
     a.r1 = r1;
@@ -935,8 +1119,9 @@ static void time_case(const char *name, struct net *n, int op, int32_t g, int32_
     if (gn_opcheck_run(&once.m, &once.b, &a) != GN_OK ||
         gn_opcheck_time(&many.m, &many.b, &a, reps, us) != GN_OK)
         fail_msg("%s: device run failed: %s", name, gn_error_message());
-    print_message("| %-26s | %3d | %6.2f | %6.2f | %6.2f | %6.2f | %6.2f |\n", name, r1 - r0,
-                  us[0], us[1], us[2], us[3], us[4]);
+    print_message("| %-26s | %s | %3d | %6.2f | %6.2f | %6.2f | %6.2f | %6.2f |\n", name,
+                  gn_precision_name((enum gn_precision)precision), r1 - r0, us[0], us[1], us[2],
+                  us[3], us[4]);
     if (op != GN_OPCHECK_UPDATE) {
         const size_t nact = (size_t)n->s.m.max_groups * n->s.b.batch * n->s.b.stride;
         assert_memory_equal(once.b.act, many.b.act, nact * sizeof(float));
@@ -954,8 +1139,8 @@ static void test_time_tasks(void **state)
         print_message("timing off (GN_OPCHECK_TIME=1 runs it)\n");
         skip();
     }
-    print_message("| op (S: group width) | rows | edges us | stage us | math us | optimizer us "
-                  "| all us |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
+    print_message("| op (S: group width) | precision | rows | edges us | stage us | math us | optimizer us "
+                  "| all us |\n| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |\n");
     const int32_t widths[] = {32, 64, 16};
     for (int i = 0; i < 3; i++) {
         struct rng r = case_rng(40, i);
@@ -969,17 +1154,21 @@ static void test_time_tasks(void **state)
         net_build(&n, &r, 0);
         char name[64];
         const int32_t T = n.T;
-        for (int32_t R = 8; R <= 64; R *= 2) {
-            snprintf(name, sizeof name, "forward, 4x%d in (S=%d)", n.S, n.S);
-            time_case(name, &n, GN_OPCHECK_FORWARD, T, 0, R, 0, 0);
-            snprintf(name, sizeof name, "backward, 4x%d out (S=%d)", n.S, n.S);
-            time_case(name, &n, GN_OPCHECK_BACKWARD, T, 0, R, 0, 0);
-        }
-        snprintf(name, sizeof name, "update, 64 of 4x%d (S=%d)", n.S, n.S);
-        time_case(name, &n, GN_OPCHECK_UPDATE, T, 0, 0, 0, 64);
-        if (i == 0) {
-            time_case("forward, 784 in (S=32)", &n, GN_OPCHECK_FORWARD, n.src[0], 0, 16, 0, 0);
-            time_case("update, 64 of 784 (S=32)", &n, GN_OPCHECK_UPDATE, n.src[0], 0, 0, 0, 64);
+        for (int P = GN_PRECISION_FP32; P <= GN_PRECISION_BF16; P++) {
+            for (int32_t R = 8; R <= 64; R *= 2) {
+                snprintf(name, sizeof name, "forward, 4x%d in (S=%d)", n.S, n.S);
+                time_case(name, &n, GN_OPCHECK_FORWARD, T, 0, R, 0, 0, P);
+                snprintf(name, sizeof name, "backward, 4x%d out (S=%d)", n.S, n.S);
+                time_case(name, &n, GN_OPCHECK_BACKWARD, T, 0, R, 0, 0, P);
+            }
+            snprintf(name, sizeof name, "update, 64 of 4x%d (S=%d)", n.S, n.S);
+            time_case(name, &n, GN_OPCHECK_UPDATE, T, 0, 0, 0, 64, P);
+            if (i == 0) {
+                time_case("forward, 784 in (S=32)", &n, GN_OPCHECK_FORWARD, n.src[0], 0, 16, 0,
+                          0, P);
+                time_case("update, 64 of 784 (S=32)", &n, GN_OPCHECK_UPDATE, n.src[0], 0, 0, 0,
+                          64, P);
+            }
         }
         net_free(&n);
     }
@@ -1001,6 +1190,9 @@ int main(void)
         cmocka_unit_test(test_update_adam),    cmocka_unit_test(test_update_adamw),
         cmocka_unit_test(test_stat),           cmocka_unit_test(test_grow_depth),
         cmocka_unit_test(test_grow_width),     cmocka_unit_test(test_mark),
+        cmocka_unit_test(test_forward_tf32),   cmocka_unit_test(test_forward_bf16),
+        cmocka_unit_test(test_backward_tf32),  cmocka_unit_test(test_backward_bf16),
+        cmocka_unit_test(test_update_tf32),    cmocka_unit_test(test_update_bf16),
         cmocka_unit_test(test_time_tasks),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

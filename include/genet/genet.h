@@ -79,6 +79,22 @@ enum gn_grow_criterion {
 
 const char *gn_grow_criterion_name(enum gn_grow_criterion c);
 
+/* The arithmetic of the task math's products (--precision): the forward
+ * pass, the backward error and the weight gradients. fp32 is the default
+ * and the only one of the serial and cpu backends: the canonical order,
+ * the same bits on every backend. tf32 and bf16 run the same tiles on the
+ * cuda backend's tensor cores (operands rounded to 10 or 7 mantissa bits,
+ * fp32 sums): faster products, results within a stated tolerance of fp32's
+ * (docs/PERF.md), still the same bits run after run. The loss, the bias
+ * sums, the optimizer and the growth statistic stay fp32. */
+enum gn_precision {
+    GN_PRECISION_FP32 = 0,
+    GN_PRECISION_TF32 = 1,
+    GN_PRECISION_BF16 = 2,
+};
+
+const char *gn_precision_name(enum gn_precision p);
+
 /* What a NaN or Inf in a step's loss or gradients does (--on-nan). */
 enum gn_nan_policy {
     GN_NAN_STOP = 0, /* stop the run: GN_ERR_NUMERIC naming the group and the step */
@@ -204,6 +220,7 @@ struct gn_settings {
     int64_t checkpoint_every;
     const char *resume_path;
     enum gn_nan_policy on_nan;
+    enum gn_precision precision; /* --precision (default fp32) */
 
     /* Debugging knobs of the cuda backend (0 = off, the default). genet-rt
      * sets them from --cuda-timeout-scale, --cuda-inject-stuck and

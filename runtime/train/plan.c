@@ -110,6 +110,7 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->blocks_per_sm = s->cuda_blocks_per_sm;
 
     p->on_nan = (int32_t)s->on_nan;
+    p->precision = (int32_t)s->precision;
     p->checkpoint_every = s->checkpoint_path ? s->checkpoint_every : 0;
     p->trace = s->trace_path != NULL;
     p->trace_every = s->trace_every;

@@ -95,8 +95,10 @@ struct gn_plan {
      * host backends; 1: off). first_guard: the numeric guard's epoch-rule
      * state word (numguard.h, gn_guard_epoch) where the run starts. */
     int32_t ranks, first_guard;
+    /* the task math's products (enum gn_precision; not fp32: cuda only) */
+    int32_t precision, pad_precision_;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_plan) == 304, "gn_plan is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_plan) == 312, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 96, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, first_step) == 120, "gn_plan layout");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, n_train) == 152, "gn_plan layout");

@@ -21,6 +21,7 @@ void gn_default_settings(struct gn_settings *s)
 {
     memset(s, 0, sizeof *s);
     s->backend = GN_BACKEND_AUTO;
+    s->precision = GN_PRECISION_FP32;
     s->group_size = 32;
     s->batch = 128;
     s->epochs = 0; /* with steps 0: the default length */
@@ -105,6 +106,16 @@ int32_t gn_settings_grow_every(const struct gn_settings *s)
 {
     if (s->grow_every > 0) return s->grow_every;
     return s->grow == GN_GROW_DEPTH ? GN_DEFAULT_GROW_EVERY_DEPTH : GN_DEFAULT_GROW_EVERY;
+}
+
+const char *gn_precision_name(enum gn_precision p)
+{
+    switch (p) {
+    case GN_PRECISION_FP32: return "fp32";
+    case GN_PRECISION_TF32: return "tf32";
+    case GN_PRECISION_BF16: return "bf16";
+    }
+    return "?";
 }
 
 const char *gn_grow_criterion_name(enum gn_grow_criterion c)

@@ -115,6 +115,19 @@ static enum gn_status choose_backend(struct gn_trainer *t)
         /* --trace: auto keeps to the host backends, whose traces are the
          * checked reference (--backend cuda traces from inside the kernel) */
         int usable = gn_backend_probe(GN_BACKEND_CUDA, why, sizeof why) == GN_OK;
+        if (t->s.precision != GN_PRECISION_FP32) {
+            /* tf32 and bf16 are the tensor cores' (check_settings) */
+            if (!usable)
+                return gn_fail(GN_ERR_UNSUPPORTED,
+                               "--precision %s needs the cuda backend, and it cannot run here: "
+                               "%s",
+                               gn_precision_name(t->s.precision), why);
+            t->backend = GN_BACKEND_CUDA;
+            snprintf(t->backend_reason, sizeof t->backend_reason,
+                     "--precision %s: GPU found: %.180s", gn_precision_name(t->s.precision), why);
+            t->ops = gn_backend_ops_of(t->backend);
+            return GN_OK;
+        }
         if (usable && t->s.ranks > 1)
             return gn_fail(GN_ERR_UNSUPPORTED,
                            "--ranks %d: a GPU was found, but data-parallel training on GPUs "
@@ -257,6 +270,19 @@ static enum gn_status check_settings(const struct gn_settings *s)
     if (s->cuda_timeout_scale < 0 || s->cuda_timeout_scale > 100000)
         return gn_fail(GN_ERR_INVALID, "--cuda-timeout-scale wants 1..100000, got %d",
                        s->cuda_timeout_scale);
+    if (s->precision < GN_PRECISION_FP32 || s->precision > GN_PRECISION_BF16)
+        return gn_fail(GN_ERR_INVALID, "--precision must be fp32, tf32 or bf16");
+    if (s->precision != GN_PRECISION_FP32 && s->ranks > 1)
+        return gn_fail(GN_ERR_UNSUPPORTED,
+                       "--precision %s with --ranks %d: the tensor cores are the cuda "
+                       "backend's, the simulated ranks the host backends'",
+                       gn_precision_name(s->precision), s->ranks);
+    if (s->precision != GN_PRECISION_FP32 &&
+        (s->backend == GN_BACKEND_SERIAL || s->backend == GN_BACKEND_CPU))
+        return gn_fail(GN_ERR_UNSUPPORTED,
+                       "--precision %s runs on the cuda backend's tensor cores; the %s backend "
+                       "computes fp32 only (the exact reference)",
+                       gn_precision_name(s->precision), gn_backend_name(s->backend));
     if (s->cuda_inject_stuck < 0 || s->cuda_blocks_per_sm < 0)
         return gn_fail(GN_ERR_INVALID, "--cuda-inject-stuck and --cuda-blocks-per-sm must be >= 0");
     return GN_OK;
