@@ -228,6 +228,13 @@ def cmd_report(a):
             growth[k] = r
     res["growth"] = growth
     res["growth_setup"] = a.growth
+    # the arithmetic, from the runs' JSON ("precision"; fp32 where no run says)
+    precs = sorted(set(r["precision"] for w in res["workloads"] for r in w["runs"].values()
+                       if r.get("precision")))
+    if len(precs) > 1:
+        res["precision"] = "mixed (%s)" % ", ".join(precs)
+    else:
+        res["precision"] = precs[0] if precs else "fp32"
     res["problems"] = problems
 
     os.makedirs(a.out, exist_ok=True)
@@ -249,8 +256,18 @@ def table(res, plot_note):
     L.append("- GPU: %s; fp32 peak used for the floor: %s" %
              (res["gpu"] or "none found", res["peak_source"]))
     L.append("- inter-SM hand-off used for the floor: %g µs (HANDOFF_US)" % res["handoff_us"])
-    L.append("- batch 256, fp32 (PyTorch with TF32 off); one step = forward, backward, SGD "
-             "(momentum 0.9, lr 0.01); times are medians per step after warm-up")
+    prec = res.get("precision", "fp32")
+    arith = {"fp32": "fp32 (PyTorch with TF32 off)",
+             "tf32": "tf32: the products on the tensor cores, fp32 sums and parameters "
+                     "(PyTorch with TF32 on)",
+             "bf16": "bf16: the products on the tensor cores, fp32 sums and parameters "
+                     "(PyTorch: autocast to bfloat16)"}.get(
+                         prec, "precision %s: see each run's in results.json" % prec)
+    L.append("- batch 256, %s; one step = forward, backward, SGD "
+             "(momentum 0.9, lr 0.01); times are medians per step after warm-up" % arith)
+    if prec != "fp32":
+        L.append("- the floor's compute part uses the fp32 peak: below fp32 (tensor cores) "
+                 "it is no lower bound")
     L.append("- floor = max(FLOPs / peak, 2 x depth x hand-off); `depth` = longest path "
              "input -> output in edges")
     torch_v = next((r.get("torch") for w in W for r in w["runs"].values() if r.get("torch")),
@@ -285,7 +302,7 @@ def table(res, plot_note):
         L.append("| " + " | ".join(row) + " |")
     L.append("")
 
-    L.append("## achieved TFLOP/s (fp32)\n")
+    L.append("## achieved TFLOP/s (%s)\n" % prec)
     hdr = ["workload"] + [LABEL[c] for c in cols]
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "---|" * len(hdr))
@@ -396,7 +413,8 @@ def plot(res, path):
         ax.set_title(title)
         ax.grid(axis="y", which="both", alpha=0.3)
     axes[0][0].legend(fontsize=8)
-    fig.suptitle("genet-rt vs PyTorch, batch 256, fp32 - %s" % (res["gpu"] or "no GPU"))
+    fig.suptitle("genet-rt vs PyTorch, batch 256, %s - %s" % (res.get("precision", "fp32"),
+                                                              res["gpu"] or "no GPU"))
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -25,6 +25,10 @@
 #                    H100 SXM and H200: 67)
 #   QUICK=1          the sweep's smallest graph only, a few steps: a smoke test
 #   BACKENDS         genet-rt backends (default "cuda cpu serial")
+#   PRECISION        fp32 (default), tf32 or bf16: --precision of every genet-rt
+#                    cuda run and of the PyTorch contenders, so that both sides
+#                    compute alike; the serial and cpu backends only do fp32 and
+#                    are skipped (with a note) at tf32 and bf16
 #   GROW_BACKEND     backend of the growth pair (default cuda)
 #   TORCH=0          skip the PyTorch contenders
 #   TORCH_DEVICE     cuda (default); cpu checks the PyTorch side's logic on a
@@ -50,6 +54,7 @@ HANDOFF_US=${HANDOFF_US:-0.23}
 PEAK_TFLOPS=${PEAK_TFLOPS:-}
 QUICK=${QUICK:-0}
 BACKENDS=${BACKENDS:-cuda cpu serial}
+PRECISION=${PRECISION:-fp32}
 GROW_BACKEND=${GROW_BACKEND:-cuda}
 TORCH=${TORCH:-1}
 TORCH_DEVICE=${TORCH_DEVICE:-cuda}
@@ -63,6 +68,10 @@ TIME_BUDGET_S=${TIME_BUDGET_S:-420}
 say() { printf '==> %s\n' "$*" >&2; }
 die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
 
+case "$PRECISION" in
+fp32 | tf32 | bf16) ;;
+*) die "PRECISION wants fp32, tf32 or bf16, got '$PRECISION'" ;;
+esac
 [ -x "$GENET" ] || die "no genet-rt binary at '$GENET' (give it as the first argument or GENET=)"
 GENET=$(cd "$(dirname "$GENET")" && pwd)/$(basename "$GENET")
 LIBDIR=${LIBDIR:-$ROOT/.carry/lib}
@@ -103,6 +112,21 @@ run_to() {
 }
 skip() { printf '%s\n' "$2" >"$1.skip"; }
 has_backend() { case " $BACKENDS " in *" $1 "*) return 0 ;; esac; return 1; }
+# the serial and cpu backends compute fp32 only (genet-rt refuses tf32 and
+# bf16 there): at another PRECISION they leave the run, with a note
+if [ "$PRECISION" != fp32 ]; then
+    keep=""
+    for b in $BACKENDS; do
+        case "$b" in
+        serial | cpu)
+            say "genet-rt $b skipped: that backend only does fp32 (PRECISION=$PRECISION)"
+            NOTES+=("genet-rt $b not run: that backend only does fp32 (PRECISION=$PRECISION)")
+            ;;
+        *) keep="$keep $b" ;;
+        esac
+    done
+    BACKENDS=${keep# }
+fi
 
 # ---------------------------------------------------------------- machine
 GPU=""
@@ -175,7 +199,8 @@ if has_backend cuda; then
         say "genet-rt cuda: $n ($(elapsed) s)"
         # shellcheck disable=SC2046
         run_to "$RAW/$n.genet-cuda" 180 "$GENET" bench "${FILE[$n]}" --backend cuda \
-            --steps "$CUDA_STEPS" --warmup "$CUDA_WARMUP" --json $(save_flags "$n")
+            --steps "$CUDA_STEPS" --warmup "$CUDA_WARMUP" --precision "$PRECISION" --json \
+            $(save_flags "$n")
         if [ "$(cat "$RAW/$n.genet-cuda.rc")" = 0 ] && [ -z "${REFJSON[$n]:-}" ]; then
             REFJSON[$n]="$RAW/$n.genet-cuda.out"
         fi
@@ -183,12 +208,18 @@ if has_backend cuda; then
 fi
 if [ -n "$GROW_BACKEND" ]; then
     g=${FILE[$GROW_GRAPH]:-}
-    if [ -n "$g" ]; then
+    # --precision for the cuda (or auto) backend; serial and cpu are fp32 only
+    GROW_PREC=(--precision "$PRECISION")
+    case "$GROW_BACKEND" in serial | cpu) GROW_PREC=() ;; esac
+    if [ -n "$g" ] && [ ${#GROW_PREC[@]} -eq 0 ] && [ "$PRECISION" != fp32 ]; then
+        say "growth pair skipped: the $GROW_BACKEND backend only does fp32 (PRECISION=$PRECISION)"
+        NOTES+=("growth pair not run: the $GROW_BACKEND backend only does fp32 (PRECISION=$PRECISION)")
+    elif [ -n "$g" ]; then
         say "growth pair on $GROW_GRAPH ($GROW_BACKEND) ($(elapsed) s)"
         run_to "$RAW/growth.off" 180 "$GENET" bench "$g" --backend "$GROW_BACKEND" \
-            --steps "$CUDA_STEPS" --warmup "$CUDA_WARMUP" --json
+            --steps "$CUDA_STEPS" --warmup "$CUDA_WARMUP" "${GROW_PREC[@]}" --json
         run_to "$RAW/growth.on" 180 "$GENET" bench "$g" --backend "$GROW_BACKEND" \
-            --steps "$CUDA_STEPS" --warmup "$CUDA_WARMUP" --json \
+            --steps "$CUDA_STEPS" --warmup "$CUDA_WARMUP" "${GROW_PREC[@]}" --json \
             --grow alternate --grow-every 10 --grow-threshold 0 --max-groups "$GROW_MAX"
     fi
 fi
@@ -238,7 +269,7 @@ torch_run() {
     say "PyTorch $key: $n ($(elapsed) s)"
     run_to "$RAW/$n.$key" "$limit" "$PYTHON" "$HERE/torch_bench.py" "${FILE[$n]}" \
         "$WORK/data/$n.w" "$WORK/data/$n.x" --genet-json "${REFJSON[$n]}" --name "$n" \
-        --budget "$TORCH_BUDGET_S" --device "$TORCH_DEVICE" "$@"
+        --budget "$TORCH_BUDGET_S" --device "$TORCH_DEVICE" --precision "$PRECISION" "$@"
 }
 for n in "${NAMES[@]}"; do
     if [ "$QUICK" = 1 ]; then
@@ -283,7 +314,9 @@ done
 [ -z "$COMPILE" ] && NOTES+=("torch.compile not run (COMPILE empty)")
 
 # ---------------------------------------------------------------- report
-NOTES+=("serial and cpu backends are time-boxed: n timed steps after 1 warm-up step, n shown in each cell")
+if [ "$PRECISION" = fp32 ]; then
+    NOTES+=("serial and cpu backends are time-boxed: n timed steps after 1 warm-up step, n shown in each cell")
+fi
 NOTES+=("genet-rt cuda: $CUDA_STEPS timed steps after $CUDA_WARMUP; genet-rt runs on seeded synthetic data cycling through 8 batches, PyTorch repeats the first of them (the same math per step)")
 RARGS=(--raw "$RAW" --manifest "$MANIFEST" --out "$OUT" --gpu "$GPU" --handoff-us "$HANDOFF_US"
     --elapsed "$(elapsed)" --growth "$GROW_GRAPH, genet-rt $GROW_BACKEND, $CUDA_STEPS steps after $CUDA_WARMUP; on: --grow alternate --grow-every 10 --grow-threshold 0 --max-groups $GROW_MAX")

@@ -7,8 +7,24 @@ GRAPH is a genet-rt graph file, WEIGHTS and BATCH the files written by
 `genet-rt bench GRAPH --save-init-weights WEIGHTS --save-batch BATCH --json`
 (whose JSON object, BENCH.json, gives the initial loss to reproduce and the
 FLOPs of a step). Every contender starts from exactly genet-rt's initial
-weights, in fp32 with TF32 off, and trains on the saved batch (the same rows
-every step; the math per step does not depend on the values).
+weights and trains on the saved batch (the same rows every step; the math
+per step does not depend on the values), at the arithmetic --precision
+names (give genet-rt bench the same one, to compare like with like):
+
+  fp32   (default) fp32 with TF32 off: allow_tf32 False for matmul and
+         cuDNN, set_float32_matmul_precision("highest").
+  tf32   the fp32 products on the tensor cores as TF32: allow_tf32 True for
+         matmul and cuDNN, set_float32_matmul_precision("high"); parameters,
+         activations and the update stay fp32.
+  bf16   mixed precision the standard PyTorch way: forward and loss under
+         torch.autocast(dtype=torch.bfloat16) (the products in bf16 on the
+         tensor cores, cuBLAS's reductions as PyTorch leaves them by default;
+         the loss in fp32), backward outside it; parameters, gradients,
+         momentum and the update stay fp32; TF32 off as for fp32.
+         A captured step enters the autocast inside the captured function,
+         with cache_enabled=False (PyTorch's rule for autocast under CUDA
+         graph capture); torch.compile runs under it. With --device cpu the
+         CPU's autocast: a logic check only.
 
 Contenders (one JSON line each on stdout; logs on stderr):
 
@@ -19,7 +35,8 @@ Contenders (one JSON line each on stdout; logs on stderr):
                a CUDA graph and replayed (torch.cuda.graph, the "whole
                network capture" recipe: warm-up on a side stream, grads set
                to None before capture, a hand-written foreach SGD on static
-               parameters and momentum buffers).
+               parameters and momentum buffers; at bf16 the autocast is part
+               of the captured function).
   level        level-batched ("dynamic batching"): the groups of one
                topological level run as one torch.baddbmm over stacked
                weights (n, F*S, S); inputs gathered from the previous levels
@@ -32,12 +49,17 @@ Contenders (one JSON line each on stdout; logs on stderr):
                with --compile, bounded by --compile-timeout.
 
 Checks, before timing: each contender's loss on the batch under the initial
-weights must equal genet-rt's initial_loss within --tol (relative, default
-1e-4), and its losses after one and two training steps must equal the eager
-contender's within --tol-step (default 1e-4): that check exercises backward
-and the update with its momentum (padding included). A failed check prints both
-numbers, marks the contender "ok": false, skips its timing, and the program
-exits 3.
+weights must equal genet-rt's initial_loss within --tol (relative), and its
+losses after one and two training steps must equal the eager contender's
+within --tol-step (relative): that check exercises backward and the update
+with its momentum (padding included). genet-rt's initial_loss is computed in
+fp32, and at tf32 or bf16 the contenders round their products differently
+from each other, so the defaults follow --precision: 1e-4 and 1e-4 at fp32,
+5e-3 and 5e-3 at tf32, 3e-2 and 3e-2 at bf16 (a value given on the command
+line wins). A failed check prints both numbers, marks the contender "ok":
+false, skips its timing, and the program exits 3.
+
+Every JSON line carries "precision" (fp32, tf32 or bf16).
 
 Timing: --warmup steps, then one step timed by wall clock sets the number
 of timed steps (at most --steps, at least --min-steps, about --budget
@@ -45,6 +67,7 @@ seconds); each timed step lies between two CUDA events on the stream, and
 the figure is the median (the mean too) of those per-step times.
 """
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -55,6 +78,10 @@ import sys
 import time
 
 CONTENDERS = ["eager", "eager-graph", "level", "level-graph", "compile"]
+
+# --precision: default (--tol, --tol-step). genet-rt's initial loss is fp32,
+# so a forward at reduced precision is only this close to it.
+TOL = {"fp32": (1e-4, 1e-4), "tf32": (5e-3, 5e-3), "bf16": (3e-2, 3e-2)}
 
 
 def log(*a):
@@ -267,7 +294,9 @@ class LevelModel:
         torch = self.torch
         srcs = [H[L] for L in st["srclev"]]
         if st["pad"]:
-            srcs.append(self.zero)
+            # the zero block in the levels' dtype (bf16 under autocast; at
+            # fp32 .to returns self.zero itself)
+            srcs.append(self.zero.to(srcs[0].dtype))
         src = srcs[0] if len(srcs) == 1 else torch.cat(srcs, 0)
         return src.index_select(0, st["idx"])  # (n*F, B, S)
 
@@ -284,7 +313,9 @@ class LevelModel:
             if "Wi" in st:
                 zi = torch.mm(x, st["Wi"]).view(B, st["m"], S).transpose(0, 1)
                 if z is None:
-                    z = zi + st["b"]
+                    # the bias in zi's dtype: under autocast the level stays
+                    # bf16 like the others (at fp32 .to returns st["b"] itself)
+                    z = zi + st["b"].to(zi.dtype)
                 elif st["in_all"]:
                     z = z + zi
                 else:
@@ -301,6 +332,42 @@ class LevelModel:
 
     def loss(self, x, y):
         return self.torch.nn.functional.cross_entropy(self.logits(x), y)
+
+
+# ---------------------------------------------------------------- precision
+
+
+def set_matmul_precision(torch, precision):
+    """TF32 on for tf32, off for fp32 and bf16 (what autocast leaves in fp32
+    stays exact fp32)."""
+    tf32 = precision == "tf32"
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    if hasattr(torch, "set_float32_matmul_precision"):
+        torch.set_float32_matmul_precision("high" if tf32 else "highest")
+
+
+def autocast(torch, precision, dev, cache_enabled=True):
+    """The context of a forward and its loss: bf16 autocast on dev's type
+    for bf16, nothing for fp32 and tf32. Inside a captured CUDA graph
+    cache_enabled must be False (PyTorch's rule for autocast under capture)."""
+    if precision != "bf16":
+        return contextlib.nullcontext()
+    return torch.autocast(device_type=dev.type, dtype=torch.bfloat16,
+                          cache_enabled=cache_enabled)
+
+
+def at_precision(torch, fn, precision, dev, cache_enabled=True):
+    """fn(x, y) -> loss, with its forward and loss under autocast(); fn itself
+    where that is nothing (fp32, tf32). The backward stays outside."""
+    if precision != "bf16":
+        return fn
+
+    def loss(x, y):
+        with autocast(torch, precision, dev, cache_enabled):
+            return fn(x, y)
+
+    return loss
 
 
 # ---------------------------------------------------------------- steps
@@ -337,17 +404,19 @@ def eager_step(torch, model, x, y, lr, mu, loss_fn=None):
     return step, (lambda: reset(torch, model, opt=opt))
 
 
-def graphed_step(torch, model, x, y, lr, mu):
+def graphed_step(torch, model, x, y, lr, mu, loss_fn=None):
     """Whole-step capture (PyTorch docs, "CUDA Graphs: whole network
     capture"): warm-up steps on a side stream, grads set to None so the
     captured backward allocates them from the graph's pool, then one step
     captured; the SGD is hand-written on static parameters and momentum
-    buffers (no optimizer state created during the capture)."""
+    buffers (no optimizer state created during the capture). loss_fn (default
+    model.loss) runs inside the captured function, its autocast too."""
     params = model.params
     bufs = [torch.zeros_like(p) for p in params]
+    fn = loss_fn or model.loss
 
     def body():
-        loss = model.loss(x, y)
+        loss = fn(x, y)
         loss.backward()
         with torch.no_grad():
             grads = [p.grad for p in params]
@@ -439,17 +508,28 @@ def main(argv):
                     help="seconds of timed steps per contender, roughly (default 4)")
     ap.add_argument("--lr", type=float, default=0.01)
     ap.add_argument("--momentum", type=float, default=0.9)
-    ap.add_argument("--tol", type=float, default=1e-4, help="relative, initial loss (default 1e-4)")
-    ap.add_argument("--tol-step", type=float, default=1e-4,
-                    help="relative, losses after one and two steps vs eager (default 1e-4)")
+    ap.add_argument("--precision", choices=list(TOL), default="fp32",
+                    help="arithmetic of the products, as genet-rt's --precision: fp32 (TF32 "
+                    "off), tf32 (TF32 on), bf16 (autocast to bfloat16, fp32 parameters); "
+                    "default fp32")
+    ap.add_argument("--tol", type=float, default=None,
+                    help="relative, initial loss vs genet-rt's fp32 one (default by "
+                    "--precision: 1e-4 fp32, 5e-3 tf32, 3e-2 bf16)")
+    ap.add_argument("--tol-step", type=float, default=None,
+                    help="relative, losses after one and two steps vs eager (default by "
+                    "--precision: 1e-4 fp32, 5e-3 tf32, 3e-2 bf16)")
     a = ap.parse_args(argv)
+    if a.tol is None:
+        a.tol = TOL[a.precision][0]
+    if a.tol_step is None:
+        a.tol_step = TOL[a.precision][1]
     name = a.name or os.path.splitext(os.path.basename(a.graph))[0]
     want = a.only or [c for c in CONTENDERS if c != "compile" or a.compile]
     if a.compile and "compile" not in want:
         want.append("compile")
 
     def emit(rec):
-        rec = dict({"workload": name, "graph": a.graph}, **rec)
+        rec = dict({"workload": name, "graph": a.graph, "precision": a.precision}, **rec)
         print(json.dumps(rec), flush=True)
 
     def skip_all(why):
@@ -465,10 +545,22 @@ def main(argv):
     dev = torch.device(a.device)
     if dev.type == "cuda" and not torch.cuda.is_available():
         return skip_all("PyTorch %s sees no CUDA device" % torch.__version__)
-    torch.backends.cuda.matmul.allow_tf32 = False
-    torch.backends.cudnn.allow_tf32 = False
-    if hasattr(torch, "set_float32_matmul_precision"):
-        torch.set_float32_matmul_precision("highest")
+    if a.precision == "bf16":
+        if not hasattr(torch, "autocast"):
+            return skip_all("torch %s has no torch.autocast (--precision bf16)"
+                            % torch.__version__)
+        if dev.type == "cuda" and hasattr(torch.cuda, "is_bf16_supported") and \
+                not torch.cuda.is_bf16_supported():
+            return skip_all("%s does not support bf16" % torch.cuda.get_device_name(dev))
+    set_matmul_precision(torch, a.precision)
+    if dev.type != "cuda" and a.precision != "fp32":
+        log("torch_bench: --precision %s on %s: a logic check (%s)" % (
+            a.precision, dev.type, "the CPU's bf16 autocast" if a.precision == "bf16"
+            else "the TF32 switches are CUDA's: fp32 here"))
+
+    def amp(fn, captured=False):
+        """fn(x, y) -> loss at --precision (see at_precision)."""
+        return at_precision(torch, fn, a.precision, dev, cache_enabled=not captured)
 
     genet = {}
     if a.genet_json:
@@ -482,14 +574,18 @@ def main(argv):
         log("torch_bench: give --genet-json or --initial-loss")
         return 2
     flops = genet.get("flops_per_step")
+    if genet.get("precision", a.precision) != a.precision:
+        log("torch_bench: note: genet-rt ran at %s, these contenders at %s: not like for like"
+            % (genet["precision"], a.precision))
 
     net = Net(a.graph, a.weights)
     x, y = read_batch(torch, a.batch, net.inputs)
     x, y = x.to(dev), y.to(dev)
     B = x.shape[0]
     devname = torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu"
-    log("torch_bench: %s: %d groups of %d, batch %d, torch %s on %s, genet-rt initial loss %.7f"
-        % (name, net.H, net.S, B, torch.__version__, devname, ref_loss))
+    log("torch_bench: %s: %d groups of %d, batch %d, torch %s on %s, %s (tol %g, %g), "
+        "genet-rt initial loss %.7f" % (name, net.H, net.S, B, torch.__version__, devname,
+                                        a.precision, a.tol, a.tol_step, ref_loss))
     common = {"device": devname, "torch": torch.__version__, "batch": B,
               "genet_initial_loss": ref_loss, "flops_per_step": flops}
     failed = False
@@ -575,16 +671,17 @@ def main(argv):
     # for the loss after one step.
     m = EagerModel(torch, net, dev)
     if "eager" in want:
-        run("eager", lambda: eager_step(torch, m, x, y, a.lr, a.momentum))
+        run("eager", lambda: eager_step(torch, m, x, y, a.lr, a.momentum, loss_fn=amp(m.loss)))
     else:
-        step, rst = eager_step(torch, m, x, y, a.lr, a.momentum)
+        step, rst = eager_step(torch, m, x, y, a.lr, a.momentum, loss_fn=amp(m.loss))
         if not check("eager(ref)", step, rst)[0]:
             failed = True
     if "eager-graph" in want and need_cuda("eager-graph"):
         keep = {}
 
         def build():
-            step, rst, g = graphed_step(torch, m, x, y, a.lr, a.momentum)
+            step, rst, g = graphed_step(torch, m, x, y, a.lr, a.momentum,
+                                        loss_fn=amp(m.loss, captured=True))
             keep["g"] = g
             return step, rst
 
@@ -598,12 +695,14 @@ def main(argv):
     log("torch_bench: level-batched: %d levels" % lm.nlevels)
     common["levels"] = lm.nlevels
     if "level" in want:
-        run("level", lambda: eager_step(torch, lm, x, y, a.lr, a.momentum))
+        run("level", lambda: eager_step(torch, lm, x, y, a.lr, a.momentum,
+                                        loss_fn=amp(lm.loss)))
     if "level-graph" in want and need_cuda("level-graph"):
         keep = {}
 
         def build_l():
-            step, rst, g = graphed_step(torch, lm, x, y, a.lr, a.momentum)
+            step, rst, g = graphed_step(torch, lm, x, y, a.lr, a.momentum,
+                                        loss_fn=amp(lm.loss, captured=True))
             keep["g"] = g
             return step, rst
 
@@ -621,7 +720,7 @@ def main(argv):
                 raise Timeout("torch.compile took over %g s: skipped" % a.compile_timeout)
 
             def build_c():
-                fn = torch.compile(lm.loss)
+                fn = amp(torch.compile(lm.loss))  # autocast around the compiled call
                 step, rst = eager_step(torch, lm, x, y, a.lr, a.momentum, loss_fn=fn)
                 old = signal.signal(signal.SIGALRM, on_alarm)
                 signal.alarm(max(1, int(a.compile_timeout)))
