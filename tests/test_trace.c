@@ -154,6 +154,7 @@ static json_t *read_trace(const char *path, struct replay *r)
             assert_string_equal(type, "start");
             assert_string_equal(json_string_value(json_object_get(rec, "format")), "genet-trace");
             assert_int_equal(json_integer_value(json_object_get(rec, "version")), 1);
+            assert_string_equal(json_string_value(json_object_get(rec, "precision")), "fp32");
             assert_string_equal(json_string_value(json_object_get(rec, "grow_criterion")), "std");
             assert_non_null(json_object_get(rec, "grow_ratio"));
         }

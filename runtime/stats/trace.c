@@ -231,6 +231,8 @@ enum gn_status gn_trace_start(struct gn_trace *tr, const struct gn_plan *plan,
     FILE *f = tr->f;
     fputs("{\"type\":\"start\",\"format\":\"genet-trace\",\"version\":1,\"backend\":", f);
     put_str(f, backend);
+    fputs(",\"precision\":", f);
+    put_str(f, gn_precision_name((enum gn_precision)plan->precision));
     fprintf(f,
             ",\"inputs\":%d,\"classes\":%d,\"group_size\":%d,\"batch\":%d,\"seed\":%llu,"
             "\"steps_total\":%lld,\"steps_per_epoch\":%lld,\"grow\":",
