@@ -573,6 +573,23 @@ static void test_bad_checkpoints(void **state)
         refused(bad, m, &train, GN_ERR_INVALID, "--normalize none, the checkpoint standard");
     }
     {
+        /* a checkpoint of a tf32 run (its precision word set, the CRC
+         * fixed up), resumed at fp32: refused, naming both; a precision no
+         * build knows: a corrupted header */
+        assert_int_equal(b[316], 0);
+        b[316] = GN_PRECISION_TF32;
+        recrc(b, n);
+        spit(bad, b, n);
+        refused(bad, s, &train, GN_ERR_INVALID, "--precision fp32, the checkpoint tf32");
+        b[316] = 7;
+        recrc(b, n);
+        spit(bad, b, n);
+        refused(bad, s, &train, GN_ERR_FORMAT, "corrupted header: precision 7");
+        b[316] = 0;
+        recrc(b, n);
+        spit(bad, b, n);
+    }
+    {
         /* the same shape, one value changed */
         struct gn_data other = make_data(900, gn_test_seed(), 0);
         other.x[123] += 0.25f;

@@ -229,6 +229,7 @@ static void gn_ckpt_header(struct gn_ckpt_out *o, const struct gn_plan *plan, ui
     put_f32(o, plan->prune_threshold);
     put_i32(o, plan->prune_after);
     put_i32(o, pos->guard);
+    put_i32(o, plan->precision);
     while (o->at < GN_CHECKPOINT_HEADER)
         o->p[o->at++] = 0; /* reserved */
 }
@@ -426,6 +427,8 @@ static void gn_ckpt_get_header(struct gn_ckpt_in *in, struct gn_checkpoint_heade
     h->prune_after = h->version >= 4 ? get_i32(in) : 1;
     /* a reserved zero word in version 4 files written before it */
     h->guard = h->version >= 4 ? get_i32(in) : 0;
+    /* likewise: runs before --precision were fp32 */
+    h->precision = h->version >= 4 ? get_i32(in) : GN_PRECISION_FP32;
 }
 
 /* The header's values on their own: ranges, and counts within the pools. */
@@ -565,6 +568,8 @@ enum gn_status gn_checkpoint_parse(const void *buf, size_t len, const char *name
     if (!(h->prune_threshold >= 0.0f) || !isfinite(h->prune_threshold) || h->prune_after < 1)
         return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: prune threshold %g after %d", name,
                        h->prune_threshold, h->prune_after);
+    if (h->precision < GN_PRECISION_FP32 || h->precision > GN_PRECISION_BF16)
+        return gn_fail(GN_ERR_FORMAT, "%s: corrupted header: precision %d", name, h->precision);
 
     ck->groups = calloc((size_t)h->n_groups, sizeof *ck->groups);
     ck->edges = calloc((size_t)h->n_edges + 1, sizeof *ck->edges);
@@ -733,6 +738,9 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
                      "--lr-step-every %lld --lr-gamma %g, the checkpoint %lld, %g",
                      (long long)o->step_every, o->gamma, (long long)h->lr_step_every,
                      h->lr_gamma);
+    GN_CKPT_DIFF(h->precision != plan->precision, "--precision %s, the checkpoint %s",
+                 gn_precision_name((enum gn_precision)plan->precision),
+                 gn_precision_name((enum gn_precision)h->precision));
     GN_CKPT_DIFF(h->grow != plan->grow, "--grow %s, the checkpoint %s",
                  gn_grow_policy_name((enum gn_grow_policy)plan->grow),
                  gn_grow_policy_name((enum gn_grow_policy)h->grow));

@@ -125,6 +125,9 @@ struct gn_checkpoint_header {
     /* the numeric guard's epoch-rule state (a reserved zero word in files
      * written before it: a fresh state, as those runs resumed) */
     int32_t guard;
+    /* the task math's precision (enum gn_precision; a reserved zero word in
+     * files written before it: fp32, all those runs had) */
+    int32_t precision;
 };
 
 /* A decoded checkpoint: the header and the model's records, arrays sized
