@@ -8,12 +8,9 @@
 #   length_cli.sh GENET_RT
 set -euo pipefail
 rt=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-awk 'BEGIN { srand(7); print "label,f0,f1,f2,f3,f4,f5";
-  for (i = 0; i < 300; i++) { c = i % 3; printf "%d", c;
-    for (k = 0; k < 6; k++) printf ",%.3f", (k % 3 == c ? 0.7 : 0.2) + 0.3 * rand(); print "" } }' \
-  > "$dir/s-train.csv"
+. "$(dirname "$0")/cli_lib.sh"
+cli_setup
+cli_csv "$dir/s-train.csv" 7 300 3 6
 fail() { echo "FAIL: $*"; exit 1; }
 train() { # train NAME ARGS...: the log in NAME.log, the summary in NAME.json
   local name=$1

@@ -7,25 +7,13 @@
 #   precision_cli.sh GENET_RT
 set -euo pipefail
 rt=$1
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-awk 'BEGIN { srand(7); print "label,f0,f1,f2,f3";
-  for (i = 0; i < 200; i++) { c = i % 2; printf "%d", c;
-    for (k = 0; k < 4; k++) printf ",%.3f", (k % 2 == c ? 0.7 : 0.2) + 0.3 * rand(); print "" } }' \
-  > "$dir/p-train.csv"
-refused() { # refused NEEDLE ARGS...: genet-rt fails and says NEEDLE
-  local needle=$1
-  shift
-  if "$rt" train "$dir/p-train.csv" --stats-interval 0 --steps 5 "$@" > "$dir/out" 2>&1; then
-    echo "FAIL: genet-rt train $* succeeded"; cat "$dir/out"; exit 1
-  fi
-  grep -qF -- "$needle" "$dir/out" || { echo "FAIL: $* did not say '$needle'"; cat "$dir/out"; exit 1; }
-  echo "refused as it should: $*"
-}
-refused "--precision wants fp32|tf32|bf16, got 'fp16'" --precision fp16
-refused "the serial backend computes fp32 only" --precision tf32 --backend serial
-refused "the cpu backend computes fp32 only" --precision bf16 --backend cpu
-refused "--precision bf16 with --ranks 2" --precision bf16 --ranks 2
+. "$(dirname "$0")/cli_lib.sh"
+cli_setup
+cli_csv "$dir/p-train.csv" 7 200 2 4
+refused "$dir/p-train.csv" "--precision wants fp32|tf32|bf16, got 'fp16'" --steps 5 --precision fp16
+refused "$dir/p-train.csv" "the serial backend computes fp32 only" --steps 5 --precision tf32 --backend serial
+refused "$dir/p-train.csv" "the cpu backend computes fp32 only" --steps 5 --precision bf16 --backend cpu
+refused "$dir/p-train.csv" "--precision bf16 with --ranks 2" --steps 5 --precision bf16 --ranks 2
 # auto: cuda where a GPU is, else a refusal that says why
 if "$rt" train "$dir/p-train.csv" --stats-interval 0 --steps 5 --quiet --precision tf32 \
   > "$dir/auto" 2>&1; then
