@@ -102,13 +102,13 @@ static __device__ void gn_opcheck_op(struct gn_model *m, struct gn_buffers *b,
     }
 }
 
-/* reps runs of the op; with cyc, thread 0's cycles of all of them by
- * phase, then in all (cyc[GN_OPT_PHASES]), each run between two
- * __syncthreads. */
+/* reps rounds of the n_ops ops (each op in turn); with cyc, thread 0's
+ * cycles of all of them by phase, then in all (cyc[GN_OPT_PHASES]), each
+ * round between two __syncthreads. */
 static __global__ void __launch_bounds__(NT)
-    gn_opcheck_kernel(struct gn_model *m, struct gn_buffers *b, struct gn_opcheck_args a,
-                      int32_t smem_stage, int32_t smem_acc, int32_t reps,
-                      unsigned long long *cyc)
+    gn_opcheck_kernel(struct gn_model *m, struct gn_buffers *b,
+                      const struct gn_opcheck_args *ops, int32_t n_ops, int32_t smem_stage,
+                      int32_t smem_acc, int32_t reps, unsigned long long *cyc)
 {
     extern __shared__ __align__(16) unsigned char smem_raw[];
     __shared__ double lane_sums[NT];
@@ -124,7 +124,11 @@ static __global__ void __launch_bounds__(NT)
         __syncthreads();
         const unsigned long long t0 = clock64();
         if (threadIdx.x == 0) gn_opt_at = t0;
-        gn_opcheck_op(m, b, a, sm);
+        for (int32_t i = 0; i < n_ops; i++) {
+            if (i > 0) __syncthreads();
+            const struct gn_opcheck_args a = ops[i];
+            gn_opcheck_op(m, b, a, sm);
+        }
         __syncthreads();
         total += clock64() - t0;
     }
@@ -179,9 +183,13 @@ struct gn_opcheck_array {
 };
 
 static enum gn_status gn_opcheck_launch(struct gn_model *m, struct gn_buffers *b,
-                                        const struct gn_opcheck_args *a, int32_t reps,
-                                        double *us)
+                                        const struct gn_opcheck_args *ops, int32_t n_ops,
+                                        int32_t reps, double *us)
 {
+    struct gn_opcheck_args *dops = NULL;
+    const struct gn_opcheck_args *a = ops; /* the shared memory's size: the largest tile */
+    for (int32_t i = 1; i < n_ops; i++)
+        if (ops[i].tile > a->tile) a = &ops[i];
     enum gn_status st = GN_OK;
     struct gn_model hm = *m;   /* the scalars, then the device arrays */
     struct gn_buffers hb = *b;
@@ -245,7 +253,9 @@ static enum gn_status gn_opcheck_launch(struct gn_model *m, struct gn_buffers *b
     GN_CUDA_TRY(cudaMemcpy(db, &hb, sizeof hb, cudaMemcpyHostToDevice));
 
     if (us) GN_CUDA_TRY(cudaMalloc(&dcyc, sizeof hcyc));
-    gn_opcheck_kernel<<<1, NT, smem>>>(dm, db, *a, sstage, sacc, reps, dcyc);
+    GN_CUDA_TRY(cudaMalloc(&dops, (size_t)n_ops * sizeof *dops));
+    GN_CUDA_TRY(cudaMemcpy(dops, ops, (size_t)n_ops * sizeof *dops, cudaMemcpyHostToDevice));
+    gn_opcheck_kernel<<<1, NT, smem>>>(dm, db, dops, n_ops, sstage, sacc, reps, dcyc);
     GN_CUDA_TRY(cudaGetLastError());
     GN_CUDA_TRY(cudaDeviceSynchronize());
     if (us) {
@@ -264,19 +274,28 @@ error:
     cudaFree(dm);
     cudaFree(db);
     cudaFree(dcyc);
+    cudaFree(dops);
     return st;
 }
 
 extern "C" enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *b,
                                          const struct gn_opcheck_args *a)
 {
-    return gn_opcheck_launch(m, b, a, 1, NULL);
+    return gn_opcheck_launch(m, b, a, 1, 1, NULL);
 }
 
 extern "C" enum gn_status gn_opcheck_time(struct gn_model *m, struct gn_buffers *b,
                                           const struct gn_opcheck_args *a, int32_t reps,
                                           double us[GN_OPCHECK_PHASES + 1])
 {
+    return gn_opcheck_time_mix(m, b, a, 1, reps, us);
+}
+
+extern "C" enum gn_status gn_opcheck_time_mix(struct gn_model *m, struct gn_buffers *b,
+                                              const struct gn_opcheck_args *ops, int32_t n_ops,
+                                              int32_t reps, double us[GN_OPCHECK_PHASES + 1])
+{
     static_assert(GN_OPCHECK_PHASES == GN_OPT_PHASES, "the phases of opcheck.h");
-    return gn_opcheck_launch(m, b, a, reps < 1 ? 1 : reps, us);
+    if (n_ops < 1) return gn_fail(GN_ERR_INVALID, "gn_opcheck_time_mix: no ops");
+    return gn_opcheck_launch(m, b, ops, n_ops, reps < 1 ? 1 : reps, us);
 }

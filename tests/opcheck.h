@@ -80,6 +80,14 @@ enum gn_status gn_opcheck_time(struct gn_model *m, struct gn_buffers *b,
                                const struct gn_opcheck_args *a, int32_t reps,
                                double us[GN_OPCHECK_PHASES + 1]);
 
+/* As gn_opcheck_time for n_ops ops run in turn, reps rounds in one launch
+ * (each op's code cold after the others', as in the persistent kernel,
+ * where a worker runs take, some op, finish, another op...); us: per
+ * round, by phase, then in all. */
+enum gn_status gn_opcheck_time_mix(struct gn_model *m, struct gn_buffers *b,
+                                   const struct gn_opcheck_args *ops, int32_t n_ops, int32_t reps,
+                                   double us[GN_OPCHECK_PHASES + 1]);
+
 #ifdef __cplusplus
 }
 #endif

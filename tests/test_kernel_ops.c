@@ -1131,6 +1131,42 @@ static void time_case(const char *name, struct net *n, int op, int32_t g, int32_
     state_free(&many);
 }
 
+/* The three ops of a group of n (a 16-row forward and backward, a 64-row
+ * update part) timed alone and then in turn, each after the others, as a
+ * persistent worker runs them: what running them back to back costs
+ * beyond running each on its own (their code no longer at hand, if the
+ * instruction caches matter). Printed, not asserted. */
+static void time_mix(struct net *n)
+{
+    const int32_t reps = 200, T = n->T;
+    struct gn_opcheck_args ops[3];
+    const int kinds[3] = {GN_OPCHECK_FORWARD, GN_OPCHECK_BACKWARD, GN_OPCHECK_UPDATE};
+    double alone = 0, us[GN_OPCHECK_PHASES + 1];
+    for (int i = 0; i < 3; i++) {
+        ops[i] = args_of(kinds[i], n);
+        ops[i].g = T;
+        ops[i].r1 = kinds[i] == GN_OPCHECK_UPDATE ? 0 : 16;
+        ops[i].k1 = kinds[i] == GN_OPCHECK_UPDATE ? 64 : 0;
+        ops[i].tile = 16;
+        ops[i].optim.kind = GN_OPTIM_SGD;
+        ops[i].optim.lr = 0.01f;
+        struct state st;
+        state_clone(&st, &n->s);
+        if (gn_opcheck_time(&st.m, &st.b, &ops[i], reps, us) != GN_OK)
+            fail_msg("mix: device run failed: %s", gn_error_message());
+        alone += us[GN_OPCHECK_PHASES];
+        state_free(&st);
+    }
+    struct state st;
+    state_clone(&st, &n->s);
+    if (gn_opcheck_time_mix(&st.m, &st.b, ops, 3, reps, us) != GN_OK)
+        fail_msg("mix: device run failed: %s", gn_error_message());
+    state_free(&st);
+    print_message("| forward, backward, update in turn (S=%d) | fp32 | 16 | %6.2f | %6.2f | %6.2f | "
+                  "%6.2f | %6.2f | (alone, one after another: %.2f) |\n",
+                  n->S, us[0], us[1], us[2], us[3], us[4], alone);
+}
+
 static void test_time_tasks(void **state)
 {
     (void)state;
@@ -1170,6 +1206,7 @@ static void test_time_tasks(void **state)
                           64, P);
             }
         }
+        time_mix(&n);
         net_free(&n);
     }
 }
