@@ -449,6 +449,28 @@ static void cmp_words(struct tally *t, const char *shape, const char *name, enum
     }
 }
 
+/* The end of a case begun with `before` mismatches: its count printed
+ * (`what`: how its values failed), the case tallied; 1 when it passed. */
+static int case_end(struct tally *t, const char *shape, int64_t before, const char *what)
+{
+    const int64_t bad = t->mismatches - before;
+    if (bad > 0 && t->bad_cases < SHOW_CASES)
+        print_error("%s [%s]: %lld values %s\n", t->op, shape, (long long)bad, what);
+    t->cases++;
+    t->bad_cases += bad > 0;
+    return bad == 0;
+}
+
+/* A case's shape, for its messages: the network around T and extra. */
+static void case_shape(char *out, size_t len, const struct net *n, const char *extra)
+{
+    snprintf(out, len,
+             "S=%d C=%d I=%d batch=%d rows=%d T=%d fan-in %d%s fan-out %d%s profile %d%s%s",
+             n->S, n->C, n->I, n->batch, n->rows, n->T, n->p, n->from_input ? "+input" : "",
+             n->q, n->to_output ? "+output" : "", n->profile,
+             n->signed_hidden ? " signed-hidden" : "", extra);
+}
+
 /* Every array of the two states; returns 1 when all are equal. */
 static int compare(struct tally *t, const char *shape, const struct state *ref,
                    const struct state *dev)
@@ -483,12 +505,7 @@ static int compare(struct tally *t, const char *shape, const struct state *ref,
             print_error("%s [%s]: row_hit [%d]: host %d device %d\n", t->op, shape, r,
                         ref->b.row_hit[r], dev->b.row_hit[r]);
     }
-    const int64_t bad = t->mismatches - before;
-    if (bad > 0 && t->bad_cases < SHOW_CASES)
-        print_error("%s [%s]: %lld values differ\n", t->op, shape, (long long)bad);
-    t->cases++;
-    t->bad_cases += bad > 0;
-    return bad == 0;
+    return case_end(t, shape, before, "differ");
 }
 
 /* ---- the host references ---- */
@@ -563,11 +580,7 @@ static void check(struct tally *t, const struct net *n, const struct gn_opcheck_
                   const char *extra)
 {
     char shape[320];
-    snprintf(shape, sizeof shape,
-             "S=%d C=%d I=%d batch=%d rows=%d T=%d fan-in %d%s fan-out %d%s profile %d%s%s",
-             n->S, n->C, n->I, n->batch, n->rows, n->T, n->p, n->from_input ? "+input" : "",
-             n->q, n->to_output ? "+output" : "", n->profile,
-             n->signed_hidden ? " signed-hidden" : "", extra);
+    case_shape(shape, sizeof shape, n, extra);
     struct state ref, dev;
     state_clone(&ref, &n->s);
     state_clone(&dev, &n->s);
@@ -970,10 +983,7 @@ static void precision_case(struct tally *t, const struct net *n, const struct gn
                            const char *extra)
 {
     char shape[320];
-    snprintf(shape, sizeof shape, "S=%d C=%d I=%d batch=%d rows=%d fan-in %d%s fan-out %d%s "
-             "profile %d%s", n->S, n->C, n->I, n->batch, n->rows, n->p,
-             n->from_input ? "+input" : "", n->q, n->to_output ? "+output" : "", n->profile,
-             extra);
+    case_shape(shape, sizeof shape, n, extra);
     struct state ref, dev, bnd;
     state_clone(&ref, &n->s);
     state_clone(&dev, &n->s);
@@ -1011,11 +1021,7 @@ static void precision_case(struct tally *t, const struct net *n, const struct gn
     cmp_words(t, shape, "out_list", W_PLAIN, 0, &ref, rm->out_list, dm->out_list, ME);
     cmp_words(t, shape, "row_loss", W_PLAIN, 1, &ref, ref.b.row_loss, dev.b.row_loss,
               ref.b.batch);
-    const int64_t bad = t->mismatches - before;
-    if (bad > 0 && t->bad_cases < SHOW_CASES)
-        print_error("%s [%s]: %lld values out of bounds\n", t->op, shape, (long long)bad);
-    t->cases++;
-    t->bad_cases += bad > 0;
+    case_end(t, shape, before, "out of bounds");
     state_free(&ref);
     state_free(&dev);
     state_free(&bnd);
