@@ -38,7 +38,6 @@ struct gn_cuda_run {
     cudaStream_t kstream, cstream;
     size_t smem;
     int per_sm;                  /* worker blocks an SM: which entry runs */
-    int precision;               /* enum gn_precision: which entry runs */
     int64_t device_bytes;
     gn_atomic_u64 *slots;        /* the queue's slots */
     struct gn_cuda_alloc *table; /* (n_table) the planned device buffers */
@@ -317,8 +316,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
      * gn_cuda_blocks_per_sm unless the plan says */
     {
         int per_sm = 0;
-        r->precision = cfg->precision;
-        const void *kernel = gn_cuda_kernel_entry(want, r->precision);
+        const void *kernel = gn_cuda_kernel_entry(want, cfg->precision);
         GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r->smem));
         GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, NT, r->smem));
         if (per_sm < 1) {
@@ -335,7 +333,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
                  "%d rows%s; %s products",
                  h->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0,
                  r->n_table, cfg->tile, asked->tile_asked > 0 ? " (--tile)" : "",
-                 gn_precision_name((enum gn_precision)r->precision));
+                 gn_precision_name((enum gn_precision)cfg->precision));
         void *p;
         if ((st = mapped((void **)&r->bstat, &p, (size_t)h->blocks * sizeof *r->bstat)))
             goto error;
@@ -363,7 +361,7 @@ extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
 {
     enum gn_status st = GN_OK;
     void *args[] = {&r->d};
-    GN_CUDA_TRY(cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(r->per_sm, r->precision), dim3(r->h.blocks), dim3(NT),
+    GN_CUDA_TRY(cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(r->per_sm, r->h.cfg.precision), dim3(r->h.blocks), dim3(NT),
                                             args, r->smem, r->kstream));
     return GN_OK;
 error:
