@@ -730,6 +730,119 @@ static void test_mathf(void **state)
     assert_true(isinf(gn_expf(100.0f)) && gn_expf(-200.0f) == 0.0f);
 }
 
+/* Every live block starts on GN_PARAM_ALIGN floats, n_params is the sum
+ * of their spans and gn_model_param_count of their sizes. */
+static void assert_aligned_layout(const struct gn_model *m)
+{
+    int64_t spans = 0, sizes = 0;
+    for (int32_t g = 0; g < m->n_groups; g++) {
+        if (m->groups[g].bias < 0) continue;
+        assert_int_equal(m->groups[g].bias % GN_PARAM_ALIGN, 0);
+        spans += gn_param_span(m->groups[g].width);
+        sizes += m->groups[g].width;
+    }
+    for (int32_t e = 0; e < m->n_edges; e++) {
+        if (m->edges[e].src < 0) continue;
+        const int64_t len = (int64_t)m->groups[m->edges[e].src].width *
+                            m->groups[m->edges[e].dst].width;
+        assert_int_equal(m->edges[e].w % GN_PARAM_ALIGN, 0);
+        spans += gn_param_span(len);
+        sizes += len;
+    }
+    assert_int_equal(m->n_params, spans);
+    assert_int_equal(gn_model_param_count(m), sizes);
+}
+
+/* Odd widths (7 inputs, 3 classes, groups of 5): the blocks are aligned as
+ * built, after growth of either kind, and a legacy layout (blocks end to
+ * end, as checkpoints before the alignment hold them) is re-laid out with
+ * every block's values, or refused when the aligned blocks do not fit. */
+static void test_param_alignment(void **state)
+{
+    (void)state;
+    for (int kind = 0; kind < 2; kind++) {
+        struct net n;
+        net_make(&n, gn_test_seed() + (uint64_t)kind, 4, 7, 3, 5, 4, 16);
+        assert_aligned_layout(&n.m);
+        float before[4 * 3], after[4 * 3];
+        logits(&n, before);
+        n.m.groups[n.m.order[1]].grad_std = 1.0f;
+        n.m.groups[n.m.order[3]].grad_std = 1.0f;
+        assert_true(mark_std(&n.m, 0.5f) >= 1);
+        assert_int_equal(gn_grow_round(&n.m, kind ? GN_GROW_WIDTH : GN_GROW_DEPTH, 1, 0.0f, 1, 0,
+                                       NULL, 0, NULL),
+                         GN_OK);
+        assert_true(n.m.duplications >= 1);
+        assert_aligned_layout(&n.m);
+        logits(&n, after);
+        if (kind == 0) assert_memory_equal(before, after, sizeof before);
+
+        /* the legacy layout: every block moved down end to end */
+        struct gn_model *m = &n.m;
+        float *arrays[4] = {m->params, m->grads, m->moment, m->moment2};
+        for (int a = 0; a < 4; a++) {
+            for (int32_t q = 0; q < m->n_params; q++) arrays[a][q] = (float)q + 0.25f * a;
+        }
+        struct gn_model tagged;
+        assert_int_equal(gn_model_clone(&tagged, m), GN_OK);
+        int64_t at = 0;
+        /* in offset order: the blocks were laid out by increasing offset */
+        for (int64_t off = 0; off < tagged.n_params; off++) {
+            for (int32_t g = 0; g < m->n_groups; g++)
+                if (tagged.groups[g].bias == off) {
+                    for (int a = 0; a < 4; a++)
+                        memmove(arrays[a] + at, arrays[a] + off,
+                                (size_t)m->groups[g].width * sizeof(float));
+                    m->groups[g].bias = at;
+                    at += m->groups[g].width;
+                }
+            for (int32_t e = 0; e < m->n_edges; e++)
+                if (tagged.edges[e].src >= 0 && tagged.edges[e].w == off) {
+                    const int64_t len =
+                        (int64_t)m->groups[m->edges[e].src].width * m->groups[m->edges[e].dst].width;
+                    for (int a = 0; a < 4; a++)
+                        memmove(arrays[a] + at, arrays[a] + off, (size_t)len * sizeof(float));
+                    m->edges[e].w = at;
+                    at += len;
+                }
+        }
+        m->n_params = at;
+        assert_true(at < tagged.n_params); /* some block was misaligned */
+        const int64_t cap = m->max_params;
+        m->max_params = tagged.n_params - 1; /* the aligned blocks do not fit */
+        assert_int_equal(gn_model_align_params(m), GN_ERR_FULL);
+        assert_non_null(strstr(gn_error_message(), "raise --max-params"));
+        m->max_params = cap;
+        assert_int_equal(gn_model_align_params(m), GN_OK);
+        assert_aligned_layout(m);
+        /* each block's values, where the tagged model had them */
+        for (int32_t g = 0; g < m->n_groups; g++) {
+            if (m->groups[g].bias < 0) continue;
+            assert_int_equal(m->groups[g].bias, tagged.groups[g].bias);
+        }
+        for (int32_t e = 0; e < m->n_edges; e++)
+            if (m->edges[e].src >= 0) assert_int_equal(m->edges[e].w, tagged.edges[e].w);
+        for (int a = 0; a < 4; a++) {
+            const float *t = a == 0 ? tagged.params : a == 1 ? tagged.grads
+                                                   : a == 2 ? tagged.moment : tagged.moment2;
+            for (int32_t g = 0; g < m->n_groups; g++)
+                if (m->groups[g].bias >= 0)
+                    assert_memory_equal(arrays[a] + m->groups[g].bias, t + m->groups[g].bias,
+                                        (size_t)m->groups[g].width * sizeof(float));
+            for (int32_t e = 0; e < m->n_edges; e++)
+                if (m->edges[e].src >= 0)
+                    assert_memory_equal(arrays[a] + m->edges[e].w, t + m->edges[e].w,
+                                        (size_t)m->groups[m->edges[e].src].width *
+                                            m->groups[m->edges[e].dst].width * sizeof(float));
+        }
+        /* aligned already: nothing moves */
+        assert_int_equal(gn_model_align_params(m), GN_OK);
+        assert_aligned_layout(m);
+        gn_model_free(&tagged);
+        net_free(&n);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -749,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_pool_refuses_cleanly),
         cmocka_unit_test(test_rebuild_rejects),
         cmocka_unit_test(test_grow_round_large_pools),
+        cmocka_unit_test(test_param_alignment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

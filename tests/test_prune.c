@@ -343,7 +343,8 @@ static void test_compaction_packs(void **state)
         for (int a = 0; a < 4; a++)
             assert_memory_equal(news[a] + m.edges[f].w, olds[a] + oe.w, (size_t)len * sizeof(float));
         for (int64_t q = 0; q < len; q++) assert_int_equal(cover[m.edges[f].w + q]++, 0);
-        total += len;
+        assert_int_equal(m.edges[f].w % GN_PARAM_ALIGN, 0);
+        total += gn_param_span(len);
     }
     for (int32_t g = 0; g < old.n_groups; g++) {
         if (map[g] < 0 || old.groups[g].bias < 0) continue;
@@ -352,7 +353,8 @@ static void test_compaction_packs(void **state)
             assert_memory_equal(news[a] + m.groups[map[g]].bias, olds[a] + old.groups[g].bias,
                                 (size_t)w * sizeof(float));
         for (int32_t q = 0; q < w; q++) assert_int_equal(cover[m.groups[map[g]].bias + q]++, 0);
-        total += w;
+        assert_int_equal(m.groups[map[g]].bias % GN_PARAM_ALIGN, 0);
+        total += gn_param_span(w);
     }
     assert_int_equal(total, m.n_params);
     /* blocks keep their old offsets' order: 2's copy (slot 8, now 5) above all */

@@ -814,7 +814,8 @@ enum gn_status gn_checkpoint_model(const struct gn_checkpoint *ck, struct gn_mod
         snprintf(why, sizeof why, "%s", gn_error_message());
         return gn_fail(GN_ERR_FORMAT, "the checkpoint's graph is invalid: %s", why);
     }
-    return GN_OK;
+    /* a checkpoint written before the pools aligned their blocks (model.h) */
+    return gn_model_align_params(m);
 }
 
 enum gn_status gn_checkpoint_apply(const struct gn_checkpoint *ck, struct gn_model *m,

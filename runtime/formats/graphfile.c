@@ -108,6 +108,7 @@ static int gn_graph_defined_after(const json_t *groups, size_t from, json_int_t 
 
 static void gn_graph_add_params(struct gn_graph_check *c, int64_t w)
 {
+    w = gn_param_span(w); /* as gn_model_* allocates a block (model.h) */
     c->n_params = w > INT64_MAX - c->n_params ? INT64_MAX : c->n_params + w;
 }
 
@@ -297,8 +298,8 @@ static enum gn_status gn_graph_check_rest(struct gn_graph_check *c, const json_t
                        c->name, (long long)c->n_edges, max_edges);
     if (c->n_params > max_params)
         return gn_fail(GN_ERR_FULL,
-                       "%s: the graph needs %lld parameters but the parameter pool holds %lld; "
-                       "raise --max-params",
+                       "%s: the graph needs %lld parameters (each block padded to 16 bytes) "
+                       "but the parameter pool holds %lld; raise --max-params",
                        c->name, (long long)c->n_params, (long long)max_params);
     return GN_OK;
 }

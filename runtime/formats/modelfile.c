@@ -572,8 +572,10 @@ enum gn_status gn_modelfile_parse(const void *buf, size_t len, const char *name,
     char gname[512];
     snprintf(gname, sizeof gname, "%s: metadata \"graph\"", name);
     int64_t floats = dlen / (int64_t)sizeof(float);
+    /* the pool: the data's floats and each block's padding (model.h) */
+    const int64_t pool = floats + (int64_t)(GN_PARAM_ALIGN - 1) * (groups + 2 + edges);
     st = gn_graph_parse(graph, glen, gname, m, inputs, classes, group_size, (int32_t)groups + 2,
-                        edges > 0 ? (int32_t)edges : 1, floats > 0 ? floats : 1);
+                        edges > 0 ? (int32_t)edges : 1, pool > 0 ? pool : 1);
     if (st == GN_ERR_FULL) {
         st = gn_fail(GN_ERR_FORMAT, "%s: the data section holds %" PRId64 " floats, fewer than "
                      "the graph's weights and biases need", name, floats);

@@ -147,16 +147,18 @@ GN_HD void gn_grow_need(const struct gn_model *m, int32_t g, enum gn_dup_kind ki
     const struct gn_group *gr = &m->groups[g];
     const int64_t S = gr->width;
     *groups = 1;
+    /* each block its span (model.h: GN_PARAM_ALIGN), as gn_grow_apply lays
+     * them out */
     if (kind == GN_DUP_DEPTH) {
         *edges = 1;
-        *params = S + S * S;
+        *params = gn_param_span(S) + gn_param_span(S * S);
         return;
     }
-    int64_t p = S;
+    int64_t p = gn_param_span(S);
     for (int32_t i = 0; i < gr->in_count; i++)
-        p += (int64_t)m->groups[m->edges[m->in_list[gr->in_begin + i]].src].width * S;
+        p += gn_param_span((int64_t)m->groups[m->edges[m->in_list[gr->in_begin + i]].src].width * S);
     for (int32_t i = 0; i < gr->out_count; i++)
-        p += S * m->groups[m->edges[m->out_list[gr->out_begin + i]].dst].width;
+        p += gn_param_span(S * m->groups[m->edges[m->out_list[gr->out_begin + i]].dst].width);
     *edges = gr->in_count + gr->out_count;
     *params = p;
 }
@@ -291,7 +293,7 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
         c->grad_std = gr->grad_std;
         c->below = 0;
     }
-    int64_t p = p0 + S;
+    int64_t p = p0 + gn_param_span(S); /* each block at its span (gn_grow_need) */
     if (kind == GN_DUP_DEPTH) {
         /* g -> g' -> (g's old successors): g's outgoing edges leave from g'
          * now, g' is the identity with zero bias and zero moments. */
@@ -332,7 +334,7 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
             V[p + q] = V[in.w + q];
             V2[p + q] = V2[in.w + q];
         }
-        p += len;
+        p += gn_param_span(len);
     }
     for (int32_t i = 0; i < gr->out_count; i++, e++) {
         const struct gn_edge out = m->edges[m->out_list[gr->out_begin + i]];
@@ -356,7 +358,7 @@ GN_HD void gn_grow_apply(struct gn_model *m, int32_t g, enum gn_dup_kind kind, i
             V[p + q] = v;
             V2[p + q] = V2[out.w + q];
         }
-        p += len;
+        p += gn_param_span(len);
     }
 }
 

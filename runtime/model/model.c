@@ -29,6 +29,8 @@ void gn_model_capacity(const struct gn_settings *s, int32_t inputs, int32_t clas
         int64_t S = s->group_size;
         int64_t wide = inputs > S ? inputs : S;
         p = (int64_t)g * (wide * S + 8 * S * S + S) + (int64_t)classes * (S * 8 + 1);
+        /* and every block's padding (model.h: GN_PARAM_ALIGN) */
+        p += (int64_t)(GN_PARAM_ALIGN - 1) * (g + e + 1);
     }
     *max_groups = g;
     *max_edges = e;
@@ -83,7 +85,7 @@ enum gn_status gn_model_init(struct gn_model *m, int32_t inputs, int32_t classes
     out->bias = 0;
     out->parent = -1;
     m->n_groups = 2;
-    m->n_params = classes;
+    m->n_params = gn_param_span(classes);
     return GN_OK;
 }
 
@@ -103,7 +105,7 @@ void gn_model_free(struct gn_model *m)
 
 enum gn_status gn_model_add_group(struct gn_model *m, int32_t *slot)
 {
-    int64_t need = m->group_size;
+    int64_t need = gn_param_span(m->group_size);
     if (m->n_groups >= m->max_groups)
         return gn_fail(GN_ERR_FULL, "group pool full (%d groups; raise --max-groups)",
                        m->max_groups);
@@ -129,7 +131,7 @@ enum gn_status gn_model_add_edge(struct gn_model *m, int32_t src, int32_t dst, i
                        dst);
     if (dst == GN_SLOT_INPUT || src == GN_SLOT_OUTPUT || src == dst)
         return gn_fail(GN_ERR_INVALID, "edge %d -> %d is not allowed", src, dst);
-    int64_t need = (int64_t)m->groups[src].width * m->groups[dst].width;
+    int64_t need = gn_param_span((int64_t)m->groups[src].width * m->groups[dst].width);
     if (m->n_edges >= m->max_edges)
         return gn_fail(GN_ERR_FULL, "edge pool full (%d edges; raise --max-edges)",
                        m->max_edges);
@@ -330,7 +332,86 @@ enum gn_status gn_model_clone(struct gn_model *dst, const struct gn_model *src)
     return GN_OK;
 }
 
+struct gn_param_block {
+    int64_t at, len;
+    int32_t owner; /* a group (< n_groups) or n_groups + an edge */
+};
+
+static int gn_param_block_cmp(const void *a, const void *b)
+{
+    const int64_t x = ((const struct gn_param_block *)a)->at;
+    const int64_t y = ((const struct gn_param_block *)b)->at;
+    return (x > y) - (x < y);
+}
+
+enum gn_status gn_model_align_params(struct gn_model *m)
+{
+    const int32_t G = m->n_groups, B = m->n_groups + m->n_edges;
+    int32_t n = 0, misaligned = 0;
+    struct gn_param_block *blk = malloc((size_t)(B > 0 ? B : 1) * sizeof *blk);
+    if (!blk) return gn_fail(GN_ERR_NOMEM, "out of memory aligning the parameter blocks");
+    for (int32_t b = 0; b < B; b++) {
+        struct gn_param_block k = {-1, 0, b};
+        if (b < G && m->groups[b].bias >= 0) {
+            k.at = m->groups[b].bias;
+            k.len = m->groups[b].width;
+        } else if (b >= G && m->edges[b - G].src >= 0) {
+            const struct gn_edge *e = &m->edges[b - G];
+            k.at = e->w;
+            k.len = (int64_t)m->groups[e->src].width * m->groups[e->dst].width;
+        }
+        if (k.at < 0) continue;
+        misaligned |= k.at % GN_PARAM_ALIGN != 0;
+        blk[n++] = k;
+    }
+    if (!misaligned) {
+        free(blk);
+        return GN_OK;
+    }
+    qsort(blk, (size_t)n, sizeof *blk, gn_param_block_cmp);
+    int64_t top = 0;
+    for (int32_t i = 0; i < n; i++) top += gn_param_span(blk[i].len);
+    if (top > m->max_params) {
+        free(blk);
+        return gn_fail(GN_ERR_FULL,
+                       "the parameters need %lld floats once their blocks are aligned to %d, the "
+                       "pool holds %lld; raise --max-params",
+                       (long long)top, GN_PARAM_ALIGN, (long long)m->max_params);
+    }
+    float *copy = calloc((size_t)m->max_params, sizeof *copy);
+    if (!copy) {
+        free(blk);
+        return gn_fail(GN_ERR_NOMEM, "out of memory aligning the parameter blocks");
+    }
+    float *arrays[4] = {m->params, m->grads, m->moment, m->moment2};
+    for (int a = 0; a < 4; a++) {
+        memset(copy, 0, (size_t)m->max_params * sizeof *copy);
+        int64_t at = 0;
+        for (int32_t i = 0; i < n; i++) {
+            memcpy(copy + at, arrays[a] + blk[i].at, (size_t)blk[i].len * sizeof(float));
+            at += gn_param_span(blk[i].len);
+        }
+        memcpy(arrays[a], copy, (size_t)m->max_params * sizeof(float));
+    }
+    int64_t at = 0;
+    for (int32_t i = 0; i < n; i++) {
+        if (blk[i].owner < G) m->groups[blk[i].owner].bias = at;
+        else m->edges[blk[i].owner - G].w = at;
+        at += gn_param_span(blk[i].len);
+    }
+    m->n_params = top;
+    free(copy);
+    free(blk);
+    return GN_OK;
+}
+
 int64_t gn_model_param_count(const struct gn_model *m)
 {
-    return m->n_params;
+    int64_t n = 0;
+    for (int32_t g = 0; g < m->n_groups; g++)
+        if (m->groups[g].bias >= 0) n += m->groups[g].width;
+    for (int32_t e = 0; e < m->n_edges; e++)
+        if (m->edges[e].src >= 0)
+            n += (int64_t)m->groups[m->edges[e].src].width * m->groups[m->edges[e].dst].width;
+    return n;
 }

@@ -65,6 +65,20 @@ struct gn_edge {
 };
 GN_STATIC_ASSERT(sizeof(struct gn_edge) == 16, "gn_edge layout is shared with the device");
 
+/* Every parameter block (a group's bias, an edge's weight block) starts on
+ * a multiple of GN_PARAM_ALIGN floats, 16 bytes, so that the GPU stages a
+ * block's rows with 16-byte loads (device/block_ops.cuh): a block takes its
+ * size rounded up (gn_param_span) from the parameter pool, on every backend
+ * alike. The floats between blocks stay zero and no op reads them;
+ * n_params counts the pool's floats in use, padding included,
+ * gn_model_param_count the parameters. */
+#define GN_PARAM_ALIGN 4
+
+GN_HD int64_t gn_param_span(int64_t n)
+{
+    return (n + GN_PARAM_ALIGN - 1) / GN_PARAM_ALIGN * GN_PARAM_ALIGN;
+}
+
 struct gn_model {
     int32_t inputs, classes, group_size;
     int32_t max_width; /* max(group_size, classes) */
@@ -78,7 +92,7 @@ struct gn_model {
     float *grads;   /* gradients, same layout */
     float *moment;  /* sgd's momentum, adam's first moment; same layout */
     float *moment2; /* adam's second moment (sgd: unused, zero); same layout */
-    int64_t n_params, max_params;
+    int64_t n_params, max_params; /* floats in use (GN_PARAM_ALIGN) and in all */
 
     /* topology, rebuilt by gn_model_rebuild() */
     int32_t *order;    /* max_groups: slots in canonical topological order */
@@ -174,7 +188,16 @@ void gn_model_init_weights(struct gn_model *m, uint64_t seed);
 /* Deep copy (same capacities); dst must be uninitialised. */
 enum gn_status gn_model_clone(struct gn_model *dst, const struct gn_model *src);
 
-/* Parameter count in use (weights + biases). */
+/* Lay the parameter blocks out at their spans (GN_PARAM_ALIGN), in offset
+ * order, where some block does not start on a multiple of GN_PARAM_ALIGN
+ * (a checkpoint written before the pools aligned their blocks): the
+ * parameters, gradients and both moments move with their blocks, values
+ * unchanged. GN_OK at once when every block is aligned; GN_ERR_FULL when
+ * the aligned blocks do not fit max_params; GN_ERR_NOMEM. */
+enum gn_status gn_model_align_params(struct gn_model *m);
+
+/* The parameters in use (weights + biases of the live groups and edges),
+ * without the pool's padding between blocks. */
 int64_t gn_model_param_count(const struct gn_model *m);
 
 #ifdef __cplusplus

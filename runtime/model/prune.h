@@ -269,7 +269,7 @@ GN_HD struct gn_prune_block gn_prune_block_of(const struct gn_model *m, const in
         const struct gn_group *gr = &m->groups[b];
         if (map[b] >= 0 && gr->bias >= 0) {
             k.at = gr->bias;
-            k.len = gr->width;
+            k.len = gn_param_span(gr->width); /* with its padding (model.h) */
         }
         return k;
     }
@@ -277,7 +277,7 @@ GN_HD struct gn_prune_block gn_prune_block_of(const struct gn_model *m, const in
     const struct gn_edge *ed = &m->edges[e];
     if (gn_prune_edge_kept(m, map, e)) {
         k.at = ed->w;
-        k.len = (int64_t)m->groups[ed->src].width * m->groups[ed->dst].width;
+        k.len = gn_param_span((int64_t)m->groups[ed->src].width * m->groups[ed->dst].width);
     }
     return k;
 }
