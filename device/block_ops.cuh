@@ -126,6 +126,24 @@ struct gn_block_smem {
     int32_t stage_floats;
 };
 
+/* What the batch of edges in sm.edge allows (gn_block_edges, warp 0, before
+ * its barrier): GN_BLOCK_VEC_A where every edge's operand rows (e.a) and
+ * GN_BLOCK_VEC_W where every weight block (e.w) start on 16 bytes and every
+ * width (e.K) is a multiple of 4, GN_BLOCK_VEC_N where the weight blocks
+ * start on 16 bytes and the group's own width is a multiple of 4 (rows of
+ * n weights, the forward's). Then four neighbouring columns of a chunk
+ * that starts on a multiple of 4 lie in one edge, and staging reads them
+ * with one 16-byte load (the same values, so the same bits, in a quarter
+ * of the loads). */
+enum { GN_BLOCK_VEC_A = 1, GN_BLOCK_VEC_W = 2, GN_BLOCK_VEC_N = 4 };
+static __shared__ int gn_block_vec_sm;
+
+/* Whether p starts on 16 bytes. */
+__device__ static inline bool gn_block_al16(const float *p)
+{
+    return ((uintptr_t)p & 15u) == 0;
+}
+
 /* The lists' records of the run (in_rec, out_rec), or NULL: read through
  * the model's lists. In shared memory, not in struct gn_block_smem, which
  * lives in registers: the caller sets both (thread 0, then a
@@ -184,6 +202,7 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
     if (e0 > 0) __syncthreads(); /* the previous batch's readers are done */
     if (tid < 32) {
         int32_t carry = 0;
+        int vec = GN_BLOCK_VEC_A | GN_BLOCK_VEC_W | ((gr.width & 3) == 0 ? GN_BLOCK_VEC_N : 0);
         for (int32_t base = 0; base < ne; base += 32) {
             const int32_t i = base + tid;
             struct gn_block_edge e;
@@ -196,6 +215,10 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
                 e.K = r.K;
                 e.a = (out ? gn_dz(b, r.slot) : gn_block_src(b, r.slot)) + (int64_t)r0 * r.K;
                 e.w = m->params + r.w;
+                const bool k4 = (e.K & 3) == 0, wa = gn_block_al16(e.w);
+                if (!k4 || !gn_block_al16(e.a)) vec &= ~GN_BLOCK_VEC_A;
+                if (!k4 || !wa) vec &= ~GN_BLOCK_VEC_W;
+                if (!wa) vec &= ~GN_BLOCK_VEC_N;
             }
             int32_t x = e.K;
             for (int32_t d = 1; d < 32; d *= 2) {
@@ -208,6 +231,9 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
             }
             carry += __shfl_sync(0xffffffffu, x, 31);
         }
+        /* every lane's edges must allow it */
+        vec = __reduce_and_sync(0xffffffffu, (unsigned)vec);
+        if (tid == 0) gn_block_vec_sm = vec;
     }
     __syncthreads();
     return sm.edge[ne - 1].start + sm.edge[ne - 1].K;
@@ -258,6 +284,47 @@ __device__ static inline void gn_block_stage_col(float *dst, int32_t dstep, cons
     }
 }
 
+/* 16-byte loads in flight per staging thread where four columns go at
+ * once (16 floats: as many registers as the one-block kernel's scalar
+ * loads, twice the two-block kernel's, which spills less with them all the
+ * same; measured in ptxas's figures). */
+#ifndef GN_BLOCK_LOADS4
+#define GN_BLOCK_LOADS4 4
+#endif
+
+/* gn_block_stage_col for four neighbouring columns at once (p, and K, a
+ * multiple of 4 floats: one 16-byte load a row): row r's four values go
+ * to dst + r dstep + i cstep, i < 4 (one 16-byte store where cstep is 1
+ * and dst and dstep allow it). */
+__device__ static inline void gn_block_stage_col4(float *dst, int32_t dstep, int32_t cstep,
+                                                  const float *p, int32_t K, int32_t rows,
+                                                  int32_t r0, int32_t rs)
+{
+    const bool st4 = cstep == 1 && (dstep & 3) == 0 && gn_block_al16(dst);
+    for (int32_t rb = r0; rb < rows; rb += rs * GN_BLOCK_LOADS4) {
+        float4 v[GN_BLOCK_LOADS4];
+#pragma unroll
+        for (int32_t u = 0; u < GN_BLOCK_LOADS4; u++) {
+            const int32_t r = rb + u * rs;
+            if (r < rows) v[u] = __ldcg(reinterpret_cast<const float4 *>(p + (int64_t)r * K));
+        }
+#pragma unroll
+        for (int32_t u = 0; u < GN_BLOCK_LOADS4; u++) {
+            const int32_t r = rb + u * rs;
+            if (r >= rows) continue;
+            float *o = dst + r * dstep;
+            if (st4) {
+                *reinterpret_cast<float4 *>(o) = v[u];
+            } else {
+                o[0] = v[u].x;
+                o[cstep] = v[u].y;
+                o[2 * cstep] = v[u].z;
+                o[3 * cstep] = v[u].w;
+            }
+        }
+    }
+}
+
 /* Stage rows x cn of the batch's columns from c0: dst[r * ld + c] = the
  * operand (w: the weight) of column x = c0 + c at row row0 + r, i.e.
  * e.a[(x - e.start) + (row0 + r) e.K] of x's edge e (transposed:
@@ -270,6 +337,22 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
                                                   bool transposed = false)
 {
     const int32_t t = threadIdx.x;
+    if ((gn_block_vec_sm & (w ? GN_BLOCK_VEC_W : GN_BLOCK_VEC_A)) && ((c0 | cn) & 3) == 0) {
+        /* four columns a thread, one 16-byte load a row (in one edge: its
+         * start and width are multiples of 4, so is x) */
+        const int32_t qn = cn >> 2;
+        for (int32_t qb = 0; qb < qn; qb += NT) {
+            const int32_t qw = min(NT, qn - qb), rs = NT / qw;
+            if (t >= rs * qw) continue;
+            const int32_t c = (qb + t % qw) * 4, x = c0 + c;
+            const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+            const int32_t K = e.K;
+            const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
+            if (transposed) gn_block_stage_col4(dst + c * ld, 1, ld, p, K, rows, t / qw, rs);
+            else gn_block_stage_col4(dst + c, ld, 1, p, K, rows, t / qw, rs);
+        }
+        return;
+    }
     for (int32_t cb = 0; cb < cn; cb += NT) {
         const int32_t cw = min(NT, cn - cb), rs = NT / cw;
         if (t >= rs * cw) continue;
@@ -288,6 +371,18 @@ __device__ static inline void gn_block_stage_t(float *dst, int32_t ld, const flo
                                                int32_t n, int32_t rows, int32_t row0)
 {
     const int32_t t = threadIdx.x;
+    if ((n & 3) == 0 && gn_block_al16(src)) {
+        /* four columns a thread, one 16-byte load a row */
+        const int32_t qn = n >> 2;
+        for (int32_t qb = 0; qb < qn; qb += NT) {
+            const int32_t qw = min(NT, qn - qb), rs = NT / qw;
+            if (t >= rs * qw) continue;
+            const int32_t j = (qb + t % qw) * 4;
+            gn_block_stage_col4(dst + j * ld, 1, ld, src + (int64_t)row0 * n + j, n, rows, t / qw,
+                                rs);
+        }
+        return;
+    }
     for (int32_t jb = 0; jb < n; jb += NT) {
         const int32_t jw = min(NT, n - jb), rs = NT / jw;
         if (t >= rs * jw) continue;
@@ -303,6 +398,42 @@ __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &s
                                                    float *dst, int32_t c0, int32_t cn, int32_t n)
 {
     const int32_t t = threadIdx.x;
+    if ((gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst)) {
+        /* four of the n weights a thread, one 16-byte load a column: every
+         * weight block starts on 16 bytes and n is a multiple of 4 */
+        const int32_t qn = n >> 2;
+        for (int32_t qb = 0; qb < qn; qb += NT) {
+            const int32_t qw = min(NT, qn - qb), cs = NT / qw;
+            if (t >= cs * qw) continue;
+            const int32_t j = (qb + t % qw) * 4;
+            int32_t ei = t / qw < cn ? gn_block_edge_of(sm, ne, c0 + t / qw) : 0;
+            int32_t e_start = sm.edge[ei].start, e_end = e_start + sm.edge[ei].K;
+            const float *e_w = sm.edge[ei].w + j;
+            for (int32_t cbase = t / qw; cbase < cn; cbase += cs * GN_BLOCK_LOADS4) {
+                float4 v[GN_BLOCK_LOADS4];
+#pragma unroll
+                for (int32_t u = 0; u < GN_BLOCK_LOADS4; u++) {
+                    const int32_t c = cbase + u * cs;
+                    if (c < cn) {
+                        const int32_t x = c0 + c;
+                        while (x >= e_end) {
+                            ei++;
+                            e_start = sm.edge[ei].start;
+                            e_end = e_start + sm.edge[ei].K;
+                            e_w = sm.edge[ei].w + j;
+                        }
+                        v[u] = __ldcg(reinterpret_cast<const float4 *>(e_w + (int64_t)(x - e_start) * n));
+                    }
+                }
+#pragma unroll
+                for (int32_t u = 0; u < GN_BLOCK_LOADS4; u++) {
+                    const int32_t c = cbase + u * cs;
+                    if (c < cn) *reinterpret_cast<float4 *>(dst + c * n + j) = v[u];
+                }
+            }
+        }
+        return;
+    }
     for (int32_t jb = 0; jb < n; jb += NT) {
         const int32_t jw = min(NT, n - jb), cs = NT / jw;
         if (t >= cs * jw) continue;

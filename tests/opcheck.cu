@@ -40,7 +40,7 @@ static __shared__ unsigned long long gn_opt_at;
 
 /* The ops with products (forward, backward, update) at precision P. */
 template <int P>
-static __device__ void gn_opcheck_products(struct gn_model *m, struct gn_buffers *b,
+static __device__ __forceinline__ void gn_opcheck_products(struct gn_model *m, struct gn_buffers *b,
                                            const struct gn_opcheck_args &a,
                                            const struct gn_block_smem &sm)
 {
@@ -102,6 +102,19 @@ static __device__ void gn_opcheck_op(struct gn_model *m, struct gn_buffers *b,
     }
 }
 
+static_assert(GN_OPCHECK_VEC_A == GN_BLOCK_VEC_A && GN_OPCHECK_VEC_W == GN_BLOCK_VEC_W &&
+                  GN_OPCHECK_VEC_N == GN_BLOCK_VEC_N,
+              "opcheck.h names block_ops.cuh's staging flags");
+
+/* gn_block_vec_sm at the end of the last launch's ops */
+static __device__ int gn_opcheck_vec_dev;
+static int gn_opcheck_vec_host;
+
+extern "C" int gn_opcheck_vec_flags(void)
+{
+    return gn_opcheck_vec_host;
+}
+
 /* reps rounds of the n_ops ops (each op in turn); with cyc, thread 0's
  * cycles of all of them by phase, then in all (cyc[GN_OPT_PHASES]), each
  * round between two __syncthreads. */
@@ -117,6 +130,7 @@ static __global__ void __launch_bounds__(NT)
      * are checked end to end by test_gpu) */
     if (threadIdx.x == 0) {
         gn_block_rec_sm[0] = gn_block_rec_sm[1] = NULL;
+        gn_block_vec_sm = 0;
         for (int i = 0; i < GN_OPT_PHASES; i++) gn_opt_cyc[i] = 0;
     }
     unsigned long long total = 0;
@@ -132,6 +146,7 @@ static __global__ void __launch_bounds__(NT)
         __syncthreads();
         total += clock64() - t0;
     }
+    if (threadIdx.x == 0) gn_opcheck_vec_dev = gn_block_vec_sm;
     if (cyc && threadIdx.x == 0) {
         for (int i = 0; i < GN_OPT_PHASES; i++) cyc[i] = gn_opt_cyc[i];
         cyc[GN_OPT_PHASES] = total;
@@ -258,6 +273,7 @@ static enum gn_status gn_opcheck_launch(struct gn_model *m, struct gn_buffers *b
     gn_opcheck_kernel<<<1, NT, smem>>>(dm, db, dops, n_ops, sstage, sacc, reps, dcyc);
     GN_CUDA_TRY(cudaGetLastError());
     GN_CUDA_TRY(cudaDeviceSynchronize());
+    GN_CUDA_TRY(cudaMemcpyFromSymbol(&gn_opcheck_vec_host, gn_opcheck_vec_dev, sizeof(int)));
     if (us) {
         int khz = 0;
         GN_CUDA_TRY(cudaMemcpy(hcyc, dcyc, sizeof hcyc, cudaMemcpyDeviceToHost));

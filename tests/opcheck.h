@@ -68,6 +68,18 @@ int gn_opcheck_device(char *why, size_t len);
 enum gn_status gn_opcheck_run(struct gn_model *m, struct gn_buffers *b,
                               const struct gn_opcheck_args *a);
 
+/* What the edges of the last op run allowed (gn_opcheck_vec_flags): the
+ * flags of block_ops.cuh's gn_block_vec_sm, where the staging takes four
+ * columns with one 16-byte load: every edge's operand rows (A) or weight
+ * blocks (W) on 16 bytes with a width that is a multiple of 4, or the
+ * weight blocks on 16 bytes under a group width that is one (N, the
+ * forward's weight rows). */
+enum { GN_OPCHECK_VEC_A = 1, GN_OPCHECK_VEC_W = 2, GN_OPCHECK_VEC_N = 4 };
+
+/* The flags of the last batch of edges the last gn_opcheck_run's op read
+ * (0 for an op that reads none). */
+int gn_opcheck_vec_flags(void);
+
 /* The task math's phases gn_opcheck_time reports, in block_ops.cuh's
  * marks: reading the edges, staging, multiply-adds, the optimizer. */
 #define GN_OPCHECK_PHASES 4

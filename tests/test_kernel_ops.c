@@ -173,16 +173,19 @@ static int64_t net_params(const struct net *n, int grow, int32_t *groups, int32_
 {
     const int64_t S = n->S, C = n->C, I = n->I, W = t_width(n);
     const int32_t hidden = n->p + !n->t_output + n->q + n->extra;
-    int64_t p = C + hidden * S;
-    p += n->p * (I * S + S * W) + n->from_input * I * W;
-    p += n->q * (S * S + S * C) + n->to_output * S * C;
-    p += n->extra * (I * S + S * C);
+    /* each block at its span, as the model allocates it (model.h) */
+    int64_t p = gn_param_span(C) + hidden * gn_param_span(S);
+    p += n->p * (gn_param_span(I * S) + gn_param_span(S * W)) + n->from_input * gn_param_span(I * W);
+    p += n->q * (gn_param_span(S * S) + gn_param_span(S * C)) + n->to_output * gn_param_span(S * C);
+    p += n->extra * (gn_param_span(I * S) + gn_param_span(S * C));
     *groups = 2 + hidden;
     *edges = 2 * n->p + n->from_input + 2 * n->q + n->to_output + 2 * n->extra;
     if (grow) {
         const int64_t in = n->p * S + n->from_input * I, out = n->q * S + n->to_output * C;
-        const int64_t width = (in + out) * S, depth = S * S;
-        p += S + (width > depth ? width : depth);
+        /* the duplication's blocks, each at most 3 floats of padding */
+        const int64_t width = (in + out) * S + 3 * (n->p + n->from_input + n->q + n->to_output),
+                      depth = gn_param_span(S * S);
+        p += gn_param_span(S) + (width > depth ? width : depth);
         *groups += 1;
         *edges += n->p + n->from_input + n->q + n->to_output;
     }
@@ -369,6 +372,8 @@ struct tally {
     int32_t cases, bad_cases;
     int64_t compared, mismatches;
     int shown; /* mismatches printed for the current case */
+    int32_t vec; /* cases whose edges all allowed 16-byte staging (check) */
+    int32_t need_vec; /* the flags (opcheck.h) that count a case in vec; 0: none */
 };
 
 enum where_kind { W_PARAM, W_BUF, W_GROUP, W_EDGE, W_PLAIN };
@@ -587,6 +592,7 @@ static void check(struct tally *t, const struct net *n, const struct gn_opcheck_
     reference(&ref, &n->s, a);
     if (gn_opcheck_run(&dev.m, &dev.b, a) != GN_OK)
         fail_msg("%s [%s]: device run failed: %s", t->op, shape, gn_error_message());
+    if (t->need_vec && (gn_opcheck_vec_flags() & t->need_vec) == t->need_vec) t->vec++;
     compare(t, shape, &ref, &dev);
     state_free(&ref);
     state_free(&dev);
@@ -596,6 +602,15 @@ static void report(const struct tally *t)
 {
     print_message("%-14s %4d cases, %11lld values compared, %d cases differ\n", t->op, t->cases,
                   (long long)t->compared, t->bad_cases);
+    /* both staging paths ran: 16-byte loads where every edge allows them,
+     * one float at a time elsewhere (block_ops.cuh, gn_block_vec_sm) */
+    if (t->need_vec) {
+        print_message("%-14s %4d cases staged 16 bytes a load, %d a float at a time\n", t->op,
+                      t->vec, t->cases - t->vec);
+        if (t->vec == 0 || t->vec == t->cases)
+            fail_msg("%s: the cases ran only one of the two staging paths (%d of %d 16-byte)",
+                     t->op, t->vec, t->cases);
+    }
     if (t->bad_cases)
         fail_msg("%s: %d of %d cases differ (%lld values); replay with GN_TEST_SEED=%llu", t->op,
                  t->bad_cases, t->cases, (long long)t->mismatches,
@@ -635,7 +650,14 @@ static void pick_rows(struct rng *r, const struct net *n, struct gn_opcheck_args
 static void rows_test(const char *op_name, int op, int stream, int32_t cases, int t_output,
                       int32_t fan_in, int32_t fan_out)
 {
-    struct tally t = {op_name, 0, 0, 0, 0, 0};
+    struct tally t = {op_name, 0, 0, 0, 0, 0, 0, 0};
+    /* the forward stages its inputs and weight rows, the backward the
+     * targets' errors and weight columns (the loss stages nothing; the
+     * output's forward with it has too few cases to need both paths) */
+    if (op == GN_OPCHECK_FORWARD)
+        t.need_vec = GN_OPCHECK_VEC_A | GN_OPCHECK_VEC_N;
+    else if (op == GN_OPCHECK_BACKWARD)
+        t.need_vec = GN_OPCHECK_VEC_A | GN_OPCHECK_VEC_W;
     for (int32_t i = 0; i < cases; i++) {
         struct rng r = case_rng(stream, i);
         struct net n;
@@ -757,7 +779,8 @@ static void pick_optim(struct rng *r, enum gn_optimizer kind, struct gn_opcheck_
 
 static void update_test(const char *op_name, enum gn_optimizer kind, int stream)
 {
-    struct tally t = {op_name, 0, 0, 0, 0, 0};
+    /* the update stages the in-edges' columns by 16 bytes where they allow */
+    struct tally t = {op_name, 0, 0, 0, 0, 0, 0, GN_OPCHECK_VEC_A};
     for (int32_t i = 0; i < 12 * N_WIDTHS; i++) {
         struct rng r = case_rng(stream, i);
         struct net n;
@@ -806,7 +829,7 @@ static void test_stat(void **state)
 {
     (void)state;
     static const float MEAN[] = {0.0f, 1e3f, -1e-3f, 1.0f};
-    struct tally t = {"stat", 0, 0, 0, 0, 0};
+    struct tally t = {"stat", 0, 0, 0, 0, 0, 0, 0};
     for (int32_t i = 0; i < 6 * N_WIDTHS; i++) {
         struct rng r = case_rng(7, i);
         struct net n;
@@ -830,7 +853,7 @@ static void test_stat(void **state)
 static void grow_test(const char *op_name, enum gn_dup_kind kind, int stream, int32_t cases)
 {
     static const float NOISE[] = {0.0f, 0.1f, 0.5f, 0.999f};
-    struct tally t = {op_name, 0, 0, 0, 0, 0};
+    struct tally t = {op_name, 0, 0, 0, 0, 0, 0, 0};
     for (int32_t i = 0; i < cases; i++) {
         struct rng r = case_rng(stream, i);
         struct net n;
@@ -871,7 +894,7 @@ static void test_mark(void **state)
     (void)state;
     static const float RATIO[] = {0.0f, 0.5f, 1.0f, 1.5f, 2.0f, 3.0f};
     static const float THRESHOLD[] = {0.0f, 1e-3f, 0.5f, 1.0f};
-    struct tally t = {"mark", 0, 0, 0, 0, 0};
+    struct tally t = {"mark", 0, 0, 0, 0, 0, 0, 0};
     for (int32_t i = 0; i < 12 * N_WIDTHS; i++) {
         struct rng r = case_rng(10, i);
         struct net n;
@@ -1030,7 +1053,7 @@ static void precision_case(struct tally *t, const struct net *n, const struct gn
 
 static void precision_test(const char *op_name, int op, int precision, int stream)
 {
-    struct tally t = {op_name, 0, 0, 0, 0, 0};
+    struct tally t = {op_name, 0, 0, 0, 0, 0, 0, 0};
     for (int32_t i = 0; i < 6 * N_WIDTHS; i++) {
         struct rng r = case_rng(stream, i);
         struct net n;
@@ -1238,5 +1261,8 @@ int main(void)
         cmocka_unit_test(test_update_tf32),    cmocka_unit_test(test_update_bf16),
         cmocka_unit_test(test_time_tasks),
     };
+    /* the timing alone: the equality tests are the default run's */
+    const char *timing = getenv("GN_OPCHECK_TIME");
+    if (timing && *timing && strcmp(timing, "0") != 0) cmocka_set_test_filter("test_time_tasks");
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
