@@ -135,6 +135,14 @@ struct gn_block_smem {
  * that starts on a multiple of 4 lie in one edge, and staging reads them
  * with one 16-byte load (the same values, so the same bits, in a quarter
  * of the loads). */
+/* Whether this translation unit's ops stage by 16-byte loads where the
+ * edges allow (1, the default) or always by 4-byte ones (0: the one-block
+ * kernels, whose graphs are bound by a chain of dependent tasks, where the
+ * larger code cost more than the fewer loads saved: PERF.md, seventh
+ * round). */
+#ifndef GN_BLOCK_VEC
+#define GN_BLOCK_VEC 1
+#endif
 enum { GN_BLOCK_VEC_A = 1, GN_BLOCK_VEC_W = 2, GN_BLOCK_VEC_N = 4 };
 static __shared__ int gn_block_vec_sm;
 
@@ -202,7 +210,9 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
     if (e0 > 0) __syncthreads(); /* the previous batch's readers are done */
     if (tid < 32) {
         int32_t carry = 0;
+#if GN_BLOCK_VEC
         int vec = GN_BLOCK_VEC_A | GN_BLOCK_VEC_W | ((gr.width & 3) == 0 ? GN_BLOCK_VEC_N : 0);
+#endif
         for (int32_t base = 0; base < ne; base += 32) {
             const int32_t i = base + tid;
             struct gn_block_edge e;
@@ -215,10 +225,12 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
                 e.K = r.K;
                 e.a = (out ? gn_dz(b, r.slot) : gn_block_src(b, r.slot)) + (int64_t)r0 * r.K;
                 e.w = m->params + r.w;
+#if GN_BLOCK_VEC
                 const bool k4 = (e.K & 3) == 0, wa = gn_block_al16(e.w);
                 if (!k4 || !gn_block_al16(e.a)) vec &= ~GN_BLOCK_VEC_A;
                 if (!k4 || !wa) vec &= ~GN_BLOCK_VEC_W;
                 if (!wa) vec &= ~GN_BLOCK_VEC_N;
+#endif
             }
             int32_t x = e.K;
             for (int32_t d = 1; d < 32; d *= 2) {
@@ -231,9 +243,11 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
             }
             carry += __shfl_sync(0xffffffffu, x, 31);
         }
+#if GN_BLOCK_VEC
         /* every lane's edges must allow it */
         vec = __reduce_and_sync(0xffffffffu, (unsigned)vec);
         if (tid == 0) gn_block_vec_sm = vec;
+#endif
     }
     __syncthreads();
     return sm.edge[ne - 1].start + sm.edge[ne - 1].K;
@@ -294,13 +308,13 @@ __device__ static inline void gn_block_stage_col(float *dst, int32_t dstep, cons
 
 /* gn_block_stage_col for four neighbouring columns at once (p, and K, a
  * multiple of 4 floats: one 16-byte load a row): row r's four values go
- * to dst + r dstep + i cstep, i < 4 (one 16-byte store where cstep is 1
- * and dst and dstep allow it). */
-__device__ static inline void gn_block_stage_col4(float *dst, int32_t dstep, int32_t cstep,
-                                                  const float *p, int32_t K, int32_t rows,
-                                                  int32_t r0, int32_t rs)
+ * to dst + r dstep (one 16-byte store where dst and dstep allow it). The
+ * transposed staging (the update's) keeps 4-byte loads: measured, its
+ * four scattered stores a load gained nothing (PERF.md, seventh round). */
+__device__ static inline void gn_block_stage_col4(float *dst, int32_t dstep, const float *p,
+                                                  int32_t K, int32_t rows, int32_t r0, int32_t rs)
 {
-    const bool st4 = cstep == 1 && (dstep & 3) == 0 && gn_block_al16(dst);
+    const bool st4 = (dstep & 3) == 0 && gn_block_al16(dst);
     for (int32_t rb = r0; rb < rows; rb += rs * GN_BLOCK_LOADS4) {
         float4 v[GN_BLOCK_LOADS4];
 #pragma unroll
@@ -317,9 +331,9 @@ __device__ static inline void gn_block_stage_col4(float *dst, int32_t dstep, int
                 *reinterpret_cast<float4 *>(o) = v[u];
             } else {
                 o[0] = v[u].x;
-                o[cstep] = v[u].y;
-                o[2 * cstep] = v[u].z;
-                o[3 * cstep] = v[u].w;
+                o[1] = v[u].y;
+                o[2] = v[u].z;
+                o[3] = v[u].w;
             }
         }
     }
@@ -337,7 +351,8 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
                                                   bool transposed = false)
 {
     const int32_t t = threadIdx.x;
-    if ((gn_block_vec_sm & (w ? GN_BLOCK_VEC_W : GN_BLOCK_VEC_A)) && ((c0 | cn) & 3) == 0) {
+    if (GN_BLOCK_VEC && !transposed && (gn_block_vec_sm & (w ? GN_BLOCK_VEC_W : GN_BLOCK_VEC_A)) &&
+        ((c0 | cn) & 3) == 0) {
         /* four columns a thread, one 16-byte load a row (in one edge: its
          * start and width are multiples of 4, so is x) */
         const int32_t qn = cn >> 2;
@@ -348,8 +363,7 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
             const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
             const int32_t K = e.K;
             const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
-            if (transposed) gn_block_stage_col4(dst + c * ld, 1, ld, p, K, rows, t / qw, rs);
-            else gn_block_stage_col4(dst + c, ld, 1, p, K, rows, t / qw, rs);
+            gn_block_stage_col4(dst + c, ld, p, K, rows, t / qw, rs);
         }
         return;
     }
@@ -371,18 +385,6 @@ __device__ static inline void gn_block_stage_t(float *dst, int32_t ld, const flo
                                                int32_t n, int32_t rows, int32_t row0)
 {
     const int32_t t = threadIdx.x;
-    if ((n & 3) == 0 && gn_block_al16(src)) {
-        /* four columns a thread, one 16-byte load a row */
-        const int32_t qn = n >> 2;
-        for (int32_t qb = 0; qb < qn; qb += NT) {
-            const int32_t qw = min(NT, qn - qb), rs = NT / qw;
-            if (t >= rs * qw) continue;
-            const int32_t j = (qb + t % qw) * 4;
-            gn_block_stage_col4(dst + j * ld, 1, ld, src + (int64_t)row0 * n + j, n, rows, t / qw,
-                                rs);
-        }
-        return;
-    }
     for (int32_t jb = 0; jb < n; jb += NT) {
         const int32_t jw = min(NT, n - jb), rs = NT / jw;
         if (t >= rs * jw) continue;
@@ -398,7 +400,7 @@ __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &s
                                                    float *dst, int32_t c0, int32_t cn, int32_t n)
 {
     const int32_t t = threadIdx.x;
-    if ((gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst)) {
+    if (GN_BLOCK_VEC && (gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst)) {
         /* four of the n weights a thread, one 16-byte load a column: every
          * weight block starts on 16 bytes and n is a multiple of 4 */
         const int32_t qn = n >> 2;

@@ -63,8 +63,10 @@ static __device__ __forceinline__ void gn_opcheck_products(struct gn_model *m, s
     }
 }
 
-/* One run of op a by the block. */
-static __device__ void gn_opcheck_op(struct gn_model *m, struct gn_buffers *b,
+/* One run of op a by the block. Inlined, as the persistent kernel inlines
+ * the ops into its worker loop: called, the op spills (ptxas) and the
+ * timing measures the spills. */
+static __device__ __forceinline__ void gn_opcheck_op(struct gn_model *m, struct gn_buffers *b,
                                      const struct gn_opcheck_args &a,
                                      const struct gn_block_smem &sm)
 {
