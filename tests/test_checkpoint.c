@@ -834,6 +834,77 @@ static void test_version2(void **state)
     free(c3);
 }
 
+/* A checkpoint of the layout before parameter blocks were aligned (blocks
+ * end to end; the output's 10 biases leave every later block 8 bytes off):
+ * its model loads aligned, each block with its values, and exports. */
+static void test_legacy_layout(void **state)
+{
+    (void)state;
+    struct gn_settings s = small(GN_BACKEND_SERIAL);
+    s.steps = 20;
+    s.checkpoint_path = path("aligned.ckpt");
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
+    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+    gn_trainer_close(t);
+    struct gn_checkpoint c, orig;
+    assert_int_equal(gn_checkpoint_load(s.checkpoint_path, &c), GN_OK);
+    assert_int_equal(gn_checkpoint_load(s.checkpoint_path, &orig), GN_OK);
+    /* move every block down end to end, in offset order */
+    int64_t at = 0;
+    for (int64_t off = 0; off < orig.h.n_params; off++) {
+        for (int32_t g = 0; g < c.h.n_groups; g++) {
+            if (orig.groups[g].bias != off) continue;
+            const int32_t w = c.groups[g].width;
+            memmove(c.params + at, c.params + off, (size_t)w * sizeof(float));
+            memmove(c.moment + at, c.moment + off, (size_t)w * sizeof(float));
+            memmove(c.moment2 + at, c.moment2 + off, (size_t)w * sizeof(float));
+            c.groups[g].bias = at;
+            at += w;
+        }
+        for (int32_t e = 0; e < c.h.n_edges; e++) {
+            if (orig.edges[e].src < 0 || orig.edges[e].w != off) continue;
+            const int64_t len =
+                (int64_t)c.groups[c.edges[e].src].width * c.groups[c.edges[e].dst].width;
+            memmove(c.params + at, c.params + off, (size_t)len * sizeof(float));
+            memmove(c.moment + at, c.moment + off, (size_t)len * sizeof(float));
+            memmove(c.moment2 + at, c.moment2 + off, (size_t)len * sizeof(float));
+            c.edges[e].w = at;
+            at += len;
+        }
+    }
+    assert_true(at < orig.h.n_params); /* some block moved: the layout is the old one */
+    const int64_t aligned_n = orig.h.n_params;
+    c.h.n_params = at;
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, c.h.inputs, c.h.classes, c.h.group_size, c.h.max_groups,
+                                   c.h.max_edges, c.h.max_params),
+                     GN_OK);
+    assert_int_equal(gn_checkpoint_model(&c, &m), GN_OK);
+    assert_int_equal(m.n_params, aligned_n);
+    for (int32_t g = 0; g < m.n_groups; g++) {
+        if (m.groups[g].bias < 0) continue;
+        assert_int_equal(m.groups[g].bias, orig.groups[g].bias);
+        assert_memory_equal(m.params + m.groups[g].bias, orig.params + orig.groups[g].bias,
+                            (size_t)m.groups[g].width * sizeof(float));
+        assert_memory_equal(m.moment2 + m.groups[g].bias, orig.moment2 + orig.groups[g].bias,
+                            (size_t)m.groups[g].width * sizeof(float));
+    }
+    for (int32_t e = 0; e < m.n_edges; e++) {
+        if (m.edges[e].src < 0) continue;
+        const size_t len =
+            (size_t)m.groups[m.edges[e].src].width * (size_t)m.groups[m.edges[e].dst].width;
+        assert_int_equal(m.edges[e].w, orig.edges[e].w);
+        assert_memory_equal(m.params + m.edges[e].w, orig.params + orig.edges[e].w,
+                            len * sizeof(float));
+        assert_memory_equal(m.moment + m.edges[e].w, orig.moment + orig.edges[e].w,
+                            len * sizeof(float));
+    }
+    gn_model_free(&m);
+    gn_checkpoint_free(&c);
+    gn_checkpoint_free(&orig);
+}
+
 /* Opens (and closes) a run resuming from ck: GN_OK or the error. */
 static enum gn_status resume_opens(const char *ck, struct gn_settings s)
 {
@@ -1186,6 +1257,7 @@ int main(void)
         cmocka_unit_test(test_resume_adam),
         cmocka_unit_test(test_adam_mismatch),
         cmocka_unit_test(test_version2),
+        cmocka_unit_test(test_legacy_layout),
         cmocka_unit_test(test_resume_relative),
         cmocka_unit_test(test_resume_default_length),
         cmocka_unit_test(test_resume_prune),
