@@ -393,62 +393,29 @@ __device__ static inline void gn_block_stage_t(float *dst, int32_t ld, const flo
     }
 }
 
-/* Stage the n-wide weight rows of columns [c0, c0 + cn) (in-edges):
- * dst[c * n + j] = e.w[(x - e.start) n + j]. A thread keeps one j and walks
- * columns, keeping the edge it is in. */
-__device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
-                                                   float *dst, int32_t c0, int32_t cn, int32_t n)
+/* gn_block_stage_wrows with W = sizeof(V) / 4 of the n weights a thread
+ * (V: float, or float4 where every weight block starts on 16 bytes and n
+ * is a multiple of 4), L loads in flight. */
+template <class V, int L>
+__device__ static inline void gn_block_stage_wrows_v(const struct gn_block_smem &sm, int32_t ne,
+                                                     float *dst, int32_t c0, int32_t cn,
+                                                     int32_t n)
 {
-    const int32_t t = threadIdx.x;
-    if (GN_BLOCK_VEC && (gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst)) {
-        /* four of the n weights a thread, one 16-byte load a column: every
-         * weight block starts on 16 bytes and n is a multiple of 4 */
-        const int32_t qn = n >> 2;
-        for (int32_t qb = 0; qb < qn; qb += NT) {
-            const int32_t qw = min(NT, qn - qb), cs = NT / qw;
-            if (t >= cs * qw) continue;
-            const int32_t j = (qb + t % qw) * 4;
-            int32_t ei = t / qw < cn ? gn_block_edge_of(sm, ne, c0 + t / qw) : 0;
-            int32_t e_start = sm.edge[ei].start, e_end = e_start + sm.edge[ei].K;
-            const float *e_w = sm.edge[ei].w + j;
-            for (int32_t cbase = t / qw; cbase < cn; cbase += cs * GN_BLOCK_LOADS4) {
-                float4 v[GN_BLOCK_LOADS4];
-#pragma unroll
-                for (int32_t u = 0; u < GN_BLOCK_LOADS4; u++) {
-                    const int32_t c = cbase + u * cs;
-                    if (c < cn) {
-                        const int32_t x = c0 + c;
-                        while (x >= e_end) {
-                            ei++;
-                            e_start = sm.edge[ei].start;
-                            e_end = e_start + sm.edge[ei].K;
-                            e_w = sm.edge[ei].w + j;
-                        }
-                        v[u] = __ldcg(reinterpret_cast<const float4 *>(e_w + (int64_t)(x - e_start) * n));
-                    }
-                }
-#pragma unroll
-                for (int32_t u = 0; u < GN_BLOCK_LOADS4; u++) {
-                    const int32_t c = cbase + u * cs;
-                    if (c < cn) *reinterpret_cast<float4 *>(dst + c * n + j) = v[u];
-                }
-            }
-        }
-        return;
-    }
-    for (int32_t jb = 0; jb < n; jb += NT) {
-        const int32_t jw = min(NT, n - jb), cs = NT / jw;
+    constexpr int32_t W = (int32_t)(sizeof(V) / sizeof(float));
+    const int32_t t = threadIdx.x, nw = n / W;
+    for (int32_t jb = 0; jb < nw; jb += NT) {
+        const int32_t jw = min(NT, nw - jb), cs = NT / jw;
         if (t >= cs * jw) continue;
-        const int32_t j = jb + t % jw;
+        const int32_t j = (jb + t % jw) * W;
         /* the thread's columns only grow: its edge is found once, then
          * advanced where a column passes its end (no search per load) */
         int32_t ei = t / jw < cn ? gn_block_edge_of(sm, ne, c0 + t / jw) : 0;
         int32_t e_start = sm.edge[ei].start, e_end = e_start + sm.edge[ei].K;
         const float *e_w = sm.edge[ei].w + j;
-        for (int32_t cbase = t / jw; cbase < cn; cbase += cs * GN_BLOCK_LOADS) {
-            float v[GN_BLOCK_LOADS];
+        for (int32_t cbase = t / jw; cbase < cn; cbase += cs * L) {
+            V v[L];
 #pragma unroll
-            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+            for (int32_t u = 0; u < L; u++) {
                 const int32_t c = cbase + u * cs;
                 if (c < cn) {
                     const int32_t x = c0 + c;
@@ -458,16 +425,28 @@ __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &s
                         e_end = e_start + sm.edge[ei].K;
                         e_w = sm.edge[ei].w + j;
                     }
-                    v[u] = __ldcg(e_w + (int64_t)(x - e_start) * n);
+                    v[u] = __ldcg(reinterpret_cast<const V *>(e_w + (int64_t)(x - e_start) * n));
                 }
             }
 #pragma unroll
-            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
+            for (int32_t u = 0; u < L; u++) {
                 const int32_t c = cbase + u * cs;
-                if (c < cn) dst[c * n + j] = v[u];
+                if (c < cn) *reinterpret_cast<V *>(dst + c * n + j) = v[u];
             }
         }
     }
+}
+
+/* Stage the n-wide weight rows of columns [c0, c0 + cn) (in-edges):
+ * dst[c * n + j] = e.w[(x - e.start) n + j]. A thread keeps one j (four
+ * where 16-byte loads apply) and walks columns, keeping the edge it is in. */
+__device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
+                                                   float *dst, int32_t c0, int32_t cn, int32_t n)
+{
+    if (GN_BLOCK_VEC && (gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst))
+        gn_block_stage_wrows_v<float4, GN_BLOCK_LOADS4>(sm, ne, dst, c0, cn, n);
+    else
+        gn_block_stage_wrows_v<float, GN_BLOCK_LOADS>(sm, ne, dst, c0, cn, n);
 }
 
 /* Row stride of a staged chunk of `cols` columns: a multiple of 4 (float4

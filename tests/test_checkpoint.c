@@ -834,22 +834,30 @@ static void test_version2(void **state)
     free(c3);
 }
 
-/* A checkpoint of the layout before parameter blocks were aligned (blocks
- * end to end; the output's 10 biases leave every later block 8 bytes off):
- * its model loads aligned, each block with its values, and exports. */
-static void test_legacy_layout(void **state)
+/* A small serial run of `steps` steps whose final checkpoint goes to
+ * path(name); returns that path. */
+static const char *run_to_checkpoint(const char *name, int64_t steps)
 {
-    (void)state;
     struct gn_settings s = small(GN_BACKEND_SERIAL);
-    s.steps = 20;
-    s.checkpoint_path = path("aligned.ckpt");
+    s.steps = steps;
+    s.checkpoint_path = path(name);
     gn_trainer *t;
     assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
     assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
     gn_trainer_close(t);
+    return s.checkpoint_path;
+}
+
+/* A checkpoint of the layout before parameter blocks were aligned (blocks
+ * end to end; the output's 10 biases leave every later block 8 bytes off):
+ * its model loads aligned, each block with its values. */
+static void test_legacy_layout(void **state)
+{
+    (void)state;
+    const char *ck = run_to_checkpoint("aligned.ckpt", 20);
     struct gn_checkpoint c, orig;
-    assert_int_equal(gn_checkpoint_load(s.checkpoint_path, &c), GN_OK);
-    assert_int_equal(gn_checkpoint_load(s.checkpoint_path, &orig), GN_OK);
+    assert_int_equal(gn_checkpoint_load(ck, &c), GN_OK);
+    assert_int_equal(gn_checkpoint_load(ck, &orig), GN_OK);
     /* move every block down end to end, in offset order */
     int64_t at = 0;
     for (int64_t off = 0; off < orig.h.n_params; off++) {
@@ -969,15 +977,8 @@ static void test_criterion_checkpoints(void **state)
 static void test_parse_mutations(void **state)
 {
     (void)state;
-    struct gn_settings s = small(GN_BACKEND_SERIAL);
-    s.steps = 9;
-    s.checkpoint_path = path("m.ckpt");
-    gn_trainer *t;
-    assert_int_equal(gn_trainer_open(&t, &s, &train, &test, NULL), GN_OK);
-    assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
-    gn_trainer_close(t);
     size_t n;
-    unsigned char *b = slurp(s.checkpoint_path, &n);
+    unsigned char *b = slurp(run_to_checkpoint("m.ckpt", 9), &n);
     struct gn_checkpoint c;
     for (size_t k = 0; k < n; k++) {
         assert_int_not_equal(gn_checkpoint_parse(b, k, "prefix", &c), GN_OK);
