@@ -306,6 +306,22 @@ __device__ static inline void gn_block_stage_col(float *dst, int32_t dstep, cons
 #define GN_BLOCK_LOADS4 4
 #endif
 
+/* One 16-byte copy from global memory (through L2, as __ldcg) to shared
+ * memory that the thread does not wait for: both ends on 16 bytes. The
+ * copies of a whole stage (a forward's inputs and weight rows, say) are in
+ * flight together, without registers; gn_block_stage_wait, before the
+ * barrier that ends the staging, waits for the thread's own. */
+__device__ static inline void gn_block_copy16(float *dst, const float *src)
+{
+    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
+}
+
+__device__ static inline void gn_block_stage_wait()
+{
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+
 /* gn_block_stage_col for four neighbouring columns at once (p, and K, a
  * multiple of 4 floats: one 16-byte load a row): row r's four values go
  * to dst + r dstep (one 16-byte store where dst and dstep allow it). The
@@ -315,6 +331,11 @@ __device__ static inline void gn_block_stage_col4(float *dst, int32_t dstep, con
                                                   int32_t K, int32_t rows, int32_t r0, int32_t rs)
 {
     const bool st4 = (dstep & 3) == 0 && gn_block_al16(dst);
+    if (st4) {
+        for (int32_t r = r0; r < rows; r += rs)
+            gn_block_copy16(dst + r * dstep, p + (int64_t)r * K);
+        return;
+    }
     for (int32_t rb = r0; rb < rows; rb += rs * GN_BLOCK_LOADS4) {
         float4 v[GN_BLOCK_LOADS4];
 #pragma unroll
@@ -412,6 +433,20 @@ __device__ static inline void gn_block_stage_wrows_v(const struct gn_block_smem 
         int32_t ei = t / jw < cn ? gn_block_edge_of(sm, ne, c0 + t / jw) : 0;
         int32_t e_start = sm.edge[ei].start, e_end = e_start + sm.edge[ei].K;
         const float *e_w = sm.edge[ei].w + j;
+        if constexpr (W == 4) {
+            /* the 16-byte path: copies in flight, no registers */
+            for (int32_t c = t / jw; c < cn; c += cs) {
+                const int32_t x = c0 + c;
+                while (x >= e_end) {
+                    ei++;
+                    e_start = sm.edge[ei].start;
+                    e_end = e_start + sm.edge[ei].K;
+                    e_w = sm.edge[ei].w + j;
+                }
+                gn_block_copy16(dst + c * n + j, e_w + (int64_t)(x - e_start) * n);
+            }
+            continue;
+        }
         for (int32_t cbase = t / jw; cbase < cn; cbase += cs * L) {
             V v[L];
 #pragma unroll
@@ -524,6 +559,7 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
             gn_block_stage_cols(sm, ne, false, sa, lda, R, c0, cn, 0);
             gn_block_stage_wrows(sm, ne, sw, c0, cn, n);
+            gn_block_stage_wait();
             __syncthreads();
             GN_BLOCK_MARK(STAGE);
             if constexpr (mma) {
@@ -650,6 +686,7 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
             gn_block_stage_cols(sm, ne, false, sa, ld, R, c0, cn, 0);
             gn_block_stage_cols(sm, ne, true, sw, ld, K, c0, cn, 0);
+            gn_block_stage_wait();
             __syncthreads();
             GN_BLOCK_MARK(STAGE);
             /* partial sums over each KC-wide piece of a target (the piece
