@@ -132,17 +132,10 @@ struct gn_block_smem {
  * width (e.K) is a multiple of 4, GN_BLOCK_VEC_N where the weight blocks
  * start on 16 bytes and the group's own width is a multiple of 4 (rows of
  * n weights, the forward's). Then four neighbouring columns of a chunk
- * that starts on a multiple of 4 lie in one edge, and staging reads them
- * with one 16-byte load (the same values, so the same bits, in a quarter
- * of the loads). */
-/* Whether this translation unit's ops stage by 16-byte loads where the
- * edges allow (1, the default) or always by 4-byte ones (0: the one-block
- * kernels, whose graphs are bound by a chain of dependent tasks, where the
- * larger code cost more than the fewer loads saved: PERF.md, seventh
- * round). */
-#ifndef GN_BLOCK_VEC
-#define GN_BLOCK_VEC 1
-#endif
+ * that starts on a multiple of 4 lie in one edge, and staging moves them
+ * with one 16-byte asynchronous copy (gn_block_copy16: the same values, so
+ * the same bits, in a quarter of the loads, all of a stage in flight at
+ * once). */
 enum { GN_BLOCK_VEC_A = 1, GN_BLOCK_VEC_W = 2, GN_BLOCK_VEC_N = 4 };
 static __shared__ int gn_block_vec_sm;
 
@@ -210,9 +203,7 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
     if (e0 > 0) __syncthreads(); /* the previous batch's readers are done */
     if (tid < 32) {
         int32_t carry = 0;
-#if GN_BLOCK_VEC
         int vec = GN_BLOCK_VEC_A | GN_BLOCK_VEC_W | ((gr.width & 3) == 0 ? GN_BLOCK_VEC_N : 0);
-#endif
         for (int32_t base = 0; base < ne; base += 32) {
             const int32_t i = base + tid;
             struct gn_block_edge e;
@@ -225,12 +216,10 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
                 e.K = r.K;
                 e.a = (out ? gn_dz(b, r.slot) : gn_block_src(b, r.slot)) + (int64_t)r0 * r.K;
                 e.w = m->params + r.w;
-#if GN_BLOCK_VEC
                 const bool k4 = (e.K & 3) == 0, wa = gn_block_al16(e.w);
                 if (!k4 || !gn_block_al16(e.a)) vec &= ~GN_BLOCK_VEC_A;
                 if (!k4 || !wa) vec &= ~GN_BLOCK_VEC_W;
                 if (!wa) vec &= ~GN_BLOCK_VEC_N;
-#endif
             }
             int32_t x = e.K;
             for (int32_t d = 1; d < 32; d *= 2) {
@@ -243,11 +232,9 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
             }
             carry += __shfl_sync(0xffffffffu, x, 31);
         }
-#if GN_BLOCK_VEC
         /* every lane's edges must allow it */
         vec = __reduce_and_sync(0xffffffffu, (unsigned)vec);
         if (tid == 0) gn_block_vec_sm = vec;
-#endif
     }
     __syncthreads();
     return sm.edge[ne - 1].start + sm.edge[ne - 1].K;
@@ -299,9 +286,7 @@ __device__ static inline void gn_block_stage_col(float *dst, int32_t dstep, cons
 }
 
 /* 16-byte loads in flight per staging thread where four columns go at
- * once (16 floats: as many registers as the one-block kernel's scalar
- * loads, twice the two-block kernel's, which spills less with them all the
- * same; measured in ptxas's figures). */
+ * once but the destination is not on 16 bytes (no asynchronous copy). */
 #ifndef GN_BLOCK_LOADS4
 #define GN_BLOCK_LOADS4 4
 #endif
@@ -323,10 +308,11 @@ __device__ static inline void gn_block_stage_wait()
 }
 
 /* gn_block_stage_col for four neighbouring columns at once (p, and K, a
- * multiple of 4 floats: one 16-byte load a row): row r's four values go
- * to dst + r dstep (one 16-byte store where dst and dstep allow it). The
- * transposed staging (the update's) keeps 4-byte loads: measured, its
- * four scattered stores a load gained nothing (PERF.md, seventh round). */
+ * multiple of 4 floats): row r's four values go to dst + r dstep, by one
+ * asynchronous 16-byte copy where dst and dstep are on 16 bytes, else by
+ * a 16-byte load and four stores. The transposed staging (the update's)
+ * keeps 4-byte loads: measured, 16-byte loads scattered into four rows
+ * gained nothing there (PERF.md, seventh round). */
 __device__ static inline void gn_block_stage_col4(float *dst, int32_t dstep, const float *p,
                                                   int32_t K, int32_t rows, int32_t r0, int32_t rs)
 {
@@ -372,7 +358,7 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
                                                   bool transposed = false)
 {
     const int32_t t = threadIdx.x;
-    if (GN_BLOCK_VEC && !transposed && (gn_block_vec_sm & (w ? GN_BLOCK_VEC_W : GN_BLOCK_VEC_A)) &&
+    if (!transposed && (gn_block_vec_sm & (w ? GN_BLOCK_VEC_W : GN_BLOCK_VEC_A)) &&
         ((c0 | cn) & 3) == 0) {
         /* four columns a thread, one 16-byte load a row (in one edge: its
          * start and width are multiples of 4, so is x) */
@@ -478,7 +464,7 @@ __device__ static inline void gn_block_stage_wrows_v(const struct gn_block_smem 
 __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
                                                    float *dst, int32_t c0, int32_t cn, int32_t n)
 {
-    if (GN_BLOCK_VEC && (gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst))
+    if ((gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst))
         gn_block_stage_wrows_v<float4, GN_BLOCK_LOADS4>(sm, ne, dst, c0, cn, n);
     else
         gn_block_stage_wrows_v<float, GN_BLOCK_LOADS>(sm, ne, dst, c0, cn, n);

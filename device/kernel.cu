@@ -5,13 +5,11 @@
  *
  *   two blocks an SM (128 registers a thread: twice the workers, for
  *   graphs whose levels hold more tasks than an SM count), GN_BLOCK_LOADS
- *   loads in flight per staging thread (8: more would spill), 16-byte
- *   loads where a task's edges allow them (GN_BLOCK_VEC);
+ *   loads in flight per staging thread (8: more would spill);
  *   one block an SM (`_1`: 255 registers, each task's math spills less and
  *   runs faster, for graphs whose levels hold fewer, a step's critical
  *   path being what costs there), 16 loads in flight (it has the
- *   registers), 4-byte loads only (measured: the 16-byte path's larger
- *   code slowed these graphs more than its fewer loads sped them);
+ *   registers);
  *
  * and each budget for three precisions of the task math's products
  * (--precision, block_ops.cuh): fp32 (this file and kernel_1.cu), tf32

@@ -2,6 +2,5 @@
  * 16 loads in flight per staging thread (kernel.cu). */
 #define GN_CUDA_MIN_BLOCKS 1
 #define GN_BLOCK_LOADS 16
-#define GN_BLOCK_VEC 0 /* 4-byte staging loads only (block_ops.cuh) */
 #define GN_KERNEL_NAME gn_persistent_kernel_1
 #include "kernel_entry.cuh"

@@ -1,7 +1,6 @@
 /* The persistent kernel, bf16 products on the tensor cores, one block an SM (kernel.cu). */
 #define GN_CUDA_MIN_BLOCKS 1
 #define GN_BLOCK_LOADS 16
-#define GN_BLOCK_VEC 0 /* 4-byte staging loads only (block_ops.cuh) */
 #define GN_PRECISION GN_PRECISION_BF16
 #define GN_KERNEL_NAME gn_persistent_kernel_bf16_1
 #include "kernel_entry.cuh"
