@@ -285,12 +285,6 @@ __device__ static inline void gn_block_stage_col(float *dst, int32_t dstep, cons
     }
 }
 
-/* 16-byte loads in flight per staging thread where four columns go at
- * once but the destination is not on 16 bytes (no asynchronous copy). */
-#ifndef GN_BLOCK_LOADS4
-#define GN_BLOCK_LOADS4 4
-#endif
-
 /* One 16-byte copy from global memory (through L2, as __ldcg) to shared
  * memory that the thread does not wait for: both ends on 16 bytes. The
  * copies of a whole stage (a forward's inputs and weight rows, say) are in
@@ -308,42 +302,14 @@ __device__ static inline void gn_block_stage_wait()
 }
 
 /* gn_block_stage_col for four neighbouring columns at once (p, and K, a
- * multiple of 4 floats): row r's four values go to dst + r dstep, by one
- * asynchronous 16-byte copy where dst and dstep are on 16 bytes, else by
- * a 16-byte load and four stores. The transposed staging (the update's)
- * keeps 4-byte loads: measured, 16-byte loads scattered into four rows
- * gained nothing there (PERF.md, seventh round). */
+ * multiple of 4 floats; dst and dstep on 16 bytes): row r's four values
+ * go to dst + r dstep by one asynchronous 16-byte copy. The transposed
+ * staging (the update's) keeps 4-byte loads: measured, 16-byte loads
+ * scattered into four rows gained nothing there (PERF.md, seventh round). */
 __device__ static inline void gn_block_stage_col4(float *dst, int32_t dstep, const float *p,
                                                   int32_t K, int32_t rows, int32_t r0, int32_t rs)
 {
-    const bool st4 = (dstep & 3) == 0 && gn_block_al16(dst);
-    if (st4) {
-        for (int32_t r = r0; r < rows; r += rs)
-            gn_block_copy16(dst + r * dstep, p + (int64_t)r * K);
-        return;
-    }
-    for (int32_t rb = r0; rb < rows; rb += rs * GN_BLOCK_LOADS4) {
-        float4 v[GN_BLOCK_LOADS4];
-#pragma unroll
-        for (int32_t u = 0; u < GN_BLOCK_LOADS4; u++) {
-            const int32_t r = rb + u * rs;
-            if (r < rows) v[u] = __ldcg(reinterpret_cast<const float4 *>(p + (int64_t)r * K));
-        }
-#pragma unroll
-        for (int32_t u = 0; u < GN_BLOCK_LOADS4; u++) {
-            const int32_t r = rb + u * rs;
-            if (r >= rows) continue;
-            float *o = dst + r * dstep;
-            if (st4) {
-                *reinterpret_cast<float4 *>(o) = v[u];
-            } else {
-                o[0] = v[u].x;
-                o[1] = v[u].y;
-                o[2] = v[u].z;
-                o[3] = v[u].w;
-            }
-        }
-    }
+    for (int32_t r = r0; r < rows; r += rs) gn_block_copy16(dst + r * dstep, p + (int64_t)r * K);
 }
 
 /* Stage rows x cn of the batch's columns from c0: dst[r * ld + c] = the
@@ -359,9 +325,10 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
 {
     const int32_t t = threadIdx.x;
     if (!transposed && (gn_block_vec_sm & (w ? GN_BLOCK_VEC_W : GN_BLOCK_VEC_A)) &&
-        ((c0 | cn) & 3) == 0) {
-        /* four columns a thread, one 16-byte load a row (in one edge: its
-         * start and width are multiples of 4, so is x) */
+        ((c0 | cn | ld) & 3) == 0 && gn_block_al16(dst)) {
+        /* four columns a thread, one 16-byte copy a row (in one edge: its
+         * start and width are multiples of 4, so is x; dst and ld on 16
+         * bytes, as every stage's are) */
         const int32_t qn = cn >> 2;
         for (int32_t qb = 0; qb < qn; qb += NT) {
             const int32_t qw = min(NT, qn - qb), rs = NT / qw;
@@ -400,74 +367,77 @@ __device__ static inline void gn_block_stage_t(float *dst, int32_t ld, const flo
     }
 }
 
-/* gn_block_stage_wrows with W = sizeof(V) / 4 of the n weights a thread
- * (V: float, or float4 where every weight block starts on 16 bytes and n
- * is a multiple of 4), L loads in flight. */
-template <class V, int L>
-__device__ static inline void gn_block_stage_wrows_v(const struct gn_block_smem &sm, int32_t ne,
-                                                     float *dst, int32_t c0, int32_t cn,
-                                                     int32_t n)
+/* A staging thread's place among the batch's edges as its columns grow:
+ * the edge ei holding them, its columns [start, end), and its weight block
+ * at the thread's j. */
+struct gn_block_edge_cursor {
+    int32_t ei, start, end;
+    const float *w;
+};
+
+/* The cursor at the edge of column x, the thread's first. */
+__device__ static inline struct gn_block_edge_cursor
+gn_block_edge_cursor_at(const struct gn_block_smem &sm, int32_t ne, int32_t x, int32_t j)
 {
-    constexpr int32_t W = (int32_t)(sizeof(V) / sizeof(float));
-    const int32_t t = threadIdx.x, nw = n / W;
+    struct gn_block_edge_cursor e;
+    e.ei = gn_block_edge_of(sm, ne, x);
+    e.start = sm.edge[e.ei].start;
+    e.end = e.start + sm.edge[e.ei].K;
+    e.w = sm.edge[e.ei].w + j;
+    return e;
+}
+
+/* Advance the cursor to the edge of column x (never before its own): no
+ * search per load. Returns the weight row of x at j. */
+__device__ static inline const float *gn_block_edge_row(const struct gn_block_smem &sm,
+                                                        struct gn_block_edge_cursor &e, int32_t x,
+                                                        int32_t j, int32_t n)
+{
+    while (x >= e.end) {
+        e.ei++;
+        e.start = sm.edge[e.ei].start;
+        e.end = e.start + sm.edge[e.ei].K;
+        e.w = sm.edge[e.ei].w + j;
+    }
+    return e.w + (int64_t)(x - e.start) * n;
+}
+
+/* Stage the n-wide weight rows of columns [c0, c0 + cn) (in-edges):
+ * dst[c * n + j] = e.w[(x - e.start) n + j]. A thread keeps one j and walks
+ * columns, keeping the edge it is in; where every weight block starts on
+ * 16 bytes and n is a multiple of 4, four j by one asynchronous 16-byte
+ * copy a column. */
+__device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
+                                                   float *dst, int32_t c0, int32_t cn, int32_t n)
+{
+    const int32_t t = threadIdx.x;
+    const bool c16 = (gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst);
+    const int32_t W = c16 ? 4 : 1, nw = n / W;
     for (int32_t jb = 0; jb < nw; jb += NT) {
         const int32_t jw = min(NT, nw - jb), cs = NT / jw;
         if (t >= cs * jw) continue;
         const int32_t j = (jb + t % jw) * W;
-        /* the thread's columns only grow: its edge is found once, then
-         * advanced where a column passes its end (no search per load) */
-        int32_t ei = t / jw < cn ? gn_block_edge_of(sm, ne, c0 + t / jw) : 0;
-        int32_t e_start = sm.edge[ei].start, e_end = e_start + sm.edge[ei].K;
-        const float *e_w = sm.edge[ei].w + j;
-        if constexpr (W == 4) {
-            /* the 16-byte path: copies in flight, no registers */
-            for (int32_t c = t / jw; c < cn; c += cs) {
-                const int32_t x = c0 + c;
-                while (x >= e_end) {
-                    ei++;
-                    e_start = sm.edge[ei].start;
-                    e_end = e_start + sm.edge[ei].K;
-                    e_w = sm.edge[ei].w + j;
-                }
-                gn_block_copy16(dst + c * n + j, e_w + (int64_t)(x - e_start) * n);
-            }
+        struct gn_block_edge_cursor e =
+            gn_block_edge_cursor_at(sm, ne, t / jw < cn ? c0 + t / jw : c0, j);
+        if (c16) {
+            for (int32_t c = t / jw; c < cn; c += cs)
+                gn_block_copy16(dst + c * n + j, gn_block_edge_row(sm, e, c0 + c, j, n));
             continue;
         }
-        for (int32_t cbase = t / jw; cbase < cn; cbase += cs * L) {
-            V v[L];
+        for (int32_t cbase = t / jw; cbase < cn; cbase += cs * GN_BLOCK_LOADS) {
+            float v[GN_BLOCK_LOADS];
 #pragma unroll
-            for (int32_t u = 0; u < L; u++) {
+            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
                 const int32_t c = cbase + u * cs;
-                if (c < cn) {
-                    const int32_t x = c0 + c;
-                    while (x >= e_end) {
-                        ei++;
-                        e_start = sm.edge[ei].start;
-                        e_end = e_start + sm.edge[ei].K;
-                        e_w = sm.edge[ei].w + j;
-                    }
-                    v[u] = __ldcg(reinterpret_cast<const V *>(e_w + (int64_t)(x - e_start) * n));
-                }
+                if (c < cn) v[u] = __ldcg(gn_block_edge_row(sm, e, c0 + c, j, n));
             }
 #pragma unroll
-            for (int32_t u = 0; u < L; u++) {
+            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
                 const int32_t c = cbase + u * cs;
-                if (c < cn) *reinterpret_cast<V *>(dst + c * n + j) = v[u];
+                if (c < cn) dst[c * n + j] = v[u];
             }
         }
     }
-}
-
-/* Stage the n-wide weight rows of columns [c0, c0 + cn) (in-edges):
- * dst[c * n + j] = e.w[(x - e.start) n + j]. A thread keeps one j (four
- * where 16-byte loads apply) and walks columns, keeping the edge it is in. */
-__device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
-                                                   float *dst, int32_t c0, int32_t cn, int32_t n)
-{
-    if ((gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst))
-        gn_block_stage_wrows_v<float4, GN_BLOCK_LOADS4>(sm, ne, dst, c0, cn, n);
-    else
-        gn_block_stage_wrows_v<float, GN_BLOCK_LOADS>(sm, ne, dst, c0, cn, n);
 }
 
 /* Row stride of a staged chunk of `cols` columns: a multiple of 4 (float4
