@@ -573,7 +573,7 @@ enum gn_status gn_modelfile_parse(const void *buf, size_t len, const char *name,
     snprintf(gname, sizeof gname, "%s: metadata \"graph\"", name);
     int64_t floats = dlen / (int64_t)sizeof(float);
     /* the pool: the data's floats and each block's padding (model.h) */
-    const int64_t pool = floats + (int64_t)(GN_PARAM_ALIGN - 1) * (groups + 2 + edges);
+    const int64_t pool = floats + gn_param_slack(groups + 2 + edges);
     st = gn_graph_parse(graph, glen, gname, m, inputs, classes, group_size, (int32_t)groups + 2,
                         edges > 0 ? (int32_t)edges : 1, pool > 0 ? pool : 1);
     if (st == GN_ERR_FULL) {

@@ -30,7 +30,7 @@ void gn_model_capacity(const struct gn_settings *s, int32_t inputs, int32_t clas
         int64_t wide = inputs > S ? inputs : S;
         p = (int64_t)g * (wide * S + 8 * S * S + S) + (int64_t)classes * (S * 8 + 1);
         /* and every block's padding (model.h: GN_PARAM_ALIGN) */
-        p += (int64_t)(GN_PARAM_ALIGN - 1) * (g + e + 1);
+        p += gn_param_slack((int64_t)g + e + 1);
     }
     *max_groups = g;
     *max_edges = e;

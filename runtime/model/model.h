@@ -79,6 +79,13 @@ GN_HD int64_t gn_param_span(int64_t n)
     return (n + GN_PARAM_ALIGN - 1) / GN_PARAM_ALIGN * GN_PARAM_ALIGN;
 }
 
+/* The most padding `blocks` parameter blocks add to their sizes: what a
+ * pool sized from parameter counts needs beside them. */
+GN_HD int64_t gn_param_slack(int64_t blocks)
+{
+    return (GN_PARAM_ALIGN - 1) * blocks;
+}
+
 struct gn_model {
     int32_t inputs, classes, group_size;
     int32_t max_width; /* max(group_size, classes) */

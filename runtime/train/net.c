@@ -49,7 +49,7 @@ enum gn_status gn_checkpoint_export(const char *checkpoint, const char *path)
     const struct gn_checkpoint_header *h = &ck.h;
     /* room for every block's padding: a checkpoint of the layout before
      * blocks were aligned is re-laid out as it loads (model.h) */
-    const int64_t pool = h->n_params + (int64_t)(GN_PARAM_ALIGN - 1) * (h->n_groups + h->n_edges);
+    const int64_t pool = h->n_params + gn_param_slack((int64_t)h->n_groups + h->n_edges);
     st = gn_model_init(&m, h->inputs, h->classes, h->group_size, h->n_groups,
                        h->n_edges > 0 ? h->n_edges : 1, pool > 0 ? pool : 1);
     if (!st)
