@@ -90,6 +90,38 @@ __device__ static void gn_dev_inject_stuck(struct gn_dev *d)
     __syncthreads();
 }
 
+/*
+ * The pass's view of the device state: what the task path reads of it (the
+ * model's and buffers' arrays and sizes, the task map, the DAG's arrays),
+ * copied to the block's shared memory as the pass starts. Every acquire
+ * fence of the scheduler (fence.acq_rel.gpu: MEMBAR, then CCTL.IVALL, read
+ * off the SASS) empties the SM's L1, and `tools/bench/sync_cost.cu`
+ * measures a load after one at an L2 round trip; a task path that read
+ * d->m.order, then order[pos], then d->m.groups, ... paid one per link.
+ * Shared memory is not touched by the fences. Fixed for the pass: nothing
+ * in a pass writes these fields (growth, pruning, the rebuild and the
+ * step's rows are set between passes, behind grid barriers), and what the
+ * task path writes or counts (d's flags and atomics) it still reaches
+ * through d.
+ */
+struct gn_dev_view {
+    struct gn_model m;
+    struct gn_buffers b;
+    struct gn_taskmap tm;
+    struct gn_dag dag;
+    const int32_t *upd_rows, *upd_base;
+    gn_atomic_u32 *upd_done;
+    int32_t tile, inject_stuck_step;
+};
+static __shared__ struct gn_dev_view gn_dev_view_sm;
+
+/* The successors of the block's task, read by thread GN_DEV_SUCC_THREAD
+ * while the task runs (gn_dag_succ_read), released by thread 0 after it
+ * (gn_dag_finish_succ): the release starts at its atomics. A thread of
+ * another warp than 0, whose lanes read the task's edges meanwhile. */
+static __shared__ struct gn_dag_succ gn_dev_succ_sm;
+#define GN_DEV_SUCC_THREAD 32
+
 /* Update part `part` of the group at pos: its slice of the gradients and
  * the optimizer's step, at the step's rate and bias corrections (the
  * block's gn_dev_optim_sm, set at the step's start); the part that
@@ -98,25 +130,26 @@ __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_sme
                                      int32_t pos, int32_t part)
 {
     __shared__ int s_last;
-    const int32_t KP = d->upd_rows[g];
-    gn_op_update_block(&d->m, &d->b, g, part * KP, (part + 1) * KP, gn_dev_optim_sm, sm);
+    struct gn_dev_view &v = gn_dev_view_sm;
+    const int32_t KP = v.upd_rows[g];
+    gn_op_update_block(&v.m, &v.b, g, part * KP, (part + 1) * KP, gn_dev_optim_sm, sm);
     if (threadIdx.x == 0) {
-        const int32_t parts = d->upd_base[pos + 1] - d->upd_base[pos];
+        const int32_t parts = v.upd_base[pos + 1] - v.upd_base[pos];
         __threadfence();
         /* acq_rel: publishes this part's gradients; the last part's acquire
          * sees every other part's. */
-        s_last = gn_atomic_fetch_add_acq_rel_u32(&d->upd_done[g], 1) == (uint32_t)parts - 1;
+        s_last = gn_atomic_fetch_add_acq_rel_u32(&v.upd_done[g], 1) == (uint32_t)parts - 1;
         __threadfence();
     }
     __syncthreads();
     if (s_last) {
-        gn_op_stat_block(&d->m, g, sm);
+        gn_op_stat_block(&v.m, g, sm);
         /* relaxed: the next step's parts start after the grid barrier */
-        if (threadIdx.x == 0) gn_atomic_store_relaxed_u32(&d->upd_done[g], 0);
+        if (threadIdx.x == 0) gn_atomic_store_relaxed_u32(&v.upd_done[g], 0);
         /* the numeric guard's test of g (numguard.h), where the statistic
          * is made, so that block 0 reads one word a step, not every group;
          * lane 0 wrote the statistic. Relaxed: read after the pass's barrier */
-        if (threadIdx.x == 0 && !gn_guard_stat_ok(d->m.groups[g].grad_std))
+        if (threadIdx.x == 0 && !gn_guard_stat_ok(v.m.groups[g].grad_std))
             gn_atomic_store_relaxed_u32(&d->stat_bad, 1);
     }
 }
@@ -126,6 +159,21 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
                                    struct gn_dag *dag, struct gn_queue_worker *w, int64_t step)
 {
     __shared__ uint32_t s_task;
+    struct gn_dev_view &v = gn_dev_view_sm;
+    if (threadIdx.x == 0) {
+        /* after a grid barrier: this thread's fence there emptied L1, so
+         * these loads see the fields as set before it */
+        v.m = d->m;
+        v.b = d->b;
+        v.tm = d->tm;
+        v.dag = *dag;
+        v.upd_rows = d->upd_rows;
+        v.upd_base = d->upd_base;
+        v.upd_done = d->upd_done;
+        v.tile = d->cfg.tile;
+        v.inject_stuck_step = d->cfg.inject_stuck_step;
+    }
+    __syncthreads();
     uint32_t next = GN_QUEUE_DONE; /* thread 0: the continuation */
     for (;;) {
         if (threadIdx.x == 0) {
@@ -139,42 +187,44 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         __syncthreads();
         const uint32_t id = s_task;
         if (id == GN_QUEUE_DONE) break;
+        /* the release's reads, while the task runs */
+        if (threadIdx.x == GN_DEV_SUCC_THREAD) gn_dag_succ_read(&v.dag, id, &gn_dev_succ_sm);
         const uint64_t t0 = threadIdx.x == 0 ? gn_clock_ns() : 0;
-        const struct gn_task k = gn_task_decode(&d->tm, id);
-        if (k.pos < 1 || k.pos >= d->m.n_groups) {
+        const struct gn_task k = gn_task_decode(&v.tm, id);
+        if (k.pos < 1 || k.pos >= v.m.n_groups) {
             if (threadIdx.x == 0) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, id);
             break;
         }
-        const int32_t g = d->m.order[k.pos];
-        const int32_t r0 = k.tile * d->cfg.tile, r1 = min(d->b.rows, r0 + d->cfg.tile);
+        const int32_t g = v.m.order[k.pos];
+        const int32_t r0 = k.tile * v.tile, r1 = min(v.b.rows, r0 + v.tile);
         /* the injected stuck task: the output's first forward tile of the
          * chosen training step */
-        if (d->cfg.inject_stuck_step > 0 && step + 1 == d->cfg.inject_stuck_step &&
-            dag == &d->train && k.kind == GN_TASK_FORWARD && k.pos == d->m.n_groups - 1 &&
-            k.tile == 0)
+        if (v.inject_stuck_step > 0 && step + 1 == v.inject_stuck_step && dag == &d->train &&
+            k.kind == GN_TASK_FORWARD && k.pos == v.m.n_groups - 1 && k.tile == 0)
             gn_dev_inject_stuck(d);
         switch (k.kind) {
         case GN_TASK_FORWARD:
             if (r0 < r1) {
-                gn_op_forward_block(&d->m, &d->b, g, r0, r1, sm);
+                gn_op_forward_block(&v.m, &v.b, g, r0, r1, sm);
                 if (g == GN_SLOT_OUTPUT) {
                     __syncthreads();
-                    gn_op_loss_block(&d->m, &d->b, r0, r1);
+                    gn_op_loss_block(&v.m, &v.b, r0, r1);
                 }
             }
             break;
         case GN_TASK_BACKWARD:
-            if (r0 < r1) gn_op_backward_block(&d->m, &d->b, g, r0, r1, sm);
+            if (r0 < r1) gn_op_backward_block(&v.m, &v.b, g, r0, r1, sm);
             break;
         case GN_TASK_UPDATE: gn_dev_update(d, sm, g, k.pos, k.tile); break;
         }
         __syncthreads();
         if (threadIdx.x == 0) {
             gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
-            /* the release of the block's results is gn_dag_finish's fence
-             * (cumulative over the block's writes, ordered before it by the
-             * __syncthreads above); a continuation runs on this block */
-            if (gn_dag_finish(dag, &d->queue, id, w, &next) != GN_OK)
+            /* the release of the block's results is gn_dag_finish_succ's
+             * fence (cumulative over the block's writes, ordered before it
+             * by the __syncthreads above, which also publishes the
+             * successors read meanwhile); a continuation runs on this block */
+            if (gn_dag_finish_succ(&v.dag, &d->queue, &gn_dev_succ_sm, w, &next) != GN_OK)
                 gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, g, step, id);
             gn_dev_kind_ns_sm[k.kind] += gn_clock_ns() - t0;
             gn_dev_clock_mark(GN_CUDA_PROF_FINISH);

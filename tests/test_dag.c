@@ -223,6 +223,101 @@ static void test_dag_release_one_thread(void **state)
     gn_dag_free(&d);
 }
 
+/* The kernel's form of the protocol: a task's successors read as it is
+ * taken (gn_dag_succ_read), released after it ran (gn_dag_finish_succ),
+ * here with other tasks' releases in between (two tasks in hand at once,
+ * finished in the opposite order), on a random DAG with fan-outs past one
+ * batch (GN_DAG_BATCH): every task runs once a pass, after each
+ * predecessor, and a read-ahead gives what a read at release time gives
+ * (the successors lists are fixed within a pass). */
+static void test_dag_release_read_ahead(void **state)
+{
+    (void)state;
+    uint64_t rng = gn_test_seed();
+#define DRAW() ((uint32_t)gn_mix64(rng += 0x9e3779b97f4a7c15ull))
+    const uint32_t n = 400;
+    uint32_t *src = malloc(sizeof *src * n * 24), *dst = malloc(sizeof *dst * n * 24);
+    assert_non_null(src);
+    assert_non_null(dst);
+    uint32_t ne = 0, wide = 0;
+    for (uint32_t u = 0; u + 1 < n; u++) {
+        /* every 10th task fans out past a batch */
+        const uint32_t k = u % 10 == 0 ? GN_DAG_BATCH + 1 + (uint32_t)(DRAW() % 12)
+                                       : (uint32_t)(DRAW() % 4);
+        for (uint32_t i = 0; i < k; i++) {
+            src[ne] = u;
+            dst[ne++] = u + 1 + (uint32_t)(DRAW() % (n - 1 - u));
+        }
+        if (k > GN_DAG_BATCH)
+            wide++;
+    }
+    assert_true(wide > 0);
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_dag_build(&d, n, ne, src, dst), GN_OK);
+    struct fixture *f = fixture_new(n, 0);
+    uint32_t *when = calloc(n, sizeof *when);
+    assert_non_null(when);
+    struct gn_queue_worker w = {0};
+    for (int pass = 1; pass <= 3; pass++) {
+        assert_int_equal(gn_dag_begin_pass(&d, &f->q), GN_OK);
+        memset(when, 0, sizeof *when * n);
+        uint32_t next = GN_QUEUE_DONE, step = 0, ran = 0;
+        for (;;) {
+            uint32_t t[2];
+            struct gn_dag_succ s[2];
+            assert_int_equal(gn_dag_take(&f->q, &w, &next, &t[0]), GN_OK);
+            if (t[0] == GN_QUEUE_DONE)
+                break;
+            int held = 1;
+            /* a second task only where one is at hand (a continuation, or
+             * a ready one in the queue): a pop that waited would wait for
+             * the release of the task this thread holds */
+            if (next != GN_QUEUE_DONE ||
+                gn_atomic_load_relaxed_u32(&f->q.tail) > gn_atomic_load_relaxed_u32(&f->q.head)) {
+                assert_int_equal(gn_dag_take(&f->q, &w, &next, &t[1]), GN_OK);
+                assert_int_not_equal(t[1], GN_QUEUE_DONE);
+                held = 2;
+            }
+            for (int i = 0; i < held; i++) {
+                gn_dag_succ_read(&d, t[i], &s[i]);
+                when[t[i]] = ++step;
+            }
+            for (int i = held - 1; i >= 0; i--) {
+                /* read now, it would be the same */
+                struct gn_dag_succ now;
+                gn_dag_succ_read(&d, t[i], &now);
+                assert_int_equal(now.k, s[i].k);
+                assert_int_equal(now.end, s[i].end);
+                const uint32_t m = now.end - now.k < GN_DAG_BATCH ? now.end - now.k : GN_DAG_BATCH;
+                for (uint32_t j = 0; j < m; j++) {
+                    assert_int_equal(now.v[j], s[i].v[j]);
+                    assert_int_equal(now.init[j], s[i].init[j]);
+                }
+                uint32_t cont;
+                assert_int_equal(gn_dag_finish_succ(&d, &f->q, &s[i], &w, &cont), GN_OK);
+                ran++;
+                if (cont != GN_QUEUE_DONE) {
+                    if (next == GN_QUEUE_DONE)
+                        next = cont;
+                    else
+                        assert_int_equal(gn_queue_push(&f->q, cont, &w), GN_OK);
+                }
+            }
+        }
+        gn_queue_flush(&f->q, &w);
+        assert_int_equal(ran, n);
+        for (uint32_t e = 0; e < ne; e++)
+            assert_true(when[src[e]] > 0 && when[src[e]] < when[dst[e]]);
+    }
+    free(when);
+    fixture_free(f);
+    gn_dag_free(&d);
+    free(src);
+    free(dst);
+#undef DRAW
+}
+
 /* Many threads: the protocol of sched_cpu.c, with a pthread barrier. */
 struct run {
     struct gn_queue *q;
@@ -375,6 +470,7 @@ int main(void)
         cmocka_unit_test(test_dag_cycle),
         cmocka_unit_test(test_dag_count_after_change),
         cmocka_unit_test(test_dag_release_one_thread),
+        cmocka_unit_test(test_dag_release_read_ahead),
         cmocka_unit_test(test_dag_threads_layered),
         cmocka_unit_test(test_dag_threads_random),
         cmocka_unit_test(test_dag_threads_fanin),

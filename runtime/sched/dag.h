@@ -78,14 +78,46 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
 #define GN_DAG_BATCH 8u
 
 /*
- * As gn_dag_release, but the first successor that becomes ready is not
- * pushed: it comes back in *next (GN_QUEUE_DONE if none) for the caller to
- * run at once, a continuation that saves a push and a wait on the critical
- * path of a chain. The caller must then run *next before it pops again and
- * count it finished as usual, flushing its finished count now and then
- * (gn_queue_flush) so waiters see progress; the queue ends the pass by the
- * done count, so tickets whose slot is never filled are released (see
- * gn_queue_pop).
+ * A task's successors as its release needs them: their range in succ, and
+ * the first batch with the counters' start values. Read by
+ * gn_dag_succ_read, which touches only the pass's fixed arrays (succ_begin,
+ * succ, indeg_init), so it may run any time after the task was taken: the
+ * persistent kernel has a second thread of the block read it while the
+ * task runs, and the release then starts at its atomics instead of behind
+ * three dependent loads (on the GPU every acquire fence empties the SM's
+ * L1, so each of them is an L2 round trip); the cpu executor reads it just
+ * before the release (gn_dag_release_next).
+ */
+struct gn_dag_succ {
+    uint32_t k, end;              /* the task's successors: succ[k .. end) */
+    uint32_t v[GN_DAG_BATCH];     /* succ[k + i], i < min(end - k, GN_DAG_BATCH) */
+    uint32_t init[GN_DAG_BATCH];  /* indeg_init[v[i]] */
+};
+
+GN_HD void gn_dag_succ_read(const struct gn_dag *d, uint32_t task, struct gn_dag_succ *s)
+{
+    const uint32_t k = d->succ_begin[task], end = d->succ_begin[task + 1];
+    const uint32_t m = end - k < GN_DAG_BATCH ? end - k : GN_DAG_BATCH;
+    s->k = k;
+    s->end = end;
+    uint32_t v[GN_DAG_BATCH];
+    for (uint32_t i = 0; i < m; i++)
+        v[i] = d->succ[k + i];
+    for (uint32_t i = 0; i < m; i++) {
+        s->v[i] = v[i];
+        s->init[i] = d->indeg_init[v[i]];
+    }
+}
+
+/*
+ * Release the successors s lists (gn_dag_succ_read of the finished task),
+ * pushing every ready one but the first, which comes back in *next
+ * (GN_QUEUE_DONE if none) for the caller to run at once: a continuation
+ * that saves a push and a wait on the critical path of a chain. The caller
+ * must then run *next before it pops again and count it finished as usual,
+ * flushing its finished count now and then (gn_queue_flush) so waiters see
+ * progress; the queue ends the pass by the done count, so tickets whose
+ * slot is never filled are released (see gn_queue_pop).
  *
  * Ordering, with one fence per batch rather than one per atomic
  * (atomics.h): gn_release_fence() publishes this task's results, then the
@@ -98,36 +130,36 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
  * barrier that ends the pass publishes it). The fast path of a chain: a
  * single successor whose in-degree is 1 depends on this task alone; it is
  * the continuation, its counter is not touched (it stays armed) and no
- * fence is needed, since the same worker runs it.
+ * fence is needed, since the same worker runs it. Successors past the
+ * first batch are read here, batch by batch.
  */
-GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, uint32_t task,
-                                         struct gn_queue_worker *w, uint32_t *next)
+GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
+                                         const struct gn_dag_succ *s, struct gn_queue_worker *w,
+                                         uint32_t *next)
 {
     *next = GN_QUEUE_DONE;
-    uint32_t k = d->succ_begin[task];
-    const uint32_t end = d->succ_begin[task + 1];
+    uint32_t k = s->k;
+    const uint32_t end = s->end;
     if (k == end)
         return GN_OK;
-    if (end - k == 1) {
-        const uint32_t v = d->succ[k];
-        if (d->indeg_init[v] == 1) {
-            *next = v;
-            return GN_OK;
-        }
+    if (end - k == 1 && s->init[0] == 1) {
+        *next = s->v[0];
+        return GN_OK;
     }
     gn_release_fence();
-    while (k < end) {
+    for (int first = 1; k < end; first = 0) {
         uint32_t v[GN_DAG_BATCH], old[GN_DAG_BATCH], ready[GN_DAG_BATCH];
         const uint32_t m = end - k < GN_DAG_BATCH ? end - k : GN_DAG_BATCH;
         for (uint32_t i = 0; i < m; i++)
-            v[i] = d->succ[k + i];
+            v[i] = first ? s->v[i] : d->succ[k + i];
         for (uint32_t i = 0; i < m; i++)
             old[i] = gn_atomic_fetch_add_released_u32(&d->indeg[v[i]], (uint32_t)-1);
         uint32_t n = 0;
         for (uint32_t i = 0; i < m; i++) {
             if (old[i] == 1) {
                 ready[n++] = v[i];
-                gn_atomic_store_relaxed_u32(&d->indeg[v[i]], d->indeg_init[v[i]]);
+                gn_atomic_store_relaxed_u32(&d->indeg[v[i]],
+                                            first ? s->init[i] : d->indeg_init[v[i]]);
             } else if (old[i] == 0)
                 return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v[i]);
         }
@@ -135,18 +167,27 @@ GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, u
         if (n == 0)
             continue;
         gn_acquire_fence();
-        uint32_t first = 0;
+        uint32_t first_ready = 0;
         if (*next == GN_QUEUE_DONE) {
             *next = ready[0];
-            first = 1;
+            first_ready = 1;
         }
-        if (n > first) {
-            enum gn_status s = gn_queue_push_released(q, ready + first, n - first, w);
-            if (s != GN_OK)
-                return s;
+        if (n > first_ready) {
+            enum gn_status st = gn_queue_push_released(q, ready + first_ready, n - first_ready, w);
+            if (st != GN_OK)
+                return st;
         }
     }
     return GN_OK;
+}
+
+/* gn_dag_release_succ of the successors read now. */
+GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, uint32_t task,
+                                         struct gn_queue_worker *w, uint32_t *next)
+{
+    struct gn_dag_succ s;
+    gn_dag_succ_read(d, task, &s);
+    return gn_dag_release_succ(d, q, &s, w, next);
 }
 
 /* Task `task` finished: release its successors, pushing every ready one
@@ -194,14 +235,25 @@ GN_HD enum gn_status gn_dag_take(struct gn_queue *q, struct gn_queue_worker *w, 
     return gn_queue_pop(q, task, w);
 }
 
-GN_HD enum gn_status gn_dag_finish(struct gn_dag *d, struct gn_queue *q, uint32_t task,
-                                   struct gn_queue_worker *w, uint32_t *next)
+/* gn_dag_finish with the task's successors read already (gn_dag_succ_read,
+ * any time after the take): the persistent kernel's form. */
+GN_HD enum gn_status gn_dag_finish_succ(struct gn_dag *d, struct gn_queue *q,
+                                        const struct gn_dag_succ *s, struct gn_queue_worker *w,
+                                        uint32_t *next)
 {
-    enum gn_status st = gn_dag_release_next(d, q, task, w, next);
+    enum gn_status st = gn_dag_release_succ(d, q, s, w, next);
     gn_queue_finish(q, w);
     if (*next != GN_QUEUE_DONE && w->unflushed >= GN_DAG_FLUSH_EVERY)
         gn_queue_flush(q, w);
     return st;
+}
+
+GN_HD enum gn_status gn_dag_finish(struct gn_dag *d, struct gn_queue *q, uint32_t task,
+                                   struct gn_queue_worker *w, uint32_t *next)
+{
+    struct gn_dag_succ s;
+    gn_dag_succ_read(d, task, &s);
+    return gn_dag_finish_succ(d, q, &s, w, next);
 }
 
 #ifdef __cplusplus

@@ -3,7 +3,10 @@
  * on this GPU: each primitive run ITERS times in a row by thread 0 of every
  * block, with 1 block and with every block resident (2 per SM), timed on the
  * global timer. ns/op = wall time / ITERS: if the primitive serialises
- * across SMs, the all-blocks figure grows with the number of blocks.
+ * across SMs, the all-blocks figure grows with the number of blocks. The
+ * last rows time a dependent load (its address from the load before) with
+ * and without an acquire fence before it: a fence that empties L1 makes a
+ * plain load an L2 round trip (compare the .cg row).
  *
  *   nvcc -O3 -arch=sm_90 -o sync_cost tools/bench/sync_cost.cu && ./sync_cost
  */
@@ -41,6 +44,18 @@ __global__ void bench(int op, unsigned *words, unsigned *shared_word, unsigned l
         case 11: __threadfence(); break;
         case 12: asm volatile("st.relaxed.gpu.u32 [%0], %1;" ::"l"(mine), "r"((unsigned)i) : "memory");
                  asm volatile("ld.relaxed.gpu.u32 %0, [%1];" : "=r"(v) : "l"(mine) : "memory"); break;
+        /* a dependent weak load (the address depends on the value before,
+         * always 0 here): L1 when the line stays there */
+        case 13: asm volatile("ld.global.u32 %0, [%1];" : "=r"(v) : "l"(mine + (v & 1u)) : "memory"); break;
+        /* the same after an acquire fence: does the fence drop L1's lines? */
+        case 14: asm volatile("fence.acq_rel.gpu;" ::: "memory");
+                 asm volatile("ld.global.u32 %0, [%1];" : "=r"(v) : "l"(mine + (v & 1u)) : "memory"); break;
+        /* through the non-coherent read-only path, without and with the fence */
+        case 15: asm volatile("ld.global.nc.u32 %0, [%1];" : "=r"(v) : "l"(mine + (v & 1u)) : "memory"); break;
+        case 16: asm volatile("fence.acq_rel.gpu;" ::: "memory");
+                 asm volatile("ld.global.nc.u32 %0, [%1];" : "=r"(v) : "l"(mine + (v & 1u)) : "memory"); break;
+        /* an L2 load (.cg) for the scale */
+        case 17: asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(v) : "l"(mine + (v & 1u)) : "memory"); break;
         }
         acc += v;
     }
@@ -56,7 +71,10 @@ int main(void)
                            "atom.acq_rel add, one word", "st.release, own line",
                            "ld.acquire, own line", "ld.relaxed, own line",
                            "red.release add, own line", "ld.acquire, one word",
-                           "__threadfence()", "st.relaxed + ld.relaxed, own line"};
+                           "__threadfence()", "st.relaxed + ld.relaxed, own line",
+                           "dependent ld (weak, L1)", "fence.acq_rel + dependent ld (weak)",
+                           "dependent ld.nc", "fence.acq_rel + dependent ld.nc",
+                           "dependent ld.cg (L2)"};
     int sms = 0;
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
     const int maxb = 2 * sms;
@@ -65,10 +83,11 @@ int main(void)
     cudaMalloc(&words, (size_t)maxb * 128);
     cudaMalloc(&one, 128);
     cudaMalloc(&out, (size_t)maxb * 8);
+    cudaMemset(words, 0, (size_t)maxb * 128);
     printf("| primitive | 1 block ns/op | %d blocks ns/op (mean) | %d blocks ns/op (max) |\n", maxb,
            maxb);
     printf("| --- | ---: | ---: | ---: |\n");
-    for (int op = 0; op < 13; op++) {
+    for (int op = 0; op < 18; op++) {
         double r[2][2];
         for (int k = 0; k < 2; k++) {
             const int blocks = k ? maxb : 1;
