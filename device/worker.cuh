@@ -116,9 +116,10 @@ struct gn_dev_view {
 static __shared__ struct gn_dev_view gn_dev_view_sm;
 
 /* The successors of the block's task, read by thread GN_DEV_SUCC_THREAD
- * while the task runs (gn_dag_succ_read), released by thread 0 after it
- * (gn_dag_finish_succ): the release starts at its atomics. A thread of
- * another warp than 0, whose lanes read the task's edges meanwhile. */
+ * while the task runs (gn_dag_span_of, gn_dag_succ_fill), released by
+ * thread 0 after it (gn_dag_finish_succ): the release starts at its
+ * atomics. A thread of another warp than 0, whose lanes read the task's
+ * edges meanwhile. */
 static __shared__ struct gn_dag_succ gn_dev_succ_sm;
 #define GN_DEV_SUCC_THREAD 32
 
@@ -187,8 +188,13 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         __syncthreads();
         const uint32_t id = s_task;
         if (id == GN_QUEUE_DONE) break;
-        /* the release's reads, while the task runs */
-        if (threadIdx.x == GN_DEV_SUCC_THREAD) gn_dag_succ_read(&v.dag, id, &gn_dev_succ_sm);
+        /* the release's reads, while the task runs, by a thread of warp
+         * 1: its successors' span loaded beside the task's slot (order),
+         * the successors beside the group's record (in the op): two round
+         * trips in step with warp 0's three (slot, record, edges) */
+        const bool succ_reader = threadIdx.x == GN_DEV_SUCC_THREAD;
+        struct gn_dag_span span = {0, 0};
+        if (succ_reader) span = gn_dag_span_of(&v.dag, id);
         const uint64_t t0 = threadIdx.x == 0 ? gn_clock_ns() : 0;
         const struct gn_task k = gn_task_decode(&v.tm, id);
         if (k.pos < 1 || k.pos >= v.m.n_groups) {
@@ -196,6 +202,7 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             break;
         }
         const int32_t g = v.m.order[k.pos];
+        if (succ_reader) gn_dag_succ_fill(&v.dag, span, &gn_dev_succ_sm);
         const int32_t r0 = k.tile * v.tile, r1 = min(v.b.rows, r0 + v.tile);
         /* the injected stuck task: the output's first forward tile of the
          * chosen training step */

@@ -280,7 +280,8 @@ static void test_dag_release_read_ahead(void **state)
                 held = 2;
             }
             for (int i = 0; i < held; i++) {
-                gn_dag_succ_read(&d, t[i], &s[i]);
+                /* the kernel's two steps: the span, then the successors */
+                gn_dag_succ_fill(&d, gn_dag_span_of(&d, t[i]), &s[i]);
                 when[t[i]] = ++step;
             }
             for (int i = held - 1; i >= 0; i--) {
@@ -290,10 +291,8 @@ static void test_dag_release_read_ahead(void **state)
                 assert_int_equal(now.k, s[i].k);
                 assert_int_equal(now.end, s[i].end);
                 const uint32_t m = now.end - now.k < GN_DAG_BATCH ? now.end - now.k : GN_DAG_BATCH;
-                for (uint32_t j = 0; j < m; j++) {
+                for (uint32_t j = 0; j < m; j++)
                     assert_int_equal(now.v[j], s[i].v[j]);
-                    assert_int_equal(now.init[j], s[i].init[j]);
-                }
                 uint32_t cont;
                 assert_int_equal(gn_dag_finish_succ(&d, &f->q, &s[i], &w, &cont), GN_OK);
                 ran++;

@@ -77,36 +77,59 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
 /* Successors released per batch: their decrements issue back to back. */
 #define GN_DAG_BATCH 8u
 
+/* A loop over a whole batch, unrolled (gn_dag_release_succ). */
+#if defined(__CUDA_ARCH__)
+#define GN_DAG_UNROLL _Pragma("unroll")
+#elif defined(__GNUC__) && !defined(__clang__)
+#define GN_DAG_UNROLL _Pragma("GCC unroll 8")
+#else
+#define GN_DAG_UNROLL
+#endif
+
 /*
- * A task's successors as its release needs them: their range in succ, and
- * the first batch with the counters' start values. Read by
- * gn_dag_succ_read, which touches only the pass's fixed arrays (succ_begin,
- * succ, indeg_init), so it may run any time after the task was taken: the
- * persistent kernel has a second thread of the block read it while the
- * task runs, and the release then starts at its atomics instead of behind
- * three dependent loads (on the GPU every acquire fence empties the SM's
- * L1, so each of them is an L2 round trip); the cpu executor reads it just
- * before the release (gn_dag_release_next).
+ * A task's successors as its release needs them: their range in succ and
+ * the first batch. Read from the pass's fixed arrays only (succ_begin,
+ * succ), so any time after the task was taken: the persistent kernel has a
+ * second thread of the block read them while the task runs, its two loads
+ * in step with the task's own first loads (gn_dag_span_of, then
+ * gn_dag_succ_fill), and the release then starts at its atomics instead of
+ * behind dependent loads (on the GPU every acquire fence empties the SM's
+ * L1, so each of them is an L2 round trip). The cpu executor reads them
+ * just before the release (gn_dag_succ_read). The counters' start values
+ * are read by the release itself, beside its atomics.
  */
 struct gn_dag_succ {
-    uint32_t k, end;              /* the task's successors: succ[k .. end) */
-    uint32_t v[GN_DAG_BATCH];     /* succ[k + i], i < min(end - k, GN_DAG_BATCH) */
-    uint32_t init[GN_DAG_BATCH];  /* indeg_init[v[i]] */
+    uint32_t k, end;          /* the task's successors: succ[k .. end) */
+    uint32_t v[GN_DAG_BATCH]; /* succ[k + i], i < min(end - k, GN_DAG_BATCH) */
 };
+
+struct gn_dag_span {
+    uint32_t k, end;
+};
+
+GN_HD struct gn_dag_span gn_dag_span_of(const struct gn_dag *d, uint32_t task)
+{
+    struct gn_dag_span sp;
+    sp.k = d->succ_begin[task];
+    sp.end = d->succ_begin[task + 1];
+    return sp;
+}
+
+GN_HD void gn_dag_succ_fill(const struct gn_dag *d, struct gn_dag_span sp, struct gn_dag_succ *s)
+{
+    const uint32_t m = sp.end - sp.k < GN_DAG_BATCH ? sp.end - sp.k : GN_DAG_BATCH;
+    uint32_t v[GN_DAG_BATCH];
+    for (uint32_t i = 0; i < m; i++)
+        v[i] = d->succ[sp.k + i];
+    s->k = sp.k;
+    s->end = sp.end;
+    for (uint32_t i = 0; i < m; i++)
+        s->v[i] = v[i];
+}
 
 GN_HD void gn_dag_succ_read(const struct gn_dag *d, uint32_t task, struct gn_dag_succ *s)
 {
-    const uint32_t k = d->succ_begin[task], end = d->succ_begin[task + 1];
-    const uint32_t m = end - k < GN_DAG_BATCH ? end - k : GN_DAG_BATCH;
-    s->k = k;
-    s->end = end;
-    uint32_t v[GN_DAG_BATCH];
-    for (uint32_t i = 0; i < m; i++)
-        v[i] = d->succ[k + i];
-    for (uint32_t i = 0; i < m; i++) {
-        s->v[i] = v[i];
-        s->init[i] = d->indeg_init[v[i]];
-    }
+    gn_dag_succ_fill(d, gn_dag_span_of(d, task), s);
 }
 
 /*
@@ -142,24 +165,35 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
     const uint32_t end = s->end;
     if (k == end)
         return GN_OK;
-    if (end - k == 1 && s->init[0] == 1) {
+    if (end - k == 1 && d->indeg_init[s->v[0]] == 1) {
         *next = s->v[0];
         return GN_OK;
     }
     gn_release_fence();
     for (int first = 1; k < end; first = 0) {
-        uint32_t v[GN_DAG_BATCH], old[GN_DAG_BATCH], ready[GN_DAG_BATCH];
+        /* whole batches of fixed-size loops, so that on the GPU v, init
+         * and old stay in registers: the start values' loads then issue
+         * beside the decrements and are waited for after them (an array
+         * in local memory would wait for each load before the next add) */
+        uint32_t v[GN_DAG_BATCH], init[GN_DAG_BATCH], old[GN_DAG_BATCH], ready[GN_DAG_BATCH];
         const uint32_t m = end - k < GN_DAG_BATCH ? end - k : GN_DAG_BATCH;
-        for (uint32_t i = 0; i < m; i++)
-            v[i] = first ? s->v[i] : d->succ[k + i];
-        for (uint32_t i = 0; i < m; i++)
-            old[i] = gn_atomic_fetch_add_released_u32(&d->indeg[v[i]], (uint32_t)-1);
+        GN_DAG_UNROLL
+        for (uint32_t i = 0; i < GN_DAG_BATCH; i++)
+            v[i] = i < m ? (first ? s->v[i] : d->succ[k + i]) : 0;
+        GN_DAG_UNROLL
+        for (uint32_t i = 0; i < GN_DAG_BATCH; i++)
+            init[i] = i < m ? d->indeg_init[v[i]] : 0;
+        GN_DAG_UNROLL
+        for (uint32_t i = 0; i < GN_DAG_BATCH; i++)
+            old[i] = i < m ? gn_atomic_fetch_add_released_u32(&d->indeg[v[i]], (uint32_t)-1) : 2;
         uint32_t n = 0;
-        for (uint32_t i = 0; i < m; i++) {
+        GN_DAG_UNROLL
+        for (uint32_t i = 0; i < GN_DAG_BATCH; i++) {
+            if (i >= m)
+                break;
             if (old[i] == 1) {
                 ready[n++] = v[i];
-                gn_atomic_store_relaxed_u32(&d->indeg[v[i]],
-                                            first ? s->init[i] : d->indeg_init[v[i]]);
+                gn_atomic_store_relaxed_u32(&d->indeg[v[i]], init[i]);
             } else if (old[i] == 0)
                 return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v[i]);
         }
