@@ -6,7 +6,9 @@
  * across SMs, the all-blocks figure grows with the number of blocks. The
  * last rows time a dependent load (its address from the load before) with
  * and without an acquire fence before it: a fence that empties L1 makes a
- * plain load an L2 round trip (compare the .cg row).
+ * plain load an L2 round trip (compare the .cg row). A second table times
+ * block 0 alone and while every other block polls a word the way waiting
+ * workers poll their queue slots.
  *
  *   nvcc -O3 -arch=sm_90 -o sync_cost tools/bench/sync_cost.cu && ./sync_cost
  */
@@ -56,12 +58,58 @@ __global__ void bench(int op, unsigned *words, unsigned *shared_word, unsigned l
                  asm volatile("ld.global.nc.u32 %0, [%1];" : "=r"(v) : "l"(mine + (v & 1u)) : "memory"); break;
         /* an L2 load (.cg) for the scale */
         case 17: asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(v) : "l"(mine + (v & 1u)) : "memory"); break;
+        /* the two clocks a worker reads: the global timer (ns) and the SM's
+         * cycle counter, each value used before the next read */
+        case 18: { uint64_t t; asm volatile("mov.u64 %0, %%globaltimer;" : "=l"(t) :: "memory"); v += (unsigned)t; } break;
+        case 19: { uint64_t t; asm volatile("mov.u64 %0, %%clock64;" : "=l"(t) :: "memory"); v += (unsigned)t; } break;
         }
         acc += v;
     }
     const uint64_t t1 = now();
     out[blockIdx.x] = t1 - t0;
     if (acc == 0xdeadbeef) words[0] = acc;
+}
+
+
+/* Does the queue's polling slow the working blocks? Block 0's thread 0 runs
+ * primitive `op` ITERS times (as bench does) while thread 0 of every other
+ * block polls one 8-byte word the way a worker waiting on its ticket polls
+ * its slot (a relaxed load, then a 64 ns sleep), until block 0 is done. The
+ * polled words are `spacing` bytes apart: 8 is the queue's slots, 16 to a
+ * 128-byte line; 128 gives each its own line. */
+__global__ void bench_polled(int op, unsigned *words, unsigned *stop, unsigned long long *polls,
+                             int spacing, unsigned long long *out)
+{
+    if (threadIdx.x != 0) return;
+    if (blockIdx.x != 0) {
+        const unsigned long long *w =
+            (const unsigned long long *)((char *)words + 4096 + (size_t)blockIdx.x * spacing);
+        unsigned long long n = 0, v = 0;
+        unsigned s = 0;
+        do {
+            asm volatile("ld.relaxed.gpu.u64 %0, [%1];" : "=l"(v) : "l"(w) : "memory");
+            n++;
+            __nanosleep(64);
+            asm volatile("ld.relaxed.gpu.u32 %0, [%1];" : "=r"(s) : "l"(stop) : "memory");
+        } while (s == 0 && n < (1ull << 24));
+        polls[blockIdx.x] = n + v;
+        return;
+    }
+    unsigned *mine = words; /* block 0's line, away from the polled ones */
+    unsigned v = 0, acc = 0;
+    const uint64_t t0 = now();
+    for (int i = 0; i < ITERS; i++) {
+        switch (op) {
+        case 0: asm volatile("fence.acq_rel.gpu;" ::: "memory"); break;
+        case 1: asm volatile("atom.relaxed.gpu.add.u32 %0, [%1], 1;" : "=r"(v) : "l"(mine) : "memory"); break;
+        case 2: asm volatile("ld.global.cg.u32 %0, [%1];" : "=r"(v) : "l"(mine + (v & 1u)) : "memory"); break;
+        }
+        acc += v;
+    }
+    const uint64_t t1 = now();
+    out[0] = t1 - t0;
+    asm volatile("st.relaxed.gpu.u32 [%0], %1;" ::"l"(stop), "r"(1u) : "memory");
+    if (acc == 0xdeadbeef) words[1] = acc;
 }
 
 int main(void)
@@ -74,7 +122,7 @@ int main(void)
                            "__threadfence()", "st.relaxed + ld.relaxed, own line",
                            "dependent ld (weak, L1)", "fence.acq_rel + dependent ld (weak)",
                            "dependent ld.nc", "fence.acq_rel + dependent ld.nc",
-                           "dependent ld.cg (L2)"};
+                           "dependent ld.cg (L2)", "read %globaltimer", "read %clock64"};
     int sms = 0;
     cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
     const int maxb = 2 * sms;
@@ -87,7 +135,7 @@ int main(void)
     printf("| primitive | 1 block ns/op | %d blocks ns/op (mean) | %d blocks ns/op (max) |\n", maxb,
            maxb);
     printf("| --- | ---: | ---: | ---: |\n");
-    for (int op = 0; op < 18; op++) {
+    for (int op = 0; op < 20; op++) {
         double r[2][2];
         for (int k = 0; k < 2; k++) {
             const int blocks = k ? maxb : 1;
@@ -103,6 +151,32 @@ int main(void)
             r[k][1] = mx / ITERS;
         }
         printf("| %s | %.1f | %.1f | %.1f |\n", names[op], r[0][0], r[1][0], r[1][1]);
+    }
+    /* block 0 alone, then with every other block polling */
+    {
+        const char *pn[] = {"fence.acq_rel.gpu", "atom.relaxed add, own line", "dependent ld.cg (L2)"};
+        unsigned *big, *stop;
+        unsigned long long *polls;
+        cudaMalloc(&big, 4096 + (size_t)maxb * 128);
+        cudaMemset(big, 0, 4096 + (size_t)maxb * 128);
+        cudaMalloc(&stop, 128);
+        cudaMalloc(&polls, (size_t)maxb * 8);
+        printf("\n| block 0 runs | alone ns/op | %d pollers, slots 8 B apart | %d pollers, 128 B apart |\n",
+               maxb - 1, maxb - 1);
+        printf("| --- | ---: | ---: | ---: |\n");
+        for (int op = 0; op < 3; op++) {
+            double r[3];
+            const int blocks[3] = {1, maxb, maxb}, spacing[3] = {8, 8, 128};
+            for (int k = 0; k < 3; k++) {
+                cudaMemset(stop, 0, 128);
+                bench_polled<<<blocks[k], 64>>>(op, big, stop, polls, spacing[k], out);
+                cudaMemset(stop, 0, 128);
+                bench_polled<<<blocks[k], 64>>>(op, big, stop, polls, spacing[k], out);
+                cudaMemcpy(h, out, 8, cudaMemcpyDeviceToHost);
+                r[k] = (double)h[0] / ITERS;
+            }
+            printf("| %s | %.1f | %.1f | %.1f |\n", pn[op], r[0], r[1], r[2]);
+        }
     }
     cudaError_t e = cudaDeviceSynchronize();
     if (e != cudaSuccess) {
