@@ -909,6 +909,50 @@ static void test_legacy_layout(void **state)
                             len * sizeof(float));
     }
     gn_model_free(&m);
+
+    /* Its pool full to the last float: the aligned blocks do not fit, and
+     * the message names the pool that does; such a checkpoint (only one of
+     * the old layout) may resume with a larger --max-params, which the
+     * run's check accepts, and loads into it. */
+    assert_true(gn_checkpoint_legacy_layout(&c));
+    assert_false(gn_checkpoint_legacy_layout(&orig));
+    c.h.max_params = at;
+    assert_int_equal(gn_model_init(&m, c.h.inputs, c.h.classes, c.h.group_size, c.h.max_groups,
+                                   c.h.max_edges, at),
+                     GN_OK);
+    assert_int_equal(gn_checkpoint_model(&c, &m), GN_ERR_FULL);
+    char want[64];
+    snprintf(want, sizeof want, "raise --max-params to %lld or more", (long long)aligned_n);
+    assert_non_null(strstr(gn_error_message(), want));
+    gn_model_free(&m);
+    struct gn_settings st = small(GN_BACKEND_SERIAL);
+    gn_trainer *t;
+    assert_int_equal(gn_trainer_open(&t, &st, &train, &test, NULL), GN_OK);
+    struct gn_plan plan = *gn_trainer_plan(t);
+    plan.max_params = at; /* the checkpoint's own pool: the same run */
+    assert_int_equal(gn_checkpoint_match(&c, &plan, c.h.data_crc, gn_trainer_norm(t), "legacy"),
+                     GN_OK);
+    plan.max_params = aligned_n; /* larger: only the old layout may */
+    assert_int_equal(gn_checkpoint_match(&c, &plan, c.h.data_crc, gn_trainer_norm(t), "legacy"),
+                     GN_OK);
+    plan.max_params = at - 1; /* smaller: never */
+    assert_int_equal(gn_checkpoint_match(&c, &plan, c.h.data_crc, gn_trainer_norm(t), "legacy"),
+                     GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "it also takes a larger --max-params"));
+    plan.max_params = orig.h.max_params + 4;
+    assert_int_equal(
+        gn_checkpoint_match(&orig, &plan, orig.h.data_crc, gn_trainer_norm(t), "aligned"),
+        GN_ERR_INVALID);
+    plan.max_params = orig.h.max_params;
+    assert_int_equal(
+        gn_checkpoint_match(&orig, &plan, orig.h.data_crc, gn_trainer_norm(t), "aligned"), GN_OK);
+    gn_trainer_close(t);
+    assert_int_equal(gn_model_init(&m, c.h.inputs, c.h.classes, c.h.group_size, c.h.max_groups,
+                                   c.h.max_edges, aligned_n),
+                     GN_OK);
+    assert_int_equal(gn_checkpoint_model(&c, &m), GN_OK);
+    assert_int_equal(m.n_params, aligned_n);
+    gn_model_free(&m);
     gn_checkpoint_free(&c);
     gn_checkpoint_free(&orig);
 }

@@ -672,6 +672,15 @@ enum gn_status gn_checkpoint_load(const char *path, struct gn_checkpoint *ck)
 
 /* ---- against the run ---- */
 
+bool gn_checkpoint_legacy_layout(const struct gn_checkpoint *ck)
+{
+    for (int32_t g = 0; g < ck->h.n_groups; g++)
+        if (ck->groups[g].bias >= 0 && ck->groups[g].bias % GN_PARAM_ALIGN != 0) return true;
+    for (int32_t e = 0; e < ck->h.n_edges; e++)
+        if (ck->edges[e].src >= 0 && ck->edges[e].w % GN_PARAM_ALIGN != 0) return true;
+    return false;
+}
+
 enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_plan *plan,
                                    uint32_t data_crc, const struct gn_norm *norm,
                                    const char *name)
@@ -766,12 +775,20 @@ enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct 
     if (h->prune_threshold > 0.0f)
         GN_CKPT_DIFF(h->prune_after != plan->prune_after, "--prune-after %d, the checkpoint %d",
                      plan->prune_after, h->prune_after);
+    /* A checkpoint of the layout before parameter blocks were aligned
+     * (model.h) is re-laid out as it loads, which takes up to
+     * gn_param_slack more floats: it may resume with a larger pool. */
+    const bool legacy = gn_checkpoint_legacy_layout(ck);
     GN_CKPT_DIFF(h->max_groups != plan->max_groups || h->max_edges != plan->max_edges ||
-                     h->max_params != plan->max_params,
+                     (legacy ? plan->max_params < h->max_params
+                             : plan->max_params != h->max_params),
                  "the pools hold %d groups, %d edges, %lld parameters (--max-groups, "
-                 "--max-edges, --max-params), the checkpoint's %d, %d, %lld",
-                 plan->max_groups, plan->max_edges, (long long)plan->max_params, h->max_groups, h->max_edges,
-                 (long long)h->max_params);
+                 "--max-edges, --max-params), the checkpoint's %d, %d, %lld%s",
+                 plan->max_groups, plan->max_edges, (long long)plan->max_params, h->max_groups,
+                 h->max_edges, (long long)h->max_params,
+                 legacy ? " (written before parameter blocks were aligned, it also takes a "
+                          "larger --max-params)"
+                        : "");
     int64_t total = plan->steps_total;
     GN_CKPT_DIFF(h->step > total,
                  "the checkpoint is at step %lld, past this run's last step %lld (--steps and "

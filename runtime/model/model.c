@@ -374,9 +374,11 @@ enum gn_status gn_model_align_params(struct gn_model *m)
     if (top > m->max_params) {
         free(blk);
         return gn_fail(GN_ERR_FULL,
-                       "the parameters need %lld floats once their blocks are aligned to %d, the "
-                       "pool holds %lld; raise --max-params",
-                       (long long)top, GN_PARAM_ALIGN, (long long)m->max_params);
+                       "the parameters need %lld floats once their blocks are aligned to %d "
+                       "floats, the pool holds %lld; raise --max-params to %lld or more (a "
+                       "checkpoint written before the blocks were aligned resumes with a larger "
+                       "pool)",
+                       (long long)top, GN_PARAM_ALIGN, (long long)m->max_params, (long long)top);
     }
     float *copy = calloc((size_t)m->max_params, sizeof *copy);
     if (!copy) {
