@@ -11,7 +11,8 @@
 # each build's median ms per step, new / old, and whether the final losses
 # are bitwise equal. With DATASET_DIR (Fashion-MNIST), the default training
 # run is timed whole, once per build per repetition, with its test accuracy.
-# The table is printed last.
+# Before it, where the runs report one, the in-kernel profile's phases (us
+# per worker and step, medians) of each build. The table is printed last.
 #
 # Environment: REPS (default 3), STEPS / WARMUP per bench run (default
 # 200 / 20), WORKLOADS (default "layered many deep sweep-64-32
@@ -107,6 +108,31 @@ if data:
     rows.append(("fashion-mnist run (ms, whole)", f"{mo:.1f}", f"{mn:.1f}",
                  f"{mn / mo:.3f}" if mo == mo and mo > 0 else "-",
                  "yes" if ao and ao == an else "no", "/".join(sorted(an))))
+# where the time went: the in-kernel profile (worker_us_per_step, us per
+# worker and step), each phase's median over the repetitions
+phases = ("take", "finish", "task_edges", "task_loads", "task_math", "barrier")
+prof = []
+for n in names:
+    for b in ("old", "new"):
+        got = {ph: [] for ph in phases}
+        for r in range(1, reps + 1):
+            j = load(f"{work}/{n}.{b}.{r}.json")
+            w = j.get("worker_us_per_step") if j else None
+            if w:
+                for ph in phases:
+                    if ph in w:
+                        got[ph].append(w[ph])
+        if any(got.values()):
+            prof.append([n, b] + [f"{statistics.median(got[ph]):.1f}" if got[ph] else "-"
+                                  for ph in phases])
+if prof:
+    print()
+    print("us per worker and step (in-kernel profile, medians):")
+    print()
+    print("| workload | build | " + " | ".join(phases) + " |")
+    print("| --- | --- |" + " ---: |" * len(phases))
+    for r in prof:
+        print("| " + " | ".join(r) + " |")
 print()
 print(f"| workload | old ms/step | new ms/step | new/old | same result | new final loss (accuracy) |")
 print("| --- | ---: | ---: | ---: | --- | --- |")
