@@ -7,6 +7,9 @@
  * task runs exactly once per pass and starts after each predecessor
  * finished (stamps from one atomic clock), over several passes that re-arm
  * the counters. A counter released more often than its edges is a fault.
+ * The persistent kernel's form of the release (successors read as a task is
+ * taken, released after it ran: gn_dag_span_of, gn_dag_succ_fill,
+ * gn_dag_release_succ) runs on one thread with two tasks in hand and on 8.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -323,6 +326,7 @@ struct run {
     struct gn_dag *d;
     pthread_barrier_t barrier;
     int passes;
+    int read_ahead; /* the kernel's form: successors read as a task is taken */
     gn_atomic_u64 clock;
     gn_atomic_u32 *runs;
     gn_atomic_u64 *start, *finish;
@@ -352,12 +356,22 @@ static void *run_main(void *arg)
             s = gn_queue_pop(r->q, &task, &w);
             if (s != GN_OK || task == GN_QUEUE_DONE)
                 break;
+            struct gn_dag_succ succ;
+            if (r->read_ahead)
+                gn_dag_succ_fill(r->d, gn_dag_span_of(r->d, task), &succ);
             gn_atomic_store_relaxed_u64(&r->start[task],
                                         gn_atomic_fetch_add_relaxed_u64(&r->clock, 1) + 1);
             gn_atomic_fetch_add_relaxed_u32(&r->runs[task], 1);
             gn_atomic_store_relaxed_u64(&r->finish[task],
                                         gn_atomic_fetch_add_relaxed_u64(&r->clock, 1) + 1);
-            s = gn_dag_release(r->d, r->q, task, &w);
+            if (r->read_ahead) {
+                uint32_t next;
+                s = gn_dag_release_succ(r->d, r->q, &succ, &w, &next);
+                if (s == GN_OK && next != GN_QUEUE_DONE)
+                    s = gn_queue_push(r->q, next, &w);
+            } else {
+                s = gn_dag_release(r->d, r->q, task, &w);
+            }
             if (s == GN_OK)
                 gn_queue_finish(r->q, &w);
         }
@@ -377,7 +391,7 @@ static void *run_main(void *arg)
     return NULL;
 }
 
-static void run_threads(enum gn_stress_shape shape, uint32_t tasks)
+static void run_threads_as(enum gn_stress_shape shape, uint32_t tasks, int read_ahead)
 {
     struct gn_stress_params p;
     gn_stress_default_params(&p);
@@ -398,6 +412,7 @@ static void run_threads(enum gn_stress_shape shape, uint32_t tasks)
     r->q = &f->q;
     r->d = &d;
     r->passes = 3;
+    r->read_ahead = read_ahead;
     r->runs = calloc(d.n_tasks, sizeof *r->runs);
     r->start = calloc(d.n_tasks, sizeof *r->start);
     r->finish = calloc(d.n_tasks, sizeof *r->finish);
@@ -436,6 +451,11 @@ static void run_threads(enum gn_stress_shape shape, uint32_t tasks)
     gn_dag_free(&d);
 }
 
+static void run_threads(enum gn_stress_shape shape, uint32_t tasks)
+{
+    run_threads_as(shape, tasks, 0);
+}
+
 static void test_dag_threads_layered(void **state)
 {
     (void)state;
@@ -461,6 +481,15 @@ static void test_dag_threads_chain(void **state)
     run_threads(GN_STRESS_CHAIN, 5000);
 }
 
+static void test_dag_threads_read_ahead(void **state)
+{
+    (void)state;
+    /* the kernel's release: successors read while the task runs, other
+     * workers' releases in between */
+    run_threads_as(GN_STRESS_RANDOM, 20000, 1);
+    run_threads_as(GN_STRESS_FANIN, 20000, 1);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -474,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_dag_threads_random),
         cmocka_unit_test(test_dag_threads_fanin),
         cmocka_unit_test(test_dag_threads_chain),
+        cmocka_unit_test(test_dag_threads_read_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
