@@ -8,7 +8,8 @@
 # BIN_DIR holds genet-rt, genet-stat, genet-stress, test_gpu and test_kernel_ops built
 # with CUDA (copied from BUILD/host and BUILD/tests) and the shared
 # libraries they need that the machine lacks (libjansson, libcmocka), which
-# are put on LD_LIBRARY_PATH. TESTs: names as in tests/meson.build (default:
+# are put on LD_LIBRARY_PATH (tools/bundle.sh BUILD BIN_DIR makes such a
+# folder). TESTs: names as in tests/meson.build (default:
 # all of them). Each test is killed after GN_GPU_SUITE_TIMEOUT seconds
 # (default 300; a hang is a failure, exit 124). Exit status: 0 when every
 # test passed or skipped (77).
