@@ -165,15 +165,15 @@ enum gn_status gn_checkpoint_load(const char *path, struct gn_checkpoint *ck);
 
 void gn_checkpoint_free(struct gn_checkpoint *ck);
 
-/* Is ck a checkpoint of the run of this plan over data of this CRC (data,
- * shape, settings, position within the planned steps) normalized as norm
- * (only the mode is compared: the run then uses ck->norm's statistics)?
- * GN_ERR_INVALID naming the first difference. */
 /* Whether ck was written before parameter blocks were aligned (model.h:
  * some block off GN_PARAM_ALIGN); gn_checkpoint_model re-lays it out, and
  * gn_checkpoint_match lets it resume with a larger --max-params. */
 bool gn_checkpoint_legacy_layout(const struct gn_checkpoint *ck);
 
+/* Is ck a checkpoint of the run of this plan over data of this CRC (data,
+ * shape, settings, position within the planned steps) normalized as norm
+ * (only the mode is compared: the run then uses ck->norm's statistics)?
+ * GN_ERR_INVALID naming the first difference. */
 enum gn_status gn_checkpoint_match(const struct gn_checkpoint *ck, const struct gn_plan *plan,
                                    uint32_t data_crc, const struct gn_norm *norm,
                                    const char *name);

@@ -118,7 +118,7 @@ GN_HD struct gn_dag_span gn_dag_span_of(const struct gn_dag *d, uint32_t task)
 GN_HD void gn_dag_succ_fill(const struct gn_dag *d, struct gn_dag_span sp, struct gn_dag_succ *s)
 {
     const uint32_t m = sp.end - sp.k < GN_DAG_BATCH ? sp.end - sp.k : GN_DAG_BATCH;
-    uint32_t v[GN_DAG_BATCH];
+    uint32_t v[GN_DAG_BATCH]; /* every load issued before the first store */
     for (uint32_t i = 0; i < m; i++)
         v[i] = d->succ[sp.k + i];
     s->k = sp.k;
@@ -215,22 +215,15 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
     return GN_OK;
 }
 
-/* gn_dag_release_succ of the successors read now. */
-GN_HD enum gn_status gn_dag_release_next(struct gn_dag *d, struct gn_queue *q, uint32_t task,
-                                         struct gn_queue_worker *w, uint32_t *next)
-{
-    struct gn_dag_succ s;
-    gn_dag_succ_read(d, task, &s);
-    return gn_dag_release_succ(d, q, &s, w, next);
-}
-
-/* Task `task` finished: release its successors, pushing every ready one
- * (gn_dag_release_next, then the continuation pushed too). */
+/* Task `task` finished: release its successors, read now, pushing every
+ * ready one (gn_dag_release_succ, then the continuation pushed too). */
 GN_HD enum gn_status gn_dag_release(struct gn_dag *d, struct gn_queue *q, uint32_t task,
                                     struct gn_queue_worker *w)
 {
+    struct gn_dag_succ succ;
+    gn_dag_succ_read(d, task, &succ);
     uint32_t next;
-    enum gn_status s = gn_dag_release_next(d, q, task, w, &next);
+    enum gn_status s = gn_dag_release_succ(d, q, &succ, w, &next);
     if (s == GN_OK && next != GN_QUEUE_DONE)
         s = gn_queue_push(q, next, w);
     return s;

@@ -201,22 +201,43 @@ GN_HD enum gn_status gn_queue_fault(struct gn_queue *q, enum gn_status s, uint32
     return s;
 }
 
+/*
+ * The pass's constants, set by gn_queue_begin_pass before the pass's
+ * opening barrier. Pop and pushes read them before their atomic add, so
+ * the loads overlap its round trip (on the device the last acquire fence
+ * emptied L1, so each is one); unused fields cost no load.
+ */
+struct gn_queue_pass {
+    uint32_t total, n_roots;
+    uint64_t tag; /* the pass's tag in a slot's high half */
+    gn_atomic_u64 *slots;
+    const uint32_t *roots;
+};
+
+GN_HD struct gn_queue_pass gn_queue_pass_of(const struct gn_queue *q)
+{
+    struct gn_queue_pass p;
+    p.n_roots = q->n_roots;
+    p.total = q->total;
+    p.tag = (uint64_t)q->pass << 32;
+    p.slots = q->slots;
+    p.roots = q->roots;
+    return p;
+}
+
 GN_HD enum gn_status gn_queue_push(struct gn_queue *q, uint32_t task, struct gn_queue_worker *w)
 {
-    /* the pass's constants, loaded alongside the add (gn_queue_pop) */
-    const uint32_t total = q->total;
-    const uint64_t tag = (uint64_t)q->pass << 32;
-    gn_atomic_u64 *const slots = q->slots;
+    const struct gn_queue_pass p = gn_queue_pass_of(q);
     /* relaxed: the add only has to hand out each slot once; what the slot
      * publishes is ordered by the release store below. */
     uint32_t i = gn_atomic_fetch_add_relaxed_u32(&q->tail, 1);
-    if (i >= total)
+    if (i >= p.total)
         return gn_queue_fault(q, GN_ERR_INVALID, w->worker, task);
     /* release: pairs with the acquire load of this slot in gn_queue_pop(); the
      * consumer then sees everything this producer saw, which includes every
      * predecessor's results (they reached us through the acq_rel in-degree
      * counter in gn_dag_release_succ()). */
-    gn_atomic_store_release_u64(&slots[i], tag | task);
+    gn_atomic_store_release_u64(&p.slots[i], p.tag | task);
     w->pushed++;
     /* relaxed: a statistic, sampled every 16th slot (on the device each load
      * is an L2 round trip); head may be ahead of tail (waiting tickets). */
@@ -238,17 +259,14 @@ GN_HD enum gn_status gn_queue_push(struct gn_queue *q, uint32_t task, struct gn_
 GN_HD enum gn_status gn_queue_push_released(struct gn_queue *q, const uint32_t *tasks, uint32_t n,
                                             struct gn_queue_worker *w)
 {
-    /* the pass's constants, loaded alongside the add (gn_queue_pop) */
-    const uint32_t total = q->total;
-    const uint64_t tag = (uint64_t)q->pass << 32;
-    gn_atomic_u64 *const slots = q->slots;
+    const struct gn_queue_pass p = gn_queue_pass_of(q);
     /* relaxed: the add only hands out the slots; the fence before orders
      * what they publish. */
     uint32_t i = gn_atomic_fetch_add_relaxed_u32(&q->tail, n);
-    if (i >= total || total - i < n)
+    if (i >= p.total || p.total - i < n)
         return gn_queue_fault(q, GN_ERR_INVALID, w->worker, tasks[0]);
     for (uint32_t k = 0; k < n; k++)
-        gn_atomic_store_released_u64(&slots[i + k], tag | tasks[k]);
+        gn_atomic_store_released_u64(&p.slots[i + k], p.tag | tasks[k]);
     w->pushed += n;
     /* relaxed: the high-water statistic, sampled as in gn_queue_push() */
     if (((i + n - 1) >> 4) != (i >> 4) || (i & 15) == 0) {
@@ -293,30 +311,24 @@ GN_HD void gn_queue_finish(struct gn_queue *q, struct gn_queue_worker *w)
  */
 GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_queue_worker *w)
 {
-    /* The pass's constants first (set before its opening barrier): read
-     * before the add, their loads overlap its round trip (on the device the
-     * last acquire fence emptied L1, so each is one). */
-    const uint32_t n_roots = q->n_roots, total = q->total;
-    const uint64_t tag = (uint64_t)q->pass << 32;
-    gn_atomic_u64 *const slots = q->slots;
-    const uint32_t *const roots = q->roots;
+    const struct gn_queue_pass p = gn_queue_pass_of(q);
     /* relaxed: a ticket only has to be unique; the slot's acquire orders
      * the task's data. */
     uint32_t t = gn_atomic_fetch_add_relaxed_u32(&q->head, 1);
-    if (t < n_roots) {
+    if (t < p.n_roots) {
         /* a root: in the list since before the pass's opening barrier */
-        *task = roots[t];
+        *task = p.roots[t];
         w->popped++;
         return GN_OK;
     }
     uint32_t seen = 0;
     uint64_t quiet = 0;
     for (;;) {
-        if (t < total) {
+        if (t < p.total) {
             /* polled (device: relaxed), then the acquire fence on a hit:
              * pairs with the release store or fence of the push. */
-            uint64_t v = gn_atomic_load_polled_u64(&slots[t]);
-            if ((v & 0xffffffff00000000ull) == tag) {
+            uint64_t v = gn_atomic_load_polled_u64(&p.slots[t]);
+            if ((v & 0xffffffff00000000ull) == p.tag) {
                 gn_acquire_fence();
                 *task = (uint32_t)v;
                 w->popped++;
@@ -325,7 +337,7 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
         } else if (w->unflushed == 0) {
             /* acquire: pairs with the acq_rel add in gn_queue_flush(), so
              * a worker leaving the pass has seen every task's effects. */
-            if (gn_atomic_load_acquire_u32(&q->done) == total) {
+            if (gn_atomic_load_acquire_u32(&q->done) == p.total) {
                 *task = GN_QUEUE_DONE;
                 return GN_OK;
             }
@@ -347,7 +359,7 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
              * total may never get its slot: its holder leaves once every
              * task is done. acquire: pairs with the acq_rel add in
              * gn_queue_flush(), as below. */
-            if (t < total && gn_atomic_load_acquire_u32(&q->done) == total) {
+            if (t < p.total && gn_atomic_load_acquire_u32(&q->done) == p.total) {
                 *task = GN_QUEUE_DONE;
                 return GN_OK;
             }
