@@ -36,6 +36,12 @@
 #ifndef GN_BLOCK_MARK
 #define GN_BLOCK_MARK(phase) ((void)0)
 #endif
+/* A diagnostic build's finer marks (worker.cuh, GN_DIAG_TWICE), each after
+ * a use of val: nothing elsewhere. */
+#ifndef GN_BLOCK_DIAG
+#define GN_BLOCK_DIAG(sub, val) ((void)0)
+#define GN_BLOCK_DIAG_COUNT(sub, val) ((void)0)
+#endif
 
 /* The precision of the forward, backward and update products this
  * translation unit's ops default to (enum gn_precision; each persistent
@@ -232,6 +238,7 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
             }
             carry += __shfl_sync(0xffffffffu, x, 31);
         }
+        GN_BLOCK_DIAG(RECS, carry);
         /* every lane's edges must allow it */
         vec = __reduce_and_sync(0xffffffffu, (unsigned)vec);
         if (tid == 0) gn_block_vec_sm = vec;
@@ -499,10 +506,12 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
     const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q));
     const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
     float s[Q];
+    GN_BLOCK_DIAG(GROUP, gr.in_count);
     if (regs) {
         const float bj = __ldcg(bias + j);
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) s[q] = bj;
+        GN_BLOCK_DIAG(BIAS, bj);
     } else {
         for (int32_t i = tid; i < R * n; i += NT) sm.acc[i] = __ldcg(bias + i % n);
     }
@@ -513,9 +522,13 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
         for (int32_t c0 = 0; c0 < total; c0 += KS) {
             const int32_t cn = min(KS, total - c0);
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
+            GN_BLOCK_DIAG_COUNT(VEC, gn_block_vec_sm);
             gn_block_stage_cols(sm, ne, false, sa, lda, R, c0, cn, 0);
+            GN_BLOCK_DIAG(ISSUE_A, 0);
             gn_block_stage_wrows(sm, ne, sw, c0, cn, n);
+            GN_BLOCK_DIAG(ISSUE, 0);
             gn_block_stage_wait();
+            GN_BLOCK_DIAG(WAIT, 0);
             __syncthreads();
             GN_BLOCK_MARK(STAGE);
             if constexpr (mma) {
@@ -573,16 +586,26 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
     }
 }
 
+/* With g's record gr in hand (the persistent kernel's position records,
+ * worker.cuh), or read here from the model. */
+template <int P = GN_PRECISION>
+__device__ static void gn_op_forward_block(const struct gn_model *m, const struct gn_buffers *b,
+                                           const struct gn_group &gr, int32_t g, int32_t r0,
+                                           int32_t r1, const struct gn_block_smem &sm)
+{
+    if constexpr (P == GN_PRECISION_FP32)
+        if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
+            return gn_op_forward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
+    gn_op_forward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
+}
+
 template <int P = GN_PRECISION>
 __device__ static void gn_op_forward_block(const struct gn_model *m, const struct gn_buffers *b,
                                            int32_t g, int32_t r0, int32_t r1,
                                            const struct gn_block_smem &sm)
 {
     const struct gn_group gr = m->groups[g];
-    if constexpr (P == GN_PRECISION_FP32)
-        if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
-            return gn_op_forward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
-    gn_op_forward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
+    gn_op_forward_block<P>(m, b, gr, g, r0, r1, sm);
 }
 
 __device__ static void gn_op_loss_block(const struct gn_model *m, const struct gn_buffers *b,
@@ -713,14 +736,22 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
 
 template <int P = GN_PRECISION>
 __device__ static void gn_op_backward_block(const struct gn_model *m, const struct gn_buffers *b,
-                                            int32_t g, int32_t r0, int32_t r1,
-                                            const struct gn_block_smem &sm)
+                                            const struct gn_group &gr, int32_t g, int32_t r0,
+                                            int32_t r1, const struct gn_block_smem &sm)
 {
-    const struct gn_group gr = m->groups[g];
     if constexpr (P == GN_PRECISION_FP32)
         if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
             return gn_op_backward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
     gn_op_backward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
+}
+
+template <int P = GN_PRECISION>
+__device__ static void gn_op_backward_block(const struct gn_model *m, const struct gn_buffers *b,
+                                            int32_t g, int32_t r0, int32_t r1,
+                                            const struct gn_block_smem &sm)
+{
+    const struct gn_group gr = m->groups[g];
+    gn_op_backward_block<P>(m, b, gr, g, r0, r1, sm);
 }
 
 /* The optimizer's rule on U entries of one thread: their gradients into
@@ -778,11 +809,10 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
  */
 template <int P = GN_PRECISION>
 __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
-                                          int32_t g, int32_t k0, int32_t k1,
-                                          const struct gn_optim_step &k,
+                                          const struct gn_group &gr, int32_t g, int32_t k0,
+                                          int32_t k1, const struct gn_optim_step &k,
                                           const struct gn_block_smem &sm)
 {
-    const struct gn_group gr = m->groups[g];
     const int32_t n = gr.width, rows = b->rows, tid = threadIdx.x;
     const float *dz = gn_dz(b, g);
     /* db[j] = sum over rows of dz[r][j] in row order: thread tid's columns'
@@ -934,6 +964,16 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
         GN_BLOCK_MARK(APPLY);
     }
     __syncthreads();
+}
+
+template <int P = GN_PRECISION>
+__device__ static void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
+                                          int32_t g, int32_t k0, int32_t k1,
+                                          const struct gn_optim_step &k,
+                                          const struct gn_block_smem &sm)
+{
+    const struct gn_group gr = m->groups[g];
+    gn_op_update_block<P>(m, b, gr, g, k0, k1, k, sm);
 }
 
 /* The growth statistic of g (stat.h) into groups[g].grad_std: thread i is

@@ -139,7 +139,24 @@ struct gn_cuda_ctl {
     X(GROW_LISTS, "grow_lists")                                                                    \
     X(GROW_DAGS, "grow_dags")                                                                      \
     X(PRUNE, "prune")                                                                              \
-    X(OTHER, "other")
+    X(OTHER, "other")                                                                              \
+    GN_CUDA_PROFILE_DIAG(X)
+
+/* A diagnostic build's extra phases (-DGN_DIAG_TWICE for both the C and
+ * the CUDA compiler, never the default; worker.cuh): a forward task's op
+ * run twice in a row, each run's steps counted apart, the first (c_, as
+ * every task runs) and the second (w_: its code and its data just used). */
+#ifdef GN_DIAG_TWICE
+#define GN_CUDA_PROFILE_DIAG(X)                                                                    \
+    X(C_GROUP, "c_group") X(C_BIAS, "c_bias") X(C_RECS, "c_recs") X(C_EDGES, "c_edges")            \
+    X(C_ISSUE, "c_issue") X(C_WAIT, "c_wait") X(C_STAGE, "c_loads") X(C_MATH, "c_math")           \
+    X(C_STORE, "c_store") X(W_GROUP, "w_group") X(W_BIAS, "w_bias") X(W_RECS, "w_recs")            \
+    X(W_EDGES, "w_edges") X(W_ISSUE, "w_issue") X(W_WAIT, "w_wait") X(W_STAGE, "w_loads")          \
+    X(W_MATH, "w_math") X(W_STORE, "w_store") X(C_ISSUE_A, "c_issue_a")                        \
+    X(W_ISSUE_A, "w_issue_a") X(C_VEC, "c_vec") X(W_VEC, "w_vec")
+#else
+#define GN_CUDA_PROFILE_DIAG(X)
+#endif
 
 enum gn_cuda_prof {
 #define GN_CUDA_PROF_ENUM(k, name) GN_CUDA_PROF_##k,

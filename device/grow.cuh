@@ -302,6 +302,14 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
         d->in_rec[p] = gn_edge_rec_of(m, m->in_list[p], false);
         d->out_rec[p] = gn_edge_rec_of(m, m->out_list[p], true);
     }
+    /* and the positions' records (state.cuh: gn_pos_rec) */
+    for (int32_t p = blockIdx.x * NT + tid; p < m->n_groups; p += gridDim.x * NT) {
+        struct gn_pos_rec r;
+        r.g = m->order[p];
+        r.gr = m->groups[r.g];
+        r.pad = 0;
+        d->pos_rec[p] = r;
+    }
     const struct gn_taskmap *tm = &d->tm;
     const uint32_t n = tm->total, G = gridDim.x, per = (n + G - 1) / G;
     const uint32_t lo = min(n, per * blockIdx.x), hi = min(n, lo + per);

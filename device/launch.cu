@@ -132,6 +132,7 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->upd_done, MG);
     P(h->in_rec, m->max_edges);
     P(h->out_rec, m->max_edges);
+    P(h->pos_rec, MG);
     /* pruning's scratch (prune.cuh): the maps, the parameter blocks and
      * their new offsets, and one copy of the largest array it compacts */
     const bool pruning = cfg->prune_threshold > 0.0f;

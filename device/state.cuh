@@ -22,6 +22,21 @@
 #include "queue.h"
 #include "taskgraph.h"
 
+/* The record of position p for the task path (worker.cuh): the group at
+ * order[p] and its record, in one 64-byte load where reading order[p] and
+ * then groups[order[p]] took two dependent ones, each an L2 round trip
+ * after the scheduler's fences (docs/PERF.md, ninth round). Derived data,
+ * as the lists' records are: rebuilt with the task DAGs whenever the order
+ * or a group's lists change (gn_dev_rebuild_dags), the model's arrays
+ * staying the rule. What the task math reads of a group (its kind, width,
+ * bias and lists) holds for a pass; grad_std and the pruning counters are
+ * not kept current here and nothing reads them here. */
+struct __align__(16) gn_pos_rec {
+    struct gn_group gr;
+    int32_t g, pad;
+};
+static_assert(sizeof(struct gn_pos_rec) == 64, "a position's record is one 64-byte load");
+
 struct gn_dev {
     struct gn_plan cfg;               /* the run plan (plan.h), fixed for the run */
     int32_t blocks;                   /* worker blocks of the launch */
@@ -57,6 +72,7 @@ struct gn_dev {
     int32_t *upd_pos;   /* (parts cap) position of each update part */
     int32_t *upd_rows;  /* (max_groups) input rows per update part, by slot */
     struct gn_edge_rec *in_rec, *out_rec; /* (max_edges) the lists' records (block_ops.cuh) */
+    struct gn_pos_rec *pos_rec;           /* (max_groups) the positions' records (below) */
     gn_atomic_u32 *upd_done; /* (max_groups) parts finished this step, by slot */
     uint32_t parts_cap;
 

@@ -19,10 +19,51 @@
 
 #include "state.cuh"
 /* the task math's phases go to the block's clock (thread 0) */
+#ifndef GN_DIAG_TWICE
 #define GN_BLOCK_MARK(phase)                                                                       \
     do {                                                                                           \
         if (threadIdx.x == 0) gn_dev_clock_mark(GN_CUDA_PROF_##phase);                             \
     } while (0)
+#else
+/*
+ * The diagnostic build (-DGN_DIAG_TWICE; docs/PERF.md, ninth round): every
+ * forward task runs its op twice in a row (it is idempotent: the same
+ * activations from the same inputs), each run's steps to their own phases
+ * (cuda_api.h, c_ and w_), finer than the ops' marks: the group's record,
+ * the bias, the edges' records, the edge table's barrier, the copies
+ * issued, waited for, the staging's barrier, the arithmetic, the stores.
+ * GN_BLOCK_DIAG's value is used so that thread 0 waits for the load that
+ * made it before reading the clock. The arithmetic touches only shared
+ * memory, so what the second run saves there is what having its code at
+ * hand saves.
+ */
+static __shared__ int gn_dev_diag_run; /* 0: not a forward; 1, 2: its first, second run */
+static __shared__ uint32_t gn_dev_diag_sink;
+#define GN_DIAG_PHASE(sub) (gn_dev_diag_run == 1 ? GN_CUDA_PROF_C_##sub : GN_CUDA_PROF_W_##sub)
+#define GN_BLOCK_MARK(phase)                                                                       \
+    do {                                                                                           \
+        if (threadIdx.x == 0)                                                                      \
+            gn_dev_clock_mark(!gn_dev_diag_run                          ? GN_CUDA_PROF_##phase     \
+                              : GN_CUDA_PROF_##phase == GN_CUDA_PROF_EDGES ? GN_DIAG_PHASE(EDGES) \
+                              : GN_CUDA_PROF_##phase == GN_CUDA_PROF_STAGE ? GN_DIAG_PHASE(STAGE) \
+                                                                           : GN_DIAG_PHASE(MATH)); \
+    } while (0)
+/* ... and a count: 1000 cycles to sub's phase for each of val's three
+ * bits (gn_block_vec_sm's: 1000, 2000, 4000 per task where every path is
+ * 16 bytes wide), not time */
+#define GN_BLOCK_DIAG_COUNT(sub, val)                                                              \
+    do {                                                                                           \
+        if (threadIdx.x == 0 && gn_dev_diag_run)                                                   \
+            gn_dev_clock_sm.cyc[GN_DIAG_PHASE(sub)] += 1000u * (uint32_t)(val);                    \
+    } while (0)
+#define GN_BLOCK_DIAG(sub, val)                                                                    \
+    do {                                                                                           \
+        if (threadIdx.x == 0 && gn_dev_diag_run) {                                                 \
+            gn_dev_diag_sink += (uint32_t)(val);                                                   \
+            gn_dev_clock_mark(GN_DIAG_PHASE(sub));                                                 \
+        }                                                                                          \
+    } while (0)
+#endif
 #include "block_ops.cuh"
 
 static_assert(GN_CUDA_PROF_FORWARD + GN_TASK_FORWARD == GN_CUDA_PROF_FORWARD &&
@@ -109,6 +150,7 @@ struct gn_dev_view {
     struct gn_buffers b;
     struct gn_taskmap tm;
     struct gn_dag dag;
+    const struct gn_pos_rec *pos_rec;
     const int32_t *upd_rows, *upd_base;
     gn_atomic_u32 *upd_done;
     int32_t tile, inject_stuck_step;
@@ -127,13 +169,14 @@ static __shared__ struct gn_dag_succ gn_dev_succ_sm;
  * the optimizer's step, at the step's rate and bias corrections (the
  * block's gn_dev_optim_sm, set at the step's start); the part that
  * finishes last computes the group's statistic. */
-__device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_smem &sm, int32_t g,
-                                     int32_t pos, int32_t part)
+__device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_smem &sm,
+                                     const struct gn_group &gr, int32_t g, int32_t pos,
+                                     int32_t part)
 {
     __shared__ int s_last;
     struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t KP = v.upd_rows[g];
-    gn_op_update_block(&v.m, &v.b, g, part * KP, (part + 1) * KP, gn_dev_optim_sm, sm);
+    gn_op_update_block(&v.m, &v.b, gr, g, part * KP, (part + 1) * KP, gn_dev_optim_sm, sm);
     if (threadIdx.x == 0) {
         const int32_t parts = v.upd_base[pos + 1] - v.upd_base[pos];
         __threadfence();
@@ -168,11 +211,15 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         v.b = d->b;
         v.tm = d->tm;
         v.dag = *dag;
+        v.pos_rec = d->pos_rec;
         v.upd_rows = d->upd_rows;
         v.upd_base = d->upd_base;
         v.upd_done = d->upd_done;
         v.tile = d->cfg.tile;
         v.inject_stuck_step = d->cfg.inject_stuck_step;
+#ifdef GN_DIAG_TWICE
+        gn_dev_diag_run = 0;
+#endif
     }
     __syncthreads();
     uint32_t next = GN_QUEUE_DONE; /* thread 0: the continuation */
@@ -189,9 +236,10 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         const uint32_t id = s_task;
         if (id == GN_QUEUE_DONE) break;
         /* the release's reads, while the task runs, by a thread of warp
-         * 1: its successors' span loaded beside the task's slot (order),
-         * the successors beside the group's record (in the op): two round
-         * trips in step with warp 0's three (slot, record, edges) */
+         * 1: its successors' span loaded beside the position's record,
+         * the successors beside the edges' records (in the op): two round
+         * trips in step with warp 0's two (the position's record, its
+         * edges) */
         const bool succ_reader = threadIdx.x == GN_DEV_SUCC_THREAD;
         struct gn_dag_span span = {0, 0};
         if (succ_reader) span = gn_dag_span_of(&v.dag, id);
@@ -201,7 +249,10 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             if (threadIdx.x == 0) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, id);
             break;
         }
-        const int32_t g = v.m.order[k.pos];
+        /* the group at the task's position and its record, one load
+         * (gn_pos_rec) */
+        const struct gn_pos_rec pr = v.pos_rec[k.pos];
+        const int32_t g = pr.g;
         if (succ_reader) gn_dag_succ_fill(&v.dag, span, &gn_dev_succ_sm);
         const int32_t r0 = k.tile * v.tile, r1 = min(v.b.rows, r0 + v.tile);
         /* the injected stuck task: the output's first forward tile of the
@@ -212,7 +263,20 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         switch (k.kind) {
         case GN_TASK_FORWARD:
             if (r0 < r1) {
-                gn_op_forward_block(&v.m, &v.b, g, r0, r1, sm);
+#ifdef GN_DIAG_TWICE
+                for (int run = 1; run <= 2; run++) {
+                    if (threadIdx.x == 0) gn_dev_diag_run = run;
+                    __syncthreads();
+                    gn_op_forward_block(&v.m, &v.b, pr.gr, g, r0, r1, sm);
+                    __syncthreads();
+                    if (threadIdx.x == 0) {
+                        gn_dev_clock_mark(GN_DIAG_PHASE(STORE));
+                        gn_dev_diag_run = 0;
+                    }
+                }
+#else
+                gn_op_forward_block(&v.m, &v.b, pr.gr, g, r0, r1, sm);
+#endif
                 if (g == GN_SLOT_OUTPUT) {
                     __syncthreads();
                     gn_op_loss_block(&v.m, &v.b, r0, r1);
@@ -220,9 +284,9 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             }
             break;
         case GN_TASK_BACKWARD:
-            if (r0 < r1) gn_op_backward_block(&v.m, &v.b, g, r0, r1, sm);
+            if (r0 < r1) gn_op_backward_block(&v.m, &v.b, pr.gr, g, r0, r1, sm);
             break;
-        case GN_TASK_UPDATE: gn_dev_update(d, sm, g, k.pos, k.tile); break;
+        case GN_TASK_UPDATE: gn_dev_update(d, sm, pr.gr, g, k.pos, k.tile); break;
         }
         __syncthreads();
         if (threadIdx.x == 0) {

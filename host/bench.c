@@ -156,7 +156,7 @@ int gn_bench_run(const char *graph, struct gn_settings *s, const struct gn_bench
         struct gn_profile prof;
         gn_trainer_profile(t, &prof);
         /* the workers' time by phase, per step and worker (whole run) */
-        char pj[1024] = "";
+        char pj[2048] = "";
         if (prof.phases > 0 && prof.workers > 0) {
             size_t at = (size_t)snprintf(pj, sizeof pj, ", \"worker_us_per_step\": {\"workers\": %d",
                                          prof.workers);

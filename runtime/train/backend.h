@@ -48,7 +48,7 @@ struct gn_counters {
 /* Where a backend's workers spent a run, by phase, each phase's time
  * summed over the workers (the cuda backend: its in-kernel counters; a
  * backend that keeps none leaves phases 0). */
-#define GN_PROFILE_MAX 20
+#define GN_PROFILE_MAX 40
 struct gn_profile {
     int32_t phases, workers;
     char name[GN_PROFILE_MAX][16];
