@@ -68,12 +68,16 @@ static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lane
  * the results stay bitwise the reference's.
  *
  * Where the output width divides the block (NT % n == 0) and the tile's
- * outputs fit in GN_BLOCK_Q registers per thread (GN_BLOCK_Q2 for a wide
- * group or a tall tile: each op is a template on the count, instantiated
- * twice), a thread keeps its outputs (one column, rows tid / n + q NT / n)
- * in registers for the whole task and loads the shared weight once per
- * column for all of them; else the accumulators live in shared memory
- * (acc), one output per thread per pass.
+ * outputs fit in GN_BLOCK_Q registers per thread (GN_BLOCK_Q0 for a short
+ * tile, GN_BLOCK_Q2 for a wide group or a tall one: each op is a template
+ * on the count, instantiated three times), a thread keeps its outputs (one
+ * column, rows tid / n + q NT / n) in registers for the whole task and
+ * loads the shared weight once per column for all of them; else the
+ * accumulators live in shared memory (acc), one output per thread per
+ * pass. The count is the smallest that holds the tile: an accumulator
+ * whose row is past the tile still costs its loads and multiply-adds,
+ * predicated off but issued (SASS), so 16 rows of 32 on four would spend
+ * half the arithmetic's instructions on nothing.
  */
 #define GN_BLOCK_NEDGE 64 /* edges read into the edge table at once */
 #ifndef GN_BLOCK_Q
@@ -81,6 +85,9 @@ static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lane
 #endif
 #ifndef GN_BLOCK_Q2
 #define GN_BLOCK_Q2 8 /* ... where GN_BLOCK_Q are too few */
+#endif
+#ifndef GN_BLOCK_Q0
+#define GN_BLOCK_Q0 2 /* ... where GN_BLOCK_Q0 are enough */
 #endif
 
 #ifndef GN_BLOCK_LOADS
@@ -481,11 +488,13 @@ __device__ static inline bool gn_block_regs(int32_t R, int32_t n, int32_t Q)
 }
 
 /* The accumulators per thread an op of R rows of width n is instantiated
- * with: GN_BLOCK_Q where that fits, else GN_BLOCK_Q2 where that fits (a
+ * with: GN_BLOCK_Q0 where that fits (a short tile, e.g. 16 rows of 32),
+ * else GN_BLOCK_Q where that fits, else GN_BLOCK_Q2 where that fits (a
  * wide group or a tall tile, e.g. 32 rows of 64 or 64 rows of 32), else
  * GN_BLOCK_Q with the shared-memory accumulators. */
 __device__ static inline int32_t gn_block_q_of(int32_t R, int32_t n)
 {
+    if (gn_block_regs(R, n, GN_BLOCK_Q0)) return GN_BLOCK_Q0;
     return !gn_block_regs(R, n, GN_BLOCK_Q) && gn_block_regs(R, n, GN_BLOCK_Q2) ? GN_BLOCK_Q2
                                                                                : GN_BLOCK_Q;
 }
@@ -593,9 +602,11 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
                                            const struct gn_group &gr, int32_t g, int32_t r0,
                                            int32_t r1, const struct gn_block_smem &sm)
 {
-    if constexpr (P == GN_PRECISION_FP32)
-        if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
-            return gn_op_forward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
+    if constexpr (P == GN_PRECISION_FP32) {
+        const int32_t q = gn_block_q_of(r1 - r0, gr.width);
+        if (q == GN_BLOCK_Q2) return gn_op_forward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
+        if (q == GN_BLOCK_Q0) return gn_op_forward_block_q<GN_BLOCK_Q0, P>(m, b, gr, g, r0, r1, sm);
+    }
     gn_op_forward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
 }
 
@@ -739,9 +750,11 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
                                             const struct gn_group &gr, int32_t g, int32_t r0,
                                             int32_t r1, const struct gn_block_smem &sm)
 {
-    if constexpr (P == GN_PRECISION_FP32)
-        if (gn_block_q_of(r1 - r0, gr.width) == GN_BLOCK_Q2)
-            return gn_op_backward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
+    if constexpr (P == GN_PRECISION_FP32) {
+        const int32_t q = gn_block_q_of(r1 - r0, gr.width);
+        if (q == GN_BLOCK_Q2) return gn_op_backward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
+        if (q == GN_BLOCK_Q0) return gn_op_backward_block_q<GN_BLOCK_Q0, P>(m, b, gr, g, r0, r1, sm);
+    }
     gn_op_backward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
 }
 
