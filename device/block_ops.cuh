@@ -75,9 +75,9 @@ static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lane
  * loads the shared weight once per column for all of them; else the
  * accumulators live in shared memory (acc), one output per thread per
  * pass. The count is the smallest that holds the tile: an accumulator
- * whose row is past the tile still costs its loads and multiply-adds,
- * predicated off but issued (SASS), so 16 rows of 32 on four would spend
- * half the arithmetic's instructions on nothing.
+ * whose row is past the tile still costs its loads and multiply-adds
+ * (gn_block_row), so 16 rows of 32 on four would spend half the
+ * arithmetic's instructions on nothing.
  */
 #define GN_BLOCK_NEDGE 64 /* edges read into the edge table at once */
 #ifndef GN_BLOCK_Q
@@ -499,6 +499,17 @@ __device__ static inline int32_t gn_block_q_of(int32_t R, int32_t n)
                                                                                : GN_BLOCK_Q;
 }
 
+/* The staged row accumulator q of the register path reads: its own row
+ * (rr + q step), or for an accumulator past the tile (R rows) the tile's
+ * last, so that the multiply-add loop has no predicate per accumulator
+ * (each was an ISETP and predicated loads and FFMAs, issued all the same:
+ * SASS) and its rows' addresses stay put across the loop. What such an
+ * accumulator sums is never stored (the stores test r < R). */
+__device__ static inline int32_t gn_block_row(int32_t rr, int32_t q, int32_t step, int32_t R)
+{
+    return min(rr + q * step, R - 1);
+}
+
 template <int Q, int P>
 __device__ static void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                              const struct gn_group &gr, int32_t g, int32_t r0,
@@ -549,20 +560,16 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
                     const float w2 = sw[(c + 2) * n + j], w3 = sw[(c + 3) * n + j];
 #pragma unroll
                     for (int32_t q = 0; q < Q; q++) {
-                        const int32_t r = rr + q * step;
-                        if (r < R) {
-                            const float4 a4 = *reinterpret_cast<const float4 *>(sa + r * lda + c);
-                            s[q] = MAC(MAC(MAC(MAC(s[q], a4.x, w0), a4.y, w1), a4.z, w2), a4.w, w3);
-                        }
+                        const float4 a4 =
+                            *reinterpret_cast<const float4 *>(sa + gn_block_row(rr, q, step, R) * lda + c);
+                        s[q] = MAC(MAC(MAC(MAC(s[q], a4.x, w0), a4.y, w1), a4.z, w2), a4.w, w3);
                     }
                 }
                 for (; c < cn; c++) {
                     const float wv = sw[c * n + j];
 #pragma unroll
-                    for (int32_t q = 0; q < Q; q++) {
-                        const int32_t r = rr + q * step;
-                        if (r < R) s[q] = MAC(s[q], sa[r * lda + c], wv);
-                    }
+                    for (int32_t q = 0; q < Q; q++)
+                        s[q] = MAC(s[q], sa[gn_block_row(rr, q, step, R) * lda + c], wv);
                 }
             } else {
                 for (int32_t i = tid; i < R * n; i += NT) {
@@ -697,23 +704,17 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
                             const float4 w4 = *reinterpret_cast<const float4 *>(sw + k * ld + c);
 #pragma unroll
                             for (int32_t q = 0; q < Q; q++) {
-                                const int32_t r = rr + q * step;
-                                if (r < R) {
-                                    const float4 a4 =
-                                        *reinterpret_cast<const float4 *>(sa + r * ld + c);
-                                    p[q] = MAC(MAC(MAC(MAC(p[q], a4.x, w4.x), a4.y, w4.y), a4.z,
-                                                   w4.z),
-                                               a4.w, w4.w);
-                                }
+                                const float4 a4 = *reinterpret_cast<const float4 *>(
+                                    sa + gn_block_row(rr, q, step, R) * ld + c);
+                                p[q] = MAC(MAC(MAC(MAC(p[q], a4.x, w4.x), a4.y, w4.y), a4.z, w4.z),
+                                           a4.w, w4.w);
                             }
                         }
                     for (; c < pe - c0; c++) {
                         const float wv = sw[k * ld + c];
 #pragma unroll
-                        for (int32_t q = 0; q < Q; q++) {
-                            const int32_t r = rr + q * step;
-                            if (r < R) p[q] = MAC(p[q], sa[r * ld + c], wv);
-                        }
+                        for (int32_t q = 0; q < Q; q++)
+                            p[q] = MAC(p[q], sa[gn_block_row(rr, q, step, R) * ld + c], wv);
                     }
 #pragma unroll
                     for (int32_t q = 0; q < Q; q++) t[q] = __fadd_rn(t[q], p[q]);
