@@ -510,6 +510,26 @@ __device__ static inline int32_t gn_block_row(int32_t rr, int32_t q, int32_t ste
     return min(rr + q * step, R - 1);
 }
 
+/* The forward's or the backward's instantiation for the accumulator count
+ * gn_block_q_of picks for the task (F0 for GN_BLOCK_Q0, F for GN_BLOCK_Q,
+ * F2 for GN_BLOCK_Q2), run: the one dispatch both ops share. The tensor
+ * cores' paths (P not fp32) have no accumulators of this kind: F. */
+typedef void (*gn_block_op_fn)(const struct gn_model *, const struct gn_buffers *,
+                               const struct gn_group &, int32_t, int32_t, int32_t,
+                               const struct gn_block_smem &);
+template <int P, gn_block_op_fn F0, gn_block_op_fn F, gn_block_op_fn F2>
+__device__ static inline void gn_block_run_q(const struct gn_model *m, const struct gn_buffers *b,
+                                             const struct gn_group &gr, int32_t g, int32_t r0,
+                                             int32_t r1, const struct gn_block_smem &sm)
+{
+    if constexpr (P == GN_PRECISION_FP32) {
+        const int32_t q = gn_block_q_of(r1 - r0, gr.width);
+        if (q == GN_BLOCK_Q2) return F2(m, b, gr, g, r0, r1, sm);
+        if (q == GN_BLOCK_Q0) return F0(m, b, gr, g, r0, r1, sm);
+    }
+    F(m, b, gr, g, r0, r1, sm);
+}
+
 template <int Q, int P>
 __device__ static void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                              const struct gn_group &gr, int32_t g, int32_t r0,
@@ -602,28 +622,16 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
     }
 }
 
-/* With g's record gr in hand (the persistent kernel's position records,
- * worker.cuh), or read here from the model. */
+/* gr: g's record, which the caller has in hand (the persistent kernel's
+ * position records, worker.cuh; the op tests read groups[g]), for this op
+ * and the backward and update ops alike. */
 template <int P = GN_PRECISION>
 __device__ static void gn_op_forward_block(const struct gn_model *m, const struct gn_buffers *b,
                                            const struct gn_group &gr, int32_t g, int32_t r0,
                                            int32_t r1, const struct gn_block_smem &sm)
 {
-    if constexpr (P == GN_PRECISION_FP32) {
-        const int32_t q = gn_block_q_of(r1 - r0, gr.width);
-        if (q == GN_BLOCK_Q2) return gn_op_forward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
-        if (q == GN_BLOCK_Q0) return gn_op_forward_block_q<GN_BLOCK_Q0, P>(m, b, gr, g, r0, r1, sm);
-    }
-    gn_op_forward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
-}
-
-template <int P = GN_PRECISION>
-__device__ static void gn_op_forward_block(const struct gn_model *m, const struct gn_buffers *b,
-                                           int32_t g, int32_t r0, int32_t r1,
-                                           const struct gn_block_smem &sm)
-{
-    const struct gn_group gr = m->groups[g];
-    gn_op_forward_block<P>(m, b, gr, g, r0, r1, sm);
+    gn_block_run_q<P, gn_op_forward_block_q<GN_BLOCK_Q0, P>, gn_op_forward_block_q<GN_BLOCK_Q, P>,
+                   gn_op_forward_block_q<GN_BLOCK_Q2, P>>(m, b, gr, g, r0, r1, sm);
 }
 
 __device__ static void gn_op_loss_block(const struct gn_model *m, const struct gn_buffers *b,
@@ -751,21 +759,8 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
                                             const struct gn_group &gr, int32_t g, int32_t r0,
                                             int32_t r1, const struct gn_block_smem &sm)
 {
-    if constexpr (P == GN_PRECISION_FP32) {
-        const int32_t q = gn_block_q_of(r1 - r0, gr.width);
-        if (q == GN_BLOCK_Q2) return gn_op_backward_block_q<GN_BLOCK_Q2, P>(m, b, gr, g, r0, r1, sm);
-        if (q == GN_BLOCK_Q0) return gn_op_backward_block_q<GN_BLOCK_Q0, P>(m, b, gr, g, r0, r1, sm);
-    }
-    gn_op_backward_block_q<GN_BLOCK_Q, P>(m, b, gr, g, r0, r1, sm);
-}
-
-template <int P = GN_PRECISION>
-__device__ static void gn_op_backward_block(const struct gn_model *m, const struct gn_buffers *b,
-                                            int32_t g, int32_t r0, int32_t r1,
-                                            const struct gn_block_smem &sm)
-{
-    const struct gn_group gr = m->groups[g];
-    gn_op_backward_block<P>(m, b, gr, g, r0, r1, sm);
+    gn_block_run_q<P, gn_op_backward_block_q<GN_BLOCK_Q0, P>, gn_op_backward_block_q<GN_BLOCK_Q, P>,
+                   gn_op_backward_block_q<GN_BLOCK_Q2, P>>(m, b, gr, g, r0, r1, sm);
 }
 
 /* The optimizer's rule on U entries of one thread: their gradients into
@@ -978,16 +973,6 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
         GN_BLOCK_MARK(APPLY);
     }
     __syncthreads();
-}
-
-template <int P = GN_PRECISION>
-__device__ static void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
-                                          int32_t g, int32_t k0, int32_t k1,
-                                          const struct gn_optim_step &k,
-                                          const struct gn_block_smem &sm)
-{
-    const struct gn_group gr = m->groups[g];
-    gn_op_update_block<P>(m, b, gr, g, k0, k1, k, sm);
 }
 
 /* The growth statistic of g (stat.h) into groups[g].grad_std: thread i is

@@ -44,20 +44,22 @@ static __device__ __forceinline__ void gn_opcheck_products(struct gn_model *m, s
                                            const struct gn_opcheck_args &a,
                                            const struct gn_block_smem &sm)
 {
+    /* the op's group's record, as the worker hands it in (its position's) */
+    const struct gn_group gr = m->groups[a.op == GN_OPCHECK_FORWARD_LOSS ? GN_SLOT_OUTPUT : a.g];
     switch (a.op) {
-    case GN_OPCHECK_FORWARD: gn_op_forward_block<P>(m, b, a.g, a.r0, a.r1, sm); break;
+    case GN_OPCHECK_FORWARD: gn_op_forward_block<P>(m, b, gr, a.g, a.r0, a.r1, sm); break;
     case GN_OPCHECK_FORWARD_LOSS:
         /* as the worker runs the output's forward task (worker.cuh) */
-        gn_op_forward_block<P>(m, b, GN_SLOT_OUTPUT, a.r0, a.r1, sm);
+        gn_op_forward_block<P>(m, b, gr, GN_SLOT_OUTPUT, a.r0, a.r1, sm);
         __syncthreads();
         gn_op_loss_block(m, b, a.r0, a.r1);
         break;
-    case GN_OPCHECK_BACKWARD: gn_op_backward_block<P>(m, b, a.g, a.r0, a.r1, sm); break;
+    case GN_OPCHECK_BACKWARD: gn_op_backward_block<P>(m, b, gr, a.g, a.r0, a.r1, sm); break;
     case GN_OPCHECK_UPDATE: {
         /* the step's constants computed here, on the device, as the
          * persistent kernel computes them at a step's start */
         const struct gn_optim_step k = gn_optim_at(&a.optim, a.step);
-        gn_op_update_block<P>(m, b, a.g, a.k0, a.k1, k, sm);
+        gn_op_update_block<P>(m, b, gr, a.g, a.k0, a.k1, k, sm);
         break;
     }
     }
