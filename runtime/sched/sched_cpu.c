@@ -283,6 +283,13 @@ void gn_sched_last_stats(const gn_sched *s, struct gn_sched_stats *out)
     *out = s->last;
 }
 
+void gn_sched_set_spin_limit(gn_sched *s, uint64_t spin_limit)
+{
+    /* the workers sleep between passes; the next pass's start publishes it */
+    s->spin_limit = spin_limit ? spin_limit : GN_QUEUE_SPIN_LIMIT;
+    s->queue.spin_limit = s->spin_limit;
+}
+
 int gn_sched_workers(const gn_sched *s)
 {
     return s->n_workers;

@@ -61,6 +61,10 @@ void gn_sched_last_stats(const gn_sched *sched, struct gn_sched_stats *out);
 
 int gn_sched_workers(const gn_sched *sched);
 
+/* The spins with no progress a wait of the next passes allows before it
+ * faults (0: the default, GN_QUEUE_SPIN_LIMIT). Between passes only. */
+void gn_sched_set_spin_limit(gn_sched *sched, uint64_t spin_limit);
+
 /* Stops and joins the workers. Safe on NULL. */
 void gn_sched_destroy(gn_sched *sched);
 
