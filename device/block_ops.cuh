@@ -40,7 +40,6 @@
  * a use of val: nothing elsewhere. */
 #ifndef GN_BLOCK_DIAG
 #define GN_BLOCK_DIAG(sub, val) ((void)0)
-#define GN_BLOCK_DIAG_COUNT(sub, val) ((void)0)
 #endif
 
 /* The precision of the forward, backward and update products this
@@ -562,7 +561,6 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
         for (int32_t c0 = 0; c0 < total; c0 += KS) {
             const int32_t cn = min(KS, total - c0);
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
-            GN_BLOCK_DIAG_COUNT(VEC, gn_block_vec_sm);
             gn_block_stage_cols(sm, ne, false, sa, lda, R, c0, cn, 0);
             GN_BLOCK_DIAG(ISSUE_A, 0);
             gn_block_stage_wrows(sm, ne, sw, c0, cn, n);

@@ -153,7 +153,7 @@ struct gn_cuda_ctl {
     X(C_STORE, "c_store") X(W_GROUP, "w_group") X(W_BIAS, "w_bias") X(W_RECS, "w_recs")            \
     X(W_EDGES, "w_edges") X(W_ISSUE, "w_issue") X(W_WAIT, "w_wait") X(W_STAGE, "w_loads")          \
     X(W_MATH, "w_math") X(W_STORE, "w_store") X(C_ISSUE_A, "c_issue_a")                        \
-    X(W_ISSUE_A, "w_issue_a") X(C_VEC, "c_vec") X(W_VEC, "w_vec")
+    X(W_ISSUE_A, "w_issue_a")
 #else
 #define GN_CUDA_PROFILE_DIAG(X)
 #endif

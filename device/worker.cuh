@@ -48,14 +48,6 @@ static __shared__ uint32_t gn_dev_diag_sink;
                               : GN_CUDA_PROF_##phase == GN_CUDA_PROF_STAGE ? GN_DIAG_PHASE(STAGE) \
                                                                            : GN_DIAG_PHASE(MATH)); \
     } while (0)
-/* ... and a count: 1000 cycles to sub's phase for each of val's three
- * bits (gn_block_vec_sm's: 1000, 2000, 4000 per task where every path is
- * 16 bytes wide), not time */
-#define GN_BLOCK_DIAG_COUNT(sub, val)                                                              \
-    do {                                                                                           \
-        if (threadIdx.x == 0 && gn_dev_diag_run)                                                   \
-            gn_dev_clock_sm.cyc[GN_DIAG_PHASE(sub)] += 1000u * (uint32_t)(val);                    \
-    } while (0)
 #define GN_BLOCK_DIAG(sub, val)                                                                    \
     do {                                                                                           \
         if (threadIdx.x == 0 && gn_dev_diag_run) {                                                 \

@@ -98,6 +98,12 @@
  * the device (1 us __nanosleep) about one second. */
 #define GN_QUEUE_SPIN_LIMIT (1ull << 20)
 
+/* The spin limit a queue takes for one asked: 0 is the default. */
+GN_HD uint64_t gn_queue_spin_limit_of(uint64_t asked)
+{
+    return asked ? asked : GN_QUEUE_SPIN_LIMIT;
+}
+
 struct gn_queue {
     gn_atomic_u32 head; /* next consumer ticket */
     uint32_t pad_head_[15];
@@ -152,7 +158,7 @@ GN_HD void gn_queue_init(struct gn_queue *q, gn_atomic_u64 *slots, uint32_t capa
     q->total = 0;
     q->capacity = capacity;
     q->pass = 0;
-    q->spin_limit = spin_limit ? spin_limit : GN_QUEUE_SPIN_LIMIT;
+    q->spin_limit = gn_queue_spin_limit_of(spin_limit);
     q->slots = slots;
     q->roots = NULL;
     q->n_roots = 0;

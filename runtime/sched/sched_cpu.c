@@ -143,7 +143,7 @@ enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *s
     memset(s, 0, size);
     s->n_workers = threads;
     s->main_works = settings->main_works ? 1 : 0;
-    s->spin_limit = settings->spin_limit ? settings->spin_limit : GN_QUEUE_SPIN_LIMIT;
+    s->spin_limit = gn_queue_spin_limit_of(settings->spin_limit);
     gn_queue_init(&s->queue, NULL, 0, s->spin_limit);
     s->workers = aligned_alloc(64, (size_t)threads * sizeof *s->workers);
     if (!s->workers) {
@@ -286,7 +286,7 @@ void gn_sched_last_stats(const gn_sched *s, struct gn_sched_stats *out)
 void gn_sched_set_spin_limit(gn_sched *s, uint64_t spin_limit)
 {
     /* the workers sleep between passes; the next pass's start publishes it */
-    s->spin_limit = spin_limit ? spin_limit : GN_QUEUE_SPIN_LIMIT;
+    s->spin_limit = gn_queue_spin_limit_of(spin_limit);
     s->queue.spin_limit = s->spin_limit;
 }
 
