@@ -529,6 +529,33 @@ __device__ static inline void gn_block_run_q(const struct gn_model *m, const str
     F(m, b, gr, g, r0, r1, sm);
 }
 
+/* The forward's register path over one staged chunk of cn columns: s[q]
+ * (row rr + q step of the tile, column j) += the chunk's inputs (sa,
+ * stride lda) times its weight rows (sw, n wide), column by column in
+ * order. Each weight is loaded once for the Q rows. */
+template <int Q>
+__device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *sa, int32_t lda,
+                                                    const float *sw, int32_t n, int32_t cn,
+                                                    int32_t j, int32_t rr, int32_t step, int32_t R)
+{
+    int32_t c = 0;
+    for (; c + 4 <= cn; c += 4) {
+        const float w0 = sw[c * n + j], w1 = sw[(c + 1) * n + j];
+        const float w2 = sw[(c + 2) * n + j], w3 = sw[(c + 3) * n + j];
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) {
+            const float4 a4 =
+                *reinterpret_cast<const float4 *>(sa + gn_block_row(rr, q, step, R) * lda + c);
+            s[q] = MAC(MAC(MAC(MAC(s[q], a4.x, w0), a4.y, w1), a4.z, w2), a4.w, w3);
+        }
+    }
+    for (; c < cn; c++) {
+        const float wv = sw[c * n + j];
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) s[q] = MAC(s[q], sa[gn_block_row(rr, q, step, R) * lda + c], wv);
+    }
+}
+
 template <int Q, int P>
 __device__ static void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                              const struct gn_group &gr, int32_t g, int32_t r0,
@@ -572,23 +599,7 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
             if constexpr (mma) {
                 gn_mma_block<P>(sm.acc, n, sa, lda, 1, sw, n, 1, R, n, cn);
             } else if (regs) {
-                int32_t c = 0;
-                for (; c + 4 <= cn; c += 4) {
-                    const float w0 = sw[c * n + j], w1 = sw[(c + 1) * n + j];
-                    const float w2 = sw[(c + 2) * n + j], w3 = sw[(c + 3) * n + j];
-#pragma unroll
-                    for (int32_t q = 0; q < Q; q++) {
-                        const float4 a4 =
-                            *reinterpret_cast<const float4 *>(sa + gn_block_row(rr, q, step, R) * lda + c);
-                        s[q] = MAC(MAC(MAC(MAC(s[q], a4.x, w0), a4.y, w1), a4.z, w2), a4.w, w3);
-                    }
-                }
-                for (; c < cn; c++) {
-                    const float wv = sw[c * n + j];
-#pragma unroll
-                    for (int32_t q = 0; q < Q; q++)
-                        s[q] = MAC(s[q], sa[gn_block_row(rr, q, step, R) * lda + c], wv);
-                }
+                gn_block_forward_regs<Q>(s, sa, lda, sw, n, cn, j, rr, step, R);
             } else {
                 for (int32_t i = tid; i < R * n; i += NT) {
                     const int32_t r = i / n, jj = i % n;
