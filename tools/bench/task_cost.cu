@@ -17,10 +17,13 @@
  *
  * Each variant's outputs are compared with the op's (same bits).
  *
+ * A CUDA build makes it (tools/bench/meson.build): BUILD/tools/bench/task_cost
+ * on the GPU machine prints the table. By hand:
+ *
  *   nvcc -O3 -arch=sm_90 -fmad=false --expt-relaxed-constexpr -DGN_CUDA_ARCH_BUILT=90 \
  *     -Iruntime/base -Iruntime/model -Iruntime/sched -Iruntime/stats -Iruntime/train \
  *     -Iruntime/formats -Iinclude -I. -IBUILD -o task_cost tools/bench/task_cost.cu
- *   ./task_cost        (BUILD: a configured build folder, for gn_config.h)
+ *   (BUILD: a configured build folder, for gn_config.h)
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -106,7 +109,7 @@ enum { T_ISSUE, T_WAIT, T_STAGE, T_MATH, T_N };
 
 struct tc_args {
     const float *const *ptr; /* (2 NE) the sources, then the weight blocks */
-    float *out;       /* (blocks, NT, 8) the accumulators, for the check */
+    float *out;       /* (blocks, at most NT 8 floats) each block's R x S outputs, compared */
     long long *times; /* (blocks, REPS, T_N + 2) */
     int32_t R, stage_mode, math_mode;
 };
