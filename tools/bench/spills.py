@@ -1,0 +1,109 @@
+#!/usr/bin/env python3
+"""What ptxas gives each persistent-kernel entry: registers, stack, spills.
+
+    tools/bench/spills.py BUILD_DIR [--json] [SOURCE ...]
+
+Recompiles the kernel's translation units (default: every device/kernel*.cu
+of BUILD_DIR's compile_commands.json) with the build's own nvcc command,
+to a cubin with `-Xptxas -v`, and prints one row per kernel entry. No GPU
+needed; about 15-30 s a unit.
+
+Why: the persistent kernel is one function at its register limit (128 a
+thread for two blocks an SM, 255 for one); a change of a few live values
+in the inlined task math can move ptxas's spills into hot loops elsewhere,
+which cost 5-20% of a step in docs/PERF.md's tenth round while the change
+itself saved time where it was made. Run this before and after a change to
+the device code (and keep the first output) to see such a move before a
+device call does; equal spill figures are no proof of equal code, different
+ones are a reason to measure everything, not only the changed op.
+"""
+import argparse
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
+import tempfile
+
+ROW = re.compile(r"Function properties for (\w+)")
+FRAME = re.compile(r"(\d+) bytes stack frame, (\d+) bytes spill stores, (\d+) bytes spill loads")
+REGS = re.compile(r"Used (\d+) registers")
+
+
+def cubin_command(entry, out):
+    """The build's command for entry, compiling to a cubin with ptxas -v."""
+    args = shlex.split(entry["command"]) if "command" in entry else list(entry["arguments"])
+    kept = []
+    skip = False
+    for a in args:
+        if skip:
+            skip = False
+            continue
+        if a in ("-o", "-MF", "-MT", "-MQ", "-odir"):
+            skip = True
+            continue
+        if a in ("-c", "-MD", "-MMD") or a.startswith("-M"):
+            continue
+        kept.append(a)
+    return kept + ["-cubin", "-o", out, "-Xptxas", "-v"]
+
+
+def entries_of(text):
+    """(name, registers, stack, spill stores, spill loads) of each kernel entry."""
+    rows = []
+    lines = text.splitlines()
+    for i, line in enumerate(lines):
+        m = ROW.search(line)
+        if not m or not m.group(1).startswith("gn_persistent_kernel"):
+            continue
+        f = FRAME.search(lines[i + 1]) if i + 1 < len(lines) else None
+        r = REGS.search(lines[i + 2]) if i + 2 < len(lines) else None
+        if f:
+            rows.append({"entry": m.group(1), "registers": int(r.group(1)) if r else None,
+                         "stack": int(f.group(1)), "spill_stores": int(f.group(2)),
+                         "spill_loads": int(f.group(3))})
+    return rows
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("build", help="a configured CUDA build folder (has compile_commands.json)")
+    ap.add_argument("sources", nargs="*", help="units to compile (default: device/kernel*.cu)")
+    ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    a = ap.parse_args()
+    cc = os.path.join(a.build, "compile_commands.json")
+    if not os.path.exists(cc):
+        sys.exit("spills.py: %s has no compile_commands.json: not a configured build folder" % a.build)
+    with open(cc) as f:
+        db = json.load(f)
+    want = [os.path.basename(s) for s in a.sources]
+    units = [e for e in db if re.search(r"device/kernel[^/]*\.cu$", e["file"])
+             and (not want or os.path.basename(e["file"]) in want)]
+    if not units:
+        sys.exit("spills.py: no device/kernel*.cu in %s (a build without CUDA?)" % cc)
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, e in enumerate(units):
+            name = os.path.basename(e["file"])
+            print("spills.py: %s (%d of %d)" % (name, i + 1, len(units)), file=sys.stderr)
+            cmd = cubin_command(e, os.path.join(tmp, name + ".cubin"))
+            p = subprocess.run(cmd, cwd=e["directory"], capture_output=True, text=True)
+            if p.returncode != 0:
+                sys.exit("spills.py: %s failed:\n%s" % (name, p.stderr[-2000:]))
+            for r in entries_of(p.stdout + p.stderr):
+                r["unit"] = name
+                rows.append(r)
+    if a.json:
+        json.dump(rows, sys.stdout, indent=1)
+        print()
+        return
+    print("| unit | entry | registers | stack frame | spill stores | spill loads |")
+    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print("| %s | %s | %s | %d | %d | %d |" % (r["unit"], r["entry"], r["registers"], r["stack"],
+                                                 r["spill_stores"], r["spill_loads"]))
+
+
+if __name__ == "__main__":
+    main()
