@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
 """What ptxas gives each persistent-kernel entry: registers, stack, spills.
 
-    tools/bench/spills.py BUILD_DIR [--json] [SOURCE ...]
+    tools/bench/spills.py BUILD_DIR [--json] [--all] [SOURCE ...]
 
 Recompiles the kernel's translation units (default: every device/kernel*.cu
 of BUILD_DIR's compile_commands.json) with the build's own nvcc command,
-to a cubin with `-Xptxas -v`, and prints one row per kernel entry. No GPU
-needed; about 15-30 s a unit.
+to a cubin with `-Xptxas -v`, and prints one row per kernel entry (with
+--all, per function ptxas reports: the entries and every function not
+inlined, e.g. growth's). No GPU needed; about 15-30 s a unit.
 
 Why: the persistent kernel is one function at its register limit (128 a
 thread for two blocks an SM, 255 for one); a change of a few live values
@@ -49,18 +50,33 @@ def cubin_command(entry, out):
     return kept + ["-cubin", "-o", out, "-Xptxas", "-v"]
 
 
-def entries_of(text):
-    """(name, registers, stack, spill stores, spill loads) of each kernel entry."""
+INTERNAL = re.compile(r"_ZN\d+_INTERNAL_[0-9a-f]+_\d+_\w+?_cu_[0-9a-f]{8}(\d+)(\w+)")
+
+
+def short_name(name):
+    """A function in an anonymous namespace by its own name (templates keep
+    their mangled arguments)."""
+    m = INTERNAL.match(name)
+    if not m:
+        return name
+    n = int(m.group(1))
+    return m.group(2)[:n] + (" " + m.group(2)[n:] if len(m.group(2)) > n else "")
+
+
+def entries_of(text, every=False):
+    """(name, registers, stack, spill stores, spill loads) of each kernel
+    entry (every: of each function ptxas reports; registers only for
+    entries)."""
     rows = []
     lines = text.splitlines()
     for i, line in enumerate(lines):
         m = ROW.search(line)
-        if not m or not m.group(1).startswith("gn_persistent_kernel"):
+        if not m or not (every or m.group(1).startswith("gn_persistent_kernel")):
             continue
         f = FRAME.search(lines[i + 1]) if i + 1 < len(lines) else None
         r = REGS.search(lines[i + 2]) if i + 2 < len(lines) else None
         if f:
-            rows.append({"entry": m.group(1), "registers": int(r.group(1)) if r else None,
+            rows.append({"entry": short_name(m.group(1)), "registers": int(r.group(1)) if r else None,
                          "stack": int(f.group(1)), "spill_stores": int(f.group(2)),
                          "spill_loads": int(f.group(3))})
     return rows
@@ -71,7 +87,9 @@ def main():
     ap.add_argument("build", help="a configured CUDA build folder (has compile_commands.json)")
     ap.add_argument("sources", nargs="*", help="units to compile (default: device/kernel*.cu)")
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
-    a = ap.parse_args()
+    ap.add_argument("--all", action="store_true",
+                    help="every function ptxas reports, not only the kernel entries")
+    a = ap.parse_intermixed_args()
     cc = os.path.join(a.build, "compile_commands.json")
     if not os.path.exists(cc):
         sys.exit("spills.py: %s has no compile_commands.json: not a configured build folder" % a.build)
@@ -91,7 +109,7 @@ def main():
             p = subprocess.run(cmd, cwd=e["directory"], capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit("spills.py: %s failed:\n%s" % (name, p.stderr[-2000:]))
-            for r in entries_of(p.stdout + p.stderr):
+            for r in entries_of(p.stdout + p.stderr, a.all):
                 r["unit"] = name
                 rows.append(r)
     if a.json:
@@ -101,8 +119,9 @@ def main():
     print("| unit | entry | registers | stack frame | spill stores | spill loads |")
     print("| --- | --- | ---: | ---: | ---: | ---: |")
     for r in rows:
-        print("| %s | %s | %s | %d | %d | %d |" % (r["unit"], r["entry"], r["registers"], r["stack"],
-                                                 r["spill_stores"], r["spill_loads"]))
+        print("| %s | %s | %s | %d | %d | %d |" % (r["unit"], r["entry"],
+                                                 "-" if r["registers"] is None else r["registers"],
+                                                 r["stack"], r["spill_stores"], r["spill_loads"]))
 
 
 if __name__ == "__main__":
