@@ -12,9 +12,9 @@
 # Order, so that a tight time box cuts the least useful runs: genet-rt cuda
 # for every workload and the growth on/off pair, serial on `layered` (the
 # speed target's cuda-over-serial ratio, side by side in one run), then the
-# PyTorch contenders, then serial on the rest, then cpu, then torch.compile. Every command runs
-# under `timeout`; once TIME_BUDGET_S has passed, later runs are skipped and
-# the table says so.
+# PyTorch contenders, then serial on the rest, then cpu, then
+# torch.compile. Every command runs under `timeout`; once TIME_BUDGET_S has
+# passed, later runs are skipped and the table says so.
 #
 # Environment (arguments win over GENET and OUT):
 #   GENET            genet-rt binary (default .carry/bin/genet-rt)
