@@ -44,7 +44,7 @@ def cubin_command(entry, out):
         if a in ("-o", "-MF", "-MT", "-MQ", "-odir"):
             skip = True
             continue
-        if a in ("-c", "-MD", "-MMD") or a.startswith("-M"):
+        if a == "-c" or a.startswith("-M"):
             continue
         kept.append(a)
     return kept + ["-cubin", "-o", out, "-Xptxas", "-v"]
