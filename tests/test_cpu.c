@@ -41,7 +41,14 @@ static int64_t compare_backends(const struct gn_data *train, const struct gn_dat
     gn_trainer *ref;
     s.backend = GN_BACKEND_SERIAL;
     assert_int_equal(gn_trainer_open(&ref, &s, train, test, graph), GN_OK);
-    assert_int_equal(gn_trainer_run(ref, NULL, NULL), GN_OK);
+    /* A random network may die (numguard.h: back at chance with dead
+     * groups): the run then stops with GN_ERR_NUMERIC at an epoch's end,
+     * which is an outcome the backends must share like any other. */
+    const enum gn_status ref_status = gn_trainer_run(ref, NULL, NULL);
+    if (ref_status != GN_OK) {
+        assert_int_equal(ref_status, GN_ERR_NUMERIC);
+        print_message("serial: %s\n", gn_error_message());
+    }
     struct gn_progress pr;
     gn_trainer_progress(ref, &pr);
     const int threads[] = {1, 2, 3, 8};
@@ -52,7 +59,7 @@ static int64_t compare_backends(const struct gn_data *train, const struct gn_dat
         c.tile = i == 2 ? 5 : 0; /* an odd tile size: short last tile */
         gn_trainer *t;
         assert_int_equal(gn_trainer_open(&t, &c, train, test, graph), GN_OK);
-        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), ref_status);
         struct gn_progress pc;
         gn_trainer_progress(t, &pc);
         print_message("threads %d: loss %.6f/%.6f test acc %.4f/%.4f groups %d/%d dup %lld\n",
@@ -63,6 +70,8 @@ static int64_t compare_backends(const struct gn_data *train, const struct gn_dat
         assert_int_equal(pc.duplications, pr.duplications);
         assert_int_equal(pc.refused, pr.refused);
         assert_int_equal(pc.pruned, pr.pruned);
+        assert_int_equal(pc.step, pr.step);
+        assert_int_equal(pc.died, pr.died);
         assert_memory_equal(&pc.loss, &pr.loss, sizeof pc.loss);
         assert_memory_equal(&pc.test_accuracy, &pr.test_accuracy, sizeof pc.test_accuracy);
         /* Same network position by position: parameters compared block by
