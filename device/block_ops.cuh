@@ -648,26 +648,8 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
 {
     const int32_t C = m->classes;
     const float inv = 1.0f / (float)b->rows;
-    for (int32_t r = r0 + (int32_t)threadIdx.x; r < r1; r += NT) {
-        const float *z = gn_act(b, GN_SLOT_OUTPUT) + (int64_t)r * C;
-        float *dz = gn_dz(b, GN_SLOT_OUTPUT) + (int64_t)r * C;
-        int32_t best = 0;
-        float mx = z[0];
-        for (int32_t c = 1; c < C; c++)
-            if (z[c] > mx) mx = z[c], best = c;
-        float sum = 0.0f;
-        for (int32_t c = 0; c < C; c++) {
-            float ex = gn_expf(__fsub_rn(z[c], mx));
-            dz[c] = ex;
-            sum += ex;
-        }
-        const int32_t y = b->y[r];
-        b->row_loss[r] = __fsub_rn(gn_logf(sum), __fsub_rn(z[y], mx));
-        b->row_hit[r] = best == y;
-        const float is = 1.0f / sum;
-        for (int32_t c = 0; c < C; c++)
-            dz[c] = __fmul_rn(__fsub_rn(__fmul_rn(dz[c], is), c == y ? 1.0f : 0.0f), inv);
-    }
+    for (int32_t r = r0 + (int32_t)threadIdx.x; r < r1; r += NT)
+        gn_loss_row(b, C, r, inv);
 }
 
 template <int Q, int P>

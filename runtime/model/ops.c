@@ -104,27 +104,9 @@ GN_OPS_FMA_CLONES void gn_op_forward(const struct gn_model *m, const struct gn_b
 void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0, int32_t r1)
 {
     const int32_t C = m->classes;
-    const float *logits = gn_act(b, GN_SLOT_OUTPUT);
-    float *dz = gn_dz(b, GN_SLOT_OUTPUT);
     const float inv = 1.0f / (float)(b->loss_rows > 0 ? b->loss_rows : b->rows);
-    for (int32_t r = r0; r < r1; r++) {
-        const float *z = logits + (int64_t)r * C;
-        float *d = dz + (int64_t)r * C;
-        int32_t best = 0;
-        float mx = z[0];
-        for (int32_t c = 1; c < C; c++)
-            if (z[c] > mx) mx = z[c], best = c;
-        float sum = 0.0f;
-        for (int32_t c = 0; c < C; c++) {
-            d[c] = gn_expf(z[c] - mx);
-            sum += d[c];
-        }
-        const int32_t y = b->y[r];
-        b->row_loss[r] = gn_logf(sum) - (z[y] - mx);
-        b->row_hit[r] = best == y;
-        const float is = 1.0f / sum;
-        for (int32_t c = 0; c < C; c++) d[c] = (d[c] * is - (c == y ? 1.0f : 0.0f)) * inv;
-    }
+    for (int32_t r = r0; r < r1; r++)
+        gn_loss_row(b, C, r, inv);
 }
 
 GN_OPS_FMA_CLONES void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,

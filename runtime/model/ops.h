@@ -24,6 +24,7 @@
 
 #include <stdint.h>
 
+#include "mathf.h"
 #include "model.h"
 #include "optim.h"
 
@@ -44,7 +45,7 @@ struct gn_buffers {
     /* The rows the loss is a mean over: 0 means rows (every backend but
      * one); --ranks gives each rank's buffer the global minibatch's rows,
      * so its dz(output) is the single-rank run's. Host reference only: the
-     * device's gn_op_loss_block divides by rows. Last, so the fields the
+     * device's gn_op_loss_block divides by rows (both run gn_loss_row). Last, so the fields the
      * device reads keep their offsets. */
     int32_t loss_rows;
 };
@@ -73,6 +74,33 @@ void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t
 /* Softmax cross-entropy on the output logits for rows [r0, r1): row_loss,
  * row_hit, and dz(output) = (softmax - onehot) / rows (loss_rows when set). */
 void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0, int32_t r1);
+
+/* The loss's rule for row r, which gn_op_loss and the device's loss task
+ * both run: softmax cross-entropy of the output's C logits against the
+ * row's label (the maximum subtracted first, the exponentials summed in
+ * class order) into row_loss[r]; row_hit[r] = 1 when the first maximum is
+ * at the label; dz(output)[r][c] = (softmax_c - [c == label]) * inv. */
+GN_HD void gn_loss_row(const struct gn_buffers *b, int32_t C, int32_t r, float inv)
+{
+    const float *z = gn_act(b, GN_SLOT_OUTPUT) + (int64_t)r * C;
+    float *dz = gn_dz(b, GN_SLOT_OUTPUT) + (int64_t)r * C;
+    int32_t best = 0;
+    float mx = z[0];
+    for (int32_t c = 1; c < C; c++)
+        if (z[c] > mx) mx = z[c], best = c;
+    float sum = 0.0f;
+    for (int32_t c = 0; c < C; c++) {
+        const float ex = gn_expf(GN_FSUB(z[c], mx));
+        dz[c] = ex;
+        sum += ex;
+    }
+    const int32_t y = b->y[r];
+    b->row_loss[r] = GN_FSUB(gn_logf(sum), GN_FSUB(z[y], mx));
+    b->row_hit[r] = best == y;
+    const float is = 1.0f / sum;
+    for (int32_t c = 0; c < C; c++)
+        dz[c] = GN_FMUL(GN_FSUB(GN_FMUL(dz[c], is), c == y ? 1.0f : 0.0f), inv);
+}
 
 /* dz(g) for rows [r0, r1) of a hidden group: the error pulled from its
  * successors through the outgoing weights, masked by ReLU'. */
