@@ -40,7 +40,8 @@ extern "C" void gn_device_query(struct gn_device_info *info)
                  cudaGetErrorString(e));
         return;
     }
-    snprintf(info->name, sizeof info->name, "%s", p.name);
+    /* a name longer than the field is cut (the driver's is 256 bytes) */
+    snprintf(info->name, sizeof info->name, "%.*s", (int)sizeof info->name - 1, p.name);
     info->major = p.major;
     info->minor = p.minor;
     info->sm_count = p.multiProcessorCount;
@@ -51,17 +52,17 @@ extern "C" void gn_device_query(struct gn_device_info *info)
     int cc = p.major * 10 + p.minor;
     if (cc < GN_CUDA_ARCH_BUILT) {
         snprintf(info->reason, sizeof info->reason,
-                 "%s has compute capability %d.%d; this build targets sm_%d "
+                 "%.128s has compute capability %d.%d; this build targets sm_%d "
                  "(reconfigure with -Dgpu_arch=%d)",
                  p.name, p.major, p.minor, GN_CUDA_ARCH_BUILT, cc);
         return;
     }
     if (!coop) {
-        snprintf(info->reason, sizeof info->reason, "%s does not support cooperative launch",
+        snprintf(info->reason, sizeof info->reason, "%.128s does not support cooperative launch",
                  p.name);
         return;
     }
     info->usable = 1;
-    snprintf(info->reason, sizeof info->reason, "%s (sm_%d, %d SMs, %.0f GiB)", p.name, cc,
+    snprintf(info->reason, sizeof info->reason, "%.128s (sm_%d, %d SMs, %.0f GiB)", p.name, cc,
              p.multiProcessorCount, (double)p.totalGlobalMem / (1 << 30));
 }

@@ -356,7 +356,7 @@ static void *run_main(void *arg)
             s = gn_queue_pop(r->q, &task, &w);
             if (s != GN_OK || task == GN_QUEUE_DONE)
                 break;
-            struct gn_dag_succ succ;
+            struct gn_dag_succ succ = {0}; /* filled when read_ahead, the only case it is read */
             if (r->read_ahead)
                 gn_dag_succ_fill(r->d, gn_dag_span_of(r->d, task), &succ);
             gn_atomic_store_relaxed_u64(&r->start[task],

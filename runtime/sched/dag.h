@@ -77,10 +77,11 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
 /* Successors released per batch: their decrements issue back to back. */
 #define GN_DAG_BATCH 8u
 
-/* A loop over a whole batch, unrolled (gn_dag_release_succ). */
+/* A loop over a whole batch, unrolled (gn_dag_release_succ); not in the
+ * host pass of CUDA sources, whose front end knows no GCC pragmas. */
 #if defined(__CUDA_ARCH__)
 #define GN_DAG_UNROLL _Pragma("unroll")
-#elif defined(__GNUC__) && !defined(__clang__)
+#elif defined(__GNUC__) && !defined(__clang__) && !defined(__CUDACC__)
 #define GN_DAG_UNROLL _Pragma("GCC unroll 8")
 #else
 #define GN_DAG_UNROLL
