@@ -29,6 +29,8 @@
 #include "stats.h"
 
 #define FOLLOW_POLL_NS 50000000L
+/* how long a ring that is being made is waited for */
+#define OPEN_WAIT_NS 2000000000L
 #define DEFAULT_LAST 10
 
 /* ---- human units ---- */
@@ -306,7 +308,8 @@ static const char *usage_text =
     "ring buffer in POSIX shared memory (/dev/shm/NAME). NAME is the name the run\n"
     "printed at start (--stats-ring; \"genet-<pid>\" by default, the \"genet-\" may\n"
     "be left out); a PID means that process's default ring. The ring is opened\n"
-    "read-only and the run is never slowed down by a reader.\n"
+    "read-only and the run is never slowed down by a reader; one that its run\n"
+    "is still making is waited for, up to 2 s.\n"
     "\n"
     "options:\n"
     "  -n N          print the last N records (default %d; fewer if the ring holds\n"
@@ -464,7 +467,8 @@ static int cmd_show(const char *arg, long last, int follow, int json)
 {
     struct gn_ring_reader *r;
     struct gn_ring_info info;
-    if (gn_ring_open(arg, &r) != GN_OK) {
+    /* a run that has just started may still be making its ring */
+    if (gn_ring_open_wait(arg, OPEN_WAIT_NS, &r) != GN_OK) {
         fprintf(stderr, "genet-stat: %s\n", gn_error_message());
         return 1;
     }

@@ -520,6 +520,104 @@ static void test_open_errors(void **state)
     unlink_name(name);
 }
 
+
+/* A writer that makes its object, then fills it after a pause (as
+ * gn_ring_create does, with the pause made long). */
+struct slow_maker {
+    const char *name;
+    const unsigned char *image; /* a whole ring's bytes, magic included */
+    size_t size;
+    long pause_ns;
+};
+
+static void *slow_make(void *arg)
+{
+    const struct slow_maker *w = arg;
+    char path[160];
+    snprintf(path, sizeof path, "/%s", w->name);
+    const struct timespec pause = {w->pause_ns / 1000000000L, w->pause_ns % 1000000000L};
+    nanosleep(&pause, NULL);
+    int fd = shm_open(path, O_RDWR, 0);
+    if (fd < 0 || ftruncate(fd, (off_t)w->size) != 0)
+        return (void *)1;
+    unsigned char *p = mmap(NULL, w->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    close(fd);
+    if (p == MAP_FAILED)
+        return (void *)1;
+    nanosleep(&pause, NULL); /* full size, magic still 0 */
+    const size_t m = offsetof(struct gn_ring_header, magic);
+    memcpy(p + m + 8, w->image + m + 8, w->size - m - 8);
+    memcpy(p, w->image, m);
+    uint64_t magic;
+    memcpy(&magic, w->image + m, sizeof magic);
+    atomic_store_explicit((_Atomic uint64_t *)(void *)(p + m), magic, memory_order_release);
+    munmap(p, w->size);
+    return NULL;
+}
+
+/* gn_ring_open_wait: a ring still being made is waited for, up to the
+ * limit; what can never become a ring is an error at once. */
+static void test_open_wait(void **state)
+{
+    (void)state;
+    char name[GN_RING_NAME_MAX], real[GN_RING_NAME_MAX];
+    struct gn_ring_reader *r = NULL;
+
+    /* empty for good: the wait's error is the plain open's, after the wait */
+    ring_name(name, sizeof name, "wait-empty");
+    make_object(name, 0, 0);
+    int64_t t0 = now_ns();
+    assert_int_equal(gn_ring_open_wait(name, 60000000L, &r), GN_ERR_FORMAT);
+    int64_t waited = now_ns() - t0;
+    assert_null(r);
+    assert_non_null(strstr(gn_error_message(), "is empty"));
+    assert_true(waited >= 60000000L);
+
+    /* not a ring at all: no wait */
+    ring_name(name, sizeof name, "wait-foreign");
+    make_object(name, 4096, 'x');
+    t0 = now_ns();
+    assert_int_equal(gn_ring_open_wait(name, 5000000000L, &r), GN_ERR_FORMAT);
+    assert_true(now_ns() - t0 < 1000000000L);
+    assert_non_null(strstr(gn_error_message(), "is not a genet stats ring"));
+    unlink_name(name);
+    t0 = now_ns();
+    assert_int_equal(gn_ring_open_wait(name, 5000000000L, &r), GN_ERR_IO);
+    assert_true(now_ns() - t0 < 1000000000L);
+
+    /* made while the reader waits: empty, then zeroed, then published */
+    struct gn_ring *ring;
+    ring_name(real, sizeof real, "wait-real");
+    assert_int_equal(gn_ring_create(real, 16, "cpu", &ring), GN_OK);
+    size_t size;
+    void *map = map_rw(real, &size);
+    unsigned char *image = malloc(size);
+    assert_non_null(image);
+    memcpy(image, map, size);
+    munmap(map, size);
+    gn_ring_close(ring, 0);
+    ring_name(name, sizeof name, "wait-empty");
+    make_object(name, 0, 0);
+    struct slow_maker w = {name, image, size, 40000000L};
+    pthread_t th;
+    assert_int_equal(pthread_create(&th, NULL, slow_make, &w), 0);
+    t0 = now_ns();
+    assert_int_equal(gn_ring_open_wait(name, 10000000000L, &r), GN_OK);
+    waited = now_ns() - t0;
+    void *made;
+    assert_int_equal(pthread_join(th, &made), 0);
+    assert_null(made);
+    struct gn_ring_info info;
+    gn_ring_reader_info(r, &info);
+    assert_int_equal(info.pid, (int32_t)getpid());
+    assert_int_equal(info.capacity, 16);
+    assert_true(waited >= 80000000L);
+    print_message("    opened after %.0f ms\n", (double)waited * 1e-6);
+    gn_ring_reader_close(r);
+    unlink_name(name);
+    free(image);
+}
+
 static void test_create_errors(void **state)
 {
     (void)state;
@@ -695,6 +793,7 @@ int main(void)
         cmocka_unit_test(test_dead_writer),
         cmocka_unit_test(test_reused_pid),
         cmocka_unit_test(test_open_errors),
+        cmocka_unit_test(test_open_wait),
         cmocka_unit_test(test_list),
         cmocka_unit_test(test_poller),
         cmocka_unit_test(test_race_every_record),

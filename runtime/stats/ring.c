@@ -397,7 +397,10 @@ void gn_ring_close(struct gn_ring *ring, int keep)
 
 /* ---- reader ---- */
 
-enum gn_status gn_ring_open(const char *name_or_pid, struct gn_ring_reader **out)
+/* gn_ring_open; *half_made = 1 when it failed on an object that a writer
+ * may still be making (empty, or its magic not yet stored). */
+static enum gn_status ring_open(const char *name_or_pid, struct gn_ring_reader **out,
+                                int *half_made)
 {
     enum gn_status st;
     char path[GN_RING_NAME_MAX + 1];
@@ -432,6 +435,7 @@ enum gn_status gn_ring_open(const char *name_or_pid, struct gn_ring_reader **out
     }
     if (sb.st_size == 0) {
         close(fd);
+        *half_made = 1;
         st = gn_fail(GN_ERR_FORMAT,
                      "stats ring '%s' is empty: being created, or left half-made by a writer "
                      "that died",
@@ -461,6 +465,7 @@ enum gn_status gn_ring_open(const char *name_or_pid, struct gn_ring_reader **out
         gn_ring_word64(r->base, offsetof(struct gn_ring_header, magic)), memory_order_acquire);
     const struct gn_ring_header *h = r->base;
     if (magic == 0) {
+        *half_made = 1;
         st = gn_fail(GN_ERR_FORMAT,
                      "stats ring '%s' is not initialised: being created, or left half-made by "
                      "a writer that died",
@@ -526,6 +531,26 @@ enum gn_status gn_ring_open(const char *name_or_pid, struct gn_ring_reader **out
 error:
     gn_ring_reader_close(r);
     return st;
+}
+
+enum gn_status gn_ring_open(const char *name_or_pid, struct gn_ring_reader **out)
+{
+    int half_made = 0;
+    return ring_open(name_or_pid, out, &half_made);
+}
+
+enum gn_status gn_ring_open_wait(const char *name_or_pid, int64_t wait_ns,
+                                 struct gn_ring_reader **out)
+{
+    const int64_t until = gn_ring_now_ns(CLOCK_MONOTONIC) + (wait_ns > 0 ? wait_ns : 0);
+    for (;;) {
+        int half_made = 0;
+        enum gn_status st = ring_open(name_or_pid, out, &half_made);
+        if (st == GN_OK || !half_made || gn_ring_now_ns(CLOCK_MONOTONIC) >= until)
+            return st;
+        const struct timespec pause = {0, GN_RING_OPEN_POLL_NS};
+        nanosleep(&pause, NULL);
+    }
 }
 
 enum gn_status gn_ring_reader_attach(struct gn_ring *ring, struct gn_ring_reader **out)

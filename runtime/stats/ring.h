@@ -81,6 +81,16 @@ struct gn_ring_reader;
 enum gn_status gn_ring_open(const char *name_or_pid, struct gn_ring_reader **out);
 
 /*
+ * gn_ring_open, but an object that a writer may still be making (empty, or
+ * its header not yet published: gn_ring_create's window between creating
+ * and filling it) is tried again every GN_RING_OPEN_POLL_NS for up to
+ * wait_ns before that error is returned. Other errors return at once.
+ */
+#define GN_RING_OPEN_POLL_NS 5000000L
+enum gn_status gn_ring_open_wait(const char *name_or_pid, int64_t wait_ns,
+                                 struct gn_ring_reader **out);
+
+/*
  * A reader over the writer's own mapping, for a reader in the writer's
  * process (a live progress line, a test). It must be closed before the ring.
  * Sharing the writer's addresses also lets ThreadSanitizer, which tracks
