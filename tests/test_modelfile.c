@@ -32,11 +32,7 @@ static void *good; /* a valid model file of a grown network */
 static size_t good_len;
 
 /* Blobs: class c has its mean at a seeded point; 3 classes, 10 features. */
-static void write_csv(const char *path, int n, uint64_t seed, uint64_t stream)
-{
-    static const struct gn_test_blobs blobs = {3, 10, 0.2f, 1, 0};
-    gn_test_write_blobs(path, n, seed, stream, &blobs);
-}
+static const struct gn_test_blobs blobs = {3, 10, 0.2f, 1, 0};
 
 static struct gn_settings small(void)
 {
@@ -60,16 +56,8 @@ static int setup(void **state)
 {
     (void)state;
     dir = gn_test_tmpdir();
-    char a[512], b[512];
-    snprintf(a, sizeof a, "%s/blobs-train.csv", dir);
-    snprintf(b, sizeof b, "%s/blobs-test.csv", dir);
-    uint64_t seed = gn_test_seed();
-    write_csv(a, 400, seed, 10);
-    write_csv(b, 300, seed, 20);
-    if (gn_data_load(a, &train, &test) != GN_OK) {
-        fprintf(stderr, "%s\n", gn_error_message());
+    if (gn_test_load_blobs(dir, 400, 300, gn_test_seed(), &blobs, &train, &test))
         return -1;
-    }
     struct gn_settings s = small();
     gn_trainer *t;
     if (gn_trainer_open(&t, &s, &train, &test, NULL) || gn_trainer_run(t, NULL, NULL) ||

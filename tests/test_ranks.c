@@ -38,26 +38,15 @@ static char *dir;
 static struct gn_data train, test;
 
 /* Blobs: class c has its mean at a seeded point; 4 classes, 12 features. */
-static void write_csv(const char *path, int n, uint64_t seed, uint64_t stream)
-{
-    static const struct gn_test_blobs blobs = {4, 12, 0.3f, 0, 1};
-    gn_test_write_blobs(path, n, seed, stream, &blobs);
-}
+static const struct gn_test_blobs blobs = {4, 12, 0.3f, 0, 1};
 
 static int setup(void **state)
 {
     (void)state;
     dir = gn_test_tmpdir();
-    char a[512], b[512];
-    snprintf(a, sizeof a, "%s/blobs-train.csv", dir);
-    snprintf(b, sizeof b, "%s/blobs-test.csv", dir);
-    uint64_t seed = gn_test_seed();
-    write_csv(a, 290, seed, 10); /* 9 minibatches of 32 and one of 2 rows */
-    write_csv(b, 100, seed, 20);
-    if (gn_data_load(a, &train, &test) != GN_OK) {
-        fprintf(stderr, "%s\n", gn_error_message());
+    /* 290 rows: 9 minibatches of 32 and one of 2 */
+    if (gn_test_load_blobs(dir, 290, 100, gn_test_seed(), &blobs, &train, &test))
         return -1;
-    }
     return 0;
 }
 

@@ -25,26 +25,14 @@ static char *dir;
 static struct gn_data train, test;
 
 /* Blobs: class c has its mean at a seeded point; 4 classes, 12 features. */
-static void write_csv(const char *path, int n, uint64_t seed, uint64_t stream)
-{
-    static const struct gn_test_blobs blobs = {4, 12, 0.15f, 1, 1};
-    gn_test_write_blobs(path, n, seed, stream, &blobs);
-}
+static const struct gn_test_blobs blobs = {4, 12, 0.15f, 1, 1};
 
 static int setup(void **state)
 {
     (void)state;
     dir = gn_test_tmpdir();
-    char a[512], b[512];
-    snprintf(a, sizeof a, "%s/blobs-train.csv", dir);
-    snprintf(b, sizeof b, "%s/blobs-test.csv", dir);
-    uint64_t seed = gn_test_seed();
-    write_csv(a, 2000, seed, 10);
-    write_csv(b, 500, seed, 20);
-    if (gn_data_load(a, &train, &test) != GN_OK) {
-        fprintf(stderr, "%s\n", gn_error_message());
+    if (gn_test_load_blobs(dir, 2000, 500, gn_test_seed(), &blobs, &train, &test))
         return -1;
-    }
     return 0;
 }
 

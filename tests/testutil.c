@@ -96,6 +96,22 @@ void gn_test_write_blobs(const char *path, int n, uint64_t seed, uint64_t stream
     fclose(f);
 }
 
+int gn_test_load_blobs(const char *dir, int n_train, int n_test, uint64_t seed,
+                       const struct gn_test_blobs *b, struct gn_data *train,
+                       struct gn_data *test)
+{
+    char a[512], t[512];
+    snprintf(a, sizeof a, "%s/blobs-train.csv", dir);
+    snprintf(t, sizeof t, "%s/blobs-test.csv", dir);
+    gn_test_write_blobs(a, n_train, seed, 10, b);
+    gn_test_write_blobs(t, n_test, seed, 20, b);
+    if (gn_data_load(a, train, test) != GN_OK) {
+        fprintf(stderr, "%s\n", gn_error_message());
+        return -1;
+    }
+    return 0;
+}
+
 static int same_block(const struct gn_model *a, const struct gn_model *b, int64_t oa, int64_t ob,
                       size_t n)
 {

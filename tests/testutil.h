@@ -30,6 +30,13 @@ struct gn_test_blobs {
 void gn_test_write_blobs(const char *path, int n, uint64_t seed, uint64_t stream,
                          const struct gn_test_blobs *b);
 
+/* Blobs as a training and a test file, DIR/blobs-train.csv (n_train rows,
+ * stream 10) and DIR/blobs-test.csv (n_test rows, stream 20), loaded into
+ * *train and *test: 0, or -1 with the error on stderr (for a setup). */
+int gn_test_load_blobs(const char *dir, int n_train, int n_test, uint64_t seed,
+                       const struct gn_test_blobs *b, struct gn_data *train,
+                       struct gn_data *test);
+
 /* Fail (cmocka) unless a and b are the same network position by position:
  * at every position of the canonical order the same in- and out-degree,
  * in-edges from the same positions, and bitwise the same bias, weights and
