@@ -106,8 +106,9 @@ static __device__ __forceinline__ void gn_opcheck_op(struct gn_model *m, struct 
     }
 }
 
-static_assert(GN_OPCHECK_VEC_A == GN_BLOCK_VEC_A && GN_OPCHECK_VEC_W == GN_BLOCK_VEC_W &&
-                  GN_OPCHECK_VEC_N == GN_BLOCK_VEC_N,
+static_assert((int)GN_OPCHECK_VEC_A == (int)GN_BLOCK_VEC_A &&
+                  (int)GN_OPCHECK_VEC_W == (int)GN_BLOCK_VEC_W &&
+                  (int)GN_OPCHECK_VEC_N == (int)GN_BLOCK_VEC_N,
               "opcheck.h names block_ops.cuh's staging flags");
 
 /* gn_block_vec_sm at the end of the last launch's ops */
