@@ -647,6 +647,11 @@ static int cmd_train(int argc, char **argv, int bench)
     if (ratio_set && s.grow_criterion != GN_GROW_CRITERION_RELATIVE)
         fprintf(stderr, "genet-rt: note: --grow-ratio is read by --grow-criterion relative only "
                         "(std reads --grow-threshold)\n");
+    /* bad values are refused before a dataset is read */
+    if (gn_settings_check(&s) != GN_OK) {
+        fprintf(stderr, "genet-rt: %s\n", gn_error_message());
+        return 2;
+    }
     if (bench && optind == argc - 1) {
         if (!s.steps) s.steps = 200;
         s.epochs = 0;

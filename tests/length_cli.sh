@@ -2,7 +2,8 @@
 # genet-rt train's default length from the command line: a small training
 # set (300 examples: 3 minibatches of 128) gets 167 epochs, 501 steps, says
 # so on the launch line and logs about ten epoch lines; --epochs and --steps
-# set the length exactly; --epochs 0 alone is refused; --help tells the
+# set the length exactly; --epochs 0 alone is refused, and so is a bad
+# value before a dataset is read (exit 2); --help tells the
 # rule; a run cut at step 200 (--epochs 167 --steps 200) and resumed with
 # no length option ends where the default run ends.
 #   length_cli.sh GENET_RT
@@ -47,6 +48,13 @@ if "$rt" train "$dir/s-train.csv" --stats-interval 0 --epochs 0 > "$dir/zero" 2>
   fail "--epochs 0 alone succeeded"
 fi
 grep -q "nothing to do" "$dir/zero" || { cat "$dir/zero"; fail "--epochs 0: no reason given"; }
+# checked before the dataset is read: this one does not exist
+set +e
+"$rt" train "$dir/missing-train.csv" --lr -1 > "$dir/badlr" 2>&1
+rc=$?
+set -e
+[ $rc -eq 2 ] || { cat "$dir/badlr"; fail "--lr -1 on a missing dataset: exit $rc, not 2"; }
+grep -q -- "--lr must be a positive number" "$dir/badlr" || { cat "$dir/badlr"; fail "--lr -1: no reason given"; }
 "$rt" train --help > "$dir/help"
 grep -q "at least" "$dir/help" && grep -q "500 steps" "$dir/help" || fail "--help lacks the rule"
 

@@ -415,6 +415,46 @@ static void test_probe(void **state)
     assert_int_equal(gn_backend_probe((enum gn_backend)42, why, sizeof why), GN_ERR_UNSUPPORTED);
 }
 
+/* gn_settings_check: what gn_trainer_open refuses without data, refused
+ * without data, with the same message; the defaults and every backend of
+ * this build pass. */
+static void test_settings_check(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    assert_int_equal(gn_settings_check(&s), GN_OK);
+    s.backend = GN_BACKEND_SERIAL;
+    assert_int_equal(gn_settings_check(&s), GN_OK);
+    s.backend = GN_BACKEND_CPU;
+    assert_int_equal(gn_settings_check(&s), GN_OK);
+    s.backend = GN_BACKEND_CUDA; /* built or not; a GPU is not asked for */
+    assert_int_equal(gn_settings_check(&s), GN_HAVE_CUDA_BACKEND ? GN_OK : GN_ERR_UNSUPPORTED);
+    if (!GN_HAVE_CUDA_BACKEND)
+        assert_non_null(strstr(gn_error_message(), "not available in this build"));
+    s.backend = (enum gn_backend)42;
+    assert_int_equal(gn_settings_check(&s), GN_ERR_UNSUPPORTED);
+
+    gn_default_settings(&s);
+    s.lr = -1.0f;
+    assert_int_equal(gn_settings_check(&s), GN_ERR_INVALID);
+    assert_non_null(strstr(gn_error_message(), "--lr"));
+    struct gn_data d = {0};
+    gn_trainer *t = (gn_trainer *)1;
+    assert_int_equal(gn_trainer_open(&t, &s, &d, NULL, NULL), GN_ERR_INVALID);
+    assert_null(t);
+    assert_non_null(strstr(gn_error_message(), "--lr")); /* before the empty set */
+
+    gn_default_settings(&s);
+    s.batch = 0;
+    assert_int_equal(gn_settings_check(&s), GN_ERR_INVALID);
+    gn_default_settings(&s);
+    s.ranks = 2;
+    s.backend = GN_BACKEND_CUDA; /* the ranks' message, built or not */
+    assert_int_equal(gn_settings_check(&s), GN_ERR_UNSUPPORTED);
+    assert_non_null(strstr(gn_error_message(), "--ranks 2 with --backend cuda"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +464,7 @@ int main(void)
         cmocka_unit_test(test_plan_tiles),
         cmocka_unit_test(test_default_length),
         cmocka_unit_test(test_probe),
+        cmocka_unit_test(test_settings_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

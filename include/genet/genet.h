@@ -244,6 +244,13 @@ struct gn_settings {
 /* Fill s with the defaults (documented in `genet-rt train --help`). */
 void gn_default_settings(struct gn_settings *s);
 
+/* GN_OK, or GN_ERR_INVALID / GN_ERR_UNSUPPORTED with a message naming the
+ * option, when the settings cannot make a run: a value out of range, a
+ * combination not supported, a backend this build lacks. Needs no data or
+ * device (gn_trainer_open checks them too), so a program can refuse bad
+ * options before it reads a dataset. */
+enum gn_status gn_settings_check(const struct gn_settings *s);
+
 /* The growth rounds' period of s: s->grow_every, or where that is 0 the
  * default for s->grow (GN_DEFAULT_GROW_EVERY, _DEPTH). */
 int32_t gn_settings_grow_every(const struct gn_settings *s);

@@ -149,9 +149,6 @@ static enum gn_status choose_backend(struct gn_trainer *t)
                      gn_backend_name(t->backend));
         }
     } else {
-        if (!gn_backend_ops_of(want))
-            return gn_fail(GN_ERR_UNSUPPORTED, "the %s backend is not available in this build",
-                           gn_backend_name(want));
         if (gn_backend_probe(want, why, sizeof why) != GN_OK)
             return gn_fail(GN_ERR_UNSUPPORTED, "--backend %s: %s", gn_backend_name(want), why);
         t->backend = want;
@@ -192,7 +189,7 @@ static enum gn_status normalize_data(struct gn_trainer *t, const struct gn_data 
     return GN_OK;
 }
 
-static enum gn_status check_settings(const struct gn_settings *s)
+enum gn_status gn_settings_check(const struct gn_settings *s)
 {
     if (s->group_size < 1 || s->group_size > 1024)
         return gn_fail(GN_ERR_INVALID, "--group-size must be in 1..1024 (got %d)", s->group_size);
@@ -285,6 +282,9 @@ static enum gn_status check_settings(const struct gn_settings *s)
                        gn_precision_name(s->precision), gn_backend_name(s->backend));
     if (s->cuda_inject_stuck < 0 || s->cuda_blocks_per_sm < 0)
         return gn_fail(GN_ERR_INVALID, "--cuda-inject-stuck and --cuda-blocks-per-sm must be >= 0");
+    if (s->backend != GN_BACKEND_AUTO && !gn_backend_ops_of(s->backend))
+        return gn_fail(GN_ERR_UNSUPPORTED, "the %s backend is not available in this build",
+                       gn_backend_name(s->backend));
     return GN_OK;
 }
 
@@ -487,7 +487,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
                                     const char *graph_path, const struct gn_backend_ops *ops)
 {
     *out = NULL;
-    enum gn_status st = check_settings(s);
+    enum gn_status st = gn_settings_check(s);
     if (st) return st;
     if (!train || train->count < 1) return gn_fail(GN_ERR_INVALID, "the training set is empty");
     if (test && test->count > 0 && test->features != train->features)
