@@ -68,8 +68,9 @@ __device__ static void gn_dev_publish(struct gn_dev *d, int64_t step, double los
 }
 
 /* Block 0, every thread: the loss and hits of the pass's rows, summed in row
- * order (thread 0 adds; the block stages the rows in shared memory first,
- * so the serial sum reads no global memory). The result is thread 0's. */
+ * order (gn_loss_sum_rows by thread 0; the block stages the rows in shared
+ * memory first, so the serial sum reads no global memory). The result is
+ * thread 0's. */
 __device__ static void gn_dev_sum_rows(struct gn_dev *d, double *loss, int64_t *hits)
 {
     __shared__ float s_loss[NT];
@@ -83,11 +84,7 @@ __device__ static void gn_dev_sum_rows(struct gn_dev *d, double *loss, int64_t *
             s_hit[threadIdx.x] = d->b.row_hit[r0 + threadIdx.x];
         }
         __syncthreads();
-        if (threadIdx.x == 0)
-            for (int32_t r = 0; r < n; r++) {
-                ls += s_loss[r];
-                h += s_hit[r];
-            }
+        if (threadIdx.x == 0) gn_loss_sum_rows(s_loss, s_hit, n, &ls, &h);
         __syncthreads();
     }
     *loss = ls;

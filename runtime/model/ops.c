@@ -205,12 +205,7 @@ void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k)
 
 void gn_op_reduce_loss(const struct gn_buffers *b, double *loss_sum, int64_t *hits)
 {
-    double s = 0.0;
-    int64_t h = 0;
-    for (int32_t r = 0; r < b->rows; r++) {
-        s += b->row_loss[r];
-        h += b->row_hit[r];
-    }
-    *loss_sum = s;
-    *hits = h;
+    *loss_sum = 0.0;
+    *hits = 0;
+    gn_loss_sum_rows(b->row_loss, b->row_hit, b->rows, loss_sum, hits);
 }

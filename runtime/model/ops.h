@@ -125,6 +125,22 @@ void gn_op_grad_acc(struct gn_model *m, const struct gn_buffers *b, int32_t g, i
  * m->grads; weight decay on the weights only. */
 void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k);
 
+/* The rows' loss and hits summed in row order, in double (the one rule of
+ * every backend; the device runs it a staged chunk of rows at a time):
+ * *loss_sum and *hits continue from what they hold. */
+GN_HD void gn_loss_sum_rows(const float *row_loss, const uint8_t *row_hit, int32_t n,
+                            double *loss_sum, int64_t *hits)
+{
+    double s = *loss_sum;
+    int64_t h = *hits;
+    for (int32_t r = 0; r < n; r++) {
+        s += row_loss[r];
+        h += row_hit[r];
+    }
+    *loss_sum = s;
+    *hits = h;
+}
+
 /* Sum of row_loss and row_hit over [0, rows) in row order. */
 void gn_op_reduce_loss(const struct gn_buffers *b, double *loss_sum, int64_t *hits);
 
