@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""What ptxas gives each persistent-kernel entry: registers, stack, spills.
+"""What ptxas gives each persistent-kernel entry: registers, stack, spills,
+and its machine code's size and hash.
 
     tools/bench/spills.py BUILD_DIR [--json] [--all] [SOURCE ...]
 
@@ -17,12 +18,21 @@ itself saved time where it was made. Run this before and after a change to
 the device code (and keep the first output) to see such a move before a
 device call does; equal spill figures are no proof of equal code, different
 ones are a reason to measure everything, not only the changed op.
+
+The code columns are the size of the function's .text section in the
+cubin and the first 12 hex digits of its MD5: the same hash before and
+after a change proves that the change left that kernel's machine code as
+it was (a refactor of shared host/device code, say), which then needs no
+device call to show it is not slower. Functions not inlined lie inside their
+kernel's section, so their rows of --all show "-" there.
 """
 import argparse
+import hashlib
 import json
 import os
 import re
 import shlex
+import struct
 import subprocess
 import sys
 import tempfile
@@ -63,6 +73,29 @@ def short_name(name):
     return m.group(2)[:n] + (" " + m.group(2)[n:] if len(m.group(2)) > n else "")
 
 
+def text_sections(path):
+    """{function name: (size, md5 prefix)} of the .text.NAME sections of an
+    ELF64 cubin."""
+    with open(path, "rb") as f:
+        elf = f.read()
+    shoff, = struct.unpack_from("<Q", elf, 0x28)
+    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", elf, 0x3A)
+
+    def header(i):
+        name, _type, _flags, _addr, off, size = struct.unpack_from("<IIQQQQ", elf, shoff + i * shentsize)
+        return name, off, size
+
+    _, stroff, _ = header(shstrndx)
+    out = {}
+    for i in range(shnum):
+        name, off, size = header(i)
+        end = elf.index(b"\0", stroff + name)
+        sec = elf[stroff + name:end].decode("ascii", "replace")
+        if sec.startswith(".text."):
+            out[sec[len(".text."):]] = (size, hashlib.md5(elf[off:off + size]).hexdigest()[:12])
+    return out
+
+
 def entries_of(text, every=False):
     """(name, registers, stack, spill stores, spill loads) of each kernel
     entry (every: of each function ptxas reports; registers only for
@@ -76,7 +109,8 @@ def entries_of(text, every=False):
         f = FRAME.search(lines[i + 1]) if i + 1 < len(lines) else None
         r = REGS.search(lines[i + 2]) if i + 2 < len(lines) else None
         if f:
-            rows.append({"entry": short_name(m.group(1)), "registers": int(r.group(1)) if r else None,
+            rows.append({"entry": short_name(m.group(1)), "symbol": m.group(1),
+                         "registers": int(r.group(1)) if r else None,
                          "stack": int(f.group(1)), "spill_stores": int(f.group(2)),
                          "spill_loads": int(f.group(3))})
     return rows
@@ -105,23 +139,27 @@ def main():
         for i, e in enumerate(units):
             name = os.path.basename(e["file"])
             print("spills.py: %s (%d of %d)" % (name, i + 1, len(units)), file=sys.stderr)
-            cmd = cubin_command(e, os.path.join(tmp, name + ".cubin"))
+            cubin = os.path.join(tmp, name + ".cubin")
+            cmd = cubin_command(e, cubin)
             p = subprocess.run(cmd, cwd=e["directory"], capture_output=True, text=True)
             if p.returncode != 0:
                 sys.exit("spills.py: %s failed:\n%s" % (name, p.stderr[-2000:]))
+            code = text_sections(cubin)
             for r in entries_of(p.stdout + p.stderr, a.all):
                 r["unit"] = name
+                r["text_bytes"], r["text_md5"] = code.get(r.pop("symbol"), (None, None))
                 rows.append(r)
     if a.json:
         json.dump(rows, sys.stdout, indent=1)
         print()
         return
-    print("| unit | entry | registers | stack frame | spill stores | spill loads |")
-    print("| --- | --- | ---: | ---: | ---: | ---: |")
+    print("| unit | entry | registers | stack frame | spill stores | spill loads | code bytes | code md5 |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | --- |")
     for r in rows:
-        print("| %s | %s | %s | %d | %d | %d |" % (r["unit"], r["entry"],
-                                                 "-" if r["registers"] is None else r["registers"],
-                                                 r["stack"], r["spill_stores"], r["spill_loads"]))
+        print("| %s | %s | %s | %d | %d | %d | %s | %s |" % (
+            r["unit"], r["entry"], "-" if r["registers"] is None else r["registers"],
+            r["stack"], r["spill_stores"], r["spill_loads"],
+            "-" if r["text_bytes"] is None else r["text_bytes"], r["text_md5"] or "-"))
 
 
 if __name__ == "__main__":
