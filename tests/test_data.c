@@ -367,6 +367,22 @@ static void test_idx_count_mismatch(void **state)
     expect_msg2("holds 1 labels", LBL_TEST);
 }
 
+/* The two sets load side by side; the error reported is still the one a
+ * load in turn would give: the training set's first. */
+static void test_idx_both_broken(void **state)
+{
+    write_good_idx(*state, 0);
+    write_labels(path_in(*state, LBL_TRAIN), 0x801, 2, train_lbl, 2, 0);
+    write_labels(path_in(*state, LBL_TEST), 0x801, 1, test_lbl, 1, 0);
+    expect_fail(*state, GN_ERR_FORMAT, "holds 3 images but");
+    expect_msg2(IMG_TRAIN, "holds 2 labels");
+    write_good_idx(*state, 0);
+    write_images(path_in(*state, IMG_TRAIN), 0x803, 0, 2, 2, NULL, 0, 0);
+    write_labels(path_in(*state, LBL_TRAIN), 0x801, 0, NULL, 0, 0);
+    write_bytes(path_in(*state, LBL_TEST), "", 0, 0);
+    expect_fail(*state, GN_ERR_FORMAT, "holds no images");
+}
+
 static void test_idx_test_size_mismatch(void **state)
 {
     const uint8_t pix[2 * 9] = {0};
@@ -623,6 +639,7 @@ int main(void)
         T(test_idx_lying_header),
         T(test_idx_trailing),
         T(test_idx_count_mismatch),
+        T(test_idx_both_broken),
         T(test_idx_test_size_mismatch),
         T(test_idx_empty),
         T(test_idx_corrupt_gzip),

@@ -7,6 +7,9 @@
  *   - NaN values are left out of the statistics and stay NaN;
  *   - every mode's output range on random data (standard: mean 0 and
  *     deviation 1; minmax: [0,1]; scale: [-1,1]; none: the same bits);
+ *   - the fit's statistics against a plain per-value reference, bit for
+ *     bit, on data with NaN and infinities in some rows, for 1 to 8
+ *     threads; the threaded apply against the in-place one;
  *   - the trainer fits on the training examples in use, tests with those
  *     statistics (its epoch-end test accuracy equals gn_trainer_evaluate on
  *     the raw test set) and serial and cpu train bitwise alike;
@@ -259,6 +262,112 @@ static float *run(const struct gn_settings *s, const struct gn_data *tr, const s
     return p;
 }
 
+/* The statistics as the plain definition computes them: per feature, the
+ * finite values' sum, minimum and maximum in row order, then the squared
+ * deviations from sum / count (the oracle of the fast fit). */
+static void reference_stats(const struct gn_data *d, int64_t rows, double *sum, double *sq,
+                            int64_t *cnt, float *lo, float *hi)
+{
+    const int32_t F = d->features;
+    for (int32_t f = 0; f < F; f++) {
+        sum[f] = sq[f] = 0.0;
+        cnt[f] = 0;
+        lo[f] = INFINITY;
+        hi[f] = -INFINITY;
+    }
+    for (int64_t r = 0; r < rows; r++)
+        for (int32_t f = 0; f < F; f++) {
+            const float x = d->x[r * F + f];
+            if (!isfinite(x)) continue;
+            sum[f] += (double)x;
+            cnt[f]++;
+            if (x < lo[f]) lo[f] = x;
+            if (x > hi[f]) hi[f] = x;
+        }
+    for (int64_t r = 0; r < rows; r++)
+        for (int32_t f = 0; f < F; f++) {
+            const float x = d->x[r * F + f];
+            if (!isfinite(x)) continue;
+            double dev = (double)x - sum[f] / (double)cnt[f];
+            sq[f] += dev * dev;
+        }
+}
+
+static void test_fit_threads(void **state)
+{
+    (void)state;
+    const uint64_t seed = gn_test_seed();
+    const int32_t shapes[][2] = {{301, 37}, {64, 100}, {5, 3}, {1000, 17}};
+    for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
+        const int32_t R = shapes[k][0], F = shapes[k][1];
+        struct gn_data d = {R, F, 2, malloc((size_t)R * F * sizeof(float)), calloc((size_t)R, 1)};
+        assert_non_null(d.x);
+        assert_non_null(d.y);
+        for (int64_t i = 0; i < (int64_t)R * F; i++) {
+            const float u = gn_rng_uniform(seed, GN_RNG_TEST, 90 + k, (uint64_t)i);
+            d.x[i] = (float)(i % F) * 3.0f - 20.0f + 10.0f * u;
+            if (i % 3 == 0) d.x[i] = 0.0f; /* exact zeros, as in image data */
+        }
+        /* some rows carry a NaN, an infinity or both, at varying features
+         * (the other rows take the fit's branch-free path); in one shape a
+         * feature has no finite value at all */
+        for (int32_t r = 0; r < R; r += 7) d.x[(int64_t)r * F + (r * 5) % F] = NAN;
+        for (int32_t r = 3; r < R; r += 11) d.x[(int64_t)r * F + (r * 3) % F] = -INFINITY;
+        if (k == 1)
+            for (int32_t r = 0; r < R; r++) d.x[(int64_t)r * F + 1] = INFINITY;
+        double *sum = malloc((size_t)F * sizeof *sum), *sq = malloc((size_t)F * sizeof *sq);
+        int64_t *cnt = malloc((size_t)F * sizeof *cnt);
+        float *lo = malloc((size_t)F * sizeof *lo), *hi = malloc((size_t)F * sizeof *hi);
+        assert_true(sum && sq && cnt && lo && hi);
+        reference_stats(&d, R, sum, sq, cnt, lo, hi);
+        for (int m = GN_NORMALIZE_STANDARD; m <= GN_NORMALIZE_SCALE; m++) {
+            struct gn_norm one;
+            assert_int_equal(gn_norm_fit(&one, (enum gn_normalize)m, &d, R), GN_OK);
+            for (int32_t f = 0; f < F; f++) {
+                if (cnt[f] == 0) { /* no finite value: the identity */
+                    assert_true(one.shift[f] == 0.0f && one.scale[f] == 1.0f);
+                    continue;
+                }
+                const double mean = sum[f] / (double)cnt[f], sd = sqrt(sq[f] / (double)cnt[f]);
+                if (m == GN_NORMALIZE_STANDARD) {
+                    assert_true(one.shift[f] == (float)mean);
+                    assert_true(one.scale[f] == (sd > 0.0 ? (float)(1.0 / sd) : 1.0f));
+                } else if (m == GN_NORMALIZE_MINMAX) {
+                    assert_true(one.shift[f] == lo[f]);
+                    assert_true((hi[f] - lo[f]) * one.scale[f] <= 1.0f);
+                } else {
+                    assert_true(one.shift[f] == 0.0f);
+                    assert_true(hi[f] * one.scale[f] <= 1.0f && -lo[f] * one.scale[f] <= 1.0f);
+                }
+            }
+            for (int32_t threads = 2; threads <= 8; threads++) {
+                struct gn_norm n;
+                assert_int_equal(gn_norm_fit_threads(&n, (enum gn_normalize)m, &d, R, threads),
+                                 GN_OK);
+                assert_memory_equal(n.shift, one.shift, (size_t)F * sizeof(float));
+                assert_memory_equal(n.scale, one.scale, (size_t)F * sizeof(float));
+                float *a = malloc((size_t)R * F * sizeof(float));
+                float *b = malloc((size_t)R * F * sizeof(float));
+                assert_true(a && b);
+                memcpy(a, d.x, (size_t)R * F * sizeof(float));
+                gn_norm_apply(&one, a, R);
+                gn_norm_apply_threads(&n, d.x, b, R, threads);
+                assert_memory_equal(a, b, (size_t)R * F * sizeof(float));
+                free(a);
+                free(b);
+                gn_norm_free(&n);
+            }
+            gn_norm_free(&one);
+        }
+        free(sum);
+        free(sq);
+        free(cnt);
+        free(lo);
+        free(hi);
+        gn_data_free(&d);
+    }
+}
+
 static void test_trainer(void **state)
 {
     (void)state;
@@ -434,6 +543,7 @@ int main(void)
         cmocka_unit_test(test_known_matrix),
         cmocka_unit_test(test_constant_and_special),
         cmocka_unit_test(test_ranges),
+        cmocka_unit_test(test_fit_threads),
         cmocka_unit_test(test_trainer),
         cmocka_unit_test(test_checkpoint),
     };

@@ -24,6 +24,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -281,25 +282,66 @@ done:
     return s;
 }
 
+/* One set loaded on a thread of its own; its error message (per thread)
+ * carried back in msg. */
+struct gn_idx_job {
+    const char *images, *labels;
+    struct gn_data *d;
+    uint32_t rows, cols;
+    enum gn_status st;
+    char msg[512];
+};
+
+static void *gn_idx_job_run(void *arg)
+{
+    struct gn_idx_job *j = arg;
+    j->st = gn_idx_load_set(j->images, j->labels, j->d, &j->rows, &j->cols);
+    if (j->st != GN_OK)
+        snprintf(j->msg, sizeof j->msg, "%s", gn_error_message());
+    return NULL;
+}
+
 enum gn_status gn_idx_load(const char *dir, struct gn_data *train, struct gn_data *test)
 {
     static const char *const names[4] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
                                          "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
     char paths[4][PATH_MAX];
-    uint32_t r, c, tr, tc;
+    uint32_t r, c;
     enum gn_status s;
 
     for (int i = 0; i < 4; i++)
         if ((s = gn_idx_find(dir, names[i], paths[i], sizeof paths[i])) != GN_OK)
             return s;
-    if ((s = gn_idx_load_set(paths[0], paths[1], train, &r, &c)) != GN_OK)
+    /* The test set decompresses on a second thread while this one does the
+     * training set (gzip streams decode one byte after another; the two
+     * files are independent). Errors are reported as if loaded in turn:
+     * the training set's first. */
+    struct gn_idx_job job = {paths[2], paths[3], test, 0, 0, GN_OK, ""};
+    pthread_t th;
+    const int threaded = pthread_create(&th, NULL, gn_idx_job_run, &job) == 0;
+    s = gn_idx_load_set(paths[0], paths[1], train, &r, &c);
+    if (threaded)
+        pthread_join(th, NULL);
+    else if (s == GN_OK)
+        gn_idx_job_run(&job);
+    if (s == GN_OK && train->count == 0) {
+        gn_data_free(train);
+        s = gn_fail(GN_ERR_FORMAT, "%s: holds no images", paths[0]);
+    }
+    if (s == GN_OK && job.st != GN_OK) {
+        gn_data_free(train);
+        return gn_fail(job.st, "%s", job.msg);
+    }
+    if (s != GN_OK) {
+        if (job.st == GN_OK) gn_data_free(test);
         return s;
-    if (train->count == 0)
-        return gn_fail(GN_ERR_FORMAT, "%s: holds no images", paths[0]);
-    if ((s = gn_idx_load_set(paths[2], paths[3], test, &tr, &tc)) != GN_OK)
+    }
+    if (job.rows != r || job.cols != c) {
+        s = gn_fail(GN_ERR_FORMAT, "%s: test images are %ux%u but training images are %ux%u",
+                    paths[2], job.rows, job.cols, r, c);
+        gn_data_free(train);
+        gn_data_free(test);
         return s;
-    if (tr != r || tc != c)
-        return gn_fail(GN_ERR_FORMAT, "%s: test images are %ux%u but training images are %ux%u",
-                       paths[2], tr, tc, r, c);
+    }
     return GN_OK;
 }

@@ -10,6 +10,7 @@
  * so the training set's range holds exactly in float arithmetic.
  */
 #include <math.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -58,6 +59,16 @@ void gn_norm_free(struct gn_norm *n)
     memset(n, 0, sizeof *n);
 }
 
+/* 1 when every value of x[0..n) is finite: x - x is 0 for a finite x and
+ * NaN for an infinite or NaN one, which compares unequal to 0. An integer
+ * OR of the comparisons, so it vectorizes. */
+static int gn_norm_finite(const float *x, int32_t n)
+{
+    int bad = 0;
+    for (int32_t f = 0; f < n; f++) bad |= x[f] - x[f] != 0.0f;
+    return !bad;
+}
+
 /* The largest float scale <= want with (hi - shift) * scale <= top. */
 static float gn_norm_fit_top(float hi, float shift, float want, float top)
 {
@@ -67,11 +78,122 @@ static float gn_norm_fit_top(float hi, float shift, float want, float top)
     return s;
 }
 
+/* Runs fn(part i) for i in [0, n): parts 1.. on threads of their own, part 0
+ * on the caller (and any part whose thread cannot start). */
+static void gn_norm_run(void *(*fn)(void *), void *parts, size_t size, int32_t n)
+{
+    pthread_t th[GN_NORM_MAX_THREADS];
+    int started[GN_NORM_MAX_THREADS] = {0};
+    for (int32_t i = 1; i < n; i++)
+        started[i] = pthread_create(&th[i], NULL, fn, (char *)parts + (size_t)i * size) == 0;
+    fn(parts);
+    for (int32_t i = 1; i < n; i++) {
+        if (started[i])
+            pthread_join(th[i], NULL);
+        else
+            fn((char *)parts + (size_t)i * size);
+    }
+}
+
+/* The statistics of features [f0, f1) over the first rows rows, into the
+ * shared per-feature arrays (each part writes only its own features). */
+struct gn_norm_fit_part {
+    const struct gn_data *d;
+    int64_t rows;
+    int32_t f0, f1, standard;
+    double *sum, *sq, *mean;
+    int64_t *cnt;
+    float *lo, *hi;
+};
+
+/*
+ * Each feature adds its rows in order, whatever the split, so the sums are
+ * the same bits for any number of parts. Rows whose values in the range
+ * are all finite (every row of most data sets) take a loop without
+ * per-value branches, which vectorizes across features; finite_rows counts
+ * them for every feature of the range at once.
+ */
+static void *gn_norm_fit_range(void *arg)
+{
+    const struct gn_norm_fit_part *p = arg;
+    const int32_t F = p->d->features, f0 = p->f0, f1 = p->f1;
+    double *sum = p->sum, *sq = p->sq, *mean = p->mean;
+    int64_t *cnt = p->cnt;
+    float *lo = p->lo, *hi = p->hi;
+    int64_t finite_rows = 0;
+    for (int32_t f = f0; f < f1; f++) {
+        lo[f] = INFINITY;
+        hi[f] = -INFINITY;
+    }
+    for (int64_t r = 0; r < p->rows; r++) {
+        const float *x = p->d->x + r * F;
+        if (gn_norm_finite(x + f0, f1 - f0)) {
+            for (int32_t f = f0; f < f1; f++) {
+                sum[f] += (double)x[f];
+                lo[f] = x[f] < lo[f] ? x[f] : lo[f];
+                hi[f] = x[f] > hi[f] ? x[f] : hi[f];
+            }
+            finite_rows++;
+            continue;
+        }
+        for (int32_t f = f0; f < f1; f++) {
+            if (!isfinite(x[f])) continue; /* left as it is: --on-nan sees it */
+            sum[f] += (double)x[f];
+            cnt[f]++;
+            if (x[f] < lo[f]) lo[f] = x[f];
+            if (x[f] > hi[f]) hi[f] = x[f];
+        }
+    }
+    for (int32_t f = f0; f < f1; f++) cnt[f] += finite_rows;
+    if (!p->standard) return NULL;
+    /* the second pass: squared deviations from the mean (no cancellation),
+     * the mean divided out once per feature */
+    for (int32_t f = f0; f < f1; f++) mean[f] = cnt[f] ? sum[f] / (double)cnt[f] : 0.0;
+    for (int64_t r = 0; r < p->rows; r++) {
+        const float *x = p->d->x + r * F;
+        if (gn_norm_finite(x + f0, f1 - f0)) {
+            for (int32_t f = f0; f < f1; f++) {
+                const double dev = (double)x[f] - mean[f];
+                sq[f] += dev * dev;
+            }
+            continue;
+        }
+        for (int32_t f = f0; f < f1; f++) {
+            if (!isfinite(x[f])) continue;
+            const double dev = (double)x[f] - mean[f];
+            sq[f] += dev * dev;
+        }
+    }
+    return NULL;
+}
+
+/* Parts of [0, n) for up to `threads` workers, each a multiple of `align`
+ * (but the last), at least `align` long: how many. */
+static int32_t gn_norm_split(int64_t n, int32_t threads, int64_t align, int64_t *start)
+{
+    if (threads < 1) threads = 1;
+    if (threads > GN_NORM_MAX_THREADS) threads = GN_NORM_MAX_THREADS;
+    int64_t per = (n + threads - 1) / threads;
+    per = (per + align - 1) / align * align;
+    if (per < 1) per = 1;
+    int32_t k = 0;
+    for (int64_t a = 0; a < n; a += per) start[k++] = a;
+    if (k == 0) start[k++] = 0;
+    start[k] = n;
+    return k;
+}
+
 enum gn_status gn_norm_fit(struct gn_norm *n, enum gn_normalize mode, const struct gn_data *d,
                            int64_t rows)
 {
+    return gn_norm_fit_threads(n, mode, d, rows, 1);
+}
+
+enum gn_status gn_norm_fit_threads(struct gn_norm *n, enum gn_normalize mode,
+                                   const struct gn_data *d, int64_t rows, int32_t threads)
+{
     const int32_t F = d->features;
-    double *sum = NULL, *sq = NULL;
+    double *sum = NULL, *sq = NULL, *mean = NULL;
     int64_t *cnt = NULL;
     float *lo = NULL, *hi = NULL;
     enum gn_status st = GN_OK;
@@ -81,37 +203,25 @@ enum gn_status gn_norm_fit(struct gn_norm *n, enum gn_normalize mode, const stru
                        d->count);
     sum = calloc((size_t)F, sizeof *sum);
     sq = calloc((size_t)F, sizeof *sq);
+    mean = calloc((size_t)F, sizeof *mean);
     cnt = calloc((size_t)F, sizeof *cnt);
     lo = malloc((size_t)F * sizeof *lo);
     hi = malloc((size_t)F * sizeof *hi);
-    if (!sum || !sq || !cnt || !lo || !hi) {
+    if (!sum || !sq || !mean || !cnt || !lo || !hi) {
         st = gn_fail(GN_ERR_NOMEM, "out of memory for the statistics of %d features", F);
         goto done;
     }
-    for (int32_t f = 0; f < F; f++) {
-        lo[f] = INFINITY;
-        hi[f] = -INFINITY;
-    }
-    for (int64_t r = 0; r < rows; r++) {
-        const float *x = d->x + r * F;
-        for (int32_t f = 0; f < F; f++) {
-            if (!isfinite(x[f])) continue; /* left as it is: --on-nan sees it */
-            sum[f] += (double)x[f];
-            cnt[f]++;
-            if (x[f] < lo[f]) lo[f] = x[f];
-            if (x[f] > hi[f]) hi[f] = x[f];
-        }
-    }
     if ((st = gn_norm_init(n, mode, F)) || mode == GN_NORMALIZE_NONE) goto done;
-    if (mode == GN_NORMALIZE_STANDARD) {
-        for (int64_t r = 0; r < rows; r++) {
-            const float *x = d->x + r * F;
-            for (int32_t f = 0; f < F; f++) {
-                if (!isfinite(x[f])) continue;
-                double dev = (double)x[f] - sum[f] / (double)cnt[f];
-                sq[f] += dev * dev;
-            }
-        }
+    {
+        /* features split in runs of 16 (whole cache lines of the arrays) */
+        int64_t start[GN_NORM_MAX_THREADS + 1];
+        const int32_t k = gn_norm_split(F, threads, 16, start);
+        struct gn_norm_fit_part part[GN_NORM_MAX_THREADS];
+        for (int32_t i = 0; i < k; i++)
+            part[i] = (struct gn_norm_fit_part){d, rows, (int32_t)start[i], (int32_t)start[i + 1],
+                                                 mode == GN_NORMALIZE_STANDARD, sum, sq, mean,
+                                                 cnt, lo, hi};
+        gn_norm_run(gn_norm_fit_range, part, sizeof part[0], k);
     }
     for (int32_t f = 0; f < F; f++) {
         if (cnt[f] == 0) continue; /* no finite value: the identity */
@@ -153,19 +263,54 @@ done:
     if (st) gn_norm_free(n);
     free(sum);
     free(sq);
+    free(mean);
     free(cnt);
     free(lo);
     free(hi);
     return st;
 }
 
+struct gn_norm_apply_part {
+    const struct gn_norm *n;
+    const float *src;
+    float *dst;
+    int64_t r0, r1;
+};
+
+static void *gn_norm_apply_range(void *arg)
+{
+    const struct gn_norm_apply_part *p = arg;
+    const int32_t F = p->n->features;
+    const float *shift = p->n->shift, *scale = p->n->scale;
+    for (int64_t r = p->r0; r < p->r1; r++) {
+        const float *in = p->src + r * F;
+        float *out = p->dst + r * F;
+        for (int32_t f = 0; f < F; f++) out[f] = (in[f] - shift[f]) * scale[f];
+    }
+    return NULL;
+}
+
+void gn_norm_apply_threads(const struct gn_norm *n, const float *src, float *dst, int64_t rows,
+                           int32_t threads)
+{
+    if (n->mode == GN_NORMALIZE_NONE) {
+        if (src != dst) memcpy(dst, src, (size_t)rows * (size_t)n->features * sizeof(float));
+        return;
+    }
+    int64_t start[GN_NORM_MAX_THREADS + 1];
+    const int32_t k = gn_norm_split(rows, threads, 16, start);
+    struct gn_norm_apply_part part[GN_NORM_MAX_THREADS];
+    for (int32_t i = 0; i < k; i++)
+        part[i] = (struct gn_norm_apply_part){n, src, dst, start[i], start[i + 1]};
+    gn_norm_run(gn_norm_apply_range, part, sizeof part[0], k);
+}
+
+void gn_norm_apply_to(const struct gn_norm *n, const float *src, float *dst, int64_t rows)
+{
+    gn_norm_apply_threads(n, src, dst, rows, 1);
+}
+
 void gn_norm_apply(const struct gn_norm *n, float *x, int64_t rows)
 {
-    const int32_t F = n->features;
-    if (n->mode == GN_NORMALIZE_NONE) return;
-    for (int64_t r = 0; r < rows; r++) {
-        float *row = x + r * F;
-        for (int32_t f = 0; f < F; f++)
-            row[f] = (row[f] - n->shift[f]) * n->scale[f];
-    }
+    gn_norm_apply_to(n, x, x, rows);
 }

@@ -44,8 +44,25 @@ enum gn_status gn_norm_init(struct gn_norm *n, enum gn_normalize mode, int32_t f
 enum gn_status gn_norm_fit(struct gn_norm *n, enum gn_normalize mode, const struct gn_data *d,
                            int64_t rows);
 
+/* The most threads the _threads forms use. */
+#define GN_NORM_MAX_THREADS 64
+
+/* gn_norm_fit on up to `threads` threads, each taking a run of features
+ * (every feature's statistics are still summed over the rows in order, so
+ * n is the same bits for any thread count). */
+enum gn_status gn_norm_fit_threads(struct gn_norm *n, enum gn_normalize mode,
+                                   const struct gn_data *d, int64_t rows, int32_t threads);
+
 /* x (rows, n->features) in place: x' = (x - shift) * scale. */
 void gn_norm_apply(const struct gn_norm *n, float *x, int64_t rows);
+
+/* The same from src into dst (rows, n->features each; the same array, or
+ * two that do not overlap): one pass instead of a copy and an apply. */
+void gn_norm_apply_to(const struct gn_norm *n, const float *src, float *dst, int64_t rows);
+
+/* gn_norm_apply_to on up to `threads` threads, each taking a run of rows. */
+void gn_norm_apply_threads(const struct gn_norm *n, const float *src, float *dst, int64_t rows,
+                           int32_t threads);
 
 void gn_norm_free(struct gn_norm *n);
 

@@ -115,8 +115,7 @@ static void gn_net_chunk(gn_net *n, const float *x, const uint8_t *y, int64_t i0
     n->buf.x = x + i0 * n->m.inputs;
     if (n->xn) {
         /* the inputs as training saw them */
-        memcpy(n->xn, n->buf.x, (size_t)rows * (size_t)n->m.inputs * sizeof *n->xn);
-        gn_norm_apply(&n->norm, n->xn, rows);
+        gn_norm_apply_to(&n->norm, n->buf.x, n->xn, rows);
         n->buf.x = n->xn;
     }
     n->buf.y = n->y;

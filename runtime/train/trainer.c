@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "backend.h"
 #include "checkpoint.h"
@@ -159,18 +160,28 @@ static enum gn_status choose_backend(struct gn_trainer *t)
     return GN_OK;
 }
 
+/* Threads for fitting and applying the normalization to `values` values:
+ * --threads, or every processor online; one for less than a million
+ * values, where starting them costs more than they save. */
+static int32_t norm_threads(const struct gn_trainer *t, int64_t values)
+{
+    if (values < (1 << 20)) return 1;
+    long n = t->s.threads > 0 ? t->s.threads : sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > GN_NORM_MAX_THREADS ? GN_NORM_MAX_THREADS : (int32_t)n;
+}
+
 /* A normalized copy of the first rows rows of d into out. */
-static enum gn_status normalized_copy(struct gn_data *out, const struct gn_data *d, int64_t rows,
+static enum gn_status normalized_copy(const struct gn_trainer *t, struct gn_data *out,
+                                      const struct gn_data *d, int64_t rows,
                                       const struct gn_norm *norm)
 {
     enum gn_status st = gn_data_alloc(out, rows, d->features, "the normalized data");
     if (st) return st;
     if (rows > 0) {
-        memcpy(out->x, d->x, (size_t)rows * (size_t)d->features * sizeof(float));
+        gn_norm_apply_threads(norm, d->x, out->x, rows, norm_threads(t, rows * d->features));
         memcpy(out->y, d->y, (size_t)rows);
     }
     out->classes = d->classes;
-    gn_norm_apply(norm, out->x, rows);
     return GN_OK;
 }
 
@@ -179,11 +190,12 @@ static enum gn_status normalized_copy(struct gn_data *out, const struct gn_data 
 static enum gn_status normalize_data(struct gn_trainer *t, const struct gn_data *test)
 {
     if (t->norm.mode == GN_NORMALIZE_NONE) return GN_OK;
-    enum gn_status st = normalized_copy(&t->ntrain, t->raw_train, t->plan.n_train, &t->norm);
+    enum gn_status st =
+        normalized_copy(t, &t->ntrain, t->raw_train, t->plan.n_train, &t->norm);
     if (st) return st;
     t->train = &t->ntrain;
     if (test && test->count > 0) {
-        if ((st = normalized_copy(&t->ntest, test, test->count, &t->norm))) return st;
+        if ((st = normalized_copy(t, &t->ntest, test, test->count, &t->norm))) return st;
         t->test = &t->ntest;
     }
     return GN_OK;
@@ -524,7 +536,9 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
 
     const struct gn_plan *p = &t->plan;
     gn_plan_make(&t->plan, &t->s, t->backend, train, test);
-    if ((st = gn_norm_fit(&t->norm, t->s.normalize, train, p->n_train))) goto error;
+    if ((st = gn_norm_fit_threads(&t->norm, t->s.normalize, train, p->n_train,
+                                  norm_threads(t, p->n_train * train->features))))
+        goto error;
     if ((st = check_host_memory(t))) goto error;
     if (graph_path) {
         st = gn_graph_read(graph_path, &t->m, p->inputs, p->classes, p->group_size, p->max_groups,
@@ -903,8 +917,7 @@ static enum gn_status evaluate(gn_trainer *t, const struct gn_data *d, int raw, 
         int32_t rows = (int32_t)(d->count - i0 < B ? d->count - i0 : B);
         t->buf.x = d->x + i0 * F;
         if (raw && t->norm.mode != GN_NORMALIZE_NONE) {
-            memcpy(t->xbatch, t->buf.x, (size_t)rows * (size_t)F * sizeof(float));
-            gn_norm_apply(&t->norm, t->xbatch, rows);
+            gn_norm_apply_to(&t->norm, t->buf.x, t->xbatch, rows);
             t->buf.x = t->xbatch;
         }
         t->buf.rows = rows;
