@@ -498,4 +498,5 @@ const struct gn_backend_ops gn_backend_cuda = {
     .forward = cuda_forward,
     .run = cuda_run,
     .close = cuda_close,
+    .warm = gn_device_warm,
 };

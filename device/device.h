@@ -29,6 +29,11 @@ struct gn_device_info {
 /* Never fails: when no device is usable, info->reason says why. */
 void gn_device_query(struct gn_device_info *info);
 
+/* Starts the CUDA driver and device 0's primary context (the first CUDA
+ * call's cost, a large part of a short run's start), ignoring any error:
+ * the probe and the backend's open report those. Thread-safe. */
+void gn_device_warm(void);
+
 #ifdef __cplusplus
 }
 #endif

@@ -16,6 +16,14 @@
 #define GN_CUDA_ARCH_BUILT 90
 #endif
 
+extern "C" void gn_device_warm(void)
+{
+    int count = 0;
+    if (cudaGetDeviceCount(&count) == cudaSuccess && count > 0 && cudaSetDevice(0) == cudaSuccess)
+        cudaFree(0); /* makes the primary context, which the backend's open then finds */
+    cudaGetLastError(); /* this thread's error state only */
+}
+
 extern "C" void gn_device_query(struct gn_device_info *info)
 {
     memset(info, 0, sizeof *info);

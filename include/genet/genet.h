@@ -58,6 +58,14 @@ const char *gn_backend_name(enum gn_backend b);
  */
 enum gn_status gn_backend_probe(enum gn_backend b, char *why, size_t len);
 
+/* Does now the set-up of backend b that needs no data and would otherwise
+ * fall in the first gn_trainer_open (the cuda backend: the driver and the
+ * GPU's context, a few hundred ms), so that a program can run it on a
+ * thread of its own while it reads a dataset, and join that thread before
+ * gn_trainer_open. Nothing for the host backends, or a backend this build
+ * lacks; errors are left for gn_trainer_open to report. Thread-safe. */
+void gn_backend_warm(enum gn_backend b);
+
 enum gn_grow_policy {
     GN_GROW_OFF = 0,
     GN_GROW_DEPTH = 1,

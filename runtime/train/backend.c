@@ -31,6 +31,12 @@ const struct gn_backend_ops *gn_backend_ops_of(enum gn_backend b)
     }
 }
 
+void gn_backend_warm(enum gn_backend b)
+{
+    const struct gn_backend_ops *ops = gn_backend_ops_of(b);
+    if (ops && ops->warm) ops->warm();
+}
+
 enum gn_status gn_backend_probe(enum gn_backend b, char *why, size_t len)
 {
     char scratch[8];

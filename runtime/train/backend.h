@@ -151,6 +151,10 @@ struct gn_backend_ops {
     /* Rank r's replica of the model under --ranks (0: the model io->m;
      * NULL past the last rank), for agreement checks (optional; ranks.h). */
     const struct gn_model *(*replica)(void *ctx, int32_t r);
+    /* Set up now what the first open would otherwise wait for and what
+     * needs no data (optional; gn_backend_warm). Errors are left for probe
+     * and open to report. */
+    void (*warm)(void);
 };
 
 extern const struct gn_backend_ops gn_backend_serial;
