@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include "genet/genet.h"
+#include "testutil.h"
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"
 
@@ -496,6 +497,68 @@ static void test_csv_plain(void **state)
     gn_data_free(&test);
 }
 
+/* Feature strings of the forms a CSV file holds, each read as strtof reads
+ * it, bit for bit (the loader's exact fast paths included): signs, leading
+ * zeros, a point with digits on one side only, up to 12 digits after it,
+ * 1 to 10 significant digits, exponents and hex. Every value <= 1 (large
+ * ones negative), so the 0..255 pixel rule keeps them as written. */
+static void test_csv_numbers(void **state)
+{
+    enum { ROWS = 40, F = 250 };
+    const uint64_t seed = gn_test_seed();
+    static char text[ROWS * F * 28 + ROWS * 8];
+    static char str[ROWS][F][24];
+    size_t at = 0;
+    uint64_t x = seed | 1;
+    for (int r = 0; r < ROWS; r++) {
+        at += (size_t)sprintf(text + at, "%d", r % 3);
+        for (int f = 0; f < F; f++) {
+            char *o = str[r][f];
+            x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+            const int form = (int)(x % 16), ilen = (int)((x >> 8) % 6), flen = (int)((x >> 16) % 13);
+            int n = 0;
+            if (form == 0) {
+                n = sprintf(o, "-%de%d", (int)((x >> 20) % 1000), (int)((x >> 32) % 30) - 15);
+            } else if (form == 1) {
+                n = sprintf(o, "-0x%xp%d", (unsigned)((x >> 24) % 4096), (int)((x >> 40) % 9) - 4);
+            } else {
+                const int neg = form < 10 || ilen > 0;
+                if (neg) o[n++] = '-';
+                else if (form == 15) o[n++] = '+';
+                if (!neg) o[n++] = '0';
+                for (int i = 0; neg && i < ilen; i++) o[n++] = (char)('0' + (x >> (24 + 3 * i)) % 10);
+                if (form != 11 || n == 0 || o[n - 1] < '0') {
+                    o[n++] = '.';
+                    for (int i = 0; i < flen; i++) o[n++] = (char)('0' + (x >> (4 * i + 1)) % 10);
+                }
+                if (n == 0 || o[n - 1] == '.' || o[n - 1] == '-' || o[n - 1] == '+') o[n++] = '0';
+                o[n] = 0;
+            }
+            at += (size_t)sprintf(text + at, ",%s", o);
+        }
+        text[at++] = '\n';
+    }
+    text[at] = 0;
+    char *p = path_in(*state, "n.csv");
+    write_text(p, text);
+    struct gn_data train, test;
+    const enum gn_status st = gn_data_load(p, &train, &test);
+    if (st) print_error("%s\n", gn_error_message());
+    assert_int_equal(st, GN_OK);
+    assert_int_equal(train.count, ROWS);
+    assert_int_equal(train.features, F);
+    int bad = 0;
+    for (int r = 0; r < ROWS; r++)
+        for (int f = 0; f < F; f++) {
+            const float want = strtof(str[r][f], NULL), got = train.x[r * F + f];
+            if (memcmp(&want, &got, sizeof want) && bad++ < 5)
+                print_error("'%s': strtof %a, loaded %a\n", str[r][f], (double)want, (double)got);
+        }
+    assert_int_equal(bad, 0);
+    gn_data_free(&train);
+    gn_data_free(&test);
+}
+
 static void test_csv_sibling(void **state)
 {
     struct gn_data train, test;
@@ -644,6 +707,7 @@ int main(void)
         T(test_idx_empty),
         T(test_idx_corrupt_gzip),
         T(test_csv_plain),
+        T(test_csv_numbers),
         T(test_csv_sibling),
         T(test_csv_errors),
         T(test_fashion_mnist),

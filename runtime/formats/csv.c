@@ -7,8 +7,9 @@
  * first non-blank line is a header, and skipped, when its first field is not
  * a number. The first data line fixes the field count; every other line
  * must match it. Labels are integers 0..255 (written "3", "3.0" or "3e0");
- * features are finite floats, parsed with strtof (plain digit strings go
- * through an exact integer fast path, since pixel files are all digits).
+ * features are finite floats, parsed with strtof (plain digit strings and
+ * short decimals go through exact fast paths with strtof's bits, since
+ * pixel files are all digits and most others a few decimals).
  * Rows are stored straight into the dataset, allocated once from the field
  * count and the file's real size: a row of F features takes at least 2F+1
  * bytes, so the allocation never exceeds about twice the file.
@@ -88,9 +89,50 @@ done:
 }
 
 /*
+ * A short decimal at p, [+-]digits[.digits] or [+-].digits, ending where a
+ * field may end (le, ',' or a blank), with at most 7 significant digits
+ * and at most 10 after the point: its value into *v, the end into *after,
+ * 1. Exact, so the same bits as strtof: the digits as an integer m < 2^24
+ * and 10^k (k <= 10) are both floats exactly, and one correctly rounded
+ * division m / 10^k is the correctly rounded value (Clinger's fast path).
+ * 0 for anything else (exponents, more digits, hex, inf, nan), which then
+ * goes to strtof.
+ */
+static int gn_csv_decimal(const char *p, const char *le, float *v, const char **after)
+{
+    static const float pow10[11] = {1e0f, 1e1f, 1e2f, 1e3f, 1e4f, 1e5f,
+                                    1e6f, 1e7f, 1e8f, 1e9f, 1e10f};
+    const char *e = p;
+    int neg = 0;
+    if (e < le && (*e == '-' || *e == '+')) neg = *e++ == '-';
+    uint32_t m = 0;
+    int seen = 0, sig = 0, frac = -1; /* frac: digits after the point, -1 before one */
+    for (; e < le; e++) {
+        const char c = *e;
+        if (c >= '0' && c <= '9') {
+            seen++;
+            if (m > 0 || c != '0') sig++; /* leading zeros are not significant */
+            if (sig > 7) return 0;
+            m = m * 10 + (uint32_t)(c - '0');
+            if (frac >= 0 && ++frac > 10) return 0;
+        } else if (c == '.' && frac < 0) {
+            frac = 0;
+        } else {
+            break;
+        }
+    }
+    if (!seen || (e < le && *e != ',' && !gn_csv_blank(*e))) return 0;
+    const float x = (float)m / pow10[frac > 0 ? frac : 0];
+    *v = neg ? -x : x;
+    *after = e;
+    return 1;
+}
+
+/*
  * Parse the field at p (within a line ending at le): blanks, a number,
  * blanks, then ',' or the line end, where *after is left. A field of plain
- * digits is converted exactly without strtof.
+ * digits, or a short decimal (gn_csv_decimal), is converted exactly without
+ * strtof.
  */
 static enum gn_csv_field gn_csv_number(const char *p, const char *le, float *v, const char **after)
 {
@@ -104,6 +146,8 @@ static enum gn_csv_field gn_csv_number(const char *p, const char *le, float *v, 
         n = n * 10 + (uint32_t)(*e++ - '0');
     if (e > p && (e == le || *e == ',' || gn_csv_blank(*e))) {
         *v = (float)n;
+    } else if (gn_csv_decimal(p, le, v, &e)) {
+        /* exact */
     } else {
         char *end;
         *v = strtof(p, &end);
