@@ -5,6 +5,7 @@
 #   gn_setup            packages + configure + build
 #   GN_BUILD_DIR        build directory (default: build)
 #   GN_MESON_ARGS       extra arguments for the first `meson setup`
+#   GN_BUILD_TARGETS    what ninja builds (default: everything)
 
 GN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GN_BUILD_DIR=${GN_BUILD_DIR:-build}
@@ -54,8 +55,9 @@ gn_build() {
         # shellcheck disable=SC2086
         meson setup "$GN_BUILD_DIR" "${native[@]}" ${GN_MESON_ARGS:-}
     fi
-    gn_log "building $GN_BUILD_DIR"
-    ninja -C "$GN_BUILD_DIR"
+    gn_log "building $GN_BUILD_DIR${GN_BUILD_TARGETS:+ ($GN_BUILD_TARGETS)}"
+    # shellcheck disable=SC2086
+    ninja -C "$GN_BUILD_DIR" ${GN_BUILD_TARGETS:-}
 }
 
 gn_setup() {
