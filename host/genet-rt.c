@@ -312,21 +312,12 @@ static void on_signal(int sig)
     (void)w;
 }
 
-/* The backend's data-free set-up (gn_backend_warm) on a thread of its own
- * while the dataset loads: the cuda backend when asked for, or when auto
- * would pick it (no --trace, one rank). */
+/* The run's data-free set-up (gn_settings_warm: the cuda backend's driver
+ * and context) on a thread of its own while the dataset loads. */
 static void *warm_backend(void *arg)
 {
-    gn_backend_warm(*(const enum gn_backend *)arg);
+    gn_settings_warm(arg);
     return NULL;
-}
-
-static int warm_start(const struct gn_settings *s, enum gn_backend *which, pthread_t *th)
-{
-    *which = s->backend;
-    if (*which == GN_BACKEND_AUTO && !s->trace_path && s->ranks <= 1) *which = GN_BACKEND_CUDA;
-    if (*which != GN_BACKEND_CUDA) return 0;
-    return pthread_create(th, NULL, warm_backend, which) == 0;
 }
 
 static int cmd_train(int argc, char **argv, int bench)
@@ -691,9 +682,8 @@ static int cmd_train(int argc, char **argv, int bench)
     }
 
     struct gn_data train = {0}, test = {0};
-    enum gn_backend warm_which;
     pthread_t warm_thread;
-    const int warming = warm_start(&s, &warm_which, &warm_thread);
+    const int warming = pthread_create(&warm_thread, NULL, warm_backend, &s) == 0;
     int64_t t0 = mono_ns();
     enum gn_status st = gn_data_load(path, &train, &test);
     const int64_t t_loaded = mono_ns();

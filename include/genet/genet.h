@@ -58,13 +58,6 @@ const char *gn_backend_name(enum gn_backend b);
  */
 enum gn_status gn_backend_probe(enum gn_backend b, char *why, size_t len);
 
-/* Does now the set-up of backend b that needs no data and would otherwise
- * fall in the first gn_trainer_open (the cuda backend: the driver and the
- * GPU's context, a few hundred ms), so that a program can run it on a
- * thread of its own while it reads a dataset, and join that thread before
- * gn_trainer_open. Nothing for the host backends, or a backend this build
- * lacks; errors are left for gn_trainer_open to report. Thread-safe. */
-void gn_backend_warm(enum gn_backend b);
 
 enum gn_grow_policy {
     GN_GROW_OFF = 0,
@@ -258,6 +251,15 @@ void gn_default_settings(struct gn_settings *s);
  * device (gn_trainer_open checks them too), so a program can refuse bad
  * options before it reads a dataset. */
 enum gn_status gn_settings_check(const struct gn_settings *s);
+
+/* Does now the set-up that needs no data and would otherwise fall in the
+ * first gn_trainer_open with settings s: where s asks for the cuda backend,
+ * or --backend auto may pick it, the driver and the GPU's context (a few
+ * hundred ms). A program can run it on a thread of its own while it reads
+ * a dataset, and join that thread before gn_trainer_open. Nothing for the
+ * host backends; errors are left for gn_trainer_open to report.
+ * Thread-safe. */
+void gn_settings_warm(const struct gn_settings *s);
 
 /* The growth rounds' period of s: s->grow_every, or where that is 0 the
  * default for s->grow (GN_DEFAULT_GROW_EVERY, _DEPTH). */

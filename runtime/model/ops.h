@@ -45,8 +45,8 @@ struct gn_buffers {
     /* The rows the loss is a mean over: 0 means rows (every backend but
      * one); --ranks gives each rank's buffer the global minibatch's rows,
      * so its dz(output) is the single-rank run's. Host reference only: the
-     * device's gn_op_loss_block divides by rows (both run gn_loss_row). Last, so the fields the
-     * device reads keep their offsets. */
+     * device's gn_op_loss_block divides by rows (both run gn_loss_row).
+     * Last, so the fields the device reads keep their offsets. */
     int32_t loss_rows;
 };
 

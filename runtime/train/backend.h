@@ -152,7 +152,7 @@ struct gn_backend_ops {
      * NULL past the last rank), for agreement checks (optional; ranks.h). */
     const struct gn_model *(*replica)(void *ctx, int32_t r);
     /* Set up now what the first open would otherwise wait for and what
-     * needs no data (optional; gn_backend_warm). Errors are left for probe
+     * needs no data (optional; gn_settings_warm). Errors are left for probe
      * and open to report. */
     void (*warm)(void);
 };
@@ -161,6 +161,9 @@ extern const struct gn_backend_ops gn_backend_serial;
 extern const struct gn_backend_ops gn_backend_cpu;
 /* Defined in device/cuda.c; referenced only where GN_HAVE_CUDA_BACKEND. */
 extern const struct gn_backend_ops gn_backend_cuda;
+
+/* The data-free set-up of backend b (its warm op), when it has one. */
+void gn_backend_warm(enum gn_backend b);
 
 /* The table of backend b when this build has it, else NULL. */
 const struct gn_backend_ops *gn_backend_ops_of(enum gn_backend b);

@@ -108,6 +108,21 @@ static void publish(struct gn_trainer *t)
     pthread_mutex_unlock(&t->pub_lock);
 }
 
+/* Whether --backend auto tries the cuda backend under s: always for a
+ * tensor-core precision; for fp32 only with one rank and no --trace (ranks
+ * and the trace's reference are the host backends'). choose_backend's rule,
+ * which gn_settings_warm follows. */
+static int auto_may_pick_cuda(const struct gn_settings *s)
+{
+    return s->precision != GN_PRECISION_FP32 || (s->ranks <= 1 && !s->trace_path);
+}
+
+void gn_settings_warm(const struct gn_settings *s)
+{
+    if (s->backend == GN_BACKEND_CUDA || (s->backend == GN_BACKEND_AUTO && auto_may_pick_cuda(s)))
+        gn_backend_warm(GN_BACKEND_CUDA);
+}
+
 static enum gn_status choose_backend(struct gn_trainer *t)
 {
     enum gn_backend want = t->s.backend;
@@ -140,7 +155,7 @@ static enum gn_status choose_backend(struct gn_trainer *t)
             t->backend = gn_backend_ops_of(GN_BACKEND_CPU) ? GN_BACKEND_CPU : GN_BACKEND_SERIAL;
             snprintf(t->backend_reason, sizeof t->backend_reason,
                      "--ranks picks a host backend: %s", gn_backend_name(t->backend));
-        } else if (usable && !t->s.trace_path) {
+        } else if (usable && auto_may_pick_cuda(&t->s)) {
             t->backend = GN_BACKEND_CUDA;
             snprintf(t->backend_reason, sizeof t->backend_reason, "GPU found: %.200s", why);
         } else {
