@@ -18,7 +18,7 @@
  * tile rule and the scheduler agree. */
 #define GN_PLAN_MAX_THREADS 1024
 
-static int32_t cpu_workers(int32_t threads)
+int32_t gn_plan_cpu_workers(int32_t threads)
 {
     if (threads > 0) return threads;
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
@@ -93,7 +93,7 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
         p->tiles = (p->batch + p->tile - 1) / p->tile;
         break;
     case GN_BACKEND_CPU:
-        p->workers = cpu_workers(s->threads);
+        p->workers = gn_plan_cpu_workers(s->threads);
         gn_taskgraph_tiles(p->batch, s->tile, p->workers, &p->tile, &p->tiles);
         break;
     default:

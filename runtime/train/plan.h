@@ -115,6 +115,10 @@ GN_STATIC_ASSERT(offsetof(struct gn_plan, grow_criterion) == 280, "gn_plan layou
  * opens, so every backend and a resumed run plan the same length. */
 int32_t gn_plan_epochs(int32_t epochs, int64_t steps, int64_t steps_per_epoch);
 
+/* The cpu backend's workers for --threads `threads` (0: the processors
+ * online), as its scheduler counts them. */
+int32_t gn_plan_cpu_workers(int32_t threads);
+
 /* Make the plan of a run of settings s (already checked) on backend b
  * (serial, cpu or cuda) over train (and test, may be NULL or empty):
  * everything but the start position, which gn_plan_start sets. */

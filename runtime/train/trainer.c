@@ -26,7 +26,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "backend.h"
 #include "checkpoint.h"
@@ -176,13 +175,14 @@ static enum gn_status choose_backend(struct gn_trainer *t)
 }
 
 /* Threads for fitting and applying the normalization to `values` values:
- * --threads, or every processor online; one for less than a million
- * values, where starting them costs more than they save. */
+ * the cpu backend's worker count (--threads, or the processors online); one
+ * for less than a million values, where starting them costs more than they
+ * save. */
 static int32_t norm_threads(const struct gn_trainer *t, int64_t values)
 {
     if (values < (1 << 20)) return 1;
-    long n = t->s.threads > 0 ? t->s.threads : sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > GN_NORM_MAX_THREADS ? GN_NORM_MAX_THREADS : (int32_t)n;
+    const int32_t n = gn_plan_cpu_workers(t->s.threads);
+    return n > GN_NORM_MAX_THREADS ? GN_NORM_MAX_THREADS : n;
 }
 
 /* A normalized copy of the first rows rows of d into out. */
