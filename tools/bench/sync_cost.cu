@@ -10,10 +10,18 @@
  * block 0 alone and while every other block polls a word the way waiting
  * workers poll their queue slots.
  *
- *   nvcc -O3 -arch=sm_90 -o sync_cost tools/bench/sync_cost.cu && ./sync_cost
+ * A third table times a grid barrier: the training kernel's, its parts,
+ * and cooperative groups' grid.sync().
+ *
+ *   nvcc -O3 -arch=sm_90 -Iruntime/sched -Iinclude -Iruntime/base -o sync_cost \
+ *       tools/bench/sync_cost.cu && ./sync_cost
  */
 #include <stdint.h>
 #include <stdio.h>
+
+#include <cooperative_groups.h>
+
+#include "barrier.h"
 
 #define ITERS 2000
 
@@ -112,6 +120,50 @@ __global__ void bench_polled(int op, unsigned *words, unsigned *stop, unsigned l
     if (acc == 0xdeadbeef) words[1] = acc;
 }
 
+/* A grid barrier ITERS times in a row, every block of a cooperative grid of
+ * NT threads (the training kernel's shape). form 0: the training kernel's
+ * (gn_dev_barrier: __syncthreads, thread 0's __threadfence, the scheduler
+ * core's gn_barrier_wait, __threadfence, __syncthreads); 1: the same
+ * without the two fences; 2: the same with a pure spin (no back-off);
+ * 3: cooperative groups' grid.sync(). Block 0's wall time / ITERS. */
+__device__ static uint32_t spin_gen(struct gn_barrier *b, uint32_t n)
+{
+    const uint32_t gen = gn_atomic_load_acquire_u32(&b->gen);
+    if (gn_atomic_fetch_add_acq_rel_u32(&b->arrived, 1) == n - 1) {
+        gn_atomic_store_relaxed_u32(&b->arrived, 0);
+        gn_atomic_store_release_u32(&b->gen, gen + 1);
+        return 0;
+    }
+    uint32_t spins = 0;
+    while (gn_atomic_load_acquire_u32(&b->gen) == gen) spins++;
+    return spins;
+}
+
+__global__ void bench_barrier(int form, struct gn_barrier *b, unsigned long long *out)
+{
+    namespace cg = cooperative_groups;
+    cg::grid_group grid = cg::this_grid();
+    uint32_t sink = 0;
+    const uint64_t t0 = now();
+    for (int i = 0; i < ITERS; i++) {
+        if (form == 3) {
+            grid.sync();
+            continue;
+        }
+        __syncthreads();
+        if (threadIdx.x == 0) {
+            if (form == 0) __threadfence();
+            if (form == 2)
+                sink += spin_gen(b, gridDim.x);
+            else
+                gn_barrier_wait(b, gridDim.x, NULL, 0);
+            if (form == 0) __threadfence();
+        }
+        __syncthreads();
+    }
+    if (blockIdx.x == 0 && threadIdx.x == 0) out[0] = now() - t0 + (sink == 0xffffffffu);
+}
+
 int main(void)
 {
     const char *names[] = {"fence.sc.gpu", "fence.acq_rel.gpu", "atom.acq_rel add, own line",
@@ -176,6 +228,35 @@ int main(void)
                 r[k] = (double)h[0] / ITERS;
             }
             printf("| %s | %.1f | %.1f | %.1f |\n", pn[op], r[0], r[1], r[2]);
+        }
+    }
+    /* grid barriers, cooperative grids of 256 threads a block */
+    {
+        const char *fn[] = {"the kernel's (fences, gn_barrier_wait)", "gn_barrier_wait alone",
+                            "spin, no back-off", "cooperative groups grid.sync()"};
+        struct gn_barrier *bar;
+        cudaMalloc(&bar, sizeof *bar);
+        cudaMemset(bar, 0, sizeof *bar);
+        printf("\n| grid barrier (256 threads a block) | %d blocks ns/op | %d blocks ns/op |\n", sms,
+               maxb);
+        printf("| --- | ---: | ---: |\n");
+        for (int form = 0; form < 4; form++) {
+            double r[2];
+            for (int k = 0; k < 2; k++) {
+                int blocks = k ? maxb : sms, per = 0;
+                cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per, bench_barrier, 256, 0);
+                if (per * sms < blocks) {
+                    r[k] = -1;
+                    continue;
+                }
+                void *args[] = {&form, &bar, &out};
+                for (int rep = 0; rep < 2; rep++)
+                    cudaLaunchCooperativeKernel((void *)bench_barrier, dim3(blocks), dim3(256), args,
+                                                0, 0);
+                cudaMemcpy(h, out, 8, cudaMemcpyDeviceToHost);
+                r[k] = (double)h[0] / ITERS;
+            }
+            printf("| %s | %.1f | %.1f |\n", fn[form], r[0], r[1]);
         }
     }
     cudaError_t e = cudaDeviceSynchronize();
