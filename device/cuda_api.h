@@ -31,6 +31,10 @@ extern "C" {
 
 /* Minibatch slots in flight between the loader and the kernel. */
 #define GN_CUDA_NBUF 4
+/* The kernel reads the host's stop word every this many steps. */
+#define GN_CUDA_STOP_EVERY 8
+/* The kernel publishes its live counters at most this often (ns). */
+#define GN_CUDA_PUBLISH_NS 50000ull
 
 /* Steps whose mean loss is logged (tests compare backends step by step). */
 #define GN_CUDA_LOSS_LOG (1 << 20)
@@ -60,10 +64,17 @@ enum gn_cuda_fault {
 #define GN_CUDA_FAILED 2
 #define GN_CUDA_STOPPED 3
 
+/* A minibatch slot's record, in device memory: the loader's copy of it
+ * follows the slot's data on the same stream, so the kernel that sees
+ * ready == step + 1 sees the data, and its wait reads no host memory. */
+struct gn_cuda_slot {
+    int64_t ready; /* step + 1 of the batch in the slot */
+    int32_t rows;  /* its rows */
+    int32_t pad_;
+};
+
 struct gn_cuda_ctl {
     /* host -> kernel */
-    volatile int64_t ready[GN_CUDA_NBUF]; /* step + 1 of the batch in the slot */
-    volatile int32_t rows[GN_CUDA_NBUF];  /* its rows */
     volatile int32_t stop;                /* 1: finish the current step and exit */
     volatile int32_t pad0_;
     /* kernel -> host */

@@ -35,6 +35,7 @@ struct gn_cuda_run {
     int64_t *step_time;            /* mapped: host pointer */
     float *stage_x[GN_CUDA_NBUF];
     uint8_t *stage_y[GN_CUDA_NBUF];
+    struct gn_cuda_slot *stage_rec[GN_CUDA_NBUF]; /* pinned: the records the loader copies */
     cudaStream_t kstream, cstream;
     size_t smem;
     int per_sm;                  /* worker blocks an SM: which entry runs */
@@ -112,6 +113,7 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->b.row_hit, B);
     P(h->xring, (size_t)GN_CUDA_NBUF * B * cfg->inputs);
     P(h->yring, (size_t)GN_CUDA_NBUF * B);
+    P(h->slot_rec, GN_CUDA_NBUF);
     P(h->test_x, (size_t)cfg->test_count * cfg->inputs);
     P(h->test_y, (size_t)cfg->test_count);
     P(r->slots, cap_tasks);
@@ -307,6 +309,8 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
             r->stage_x[i] = (float *)p;
             GN_CUDA_TRY(cudaHostAlloc(&p, (size_t)cfg->batch, cudaHostAllocDefault));
             r->stage_y[i] = (uint8_t *)p;
+            GN_CUDA_TRY(cudaHostAlloc(&p, sizeof(struct gn_cuda_slot), cudaHostAllocDefault));
+            r->stage_rec[i] = (struct gn_cuda_slot *)p;
         }
     }
     GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->kstream, cudaStreamNonBlocking));
@@ -426,10 +430,13 @@ extern "C" enum gn_status gn_cuda_push_batch(struct gn_cuda_run *r, int slot, in
                              (size_t)rows * c->inputs * sizeof(float), cudaMemcpyHostToDevice, r->cstream));
     GN_CUDA_TRY(cudaMemcpyAsync(r->h.yring + (size_t)slot * c->batch, r->stage_y[slot], (size_t)rows,
                              cudaMemcpyHostToDevice, r->cstream));
+    /* the slot's record after its data, on the same stream: the kernel
+     * polls it in device memory */
+    r->stage_rec[slot]->ready = step + 1;
+    r->stage_rec[slot]->rows = rows;
+    GN_CUDA_TRY(cudaMemcpyAsync(r->h.slot_rec + slot, r->stage_rec[slot], sizeof(struct gn_cuda_slot),
+                             cudaMemcpyHostToDevice, r->cstream));
     GN_CUDA_TRY(cudaStreamSynchronize(r->cstream));
-    r->ctl->rows[slot] = rows;
-    gn_fence_system(); /* the rows before the flag the kernel acquires */
-    r->ctl->ready[slot] = step + 1;
     return GN_OK;
 error:
     return st;
@@ -531,6 +538,7 @@ extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
     for (int i = 0; i < GN_CUDA_NBUF; i++) {
         if (r->stage_x[i]) cudaFreeHost(r->stage_x[i]);
         if (r->stage_y[i]) cudaFreeHost(r->stage_y[i]);
+        if (r->stage_rec[i]) cudaFreeHost(r->stage_rec[i]);
     }
     free(r);
 }

@@ -213,6 +213,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     double step_loss = 0.0;    /* block 0's thread 0: the step's loss sum and hits */
     int64_t step_hits = 0;
     int64_t trace_steps = 0, trace_snaps = 0; /* block 0's thread 0: trace records */
+    uint64_t published = 0; /* block 0's thread 0: when the counters were last published */
 
     if (threadIdx.x == 0) {
         /* the task math reads edges through the lists' records (published
@@ -235,23 +236,26 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             s_go = 1;
             uint64_t t0 = gn_clock_ns(), deadline = t0 + (uint64_t)cfg.data_timeout_ns;
             uint32_t spins = 0;
-            while (gn_load_acquire_sys_i64(&d->ctl->ready[slot]) != step + 1) {
-                if (d->ctl->stop) {
+            const struct gn_cuda_slot *rec = d->slot_rec + slot;
+            while (gn_load_acquire_sys_i64(&rec->ready) != step + 1) {
+                if ((++spins & 31) == 0 && d->ctl->stop) {
                     s_go = 0;
                     break;
                 }
-                if (++spins > 32) __nanosleep(500);
+                if (spins > 32) __nanosleep(500);
                 if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
                     gn_dev_fault(d, GN_CUDA_FAULT_NO_DATA, -1, step, slot);
                     s_go = 0;
                     break;
                 }
             }
-            if (d->ctl->stop) s_go = 0;
+            /* the host's stop request: a read of host memory, every
+             * GN_CUDA_STOP_EVERY steps (and in the wait above) */
+            if (step % GN_CUDA_STOP_EVERY == 0 && d->ctl->stop) s_go = 0;
             wait_ns += (int64_t)(gn_clock_ns() - t0);
             d->b.x = d->xring + (int64_t)slot * cfg.batch * cfg.inputs;
             d->b.y = d->yring + (int64_t)slot * cfg.batch;
-            d->b.rows = d->ctl->rows[slot];
+            d->b.rows = __ldcg(&rec->rows);
             gn_atomic_store_relaxed_u32(&d->stopping, s_go ? 0u : 1u);
             /* the training pass's queue opens here: every block has left
              * the previous step's passes (their closing barriers), and the
@@ -291,7 +295,15 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                 }
                 d->ctl->consumed[slot] = step + 1;
                 d->ctl->t_wait_data_ns = wait_ns;
-                gn_dev_publish(d, step + 1, loss_sum, hits, seen);
+                /* the counters for the host's poll (every few ms): at most
+                 * every GN_CUDA_PUBLISH_NS, and at an epoch's and the run's
+                 * end (their two system fences cost microseconds) */
+                const uint64_t now = gn_clock_ns();
+                if (now - published >= GN_CUDA_PUBLISH_NS || step + 1 == cfg.steps_total ||
+                    (step + 1) % cfg.steps_per_epoch == 0) {
+                    gn_dev_publish(d, step + 1, loss_sum, hits, seen);
+                    published = now;
+                }
                 gn_dev_clock_mark(GN_CUDA_PROF_BOOK);
             }
         }

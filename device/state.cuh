@@ -58,6 +58,7 @@ struct gn_dev {
     struct gn_buffers b; /* activations, errors, the pass's rows (x, y, rows) */
     float *xring;        /* (NBUF, batch, inputs) */
     uint8_t *yring;      /* (NBUF, batch) */
+    struct gn_cuda_slot *slot_rec; /* (NBUF): each slot's record, written by the loader's copies */
     float *test_x;
     uint8_t *test_y;
 
