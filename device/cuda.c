@@ -5,9 +5,13 @@
  *        activations, the queue, counters, the test set), sized and printed;
  *        a run that would not fit says so here, before training starts.
  * run:   one cooperative kernel launch for the whole run (run.cuh). A
- *        loader thread has minibatches assembled into pinned
- *        staging buffers, copies each to a device slot on a second stream
- *        and raises the slot's flag in mapped memory; it reuses a slot only
+ *        training set that fits on the device is there since open: a
+ *        loader thread copies each epoch's order (the trainer's shuffle)
+ *        to one of two order slots, and the kernel assembles every
+ *        minibatch itself, the host off the steps' path. Else the loader
+ *        has minibatches assembled into pinned staging buffers, copies
+ *        each to a device slot on a second stream, then the slot's record
+ *        (the kernel polls it in device memory); it reuses a slot only
  *        after the kernel marked it consumed. The calling thread polls the
  *        kernel's counters in mapped memory, reports progress and epoch
  *        ends, and passes a stop request (Ctrl-C) to the kernel's flag.
@@ -100,12 +104,43 @@ static enum gn_status cuda_open(void **ctx, struct gn_backend_io *io, char *abou
     char info[512];
     const struct gn_data *test = io->test;
     enum gn_status st =
-        gn_cuda_create(&c->run, cfg, m, test ? test->x : NULL, test ? test->y : NULL, info,
-                       sizeof info);
+        gn_cuda_create(&c->run, cfg, m, test ? test->x : NULL, test ? test->y : NULL,
+                       io->train && io->order ? io->train->x : NULL,
+                       io->train && io->order ? io->train->y : NULL, info, sizeof info);
     if (st) return gn_fail(st, "cuda backend: %s", info);
     c->blocks = gn_cuda_blocks(c->run);
     snprintf(about, len, "; %s", info);
     return GN_OK;
+}
+
+/* The loader of a training set kept on the device: each epoch's order
+ * (io->order) into an order slot, once the kernel has moved past the
+ * epoch that used the slot before. The kernel assembles the minibatches. */
+static void *order_loader(struct cuda_ctx *c)
+{
+    const struct gn_backend_io *io = c->io;
+    struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
+    const int64_t spe = c->cfg->steps_per_epoch;
+    const int64_t e0 = c->cfg->first_step / spe, last = (c->cfg->steps_total - 1) / spe;
+    for (int64_t e = e0; e <= last && !gn_atomic_load_relaxed_u32(&c->quit); e++) {
+        const int slot = (int)(e % GN_CUDA_NORDER);
+        int64_t w0 = gn_now_ns();
+        while (e - e0 >= GN_CUDA_NORDER && ctl->order_epoch < e - GN_CUDA_NORDER + 1) {
+            if (gn_atomic_load_relaxed_u32(&c->quit) || ctl->state != GN_CUDA_RUNNING)
+                return NULL;
+            struct timespec ts = {0, 100000};
+            nanosleep(&ts, NULL);
+        }
+        gn_atomic_fetch_add_relaxed_u64(&c->loader_wait_ns, (uint64_t)(gn_now_ns() - w0));
+        io->order(io->cb_ctx, e, gn_cuda_staging_order(c->run, slot));
+        enum gn_status st = gn_cuda_push_order(c->run, slot, e);
+        if (st) {
+            gn_atomic_store_relaxed_u32(&c->loader_status, (uint32_t)(int32_t)st);
+            ctl->stop = 1;
+            return NULL;
+        }
+    }
+    return NULL;
 }
 
 static void *loader_main(void *arg)
@@ -113,6 +148,7 @@ static void *loader_main(void *arg)
     struct cuda_ctx *c = arg;
     const struct gn_backend_io *io = c->io;
     struct gn_cuda_ctl *ctl = gn_cuda_ctl(c->run);
+    if (gn_cuda_resident(c->run)) return order_loader(c);
     const int64_t first = c->cfg->first_step;
     for (int64_t s = first; s < c->cfg->steps_total && !gn_atomic_load_relaxed_u32(&c->quit);
          s++) {

@@ -31,6 +31,8 @@ extern "C" {
 
 /* Minibatch slots in flight between the loader and the kernel. */
 #define GN_CUDA_NBUF 4
+/* Epoch orders in flight, for a training set kept on the device. */
+#define GN_CUDA_NORDER 2
 /* The kernel reads the host's stop word every this many steps. */
 #define GN_CUDA_STOP_EVERY 8
 /* The kernel publishes its live counters at most this often (ns). */
@@ -64,12 +66,14 @@ enum gn_cuda_fault {
 #define GN_CUDA_FAILED 2
 #define GN_CUDA_STOPPED 3
 
-/* A minibatch slot's record, in device memory: the loader's copy of it
- * follows the slot's data on the same stream, so the kernel that sees
- * ready == step + 1 sees the data, and its wait reads no host memory. */
+/* A slot's record, in device memory: the loader's copy of it follows the
+ * slot's data on the same stream, so the kernel that sees ready == k + 1
+ * sees the data, and its wait reads no host memory. A minibatch slot:
+ * k is the step, rows its rows; an order slot (a training set kept on the
+ * device): k is the epoch, rows the examples its order holds. */
 struct gn_cuda_slot {
-    int64_t ready; /* step + 1 of the batch in the slot */
-    int32_t rows;  /* its rows */
+    int64_t ready;
+    int32_t rows;
     int32_t pad_;
 };
 
@@ -79,6 +83,7 @@ struct gn_cuda_ctl {
     volatile int32_t pad0_;
     /* kernel -> host */
     volatile int64_t consumed[GN_CUDA_NBUF]; /* step + 1 of the last batch used up */
+    volatile int64_t order_epoch;            /* the epoch whose order the kernel uses (earlier slots free) */
     volatile int64_t step;                   /* steps completed */
     volatile int64_t epochs;                 /* epoch records written */
     volatile double loss_sum;                /* this epoch so far */
@@ -248,10 +253,27 @@ struct gn_cuda_run;
 /* Allocate every device buffer for the run (sizes printed into info),
  * upload the model and the test set, size the grid (the worker blocks and
  * shared memory are the launch's, kept in the device state). Nothing is
- * allocated after this. */
+ * allocated after this. train_x, train_y (plan.n_train examples, may be
+ * NULL): the training set, kept on the device where it fits beside the
+ * rest (and the environment has no GN_CUDA_STREAM_DATA=1); the kernel
+ * then assembles each minibatch itself from the epoch's order
+ * (gn_cuda_push_order), else the loader streams minibatches
+ * (gn_cuda_push_batch). */
 enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *cfg,
                               const struct gn_model *m, const float *test_x,
-                              const uint8_t *test_y, char *info, size_t info_len);
+                              const uint8_t *test_y, const float *train_x,
+                              const uint8_t *train_y, char *info, size_t info_len);
+
+/* 1: the training set is on the device (gn_cuda_push_order feeds the
+ * kernel); 0: minibatches are streamed (gn_cuda_push_batch). */
+int gn_cuda_resident(struct gn_cuda_run *r);
+
+/* The pinned staging buffer of order slot `slot` (plan.n_train). */
+int32_t *gn_cuda_staging_order(struct gn_cuda_run *r, int slot);
+
+/* Copy a staged epoch order to the device, wait for the copy, then publish
+ * it to the kernel for epoch `epoch`. */
+enum gn_status gn_cuda_push_order(struct gn_cuda_run *r, int slot, int64_t epoch);
 
 /* Launch the persistent cooperative kernel (once per run). */
 enum gn_status gn_cuda_launch(struct gn_cuda_run *r);

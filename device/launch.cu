@@ -36,6 +36,9 @@ struct gn_cuda_run {
     float *stage_x[GN_CUDA_NBUF];
     uint8_t *stage_y[GN_CUDA_NBUF];
     struct gn_cuda_slot *stage_rec[GN_CUDA_NBUF]; /* pinned: the records the loader copies */
+    int32_t *stage_order[GN_CUDA_NORDER];            /* pinned: epoch orders (resident) */
+    struct gn_cuda_slot *stage_orec[GN_CUDA_NORDER];
+    size_t train_bytes;                              /* the resident training set's buffers */
     cudaStream_t kstream, cstream;
     size_t smem;
     int per_sm;                  /* worker blocks an SM: which entry runs */
@@ -196,7 +199,8 @@ static int gn_cuda_blocks_per_sm(const struct gn_model *m, const struct gn_plan 
 
 extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *asked,
                                          const struct gn_model *m, const float *test_x,
-                                         const uint8_t *test_y, char *info, size_t info_len)
+                                         const uint8_t *test_y, const float *train_x,
+                                         const uint8_t *train_y, char *info, size_t info_len)
 {
     enum gn_status st = GN_OK;
     struct gn_cuda_run *r = (struct gn_cuda_run *)calloc(1, sizeof *r);
@@ -239,8 +243,36 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
                          r->device_bytes / 1048576.0, free_b / 1048576.0);
             goto error;
         }
+        /* the training set on the device where it fits beside the rest,
+         * with a quarter of the free memory to spare */
+        const char *stream = getenv("GN_CUDA_STREAM_DATA");
+        const size_t nt = (size_t)cfg->n_train;
+        const size_t tbytes =
+            nt * (size_t)cfg->inputs * sizeof(float) + nt + GN_CUDA_NORDER * nt * sizeof(int32_t);
+        if (train_x && train_y && nt > 0 && !(stream && !strcmp(stream, "1")) &&
+            (size_t)r->device_bytes + tbytes + (64u << 20) <= free_b - free_b / 4) {
+            h->resident = 1;
+            r->train_bytes = tbytes;
+            if ((st = GN_PLAN(h->train_x, nt * (size_t)cfg->inputs)) ||
+                (st = GN_PLAN(h->train_y, nt)) || (st = GN_PLAN(h->order, GN_CUDA_NORDER * nt)) ||
+                (st = GN_PLAN(h->order_rec, GN_CUDA_NORDER)))
+                goto error;
+        }
     }
     if ((st = allocate(r))) goto error;
+    if (h->resident) {
+        const size_t nt = (size_t)cfg->n_train;
+        GN_CUDA_TRY(cudaMemcpy(h->train_x, train_x, nt * (size_t)cfg->inputs * sizeof(float),
+                               cudaMemcpyHostToDevice));
+        GN_CUDA_TRY(cudaMemcpy(h->train_y, train_y, nt, cudaMemcpyHostToDevice));
+        for (int i = 0; i < GN_CUDA_NORDER; i++) {
+            void *p;
+            GN_CUDA_TRY(cudaHostAlloc(&p, nt * sizeof(int32_t), cudaHostAllocDefault));
+            r->stage_order[i] = (int32_t *)p;
+            GN_CUDA_TRY(cudaHostAlloc(&p, sizeof(struct gn_cuda_slot), cudaHostAllocDefault));
+            r->stage_orec[i] = (struct gn_cuda_slot *)p;
+        }
+    }
 
     h->cfg = *cfg;
     {
@@ -335,10 +367,12 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         snprintf(info, info_len,
                  "%d worker blocks (%d SMs x %d, %d resident possible) of %d threads, %zu B shared "
                  "memory each; %.1f MiB of device memory in %d buffers taken at start; tiles of "
-                 "%d rows%s; %s products",
+                 "%d rows%s; %s products; %s",
                  h->blocks, sms, want, per_sm, NT, r->smem, r->device_bytes / 1048576.0,
                  r->n_table, cfg->tile, asked->tile_asked > 0 ? " (--tile)" : "",
-                 gn_precision_name((enum gn_precision)cfg->precision));
+                 gn_precision_name((enum gn_precision)cfg->precision),
+                 h->resident ? "the training set on the device, minibatches assembled there"
+                             : "minibatches streamed from the host");
         void *p;
         if ((st = mapped((void **)&r->bstat, &p, (size_t)h->blocks * sizeof *r->bstat)))
             goto error;
@@ -422,6 +456,33 @@ extern "C" uint8_t *gn_cuda_staging_y(struct gn_cuda_run *r, int slot)
     return r->stage_y[slot];
 }
 
+extern "C" int gn_cuda_resident(struct gn_cuda_run *r)
+{
+    return r->h.resident;
+}
+
+extern "C" int32_t *gn_cuda_staging_order(struct gn_cuda_run *r, int slot)
+{
+    return r->stage_order[slot];
+}
+
+extern "C" enum gn_status gn_cuda_push_order(struct gn_cuda_run *r, int slot, int64_t epoch)
+{
+    enum gn_status st = GN_OK;
+    const size_t nt = (size_t)r->h.cfg.n_train;
+    GN_CUDA_TRY(cudaMemcpyAsync(r->h.order + (size_t)slot * nt, r->stage_order[slot],
+                                nt * sizeof(int32_t), cudaMemcpyHostToDevice, r->cstream));
+    /* the slot's record after its order, on the same stream */
+    r->stage_orec[slot]->ready = epoch + 1;
+    r->stage_orec[slot]->rows = (int32_t)nt;
+    GN_CUDA_TRY(cudaMemcpyAsync(r->h.order_rec + slot, r->stage_orec[slot],
+                                sizeof(struct gn_cuda_slot), cudaMemcpyHostToDevice, r->cstream));
+    GN_CUDA_TRY(cudaStreamSynchronize(r->cstream));
+    return GN_OK;
+error:
+    return st;
+}
+
 extern "C" enum gn_status gn_cuda_push_batch(struct gn_cuda_run *r, int slot, int64_t step, int32_t rows)
 {
     enum gn_status st = GN_OK;
@@ -447,7 +508,7 @@ static const char *fault_name(int32_t f)
     switch (f) {
     case GN_CUDA_FAULT_STUCK: return "a queue wait made no progress (stuck task)";
     case GN_CUDA_FAULT_BARRIER: return "a grid barrier did not open in time";
-    case GN_CUDA_FAULT_NO_DATA: return "no minibatch came from the host loader in time";
+    case GN_CUDA_FAULT_NO_DATA: return "no minibatch or epoch order came from the host loader in time";
     case GN_CUDA_FAULT_INVARIANT: return "a scheduler invariant broke";
     case GN_CUDA_FAULT_INDEX: return "a bad group, edge or task index";
     case GN_CUDA_FAULT_NUMERIC: return "NaN or Inf in the loss or a gradient, or the loss exploded";
@@ -539,6 +600,10 @@ extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
         if (r->stage_x[i]) cudaFreeHost(r->stage_x[i]);
         if (r->stage_y[i]) cudaFreeHost(r->stage_y[i]);
         if (r->stage_rec[i]) cudaFreeHost(r->stage_rec[i]);
+    }
+    for (int i = 0; i < GN_CUDA_NORDER; i++) {
+        if (r->stage_order[i]) cudaFreeHost(r->stage_order[i]);
+        if (r->stage_orec[i]) cudaFreeHost(r->stage_orec[i]);
     }
     free(r);
 }

@@ -91,6 +91,127 @@ __device__ static void gn_dev_sum_rows(struct gn_dev *d, double *loss, int64_t *
     *hits = h;
 }
 
+/* Block 0's thread 0: when the counters were last published (shared
+ * memory: a register live across the whole step loop would crowd the
+ * inlined task math's allocation) */
+static __shared__ uint64_t gn_dev_published_sm;
+
+/* Block 0's thread 0: ns the leader waited for the host's data (slots'
+ * and orders' records) so far. Shared memory, as gn_dev_published_sm. */
+static __shared__ int64_t gn_dev_wait_ns_sm;
+
+/* The leader: wait for a slot's record to say k (a minibatch slot: the
+ * step; an order slot: the epoch), polling device memory, the host's stop
+ * word every 32 polls; false when the host asked to stop or the data did
+ * not come within the plan's data timeout (then the fault record says
+ * GN_CUDA_FAULT_NO_DATA at `step`, with `index`). The wait adds to
+ * gn_dev_wait_ns_sm. */
+__device__ static __noinline__ bool gn_dev_wait_rec(struct gn_dev *d, const struct gn_cuda_slot *rec,
+                                                    int64_t k, int64_t step, int32_t index)
+{
+    const uint64_t t0 = gn_clock_ns(), deadline = t0 + (uint64_t)d->cfg.data_timeout_ns;
+    bool go = true;
+    for (uint32_t spins = 0; gn_load_acquire_sys_i64(&rec->ready) != k + 1;) {
+        if ((++spins & 31) == 0 && d->ctl->stop) {
+            go = false;
+            break;
+        }
+        if (spins > 32) __nanosleep(500);
+        if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
+            gn_dev_fault(d, GN_CUDA_FAULT_NO_DATA, -1, step, index);
+            go = false;
+            break;
+        }
+    }
+    gn_dev_wait_ns_sm += (int64_t)(gn_clock_ns() - t0);
+    return go;
+}
+
+/* Every block: its share of step `step`'s minibatch, assembled from the
+ * training set on the device (rows gn_plan_batch_rows of the epoch's
+ * order, whose slot the leader has waited for) into the pass's rows
+ * (xring's first slot, yring's); a grid barrier must follow before any
+ * task reads them. Rows go to blocks in turn, a row's floats to the
+ * block's threads, 16 bytes at a time where the rows allow. */
+__device__ static __noinline__ void gn_dev_gather(struct gn_dev *d, int64_t step)
+{
+    const struct gn_plan &cfg = d->cfg;
+    int64_t i0;
+    const int32_t n = gn_plan_batch_rows(&cfg, step, &i0);
+    const int32_t *order =
+        d->order + (step / cfg.steps_per_epoch % GN_CUDA_NORDER) * cfg.n_train + i0;
+    const int32_t F = cfg.inputs;
+    for (int32_t r = blockIdx.x; r < n; r += gridDim.x) {
+        /* .cg: the loader rewrites the slot every other epoch */
+        const int32_t src = __ldcg(order + r);
+        const float *from = d->train_x + (int64_t)src * F;
+        float *to = d->xring + (int64_t)r * F;
+        if ((F & 3) == 0) {
+            const float4 *f4 = reinterpret_cast<const float4 *>(from);
+            float4 *t4 = reinterpret_cast<float4 *>(to);
+            for (int32_t i = threadIdx.x; i < F / 4; i += NT) t4[i] = __ldg(f4 + i);
+        } else {
+            for (int32_t i = threadIdx.x; i < F; i += NT) to[i] = __ldg(from + i);
+        }
+        if (threadIdx.x == 0) d->yring[r] = __ldg(d->train_y + src);
+    }
+}
+
+/* Every block, step `step`'s batch: a training set on the device is
+ * assembled here from the epoch's order (whose slot the leader waits for
+ * at the epoch's first step, behind a grid barrier of its own); else the
+ * leader waits for the loader's slot. Then the leader opens the pass's
+ * queue, and the grid barrier that opens the pass. False when the run ends
+ * here (aborted, or the host asked to stop). Not inlined: its few live
+ * values stay out of the step loop's register allocation, which the
+ * inlined task math fills. */
+__device__ static __noinline__ bool gn_dev_step_batch(struct gn_dev *d, int64_t step)
+{
+    const struct gn_plan &cfg = d->cfg;
+    const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
+    if (d->resident && (step == cfg.first_step || step % cfg.steps_per_epoch == 0)) {
+        if (leader) {
+            gn_dev_clock_mark(-1);
+            const int64_t ep = step / cfg.steps_per_epoch;
+            const bool go = gn_dev_wait_rec(d, d->order_rec + ep % GN_CUDA_NORDER, ep, step,
+                                            GN_CUDA_NBUF + (int32_t)(ep % GN_CUDA_NORDER));
+            d->ctl->order_epoch = ep; /* the slot of epoch ep - 1 is free */
+            gn_atomic_store_relaxed_u32(&d->stopping, go ? 0u : 1u);
+            gn_dev_clock_mark(GN_CUDA_PROF_DATA);
+        }
+        if (!gn_dev_barrier(d, step) || gn_atomic_load_relaxed_u32(&d->stopping)) return false;
+    }
+    if (d->resident) gn_dev_gather(d, step);
+    if (leader) {
+        gn_dev_clock_mark(-1);
+        bool go = true;
+        if (d->resident) {
+            int64_t i0;
+            d->b.x = d->xring;
+            d->b.y = d->yring;
+            d->b.rows = gn_plan_batch_rows(&cfg, step, &i0);
+        } else {
+            const int slot = (int)(step % GN_CUDA_NBUF);
+            const struct gn_cuda_slot *rec = d->slot_rec + slot;
+            go = gn_dev_wait_rec(d, rec, step, step, slot);
+            d->b.x = d->xring + (int64_t)slot * cfg.batch * cfg.inputs;
+            d->b.y = d->yring + (int64_t)slot * cfg.batch;
+            d->b.rows = __ldcg(&rec->rows);
+        }
+        /* the host's stop request: a read of host memory, every
+         * GN_CUDA_STOP_EVERY steps (and in the waits) */
+        if (step % GN_CUDA_STOP_EVERY == 0 && d->ctl->stop) go = false;
+        gn_atomic_store_relaxed_u32(&d->stopping, go ? 0u : 1u);
+        /* the training pass's queue opens here: every block has left the
+         * previous step's passes (their closing barriers), and the barrier
+         * below is the pass's opening one */
+        if (go) gn_dev_begin_pass(d, &d->train, step);
+        gn_dev_clock_mark(GN_CUDA_PROF_DATA);
+    }
+    /* a stop request: every block sees the same word after the barrier */
+    return gn_dev_barrier(d, step) && !gn_atomic_load_relaxed_u32(&d->stopping);
+}
+
 /* Thread 0: wait until the host makes ready() true (a checkpoint copied,
  * room in the trace's rings): true, or false when the host asked to stop,
  * the run aborted, or half the barrier timeout passed (then the fault
@@ -199,7 +320,6 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     const struct gn_block_smem sm =
         gn_block_smem_carve(smem_raw, d->smem_stage, d->smem_acc, lane_sums);
 
-    __shared__ int s_go;
     struct gn_queue_worker w;
     memset(&w, 0, sizeof w);
     w.worker = blockIdx.x;
@@ -207,13 +327,12 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     const struct gn_plan cfg = d->cfg;
     /* a resumed run starts at first_step with its epoch's sums so far */
     double loss_sum = cfg.first_loss_sum;
-    int64_t hits = cfg.first_hits, seen = cfg.first_seen, wait_ns = 0, grow_ns = 0;
+    int64_t hits = cfg.first_hits, seen = cfg.first_seen, grow_ns = 0;
     int64_t epochs_done = 0;
     int32_t dead_epochs = cfg.first_guard; /* the dead-network rule's state (numguard.h) */
     double step_loss = 0.0;    /* block 0's thread 0: the step's loss sum and hits */
     int64_t step_hits = 0;
     int64_t trace_steps = 0, trace_snaps = 0; /* block 0's thread 0: trace records */
-    uint64_t published = 0; /* block 0's thread 0: when the counters were last published */
 
     if (threadIdx.x == 0) {
         /* the task math reads edges through the lists' records (published
@@ -224,48 +343,16 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
         memset(&gn_dev_clock_sm, 0, sizeof gn_dev_clock_sm);
         gn_dev_clock_sm.other = GN_CUDA_PROF_OTHER;
         gn_dev_clock_sm.at = clock64();
+        gn_dev_published_sm = 0;
+        gn_dev_wait_ns_sm = 0;
     }
     if (leader) d->t_start = gn_clock_ns();
     if (!gn_dev_rebuild_dags(d, 0)) goto out;
 
     for (int64_t step = cfg.first_step; step < cfg.steps_total; step++) {
         const int slot = (int)(step % GN_CUDA_NBUF);
-        /* 1. the batch */
-        if (leader) {
-            gn_dev_clock_mark(-1);
-            s_go = 1;
-            uint64_t t0 = gn_clock_ns(), deadline = t0 + (uint64_t)cfg.data_timeout_ns;
-            uint32_t spins = 0;
-            const struct gn_cuda_slot *rec = d->slot_rec + slot;
-            while (gn_load_acquire_sys_i64(&rec->ready) != step + 1) {
-                if ((++spins & 31) == 0 && d->ctl->stop) {
-                    s_go = 0;
-                    break;
-                }
-                if (spins > 32) __nanosleep(500);
-                if ((spins & 1023) == 0 && gn_clock_ns() > deadline) {
-                    gn_dev_fault(d, GN_CUDA_FAULT_NO_DATA, -1, step, slot);
-                    s_go = 0;
-                    break;
-                }
-            }
-            /* the host's stop request: a read of host memory, every
-             * GN_CUDA_STOP_EVERY steps (and in the wait above) */
-            if (step % GN_CUDA_STOP_EVERY == 0 && d->ctl->stop) s_go = 0;
-            wait_ns += (int64_t)(gn_clock_ns() - t0);
-            d->b.x = d->xring + (int64_t)slot * cfg.batch * cfg.inputs;
-            d->b.y = d->yring + (int64_t)slot * cfg.batch;
-            d->b.rows = __ldcg(&rec->rows);
-            gn_atomic_store_relaxed_u32(&d->stopping, s_go ? 0u : 1u);
-            /* the training pass's queue opens here: every block has left
-             * the previous step's passes (their closing barriers), and the
-             * barrier below is the pass's opening one */
-            if (s_go) gn_dev_begin_pass(d, &d->train, step);
-            gn_dev_clock_mark(GN_CUDA_PROF_DATA);
-        }
-        if (!gn_dev_barrier(d, step)) goto out;
-        /* a stop request: every block sees the same word after the barrier */
-        if (gn_atomic_load_relaxed_u32(&d->stopping)) goto out;
+        /* 1. the batch, then the pass's opening barrier */
+        if (!gn_dev_step_batch(d, step)) goto out;
 
         /* 2. the step's tasks, at the step's optimizer constants (the pass's
          * first barrier publishes them to the block) */
@@ -294,15 +381,15 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                     d->step_time[step] = (int64_t)(gn_clock_ns() - d->t_start);
                 }
                 d->ctl->consumed[slot] = step + 1;
-                d->ctl->t_wait_data_ns = wait_ns;
+                d->ctl->t_wait_data_ns = gn_dev_wait_ns_sm;
                 /* the counters for the host's poll (every few ms): at most
                  * every GN_CUDA_PUBLISH_NS, and at an epoch's and the run's
                  * end (their two system fences cost microseconds) */
                 const uint64_t now = gn_clock_ns();
-                if (now - published >= GN_CUDA_PUBLISH_NS || step + 1 == cfg.steps_total ||
-                    (step + 1) % cfg.steps_per_epoch == 0) {
+                if (now - gn_dev_published_sm >= GN_CUDA_PUBLISH_NS ||
+                    step + 1 == cfg.steps_total || (step + 1) % cfg.steps_per_epoch == 0) {
                     gn_dev_publish(d, step + 1, loss_sum, hits, seen);
-                    published = now;
+                    gn_dev_published_sm = now;
                 }
                 gn_dev_clock_mark(GN_CUDA_PROF_BOOK);
             }

@@ -61,6 +61,13 @@ struct gn_dev {
     struct gn_cuda_slot *slot_rec; /* (NBUF): each slot's record, written by the loader's copies */
     float *test_x;
     uint8_t *test_y;
+    /* a training set kept on the device (resident): the examples, and the
+     * epochs' orders the loader copies (GN_CUDA_NORDER slots of n_train) */
+    int32_t resident;
+    float *train_x;
+    uint8_t *train_y;
+    int32_t *order;
+    struct gn_cuda_slot *order_rec; /* (NORDER) */
 
     /* the scheduler core */
     struct gn_queue queue;

@@ -375,6 +375,61 @@ static void test_reproducible(void **state)
     gn_trainer_close(b);
 }
 
+/* The two ways a minibatch reaches the kernel: the training set kept on
+ * the device (the default where it fits; the kernel assembles each
+ * minibatch from the epoch's order) and minibatches streamed by the host
+ * loader (GN_CUDA_STREAM_DATA=1, what a training set too large for the
+ * device gets). 1,000 examples at batch 256: epochs of four steps, the
+ * last one short, so that 30 steps cross seven epoch ends (each an
+ * evaluation of the test set and a new order, the two order slots reused
+ * three times over), with growth every 5 steps: both give the serial run's
+ * bits, step by step, and the same test accuracy. */
+static void test_data_paths_against_serial(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.epochs = 0;
+    s.steps = 30;
+    s.limit_train = 1000;
+    s.grow_every = 5;
+    s.grow_threshold = 1e-3f;
+    struct gn_data te = test;
+    if (te.count > 1000) te.count = 1000;
+    gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, &te);
+    unsetenv("GN_CUDA_STREAM_DATA");
+    gn_trainer *res = run(s, GN_BACKEND_CUDA, NULL, &train, &te);
+    setenv("GN_CUDA_STREAM_DATA", "1", 1);
+    gn_trainer *str = run(s, GN_BACKEND_CUDA, NULL, &train, &te);
+    unsetenv("GN_CUDA_STREAM_DATA");
+    const char *why_res = gn_trainer_backend_reason(res), *why_str = gn_trainer_backend_reason(str);
+    print_message("resident: %s\nstreamed: %s\n", why_res, why_str);
+    assert_non_null(strstr(why_res, "the training set on the device"));
+    assert_non_null(strstr(why_str, "minibatches streamed from the host"));
+    const double *lr, *la, *lb;
+    gn_trainer_step_log(ref, &lr, NULL);
+    gn_trainer_step_log(res, &la, NULL);
+    gn_trainer_step_log(str, &lb, NULL);
+    for (int i = 0; i < 30; i++)
+        if (memcmp(&lr[i], &la[i], sizeof(double)) || memcmp(&lr[i], &lb[i], sizeof(double)))
+            fail_msg("step %d: serial %.9g, resident %.9g, streamed %.9g", i + 1, lr[i], la[i], lb[i]);
+    struct gn_progress pr, pa, pb;
+    gn_trainer_progress(ref, &pr);
+    gn_trainer_progress(res, &pa);
+    gn_trainer_progress(str, &pb);
+    assert_int_equal(pa.step, 30);
+    assert_int_equal(pb.step, 30);
+    assert_int_equal(pa.groups, pr.groups);
+    assert_int_equal(pb.groups, pr.groups);
+    assert_true(pa.test_accuracy == pr.test_accuracy && pb.test_accuracy == pr.test_accuracy);
+    print_message("30 steps, 8 epochs: serial, resident and streamed bitwise equal (%d groups, "
+                  "test accuracy %.4f)\n",
+                  pr.groups, pr.test_accuracy);
+    gn_trainer_close(ref);
+    gn_trainer_close(res);
+    gn_trainer_close(str);
+}
+
 /* A network whose hidden groups are the tasks of a stress DAG: sources read
  * the input, sinks feed the output. */
 static void write_stress_graph(const char *path, enum gn_stress_shape shape, uint32_t tasks,
@@ -491,6 +546,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_stress_shapes_one_step),
         cmocka_unit_test(test_fashion_against_serial),
+        cmocka_unit_test(test_data_paths_against_serial),
         cmocka_unit_test(test_optimizers_against_serial),
         cmocka_unit_test(test_relative_against_serial),
         cmocka_unit_test(test_reproducible),

@@ -77,6 +77,13 @@ struct gn_epoch_sums {
 typedef void (*gn_backend_batch_fn)(void *ctx, int64_t step, float *x, uint8_t *y,
                                     int32_t *rows);
 
+/* A whole-run backend's epoch order: perm (plan.n_train) gets the
+ * permutation of the training examples that epoch `epoch` walks, whose
+ * step s takes rows gn_plan_batch_rows(s) of it (what batch assembles).
+ * For a backend that keeps the training set (io->train) itself; called
+ * from one thread at a time. */
+typedef void (*gn_backend_order_fn)(void *ctx, int64_t epoch, int32_t *perm);
+
 /* A whole-run backend's report: io->progress and io->c are up to date;
  * the trainer stamps the time, publishes the counters and, when `tell` is
  * set, passes the progress record to the user's callback. */
@@ -114,6 +121,7 @@ struct gn_backend_io {
 
     /* for a whole-run backend (run) */
     const struct gn_data *test;   /* evaluated at every epoch's end (may be NULL) */
+    const struct gn_data *train;  /* the training set batch reads (normalized; plan.n_train rows used) */
     struct gn_progress *progress; /* the run's last progress record */
     struct gn_epoch_sums *sums;   /* the epoch's sums where the run stopped */
     double *loss_log;             /* (log_len) mean loss of each step */
@@ -121,11 +129,12 @@ struct gn_backend_io {
     int64_t log_len;
     gn_atomic_u32 *stop; /* nonzero: stop after the current step (relaxed loads) */
     gn_backend_batch_fn batch;
+    gn_backend_order_fn order;
     gn_backend_report_fn report;
     gn_backend_snapshot_fn snapshot;
     gn_backend_trace_fn trace;
     gn_backend_trace_epoch_fn trace_epoch;
-    void *cb_ctx; /* for batch, report and snapshot */
+    void *cb_ctx; /* for batch, order, report and snapshot */
 };
 
 struct gn_backend_ops {

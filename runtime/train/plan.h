@@ -144,4 +144,17 @@ void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, int32_t 
 }
 #endif
 
+/* The minibatch of step `step` (counted from the run's start): rows
+ * [*first, *first + returned) of its epoch's order (the permutation of
+ * the training examples, gn_backend_order_fn), the last of an epoch short
+ * when the batch does not divide the examples. The one rule of the host
+ * loop's assembly and of the cuda kernel's own (a training set kept on the
+ * device). */
+GN_HD int32_t gn_plan_batch_rows(const struct gn_plan *p, int64_t step, int64_t *first)
+{
+    const int64_t i0 = (step % p->steps_per_epoch) * (int64_t)p->batch;
+    *first = i0;
+    return (int32_t)(p->n_train - i0 < p->batch ? p->n_train - i0 : p->batch);
+}
+
 #endif

@@ -425,25 +425,27 @@ static enum gn_status resume(struct gn_trainer *t, const char *path)
     return GN_OK;
 }
 
-/* The epoch permutation (seeded Fisher-Yates, a pure function of seed and
- * epoch) into t->perm. */
-static void shuffle(struct gn_trainer *t, int64_t epoch)
+/* The order of epoch `epoch`: the permutation of the n_train training
+ * examples the epoch's minibatches walk (seeded Fisher-Yates, a pure
+ * function of seed and epoch). gn_backend_order_fn: the cuda backend's
+ * loader calls it for a training set kept on the device. */
+static void epoch_order(void *ctx, int64_t epoch, int32_t *perm)
 {
+    const struct gn_trainer *t = ctx;
     int32_t n = (int32_t)t->plan.n_train;
-    for (int32_t i = 0; i < n; i++) t->perm[i] = i;
+    for (int32_t i = 0; i < n; i++) perm[i] = i;
     for (int32_t i = n - 1; i > 0; i--) {
         int32_t j =
             (int32_t)(gn_rng_u64(t->plan.seed, GN_RNG_SHUFFLE, (uint64_t)epoch, (uint64_t)i) %
                       (uint64_t)(i + 1));
-        int32_t tmp = t->perm[i];
-        t->perm[i] = t->perm[j];
-        t->perm[j] = tmp;
+        int32_t tmp = perm[i];
+        perm[i] = perm[j];
+        perm[j] = tmp;
     }
-    t->perm_epoch = epoch;
 }
 
-/* The minibatch of step `step` (counted from the run's start): rows
- * [i0, i0 + rows) of its epoch's permutation into x (rows, inputs) and y.
+/* The minibatch of step `step` (counted from the run's start): its rows
+ * (gn_plan_batch_rows) of its epoch's order into x (rows, inputs) and y.
  * The one minibatch source of the host loop and of a whole-run backend's
  * loader (gn_backend_batch_fn). */
 static void load_step(void *ctx, int64_t step, float *x, uint8_t *y, int32_t *rows)
@@ -452,9 +454,12 @@ static void load_step(void *ctx, int64_t step, float *x, uint8_t *y, int32_t *ro
     const struct gn_plan *p = &t->plan;
     const int32_t F = t->train->features;
     int64_t epoch = step / p->steps_per_epoch;
-    if (epoch != t->perm_epoch) shuffle(t, epoch);
-    int64_t i0 = (step % p->steps_per_epoch) * p->batch;
-    int32_t n = (int32_t)(p->n_train - i0 < p->batch ? p->n_train - i0 : p->batch);
+    if (epoch != t->perm_epoch) {
+        epoch_order(t, epoch, t->perm);
+        t->perm_epoch = epoch;
+    }
+    int64_t i0;
+    const int32_t n = gn_plan_batch_rows(p, step, &i0);
     for (int32_t r = 0; r < n; r++) {
         int32_t src = t->perm[i0 + r];
         memcpy(x + (int64_t)r * F, t->train->x + (int64_t)src * F, (size_t)F * sizeof(float));
@@ -594,6 +599,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
         .profile = &t->profile,
         .grow_round = &t->grow_round,
         .test = t->test,
+        .train = t->train,
         .progress = &t->last,
         .sums = &t->ep,
         .loss_log = t->loss_log,
@@ -601,6 +607,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
         .log_len = t->loss_log_len,
         .stop = &t->stop,
         .batch = load_step,
+        .order = epoch_order,
         .report = report,
         .snapshot = snapshot_checkpoint,
         .trace = trace_step,
