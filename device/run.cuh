@@ -312,6 +312,19 @@ __device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done,
     }
 }
 
+/* Block 0's thread 0's books of the run (other blocks' copies are
+ * unused): the epoch's sums, the step's, the epochs and trace records
+ * written, the numeric guard's epoch state. In shared memory: values live
+ * across the whole step loop take registers from the inlined task math
+ * (docs/PERF.md, twelfth round: the one-block entry's task math ran up to
+ * 18% faster without them, the two-block entry's within 1-2%). */
+struct gn_dev_books {
+    double loss_sum, step_loss;
+    int64_t hits, seen, grow_ns, epochs_done, step_hits, trace_steps, trace_snaps;
+    int32_t dead_epochs, pad_;
+};
+static __shared__ struct gn_dev_books gn_dev_books_sm;
+
 /* The whole run, the body of both entries below. */
 __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
 {
@@ -325,14 +338,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     w.worker = blockIdx.x;
     const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
     const struct gn_plan cfg = d->cfg;
-    /* a resumed run starts at first_step with its epoch's sums so far */
-    double loss_sum = cfg.first_loss_sum;
-    int64_t hits = cfg.first_hits, seen = cfg.first_seen, grow_ns = 0;
-    int64_t epochs_done = 0;
-    int32_t dead_epochs = cfg.first_guard; /* the dead-network rule's state (numguard.h) */
-    double step_loss = 0.0;    /* block 0's thread 0: the step's loss sum and hits */
-    int64_t step_hits = 0;
-    int64_t trace_steps = 0, trace_snaps = 0; /* block 0's thread 0: trace records */
+    struct gn_dev_books &bk = gn_dev_books_sm;
 
     if (threadIdx.x == 0) {
         /* the task math reads edges through the lists' records (published
@@ -345,7 +351,14 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
         gn_dev_clock_sm.at = clock64();
         gn_dev_published_sm = 0;
         gn_dev_wait_ns_sm = 0;
+        /* a resumed run starts at first_step with its epoch's sums so far */
+        memset(&bk, 0, sizeof bk);
+        bk.loss_sum = d->cfg.first_loss_sum;
+        bk.hits = d->cfg.first_hits;
+        bk.seen = d->cfg.first_seen;
+        bk.dead_epochs = d->cfg.first_guard;
     }
+    __syncthreads();
     if (leader) d->t_start = gn_clock_ns();
     if (!gn_dev_rebuild_dags(d, 0)) goto out;
 
@@ -371,11 +384,11 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             int64_t h;
             gn_dev_sum_rows(d, &ls, &h);
             if (threadIdx.x == 0) {
-                step_loss = ls;
-                step_hits = h;
-                loss_sum += ls;
-                hits += h;
-                seen += d->b.rows;
+                bk.step_loss = ls;
+                bk.step_hits = h;
+                bk.loss_sum += ls;
+                bk.hits += h;
+                bk.seen += d->b.rows;
                 if (step < GN_CUDA_LOSS_LOG) {
                     d->step_loss[step] = ls / d->b.rows;
                     d->step_time[step] = (int64_t)(gn_clock_ns() - d->t_start);
@@ -388,7 +401,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                 const uint64_t now = gn_clock_ns();
                 if (now - gn_dev_published_sm >= GN_CUDA_PUBLISH_NS ||
                     step + 1 == cfg.steps_total || (step + 1) % cfg.steps_per_epoch == 0) {
-                    gn_dev_publish(d, step + 1, loss_sum, hits, seen);
+                    gn_dev_publish(d, step + 1, bk.loss_sum, bk.hits, bk.seen);
                     gn_dev_published_sm = now;
                 }
                 gn_dev_clock_mark(GN_CUDA_PROF_BOOK);
@@ -406,10 +419,10 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             const bool grown = gn_dev_grow(d, step);
             gn_dev_phase(GN_CUDA_PROF_OTHER);
             if (!grown) goto out;
-            grow_ns += (int64_t)(gn_clock_ns() - g0);
             if (leader) {
-                d->ctl->t_growth_ns = grow_ns;
-                gn_dev_publish(d, step + 1, loss_sum, hits, seen);
+                bk.grow_ns += (int64_t)(gn_clock_ns() - g0);
+                d->ctl->t_growth_ns = bk.grow_ns;
+                gn_dev_publish(d, step + 1, bk.loss_sum, bk.hits, bk.seen);
             }
         }
 
@@ -417,16 +430,16 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
          * after the step's growth (the groups' statistics were tested as the
          * update tasks made them: stat_bad). The host words the message
          * from the model it downloads (gn_numguard_step), so it is theirs. */
-        if (leader && (gn_guard_loss(step_loss, d->b.rows, cfg.explode_loss) ||
+        if (leader && (gn_guard_loss(bk.step_loss, d->b.rows, cfg.explode_loss) ||
                        gn_atomic_load_relaxed_u32(&d->stat_bad))) {
-            d->ctl->fault_loss = step_loss;
+            d->ctl->fault_loss = bk.step_loss;
             gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, -1, step + 1, d->b.rows);
         }
         /* the growth trace (--trace): the step's record, then its epoch's */
         if (cfg.trace && blockIdx.x == 0)
             gn_dev_trace(d, step + 1, grew,
                          cfg.prune_threshold > 0.0f && (step + 1) % cfg.grow_every == 0,
-                         step_loss, step_hits, &trace_steps, &trace_snaps);
+                         bk.step_loss, bk.step_hits, &bk.trace_steps, &bk.trace_snaps);
 
         /* 5. epoch end: evaluate the test set on the device */
         if ((step + 1) % cfg.steps_per_epoch == 0 || step + 1 == cfg.steps_total) {
@@ -448,11 +461,11 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                 }
             }
             if (leader) {
-                struct gn_cuda_epoch *e = &d->epochs[epochs_done];
+                struct gn_cuda_epoch *e = &d->epochs[bk.epochs_done];
                 e->step = step + 1;
-                e->loss_sum = loss_sum;
-                e->hits = hits;
-                e->seen = seen;
+                e->loss_sum = bk.loss_sum;
+                e->hits = bk.hits;
+                e->seen = bk.seen;
                 e->test_loss_sum = tl;
                 e->test_hits = th;
                 e->groups = d->m.n_groups;
@@ -460,20 +473,22 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                 e->duplications = d->m.duplications;
                 e->refused = d->m.refused;
                 e->dead_groups = gn_guard_dead_groups(&d->m);
-                if (gn_guard_epoch(&dead_epochs, loss_sum, seen, cfg.chance_loss,
+                if (gn_guard_epoch(&bk.dead_epochs, bk.loss_sum, bk.seen, cfg.chance_loss,
                                    (int32_t)e->dead_groups) &&
                     cfg.on_nan == GN_NAN_STOP) {
-                    d->ctl->fault_loss = loss_sum;
-                    gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, seen);
+                    d->ctl->fault_loss = bk.loss_sum;
+                    gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, bk.seen);
                 }
                 gn_fence_system();
-                d->ctl->epochs = epochs_done + 1;
+                d->ctl->epochs = bk.epochs_done + 1;
                 gn_fence_system();
             }
-            epochs_done++;
-            if ((step + 1) % cfg.steps_per_epoch == 0) {
-                loss_sum = 0.0;
-                hits = seen = 0;
+            if (leader) {
+                bk.epochs_done++;
+                if ((step + 1) % cfg.steps_per_epoch == 0) {
+                    bk.loss_sum = 0.0;
+                    bk.hits = bk.seen = 0;
+                }
             }
         }
 
@@ -483,11 +498,11 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             step + 1 < cfg.steps_total) {
             if (leader) {
                 struct gn_cuda_ctl *c = d->ctl;
-                c->snap_loss_sum = loss_sum;
-                c->snap_hits = hits;
-                c->snap_seen = seen;
+                c->snap_loss_sum = bk.loss_sum;
+                c->snap_hits = bk.hits;
+                c->snap_seen = bk.seen;
                 c->snap_grow_round = d->grow_round;
-                c->snap_guard = dead_epochs;
+                c->snap_guard = bk.dead_epochs;
                 gn_fence_system();
                 c->snap_step = step + 1;
                 gn_fence_system();
@@ -511,8 +526,8 @@ out:
         /* aborted: fall through, the error record says why */
     }
     if (leader) {
-        gn_dev_publish(d, d->ctl->step, loss_sum, hits, seen);
-        d->ctl->guard = dead_epochs;
+        gn_dev_publish(d, d->ctl->step, bk.loss_sum, bk.hits, bk.seen);
+        d->ctl->guard = bk.dead_epochs;
         d->ctl->state = gn_dev_aborted(d) ? GN_CUDA_FAILED
                                           : (d->ctl->stop ? GN_CUDA_STOPPED : GN_CUDA_FINISHED);
         gn_fence_system();
