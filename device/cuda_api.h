@@ -255,7 +255,7 @@ struct gn_cuda_run;
  * shared memory are the launch's, kept in the device state). Nothing is
  * allocated after this. train_x, train_y (plan.n_train examples, may be
  * NULL): the training set, kept on the device where it fits beside the
- * rest (and the environment has no GN_CUDA_STREAM_DATA=1); the kernel
+ * rest (and the plan's stream_data is 0); the kernel
  * then assembles each minibatch itself from the epoch's order
  * (gn_cuda_push_order), else the loader streams minibatches
  * (gn_cuda_push_batch). */

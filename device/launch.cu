@@ -245,11 +245,10 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         }
         /* the training set on the device where it fits beside the rest,
          * with a quarter of the free memory to spare */
-        const char *stream = getenv("GN_CUDA_STREAM_DATA");
         const size_t nt = (size_t)cfg->n_train;
         const size_t tbytes =
             nt * (size_t)cfg->inputs * sizeof(float) + nt + GN_CUDA_NORDER * nt * sizeof(int32_t);
-        if (train_x && train_y && nt > 0 && !(stream && !strcmp(stream, "1")) &&
+        if (train_x && train_y && nt > 0 && !cfg->stream_data &&
             (size_t)r->device_bytes + tbytes + (64u << 20) <= free_b - free_b / 4) {
             h->resident = 1;
             r->train_bytes = tbytes;

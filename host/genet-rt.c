@@ -174,7 +174,8 @@ static void usage_train(FILE *f)
             "                       stop ends the run, skip reports it and goes on\n"
             "\n"
             "cuda debugging (each also read from the environment variable of its name,\n"
-            "GN_CUDA_TIMEOUT_SCALE, GN_CUDA_INJECT_STUCK, GN_CUDA_BLOCKS_PER_SM; an option wins):\n"
+            "GN_CUDA_TIMEOUT_SCALE, GN_CUDA_INJECT_STUCK, GN_CUDA_BLOCKS_PER_SM,\n"
+            "GN_CUDA_STREAM_DATA=1; an option wins):\n"
             "  --cuda-timeout-scale N\n"
             "                       stretch the kernel's timeouts N times, for runs under\n"
             "                       compute-sanitizer (default 1)\n"
@@ -182,7 +183,10 @@ static void usage_train(FILE *f)
             "                       make one task of step S spin without finishing: the\n"
             "                       stuck-task detection must stop the run (tests/gpu_fault.sh)\n"
             "  --cuda-blocks-per-sm N\n"
-            "                       worker blocks per SM (default 2, or fewer where fewer fit)\n"
+"                       worker blocks per SM (default 2, or fewer where fewer fit)\n"
+            "  --cuda-stream-data   stream every minibatch from the host (the default keeps a\n"
+            "                       training set that fits on the device there and assembles\n"
+            "                       the minibatches in the kernel; both give the same bits)\n"
             "\n"
             "output:\n"
             "  --json               print a JSON summary last on stdout (logs go to stderr)\n"
@@ -332,7 +336,7 @@ static int cmd_train(int argc, char **argv, int bench)
         O_WD, O_SEED, O_GS, O_GRAPH, O_SAVE, O_GROW, O_GTHR, O_GEVERY, O_GNOISE, O_MAXG,
         O_MAXE, O_MAXP, O_JSON, O_QUIET, O_HELP, O_RING, O_RINGMS, O_KEEP, O_WARMUP, O_SAVEW,
         O_SAVEB, O_TRACE, O_TRACE_EVERY, O_CKPT, O_CKPT_EVERY, O_RESUME, O_ONNAN,
-        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_NORM, O_SAVE_MODEL, O_OPTIM, O_BETA1,
+        O_CUDA_SCALE, O_CUDA_STUCK, O_CUDA_BPS, O_CUDA_STREAM, O_NORM, O_SAVE_MODEL, O_OPTIM, O_BETA1,
         O_BETA2, O_EPS, O_SCHED, O_STEP_EVERY, O_GAMMA, O_LR_MIN, O_GCRIT, O_GRATIO,
         O_PRUNE, O_PRUNE_AFTER, O_RANKS, O_PRECISION
     };
@@ -353,6 +357,7 @@ static int cmd_train(int argc, char **argv, int bench)
         {"checkpoint-every", 1, 0, O_CKPT_EVERY}, {"resume", 1, 0, O_RESUME},
         {"on-nan", 1, 0, O_ONNAN}, {"cuda-timeout-scale", 1, 0, O_CUDA_SCALE},
         {"cuda-inject-stuck", 1, 0, O_CUDA_STUCK}, {"cuda-blocks-per-sm", 1, 0, O_CUDA_BPS},
+        {"cuda-stream-data", 0, 0, O_CUDA_STREAM},
         {"normalize", 1, 0, O_NORM}, {"save-model", 1, 0, O_SAVE_MODEL},
         {"optimizer", 1, 0, O_OPTIM}, {"beta1", 1, 0, O_BETA1}, {"beta2", 1, 0, O_BETA2},
         {"eps", 1, 0, O_EPS}, {"lr-schedule", 1, 0, O_SCHED},
@@ -381,7 +386,8 @@ static int cmd_train(int argc, char **argv, int bench)
     }
     if (env_knob("GN_CUDA_TIMEOUT_SCALE", 1, 100000, &s.cuda_timeout_scale) ||
         env_knob("GN_CUDA_INJECT_STUCK", 1, INT32_MAX, &s.cuda_inject_stuck) ||
-        env_knob("GN_CUDA_BLOCKS_PER_SM", 1, 1024, &s.cuda_blocks_per_sm))
+        env_knob("GN_CUDA_BLOCKS_PER_SM", 1, 1024, &s.cuda_blocks_per_sm) ||
+        env_knob("GN_CUDA_STREAM_DATA", 0, 1, &s.cuda_stream_data))
         return 2;
     optind = 1;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
@@ -619,6 +625,7 @@ static int cmd_train(int argc, char **argv, int bench)
             if (parse_i64("--cuda-inject-stuck", optarg, 1, INT32_MAX, &v)) return 2;
             s.cuda_inject_stuck = (int32_t)v;
             break;
+        case O_CUDA_STREAM: s.cuda_stream_data = 1; break;
         case O_CUDA_BPS:
             if (parse_i64("--cuda-blocks-per-sm", optarg, 1, 1024, &v)) return 2;
             s.cuda_blocks_per_sm = (int32_t)v;

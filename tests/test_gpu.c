@@ -378,8 +378,8 @@ static void test_reproducible(void **state)
 /* The two ways a minibatch reaches the kernel: the training set kept on
  * the device (the default where it fits; the kernel assembles each
  * minibatch from the epoch's order) and minibatches streamed by the host
- * loader (GN_CUDA_STREAM_DATA=1, what a training set too large for the
- * device gets). 1,000 examples at batch 256: epochs of four steps, the
+ * loader (cuda_stream_data, --cuda-stream-data: what a training set too
+ * large for the device gets). 1,000 examples at batch 256: epochs of four steps, the
  * last one short, so that 30 steps cross seven epoch ends (each an
  * evaluation of the test set and a new order, the two order slots reused
  * three times over), with growth every 5 steps: both give the serial run's
@@ -397,11 +397,9 @@ static void test_data_paths_against_serial(void **state)
     struct gn_data te = test;
     if (te.count > 1000) te.count = 1000;
     gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, &te);
-    unsetenv("GN_CUDA_STREAM_DATA");
     gn_trainer *res = run(s, GN_BACKEND_CUDA, NULL, &train, &te);
-    setenv("GN_CUDA_STREAM_DATA", "1", 1);
+    s.cuda_stream_data = 1;
     gn_trainer *str = run(s, GN_BACKEND_CUDA, NULL, &train, &te);
-    unsetenv("GN_CUDA_STREAM_DATA");
     const char *why_res = gn_trainer_backend_reason(res), *why_str = gn_trainer_backend_reason(str);
     print_message("resident: %s\nstreamed: %s\n", why_res, why_str);
     assert_non_null(strstr(why_res, "the training set on the device"));

@@ -224,15 +224,19 @@ struct gn_settings {
     enum gn_precision precision; /* --precision (default fp32) */
 
     /* Debugging knobs of the cuda backend (0 = off, the default). genet-rt
-     * sets them from --cuda-timeout-scale, --cuda-inject-stuck and
-     * --cuda-blocks-per-sm, or from the environment variables of the same
-     * names (GN_CUDA_TIMEOUT_SCALE, ...); the library reads no environment. */
+     * sets them from --cuda-timeout-scale, --cuda-inject-stuck,
+     * --cuda-blocks-per-sm and --cuda-stream-data, or from the environment
+     * variables of the same names (GN_CUDA_TIMEOUT_SCALE, ...); the library
+     * reads no environment. */
     int32_t cuda_timeout_scale; /* 1..100000: stretch the kernel's timeouts (batch wait, grid
                                    barrier, queue no-progress bound) N times, for runs under
                                    compute-sanitizer */
     int32_t cuda_inject_stuck;  /* fault injection: one task of this step (1-based) spins
                                    without finishing, so the stuck-task detection must fire */
     int32_t cuda_blocks_per_sm; /* worker blocks per SM (0: 2, or fewer where fewer fit) */
+    int32_t cuda_stream_data;   /* 1: stream minibatches from the host even where the training
+                                   set fits on the device (0: keep it there where it fits, and
+                                   the kernel assembles the minibatches) */
 
     /* Data-parallel ranks simulated in one process (--ranks, default 1):
      * each rank trains a replica of the network on its share of every

@@ -108,6 +108,7 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
     p->wait_timeout_ns = GN_PLAN_WAIT_TIMEOUT_NS * scale;
     p->inject_stuck_step = s->cuda_inject_stuck;
     p->blocks_per_sm = s->cuda_blocks_per_sm;
+    p->stream_data = s->cuda_stream_data;
 
     p->on_nan = (int32_t)s->on_nan;
     p->precision = (int32_t)s->precision;

@@ -96,7 +96,8 @@ struct gn_plan {
      * state word (numguard.h, gn_guard_epoch) where the run starts. */
     int32_t ranks, first_guard;
     /* the task math's products (enum gn_precision; not fp32: cuda only) */
-    int32_t precision, pad_precision_;
+    int32_t precision;
+    int32_t stream_data; /* cuda: 1 streams minibatches even where the training set fits */
 };
 GN_STATIC_ASSERT(sizeof(struct gn_plan) == 312, "gn_plan is shared with the device");
 GN_STATIC_ASSERT(offsetof(struct gn_plan, inject_stuck_step) == 96, "gn_plan layout");

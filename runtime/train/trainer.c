@@ -309,6 +309,9 @@ enum gn_status gn_settings_check(const struct gn_settings *s)
                        gn_precision_name(s->precision), gn_backend_name(s->backend));
     if (s->cuda_inject_stuck < 0 || s->cuda_blocks_per_sm < 0)
         return gn_fail(GN_ERR_INVALID, "--cuda-inject-stuck and --cuda-blocks-per-sm must be >= 0");
+    if (s->cuda_stream_data != 0 && s->cuda_stream_data != 1)
+        return gn_fail(GN_ERR_INVALID, "cuda_stream_data must be 0 or 1 (got %d)",
+                       s->cuda_stream_data);
     if (s->backend != GN_BACKEND_AUTO && !gn_backend_ops_of(s->backend))
         return gn_fail(GN_ERR_UNSUPPORTED, "the %s backend is not available in this build",
                        gn_backend_name(s->backend));
