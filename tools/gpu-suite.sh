@@ -47,7 +47,15 @@ for name in "${order[@]}"; do
     ms=$(( ($(date +%s%N) - t0) / 1000000 ))
     case $rc in 0) res=pass ;; 77) res=skip ;; 124|137) res="HANG ($rc)"; bad=1 ;; *) res="FAIL ($rc)"; bad=1 ;; esac
     echo "== $name: $res in ${ms} ms"
-    tail -n 5 "$log/$name.log"
+    if [ "$res" = pass ] || [ "$res" = skip ]; then
+        tail -n 5 "$log/$name.log"
+    else
+        # a failure's seed and its last lines, here too: the log may not
+        # travel back from a rented machine
+        grep -m 2 'GN_TEST_SEED' "$log/$name.log"
+        grep -E '\[  (FAILED|ERROR) |[Ff]ail|differ' "$log/$name.log" | grep -v ' 0 cases differ' | head -n 20
+        tail -n 30 "$log/$name.log"
+    fi
     rows+=("$(printf '| %-16s | %-9s | %8d |' "$name" "$res" "$ms")")
 done
 echo
