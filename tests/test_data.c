@@ -212,6 +212,54 @@ static void test_idx_raw(void **state)
     assert_int_equal(train.count, 0);
 }
 
+/* A .gz file of two gzip members (what `cat a.gz b.gz` makes) is one
+ * stream to zlib; the whole-file fast path (libdeflate, where built)
+ * takes one member only, so it must hand such a file to zlib: the same
+ * data as the raw files. */
+static void test_idx_gz_two_members(void **state)
+{
+    char raw[4096], two[4096];
+    struct gn_data a, at, b, bt;
+    snprintf(raw, sizeof raw, "%s/raw2", (char *)*state);
+    snprintf(two, sizeof two, "%s/two", (char *)*state);
+    assert_int_equal(mkdir(raw, 0700), 0);
+    assert_int_equal(mkdir(two, 0700), 0);
+    write_good_idx(raw, 0);
+    write_good_idx(two, 1);
+    /* the training images again (28 bytes), as two members of 14: the
+     * trailer's size is the last member's, so it matches the first's too */
+    unsigned char buf[64];
+    size_t k = 0;
+    const uint32_t hdr[4] = {0x803, 3, 2, 2};
+    for (int i = 0; i < 4; i++) {
+        buf[k++] = (unsigned char)(hdr[i] >> 24);
+        buf[k++] = (unsigned char)(hdr[i] >> 16);
+        buf[k++] = (unsigned char)(hdr[i] >> 8);
+        buf[k++] = (unsigned char)hdr[i];
+    }
+    memcpy(buf + k, train_pix, 12);
+    k += 12;
+    const char *path = idx_name(two, IMG_TRAIN, 1);
+    gzFile f = gzopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(k, 28);
+    assert_int_equal(gzwrite(f, buf, 14), 14);
+    assert_int_equal(gzclose(f), Z_OK);
+    f = gzopen(path, "ab");
+    assert_non_null(f);
+    assert_int_equal(gzwrite(f, buf + 14, 14), 14);
+    assert_int_equal(gzclose(f), Z_OK);
+
+    assert_int_equal(gn_data_load(raw, &a, &at), GN_OK);
+    assert_int_equal(gn_data_load(two, &b, &bt), GN_OK);
+    check_good(&b, &bt);
+    assert_memory_equal(a.x, b.x, 12 * sizeof(float));
+    assert_memory_equal(a.y, b.y, 3);
+    struct gn_data *all[4] = {&a, &at, &b, &bt};
+    for (int i = 0; i < 4; i++)
+        gn_data_free(all[i]);
+}
+
 static void test_idx_gz_equals_raw(void **state)
 {
     char raw[4096], gz[4096], mixed[4096];
@@ -692,6 +740,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         T(test_idx_raw),
         T(test_idx_gz_equals_raw),
+        T(test_idx_gz_two_members),
         T(test_idx_min_classes),
         T(test_missing_path),
         T(test_bad_arguments),

@@ -7,8 +7,8 @@
 #
 # OUT_DIR gets host/genet-rt, host/genet-stat, host/genet-stress,
 # tests/test_gpu and tests/test_kernel_ops from BUILD_DIR, and the shared
-# libraries of the project's own dependencies (cmocka, jansson, zlib) as
-# this machine's loader finds them; the C and C++ runtimes and the CUDA
+# libraries of the project's own dependencies (cmocka, jansson, zlib,
+# libdeflate) as this machine's loader finds them; the C and C++ runtimes and the CUDA
 # driver are the target's own. There:
 #
 #   LD_LIBRARY_PATH=OUT_DIR OUT_DIR/genet-rt train DATA_DIR
@@ -34,7 +34,7 @@ for b in "${bins[@]}"; do
 done
 # the dependencies' libraries, each once, as the loader resolves them here
 libs=$(for b in "${bins[@]}"; do ldd "$build/$b"; done |
-    awk '$1 ~ /^lib(cmocka|jansson|z)\.so/ && $3 ~ /^\// { print $3 }' | sort -u)
+    awk '$1 ~ /^lib(cmocka|jansson|z|deflate)\.so/ && $3 ~ /^\// { print $3 }' | sort -u)
 for l in $libs; do
     cp -fL "$l" "$out/$(basename "$l")"
 done

@@ -9,7 +9,7 @@
 
 GN_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 GN_BUILD_DIR=${GN_BUILD_DIR:-build}
-GN_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libcmocka-dev zlib1g-dev libjansson-dev dataset-fashion-mnist"
+GN_PACKAGES="meson ninja-build pkg-config gcc libc6-dev libcmocka-dev zlib1g-dev libdeflate-dev libjansson-dev dataset-fashion-mnist"
 
 gn_log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
 

