@@ -100,8 +100,11 @@ static int gn_idx_inflate_whole(struct gn_idx_file *x, int fd)
          * fails the exact-size check below and goes through zlib) */
         const size_t isize = (size_t)in[n - 4] | (size_t)in[n - 3] << 8 |
                              (size_t)in[n - 2] << 16 | (size_t)in[n - 1] << 24;
-        struct libdeflate_decompressor *d = libdeflate_alloc_decompressor();
-        out = malloc(isize ? isize : 1);
+        /* DEFLATE expands at most 1032:1: a larger claim is a damaged
+         * trailer, whose size is not worth allocating (zlib reports it) */
+        const int plausible = isize / 1032 <= n;
+        struct libdeflate_decompressor *d = plausible ? libdeflate_alloc_decompressor() : NULL;
+        out = plausible ? malloc(isize ? isize : 1) : NULL;
         size_t used = 0, made = 0;
         if (d && out &&
             libdeflate_gzip_decompress_ex(d, in, n, out, isize, &used, &made) ==
