@@ -109,12 +109,15 @@ if data:
                  f"{mn / mo:.3f}" if mo == mo and mo > 0 else "-",
                  "yes" if ao and ao == an else "no", "/".join(sorted(an))))
 # where the time went: the in-kernel profile (worker_us_per_step, us per
-# worker and step), each phase's median over the repetitions
+# worker and step), each phase's median over the repetitions; block 0's
+# own phases (the data wait and the books: its serial section, which the
+# other blocks wait for in the barrier) as block 0's us a step
 phases = ("take", "finish", "task_edges", "task_loads", "task_math", "barrier")
+lead = ("data", "bookkeeping")
 prof = []
 for n in names:
     for b in ("old", "new"):
-        got = {ph: [] for ph in phases}
+        got = {ph: [] for ph in phases + lead}
         for r in range(1, reps + 1):
             j = load(f"{work}/{n}.{b}.{r}.json")
             w = j.get("worker_us_per_step") if j else None
@@ -122,15 +125,18 @@ for n in names:
                 for ph in phases:
                     if ph in w:
                         got[ph].append(w[ph])
+                for ph in lead:
+                    if ph in w and "workers" in w:
+                        got[ph].append(w[ph] * w["workers"])
         if any(got.values()):
             prof.append([n, b] + [f"{statistics.median(got[ph]):.1f}" if got[ph] else "-"
-                                  for ph in phases])
+                                  for ph in phases + lead])
 if prof:
     print()
-    print("us per worker and step (in-kernel profile, medians):")
+    print("us per worker and step (in-kernel profile, medians; data and bookkeeping: block 0's us a step):")
     print()
-    print("| workload | build | " + " | ".join(phases) + " |")
-    print("| --- | --- |" + " ---: |" * len(phases))
+    print("| workload | build | " + " | ".join(phases + lead) + " |")
+    print("| --- | --- |" + " ---: |" * len(phases + lead))
     for r in prof:
         print("| " + " | ".join(r) + " |")
 print()
