@@ -14,6 +14,8 @@
  *    steps on a small training set; given epochs, steps and batch win; the
  *    Fashion-MNIST default run (60000 examples) is planned exactly as
  *    before the rule; the trainer reports the length from open on;
+ *  - the one minibatch rule (gn_plan_batch_rows): every example once an
+ *    epoch, the last minibatch short;
  *  - gn_backend_probe answers for every backend, with a reason.
  */
 #include <dirent.h>
@@ -285,6 +287,44 @@ static void test_plan_tiles(void **state)
 /* The default length: gn_default_settings leaves epochs and steps 0, and
  * gn_plan_epochs makes that 10 epochs, or the fewest that take at least
  * 500 steps; any given epochs or steps are kept as they are. */
+/* The one minibatch rule (gn_plan_batch_rows: the host loop's assembly
+ * and the cuda kernel's own from a training set kept on the device): step
+ * s takes rows [(s mod steps_per_epoch) x batch, ...) of its epoch's
+ * order, the last of an epoch short, every example once an epoch. */
+static void test_batch_rows(void **state)
+{
+    (void)state;
+    struct gn_plan p;
+    memset(&p, 0, sizeof p);
+    p.batch = 256;
+    p.n_train = 1000;
+    p.steps_per_epoch = 4;
+    int64_t i0 = -1;
+    assert_int_equal(gn_plan_batch_rows(&p, 0, &i0), 256);
+    assert_int_equal(i0, 0);
+    assert_int_equal(gn_plan_batch_rows(&p, 2, &i0), 256);
+    assert_int_equal(i0, 512);
+    assert_int_equal(gn_plan_batch_rows(&p, 3, &i0), 232); /* the short last one */
+    assert_int_equal(i0, 768);
+    assert_int_equal(gn_plan_batch_rows(&p, 9, &i0), 256); /* epoch 2, its second */
+    assert_int_equal(i0, 256);
+    for (int64_t e = 0; e < 3; e++) {
+        int64_t covered = 0, next = 0;
+        for (int64_t st = e * 4; st < (e + 1) * 4; st++) {
+            const int32_t n = gn_plan_batch_rows(&p, st, &i0);
+            assert_int_equal(i0, next);
+            next += n;
+            covered += n;
+        }
+        assert_int_equal(covered, 1000);
+    }
+    /* a training set smaller than a batch: one short minibatch an epoch */
+    p.n_train = 100;
+    p.steps_per_epoch = 1;
+    assert_int_equal(gn_plan_batch_rows(&p, 5, &i0), 100);
+    assert_int_equal(i0, 0);
+}
+
 static void test_default_length(void **state)
 {
     (void)state;
@@ -463,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_close_takes_null),
         cmocka_unit_test(test_plan_tiles),
         cmocka_unit_test(test_default_length),
+        cmocka_unit_test(test_batch_rows),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_settings_check),
     };
