@@ -103,10 +103,11 @@ static enum gn_status cuda_open(void **ctx, struct gn_backend_io *io, char *abou
         return gn_fail(GN_ERR_INVALID, "the cuda backend needs --epochs or --steps");
     char info[512];
     const struct gn_data *test = io->test;
+    /* the training set for the device: only where the io can order it */
+    const struct gn_data *train = io->order ? io->train : NULL;
     enum gn_status st =
         gn_cuda_create(&c->run, cfg, m, test ? test->x : NULL, test ? test->y : NULL,
-                       io->train && io->order ? io->train->x : NULL,
-                       io->train && io->order ? io->train->y : NULL, info, sizeof info);
+                       train ? train->x : NULL, train ? train->y : NULL, info, sizeof info);
     if (st) return gn_fail(st, "cuda backend: %s", info);
     c->blocks = gn_cuda_blocks(c->run);
     snprintf(about, len, "; %s", info);

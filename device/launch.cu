@@ -38,7 +38,6 @@ struct gn_cuda_run {
     struct gn_cuda_slot *stage_rec[GN_CUDA_NBUF]; /* pinned: the records the loader copies */
     int32_t *stage_order[GN_CUDA_NORDER];            /* pinned: epoch orders (resident) */
     struct gn_cuda_slot *stage_orec[GN_CUDA_NORDER];
-    size_t train_bytes;                              /* the resident training set's buffers */
     cudaStream_t kstream, cstream;
     size_t smem;
     int per_sm;                  /* worker blocks an SM: which entry runs */
@@ -251,7 +250,6 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         if (train_x && train_y && nt > 0 && !cfg->stream_data &&
             (size_t)r->device_bytes + tbytes + (64u << 20) <= free_b - free_b / 4) {
             h->resident = 1;
-            r->train_bytes = tbytes;
             if ((st = GN_PLAN(h->train_x, nt * (size_t)cfg->inputs)) ||
                 (st = GN_PLAN(h->train_y, nt)) || (st = GN_PLAN(h->order, GN_CUDA_NORDER * nt)) ||
                 (st = GN_PLAN(h->order_rec, GN_CUDA_NORDER)))
@@ -455,6 +453,22 @@ extern "C" uint8_t *gn_cuda_staging_y(struct gn_cuda_run *r, int slot)
     return r->stage_y[slot];
 }
 
+/* A slot's record (k + 1, rows) after its data on the copy stream, then
+ * the wait for both: the kernel that sees the record sees the data
+ * (gn_cuda_push_batch, gn_cuda_push_order). */
+static enum gn_status push_record(struct gn_cuda_run *r, struct gn_cuda_slot *dev,
+                                  struct gn_cuda_slot *stage, int64_t k, int32_t rows)
+{
+    enum gn_status st = GN_OK;
+    stage->ready = k + 1;
+    stage->rows = rows;
+    GN_CUDA_TRY(cudaMemcpyAsync(dev, stage, sizeof *stage, cudaMemcpyHostToDevice, r->cstream));
+    GN_CUDA_TRY(cudaStreamSynchronize(r->cstream));
+    return GN_OK;
+error:
+    return st;
+}
+
 extern "C" int gn_cuda_resident(struct gn_cuda_run *r)
 {
     return r->h.resident;
@@ -471,13 +485,7 @@ extern "C" enum gn_status gn_cuda_push_order(struct gn_cuda_run *r, int slot, in
     const size_t nt = (size_t)r->h.cfg.n_train;
     GN_CUDA_TRY(cudaMemcpyAsync(r->h.order + (size_t)slot * nt, r->stage_order[slot],
                                 nt * sizeof(int32_t), cudaMemcpyHostToDevice, r->cstream));
-    /* the slot's record after its order, on the same stream */
-    r->stage_orec[slot]->ready = epoch + 1;
-    r->stage_orec[slot]->rows = (int32_t)nt;
-    GN_CUDA_TRY(cudaMemcpyAsync(r->h.order_rec + slot, r->stage_orec[slot],
-                                sizeof(struct gn_cuda_slot), cudaMemcpyHostToDevice, r->cstream));
-    GN_CUDA_TRY(cudaStreamSynchronize(r->cstream));
-    return GN_OK;
+    return push_record(r, r->h.order_rec + slot, r->stage_orec[slot], epoch, (int32_t)nt);
 error:
     return st;
 }
@@ -490,14 +498,7 @@ extern "C" enum gn_status gn_cuda_push_batch(struct gn_cuda_run *r, int slot, in
                              (size_t)rows * c->inputs * sizeof(float), cudaMemcpyHostToDevice, r->cstream));
     GN_CUDA_TRY(cudaMemcpyAsync(r->h.yring + (size_t)slot * c->batch, r->stage_y[slot], (size_t)rows,
                              cudaMemcpyHostToDevice, r->cstream));
-    /* the slot's record after its data, on the same stream: the kernel
-     * polls it in device memory */
-    r->stage_rec[slot]->ready = step + 1;
-    r->stage_rec[slot]->rows = rows;
-    GN_CUDA_TRY(cudaMemcpyAsync(r->h.slot_rec + slot, r->stage_rec[slot], sizeof(struct gn_cuda_slot),
-                             cudaMemcpyHostToDevice, r->cstream));
-    GN_CUDA_TRY(cudaStreamSynchronize(r->cstream));
-    return GN_OK;
+    return push_record(r, r->h.slot_rec + slot, r->stage_rec[slot], step, rows);
 error:
     return st;
 }
