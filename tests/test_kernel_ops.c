@@ -1233,6 +1233,9 @@ static void test_time_tasks(void **state)
                           0, P);
                 time_case("update, 64 of 784 (S=32)", &n, GN_OPCHECK_UPDATE, n.src[0], 0, 0, 0,
                           64, P);
+                /* the output's (10 columns: not a divisor of the block) */
+                time_case("update, output, 128 of 4x32", &n, GN_OPCHECK_UPDATE, GN_SLOT_OUTPUT,
+                          0, 0, 0, 128, P);
             }
         }
         time_mix(&n);
