@@ -1,18 +1,23 @@
 #!/usr/bin/env bash
-# Two genet-rt builds side by side on one GPU, in one run: is the new one
-# slower, and does it compute the same bits?
+# genet-rt builds side by side on one GPU, in one run: is a new one slower,
+# and does it compute the same bits?
 #
-#   tools/bench/compare.sh OLD_GENET_RT NEW_GENET_RT [DATASET_DIR]
+#   tools/bench/compare.sh OLD_GENET_RT NEW_GENET_RT [MORE_GENET_RT...] [DATASET_DIR]
 #
 # For each workload (the benchmark graphs of make_graphs.py, plus a graph of
 # one hidden group for the fixed cost of a step), `genet-rt bench --backend
 # cuda` runs REPS times per build, the builds interleaved (old, new, old,
-# new, ...) so that clock and thermal drift hit both alike; the table gives
-# each build's median ms per step, new / old, and whether the final losses
-# are bitwise equal. With DATASET_DIR (Fashion-MNIST), the default training
-# run is timed whole, once per build per repetition, with its test accuracy.
-# Before it, where the runs report one, the in-kernel profile's phases (us
-# per worker and step, medians) of each build. The table is printed last.
+# new, ...; with more builds, each in turn) so that clock and thermal drift
+# hit all alike; the table gives each build's median ms per step, its ratio
+# to the first build's, and whether the final losses of every build are
+# bitwise equal. Two builds are named old and new; three or more b0 (the
+# first, the reference of the ratios), b1, b2, ..., listed with their paths
+# above the tables: one device call can weigh several variants against one
+# base. With DATASET_DIR (Fashion-MNIST; the last argument, a directory),
+# the default training run is timed whole, once per build per repetition,
+# with its test accuracy. Before the table, where the runs report one, the
+# in-kernel profile's phases (us per worker and step, medians) of each
+# build. The table is printed last.
 #
 # Environment: REPS (default 3), STEPS / WARMUP per bench run (default
 # 200 / 20), WORKLOADS (default "layered many deep sweep-64-32
@@ -20,9 +25,27 @@
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
-OLD=${1:?usage: compare.sh OLD_GENET_RT NEW_GENET_RT [DATASET_DIR]}
-NEW=${2:?usage: compare.sh OLD_GENET_RT NEW_GENET_RT [DATASET_DIR]}
-DATA=${3:-}
+usage="usage: compare.sh OLD_GENET_RT NEW_GENET_RT [MORE_GENET_RT...] [DATASET_DIR]"
+DATA=
+BINS=()
+for a in "$@"; do
+    if [ -d "$a" ]; then
+        [ -z "$DATA" ] || { echo "compare.sh: two data set directories ($DATA, $a); $usage" >&2; exit 2; }
+        DATA=$a
+    elif [ -f "$a" ] && [ -x "$a" ]; then
+        BINS+=("$a")
+    else
+        echo "compare.sh: $a is neither a genet-rt binary (an executable file) nor a data set directory" >&2
+        exit 2
+    fi
+done
+[ ${#BINS[@]} -ge 2 ] || { echo "compare.sh: two builds at least; $usage" >&2; exit 2; }
+NAMES=()
+if [ ${#BINS[@]} -eq 2 ]; then
+    NAMES=(old new)
+else
+    for i in "${!BINS[@]}"; do NAMES+=("b$i"); done
+fi
 REPS=${REPS:-3}
 STEPS=${STEPS:-200}
 WARMUP=${WARMUP:-20}
@@ -38,17 +61,12 @@ cat >"$WORK/one-group.json" <<'EOF'
  "groups": [{"id": 1, "inputs": [0]}], "output": {"inputs": [1]}}
 EOF
 
-field() { # field NAME FILE: a number from a JSON summary
-    "$PYTHON" -c 'import json,sys; print(json.load(open(sys.argv[2]))[sys.argv[1]])' "$1" "$2" 2>/dev/null ||
-        echo nan
-}
-
 for w in $WORKLOADS; do
     for r in $(seq 1 "$REPS"); do
-        for b in old new; do
-            bin=$OLD; [ $b = new ] && bin=$NEW
+        for i in "${!BINS[@]}"; do
+            b=${NAMES[$i]}
             echo "== $w $b rep $r" >&2
-            timeout 180 "$bin" bench "$WORK/$w.json" --backend cuda --steps "$STEPS" \
+            timeout 180 "${BINS[$i]}" bench "$WORK/$w.json" --backend cuda --steps "$STEPS" \
                 --warmup "$WARMUP" --json >"$WORK/$w.$b.$r.json" 2>"$WORK/$w.$b.$r.err" ||
                 { echo "   failed: $(tail -1 "$WORK/$w.$b.$r.err")" >&2; }
         done
@@ -56,11 +74,11 @@ for w in $WORKLOADS; do
 done
 if [ -n "$DATA" ]; then
     for r in $(seq 1 "$REPS"); do
-        for b in old new; do
-            bin=$OLD; [ $b = new ] && bin=$NEW
+        for i in "${!BINS[@]}"; do
+            b=${NAMES[$i]}
             echo "== fashion $b rep $r" >&2
             s=$EPOCHREALTIME
-            timeout 300 "$bin" train "$DATA" --backend cuda --quiet --stats-interval 0 --json \
+            timeout 300 "${BINS[$i]}" train "$DATA" --backend cuda --quiet --stats-interval 0 --json \
                 >"$WORK/fashion.$b.$r.json" 2>"$WORK/fashion.$b.$r.err" ||
                 echo "   failed: $(tail -1 "$WORK/fashion.$b.$r.err")" >&2
             echo "$s $EPOCHREALTIME" >"$WORK/fashion.$b.$r.wall"
@@ -68,46 +86,65 @@ if [ -n "$DATA" ]; then
     done
 fi
 
+printf '%s\n' "${NAMES[@]}" >"$WORK/names"
+printf '%s\n' "${BINS[@]}" >"$WORK/bins"
+# shellcheck disable=SC2086 # WORKLOADS: one argument a workload
 "$PYTHON" - "$WORK" "$REPS" "$DATA" $WORKLOADS <<'EOF'
 import json, statistics, sys, os
 work, reps, data, names = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4:]
+builds = open(f"{work}/names").read().split()
+paths = open(f"{work}/bins").read().splitlines()
+base = builds[0]
 def load(p):
     try:
         return json.load(open(p))
     except Exception:
         return None
+def med(xs):
+    return statistics.median(xs) if xs else float("nan")
+def ratio(x, ref):
+    return f"{x / ref:.3f}" if x == x and ref == ref and ref > 0 else "-"
+def same(sets):
+    # every build ran and all report the first build's values; else which
+    # builds do not (or did not run)
+    off = [b for b in builds if not sets[b] or sets[b] != sets[base]]
+    if not off:
+        return "yes"
+    return "no" if len(builds) == 2 or base in off else "no (" + ", ".join(off) + ")"
 rows = []
 for n in names:
-    ms = {"old": [], "new": []}
-    loss = {"old": set(), "new": set()}
-    for b in ("old", "new"):
+    ms = {b: [] for b in builds}
+    loss = {b: set() for b in builds}
+    for b in builds:
         for r in range(1, reps + 1):
             j = load(f"{work}/{n}.{b}.{r}.json")
             if j:
                 ms[b].append(j["ms_per_step"])
                 loss[b].add(repr(j["final_loss"]))
-    mo = statistics.median(ms["old"]) if ms["old"] else float("nan")
-    mn = statistics.median(ms["new"]) if ms["new"] else float("nan")
-    same = "yes" if loss["old"] and loss["old"] == loss["new"] else "no"
-    rows.append((n, f"{mo:.4f}", f"{mn:.4f}", f"{mn / mo:.3f}" if mo == mo and mo > 0 else "-",
-                 same, "/".join(sorted(loss["new"]))))
+    m = {b: med(ms[b]) for b in builds}
+    cells = [f"{m[base]:.4f}"]
+    for b in builds[1:]:
+        cells += [f"{m[b]:.4f}", ratio(m[b], m[base])]
+    rows.append([n] + cells + [same(loss), "/".join(sorted(loss[builds[-1]]))])
 if data:
-    wo, wn, ao, an = [], [], set(), set()
+    wall = {b: [] for b in builds}
+    acc = {b: set() for b in builds}
     for r in range(1, reps + 1):
-        for b, wl, al in (("old", wo, ao), ("new", wn, an)):
+        for b in builds:
             j = load(f"{work}/fashion.{b}.{r}.json")
             try:
                 t0, t1 = map(float, open(f"{work}/fashion.{b}.{r}.wall").read().split())
-                wl.append(t1 - t0)
+                wall[b].append(t1 - t0)
             except Exception:
                 pass
             if j:
-                al.add(repr(j.get("test_accuracy")))
-    mo = statistics.median(wo) * 1000 if wo else float("nan")
-    mn = statistics.median(wn) * 1000 if wn else float("nan")
-    rows.append(("fashion-mnist run (ms, whole)", f"{mo:.1f}", f"{mn:.1f}",
-                 f"{mn / mo:.3f}" if mo == mo and mo > 0 else "-",
-                 "yes" if ao and ao == an else "no", "/".join(sorted(an))))
+                acc[b].add(repr(j.get("test_accuracy")))
+    m = {b: med(wall[b]) * 1000 for b in builds}
+    cells = [f"{m[base]:.1f}"]
+    for b in builds[1:]:
+        cells += [f"{m[b]:.1f}", ratio(m[b], m[base])]
+    rows.append(["fashion-mnist run (ms, whole)"] + cells +
+                [same(acc), "/".join(sorted(acc[builds[-1]]))])
 # where the time went: the in-kernel profile (worker_us_per_step, us per
 # worker and step), each phase's median over the repetitions; block 0's
 # own phases (the data wait and the books: its serial section, which the
@@ -116,7 +153,7 @@ phases = ("take", "finish", "task_edges", "task_loads", "task_math", "barrier")
 lead = ("data", "bookkeeping")
 prof = []
 for n in names:
-    for b in ("old", "new"):
+    for b in builds:
         got = {ph: [] for ph in phases + lead}
         for r in range(1, reps + 1):
             j = load(f"{work}/{n}.{b}.{r}.json")
@@ -131,6 +168,10 @@ for n in names:
         if any(got.values()):
             prof.append([n, b] + [f"{statistics.median(got[ph]):.1f}" if got[ph] else "-"
                                   for ph in phases + lead])
+print("builds:")
+print()
+for b, p in zip(builds, paths):
+    print(f"- {b}: {p}")
 if prof:
     print()
     print("us per worker and step (in-kernel profile, medians; data and bookkeeping: block 0's us a step):")
@@ -140,8 +181,12 @@ if prof:
     for r in prof:
         print("| " + " | ".join(r) + " |")
 print()
-print(f"| workload | old ms/step | new ms/step | new/old | same result | new final loss (accuracy) |")
-print("| --- | ---: | ---: | ---: | --- | --- |")
+head = [f"{base} ms/step"]
+for b in builds[1:]:
+    head += [f"{b} ms/step", f"{b}/{base}"]
+print("| workload | " + " | ".join(head) + " | same result | " + builds[-1] +
+      " final loss (accuracy) |")
+print("| --- |" + " ---: |" * len(head) + " --- | --- |")
 for r in rows:
     print("| " + " | ".join(r) + " |")
 EOF
