@@ -880,11 +880,11 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                 gn_block_stage_cols(sm, ne, false, sa, ldr, rc, kb0, kb, rb, true);
                 __syncthreads();
                 GN_BLOCK_MARK(STAGE);
-                /* the bias's sums: on their own, or (same_j) by the threads
-                 * of columns j = tid < n from the rows they load anyway, in
-                 * the multiply-add loop (the same adds in the same order) */
-                const bool fold = !mma && same_j;
-                if (bias && !fold) {
+                /* the bias's sums: on their own, or (fp32, same_j) by the
+                 * threads of columns j = tid < n from the rows they load
+                 * anyway, in the multiply-add loop below (the same adds in
+                 * the same order) */
+                if (bias && (mma || !same_j)) {
                     for (int32_t j = tid; j < n; j += NT) {
                         float s = sm.acc[j];
                         for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sdz[j * ldr + r]);
@@ -897,7 +897,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                     gn_mma_block<P>(sg, n, sa, ldr, 1, sdz, 1, ldr, kb, n, rc);
                 } else if (same_j) {
                     const float *dj = sdz + jq[0] * ldr;
-                    const bool bj = fold && bias && tid < n;
+                    const bool bj = bias && tid < n;
                     float bs = bj ? sm.acc[tid] : 0.0f;
                     GN_UNROLL_(GN_BLOCK_UNROLL_ROWS)
                     for (int32_t r = 0; r < r4; r += 4) {

@@ -27,7 +27,10 @@ case $out in /*) ;; *) out=$PWD/$out ;; esac
 [ -f "$build/build.ninja" ] || die "$build is not a configured build directory (no build.ninja)"
 grep -q '^#define GN_HAVE_CUDA_BACKEND 1' "$build/gn_config.h" 2>/dev/null ||
     die "$build was built without CUDA: test_kernel_ops has no device code there"
-command -v nvcc >/dev/null 2>&1 || [ ! -x /usr/local/cuda/bin/nvcc ] || export PATH=/usr/local/cuda/bin:$PATH
+# nvcc where the toolkit installs it (gn_find_nvcc, the build scripts' own)
+# shellcheck source=tools/setup.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../setup.sh"
+gn_find_nvcc
 ninja -C "$build" tests/test_kernel_ops >/dev/null || die "ninja -C $build tests/test_kernel_ops failed"
 cmds=$(ninja -C "$build" -t commands tests/test_kernel_ops)
 obj=tests/test_kernel_ops.p/opcheck.cu.o
