@@ -59,10 +59,11 @@ static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lane
  * small table in shared memory (gn_block_edge: operand pointers, width,
  * first column; warp 0 reads them and sums their widths), the edges'
  * columns laid end to end; a chunk spans as many of those columns as fit,
- * across edges, and every thread issues GN_BLOCK_LOADS independent loads
- * before it stores any (the L2 round trip is the cost, not the bytes): a
- * task of four 32-wide edges pays one round trip and two barriers, not
- * eight of each. Chunking never changes an output's order of accumulation
+ * across edges, and every thread puts all its copies of a chunk in flight
+ * at once, asynchronous copies to shared memory (16 bytes where both ends
+ * allow, else 4), before it waits for any (the L2 round trip is the cost,
+ * not the bytes): a task of four 32-wide edges pays one round trip and two
+ * barriers, not eight of each. Chunking never changes an output's order of accumulation
  * (the backward error's chunks end where its KC-wide partial sums end), so
  * the results stay bitwise the reference's.
  *
@@ -89,9 +90,6 @@ static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lane
 #define GN_BLOCK_Q0 2 /* ... where GN_BLOCK_Q0 are enough */
 #endif
 
-#ifndef GN_BLOCK_LOADS
-#define GN_BLOCK_LOADS 8 /* loads in flight per thread while staging */
-#endif
 /* The update's multiply-add loop over rows (four a pass) unrolled this
  * many times, so that the next rows' loads are issued before the last
  * rows' multiply-adds wait on theirs (nvcc leaves it rolled; unrolled by
@@ -287,25 +285,24 @@ __device__ static inline int32_t gn_block_chunk_out(const struct gn_block_smem &
     return e.start + (x - e.start) / KC * KC - c0;
 }
 
+/* One 4-byte copy from global memory to shared memory that the thread
+ * does not wait for (cp.async.ca: 4-byte copies exist only through L1;
+ * coherent here because every task starts after an acquire fence, which
+ * empties the SM's L1, so a line it holds was filled after that fence:
+ * PERF.md, fourteenth round). gn_block_stage_wait waits for them. */
+__device__ static inline void gn_block_copy4(float *dst, const float *src)
+{
+    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.ca.shared.global [%0], [%1], 4;\n" ::"r"(s), "l"(src) : "memory");
+}
+
 /* One thread's share of a column: rows r, r + rs, ... below rows of the
- * column at p (row stride K) into dst (row stride dstep), GN_BLOCK_LOADS
- * loads in flight before any store. */
+ * column at p (row stride K) into dst (row stride dstep), every row by an
+ * asynchronous copy: all of them in flight at once, without registers. */
 __device__ static inline void gn_block_stage_col(float *dst, int32_t dstep, const float *p,
                                                  int32_t K, int32_t rows, int32_t r0, int32_t rs)
 {
-    for (int32_t rb = r0; rb < rows; rb += rs * GN_BLOCK_LOADS) {
-        float v[GN_BLOCK_LOADS];
-#pragma unroll
-        for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-            const int32_t r = rb + u * rs;
-            if (r < rows) v[u] = __ldcg(p + (int64_t)r * K);
-        }
-#pragma unroll
-        for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-            const int32_t r = rb + u * rs;
-            if (r < rows) dst[r * dstep] = v[u];
-        }
-    }
+    for (int32_t r = r0; r < rows; r += rs) gn_block_copy4(dst + r * dstep, p + (int64_t)r * K);
 }
 
 /* One 16-byte copy from global memory (through L2, as __ldcg) to shared
@@ -427,9 +424,9 @@ __device__ static inline const float *gn_block_edge_row(const struct gn_block_sm
 
 /* Stage the n-wide weight rows of columns [c0, c0 + cn) (in-edges):
  * dst[c * n + j] = e.w[(x - e.start) n + j]. A thread keeps one j and walks
- * columns, keeping the edge it is in; where every weight block starts on
- * 16 bytes and n is a multiple of 4, four j by one asynchronous 16-byte
- * copy a column. */
+ * columns, keeping the edge it is in, by one asynchronous copy a column:
+ * 16 bytes, four j, where every weight block starts on 16 bytes and n is a
+ * multiple of 4, else 4 bytes. */
 __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
                                                    float *dst, int32_t c0, int32_t cn, int32_t n)
 {
@@ -442,23 +439,10 @@ __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &s
         const int32_t j = (jb + t % jw) * W;
         struct gn_block_edge_cursor e =
             gn_block_edge_cursor_at(sm, ne, t / jw < cn ? c0 + t / jw : c0, j);
-        if (c16) {
-            for (int32_t c = t / jw; c < cn; c += cs)
-                gn_block_copy16(dst + c * n + j, gn_block_edge_row(sm, e, c0 + c, j, n));
-            continue;
-        }
-        for (int32_t cbase = t / jw; cbase < cn; cbase += cs * GN_BLOCK_LOADS) {
-            float v[GN_BLOCK_LOADS];
-#pragma unroll
-            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-                const int32_t c = cbase + u * cs;
-                if (c < cn) v[u] = __ldcg(gn_block_edge_row(sm, e, c0 + c, j, n));
-            }
-#pragma unroll
-            for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-                const int32_t c = cbase + u * cs;
-                if (c < cn) dst[c * n + j] = v[u];
-            }
+        for (int32_t c = t / jw; c < cn; c += cs) {
+            const float *src = gn_block_edge_row(sm, e, c0 + c, j, n);
+            if (c16) gn_block_copy16(dst + c * n + j, src);
+            else gn_block_copy4(dst + c * n + j, src);
         }
     }
 }
@@ -474,19 +458,7 @@ __device__ static inline int32_t gn_block_ld(int32_t cols)
 /* Contiguous floats: dst[i] = src[i], i < total. */
 __device__ static inline void gn_block_stage_flat(float *dst, const float *src, int32_t total)
 {
-    for (int32_t base = threadIdx.x; base < total; base += NT * GN_BLOCK_LOADS) {
-        float v[GN_BLOCK_LOADS];
-#pragma unroll
-        for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-            const int32_t i = base + u * NT;
-            if (i < total) v[u] = __ldcg(src + i);
-        }
-#pragma unroll
-        for (int32_t u = 0; u < GN_BLOCK_LOADS; u++) {
-            const int32_t i = base + u * NT;
-            if (i < total) dst[i] = v[u];
-        }
-    }
+    for (int32_t i = threadIdx.x; i < total; i += NT) gn_block_copy4(dst + i, src + i);
 }
 
 /* The register path's shape for R rows of width n: thread tid holds column
@@ -878,6 +850,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                 __syncthreads(); /* the previous rows' readers are done */
                 gn_block_stage_t(sdz, ldr, dz, n, rc, rb);
                 gn_block_stage_cols(sm, ne, false, sa, ldr, rc, kb0, kb, rb, true);
+                gn_block_stage_wait();
                 __syncthreads();
                 GN_BLOCK_MARK(STAGE);
                 /* the bias's sums: on their own, or (fp32, same_j) by the
@@ -964,6 +937,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                 const int32_t rc = min(RB, rows - rb);
                 __syncthreads();
                 gn_block_stage_flat(sm.stage, dz + (int64_t)rb * n, rc * n);
+                gn_block_stage_wait();
                 __syncthreads();
                 for (int32_t j = tid; j < n; j += NT) {
                     float s = sm.acc[j];

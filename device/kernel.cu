@@ -1,24 +1,21 @@
 /*
  * The persistent kernel's entries. The run (run.cuh) is compiled for two
- * register budgets, each in its own translation unit so each gets its own
- * staging depth:
+ * register budgets, each in its own translation unit:
  *
  *   two blocks an SM (128 registers a thread: twice the workers, for
- *   graphs whose levels hold more tasks than an SM count), GN_BLOCK_LOADS
- *   loads in flight per staging thread (8: more would spill);
+ *   graphs whose levels hold more tasks than an SM count);
  *   one block an SM (`_1`: 255 registers, each task's math spills less and
  *   runs faster, for graphs whose levels hold fewer, a step's critical
- *   path being what costs there), 16 loads in flight (it has the
- *   registers);
+ *   path being what costs there);
  *
  * and each budget for three precisions of the task math's products
  * (--precision, block_ops.cuh): fp32 (this file and kernel_1.cu), tf32
  * (kernel_tf32.cu, kernel_tf32_1.cu) and bf16 (kernel_bf16.cu,
  * kernel_bf16_1.cu), so that the default fp32 kernel carries no code of
  * the others. The host half picks one at launch (launch.cu,
- * gn_cuda_blocks_per_sm and the plan's precision). Staging depth changes
- * how many loads are in flight, never the order of any sum: the two
- * budgets of one precision compute the same bits.
+ * gn_cuda_blocks_per_sm and the plan's precision). The register budget
+ * never changes the order of any sum: the two budgets of one precision
+ * compute the same bits.
  */
 #define GN_KERNEL_NAME gn_persistent_kernel
 #include "kernel_entry.cuh"

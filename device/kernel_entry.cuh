@@ -2,8 +2,7 @@
  * One entry of the persistent kernel: the translation unit that includes
  * this names it (GN_KERNEL_NAME) and sets what its build differs in before
  * the include: the blocks an SM its registers must allow
- * (GN_CUDA_MIN_BLOCKS), the loads in flight per staging thread
- * (GN_BLOCK_LOADS) and the precision of the task math's products
+ * (GN_CUDA_MIN_BLOCKS) and the precision of the task math's products
  * (GN_PRECISION). kernel.cu lists the six entries and picks one.
  */
 #ifndef GN_KERNEL_NAME

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # A variant of test_kernel_ops whose device code is built with extra nvcc
-# flags (the block ops' tunables: -DGN_BLOCK_LOADS=16,
+# flags (the block ops' tunables: -DGN_BLOCK_Q=8,
 # -DGN_BLOCK_UNROLL_ROWS=2, -DGN_BLOCK_UQ=4, ...), for timing one op's
 # code alone on the GPU (GN_OPCHECK_TIME=1) without building the whole
 # persistent kernel: about 30 s on two cores where the kernel takes minutes.
