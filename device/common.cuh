@@ -35,10 +35,9 @@
 #define KC GN_OPS_CHUNK
 
 /* Update tasks: a group's weight-gradient work is split into at most
- * GN_CUDA_MAX_PARTS parts of at least GN_CUDA_PART_ROWS input rows
+ * GN_CUDA_MAX_PARTS parts of at least gn_task_part_rows input rows
  * (gn_task_parts_of, taskgraph.h). */
 #define GN_CUDA_MAX_PARTS 16
-#define GN_CUDA_PART_ROWS 64
 
 /* The one check of a CUDA runtime call in the host half: on failure, the
  * error channel (gn_fail: file, line, the call, CUDA's words) and a jump

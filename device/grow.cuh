@@ -263,11 +263,12 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
         /* update parts: their first-part offsets by a prefix sum over
          * positions 1 .. n-1 (entry 0 of the scan is position 1) */
         int32_t *upd_base = d->upd_base, *upd_rows = d->upd_rows;
+        const int32_t part_rows = gn_task_part_rows(m->n_groups - 2, d->blocks);
         const int32_t acc = gn_block_prefix(
             m->n_groups - 1,
             [=](int32_t i) {
                 const int32_t g = m->order[i + 1];
-                return gn_task_parts_of(m, g, GN_CUDA_MAX_PARTS, GN_CUDA_PART_ROWS, &upd_rows[g]);
+                return gn_task_parts_of(m, g, GN_CUDA_MAX_PARTS, part_rows, &upd_rows[g]);
             },
             [=](int32_t i, int32_t at) { upd_base[i + 1] = at; });
         if (tid == 0) {

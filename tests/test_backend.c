@@ -35,7 +35,9 @@
 #include "genet/genet.h"
 #include "gn_config.h"
 #include "plan.h"
+#include "model.h"
 #include "rng.h"
+#include "taskgraph.h"
 #include "trainer.h"
 
 /* Threads of this process now (/proc/self/task). */
@@ -203,6 +205,37 @@ static void test_close_takes_null(void **state)
         const struct gn_backend_ops *ops = gn_backend_ops_of(all[i]);
         if (ops) ops->close(NULL);
     }
+}
+
+/* The cuda backend's update parts (taskgraph.h): the least input rows of a
+ * part on the benchmark graphs' shapes (hidden groups, worker blocks), and
+ * the parts they give a group fed by the 784 inputs and the output. */
+static void test_update_parts(void **state)
+{
+    (void)state;
+    assert_int_equal(gn_task_part_rows(1024, 264), 128); /* layered */
+    assert_int_equal(gn_task_part_rows(4096, 264), 128); /* many */
+    assert_int_equal(gn_task_part_rows(1024, 132), 128); /* deep */
+    assert_int_equal(gn_task_part_rows(64, 132), 64);    /* sweep-64-32 */
+    assert_int_equal(gn_task_part_rows(1, 132), 64);     /* one group */
+    struct gn_model m;
+    assert_int_equal(gn_model_init(&m, 784, 10, 32, 8, 16, 1 << 20), GN_OK);
+    assert_int_equal(gn_model_build_default(&m), GN_OK);
+    const int32_t g = m.order[1];
+    assert_int_not_equal(g, GN_SLOT_OUTPUT);
+    int32_t rows = 0;
+    /* 784 rows in at most 16 parts of at least min_rows */
+    assert_int_equal(gn_task_parts_of(&m, g, 16, 64, &rows), 13);
+    assert_int_equal(rows, 64);
+    assert_int_equal(gn_task_parts_of(&m, g, 16, 128, &rows), 7);
+    assert_int_equal(rows, 128);
+    assert_int_equal(gn_task_parts_of(&m, g, 16, 16, &rows), 16);
+    assert_int_equal(rows, 49);
+    assert_int_equal(gn_task_parts_of(&m, g, 1, 64, &rows), 1);
+    assert_int_equal(rows, 784);
+    /* the output: its 32 input rows, one part */
+    assert_int_equal(gn_task_parts_of(&m, GN_SLOT_OUTPUT, 16, 64, &rows), 1);
+    gn_model_free(&m);
 }
 
 static void test_plan_tiles(void **state)
@@ -502,6 +535,7 @@ int main(void)
         cmocka_unit_test(test_trainer_closes_failed_open),
         cmocka_unit_test(test_close_takes_null),
         cmocka_unit_test(test_plan_tiles),
+        cmocka_unit_test(test_update_parts),
         cmocka_unit_test(test_default_length),
         cmocka_unit_test(test_batch_rows),
         cmocka_unit_test(test_probe),

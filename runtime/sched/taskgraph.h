@@ -143,6 +143,20 @@ GN_HD int32_t gn_task_parts_of(const struct gn_model *m, int32_t g, int32_t max_
     return ktot > 0 ? (ktot + kp - 1) / kp : 1;
 }
 
+/* The least input rows of an update part (gn_task_parts_of's min_rows) on
+ * the cuda backend, for a graph of `hidden` hidden groups run by `workers`
+ * worker blocks: 128 where there is at least a hidden group per worker
+ * (enough parts to keep every worker busy; fewer, longer parts pay fewer
+ * takes and releases), else 64 (a few wide groups: more parts shorten the
+ * step's last tasks). Measured on the H200, docs/PERF.md (fourteenth
+ * round): 128 against 64 is 0.96-0.98 of the step on the 1,024- and
+ * 4,096-group graphs and 1.24 on a graph of one 784-input group; 32 is
+ * slower everywhere, 256 slower on the small graphs. */
+GN_HD int32_t gn_task_part_rows(int64_t hidden, int64_t workers)
+{
+    return hidden >= workers ? 128 : 64;
+}
+
 /*
  * Successors of task id in the training DAG (eval = 0) or the evaluation
  * DAG (eval = 1: the forward tasks only, the output's with no successors),
