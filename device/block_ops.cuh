@@ -63,9 +63,9 @@ static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lane
  * at once, asynchronous copies to shared memory (16 bytes where both ends
  * allow, else 4), before it waits for any (the L2 round trip is the cost,
  * not the bytes): a task of four 32-wide edges pays one round trip and two
- * barriers, not eight of each. Chunking never changes an output's order of accumulation
- * (the backward error's chunks end where its KC-wide partial sums end), so
- * the results stay bitwise the reference's.
+ * barriers, not eight of each. Chunking never changes an output's order
+ * of accumulation (the backward error's chunks end where its KC-wide
+ * partial sums end), so the results stay bitwise the reference's.
  *
  * Where the output width divides the block (NT % n == 0) and the tile's
  * outputs fit in GN_BLOCK_Q registers per thread (GN_BLOCK_Q0 for a short
