@@ -41,19 +41,26 @@ gn_find_nvcc() {
 gn_build() {
     cd "$GN_ROOT"
     gn_find_nvcc
-    if [ ! -f "$GN_BUILD_DIR/build.ninja" ]; then
+    local ini="${GN_BUILD_DIR%/}-nvcc.ini" wipe=()
+    # a build configured while the wrapper lived in tools/build/: its
+    # compiler path is gone, so configure it again
+    if [ -f "$GN_BUILD_DIR/build.ninja" ] && [ -f "$ini" ] &&
+        ! grep -qF "$GN_ROOT/tools/toolchain/nvcc-dep" "$ini"; then
+        gn_log "$GN_BUILD_DIR names an nvcc wrapper that has moved: configuring it again"
+        wipe=(--wipe)
+    fi
+    if [ ! -f "$GN_BUILD_DIR/build.ninja" ] || [ ${#wipe[@]} -gt 0 ]; then
         gn_log "configuring $GN_BUILD_DIR"
-        # nvcc through tools/build/nvcc-dep, so that a changed .cuh header
+        # nvcc through tools/toolchain/nvcc-dep, so that a changed .cuh header
         # rebuilds the CUDA objects (meson before 1.4 asks nvcc for no
         # dependency file); a native file beside the build directory
         local native=()
         if command -v nvcc >/dev/null 2>&1; then
-            local ini="${GN_BUILD_DIR%/}-nvcc.ini"
-            printf "[binaries]\ncuda = '%s'\n" "$GN_ROOT/tools/build/nvcc-dep" > "$ini"
+            printf "[binaries]\ncuda = '%s'\n" "$GN_ROOT/tools/toolchain/nvcc-dep" > "$ini"
             native=(--native-file "$ini")
         fi
         # shellcheck disable=SC2086
-        meson setup "$GN_BUILD_DIR" "${native[@]}" ${GN_MESON_ARGS:-}
+        meson setup "${wipe[@]}" "$GN_BUILD_DIR" "${native[@]}" ${GN_MESON_ARGS:-}
     fi
     gn_log "building $GN_BUILD_DIR${GN_BUILD_TARGETS:+ ($GN_BUILD_TARGETS)}"
     # shellcheck disable=SC2086
