@@ -210,54 +210,103 @@ __device__ static inline const float *gn_block_src(const struct gn_buffers *b, i
     return s == GN_SLOT_INPUT ? b->x : gn_act(b, s);
 }
 
+/*
+ * The next task's first edge table, read ahead (worker.cuh: the worker
+ * reads its likely next task's records while this one runs, and writes
+ * that task's table into sm.edge while this one's successors are
+ * released): the first batch of edges of the list starting at `begin`
+ * (an in-list, or out: an out-list), from row r0, ne entries, with
+ * gn_block_vec_sm. gn_block_edges takes it instead of reading the records
+ * again when its arguments match (the table is a function of them and of
+ * records fixed for the pass); ne = 0 marks none. Set invalid wherever
+ * sm.edge is written otherwise (gn_block_edges, after its barrier) and as
+ * a pass starts (gn_block_pre_reset).
+ */
+struct gn_block_pre_key {
+    int32_t begin, out, r0, ne;
+};
+static __shared__ struct gn_block_pre_key gn_block_pre_sm;
+
+/* One thread (before a barrier): no table read ahead. */
+__device__ static inline void gn_block_pre_reset()
+{
+    gn_block_pre_sm.ne = 0;
+}
+
+/* One warp (lane = threadIdx.x % 32): the edge table of entries
+ * [p0, p0 + ne) of a list of a group `width` wide into edge, from the
+ * records rec[0 .. ne) (global or shared memory; NULL: the model's list
+ * entries list[p0 + i], read through m), every operand pointer at row r0:
+ * in-edges give the source's activations and width, out-edges the
+ * target's errors and width; start is the sum of the widths before.
+ * Returns the table's gn_block_vec_sm value (every lane) and its columns
+ * in *total. */
+__device__ static int gn_block_table_warp(const struct gn_model *m, const struct gn_buffers *b,
+                                          int32_t width, const struct gn_edge_rec *rec,
+                                          const int32_t *list, int32_t p0, int32_t ne,
+                                          int32_t r0, bool out, struct gn_block_edge *edge,
+                                          int32_t *total)
+{
+    const int32_t lane = threadIdx.x & 31;
+    int32_t carry = 0;
+    int vec = GN_BLOCK_VEC_A | GN_BLOCK_VEC_W | ((width & 3) == 0 ? GN_BLOCK_VEC_N : 0);
+    for (int32_t base = 0; base < ne; base += 32) {
+        const int32_t i = base + lane;
+        struct gn_block_edge e;
+        e.K = 0;
+        if (i < ne) {
+            const struct gn_edge_rec r = rec ? rec[i] : gn_edge_rec_of(m, list[p0 + i], out);
+            e.K = r.K;
+            e.a = (out ? gn_dz(b, r.slot) : gn_block_src(b, r.slot)) + (int64_t)r0 * r.K;
+            e.w = m->params + r.w;
+            const bool k4 = (e.K & 3) == 0, wa = gn_block_al16(e.w);
+            if (!k4 || !gn_block_al16(e.a)) vec &= ~GN_BLOCK_VEC_A;
+            if (!k4 || !wa) vec &= ~GN_BLOCK_VEC_W;
+            if (!wa) vec &= ~GN_BLOCK_VEC_N;
+        }
+        int32_t x = e.K;
+        for (int32_t d = 1; d < 32; d *= 2) {
+            const int32_t y = __shfl_up_sync(0xffffffffu, x, d);
+            if (lane >= d) x += y;
+        }
+        if (i < ne) {
+            e.start = carry + x - e.K;
+            edge[i] = e;
+        }
+        carry += __shfl_sync(0xffffffffu, x, 31);
+    }
+    *total = carry;
+    /* every lane's edges must allow it */
+    return (int)__reduce_and_sync(0xffffffffu, (unsigned)vec);
+}
+
 /* Edges [e0, e0 + ne) of g's in-list (out: its out-list) into sm.edge,
- * read by warp 0: in-edges give the source's activations from row r0 and
- * its width, out-edges the target's errors from row r0 and the target's
- * width; start is the sum of the widths before. Returns the batch's
- * columns. */
+ * read by warp 0 (gn_block_table_warp), or the table read ahead when it
+ * is that one. Returns the batch's columns. */
 __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct gn_buffers *b,
                                          const struct gn_group &gr, int32_t e0, int32_t ne,
                                          int32_t r0, bool out, const struct gn_block_smem &sm)
 {
     const int32_t tid = threadIdx.x;
+    const int32_t begin = out ? gr.out_begin : gr.in_begin;
+    if (e0 == 0) {
+        const struct gn_block_pre_key k = gn_block_pre_sm;
+        if (k.ne == ne && k.begin == begin && k.r0 == r0 && k.out == (int32_t)out)
+            return sm.edge[ne - 1].start + sm.edge[ne - 1].K;
+    }
     if (e0 > 0) __syncthreads(); /* the previous batch's readers are done */
     if (tid < 32) {
-        int32_t carry = 0;
-        int vec = GN_BLOCK_VEC_A | GN_BLOCK_VEC_W | ((gr.width & 3) == 0 ? GN_BLOCK_VEC_N : 0);
-        for (int32_t base = 0; base < ne; base += 32) {
-            const int32_t i = base + tid;
-            struct gn_block_edge e;
-            e.K = 0;
-            if (i < ne) {
-                const int32_t p = (out ? gr.out_begin : gr.in_begin) + e0 + i;
-                const struct gn_edge_rec *rec = gn_block_rec_sm[out ? 1 : 0];
-                const struct gn_edge_rec r =
-                    rec ? rec[p] : gn_edge_rec_of(m, out ? m->out_list[p] : m->in_list[p], out);
-                e.K = r.K;
-                e.a = (out ? gn_dz(b, r.slot) : gn_block_src(b, r.slot)) + (int64_t)r0 * r.K;
-                e.w = m->params + r.w;
-                const bool k4 = (e.K & 3) == 0, wa = gn_block_al16(e.w);
-                if (!k4 || !gn_block_al16(e.a)) vec &= ~GN_BLOCK_VEC_A;
-                if (!k4 || !wa) vec &= ~GN_BLOCK_VEC_W;
-                if (!wa) vec &= ~GN_BLOCK_VEC_N;
-            }
-            int32_t x = e.K;
-            for (int32_t d = 1; d < 32; d *= 2) {
-                const int32_t y = __shfl_up_sync(0xffffffffu, x, d);
-                if (tid >= d) x += y;
-            }
-            if (i < ne) {
-                e.start = carry + x - e.K;
-                sm.edge[i] = e;
-            }
-            carry += __shfl_sync(0xffffffffu, x, 31);
-        }
-        GN_BLOCK_DIAG(RECS, carry);
-        /* every lane's edges must allow it */
-        vec = __reduce_and_sync(0xffffffffu, (unsigned)vec);
+        const struct gn_edge_rec *rec = gn_block_rec_sm[out ? 1 : 0];
+        int32_t total;
+        const int vec = gn_block_table_warp(m, b, gr.width, rec ? rec + begin + e0 : NULL,
+                                            out ? m->out_list : m->in_list, begin + e0, ne, r0,
+                                            out, sm.edge, &total);
+        GN_BLOCK_DIAG(RECS, total);
         if (tid == 0) gn_block_vec_sm = vec;
     }
     __syncthreads();
+    /* every thread has tested the key above: sm.edge holds this batch now */
+    if (tid == 0) gn_block_pre_reset();
     return sm.edge[ne - 1].start + sm.edge[ne - 1].K;
 }
 
@@ -316,9 +365,14 @@ __device__ static inline void gn_block_copy16(float *dst, const float *src)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
 }
 
-__device__ static inline void gn_block_stage_wait()
+__device__ static inline void gn_block_copies_wait()
 {
     asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+
+__device__ static inline void gn_block_stage_wait()
+{
+    gn_block_copies_wait();
 }
 
 /* gn_block_stage_col for four neighbouring columns at once (p, and K, a

@@ -56,6 +56,11 @@ static __shared__ uint32_t gn_dev_diag_sink;
         }                                                                                          \
     } while (0)
 #endif
+/* Whether the worker reads its next task's records ahead (below; 0: not,
+ * to measure it). */
+#ifndef GN_DEV_PRE
+#define GN_DEV_PRE 1
+#endif
 #include "block_ops.cuh"
 
 static_assert(GN_CUDA_PROF_FORWARD + GN_TASK_FORWARD == GN_CUDA_PROF_FORWARD &&
@@ -157,6 +162,185 @@ static __shared__ struct gn_dev_view gn_dev_view_sm;
 static __shared__ struct gn_dag_succ gn_dev_succ_sm;
 #define GN_DEV_SUCC_THREAD 32
 
+/*
+ * Reading the next task's records ahead. A task's first loads are
+ * dependent L2 round trips (every acquire fence empties L1): its
+ * position's record, then its edges' records, and on thread
+ * GN_DEV_SUCC_THREAD its successors' span, then the successors. All of
+ * them are fixed for the pass, so they may be read before the task is
+ * ready. The release keeps the first ready successor as the continuation
+ * (dag.h), and the task graph lists first the successor a task most
+ * likely makes ready (gn_task_succ): so while a task runs, warp 1 reads
+ * the records of the task's first successor:
+ *   1. as the task starts, thread GN_DEV_SUCC_THREAD, once it has the
+ *      task's successors: the first one's position record and successor
+ *      span, by asynchronous copies that nobody waits for
+ *      (gn_dev_pre_begin);
+ *   2. after the task, while thread 0 releases its successors (a fence,
+ *      the decrements, another fence on any task with more than one
+ *      successor), warp 1: that successor's edges' records and first
+ *      successors, then its edge table into sm.edge by the rule
+ *      gn_block_edges runs (gn_block_table_warp), and the records into
+ *      the ready copies (gn_dev_pre_fetch).
+ * If the task taken next is that one, its position's record and its
+ * successors come from the ready copies and gn_block_edges finds its
+ * table in place (gn_block_pre_sm): the task starts at its staging's
+ * loads. Forward and backward successors only (an update task's position
+ * takes two more loads to decode), lists of at most 32 edges.
+ *
+ * A guess that misses costs warp 1's work and the loop's barrier waiting
+ * for it. So thread 0 scores the guesses, run or not, as it takes each
+ * task (gn_dev_pre_score): a running hit rate, score / GN_DEV_PRE_FULL,
+ * the last ~16 tasks weighed most, and the read-ahead runs while it is at
+ * least GN_DEV_PRE_MIN / GN_DEV_PRE_FULL, a quarter. Measured on the H200
+ * (docs/PERF.md, fifteenth round): `deep`'s step 0.942 of what it was
+ * without, the wide graphs' 1.000-1.011 (their guesses hit often enough
+ * to stay on; at a threshold of 5/8 `layered` turns it off and is no
+ * faster).
+ */
+#define GN_DEV_PRE_EDGES 32
+#define GN_DEV_PRE_FULL 256
+#ifndef GN_DEV_PRE_MIN
+#define GN_DEV_PRE_MIN (GN_DEV_PRE_FULL / 4) /* the least score that reads ahead */
+#endif
+enum { GN_DEV_PRE_IDLE, GN_DEV_PRE_BEGUN };
+struct gn_dev_pre {
+    struct gn_pos_rec pend_pos, ready_pos;    /* 64 bytes each, on 16 */
+    struct gn_edge_rec rec[GN_DEV_PRE_EDGES]; /* 16 bytes each */
+    uint32_t pend_span[8]; /* the blocks of succ_begin holding the span (on 16) */
+    uint32_t span_at;      /* where in them */
+    struct gn_dag_succ pend_succ, ready_succ;
+    uint32_t pend_task, ready_task; /* ready_task: GN_QUEUE_DONE if none */
+    uint32_t guess;                 /* the running task's first successor */
+    int32_t state, out, r0;
+    int32_t score, on; /* thread 0's */
+};
+static __shared__ __align__(16) struct gn_dev_pre gn_dev_pre_sm;
+static_assert(offsetof(struct gn_dev_pre, ready_pos) % 16 == 0 &&
+                  offsetof(struct gn_dev_pre, rec) % 16 == 0 &&
+                  offsetof(struct gn_dev_pre, pend_span) % 16 == 0,
+              "the read-ahead's copies land on 16 bytes");
+
+/* Thread 0, as the run starts: the read-ahead on. */
+__device__ static void gn_dev_pre_init()
+{
+    gn_dev_pre_sm.score = GN_DEV_PRE_FULL;
+    gn_dev_pre_sm.on = 1;
+}
+
+/* Thread 0, as a pass starts (before a __syncthreads): nothing read ahead;
+ * the records may have changed since the last pass. */
+__device__ static void gn_dev_pre_reset()
+{
+    gn_dev_pre_sm.state = GN_DEV_PRE_IDLE;
+    gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
+    gn_dev_pre_sm.guess = GN_QUEUE_DONE;
+    gn_block_pre_reset();
+}
+
+/* Thread 0, having taken `task` (before the loop's __syncthreads): score
+ * the last task's guess. */
+__device__ static void gn_dev_pre_score(uint32_t task)
+{
+    struct gn_dev_pre &p = gn_dev_pre_sm;
+    if (task == GN_QUEUE_DONE || p.guess == GN_QUEUE_DONE) return;
+    p.score += (task == p.guess ? GN_DEV_PRE_FULL / 16 : 0) - p.score / 16;
+    p.on = p.score >= GN_DEV_PRE_MIN;
+}
+
+/* 1. Thread GN_DEV_SUCC_THREAD, the task's successors in gn_dev_succ_sm:
+ * guess the first, and start reading ahead for it if the scores allow. */
+__device__ static void gn_dev_pre_begin(const struct gn_dev_view &v)
+{
+    struct gn_dev_pre &p = gn_dev_pre_sm;
+    const struct gn_dag_succ &s = gn_dev_succ_sm;
+    const uint32_t next = s.k < s.end ? s.v[0] : GN_QUEUE_DONE;
+    p.guess = next;
+    if (!p.on || next >= v.tm.upd0) return; /* GN_QUEUE_DONE too */
+    const struct gn_task k = gn_task_decode(&v.tm, next);
+    if (k.pos < 1 || k.pos >= v.m.n_groups) return;
+    p.pend_task = next;
+    p.out = k.kind == GN_TASK_BACKWARD;
+    p.r0 = k.tile * v.tile;
+    const float *pos = reinterpret_cast<const float *>(v.pos_rec + k.pos);
+    float *dst = reinterpret_cast<float *>(&p.pend_pos);
+    for (int i = 0; i < (int)(sizeof p.pend_pos / 16); i++)
+        gn_block_copy16(dst + 4 * i, pos + 4 * i);
+    /* succ_begin[next], [next + 1]: the 16-byte blocks holding them, L2
+     * copies (a 16-byte block holding an element lies inside its buffer:
+     * launch.cu's buffers start and end on 256 bytes) */
+    const float *span = reinterpret_cast<const float *>(v.dag.succ_begin + (next & ~3u));
+    gn_block_copy16(reinterpret_cast<float *>(p.pend_span), span);
+    if ((next & 3) == 3) gn_block_copy16(reinterpret_cast<float *>(p.pend_span + 4), span + 4);
+    p.span_at = next & 3;
+    p.state = GN_DEV_PRE_BEGUN;
+}
+
+/* 2. Warp 1, after the task (thread 0 releases its successors meanwhile),
+ * the read-ahead begun: its second copies, its table and ready copies.
+ * Not inlined: the kernel's register allocation is left as it was (the
+ * task loop's values live across a call at its end, not across the task
+ * math). */
+__device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
+{
+    struct gn_dev_pre &p = gn_dev_pre_sm;
+    const struct gn_dev_view &v = gn_dev_view_sm;
+    const int32_t lane = threadIdx.x & 31;
+    /* the first copies (thread GN_DEV_SUCC_THREAD's) landed long ago */
+    gn_block_copies_wait();
+    __syncwarp();
+    const struct gn_group gr = p.pend_pos.gr;
+    const int32_t out = p.out, r0 = p.r0;
+    const int32_t ne = out ? gr.out_count : gr.in_count;
+    const int32_t begin = out ? gr.out_begin : gr.in_begin;
+    const struct gn_edge_rec *rec = gn_block_rec_sm[out];
+    const struct gn_dag_span sp = {p.pend_span[p.span_at], p.pend_span[p.span_at + 1]};
+    const bool ok = rec && ne >= 1 && ne <= GN_DEV_PRE_EDGES;
+    /* the second reads, waited for at once: through L2 (ld.cg), as the
+     * task path reads them */
+    if (ok && lane < ne) {
+        const int4 r = __ldcg(reinterpret_cast<const int4 *>(rec + begin + lane));
+        *reinterpret_cast<int4 *>(&p.rec[lane]) = r;
+    }
+    if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
+        p.pend_succ.v[lane] = __ldcg(v.dag.succ + sp.k + lane);
+    __syncwarp();
+    uint32_t ready = GN_QUEUE_DONE;
+    if (ok) {
+        int32_t total;
+        const int vec = gn_block_table_warp(&v.m, &v.b, gr.width, p.rec, NULL, 0, ne, r0, out,
+                                            edge, &total);
+        const uint32_t *from = reinterpret_cast<const uint32_t *>(&p.pend_pos);
+        uint32_t *to = reinterpret_cast<uint32_t *>(&p.ready_pos);
+        if (lane < (int32_t)(sizeof p.pend_pos / 4)) to[lane] = from[lane];
+        from = reinterpret_cast<const uint32_t *>(p.pend_succ.v);
+        to = reinterpret_cast<uint32_t *>(p.ready_succ.v);
+        if (lane < GN_DAG_BATCH) to[lane] = from[lane];
+        if (lane == 0) {
+            p.ready_succ.k = sp.k;
+            p.ready_succ.end = sp.end;
+            gn_block_vec_sm = vec;
+            gn_block_pre_sm.begin = begin;
+            gn_block_pre_sm.out = out;
+            gn_block_pre_sm.r0 = r0;
+            gn_block_pre_sm.ne = ne;
+            ready = p.pend_task;
+        }
+    }
+    if (lane == 0) {
+        p.ready_task = ready;
+        p.state = GN_DEV_PRE_IDLE;
+    }
+}
+
+/* Warp 1, after the task: the read-ahead's end, or none. */
+__device__ static __forceinline__ void gn_dev_pre_finish(const struct gn_block_smem &sm)
+{
+    __syncwarp(); /* thread GN_DEV_SUCC_THREAD's state to the warp */
+    if (gn_dev_pre_sm.state != GN_DEV_PRE_IDLE) gn_dev_pre_fetch(sm.edge);
+    else if ((threadIdx.x & 31) == 0) gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
+}
+
 /* Update part `part` of the group at pos: its slice of the gradients and
  * the optimizer's step, at the step's rate and bias corrections (the
  * block's gn_dev_optim_sm, set at the step's start); the part that
@@ -212,7 +396,9 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
 #ifdef GN_DIAG_TWICE
         gn_dev_diag_run = 0;
 #endif
+        gn_dev_pre_reset();
     }
+    gn_block_copies_wait(); /* a read-ahead a fault left in flight */
     __syncthreads();
     uint32_t next = GN_QUEUE_DONE; /* thread 0: the continuation */
     for (;;) {
@@ -222,6 +408,7 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             enum gn_status st = gn_dag_take(&d->queue, w, &next, &task);
             if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_STUCK, -1, step, w->worker);
             s_task = st == GN_OK ? task : GN_QUEUE_DONE;
+            if (GN_DEV_PRE) gn_dev_pre_score(s_task);
             gn_dev_clock_mark(GN_CUDA_PROF_TAKE);
         }
         __syncthreads();
@@ -233,8 +420,11 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
          * trips in step with warp 0's two (the position's record, its
          * edges) */
         const bool succ_reader = threadIdx.x == GN_DEV_SUCC_THREAD;
+        /* the task read ahead (gn_dev_pre_finish wrote ready_task before
+         * the barrier above and writes it again only after the task) */
+        const bool ahead = id == gn_dev_pre_sm.ready_task;
         struct gn_dag_span span = {0, 0};
-        if (succ_reader) span = gn_dag_span_of(&v.dag, id);
+        if (succ_reader && !ahead) span = gn_dag_span_of(&v.dag, id);
         const uint64_t t0 = threadIdx.x == 0 ? gn_clock_ns() : 0;
         const struct gn_task k = gn_task_decode(&v.tm, id);
         if (k.pos < 1 || k.pos >= v.m.n_groups) {
@@ -242,10 +432,14 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             break;
         }
         /* the group at the task's position and its record, one load
-         * (gn_pos_rec) */
-        const struct gn_pos_rec pr = v.pos_rec[k.pos];
+         * (gn_pos_rec), or its copy read ahead */
+        const struct gn_pos_rec pr = *(ahead ? &gn_dev_pre_sm.ready_pos : v.pos_rec + k.pos);
         const int32_t g = pr.g;
-        if (succ_reader) gn_dag_succ_fill(&v.dag, span, &gn_dev_succ_sm);
+        if (succ_reader) {
+            if (ahead) gn_dev_succ_sm = gn_dev_pre_sm.ready_succ;
+            else gn_dag_succ_fill(&v.dag, span, &gn_dev_succ_sm);
+            if (GN_DEV_PRE) gn_dev_pre_begin(v);
+        }
         const int32_t r0 = k.tile * v.tile, r1 = min(v.b.rows, r0 + v.tile);
         /* the injected stuck task: the output's first forward tile of the
          * chosen training step */
@@ -281,6 +475,7 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         case GN_TASK_UPDATE: gn_dev_update(d, sm, pr.gr, g, k.pos, k.tile); break;
         }
         __syncthreads();
+        if (GN_DEV_PRE && threadIdx.x / 32 == GN_DEV_SUCC_THREAD / 32) gn_dev_pre_finish(sm);
         if (threadIdx.x == 0) {
             gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
             /* the release of the block's results is gn_dag_finish_succ's

@@ -238,6 +238,69 @@ static void test_update_parts(void **state)
     gn_model_free(&m);
 }
 
+/* A model of n hidden groups (slots in order) and the edges e[i] = {src,
+ * dst}: hidden group h as h, the input as -1, the output as -2. */
+static void succ_model(struct gn_model *m, int32_t n, const int32_t (*e)[2], int32_t ne)
+{
+    assert_int_equal(gn_model_init(m, 8, 2, 4, n + 2, ne, 1 << 16), GN_OK);
+    int32_t slot[16];
+    for (int32_t h = 0; h < n; h++) assert_int_equal(gn_model_add_group(m, &slot[h]), GN_OK);
+    for (int32_t i = 0; i < ne; i++) {
+        const int32_t src = e[i][0] == -1 ? GN_SLOT_INPUT : slot[e[i][0]];
+        const int32_t dst = e[i][1] == -2 ? GN_SLOT_OUTPUT : slot[e[i][1]];
+        int32_t edge;
+        assert_int_equal(gn_model_add_edge(m, src, dst, &edge), GN_OK);
+    }
+    assert_int_equal(gn_model_rebuild(m, NULL), GN_OK);
+    for (int32_t h = 0; h < n; h++) assert_int_equal(m->groups[slot[h]].pos, h + 1);
+}
+
+/* The order of a task's successors (gn_task_succ): the one the task most
+ * likely makes ready first, which the release keeps as the continuation
+ * and the GPU worker reads ahead. */
+static void test_succ_order(void **state)
+{
+    (void)state;
+    struct gn_model m;
+    struct gn_taskmap tm;
+    uint32_t out[16];
+    /* forward: A's targets C (whose last source is B) and D (fed by A
+     * alone): D first, against the targets' position order */
+    static const int32_t fwd[][2] = {{-1, 0}, {-1, 1}, {0, 2}, {1, 2}, {0, 3},
+                                     {2, -2}, {3, -2}};
+    succ_model(&m, 4, fwd, (int32_t)(sizeof fwd / sizeof fwd[0]));
+    gn_taskmap_init(&tm, m.n_groups, 2, 4);
+    assert_int_equal(gn_task_succ(&m, &tm, gn_task_forward(&tm, 1, 1), 0, out), 2);
+    assert_int_equal(out[0], gn_task_forward(&tm, 4, 1));
+    assert_int_equal(out[1], gn_task_forward(&tm, 3, 1));
+    /* B's one target C, whose last source it is */
+    assert_int_equal(gn_task_succ(&m, &tm, gn_task_forward(&tm, 2, 0), 0, out), 1);
+    assert_int_equal(out[0], gn_task_forward(&tm, 3, 0));
+    gn_model_free(&m);
+    /* backward: E's sources A (whose one target is E) and C (whose first
+     * target is D): A first, against nearest first; then the updates of
+     * E and of its target (the output) */
+    static const int32_t bwd[][2] = {{-1, 0}, {-1, 1}, {1, 2}, {2, 3}, {0, 4},
+                                     {2, 4}, {3, -2}, {4, -2}};
+    succ_model(&m, 5, bwd, (int32_t)(sizeof bwd / sizeof bwd[0]));
+    gn_taskmap_init(&tm, m.n_groups, 2, 4);
+    assert_int_equal(gn_task_succ(&m, &tm, gn_task_backward(&tm, 5, 0), 0, out), 4);
+    assert_int_equal(out[0], gn_task_backward(&tm, 1, 0));
+    assert_int_equal(out[1], gn_task_backward(&tm, 3, 0));
+    assert_int_equal(out[2], gn_task_update(&tm, 5, 0));
+    assert_int_equal(out[3], gn_task_update(&tm, 6, 0));
+    /* D's source C, whose first target it is; then the updates */
+    assert_int_equal(gn_task_succ(&m, &tm, gn_task_backward(&tm, 4, 1), 0, out), 3);
+    assert_int_equal(out[0], gn_task_backward(&tm, 3, 1));
+    assert_int_equal(out[1], gn_task_update(&tm, 4, 0));
+    /* nearest first where both are first targets: the output's forward
+     * lists the error's tasks of E, then D */
+    assert_int_equal(gn_task_succ(&m, &tm, gn_task_forward(&tm, 6, 0), 0, out), 3);
+    assert_int_equal(out[0], gn_task_backward(&tm, 5, 0));
+    assert_int_equal(out[1], gn_task_backward(&tm, 4, 0));
+    gn_model_free(&m);
+}
+
 static void test_plan_tiles(void **state)
 {
     (void)state;
@@ -536,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_close_takes_null),
         cmocka_unit_test(test_plan_tiles),
         cmocka_unit_test(test_update_parts),
+        cmocka_unit_test(test_succ_order),
         cmocka_unit_test(test_default_length),
         cmocka_unit_test(test_batch_rows),
         cmocka_unit_test(test_probe),

@@ -116,9 +116,15 @@ GN_HD struct gn_dag_span gn_dag_span_of(const struct gn_dag *d, uint32_t task)
     return sp;
 }
 
+/* The successors of span sp that struct gn_dag_succ holds: its first batch. */
+GN_HD uint32_t gn_dag_succ_count(struct gn_dag_span sp)
+{
+    return sp.end - sp.k < GN_DAG_BATCH ? sp.end - sp.k : GN_DAG_BATCH;
+}
+
 GN_HD void gn_dag_succ_fill(const struct gn_dag *d, struct gn_dag_span sp, struct gn_dag_succ *s)
 {
-    const uint32_t m = sp.end - sp.k < GN_DAG_BATCH ? sp.end - sp.k : GN_DAG_BATCH;
+    const uint32_t m = gn_dag_succ_count(sp);
     uint32_t v[GN_DAG_BATCH]; /* every load issued before the first store */
     for (uint32_t i = 0; i < m; i++)
         v[i] = d->succ[sp.k + i];

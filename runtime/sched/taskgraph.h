@@ -157,10 +157,36 @@ GN_HD int32_t gn_task_part_rows(int64_t hidden, int64_t workers)
     return hidden >= workers ? 128 : 64;
 }
 
+/* Whether hidden group g is the last of t's sources by position (the
+ * in-list runs by source position): in a level-by-level run, the forward of
+ * t waits for g's last, so g's forward is the one that makes it ready. */
+GN_HD int gn_task_last_source(const struct gn_model *m, int32_t t, int32_t g)
+{
+    const struct gn_group *gt = &m->groups[t];
+    return gt->in_count > 0 && m->edges[m->in_list[gt->in_begin + gt->in_count - 1]].src == g;
+}
+
+/* Whether g is the first of s's targets by position (the out-list runs by
+ * target position): the error flows back to s from g last. */
+GN_HD int gn_task_first_target(const struct gn_model *m, int32_t s, int32_t g)
+{
+    const struct gn_group *gs = &m->groups[s];
+    return gs->out_count > 0 && m->edges[m->out_list[gs->out_begin]].dst == g;
+}
+
 /*
  * Successors of task id in the training DAG (eval = 0) or the evaluation
  * DAG (eval = 1: the forward tasks only, the output's with no successors),
  * written to out when not NULL; returns their number.
+ *
+ * Their order decides no result, only which ready successor the worker
+ * that finishes the task runs next: the release keeps the first ready one
+ * as the continuation (dag.h), and the GPU worker reads the first one's
+ * records ahead while the task runs (device/worker.cuh). So the successor
+ * this task is likeliest to make ready comes first: among the forward's
+ * targets (by position), those whose last source is this group, then the
+ * rest; among the backward's hidden sources (nearest first), those whose
+ * first target is this group, then the rest; then the update parts.
  */
 GN_HD uint32_t gn_task_succ(const struct gn_model *m, const struct gn_taskmap *tm, uint32_t id,
                             int eval, uint32_t *out)
@@ -172,24 +198,27 @@ GN_HD uint32_t gn_task_succ(const struct gn_model *m, const struct gn_taskmap *t
     uint32_t c = 0;
     if (k.kind == GN_TASK_FORWARD) {
         if (g != GN_SLOT_OUTPUT) {
-            for (int32_t i = 0; i < gr->out_count; i++) {
-                const int32_t t = m->edges[m->out_list[gr->out_begin + i]].dst;
-                if (out) out[c] = gn_task_forward(tm, m->groups[t].pos, k.tile);
-                c++;
-            }
+            for (int last = 1; last >= 0; last--)
+                for (int32_t i = 0; i < gr->out_count; i++) {
+                    const int32_t t = m->edges[m->out_list[gr->out_begin + i]].dst;
+                    if (gn_task_last_source(m, t, g) != last) continue;
+                    if (out) out[c] = gn_task_forward(tm, m->groups[t].pos, k.tile);
+                    c++;
+                }
             return c;
         }
         if (eval) return 0;
     }
     /* forward of the output, or backward of a hidden group: the error flows
-     * to the hidden predecessors; the group's update may run once all its
-     * tiles are done. */
-    for (int32_t i = 0; i < gr->in_count; i++) {
-        const int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
-        if (s == GN_SLOT_INPUT) continue;
-        if (out) out[c] = gn_task_backward(tm, m->groups[s].pos, k.tile);
-        c++;
-    }
+     * to the hidden sources; the group's update may run once all its tiles
+     * are done. */
+    for (int first = 1; first >= 0; first--)
+        for (int32_t i = gr->in_count - 1; i >= 0; i--) {
+            const int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
+            if (s == GN_SLOT_INPUT || gn_task_first_target(m, s, g) != first) continue;
+            if (out) out[c] = gn_task_backward(tm, m->groups[s].pos, k.tile);
+            c++;
+        }
     for (int32_t p = 0, np = gn_task_update_parts(tm, k.pos); p < np; p++) {
         if (out) out[c] = gn_task_update(tm, k.pos, p);
         c++;
