@@ -365,14 +365,9 @@ __device__ static inline void gn_block_copy16(float *dst, const float *src)
     asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
 }
 
-__device__ static inline void gn_block_copies_wait()
-{
-    asm volatile("cp.async.wait_all;\n" ::: "memory");
-}
-
 __device__ static inline void gn_block_stage_wait()
 {
-    gn_block_copies_wait();
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
 }
 
 /* gn_block_stage_col for four neighbouring columns at once (p, and K, a

@@ -209,7 +209,7 @@ struct gn_dev_pre {
     struct gn_edge_rec rec[GN_DEV_PRE_EDGES]; /* 16 bytes each */
     uint32_t pend_span[8]; /* the blocks of succ_begin holding the span (on 16) */
     uint32_t span_at;      /* where in them */
-    struct gn_dag_succ pend_succ, ready_succ;
+    struct gn_dag_succ ready_succ;
     uint32_t pend_task, ready_task; /* ready_task: GN_QUEUE_DONE if none */
     uint32_t guess;                 /* the running task's first successor */
     int32_t state, out, r0;
@@ -287,7 +287,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
     const struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t lane = threadIdx.x & 31;
     /* the first copies (thread GN_DEV_SUCC_THREAD's) landed long ago */
-    gn_block_copies_wait();
+    gn_block_stage_wait();
     __syncwarp();
     const struct gn_group gr = p.pend_pos.gr;
     const int32_t out = p.out, r0 = p.r0;
@@ -297,13 +297,14 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
     const struct gn_dag_span sp = {p.pend_span[p.span_at], p.pend_span[p.span_at + 1]};
     const bool ok = rec && ne >= 1 && ne <= GN_DEV_PRE_EDGES;
     /* the second reads, waited for at once: through L2 (ld.cg), as the
-     * task path reads them */
+     * task path reads them; straight into the ready copies of the
+     * successors (read only as a task starts) */
     if (ok && lane < ne) {
         const int4 r = __ldcg(reinterpret_cast<const int4 *>(rec + begin + lane));
         *reinterpret_cast<int4 *>(&p.rec[lane]) = r;
     }
     if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
-        p.pend_succ.v[lane] = __ldcg(v.dag.succ + sp.k + lane);
+        p.ready_succ.v[lane] = __ldcg(v.dag.succ + sp.k + lane);
     __syncwarp();
     uint32_t ready = GN_QUEUE_DONE;
     if (ok) {
@@ -313,9 +314,6 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
         const uint32_t *from = reinterpret_cast<const uint32_t *>(&p.pend_pos);
         uint32_t *to = reinterpret_cast<uint32_t *>(&p.ready_pos);
         if (lane < (int32_t)(sizeof p.pend_pos / 4)) to[lane] = from[lane];
-        from = reinterpret_cast<const uint32_t *>(p.pend_succ.v);
-        to = reinterpret_cast<uint32_t *>(p.ready_succ.v);
-        if (lane < GN_DAG_BATCH) to[lane] = from[lane];
         if (lane == 0) {
             p.ready_succ.k = sp.k;
             p.ready_succ.end = sp.end;
@@ -398,7 +396,7 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
 #endif
         gn_dev_pre_reset();
     }
-    gn_block_copies_wait(); /* a read-ahead a fault left in flight */
+    gn_block_stage_wait(); /* a read-ahead a fault left in flight */
     __syncthreads();
     uint32_t next = GN_QUEUE_DONE; /* thread 0: the continuation */
     for (;;) {

@@ -183,7 +183,8 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
          * beside the decrements and are waited for after them (an array
          * in local memory would wait for each load before the next add) */
         uint32_t v[GN_DAG_BATCH], init[GN_DAG_BATCH], old[GN_DAG_BATCH], ready[GN_DAG_BATCH];
-        const uint32_t m = end - k < GN_DAG_BATCH ? end - k : GN_DAG_BATCH;
+        const struct gn_dag_span sp = {k, end};
+        const uint32_t m = gn_dag_succ_count(sp);
         GN_DAG_UNROLL
         for (uint32_t i = 0; i < GN_DAG_BATCH; i++)
             v[i] = i < m ? (first ? s->v[i] : d->succ[k + i]) : 0;

@@ -198,10 +198,11 @@ GN_HD uint32_t gn_task_succ(const struct gn_model *m, const struct gn_taskmap *t
     uint32_t c = 0;
     if (k.kind == GN_TASK_FORWARD) {
         if (g != GN_SLOT_OUTPUT) {
-            for (int last = 1; last >= 0; last--)
+            /* two passes where the order matters; counting, one */
+            for (int last = 1; last >= (out ? 0 : 1); last--)
                 for (int32_t i = 0; i < gr->out_count; i++) {
                     const int32_t t = m->edges[m->out_list[gr->out_begin + i]].dst;
-                    if (gn_task_last_source(m, t, g) != last) continue;
+                    if (out && gn_task_last_source(m, t, g) != last) continue;
                     if (out) out[c] = gn_task_forward(tm, m->groups[t].pos, k.tile);
                     c++;
                 }
@@ -212,10 +213,10 @@ GN_HD uint32_t gn_task_succ(const struct gn_model *m, const struct gn_taskmap *t
     /* forward of the output, or backward of a hidden group: the error flows
      * to the hidden sources; the group's update may run once all its tiles
      * are done. */
-    for (int first = 1; first >= 0; first--)
+    for (int first = 1; first >= (out ? 0 : 1); first--)
         for (int32_t i = gr->in_count - 1; i >= 0; i--) {
             const int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
-            if (s == GN_SLOT_INPUT || gn_task_first_target(m, s, g) != first) continue;
+            if (s == GN_SLOT_INPUT || (out && gn_task_first_target(m, s, g) != first)) continue;
             if (out) out[c] = gn_task_backward(tm, m->groups[s].pos, k.tile);
             c++;
         }
