@@ -170,6 +170,14 @@ struct gn_cuda_ctl {
     X(W_EDGES, "w_edges") X(W_ISSUE, "w_issue") X(W_WAIT, "w_wait") X(W_STAGE, "w_loads")          \
     X(W_MATH, "w_math") X(W_STORE, "w_store") X(C_ISSUE_A, "c_issue_a")                        \
     X(W_ISSUE_A, "w_issue_a")
+#elif defined(GN_DIAG_RELEASE)
+/* The release's parts (-DGN_DIAG_RELEASE, both compilers; dag.h's
+ * GN_DAG_MARK): its release fence, the decrements (to their values), the
+ * acquire fence, the pushes, the finished count; `finish` keeps the
+ * kind's timer. */
+#define GN_CUDA_PROFILE_DIAG(X)                                                                    \
+    X(R_FENCE, "r_fence") X(R_ATOM, "r_atom") X(R_ACQ, "r_acq") X(R_PUSH, "r_push")               \
+    X(R_DONE, "r_done")
 #else
 #define GN_CUDA_PROFILE_DIAG(X)
 #endif

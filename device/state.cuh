@@ -13,6 +13,10 @@
 
 #include "barrier.h"
 #include "common.cuh"
+#if defined(GN_DIAG_RELEASE) && defined(__CUDA_ARCH__)
+__device__ static inline void gn_dev_clock_mark(int32_t phase);
+#define GN_DAG_MARK(part) gn_dev_clock_mark(GN_CUDA_PROF_R_##part)
+#endif
 #include "dag.h"
 #include "grow.h"
 #include "model.h"

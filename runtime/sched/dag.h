@@ -74,6 +74,12 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
     return gn_queue_begin_pass(q, d->n_tasks, d->roots, d->n_roots);
 }
 
+/* A diagnostic build's marks inside the release (the persistent kernel's
+ * clock, device/state.cuh, GN_DIAG_RELEASE): nothing elsewhere. */
+#ifndef GN_DAG_MARK
+#define GN_DAG_MARK(part) ((void)0)
+#endif
+
 /* Successors released per batch: their decrements issue back to back. */
 #define GN_DAG_BATCH 8u
 
@@ -177,6 +183,7 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
         return GN_OK;
     }
     gn_release_fence();
+    GN_DAG_MARK(FENCE);
     for (int first = 1; k < end; first = 0) {
         /* whole batches of fixed-size loops, so that on the GPU v, init
          * and old stay in registers: the start values' loads then issue
@@ -206,9 +213,11 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
                 return gn_queue_fault(q, GN_ERR_INVALID, w->worker, v[i]);
         }
         k += m;
+        GN_DAG_MARK(ATOM);
         if (n == 0)
             continue;
         gn_acquire_fence();
+        GN_DAG_MARK(ACQ);
         uint32_t first_ready = 0;
         if (*next == GN_QUEUE_DONE) {
             *next = ready[0];
@@ -218,6 +227,7 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
             enum gn_status st = gn_queue_push_released(q, ready + first_ready, n - first_ready, w);
             if (st != GN_OK)
                 return st;
+            GN_DAG_MARK(PUSH);
         }
     }
     return GN_OK;
@@ -280,6 +290,7 @@ GN_HD enum gn_status gn_dag_finish_succ(struct gn_dag *d, struct gn_queue *q,
     gn_queue_finish(q, w);
     if (*next != GN_QUEUE_DONE && w->unflushed >= GN_DAG_FLUSH_EVERY)
         gn_queue_flush(q, w);
+    GN_DAG_MARK(DONE);
     return st;
 }
 

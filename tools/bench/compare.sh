@@ -21,7 +21,11 @@
 #
 # Environment: REPS (default 3), STEPS / WARMUP per bench run (default
 # 200 / 20), WORKLOADS (default "layered many deep sweep-64-32
-# sweep-1024-64 one-group"), PYTHON (default python3).
+# sweep-1024-64 one-group"), PYTHON (default python3), PHASES (the
+# profile's phases in its table, default "take finish task_edges task_loads
+# task_math barrier"; a diagnostic build's own phases can be named here,
+# e.g. the release's parts of a -DGN_DIAG_RELEASE build: "finish r_fence
+# r_atom r_acq r_push r_done"; a build that lacks one shows "-").
 set -uo pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
@@ -87,6 +91,8 @@ if [ -n "$DATA" ]; then
 fi
 
 printf '%s\n' "${NAMES[@]}" >"$WORK/names"
+# shellcheck disable=SC2086 # PHASES: one word a phase
+printf '%s\n' ${PHASES:-take finish task_edges task_loads task_math barrier} >"$WORK/phases"
 printf '%s\n' "${BINS[@]}" >"$WORK/bins"
 # shellcheck disable=SC2086 # WORKLOADS: one argument a workload
 "$PYTHON" - "$WORK" "$REPS" "$DATA" $WORKLOADS <<'EOF'
@@ -149,7 +155,7 @@ if data:
 # worker and step), each phase's median over the repetitions; block 0's
 # own phases (the data wait and the books: its serial section, which the
 # other blocks wait for in the barrier) as block 0's us a step
-phases = ("take", "finish", "task_edges", "task_loads", "task_math", "barrier")
+phases = tuple(open(f"{work}/phases").read().split())
 lead = ("data", "bookkeeping")
 prof = []
 for n in names:
