@@ -138,15 +138,51 @@ __device__ static inline struct gn_edge_rec gn_edge_rec_of(const struct gn_model
 }
 
 /* Shared memory of the task math, owned by the caller. */
+/* The block's dynamic shared memory, as every caller lays it out from its
+ * start (gn_block_smem_bytes): the edge table (GN_BLOCK_NEDGE entries),
+ * the stage (stage_floats), the accumulators (tile x max_width; the
+ * general path's). Its regions are addressed from this symbol, not through
+ * pointers held in a struct, so that an op compiled apart from the
+ * kernel's body (GN_BLOCK_OPS_APART) still reads shared memory as shared
+ * (ld.shared; a pointer handed in is generic: docs/PERF.md, tenth round). */
+extern __shared__ __align__(16) unsigned char gn_block_dyn[];
+
 struct gn_block_smem {
-    struct gn_block_edge *edge; /* (GN_BLOCK_NEDGE) */
-    float *stage;               /* (stage_floats) staged operands */
-    float *acc;                 /* (tile, max_width) accumulators (the general path) */
-    double *lane;               /* (NT) the statistic's lane sums */
-    int32_t stage_floats;
+    double *lane;         /* (NT) the statistic's lane sums */
+    int32_t stage_floats; /* the stage's floats (the accumulators follow it) */
 };
 
-/* What the batch of edges in sm.edge allows (gn_block_edges, warp 0, before
+__device__ static __forceinline__ struct gn_block_edge *gn_block_sm_edge()
+{
+    return reinterpret_cast<struct gn_block_edge *>(gn_block_dyn);
+}
+
+__device__ static __forceinline__ float *gn_block_sm_stage()
+{
+    return reinterpret_cast<float *>(gn_block_dyn + GN_BLOCK_NEDGE * sizeof(struct gn_block_edge));
+}
+
+__device__ static __forceinline__ float *gn_block_sm_acc(const struct gn_block_smem &sm)
+{
+    return gn_block_sm_stage() + sm.stage_floats;
+}
+
+/* The ops' entries (the forward's, the backward's and the update's
+ * instantiations, the statistic): inlined into the kernel's body (0, the
+ * default, as measured) or compiled apart from it (1: __noinline__, each
+ * with its own register allocation, so that a change in one op would move
+ * no spills in another or in the scheduler; docs/PERF.md, sixteenth
+ * round: built and inspected, not yet timed on a device). */
+#ifndef GN_BLOCK_OPS_APART
+#define GN_BLOCK_OPS_APART 0
+#endif
+#if GN_BLOCK_OPS_APART
+#define GN_BLOCK_OP __noinline__
+#else
+#define GN_BLOCK_OP
+#endif
+
+/* What the batch of edges in gn_block_sm_edge() allows (gn_block_edges, warp 0, before
  * its barrier): GN_BLOCK_VEC_A where every edge's operand rows (e.a) and
  * GN_BLOCK_VEC_W where every weight block (e.w) start on 16 bytes and every
  * width (e.K) is a multiple of 4, GN_BLOCK_VEC_N where the weight blocks
@@ -174,8 +210,8 @@ static __shared__ const struct gn_edge_rec *gn_block_rec_sm[2];
 /* Floats of the stage and acc regions for a run: at least one KC-wide
  * chunk of any op at the widest width, and up to GN_BLOCK_TARGET in all
  * (two blocks an SM still fit). The host half sizes the dynamic shared
- * memory with gn_block_smem_bytes; the kernel carves it with
- * gn_block_smem_carve. */
+ * memory with gn_block_smem_bytes; the ops address its regions from
+ * gn_block_dyn, and gn_block_smem_carve keeps the stage's size. */
 __host__ __device__ static inline void gn_block_smem_floats(int32_t tile, int32_t max_width,
                                                            int32_t *stage, int32_t *acc)
 {
@@ -191,14 +227,10 @@ __host__ __device__ static inline size_t gn_block_smem_bytes(int32_t stage, int3
     return GN_BLOCK_NEDGE * sizeof(struct gn_block_edge) + (size_t)(stage + acc) * sizeof(float);
 }
 
-__device__ static inline struct gn_block_smem gn_block_smem_carve(unsigned char *raw,
-                                                                  int32_t stage, int32_t acc,
+__device__ static inline struct gn_block_smem gn_block_smem_carve(int32_t stage, int32_t acc,
                                                                   double *lane)
 {
     struct gn_block_smem sm;
-    sm.edge = reinterpret_cast<struct gn_block_edge *>(raw);
-    sm.stage = reinterpret_cast<float *>(sm.edge + GN_BLOCK_NEDGE);
-    sm.acc = sm.stage + stage;
     sm.lane = lane;
     sm.stage_floats = stage;
     (void)acc;
@@ -213,13 +245,13 @@ __device__ static inline const float *gn_block_src(const struct gn_buffers *b, i
 /*
  * The next task's first edge table, read ahead (worker.cuh: the worker
  * reads its likely next task's records while this one runs, and writes
- * that task's table into sm.edge while this one's successors are
+ * that task's table into gn_block_sm_edge() while this one's successors are
  * released): the first batch of edges of the list starting at `begin`
  * (an in-list, or out: an out-list), from row r0, ne entries, with
  * gn_block_vec_sm. gn_block_edges takes it instead of reading the records
  * again when its arguments match (the table is a function of them and of
  * records fixed for the pass); ne = 0 marks none. Set invalid wherever
- * sm.edge is written otherwise (gn_block_edges, after its barrier) and as
+ * gn_block_sm_edge() is written otherwise (gn_block_edges, after its barrier) and as
  * a pass starts (gn_block_pre_reset).
  */
 struct gn_block_pre_key {
@@ -280,7 +312,7 @@ __device__ static int gn_block_table_warp(const struct gn_model *m, const struct
     return (int)__reduce_and_sync(0xffffffffu, (unsigned)vec);
 }
 
-/* Edges [e0, e0 + ne) of g's in-list (out: its out-list) into sm.edge,
+/* Edges [e0, e0 + ne) of g's in-list (out: its out-list) into gn_block_sm_edge(),
  * read by warp 0 (gn_block_table_warp), or the table read ahead when it
  * is that one. Returns the batch's columns. */
 __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct gn_buffers *b,
@@ -292,7 +324,7 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
     if (e0 == 0) {
         const struct gn_block_pre_key k = gn_block_pre_sm;
         if (k.ne == ne && k.begin == begin && k.r0 == r0 && k.out == (int32_t)out)
-            return sm.edge[ne - 1].start + sm.edge[ne - 1].K;
+            return gn_block_sm_edge()[ne - 1].start + gn_block_sm_edge()[ne - 1].K;
     }
     if (e0 > 0) __syncthreads(); /* the previous batch's readers are done */
     if (tid < 32) {
@@ -300,14 +332,14 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
         int32_t total;
         const int vec = gn_block_table_warp(m, b, gr.width, rec ? rec + begin + e0 : NULL,
                                             out ? m->out_list : m->in_list, begin + e0, ne, r0,
-                                            out, sm.edge, &total);
+                                            out, gn_block_sm_edge(), &total);
         GN_BLOCK_DIAG(RECS, total);
         if (tid == 0) gn_block_vec_sm = vec;
     }
     __syncthreads();
-    /* every thread has tested the key above: sm.edge holds this batch now */
+    /* every thread has tested the key above: gn_block_sm_edge() holds this batch now */
     if (tid == 0) gn_block_pre_reset();
-    return sm.edge[ne - 1].start + sm.edge[ne - 1].K;
+    return gn_block_sm_edge()[ne - 1].start + gn_block_sm_edge()[ne - 1].K;
 }
 
 /* The edge of the batch holding column x (largest start <= x). */
@@ -317,7 +349,7 @@ __device__ static inline int32_t gn_block_edge_of(const struct gn_block_smem &sm
     int32_t lo = 0, hi = ne - 1;
     while (lo < hi) {
         const int32_t mid = (lo + hi + 1) >> 1;
-        if (sm.edge[mid].start <= x) lo = mid;
+        if (gn_block_sm_edge()[mid].start <= x) lo = mid;
         else hi = mid - 1;
     }
     return lo;
@@ -330,7 +362,7 @@ __device__ static inline int32_t gn_block_chunk_out(const struct gn_block_smem &
 {
     if (c0 + cap >= total) return total - c0;
     const int32_t x = c0 + cap;
-    const struct gn_block_edge e = sm.edge[gn_block_edge_of(sm, ne, x)];
+    const struct gn_block_edge e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
     return e.start + (x - e.start) / KC * KC - c0;
 }
 
@@ -403,7 +435,7 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
             const int32_t qw = min(NT, qn - qb), rs = NT / qw;
             if (t >= rs * qw) continue;
             const int32_t c = (qb + t % qw) * 4, x = c0 + c;
-            const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+            const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
             const int32_t K = e.K;
             const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
             gn_block_stage_col4(dst + c, ld, p, K, rows, t / qw, rs);
@@ -414,7 +446,7 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
         const int32_t cw = min(NT, cn - cb), rs = NT / cw;
         if (t >= rs * cw) continue;
         const int32_t c = cb + t % cw, x = c0 + c;
-        const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+        const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
         const int32_t K = e.K;
         const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
         if (transposed) gn_block_stage_col(dst + c * ld, 1, p, K, rows, t / cw, rs);
@@ -450,9 +482,9 @@ gn_block_edge_cursor_at(const struct gn_block_smem &sm, int32_t ne, int32_t x, i
 {
     struct gn_block_edge_cursor e;
     e.ei = gn_block_edge_of(sm, ne, x);
-    e.start = sm.edge[e.ei].start;
-    e.end = e.start + sm.edge[e.ei].K;
-    e.w = sm.edge[e.ei].w + j;
+    e.start = gn_block_sm_edge()[e.ei].start;
+    e.end = e.start + gn_block_sm_edge()[e.ei].K;
+    e.w = gn_block_sm_edge()[e.ei].w + j;
     return e;
 }
 
@@ -464,9 +496,9 @@ __device__ static inline const float *gn_block_edge_row(const struct gn_block_sm
 {
     while (x >= e.end) {
         e.ei++;
-        e.start = sm.edge[e.ei].start;
-        e.end = e.start + sm.edge[e.ei].K;
-        e.w = sm.edge[e.ei].w + j;
+        e.start = gn_block_sm_edge()[e.ei].start;
+        e.end = e.start + gn_block_sm_edge()[e.ei].K;
+        e.w = gn_block_sm_edge()[e.ei].w + j;
     }
     return e.w + (int64_t)(x - e.start) * n;
 }
@@ -588,7 +620,7 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
 }
 
 template <int Q, int P>
-__device__ static void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
+__device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                              const struct gn_group &gr, int32_t g, int32_t r0,
                                              int32_t r1, const struct gn_block_smem &sm)
 {
@@ -598,7 +630,7 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
      * weight rows of n */
     const int32_t KS = max(1, (sm.stage_floats - 36 * R) / (R + n) & ~3);
     const int32_t lda = gn_block_ld(KS);
-    float *sa = sm.stage, *sw = sm.stage + R * lda;
+    float *sa = gn_block_sm_stage(), *sw = gn_block_sm_stage() + R * lda;
     constexpr bool mma = P != GN_PRECISION_FP32; /* the tensor cores, into acc */
     const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q));
     const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
@@ -610,7 +642,7 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
         for (int32_t q = 0; q < Q; q++) s[q] = bj;
         GN_BLOCK_DIAG(BIAS, bj);
     } else {
-        for (int32_t i = tid; i < R * n; i += NT) sm.acc[i] = __ldcg(bias + i % n);
+        for (int32_t i = tid; i < R * n; i += NT) gn_block_sm_acc(sm)[i] = __ldcg(bias + i % n);
     }
     for (int32_t e0 = 0; e0 < gr.in_count; e0 += GN_BLOCK_NEDGE) {
         const int32_t ne = min(GN_BLOCK_NEDGE, gr.in_count - e0);
@@ -628,16 +660,16 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
             __syncthreads();
             GN_BLOCK_MARK(STAGE);
             if constexpr (mma) {
-                gn_mma_block<P>(sm.acc, n, sa, lda, 1, sw, n, 1, R, n, cn);
+                gn_mma_block<P>(gn_block_sm_acc(sm), n, sa, lda, 1, sw, n, 1, R, n, cn);
             } else if (regs) {
                 gn_block_forward_regs<Q>(s, sa, lda, sw, n, cn, j, rr, step, R);
             } else {
                 for (int32_t i = tid; i < R * n; i += NT) {
                     const int32_t r = i / n, jj = i % n;
                     const float *ar = sa + r * lda;
-                    float t = sm.acc[i];
+                    float t = gn_block_sm_acc(sm)[i];
                     for (int32_t c = 0; c < cn; c++) t = MAC(t, ar[c], sw[c * n + jj]);
-                    sm.acc[i] = t;
+                    gn_block_sm_acc(sm)[i] = t;
                 }
             }
             GN_BLOCK_MARK(MATH);
@@ -656,7 +688,7 @@ __device__ static void gn_op_forward_block_q(const struct gn_model *m, const str
          * the warps' tiles, after a barrier) */
         if (mma) __syncthreads();
         for (int32_t i = tid; i < R * n; i += NT) {
-            const float v = sm.acc[i];
+            const float v = gn_block_sm_acc(sm)[i];
             out[i] = relu ? fmaxf(v, 0.0f) : v;
         }
     }
@@ -684,7 +716,7 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
 }
 
 template <int Q, int P>
-__device__ static void gn_op_backward_block_q(const struct gn_model *m, const struct gn_buffers *b,
+__device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                               const struct gn_group &gr, int32_t g, int32_t r0,
                                               int32_t r1, const struct gn_block_smem &sm)
 {
@@ -693,7 +725,7 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
      * columns, JS columns each (odd stride) */
     const int32_t JS = (sm.stage_floats / (R + K) - 36) & ~3;
     const int32_t ld = gn_block_ld(JS);
-    float *sa = sm.stage, *sw = sm.stage + R * ld;
+    float *sa = gn_block_sm_stage(), *sw = gn_block_sm_stage() + R * ld;
     constexpr bool mma = P != GN_PRECISION_FP32; /* the tensor cores, into acc */
     const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q));
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
@@ -702,7 +734,7 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) t[q] = 0.0f;
     } else {
-        for (int32_t i = tid; i < R * K; i += NT) sm.acc[i] = 0.0f;
+        for (int32_t i = tid; i < R * K; i += NT) gn_block_sm_acc(sm)[i] = 0.0f;
     }
     for (int32_t e0 = 0; e0 < gr.out_count; e0 += GN_BLOCK_NEDGE) {
         const int32_t ne = min(GN_BLOCK_NEDGE, gr.out_count - e0);
@@ -720,9 +752,9 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
              * [x, pe) of edge e), each added on its own: the reference's
              * order; a chunk ends where a piece ends (mma: the chunk at
              * once) */
-            if constexpr (mma) gn_mma_block<P>(sm.acc, K, sa, ld, 1, sw, 1, ld, R, K, cn);
+            if constexpr (mma) gn_mma_block<P>(gn_block_sm_acc(sm), K, sa, ld, 1, sw, 1, ld, R, K, cn);
             for (int32_t x = c0; !mma && x < c0 + cn;) {
-                const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+                const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
                 const int32_t pe = e.start + min((x - e.start) / KC * KC + KC, e.K);
                 if (regs) {
                     float p[Q];
@@ -753,7 +785,7 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
                         const float *dr = sa + (i / K) * ld, *wk = sw + (i % K) * ld;
                         float p = 0.0f;
                         for (int32_t c = x - c0; c < pe - c0; c++) p = MAC(p, dr[c], wk[c]);
-                        sm.acc[i] = __fadd_rn(sm.acc[i], p);
+                        gn_block_sm_acc(sm)[i] = __fadd_rn(gn_block_sm_acc(sm)[i], p);
                     }
                 }
                 x = pe;
@@ -772,7 +804,7 @@ __device__ static void gn_op_backward_block_q(const struct gn_model *m, const st
         }
     } else {
         if (mma) __syncthreads(); /* the warps' tiles */
-        for (int32_t i = tid; i < R * K; i += NT) out[i] = __ldcg(a + i) > 0.0f ? sm.acc[i] : 0.0f;
+        for (int32_t i = tid; i < R * K; i += NT) out[i] = __ldcg(a + i) > 0.0f ? gn_block_sm_acc(sm)[i] : 0.0f;
     }
 }
 
@@ -839,7 +871,7 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
  * the optimizer.
  */
 template <int P = GN_PRECISION>
-__device__ static void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
+__device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
                                           const struct gn_group &gr, int32_t g, int32_t k0,
                                           int32_t k1, const struct gn_optim_step &k,
                                           const struct gn_block_smem &sm)
@@ -850,7 +882,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
      * sums in acc (n <= tile * max_width) */
     bool bias = k0 == 0;
     if (bias)
-        for (int32_t j = tid; j < n; j += NT) sm.acc[j] = 0.0f;
+        for (int32_t j = tid; j < n; j += NT) gn_block_sm_acc(sm)[j] = 0.0f;
     /* dW[k][j] = sum over r of a[r][k] dz[r][j] */
     int32_t KB = GN_BLOCK_UQ * NT / n;
     if (KB < 1) KB = 1;
@@ -858,7 +890,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
     constexpr bool mma = P != GN_PRECISION_FP32;
     if (mma && KB * n > sm.stage_floats / 2) KB = max(1, sm.stage_floats / 2 / n);
     /* mma: the gradients' tile (KB, n), then the stage for the rows */
-    float *const sg = sm.stage + sm.stage_floats - (mma ? KB * n : 0);
+    float *const sg = gn_block_sm_stage() + sm.stage_floats - (mma ? KB * n : 0);
     const int32_t stage_floats = sm.stage_floats - (mma ? KB * n : 0);
     const bool same_j = n <= NT && NT % n == 0;
     int32_t off = 0;
@@ -883,7 +915,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                 ldr = RS;
             }
             const bool vec = (ldr & 3) == 0;
-            float *sdz = sm.stage, *sa = sm.stage + n * ldr;
+            float *sdz = gn_block_sm_stage(), *sa = gn_block_sm_stage() + n * ldr;
             int32_t kq[GN_BLOCK_UQ], jq[GN_BLOCK_UQ];
             float acc[GN_BLOCK_UQ];
 #pragma unroll
@@ -908,9 +940,9 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                  * the same order) */
                 if (bias && (mma || !same_j)) {
                     for (int32_t j = tid; j < n; j += NT) {
-                        float s = sm.acc[j];
+                        float s = gn_block_sm_acc(sm)[j];
                         for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sdz[j * ldr + r]);
-                        sm.acc[j] = s;
+                        gn_block_sm_acc(sm)[j] = s;
                     }
                 }
                 /* rows in order: four at a time, then the rest */
@@ -920,7 +952,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                 } else if (same_j) {
                     const float *dj = sdz + jq[0] * ldr;
                     const bool bj = bias && tid < n;
-                    float bs = bj ? sm.acc[tid] : 0.0f;
+                    float bs = bj ? gn_block_sm_acc(sm)[tid] : 0.0f;
                     GN_UNROLL_(GN_BLOCK_UNROLL_ROWS)
                     for (int32_t r = 0; r < r4; r += 4) {
                         const float4 d4 = *reinterpret_cast<const float4 *>(dj + r);
@@ -944,7 +976,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                         for (int32_t q = 0; q < GN_BLOCK_UQ; q++)
                             if (kq[q] >= 0) acc[q] = MAC(acc[q], sa[kq[q] * ldr + r], d);
                     }
-                    if (bj) sm.acc[tid] = bs;
+                    if (bj) gn_block_sm_acc(sm)[tid] = bs;
                 } else {
 #pragma unroll
                     for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
@@ -969,7 +1001,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
                 idx[q] = -1;
                 if (kq[q] >= 0) {
                     const int32_t x = kb0 + kq[q];
-                    const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, ne, x)];
+                    const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
                     idx[q] = (int64_t)(e.w - m->params) + (int64_t)(x - e.start) * n + jq[q];
                 }
             }
@@ -985,13 +1017,13 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
             for (int32_t rb = 0; rb < rows; rb += RB) {
                 const int32_t rc = min(RB, rows - rb);
                 __syncthreads();
-                gn_block_stage_flat(sm.stage, dz + (int64_t)rb * n, rc * n);
+                gn_block_stage_flat(gn_block_sm_stage(), dz + (int64_t)rb * n, rc * n);
                 gn_block_stage_wait();
                 __syncthreads();
                 for (int32_t j = tid; j < n; j += NT) {
-                    float s = sm.acc[j];
-                    for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, sm.stage[r * n + j]);
-                    sm.acc[j] = s;
+                    float s = gn_block_sm_acc(sm)[j];
+                    for (int32_t r = 0; r < rc; r++) s = __fadd_rn(s, gn_block_sm_stage()[r * n + j]);
+                    gn_block_sm_acc(sm)[j] = s;
                 }
             }
         }
@@ -1002,7 +1034,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
             for (int32_t q = 0; q < 4; q++) {
                 const int32_t j = j0 + tid + q * NT;
                 idx[q] = j < n ? gr.bias + j : -1;
-                gv[q] = j < n ? sm.acc[j] : 0.0f;
+                gv[q] = j < n ? gn_block_sm_acc(sm)[j] : 0.0f;
             }
             gn_block_apply<4>(m, idx, gv, 0, k);
         }
@@ -1014,7 +1046,7 @@ __device__ static void gn_op_update_block(struct gn_model *m, const struct gn_bu
 /* The growth statistic of g (stat.h) into groups[g].grad_std: thread i is
  * lane i; the halving tree in shared memory. Every part of g's update must
  * be finished and visible (the caller's acquire). */
-__device__ static void gn_op_stat_block(struct gn_model *m, int32_t g,
+__device__ static GN_BLOCK_OP void gn_op_stat_block(struct gn_model *m, int32_t g,
                                         const struct gn_block_smem &sm)
 {
     const uint32_t lane = threadIdx.x;

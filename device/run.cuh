@@ -328,10 +328,9 @@ static __shared__ struct gn_dev_books gn_dev_books_sm;
 /* The whole run, the body of both entries below. */
 __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
 {
-    extern __shared__ __align__(16) unsigned char smem_raw[];
     __shared__ double lane_sums[NT];
     const struct gn_block_smem sm =
-        gn_block_smem_carve(smem_raw, d->smem_stage, d->smem_acc, lane_sums);
+        gn_block_smem_carve(d->smem_stage, d->smem_acc, lane_sums);
 
     struct gn_queue_worker w;
     memset(&w, 0, sizeof w);

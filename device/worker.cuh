@@ -335,7 +335,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
 __device__ static __forceinline__ void gn_dev_pre_finish(const struct gn_block_smem &sm)
 {
     __syncwarp(); /* thread GN_DEV_SUCC_THREAD's state to the warp */
-    if (gn_dev_pre_sm.state != GN_DEV_PRE_IDLE) gn_dev_pre_fetch(sm.edge);
+    if (gn_dev_pre_sm.state != GN_DEV_PRE_IDLE) gn_dev_pre_fetch(gn_block_sm_edge());
     else if ((threadIdx.x & 31) == 0) gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
 }
 

@@ -151,7 +151,7 @@ __device__ static struct tc_plan tc_plan_of(const struct gn_block_smem &sm, floa
 #pragma unroll
     for (int32_t i = 0; i < 4; i++) {
         const int32_t f = t + i * NT, qi = f % (cn / 4), r = f / (cn / 4), x = 4 * qi;
-        const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, NE, x)];
+        const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, NE, x)];
         const bool ok = f < R * (cn / 4);
         p.src[i] = ok ? e.a + (x - e.start) + (int64_t)r * e.K : NULL;
         p.dst[i] = (uint32_t)__cvta_generic_to_shared(sa + r * lda + x);
@@ -159,7 +159,7 @@ __device__ static struct tc_plan tc_plan_of(const struct gn_block_smem &sm, floa
 #pragma unroll
     for (int32_t i = 0; i < 4; i++) {
         const int32_t f = t + i * NT, jq = f % (n / 4), c = f / (n / 4);
-        const struct gn_block_edge &e = sm.edge[gn_block_edge_of(sm, NE, min(c, cn - 1))];
+        const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, NE, min(c, cn - 1))];
         const bool ok = f < cn * (n / 4);
         p.src[4 + i] = ok ? e.w + (int64_t)(c - e.start) * n + 4 * jq : NULL;
         p.dst[4 + i] = (uint32_t)__cvta_generic_to_shared(sw + c * n + 4 * jq);
@@ -169,9 +169,8 @@ __device__ static struct tc_plan tc_plan_of(const struct gn_block_smem &sm, floa
 
 __global__ void __launch_bounds__(NT, 1) tc_bench(struct tc_args a)
 {
-    extern __shared__ __align__(16) unsigned char raw[];
     __shared__ long long s_max[T_N];
-    struct gn_block_smem sm = gn_block_smem_carve(raw, STAGE_FLOATS, 0, NULL);
+    struct gn_block_smem sm = gn_block_smem_carve(STAGE_FLOATS, 0, NULL);
     const int32_t t = threadIdx.x, R = a.R, n = S;
     if (t < NE) {
         struct gn_block_edge e;
@@ -179,13 +178,13 @@ __global__ void __launch_bounds__(NT, 1) tc_bench(struct tc_args a)
         e.w = a.ptr[NE + t];
         e.K = S;
         e.start = t * S;
-        sm.edge[t] = e;
+        gn_block_sm_edge()[t] = e;
     }
     if (t == 0) gn_block_vec_sm = GN_BLOCK_VEC_A | GN_BLOCK_VEC_W | GN_BLOCK_VEC_N;
     const int32_t total = NE * S, cn = total;
     const int32_t KS = max(1, (sm.stage_floats - 36 * R) / (R + n) & ~3);
     const int32_t lda = gn_block_ld(KS);
-    float *sa = sm.stage, *sw = sm.stage + R * lda;
+    float *sa = gn_block_sm_stage(), *sw = gn_block_sm_stage() + R * lda;
     float *out = a.out + (int64_t)blockIdx.x * NT * 8;
     const struct tc_plan plan = tc_plan_of(sm, sa, lda, sw, R, cn, n);
     for (int rep = 0; rep < REPS; rep++) {
