@@ -137,8 +137,8 @@ __device__ static inline struct gn_edge_rec gn_edge_rec_of(const struct gn_model
     return r;
 }
 
-/* Shared memory of the task math, owned by the caller. */
-/* The block's dynamic shared memory, as every caller lays it out from its
+/* The task math's shared memory, owned by the caller: the block's dynamic
+ * shared memory as every caller lays it out from its
  * start (gn_block_smem_bytes): the edge table (GN_BLOCK_NEDGE entries),
  * the stage (stage_floats), the accumulators (tile x max_width; the
  * general path's). Its regions are addressed from this symbol, not through
@@ -317,7 +317,7 @@ __device__ static int gn_block_table_warp(const struct gn_model *m, const struct
  * is that one. Returns the batch's columns. */
 __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct gn_buffers *b,
                                          const struct gn_group &gr, int32_t e0, int32_t ne,
-                                         int32_t r0, bool out, const struct gn_block_smem &sm)
+                                         int32_t r0, bool out)
 {
     const int32_t tid = threadIdx.x;
     const int32_t begin = out ? gr.out_begin : gr.in_begin;
@@ -343,8 +343,7 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
 }
 
 /* The edge of the batch holding column x (largest start <= x). */
-__device__ static inline int32_t gn_block_edge_of(const struct gn_block_smem &sm, int32_t ne,
-                                                  int32_t x)
+__device__ static inline int32_t gn_block_edge_of(int32_t ne, int32_t x)
 {
     int32_t lo = 0, hi = ne - 1;
     while (lo < hi) {
@@ -355,14 +354,20 @@ __device__ static inline int32_t gn_block_edge_of(const struct gn_block_smem &sm
     return lo;
 }
 
+/* The edge of the batch holding column x. */
+__device__ static inline const struct gn_block_edge &gn_block_edge_at(int32_t ne, int32_t x)
+{
+    return gn_block_sm_edge()[gn_block_edge_of(ne, x)];
+}
+
 /* Backward: the chunk from column c0 of at most cap columns that ends where
  * a KC-wide partial sum ends (cap >= KC). */
-__device__ static inline int32_t gn_block_chunk_out(const struct gn_block_smem &sm, int32_t ne,
-                                                    int32_t total, int32_t c0, int32_t cap)
+__device__ static inline int32_t gn_block_chunk_out(int32_t ne, int32_t total, int32_t c0,
+                                                    int32_t cap)
 {
     if (c0 + cap >= total) return total - c0;
     const int32_t x = c0 + cap;
-    const struct gn_block_edge e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
+    const struct gn_block_edge e = gn_block_edge_at(ne, x);
     return e.start + (x - e.start) / KC * KC - c0;
 }
 
@@ -419,8 +424,7 @@ __device__ static inline void gn_block_stage_col4(float *dst, int32_t dstep, con
  * dst[c * ld + r]). A thread keeps one column (its edge found once) and
  * walks rows (gn_block_stage_col); neighbouring threads read neighbouring
  * columns. */
-__device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm, int32_t ne,
-                                                  bool w, float *dst, int32_t ld, int32_t rows,
+__device__ static inline void gn_block_stage_cols(int32_t ne, bool w, float *dst, int32_t ld, int32_t rows,
                                                   int32_t c0, int32_t cn, int32_t row0,
                                                   bool transposed = false)
 {
@@ -435,7 +439,7 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
             const int32_t qw = min(NT, qn - qb), rs = NT / qw;
             if (t >= rs * qw) continue;
             const int32_t c = (qb + t % qw) * 4, x = c0 + c;
-            const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
+            const struct gn_block_edge &e = gn_block_edge_at(ne, x);
             const int32_t K = e.K;
             const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
             gn_block_stage_col4(dst + c, ld, p, K, rows, t / qw, rs);
@@ -446,7 +450,7 @@ __device__ static inline void gn_block_stage_cols(const struct gn_block_smem &sm
         const int32_t cw = min(NT, cn - cb), rs = NT / cw;
         if (t >= rs * cw) continue;
         const int32_t c = cb + t % cw, x = c0 + c;
-        const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
+        const struct gn_block_edge &e = gn_block_edge_at(ne, x);
         const int32_t K = e.K;
         const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
         if (transposed) gn_block_stage_col(dst + c * ld, 1, p, K, rows, t / cw, rs);
@@ -478,10 +482,10 @@ struct gn_block_edge_cursor {
 
 /* The cursor at the edge of column x, the thread's first. */
 __device__ static inline struct gn_block_edge_cursor
-gn_block_edge_cursor_at(const struct gn_block_smem &sm, int32_t ne, int32_t x, int32_t j)
+gn_block_edge_cursor_at(int32_t ne, int32_t x, int32_t j)
 {
     struct gn_block_edge_cursor e;
-    e.ei = gn_block_edge_of(sm, ne, x);
+    e.ei = gn_block_edge_of(ne, x);
     e.start = gn_block_sm_edge()[e.ei].start;
     e.end = e.start + gn_block_sm_edge()[e.ei].K;
     e.w = gn_block_sm_edge()[e.ei].w + j;
@@ -490,8 +494,7 @@ gn_block_edge_cursor_at(const struct gn_block_smem &sm, int32_t ne, int32_t x, i
 
 /* Advance the cursor to the edge of column x (never before its own): no
  * search per load. Returns the weight row of x at j. */
-__device__ static inline const float *gn_block_edge_row(const struct gn_block_smem &sm,
-                                                        struct gn_block_edge_cursor &e, int32_t x,
+__device__ static inline const float *gn_block_edge_row(struct gn_block_edge_cursor &e, int32_t x,
                                                         int32_t j, int32_t n)
 {
     while (x >= e.end) {
@@ -508,8 +511,7 @@ __device__ static inline const float *gn_block_edge_row(const struct gn_block_sm
  * columns, keeping the edge it is in, by one asynchronous copy a column:
  * 16 bytes, four j, where every weight block starts on 16 bytes and n is a
  * multiple of 4, else 4 bytes. */
-__device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &sm, int32_t ne,
-                                                   float *dst, int32_t c0, int32_t cn, int32_t n)
+__device__ static inline void gn_block_stage_wrows(int32_t ne, float *dst, int32_t c0, int32_t cn, int32_t n)
 {
     const int32_t t = threadIdx.x;
     const bool c16 = (gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst);
@@ -519,9 +521,9 @@ __device__ static inline void gn_block_stage_wrows(const struct gn_block_smem &s
         if (t >= cs * jw) continue;
         const int32_t j = (jb + t % jw) * W;
         struct gn_block_edge_cursor e =
-            gn_block_edge_cursor_at(sm, ne, t / jw < cn ? c0 + t / jw : c0, j);
+            gn_block_edge_cursor_at(ne, t / jw < cn ? c0 + t / jw : c0, j);
         for (int32_t c = t / jw; c < cn; c += cs) {
-            const float *src = gn_block_edge_row(sm, e, c0 + c, j, n);
+            const float *src = gn_block_edge_row(e, c0 + c, j, n);
             if (c16) gn_block_copy16(dst + c * n + j, src);
             else gn_block_copy4(dst + c * n + j, src);
         }
@@ -646,14 +648,14 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
     }
     for (int32_t e0 = 0; e0 < gr.in_count; e0 += GN_BLOCK_NEDGE) {
         const int32_t ne = min(GN_BLOCK_NEDGE, gr.in_count - e0);
-        const int32_t total = gn_block_edges(m, b, gr, e0, ne, r0, false, sm);
+        const int32_t total = gn_block_edges(m, b, gr, e0, ne, r0, false);
         GN_BLOCK_MARK(EDGES);
         for (int32_t c0 = 0; c0 < total; c0 += KS) {
             const int32_t cn = min(KS, total - c0);
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
-            gn_block_stage_cols(sm, ne, false, sa, lda, R, c0, cn, 0);
+            gn_block_stage_cols(ne, false, sa, lda, R, c0, cn, 0);
             GN_BLOCK_DIAG(ISSUE_A, 0);
-            gn_block_stage_wrows(sm, ne, sw, c0, cn, n);
+            gn_block_stage_wrows(ne, sw, c0, cn, n);
             GN_BLOCK_DIAG(ISSUE, 0);
             gn_block_stage_wait();
             GN_BLOCK_DIAG(WAIT, 0);
@@ -738,13 +740,13 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     }
     for (int32_t e0 = 0; e0 < gr.out_count; e0 += GN_BLOCK_NEDGE) {
         const int32_t ne = min(GN_BLOCK_NEDGE, gr.out_count - e0);
-        const int32_t total = gn_block_edges(m, b, gr, e0, ne, r0, true, sm);
+        const int32_t total = gn_block_edges(m, b, gr, e0, ne, r0, true);
         GN_BLOCK_MARK(EDGES);
         for (int32_t c0 = 0; c0 < total;) {
-            const int32_t cn = gn_block_chunk_out(sm, ne, total, c0, JS);
+            const int32_t cn = gn_block_chunk_out(ne, total, c0, JS);
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
-            gn_block_stage_cols(sm, ne, false, sa, ld, R, c0, cn, 0);
-            gn_block_stage_cols(sm, ne, true, sw, ld, K, c0, cn, 0);
+            gn_block_stage_cols(ne, false, sa, ld, R, c0, cn, 0);
+            gn_block_stage_cols(ne, true, sw, ld, K, c0, cn, 0);
             gn_block_stage_wait();
             __syncthreads();
             GN_BLOCK_MARK(STAGE);
@@ -754,7 +756,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
              * once) */
             if constexpr (mma) gn_mma_block<P>(gn_block_sm_acc(sm), K, sa, ld, 1, sw, 1, ld, R, K, cn);
             for (int32_t x = c0; !mma && x < c0 + cn;) {
-                const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
+                const struct gn_block_edge &e = gn_block_edge_at(ne, x);
                 const int32_t pe = e.start + min((x - e.start) / KC * KC + KC, e.K);
                 if (regs) {
                     float p[Q];
@@ -896,7 +898,7 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
     int32_t off = 0;
     for (int32_t e0 = 0; e0 < gr.in_count && off < k1; e0 += GN_BLOCK_NEDGE) {
         const int32_t ne = min(GN_BLOCK_NEDGE, gr.in_count - e0);
-        const int32_t total = gn_block_edges(m, b, gr, e0, ne, 0, false, sm);
+        const int32_t total = gn_block_edges(m, b, gr, e0, ne, 0, false);
         GN_BLOCK_MARK(EDGES);
         const int32_t a0 = max(k0, off) - off, a1 = min(k1, off + total) - off;
         off += total;
@@ -930,7 +932,7 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
                 const int32_t rc = min(RS, rows - rb);
                 __syncthreads(); /* the previous rows' readers are done */
                 gn_block_stage_t(sdz, ldr, dz, n, rc, rb);
-                gn_block_stage_cols(sm, ne, false, sa, ldr, rc, kb0, kb, rb, true);
+                gn_block_stage_cols(ne, false, sa, ldr, rc, kb0, kb, rb, true);
                 gn_block_stage_wait();
                 __syncthreads();
                 GN_BLOCK_MARK(STAGE);
@@ -1001,7 +1003,7 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
                 idx[q] = -1;
                 if (kq[q] >= 0) {
                     const int32_t x = kb0 + kq[q];
-                    const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, ne, x)];
+                    const struct gn_block_edge &e = gn_block_edge_at(ne, x);
                     idx[q] = (int64_t)(e.w - m->params) + (int64_t)(x - e.start) * n + jq[q];
                 }
             }

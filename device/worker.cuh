@@ -332,7 +332,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
 }
 
 /* Warp 1, after the task: the read-ahead's end, or none. */
-__device__ static __forceinline__ void gn_dev_pre_finish(const struct gn_block_smem &sm)
+__device__ static __forceinline__ void gn_dev_pre_finish()
 {
     __syncwarp(); /* thread GN_DEV_SUCC_THREAD's state to the warp */
     if (gn_dev_pre_sm.state != GN_DEV_PRE_IDLE) gn_dev_pre_fetch(gn_block_sm_edge());
@@ -473,7 +473,7 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         case GN_TASK_UPDATE: gn_dev_update(d, sm, pr.gr, g, k.pos, k.tile); break;
         }
         __syncthreads();
-        if (GN_DEV_PRE && threadIdx.x / 32 == GN_DEV_SUCC_THREAD / 32) gn_dev_pre_finish(sm);
+        if (GN_DEV_PRE && threadIdx.x / 32 == GN_DEV_SUCC_THREAD / 32) gn_dev_pre_finish();
         if (threadIdx.x == 0) {
             gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
             /* the release of the block's results is gn_dag_finish_succ's

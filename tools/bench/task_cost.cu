@@ -151,7 +151,7 @@ __device__ static struct tc_plan tc_plan_of(const struct gn_block_smem &sm, floa
 #pragma unroll
     for (int32_t i = 0; i < 4; i++) {
         const int32_t f = t + i * NT, qi = f % (cn / 4), r = f / (cn / 4), x = 4 * qi;
-        const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, NE, x)];
+        const struct gn_block_edge &e = gn_block_edge_at(NE, x);
         const bool ok = f < R * (cn / 4);
         p.src[i] = ok ? e.a + (x - e.start) + (int64_t)r * e.K : NULL;
         p.dst[i] = (uint32_t)__cvta_generic_to_shared(sa + r * lda + x);
@@ -159,7 +159,7 @@ __device__ static struct tc_plan tc_plan_of(const struct gn_block_smem &sm, floa
 #pragma unroll
     for (int32_t i = 0; i < 4; i++) {
         const int32_t f = t + i * NT, jq = f % (n / 4), c = f / (n / 4);
-        const struct gn_block_edge &e = gn_block_sm_edge()[gn_block_edge_of(sm, NE, min(c, cn - 1))];
+        const struct gn_block_edge &e = gn_block_edge_at(NE, min(c, cn - 1));
         const bool ok = f < cn * (n / 4);
         p.src[4 + i] = ok ? e.w + (int64_t)(c - e.start) * n + 4 * jq : NULL;
         p.dst[4 + i] = (uint32_t)__cvta_generic_to_shared(sw + c * n + 4 * jq);
@@ -192,8 +192,8 @@ __global__ void __launch_bounds__(NT, 1) tc_bench(struct tc_args a)
         __syncthreads();
         const long long t0 = clock64();
         if (a.stage_mode == 0) {
-            gn_block_stage_cols(sm, NE, false, sa, lda, R, 0, cn, 0);
-            gn_block_stage_wrows(sm, NE, sw, 0, cn, n);
+            gn_block_stage_cols(NE, false, sa, lda, R, 0, cn, 0);
+            gn_block_stage_wrows(NE, sw, 0, cn, n);
         } else {
 #pragma unroll
             for (int i = 0; i < TC_MAXC; i++)
