@@ -174,10 +174,11 @@ struct gn_cuda_ctl {
 /* The release's parts (-DGN_DIAG_RELEASE, both compilers; dag.h's
  * GN_DAG_MARK): its release fence, the decrements (to their values), the
  * acquire fence, the pushes, the finished count; `finish` keeps the
- * kind's timer. */
+ * kind's timer. r_read (the successors' loads of gn_dag_finish) stays 0
+ * here: the kernel reads them while the task runs. */
 #define GN_CUDA_PROFILE_DIAG(X)                                                                    \
-    X(R_FENCE, "r_fence") X(R_ATOM, "r_atom") X(R_ACQ, "r_acq") X(R_PUSH, "r_push")               \
-    X(R_DONE, "r_done")
+    X(R_READ, "r_read") X(R_FENCE, "r_fence") X(R_ATOM, "r_atom") X(R_ACQ, "r_acq")               \
+    X(R_PUSH, "r_push") X(R_DONE, "r_done")
 #else
 #define GN_CUDA_PROFILE_DIAG(X)
 #endif

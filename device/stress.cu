@@ -25,9 +25,15 @@
 #include <cooperative_groups.h>
 #include <cuda_runtime.h>
 
+/* A -DGN_DIAG_RELEASE build times the release's parts (dag.h's marks):
+ * each worker's cycles since its last mark, by part, in shared memory. */
+#if defined(GN_DIAG_RELEASE) && defined(__CUDA_ARCH__)
+__device__ static inline void st_mark(int part);
+#define GN_DAG_MARK(part) st_mark(GN_STRESS_PART_##part)
+#endif
+#include "stress_api.h" /* the parts' names, before dag.h */
 #include "dag.h"
 #include "queue.h"
-#include "stress_api.h"
 
 namespace cg = cooperative_groups;
 
@@ -49,7 +55,29 @@ struct st_dev {
     gn_atomic_u32 high_water;
     gn_atomic_u32 fault;
     float sink;
+    gn_atomic_u64 cyc_part[GN_STRESS_PART_COUNT]; /* cyc_finish's parts, where timed */
 };
+
+#if defined(GN_DIAG_RELEASE)
+#define ST_PARTS 1
+#else
+#define ST_PARTS 0
+#endif
+
+#if ST_PARTS
+/* Per warp: the parts' cycles, then the clock at the last mark. */
+__shared__ uint64_t st_part_sm[ST_WARPS][GN_STRESS_PART_COUNT + 1];
+#endif
+
+#if ST_PARTS && defined(__CUDA_ARCH__)
+__device__ static inline void st_mark(int part)
+{
+    uint64_t *p = st_part_sm[threadIdx.x / 32];
+    const uint64_t now = clock64();
+    p[part] += now - p[GN_STRESS_PART_COUNT];
+    p[GN_STRESS_PART_COUNT] = now;
+}
+#endif
 
 __device__ static float st_math(uint32_t task)
 {
@@ -78,6 +106,9 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
          * included: the one the cpu executor and the training kernel run */
         uint32_t next = GN_QUEUE_DONE, task;
         uint64_t c_take = 0, c_run = 0, c_finish = 0;
+#if ST_PARTS
+        for (int i = 0; i <= GN_STRESS_PART_COUNT; i++) st_part_sm[warp][i] = 0;
+#endif
         for (;;) {
             const uint64_t c0 = clock64();
             enum gn_status s = gn_dag_take(&d->queue, &w, &next, &task);
@@ -107,6 +138,9 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
             }
             const uint64_t c2 = clock64();
             c_run += c2 - c1;
+#if ST_PARTS
+            st_part_sm[warp][GN_STRESS_PART_COUNT] = c2;
+#endif
             if (gn_dag_finish(&d->dag, &d->queue, task, &w, &next) != GN_OK) {
                 atomicCAS(&d->fault, 0u, 1u);
                 break;
@@ -116,6 +150,10 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
         gn_atomic_fetch_add_relaxed_u64(&d->cyc_take, c_take);
         gn_atomic_fetch_add_relaxed_u64(&d->cyc_run, c_run);
         gn_atomic_fetch_add_relaxed_u64(&d->cyc_finish, c_finish);
+#if ST_PARTS
+        for (int i = 0; i < GN_STRESS_PART_COUNT; i++)
+            gn_atomic_fetch_add_relaxed_u64(&d->cyc_part[i], st_part_sm[warp][i]);
+#endif
         gn_queue_flush(&d->queue, &w);
         gn_atomic_fetch_add_relaxed_u64(&d->spins, w.spins);
         gn_atomic_fetch_add_relaxed_u64(&d->pushed, w.pushed);
@@ -150,6 +188,16 @@ struct gn_cuda_stress {
             return GN_ERR_DEVICE;                                                                  \
         }                                                                                          \
     } while (0)
+
+extern "C" const char *gn_stress_part_name(int part)
+{
+    static const char *const names[] = {
+#define ST_PART_NAME(k, name) name,
+        GN_STRESS_PARTS(ST_PART_NAME)
+#undef ST_PART_NAME
+    };
+    return part >= 0 && part < GN_STRESS_PART_COUNT ? names[part] : "?";
+}
 
 extern "C" const char *gn_cuda_stress_error(struct gn_cuda_stress *s)
 {
@@ -235,6 +283,9 @@ extern "C" enum gn_status gn_cuda_stress_pass(struct gn_cuda_stress *s, const st
     out->take_ns = (double)r.cyc_take * 1e6 / s->clock_khz;
     out->run_ns = (double)r.cyc_run * 1e6 / s->clock_khz;
     out->finish_ns = (double)r.cyc_finish * 1e6 / s->clock_khz;
+    out->parts = ST_PARTS;
+    for (int i = 0; i < GN_STRESS_PART_COUNT; i++)
+        out->part_ns[i] = (double)r.cyc_part[i] * 1e6 / s->clock_khz;
     if (r.fault) {
         snprintf(s->err, sizeof s->err, "the pass failed on the device: %s (worker %u, index %u)",
                  gn_status_str((enum gn_status)-(int32_t)r.fault), r.queue.fault_worker,

@@ -8,6 +8,22 @@
 
 #include <stdint.h>
 
+/* The release's parts, timed where the build asks for them
+ * (-DGN_DIAG_RELEASE: dag.h's marks, device/stress.cu), each summed over
+ * workers like finish_ns: the successors' loads, the release fence, the
+ * decrements (to their values), the acquire fence, the pushes, the
+ * finished count. Before dag.h, whose marks name them. */
+#define GN_STRESS_PARTS(X)                                                                         \
+    X(READ, "read") X(FENCE, "fence") X(ATOM, "atom") X(ACQ, "acq") X(PUSH, "push")               \
+    X(DONE, "done")
+
+enum gn_stress_part {
+#define GN_STRESS_PART_ENUM(k, name) GN_STRESS_PART_##k,
+    GN_STRESS_PARTS(GN_STRESS_PART_ENUM)
+#undef GN_STRESS_PART_ENUM
+    GN_STRESS_PART_COUNT
+};
+
 #include "dag.h"
 #include "genet/genet.h"
 
@@ -29,7 +45,14 @@ struct gn_cuda_stress_stats {
      * the SM clock): taking a task (the pop and its wait, or a
      * continuation), running it, finishing it (release, pushes, count) */
     double take_ns, run_ns, finish_ns;
+    /* finish_ns's parts (GN_STRESS_PARTS); all 0 unless the build times
+     * them (parts = 1) */
+    double part_ns[GN_STRESS_PART_COUNT];
+    int parts;
 };
+
+/* The part's name ("fence", ...). */
+const char *gn_stress_part_name(int part);
 
 struct gn_cuda_stress;
 

@@ -83,6 +83,10 @@ struct totals {
     double seconds;
     double grow_seconds;
     double take_ns, run_ns, finish_ns; /* cuda: worker time, summed */
+#if GN_HAVE_CUDA
+    double part_ns[GN_STRESS_PART_COUNT]; /* finish_ns's parts, where the build times them */
+    int parts;
+#endif
 };
 
 static double now_s(void)
@@ -490,6 +494,15 @@ static json_t *report_json(const struct options *o, const struct gn_dag *dag,
         json_object_set_new(q, "take_ns_per_task", json_real(t->take_ns / (double)t->tasks_run));
         json_object_set_new(q, "run_ns_per_task", json_real(t->run_ns / (double)t->tasks_run));
         json_object_set_new(q, "finish_ns_per_task", json_real(t->finish_ns / (double)t->tasks_run));
+#if GN_HAVE_CUDA
+        if (t->parts) {
+            json_t *r = json_object();
+            for (int i = 0; i < GN_STRESS_PART_COUNT; i++)
+                json_object_set_new(r, gn_stress_part_name(i),
+                                    json_real(t->part_ns[i] / (double)t->tasks_run));
+            json_object_set_new(q, "finish_parts_ns_per_task", r);
+        }
+#endif
     }
     json_object_set_new(q, "pushed", json_integer((json_int_t)t->pushed));
     json_object_set_new(j, "queue", q);
@@ -641,6 +654,8 @@ static int run(const struct options *o)
             t.take_ns += cs.take_ns;
             t.run_ns += cs.run_ns;
             t.finish_ns += cs.finish_ns;
+            t.parts = cs.parts;
+            for (int i = 0; i < GN_STRESS_PART_COUNT; i++) t.part_ns[i] += cs.part_ns[i];
         } else
 #endif
         {
@@ -704,6 +719,15 @@ static int run(const struct options *o)
                    "%.1f ns, finish %.1f ns\n",
                    t.take_ns / (double)t.tasks_run, t.run_ns / (double)t.tasks_run,
                    t.finish_ns / (double)t.tasks_run);
+#if GN_HAVE_CUDA
+        if (cuda && t.tasks_run && t.parts) {
+            printf("finish's parts per task:");
+            for (int i = 0; i < GN_STRESS_PART_COUNT; i++)
+                printf("%s %s %.1f ns", i ? "," : "", gn_stress_part_name(i),
+                       t.part_ns[i] / (double)t.tasks_run);
+            printf("\n");
+        }
+#endif
         if (grown)
             printf("grown: %u -> %u tasks (pool %" PRIu64 "/%" PRIu64 "), %" PRIu64
                    " copies, %" PRIu64 " splits, %" PRIu64 " refused of %" PRIu64 " tried\n",

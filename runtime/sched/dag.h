@@ -74,8 +74,9 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
     return gn_queue_begin_pass(q, d->n_tasks, d->roots, d->n_roots);
 }
 
-/* A diagnostic build's marks inside the release (the persistent kernel's
- * clock, device/state.cuh, GN_DIAG_RELEASE): nothing elsewhere. */
+/* A diagnostic build's marks inside the release (GN_DIAG_RELEASE: the
+ * persistent kernel's clock, device/state.cuh; genet-stress's release
+ * parts, device/stress.cu): nothing elsewhere. */
 #ifndef GN_DAG_MARK
 #define GN_DAG_MARK(part) ((void)0)
 #endif
@@ -299,6 +300,7 @@ GN_HD enum gn_status gn_dag_finish(struct gn_dag *d, struct gn_queue *q, uint32_
 {
     struct gn_dag_succ s;
     gn_dag_succ_read(d, task, &s);
+    GN_DAG_MARK(READ);
     return gn_dag_finish_succ(d, q, &s, w, next);
 }
 
