@@ -20,7 +20,7 @@ train() { # train NAME ARGS...: the log in NAME.log, the summary in NAME.json
     > "$dir/$name.json" 2> "$dir/$name.log" || { cat "$dir/$name.log"; fail "$name: $*"; }
 }
 field() { sed -E "s/.*\"$2\": ([^,}]+).*/\1/" "$dir/$1.json"; }
-summary() { sed -E 's/"(seconds|steps_per_s)": [0-9.e+-]+, //g' "$dir/$1.json"; }
+summary() { sed -E 's/"(seconds|steps_per_s)": [0-9.e+-]+, //g; s/, "phases": \{[^}]*\}//' "$dir/$1.json"; }
 
 train default
 cat "$dir/default.log"
@@ -63,3 +63,17 @@ train resumed --resume "$dir/part.ckpt"
 grep -qF "small training set: 167 epochs" "$dir/resumed.log" || fail "the resumed run's length"
 diff <(summary default) <(summary resumed) || fail "the resumed run differs from the default run"
 echo "a default run cut at step 200 and resumed without length options ends as the default run"
+
+# the summary's phases: every part present, none negative, their sum within
+# the wall time of main, the training phase at least the run's own seconds
+python3 - "$dir/default.json" <<'PY' || fail "the summary's phases"
+import json, sys
+j = json.load(open(sys.argv[1]))
+ph = j["phases"]
+parts = ["load", "warm_wait", "open", "train", "save", "close"]
+assert all(k in ph for k in parts + ["main"]), ph
+assert all(ph[k] >= 0 for k in ph), ph
+assert sum(ph[k] for k in parts) <= ph["main"] + 0.002, ph
+assert ph["train"] + 0.002 >= j["seconds"], (ph, j["seconds"])
+print("phases:", ", ".join("%s %.3f s" % (k, ph[k]) for k in parts + ["main"]))
+PY
