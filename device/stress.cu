@@ -48,6 +48,7 @@ struct st_dev {
     gn_atomic_u64 *start, *finish;
     int32_t work;
     int32_t stamps;
+    int32_t hold; /* dag.h's batches of tickets and releases; 1: none */
     uint64_t spin_ns;
     uint64_t t0, t1;
     gn_atomic_u64 spins, pushed, popped;
@@ -103,15 +104,23 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
     uint64_t ran = 0;
     if (lane == 0) {
         /* the scheduler core's worker protocol (dag.h), continuations
-         * included: the one the cpu executor and the training kernel run */
+         * included: the one the cpu executor and the training kernel run;
+         * with hold > 1 its batched form (gn_dag_take_held) */
         uint32_t next = GN_QUEUE_DONE, task;
         uint64_t c_take = 0, c_run = 0, c_finish = 0;
+        const bool held = d->hold > 1;
+        struct gn_dag_hold h;
+        gn_dag_hold_init(&h, (uint32_t)d->hold);
 #if ST_PARTS
         for (int i = 0; i <= GN_STRESS_PART_COUNT; i++) st_part_sm[warp][i] = 0;
 #endif
         for (;;) {
             const uint64_t c0 = clock64();
-            enum gn_status s = gn_dag_take(&d->queue, &w, &next, &task);
+#if ST_PARTS
+            st_part_sm[warp][GN_STRESS_PART_COUNT] = c0; /* a held take may release */
+#endif
+            enum gn_status s = held ? gn_dag_take_held(&d->dag, &d->queue, &w, &h, &next, &task)
+                                    : gn_dag_take(&d->queue, &w, &next, &task);
             const uint64_t c1 = clock64();
             c_take += c1 - c0;
             if (s != GN_OK) {
@@ -141,7 +150,8 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
 #if ST_PARTS
             st_part_sm[warp][GN_STRESS_PART_COUNT] = c2;
 #endif
-            if (gn_dag_finish(&d->dag, &d->queue, task, &w, &next) != GN_OK) {
+            if ((held ? gn_dag_finish_held(&d->dag, &d->queue, task, &w, &h, &next)
+                      : gn_dag_finish(&d->dag, &d->queue, task, &w, &next)) != GN_OK) {
                 atomicCAS(&d->fault, 0u, 1u);
                 break;
             }
@@ -206,7 +216,8 @@ extern "C" const char *gn_cuda_stress_error(struct gn_cuda_stress *s)
 
 extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uint32_t max_tasks,
                                                 uint32_t max_edges, int work, uint64_t spin_ns,
-                                                int stamps, uint64_t spin_limit, int blocks_per_sm)
+                                                int stamps, uint64_t spin_limit, int blocks_per_sm,
+                                                int hold)
 {
     struct gn_cuda_stress *s = (struct gn_cuda_stress *)calloc(1, sizeof *s);
     *out = s;
@@ -216,6 +227,7 @@ extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uin
     struct st_dev *h = &s->h;
     h->work = work;
     h->stamps = stamps;
+    h->hold = hold;
     h->spin_ns = spin_ns;
     gn_atomic_u64 *slots;
     ST_TRY(cudaMalloc(&slots, (size_t)max_tasks * sizeof *slots));

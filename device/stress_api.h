@@ -46,7 +46,8 @@ struct gn_cuda_stress_stats {
      * continuation), running it, finishing it (release, pushes, count) */
     double take_ns, run_ns, finish_ns;
     /* finish_ns's parts (GN_STRESS_PARTS); all 0 unless the build times
-     * them (parts = 1) */
+     * them (parts = 1). With hold > 1 they also count the releases a take
+     * makes before it waits (gn_dag_take_held), which take_ns counts too. */
     double part_ns[GN_STRESS_PART_COUNT];
     int parts;
 };
@@ -57,10 +58,12 @@ const char *gn_stress_part_name(int part);
 struct gn_cuda_stress;
 
 /* Device buffers for DAGs up to max_tasks / max_edges. stamps: record the
- * start/finish clock and run count of every task (the checks need them). */
+ * start/finish clock and run count of every task (the checks need them).
+ * hold: tickets a worker reserves and finished tasks it releases at once
+ * (dag.h's gn_dag_take_held; 1: gn_dag_take/gn_dag_finish). */
 enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uint32_t max_tasks,
                                      uint32_t max_edges, int work, uint64_t spin_ns, int stamps,
-                                     uint64_t spin_limit, int blocks_per_sm);
+                                     uint64_t spin_limit, int blocks_per_sm, int hold);
 int gn_cuda_stress_workers(struct gn_cuda_stress *s);
 /* One pass of dag (host CSR), one cooperative launch. */
 enum gn_status gn_cuda_stress_pass(struct gn_cuda_stress *s, const struct gn_dag *dag,

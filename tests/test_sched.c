@@ -154,18 +154,24 @@ static void run_checked(gn_sched *s, struct gn_dag *d, struct check *c, const ch
     assert_int_equal(bad, 0);
 }
 
-static gn_sched *sched_new(int threads, int main_works, uint64_t spin_limit)
+static gn_sched *sched_new_held(int threads, int main_works, uint64_t spin_limit, int hold)
 {
     struct gn_sched_settings ss;
     gn_sched_default_settings(&ss);
     ss.threads = threads;
     ss.main_works = main_works;
+    ss.hold = hold;
     if (spin_limit)
         ss.spin_limit = spin_limit;
     gn_sched *s = NULL;
     assert_int_equal(gn_sched_create(&s, &ss), GN_OK);
     assert_int_equal(gn_sched_workers(s), threads);
     return s;
+}
+
+static gn_sched *sched_new(int threads, int main_works, uint64_t spin_limit)
+{
+    return sched_new_held(threads, main_works, spin_limit, 1);
 }
 
 static void test_sched_create_errors(void **state)
@@ -181,6 +187,11 @@ static void test_sched_create_errors(void **state)
     assert_int_equal(gn_sched_create(NULL, &ss), GN_ERR_INVALID);
     assert_int_equal(gn_sched_create(&s, NULL), GN_ERR_INVALID);
     assert_null(s);
+    ss.threads = 2;
+    ss.hold = (int32_t)GN_DAG_HOLD_MAX + 1;
+    assert_int_equal(gn_sched_create(&s, &ss), GN_ERR_INVALID);
+    assert_null(s);
+    ss.hold = 1;
     ss.threads = 0; /* the cores online */
     assert_int_equal(gn_sched_create(&s, &ss), GN_OK);
     assert_true(gn_sched_workers(s) >= 1);
@@ -189,7 +200,8 @@ static void test_sched_create_errors(void **state)
     gn_sched_destroy(NULL);
 }
 
-static void run_shape(enum gn_stress_shape shape, int threads, int main_works, int passes)
+static void run_shape_held(enum gn_stress_shape shape, int threads, int main_works, int passes,
+                           int hold)
 {
     struct gn_stress_params p;
     gn_stress_default_params(&p);
@@ -211,7 +223,7 @@ static void run_shape(enum gn_stress_shape shape, int threads, int main_works, i
     assert_int_equal(d.n_tasks, p.tasks);
     if (grown)
         assert_int_equal(gn_stress_grow_init(&gr, &g, pool), GN_OK);
-    gn_sched *s = sched_new(threads, main_works, 0);
+    gn_sched *s = sched_new_held(threads, main_works, 0, hold);
     struct check *c = check_new(p.tasks + pool, threads);
     for (int pass = 1; pass <= passes; pass++) {
         if (grown && pass > 1) {
@@ -235,11 +247,29 @@ static void run_shape(enum gn_stress_shape shape, int threads, int main_works, i
     gn_dag_free(&d);
 }
 
+static void run_shape(enum gn_stress_shape shape, int threads, int main_works, int passes)
+{
+    run_shape_held(shape, threads, main_works, passes, 1);
+}
+
 static void test_sched_every_shape(void **state)
 {
     (void)state;
     for (int i = 0; i < GN_STRESS_SHAPE_COUNT; i++)
         run_shape((enum gn_stress_shape)i, 8, 1, 4);
+}
+
+/* The batched protocol (dag.h, gn_dag_take_held): tickets reserved and
+ * finished tasks released in batches of 2 to 8, every shape, the same
+ * checks (exactly once, after every predecessor, the data flow). */
+static void test_sched_held(void **state)
+{
+    (void)state;
+    static const int holds[] = {2, 3, 8};
+    for (int i = 0; i < GN_STRESS_SHAPE_COUNT; i++)
+        run_shape_held((enum gn_stress_shape)i, 8, 1, 3, holds[i % 3]);
+    run_shape_held(GN_STRESS_LAYERED, 3, 0, 2, 4);
+    run_shape_held(GN_STRESS_CHAIN, 1, 1, 2, 8);
 }
 
 static void test_sched_main_waits(void **state)
@@ -425,6 +455,14 @@ static void test_stress_binary_cli(void **state)
                                 sizeof out),
                      0);
     assert_non_null(strstr(out, "per dependent hop"));
+    /* --hold: the batched protocol, checked as any run; out of range refused */
+    assert_int_equal(run_stress("--shape random --tasks 3000 --threads 4 --hold 4 --json 2>&1",
+                                out, sizeof out),
+                     0);
+    assert_non_null(strstr(out, "\"hold\":4"));
+    assert_non_null(strstr(out, "\"violations\":0"));
+    assert_int_equal(run_stress("--hold 9 2>&1", out, sizeof out), 2);
+    assert_non_null(strstr(out, "--hold '9'"));
 }
 
 int main(void)
@@ -432,6 +470,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_sched_create_errors),
         cmocka_unit_test(test_sched_every_shape),
+        cmocka_unit_test(test_sched_held),
         cmocka_unit_test(test_sched_main_waits),
         cmocka_unit_test(test_sched_one_worker),
         cmocka_unit_test(test_sched_empty),

@@ -169,22 +169,29 @@ GN_HD void gn_dag_succ_read(const struct gn_dag *d, uint32_t task, struct gn_dag
  * the continuation, its counter is not touched (it stays armed) and no
  * fence is needed, since the same worker runs it. Successors past the
  * first batch are read here, batch by batch.
+ *
+ * gn_dag_release_in is the body; fenced 1: the caller issued the release
+ * fence and *next is its own (the first ready successor of an earlier
+ * task, or GN_QUEUE_DONE), for gn_dag_release_set; the fast path is then
+ * not taken (the counter is decremented and armed again as any other).
  */
-GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
-                                         const struct gn_dag_succ *s, struct gn_queue_worker *w,
-                                         uint32_t *next)
+GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
+                                       const struct gn_dag_succ *s, struct gn_queue_worker *w,
+                                       uint32_t *next, int fenced)
 {
-    *next = GN_QUEUE_DONE;
     uint32_t k = s->k;
     const uint32_t end = s->end;
-    if (k == end)
-        return GN_OK;
-    if (end - k == 1 && d->indeg_init[s->v[0]] == 1) {
-        *next = s->v[0];
-        return GN_OK;
+    if (!fenced) {
+        *next = GN_QUEUE_DONE;
+        if (k == end)
+            return GN_OK;
+        if (end - k == 1 && d->indeg_init[s->v[0]] == 1) {
+            *next = s->v[0];
+            return GN_OK;
+        }
+        gn_release_fence();
+        GN_DAG_MARK(FENCE);
     }
-    gn_release_fence();
-    GN_DAG_MARK(FENCE);
     for (int first = 1; k < end; first = 0) {
         /* whole batches of fixed-size loops, so that on the GPU v, init
          * and old stay in registers: the start values' loads then issue
@@ -232,6 +239,13 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
         }
     }
     return GN_OK;
+}
+
+GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
+                                         const struct gn_dag_succ *s, struct gn_queue_worker *w,
+                                         uint32_t *next)
+{
+    return gn_dag_release_in(d, q, s, w, next, 0);
 }
 
 /* Task `task` finished: release its successors, read now, pushing every
@@ -302,6 +316,143 @@ GN_HD enum gn_status gn_dag_finish(struct gn_dag *d, struct gn_queue *q, uint32_
     gn_dag_succ_read(d, task, &s);
     GN_DAG_MARK(READ);
     return gn_dag_finish_succ(d, q, &s, w, next);
+}
+
+/*
+ * The protocol with tickets and releases in batches (a worker's "hold"),
+ * for the widest DAGs, where every task's release pays a release fence and
+ * every pop an add on the queue's one head word:
+ *
+ *     gn_dag_hold_init(&h, batch);  next = GN_QUEUE_DONE;
+ *     while (gn_dag_take_held(d, q, w, &h, &next, &task) == GN_OK && task != GN_QUEUE_DONE) {
+ *         run(task);
+ *         gn_dag_finish_held(d, q, task, w, &h, &next);
+ *     }
+ *
+ * gn_dag_take_held reserves `batch` tickets with one add and serves them in
+ * order (gn_queue_ready, gn_queue_serve); gn_dag_finish_held keeps a
+ * finished task's successors (read at once) and releases every `batch`
+ * tasks together (gn_dag_release_set: one release fence for all of them).
+ * The rule that keeps it free of deadlock (queue.h's argument, which this
+ * extends): a worker that is about to wait for a ticket's slot releases
+ * what it holds first, and runs a continuation that release gives before
+ * it waits. So a waiting worker holds no task in hand and none unreleased;
+ * its other reserved tickets are larger than the one it waits on, which is
+ * all the argument needs (the smallest ticket waited on has every smaller
+ * one served and released). A held task is counted finished when it is
+ * released. batch 1 is gn_dag_take/gn_dag_finish's protocol with the
+ * successors read at the finish.
+ */
+#define GN_DAG_HOLD_MAX 8u
+
+struct gn_dag_hold {
+    uint32_t batch;  /* tickets a reservation takes, tasks a release takes (1..GN_DAG_HOLD_MAX) */
+    uint32_t tn, te; /* reserved tickets not served yet: [tn, te) */
+    uint32_t n;      /* finished tasks held, their successors in s */
+    uint32_t continued; /* 1: the last take gave a continuation (no ticket) */
+    struct gn_dag_succ s[GN_DAG_HOLD_MAX];
+};
+
+/* Start a pass: no ticket reserved, nothing held (tickets are a pass's). */
+GN_HD void gn_dag_hold_init(struct gn_dag_hold *h, uint32_t batch)
+{
+    h->batch = batch < 1 ? 1 : batch > GN_DAG_HOLD_MAX ? GN_DAG_HOLD_MAX : batch;
+    h->tn = h->te = 0;
+    h->n = 0;
+    h->continued = 0;
+}
+
+/*
+ * Release the successors of ns finished tasks s[0..ns) under one release
+ * fence, each task's as gn_dag_release_succ releases them (its batches, an
+ * acquire fence and the pushes for each batch with ready successors), the
+ * first ready one of all kept in *next. ns 1: gn_dag_release_succ itself,
+ * its fast path included.
+ */
+GN_HD enum gn_status gn_dag_release_set(struct gn_dag *d, struct gn_queue *q,
+                                        const struct gn_dag_succ *s, uint32_t ns,
+                                        struct gn_queue_worker *w, uint32_t *next)
+{
+    if (ns == 1)
+        return gn_dag_release_succ(d, q, s, w, next);
+    *next = GN_QUEUE_DONE;
+    int fenced = 0;
+    for (uint32_t i = 0; i < ns; i++) {
+        if (s[i].k == s[i].end)
+            continue;
+        if (!fenced) {
+            gn_release_fence();
+            GN_DAG_MARK(FENCE);
+            fenced = 1;
+        }
+        enum gn_status st = gn_dag_release_in(d, q, &s[i], w, next, 1);
+        if (st != GN_OK)
+            return st;
+    }
+    return GN_OK;
+}
+
+/* Release what h holds and count it finished (flushing the count now and
+ * then on a continuation run, as gn_dag_finish_succ). *next: the
+ * continuation, or GN_QUEUE_DONE. */
+GN_HD enum gn_status gn_dag_hold_release(struct gn_dag *d, struct gn_queue *q,
+                                         struct gn_dag_hold *h, struct gn_queue_worker *w,
+                                         uint32_t *next)
+{
+    *next = GN_QUEUE_DONE;
+    if (h->n == 0)
+        return GN_OK;
+    enum gn_status st = gn_dag_release_set(d, q, h->s, h->n, w, next);
+    for (uint32_t i = 0; i < h->n; i++)
+        gn_queue_finish(q, w);
+    h->n = 0;
+    if (*next != GN_QUEUE_DONE && w->unflushed >= GN_DAG_FLUSH_EVERY)
+        gn_queue_flush(q, w);
+    GN_DAG_MARK(DONE);
+    return st;
+}
+
+GN_HD enum gn_status gn_dag_take_held(struct gn_dag *d, struct gn_queue *q,
+                                      struct gn_queue_worker *w, struct gn_dag_hold *h,
+                                      uint32_t *next, uint32_t *task)
+{
+    h->continued = 0;
+    if (*next == GN_QUEUE_DONE) {
+        if (h->tn == h->te) {
+            h->tn = gn_queue_reserve(q, h->batch);
+            h->te = h->tn + h->batch;
+        }
+        if (gn_queue_ready(q, h->tn, task, w)) {
+            h->tn++;
+            return GN_OK;
+        }
+        /* about to wait: release what is held, and run its continuation
+         * first if it gives one (the ticket stays reserved) */
+        enum gn_status st = gn_dag_hold_release(d, q, h, w, next);
+        if (st != GN_OK)
+            return st;
+        if (*next == GN_QUEUE_DONE) {
+            st = gn_queue_serve(q, h->tn, task, w);
+            h->tn++;
+            return st;
+        }
+    }
+    *task = *next;
+    *next = GN_QUEUE_DONE;
+    h->continued = 1;
+    w->popped++;
+    return GN_OK;
+}
+
+GN_HD enum gn_status gn_dag_finish_held(struct gn_dag *d, struct gn_queue *q, uint32_t task,
+                                        struct gn_queue_worker *w, struct gn_dag_hold *h,
+                                        uint32_t *next)
+{
+    gn_dag_succ_read(d, task, &h->s[h->n++]);
+    GN_DAG_MARK(READ);
+    if (h->n < h->batch)
+        return GN_OK;
+    return gn_dag_hold_release(d, q, h, w, next);
 }
 
 #ifdef __cplusplus

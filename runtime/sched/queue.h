@@ -64,6 +64,15 @@
  * nothing else" is the caller's: a worker pushes only while releasing the
  * task it ran, never while it holds an unserved ticket.)
  *
+ * Tickets in batches (dag.h, gn_dag_take_held): a worker may reserve n
+ * tickets with one add (gn_queue_reserve) and serve them in increasing
+ * order (gn_queue_ready without waiting, gn_queue_serve waiting), provided
+ * it waits holding no task and nothing finished but unreleased. The
+ * argument above then holds as it is: of the tickets below the smallest
+ * one waited on, each holder has served its own in order, so every one is
+ * served (its task run and released) or its holder is running, and a
+ * worker's other reserved tickets are all larger than the one it waits on.
+ *
  * Bounded waits: a wait counts its spins and restarts the count whenever
  * done or tail moves (the pass is making progress). If spin_limit spins pass
  * with no progress, the waiter records a fault (GN_ERR_DEVICE, "stuck", with
@@ -310,17 +319,68 @@ GN_HD void gn_queue_finish(struct gn_queue *q, struct gn_queue_worker *w)
     w->unflushed++;
 }
 
+/* Reserve n consecutive tickets; returns the first. relaxed: a ticket only
+ * has to be unique; the slot's acquire orders the task's data. */
+GN_HD uint32_t gn_queue_reserve(struct gn_queue *q, uint32_t n)
+{
+    return gn_atomic_fetch_add_relaxed_u32(&q->head, n);
+}
+
+/* One look at ticket t (>= n_roots): 1 with its task in *task, or with
+ * GN_QUEUE_DONE when t >= total and the pass is over (this worker's
+ * finished tasks flushed); 0 when its slot is not filled yet, or past
+ * total while the pass runs. */
+GN_HD int gn_queue_look(struct gn_queue *q, const struct gn_queue_pass p, uint32_t t,
+                        uint32_t *task, struct gn_queue_worker *w)
+{
+    if (t < p.total) {
+        /* polled (device: relaxed), then the acquire fence on a hit:
+         * pairs with the release store or fence of the push. */
+        uint64_t v = gn_atomic_load_polled_u64(&p.slots[t]);
+        if ((v & 0xffffffff00000000ull) == p.tag) {
+            gn_acquire_fence();
+            *task = (uint32_t)v;
+            w->popped++;
+            return 1;
+        }
+    } else if (w->unflushed == 0) {
+        /* acquire: pairs with the acq_rel add in gn_queue_flush(), so a
+         * worker leaving the pass has seen every task's effects. */
+        if (gn_atomic_load_acquire_u32(&q->done) == p.total) {
+            *task = GN_QUEUE_DONE;
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /*
- * Take the next task, or GN_QUEUE_DONE when the pass is over. Returns
+ * Serve ticket t without waiting: 1 with its task in *task (a root, a
+ * filled slot, or GN_QUEUE_DONE as gn_queue_look gives it), 0 when it is
+ * not ready. A worker that holds finished tasks it has not released must
+ * release them before it waits on t (gn_queue_serve): gn_dag_take_held.
+ */
+GN_HD int gn_queue_ready(struct gn_queue *q, uint32_t t, uint32_t *task, struct gn_queue_worker *w)
+{
+    const struct gn_queue_pass p = gn_queue_pass_of(q);
+    if (t < p.n_roots) {
+        *task = p.roots[t];
+        w->popped++;
+        return 1;
+    }
+    return gn_queue_look(q, p, t, task, w);
+}
+
+/*
+ * Serve ticket t (gn_queue_reserve), waiting for its task as long as it
+ * takes (p: the pass's constants, gn_queue_pass_of; gn_queue_serve reads
+ * them): its task, or GN_QUEUE_DONE when the pass is over. Returns
  * GN_ERR_DEVICE when this wait went spin_limit spins without progress, and
  * GN_ERR_INTERRUPTED when another worker recorded a fault.
  */
-GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_queue_worker *w)
+GN_HD enum gn_status gn_queue_serve_in(struct gn_queue *q, const struct gn_queue_pass p,
+                                       uint32_t t, uint32_t *task, struct gn_queue_worker *w)
 {
-    const struct gn_queue_pass p = gn_queue_pass_of(q);
-    /* relaxed: a ticket only has to be unique; the slot's acquire orders
-     * the task's data. */
-    uint32_t t = gn_atomic_fetch_add_relaxed_u32(&q->head, 1);
     if (t < p.n_roots) {
         /* a root: in the list since before the pass's opening barrier */
         *task = p.roots[t];
@@ -330,24 +390,8 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
     uint32_t seen = 0;
     uint64_t quiet = 0;
     for (;;) {
-        if (t < p.total) {
-            /* polled (device: relaxed), then the acquire fence on a hit:
-             * pairs with the release store or fence of the push. */
-            uint64_t v = gn_atomic_load_polled_u64(&p.slots[t]);
-            if ((v & 0xffffffff00000000ull) == p.tag) {
-                gn_acquire_fence();
-                *task = (uint32_t)v;
-                w->popped++;
-                return GN_OK;
-            }
-        } else if (w->unflushed == 0) {
-            /* acquire: pairs with the acq_rel add in gn_queue_flush(), so
-             * a worker leaving the pass has seen every task's effects. */
-            if (gn_atomic_load_acquire_u32(&q->done) == p.total) {
-                *task = GN_QUEUE_DONE;
-                return GN_OK;
-            }
-        }
+        if (gn_queue_look(q, p, t, task, w))
+            return GN_OK;
         if (w->unflushed) {
             gn_queue_flush(q, w);
             continue;
@@ -379,6 +423,24 @@ GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_
         }
         gn_spin_pause(quiet);
     }
+}
+
+GN_HD enum gn_status gn_queue_serve(struct gn_queue *q, uint32_t t, uint32_t *task,
+                                    struct gn_queue_worker *w)
+{
+    return gn_queue_serve_in(q, gn_queue_pass_of(q), t, task, w);
+}
+
+/*
+ * Take the next task, or GN_QUEUE_DONE when the pass is over: one ticket,
+ * served (gn_queue_serve, whose statuses it returns). The pass's constants
+ * are read before the add, so that their loads overlap its round trip.
+ */
+GN_HD enum gn_status gn_queue_pop(struct gn_queue *q, uint32_t *task, struct gn_queue_worker *w)
+{
+    const struct gn_queue_pass p = gn_queue_pass_of(q);
+    const uint32_t t = gn_queue_reserve(q, 1);
+    return gn_queue_serve_in(q, p, t, task, w);
 }
 
 #endif

@@ -51,6 +51,7 @@ struct gn_sched {
     struct gn_sched_worker *workers; /* (n_workers) worker 0 is the caller if main_works */
     int n_workers;
     int main_works;
+    int hold;      /* dag.h's batches of tickets and releases; 1: none */
     int n_threads; /* pthreads started */
     gn_atomic_u64 *slots;
     uint32_t slots_cap;
@@ -71,6 +72,21 @@ static void gn_sched_work(gn_sched *s, struct gn_sched_worker *w)
     struct gn_queue *q = &s->queue;
     struct gn_dag *d = s->dag;
     uint32_t next = GN_QUEUE_DONE, task;
+    if (s->hold > 1) {
+        /* tickets and releases in batches (dag.h) */
+        struct gn_dag_hold h;
+        gn_dag_hold_init(&h, (uint32_t)s->hold);
+        for (;;) {
+            if (gn_dag_take_held(d, q, &w->qw, &h, &next, &task) != GN_OK ||
+                task == GN_QUEUE_DONE)
+                return;
+            w->continued += h.continued;
+            s->run_task(s->ctx, task, w->index);
+            w->tasks++;
+            if (gn_dag_finish_held(d, q, task, &w->qw, &h, &next) != GN_OK)
+                return;
+        }
+    }
     for (;;) {
         const int continued = next != GN_QUEUE_DONE;
         if (gn_dag_take(q, &w->qw, &next, &task) != GN_OK || task == GN_QUEUE_DONE)
@@ -102,6 +118,7 @@ void gn_sched_default_settings(struct gn_sched_settings *s)
     s->threads = 0;
     s->main_works = 1;
     s->spin_limit = GN_QUEUE_SPIN_LIMIT;
+    s->hold = 1;
 }
 
 /* Stop the started threads: the missing participants arrive as ghosts. */
@@ -135,6 +152,9 @@ enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *s
     if (threads < 1 || threads > GN_SCHED_MAX_THREADS)
         return gn_fail(GN_ERR_INVALID, "sched: %d threads, expected 1 to %d", settings->threads,
                        GN_SCHED_MAX_THREADS);
+    if (settings->hold < 0 || settings->hold > (int32_t)GN_DAG_HOLD_MAX)
+        return gn_fail(GN_ERR_INVALID, "sched: hold %d, expected 1 to %u", settings->hold,
+                       GN_DAG_HOLD_MAX);
 
     size_t size = (sizeof(gn_sched) + 63) & ~(size_t)63;
     gn_sched *s = aligned_alloc(64, size);
@@ -143,6 +163,7 @@ enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *s
     memset(s, 0, size);
     s->n_workers = threads;
     s->main_works = settings->main_works ? 1 : 0;
+    s->hold = settings->hold > 1 ? settings->hold : 1;
     s->spin_limit = gn_queue_spin_limit_of(settings->spin_limit);
     gn_queue_init(&s->queue, NULL, 0, s->spin_limit);
     s->workers = aligned_alloc(64, (size_t)threads * sizeof *s->workers);
