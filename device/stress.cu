@@ -87,7 +87,11 @@ __device__ static float st_math(uint32_t task)
     return acc;
 }
 
-extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct st_dev *d)
+/* A pass; HELD: the protocol in batches (dag.h's hold), a kernel of its
+ * own so that the plain one keeps its registers (74, no spills: the held
+ * loop's state in the same kernel had cut it to 64 with spills, and made
+ * it 4 blocks an SM instead of 3). */
+template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_dev *d)
 {
     cg::grid_group grid = cg::this_grid();
     const int lane = threadIdx.x & 31, warp = threadIdx.x / 32;
@@ -108,9 +112,9 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
          * with hold > 1 its batched form (gn_dag_take_held) */
         uint32_t next = GN_QUEUE_DONE, task;
         uint64_t c_take = 0, c_run = 0, c_finish = 0;
-        const bool held = d->hold > 1;
+        constexpr bool held = HELD;
         struct gn_dag_hold h;
-        gn_dag_hold_init(&h, (uint32_t)d->hold);
+        if (held) gn_dag_hold_init(&h, (uint32_t)d->hold);
 #if ST_PARTS
         for (int i = 0; i <= GN_STRESS_PART_COUNT; i++) st_part_sm[warp][i] = 0;
 #endif
@@ -175,6 +179,16 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
     if (worker == 0 && lane == 0) d->t1 = gn_clock_ns();
 }
 
+extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct st_dev *d)
+{
+    st_pass<false>(d);
+}
+
+extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_held_kernel(struct st_dev *d)
+{
+    st_pass<true>(d);
+}
+
 extern "C" __global__ void gn_stress_empty_kernel(int *p)
 {
     if (p && threadIdx.x == 1024) *p = 0;
@@ -183,6 +197,7 @@ extern "C" __global__ void gn_stress_empty_kernel(int *p)
 struct gn_cuda_stress {
     struct st_dev h;
     struct st_dev *d;
+    void *kernel; /* gn_stress_kernel, or gn_stress_held_kernel (hold > 1) */
     uint32_t cap_tasks, cap_edges;
     int blocks;
     int clock_khz; /* the SM clock, for the cycle counters */
@@ -245,7 +260,14 @@ extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uin
     int dev = 0, sms = 0, per_sm = 0;
     ST_TRY(cudaGetDevice(&dev));
     ST_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    s->kernel = hold > 1 ? (void *)gn_stress_held_kernel : (void *)gn_stress_kernel;
+    /* as many blocks as both kernels fit, so that --hold changes the
+     * protocol and not the number of workers */
+    int per_sm_held = 0;
     ST_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, gn_stress_kernel, ST_THREADS, 0));
+    ST_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm_held, gn_stress_held_kernel,
+                                                         ST_THREADS, 0));
+    if (per_sm_held < per_sm) per_sm = per_sm_held;
     if (blocks_per_sm > 0 && blocks_per_sm < per_sm) per_sm = blocks_per_sm;
     s->blocks = sms * per_sm;
     ST_TRY(cudaDeviceGetAttribute(&s->clock_khz, cudaDevAttrClockRate, dev));
@@ -281,7 +303,7 @@ extern "C" enum gn_status gn_cuda_stress_pass(struct gn_cuda_stress *s, const st
     /* host-side copy of the queue state carries the pass tag across passes */
     ST_TRY(cudaMemcpy(s->d, h, sizeof *h, cudaMemcpyHostToDevice));
     void *args[] = {&s->d};
-    ST_TRY(cudaLaunchCooperativeKernel((void *)gn_stress_kernel, dim3(s->blocks), dim3(ST_THREADS), args, 0, 0));
+    ST_TRY(cudaLaunchCooperativeKernel(s->kernel, dim3(s->blocks), dim3(ST_THREADS), args, 0, 0));
     ST_TRY(cudaDeviceSynchronize());
     struct st_dev r;
     ST_TRY(cudaMemcpy(&r, s->d, sizeof r, cudaMemcpyDeviceToHost));
