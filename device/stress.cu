@@ -48,7 +48,8 @@ struct st_dev {
     gn_atomic_u64 *start, *finish;
     int32_t work;
     int32_t stamps;
-    int32_t hold; /* dag.h's batches of tickets and releases; 1: none */
+    int32_t hold;    /* dag.h's batches of releases; 1: none */
+    int32_t tickets; /* and of tickets; 1: none */
     uint64_t spin_ns;
     uint64_t t0, t1;
     gn_atomic_u64 spins, pushed, popped;
@@ -114,7 +115,7 @@ template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_de
         uint64_t c_take = 0, c_run = 0, c_finish = 0;
         constexpr bool held = HELD;
         struct gn_dag_hold h;
-        if (held) gn_dag_hold_init(&h, (uint32_t)d->hold);
+        if (held) gn_dag_hold_init(&h, (uint32_t)d->tickets, (uint32_t)d->hold);
 #if ST_PARTS
         for (int i = 0; i <= GN_STRESS_PART_COUNT; i++) st_part_sm[warp][i] = 0;
 #endif
@@ -197,7 +198,7 @@ extern "C" __global__ void gn_stress_empty_kernel(int *p)
 struct gn_cuda_stress {
     struct st_dev h;
     struct st_dev *d;
-    void *kernel; /* gn_stress_kernel, or gn_stress_held_kernel (hold > 1) */
+    void *kernel; /* gn_stress_kernel, or gn_stress_held_kernel (hold or tickets > 1) */
     uint32_t cap_tasks, cap_edges;
     int blocks;
     int clock_khz; /* the SM clock, for the cycle counters */
@@ -232,7 +233,7 @@ extern "C" const char *gn_cuda_stress_error(struct gn_cuda_stress *s)
 extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uint32_t max_tasks,
                                                 uint32_t max_edges, int work, uint64_t spin_ns,
                                                 int stamps, uint64_t spin_limit, int blocks_per_sm,
-                                                int hold)
+                                                int hold, int tickets)
 {
     struct gn_cuda_stress *s = (struct gn_cuda_stress *)calloc(1, sizeof *s);
     *out = s;
@@ -243,6 +244,7 @@ extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uin
     h->work = work;
     h->stamps = stamps;
     h->hold = hold;
+    h->tickets = tickets;
     h->spin_ns = spin_ns;
     gn_atomic_u64 *slots;
     ST_TRY(cudaMalloc(&slots, (size_t)max_tasks * sizeof *slots));
@@ -260,7 +262,7 @@ extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uin
     int dev = 0, sms = 0, per_sm = 0;
     ST_TRY(cudaGetDevice(&dev));
     ST_TRY(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
-    s->kernel = hold > 1 ? (void *)gn_stress_held_kernel : (void *)gn_stress_kernel;
+    s->kernel = hold > 1 || tickets > 1 ? (void *)gn_stress_held_kernel : (void *)gn_stress_kernel;
     /* as many blocks as both kernels fit, so that --hold changes the
      * protocol and not the number of workers */
     int per_sm_held = 0;

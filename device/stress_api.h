@@ -59,11 +59,12 @@ struct gn_cuda_stress;
 
 /* Device buffers for DAGs up to max_tasks / max_edges. stamps: record the
  * start/finish clock and run count of every task (the checks need them).
- * hold: tickets a worker reserves and finished tasks it releases at once
- * (dag.h's gn_dag_take_held; 1: gn_dag_take/gn_dag_finish). */
+ * hold, tickets: finished tasks a worker releases and tickets it reserves
+ * at once (dag.h's gn_dag_take_held; 1 and 1: gn_dag_take/gn_dag_finish). */
 enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uint32_t max_tasks,
                                      uint32_t max_edges, int work, uint64_t spin_ns, int stamps,
-                                     uint64_t spin_limit, int blocks_per_sm, int hold);
+                                     uint64_t spin_limit, int blocks_per_sm, int hold,
+                                     int tickets);
 int gn_cuda_stress_workers(struct gn_cuda_stress *s);
 /* One pass of dag (host CSR), one cooperative launch. */
 enum gn_status gn_cuda_stress_pass(struct gn_cuda_stress *s, const struct gn_dag *dag,

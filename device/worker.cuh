@@ -162,6 +162,16 @@ static __shared__ struct gn_dev_view gn_dev_view_sm;
 static __shared__ struct gn_dag_succ gn_dev_succ_sm;
 #define GN_DEV_SUCC_THREAD 32
 
+/* Tickets a block reserves with one add on the queue's head (dag.h's
+ * gn_dag_take_held; its tasks are still released one by one): 1, one a
+ * pop, is the default; a variant build (-DGN_DEV_TICKETS=N for the CUDA
+ * compiler) for docs/PERF.md's comparisons. Holding finished tasks (a
+ * release batch) is not offered here: the read-ahead guesses that a task's
+ * continuation is its first successor, which a held release defers. */
+#ifndef GN_DEV_TICKETS
+#define GN_DEV_TICKETS 1
+#endif
+
 /*
  * Reading the next task's records ahead. A task's first loads are
  * dependent L2 round trips (every acquire fence empties L1): its
@@ -399,11 +409,21 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
     gn_block_stage_wait(); /* a read-ahead a fault left in flight */
     __syncthreads();
     uint32_t next = GN_QUEUE_DONE; /* thread 0: the continuation */
+#if GN_DEV_TICKETS > 1
+    /* thread 0: tickets reserved GN_DEV_TICKETS at a time, each task
+     * released at once (dag.h, gn_dag_take_ticket) */
+    struct gn_dag_tickets tickets;
+    if (threadIdx.x == 0) gn_dag_tickets_init(&tickets, GN_DEV_TICKETS);
+#endif
     for (;;) {
         if (threadIdx.x == 0) {
             uint32_t task;
             gn_dev_clock_mark(-1);
+#if GN_DEV_TICKETS > 1
+            enum gn_status st = gn_dag_take_ticket(&d->queue, w, &tickets, &next, &task);
+#else
             enum gn_status st = gn_dag_take(&d->queue, w, &next, &task);
+#endif
             if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_STUCK, -1, step, w->worker);
             s_task = st == GN_OK ? task : GN_QUEUE_DONE;
             if (GN_DEV_PRE) gn_dev_pre_score(s_task);

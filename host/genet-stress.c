@@ -47,7 +47,8 @@ struct options {
     int passes;
     int threads;
     int main_waits;
-    int hold; /* tickets reserved and tasks released at once (dag.h's hold) */
+    int hold;    /* finished tasks released at once (dag.h's hold) */
+    int tickets; /* tickets reserved at once; 0: as many as hold */
     enum work_kind work;
     uint64_t spin_ns;
     const char *work_text;
@@ -156,9 +157,10 @@ static void usage(FILE *f)
             "  --backend B     cpu (default), or cuda (the same core in a cooperative kernel)\n"
             "  --threads N     worker threads (default: the cores online)\n"
             "  --main-waits    the calling thread only waits (default: it is worker 0)\n"
-            "  --hold N        each worker reserves N tickets with one add on the queue's\n"
-            "                  head and releases N finished tasks under one fence (1 to\n"
-            "                  %u; default 1: a ticket and a release a task)\n"
+            "  --hold N        each worker releases N finished tasks together, under one\n"
+            "                  fence, and reserves N tickets with one add on the queue's\n"
+            "                  head (1 to %u; default 1: a release a task, a ticket a pop)\n"
+            "  --tickets N     tickets a worker reserves at once, apart from --hold\n"
             "  --passes P      passes over the DAG (default 3)\n"
             "  --work W        per-task work: none (default), spin:NS (busy-wait NS\n"
             "                  nanoseconds), math (a %dx%d matrix-vector product + ReLU)\n"
@@ -228,7 +230,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_SHAPE = 256, O_TASKS, O_WIDTH, O_FANIN, O_LEVELS, O_SEED, O_POOL, O_EDGE_POOL,
            O_GROW, O_BACKEND, O_THREADS, O_MAIN_WAITS, O_PASSES, O_WORK, O_SPIN_LIMIT, O_JSON,
-           O_HELP, O_NO_CHECK, O_HOLD };
+           O_HELP, O_NO_CHECK, O_HOLD, O_TICKETS };
     static const struct option longopts[] = {
         {"shape", required_argument, NULL, O_SHAPE},
         {"tasks", required_argument, NULL, O_TASKS},
@@ -243,6 +245,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"threads", required_argument, NULL, O_THREADS},
         {"main-waits", no_argument, NULL, O_MAIN_WAITS},
         {"hold", required_argument, NULL, O_HOLD},
+        {"tickets", required_argument, NULL, O_TICKETS},
         {"passes", required_argument, NULL, O_PASSES},
         {"work", required_argument, NULL, O_WORK},
         {"spin-limit", required_argument, NULL, O_SPIN_LIMIT},
@@ -319,6 +322,10 @@ static int parse_options(int argc, char **argv, struct options *o)
         case O_HOLD:
             bad = parse_u32("--hold", optarg, 1, GN_DAG_HOLD_MAX, &v32);
             o->hold = (int)v32;
+            break;
+        case O_TICKETS:
+            bad = parse_u32("--tickets", optarg, 1, GN_DAG_HOLD_MAX, &v32);
+            o->tickets = (int)v32;
             break;
         case O_PASSES:
             bad = parse_u32("--passes", optarg, 1, 1000000, &v32);
@@ -489,6 +496,7 @@ static json_t *report_json(const struct options *o, const struct gn_dag *dag,
     json_object_set_new(j, "passes", json_integer(o->passes));
     json_object_set_new(j, "threads", json_integer(workers));
     json_object_set_new(j, "hold", json_integer(o->hold));
+    json_object_set_new(j, "tickets", json_integer(o->tickets ? o->tickets : o->hold));
     json_object_set_new(j, "work", json_string(o->work_text));
     json_object_set_new(j, "seed", json_integer((json_int_t)o->shape.seed));
     json_object_set_new(j, "violations", json_integer((json_int_t)t->violations));
@@ -596,6 +604,7 @@ static int run(const struct options *o)
     ss.main_works = !o->main_waits;
     ss.spin_limit = o->spin_limit;
     ss.hold = o->hold;
+    ss.tickets = o->tickets;
     if (s == GN_OK && (!st->runs || !st->start || !st->finish))
         s = gn_fail(GN_ERR_NOMEM, "no memory for %" PRIu64 " task records", max_tasks);
     int cuda = strcmp(o->backend, "cuda") == 0;
@@ -610,7 +619,8 @@ static int run(const struct options *o)
     if (s == GN_OK && cuda) {
         uint32_t cap_edges = grown ? g.cap_edges : g.n_edges;
         if (gn_cuda_stress_create(&dev, (uint32_t)max_tasks, cap_edges + 1, (int)o->work,
-                                  o->spin_ns, !o->no_check, o->spin_limit, 0, o->hold) != GN_OK)
+                                  o->spin_ns, !o->no_check, o->spin_limit, 0, o->hold,
+                                  o->tickets ? o->tickets : o->hold) != GN_OK)
             s = gn_fail(GN_ERR_DEVICE, "%s", gn_cuda_stress_error(dev));
     }
 #else
@@ -709,8 +719,8 @@ static int run(const struct options *o)
         double ns = t.tasks_run ? 1e9 * t.seconds / (double)t.tasks_run : 0.0;
         printf("shape %s: %u tasks, %u edges, %d passes, %d threads, work %s", gn_stress_shape_name(o->shape.shape),
                dag.n_tasks, dag.n_edges, o->passes, workers, o->work_text);
-        if (o->hold > 1)
-            printf(", hold %d", o->hold);
+        if (o->hold > 1 || o->tickets > 1)
+            printf(", hold %d, tickets %d", o->hold, o->tickets ? o->tickets : o->hold);
         printf("\n");
         printf("generated in %.3f s\n", gen_s);
         printf("ran %" PRIu64 " tasks in %.3f s: %.0f tasks/s, %.1f ns per task\n", t.tasks_run,

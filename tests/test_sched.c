@@ -154,13 +154,15 @@ static void run_checked(gn_sched *s, struct gn_dag *d, struct check *c, const ch
     assert_int_equal(bad, 0);
 }
 
-static gn_sched *sched_new_held(int threads, int main_works, uint64_t spin_limit, int hold)
+static gn_sched *sched_new_held(int threads, int main_works, uint64_t spin_limit, int hold,
+                                int tickets)
 {
     struct gn_sched_settings ss;
     gn_sched_default_settings(&ss);
     ss.threads = threads;
     ss.main_works = main_works;
     ss.hold = hold;
+    ss.tickets = tickets;
     if (spin_limit)
         ss.spin_limit = spin_limit;
     gn_sched *s = NULL;
@@ -171,7 +173,7 @@ static gn_sched *sched_new_held(int threads, int main_works, uint64_t spin_limit
 
 static gn_sched *sched_new(int threads, int main_works, uint64_t spin_limit)
 {
-    return sched_new_held(threads, main_works, spin_limit, 1);
+    return sched_new_held(threads, main_works, spin_limit, 1, 0);
 }
 
 static void test_sched_create_errors(void **state)
@@ -192,6 +194,10 @@ static void test_sched_create_errors(void **state)
     assert_int_equal(gn_sched_create(&s, &ss), GN_ERR_INVALID);
     assert_null(s);
     ss.hold = 1;
+    ss.tickets = -1;
+    assert_int_equal(gn_sched_create(&s, &ss), GN_ERR_INVALID);
+    assert_null(s);
+    ss.tickets = 0;
     ss.threads = 0; /* the cores online */
     assert_int_equal(gn_sched_create(&s, &ss), GN_OK);
     assert_true(gn_sched_workers(s) >= 1);
@@ -201,7 +207,7 @@ static void test_sched_create_errors(void **state)
 }
 
 static void run_shape_held(enum gn_stress_shape shape, int threads, int main_works, int passes,
-                           int hold)
+                           int hold, int tickets)
 {
     struct gn_stress_params p;
     gn_stress_default_params(&p);
@@ -223,7 +229,7 @@ static void run_shape_held(enum gn_stress_shape shape, int threads, int main_wor
     assert_int_equal(d.n_tasks, p.tasks);
     if (grown)
         assert_int_equal(gn_stress_grow_init(&gr, &g, pool), GN_OK);
-    gn_sched *s = sched_new_held(threads, main_works, 0, hold);
+    gn_sched *s = sched_new_held(threads, main_works, 0, hold, tickets);
     struct check *c = check_new(p.tasks + pool, threads);
     for (int pass = 1; pass <= passes; pass++) {
         if (grown && pass > 1) {
@@ -249,7 +255,7 @@ static void run_shape_held(enum gn_stress_shape shape, int threads, int main_wor
 
 static void run_shape(enum gn_stress_shape shape, int threads, int main_works, int passes)
 {
-    run_shape_held(shape, threads, main_works, passes, 1);
+    run_shape_held(shape, threads, main_works, passes, 1, 0);
 }
 
 static void test_sched_every_shape(void **state)
@@ -260,16 +266,18 @@ static void test_sched_every_shape(void **state)
 }
 
 /* The batched protocol (dag.h, gn_dag_take_held): tickets reserved and
- * finished tasks released in batches of 2 to 8, every shape, the same
- * checks (exactly once, after every predecessor, the data flow). */
+ * finished tasks released in batches of 2 to 8, together or apart, every
+ * shape, the same checks (exactly once, after every predecessor, the data
+ * flow). */
 static void test_sched_held(void **state)
 {
     (void)state;
-    static const int holds[] = {2, 3, 8};
+    static const int holds[][2] = {{2, 0}, {3, 0}, {8, 0}, {1, 4}, {4, 1}, {2, 8}};
     for (int i = 0; i < GN_STRESS_SHAPE_COUNT; i++)
-        run_shape_held((enum gn_stress_shape)i, 8, 1, 3, holds[i % 3]);
-    run_shape_held(GN_STRESS_LAYERED, 3, 0, 2, 4);
-    run_shape_held(GN_STRESS_CHAIN, 1, 1, 2, 8);
+        run_shape_held((enum gn_stress_shape)i, 8, 1, 3, holds[i % 6][0], holds[i % 6][1]);
+    run_shape_held(GN_STRESS_LAYERED, 3, 0, 2, 4, 0);
+    run_shape_held(GN_STRESS_RANDOM, 3, 0, 2, 1, 8);
+    run_shape_held(GN_STRESS_CHAIN, 1, 1, 2, 8, 0);
 }
 
 static void test_sched_main_waits(void **state)
@@ -463,6 +471,11 @@ static void test_stress_binary_cli(void **state)
     assert_non_null(strstr(out, "\"violations\":0"));
     assert_int_equal(run_stress("--hold 9 2>&1", out, sizeof out), 2);
     assert_non_null(strstr(out, "--hold '9'"));
+    assert_int_equal(run_stress("--shape layered --tasks 3000 --threads 4 --tickets 3 --json 2>&1",
+                                out, sizeof out),
+                     0);
+    assert_non_null(strstr(out, "\"tickets\":3"));
+    assert_non_null(strstr(out, "\"violations\":0"));
 }
 
 int main(void)

@@ -323,16 +323,19 @@ GN_HD enum gn_status gn_dag_finish(struct gn_dag *d, struct gn_queue *q, uint32_
  * for the widest DAGs, where every task's release pays a release fence and
  * every pop an add on the queue's one head word:
  *
- *     gn_dag_hold_init(&h, batch);  next = GN_QUEUE_DONE;
+ *     gn_dag_hold_init(&h, tickets, batch);  next = GN_QUEUE_DONE;
  *     while (gn_dag_take_held(d, q, w, &h, &next, &task) == GN_OK && task != GN_QUEUE_DONE) {
  *         run(task);
  *         gn_dag_finish_held(d, q, task, w, &h, &next);
  *     }
  *
- * gn_dag_take_held reserves `batch` tickets with one add and serves them in
- * order (gn_queue_ready, gn_queue_serve); gn_dag_finish_held keeps a
+ * gn_dag_take_held reserves `tickets` tickets with one add and serves them
+ * in order (gn_queue_ready, gn_queue_serve); gn_dag_finish_held keeps a
  * finished task's successors (read at once) and releases every `batch`
  * tasks together (gn_dag_release_set: one release fence for all of them).
+ * The two are independent: batch 1 releases each task at once (and with
+ * nothing ever held, gn_dag_take_ticket takes as gn_dag_take_held would,
+ * from a struct of three words: the persistent kernel's variant).
  * The rule that keeps it free of deadlock (queue.h's argument, which this
  * extends): a worker that is about to wait for a ticket's slot releases
  * what it holds first, and runs a continuation that release gives before
@@ -340,24 +343,70 @@ GN_HD enum gn_status gn_dag_finish(struct gn_dag *d, struct gn_queue *q, uint32_
  * its other reserved tickets are larger than the one it waits on, which is
  * all the argument needs (the smallest ticket waited on has every smaller
  * one served and released). A held task is counted finished when it is
- * released. batch 1 is gn_dag_take/gn_dag_finish's protocol with the
- * successors read at the finish.
+ * released. tickets 1 and batch 1 is gn_dag_take/gn_dag_finish's protocol
+ * with the successors read at the finish.
  */
 #define GN_DAG_HOLD_MAX 8u
 
+/* A count for gn_dag_hold, in 1..GN_DAG_HOLD_MAX. */
+GN_HD uint32_t gn_dag_hold_clamp(uint32_t n)
+{
+    return n < 1 ? 1 : n > GN_DAG_HOLD_MAX ? GN_DAG_HOLD_MAX : n;
+}
+
+/* A worker's reserved tickets, served in order; a pass's. */
+struct gn_dag_tickets {
+    uint32_t n;      /* tickets a reservation takes (1..GN_DAG_HOLD_MAX) */
+    uint32_t tn, te; /* reserved, not served yet: [tn, te) */
+};
+
+GN_HD void gn_dag_tickets_init(struct gn_dag_tickets *t, uint32_t n)
+{
+    t->n = gn_dag_hold_clamp(n);
+    t->tn = t->te = 0;
+}
+
+/* The next ticket to serve, reserving t->n more (one add) when none is
+ * left; the caller serves it, then counts it served (t->tn++). */
+GN_HD uint32_t gn_dag_ticket(struct gn_queue *q, struct gn_dag_tickets *t)
+{
+    if (t->tn == t->te) {
+        t->tn = gn_queue_reserve(q, t->n);
+        t->te = t->tn + t->n;
+    }
+    return t->tn;
+}
+
+/* gn_dag_take with reserved tickets and nothing held (every task released
+ * at once): the continuation, else the next reserved ticket, served. The
+ * persistent kernel's variant (-DGN_DEV_TICKETS). */
+GN_HD enum gn_status gn_dag_take_ticket(struct gn_queue *q, struct gn_queue_worker *w,
+                                        struct gn_dag_tickets *t, uint32_t *next, uint32_t *task)
+{
+    if (*next != GN_QUEUE_DONE) {
+        *task = *next;
+        *next = GN_QUEUE_DONE;
+        w->popped++;
+        return GN_OK;
+    }
+    enum gn_status st = gn_queue_serve(q, gn_dag_ticket(q, t), task, w);
+    t->tn++;
+    return st;
+}
+
 struct gn_dag_hold {
-    uint32_t batch;  /* tickets a reservation takes, tasks a release takes (1..GN_DAG_HOLD_MAX) */
-    uint32_t tn, te; /* reserved tickets not served yet: [tn, te) */
-    uint32_t n;      /* finished tasks held, their successors in s */
-    uint32_t continued; /* 1: the last take gave a continuation (no ticket) */
+    struct gn_dag_tickets t; /* the reserved tickets */
+    uint32_t batch;          /* finished tasks a release takes (1..GN_DAG_HOLD_MAX) */
+    uint32_t n;              /* finished tasks held, their successors in s */
+    uint32_t continued;      /* 1: the last take gave a continuation (no ticket) */
     struct gn_dag_succ s[GN_DAG_HOLD_MAX];
 };
 
 /* Start a pass: no ticket reserved, nothing held (tickets are a pass's). */
-GN_HD void gn_dag_hold_init(struct gn_dag_hold *h, uint32_t batch)
+GN_HD void gn_dag_hold_init(struct gn_dag_hold *h, uint32_t tickets, uint32_t batch)
 {
-    h->batch = batch < 1 ? 1 : batch > GN_DAG_HOLD_MAX ? GN_DAG_HOLD_MAX : batch;
-    h->tn = h->te = 0;
+    gn_dag_tickets_init(&h->t, tickets);
+    h->batch = gn_dag_hold_clamp(batch);
     h->n = 0;
     h->continued = 0;
 }
@@ -418,12 +467,9 @@ GN_HD enum gn_status gn_dag_take_held(struct gn_dag *d, struct gn_queue *q,
 {
     h->continued = 0;
     if (*next == GN_QUEUE_DONE) {
-        if (h->tn == h->te) {
-            h->tn = gn_queue_reserve(q, h->batch);
-            h->te = h->tn + h->batch;
-        }
-        if (gn_queue_ready(q, h->tn, task, w)) {
-            h->tn++;
+        const uint32_t t = gn_dag_ticket(q, &h->t);
+        if (gn_queue_ready(q, t, task, w)) {
+            h->t.tn++;
             return GN_OK;
         }
         /* about to wait: release what is held, and run its continuation
@@ -432,8 +478,8 @@ GN_HD enum gn_status gn_dag_take_held(struct gn_dag *d, struct gn_queue *q,
         if (st != GN_OK)
             return st;
         if (*next == GN_QUEUE_DONE) {
-            st = gn_queue_serve(q, h->tn, task, w);
-            h->tn++;
+            st = gn_queue_serve(q, t, task, w);
+            h->t.tn++;
             return st;
         }
     }
@@ -448,6 +494,10 @@ GN_HD enum gn_status gn_dag_finish_held(struct gn_dag *d, struct gn_queue *q, ui
                                         struct gn_queue_worker *w, struct gn_dag_hold *h,
                                         uint32_t *next)
 {
+    if (h->batch == 1) {
+        /* released at once: gn_dag_finish's very steps */
+        return gn_dag_finish(d, q, task, w, next);
+    }
     gn_dag_succ_read(d, task, &h->s[h->n++]);
     GN_DAG_MARK(READ);
     if (h->n < h->batch)

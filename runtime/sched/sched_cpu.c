@@ -51,7 +51,8 @@ struct gn_sched {
     struct gn_sched_worker *workers; /* (n_workers) worker 0 is the caller if main_works */
     int n_workers;
     int main_works;
-    int hold;      /* dag.h's batches of tickets and releases; 1: none */
+    int hold;      /* dag.h's batches of releases; 1: none */
+    int tickets;   /* and of tickets; 1: none */
     int n_threads; /* pthreads started */
     gn_atomic_u64 *slots;
     uint32_t slots_cap;
@@ -72,10 +73,10 @@ static void gn_sched_work(gn_sched *s, struct gn_sched_worker *w)
     struct gn_queue *q = &s->queue;
     struct gn_dag *d = s->dag;
     uint32_t next = GN_QUEUE_DONE, task;
-    if (s->hold > 1) {
+    if (s->hold > 1 || s->tickets > 1) {
         /* tickets and releases in batches (dag.h) */
         struct gn_dag_hold h;
-        gn_dag_hold_init(&h, (uint32_t)s->hold);
+        gn_dag_hold_init(&h, (uint32_t)s->tickets, (uint32_t)s->hold);
         for (;;) {
             if (gn_dag_take_held(d, q, &w->qw, &h, &next, &task) != GN_OK ||
                 task == GN_QUEUE_DONE)
@@ -155,6 +156,9 @@ enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *s
     if (settings->hold < 0 || settings->hold > (int32_t)GN_DAG_HOLD_MAX)
         return gn_fail(GN_ERR_INVALID, "sched: hold %d, expected 1 to %u", settings->hold,
                        GN_DAG_HOLD_MAX);
+    if (settings->tickets < 0 || settings->tickets > (int32_t)GN_DAG_HOLD_MAX)
+        return gn_fail(GN_ERR_INVALID, "sched: tickets %d, expected 1 to %u", settings->tickets,
+                       GN_DAG_HOLD_MAX);
 
     size_t size = (sizeof(gn_sched) + 63) & ~(size_t)63;
     gn_sched *s = aligned_alloc(64, size);
@@ -164,6 +168,7 @@ enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *s
     s->n_workers = threads;
     s->main_works = settings->main_works ? 1 : 0;
     s->hold = settings->hold > 1 ? settings->hold : 1;
+    s->tickets = settings->tickets > 0 ? settings->tickets : s->hold;
     s->spin_limit = gn_queue_spin_limit_of(settings->spin_limit);
     gn_queue_init(&s->queue, NULL, 0, s->spin_limit);
     s->workers = aligned_alloc(64, (size_t)threads * sizeof *s->workers);

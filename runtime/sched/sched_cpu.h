@@ -25,9 +25,10 @@ struct gn_sched_settings {
     int32_t threads;     /* workers that run tasks (0 = cores online) */
     int32_t main_works;  /* 1: the calling thread is worker 0; 0: it only waits */
     uint64_t spin_limit; /* spins with no progress before a wait faults (0 = default) */
-    int32_t hold;        /* tickets a worker reserves and finished tasks it releases at
-                          * once (dag.h, gn_dag_take_held): 1 (the default) to
-                          * GN_DAG_HOLD_MAX */
+    int32_t hold;        /* finished tasks a worker releases at once (dag.h,
+                          * gn_dag_take_held): 1 (the default) to GN_DAG_HOLD_MAX */
+    int32_t tickets;     /* tickets it reserves at once: 1 to GN_DAG_HOLD_MAX, 0 (the
+                          * default): as many as hold */
 };
 
 /* One pass, all workers summed. */
