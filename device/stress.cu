@@ -89,9 +89,9 @@ __device__ static float st_math(uint32_t task)
 }
 
 /* A pass; HELD: the protocol in batches (dag.h's hold), a kernel of its
- * own so that the plain one keeps its registers (74, no spills: the held
- * loop's state in the same kernel had cut it to 64 with spills, and made
- * it 4 blocks an SM instead of 3). */
+ * own so that the plain one keeps its registers (the held loop's state in
+ * the same kernel had cut them to 64, with spills, and made it 4 blocks an
+ * SM instead of 3). */
 template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_dev *d)
 {
     cg::grid_group grid = cg::this_grid();
@@ -114,6 +114,14 @@ template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_de
         uint32_t next = GN_QUEUE_DONE, task;
         uint64_t c_take = 0, c_run = 0, c_finish = 0;
         constexpr bool held = HELD;
+        /* the pass's constants in registers, as the training kernel keeps
+         * them in its block's view (worker.cuh): the DAG's array pointers
+         * and the harness's switches, which the atomics in the loop would
+         * otherwise have the compiler load again every task (a dependent
+         * load before each successor read and each branch) */
+        struct gn_dag dag = d->dag;
+        const int32_t stamps = d->stamps, work = d->work;
+        const uint64_t spin_ns = d->spin_ns;
         struct gn_dag_hold h;
         if (held) gn_dag_hold_init(&h, (uint32_t)d->tickets, (uint32_t)d->hold);
 #if ST_PARTS
@@ -124,7 +132,7 @@ template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_de
 #if ST_PARTS
             st_part_sm[warp][GN_STRESS_PART_COUNT] = c0; /* a held take may release */
 #endif
-            enum gn_status s = held ? gn_dag_take_held(&d->dag, &d->queue, &w, &h, &next, &task)
+            enum gn_status s = held ? gn_dag_take_held(&dag, &d->queue, &w, &h, &next, &task)
                                     : gn_dag_take(&d->queue, &w, &next, &task);
             const uint64_t c1 = clock64();
             c_take += c1 - c0;
@@ -134,19 +142,19 @@ template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_de
             }
             if (task == GN_QUEUE_DONE) break;
             ran++;
-            if (d->stamps) {
+            if (stamps) {
                 uint64_t c0 = gn_atomic_fetch_add_relaxed_u64(&d->clock, 1);
                 gn_atomic_store_relaxed_u64(&d->start[task], c0 + 1);
                 gn_atomic_fetch_add_relaxed_u32(&d->runs[task], 1);
             }
-            if (d->work == GN_STRESS_WORK_SPIN) {
-                uint64_t until = gn_clock_ns() + d->spin_ns;
+            if (work == GN_STRESS_WORK_SPIN) {
+                uint64_t until = gn_clock_ns() + spin_ns;
                 while (gn_clock_ns() < until) {
                 }
-            } else if (d->work == GN_STRESS_WORK_MATH) {
+            } else if (work == GN_STRESS_WORK_MATH) {
                 sink += st_math(task);
             }
-            if (d->stamps) {
+            if (stamps) {
                 uint64_t c1 = gn_atomic_fetch_add_relaxed_u64(&d->clock, 1);
                 gn_atomic_store_relaxed_u64(&d->finish[task], c1 + 1);
             }
@@ -155,8 +163,8 @@ template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_de
 #if ST_PARTS
             st_part_sm[warp][GN_STRESS_PART_COUNT] = c2;
 #endif
-            if ((held ? gn_dag_finish_held(&d->dag, &d->queue, task, &w, &h, &next)
-                      : gn_dag_finish(&d->dag, &d->queue, task, &w, &next)) != GN_OK) {
+            if ((held ? gn_dag_finish_held(&dag, &d->queue, task, &w, &h, &next)
+                      : gn_dag_finish(&dag, &d->queue, task, &w, &next)) != GN_OK) {
                 atomicCAS(&d->fault, 0u, 1u);
                 break;
             }
@@ -185,7 +193,8 @@ extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_kernel(struct
     st_pass<false>(d);
 }
 
-extern "C" __global__ void __launch_bounds__(ST_THREADS) gn_stress_held_kernel(struct st_dev *d)
+/* three blocks an SM, as the plain kernel (80 registers) */
+extern "C" __global__ void __launch_bounds__(ST_THREADS, 3) gn_stress_held_kernel(struct st_dev *d)
 {
     st_pass<true>(d);
 }
