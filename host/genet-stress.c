@@ -49,6 +49,7 @@ struct options {
     int main_waits;
     int hold;    /* finished tasks released at once (dag.h's hold) */
     int tickets; /* tickets reserved at once; 0: as many as hold */
+    int blocks_per_sm; /* cuda: worker blocks an SM; 0: as many as fit */
     enum work_kind work;
     uint64_t spin_ns;
     const char *work_text;
@@ -161,6 +162,8 @@ static void usage(FILE *f)
             "                  fence, and reserves N tickets with one add on the queue's\n"
             "                  head (1 to %u; default 1: a release a task, a ticket a pop)\n"
             "  --tickets N     tickets a worker reserves at once, apart from --hold\n"
+            "  --blocks-per-sm N  cuda: worker blocks (8 warps each) an SM, at most as many\n"
+            "                  as fit (default: as many as fit)\n"
             "  --passes P      passes over the DAG (default 3)\n"
             "  --work W        per-task work: none (default), spin:NS (busy-wait NS\n"
             "                  nanoseconds), math (a %dx%d matrix-vector product + ReLU)\n"
@@ -230,7 +233,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
     enum { O_SHAPE = 256, O_TASKS, O_WIDTH, O_FANIN, O_LEVELS, O_SEED, O_POOL, O_EDGE_POOL,
            O_GROW, O_BACKEND, O_THREADS, O_MAIN_WAITS, O_PASSES, O_WORK, O_SPIN_LIMIT, O_JSON,
-           O_HELP, O_NO_CHECK, O_HOLD, O_TICKETS };
+           O_HELP, O_NO_CHECK, O_HOLD, O_TICKETS, O_BLOCKS };
     static const struct option longopts[] = {
         {"shape", required_argument, NULL, O_SHAPE},
         {"tasks", required_argument, NULL, O_TASKS},
@@ -246,6 +249,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         {"main-waits", no_argument, NULL, O_MAIN_WAITS},
         {"hold", required_argument, NULL, O_HOLD},
         {"tickets", required_argument, NULL, O_TICKETS},
+        {"blocks-per-sm", required_argument, NULL, O_BLOCKS},
         {"passes", required_argument, NULL, O_PASSES},
         {"work", required_argument, NULL, O_WORK},
         {"spin-limit", required_argument, NULL, O_SPIN_LIMIT},
@@ -327,6 +331,10 @@ static int parse_options(int argc, char **argv, struct options *o)
             bad = parse_u32("--tickets", optarg, 1, GN_DAG_HOLD_MAX, &v32);
             o->tickets = (int)v32;
             break;
+        case O_BLOCKS:
+            bad = parse_u32("--blocks-per-sm", optarg, 1, 64, &v32);
+            o->blocks_per_sm = (int)v32;
+            break;
         case O_PASSES:
             bad = parse_u32("--passes", optarg, 1, 1000000, &v32);
             o->passes = (int)v32;
@@ -358,6 +366,11 @@ static int parse_options(int argc, char **argv, struct options *o)
     }
     if (optind < argc) {
         fprintf(stderr, "genet-stress: unexpected argument '%s' (see --help)\n", argv[optind]);
+        return -1;
+    }
+    if (o->blocks_per_sm && strcmp(o->backend, "cuda") != 0) {
+        fprintf(stderr, "genet-stress: --blocks-per-sm is for --backend cuda (the cpu backend's "
+                        "workers are --threads)\n");
         return -1;
     }
     if (!o->have_pool)
@@ -619,7 +632,7 @@ static int run(const struct options *o)
     if (s == GN_OK && cuda) {
         uint32_t cap_edges = grown ? g.cap_edges : g.n_edges;
         if (gn_cuda_stress_create(&dev, (uint32_t)max_tasks, cap_edges + 1, (int)o->work,
-                                  o->spin_ns, !o->no_check, o->spin_limit, 0, o->hold,
+                                  o->spin_ns, !o->no_check, o->spin_limit, o->blocks_per_sm, o->hold,
                                   o->tickets ? o->tickets : o->hold) != GN_OK)
             s = gn_fail(GN_ERR_DEVICE, "%s", gn_cuda_stress_error(dev));
     }

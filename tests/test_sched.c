@@ -469,6 +469,8 @@ static void test_stress_binary_cli(void **state)
                      0);
     assert_non_null(strstr(out, "\"hold\":4"));
     assert_non_null(strstr(out, "\"violations\":0"));
+    assert_int_equal(run_stress("--blocks-per-sm 1 2>&1", out, sizeof out), 2);
+    assert_non_null(strstr(out, "--blocks-per-sm is for --backend cuda"));
     assert_int_equal(run_stress("--hold 9 2>&1", out, sizeof out), 2);
     assert_non_null(strstr(out, "--hold '9'"));
     assert_int_equal(run_stress("--shape layered --tasks 3000 --threads 4 --tickets 3 --json 2>&1",
