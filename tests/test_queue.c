@@ -1,8 +1,8 @@
 /*
  * The ready queue (queue.h) on its own, without a DAG.
  *
- * One thread: FIFO order, termination, a stale slot of the previous pass is
- * never taken, a push past the pass's total and a wait that never ends are
+ * One thread: FIFO order, termination, reserved tickets served without and
+ * with waiting, a stale slot of the previous pass is never taken, a push past the pass's total and a wait that never ends are
  * recorded as faults (bounded), a fault wakes other waiters. Many threads
  * (8, more than the cores): ids form a binary tree, and taking id x pushes
  * its children 2x+1 and 2x+2, as running a task releases its successors
@@ -109,6 +109,47 @@ static void test_queue_roots(void **state)
         assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
         assert_int_equal(task, GN_QUEUE_DONE);
     }
+    fixture_free(f);
+}
+
+/* Reserved tickets (gn_queue_reserve) and a look without waiting
+ * (gn_queue_ready): a root at once, an empty slot not ready, a filled one
+ * ready, a ticket past total ready (the pass over) only once every task is
+ * counted and flushed; gn_queue_serve then serves the rest in order. */
+static void test_queue_reserved_tickets(void **state)
+{
+    (void)state;
+    struct fixture *f = fixture_new(16, 0);
+    struct gn_queue_worker w = {0};
+    const uint32_t roots[] = {9};
+    uint32_t task = 12345;
+    assert_int_equal(gn_queue_begin_pass(&f->q, 3, roots, 1), GN_OK);
+    const uint32_t t = gn_queue_reserve(&f->q, 4); /* tickets 0..3; 3 is past total */
+    assert_int_equal(t, 0);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&f->q.head), 4);
+    assert_int_equal(gn_queue_ready(&f->q, 0, &task, &w), 1);
+    assert_int_equal(task, 9);
+    task = 12345;
+    assert_int_equal(gn_queue_ready(&f->q, 1, &task, &w), 0); /* nothing pushed yet */
+    assert_int_equal(task, 12345);
+    assert_int_equal(gn_queue_push(&f->q, 40, &w), GN_OK);
+    assert_int_equal(gn_queue_ready(&f->q, 2, &task, &w), 0); /* slot 2 still empty */
+    assert_int_equal(gn_queue_ready(&f->q, 1, &task, &w), 1);
+    assert_int_equal(task, 40);
+    assert_int_equal(gn_queue_push(&f->q, 41, &w), GN_OK);
+    assert_int_equal(gn_queue_serve(&f->q, 2, &task, &w), GN_OK);
+    assert_int_equal(task, 41);
+    /* past total: not over while tasks are unfinished or unflushed */
+    assert_int_equal(gn_queue_ready(&f->q, 3, &task, &w), 0);
+    for (int i = 0; i < 3; i++)
+        gn_queue_finish(&f->q, &w);
+    assert_int_equal(gn_queue_ready(&f->q, 3, &task, &w), 0); /* unflushed */
+    gn_queue_flush(&f->q, &w);
+    assert_int_equal(gn_queue_ready(&f->q, 3, &task, &w), 1);
+    assert_int_equal(task, GN_QUEUE_DONE);
+    assert_int_equal(gn_queue_serve(&f->q, 3, &task, &w), GN_OK);
+    assert_int_equal(task, GN_QUEUE_DONE);
+    assert_int_equal(w.popped, 3);
     fixture_free(f);
 }
 
@@ -382,6 +423,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_queue_fifo),
         cmocka_unit_test(test_queue_roots),
+        cmocka_unit_test(test_queue_reserved_tickets),
         cmocka_unit_test(test_queue_stale_slot),
         cmocka_unit_test(test_queue_tag_wrap),
         cmocka_unit_test(test_queue_overflow),
