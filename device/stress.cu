@@ -88,10 +88,10 @@ __device__ static float st_math(uint32_t task)
     return acc;
 }
 
-/* A pass; HELD: the protocol in batches (dag.h's hold), a kernel of its
- * own so that the plain one keeps its registers (the held loop's state in
- * the same kernel had cut them to 64, with spills, and made it 4 blocks an
- * SM instead of 3). */
+/* A pass; HELD: the protocol in batches (dag.h's hold: releases, tickets
+ * or both), a kernel of its own so that the plain one keeps its registers
+ * (the held loop's state in the same kernel had cut them to 64, with
+ * spills, and made it 4 blocks an SM instead of 3). */
 template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_dev *d)
 {
     cg::grid_group grid = cg::this_grid();
@@ -110,7 +110,8 @@ template <bool HELD> __device__ static __forceinline__ void st_pass(struct st_de
     if (lane == 0) {
         /* the scheduler core's worker protocol (dag.h), continuations
          * included: the one the cpu executor and the training kernel run;
-         * with hold > 1 its batched form (gn_dag_take_held) */
+         * HELD (--hold or --tickets above 1): its batched form
+         * (gn_dag_take_held) */
         uint32_t next = GN_QUEUE_DONE, task;
         uint64_t c_take = 0, c_run = 0, c_finish = 0;
         constexpr bool held = HELD;
