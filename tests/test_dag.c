@@ -9,7 +9,9 @@
  * the counters. A counter released more often than its edges is a fault.
  * The persistent kernel's form of the release (successors read as a task is
  * taken, released after it ran: gn_dag_span_of, gn_dag_succ_fill,
- * gn_dag_release_succ) runs on one thread with two tasks in hand and on 8.
+ * gn_dag_release_succ) runs on one thread with two tasks in hand and on 8,
+ * and several tasks' release under one fence (gn_dag_release_set) on a
+ * small DAG by hand.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -223,6 +225,72 @@ static void test_dag_release_one_thread(void **state)
     free(when);
     fixture_free(f);
     gn_stress_graph_free(&g);
+    gn_dag_free(&d);
+}
+
+/* Several finished tasks released under one fence (gn_dag_release_set,
+ * the batched protocol's release): every successor's counter decremented
+ * in the tasks' order, the first ready one kept as the continuation, the
+ * other ready ones pushed in order, every counter that reached zero armed
+ * again; a single task goes through gn_dag_release_succ (its fast path
+ * leaves a lone successor's counter untouched), while in a set the same
+ * successor is decremented and re-armed like any other. */
+static void test_dag_release_set(void **state)
+{
+    (void)state;
+    /* roots 0, 1, 2; 3 <- 0, 1; 5 <- 0, 1, 2; 4 <- 2; 6 <- 3 */
+    const uint32_t src[] = {0, 1, 0, 1, 2, 2, 3};
+    const uint32_t dst[] = {3, 3, 5, 5, 5, 4, 6};
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_dag_build(&d, 7, 7, src, dst), GN_OK);
+    assert_int_equal(d.n_roots, 3);
+    struct fixture *f = fixture_new(d.n_tasks, 0);
+    struct gn_queue_worker w = {0};
+    assert_int_equal(gn_dag_begin_pass(&d, &f->q), GN_OK);
+    struct gn_dag_succ s[3];
+    uint32_t next = 77, task = 0;
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
+        assert_int_equal(task, i);
+        gn_dag_succ_read(&d, task, &s[i]);
+    }
+    assert_int_equal(gn_dag_release_set(&d, &f->q, s, 3, &w, &next), GN_OK);
+    /* 3 is ready after task 1, 5 and 4 after task 2: 3 kept, 5 and 4 pushed */
+    assert_int_equal(next, 3);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&f->q.tail), 5);
+    assert_int_equal(w.pushed, 2);
+    assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
+    assert_int_equal(task, 5);
+    assert_int_equal(gn_queue_pop(&f->q, &task, &w), GN_OK);
+    assert_int_equal(task, 4);
+    for (uint32_t v = 3; v <= 6; v++) /* armed for the next pass */
+        assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[v]), d.indeg_init[v]);
+    /* one task: the fast path, 6's counter untouched */
+    gn_dag_succ_read(&d, 3, &s[0]);
+    gn_atomic_store_relaxed_u32(&d.indeg[6], 9); /* a mark the fast path leaves */
+    assert_int_equal(gn_dag_release_set(&d, &f->q, s, 1, &w, &next), GN_OK);
+    assert_int_equal(next, 6);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[6]), 9);
+    /* in a set (4 has no successors) 6's counter is decremented: from 2
+     * (as if another predecessor were pending) to 1, not ready; then from
+     * 1 to zero, ready, and armed again */
+    gn_dag_succ_read(&d, 4, &s[0]);
+    gn_dag_succ_read(&d, 3, &s[1]);
+    gn_atomic_store_relaxed_u32(&d.indeg[6], 2);
+    assert_int_equal(gn_dag_release_set(&d, &f->q, s, 2, &w, &next), GN_OK);
+    assert_int_equal(next, GN_QUEUE_DONE);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[6]), 1);
+    assert_int_equal(gn_dag_release_set(&d, &f->q, s, 2, &w, &next), GN_OK);
+    assert_int_equal(next, 6);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[6]), 1);
+    assert_int_equal(w.pushed, 2);
+    /* a set with no successor at all: nothing to run next */
+    gn_dag_succ_read(&d, 4, &s[0]);
+    gn_dag_succ_read(&d, 6, &s[1]);
+    assert_int_equal(gn_dag_release_set(&d, &f->q, s, 2, &w, &next), GN_OK);
+    assert_int_equal(next, GN_QUEUE_DONE);
+    fixture_free(f);
     gn_dag_free(&d);
 }
 
@@ -499,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_dag_count_after_change),
         cmocka_unit_test(test_dag_release_one_thread),
         cmocka_unit_test(test_dag_release_read_ahead),
+        cmocka_unit_test(test_dag_release_set),
         cmocka_unit_test(test_dag_threads_layered),
         cmocka_unit_test(test_dag_threads_random),
         cmocka_unit_test(test_dag_threads_fanin),
