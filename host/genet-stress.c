@@ -48,7 +48,7 @@ struct options {
     int threads;
     int main_waits;
     int hold;    /* finished tasks released at once (dag.h's hold) */
-    int tickets; /* tickets reserved at once; 0: as many as hold */
+    int tickets; /* tickets reserved at once (gn_dag_tickets_of: unset, as many as hold) */
     int blocks_per_sm; /* cuda: worker blocks an SM; 0: as many as fit */
     enum work_kind work;
     uint64_t spin_ns;
@@ -368,6 +368,7 @@ static int parse_options(int argc, char **argv, struct options *o)
         fprintf(stderr, "genet-stress: unexpected argument '%s' (see --help)\n", argv[optind]);
         return -1;
     }
+    o->tickets = (int)gn_dag_tickets_of((uint32_t)o->tickets, (uint32_t)o->hold);
     if (o->blocks_per_sm && strcmp(o->backend, "cuda") != 0) {
         fprintf(stderr, "genet-stress: --blocks-per-sm is for --backend cuda (the cpu backend's "
                         "workers are --threads)\n");
@@ -509,7 +510,7 @@ static json_t *report_json(const struct options *o, const struct gn_dag *dag,
     json_object_set_new(j, "passes", json_integer(o->passes));
     json_object_set_new(j, "threads", json_integer(workers));
     json_object_set_new(j, "hold", json_integer(o->hold));
-    json_object_set_new(j, "tickets", json_integer(o->tickets ? o->tickets : o->hold));
+    json_object_set_new(j, "tickets", json_integer(o->tickets));
     json_object_set_new(j, "work", json_string(o->work_text));
     json_object_set_new(j, "seed", json_integer((json_int_t)o->shape.seed));
     json_object_set_new(j, "violations", json_integer((json_int_t)t->violations));
@@ -633,7 +634,7 @@ static int run(const struct options *o)
         uint32_t cap_edges = grown ? g.cap_edges : g.n_edges;
         if (gn_cuda_stress_create(&dev, (uint32_t)max_tasks, cap_edges + 1, (int)o->work,
                                   o->spin_ns, !o->no_check, o->spin_limit, o->blocks_per_sm, o->hold,
-                                  o->tickets ? o->tickets : o->hold) != GN_OK)
+                                  o->tickets) != GN_OK)
             s = gn_fail(GN_ERR_DEVICE, "%s", gn_cuda_stress_error(dev));
     }
 #else
@@ -733,7 +734,7 @@ static int run(const struct options *o)
         printf("shape %s: %u tasks, %u edges, %d passes, %d threads, work %s", gn_stress_shape_name(o->shape.shape),
                dag.n_tasks, dag.n_edges, o->passes, workers, o->work_text);
         if (o->hold > 1 || o->tickets > 1)
-            printf(", hold %d, tickets %d", o->hold, o->tickets ? o->tickets : o->hold);
+            printf(", hold %d, tickets %d", o->hold, o->tickets);
         printf("\n");
         printf("generated in %.3f s\n", gen_s);
         printf("ran %" PRIu64 " tasks in %.3f s: %.0f tasks/s, %.1f ns per task\n", t.tasks_run,

@@ -354,6 +354,13 @@ GN_HD uint32_t gn_dag_hold_clamp(uint32_t n)
     return n < 1 ? 1 : n > GN_DAG_HOLD_MAX ? GN_DAG_HOLD_MAX : n;
 }
 
+/* The tickets a worker reserves at once for settings that give them apart
+ * from the release batch `hold`, or as 0: as many as hold. */
+GN_HD uint32_t gn_dag_tickets_of(uint32_t tickets, uint32_t hold)
+{
+    return gn_dag_hold_clamp(tickets ? tickets : hold);
+}
+
 /* A worker's reserved tickets, served in order; a pass's. */
 struct gn_dag_tickets {
     uint32_t n;      /* tickets a reservation takes (1..GN_DAG_HOLD_MAX) */
@@ -383,12 +390,8 @@ GN_HD uint32_t gn_dag_ticket(struct gn_queue *q, struct gn_dag_tickets *t)
 GN_HD enum gn_status gn_dag_take_ticket(struct gn_queue *q, struct gn_queue_worker *w,
                                         struct gn_dag_tickets *t, uint32_t *next, uint32_t *task)
 {
-    if (*next != GN_QUEUE_DONE) {
-        *task = *next;
-        *next = GN_QUEUE_DONE;
-        w->popped++;
-        return GN_OK;
-    }
+    if (*next != GN_QUEUE_DONE)
+        return gn_dag_take(q, w, next, task); /* the continuation */
     enum gn_status st = gn_queue_serve(q, gn_dag_ticket(q, t), task, w);
     t->tn++;
     return st;
@@ -483,11 +486,8 @@ GN_HD enum gn_status gn_dag_take_held(struct gn_dag *d, struct gn_queue *q,
             return st;
         }
     }
-    *task = *next;
-    *next = GN_QUEUE_DONE;
     h->continued = 1;
-    w->popped++;
-    return GN_OK;
+    return gn_dag_take(q, w, next, task); /* the continuation */
 }
 
 GN_HD enum gn_status gn_dag_finish_held(struct gn_dag *d, struct gn_queue *q, uint32_t task,

@@ -326,6 +326,18 @@ GN_HD uint32_t gn_queue_reserve(struct gn_queue *q, uint32_t n)
     return gn_atomic_fetch_add_relaxed_u32(&q->head, n);
 }
 
+/* Ticket t below n_roots is a root, in the list since before the pass's
+ * opening barrier: 1 with it in *task, else 0. */
+GN_HD int gn_queue_root(const struct gn_queue_pass p, uint32_t t, uint32_t *task,
+                        struct gn_queue_worker *w)
+{
+    if (t >= p.n_roots)
+        return 0;
+    *task = p.roots[t];
+    w->popped++;
+    return 1;
+}
+
 /* One look at ticket t (>= n_roots): 1 with its task in *task, or with
  * GN_QUEUE_DONE when t >= total and the pass is over (this worker's
  * finished tasks flushed); 0 when its slot is not filled yet, or past
@@ -363,12 +375,7 @@ GN_HD int gn_queue_look(struct gn_queue *q, const struct gn_queue_pass p, uint32
 GN_HD int gn_queue_ready(struct gn_queue *q, uint32_t t, uint32_t *task, struct gn_queue_worker *w)
 {
     const struct gn_queue_pass p = gn_queue_pass_of(q);
-    if (t < p.n_roots) {
-        *task = p.roots[t];
-        w->popped++;
-        return 1;
-    }
-    return gn_queue_look(q, p, t, task, w);
+    return gn_queue_root(p, t, task, w) || gn_queue_look(q, p, t, task, w);
 }
 
 /*
@@ -381,12 +388,8 @@ GN_HD int gn_queue_ready(struct gn_queue *q, uint32_t t, uint32_t *task, struct 
 GN_HD enum gn_status gn_queue_serve_in(struct gn_queue *q, const struct gn_queue_pass p,
                                        uint32_t t, uint32_t *task, struct gn_queue_worker *w)
 {
-    if (t < p.n_roots) {
-        /* a root: in the list since before the pass's opening barrier */
-        *task = p.roots[t];
-        w->popped++;
+    if (gn_queue_root(p, t, task, w))
         return GN_OK;
-    }
     uint32_t seen = 0;
     uint64_t quiet = 0;
     for (;;) {

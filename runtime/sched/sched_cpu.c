@@ -168,7 +168,7 @@ enum gn_status gn_sched_create(gn_sched **out, const struct gn_sched_settings *s
     s->n_workers = threads;
     s->main_works = settings->main_works ? 1 : 0;
     s->hold = settings->hold > 1 ? settings->hold : 1;
-    s->tickets = settings->tickets > 0 ? settings->tickets : s->hold;
+    s->tickets = (int)gn_dag_tickets_of((uint32_t)settings->tickets, (uint32_t)s->hold);
     s->spin_limit = gn_queue_spin_limit_of(settings->spin_limit);
     gn_queue_init(&s->queue, NULL, 0, s->spin_limit);
     s->workers = aligned_alloc(64, (size_t)threads * sizeof *s->workers);
