@@ -357,15 +357,7 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
             }
         }
     }
-    bool ok = gn_dev_barrier(d, step);
-    /* then each edge's successor's in-degree beside it (dag.h), once every
-     * in-degree is in place: the training DAG's edges, which the eval DAG
-     * shares (its lists are the forward tasks', whose in-degrees it has
-     * from the same rule) */
-    if (ok) {
-        gn_dag_pair_indeg(&d->train, blockIdx.x * NT + tid, edges, gridDim.x * NT);
-        ok = gn_dev_barrier(d, step);
-    }
+    const bool ok = gn_dev_barrier(d, step);
     gn_dev_phase(was);
     return ok;
 }

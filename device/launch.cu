@@ -121,7 +121,6 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(r->slots, cap_tasks);
     P(h->train.succ_begin, cap_tasks + 1);
     P(h->train.succ, cap_edges);
-    P(h->train.succ_indeg, cap_edges);
     P(h->train.indeg_init, cap_tasks);
     P(h->train.indeg, cap_tasks);
     P(h->train.roots, cap_tasks);
@@ -302,10 +301,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     }
     gn_barrier_init(&h->bar);
     h->parts_cap = parts_cap;
-    /* the eval DAG's lists are the training DAG's forward ones, and a
-     * task's in-degree is the same in both (grow.cuh) */
     h->eval.succ = h->train.succ;
-    h->eval.succ_indeg = h->train.succ_indeg;
     h->train.cap_tasks = h->eval.cap_tasks = cap_tasks;
     h->train.cap_edges = h->eval.cap_edges = cap_edges;
     h->dag_cap_tasks = cap_tasks;

@@ -262,7 +262,6 @@ extern "C" enum gn_status gn_cuda_stress_create(struct gn_cuda_stress **out, uin
     gn_queue_init(&h->queue, slots, max_tasks, spin_limit);
     ST_TRY(cudaMalloc(&h->dag.succ_begin, ((size_t)max_tasks + 1) * sizeof(uint32_t)));
     ST_TRY(cudaMalloc(&h->dag.succ, ((size_t)max_edges + 1) * sizeof(uint32_t)));
-    ST_TRY(cudaMalloc(&h->dag.succ_indeg, ((size_t)max_edges + 1) * sizeof(uint32_t)));
     ST_TRY(cudaMalloc(&h->dag.indeg_init, (size_t)max_tasks * sizeof(uint32_t)));
     ST_TRY(cudaMalloc(&h->dag.indeg, (size_t)max_tasks * sizeof(uint32_t)));
     ST_TRY(cudaMalloc(&h->dag.roots, (size_t)max_tasks * sizeof(uint32_t) + 4));
@@ -305,7 +304,6 @@ extern "C" enum gn_status gn_cuda_stress_pass(struct gn_cuda_stress *s, const st
     h->dag.n_edges = dag->n_edges;
     ST_TRY(cudaMemcpy(h->dag.succ_begin, dag->succ_begin, ((size_t)dag->n_tasks + 1) * sizeof(uint32_t), cudaMemcpyHostToDevice));
     ST_TRY(cudaMemcpy(h->dag.succ, dag->succ, (size_t)dag->n_edges * sizeof(uint32_t), cudaMemcpyHostToDevice));
-    ST_TRY(cudaMemcpy(h->dag.succ_indeg, dag->succ_indeg, (size_t)dag->n_edges * sizeof(uint32_t), cudaMemcpyHostToDevice));
     ST_TRY(cudaMemcpy(h->dag.indeg_init, dag->indeg_init, (size_t)dag->n_tasks * sizeof(uint32_t), cudaMemcpyHostToDevice));
     /* armed: every counter at its in-degree, the roots listed (dag.h) */
     ST_TRY(cudaMemcpy((void *)h->dag.indeg, dag->indeg_init, (size_t)dag->n_tasks * sizeof(uint32_t), cudaMemcpyHostToDevice));
@@ -398,7 +396,6 @@ extern "C" void gn_cuda_stress_destroy(struct gn_cuda_stress *s)
     cudaFree(s->h.queue.slots);
     cudaFree(s->h.dag.succ_begin);
     cudaFree(s->h.dag.succ);
-    cudaFree(s->h.dag.succ_indeg);
     cudaFree(s->h.dag.indeg_init);
     cudaFree((void *)s->h.dag.indeg);
     cudaFree(s->h.dag.roots);

@@ -313,10 +313,8 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
         const int4 r = __ldcg(reinterpret_cast<const int4 *>(rec + begin + lane));
         *reinterpret_cast<int4 *>(&p.rec[lane]) = r;
     }
-    if (ok && (uint32_t)lane < gn_dag_succ_count(sp)) {
+    if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
         p.ready_succ.v[lane] = __ldcg(v.dag.succ + sp.k + lane);
-        p.ready_succ.init[lane] = __ldcg(v.dag.succ_indeg + sp.k + lane);
-    }
     __syncwarp();
     uint32_t ready = GN_QUEUE_DONE;
     if (ok) {

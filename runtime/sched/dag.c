@@ -33,15 +33,11 @@ enum gn_status gn_dag_reserve(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edg
         d->roots = roots;
         d->cap_tasks = n_tasks;
     }
-    if (n_edges > d->cap_edges || !d->succ || !d->succ_indeg) {
+    if (n_edges > d->cap_edges || !d->succ) {
         uint32_t *succ = realloc(d->succ, ((size_t)n_edges + 1) * sizeof *succ);
         if (!succ)
             return gn_fail(GN_ERR_NOMEM, "dag: no memory for %u edges", n_edges);
         d->succ = succ;
-        uint32_t *pair = realloc(d->succ_indeg, ((size_t)n_edges + 1) * sizeof *pair);
-        if (!pair)
-            return gn_fail(GN_ERR_NOMEM, "dag: no memory for %u edges", n_edges);
-        d->succ_indeg = pair;
         d->cap_edges = n_edges;
     }
     d->n_tasks = n_tasks;
@@ -88,7 +84,6 @@ enum gn_status gn_dag_build(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges
 
 void gn_dag_arm_all(struct gn_dag *d)
 {
-    gn_dag_pair_indeg(d, 0, d->n_edges, 1);
     uint32_t n = 0;
     for (uint32_t i = 0; i < d->n_tasks; i++)
         if (gn_dag_arm_one(d, i))
@@ -149,7 +144,6 @@ void gn_dag_free(struct gn_dag *d)
     free(d->succ_begin);
     free(d->succ);
     free(d->indeg_init);
-    free(d->succ_indeg);
     free((void *)d->indeg);
     free(d->roots);
     memset(d, 0, sizeof *d);

@@ -4,10 +4,7 @@
  *
  * succ_begin/succ list each task's successors (an edge u -> v means v may
  * start only after u finished); indeg_init holds each task's in-degree, the
- * value its counter starts a pass with, succ_indeg the same beside each
- * edge (succ_indeg[k] = indeg_init[succ[k]], so that a release reads a
- * successor and its in-degree in one round trip, not two), and roots the
- * tasks of in-degree 0.
+ * value its counter starts a pass with, and roots the tasks of in-degree 0.
  * No topological sort is ever needed:
  *   - armed:   the counters are armed once, when the DAG is built
  *              (gn_dag_arm_one on every task), and stay armed between
@@ -29,8 +26,7 @@
  *
  * After the graph changes, gn_dag_build() rebuilds the CSR from an edge list
  * (gn_dag_count_indegree() recomputes indeg_init from the CSR, gn_dag_arm_all
- * arms the counters, pairs each edge with its successor's in-degree
- * (gn_dag_pair_indeg) and lists the roots); nothing else depends on the old
+ * arms the counters and lists the roots); nothing else depends on the old
  * graph. Parallel edges are allowed (each counts).
  *
  * The pass functions are GN_HD: the persistent kernel calls them on a copy
@@ -54,13 +50,12 @@ struct gn_dag {
     uint32_t *succ_begin;  /* (n_tasks + 1) offsets into succ */
     uint32_t *succ;        /* (n_edges) successors, grouped by predecessor */
     uint32_t *indeg_init;  /* (n_tasks) in-degree: each counter's start value */
-    uint32_t *succ_indeg;  /* (n_edges) indeg_init[succ[k]], beside succ[k] */
     gn_atomic_u32 *indeg;  /* (n_tasks) live counters: predecessors not finished */
     uint32_t *roots;       /* (n_roots) the tasks of in-degree 0, a pass's first tickets */
     uint32_t n_roots;
     uint32_t pad_;
 };
-GN_STATIC_ASSERT(sizeof(struct gn_dag) == 72, "gn_dag is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_dag) == 64, "gn_dag is shared with the device");
 
 /* Arm task i's counter for the next pass (relaxed: the barrier before the
  * pass publishes it); 1 when i is a root (in-degree 0). */
@@ -69,15 +64,6 @@ GN_HD int gn_dag_arm_one(struct gn_dag *d, uint32_t i)
     const uint32_t k = d->indeg_init[i];
     gn_atomic_store_relaxed_u32(&d->indeg[i], k);
     return k == 0;
-}
-
-/* Each edge's successor's in-degree beside it, edges k0, k0 + stride, ...
- * below k1 (the host: all of them, stride 1; the kernel's rebuild: a grid's
- * share), once indeg_init is complete. */
-GN_HD void gn_dag_pair_indeg(struct gn_dag *d, uint32_t k0, uint32_t k1, uint32_t stride)
-{
-    for (uint32_t k = k0; k < k1; k += stride)
-        d->succ_indeg[k] = d->indeg_init[d->succ[k]];
 }
 
 /* Open the queue for a pass over d: its roots are the first tickets. One
@@ -117,15 +103,12 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
  * gn_dag_succ_fill), and the release then starts at its atomics instead of
  * behind dependent loads (on the GPU every acquire fence empties the SM's
  * L1, so each of them is an L2 round trip). The cpu executor reads them
- * just before the release (gn_dag_succ_read). Their in-degrees (the
- * counters' start values) come with them, from succ_indeg, in the same
- * round trip: a chain's hop (the fast path below) then waits for two
- * dependent loads, the span and the successor, not three.
+ * just before the release (gn_dag_succ_read). The counters' start values
+ * are read by the release itself, beside its atomics.
  */
 struct gn_dag_succ {
-    uint32_t k, end;             /* the task's successors: succ[k .. end) */
-    uint32_t v[GN_DAG_BATCH];    /* succ[k + i], i < min(end - k, GN_DAG_BATCH) */
-    uint32_t init[GN_DAG_BATCH]; /* succ_indeg[k + i]: v[i]'s in-degree */
+    uint32_t k, end;          /* the task's successors: succ[k .. end) */
+    uint32_t v[GN_DAG_BATCH]; /* succ[k + i], i < min(end - k, GN_DAG_BATCH) */
 };
 
 struct gn_dag_span {
@@ -149,17 +132,13 @@ GN_HD uint32_t gn_dag_succ_count(struct gn_dag_span sp)
 GN_HD void gn_dag_succ_fill(const struct gn_dag *d, struct gn_dag_span sp, struct gn_dag_succ *s)
 {
     const uint32_t m = gn_dag_succ_count(sp);
-    uint32_t v[GN_DAG_BATCH], init[GN_DAG_BATCH]; /* every load issued before the first store */
-    for (uint32_t i = 0; i < m; i++) {
+    uint32_t v[GN_DAG_BATCH]; /* every load issued before the first store */
+    for (uint32_t i = 0; i < m; i++)
         v[i] = d->succ[sp.k + i];
-        init[i] = d->succ_indeg[sp.k + i];
-    }
     s->k = sp.k;
     s->end = sp.end;
-    for (uint32_t i = 0; i < m; i++) {
+    for (uint32_t i = 0; i < m; i++)
         s->v[i] = v[i];
-        s->init[i] = init[i];
-    }
 }
 
 GN_HD void gn_dag_succ_read(const struct gn_dag *d, uint32_t task, struct gn_dag_succ *s)
@@ -206,7 +185,7 @@ GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
         *next = GN_QUEUE_DONE;
         if (k == end)
             return GN_OK;
-        if (end - k == 1 && s->init[0] == 1) {
+        if (end - k == 1 && d->indeg_init[s->v[0]] == 1) {
             *next = s->v[0];
             return GN_OK;
         }
@@ -226,7 +205,7 @@ GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
             v[i] = i < m ? (first ? s->v[i] : d->succ[k + i]) : 0;
         GN_DAG_UNROLL
         for (uint32_t i = 0; i < GN_DAG_BATCH; i++)
-            init[i] = i < m ? (first ? s->init[i] : d->succ_indeg[k + i]) : 0;
+            init[i] = i < m ? d->indeg_init[v[i]] : 0;
         GN_DAG_UNROLL
         for (uint32_t i = 0; i < GN_DAG_BATCH; i++)
             old[i] = i < m ? gn_atomic_fetch_add_released_u32(&d->indeg[v[i]], (uint32_t)-1) : 2;
@@ -541,16 +520,15 @@ enum gn_status gn_dag_build(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges
 
 /* Size the arrays for n_tasks tasks and n_edges edges (reusing them when
  * big enough) and set the counts; the caller fills succ_begin, succ and
- * indeg_init, then calls gn_dag_arm_all, which fills succ_indeg
- * (taskgraph.c builds its DAGs this way, straight as CSR). */
+ * indeg_init, then calls gn_dag_arm_all (taskgraph.c builds its DAGs this
+ * way, straight as CSR). */
 enum gn_status gn_dag_reserve(struct gn_dag *d, uint32_t n_tasks, uint32_t n_edges);
 
 /* Recompute indeg_init from the CSR (after the graph changed). */
 void gn_dag_count_indegree(struct gn_dag *d);
 
-/* Arm every counter, pair each edge with its successor's in-degree
- * (gn_dag_pair_indeg) and list the roots (after indeg_init or the edges
- * changed, or after a pass that did not finish). gn_dag_build does it. */
+/* Arm every counter and list the roots (after indeg_init changed, or after
+ * a pass that did not finish). gn_dag_build does it. */
 void gn_dag_arm_all(struct gn_dag *d);
 
 /* GN_ERR_INVALID, naming a task on a cycle, if the graph is not acyclic. */

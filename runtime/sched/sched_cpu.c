@@ -255,8 +255,7 @@ enum gn_status gn_sched_run_pass(gn_sched *s, struct gn_dag *dag, gn_sched_task_
 {
     if (!s || !dag || !run_task)
         return gn_fail(GN_ERR_INVALID, "sched: null argument");
-    if (dag->n_tasks && (!dag->succ_begin || !dag->indeg_init || !dag->indeg ||
-                          (dag->n_edges && !dag->succ_indeg)))
+    if (dag->n_tasks && (!dag->succ_begin || !dag->indeg_init || !dag->indeg))
         return gn_fail(GN_ERR_INVALID, "sched: dag of %u tasks has no arrays", dag->n_tasks);
     enum gn_status st = gn_sched_reserve(s, dag->n_tasks);
     if (st != GN_OK)
