@@ -480,11 +480,8 @@ GN_HD enum gn_status gn_dag_take_held(struct gn_dag *d, struct gn_queue *q,
         enum gn_status st = gn_dag_hold_release(d, q, h, w, next);
         if (st != GN_OK)
             return st;
-        if (*next == GN_QUEUE_DONE) {
-            st = gn_queue_serve(q, t, task, w);
-            h->t.tn++;
-            return st;
-        }
+        if (*next == GN_QUEUE_DONE)
+            return gn_dag_take_ticket(q, w, &h->t, next, task); /* t, still reserved */
     }
     h->continued = 1;
     return gn_dag_take(q, w, next, task); /* the continuation */
