@@ -291,6 +291,48 @@ static void test_idx_gz_equals_raw(void **state)
         gn_data_free(all[i]);
 }
 
+/* A set past a million pixels converts on several threads, in parts of
+ * whole pages (1,024 floats): every value p / 255 at its place, the last
+ * part cut short (1,500 x 784 is not a multiple of 1,024), raw and gzip
+ * the same. */
+static void test_idx_large_threaded(void **state)
+{
+    enum { N = 1500, SIDE = 28, NPIX = N * SIDE * SIDE };
+    uint8_t *pix = malloc(NPIX), lbl[N];
+    assert_non_null(pix);
+    uint32_t r = 12345u;
+    for (size_t i = 0; i < NPIX; i++) {
+        r = r * 1103515245u + 12345u;
+        pix[i] = (uint8_t)(r >> 16);
+    }
+    for (int i = 0; i < N; i++)
+        lbl[i] = (uint8_t)(i % 10);
+    for (int gz = 0; gz < 2; gz++) {
+        char dir[4096];
+        struct gn_data train, test;
+        snprintf(dir, sizeof dir, "%s/large%d", (char *)*state, gz);
+        assert_int_equal(mkdir(dir, 0700), 0);
+        write_images(idx_name(dir, IMG_TRAIN, gz), 0x803, N, SIDE, SIDE, pix, NPIX, gz);
+        write_labels(idx_name(dir, LBL_TRAIN, gz), 0x801, N, lbl, N, gz);
+        write_images(idx_name(dir, IMG_TEST, gz), 0x803, 2, SIDE, SIDE, pix, 2 * SIDE * SIDE,
+                     gz);
+        write_labels(idx_name(dir, LBL_TEST, gz), 0x801, 2, lbl, 2, gz);
+        assert_int_equal(gn_data_load(dir, &train, &test), GN_OK);
+        assert_int_equal(train.count, N);
+        assert_int_equal(train.features, SIDE * SIDE);
+        size_t bad = 0;
+        for (size_t i = 0; i < NPIX; i++)
+            bad += train.x[i] != (float)pix[i] / 255.0f;
+        assert_int_equal(bad, 0);
+        for (size_t i = 0; i < 2 * SIDE * SIDE; i++)
+            assert_true(test.x[i] == (float)pix[i] / 255.0f);
+        assert_memory_equal(train.y, lbl, N);
+        gn_data_free(&train);
+        gn_data_free(&test);
+    }
+    free(pix);
+}
+
 /* Labels all 0 still give 2 classes; an empty test set is allowed. */
 static void test_idx_min_classes(void **state)
 {
@@ -741,6 +783,7 @@ int main(void)
         T(test_idx_raw),
         T(test_idx_gz_equals_raw),
         T(test_idx_gz_two_members),
+        T(test_idx_large_threaded),
         T(test_idx_min_classes),
         T(test_missing_path),
         T(test_bad_arguments),
