@@ -297,7 +297,10 @@ static void test_fit_threads(void **state)
 {
     (void)state;
     const uint64_t seed = gn_test_seed();
-    const int32_t shapes[][2] = {{301, 37}, {64, 100}, {5, 3}, {1000, 17}};
+    /* the last shape keeps its non-finite values to rows 96..127 and 330:
+     * whole blocks of finite rows (the fit's blocked loops) around one
+     * block and a short last block that go row by row */
+    const int32_t shapes[][2] = {{301, 37}, {64, 100}, {5, 3}, {1000, 17}, {333, 45}};
     for (size_t k = 0; k < sizeof shapes / sizeof shapes[0]; k++) {
         const int32_t R = shapes[k][0], F = shapes[k][1];
         struct gn_data d = {R, F, 2, malloc((size_t)R * F * sizeof(float)), calloc((size_t)R, 1)};
@@ -311,8 +314,19 @@ static void test_fit_threads(void **state)
         /* some rows carry a NaN, an infinity or both, at varying features
          * (the other rows take the fit's branch-free path); in one shape a
          * feature has no finite value at all */
-        for (int32_t r = 0; r < R; r += 7) d.x[(int64_t)r * F + (r * 5) % F] = NAN;
-        for (int32_t r = 3; r < R; r += 11) d.x[(int64_t)r * F + (r * 3) % F] = -INFINITY;
+        const int some = k == 4;
+        if (some) { /* feature 2's sum depends on its order: 30 ones, then
+                     * 3e16 (the ones' 30 rounds to a multiple of its ulp,
+                     * 4), then -3e16; in another order the 30 is exact */
+            for (int32_t r = 0; r < 30; r++) d.x[(int64_t)r * F + 2] = 1.0f;
+            d.x[30 * F + 2] = 3e16f;
+            d.x[31 * F + 2] = -3e16f;
+        }
+        for (int32_t r = 0; r < R; r += 7)
+            if (!some || (r >= 96 && r < 128)) d.x[(int64_t)r * F + (r * 5) % F] = NAN;
+        for (int32_t r = 3; r < R; r += 11)
+            if (!some || (r >= 96 && r < 128) || r == 330)
+                d.x[(int64_t)r * F + (r * 3) % F] = -INFINITY;
         if (k == 1)
             for (int32_t r = 0; r < R; r++) d.x[(int64_t)r * F + 1] = INFINITY;
         double *sum = malloc((size_t)F * sizeof *sum), *sq = malloc((size_t)F * sizeof *sq);
