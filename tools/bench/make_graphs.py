@@ -143,6 +143,23 @@ def flops_of(groups, out, size, batch):
     return f + 4.0 * params
 
 
+def bytes_of(groups, out, size, batch):
+    """Bytes one training step moves if every tensor crosses memory once
+    (the cost model's memory term; SGD with momentum, fp32):
+    parameters (weights and biases, P floats) read by the forward and by
+    the backward, read with their momentum and written back with it and
+    with the gradient (kept for the host) by the update: 28 P bytes; each
+    group's activations and each group's
+    error written once and read once (the fan-out's other reads left to
+    L2): 4 x B x width floats a group; the input batch read by the
+    forward and by the input edges' update: 2 x B x 784 floats."""
+    params, acts = len(groups) * size + CLASSES, len(groups) * size + CLASSES
+    for dst, ins in [(size, g) for g in groups] + [(CLASSES, out)]:
+        for s in ins:
+            params += (INPUTS if s == 0 else size) * dst
+    return 4.0 * (7 * params + 4 * batch * acts + 2 * batch * INPUTS)
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outdir")
@@ -171,7 +188,8 @@ def main(argv):
         write_graph(path, size, groups, out)
         written.append({"name": name, "file": os.path.basename(path), "groups": len(groups), "size": size,
                         "levels": levels, "edges": edges_of(groups, out),
-                        "flops_per_step_b256": flops_of(groups, out, size, 256)})
+                        "flops_per_step_b256": flops_of(groups, out, size, 256),
+                        "bytes_per_step_b256": bytes_of(groups, out, size, 256)})
 
     if a.quick:
         emit("sweep-64-32", 32, lambda r: layered(r, 8, 8, window=a.window))

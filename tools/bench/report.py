@@ -18,8 +18,12 @@ NAME.KEY.skip (why a run was not started). KEY is genet-cuda, genet-cpu,
 genet-serial, torch or torch-compile; the growth pair is growth.off and
 growth.on.
 
-The floor of a step is max(compute, dependency):
+The floor of a step is max(compute, memory, dependency):
   compute    = FLOPs of the step / the card's fp32 peak
+  memory     = the bytes a step moves if every tensor crosses memory once
+               (make_graphs.py's bytes_of: parameters, momentum, gradients, each
+               group's activations and errors, the input batch) / the
+               card's memory bandwidth; where a manifest has no bytes, none
   dependency = 2 x depth x HANDOFF_US: the forward chain from the input to
                the output and the backward chain back, one inter-SM hand-off
                per edge of the longest path each way.
@@ -51,6 +55,24 @@ PEAKS = [
     ("H100", 67.0, "H100 SXM: 67 TFLOP/s fp32"),
     ("A100", 19.5, "A100: 19.5 TFLOP/s fp32"),
 ]
+
+
+# memory bandwidth by card name, TB/s
+BANDWIDTHS = [
+    ("H200", 4.8, "H200: 4.8 TB/s HBM3e"),
+    ("H100 PCIE", 2.0, "H100 PCIe: 2.0 TB/s"),
+    ("H100 NVL", 3.9, "H100 NVL: 3.9 TB/s"),
+    ("H100", 3.35, "H100 SXM: 3.35 TB/s HBM3"),
+    ("A100", 2.0, "A100 80GB: 2.0 TB/s"),
+]
+
+
+def bandwidth_for(gpu):
+    up = (gpu or "").upper()
+    for key, tb, why in BANDWIDTHS:
+        if key in up:
+            return tb, why
+    return 3.35, "card %r unknown: assumed 3.35 TB/s (H100 SXM)" % (gpu or "none")
 
 
 def peak_for(gpu):
@@ -184,8 +206,10 @@ def cmd_report(a):
         man = json.load(f)
     peak, peak_why = (a.peak_tflops, "given: %g TFLOP/s fp32" % a.peak_tflops) \
         if a.peak_tflops else peak_for(a.gpu)
+    bw, bw_why = bandwidth_for(a.gpu)
     res = {"generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "gpu": a.gpu or None, "peak_tflops_fp32": peak, "peak_source": peak_why,
+           "bandwidth_tbs": bw, "bandwidth_source": bw_why,
            "handoff_us": a.handoff_us, "batch": 256, "elapsed_s": a.elapsed,
            "notes": a.note or [], "workloads": []}
     problems = []
@@ -210,8 +234,11 @@ def cmd_report(a):
         flops = ref["flops_per_step"] if ref else w["flops_per_step_b256"]
         comp = flops / (peak * 1e12) * 1e3
         dep = 2 * depth * a.handoff_us * 1e-3 if depth is not None else None
-        floor = {"compute_ms": comp, "dependency_ms": dep, "step_depth": 2 * depth if depth else None,
-                 "ms": max(comp, dep) if dep is not None else comp}
+        nbytes = w.get("bytes_per_step_b256")
+        mem = nbytes / (bw * 1e12) * 1e3 if nbytes else None
+        floor = {"compute_ms": comp, "memory_ms": mem, "dependency_ms": dep,
+                 "step_depth": 2 * depth if depth else None,
+                 "ms": max(v for v in (comp, mem, dep) if v is not None)}
         for k, r in runs.items():
             if r.get("ok") and r.get("ms_per_step") and "tflops" not in r:
                 r["tflops"] = flops / (r["ms_per_step"] * 1e-3) * 1e-12
@@ -220,7 +247,7 @@ def cmd_report(a):
         res["workloads"].append({
             "name": name, "graph": w["file"], "groups": w["groups"], "size": w["size"],
             "levels": w["levels"], "edges": w["edges"], "depth": depth,
-            "flops_per_step": flops, "floor": floor, "runs": runs})
+            "flops_per_step": flops, "bytes_per_step": nbytes, "floor": floor, "runs": runs})
     growth = {}
     for k in ("off", "on"):
         r = genet_run(a.raw, "growth", k)
@@ -255,6 +282,8 @@ def table(res, plot_note):
     L.append("# genet-rt training-step benchmark\n")
     L.append("- GPU: %s; fp32 peak used for the floor: %s" %
              (res["gpu"] or "none found", res["peak_source"]))
+    if res.get("bandwidth_source"):
+        L.append("- memory bandwidth used for the floor: %s" % res["bandwidth_source"])
     L.append("- inter-SM hand-off used for the floor: %g µs (HANDOFF_US)" % res["handoff_us"])
     prec = res.get("precision", "fp32")
     arith = {"fp32": "fp32 (PyTorch with TF32 off)",
@@ -268,8 +297,9 @@ def table(res, plot_note):
     if prec != "fp32":
         L.append("- the floor's compute part uses the fp32 peak: below fp32 (tensor cores) "
                  "it is no lower bound")
-    L.append("- floor = max(FLOPs / peak, 2 x depth x hand-off); `depth` = longest path "
-             "input -> output in edges")
+    L.append("- floor = max(FLOPs / peak, bytes / bandwidth, 2 x depth x hand-off); bytes: "
+             "every tensor of a step crossing memory once (make_graphs.py, bytes_of); "
+             "`depth` = longest path input -> output in edges")
     torch_v = next((r.get("torch") for w in W for r in w["runs"].values() if r.get("torch")),
                    None)
     dev = next((r.get("device") for w in W for r in w["runs"].values() if r.get("device")),
@@ -284,7 +314,8 @@ def table(res, plot_note):
 
     cols = [c for c, _ in CONTENDERS if any(c in w["runs"] for w in W)]
     L.append("## ms per step (median; n = timed steps where the run was time-boxed)\n")
-    hdr = ["workload", "groups x size", "depth", "GFLOP/step", "floor ms (compute / dep.)"] + \
+    hdr = ["workload", "groups x size", "depth", "GFLOP/step", "MB/step",
+           "floor ms (compute / memory / dep.)"] + \
         [LABEL[c] for c in cols] + ["cuda / floor"]
     L.append("| " + " | ".join(hdr) + " |")
     L.append("|" + "---|" * len(hdr))
@@ -293,8 +324,9 @@ def table(res, plot_note):
         row = [w["name"], "%d x %d" % (w["groups"], w["size"]),
                str(w["depth"]) if w["depth"] is not None else "-",
                "%.2f" % (w["flops_per_step"] / 1e9),
-               "%s (%s / %s)" % (fmt_ms(fl["ms"]), fmt_ms(fl["compute_ms"]),
-                                 fmt_ms(fl["dependency_ms"]))]
+               "%.0f" % (w["bytes_per_step"] / 1e6) if w.get("bytes_per_step") else "-",
+               "%s (%s / %s / %s)" % (fmt_ms(fl["ms"]), fmt_ms(fl["compute_ms"]),
+                                      fmt_ms(fl.get("memory_ms")), fmt_ms(fl["dependency_ms"]))]
         for c in cols:
             row.append(cell_ms(w["runs"].get(c), show_steps=c in ("genet-cpu", "genet-serial")))
         cu = w["runs"].get("genet-cuda")
