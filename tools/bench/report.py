@@ -47,40 +47,27 @@ CONTENDERS = [
 ]
 LABEL = dict(CONTENDERS)
 
-# fp32 (non-tensor-core) peak by card name, TFLOP/s
-PEAKS = [
-    ("H200", 67.0, "H200 (GH100, same chip as H100 SXM): 67 TFLOP/s fp32"),
-    ("H100 PCIE", 51.0, "H100 PCIe: 51 TFLOP/s fp32"),
-    ("H100 NVL", 60.0, "H100 NVL: 60 TFLOP/s fp32"),
-    ("H100", 67.0, "H100 SXM: 67 TFLOP/s fp32"),
-    ("A100", 19.5, "A100: 19.5 TFLOP/s fp32"),
+# Per card name (the first key the name contains): the fp32 (non-tensor-core)
+# peak in TFLOP/s and the memory bandwidth in TB/s, each with its source
+CARDS = [
+    ("H200", 67.0, "H200 (GH100, same chip as H100 SXM): 67 TFLOP/s fp32",
+     4.8, "H200: 4.8 TB/s HBM3e"),
+    ("H100 PCIE", 51.0, "H100 PCIe: 51 TFLOP/s fp32", 2.0, "H100 PCIe: 2.0 TB/s"),
+    ("H100 NVL", 60.0, "H100 NVL: 60 TFLOP/s fp32", 3.9, "H100 NVL: 3.9 TB/s"),
+    ("H100", 67.0, "H100 SXM: 67 TFLOP/s fp32", 3.35, "H100 SXM: 3.35 TB/s HBM3"),
+    ("A100", 19.5, "A100: 19.5 TFLOP/s fp32", 2.0, "A100 80GB: 2.0 TB/s"),
 ]
 
 
-# memory bandwidth by card name, TB/s
-BANDWIDTHS = [
-    ("H200", 4.8, "H200: 4.8 TB/s HBM3e"),
-    ("H100 PCIE", 2.0, "H100 PCIe: 2.0 TB/s"),
-    ("H100 NVL", 3.9, "H100 NVL: 3.9 TB/s"),
-    ("H100", 3.35, "H100 SXM: 3.35 TB/s HBM3"),
-    ("A100", 2.0, "A100 80GB: 2.0 TB/s"),
-]
-
-
-def bandwidth_for(gpu):
+def card_for(gpu):
+    """(peak TFLOP/s, its source, bandwidth TB/s, its source) for a card name;
+    an unknown card is taken for an H100 SXM, and the sources say so."""
     up = (gpu or "").upper()
-    for key, tb, why in BANDWIDTHS:
+    for key, tf, tf_why, tb, tb_why in CARDS:
         if key in up:
-            return tb, why
-    return 3.35, "card %r unknown: assumed 3.35 TB/s (H100 SXM)" % (gpu or "none")
-
-
-def peak_for(gpu):
-    up = (gpu or "").upper()
-    for key, tf, why in PEAKS:
-        if key in up:
-            return tf, why
-    return 67.0, "card %r unknown: assumed 67 TFLOP/s fp32 (H100 SXM)" % (gpu or "none")
+            return tf, tf_why, tb, tb_why
+    unknown = "card %r unknown: assumed " % (gpu or "none")
+    return 67.0, unknown + "67 TFLOP/s fp32 (H100 SXM)", 3.35, unknown + "3.35 TB/s (H100 SXM)"
 
 
 # ---------------------------------------------------------------- plan
@@ -204,9 +191,9 @@ def cell_ms(r, show_steps=False):
 def cmd_report(a):
     with open(a.manifest) as f:
         man = json.load(f)
-    peak, peak_why = (a.peak_tflops, "given: %g TFLOP/s fp32" % a.peak_tflops) \
-        if a.peak_tflops else peak_for(a.gpu)
-    bw, bw_why = bandwidth_for(a.gpu)
+    peak, peak_why, bw, bw_why = card_for(a.gpu)
+    if a.peak_tflops:
+        peak, peak_why = a.peak_tflops, "given: %g TFLOP/s fp32" % a.peak_tflops
     res = {"generated": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
            "gpu": a.gpu or None, "peak_tflops_fp32": peak, "peak_source": peak_why,
            "bandwidth_tbs": bw, "bandwidth_source": bw_why,
