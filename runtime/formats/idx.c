@@ -43,6 +43,7 @@
 #include "data.h"
 #include "error.h"
 #include "gn_config.h"
+#include "parts.h"
 #if GN_HAVE_LIBDEFLATE
 #include <libdeflate.h>
 #endif
@@ -355,37 +356,24 @@ static void *gn_idx_convert_run(void *arg)
 }
 
 /*
- * All n pixels into x, split over up to GN_IDX_CONVERT_THREADS threads
- * (one per processor online; one below a million pixels). The table's
- * work is small: what the threads share out is the first touch of x's
- * pages (a fresh 188 MB for Fashion-MNIST's training images), whose
- * faults the kernel serves on every core at once. A part whose thread
- * cannot start runs here.
+ * All n pixels into x, in parts of whole pages of x (1,024 floats) on up to
+ * GN_IDX_CONVERT_THREADS threads (one per processor online; one below a
+ * million pixels). The table's work is small: what the threads share out
+ * is the first touch of x's pages (a fresh 188 MB for Fashion-MNIST's
+ * training images), whose faults the kernel serves on every core at once.
  */
 static void gn_idx_to_float(const uint8_t *pix, float *x, size_t n)
 {
+    const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    const int32_t threads = n < ((size_t)1 << 20) || cpus < 1 ? 1
+                            : cpus > GN_IDX_CONVERT_THREADS  ? GN_IDX_CONVERT_THREADS
+                                                             : (int32_t)cpus;
+    int64_t start[GN_IDX_CONVERT_THREADS + 1];
     struct gn_idx_convert part[GN_IDX_CONVERT_THREADS];
-    pthread_t th[GN_IDX_CONVERT_THREADS];
-    int started[GN_IDX_CONVERT_THREADS] = {0};
-    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-    int k = n < ((size_t)1 << 20) || cpus < 1 ? 1
-            : cpus > GN_IDX_CONVERT_THREADS  ? GN_IDX_CONVERT_THREADS
-                                             : (int)cpus;
-    /* parts on whole pages of x (1,024 floats) */
-    size_t per = ((n + (size_t)k - 1) / (size_t)k + 1023) & ~(size_t)1023;
-    for (int i = 0; i < k; i++) {
-        const size_t a = (size_t)i * per < n ? (size_t)i * per : n;
-        part[i] = (struct gn_idx_convert){pix, x, a, a + per < n ? a + per : n};
-    }
-    for (int i = 1; i < k; i++)
-        started[i] = pthread_create(&th[i], NULL, gn_idx_convert_run, &part[i]) == 0;
-    gn_idx_convert_run(&part[0]);
-    for (int i = 1; i < k; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
-        else
-            gn_idx_convert_run(&part[i]);
-    }
+    const int32_t k = gn_parts_split((int64_t)n, threads, 1024, start);
+    for (int32_t i = 0; i < k; i++)
+        part[i] = (struct gn_idx_convert){pix, x, (size_t)start[i], (size_t)start[i + 1]};
+    gn_parts_run(gn_idx_convert_run, part, sizeof part[0], k);
 }
 
 /* Load one set (train or test) from its images and labels files into d. */

@@ -10,12 +10,12 @@
  * so the training set's range holds exactly in float arithmetic.
  */
 #include <math.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "error.h"
 #include "normalize.h"
+#include "parts.h"
 
 const char *gn_normalize_name(enum gn_normalize m)
 {
@@ -76,23 +76,6 @@ static float gn_norm_fit_top(float hi, float shift, float want, float top)
     while (s > 0.0f && (hi - shift) * s > top)
         s = nextafterf(s, 0.0f);
     return s;
-}
-
-/* Runs fn(part i) for i in [0, n): parts 1.. on threads of their own, part 0
- * on the caller (and any part whose thread cannot start). */
-static void gn_norm_run(void *(*fn)(void *), void *parts, size_t size, int32_t n)
-{
-    pthread_t th[GN_NORM_MAX_THREADS];
-    int started[GN_NORM_MAX_THREADS] = {0};
-    for (int32_t i = 1; i < n; i++)
-        started[i] = pthread_create(&th[i], NULL, fn, (char *)parts + (size_t)i * size) == 0;
-    fn(parts);
-    for (int32_t i = 1; i < n; i++) {
-        if (started[i])
-            pthread_join(th[i], NULL);
-        else
-            fn((char *)parts + (size_t)i * size);
-    }
 }
 
 /* The statistics of features [f0, f1) over the first rows rows, into the
@@ -257,22 +240,6 @@ static void *gn_norm_fit_range(void *arg)
     return NULL;
 }
 
-/* Parts of [0, n) for up to `threads` workers, each a multiple of `align`
- * (but the last), at least `align` long: how many. */
-static int32_t gn_norm_split(int64_t n, int32_t threads, int64_t align, int64_t *start)
-{
-    if (threads < 1) threads = 1;
-    if (threads > GN_NORM_MAX_THREADS) threads = GN_NORM_MAX_THREADS;
-    int64_t per = (n + threads - 1) / threads;
-    per = (per + align - 1) / align * align;
-    if (per < 1) per = 1;
-    int32_t k = 0;
-    for (int64_t a = 0; a < n; a += per) start[k++] = a;
-    if (k == 0) start[k++] = 0;
-    start[k] = n;
-    return k;
-}
-
 enum gn_status gn_norm_fit(struct gn_norm *n, enum gn_normalize mode, const struct gn_data *d,
                            int64_t rows)
 {
@@ -305,13 +272,13 @@ enum gn_status gn_norm_fit_threads(struct gn_norm *n, enum gn_normalize mode,
     {
         /* features split in runs of 16 (whole cache lines of the arrays) */
         int64_t start[GN_NORM_MAX_THREADS + 1];
-        const int32_t k = gn_norm_split(F, threads, 16, start);
+        const int32_t k = gn_parts_split(F, threads, 16, start);
         struct gn_norm_fit_part part[GN_NORM_MAX_THREADS];
         for (int32_t i = 0; i < k; i++)
             part[i] = (struct gn_norm_fit_part){d, rows, (int32_t)start[i], (int32_t)start[i + 1],
                                                  mode == GN_NORMALIZE_STANDARD, sum, sq, mean,
                                                  cnt, lo, hi};
-        gn_norm_run(gn_norm_fit_range, part, sizeof part[0], k);
+        gn_parts_run(gn_norm_fit_range, part, sizeof part[0], k);
     }
     for (int32_t f = 0; f < F; f++) {
         if (cnt[f] == 0) continue; /* no finite value: the identity */
@@ -388,11 +355,11 @@ void gn_norm_apply_threads(const struct gn_norm *n, const float *src, float *dst
         return;
     }
     int64_t start[GN_NORM_MAX_THREADS + 1];
-    const int32_t k = gn_norm_split(rows, threads, 16, start);
+    const int32_t k = gn_parts_split(rows, threads, 16, start);
     struct gn_norm_apply_part part[GN_NORM_MAX_THREADS];
     for (int32_t i = 0; i < k; i++)
         part[i] = (struct gn_norm_apply_part){n, src, dst, start[i], start[i + 1]};
-    gn_norm_run(gn_norm_apply_range, part, sizeof part[0], k);
+    gn_parts_run(gn_norm_apply_range, part, sizeof part[0], k);
 }
 
 void gn_norm_apply_to(const struct gn_norm *n, const float *src, float *dst, int64_t rows)

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "genet/genet.h"
+#include "parts.h"
 
 struct gn_norm {
     int32_t mode;     /* enum gn_normalize */
@@ -45,7 +46,7 @@ enum gn_status gn_norm_fit(struct gn_norm *n, enum gn_normalize mode, const stru
                            int64_t rows);
 
 /* The most threads the _threads forms use. */
-#define GN_NORM_MAX_THREADS 64
+#define GN_NORM_MAX_THREADS GN_PARTS_MAX
 
 /* gn_norm_fit on up to `threads` threads, each taking a run of features
  * (every feature's statistics are still summed over the rows in order, so
