@@ -800,9 +800,12 @@ static int cmd_train(int argc, char **argv, int bench)
                     save_model);
         }
     }
-    if (!st)
-        fprintf(u.log, "done: %" PRId64 " steps, %d hidden groups, test accuracy %.4f, %.1fs\n",
-                p.step, p.groups, test_acc, p.seconds);
+    if (!st) {
+        char acc[32] = "n/a (no test set)";
+        if (test_acc >= 0) snprintf(acc, sizeof acc, "%.4f", test_acc);
+        fprintf(u.log, "done: %" PRId64 " steps, %d hidden group%s, test accuracy %s, %.1fs\n",
+                p.step, p.groups, p.groups == 1 ? "" : "s", acc, p.seconds);
+    }
     if (!st && s.checkpoint_path)
         fprintf(u.log, "checkpoint of step %" PRId64 " written to %s\n", p.step,
                 s.checkpoint_path);
