@@ -30,9 +30,16 @@ struct gn_device_info {
 void gn_device_query(struct gn_device_info *info);
 
 /* Starts the CUDA driver and device 0's primary context (the first CUDA
- * call's cost, a large part of a short run's start), ignoring any error:
- * the probe and the backend's open report those. Thread-safe. */
-void gn_device_warm(void);
+ * call's cost, a large part of a short run's start) and loads the kernel's
+ * two entries of this precision (enum gn_precision; the driver loads a
+ * module at its first use where loading is lazy, the default), ignoring any
+ * error: the probe and the backend's open report those. Thread-safe. */
+void gn_device_warm(int precision);
+
+/* The persistent kernel's entry for blocks_per_sm (1 or 2) blocks an SM at
+ * precision (enum gn_precision), for the host half to launch and size
+ * (kernel.cu). */
+const void *gn_cuda_kernel_entry(int blocks_per_sm, int precision);
 
 #ifdef __cplusplus
 }

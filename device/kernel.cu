@@ -18,6 +18,7 @@
  * compute the same bits.
  */
 #define GN_KERNEL_NAME gn_persistent_kernel
+#include "device.h"
 #include "kernel_entry.cuh"
 
 extern "C" __global__ void gn_persistent_kernel_1(struct gn_dev *d);

@@ -12,11 +12,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "block_ops.cuh"
+#include "device.h"
 #include "state.cuh"
 
-extern "C" const void *gn_cuda_kernel_entry(int blocks_per_sm, int precision);
 
 struct gn_cuda_alloc {
     void **ptr;   /* where the device pointer goes */
@@ -47,6 +48,22 @@ struct gn_cuda_run {
     int n_table, cap_table;
     int n_allocated;             /* table entries allocated so far */
 };
+
+/* A monotonic clock in ns, for the set-up's parts. */
+static int64_t setup_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* Part `part` of the set-up ended now; *since: when it began, then now. */
+static void setup_part(int64_t *part_ns, int part, int64_t *since)
+{
+    const int64_t now = setup_now();
+    part_ns[part] = now - *since;
+    *since = now;
+}
 
 /* Plan one device buffer of count elements of *ptr's type. */
 #define GN_PLAN(ptr, count) plan(r, (void **)&(ptr), (size_t)(count) * sizeof *(ptr))
@@ -199,8 +216,10 @@ static int gn_cuda_blocks_per_sm(const struct gn_model *m, const struct gn_plan 
 extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *asked,
                                          const struct gn_model *m, const float *test_x,
                                          const uint8_t *test_y, const float *train_x,
-                                         const uint8_t *train_y, char *info, size_t info_len)
+                                         const uint8_t *train_y, char *info, size_t info_len,
+                                         int64_t *part_ns)
 {
+    int64_t t_part = setup_now();
     enum gn_status st = GN_OK;
     struct gn_cuda_run *r = (struct gn_cuda_run *)calloc(1, sizeof *r);
     *out = NULL;
@@ -256,7 +275,9 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
                 goto error;
         }
     }
+    setup_part(part_ns, GN_CUDA_SETUP_QUERY, &t_part);
     if ((st = allocate(r))) goto error;
+    setup_part(part_ns, GN_CUDA_SETUP_ALLOC, &t_part);
     if (h->resident) {
         const size_t nt = (size_t)cfg->n_train;
         GN_CUDA_TRY(cudaMemcpy(h->train_x, train_x, nt * (size_t)cfg->inputs * sizeof(float),
@@ -270,6 +291,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
             r->stage_orec[i] = (struct gn_cuda_slot *)p;
         }
     }
+    setup_part(part_ns, GN_CUDA_SETUP_TRAIN, &t_part);
 
     h->cfg = *cfg;
     {
@@ -319,6 +341,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         GN_CUDA_TRY(cudaMemcpy(h->test_x, test_x, (size_t)cfg->test_count * cfg->inputs * sizeof(float), cudaMemcpyHostToDevice));
         GN_CUDA_TRY(cudaMemcpy(h->test_y, test_y, (size_t)cfg->test_count, cudaMemcpyHostToDevice));
     }
+    setup_part(part_ns, GN_CUDA_SETUP_UPLOAD, &t_part);
 
     /* mapped control block, loss and time logs, epoch records; pinned staging */
     {
@@ -344,6 +367,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     }
     GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->kstream, cudaStreamNonBlocking));
     GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->cstream, cudaStreamNonBlocking));
+    setup_part(part_ns, GN_CUDA_SETUP_PINNED, &t_part);
 
     /* the grid: every block resident; one or two blocks an SM (the
      * kernel's two entries of the plan's precision, kernel.cu),
@@ -385,6 +409,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         }
     }
     GN_CUDA_TRY(cudaMemcpy(r->d, h, sizeof *h, cudaMemcpyHostToDevice));
+    setup_part(part_ns, GN_CUDA_SETUP_KERNEL, &t_part);
     *out = r;
     return GN_OK;
 error:

@@ -16,11 +16,19 @@
 #define GN_CUDA_ARCH_BUILT 90
 #endif
 
-extern "C" void gn_device_warm(void)
+extern "C" void gn_device_warm(int precision)
 {
     int count = 0;
-    if (cudaGetDeviceCount(&count) == cudaSuccess && count > 0 && cudaSetDevice(0) == cudaSuccess)
-        cudaFree(0); /* makes the primary context, which the backend's open then finds */
+    /* cudaFree(0) makes the primary context, which the backend's open then
+     * finds; the attributes' query loads each entry's module (the open's
+     * cudaFuncSetAttribute would, "dev_kernel" of its timed parts) */
+    if (cudaGetDeviceCount(&count) == cudaSuccess && count > 0 &&
+        cudaSetDevice(0) == cudaSuccess && cudaFree(0) == cudaSuccess) {
+        for (int per_sm = 1; per_sm <= 2; per_sm++) {
+            cudaFuncAttributes a;
+            cudaFuncGetAttributes(&a, gn_cuda_kernel_entry(per_sm, precision));
+        }
+    }
     cudaGetLastError(); /* this thread's error state only */
 }
 

@@ -815,11 +815,21 @@ static int cmd_train(int argc, char **argv, int bench)
     const int64_t t_saved = mono_ns();
     const char *backend = gn_backend_name(gn_trainer_backend(t));
     const char *normalize = gn_normalize_name(gn_trainer_normalize(t));
+    struct gn_setup setup;
+    gn_trainer_setup(t, &setup);
     gn_trainer_close(t);
     gn_data_free(&train);
     gn_data_free(&test);
     const int64_t t_closed = mono_ns();
     if (u.json) {
+        /* open_parts: the set-up's parts in the order they ran, seconds
+         * (gn_trainer_setup: the trainer's, and within "backend" the
+         * backend's own) */
+        char parts[GN_SETUP_MAX * 40] = "";
+        size_t at = 0;
+        for (int32_t i = 0; i < setup.n && at < sizeof parts; i++)
+            at += (size_t)snprintf(parts + at, sizeof parts - at, "%s\"%s\": %.4f", i ? ", " : "",
+                                   setup.name[i], (double)setup.ns[i] * 1e-9);
         /* phases: the process's wall time by part (what the training
          * `seconds` leaves out: the data set, the backend's set-up, the
          * saves and the close; the time before main and after it is the
@@ -831,14 +841,15 @@ static int cmd_train(int argc, char **argv, int bench)
                ", \"seconds\": %.3f, \"steps_per_s\": %.3f, "
                "\"kernel_launches\": %" PRId64 ", \"skipped\": %" PRId64 ", \"dead_groups\": %d, "
                "\"died\": %s, \"status\": \"%s\", \"phases\": {\"load\": %.3f, \"warm_wait\": %.3f, "
-               "\"open\": %.3f, \"train\": %.3f, \"save\": %.3f, \"close\": %.3f, \"main\": %.3f}}\n",
+               "\"open\": %.3f, \"train\": %.3f, \"save\": %.3f, \"close\": %.3f, \"main\": %.3f}, "
+               "\"open_parts\": {%s}}\n",
                backend, gn_precision_name(s.precision), normalize, p.step, p.epoch, p.loss,
                p.accuracy, test_acc, p.groups, p.edges, p.duplications, p.refused, p.pruned,
                p.seconds, p.steps_per_s, p.kernel_launches, p.skipped, p.dead_groups,
                p.died ? "true" : "false", gn_status_str(st), (double)(t_loaded - t0) * 1e-9,
                (double)(t_warm - t_loaded) * 1e-9, (double)(t_opened - t_warm) * 1e-9,
                (double)(t_ran - t_run0) * 1e-9, (double)(t_saved - t_ran) * 1e-9,
-               (double)(t_closed - t_saved) * 1e-9, (double)(t_closed - t_main) * 1e-9);
+               (double)(t_closed - t_saved) * 1e-9, (double)(t_closed - t_main) * 1e-9, parts);
     }
     return rc;
 }

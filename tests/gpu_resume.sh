@@ -26,7 +26,7 @@ head -5001 "$dir/all.csv" > "$dir/r-train.csv"
 # 4096 examples in batches of 256: 16 steps per epoch
 opts=(--batch 256 --limit-train 4096 --grow-every 10 --grow-threshold 0.02 --max-groups 128
       --stats-interval 0 --quiet --json)
-summary() { sed -E 's/"(seconds|steps_per_s)": [0-9.e+-]+, //g; s/"backend": "[a-z]+", //; s/, "phases": \{[^}]*\}//' "$1"; }
+summary() { sed -E 's/"(seconds|steps_per_s)": [0-9.e+-]+, //g; s/"backend": "[a-z]+", //; s/, "phases": \{[^}]*\}//; s/, "open_parts": \{[^}]*\}//' "$1"; }
 fail() { echo "FAIL: $*"; exit 1; }
 
 . "$(dirname "$0")/cuda_probe.sh"

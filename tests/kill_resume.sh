@@ -57,7 +57,7 @@ fail() { echo "FAIL: $*"; exit 1; }
 # (a chain on cuda then ends with 0 where the reference has 1: seen on an
 # H200 once the run got fast enough to finish inside the kill window).
 summary() {
-    sed -E 's/"(seconds|steps_per_s|kernel_launches)": [0-9.e+-]+, //g; s/"backend": "[a-z]+", //; s/, "phases": \{[^}]*\}//' "$1"
+    sed -E 's/"(seconds|steps_per_s|kernel_launches)": [0-9.e+-]+, //g; s/"backend": "[a-z]+", //; s/, "phases": \{[^}]*\}//; s/, "open_parts": \{[^}]*\}//' "$1"
 }
 
 # The step a checkpoint file holds (header offset 112, little-endian int64).

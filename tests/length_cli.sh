@@ -20,7 +20,7 @@ train() { # train NAME ARGS...: the log in NAME.log, the summary in NAME.json
     > "$dir/$name.json" 2> "$dir/$name.log" || { cat "$dir/$name.log"; fail "$name: $*"; }
 }
 field() { sed -E "s/.*\"$2\": ([^,}]+).*/\1/" "$dir/$1.json"; }
-summary() { sed -E 's/"(seconds|steps_per_s)": [0-9.e+-]+, //g; s/, "phases": \{[^}]*\}//' "$dir/$1.json"; }
+summary() { sed -E 's/"(seconds|steps_per_s)": [0-9.e+-]+, //g; s/, "phases": \{[^}]*\}//; s/, "open_parts": \{[^}]*\}//' "$dir/$1.json"; }
 
 train default
 cat "$dir/default.log"
@@ -76,4 +76,12 @@ assert all(ph[k] >= 0 for k in ph), ph
 assert sum(ph[k] for k in parts) <= ph["main"] + 0.002, ph
 assert ph["train"] + 0.002 >= j["seconds"], (ph, j["seconds"])
 print("phases:", ", ".join("%s %.3f s" % (k, ph[k]) for k in parts + ["main"]))
+# the set-up's parts: the trainer's in the order they ran, none negative,
+# together within the open phase
+op = j["open_parts"]
+names = list(op)
+assert names[:5] == ["fit", "model", "normalize", "buffers", "backend"], names
+assert all(v >= 0 for v in op.values()), op
+assert sum(op[k] for k in names[:5]) <= ph["open"] + 0.002, (op, ph)
+print("open parts:", ", ".join("%s %.4f s" % (k, op[k]) for k in names))
 PY

@@ -358,6 +358,22 @@ enum gn_normalize gn_trainer_normalize(const gn_trainer *t);
 /* The last progress record (the run's summary once it has ended). */
 void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p);
 
+/* The set-up's parts, in the order they ran: gn_trainer_open's own (the
+ * normalization's fit, the model, the normalized copies, the buffers, the
+ * backend's open) and those a backend's open adds to io->setup (the cuda
+ * backend: its allocations, uploads, pinned buffers and kernel entry), each
+ * a wall-clock time. gn_trainer_setup copies them
+ * out; genet-rt's --json prints them as "open_parts". */
+#define GN_SETUP_MAX 16
+struct gn_setup {
+    int32_t n;
+    char name[GN_SETUP_MAX][16];
+    int64_t ns[GN_SETUP_MAX];
+};
+
+/* The parts of the set-up that gn_trainer_open ran, timed. */
+void gn_trainer_setup(const gn_trainer *t, struct gn_setup *out);
+
 /* The stats ring's name ("" when there is none). */
 const char *gn_trainer_stats_ring(const gn_trainer *t);
 

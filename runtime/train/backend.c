@@ -17,6 +17,13 @@ int64_t gn_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
+void gn_setup_add(struct gn_setup *s, const char *name, int64_t ns)
+{
+    if (s->n >= GN_SETUP_MAX) return;
+    snprintf(s->name[s->n], sizeof s->name[0], "%s", name);
+    s->ns[s->n++] = ns;
+}
+
 const struct gn_backend_ops *gn_backend_ops_of(enum gn_backend b)
 {
     switch (b) {
@@ -31,10 +38,10 @@ const struct gn_backend_ops *gn_backend_ops_of(enum gn_backend b)
     }
 }
 
-void gn_backend_warm(enum gn_backend b)
+void gn_backend_warm(enum gn_backend b, int precision)
 {
     const struct gn_backend_ops *ops = gn_backend_ops_of(b);
-    if (ops && ops->warm) ops->warm();
+    if (ops && ops->warm) ops->warm(precision);
 }
 
 enum gn_status gn_backend_probe(enum gn_backend b, char *why, size_t len)

@@ -55,6 +55,10 @@ struct gn_profile {
     double ns[GN_PROFILE_MAX];
 };
 
+/* Add part `name` (at most 15 characters kept) of ns to s; a full record
+ * keeps what it has. */
+void gn_setup_add(struct gn_setup *s, const char *name, int64_t ns);
+
 /* Growth events and the pruning round of the last step (for traces). */
 #define GN_GROW_LOG_MAX 64
 struct gn_grow_log {
@@ -117,6 +121,7 @@ struct gn_backend_io {
     struct gn_counters *c;  /* add tasks, phase times, queue high water */
     struct gn_grow_log *events; /* the last step's growth events */
     struct gn_profile *profile; /* where the workers' time went (filled by run) */
+    struct gn_setup *setup;     /* open adds the parts of its set-up it times */
     int64_t *grow_round;        /* growth rounds done (the alternate policy) */
 
     /* for a whole-run backend (run) */
@@ -161,9 +166,9 @@ struct gn_backend_ops {
      * NULL past the last rank), for agreement checks (optional; ranks.h). */
     const struct gn_model *(*replica)(void *ctx, int32_t r);
     /* Set up now what the first open would otherwise wait for and what
-     * needs no data (optional; gn_settings_warm). Errors are left for probe
-     * and open to report. */
-    void (*warm)(void);
+     * needs no data, for a run of this precision (optional;
+     * gn_settings_warm). Errors are left for probe and open to report. */
+    void (*warm)(int precision);
 };
 
 extern const struct gn_backend_ops gn_backend_serial;
@@ -171,8 +176,9 @@ extern const struct gn_backend_ops gn_backend_cpu;
 /* Defined in device/cuda.c; referenced only where GN_HAVE_CUDA_BACKEND. */
 extern const struct gn_backend_ops gn_backend_cuda;
 
-/* The data-free set-up of backend b (its warm op), when it has one. */
-void gn_backend_warm(enum gn_backend b);
+/* The data-free set-up of backend b (its warm op) for a run of this
+ * precision (enum gn_precision), when it has one. */
+void gn_backend_warm(enum gn_backend b, int precision);
 
 /* The table of backend b when this build has it, else NULL. */
 const struct gn_backend_ops *gn_backend_ops_of(enum gn_backend b);
