@@ -12,8 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
+#include "backend.h"
 #include "block_ops.cuh"
 #include "device.h"
 #include "state.cuh"
@@ -49,18 +49,10 @@ struct gn_cuda_run {
     int n_allocated;             /* table entries allocated so far */
 };
 
-/* A monotonic clock in ns, for the set-up's parts. */
-static int64_t setup_now(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
 /* Part `part` of the set-up ended now; *since: when it began, then now. */
 static void setup_part(int64_t *part_ns, int part, int64_t *since)
 {
-    const int64_t now = setup_now();
+    const int64_t now = gn_now_ns();
     part_ns[part] = now - *since;
     *since = now;
 }
@@ -219,7 +211,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
                                          const uint8_t *train_y, char *info, size_t info_len,
                                          int64_t *part_ns)
 {
-    int64_t t_part = setup_now();
+    int64_t t_part = gn_now_ns();
     enum gn_status st = GN_OK;
     struct gn_cuda_run *r = (struct gn_cuda_run *)calloc(1, sizeof *r);
     *out = NULL;

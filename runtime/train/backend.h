@@ -31,6 +31,10 @@
 #include "ops.h"
 #include "plan.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Counters that the stats poller and the progress reports read. The
  * training thread owns them; the trainer publishes a copy for the poller
  * once a step. */
@@ -200,5 +204,9 @@ enum gn_status gn_backend_host_grow(struct gn_model *m, const struct gn_buffers 
 
 /* A monotonic clock in ns (phase timings). */
 int64_t gn_now_ns(void);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
