@@ -1,5 +1,7 @@
 /* Work split in parts over short-lived threads (parts.h). */
 #include <pthread.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "parts.h"
 
@@ -30,4 +32,18 @@ void gn_parts_run(void *(*fn)(void *), void *parts, size_t size, int32_t n)
         else
             fn((char *)parts + (size_t)i * size);
     }
+}
+
+void gn_parts_prefault(void *p, size_t bytes)
+{
+#ifdef MADV_POPULATE_WRITE
+    const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
+    if (page == 0 || (page & (page - 1))) return;
+    const uintptr_t b = ((uintptr_t)p + page - 1) & ~(page - 1);
+    const uintptr_t e = ((uintptr_t)p + bytes) & ~(page - 1);
+    if (e > b) (void)madvise((void *)b, e - b, MADV_POPULATE_WRITE);
+#else
+    (void)p;
+    (void)bytes;
+#endif
 }

@@ -24,4 +24,11 @@ int32_t gn_parts_split(int64_t n, int32_t threads, int64_t align, int64_t *start
  * are done. */
 void gn_parts_run(void *(*fn)(void *), void *parts, size_t size, int32_t n);
 
+/* The whole pages inside [p, p + bytes) faulted in for writing in one call
+ * (Linux's MADV_POPULATE_WRITE, 5.14 and later), before a part writes them
+ * all: one entry into the kernel instead of a fault a page. The contents
+ * stay as they are; where the call is unknown or fails, nothing happens
+ * and the writes fault the pages in as before. */
+void gn_parts_prefault(void *p, size_t bytes);
+
 #endif

@@ -350,6 +350,7 @@ static void *gn_idx_convert_run(void *arg)
     float lut[256];
     for (int i = 0; i < 256; i++)
         lut[i] = (float)i / 255.0f;
+    gn_parts_prefault(c->x + c->i0, (c->i1 - c->i0) * sizeof(float));
     for (size_t i = c->i0; i < c->i1; i++)
         c->x[i] = lut[c->pix[i]];
     return NULL;

@@ -339,6 +339,8 @@ static void *gn_norm_apply_range(void *arg)
     const struct gn_norm_apply_part *p = arg;
     const int32_t F = p->n->features;
     const float *shift = p->n->shift, *scale = p->n->scale;
+    if (p->dst != p->src)
+        gn_parts_prefault(p->dst + p->r0 * F, (size_t)(p->r1 - p->r0) * (size_t)F * sizeof(float));
     for (int64_t r = p->r0; r < p->r1; r++) {
         const float *in = p->src + r * F;
         float *out = p->dst + r * F;
