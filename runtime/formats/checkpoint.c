@@ -25,7 +25,11 @@
 
 #include "checkpoint.h"
 #include "error.h"
+#include "gn_config.h"
 #include "normalize.h"
+#if GN_HAVE_LIBDEFLATE
+#include <libdeflate.h>
+#endif
 
 static const unsigned char gn_ckpt_magic[8] = {'G', 'N', 'C', 'K', 'P', 'T', '\r', '\n'};
 
@@ -145,9 +149,17 @@ static uint64_t gn_ckpt_size(uint32_t version, int64_t inputs, int64_t n_groups,
            (version >= 2 ? (uint64_t)inputs * 8 : 0) + GN_CKPT_TAIL;
 }
 
-/* zlib's CRC-32 over any length (crc32() takes an unsigned int). */
+/* zlib's CRC-32 over any length (crc32() takes an unsigned int), continuing
+ * from crc. Where the build has libdeflate, its libdeflate_crc32 computes
+ * the same CRC (the same polynomial, start and final inversion) 4x faster
+ * (PCLMULQDQ: 0.022 against 0.099 s for Fashion-MNIST's 188 MB of floats
+ * on the development machine), which the data set's CRC of every
+ * --checkpoint and --resume run and every checkpoint written take. */
 static uLong gn_ckpt_crc(uLong crc, const void *p, size_t n)
 {
+#if GN_HAVE_LIBDEFLATE
+    return (uLong)libdeflate_crc32((uint32_t)crc, p, n);
+#else
     const unsigned char *b = p;
     for (size_t at = 0; at < n;) {
         size_t k = n - at < (1u << 30) ? n - at : (1u << 30);
@@ -155,6 +167,7 @@ static uLong gn_ckpt_crc(uLong crc, const void *p, size_t n)
         at += k;
     }
     return crc;
+#endif
 }
 
 uint32_t gn_checkpoint_data_crc(const struct gn_data *d, int64_t n)
