@@ -105,14 +105,10 @@ static enum gn_status cuda_open(void **ctx, struct gn_backend_io *io, char *abou
     const struct gn_data *test = io->test;
     /* the training set for the device: only where the io can order it */
     const struct gn_data *train = io->order ? io->train : NULL;
-    int64_t part_ns[GN_CUDA_SETUP_PARTS] = {0};
     enum gn_status st =
         gn_cuda_create(&c->run, cfg, m, test ? test->x : NULL, test ? test->y : NULL,
-                       train ? train->x : NULL, train ? train->y : NULL, info, sizeof info, part_ns);
+                       train ? train->x : NULL, train ? train->y : NULL, info, sizeof info, io->setup);
     if (st) return gn_fail(st, "cuda backend: %s", info);
-    static const char *const names[GN_CUDA_SETUP_PARTS] = GN_CUDA_SETUP_NAMES;
-    if (io->setup)
-        for (int i = 0; i < GN_CUDA_SETUP_PARTS; i++) gn_setup_add(io->setup, names[i], part_ns[i]);
     c->blocks = gn_cuda_blocks(c->run);
     snprintf(about, len, "; %s", info);
     return GN_OK;

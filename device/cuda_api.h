@@ -259,24 +259,6 @@ GN_STATIC_ASSERT(sizeof(struct gn_cuda_epoch) == 88, "gn_cuda_epoch layout");
 
 struct gn_cuda_run;
 
-/* The parts of gn_cuda_create, timed (wall clock, ns): the device's
- * attributes and free memory; the buffers' allocation and zeroing; the
- * training set's upload and its order buffers; the model's and test set's
- * upload; the mapped and pinned host buffers and streams; the kernel
- * entry's attributes and occupancy (its module's load, where the driver
- * loads lazily and the warm thread did not). */
-enum {
-    GN_CUDA_SETUP_QUERY,
-    GN_CUDA_SETUP_ALLOC,
-    GN_CUDA_SETUP_TRAIN,
-    GN_CUDA_SETUP_UPLOAD,
-    GN_CUDA_SETUP_PINNED,
-    GN_CUDA_SETUP_KERNEL,
-    GN_CUDA_SETUP_PARTS
-};
-#define GN_CUDA_SETUP_NAMES                                                                        \
-    { "dev_query", "dev_alloc", "dev_train_set", "dev_upload", "dev_pinned", "dev_kernel" }
-
 /* Allocate every device buffer for the run (sizes printed into info),
  * upload the model and the test set, size the grid (the worker blocks and
  * shared memory are the launch's, kept in the device state). Nothing is
@@ -285,13 +267,19 @@ enum {
  * rest (and the plan's stream_data is 0); the kernel
  * then assembles each minibatch itself from the epoch's order
  * (gn_cuda_push_order), else the loader streams minibatches
- * (gn_cuda_push_batch). part_ns gets the parts' times (those not reached
- * on an error stay as they were). */
+ * (gn_cuda_push_batch). setup (may be NULL) gets the parts' times
+ * (gn_setup_mark), those reached: "dev_query" (the device's attributes,
+ * free memory), "dev_alloc" (the buffers' allocation and zeroing),
+ * "dev_train_set" (the training set's upload, its order buffers),
+ * "dev_upload" (model, test set), "dev_pinned" (mapped and pinned host
+ * buffers, streams), "dev_kernel" (the entry's attributes and occupancy:
+ * its module's load, where the driver loads lazily and the warm thread
+ * did not). */
 enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *cfg,
                               const struct gn_model *m, const float *test_x,
                               const uint8_t *test_y, const float *train_x,
                               const uint8_t *train_y, char *info, size_t info_len,
-                              int64_t part_ns[GN_CUDA_SETUP_PARTS]);
+                              struct gn_setup *setup);
 
 /* 1: the training set is on the device (gn_cuda_push_order feeds the
  * kernel); 0: minibatches are streamed (gn_cuda_push_batch). */

@@ -18,7 +18,6 @@
 #include "device.h"
 #include "state.cuh"
 
-
 struct gn_cuda_alloc {
     void **ptr;   /* where the device pointer goes */
     size_t bytes;
@@ -48,14 +47,6 @@ struct gn_cuda_run {
     int n_table, cap_table;
     int n_allocated;             /* table entries allocated so far */
 };
-
-/* Part `part` of the set-up ended now; *since: when it began, then now. */
-static void setup_part(int64_t *part_ns, int part, int64_t *since)
-{
-    const int64_t now = gn_now_ns();
-    part_ns[part] = now - *since;
-    *since = now;
-}
 
 /* Plan one device buffer of count elements of *ptr's type. */
 #define GN_PLAN(ptr, count) plan(r, (void **)&(ptr), (size_t)(count) * sizeof *(ptr))
@@ -209,7 +200,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
                                          const struct gn_model *m, const float *test_x,
                                          const uint8_t *test_y, const float *train_x,
                                          const uint8_t *train_y, char *info, size_t info_len,
-                                         int64_t *part_ns)
+                                         struct gn_setup *setup)
 {
     int64_t t_part = gn_now_ns();
     enum gn_status st = GN_OK;
@@ -267,9 +258,9 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
                 goto error;
         }
     }
-    setup_part(part_ns, GN_CUDA_SETUP_QUERY, &t_part);
+    gn_setup_mark(setup, "dev_query", &t_part);
     if ((st = allocate(r))) goto error;
-    setup_part(part_ns, GN_CUDA_SETUP_ALLOC, &t_part);
+    gn_setup_mark(setup, "dev_alloc", &t_part);
     if (h->resident) {
         const size_t nt = (size_t)cfg->n_train;
         GN_CUDA_TRY(cudaMemcpy(h->train_x, train_x, nt * (size_t)cfg->inputs * sizeof(float),
@@ -283,7 +274,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
             r->stage_orec[i] = (struct gn_cuda_slot *)p;
         }
     }
-    setup_part(part_ns, GN_CUDA_SETUP_TRAIN, &t_part);
+    gn_setup_mark(setup, "dev_train_set", &t_part);
 
     h->cfg = *cfg;
     {
@@ -333,7 +324,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         GN_CUDA_TRY(cudaMemcpy(h->test_x, test_x, (size_t)cfg->test_count * cfg->inputs * sizeof(float), cudaMemcpyHostToDevice));
         GN_CUDA_TRY(cudaMemcpy(h->test_y, test_y, (size_t)cfg->test_count, cudaMemcpyHostToDevice));
     }
-    setup_part(part_ns, GN_CUDA_SETUP_UPLOAD, &t_part);
+    gn_setup_mark(setup, "dev_upload", &t_part);
 
     /* mapped control block, loss and time logs, epoch records; pinned staging */
     {
@@ -359,7 +350,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     }
     GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->kstream, cudaStreamNonBlocking));
     GN_CUDA_TRY(cudaStreamCreateWithFlags(&r->cstream, cudaStreamNonBlocking));
-    setup_part(part_ns, GN_CUDA_SETUP_PINNED, &t_part);
+    gn_setup_mark(setup, "dev_pinned", &t_part);
 
     /* the grid: every block resident; one or two blocks an SM (the
      * kernel's two entries of the plan's precision, kernel.cu),
@@ -401,7 +392,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         }
     }
     GN_CUDA_TRY(cudaMemcpy(r->d, h, sizeof *h, cudaMemcpyHostToDevice));
-    setup_part(part_ns, GN_CUDA_SETUP_KERNEL, &t_part);
+    gn_setup_mark(setup, "dev_kernel", &t_part);
     *out = r;
     return GN_OK;
 error:

@@ -362,8 +362,8 @@ void gn_trainer_progress(const gn_trainer *t, struct gn_progress *p);
  * normalization's fit, the model, the normalized copies, the buffers, the
  * backend's open) and those a backend's open adds to io->setup (the cuda
  * backend: its allocations, uploads, pinned buffers and kernel entry), each
- * a wall-clock time. gn_trainer_setup copies them
- * out; genet-rt's --json prints them as "open_parts". */
+ * a wall-clock time. gn_trainer_setup copies them out; genet-rt's --json
+ * prints them as "open_parts". */
 #define GN_SETUP_MAX 16
 struct gn_setup {
     int32_t n;

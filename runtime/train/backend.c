@@ -17,11 +17,14 @@ int64_t gn_now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-void gn_setup_add(struct gn_setup *s, const char *name, int64_t ns)
+void gn_setup_mark(struct gn_setup *s, const char *name, int64_t *since)
 {
-    if (s->n >= GN_SETUP_MAX) return;
-    snprintf(s->name[s->n], sizeof s->name[0], "%s", name);
-    s->ns[s->n++] = ns;
+    const int64_t now = gn_now_ns();
+    if (s && s->n < GN_SETUP_MAX) {
+        snprintf(s->name[s->n], sizeof s->name[0], "%s", name);
+        s->ns[s->n++] = now - *since;
+    }
+    *since = now;
 }
 
 const struct gn_backend_ops *gn_backend_ops_of(enum gn_backend b)

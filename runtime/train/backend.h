@@ -59,9 +59,10 @@ struct gn_profile {
     double ns[GN_PROFILE_MAX];
 };
 
-/* Add part `name` (at most 15 characters kept) of ns to s; a full record
- * keeps what it has. */
-void gn_setup_add(struct gn_setup *s, const char *name, int64_t ns);
+/* Part `name` of the set-up ended now: the time since *since goes into s
+ * (NULL: none kept; at most 15 characters of the name; a full record keeps
+ * what it has), and *since becomes now, the next part's start. */
+void gn_setup_mark(struct gn_setup *s, const char *name, int64_t *since);
 
 /* Growth events and the pruning round of the last step (for traces). */
 #define GN_GROW_LOG_MAX 64

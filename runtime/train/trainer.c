@@ -518,14 +518,6 @@ enum gn_status gn_trainer_open(gn_trainer **out, const struct gn_settings *s,
     return gn_trainer_open_with(out, s, train, test, graph_path, NULL);
 }
 
-/* The set-up's part `name` ended now; *since: when it began, then now. */
-static void setup_part(struct gn_trainer *t, const char *name, int64_t *since)
-{
-    const int64_t now = gn_now_ns();
-    gn_setup_add(&t->setup, name, now - *since);
-    *since = now;
-}
-
 enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *s,
                                     const struct gn_data *train, const struct gn_data *test,
                                     const char *graph_path, const struct gn_backend_ops *ops)
@@ -572,7 +564,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
     if ((st = gn_norm_fit_threads(&t->norm, t->s.normalize, train, p->n_train,
                                   norm_threads(t, p->n_train * train->features))))
         goto error;
-    setup_part(t, "fit", &t_part);
+    gn_setup_mark(&t->setup, "fit", &t_part);
     if ((st = check_host_memory(t))) goto error;
     if (graph_path) {
         st = gn_graph_read(graph_path, &t->m, p->inputs, p->classes, p->group_size, p->max_groups,
@@ -587,9 +579,9 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
     if (t->s.checkpoint_path || t->s.resume_path)
         t->data_crc = gn_checkpoint_data_crc(train, p->n_train);
     if (t->s.resume_path && (st = resume(t, t->s.resume_path))) goto error;
-    setup_part(t, "model", &t_part);
+    gn_setup_mark(&t->setup, "model", &t_part);
     if ((st = normalize_data(t, test))) goto error;
-    setup_part(t, "normalize", &t_part);
+    gn_setup_mark(&t->setup, "normalize", &t_part);
     gn_plan_start(&t->plan, t->c.step, t->grow_round, t->dead_epochs, t->ep.loss, t->ep.hits,
                   t->ep.seen);
     if (t->s.on_nan == GN_NAN_SKIP && (st = gn_snapshot_create(&t->snap, &t->m))) goto error;
@@ -606,7 +598,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
     }
     if (t->s.trace_path && (st = gn_trace_open(&t->trace, t->s.trace_path, t->s.trace_every)))
         goto error;
-    setup_part(t, "buffers", &t_part);
+    gn_setup_mark(&t->setup, "buffers", &t_part);
     t->io = (struct gn_backend_io){
         .plan = &t->plan,
         .m = &t->m,
@@ -636,7 +628,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
         char about[384] = "";
         /* a failed open may leave a partial context: gn_trainer_close closes it */
         if ((st = t->ops->open(&t->bctx, &t->io, about, sizeof about))) goto error;
-        setup_part(t, "backend", &t_part);
+        gn_setup_mark(&t->setup, "backend", &t_part);
         size_t len = strlen(t->backend_reason);
         snprintf(t->backend_reason + len, sizeof t->backend_reason - len, "%s", about);
     }
