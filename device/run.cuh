@@ -474,7 +474,8 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                 e->refused = d->m.refused;
                 e->dead_groups = gn_guard_dead_groups(&d->m);
                 if (gn_guard_epoch(&bk.dead_epochs, bk.loss_sum, bk.seen, cfg.chance_loss,
-                                   (int32_t)e->dead_groups) &&
+                                   (int32_t)e->dead_groups,
+                                   (step + 1) % cfg.steps_per_epoch == 0) &&
                     cfg.on_nan == GN_NAN_STOP) {
                     d->ctl->fault_loss = bk.loss_sum;
                     gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, bk.seen);

@@ -1185,25 +1185,35 @@ static void test_guard_rules(void **state)
      * loss has never been at most GN_GUARD_LEARNED x chance */
     int32_t k = 0;
     const double h = log(4.0);
-    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 1));
+    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 1, 1));
     assert_int_equal(k, 1);
-    assert_false(gn_guard_epoch(&k, h * 70, 100, h, 1)); /* learning: the count resets */
+    assert_false(gn_guard_epoch(&k, h * 70, 100, h, 1, 1)); /* learning: the count resets */
     assert_int_equal(k, 0);
-    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 0)); /* no dead group, never learnt */
+    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 0, 1)); /* no dead group, never learnt */
     assert_int_equal(k, 0);
-    assert_false(gn_guard_epoch(&k, h * 99, 100, h, 3));
-    assert_true(gn_guard_epoch(&k, h * 99, 100, h, 2));
+    assert_false(gn_guard_epoch(&k, h * 99, 100, h, 3, 1));
+    assert_true(gn_guard_epoch(&k, h * 99, 100, h, 2, 1));
     /* collapse: at chance with no dead group, after an epoch at most
      * GN_GUARD_LEARNED x chance */
     k = 0;
-    assert_false(gn_guard_epoch(&k, h * 30, 100, h, 0));
+    assert_false(gn_guard_epoch(&k, h * 30, 100, h, 0, 1));
     assert_int_equal(k, GN_GUARD_HAS_LEARNED);
-    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 0));
+    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 0, 1));
     assert_int_equal(k & GN_GUARD_COUNT_MASK, 1);
-    assert_false(gn_guard_epoch(&k, h * 60, 100, h, 0)); /* not at chance: resets, stays armed */
+    assert_false(gn_guard_epoch(&k, h * 60, 100, h, 0, 1)); /* not at chance: resets, stays armed */
     assert_int_equal(k, GN_GUARD_HAS_LEARNED);
-    assert_false(gn_guard_epoch(&k, h * 98.5, 100, h, 0));
-    assert_true(gn_guard_epoch(&k, h * 100, 100, h, 0));
+    assert_false(gn_guard_epoch(&k, h * 98.5, 100, h, 0, 1));
+    assert_true(gn_guard_epoch(&k, h * 100, 100, h, 0, 1));
+    /* a run's end inside an epoch: judged, not kept (the epoch goes on
+     * after a resume and is judged whole at its end) */
+    k = GN_GUARD_HAS_LEARNED | 1;
+    assert_true(gn_guard_epoch(&k, h * 100, 100, h, 0, 0));
+    assert_int_equal(k, GN_GUARD_HAS_LEARNED | 1);
+    k = 0;
+    assert_false(gn_guard_epoch(&k, h * 30, 100, h, 0, 0));
+    assert_int_equal(k, 0);
+    assert_false(gn_guard_epoch(&k, h * 100, 100, h, 1, 0));
+    assert_int_equal(k, 0);
     assert_int_equal(gn_numguard_died(12, 5628, h, h, 0), GN_ERR_NUMERIC);
     assert_non_null(strstr(gn_error_message(), "back at chance"));
     assert_int_equal(gn_numguard_died(12, 5628, h, h, 2), GN_ERR_NUMERIC);

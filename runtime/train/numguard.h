@@ -98,9 +98,13 @@ GN_HD int32_t gn_guard_dead_groups(const struct gn_model *m)
  * epoch ends in a row that looked dead (GN_GUARD_COUNT_MASK) and whether the
  * loss was ever at most GN_GUARD_LEARNED x chance (GN_GUARD_HAS_LEARNED);
  * 1 when the network has died: at chance with a dead group, or at chance
- * after it had learnt (dead_groups 0 then: a collapse). */
+ * after it had learnt (dead_groups 0 then: a collapse). `whole` is 0 at a
+ * run's end that falls inside an epoch (--steps): its steps so far are
+ * judged, but *state keeps what the last epoch end left, since the epoch is
+ * not over (the word is checkpointed, and a run resumed there judges the
+ * whole epoch at its end; counting the part too would count it twice). */
 GN_HD int gn_guard_epoch(int32_t *state, double loss_sum, int64_t seen, double chance_loss,
-                         int32_t dead_groups)
+                         int32_t dead_groups, int whole)
 {
     const double mean = seen > 0 ? loss_sum / (double)seen : 0.0;
     int32_t learned = *state & GN_GUARD_HAS_LEARNED;
@@ -109,7 +113,7 @@ GN_HD int gn_guard_epoch(int32_t *state, double loss_sum, int64_t seen, double c
     int32_t count = dead ? (*state & GN_GUARD_COUNT_MASK) + 1 : 0;
     if (count > GN_GUARD_COUNT_MASK) count = GN_GUARD_COUNT_MASK;
     if (seen > 0 && mean <= GN_GUARD_LEARNED * chance_loss) learned = GN_GUARD_HAS_LEARNED;
-    *state = count | learned;
+    if (whole) *state = count | learned;
     return count >= GN_GUARD_DEAD_EPOCHS;
 }
 

@@ -908,14 +908,16 @@ static enum gn_status run_backend(gn_trainer *t)
         }
         if (ran == 0) break;
         if (t->c.step % p->steps_per_epoch == 0 || t->c.step >= total) {
-            if (t->c.step % p->steps_per_epoch == 0) t->c.epoch++;
+            const int whole = t->c.step % p->steps_per_epoch == 0;
+            if (whole) t->c.epoch++;
             double tl, ta = -1;
             if (t->test && t->test->count > 0) {
                 if ((st = evaluate(t, t->test, 0, &tl, &ta))) return st;
             }
             /* the dead-network rule at the epoch's end (numguard.h) */
             const int32_t dead = gn_guard_dead_groups(&t->m);
-            if (gn_guard_epoch(&t->dead_epochs, t->ep.loss, t->ep.seen, p->chance_loss, dead)) {
+            if (gn_guard_epoch(&t->dead_epochs, t->ep.loss, t->ep.seen, p->chance_loss, dead,
+                               whole)) {
                 if (t->s.on_nan == GN_NAN_STOP)
                     return gn_numguard_died(t->c.epoch, t->c.step, t->ep.loss / (double)t->ep.seen,
                                             p->chance_loss, dead);
