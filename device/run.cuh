@@ -442,7 +442,8 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                          bk.step_loss, bk.step_hits, &bk.trace_steps, &bk.trace_snaps);
 
         /* 5. epoch end: evaluate the test set on the device */
-        if ((step + 1) % cfg.steps_per_epoch == 0 || step + 1 == cfg.steps_total) {
+        const bool epoch_end = (step + 1) % cfg.steps_per_epoch == 0;
+        if (epoch_end || step + 1 == cfg.steps_total) {
             double tl = 0.0;
             int64_t th = 0;
             for (int64_t i0 = 0; i0 < cfg.test_count; i0 += cfg.batch) {
@@ -474,8 +475,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                 e->refused = d->m.refused;
                 e->dead_groups = gn_guard_dead_groups(&d->m);
                 if (gn_guard_epoch(&bk.dead_epochs, bk.loss_sum, bk.seen, cfg.chance_loss,
-                                   (int32_t)e->dead_groups,
-                                   (step + 1) % cfg.steps_per_epoch == 0) &&
+                                   (int32_t)e->dead_groups, epoch_end) &&
                     cfg.on_nan == GN_NAN_STOP) {
                     d->ctl->fault_loss = bk.loss_sum;
                     gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, bk.seen);
@@ -486,7 +486,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             }
             if (leader) {
                 bk.epochs_done++;
-                if ((step + 1) % cfg.steps_per_epoch == 0) {
+                if (epoch_end) {
                     bk.loss_sum = 0.0;
                     bk.hits = bk.seen = 0;
                 }
