@@ -52,7 +52,9 @@
 #define GN_IDX_MAGIC_LABELS 0x00000801u
 #define GN_IDX_CHUNK (1u << 20)
 #define GN_IDX_GZBUF (1u << 18)
+#ifndef GN_IDX_CONVERT_THREADS
 #define GN_IDX_CONVERT_THREADS 8
+#endif
 
 /* An open IDX file: its path (for messages) and the stream, or its whole
  * contents decompressed in memory (mem, len, at: the read position). */

@@ -186,6 +186,14 @@ static int32_t norm_threads(const struct gn_trainer *t, int64_t values)
     return n > GN_NORM_MAX_THREADS ? GN_NORM_MAX_THREADS : n;
 }
 
+/* Threads at most for the normalized copies: their time is the first
+ * touch of fresh pages, whose faults contend in the kernel as threads are
+ * added. On the GPU host (16 vCPUs of a virtual machine), Fashion-MNIST's
+ * copies (219 MB) took 0.028-0.029 s on 4 threads, 0.042-0.050 on 8 and
+ * 0.043-0.059 on 16 (docs/PERF.md, twenty-third round); the fit, which
+ * only reads, keeps every thread. */
+#define GN_NORM_COPY_THREADS 4
+
 /* A normalized copy of the first rows rows of d into out. */
 static enum gn_status normalized_copy(const struct gn_trainer *t, struct gn_data *out,
                                       const struct gn_data *d, int64_t rows,
@@ -194,7 +202,9 @@ static enum gn_status normalized_copy(const struct gn_trainer *t, struct gn_data
     enum gn_status st = gn_data_alloc(out, rows, d->features, "the normalized data");
     if (st) return st;
     if (rows > 0) {
-        gn_norm_apply_threads(norm, d->x, out->x, rows, norm_threads(t, rows * d->features));
+        int32_t threads = norm_threads(t, rows * d->features);
+        if (threads > GN_NORM_COPY_THREADS) threads = GN_NORM_COPY_THREADS;
+        gn_norm_apply_threads(norm, d->x, out->x, rows, threads);
         memcpy(out->y, d->y, (size_t)rows);
     }
     out->classes = d->classes;
