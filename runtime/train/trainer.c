@@ -175,24 +175,24 @@ static enum gn_status choose_backend(struct gn_trainer *t)
     return GN_OK;
 }
 
-/* Threads for fitting and applying the normalization to `values` values:
- * the cpu backend's worker count (--threads, or the processors online); one
- * for less than a million values, where starting them costs more than they
- * save. */
-static int32_t norm_threads(const struct gn_trainer *t, int64_t values)
-{
-    if (values < (1 << 20)) return 1;
-    const int32_t n = gn_plan_cpu_workers(t->s.threads);
-    return n > GN_NORM_MAX_THREADS ? GN_NORM_MAX_THREADS : n;
-}
-
 /* Threads at most for the normalized copies: their time is the first
  * touch of fresh pages, whose faults contend in the kernel as threads are
  * added. On the GPU host (16 vCPUs of a virtual machine), Fashion-MNIST's
  * copies (219 MB) took 0.028-0.029 s on 4 threads, 0.042-0.050 on 8 and
  * 0.043-0.059 on 16 (docs/PERF.md, twenty-third round); the fit, which
- * only reads, keeps every thread. */
+ * only reads, keeps every thread (GN_NORM_MAX_THREADS). */
 #define GN_NORM_COPY_THREADS 4
+
+/* Threads for fitting or applying the normalization to `values` values: the
+ * cpu backend's worker count (--threads, or the processors online), at most
+ * cap; one for less than a million values, where starting them costs more
+ * than they save. */
+static int32_t norm_threads(const struct gn_trainer *t, int64_t values, int32_t cap)
+{
+    if (values < (1 << 20)) return 1;
+    const int32_t n = gn_plan_cpu_workers(t->s.threads);
+    return n > cap ? cap : n;
+}
 
 /* A normalized copy of the first rows rows of d into out. */
 static enum gn_status normalized_copy(const struct gn_trainer *t, struct gn_data *out,
@@ -202,9 +202,8 @@ static enum gn_status normalized_copy(const struct gn_trainer *t, struct gn_data
     enum gn_status st = gn_data_alloc(out, rows, d->features, "the normalized data");
     if (st) return st;
     if (rows > 0) {
-        int32_t threads = norm_threads(t, rows * d->features);
-        if (threads > GN_NORM_COPY_THREADS) threads = GN_NORM_COPY_THREADS;
-        gn_norm_apply_threads(norm, d->x, out->x, rows, threads);
+        gn_norm_apply_threads(norm, d->x, out->x, rows,
+                              norm_threads(t, rows * d->features, GN_NORM_COPY_THREADS));
         memcpy(out->y, d->y, (size_t)rows);
     }
     out->classes = d->classes;
@@ -572,7 +571,7 @@ enum gn_status gn_trainer_open_with(gn_trainer **out, const struct gn_settings *
     gn_plan_make(&t->plan, &t->s, t->backend, train, test);
     int64_t t_part = gn_now_ns();
     if ((st = gn_norm_fit_threads(&t->norm, t->s.normalize, train, p->n_train,
-                                  norm_threads(t, p->n_train * train->features))))
+                                  norm_threads(t, p->n_train * train->features, GN_NORM_MAX_THREADS))))
         goto error;
     gn_setup_mark(&t->setup, "fit", &t_part);
     if ((st = check_host_memory(t))) goto error;
