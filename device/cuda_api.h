@@ -35,8 +35,13 @@ extern "C" {
 #define GN_CUDA_NORDER 2
 /* The kernel reads the host's stop word every this many steps. */
 #define GN_CUDA_STOP_EVERY 8
-/* The kernel publishes its live counters at most this often (ns). */
-#define GN_CUDA_PUBLISH_NS 50000ull
+/* The kernel publishes its live counters at most this often (ns), and at
+ * every epoch's and the run's end: half the host's poll (every 2 ms,
+ * cuda.c), so every poll sees counters at most ~1 ms old. Each publication
+ * costs block 0 two system fences on a step's boundary, where every block
+ * waits for it: at 50 us, as before, a small graph's step (one-group, 88
+ * us) published at every step. */
+#define GN_CUDA_PUBLISH_NS 1000000ull
 
 /* Steps whose mean loss is logged (tests compare backends step by step). */
 #define GN_CUDA_LOSS_LOG (1 << 20)

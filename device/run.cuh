@@ -320,7 +320,10 @@ __device__ static __noinline__ void gn_dev_trace(struct gn_dev *d, int64_t done,
  * 18% faster without them, the two-block entry's within 1-2%). */
 struct gn_dev_books {
     double loss_sum, step_loss;
-    int64_t hits, seen, grow_ns, epochs_done, step_hits, trace_steps, trace_snaps;
+    /* steps_done: the steps whose sums are in loss_sum, hits and seen (the
+     * run's last publication says this step, not the last one published
+     * during the run, which may be older) */
+    int64_t hits, seen, grow_ns, epochs_done, step_hits, trace_steps, trace_snaps, steps_done;
     int32_t dead_epochs, pad_;
 };
 static __shared__ struct gn_dev_books gn_dev_books_sm;
@@ -357,6 +360,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
         bk.hits = d->cfg.first_hits;
         bk.seen = d->cfg.first_seen;
         bk.dead_epochs = d->cfg.first_guard;
+        bk.steps_done = d->cfg.first_step;
     }
     __syncthreads();
     if (leader) d->t_start = gn_clock_ns();
@@ -389,6 +393,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
                 bk.loss_sum += ls;
                 bk.hits += h;
                 bk.seen += d->b.rows;
+                bk.steps_done = step + 1;
                 if (step < GN_CUDA_LOSS_LOG) {
                     d->step_loss[step] = ls / d->b.rows;
                     d->step_time[step] = (int64_t)(gn_clock_ns() - d->t_start);
@@ -527,7 +532,7 @@ out:
         /* aborted: fall through, the error record says why */
     }
     if (leader) {
-        gn_dev_publish(d, d->ctl->step, bk.loss_sum, bk.hits, bk.seen);
+        gn_dev_publish(d, bk.steps_done, bk.loss_sum, bk.hits, bk.seen);
         d->ctl->guard = bk.dead_epochs;
         d->ctl->state = gn_dev_aborted(d) ? GN_CUDA_FAILED
                                           : (d->ctl->stop ? GN_CUDA_STOPPED : GN_CUDA_FINISHED);
