@@ -90,31 +90,12 @@ __device__ static inline bool gn_dev_aborted(struct gn_dev *d)
     return gn_atomic_load_relaxed_u32(&d->abort) != 0;
 }
 
-/* Every block: the scheduler core's barrier on thread 0, between two
- * __syncthreads (the block's writes before, its reads after). Returns
- * false once the run is aborted. */
-__device__ static bool gn_dev_barrier(struct gn_dev *d, int64_t step)
-{
-    __shared__ int ok;
-    __syncthreads();
-    if (threadIdx.x == 0) {
-        gn_dev_clock_mark(-1);
-        __threadfence();
-        enum gn_status st =
-            gn_barrier_wait(&d->bar, gridDim.x, &d->abort, (uint64_t)d->cfg.wait_timeout_ns);
-        if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_BARRIER, -1, step, blockIdx.x);
-        __threadfence();
-        ok = !gn_dev_aborted(d);
-        gn_dev_clock_mark(GN_CUDA_PROF_BARRIER);
-    }
-    __syncthreads();
-    return ok;
-}
-
-/* Every block: gn_dev_barrier, but the last block to arrive runs last()
- * on its thread 0 before it opens the barrier, while every other block
- * waits (barrier.h's halves): last() sees what every block wrote before it
- * arrived, and every block sees what last() wrote once it is out. */
+/* Every block: the scheduler core's barrier (barrier.h) on thread 0,
+ * between two __syncthreads (the block's writes before, its reads after),
+ * the last block to arrive running last() on its thread 0 before it opens
+ * the barrier, while every other block waits: last() sees what every block
+ * wrote before it arrived, and every block sees what last() wrote once it
+ * is out. Returns false once the run is aborted. */
 template <class Last>
 __device__ static bool gn_dev_barrier_then(struct gn_dev *d, int64_t step, Last last)
 {
@@ -138,6 +119,12 @@ __device__ static bool gn_dev_barrier_then(struct gn_dev *d, int64_t step, Last 
     }
     __syncthreads();
     return ok;
+}
+
+/* Every block: the grid barrier, nothing run by the last arrival. */
+__device__ static bool gn_dev_barrier(struct gn_dev *d, int64_t step)
+{
+    return gn_dev_barrier_then(d, step, [] {});
 }
 
 /* Fault injection (inject_stuck_step, tests only): the block holding the
