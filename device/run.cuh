@@ -16,6 +16,9 @@
  * Per step:
  *   1. block 0 waits for the step's batch flag in mapped memory (bounded);
  *                                                              grid barrier
+ *      (after a plain step, one with none of 4-6 below, this happened
+ *      before the previous step's closing barrier, which opened this
+ *      step's pass: gn_dev_next_step, one grid barrier a step)
  *   2. a pass of the training DAG through the queue (worker.cuh): forward
  *      (group, tile), the output's forward with the loss, backward (group,
  *      tile), update (group part: weight gradients, the optimizer's rule
@@ -157,6 +160,31 @@ __device__ static __noinline__ void gn_dev_gather(struct gn_dev *d, int64_t step
     }
 }
 
+/* The leader: step `step`'s minibatch in d->b (a training set on the
+ * device: the rows the blocks gather, gn_dev_gather; else the loader's
+ * slot, waited for), and the host's stop request (a read of host memory,
+ * every GN_CUDA_STOP_EVERY steps, and in the waits). False to stop. */
+__device__ static inline bool gn_dev_batch_leader(struct gn_dev *d, int64_t step)
+{
+    const struct gn_plan &cfg = d->cfg;
+    bool go = true;
+    if (d->resident) {
+        int64_t i0;
+        d->b.x = d->xring;
+        d->b.y = d->yring;
+        d->b.rows = gn_plan_batch_rows(&cfg, step, &i0);
+    } else {
+        const int slot = (int)(step % GN_CUDA_NBUF);
+        const struct gn_cuda_slot *rec = d->slot_rec + slot;
+        go = gn_dev_wait_rec(d, rec, step, step, slot);
+        d->b.x = d->xring + (int64_t)slot * cfg.batch * cfg.inputs;
+        d->b.y = d->yring + (int64_t)slot * cfg.batch;
+        d->b.rows = __ldcg(&rec->rows);
+    }
+    if (step % GN_CUDA_STOP_EVERY == 0 && d->ctl->stop) go = false;
+    return go;
+}
+
 /* Every block, step `step`'s batch: a training set on the device is
  * assembled here from the epoch's order (whose slot the leader waits for
  * at the epoch's first step, behind a grid barrier of its own); else the
@@ -184,23 +212,7 @@ __device__ static __noinline__ bool gn_dev_step_batch(struct gn_dev *d, int64_t 
     if (d->resident) gn_dev_gather(d, step);
     if (leader) {
         gn_dev_clock_mark(-1);
-        bool go = true;
-        if (d->resident) {
-            int64_t i0;
-            d->b.x = d->xring;
-            d->b.y = d->yring;
-            d->b.rows = gn_plan_batch_rows(&cfg, step, &i0);
-        } else {
-            const int slot = (int)(step % GN_CUDA_NBUF);
-            const struct gn_cuda_slot *rec = d->slot_rec + slot;
-            go = gn_dev_wait_rec(d, rec, step, step, slot);
-            d->b.x = d->xring + (int64_t)slot * cfg.batch * cfg.inputs;
-            d->b.y = d->yring + (int64_t)slot * cfg.batch;
-            d->b.rows = __ldcg(&rec->rows);
-        }
-        /* the host's stop request: a read of host memory, every
-         * GN_CUDA_STOP_EVERY steps (and in the waits) */
-        if (step % GN_CUDA_STOP_EVERY == 0 && d->ctl->stop) go = false;
+        const bool go = gn_dev_batch_leader(d, step);
         gn_atomic_store_relaxed_u32(&d->stopping, go ? 0u : 1u);
         /* the training pass's queue opens here: every block has left the
          * previous step's passes (their closing barriers), and the barrier
@@ -328,6 +340,100 @@ struct gn_dev_books {
 };
 static __shared__ struct gn_dev_books gn_dev_books_sm;
 
+/* Block 0, every thread: the books of step `step` once its pass is over:
+ * the loss and hits of its rows summed in row order, the epoch's sums, the
+ * step's log entries, its minibatch slot marked consumed, and the live
+ * counters published for the host's poll. */
+__device__ static __noinline__ void gn_dev_book(struct gn_dev *d, int64_t step)
+{
+    struct gn_dev_books &bk = gn_dev_books_sm;
+    if (threadIdx.x == 0) gn_dev_clock_mark(-1);
+    double ls;
+    int64_t h;
+    gn_dev_sum_rows(d, &ls, &h);
+    if (threadIdx.x == 0) {
+        bk.step_loss = ls;
+        bk.step_hits = h;
+        bk.loss_sum += ls;
+        bk.hits += h;
+        bk.seen += d->b.rows;
+        bk.steps_done = step + 1;
+        if (step < GN_CUDA_LOSS_LOG) {
+            d->step_loss[step] = ls / d->b.rows;
+            d->step_time[step] = (int64_t)(gn_clock_ns() - d->t_start);
+        }
+        d->ctl->consumed[step % GN_CUDA_NBUF] = step + 1;
+        d->ctl->t_wait_data_ns = gn_dev_wait_ns_sm;
+        /* the counters for the host's poll (every few ms): at most every
+         * GN_CUDA_PUBLISH_NS, and at an epoch's and the run's end (their
+         * two system fences cost microseconds) */
+        const uint64_t now = gn_clock_ns();
+        if (now - gn_dev_published_sm >= GN_CUDA_PUBLISH_NS || step + 1 == d->cfg.steps_total ||
+            (step + 1) % d->cfg.steps_per_epoch == 0) {
+            gn_dev_publish(d, step + 1, bk.loss_sum, bk.hits, bk.seen);
+            gn_dev_published_sm = now;
+        }
+        gn_dev_clock_mark(GN_CUDA_PROF_BOOK);
+    }
+}
+
+/* The leader, after step `step`'s books (and its growth): the numeric guard
+ * of numguard.h, where the host backends run it (the groups' statistics
+ * were tested as the update tasks made them: stat_bad). The host words the
+ * message from the model it downloads (gn_numguard_step), so it is theirs. */
+__device__ static void gn_dev_guard_step(struct gn_dev *d, int64_t step)
+{
+    const struct gn_dev_books &bk = gn_dev_books_sm;
+    if (gn_guard_loss(bk.step_loss, d->b.rows, d->cfg.explode_loss) ||
+        gn_atomic_load_relaxed_u32(&d->stat_bad)) {
+        d->ctl->fault_loss = bk.step_loss;
+        gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, -1, step + 1, d->b.rows);
+    }
+}
+
+/* Whether the end of step `step` is plain: nothing but its books and the
+ * next minibatch between its pass and the next one (no pruning or growth
+ * round, trace record, epoch end, checkpoint, nor the run's end). The
+ * step loop's own tests, in one place. */
+__device__ static inline bool gn_dev_plain_end(const struct gn_plan &cfg, int64_t step)
+{
+    const int64_t n = step + 1;
+    /* a pruning or growth round (grow_every is read only where one may run) */
+    const bool round =
+        (cfg.prune_threshold > 0.0f || cfg.grow != GN_GROW_OFF) && n % cfg.grow_every == 0;
+    return n < cfg.steps_total && n % cfg.steps_per_epoch != 0 && !cfg.trace && !round &&
+           !(cfg.checkpoint_every > 0 && n % cfg.checkpoint_every == 0);
+}
+
+/* Every block, at a plain end (gn_dev_plain_end) of step `step`: the next
+ * step's pass opens at this pass's closing barrier, one grid barrier
+ * instead of two. Once any block is out of its work every task of the pass
+ * has finished (the queue's done count), so before that barrier each block
+ * gathers its rows of the next minibatch (a training set on the device),
+ * block 0 keeps the step's books and the leader runs the numeric guard,
+ * puts the next minibatch in d->b and reads the host's stop request, side
+ * by side; the last block to arrive opens the next pass's queue while the
+ * others wait (gn_dev_barrier_then). False when the run ends here. */
+__device__ static __noinline__ bool gn_dev_next_step(struct gn_dev *d, int64_t step)
+{
+    const int64_t next = step + 1;
+    if (d->resident) gn_dev_gather(d, next);
+    if (blockIdx.x == 0) {
+        gn_dev_book(d, step);
+        __syncthreads(); /* the block's reads of d->b.rows are over */
+        if (threadIdx.x == 0) {
+            gn_dev_guard_step(d, step);
+            gn_dev_clock_mark(-1);
+            gn_atomic_store_relaxed_u32(&d->stopping, gn_dev_batch_leader(d, next) ? 0u : 1u);
+            gn_dev_clock_mark(GN_CUDA_PROF_DATA);
+        }
+    }
+    const bool ok = gn_dev_barrier_then(d, step, [=] {
+        if (!gn_atomic_load_relaxed_u32(&d->stopping)) gn_dev_begin_pass(d, &d->train, next);
+    });
+    return ok && !gn_atomic_load_relaxed_u32(&d->stopping);
+}
+
 /* The whole run, the body of both entries below. */
 __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
 {
@@ -341,6 +447,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     const bool leader = blockIdx.x == 0 && threadIdx.x == 0;
     const struct gn_plan cfg = d->cfg;
     struct gn_dev_books &bk = gn_dev_books_sm;
+    bool opened = false; /* the step's pass opened at the previous step's end */
 
     if (threadIdx.x == 0) {
         /* the task math reads edges through the lists' records (published
@@ -367,51 +474,30 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     if (!gn_dev_rebuild_dags(d, 0)) goto out;
 
     for (int64_t step = cfg.first_step; step < cfg.steps_total; step++) {
-        const int slot = (int)(step % GN_CUDA_NBUF);
-        /* 1. the batch, then the pass's opening barrier */
-        if (!gn_dev_step_batch(d, step)) goto out;
+        /* 1. the batch, then the pass's opening barrier (unless opened) */
+        if (!opened && !gn_dev_step_batch(d, step)) goto out;
+        opened = false;
 
         /* 2. the step's tasks, at the step's optimizer constants (the pass's
-         * first barrier publishes them to the block) */
+         * first barrier publishes them to the block); a plain end leaves
+         * the pass without its closing barrier: gn_dev_next_step's closes
+         * it and opens the next */
         if (threadIdx.x == 0) gn_dev_optim_sm = gn_optim_at(&cfg.optim, step);
-        if (!gn_dev_pass(d, sm, &d->train, &w, step, true)) goto out;
+        const bool plain = gn_dev_plain_end(cfg, step);
+        if (!gn_dev_pass(d, sm, &d->train, &w, step, true, !plain)) goto out;
         if (threadIdx.x == 0) {
             /* the live counters: this block's own slot, no atomics */
             d->bstat[blockIdx.x].tasks = (int64_t)w.popped;
             d->bstat[blockIdx.x].high_water = w.high_water;
         }
+        if (plain) {
+            if (!gn_dev_next_step(d, step)) goto out;
+            opened = true;
+            continue;
+        }
 
         /* 3. bookkeeping by block 0 */
-        if (blockIdx.x == 0) {
-            if (threadIdx.x == 0) gn_dev_clock_mark(-1);
-            double ls;
-            int64_t h;
-            gn_dev_sum_rows(d, &ls, &h);
-            if (threadIdx.x == 0) {
-                bk.step_loss = ls;
-                bk.step_hits = h;
-                bk.loss_sum += ls;
-                bk.hits += h;
-                bk.seen += d->b.rows;
-                bk.steps_done = step + 1;
-                if (step < GN_CUDA_LOSS_LOG) {
-                    d->step_loss[step] = ls / d->b.rows;
-                    d->step_time[step] = (int64_t)(gn_clock_ns() - d->t_start);
-                }
-                d->ctl->consumed[slot] = step + 1;
-                d->ctl->t_wait_data_ns = gn_dev_wait_ns_sm;
-                /* the counters for the host's poll (every few ms): at most
-                 * every GN_CUDA_PUBLISH_NS, and at an epoch's and the run's
-                 * end (their two system fences cost microseconds) */
-                const uint64_t now = gn_clock_ns();
-                if (now - gn_dev_published_sm >= GN_CUDA_PUBLISH_NS ||
-                    step + 1 == cfg.steps_total || (step + 1) % cfg.steps_per_epoch == 0) {
-                    gn_dev_publish(d, step + 1, bk.loss_sum, bk.hits, bk.seen);
-                    gn_dev_published_sm = now;
-                }
-                gn_dev_clock_mark(GN_CUDA_PROF_BOOK);
-            }
-        }
+        if (blockIdx.x == 0) gn_dev_book(d, step);
 
         /* 4. pruning (prune.cuh), then growth */
         const bool grew = cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0;
@@ -431,15 +517,8 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             }
         }
 
-        /* The numeric guard of numguard.h, where the host backends run it:
-         * after the step's growth (the groups' statistics were tested as the
-         * update tasks made them: stat_bad). The host words the message
-         * from the model it downloads (gn_numguard_step), so it is theirs. */
-        if (leader && (gn_guard_loss(bk.step_loss, d->b.rows, cfg.explode_loss) ||
-                       gn_atomic_load_relaxed_u32(&d->stat_bad))) {
-            d->ctl->fault_loss = bk.step_loss;
-            gn_dev_fault(d, GN_CUDA_FAULT_NUMERIC, -1, step + 1, d->b.rows);
-        }
+        /* the numeric guard, after the step's growth */
+        if (leader) gn_dev_guard_step(d, step);
         /* the growth trace (--trace): the step's record, then its epoch's */
         if (cfg.trace && blockIdx.x == 0)
             gn_dev_trace(d, step + 1, grew,

@@ -90,18 +90,28 @@ __device__ static inline bool gn_dev_aborted(struct gn_dev *d)
     return gn_atomic_load_relaxed_u32(&d->abort) != 0;
 }
 
-/* Every block: the scheduler core's barrier on thread 0, between two
- * __syncthreads (the block's writes before, its reads after). Returns
- * false once the run is aborted. */
-__device__ static bool gn_dev_barrier(struct gn_dev *d, int64_t step)
+/* Every block: the scheduler core's barrier (barrier.h) on thread 0,
+ * between two __syncthreads (the block's writes before, its reads after),
+ * the last block to arrive running last() on its thread 0 before it opens
+ * the barrier, while every other block waits: last() sees what every block
+ * wrote before it arrived, and every block sees what last() wrote once it
+ * is out. Returns false once the run is aborted. */
+template <class Last>
+__device__ static bool gn_dev_barrier_then(struct gn_dev *d, int64_t step, Last last)
 {
     __shared__ int ok;
     __syncthreads();
     if (threadIdx.x == 0) {
         gn_dev_clock_mark(-1);
         __threadfence();
-        enum gn_status st =
-            gn_barrier_wait(&d->bar, gridDim.x, &d->abort, (uint64_t)d->cfg.wait_timeout_ns);
+        uint32_t gen;
+        enum gn_status st = GN_OK;
+        if (gn_barrier_arrive(&d->bar, gridDim.x, &gen)) {
+            last();
+            gn_barrier_open(&d->bar, gen);
+        } else {
+            st = gn_barrier_await(&d->bar, gen, &d->abort, (uint64_t)d->cfg.wait_timeout_ns);
+        }
         if (st == GN_ERR_DEVICE) gn_dev_fault(d, GN_CUDA_FAULT_BARRIER, -1, step, blockIdx.x);
         __threadfence();
         ok = !gn_dev_aborted(d);
@@ -109,6 +119,12 @@ __device__ static bool gn_dev_barrier(struct gn_dev *d, int64_t step)
     }
     __syncthreads();
     return ok;
+}
+
+/* Every block: the grid barrier, nothing run by the last arrival. */
+__device__ static bool gn_dev_barrier(struct gn_dev *d, int64_t step)
+{
+    return gn_dev_barrier_then(d, step, [] {});
 }
 
 /* Fault injection (inject_stuck_step, tests only): the block holding the
@@ -521,13 +537,15 @@ __device__ static void gn_dev_begin_pass(struct gn_dev *d, struct gn_dag *dag, i
 }
 
 /* A whole queue pass over dag with the current rows (d->b.x, y, rows): two
- * grid barriers, the opening one and the closing one. begun: block 0
- * opened the queue (gn_dev_begin_pass) before a grid barrier every block
- * has passed since (the training step's data barrier), which saves this
- * pass its opening one. */
+ * grid barriers, the opening one and the closing one. begun: the queue was
+ * opened (gn_dev_begin_pass) before a grid barrier every block has passed
+ * since (the training step's data barrier, or the previous step's closing
+ * one), which saves this pass its opening one. close false: the caller
+ * closes it (every task has finished when a block returns: the queue's done
+ * count; run.cuh, gn_dev_next_step). */
 __device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem &sm,
                                    struct gn_dag *dag, struct gn_queue_worker *w, int64_t step,
-                                   bool begun = false)
+                                   bool begun = false, bool close = true)
 {
     if (!begun) {
         if (blockIdx.x == 0 && threadIdx.x == 0) gn_dev_begin_pass(d, dag, step);
@@ -535,7 +553,7 @@ __device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem 
     }
     gn_dev_work(d, sm, dag, w, step);
     if (threadIdx.x == 0) gn_dev_kind_flush(d->kind_ns);
-    return gn_dev_barrier(d, step);
+    return !close || gn_dev_barrier(d, step);
 }
 
 #endif

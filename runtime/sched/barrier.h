@@ -52,26 +52,45 @@ GN_HD void gn_barrier_init(struct gn_barrier *b)
 }
 
 /*
- * Arrive and wait for n participants. abort (may be NULL): a word whose
- * non-zero value ends every wait with GN_ERR_INTERRUPTED. timeout_ns (0 =
- * none): GN_ERR_DEVICE when the barrier has not opened by then.
+ * The barrier in halves, for a caller whose last arrival acts while every
+ * other participant still waits (the persistent kernel opens the next pass
+ * there, worker.cuh): gn_barrier_arrive adds this participant and returns 1
+ * for the last arrival, which does its part and then calls
+ * gn_barrier_open(b, *gen); every other arrival calls gn_barrier_await with
+ * the generation arrive read. What the last arrival writes between the two
+ * is published by the release of the generation, and it sees what every
+ * other participant wrote before arriving (the release sequence below).
  */
-GN_HD enum gn_status gn_barrier_wait(struct gn_barrier *b, uint32_t n, gn_atomic_u32 *abort,
-                                     uint64_t timeout_ns)
+GN_HD int gn_barrier_arrive(struct gn_barrier *b, uint32_t n, uint32_t *gen)
 {
-    /* acquire: pairs with the release of the generation below (a waiter
-     * that read it late still starts from a completed round). */
-    const uint32_t gen = gn_atomic_load_acquire_u32(&b->gen);
+    /* acquire: pairs with the release of the generation in gn_barrier_open
+     * (a waiter that read it late still starts from a completed round). */
+    *gen = gn_atomic_load_acquire_u32(&b->gen);
     /* acq_rel: the release half publishes this participant's writes to the
      * last arrival; its acquire half (release sequence) sees the others'. */
     if (gn_atomic_fetch_add_acq_rel_u32(&b->arrived, 1) == n - 1) {
-        /* relaxed: ordered before the release below; nobody adds again
-         * before seeing the new generation. */
+        /* relaxed: ordered before the release of gn_barrier_open; nobody
+         * adds again before seeing the new generation. */
         gn_atomic_store_relaxed_u32(&b->arrived, 0);
-        /* release: pairs with the acquire loads of the waiters. */
-        gn_atomic_store_release_u32(&b->gen, gen + 1);
-        return GN_OK;
+        return 1;
     }
+    return 0;
+}
+
+/* The last arrival: let the others go. */
+GN_HD void gn_barrier_open(struct gn_barrier *b, uint32_t gen)
+{
+    /* release: pairs with the acquire loads of the waiters. */
+    gn_atomic_store_release_u32(&b->gen, gen + 1);
+}
+
+/* Every other arrival: wait until the generation read at arrival moves.
+ * abort (may be NULL): a word whose non-zero value ends the wait with
+ * GN_ERR_INTERRUPTED. timeout_ns (0 = none): GN_ERR_DEVICE when the
+ * barrier has not opened by then. */
+GN_HD enum gn_status gn_barrier_await(struct gn_barrier *b, uint32_t gen, gn_atomic_u32 *abort,
+                                      uint64_t timeout_ns)
+{
     const uint64_t t0 = timeout_ns ? gn_clock_ns() : 0;
     /* acquire: pairs with the last arrival's release of the generation. */
     for (uint64_t spins = 0; gn_atomic_load_acquire_u32(&b->gen) == gen; spins++) {
@@ -82,6 +101,21 @@ GN_HD enum gn_status gn_barrier_wait(struct gn_barrier *b, uint32_t n, gn_atomic
         gn_spin_pause(spins);
     }
     return GN_OK;
+}
+
+/*
+ * Arrive and wait for n participants (the halves above, the last arrival
+ * doing nothing of its own). abort, timeout_ns: as gn_barrier_await.
+ */
+GN_HD enum gn_status gn_barrier_wait(struct gn_barrier *b, uint32_t n, gn_atomic_u32 *abort,
+                                     uint64_t timeout_ns)
+{
+    uint32_t gen;
+    if (gn_barrier_arrive(b, n, &gen)) {
+        gn_barrier_open(b, gen);
+        return GN_OK;
+    }
+    return gn_barrier_await(b, gen, abort, timeout_ns);
 }
 
 #endif
