@@ -16,9 +16,10 @@
  * Per step:
  *   1. block 0 waits for the step's batch flag in mapped memory (bounded);
  *                                                              grid barrier
- *      (after a plain step, one with none of 4-6 below, this happened
- *      before the previous step's closing barrier, which opened this
- *      step's pass: gn_dev_next_step, one grid barrier a step)
+ *      (after a plain step, one with no pruning or growth round, trace
+ *      record, epoch end, checkpoint nor the run's end: gn_dev_plain_end,
+ *      this happened before the previous step's closing barrier, which
+ *      opened this step's pass: gn_dev_next_step, one grid barrier a step)
  *   2. a pass of the training DAG through the queue (worker.cuh): forward
  *      (group, tile), the output's forward with the loss, backward (group,
  *      tile), update (group part: weight gradients, the optimizer's rule
