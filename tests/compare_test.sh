@@ -4,7 +4,8 @@
 # --json`, ms per step fixed per build) through two and three builds and a
 # data set; the table must give each build's median, its ratio to the
 # first, and flag the build whose final loss differs; a build that fails
-# must show as such; bad arguments must be refused with a message.
+# must show as such; the in-kernel profile and the busy time by task kind
+# must be tabled; bad arguments must be refused with a message.
 # Exits 77 where python3 is missing (make_graphs.py and the tables need it).
 #   compare_test.sh COMPARE_SH
 set -euo pipefail
@@ -19,7 +20,7 @@ fake() {
     cat >"$dir/$1" <<EOF
 #!/bin/sh
 if [ "\$1" = bench ]; then
-  echo '{"ms_per_step": $2, "final_loss": $3, "worker_us_per_step": {"take": 1, "finish": 2, "task_edges": 3, "task_loads": 4, "task_math": 5, "barrier": 6, "data": 0.5, "bookkeeping": 0.25, "workers": 4}}'
+  echo '{"ms_per_step": $2, "final_loss": $3, "worker_us_per_step": {"take": 1, "finish": 2, "task_edges": 3, "task_loads": 4, "task_math": 5, "barrier": 6, "data": 0.5, "bookkeeping": 0.25, "workers": 4}, "tasks_per_step": 21.0, "busy_ms_per_step": {"forward": 0.0125, "backward": 0.02, "update": 0.5}}'
 else
   echo '{"test_accuracy": 0.8912}'
 fi
@@ -42,6 +43,8 @@ grep -q '^| layered | 2.0000 | 1.5000 | 0.750 | yes | 2.5 |$' "$dir/two" ||
     fail "two builds: layered row wrong: $(grep '^| layered' "$dir/two")"
 grep -q '^| one-group | old | 1.0 | 2.0 | 3.0 | 4.0 | 5.0 | 6.0 | 2.0 | 1.0 |$' "$dir/two" ||
     fail "two builds: profile row wrong: $(grep '^| one-group | old' "$dir/two")"
+grep -q '^| one-group | new | 21.0 | 12.5 | 20.0 | 500.0 |$' "$dir/two" ||
+    fail "two builds: busy-time row wrong: $(grep '^| one-group | new' "$dir/two")"
 
 # three builds and a data set: b0, b1, b2 against b0; b2's loss differs
 "$cmp" "$dir/a" "$dir/b" "$dir/c" "$dir/data" >"$dir/three" 2>"$dir/three.err" ||

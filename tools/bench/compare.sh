@@ -17,7 +17,9 @@
 # the default training run is timed whole, once per build per repetition,
 # with its test accuracy. Before the table, where the runs report one, the
 # in-kernel profile's phases (us per worker and step, medians) of each
-# build. The table is printed last.
+# build, then its tasks a step and the workers' busy time by task kind
+# (forward, backward, update: us a step summed over the workers). The
+# table is printed last.
 #
 # Environment: REPS (default 3), STEPS / WARMUP per bench run (default
 # 200 / 20), WORKLOADS (default "layered many deep sweep-64-32
@@ -174,6 +176,26 @@ for n in names:
         if any(got.values()):
             prof.append([n, b] + [f"{statistics.median(got[ph]):.1f}" if got[ph] else "-"
                                   for ph in phases + lead])
+# the tasks a step and the workers' busy time by task kind (us a step,
+# summed over the workers), medians: with few tasks (one-group), what each
+# kind of the step's critical path costs inside the kernel
+kinds = ("forward", "backward", "update")
+busy = []
+for n in names:
+    for b in builds:
+        tasks, got = [], {k: [] for k in kinds}
+        for r in range(1, reps + 1):
+            j = load(f"{work}/{n}.{b}.{r}.json")
+            if not j:
+                continue
+            if "tasks_per_step" in j:
+                tasks.append(j["tasks_per_step"])
+            for k in kinds:
+                if k in j.get("busy_ms_per_step", {}):
+                    got[k].append(j["busy_ms_per_step"][k] * 1000.0)
+        if tasks or any(got.values()):
+            busy.append([n, b, f"{statistics.median(tasks):.1f}" if tasks else "-"] +
+                        [f"{statistics.median(got[k]):.1f}" if got[k] else "-" for k in kinds])
 print("builds:")
 print()
 for b, p in zip(builds, paths):
@@ -185,6 +207,14 @@ if prof:
     print("| workload | build | " + " | ".join(phases + lead) + " |")
     print("| --- | --- |" + " ---: |" * len(phases + lead))
     for r in prof:
+        print("| " + " | ".join(r) + " |")
+if busy:
+    print()
+    print("tasks a step and the workers' busy time by kind (us a step, all workers; medians):")
+    print()
+    print("| workload | build | tasks | " + " | ".join(kinds) + " |")
+    print("| --- | --- |" + " ---: |" * (1 + len(kinds)))
+    for r in busy:
         print("| " + " | ".join(r) + " |")
 print()
 head = [f"{base} ms/step"]
