@@ -25,15 +25,15 @@
  *      tile), update (group part: weight gradients, the optimizer's rule
  *      at the step's rate (optim.h, shared with the host); the last part the
  *      growth statistic);
- *   3. block 0 sums the step's loss in row order, publishes the counters,
+ *   3. block 0 sums the step's loss (warp 0, ops.h's order), publishes the counters,
  *      marks the batch slot consumed;
  *   4. on a growth step, a round of the shared growth rules (grow.cuh);
  *   5. at an epoch's end the test set is evaluated by forward passes
  *      through the same queue.
  *
  * Determinism: every output element is accumulated in a fixed order,
- * reductions have fixed shapes, the step loss is summed by one thread in
- * row order, and growth decisions use positions, not the slots the pools
+ * reductions have fixed shapes (the step loss too: ops.h's tiles and tree),
+ * and growth decisions use positions, not the slots the pools
  * hand out. Two runs with the same seed give the same bits, and the same
  * bits as the serial backend (the products and sums rounded as the host
  * rounds them, expf/logf the shared gn_expf/gn_logf of mathf.h, the growth
@@ -71,25 +71,31 @@ __device__ static void gn_dev_publish(struct gn_dev *d, int64_t step, double los
     gn_fence_system();
 }
 
-/* Block 0, every thread: the loss and hits of the pass's rows, summed in row
- * order (gn_loss_sum_rows by thread 0; the block stages the rows in shared
- * memory first, so the serial sum reads no global memory). The result is
- * thread 0's. */
+/* Block 0, every thread: the loss and hits of the pass's rows in the one
+ * order of every backend (ops.h, gn_loss_sum_rows): warp 0's lane l sums
+ * its rows of a tile (gn_loss_lane), the shuffles run the halving tree
+ * (lane i takes lane i + w), the tiles add up in row order. Only warp 0
+ * works and no block barrier is needed; the result is thread 0's (the
+ * other threads get zero). */
 __device__ static void gn_dev_sum_rows(struct gn_dev *d, double *loss, int64_t *hits)
 {
-    __shared__ float s_loss[NT];
-    __shared__ uint8_t s_hit[NT];
     double ls = 0.0;
     int64_t h = 0;
-    for (int32_t r0 = 0; r0 < d->b.rows; r0 += NT) {
-        const int32_t n = min(NT, d->b.rows - r0);
-        if ((int32_t)threadIdx.x < n) {
-            s_loss[threadIdx.x] = __ldcg(d->b.row_loss + r0 + threadIdx.x);
-            s_hit[threadIdx.x] = d->b.row_hit[r0 + threadIdx.x];
+    if (threadIdx.x < GN_LOSS_LANES) {
+        const int32_t rows = d->b.rows, lane = (int32_t)threadIdx.x;
+        for (int32_t t0 = 0; t0 < rows; t0 += GN_LOSS_TILE) {
+            uint32_t lh;
+            double v = gn_loss_lane(d->b.row_loss + t0, d->b.row_hit + t0, min(GN_LOSS_TILE, rows - t0), lane,
+                                    &lh);
+#pragma unroll
+            for (int32_t w = GN_LOSS_LANES / 2; w > 0; w >>= 1) {
+                v = gn_loss_tree_step(v, __shfl_down_sync(0xffffffffu, v, w));
+                lh += __shfl_down_sync(0xffffffffu, lh, w);
+            }
+            ls += v;
+            h += lh;
         }
-        __syncthreads();
-        if (threadIdx.x == 0) gn_loss_sum_rows(s_loss, s_hit, n, &ls, &h);
-        __syncthreads();
+        if (lane != 0) ls = 0.0, h = 0;
     }
     *loss = ls;
     *hits = h;
@@ -342,7 +348,7 @@ struct gn_dev_books {
 static __shared__ struct gn_dev_books gn_dev_books_sm;
 
 /* Block 0, every thread: the books of step `step` once its pass is over:
- * the loss and hits of its rows summed in row order, the epoch's sums, the
+ * the loss and hits of its rows summed (ops.h's order), the epoch's sums, the
  * step's log entries, its minibatch slot marked consumed, and the live
  * counters published for the host's poll. */
 __device__ static __noinline__ void gn_dev_book(struct gn_dev *d, int64_t step)

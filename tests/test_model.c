@@ -10,7 +10,8 @@
  *    against the (lower) median of the hidden groups, ties, NaN, a lone
  *    group, and the same marks when every statistic is scaled (by 1000,
  *    and on random values by powers of two);
- *  - pool exhaustion: refused, counted, graph valid, training goes on.
+ *  - pool exhaustion: refused, counted, graph valid, training goes on;
+ *  - the rows' loss summed in the GPU's order (tiles, lanes, a tree).
  */
 #include <math.h>
 #include <setjmp.h>
@@ -730,6 +731,74 @@ static void test_mathf(void **state)
     assert_true(isinf(gn_expf(100.0f)) && gn_expf(-200.0f) == 0.0f);
 }
 
+/* The rows' loss in the GPU's order (ops.h): tiles of GN_LOSS_TILE rows in
+ * row order; in a tile, lanes of consecutive rows each from zero, combined
+ * by the halving tree. Computed here apart: lane l of a tile holds rows
+ * [l * 8, l * 8 + 8); T(i, w), the sum of the lanes congruent to i mod w,
+ * is T(i, 2w) + T(i + w, 2w), with T(i, 32) lane i, and the tile's sum is
+ * T(0, 1). Losses of mixed magnitudes, so the order shows in the bits: a
+ * walk in row order gives other bits on most of these sizes. */
+static double tree_of(const double *lane, int i, int w)
+{
+    if (w == GN_LOSS_LANES) return lane[i];
+    return tree_of(lane, i, 2 * w) + tree_of(lane, i + w, 2 * w);
+}
+
+static void test_loss_sum_order(void **state)
+{
+    (void)state;
+    assert_int_equal(GN_LOSS_TILE, 256);
+    assert_int_equal(GN_LOSS_LANES, 32);
+    const int32_t sizes[] = {1, 7, 8, 9, 100, 255, 256, 257, 600, 1024};
+    uint64_t seed = gn_test_seed();
+    int differs = 0;
+    for (size_t k = 0; k < sizeof sizes / sizeof sizes[0]; k++) {
+        const int32_t n = sizes[k];
+        float *loss = malloc((size_t)n * sizeof *loss);
+        uint8_t *hit = malloc((size_t)n);
+        assert_non_null(loss);
+        assert_non_null(hit);
+        int64_t want_h = 0;
+        for (int32_t r = 0; r < n; r++) {
+            seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+            const uint32_t u = (uint32_t)(seed >> 33);
+            loss[r] = ldexpf(1.0f + (float)(u & 0xffff) / 65536.0f, (int)((u >> 16) % 120) - 60);
+            hit[r] = (uint8_t)((u >> 24) & 1);
+            want_h += hit[r];
+        }
+        double want = 3.0, walk = 3.0; /* the sums continue from what they hold */
+        for (int32_t t0 = 0; t0 < n; t0 += 256) {
+            double lane[32] = {0};
+            for (int32_t r = t0; r < n && r < t0 + 256; r++) lane[(r - t0) / 8] += loss[r];
+            want += tree_of(lane, 0, 1);
+        }
+        for (int32_t r = 0; r < n; r++) walk += loss[r];
+        double got = 3.0;
+        int64_t got_h = 5;
+        gn_loss_sum_rows(loss, hit, n, &got, &got_h);
+        assert_memory_equal(&got, &want, sizeof got);
+        assert_int_equal(got_h, 5 + want_h);
+        if (memcmp(&got, &walk, sizeof got) != 0) differs++;
+        /* gn_op_reduce_loss: the same from zero over the buffers' rows */
+        struct gn_buffers b = {0};
+        b.row_loss = loss;
+        b.row_hit = hit;
+        b.rows = n;
+        double s = 1.0;
+        int64_t h = 1;
+        gn_op_reduce_loss(&b, &s, &h);
+        double want0 = 0.0;
+        int64_t want0_h = 0;
+        gn_loss_sum_rows(loss, hit, n, &want0, &want0_h);
+        assert_memory_equal(&s, &want0, sizeof s);
+        assert_int_equal(h, want_h);
+        free(loss);
+        free(hit);
+    }
+    print_message("the tree's bits differ from a walk in row order on %d of 10 sizes\n", differs);
+    assert_true(differs >= 3);
+}
+
 /* Every live block starts on GN_PARAM_ALIGN floats, n_params is the sum
  * of their spans and gn_model_param_count of their sizes. */
 static void assert_aligned_layout(const struct gn_model *m)
@@ -847,6 +916,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mathf),
+        cmocka_unit_test(test_loss_sum_order),
         cmocka_unit_test(test_gradients_random_dags),
         cmocka_unit_test(test_depthwise_preserves),
         cmocka_unit_test(test_depthwise_bitwise),

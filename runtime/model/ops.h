@@ -125,23 +125,66 @@ void gn_op_grad_acc(struct gn_model *m, const struct gn_buffers *b, int32_t g, i
  * m->grads; weight decay on the weights only. */
 void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k);
 
-/* The rows' loss and hits summed in row order, in double (the one rule of
- * every backend; the device runs it a staged chunk of rows at a time):
- * *loss_sum and *hits continue from what they hold. */
+/* The rows' loss summed in the GPU's order, in double (the one rule of
+ * every backend): the rows in tiles of GN_LOSS_TILE, the tiles added in
+ * row order; in a tile, GN_LOSS_LANES lanes each sum GN_LOSS_TILE /
+ * GN_LOSS_LANES consecutive rows from zero (gn_loss_lane), then a halving
+ * tree combines the lanes (gn_loss_tree_step: lane i takes lane i + w, w =
+ * 16, 8, 4, 2, 1), so one warp sums a tile side by side in a few dependent
+ * adds, where a walk in row order is a tile's worth of them. A lane past
+ * the tile's rows holds zero, which the tree adds exactly. The hits are
+ * integers: any order gives the same count. */
+#define GN_LOSS_TILE 256
+#define GN_LOSS_LANES 32
+#define GN_LOSS_LANE_ROWS (GN_LOSS_TILE / GN_LOSS_LANES)
+
+/* Lane `lane`'s share of a tile of n rows: the sum of its rows' losses
+ * from zero in row order, and their hits. */
+GN_HD double gn_loss_lane(const float *row_loss, const uint8_t *row_hit, int32_t n, int32_t lane,
+                          uint32_t *hits)
+{
+    double s = 0.0;
+    uint32_t h = 0;
+    const int32_t r0 = lane * GN_LOSS_LANE_ROWS;
+    const int32_t r1 = r0 + GN_LOSS_LANE_ROWS < n ? r0 + GN_LOSS_LANE_ROWS : n;
+    for (int32_t r = r0; r < r1; r++) {
+        s += row_loss[r];
+        h += row_hit[r];
+    }
+    *hits = h;
+    return s;
+}
+
+/* One step of the tree: lane i's sum after taking lane i + w's. */
+GN_HD double gn_loss_tree_step(double mine, double other)
+{
+    return mine + other;
+}
+
+/* The rows' loss and hits in that order: *loss_sum and *hits continue
+ * from what they hold, a tile's sum added at a time. */
 GN_HD void gn_loss_sum_rows(const float *row_loss, const uint8_t *row_hit, int32_t n,
                             double *loss_sum, int64_t *hits)
 {
     double s = *loss_sum;
     int64_t h = *hits;
-    for (int32_t r = 0; r < n; r++) {
-        s += row_loss[r];
-        h += row_hit[r];
+    for (int32_t t0 = 0; t0 < n; t0 += GN_LOSS_TILE) {
+        const int32_t tn = n - t0 < GN_LOSS_TILE ? n - t0 : GN_LOSS_TILE;
+        double lane[GN_LOSS_LANES];
+        for (int32_t l = 0; l < GN_LOSS_LANES; l++) {
+            uint32_t lh;
+            lane[l] = gn_loss_lane(row_loss + t0, row_hit + t0, tn, l, &lh);
+            h += lh;
+        }
+        for (int32_t w = GN_LOSS_LANES / 2; w > 0; w >>= 1)
+            for (int32_t i = 0; i < w; i++) lane[i] = gn_loss_tree_step(lane[i], lane[i + w]);
+        s += lane[0];
     }
     *loss_sum = s;
     *hits = h;
 }
 
-/* Sum of row_loss and row_hit over [0, rows) in row order. */
+/* Sum of row_loss and row_hit over [0, rows) in that order (gn_loss_sum_rows). */
 void gn_op_reduce_loss(const struct gn_buffers *b, double *loss_sum, int64_t *hits);
 
 #ifdef __cplusplus
