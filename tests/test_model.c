@@ -11,7 +11,10 @@
  *    group, and the same marks when every statistic is scaled (by 1000,
  *    and on random values by powers of two);
  *  - pool exhaustion: refused, counted, graph valid, training goes on;
- *  - the rows' loss summed in the GPU's order (tiles, lanes, a tree).
+ *  - the rows' loss summed in the GPU's order (tiles, lanes, a tree);
+ *  - the host ops' register blocks against the canonical order, element
+ *    by element; the host's walk of the statistic's lanes against the
+ *    device's lane at a time.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -30,6 +33,7 @@
 #include "ops.h"
 #include "optim.h"
 #include "rng.h"
+#include "stat.h"
 #include "testutil.h"
 
 /* ---- helpers ---------------------------------------------------------- */
@@ -809,6 +813,149 @@ static void test_loss_sum_order(void **state)
     assert_int_equal(h16, 0);
 }
 
+/* The host ops' register blocks (ops.c: 4 rows or k's by 16 columns, an
+ * AVX2 path where the processor has one) against the canonical order
+ * element by element, computed here one element at a time: widths with
+ * and without whole blocks (16, 32, 20, 7), row counts with and without
+ * (1, 5, 13, 32), the forward on split row ranges, the weight gradients
+ * from zero and continuing from given sums (--ranks). Bit for bit. */
+static float expect_z(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r,
+                      int32_t j)
+{
+    const struct gn_group *gr = &m->groups[g];
+    float z = m->params[gr->bias + j];
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+        const int32_t K = m->groups[e->src].width;
+        const float *a = e->src == GN_SLOT_INPUT ? b->x : gn_act(b, e->src);
+        for (int32_t k = 0; k < K; k++)
+            z = fmaf(a[(int64_t)r * K + k], m->params[e->w + (int64_t)k * gr->width + j], z);
+    }
+    return gr->kind == GN_GROUP_HIDDEN && !(z > 0.0f) ? 0.0f : z;
+}
+
+static float expect_dw(const struct gn_model *m, const struct gn_buffers *b, int32_t e_id,
+                       int32_t k, int32_t j, float from)
+{
+    const struct gn_edge *e = &m->edges[e_id];
+    const int32_t K = m->groups[e->src].width, n = m->groups[e->dst].width;
+    const float *a = e->src == GN_SLOT_INPUT ? b->x : gn_act(b, e->src);
+    const float *dz = gn_dz(b, e->dst);
+    float s = from;
+    for (int32_t r = 0; r < b->rows; r++) s = fmaf(a[(int64_t)r * K + k], dz[(int64_t)r * n + j], s);
+    return s;
+}
+
+static void ops_blocked(void)
+{
+    const int32_t widths[] = {16, 32, 20, 7}, rows[] = {1, 5, 13, 32};
+    const uint64_t seed = gn_test_seed();
+    int64_t checked = 0;
+    for (int wi = 0; wi < 4; wi++)
+        for (int ri = 0; ri < 4; ri++) {
+            const int32_t S = widths[wi], R = rows[ri];
+            struct net n;
+            net_make(&n, seed + (uint64_t)(wi * 4 + ri), 5, 4 * S + 3, S + 1, S, R, 16);
+            struct gn_model *m = &n.m;
+            /* the forward, each group on two row ranges, in topological order */
+            const int32_t cut = R / 2;
+            for (int32_t i = 1; i < m->n_groups; i++) {
+                const int32_t g = m->order[i];
+                gn_op_forward(m, &n.b, g, 0, cut);
+                gn_op_forward(m, &n.b, g, cut, R);
+                const float *out = gn_act(&n.b, g);
+                for (int32_t r = 0; r < R; r++)
+                    for (int32_t j = 0; j < m->groups[g].width; j++) {
+                        const float want = expect_z(m, &n.b, g, r, j);
+                        assert_memory_equal(&out[(int64_t)r * m->groups[g].width + j], &want,
+                                            sizeof want);
+                        checked++;
+                    }
+            }
+            /* the errors, then every weight gradient from zero, and again
+             * continuing from the sums it made */
+            gn_op_loss(m, &n.b, 0, R);
+            for (int32_t i = m->n_groups - 2; i >= 1; i--) gn_op_backward(m, &n.b, m->order[i], 0, R);
+            for (int32_t pass = 0; pass < 2; pass++) {
+                float *before = malloc((size_t)m->n_params * sizeof(float));
+                assert_non_null(before);
+                memcpy(before, m->grads, (size_t)m->n_params * sizeof(float));
+                for (int32_t i = 1; i < m->n_groups; i++) gn_op_grad_acc(m, &n.b, m->order[i], pass == 0);
+                for (int32_t e = 0; e < m->n_edges; e++) {
+                    if (m->edges[e].src < 0) continue;
+                    const int32_t K = m->groups[m->edges[e].src].width;
+                    const int32_t w = m->groups[m->edges[e].dst].width;
+                    for (int32_t k = 0; k < K; k++)
+                        for (int32_t j = 0; j < w; j++) {
+                            const int64_t o = m->edges[e].w + (int64_t)k * w + j;
+                            const float want =
+                                expect_dw(m, &n.b, e, k, j, pass == 0 ? 0.0f : before[o]);
+                            assert_memory_equal(&m->grads[o], &want, sizeof want);
+                            checked++;
+                        }
+                }
+                free(before);
+            }
+            net_free(&n);
+        }
+    print_message("%lld outputs and weight gradients checked\n", (long long)checked);
+}
+
+static void test_ops_blocked(void **state)
+{
+    (void)state;
+    const int simd = gn_ops_simd(0); /* the portable blocks */
+    ops_blocked();
+    gn_ops_simd(1);
+    print_message("and with AVX2: %s\n", simd ? "yes" : "not on this processor");
+    if (simd) ops_blocked();
+}
+
+/* The host's walk of the statistic's lanes (stat.h: gn_stat_lanes, the
+ * entries in index order) against the device's, a lane at a time
+ * (gn_stat_lane): the same lane sums, bit for bit, in both passes, on
+ * groups whose segments are not whole rounds of lanes (widths 7, 20, 32,
+ * 300), and the statistic from them. */
+static void test_stat_lanes(void **state)
+{
+    (void)state;
+    const int32_t widths[] = {7, 20, 32, 300};
+    const uint64_t seed = gn_test_seed();
+    for (int wi = 0; wi < 4; wi++) {
+        struct net n;
+        const int32_t S = widths[wi];
+        net_make(&n, seed + (uint64_t)wi, 4, 3 * S + 5, 3, S, 2, 16);
+        struct gn_model *m = &n.m;
+        for (int64_t p = 0; p < m->n_params; p++)
+            m->grads[p] = 1e-3f + 1e-2f * gn_rng_normal(seed, GN_RNG_TEST, 9, (uint64_t)p);
+        for (int32_t i = 1; i < m->n_groups; i++) {
+            const int32_t g = m->order[i];
+            for (int centred = 0; centred < 2; centred++) {
+                const double mean = centred ? 1e-3 : 0.0;
+                double all[GN_STAT_LANES];
+                gn_stat_lanes(m, g, centred, mean, all);
+                for (uint32_t l = 0; l < GN_STAT_LANES; l++) {
+                    const double one = gn_stat_lane(m, g, l, centred, mean);
+                    assert_memory_equal(&all[l], &one, sizeof one);
+                }
+            }
+            /* the statistic: the tree over the lanes, twice */
+            double s[GN_STAT_LANES];
+            const double cnt = gn_stat_count(m, g);
+            for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = gn_stat_lane(m, g, l, 0, 0.0);
+            for (uint32_t st = GN_STAT_LANES / 2; st > 0; st /= 2)
+                for (uint32_t l = 0; l < st; l++) gn_stat_tree_step(s, l, st);
+            const double mean = s[0] / cnt;
+            for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = gn_stat_lane(m, g, l, 1, mean);
+            for (uint32_t st = GN_STAT_LANES / 2; st > 0; st /= 2)
+                for (uint32_t l = 0; l < st; l++) gn_stat_tree_step(s, l, st);
+            const float want = (float)sqrt(s[0] / cnt), got = gn_stat_grad_std(m, g);
+            assert_memory_equal(&got, &want, sizeof got);
+        }
+        net_free(&n);
+    }
+}
+
 /* Every live block starts on GN_PARAM_ALIGN floats, n_params is the sum
  * of their spans and gn_model_param_count of their sizes. */
 static void assert_aligned_layout(const struct gn_model *m)
@@ -927,6 +1074,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_mathf),
         cmocka_unit_test(test_loss_sum_order),
+        cmocka_unit_test(test_ops_blocked),
+        cmocka_unit_test(test_stat_lanes),
         cmocka_unit_test(test_gradients_random_dags),
         cmocka_unit_test(test_depthwise_preserves),
         cmocka_unit_test(test_depthwise_bitwise),

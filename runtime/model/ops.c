@@ -53,6 +53,15 @@ void gn_buffers_free(struct gn_buffers *b)
     memset(b, 0, sizeof *b);
 }
 
+/* x86-64 with a compiler that takes target attributes: the register
+ * blocks' AVX2 path, chosen at run time where the processor has it */
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <immintrin.h>
+#define GN_OPS_AVX2 1
+#else
+#define GN_OPS_AVX2 0
+#endif
+
 #if GN_HAVE_FMA_CLONES
 #define GN_OPS_FMA_CLONES __attribute__((target_clones("fma", "default")))
 #else
@@ -65,8 +74,96 @@ static inline const float *src_act(const struct gn_model *m, const struct gn_buf
     return s == GN_SLOT_INPUT ? b->x : gn_act(b, s);
 }
 
-GN_OPS_FMA_CLONES void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
-                   int32_t r1)
+/* The register blocks of the host's multiply-add loops: GN_OPS_RB rows
+ * (forward) or k's (weight gradient) by GN_OPS_JB columns, whose sums stay
+ * in registers for a whole reduction, where the plain loops keep them in
+ * memory and each multiply-add waits on the previous one's store. Every
+ * element's sum runs the same terms in the same order either way, so the
+ * blocks change no bit, only the speed (test_model: test_ops_blocked). */
+#define GN_OPS_RB 4
+#define GN_OPS_JB 16
+
+/* One block's sums: for t in [0, steps) in order, and each q < GN_OPS_RB,
+ * acc[q][j] = fmaf(a[q * qs + t * ts], bm[t * ldb + j], acc[q][j]). The
+ * forward runs it over k (a: the block's rows of the source, qs = K,
+ * ts = 1; bm: the weights' columns), the weight gradient over the rows
+ * (a: the block's k's of each row, qs = 1, ts = K; bm: the errors). */
+static inline __attribute__((always_inline)) void block_sums_plain(
+    const float *a, int64_t qs, int64_t ts, const float *bm, int64_t ldb, int32_t steps,
+    float acc[GN_OPS_RB][GN_OPS_JB])
+{
+    for (int32_t t = 0; t < steps; t++)
+        for (int32_t q = 0; q < GN_OPS_RB; q++) {
+            const float av = a[q * qs + t * ts];
+            for (int32_t j = 0; j < GN_OPS_JB; j++)
+                acc[q][j] = GN_FFMA(av, bm[t * ldb + j], acc[q][j]);
+        }
+}
+
+#if GN_OPS_AVX2
+/* The same with AVX2's fused multiply-add (rounded once, as fmaf): the
+ * block's 4 x 16 sums in eight registers. */
+__attribute__((target("avx2,fma"))) static void block_sums_avx2(
+    const float *a, int64_t qs, int64_t ts, const float *bm, int64_t ldb, int32_t steps,
+    float acc[GN_OPS_RB][GN_OPS_JB])
+{
+    __m256 c00 = _mm256_loadu_ps(acc[0]), c01 = _mm256_loadu_ps(acc[0] + 8);
+    __m256 c10 = _mm256_loadu_ps(acc[1]), c11 = _mm256_loadu_ps(acc[1] + 8);
+    __m256 c20 = _mm256_loadu_ps(acc[2]), c21 = _mm256_loadu_ps(acc[2] + 8);
+    __m256 c30 = _mm256_loadu_ps(acc[3]), c31 = _mm256_loadu_ps(acc[3] + 8);
+    for (int32_t t = 0; t < steps; t++, a += ts, bm += ldb) {
+        const __m256 b0 = _mm256_loadu_ps(bm), b1 = _mm256_loadu_ps(bm + 8);
+        __m256 av = _mm256_broadcast_ss(a);
+        c00 = _mm256_fmadd_ps(av, b0, c00);
+        c01 = _mm256_fmadd_ps(av, b1, c01);
+        av = _mm256_broadcast_ss(a + qs);
+        c10 = _mm256_fmadd_ps(av, b0, c10);
+        c11 = _mm256_fmadd_ps(av, b1, c11);
+        av = _mm256_broadcast_ss(a + 2 * qs);
+        c20 = _mm256_fmadd_ps(av, b0, c20);
+        c21 = _mm256_fmadd_ps(av, b1, c21);
+        av = _mm256_broadcast_ss(a + 3 * qs);
+        c30 = _mm256_fmadd_ps(av, b0, c30);
+        c31 = _mm256_fmadd_ps(av, b1, c31);
+    }
+    _mm256_storeu_ps(acc[0], c00), _mm256_storeu_ps(acc[0] + 8, c01);
+    _mm256_storeu_ps(acc[1], c10), _mm256_storeu_ps(acc[1] + 8, c11);
+    _mm256_storeu_ps(acc[2], c20), _mm256_storeu_ps(acc[2] + 8, c21);
+    _mm256_storeu_ps(acc[3], c30), _mm256_storeu_ps(acc[3] + 8, c31);
+}
+#endif
+
+/* 0: the portable blocks even where AVX2 is at hand (gn_ops_simd) */
+static int ops_simd = 1;
+
+int gn_ops_simd(int on)
+{
+    const int was = ops_simd;
+    ops_simd = on;
+#if GN_OPS_AVX2
+    return was && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#else
+    return 0;
+#endif
+}
+
+static void block_sums(const float *a, int64_t qs, int64_t ts, const float *bm, int64_t ldb,
+                       int32_t steps, float acc[GN_OPS_RB][GN_OPS_JB])
+{
+#if GN_OPS_AVX2
+    if (ops_simd && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
+        block_sums_avx2(a, qs, ts, bm, ldb, steps, acc);
+        return;
+    }
+#endif
+    block_sums_plain(a, qs, ts, bm, ldb, steps, acc);
+}
+
+/* Forward, plain: rows [r0, r1), columns [j0, j1) of group g. */
+static inline __attribute__((always_inline)) void forward_plain(const struct gn_model *m,
+                                                                const struct gn_buffers *b,
+                                                                int32_t g, int32_t r0, int32_t r1,
+                                                                int32_t j0, int32_t j1)
 {
     const struct gn_group *gr = &m->groups[g];
     const int32_t n = gr->width;
@@ -74,7 +171,7 @@ GN_OPS_FMA_CLONES void gn_op_forward(const struct gn_model *m, const struct gn_b
     float *out = gn_act(b, g);
     for (int32_t r = r0; r < r1; r++) {
         float *z = out + (int64_t)r * n;
-        for (int32_t j = 0; j < n; j++) z[j] = bias[j];
+        for (int32_t j = j0; j < j1; j++) z[j] = bias[j];
     }
     for (int32_t i = 0; i < gr->in_count; i++) {
         const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
@@ -89,16 +186,48 @@ GN_OPS_FMA_CLONES void gn_op_forward(const struct gn_model *m, const struct gn_b
             for (int32_t k = 0; k < K; k++) {
                 const float av = ar[k];
                 const float *w = W + (int64_t)k * n;
-                for (int32_t j = 0; j < n; j++) z[j] = GN_FFMA(av, w[j], z[j]);
+                for (int32_t j = j0; j < j1; j++) z[j] = GN_FFMA(av, w[j], z[j]);
             }
         }
     }
     if (gr->kind == GN_GROUP_HIDDEN) {
         for (int32_t r = r0; r < r1; r++) {
             float *z = out + (int64_t)r * n;
-            for (int32_t j = 0; j < n; j++) z[j] = z[j] > 0.0f ? z[j] : 0.0f;
+            for (int32_t j = j0; j < j1; j++) z[j] = z[j] > 0.0f ? z[j] : 0.0f;
         }
     }
+}
+
+GN_OPS_FMA_CLONES void gn_op_forward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
+                   int32_t r1)
+{
+    const struct gn_group *gr = &m->groups[g];
+    const int32_t n = gr->width;
+    const int32_t jn = n - n % GN_OPS_JB; /* columns in whole blocks */
+    const int32_t rn = r0 + (r1 - r0) / GN_OPS_RB * GN_OPS_RB;
+    const float *bias = m->params + gr->bias;
+    float *out = gn_act(b, g);
+    for (int32_t r = r0; r < rn; r += GN_OPS_RB) {
+        for (int32_t j0 = 0; j0 < jn; j0 += GN_OPS_JB) {
+            float acc[GN_OPS_RB][GN_OPS_JB];
+            for (int32_t q = 0; q < GN_OPS_RB; q++)
+                for (int32_t j = 0; j < GN_OPS_JB; j++) acc[q][j] = bias[j0 + j];
+            for (int32_t i = 0; i < gr->in_count; i++) {
+                const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+                const int32_t K = m->groups[e->src].width;
+                block_sums(src_act(m, b, e->src) + (int64_t)r * K, K, 1, m->params + e->w + j0, n, K,
+                           acc);
+            }
+            const int hidden = gr->kind == GN_GROUP_HIDDEN;
+            for (int32_t q = 0; q < GN_OPS_RB; q++) {
+                float *z = out + (int64_t)(r + q) * n + j0;
+                for (int32_t j = 0; j < GN_OPS_JB; j++)
+                    z[j] = hidden ? (acc[q][j] > 0.0f ? acc[q][j] : 0.0f) : acc[q][j];
+            }
+        }
+    }
+    if (jn < n) forward_plain(m, b, g, r0, rn, jn, n);
+    if (rn < r1) forward_plain(m, b, g, rn, r1, 0, n);
 }
 
 void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0, int32_t r1)
@@ -146,11 +275,30 @@ GN_OPS_FMA_CLONES void gn_op_backward(const struct gn_model *m, const struct gn_
     }
 }
 
+/* The weight gradient of one in-edge, plain: dW[k][j] for k in [k0, k1),
+ * j in [j0, j1), over every row in order. */
+static inline __attribute__((always_inline)) void grad_plain(float *dW, const float *a,
+                                                             const float *dz, int32_t rows,
+                                                             int32_t K, int32_t n, int32_t k0,
+                                                             int32_t k1, int32_t j0, int32_t j1)
+{
+    for (int32_t r = 0; r < rows; r++) {
+        const float *ar = a + (int64_t)r * K;
+        const float *d = dz + (int64_t)r * n;
+        for (int32_t k = k0; k < k1; k++) {
+            const float av = ar[k]; /* every term, zeros too (forward's note) */
+            float *w = dW + (int64_t)k * n;
+            for (int32_t j = j0; j < j1; j++) w[j] = GN_FFMA(av, d[j], w[j]);
+        }
+    }
+}
+
 GN_OPS_FMA_CLONES void gn_op_grad_acc(struct gn_model *m, const struct gn_buffers *b, int32_t g, int from_zero)
 {
     const struct gn_group *gr = &m->groups[g];
     const int32_t n = gr->width;
     const int32_t rows = b->rows;
+    const int32_t jn = n - n % GN_OPS_JB;
     const float *dz = gn_dz(b, g);
     float *db = m->grads + gr->bias;
     if (from_zero)
@@ -162,18 +310,24 @@ GN_OPS_FMA_CLONES void gn_op_grad_acc(struct gn_model *m, const struct gn_buffer
     for (int32_t i = 0; i < gr->in_count; i++) {
         const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
         const int32_t K = m->groups[e->src].width;
+        const int32_t kn = K - K % GN_OPS_RB;
         const float *a = src_act(m, b, e->src);
         float *dW = m->grads + e->w;
         if (from_zero) memset(dW, 0, (size_t)K * n * sizeof(float));
-        for (int32_t r = 0; r < rows; r++) {
-            const float *ar = a + (int64_t)r * K;
-            const float *d = dz + (int64_t)r * n;
-            for (int32_t k = 0; k < K; k++) {
-                const float av = ar[k]; /* every term, zeros too (forward's note) */
-                float *w = dW + (int64_t)k * n;
-                for (int32_t j = 0; j < n; j++) w[j] = GN_FFMA(av, d[j], w[j]);
+        for (int32_t k0 = 0; k0 < kn; k0 += GN_OPS_RB) {
+            for (int32_t j0 = 0; j0 < jn; j0 += GN_OPS_JB) {
+                float acc[GN_OPS_RB][GN_OPS_JB];
+                for (int32_t q = 0; q < GN_OPS_RB; q++)
+                    for (int32_t j = 0; j < GN_OPS_JB; j++)
+                        acc[q][j] = dW[(int64_t)(k0 + q) * n + j0 + j];
+                block_sums(a + k0, 1, K, dz + j0, n, rows, acc);
+                for (int32_t q = 0; q < GN_OPS_RB; q++)
+                    for (int32_t j = 0; j < GN_OPS_JB; j++)
+                        dW[(int64_t)(k0 + q) * n + j0 + j] = acc[q][j];
             }
         }
+        if (jn < n) grad_plain(dW, a, dz, rows, K, n, 0, kn, jn, n);
+        if (kn < K) grad_plain(dW, a, dz, rows, K, n, kn, K, 0, n);
     }
 }
 
@@ -184,13 +338,23 @@ float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
     return gn_stat_grad_std(m, g);
 }
 
-/* One block of len entries at offset o: the shared rule on each. */
+/* One block of len entries at offset o: the shared rule on each. The
+ * step's constants are copied and the arrays marked apart (restrict), so
+ * the compiler keeps the constants in registers across the stores and
+ * runs the rule on a vector of entries at a time: each entry's operations
+ * and their rounding are the rule's either way. */
 static void update_block(struct gn_model *m, int64_t o, int64_t len, int weight,
-                         const struct gn_optim_step *k)
+                         const struct gn_optim_step *kp)
 {
-    float *w = m->params + o, *m1 = m->moment + o, *m2 = m->moment2 + o;
-    const float *gr = m->grads + o;
-    for (int64_t i = 0; i < len; i++) gn_optim_apply(w + i, m1 + i, m2 + i, gr[i], weight, k);
+    const struct gn_optim_step k = *kp;
+    float *restrict w = m->params + o, *restrict m1 = m->moment + o;
+    float *restrict m2 = m->moment2 + o;
+    const float *restrict gr = m->grads + o;
+    if (k.kind == GN_OPTIM_SGD) {
+        for (int64_t i = 0; i < len; i++) gn_optim_apply(w + i, m1 + i, m2 + i, gr[i], weight, &k);
+    } else {
+        for (int64_t i = 0; i < len; i++) gn_optim_apply(w + i, m1 + i, m2 + i, gr[i], weight, &k);
+    }
 }
 
 void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k)

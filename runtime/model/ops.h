@@ -184,6 +184,11 @@ GN_HD void gn_loss_sum_rows(const float *row_loss, const uint8_t *row_hit, int32
     *hits = h;
 }
 
+/* The host ops' register blocks by AVX2 where the processor has it (on,
+ * the default) or portable C everywhere (off): the same bits either way.
+ * For tests, before any op runs; returns whether AVX2 was in use. */
+int gn_ops_simd(int on);
+
 /* Sum of row_loss and row_hit over [0, rows) in that order (gn_loss_sum_rows). */
 void gn_op_reduce_loss(const struct gn_buffers *b, double *loss_sum, int64_t *hits);
 

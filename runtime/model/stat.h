@@ -38,8 +38,33 @@ GN_HD double gn_stat_count(const struct gn_model *m, int32_t g)
     return cnt;
 }
 
-/* Lane `lane`'s sum over its entries of x (pass 1: centred = 0) or of
- * (x - mean)^2 (pass 2: centred = 1). */
+/* Segment i of the group gr's entries (-1: the bias; else in-edge i's
+ * block): where it starts, and its length in *len; n is gr's width, which
+ * the caller reads once (the device's loads of the entries are volatile,
+ * so a read here would be repeated for every segment). */
+GN_HD const float *gn_stat_segment(const struct gn_model *m, const struct gn_group *gr, int64_t n,
+                                   int32_t i, int64_t *len)
+{
+    const float *x;
+    if (i < 0) {
+        x = m->grads + gr->bias;
+        *len = n;
+    } else {
+        const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
+        x = m->grads + e->w;
+        *len = (int64_t)m->groups[e->src].width * n;
+    }
+    return x;
+}
+
+/* An entry's term in a lane's sum: x (pass 1: centred = 0) or (x - mean)^2
+ * (pass 2: centred = 1). */
+GN_HD double gn_stat_term(double v, int centred, double mean)
+{
+    return centred ? (v - mean) * (v - mean) : v;
+}
+
+/* Lane `lane`'s sum over its entries (the device: a thread a lane). */
 GN_HD double gn_stat_lane(const struct gn_model *m, int32_t g, uint32_t lane, int centred,
                           double mean)
 {
@@ -48,24 +73,41 @@ GN_HD double gn_stat_lane(const struct gn_model *m, int32_t g, uint32_t lane, in
     double acc = 0.0;
     int64_t base = 0; /* index of the segment's first entry */
     for (int32_t i = -1; i < gr->in_count; i++) {
-        const float *x;
         int64_t len;
-        if (i < 0) {
-            x = m->grads + gr->bias;
-            len = n;
-        } else {
-            const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
-            x = m->grads + e->w;
-            len = (int64_t)m->groups[e->src].width * n;
-        }
+        const float *x = gn_stat_segment(m, gr, n, i, &len);
         const int64_t first = ((int64_t)lane - base % GN_STAT_LANES + GN_STAT_LANES) % GN_STAT_LANES;
         for (int64_t q = first; q < len; q += GN_STAT_LANES) {
             const double v = gn_load_cg_f32(x + q);
-            acc += centred ? (v - mean) * (v - mean) : v;
+            acc += gn_stat_term(v, centred, mean);
         }
         base += len;
     }
     return acc;
+}
+
+/* Every lane's sum at once (the host): the entries walked in index order,
+ * each added to its lane's sum s[index mod GN_STAT_LANES], so each lane
+ * adds its entries in increasing index as gn_stat_lane does, the same
+ * bits, with the memory read once in order (a lane's walk reads one entry
+ * of every GN_STAT_LANES) and whole rounds of lanes as vectors. */
+static inline void gn_stat_lanes(const struct gn_model *m, int32_t g, int centred, double mean,
+                                 double s[GN_STAT_LANES])
+{
+    const struct gn_group *gr = &m->groups[g];
+    const int64_t n = gr->width;
+    for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = 0.0;
+    uint32_t lane = 0; /* the lane of the segment's first entry */
+    for (int32_t i = -1; i < gr->in_count; i++) {
+        int64_t len;
+        const float *x = gn_stat_segment(m, gr, n, i, &len);
+        int64_t q = 0;
+        for (; q < len && lane != 0; q++, lane = (lane + 1) % GN_STAT_LANES)
+            s[lane] += gn_stat_term(x[q], centred, mean);
+        for (; q + GN_STAT_LANES <= len; q += GN_STAT_LANES)
+            for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] += gn_stat_term(x[q + l], centred, mean);
+        for (; q < len; q++, lane = (lane + 1) % GN_STAT_LANES)
+            s[lane] += gn_stat_term(x[q], centred, mean);
+    }
 }
 
 /* One level of the halving tree over the lane sums s. */
@@ -74,16 +116,16 @@ GN_HD void gn_stat_tree_step(double *s, uint32_t lane, uint32_t stride)
     if (lane < stride) s[lane] += s[lane + stride];
 }
 
-/* The host's run of the formula, one lane after another. */
+/* The host's run of the formula (gn_stat_lanes, then the tree). */
 static inline float gn_stat_grad_std(const struct gn_model *m, int32_t g)
 {
     double s[GN_STAT_LANES];
     const double cnt = gn_stat_count(m, g);
-    for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = gn_stat_lane(m, g, l, 0, 0.0);
+    gn_stat_lanes(m, g, 0, 0.0, s);
     for (uint32_t stride = GN_STAT_LANES / 2; stride > 0; stride /= 2)
         for (uint32_t l = 0; l < stride; l++) gn_stat_tree_step(s, l, stride);
     const double mean = s[0] / cnt;
-    for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = gn_stat_lane(m, g, l, 1, mean);
+    gn_stat_lanes(m, g, 1, mean, s);
     for (uint32_t stride = GN_STAT_LANES / 2; stride > 0; stride /= 2)
         for (uint32_t l = 0; l < stride; l++) gn_stat_tree_step(s, l, stride);
     return (float)sqrt(s[0] / cnt);
