@@ -84,35 +84,47 @@ static inline const float *src_act(const struct gn_model *m, const struct gn_buf
 #define GN_OPS_JB 16
 
 /* One block's sums: for t in [0, steps) in order, and each q < GN_OPS_RB,
- * acc[q][j] = fmaf(a[q * qs + t * ts], bm[t * ldb + j], acc[q][j]). The
- * forward runs it over k (a: the block's rows of the source, qs = K,
- * ts = 1; bm: the weights' columns), the weight gradient over the rows
- * (a: the block's k's of each row, qs = 1, ts = K; bm: the errors). */
+ * acc[q][j] = fmaf(a[q * qs + t * ts], bm[t * ldb + j], acc[q][j]) for the
+ * block's first `cols` columns (1 to GN_OPS_JB; the rest of acc is left
+ * as it is). The forward runs it over k (a: the block's rows of the
+ * source, qs = K, ts = 1; bm: the weights' columns), the weight gradient
+ * over the rows (a: the block's k's of each row, qs = 1, ts = K; bm: the
+ * errors). */
 static inline __attribute__((always_inline)) void block_sums_plain(
     const float *a, int64_t qs, int64_t ts, const float *bm, int64_t ldb, int32_t steps,
-    float acc[GN_OPS_RB][GN_OPS_JB])
+    int32_t cols, float acc[GN_OPS_RB][GN_OPS_JB])
 {
     for (int32_t t = 0; t < steps; t++)
         for (int32_t q = 0; q < GN_OPS_RB; q++) {
             const float av = a[q * qs + t * ts];
-            for (int32_t j = 0; j < GN_OPS_JB; j++)
-                acc[q][j] = GN_FFMA(av, bm[t * ldb + j], acc[q][j]);
+            for (int32_t j = 0; j < cols; j++) acc[q][j] = GN_FFMA(av, bm[t * ldb + j], acc[q][j]);
         }
 }
 
 #if GN_OPS_AVX2
 /* The same with AVX2's fused multiply-add (rounded once, as fmaf): the
- * block's 4 x 16 sums in eight registers. */
-__attribute__((target("avx2,fma"))) static void block_sums_avx2(
+ * block's 4 x 16 sums in eight registers; a block of fewer columns reads
+ * bm through a mask (no load past its last column). */
+static inline __attribute__((always_inline, target("avx2,fma"))) void block_sums_avx2_body(
     const float *a, int64_t qs, int64_t ts, const float *bm, int64_t ldb, int32_t steps,
-    float acc[GN_OPS_RB][GN_OPS_JB])
+    int32_t cols, float acc[GN_OPS_RB][GN_OPS_JB])
 {
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), lane);
+    const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols - 8), lane);
     __m256 c00 = _mm256_loadu_ps(acc[0]), c01 = _mm256_loadu_ps(acc[0] + 8);
     __m256 c10 = _mm256_loadu_ps(acc[1]), c11 = _mm256_loadu_ps(acc[1] + 8);
     __m256 c20 = _mm256_loadu_ps(acc[2]), c21 = _mm256_loadu_ps(acc[2] + 8);
     __m256 c30 = _mm256_loadu_ps(acc[3]), c31 = _mm256_loadu_ps(acc[3] + 8);
     for (int32_t t = 0; t < steps; t++, a += ts, bm += ldb) {
-        const __m256 b0 = _mm256_loadu_ps(bm), b1 = _mm256_loadu_ps(bm + 8);
+        __m256 b0, b1;
+        if (cols == GN_OPS_JB) {
+            b0 = _mm256_loadu_ps(bm);
+            b1 = _mm256_loadu_ps(bm + 8);
+        } else {
+            b0 = _mm256_maskload_ps(bm, m0);
+            b1 = _mm256_maskload_ps(bm + 8, m1);
+        }
         __m256 av = _mm256_broadcast_ss(a);
         c00 = _mm256_fmadd_ps(av, b0, c00);
         c01 = _mm256_fmadd_ps(av, b1, c01);
@@ -126,10 +138,27 @@ __attribute__((target("avx2,fma"))) static void block_sums_avx2(
         c30 = _mm256_fmadd_ps(av, b0, c30);
         c31 = _mm256_fmadd_ps(av, b1, c31);
     }
+    /* the columns past cols held acc's own values, plus products of 0 */
     _mm256_storeu_ps(acc[0], c00), _mm256_storeu_ps(acc[0] + 8, c01);
     _mm256_storeu_ps(acc[1], c10), _mm256_storeu_ps(acc[1] + 8, c11);
     _mm256_storeu_ps(acc[2], c20), _mm256_storeu_ps(acc[2] + 8, c21);
     _mm256_storeu_ps(acc[3], c30), _mm256_storeu_ps(acc[3] + 8, c31);
+}
+
+/* Whole blocks, and blocks of fewer columns: the same body, compiled for
+ * each (the whole blocks' loads unmasked). */
+__attribute__((target("avx2,fma"))) static void block_sums_avx2(
+    const float *a, int64_t qs, int64_t ts, const float *bm, int64_t ldb, int32_t steps,
+    float acc[GN_OPS_RB][GN_OPS_JB])
+{
+    block_sums_avx2_body(a, qs, ts, bm, ldb, steps, GN_OPS_JB, acc);
+}
+
+__attribute__((target("avx2,fma"))) static void block_sums_avx2_cols(
+    const float *a, int64_t qs, int64_t ts, const float *bm, int64_t ldb, int32_t steps,
+    int32_t cols, float acc[GN_OPS_RB][GN_OPS_JB])
+{
+    block_sums_avx2_body(a, qs, ts, bm, ldb, steps, cols, acc);
 }
 #endif
 
@@ -148,22 +177,24 @@ int gn_ops_simd(int on)
 }
 
 static void block_sums(const float *a, int64_t qs, int64_t ts, const float *bm, int64_t ldb,
-                       int32_t steps, float acc[GN_OPS_RB][GN_OPS_JB])
+                       int32_t steps, int32_t cols, float acc[GN_OPS_RB][GN_OPS_JB])
 {
 #if GN_OPS_AVX2
     if (ops_simd && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) {
-        block_sums_avx2(a, qs, ts, bm, ldb, steps, acc);
+        if (cols == GN_OPS_JB)
+            block_sums_avx2(a, qs, ts, bm, ldb, steps, acc);
+        else
+            block_sums_avx2_cols(a, qs, ts, bm, ldb, steps, cols, acc);
         return;
     }
 #endif
-    block_sums_plain(a, qs, ts, bm, ldb, steps, acc);
+    block_sums_plain(a, qs, ts, bm, ldb, steps, cols, acc);
 }
 
-/* Forward, plain: rows [r0, r1), columns [j0, j1) of group g. */
+/* Forward, plain: rows [r0, r1) of group g (the rows short of a block). */
 static inline __attribute__((always_inline)) void forward_plain(const struct gn_model *m,
                                                                 const struct gn_buffers *b,
-                                                                int32_t g, int32_t r0, int32_t r1,
-                                                                int32_t j0, int32_t j1)
+                                                                int32_t g, int32_t r0, int32_t r1)
 {
     const struct gn_group *gr = &m->groups[g];
     const int32_t n = gr->width;
@@ -171,7 +202,7 @@ static inline __attribute__((always_inline)) void forward_plain(const struct gn_
     float *out = gn_act(b, g);
     for (int32_t r = r0; r < r1; r++) {
         float *z = out + (int64_t)r * n;
-        for (int32_t j = j0; j < j1; j++) z[j] = bias[j];
+        for (int32_t j = 0; j < n; j++) z[j] = bias[j];
     }
     for (int32_t i = 0; i < gr->in_count; i++) {
         const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
@@ -186,14 +217,14 @@ static inline __attribute__((always_inline)) void forward_plain(const struct gn_
             for (int32_t k = 0; k < K; k++) {
                 const float av = ar[k];
                 const float *w = W + (int64_t)k * n;
-                for (int32_t j = j0; j < j1; j++) z[j] = GN_FFMA(av, w[j], z[j]);
+                for (int32_t j = 0; j < n; j++) z[j] = GN_FFMA(av, w[j], z[j]);
             }
         }
     }
     if (gr->kind == GN_GROUP_HIDDEN) {
         for (int32_t r = r0; r < r1; r++) {
             float *z = out + (int64_t)r * n;
-            for (int32_t j = j0; j < j1; j++) z[j] = z[j] > 0.0f ? z[j] : 0.0f;
+            for (int32_t j = 0; j < n; j++) z[j] = z[j] > 0.0f ? z[j] : 0.0f;
         }
     }
 }
@@ -203,31 +234,30 @@ GN_OPS_FMA_CLONES void gn_op_forward(const struct gn_model *m, const struct gn_b
 {
     const struct gn_group *gr = &m->groups[g];
     const int32_t n = gr->width;
-    const int32_t jn = n - n % GN_OPS_JB; /* columns in whole blocks */
-    const int32_t rn = r0 + (r1 - r0) / GN_OPS_RB * GN_OPS_RB;
+    const int32_t rn = r0 + (r1 - r0) / GN_OPS_RB * GN_OPS_RB; /* rows in whole blocks */
+    const int hidden = gr->kind == GN_GROUP_HIDDEN;
     const float *bias = m->params + gr->bias;
     float *out = gn_act(b, g);
     for (int32_t r = r0; r < rn; r += GN_OPS_RB) {
-        for (int32_t j0 = 0; j0 < jn; j0 += GN_OPS_JB) {
-            float acc[GN_OPS_RB][GN_OPS_JB];
+        for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_JB) {
+            const int32_t cols = n - j0 < GN_OPS_JB ? n - j0 : GN_OPS_JB;
+            float acc[GN_OPS_RB][GN_OPS_JB] = {{0}};
             for (int32_t q = 0; q < GN_OPS_RB; q++)
-                for (int32_t j = 0; j < GN_OPS_JB; j++) acc[q][j] = bias[j0 + j];
+                for (int32_t j = 0; j < cols; j++) acc[q][j] = bias[j0 + j];
             for (int32_t i = 0; i < gr->in_count; i++) {
                 const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
                 const int32_t K = m->groups[e->src].width;
                 block_sums(src_act(m, b, e->src) + (int64_t)r * K, K, 1, m->params + e->w + j0, n, K,
-                           acc);
+                           cols, acc);
             }
-            const int hidden = gr->kind == GN_GROUP_HIDDEN;
             for (int32_t q = 0; q < GN_OPS_RB; q++) {
                 float *z = out + (int64_t)(r + q) * n + j0;
-                for (int32_t j = 0; j < GN_OPS_JB; j++)
+                for (int32_t j = 0; j < cols; j++)
                     z[j] = hidden ? (acc[q][j] > 0.0f ? acc[q][j] : 0.0f) : acc[q][j];
             }
         }
     }
-    if (jn < n) forward_plain(m, b, g, r0, rn, jn, n);
-    if (rn < r1) forward_plain(m, b, g, rn, r1, 0, n);
+    if (rn < r1) forward_plain(m, b, g, rn, r1);
 }
 
 void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0, int32_t r1)
@@ -275,12 +305,12 @@ GN_OPS_FMA_CLONES void gn_op_backward(const struct gn_model *m, const struct gn_
     }
 }
 
-/* The weight gradient of one in-edge, plain: dW[k][j] for k in [k0, k1),
- * j in [j0, j1), over every row in order. */
+/* The weight gradient of one in-edge, plain: dW[k][j] for k in [k0, k1)
+ * (the k's short of a block), over every row in order. */
 static inline __attribute__((always_inline)) void grad_plain(float *dW, const float *a,
                                                              const float *dz, int32_t rows,
                                                              int32_t K, int32_t n, int32_t k0,
-                                                             int32_t k1, int32_t j0, int32_t j1)
+                                                             int32_t k1)
 {
     for (int32_t r = 0; r < rows; r++) {
         const float *ar = a + (int64_t)r * K;
@@ -288,7 +318,7 @@ static inline __attribute__((always_inline)) void grad_plain(float *dW, const fl
         for (int32_t k = k0; k < k1; k++) {
             const float av = ar[k]; /* every term, zeros too (forward's note) */
             float *w = dW + (int64_t)k * n;
-            for (int32_t j = j0; j < j1; j++) w[j] = GN_FFMA(av, d[j], w[j]);
+            for (int32_t j = 0; j < n; j++) w[j] = GN_FFMA(av, d[j], w[j]);
         }
     }
 }
@@ -298,7 +328,6 @@ GN_OPS_FMA_CLONES void gn_op_grad_acc(struct gn_model *m, const struct gn_buffer
     const struct gn_group *gr = &m->groups[g];
     const int32_t n = gr->width;
     const int32_t rows = b->rows;
-    const int32_t jn = n - n % GN_OPS_JB;
     const float *dz = gn_dz(b, g);
     float *db = m->grads + gr->bias;
     if (from_zero)
@@ -310,24 +339,25 @@ GN_OPS_FMA_CLONES void gn_op_grad_acc(struct gn_model *m, const struct gn_buffer
     for (int32_t i = 0; i < gr->in_count; i++) {
         const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
         const int32_t K = m->groups[e->src].width;
-        const int32_t kn = K - K % GN_OPS_RB;
+        const int32_t kn = K - K % GN_OPS_RB; /* k's in whole blocks */
         const float *a = src_act(m, b, e->src);
         float *dW = m->grads + e->w;
-        if (from_zero) memset(dW, 0, (size_t)K * n * sizeof(float));
         for (int32_t k0 = 0; k0 < kn; k0 += GN_OPS_RB) {
-            for (int32_t j0 = 0; j0 < jn; j0 += GN_OPS_JB) {
-                float acc[GN_OPS_RB][GN_OPS_JB];
+            for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_JB) {
+                const int32_t cols = n - j0 < GN_OPS_JB ? n - j0 : GN_OPS_JB;
+                float acc[GN_OPS_RB][GN_OPS_JB] = {{0}};
+                if (!from_zero)
+                    for (int32_t q = 0; q < GN_OPS_RB; q++)
+                        for (int32_t j = 0; j < cols; j++) acc[q][j] = dW[(int64_t)(k0 + q) * n + j0 + j];
+                block_sums(a + k0, 1, K, dz + j0, n, rows, cols, acc);
                 for (int32_t q = 0; q < GN_OPS_RB; q++)
-                    for (int32_t j = 0; j < GN_OPS_JB; j++)
-                        acc[q][j] = dW[(int64_t)(k0 + q) * n + j0 + j];
-                block_sums(a + k0, 1, K, dz + j0, n, rows, acc);
-                for (int32_t q = 0; q < GN_OPS_RB; q++)
-                    for (int32_t j = 0; j < GN_OPS_JB; j++)
-                        dW[(int64_t)(k0 + q) * n + j0 + j] = acc[q][j];
+                    for (int32_t j = 0; j < cols; j++) dW[(int64_t)(k0 + q) * n + j0 + j] = acc[q][j];
             }
         }
-        if (jn < n) grad_plain(dW, a, dz, rows, K, n, 0, kn, jn, n);
-        if (kn < K) grad_plain(dW, a, dz, rows, K, n, kn, K, 0, n);
+        if (kn < K) {
+            if (from_zero) memset(dW + (int64_t)kn * n, 0, (size_t)(K - kn) * n * sizeof(float));
+            grad_plain(dW, a, dz, rows, K, n, kn, K);
+        }
     }
 }
 
