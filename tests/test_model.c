@@ -816,9 +816,10 @@ static void test_loss_sum_order(void **state)
 /* The host ops' register blocks (ops.c: 4 rows or k's by 16 columns, an
  * AVX2 path where the processor has one) against the canonical order
  * element by element, computed here one element at a time: widths with
- * and without whole blocks (16, 32, 20, 7), row counts with and without
- * (1, 5, 13, 32), the forward on split row ranges, the weight gradients
- * from zero and continuing from given sums (--ranks). Bit for bit. */
+ * and without whole blocks (16, 32, 20, 7, and 40: chunks of 32 targets
+ * and a rest), row counts with and without (1, 5, 13, 32), the forward
+ * and the errors on split row ranges, the weight gradients from zero and
+ * continuing from given sums (--ranks). Bit for bit. */
 static float expect_z(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r,
                       int32_t j)
 {
@@ -832,6 +833,25 @@ static float expect_z(const struct gn_model *m, const struct gn_buffers *b, int3
             z = fmaf(a[(int64_t)r * K + k], m->params[e->w + (int64_t)k * gr->width + j], z);
     }
     return gr->kind == GN_GROUP_HIDDEN && !(z > 0.0f) ? 0.0f : z;
+}
+
+static float expect_dz(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r,
+                       int32_t k)
+{
+    const struct gn_group *gr = &m->groups[g];
+    float d = 0.0f;
+    for (int32_t i = 0; i < gr->out_count; i++) {
+        const struct gn_edge *e = &m->edges[m->out_list[gr->out_begin + i]];
+        const int32_t n = m->groups[e->dst].width;
+        const float *dt = gn_dz(b, e->dst);
+        for (int32_t c = 0; c < n; c += GN_OPS_CHUNK) {
+            float s = 0.0f;
+            for (int32_t j = c; j < n && j < c + GN_OPS_CHUNK; j++)
+                s = fmaf(dt[(int64_t)r * n + j], m->params[e->w + (int64_t)k * n + j], s);
+            d += s;
+        }
+    }
+    return gn_act(b, g)[(int64_t)r * gr->width + k] > 0.0f ? d : 0.0f;
 }
 
 static float expect_dw(const struct gn_model *m, const struct gn_buffers *b, int32_t e_id,
@@ -848,10 +868,10 @@ static float expect_dw(const struct gn_model *m, const struct gn_buffers *b, int
 
 static void ops_blocked(void)
 {
-    const int32_t widths[] = {16, 32, 20, 7}, rows[] = {1, 5, 13, 32};
+    const int32_t widths[] = {16, 32, 20, 7, 40}, rows[] = {1, 5, 13, 32};
     const uint64_t seed = gn_test_seed();
     int64_t checked = 0;
-    for (int wi = 0; wi < 4; wi++)
+    for (int wi = 0; wi < 5; wi++)
         for (int ri = 0; ri < 4; ri++) {
             const int32_t S = widths[wi], R = rows[ri];
             struct net n;
@@ -875,7 +895,19 @@ static void ops_blocked(void)
             /* the errors, then every weight gradient from zero, and again
              * continuing from the sums it made */
             gn_op_loss(m, &n.b, 0, R);
-            for (int32_t i = m->n_groups - 2; i >= 1; i--) gn_op_backward(m, &n.b, m->order[i], 0, R);
+            for (int32_t i = m->n_groups - 2; i >= 1; i--) {
+                const int32_t g = m->order[i];
+                gn_op_backward(m, &n.b, g, 0, cut);
+                gn_op_backward(m, &n.b, g, cut, R);
+                const float *dz = gn_dz(&n.b, g);
+                for (int32_t r = 0; r < R; r++)
+                    for (int32_t k = 0; k < m->groups[g].width; k++) {
+                        const float want = expect_dz(m, &n.b, g, r, k);
+                        assert_memory_equal(&dz[(int64_t)r * m->groups[g].width + k], &want,
+                                            sizeof want);
+                        checked++;
+                    }
+            }
             for (int32_t pass = 0; pass < 2; pass++) {
                 float *before = malloc((size_t)m->n_params * sizeof(float));
                 assert_non_null(before);

@@ -268,11 +268,45 @@ void gn_op_loss(const struct gn_model *m, const struct gn_buffers *b, int32_t r0
         gn_loss_row(b, C, r, inv);
 }
 
+/* Backward, plain: rows [r0, r1) of group g's error, out-edge e's part
+ * (the rows short of a block). */
+static inline __attribute__((always_inline)) void backward_plain(const struct gn_model *m,
+                                                                 const struct gn_buffers *b,
+                                                                 const struct gn_edge *e, float *dz,
+                                                                 int32_t K, int32_t r0, int32_t r1)
+{
+    const int32_t n = m->groups[e->dst].width;
+    const float *dt = gn_dz(b, e->dst);
+    const float *W = m->params + e->w;
+    for (int32_t r = r0; r < r1; r++) {
+        const float *dr = dt + (int64_t)r * n;
+        float *d = dz + (int64_t)r * K;
+        for (int32_t k = 0; k < K; k++) {
+            const float *w = W + (int64_t)k * n;
+            /* partial sums over chunks of GN_OPS_CHUNK targets, each
+             * added on its own: the order the block math stages them */
+            for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_CHUNK) {
+                const int32_t j1 = j0 + GN_OPS_CHUNK < n ? j0 + GN_OPS_CHUNK : n;
+                float s = 0.0f;
+                for (int32_t j = j0; j < j1; j++) s = GN_FFMA(dr[j], w[j], s);
+                d[k] += s;
+            }
+        }
+    }
+}
+
+/* The error: for each out-edge in order, each chunk of GN_OPS_CHUNK
+ * targets in order, the chunk's sum from zero (over j in order) added to
+ * dz[r][k]. In blocks of 4 rows by 16 k's: a chunk's weights for the
+ * block's k's are copied transposed (wt[j][k], a copy: no arithmetic), so
+ * the chunk's sums are the blocks' sums over j (block_sums), each element's
+ * terms in the same order. */
 GN_OPS_FMA_CLONES void gn_op_backward(const struct gn_model *m, const struct gn_buffers *b, int32_t g, int32_t r0,
                     int32_t r1)
 {
     const struct gn_group *gr = &m->groups[g];
     const int32_t K = gr->width;
+    const int32_t rn = r0 + (r1 - r0) / GN_OPS_RB * GN_OPS_RB; /* rows in whole blocks */
     const float *a = gn_act(b, g);
     float *dz = gn_dz(b, g);
     for (int32_t r = r0; r < r1; r++) memset(dz + (int64_t)r * K, 0, (size_t)K * sizeof(float));
@@ -281,21 +315,25 @@ GN_OPS_FMA_CLONES void gn_op_backward(const struct gn_model *m, const struct gn_
         const int32_t n = m->groups[e->dst].width;
         const float *dt = gn_dz(b, e->dst);
         const float *W = m->params + e->w;
-        for (int32_t r = r0; r < r1; r++) {
-            const float *dr = dt + (int64_t)r * n;
-            float *d = dz + (int64_t)r * K;
-            for (int32_t k = 0; k < K; k++) {
-                const float *w = W + (int64_t)k * n;
-                /* partial sums over chunks of GN_OPS_CHUNK targets, each
-                 * added on its own: the order the block math stages them */
-                for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_CHUNK) {
-                    const int32_t j1 = j0 + GN_OPS_CHUNK < n ? j0 + GN_OPS_CHUNK : n;
-                    float s = 0.0f;
-                    for (int32_t j = j0; j < j1; j++) s = GN_FFMA(dr[j], w[j], s);
-                    d[k] += s;
+        for (int32_t k0 = 0; k0 < K && r0 < rn; k0 += GN_OPS_JB) {
+            const int32_t cols = K - k0 < GN_OPS_JB ? K - k0 : GN_OPS_JB;
+            for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_CHUNK) {
+                const int32_t len = n - j0 < GN_OPS_CHUNK ? n - j0 : GN_OPS_CHUNK;
+                float wt[GN_OPS_CHUNK][GN_OPS_JB];
+                for (int32_t j = 0; j < len; j++)
+                    for (int32_t c = 0; c < GN_OPS_JB; c++)
+                        wt[j][c] = c < cols ? W[(int64_t)(k0 + c) * n + j0 + j] : 0.0f;
+                for (int32_t r = r0; r < rn; r += GN_OPS_RB) {
+                    float acc[GN_OPS_RB][GN_OPS_JB] = {{0}};
+                    block_sums(dt + (int64_t)r * n + j0, n, 1, &wt[0][0], GN_OPS_JB, len, cols, acc);
+                    for (int32_t q = 0; q < GN_OPS_RB; q++) {
+                        float *d = dz + (int64_t)(r + q) * K + k0;
+                        for (int32_t c = 0; c < cols; c++) d[c] += acc[q][c];
+                    }
                 }
             }
         }
+        if (rn < r1) backward_plain(m, b, e, dz, K, rn, r1);
     }
     for (int32_t r = r0; r < r1; r++) {
         const float *ar = a + (int64_t)r * K;
