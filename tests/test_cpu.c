@@ -100,9 +100,13 @@ static void pool_full(const struct gn_data *train, const struct gn_data *test,
         s.threads = threads;
         gn_trainer *t;
         assert_int_equal(gn_trainer_open(&t, &s, train, test, graph), GN_OK);
-        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_OK);
+        const enum gn_status st = gn_trainer_run(t, NULL, NULL);
         struct gn_progress p;
         gn_trainer_progress(t, &p);
+        /* a random network may die (compare_backends: serial's outcome
+         * too, and the run stops at that epoch's end, GN_ERR_NUMERIC);
+         * the pool filled before, at the first rounds */
+        if (st != GN_OK) assert_int_equal(st, GN_ERR_NUMERIC);
         struct gn_model *m = gn_trainer_model(t);
         assert_int_equal(m->n_groups, m->max_groups);
         assert_true(p.refused > 0);
