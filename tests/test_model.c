@@ -875,7 +875,7 @@ static void ops_blocked(void)
         for (int ri = 0; ri < 4; ri++) {
             const int32_t S = widths[wi], R = rows[ri];
             struct net n;
-            net_make(&n, seed + (uint64_t)(wi * 4 + ri), 5, 4 * S + 3, S + 1, S, R, 16);
+            net_make(&n, seed + (uint64_t)(wi * 4 + ri), 5, 4 * S + 3, S + 1, S, R, 8);
             struct gn_model *m = &n.m;
             /* the forward, each group on two row ranges, in topological order */
             const int32_t cut = R / 2;
@@ -947,16 +947,17 @@ static void test_ops_blocked(void **state)
  * entries in index order) against the device's, a lane at a time
  * (gn_stat_lane): the same lane sums, bit for bit, in both passes, on
  * groups whose segments are not whole rounds of lanes (widths 7, 20, 32,
- * 300), and the statistic from them. */
+ * 33: a segment shorter than a round, segments across rounds, whole
+ * rounds), and the statistic from them. */
 static void test_stat_lanes(void **state)
 {
     (void)state;
-    const int32_t widths[] = {7, 20, 32, 300};
+    const int32_t widths[] = {7, 20, 32, 33};
     const uint64_t seed = gn_test_seed();
     for (int wi = 0; wi < 4; wi++) {
         struct net n;
         const int32_t S = widths[wi];
-        net_make(&n, seed + (uint64_t)wi, 4, 3 * S + 5, 3, S, 2, 16);
+        net_make(&n, seed + (uint64_t)wi, 4, 3 * S + 5, 3, S, 2, 8);
         struct gn_model *m = &n.m;
         for (int64_t p = 0; p < m->n_params; p++)
             m->grads[p] = 1e-3f + 1e-2f * gn_rng_normal(seed, GN_RNG_TEST, 9, (uint64_t)p);
