@@ -866,6 +866,29 @@ static float expect_dw(const struct gn_model *m, const struct gn_buffers *b, int
     return s;
 }
 
+/* Run a row op (forward or error) on group g over rows [0, cut) and
+ * [cut, rows), then compare every element of its block with `expect`;
+ * returns the elements checked. */
+static int64_t check_rows(const struct gn_model *m, const struct gn_buffers *b, int32_t g,
+                          int32_t cut,
+                          void (*op)(const struct gn_model *, const struct gn_buffers *, int32_t,
+                                     int32_t, int32_t),
+                          float *(*block)(const struct gn_buffers *, int32_t),
+                          float (*expect)(const struct gn_model *, const struct gn_buffers *,
+                                          int32_t, int32_t, int32_t))
+{
+    op(m, b, g, 0, cut);
+    op(m, b, g, cut, b->rows);
+    const float *out = block(b, g);
+    const int32_t w = m->groups[g].width;
+    for (int32_t r = 0; r < b->rows; r++)
+        for (int32_t j = 0; j < w; j++) {
+            const float want = expect(m, b, g, r, j);
+            assert_memory_equal(&out[(int64_t)r * w + j], &want, sizeof want);
+        }
+    return (int64_t)b->rows * w;
+}
+
 static void ops_blocked(void)
 {
     const int32_t widths[] = {16, 32, 20, 7, 40}, rows[] = {1, 5, 13, 32};
@@ -879,35 +902,13 @@ static void ops_blocked(void)
             struct gn_model *m = &n.m;
             /* the forward, each group on two row ranges, in topological order */
             const int32_t cut = R / 2;
-            for (int32_t i = 1; i < m->n_groups; i++) {
-                const int32_t g = m->order[i];
-                gn_op_forward(m, &n.b, g, 0, cut);
-                gn_op_forward(m, &n.b, g, cut, R);
-                const float *out = gn_act(&n.b, g);
-                for (int32_t r = 0; r < R; r++)
-                    for (int32_t j = 0; j < m->groups[g].width; j++) {
-                        const float want = expect_z(m, &n.b, g, r, j);
-                        assert_memory_equal(&out[(int64_t)r * m->groups[g].width + j], &want,
-                                            sizeof want);
-                        checked++;
-                    }
-            }
+            for (int32_t i = 1; i < m->n_groups; i++)
+                checked += check_rows(m, &n.b, m->order[i], cut, gn_op_forward, gn_act, expect_z);
             /* the errors, then every weight gradient from zero, and again
              * continuing from the sums it made */
             gn_op_loss(m, &n.b, 0, R);
-            for (int32_t i = m->n_groups - 2; i >= 1; i--) {
-                const int32_t g = m->order[i];
-                gn_op_backward(m, &n.b, g, 0, cut);
-                gn_op_backward(m, &n.b, g, cut, R);
-                const float *dz = gn_dz(&n.b, g);
-                for (int32_t r = 0; r < R; r++)
-                    for (int32_t k = 0; k < m->groups[g].width; k++) {
-                        const float want = expect_dz(m, &n.b, g, r, k);
-                        assert_memory_equal(&dz[(int64_t)r * m->groups[g].width + k], &want,
-                                            sizeof want);
-                        checked++;
-                    }
-            }
+            for (int32_t i = m->n_groups - 2; i >= 1; i--)
+                checked += check_rows(m, &n.b, m->order[i], cut, gn_op_backward, gn_dz, expect_dz);
             for (int32_t pass = 0; pass < 2; pass++) {
                 float *before = malloc((size_t)m->n_params * sizeof(float));
                 assert_non_null(before);
