@@ -10,9 +10,13 @@
  * weight gradients
  * dW[k][j] = sum over r in increasing order of a[r][k] * dz[r][j]; each
  * product and its sum in one fused multiply-add (fmaf), the GPU's
- * instruction (ops.h). The three multiply-add loops come in two clones where
- * the compiler can (target_clones): one built for the fma instruction,
- * vectorised, and the portable one calling fmaf; the same bits either way.
+ * instruction (ops.h). The three multiply-add loops run in register blocks
+ * (block_sums: 4 rows or k's by 16 columns, AVX2 where the processor has
+ * it, else portable C), each element's terms in the same order as one
+ * element at a time; what is left over (rows or k's short of a block)
+ * runs the plain loops, built in two clones where the compiler can
+ * (target_clones): one for the fma instruction, vectorised, and the
+ * portable one calling fmaf. The same bits every way.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -85,8 +89,8 @@ static inline const float *src_act(const struct gn_model *m, const struct gn_buf
 
 /* One block's sums: for t in [0, steps) in order, and each q < GN_OPS_RB,
  * acc[q][j] = fmaf(a[q * qs + t * ts], bm[t * ldb + j], acc[q][j]) for the
- * block's first `cols` columns (1 to GN_OPS_JB; the rest of acc is left
- * as it is). The forward runs it over k (a: the block's rows of the
+ * block's first `cols` columns (1 to GN_OPS_JB; the rest of acc holds
+ * nothing afterwards, and the callers store only the first cols). The forward runs it over k (a: the block's rows of the
  * source, qs = K, ts = 1; bm: the weights' columns), the weight gradient
  * over the rows (a: the block's k's of each row, qs = 1, ts = K; bm: the
  * errors). */
@@ -138,7 +142,7 @@ static inline __attribute__((always_inline, target("avx2,fma"))) void block_sums
         c30 = _mm256_fmadd_ps(av, b0, c30);
         c31 = _mm256_fmadd_ps(av, b1, c31);
     }
-    /* the columns past cols held acc's own values, plus products of 0 */
+    /* the columns past cols: no result (the callers store the first cols) */
     _mm256_storeu_ps(acc[0], c00), _mm256_storeu_ps(acc[0] + 8, c01);
     _mm256_storeu_ps(acc[1], c10), _mm256_storeu_ps(acc[1] + 8, c11);
     _mm256_storeu_ps(acc[2], c20), _mm256_storeu_ps(acc[2] + 8, c21);
