@@ -139,7 +139,8 @@ void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k);
 #define GN_LOSS_LANE_ROWS (GN_LOSS_TILE / GN_LOSS_LANES)
 
 /* Lane `lane`'s share of a tile of n rows: the sum of its rows' losses
- * from zero in row order, and their hits. */
+ * from zero in row order, and their hits. The losses are other workers'
+ * writes: the device reads them from L2 (gn_load_cg_f32, atomics.h). */
 GN_HD double gn_loss_lane(const float *row_loss, const uint8_t *row_hit, int32_t n, int32_t lane,
                           uint32_t *hits)
 {
@@ -148,7 +149,7 @@ GN_HD double gn_loss_lane(const float *row_loss, const uint8_t *row_hit, int32_t
     const int32_t r0 = lane * GN_LOSS_LANE_ROWS;
     const int32_t r1 = r0 + GN_LOSS_LANE_ROWS < n ? r0 + GN_LOSS_LANE_ROWS : n;
     for (int32_t r = r0; r < r1; r++) {
-        s += row_loss[r];
+        s += gn_load_cg_f32(row_loss + r);
         h += row_hit[r];
     }
     *hits = h;
