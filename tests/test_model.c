@@ -14,7 +14,8 @@
  *  - the rows' loss summed in the GPU's order (tiles, lanes, a tree);
  *  - the host ops' register blocks against the canonical order, element
  *    by element; the host's walk of the statistic's lanes against the
- *    device's lane at a time.
+ *    device's lane at a time; the host's update against the rule on one
+ *    entry at a time.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -990,6 +991,58 @@ static void test_stat_lanes(void **state)
     }
 }
 
+/* The host's update (ops.c: the rule vectorised over a block's entries)
+ * against the rule on one entry at a time (gn_optim_apply), for sgd, adam
+ * and adamw, on random gradients and moments: the same bits. */
+static void test_update_entries(void **state)
+{
+    (void)state;
+    const uint64_t seed = gn_test_seed();
+    const enum gn_optimizer kinds[] = {GN_OPTIM_SGD, GN_OPTIM_ADAM, GN_OPTIM_ADAMW};
+    for (int ki = 0; ki < 3; ki++) {
+        struct net n;
+        net_make(&n, seed + (uint64_t)ki, 4, 37, 5, 13, 2, 8);
+        struct gn_model *m = &n.m;
+        for (int64_t p = 0; p < m->n_params; p++) {
+            m->grads[p] = gn_rng_normal(seed, GN_RNG_TEST, 20, (uint64_t)p);
+            m->moment[p] = 0.1f * gn_rng_normal(seed, GN_RNG_TEST, 21, (uint64_t)p);
+            m->moment2[p] = 0.01f * gn_rng_uniform(seed, GN_RNG_TEST, 22, (uint64_t)p);
+        }
+        const struct gn_optim o = {.kind = kinds[ki], .lr = 1e-2f, .momentum = 0.9f, .beta1 = 0.9f,
+                                   .beta2 = 0.999f, .eps = 1e-8f, .weight_decay = 1e-3f,
+                                   .steps_total = 100};
+        const struct gn_optim_step k = gn_optim_at(&o, 7);
+        const size_t bytes = (size_t)m->n_params * sizeof(float);
+        float *w = malloc(bytes), *m1 = malloc(bytes), *m2 = malloc(bytes);
+        assert_true(w && m1 && m2);
+        memcpy(w, m->params, bytes);
+        memcpy(m1, m->moment, bytes);
+        memcpy(m2, m->moment2, bytes);
+        for (int32_t i = 1; i < m->n_groups; i++) {
+            const int32_t g = m->order[i];
+            const struct gn_group *gr = &m->groups[g];
+            gn_op_update(m, g, &k);
+            for (int32_t j = 0; j < gr->width; j++) {
+                const int64_t q = gr->bias + j;
+                gn_optim_apply(w + q, m1 + q, m2 + q, m->grads[q], 0, &k);
+            }
+            for (int32_t e = 0; e < gr->in_count; e++) {
+                const struct gn_edge *ed = &m->edges[m->in_list[gr->in_begin + e]];
+                const int64_t len = (int64_t)m->groups[ed->src].width * gr->width;
+                for (int64_t q = ed->w; q < ed->w + len; q++)
+                    gn_optim_apply(w + q, m1 + q, m2 + q, m->grads[q], 1, &k);
+            }
+        }
+        assert_memory_equal(m->params, w, bytes);
+        assert_memory_equal(m->moment, m1, bytes);
+        if (kinds[ki] != GN_OPTIM_SGD) assert_memory_equal(m->moment2, m2, bytes);
+        free(w);
+        free(m1);
+        free(m2);
+        net_free(&n);
+    }
+}
+
 /* Every live block starts on GN_PARAM_ALIGN floats, n_params is the sum
  * of their spans and gn_model_param_count of their sizes. */
 static void assert_aligned_layout(const struct gn_model *m)
@@ -1110,6 +1163,7 @@ int main(void)
         cmocka_unit_test(test_loss_sum_order),
         cmocka_unit_test(test_ops_blocked),
         cmocka_unit_test(test_stat_lanes),
+        cmocka_unit_test(test_update_entries),
         cmocka_unit_test(test_gradients_random_dags),
         cmocka_unit_test(test_depthwise_preserves),
         cmocka_unit_test(test_depthwise_bitwise),

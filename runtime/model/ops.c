@@ -415,7 +415,7 @@ float gn_op_grad(struct gn_model *m, const struct gn_buffers *b, int32_t g)
  * the compiler keeps the constants in registers across the stores and
  * runs the rule on a vector of entries at a time: each entry's operations
  * and their rounding are the rule's either way. */
-static void update_block(struct gn_model *m, int64_t o, int64_t len, int weight,
+static inline __attribute__((always_inline)) void update_block(struct gn_model *m, int64_t o, int64_t len, int weight,
                          const struct gn_optim_step *kp)
 {
     const struct gn_optim_step k = *kp;
@@ -429,7 +429,7 @@ static void update_block(struct gn_model *m, int64_t o, int64_t len, int weight,
     }
 }
 
-void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k)
+GN_OPS_FMA_CLONES void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k)
 {
     const struct gn_group *gr = &m->groups[g];
     update_block(m, gr->bias, gr->width, 0, k);
