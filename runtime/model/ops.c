@@ -166,6 +166,22 @@ __attribute__((target("avx2,fma"))) static void block_sums_avx2_cols(
 }
 #endif
 
+/* A block's sums to start from: row q from src + q * ld, its first cols
+ * values, the rest zero; all zero when src is NULL. A whole block's copy
+ * has constant bounds, which the compiler turns into vector moves. */
+static inline __attribute__((always_inline)) void block_start(float acc[GN_OPS_RB][GN_OPS_JB],
+                                                              const float *src, int64_t ld,
+                                                              int32_t cols)
+{
+    if (src && cols == GN_OPS_JB) {
+        for (int32_t q = 0; q < GN_OPS_RB; q++)
+            for (int32_t j = 0; j < GN_OPS_JB; j++) acc[q][j] = src[q * ld + j];
+        return;
+    }
+    for (int32_t q = 0; q < GN_OPS_RB; q++)
+        for (int32_t j = 0; j < GN_OPS_JB; j++) acc[q][j] = src && j < cols ? src[q * ld + j] : 0.0f;
+}
+
 /* 0: the portable blocks even where AVX2 is at hand (gn_ops_simd) */
 static int ops_simd = 1;
 
@@ -245,9 +261,8 @@ GN_OPS_FMA_CLONES void gn_op_forward(const struct gn_model *m, const struct gn_b
     for (int32_t r = r0; r < rn; r += GN_OPS_RB) {
         for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_JB) {
             const int32_t cols = n - j0 < GN_OPS_JB ? n - j0 : GN_OPS_JB;
-            float acc[GN_OPS_RB][GN_OPS_JB] = {{0}};
-            for (int32_t q = 0; q < GN_OPS_RB; q++)
-                for (int32_t j = 0; j < cols; j++) acc[q][j] = bias[j0 + j];
+            float acc[GN_OPS_RB][GN_OPS_JB];
+            block_start(acc, bias + j0, 0, cols); /* every row from the bias */
             for (int32_t i = 0; i < gr->in_count; i++) {
                 const struct gn_edge *e = &m->edges[m->in_list[gr->in_begin + i]];
                 const int32_t K = m->groups[e->src].width;
@@ -328,7 +343,8 @@ GN_OPS_FMA_CLONES void gn_op_backward(const struct gn_model *m, const struct gn_
                     for (int32_t c = 0; c < GN_OPS_JB; c++)
                         wt[j][c] = c < cols ? W[(int64_t)(k0 + c) * n + j0 + j] : 0.0f;
                 for (int32_t r = r0; r < rn; r += GN_OPS_RB) {
-                    float acc[GN_OPS_RB][GN_OPS_JB] = {{0}};
+                    float acc[GN_OPS_RB][GN_OPS_JB];
+                    block_start(acc, NULL, 0, cols);
                     block_sums(dt + (int64_t)r * n + j0, n, 1, &wt[0][0], GN_OPS_JB, len, cols, acc);
                     for (int32_t q = 0; q < GN_OPS_RB; q++) {
                         float *d = dz + (int64_t)(r + q) * K + k0;
@@ -387,10 +403,8 @@ GN_OPS_FMA_CLONES void gn_op_grad_acc(struct gn_model *m, const struct gn_buffer
         for (int32_t k0 = 0; k0 < kn; k0 += GN_OPS_RB) {
             for (int32_t j0 = 0; j0 < n; j0 += GN_OPS_JB) {
                 const int32_t cols = n - j0 < GN_OPS_JB ? n - j0 : GN_OPS_JB;
-                float acc[GN_OPS_RB][GN_OPS_JB] = {{0}};
-                if (!from_zero)
-                    for (int32_t q = 0; q < GN_OPS_RB; q++)
-                        for (int32_t j = 0; j < cols; j++) acc[q][j] = dW[(int64_t)(k0 + q) * n + j0 + j];
+                float acc[GN_OPS_RB][GN_OPS_JB];
+                block_start(acc, from_zero ? NULL : dW + (int64_t)k0 * n + j0, n, cols);
                 block_sums(a + k0, 1, K, dz + j0, n, rows, cols, acc);
                 for (int32_t q = 0; q < GN_OPS_RB; q++)
                     for (int32_t j = 0; j < cols; j++) dW[(int64_t)(k0 + q) * n + j0 + j] = acc[q][j];
