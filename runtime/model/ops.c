@@ -436,11 +436,7 @@ static inline __attribute__((always_inline)) void update_block(struct gn_model *
     float *restrict w = m->params + o, *restrict m1 = m->moment + o;
     float *restrict m2 = m->moment2 + o;
     const float *restrict gr = m->grads + o;
-    if (k.kind == GN_OPTIM_SGD) {
-        for (int64_t i = 0; i < len; i++) gn_optim_apply(w + i, m1 + i, m2 + i, gr[i], weight, &k);
-    } else {
-        for (int64_t i = 0; i < len; i++) gn_optim_apply(w + i, m1 + i, m2 + i, gr[i], weight, &k);
-    }
+    for (int64_t i = 0; i < len; i++) gn_optim_apply(w + i, m1 + i, m2 + i, gr[i], weight, &k);
 }
 
 GN_OPS_FMA_CLONES void gn_op_update(struct gn_model *m, int32_t g, const struct gn_optim_step *k)
