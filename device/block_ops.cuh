@@ -856,6 +856,31 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
 #endif
 
 /*
+ * The update's register tiles (1; 0: off, the default until measured on
+ * the card): where the group is 16, 32, 64 or 128 wide (fp32), a warp
+ * holds a 16 x 16 block of a pass's outputs, a thread 2 input rows k
+ * (8 apart) by 4 columns j (4 apart): lanes 8 consecutive k by 4
+ * consecutive j. Per four batch rows a thread loads 2 + 4 16-byte values
+ * for 32 multiply-adds, every load a full or half shared-memory wavefront
+ * (8 consecutive k, 4 consecutive j: distinct banks with the transposed
+ * stride gn_block_ld), against 8 broadcast loads and one four-wavefront
+ * load in the one-column form: 6 wavefronts for 32 multiply-adds instead
+ * of 12. Every output's chain is the same (rows in order), so the same
+ * bits; only which thread sums which output changes.
+ */
+#ifndef GN_BLOCK_UPD_TILE
+#define GN_BLOCK_UPD_TILE 0
+#endif
+static_assert(GN_BLOCK_UPD_TILE == 0 || (GN_BLOCK_UQ == 8 && NT == 256),
+              "the update's tiles are 8 outputs a thread, 8 warps a block");
+
+/* Whether a pass of the update over a group n wide runs on the tiles. */
+__device__ static inline bool gn_block_upd_tile(int32_t n)
+{
+    return GN_BLOCK_UPD_TILE && (n == 16 || n == 32 || n == 64 || n == 128);
+}
+
+/*
  * Weight gradients and the optimizer's step for input rows [k0, k1) of g
  * (the in-edges' blocks stacked in canonical order; k0 == 0 also does the
  * bias), each gradient summed over all rows of the batch in row order
@@ -920,13 +945,35 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
             float *sdz = gn_block_sm_stage(), *sa = gn_block_sm_stage() + n * ldr;
             int32_t kq[GN_BLOCK_UQ], jq[GN_BLOCK_UQ];
             float acc[GN_BLOCK_UQ];
+            /* the tiles (gn_block_upd_tile): output q = 4 a + i of the
+             * thread is (kt0 + 8 a, j0 + 4 i); ka: its rows' staged rows,
+             * the pass's last where past it (loaded, never stored) */
+            const bool tile = !mma && vec && gn_block_upd_tile(n);
+            int32_t ka[2] = {0, 0}, j0 = 0;
+            bool bt = false; /* the tiles: this thread sums the bias of its columns */
+            if (tile) {
+                const int32_t lane = tid & 31, w = tid >> 5, wj = n >> 4;
+                const int32_t kt0 = (w / wj) * 16 + (lane & 7);
+                j0 = (w % wj) * 16 + (lane >> 3);
+                bt = bias && w < wj && (lane & 7) == 0;
 #pragma unroll
-            for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
-                const int32_t o = tid + q * NT;
-                kq[q] = o < outs ? o / n : -1;
-                jq[q] = o % n;
-                acc[q] = 0.0f;
-                if (mma && o < outs) sg[o] = 0.0f; /* this thread's own, read back below */
+                for (int32_t a = 0; a < 2; a++) ka[a] = min(kt0 + 8 * a, kb - 1);
+#pragma unroll
+                for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
+                    const int32_t kk = kt0 + 8 * (q >> 2);
+                    kq[q] = kk < kb ? kk : -1;
+                    jq[q] = j0 + 4 * (q & 3);
+                    acc[q] = 0.0f;
+                }
+            } else {
+#pragma unroll
+                for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
+                    const int32_t o = tid + q * NT;
+                    kq[q] = o < outs ? o / n : -1;
+                    jq[q] = o % n;
+                    acc[q] = 0.0f;
+                    if (mma && o < outs) sg[o] = 0.0f; /* this thread's own, read back below */
+                }
             }
             for (int32_t rb = 0; rb < rows; rb += RS) {
                 const int32_t rc = min(RS, rows - rb);
@@ -951,6 +998,43 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
                 const int32_t r4 = vec ? rc & ~3 : 0;
                 if constexpr (mma) {
                     gn_mma_block<P>(sg, n, sa, ldr, 1, sdz, 1, ldr, kb, n, rc);
+                } else if (tile) {
+                    const float *a0p = sa + ka[0] * ldr, *a1p = sa + ka[1] * ldr;
+                    const float *djp = sdz + j0 * ldr;
+                    float bs[4];
+#pragma unroll
+                    for (int32_t i = 0; i < 4; i++) bs[i] = bt ? gn_block_sm_acc(sm)[j0 + 4 * i] : 0.0f;
+                    GN_UNROLL_(GN_BLOCK_UNROLL_ROWS)
+                    for (int32_t r = 0; r < r4; r += 4) {
+                        const float4 x0 = *reinterpret_cast<const float4 *>(a0p + r);
+                        const float4 x1 = *reinterpret_cast<const float4 *>(a1p + r);
+#pragma unroll
+                        for (int32_t i = 0; i < 4; i++) {
+                            const float4 d4 =
+                                *reinterpret_cast<const float4 *>(djp + 4 * i * ldr + r);
+                            if (bt)
+                                bs[i] = __fadd_rn(
+                                    __fadd_rn(__fadd_rn(__fadd_rn(bs[i], d4.x), d4.y), d4.z), d4.w);
+                            acc[i] = MAC(MAC(MAC(MAC(acc[i], x0.x, d4.x), x0.y, d4.y), x0.z, d4.z),
+                                         x0.w, d4.w);
+                            acc[4 + i] = MAC(
+                                MAC(MAC(MAC(acc[4 + i], x1.x, d4.x), x1.y, d4.y), x1.z, d4.z),
+                                x1.w, d4.w);
+                        }
+                    }
+                    for (int32_t r = r4; r < rc; r++) {
+                        const float x0 = a0p[r], x1 = a1p[r];
+#pragma unroll
+                        for (int32_t i = 0; i < 4; i++) {
+                            const float d = djp[4 * i * ldr + r];
+                            if (bt) bs[i] = __fadd_rn(bs[i], d);
+                            acc[i] = MAC(acc[i], x0, d);
+                            acc[4 + i] = MAC(acc[4 + i], x1, d);
+                        }
+                    }
+                    if (bt)
+#pragma unroll
+                        for (int32_t i = 0; i < 4; i++) gn_block_sm_acc(sm)[j0 + 4 * i] = bs[i];
                 } else if (same_j) {
                     const float *dj = sdz + jq[0] * ldr;
                     const bool bj = bias && tid < n;
