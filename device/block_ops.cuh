@@ -621,6 +621,69 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
     }
 }
 
+/*
+ * The forward's 2 x 4 tiles (1; 0: off, the default until measured on the
+ * card): for a tall tile of a 32-wide group (R of 17..32 rows), a thread
+ * holds 2 rows (R/2 apart) by 4 neighbouring columns, 8 threads a row
+ * pair (one a column group): (R/2) x 8 threads (128 for 32 rows), the
+ * other warps idle through the arithmetic. Per four columns of the chunk
+ * a thread loads 2 + 4 16-byte values for 32 multiply-adds, each load one
+ * shared-memory wavefront, against 8 for 16 in the one-column form: 768
+ * wavefronts for a 32-row forward of 128 inputs instead of 2,048 (alone
+ * 1-14 % faster: PERF.md, eleventh round, "The arithmetic: register tiles
+ * measured"; two blocks share an SM's shared memory in the kernel). Every
+ * output's chain is the same (columns in order, from its bias), so the
+ * same bits.
+ */
+#ifndef GN_BLOCK_FWD_TILE
+#define GN_BLOCK_FWD_TILE 0
+#endif
+
+/* Whether a forward of R rows of a group n wide runs on the 2 x 4 tiles. */
+__device__ static inline bool gn_block_fwd_tile(int32_t R, int32_t n)
+{
+    return GN_BLOCK_FWD_TILE && n == 32 && R > 16 && R <= 32;
+}
+
+/* The 2 x 4 tiles over one staged chunk of cn columns: u[a] (row r_a of
+ * the tile, columns tj .. tj + 3) += the chunk's inputs (rows a0, a1 of
+ * the stage) times its weight rows (sw, n wide), column by column. */
+__device__ static inline void gn_block_forward_t24(float4 (&u)[2], const float *a0,
+                                                   const float *a1, const float *sw, int32_t n,
+                                                   int32_t cn, int32_t tj)
+{
+    const float *w = sw + tj;
+    int32_t c = 0;
+    for (; c + 4 <= cn; c += 4) {
+        const float4 x0 = *reinterpret_cast<const float4 *>(a0 + c);
+        const float4 x1 = *reinterpret_cast<const float4 *>(a1 + c);
+        const float4 w0 = *reinterpret_cast<const float4 *>(w + c * n);
+        const float4 w1 = *reinterpret_cast<const float4 *>(w + (c + 1) * n);
+        const float4 w2 = *reinterpret_cast<const float4 *>(w + (c + 2) * n);
+        const float4 w3 = *reinterpret_cast<const float4 *>(w + (c + 3) * n);
+        u[0].x = MAC(MAC(MAC(MAC(u[0].x, x0.x, w0.x), x0.y, w1.x), x0.z, w2.x), x0.w, w3.x);
+        u[0].y = MAC(MAC(MAC(MAC(u[0].y, x0.x, w0.y), x0.y, w1.y), x0.z, w2.y), x0.w, w3.y);
+        u[0].z = MAC(MAC(MAC(MAC(u[0].z, x0.x, w0.z), x0.y, w1.z), x0.z, w2.z), x0.w, w3.z);
+        u[0].w = MAC(MAC(MAC(MAC(u[0].w, x0.x, w0.w), x0.y, w1.w), x0.z, w2.w), x0.w, w3.w);
+        u[1].x = MAC(MAC(MAC(MAC(u[1].x, x1.x, w0.x), x1.y, w1.x), x1.z, w2.x), x1.w, w3.x);
+        u[1].y = MAC(MAC(MAC(MAC(u[1].y, x1.x, w0.y), x1.y, w1.y), x1.z, w2.y), x1.w, w3.y);
+        u[1].z = MAC(MAC(MAC(MAC(u[1].z, x1.x, w0.z), x1.y, w1.z), x1.z, w2.z), x1.w, w3.z);
+        u[1].w = MAC(MAC(MAC(MAC(u[1].w, x1.x, w0.w), x1.y, w1.w), x1.z, w2.w), x1.w, w3.w);
+    }
+    for (; c < cn; c++) {
+        const float y0 = a0[c], y1 = a1[c];
+        const float4 wv = *reinterpret_cast<const float4 *>(w + c * n);
+        u[0].x = MAC(u[0].x, y0, wv.x);
+        u[0].y = MAC(u[0].y, y0, wv.y);
+        u[0].z = MAC(u[0].z, y0, wv.z);
+        u[0].w = MAC(u[0].w, y0, wv.w);
+        u[1].x = MAC(u[1].x, y1, wv.x);
+        u[1].y = MAC(u[1].y, y1, wv.y);
+        u[1].z = MAC(u[1].z, y1, wv.z);
+        u[1].w = MAC(u[1].w, y1, wv.w);
+    }
+}
+
 template <int Q, int P>
 __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                              const struct gn_group &gr, int32_t g, int32_t r0,
@@ -634,11 +697,31 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
     const int32_t lda = gn_block_ld(KS);
     float *sa = gn_block_sm_stage(), *sw = gn_block_sm_stage() + R * lda;
     constexpr bool mma = P != GN_PRECISION_FP32; /* the tensor cores, into acc */
-    const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q));
+#if GN_BLOCK_FWD_TILE
+    /* the 2 x 4 tiles (gn_block_fwd_tile): rows th apart, threads tl of
+     * them live (compiled only where asked: in the default kernel even
+     * dead code of this kind moved ptxas's allocation) */
+    const bool t24 = !mma && Q == GN_BLOCK_Q && gn_block_fwd_tile(R, n);
+    const int32_t th = (R + 1) >> 1, tj = t24 ? (tid & 7) * 4 : 0, tr = t24 ? tid >> 3 : 0;
+    const bool tl = t24 && tr < th;
+    float4 u[2];
+#else
+    constexpr bool t24 = false;
+#endif
+    const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q));
     const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
     float s[Q];
     GN_BLOCK_DIAG(GROUP, gr.in_count);
-    if (regs) {
+    if (t24) {
+#if GN_BLOCK_FWD_TILE
+        if (tl) {
+            const float4 b4 = make_float4(__ldcg(bias + tj), __ldcg(bias + tj + 1),
+                                          __ldcg(bias + tj + 2), __ldcg(bias + tj + 3));
+            u[0] = b4;
+            u[1] = b4;
+        }
+#endif
+    } else if (regs) {
         const float bj = __ldcg(bias + j);
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) s[q] = bj;
@@ -663,6 +746,12 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
             GN_BLOCK_MARK(STAGE);
             if constexpr (mma) {
                 gn_mma_block<P>(gn_block_sm_acc(sm), n, sa, lda, 1, sw, n, 1, R, n, cn);
+            } else if (t24) {
+#if GN_BLOCK_FWD_TILE
+                if (tl)
+                    gn_block_forward_t24(u, sa + tr * lda, sa + min(tr + th, R - 1) * lda, sw, n,
+                                         cn, tj);
+#endif
             } else if (regs) {
                 gn_block_forward_regs<Q>(s, sa, lda, sw, n, cn, j, rr, step, R);
             } else {
@@ -679,7 +768,23 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
     }
     float *out = gn_act(b, g) + (int64_t)r0 * n;
     const bool relu = gr.kind == GN_GROUP_HIDDEN;
-    if (regs) {
+    if (t24) {
+#if GN_BLOCK_FWD_TILE
+        if (tl) {
+#pragma unroll
+            for (int32_t a = 0; a < 2; a++) {
+                const int32_t r = tr + a * th;
+                if (r < R) {
+                    float *o = out + r * n + tj;
+                    o[0] = relu ? fmaxf(u[a].x, 0.0f) : u[a].x;
+                    o[1] = relu ? fmaxf(u[a].y, 0.0f) : u[a].y;
+                    o[2] = relu ? fmaxf(u[a].z, 0.0f) : u[a].z;
+                    o[3] = relu ? fmaxf(u[a].w, 0.0f) : u[a].w;
+                }
+            }
+        }
+#endif
+    } else if (regs) {
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
             const int32_t r = rr + q * step;
