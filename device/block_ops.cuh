@@ -822,6 +822,18 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
         gn_loss_row(b, C, r, inv);
 }
 
+/* The backward's mask read ahead (1; 0: off, the default until measured
+ * on the card): the register path loads the activations that mask its
+ * outputs (a ReLU's derivative) at the task's start instead of after the
+ * arithmetic, where that load was the last dependent round trip of every
+ * backward task (the profile's backward time outside edges, staging and
+ * arithmetic: 1.9 us a task on layered against 0.55 for a forward, H100,
+ * PERF.md twenty-sixth round). Same values, same bits. Compiled only where
+ * asked, as GN_BLOCK_FWD_TILE. */
+#ifndef GN_BLOCK_BWD_MASK
+#define GN_BLOCK_BWD_MASK 0
+#endif
+
 template <int Q, int P>
 __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                               const struct gn_group &gr, int32_t g, int32_t r0,
@@ -837,6 +849,20 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q));
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
     float t[Q];
+#if GN_BLOCK_BWD_MASK
+    /* the activations that mask the error, loaded now: their round trip
+     * runs beside the edges' reads, the staging and the arithmetic instead
+     * of after them */
+    float av[Q];
+    if (regs) {
+        const float *a = gn_act(b, g) + (int64_t)r0 * K;
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) {
+            const int32_t r = rr + q * step;
+            av[q] = r < R ? __ldcg(a + r * K + k) : 0.0f;
+        }
+    }
+#endif
     if (regs) {
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) t[q] = 0.0f;
@@ -907,7 +933,11 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
             const int32_t r = rr + q * step;
+#if GN_BLOCK_BWD_MASK
+            if (r < R) out[r * K + k] = av[q] > 0.0f ? t[q] : 0.0f;
+#else
             if (r < R) out[r * K + k] = __ldcg(a + r * K + k) > 0.0f ? t[q] : 0.0f;
+#endif
         }
     } else {
         if (mma) __syncthreads(); /* the warps' tiles */
