@@ -69,8 +69,9 @@
 
 static const uint32_t SENTINEL = 0x7fc0beefu; /* a quiet NaN no op computes */
 
-static const int32_t WIDTHS[] = {1, 7, 31, 32, 33, 64, 256};
-#define N_WIDTHS 7
+/* 16, 32, 64 and 128: every layout of the update's register tiles */
+static const int32_t WIDTHS[] = {1, 7, 16, 31, 32, 33, 64, 128, 256};
+#define N_WIDTHS 9
 static const int32_t CLASSES[] = {2, 10, 33, 3, 100, 256, 31};
 static const int32_t INPUTS[] = {1, 5, 100, 784, 33, 250, 47, 17};
 static const int32_t ROWS[] = {1, 2, 31, 33, 63, 65, 97, 100, 127, 129, 150, 160};
