@@ -822,8 +822,8 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
         gn_loss_row(b, C, r, inv);
 }
 
-/* The backward's mask read ahead (1; 0: off, the default until measured
- * on the card): the register path loads the activations that mask its
+/* The backward's mask read ahead (1, or 2: packed into one word at once;
+ * 0: off, the default until measured on the card): the register path loads the activations that mask its
  * outputs (a ReLU's derivative) at the task's start instead of after the
  * arithmetic, where that load was the last dependent round trip of every
  * backward task (the profile's backward time outside edges, staging and
@@ -849,7 +849,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q));
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
     float t[Q];
-#if GN_BLOCK_BWD_MASK
+#if GN_BLOCK_BWD_MASK == 1
     /* the activations that mask the error, loaded now: their round trip
      * runs beside the edges' reads, the staging and the arithmetic instead
      * of after them */
@@ -861,6 +861,23 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
             const int32_t r = rr + q * step;
             av[q] = r < R ? __ldcg(a + r * K + k) : 0.0f;
         }
+    }
+#elif GN_BLOCK_BWD_MASK == 2
+    /* the same, tested at once into one word (bit q: row rr + q step
+     * passes): the thread waits for the loads here, beside warp 0's read
+     * of the edges' records, which the block's next barrier waits for
+     * anyway, and holds one register across the task, not Q */
+    uint32_t live = 0;
+    if (regs) {
+        const float *a = gn_act(b, g) + (int64_t)r0 * K;
+        float av[Q];
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) {
+            const int32_t r = rr + q * step;
+            av[q] = r < R ? __ldcg(a + r * K + k) : 0.0f;
+        }
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) live |= (av[q] > 0.0f ? 1u : 0u) << q;
     }
 #endif
     if (regs) {
@@ -933,8 +950,10 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
             const int32_t r = rr + q * step;
-#if GN_BLOCK_BWD_MASK
+#if GN_BLOCK_BWD_MASK == 1
             if (r < R) out[r * K + k] = av[q] > 0.0f ? t[q] : 0.0f;
+#elif GN_BLOCK_BWD_MASK == 2
+            if (r < R) out[r * K + k] = (live >> q) & 1u ? t[q] : 0.0f;
 #else
             if (r < R) out[r * K + k] = __ldcg(a + r * K + k) > 0.0f ? t[q] : 0.0f;
 #endif
