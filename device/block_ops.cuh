@@ -822,8 +822,9 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
         gn_loss_row(b, C, r, inv);
 }
 
-/* The backward's mask read ahead (1, or 2: packed into one word at once;
- * 0: off, the default until measured on the card): the register path loads the activations that mask its
+/* The backward's mask read ahead (1, or 2: packed into one word at once,
+ * or 3: staged into shared memory; 0: off, the default until measured on
+ * the card): the register path loads the activations that mask its
  * outputs (a ReLU's derivative) at the task's start instead of after the
  * arithmetic, where that load was the last dependent round trip of every
  * backward task (the profile's backward time outside edges, staging and
@@ -862,6 +863,12 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
             av[q] = r < R ? __ldcg(a + r * K + k) : 0.0f;
         }
     }
+#elif GN_BLOCK_BWD_MASK == 3
+    /* the same, staged: the tile's activations (R x K, contiguous) copied
+     * into the accumulators' region (which the register path leaves
+     * unused) by asynchronous copies issued now, waited for with the first
+     * chunk's, read from shared memory at the end: no register held */
+    if (regs) gn_block_stage_flat(gn_block_sm_acc(sm), gn_act(b, g) + (int64_t)r0 * K, R * K);
 #elif GN_BLOCK_BWD_MASK == 2
     /* the same, tested at once into one word (bit q: row rr + q step
      * passes): the thread waits for the loads here, beside warp 0's read
@@ -946,6 +953,13 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     }
     const float *a = gn_act(b, g) + (int64_t)r0 * K;
     float *out = gn_dz(b, g) + (int64_t)r0 * K;
+#if GN_BLOCK_BWD_MASK == 3
+    if (regs && gr.out_count == 0) {
+        /* no chunk waited for the activations' copies */
+        gn_block_stage_wait();
+        __syncthreads();
+    }
+#endif
     if (regs) {
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
@@ -954,6 +968,8 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
             if (r < R) out[r * K + k] = av[q] > 0.0f ? t[q] : 0.0f;
 #elif GN_BLOCK_BWD_MASK == 2
             if (r < R) out[r * K + k] = (live >> q) & 1u ? t[q] : 0.0f;
+#elif GN_BLOCK_BWD_MASK == 3
+            if (r < R) out[r * K + k] = gn_block_sm_acc(sm)[r * K + k] > 0.0f ? t[q] : 0.0f;
 #else
             if (r < R) out[r * K + k] = __ldcg(a + r * K + k) > 0.0f ? t[q] : 0.0f;
 #endif
