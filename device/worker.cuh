@@ -369,6 +369,13 @@ __device__ static __forceinline__ void gn_dev_pre_finish()
  * the optimizer's step, at the step's rate and bias corrections (the
  * block's gn_dev_optim_sm, set at the step's start); the part that
  * finishes last computes the group's statistic. */
+/* Whether a group of one update part skips the parts' counter and its
+ * fences (1; 0: off, the default until measured on the card: PERF.md,
+ * twenty-sixth round, Next 3). Compiled only where asked. */
+#ifndef GN_DEV_UPD_ONE
+#define GN_DEV_UPD_ONE 0
+#endif
+
 __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_smem &sm,
                                      const struct gn_group &gr, int32_t g, int32_t pos,
                                      int32_t part)
@@ -377,6 +384,15 @@ __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_sme
     struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t KP = v.upd_rows[g];
     gn_op_update_block(&v.m, &v.b, gr, g, part * KP, (part + 1) * KP, gn_dev_optim_sm, sm);
+#if GN_DEV_UPD_ONE
+    /* a group of one part: this block made every gradient the statistic
+     * reads, and its closing barrier (gn_op_update_block's) orders them
+     * before the reads; no counter, no fences */
+    const bool one = v.upd_base[pos + 1] - v.upd_base[pos] == 1;
+    if (one) {
+        if (threadIdx.x == 0) s_last = 1;
+    } else
+#endif
     if (threadIdx.x == 0) {
         const int32_t parts = v.upd_base[pos + 1] - v.upd_base[pos];
         __threadfence();
