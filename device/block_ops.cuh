@@ -850,11 +850,17 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q));
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
     float t[Q];
-#if GN_BLOCK_BWD_MASK == 1
+#if GN_BLOCK_BWD_MASK == 1 || GN_BLOCK_BWD_MASK == 2
     /* the activations that mask the error, loaded now: their round trip
      * runs beside the edges' reads, the staging and the arithmetic instead
-     * of after them */
+     * of after them (1: held until the end; 2: tested at once into one
+     * word, bit q for row rr + q step, the thread waiting for the loads
+     * beside warp 0's read of the edges' records, which the block's next
+     * barrier waits for anyway: one register held across the task, not Q) */
     float av[Q];
+#if GN_BLOCK_BWD_MASK == 2
+    uint32_t live = 0;
+#endif
     if (regs) {
         const float *a = gn_act(b, g) + (int64_t)r0 * K;
 #pragma unroll
@@ -862,6 +868,10 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
             const int32_t r = rr + q * step;
             av[q] = r < R ? __ldcg(a + r * K + k) : 0.0f;
         }
+#if GN_BLOCK_BWD_MASK == 2
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) live |= (av[q] > 0.0f ? 1u : 0u) << q;
+#endif
     }
 #elif GN_BLOCK_BWD_MASK == 3
     /* the same, staged: the tile's activations (R x K, contiguous) copied
@@ -869,23 +879,6 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
      * unused) by asynchronous copies issued now, waited for with the first
      * chunk's, read from shared memory at the end: no register held */
     if (regs) gn_block_stage_flat(gn_block_sm_acc(sm), gn_act(b, g) + (int64_t)r0 * K, R * K);
-#elif GN_BLOCK_BWD_MASK == 2
-    /* the same, tested at once into one word (bit q: row rr + q step
-     * passes): the thread waits for the loads here, beside warp 0's read
-     * of the edges' records, which the block's next barrier waits for
-     * anyway, and holds one register across the task, not Q */
-    uint32_t live = 0;
-    if (regs) {
-        const float *a = gn_act(b, g) + (int64_t)r0 * K;
-        float av[Q];
-#pragma unroll
-        for (int32_t q = 0; q < Q; q++) {
-            const int32_t r = rr + q * step;
-            av[q] = r < R ? __ldcg(a + r * K + k) : 0.0f;
-        }
-#pragma unroll
-        for (int32_t q = 0; q < Q; q++) live |= (av[q] > 0.0f ? 1u : 0u) << q;
-    }
 #endif
     if (regs) {
 #pragma unroll

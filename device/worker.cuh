@@ -365,10 +365,6 @@ __device__ static __forceinline__ void gn_dev_pre_finish()
     else if ((threadIdx.x & 31) == 0) gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
 }
 
-/* Update part `part` of the group at pos: its slice of the gradients and
- * the optimizer's step, at the step's rate and bias corrections (the
- * block's gn_dev_optim_sm, set at the step's start); the part that
- * finishes last computes the group's statistic. */
 /* Whether a group of one update part skips the parts' counter and its
  * fences (1; 0: off, the default until measured on the card: PERF.md,
  * twenty-sixth round, Next 3). Compiled only where asked. */
@@ -376,6 +372,10 @@ __device__ static __forceinline__ void gn_dev_pre_finish()
 #define GN_DEV_UPD_ONE 0
 #endif
 
+/* Update part `part` of the group at pos: its slice of the gradients and
+ * the optimizer's step, at the step's rate and bias corrections (the
+ * block's gn_dev_optim_sm, set at the step's start); the part that
+ * finishes last computes the group's statistic. */
 __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_smem &sm,
                                      const struct gn_group &gr, int32_t g, int32_t pos,
                                      int32_t part)
