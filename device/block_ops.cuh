@@ -623,10 +623,12 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
 
 /*
  * The forward's 2 x 4 tiles (1; 0: off, the default until measured on the
- * card): for a tall tile of a 32-wide group (R of 17..32 rows), a thread
- * holds 2 rows (R/2 apart) by 4 neighbouring columns, 8 threads a row
- * pair (one a column group): (R/2) x 8 threads (128 for 32 rows), the
- * other warps idle through the arithmetic. Per four columns of the chunk
+ * card): for a tile of a group 16, 32 or 64 wide whose row pairs keep at
+ * least half the block busy (gn_block_t24_fits: 32 or 64 rows of 32, 16
+ * or 32 rows of 64, 64 or 128 rows of 16), a thread holds 2 rows (R/2
+ * apart) by 4 neighbouring columns, n/4 threads a row pair (one a column
+ * group): (R/2) x (n/4) threads (128 for 32 rows of 32), the other warps
+ * idle through the arithmetic. Per four columns of the chunk
  * a thread loads 2 + 4 16-byte values for 32 multiply-adds, each load one
  * shared-memory wavefront, against 8 for 16 in the one-column form: 768
  * wavefronts for a 32-row forward of 128 inputs instead of 2,048 (alone
@@ -639,15 +641,34 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
 #define GN_BLOCK_FWD_TILE 0
 #endif
 
+/* The tiles' rows a thread (2; 1: 1 x 4 tiles, every row's n / 4 threads
+ * each holding 4 of its columns, for tiles where 2 x 4 would leave half
+ * the block idle). */
+#ifndef GN_BLOCK_TILE_ROWS
+#define GN_BLOCK_TILE_ROWS 2
+#endif
+static_assert(GN_BLOCK_TILE_ROWS == 1 || GN_BLOCK_TILE_ROWS == 2, "tiles of 1 or 2 rows");
+
+/* Whether R rows of a group n wide fit the 2 x 4 tiles (n / 4 threads a
+ * row pair, (R + 1) / 2 pairs; or the 1 x 4 tiles) with at least half the
+ * block's threads live: n of 16, 32 or 64. */
+__device__ static inline bool gn_block_t24_fits(int32_t R, int32_t n)
+{
+    const int32_t live = (R + GN_BLOCK_TILE_ROWS - 1) / GN_BLOCK_TILE_ROWS * (n / 4);
+    return (n == 16 || n == 32 || n == 64) && live >= NT / 2 && live <= NT;
+}
+
 /* Whether a forward of R rows of a group n wide runs on the 2 x 4 tiles. */
 __device__ static inline bool gn_block_fwd_tile(int32_t R, int32_t n)
 {
-    return GN_BLOCK_FWD_TILE && n == 32 && R > 16 && R <= 32;
+    return GN_BLOCK_FWD_TILE && gn_block_t24_fits(R, n);
 }
 
 /* The 2 x 4 tiles over one staged chunk of cn columns: u[a] (row r_a of
  * the tile, columns tj .. tj + 3) += the chunk's inputs (rows a0, a1 of
- * the stage) times its weight rows (sw, n wide), column by column. */
+ * the stage) times its weight rows (sw, n wide), column by column. Tiles
+ * of one row (GN_BLOCK_TILE_ROWS 1): a1's sums are never stored, and the
+ * compiler drops them. */
 __device__ static inline void gn_block_forward_t24(float4 (&u)[2], const float *a0,
                                                    const float *a1, const float *sw, int32_t n,
                                                    int32_t cn, int32_t tj)
@@ -701,8 +722,9 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
     /* the 2 x 4 tiles (gn_block_fwd_tile): rows th apart, threads tl of
      * them live (compiled only where asked: in the default kernel even
      * dead code of this kind moved ptxas's allocation) */
-    const bool t24 = !mma && Q == GN_BLOCK_Q && gn_block_fwd_tile(R, n);
-    const int32_t th = (R + 1) >> 1, tj = t24 ? (tid & 7) * 4 : 0, tr = t24 ? tid >> 3 : 0;
+    const bool t24 = !mma && (Q == GN_BLOCK_Q || Q == GN_BLOCK_Q2) && gn_block_fwd_tile(R, n);
+    const int32_t th = GN_BLOCK_TILE_ROWS == 2 ? (R + 1) >> 1 : R, tp = n >> 2;
+    const int32_t tj = t24 ? tid % tp * 4 : 0, tr = t24 ? tid / tp : 0;
     const bool tl = t24 && tr < th;
     float4 u[2];
 #else
@@ -772,7 +794,7 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
 #if GN_BLOCK_FWD_TILE
         if (tl) {
 #pragma unroll
-            for (int32_t a = 0; a < 2; a++) {
+            for (int32_t a = 0; a < GN_BLOCK_TILE_ROWS; a++) {
                 const int32_t r = tr + a * th;
                 if (r < R) {
                     float *o = out + r * n + tj;
@@ -835,6 +857,74 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
 #define GN_BLOCK_BWD_MASK 0
 #endif
 
+/*
+ * The backward's 2 x 4 tiles (1; 0: off, the default until measured on the
+ * card), the forward's shape turned over, on the same tiles
+ * (gn_block_t24_fits): a thread holds 2 rows (R/2 apart) by 4 columns k
+ * K/4 apart, K/4 threads a row pair (neighbouring k). Per four staged
+ * columns a thread loads 2 + 4 16-byte values (the two rows' errors, the
+ * four weight rows, each load of the row pair's threads K/4 neighbouring
+ * rows at the stage's stride: no bank conflict) for 32
+ * multiply-adds, against 8 wavefronts for 16 in the one-column form. Every
+ * output's partial sums are the same chains (columns in order within each
+ * KC-wide piece, each piece added on its own), so the same bits. Compiled
+ * only where asked, as GN_BLOCK_FWD_TILE.
+ */
+#ifndef GN_BLOCK_BWD_TILE
+#define GN_BLOCK_BWD_TILE 0
+#endif
+
+#if GN_BLOCK_BWD_TILE
+/* The 2 x 4 tiles over the columns [cs, ce) of one piece: v[a] (row a of
+ * the pair, columns k, k + K/4, k + K/2, k + 3K/4) = the piece's partial
+ * sums, from the rows a0, a1 of the errors and the weight rows w (row k;
+ * wst: the stage's stride times K/4, so that the K/4 threads of a row
+ * pair read K/4 neighbouring rows at once: one wavefront, no conflict). */
+__device__ static inline void gn_block_backward_t24(float4 (&v)[2], const float *a0,
+                                                    const float *a1, const float *w, int32_t wst,
+                                                    int32_t cs, int32_t ce)
+{
+    const float *w1 = w + wst, *w2 = w + 2 * wst, *w3 = w + 3 * wst;
+    v[0] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    v[1] = v[0];
+    int32_t c = cs;
+    if ((c & 3) == 0)
+        for (; c + 4 <= ce; c += 4) {
+            const float4 x0 = *reinterpret_cast<const float4 *>(a0 + c);
+            const float4 x1 = *reinterpret_cast<const float4 *>(a1 + c);
+            const float4 u0 = *reinterpret_cast<const float4 *>(w + c);
+            const float4 u1 = *reinterpret_cast<const float4 *>(w1 + c);
+            const float4 u2 = *reinterpret_cast<const float4 *>(w2 + c);
+            const float4 u3 = *reinterpret_cast<const float4 *>(w3 + c);
+            v[0].x = MAC(MAC(MAC(MAC(v[0].x, x0.x, u0.x), x0.y, u0.y), x0.z, u0.z), x0.w, u0.w);
+            v[0].y = MAC(MAC(MAC(MAC(v[0].y, x0.x, u1.x), x0.y, u1.y), x0.z, u1.z), x0.w, u1.w);
+            v[0].z = MAC(MAC(MAC(MAC(v[0].z, x0.x, u2.x), x0.y, u2.y), x0.z, u2.z), x0.w, u2.w);
+            v[0].w = MAC(MAC(MAC(MAC(v[0].w, x0.x, u3.x), x0.y, u3.y), x0.z, u3.z), x0.w, u3.w);
+            v[1].x = MAC(MAC(MAC(MAC(v[1].x, x1.x, u0.x), x1.y, u0.y), x1.z, u0.z), x1.w, u0.w);
+            v[1].y = MAC(MAC(MAC(MAC(v[1].y, x1.x, u1.x), x1.y, u1.y), x1.z, u1.z), x1.w, u1.w);
+            v[1].z = MAC(MAC(MAC(MAC(v[1].z, x1.x, u2.x), x1.y, u2.y), x1.z, u2.z), x1.w, u2.w);
+            v[1].w = MAC(MAC(MAC(MAC(v[1].w, x1.x, u3.x), x1.y, u3.y), x1.z, u3.z), x1.w, u3.w);
+        }
+    for (; c < ce; c++) {
+        const float y0 = a0[c], y1 = a1[c];
+        v[0].x = MAC(v[0].x, y0, w[c]);
+        v[0].y = MAC(v[0].y, y0, w1[c]);
+        v[0].z = MAC(v[0].z, y0, w2[c]);
+        v[0].w = MAC(v[0].w, y0, w3[c]);
+        v[1].x = MAC(v[1].x, y1, w[c]);
+        v[1].y = MAC(v[1].y, y1, w1[c]);
+        v[1].z = MAC(v[1].z, y1, w2[c]);
+        v[1].w = MAC(v[1].w, y1, w3[c]);
+    }
+}
+
+__device__ static inline float4 gn_block_add4(float4 a, float4 b)
+{
+    return make_float4(__fadd_rn(a.x, b.x), __fadd_rn(a.y, b.y), __fadd_rn(a.z, b.z),
+                       __fadd_rn(a.w, b.w));
+}
+#endif
+
 template <int Q, int P>
 __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                               const struct gn_group &gr, int32_t g, int32_t r0,
@@ -847,7 +937,17 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     const int32_t ld = gn_block_ld(JS);
     float *sa = gn_block_sm_stage(), *sw = gn_block_sm_stage() + R * ld;
     constexpr bool mma = P != GN_PRECISION_FP32; /* the tensor cores, into acc */
-    const bool regs = !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q));
+#if GN_BLOCK_BWD_TILE
+    /* the 2 x 4 tiles: rows th apart, threads tl of them live */
+    const bool t24 = !mma && (Q == GN_BLOCK_Q || Q == GN_BLOCK_Q2) && gn_block_t24_fits(R, K);
+    const int32_t th = GN_BLOCK_TILE_ROWS == 2 ? (R + 1) >> 1 : R, tp = K >> 2;
+    const int32_t tk = t24 ? tid % tp : 0, tr = t24 ? tid / tp : 0;
+    const bool tl = t24 && tr < th;
+    float4 u[2] = {make_float4(0.0f, 0.0f, 0.0f, 0.0f), make_float4(0.0f, 0.0f, 0.0f, 0.0f)};
+#else
+    constexpr bool t24 = false;
+#endif
+    const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q));
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
     float t[Q];
 #if GN_BLOCK_BWD_MASK == 1 || GN_BLOCK_BWD_MASK == 2
@@ -883,7 +983,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     if (regs) {
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) t[q] = 0.0f;
-    } else {
+    } else if (!t24) {
         for (int32_t i = tid; i < R * K; i += NT) gn_block_sm_acc(sm)[i] = 0.0f;
     }
     for (int32_t e0 = 0; e0 < gr.out_count; e0 += GN_BLOCK_NEDGE) {
@@ -906,7 +1006,17 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
             for (int32_t x = c0; !mma && x < c0 + cn;) {
                 const struct gn_block_edge &e = gn_block_edge_at(ne, x);
                 const int32_t pe = e.start + min((x - e.start) / KC * KC + KC, e.K);
-                if (regs) {
+                if (t24) {
+#if GN_BLOCK_BWD_TILE
+                    if (tl) {
+                        float4 v[2];
+                        gn_block_backward_t24(v, sa + tr * ld, sa + min(tr + th, R - 1) * ld,
+                                              sw + tk * ld, tp * ld, x - c0, pe - c0);
+                        u[0] = gn_block_add4(u[0], v[0]);
+                        if (GN_BLOCK_TILE_ROWS == 2) u[1] = gn_block_add4(u[1], v[1]);
+                    }
+#endif
+                } else if (regs) {
                     float p[Q];
 #pragma unroll
                     for (int32_t q = 0; q < Q; q++) p[q] = 0.0f;
@@ -953,7 +1063,24 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
         __syncthreads();
     }
 #endif
-    if (regs) {
+    if (t24) {
+#if GN_BLOCK_BWD_TILE
+        if (tl) {
+#pragma unroll
+            for (int32_t h = 0; h < GN_BLOCK_TILE_ROWS; h++) {
+                const int32_t r = tr + h * th;
+                if (r < R) {
+                    const float *ar = a + r * K + tk;
+                    float *o = out + r * K + tk;
+                    o[0] = __ldcg(ar) > 0.0f ? u[h].x : 0.0f;
+                    o[tp] = __ldcg(ar + tp) > 0.0f ? u[h].y : 0.0f;
+                    o[2 * tp] = __ldcg(ar + 2 * tp) > 0.0f ? u[h].z : 0.0f;
+                    o[3 * tp] = __ldcg(ar + 3 * tp) > 0.0f ? u[h].w : 0.0f;
+                }
+            }
+        }
+#endif
+    } else if (regs) {
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
             const int32_t r = rr + q * step;
