@@ -594,6 +594,18 @@ __device__ static inline void gn_block_run_q(const struct gn_model *m, const str
     F(m, b, gr, g, r0, r1, sm);
 }
 
+/* The register path's loads and chains interleaved (1; 0: off, the
+ * default until measured on the card): per four columns, every row's
+ * inputs are loaded first and the rows' chains then advance a column at a
+ * time, Q independent multiply-adds in a row, where the default's machine
+ * code loads a row and runs its four dependent multiply-adds at once
+ * (each load's latency, then a dependent chain, before the next row's
+ * load: docs/PERF.md, twenty-seventh round). Every output's chain is the
+ * same (its columns in order): the same bits. */
+#ifndef GN_BLOCK_ILV
+#define GN_BLOCK_ILV 0
+#endif
+
 /* The forward's register path over one staged chunk of cn columns: s[q]
  * (row rr + q step of the tile, column j) += the chunk's inputs (sa,
  * stride lda) times its weight rows (sw, n wide), column by column in
@@ -607,12 +619,29 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
     for (; c + 4 <= cn; c += 4) {
         const float w0 = sw[c * n + j], w1 = sw[(c + 1) * n + j];
         const float w2 = sw[(c + 2) * n + j], w3 = sw[(c + 3) * n + j];
+#if GN_BLOCK_ILV
+        /* every row's inputs loaded first, then the rows' chains
+         * interleaved a column at a time (GN_BLOCK_ILV) */
+        float4 a4[Q];
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++)
+            a4[q] = *reinterpret_cast<const float4 *>(sa + gn_block_row(rr, q, step, R) * lda + c);
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) s[q] = MAC(s[q], a4[q].x, w0);
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) s[q] = MAC(s[q], a4[q].y, w1);
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) s[q] = MAC(s[q], a4[q].z, w2);
+#pragma unroll
+        for (int32_t q = 0; q < Q; q++) s[q] = MAC(s[q], a4[q].w, w3);
+#else
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
             const float4 a4 =
                 *reinterpret_cast<const float4 *>(sa + gn_block_row(rr, q, step, R) * lda + c);
             s[q] = MAC(MAC(MAC(MAC(s[q], a4.x, w0), a4.y, w1), a4.z, w2), a4.w, w3);
         }
+#endif
     }
     for (; c < cn; c++) {
         const float wv = sw[c * n + j];
@@ -1024,6 +1053,21 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
                     if ((c & 3) == 0)
                         for (; c + 4 <= pe - c0; c += 4) {
                             const float4 w4 = *reinterpret_cast<const float4 *>(sw + k * ld + c);
+#if GN_BLOCK_ILV
+                            float4 a4[Q];
+#pragma unroll
+                            for (int32_t q = 0; q < Q; q++)
+                                a4[q] = *reinterpret_cast<const float4 *>(
+                                    sa + gn_block_row(rr, q, step, R) * ld + c);
+#pragma unroll
+                            for (int32_t q = 0; q < Q; q++) p[q] = MAC(p[q], a4[q].x, w4.x);
+#pragma unroll
+                            for (int32_t q = 0; q < Q; q++) p[q] = MAC(p[q], a4[q].y, w4.y);
+#pragma unroll
+                            for (int32_t q = 0; q < Q; q++) p[q] = MAC(p[q], a4[q].z, w4.z);
+#pragma unroll
+                            for (int32_t q = 0; q < Q; q++) p[q] = MAC(p[q], a4[q].w, w4.w);
+#else
 #pragma unroll
                             for (int32_t q = 0; q < Q; q++) {
                                 const float4 a4 = *reinterpret_cast<const float4 *>(
@@ -1031,6 +1075,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
                                 p[q] = MAC(MAC(MAC(MAC(p[q], a4.x, w4.x), a4.y, w4.y), a4.z, w4.z),
                                            a4.w, w4.w);
                             }
+#endif
                         }
                     for (; c < pe - c0; c++) {
                         const float wv = sw[k * ld + c];
