@@ -693,6 +693,13 @@ __device__ static inline bool gn_block_fwd_tile(int32_t R, int32_t n)
     return GN_BLOCK_FWD_TILE && gn_block_t24_fits(R, n);
 }
 
+/* acc + x.x w.x + x.y w.y + x.z w.z + x.w w.w, a chain of four
+ * multiply-adds in that order: one output's four columns in the tiles. */
+__device__ static __forceinline__ float gn_mac4(float acc, float4 x, float4 w)
+{
+    return MAC(MAC(MAC(MAC(acc, x.x, w.x), x.y, w.y), x.z, w.z), x.w, w.w);
+}
+
 /* The 2 x 4 tiles over one staged chunk of cn columns: u[a] (row r_a of
  * the tile, columns tj .. tj + 3) += the chunk's inputs (rows a0, a1 of
  * the stage) times its weight rows (sw, n wide), column by column. Tiles
@@ -711,14 +718,14 @@ __device__ static inline void gn_block_forward_t24(float4 (&u)[2], const float *
         const float4 w1 = *reinterpret_cast<const float4 *>(w + (c + 1) * n);
         const float4 w2 = *reinterpret_cast<const float4 *>(w + (c + 2) * n);
         const float4 w3 = *reinterpret_cast<const float4 *>(w + (c + 3) * n);
-        u[0].x = MAC(MAC(MAC(MAC(u[0].x, x0.x, w0.x), x0.y, w1.x), x0.z, w2.x), x0.w, w3.x);
-        u[0].y = MAC(MAC(MAC(MAC(u[0].y, x0.x, w0.y), x0.y, w1.y), x0.z, w2.y), x0.w, w3.y);
-        u[0].z = MAC(MAC(MAC(MAC(u[0].z, x0.x, w0.z), x0.y, w1.z), x0.z, w2.z), x0.w, w3.z);
-        u[0].w = MAC(MAC(MAC(MAC(u[0].w, x0.x, w0.w), x0.y, w1.w), x0.z, w2.w), x0.w, w3.w);
-        u[1].x = MAC(MAC(MAC(MAC(u[1].x, x1.x, w0.x), x1.y, w1.x), x1.z, w2.x), x1.w, w3.x);
-        u[1].y = MAC(MAC(MAC(MAC(u[1].y, x1.x, w0.y), x1.y, w1.y), x1.z, w2.y), x1.w, w3.y);
-        u[1].z = MAC(MAC(MAC(MAC(u[1].z, x1.x, w0.z), x1.y, w1.z), x1.z, w2.z), x1.w, w3.z);
-        u[1].w = MAC(MAC(MAC(MAC(u[1].w, x1.x, w0.w), x1.y, w1.w), x1.z, w2.w), x1.w, w3.w);
+        const float4 cx = make_float4(w0.x, w1.x, w2.x, w3.x);
+        const float4 cy = make_float4(w0.y, w1.y, w2.y, w3.y);
+        const float4 cz = make_float4(w0.z, w1.z, w2.z, w3.z);
+        const float4 cw = make_float4(w0.w, w1.w, w2.w, w3.w);
+        u[0] = make_float4(gn_mac4(u[0].x, x0, cx), gn_mac4(u[0].y, x0, cy), gn_mac4(u[0].z, x0, cz),
+                           gn_mac4(u[0].w, x0, cw));
+        u[1] = make_float4(gn_mac4(u[1].x, x1, cx), gn_mac4(u[1].y, x1, cy), gn_mac4(u[1].z, x1, cz),
+                           gn_mac4(u[1].w, x1, cw));
     }
     for (; c < cn; c++) {
         const float y0 = a0[c], y1 = a1[c];
@@ -925,14 +932,10 @@ __device__ static inline void gn_block_backward_t24(float4 (&v)[2], const float 
             const float4 u1 = *reinterpret_cast<const float4 *>(w1 + c);
             const float4 u2 = *reinterpret_cast<const float4 *>(w2 + c);
             const float4 u3 = *reinterpret_cast<const float4 *>(w3 + c);
-            v[0].x = MAC(MAC(MAC(MAC(v[0].x, x0.x, u0.x), x0.y, u0.y), x0.z, u0.z), x0.w, u0.w);
-            v[0].y = MAC(MAC(MAC(MAC(v[0].y, x0.x, u1.x), x0.y, u1.y), x0.z, u1.z), x0.w, u1.w);
-            v[0].z = MAC(MAC(MAC(MAC(v[0].z, x0.x, u2.x), x0.y, u2.y), x0.z, u2.z), x0.w, u2.w);
-            v[0].w = MAC(MAC(MAC(MAC(v[0].w, x0.x, u3.x), x0.y, u3.y), x0.z, u3.z), x0.w, u3.w);
-            v[1].x = MAC(MAC(MAC(MAC(v[1].x, x1.x, u0.x), x1.y, u0.y), x1.z, u0.z), x1.w, u0.w);
-            v[1].y = MAC(MAC(MAC(MAC(v[1].y, x1.x, u1.x), x1.y, u1.y), x1.z, u1.z), x1.w, u1.w);
-            v[1].z = MAC(MAC(MAC(MAC(v[1].z, x1.x, u2.x), x1.y, u2.y), x1.z, u2.z), x1.w, u2.w);
-            v[1].w = MAC(MAC(MAC(MAC(v[1].w, x1.x, u3.x), x1.y, u3.y), x1.z, u3.z), x1.w, u3.w);
+            v[0] = make_float4(gn_mac4(v[0].x, x0, u0), gn_mac4(v[0].y, x0, u1),
+                               gn_mac4(v[0].z, x0, u2), gn_mac4(v[0].w, x0, u3));
+            v[1] = make_float4(gn_mac4(v[1].x, x1, u0), gn_mac4(v[1].y, x1, u1),
+                               gn_mac4(v[1].z, x1, u2), gn_mac4(v[1].w, x1, u3));
         }
     for (; c < ce; c++) {
         const float y0 = a0[c], y1 = a1[c];
