@@ -594,8 +594,9 @@ __device__ static inline void gn_block_run_q(const struct gn_model *m, const str
     F(m, b, gr, g, r0, r1, sm);
 }
 
-/* The register path's loads and chains interleaved (1; 0: off, the
- * default until measured on the card): per four columns, every row's
+/* The register path's loads and chains interleaved (bit 1: the forward's,
+ * bit 2: the backward's; 0: off, the default until measured on the
+ * card): per four columns, every row's
  * inputs are loaded first and the rows' chains then advance a column at a
  * time, Q independent multiply-adds in a row, where the default's machine
  * code loads a row and runs its four dependent multiply-adds at once
@@ -619,7 +620,7 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
     for (; c + 4 <= cn; c += 4) {
         const float w0 = sw[c * n + j], w1 = sw[(c + 1) * n + j];
         const float w2 = sw[(c + 2) * n + j], w3 = sw[(c + 3) * n + j];
-#if GN_BLOCK_ILV
+#if GN_BLOCK_ILV & 1
         /* every row's inputs loaded first, then the rows' chains
          * interleaved a column at a time (GN_BLOCK_ILV) */
         float4 a4[Q];
@@ -1056,7 +1057,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
                     if ((c & 3) == 0)
                         for (; c + 4 <= pe - c0; c += 4) {
                             const float4 w4 = *reinterpret_cast<const float4 *>(sw + k * ld + c);
-#if GN_BLOCK_ILV
+#if GN_BLOCK_ILV & 2
                             float4 a4[Q];
 #pragma unroll
                             for (int32_t q = 0; q < Q; q++)
