@@ -12,7 +12,11 @@ awk 'BEGIN { srand(7); print "label,f";
   for (i = 0; i < 20000; i++) { c = i % 3; printf "%d", c;
     for (k = 0; k < 64; k++) printf ",%.3f", (k % 3 == c ? 0.7 : 0.2) + 0.2 * rand(); print "" } }' \
   > "$dir/e2e-train.csv"
-"$rt" train "$dir/e2e-train.csv" --backend cpu --threads 2 --epochs 15 --batch 32 \
+# 60 epochs: ~0.5 s on this backend since the host's math runs in register
+# blocks (15 took 0.1 s, short enough for the ring to come and go between
+# two polls below on a loaded machine, and for --follow to see fewer than
+# 3 rows)
+"$rt" train "$dir/e2e-train.csv" --backend cpu --threads 2 --epochs 60 --batch 32 \
   --group-size 16 --stats-ring "$name" --stats-interval 20 --quiet > "$dir/run.log" 2>&1 &
 pid=$!
 for _ in $(seq 500); do [ -e /dev/shm/$name ] && break; sleep 0.01; done
