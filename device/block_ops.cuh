@@ -596,9 +596,8 @@ __device__ static inline void gn_block_run_q(const struct gn_model *m, const str
 
 /* The register path's loads and chains interleaved (bit 1: the forward's,
  * bit 2: the backward's; 0: off, the default until measured on the
- * card): per four columns, every row's
- * inputs are loaded first and the rows' chains then advance a column at a
- * time, Q independent multiply-adds in a row, where the default's machine
+ * card): per four columns, every row's inputs are loaded first and the
+ * rows' chains then advance a column at a time, Q independent multiply-adds in a row, where the default's machine
  * code loads a row and runs its four dependent multiply-adds at once
  * (each load's latency, then a dependent chain, before the next row's
  * load: docs/PERF.md, twenty-seventh round). Every output's chain is the
@@ -652,8 +651,10 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
 }
 
 /*
- * The forward's 2 x 4 tiles (1; 0: off, the default until measured on the
- * card): for a tile of a group 16, 32 or 64 wide whose row pairs keep at
+ * The forward's 2 x 4 tiles (1; 0: off, the default: measured slower in
+ * the kernel, 1.04-1.16x the step with 128 registers and 1.10-1.15x with
+ * the backward's tiles in 255: PERF.md, twenty-sixth and twenty-seventh
+ * rounds; tiles of one row, GN_BLOCK_TILE_ROWS 1, not yet run): for a tile of a group 16, 32 or 64 wide whose row pairs keep at
  * least half the block busy (gn_block_t24_fits: 32 or 64 rows of 32, 16
  * or 32 rows of 64, 64 or 128 rows of 16), a thread holds 2 rows (R/2
  * apart) by 4 neighbouring columns, n/4 threads a row pair (one a column
@@ -895,8 +896,8 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
 #endif
 
 /*
- * The backward's 2 x 4 tiles (1; 0: off, the default until measured on the
- * card), the forward's shape turned over, on the same tiles
+ * The backward's 2 x 4 tiles (1; 0: off, the default: with the forward's,
+ * measured slower, PERF.md twenty-seventh round), the forward's shape turned over, on the same tiles
  * (gn_block_t24_fits): a thread holds 2 rows (R/2 apart) by 4 columns k
  * K/4 apart, K/4 threads a row pair (neighbouring k). Per four staged
  * columns a thread loads 2 + 4 16-byte values (the two rows' errors, the

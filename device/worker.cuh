@@ -365,43 +365,6 @@ __device__ static __forceinline__ void gn_dev_pre_finish()
     else if ((threadIdx.x & 31) == 0) gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
 }
 
-/*
- * The weight blocks a task's successors will stage, prefetched into L2 by
- * warp 2 after the task (1; 0: off, the default until measured on the
- * card). A forward's successors are its out-edges' targets, each staging
- * the block of the edge from this group; a backward's are its in-edges'
- * sources, each staging the block of the edge into this group (the input
- * has no backward: skipped). On a graph whose step moves more than L2
- * holds (`deep`: ~255 MB) a block read by a forward or a backward was
- * last touched a pass earlier and comes from memory; the prefetch starts
- * that round trip while thread 0 releases the successors, so their
- * staging finds the block in L2. One bulk prefetch a block (sm_90), its
- * bounds rounded to 16 bytes (the buffers start and end on 256: launch.cu).
- * Compiled only where asked.
- */
-#ifndef GN_DEV_L2PF
-#define GN_DEV_L2PF 0
-#endif
-#if GN_DEV_L2PF
-__device__ static __noinline__ void gn_dev_l2pf(const struct gn_group &gr, int32_t kind)
-{
-    const struct gn_dev_view &v = gn_dev_view_sm;
-    const bool fwd = kind == GN_TASK_FORWARD;
-    const struct gn_edge_rec *rec = gn_block_rec_sm[fwd ? 1 : 0];
-    if (kind == GN_TASK_UPDATE || !rec) return;
-    const int32_t ne = fwd ? gr.out_count : gr.in_count, begin = fwd ? gr.out_begin : gr.in_begin;
-    for (int32_t i = threadIdx.x & 31; i < ne; i += 32) {
-        const struct gn_edge_rec r = rec[begin + i];
-        if (r.slot < 0 || (!fwd && r.slot == GN_SLOT_INPUT)) continue;
-        const float *w = v.m.params + r.w;
-        const size_t a = __cvta_generic_to_global(w) & ~(size_t)15;
-        const size_t e = (__cvta_generic_to_global(w + (int64_t)gr.width * r.K) + 15) & ~(size_t)15;
-        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;" ::"l"(a), "r"((uint32_t)(e - a))
-                     : "memory");
-    }
-}
-#endif
-
 /* Whether a group of one update part skips the parts' counter and its
  * fences (1; 0: off, the default until measured on the card: PERF.md,
  * twenty-sixth round, Next 3). Compiled only where asked. */
@@ -563,9 +526,6 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         }
         __syncthreads();
         if (GN_DEV_PRE && threadIdx.x / 32 == GN_DEV_SUCC_THREAD / 32) gn_dev_pre_finish();
-#if GN_DEV_L2PF
-        else if (threadIdx.x / 32 == 2) gn_dev_l2pf(pr.gr, k.kind);
-#endif
         if (threadIdx.x == 0) {
             gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
             /* the release of the block's results is gn_dag_finish_succ's
