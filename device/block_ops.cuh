@@ -52,7 +52,8 @@
 #define GN_PRECISION GN_PRECISION_FP32
 #endif
 
-static_assert(NT == GN_STAT_LANES, "the block's threads are the statistic's lanes");
+static_assert(NT % 32 == 0 && NT >= 64 && GN_STAT_LANES % NT == 0,
+              "whole warps, each thread GN_STAT_LANES / NT of the statistic's lanes");
 
 /*
  * How the ops stage their operands. A task's edges are read once into a
@@ -148,7 +149,7 @@ __device__ static inline struct gn_edge_rec gn_edge_rec_of(const struct gn_model
 extern __shared__ __align__(16) unsigned char gn_block_dyn[];
 
 struct gn_block_smem {
-    double *lane;         /* (NT) the statistic's lane sums */
+    double *lane;         /* (GN_STAT_LANES) the statistic's lane sums */
     int32_t stage_floats; /* the stage's floats (the accumulators follow it) */
 };
 
@@ -595,13 +596,14 @@ __device__ static inline void gn_block_run_q(const struct gn_model *m, const str
 }
 
 /* The register path's loads and chains interleaved (bit 1: the forward's,
- * bit 2: the backward's; 0: off, the default until measured on the
- * card): per four columns, every row's inputs are loaded first and the
- * rows' chains then advance a column at a time, Q independent multiply-adds in a row, where the default's machine
- * code loads a row and runs its four dependent multiply-adds at once
- * (each load's latency, then a dependent chain, before the next row's
- * load: docs/PERF.md, twenty-seventh round). Every output's chain is the
- * same (its columns in order): the same bits. */
+ * bit 2: the backward's; 0: off, the default: measured slower, 1.02-1.15x
+ * the step, and with 255 registers the arithmetic itself 17-38 % longer:
+ * PERF.md, twenty-eighth round): per four columns, every row's inputs are
+ * loaded first and the rows' chains then advance a column at a time, Q
+ * independent multiply-adds in a row, where the default's machine code
+ * loads a row and runs its four dependent multiply-adds at once (PERF.md,
+ * twenty-seventh round). Every output's chain is the same (its columns in
+ * order): the same bits. */
 #ifndef GN_BLOCK_ILV
 #define GN_BLOCK_ILV 0
 #endif
@@ -654,8 +656,9 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
  * The forward's 2 x 4 tiles (1; 0: off, the default: measured slower in
  * the kernel, 1.04-1.16x the step with 128 registers and 1.10-1.15x with
  * the backward's tiles in 255: PERF.md, twenty-sixth and twenty-seventh
- * rounds; tiles of one row, GN_BLOCK_TILE_ROWS 1, not yet run): for a tile of a group 16, 32 or 64 wide whose row pairs keep at
- * least half the block busy (gn_block_t24_fits: 32 or 64 rows of 32, 16
+ * rounds; tiles of one row, GN_BLOCK_TILE_ROWS 1, with the backward's:
+ * 1.05-1.16x, twenty-eighth): for a tile of a group 16, 32 or 64 wide
+ * whose row pairs keep at least half the block busy (gn_block_t24_fits: 32 or 64 rows of 32, 16
  * or 32 rows of 64, 64 or 128 rows of 16), a thread holds 2 rows (R/2
  * apart) by 4 neighbouring columns, n/4 threads a row pair (one a column
  * group): (R/2) x (n/4) threads (128 for 32 rows of 32), the other warps
@@ -1214,13 +1217,16 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
 #ifndef GN_BLOCK_UPD_TILE
 #define GN_BLOCK_UPD_TILE 1
 #endif
-static_assert(GN_BLOCK_UPD_TILE == 0 || (GN_BLOCK_UQ == 8 && NT == 256),
-              "the update's tiles are 8 outputs a thread, 8 warps a block");
+static_assert(GN_BLOCK_UPD_TILE == 0 || GN_BLOCK_UQ == 8,
+              "the update's tiles are 8 outputs a thread");
 
-/* Whether a pass of the update over a group n wide runs on the tiles. */
+/* Whether a pass of the update over a group n wide runs on the tiles: n / 16
+ * warps a 16-row band of the pass's outputs, so n <= NT / 2 (every width
+ * of 256 threads; up to 64 of 128). */
 __device__ static inline bool gn_block_upd_tile(int32_t n)
 {
-    return GN_BLOCK_UPD_TILE && (n == 16 || n == 32 || n == 64 || n == 128);
+    if constexpr (NT >= 256) return GN_BLOCK_UPD_TILE && (n == 16 || n == 32 || n == 64 || n == 128);
+    return GN_BLOCK_UPD_TILE && (n == 16 || n == 32 || n == 64 || n == 128) && n <= NT / 2;
 }
 
 /*
@@ -1473,19 +1479,29 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
 }
 
 /* The growth statistic of g (stat.h) into groups[g].grad_std: thread i is
- * lane i; the halving tree in shared memory. Every part of g's update must
- * be finished and visible (the caller's acquire). */
+ * lanes i, i + NT, ... (LT of them: one with 256 threads); the halving tree
+ * in shared memory. Every part of g's update must be finished and visible
+ * (the caller's acquire). */
 __device__ static GN_BLOCK_OP void gn_op_stat_block(struct gn_model *m, int32_t g,
                                         const struct gn_block_smem &sm)
 {
+    constexpr uint32_t LT = GN_STAT_LANES / NT;
     const uint32_t lane = threadIdx.x;
     const double cnt = gn_stat_count(m, g);
     double mean = 0.0;
     for (int centred = 0; centred < 2; centred++) {
         sm.lane[lane] = gn_stat_lane(m, g, lane, centred, mean);
+        /* (fewer threads than lanes: the rest; apart, so that the default's
+         * machine code stays as it was) */
+        if constexpr (LT > 1)
+            for (uint32_t i = 1; i < LT; i++)
+                sm.lane[lane + i * NT] = gn_stat_lane(m, g, lane + i * NT, centred, mean);
         __syncthreads();
         for (uint32_t stride = GN_STAT_LANES / 2; stride > 0; stride /= 2) {
             gn_stat_tree_step(sm.lane, lane, stride);
+            if constexpr (LT > 1)
+                for (uint32_t i = 1; i < LT && lane + i * NT < stride; i++)
+                    gn_stat_tree_step(sm.lane, lane + i * NT, stride);
             __syncthreads();
         }
         const double total = sm.lane[0];

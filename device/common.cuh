@@ -19,9 +19,10 @@
 /* Threads per worker block. */
 #define NT GN_CUDA_THREADS
 
-/* Blocks per SM the register allocation must allow (occupancy). */
+/* Blocks per SM the register allocation must allow (occupancy): the
+ * entry's budget (kernel.cu), GN_CUDA_BLOCKS_MANY unless its unit says. */
 #ifndef GN_CUDA_MIN_BLOCKS
-#define GN_CUDA_MIN_BLOCKS 2
+#define GN_CUDA_MIN_BLOCKS GN_CUDA_BLOCKS_MANY
 #endif
 
 /* acc + a * b rounded once: the fused multiply-add of the canonical order

@@ -46,8 +46,23 @@ extern "C" {
 /* Steps whose mean loss is logged (tests compare backends step by step). */
 #define GN_CUDA_LOSS_LOG (1 << 20)
 
-/* Threads per worker block. */
+/* Threads per worker block (a multiple of 32 dividing the statistic's
+ * lanes, GN_STAT_LANES: 64, 128 or 256), and the blocks an SM of the
+ * kernel's two register budgets (kernel.cu): GN_CUDA_BLOCKS_FEW for graphs
+ * whose levels hold fewer tasks than the SMs, GN_CUDA_BLOCKS_MANY for the
+ * rest. 256 threads, 1 and 2 blocks, unless the CUDA compiler is told
+ * otherwise (-D...: tools/bench/variants.sh builds such variants; e.g. 128
+ * threads at 2 and 4 blocks, the same registers a thread and twice the
+ * workers). No sum's order depends on them. */
+#ifndef GN_CUDA_THREADS
 #define GN_CUDA_THREADS 256
+#endif
+#ifndef GN_CUDA_BLOCKS_FEW
+#define GN_CUDA_BLOCKS_FEW 1
+#endif
+#ifndef GN_CUDA_BLOCKS_MANY
+#define GN_CUDA_BLOCKS_MANY 2
+#endif
 
 /* Error codes of the kernel's error record. */
 enum gn_cuda_fault {

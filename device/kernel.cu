@@ -31,7 +31,7 @@ extern "C" __global__ void gn_persistent_kernel_bf16_1(struct gn_dev *d);
  * gn_precision), for the host half (launch.cu) to launch and size. */
 extern "C" const void *gn_cuda_kernel_entry(int blocks_per_sm, int precision)
 {
-    const bool one = blocks_per_sm == 1;
+    const bool one = blocks_per_sm <= GN_CUDA_BLOCKS_FEW;
     switch (precision) {
     case GN_PRECISION_TF32:
         return one ? (const void *)gn_persistent_kernel_tf32_1

@@ -1,5 +1,5 @@
 /* The persistent kernel, bf16 products on the tensor cores, one block an SM (kernel.cu). */
-#define GN_CUDA_MIN_BLOCKS 1
+#define GN_CUDA_MIN_BLOCKS GN_CUDA_BLOCKS_FEW
 #define GN_PRECISION GN_PRECISION_BF16
 #define GN_KERNEL_NAME gn_persistent_kernel_bf16_1
 #include "kernel_entry.cuh"

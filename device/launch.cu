@@ -193,7 +193,7 @@ static int gn_cuda_blocks_per_sm(const struct gn_model *m, const struct gn_plan 
 {
     const int64_t depth = m->depth > 0 ? m->depth : 1;
     const int64_t tasks = (int64_t)(m->n_groups - 1) * cfg->tiles;
-    return tasks >= (int64_t)sms * depth ? 2 : 1;
+    return tasks >= (int64_t)sms * depth ? GN_CUDA_BLOCKS_MANY : GN_CUDA_BLOCKS_FEW;
 }
 
 extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *asked,

@@ -444,7 +444,7 @@ __device__ static __noinline__ bool gn_dev_next_step(struct gn_dev *d, int64_t s
 /* The whole run, the body of both entries below. */
 __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
 {
-    __shared__ double lane_sums[NT];
+    __shared__ double lane_sums[GN_STAT_LANES];
     const struct gn_block_smem sm =
         gn_block_smem_carve(d->smem_stage, d->smem_acc, lane_sums);
 

@@ -128,7 +128,7 @@ static __global__ void __launch_bounds__(NT)
                       const struct gn_opcheck_args *ops, int32_t n_ops, int32_t smem_stage,
                       int32_t smem_acc, int32_t reps, unsigned long long *cyc)
 {
-    __shared__ double lane_sums[NT];
+    __shared__ double lane_sums[GN_STAT_LANES];
     const struct gn_block_smem sm = gn_block_smem_carve(smem_stage, smem_acc, lane_sums);
     /* edges read through the model's lists (the kernel's records of them
      * are checked end to end by test_gpu) */
