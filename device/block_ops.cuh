@@ -653,6 +653,150 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
 }
 
 /*
+ * The forward's register path on column pairs (1; 0: off, the default until
+ * measured in the kernel): where the group is 16, 32 or 64 wide, a thread
+ * holds Q / 2 rows (span apart) by 2 neighbouring columns instead of Q rows
+ * by one column, lanes 2i and 2i + 1 the two row sets of one column pair.
+ * What a multiply-add costs here is shared-memory wavefronts
+ * (tools/bench/smem_cost.cu, PERF.md twenty-eighth round: an SM serves one
+ * a cycle; a 4-byte load costs one, a 16-byte load two where every quarter
+ * of the warp reads at most two 16-byte blocks and four where it reads
+ * more, an 8-byte load one where neighbouring lanes share their word): per
+ * four columns the default's warp spends 4 x 1 (the weights) + Q x 2 (the
+ * inputs' rows, one address a warp) for 4 Q multiply-adds a lane, 0.75
+ * cycles an FFMA at Q = 4; here 4 x 1 (8-byte weight pairs, neighbouring
+ * lanes sharing each) + Q / 2 x 2 (two rows a load) for the same 4 Q,
+ * 0.5 at Q = 4 (0.375 at 8, 0.75 against 1.0 at 2). Every output's chain
+ * is the same (its bias, then its columns in order): the same bits.
+ */
+#ifndef GN_BLOCK_FWD_PAIR
+#define GN_BLOCK_FWD_PAIR 0
+#endif
+/* (2: the pairs instead of the one-column form for every even width a
+ * block's threads divide, 2 to 256 wide, so that the kernel carries one
+ * register path, not two; an odd width, 1, takes the shared-memory
+ * accumulators) */
+#if GN_BLOCK_FWD_PAIR == 2
+#define GN_BLOCK_FWD_REGS_OK(n) (((n) & 1) == 0)
+#else
+#define GN_BLOCK_FWD_REGS_OK(n) true
+#endif
+
+#if GN_BLOCK_FWD_PAIR
+/* Whether a forward of a group n wide runs on column pairs (with the
+ * register path's Q: its rows fit by gn_block_regs). */
+__device__ static inline bool gn_block_fwd_pair(int32_t n)
+{
+    return GN_BLOCK_FWD_PAIR == 2 || n == 16 || n == 32 || n == 64;
+}
+
+/* The pairs over one staged chunk of cn columns: s[2 i + h] (row
+ * slot + i span of the tile, column jp + h) += the chunk's inputs (sa,
+ * stride lda) times its weight rows (sw, n wide), column by column in
+ * order; rows past the tile read its last (never stored). */
+template <int Q>
+__device__ static inline void gn_block_forward_pair(float (&s)[Q], const float *sa, int32_t lda,
+                                                    const float *sw, int32_t n, int32_t cn,
+                                                    int32_t jp, int32_t slot, int32_t span,
+                                                    int32_t R)
+{
+    constexpr int H = Q / 2;
+    const float *w = sw + jp;
+    int32_t c = 0;
+    for (; c + 4 <= cn; c += 4) {
+        float4 a4[H];
+#pragma unroll
+        for (int i = 0; i < H; i++)
+            a4[i] = *reinterpret_cast<const float4 *>(sa + min(slot + i * span, R - 1) * lda + c);
+        const float2 w0 = *reinterpret_cast<const float2 *>(w + c * n);
+        const float2 w1 = *reinterpret_cast<const float2 *>(w + (c + 1) * n);
+        const float2 w2 = *reinterpret_cast<const float2 *>(w + (c + 2) * n);
+        const float2 w3 = *reinterpret_cast<const float2 *>(w + (c + 3) * n);
+#pragma unroll
+        for (int i = 0; i < H; i++) {
+            s[2 * i] = MAC(MAC(MAC(MAC(s[2 * i], a4[i].x, w0.x), a4[i].y, w1.x), a4[i].z, w2.x),
+                           a4[i].w, w3.x);
+            s[2 * i + 1] = MAC(MAC(MAC(MAC(s[2 * i + 1], a4[i].x, w0.y), a4[i].y, w1.y), a4[i].z,
+                                   w2.y),
+                               a4[i].w, w3.y);
+        }
+    }
+    for (; c < cn; c++) {
+        const float2 wv = *reinterpret_cast<const float2 *>(w + c * n);
+#pragma unroll
+        for (int i = 0; i < H; i++) {
+            const float x = sa[min(slot + i * span, R - 1) * lda + c];
+            s[2 * i] = MAC(s[2 * i], x, wv.x);
+            s[2 * i + 1] = MAC(s[2 * i + 1], x, wv.y);
+        }
+    }
+}
+#endif
+
+/*
+ * The backward's register path on column pairs (1; 0: off, the default
+ * until measured in the kernel), as the forward's (GN_BLOCK_FWD_PAIR):
+ * where the group is 16, 32 or 64 wide, a thread holds Q / 2 rows by 2
+ * neighbouring columns k, lanes 2i and 2i + 1 the two row sets of one pair.
+ * Per four staged columns the default's warp loads the weights' 16-byte
+ * blocks of 32 rows k (four wavefronts) and Q rows of the errors (two
+ * each: one address a warp), 4 + 2 Q cycles for 4 Q multiply-adds a lane;
+ * here two 16-byte loads of 16 rows k each (two wavefronts each: a quarter
+ * warp reads four blocks) and Q / 2 loads of two rows (two each), 4 + Q.
+ * Every output's partial sums are the same chains: the same bits.
+ */
+#ifndef GN_BLOCK_BWD_PAIR
+#define GN_BLOCK_BWD_PAIR 0
+#endif
+#if GN_BLOCK_BWD_PAIR == 2 /* as GN_BLOCK_FWD_PAIR 2 */
+#define GN_BLOCK_BWD_REGS_OK(K) (((K) & 1) == 0)
+#else
+#define GN_BLOCK_BWD_REGS_OK(K) true
+#endif
+
+#if GN_BLOCK_BWD_PAIR
+/* The backward's pairs over the columns [cs, ce) of one piece: p[2 i + h]
+ * (row slot + i span, column k2 + h) = the piece's partial sums, from the
+ * errors' rows (sa, stride ld) and the weight rows k2, k2 + 1 (sw, stride
+ * ld); rows past the tile read its last (never stored). */
+template <int Q>
+__device__ static inline void gn_block_backward_pair(float (&p)[Q], const float *sa,
+                                                     const float *sw, int32_t ld, int32_t k2,
+                                                     int32_t slot, int32_t span, int32_t R,
+                                                     int32_t cs, int32_t ce)
+{
+    constexpr int H = Q / 2;
+    const float *w0 = sw + k2 * ld, *w1 = w0 + ld;
+#pragma unroll
+    for (int32_t q = 0; q < Q; q++) p[q] = 0.0f;
+    int32_t c = cs;
+    if ((c & 3) == 0)
+        for (; c + 4 <= ce; c += 4) {
+            float4 a4[H];
+#pragma unroll
+            for (int i = 0; i < H; i++)
+                a4[i] = *reinterpret_cast<const float4 *>(sa + min(slot + i * span, R - 1) * ld + c);
+            const float4 u0 = *reinterpret_cast<const float4 *>(w0 + c);
+            const float4 u1 = *reinterpret_cast<const float4 *>(w1 + c);
+#pragma unroll
+            for (int i = 0; i < H; i++) {
+                p[2 * i] = gn_mac4(p[2 * i], a4[i], u0);
+                p[2 * i + 1] = gn_mac4(p[2 * i + 1], a4[i], u1);
+            }
+        }
+    for (; c < ce; c++) {
+        const float v0 = w0[c], v1 = w1[c];
+#pragma unroll
+        for (int i = 0; i < H; i++) {
+            const float y = sa[min(slot + i * span, R - 1) * ld + c];
+            p[2 * i] = MAC(p[2 * i], y, v0);
+            p[2 * i + 1] = MAC(p[2 * i + 1], y, v1);
+        }
+    }
+}
+#endif
+
+/*
  * The forward's 2 x 4 tiles (1; 0: off, the default: measured slower in
  * the kernel, 1.04-1.16x the step with 128 registers and 1.10-1.15x with
  * the backward's tiles in 255: PERF.md, twenty-sixth and twenty-seventh
@@ -771,9 +915,17 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
 #else
     constexpr bool t24 = false;
 #endif
-    const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q));
+    const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q)) &&
+                      GN_BLOCK_FWD_REGS_OK(n);
     const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
     float s[Q];
+#if GN_BLOCK_FWD_PAIR
+    /* column pairs (gn_block_forward_pair): lanes 2i, 2i + 1 one pair, the
+     * block's NT / (n / 2) row slots, rows slot + i span */
+    const bool pair = regs && gn_block_fwd_pair(n);
+    const int32_t jp = pair ? (tid >> 1) % (n >> 1) * 2 : 0, span = 2 * NT / n;
+    const int32_t slot = pair ? (tid & 1) + 2 * (tid / n) : 0;
+#endif
     GN_BLOCK_DIAG(GROUP, gr.in_count);
     if (t24) {
 #if GN_BLOCK_FWD_TILE
@@ -785,10 +937,19 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
         }
 #endif
     } else if (regs) {
-        const float bj = __ldcg(bias + j);
+#if GN_BLOCK_FWD_PAIR
+        if (GN_BLOCK_FWD_PAIR == 2 || pair) {
+            const float b0 = __ldcg(bias + jp), b1 = __ldcg(bias + jp + 1);
 #pragma unroll
-        for (int32_t q = 0; q < Q; q++) s[q] = bj;
-        GN_BLOCK_DIAG(BIAS, bj);
+            for (int32_t q = 0; q < Q; q++) s[q] = q & 1 ? b1 : b0;
+        } else
+#endif
+        {
+            const float bj = __ldcg(bias + j);
+#pragma unroll
+            for (int32_t q = 0; q < Q; q++) s[q] = bj;
+            GN_BLOCK_DIAG(BIAS, bj);
+        }
     } else {
         for (int32_t i = tid; i < R * n; i += NT) gn_block_sm_acc(sm)[i] = __ldcg(bias + i % n);
     }
@@ -816,7 +977,11 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
                                          cn, tj);
 #endif
             } else if (regs) {
-                gn_block_forward_regs<Q>(s, sa, lda, sw, n, cn, j, rr, step, R);
+#if GN_BLOCK_FWD_PAIR
+                if (GN_BLOCK_FWD_PAIR == 2 || pair) gn_block_forward_pair<Q>(s, sa, lda, sw, n, cn, jp, slot, span, R);
+                else
+#endif
+                    gn_block_forward_regs<Q>(s, sa, lda, sw, n, cn, j, rr, step, R);
             } else {
                 for (int32_t i = tid; i < R * n; i += NT) {
                     const int32_t r = i / n, jj = i % n;
@@ -848,6 +1013,18 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
         }
 #endif
     } else if (regs) {
+#if GN_BLOCK_FWD_PAIR
+        if (GN_BLOCK_FWD_PAIR == 2 || pair) {
+#pragma unroll
+            for (int32_t i = 0; i < Q / 2; i++) {
+                const int32_t r = slot + i * span;
+                if (r < R) { /* apart: a group's activations lie on 4 bytes */
+                    out[r * n + jp] = relu ? fmaxf(s[2 * i], 0.0f) : s[2 * i];
+                    out[r * n + jp + 1] = relu ? fmaxf(s[2 * i + 1], 0.0f) : s[2 * i + 1];
+                }
+            }
+        } else
+#endif
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
             const int32_t r = rr + q * step;
@@ -897,6 +1074,7 @@ __device__ static void gn_op_loss_block(const struct gn_model *m, const struct g
 #ifndef GN_BLOCK_BWD_MASK
 #define GN_BLOCK_BWD_MASK 0
 #endif
+static_assert(!(GN_BLOCK_BWD_PAIR && GN_BLOCK_BWD_MASK), "the pairs read their own mask");
 
 /*
  * The backward's 2 x 4 tiles (1; 0: off, the default: with the forward's,
@@ -984,9 +1162,17 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
 #else
     constexpr bool t24 = false;
 #endif
-    const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q));
+    const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q)) &&
+                      GN_BLOCK_BWD_REGS_OK(K);
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
     float t[Q];
+#if GN_BLOCK_BWD_PAIR
+    /* column pairs (gn_block_backward_pair): lanes 2i, 2i + 1 one pair of
+     * columns k2, k2 + 1, rows slot + i span */
+    const bool pair = regs && (GN_BLOCK_BWD_PAIR == 2 || K == 16 || K == 32 || K == 64);
+    const int32_t k2 = pair ? (tid >> 1) % (K >> 1) * 2 : 0, span = 2 * NT / K;
+    const int32_t slot = pair ? (tid & 1) + 2 * (tid / K) : 0;
+#endif
 #if GN_BLOCK_BWD_MASK == 1 || GN_BLOCK_BWD_MASK == 2
     /* the activations that mask the error, loaded now: their round trip
      * runs beside the edges' reads, the staging and the arithmetic instead
@@ -1055,6 +1241,15 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
 #endif
                 } else if (regs) {
                     float p[Q];
+#if GN_BLOCK_BWD_PAIR
+                    if (GN_BLOCK_BWD_PAIR == 2 || pair) {
+                        gn_block_backward_pair<Q>(p, sa, sw, ld, k2, slot, span, R, x - c0, pe - c0);
+#pragma unroll
+                        for (int32_t q = 0; q < Q; q++) t[q] = __fadd_rn(t[q], p[q]);
+                        x = pe;
+                        continue;
+                    }
+#endif
 #pragma unroll
                     for (int32_t q = 0; q < Q; q++) p[q] = 0.0f;
                     int32_t c = x - c0;
@@ -1134,6 +1329,19 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
         }
 #endif
     } else if (regs) {
+#if GN_BLOCK_BWD_PAIR
+        if (GN_BLOCK_BWD_PAIR == 2 || pair) {
+#pragma unroll
+            for (int32_t i = 0; i < Q / 2; i++) {
+                const int32_t r = slot + i * span;
+                if (r < R) { /* apart: a group's activations lie on 4 bytes */
+                    out[r * K + k2] = __ldcg(a + r * K + k2) > 0.0f ? t[2 * i] : 0.0f;
+                    out[r * K + k2 + 1] = __ldcg(a + r * K + k2 + 1) > 0.0f ? t[2 * i + 1] : 0.0f;
+                }
+            }
+            return;
+        }
+#endif
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
             const int32_t r = rr + q * step;

@@ -51,8 +51,9 @@ gn_find_nvcc
 command -v nvcc >/dev/null 2>&1 || die "no nvcc: variants of the CUDA kernels need the CUDA toolkit"
 [ -f "$base/build.ninja" ] || die "$base is not a configured build directory; build it first (tools/test or meson setup)"
 mkdir -p "$out"
-ini=$(mktemp)
-trap 'rm -f "$ini"' EXIT
+# the native file stays (git ignores it): meson reads it again whenever a
+# variant's build directory regenerates, e.g. under a later plain ninja
+ini=$ROOT/build-var-nvcc.ini
 printf "[binaries]\ncuda = '%s'\n" "$ROOT/tools/toolchain/nvcc-dep" > "$ini"
 
 bundle() { # build dir, bundle name
