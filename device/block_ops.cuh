@@ -653,8 +653,11 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
 }
 
 /*
- * The forward's register path on column pairs (1; 0: off, the default until
- * measured in the kernel): where the group is 16, 32 or 64 wide, a thread
+ * The forward's register path on column pairs (1; 0: off, the default:
+ * with the backward's, measured on an H200, the arithmetic of `layered` 19 %
+ * shorter and the steps 1.007x, the one-block workloads' 1.13x, from the
+ * register allocation they move: PERF.md, twenty-eighth round; 2, below,
+ * built and not run): where the group is 16, 32 or 64 wide, a thread
  * holds Q / 2 rows (span apart) by 2 neighbouring columns instead of Q rows
  * by one column, lanes 2i and 2i + 1 the two row sets of one column pair.
  * What a multiply-add costs here is shared-memory wavefronts
@@ -734,15 +737,17 @@ __device__ static inline void gn_block_forward_pair(float (&s)[Q], const float *
 #endif
 
 /*
- * The backward's register path on column pairs (1; 0: off, the default
- * until measured in the kernel), as the forward's (GN_BLOCK_FWD_PAIR):
- * where the group is 16, 32 or 64 wide, a thread holds Q / 2 rows by 2
+ * The backward's register path on column pairs (1; 0: off, the default:
+ * measured with the forward's, PERF.md twenty-eighth round; 2 as the
+ * forward's), as the forward's (GN_BLOCK_FWD_PAIR): where the group is 16, 32 or 64 wide, a thread holds Q / 2 rows by 2
  * neighbouring columns k, lanes 2i and 2i + 1 the two row sets of one pair.
  * Per four staged columns the default's warp loads the weights' 16-byte
  * blocks of 32 rows k (four wavefronts) and Q rows of the errors (two
  * each: one address a warp), 4 + 2 Q cycles for 4 Q multiply-adds a lane;
- * here two 16-byte loads of 16 rows k each (two wavefronts each: a quarter
- * warp reads four blocks) and Q / 2 loads of two rows (two each), 4 + Q.
+ * here two 16-byte loads of 16 rows k each (a quarter warp reads four
+ * blocks, 64 bytes: two wavefronts each if the measured rule holds between
+ * its measured cases; not measured alone) and Q / 2 loads of two rows (two
+ * each), 4 + Q.
  * Every output's partial sums are the same chains: the same bits.
  */
 #ifndef GN_BLOCK_BWD_PAIR
