@@ -18,6 +18,14 @@
  * compute the same bits.
  */
 #define GN_KERNEL_NAME gn_persistent_kernel
+/* A variant's knob (-DGN_PAIR_MANY=1 or 2 for the CUDA compiler): the
+ * register paths on column pairs (block_ops.cuh, GN_BLOCK_FWD_PAIR and
+ * GN_BLOCK_BWD_PAIR) in this entry only, the one-block entry's machine
+ * code left as it is (docs/PERF.md, twenty-eighth round, Next 2). */
+#ifdef GN_PAIR_MANY
+#define GN_BLOCK_FWD_PAIR GN_PAIR_MANY
+#define GN_BLOCK_BWD_PAIR GN_PAIR_MANY
+#endif
 #include "device.h"
 #include "kernel_entry.cuh"
 
