@@ -675,23 +675,60 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
 #ifndef GN_BLOCK_FWD_PAIR
 #define GN_BLOCK_FWD_PAIR 0
 #endif
+#ifndef GN_BLOCK_BWD_PAIR /* the backward's (below) */
+#define GN_BLOCK_BWD_PAIR 0
+#endif
 /* (2: the pairs instead of the one-column form for every even width a
  * block's threads divide, 2 to 256 wide, so that the kernel carries one
  * register path, not two; an odd width, 1, takes the shared-memory
- * accumulators) */
-#if GN_BLOCK_FWD_PAIR == 2
-#define GN_BLOCK_FWD_REGS_OK(n) (((n) & 1) == 0)
-#else
-#define GN_BLOCK_FWD_REGS_OK(n) true
+ * accumulators.) The rules of both ops' pairs, mode their setting
+ * (GN_BLOCK_FWD_PAIR, GN_BLOCK_BWD_PAIR): whether a group n wide may take
+ * the register path at all, and whether the register path runs on pairs. */
+#define GN_BLOCK_PAIR_REGS_OK(mode, n) ((mode) != 2 || ((n) & 1) == 0)
+#define GN_BLOCK_PAIR_WIDTH(mode, n)                                                               \
+    ((mode) == 2 || ((mode) == 1 && ((n) == 16 || (n) == 32 || (n) == 64)))
+
+#if GN_BLOCK_FWD_PAIR || GN_BLOCK_BWD_PAIR
+/* Thread tid's place in the pairs over a group n wide: columns col and
+ * col + 1 (lanes 2i and 2i + 1 share them), rows slot + i span (of the
+ * block's span = NT / (n / 2) row slots); all zero where off. */
+struct gn_block_pair {
+    int32_t col, slot, span;
+};
+
+__device__ static inline struct gn_block_pair gn_block_pair_of(int32_t n, bool on)
+{
+    const int32_t tid = threadIdx.x;
+    struct gn_block_pair pp = {0, 0, 0};
+    if (on) {
+        pp.col = (tid >> 1) % (n >> 1) * 2;
+        pp.slot = (tid & 1) + 2 * (tid / n);
+        pp.span = 2 * NT / n;
+    }
+    return pp;
+}
+
+/* The pairs' outputs v (Q / 2 rows by 2 columns) into out (rows n wide),
+ * each through f(value, its index in out); rows past the tile (R) not.
+ * One store a float: a group's activations lie on 4 bytes. */
+template <int Q, class F>
+__device__ static inline void gn_block_pair_store(float *out, int32_t n,
+                                                  const struct gn_block_pair &pp, int32_t R,
+                                                  const float (&v)[Q], F f)
+{
+#pragma unroll
+    for (int32_t i = 0; i < Q / 2; i++) {
+        const int32_t r = pp.slot + i * pp.span;
+        if (r < R) {
+            const int32_t o = r * n + pp.col;
+            out[o] = f(v[2 * i], o);
+            out[o + 1] = f(v[2 * i + 1], o + 1);
+        }
+    }
+}
 #endif
 
 #if GN_BLOCK_FWD_PAIR
-/* Whether a forward of a group n wide runs on column pairs (with the
- * register path's Q: its rows fit by gn_block_regs). */
-__device__ static inline bool gn_block_fwd_pair(int32_t n)
-{
-    return GN_BLOCK_FWD_PAIR == 2 || n == 16 || n == 32 || n == 64;
-}
 
 /* The pairs over one staged chunk of cn columns: s[2 i + h] (row
  * slot + i span of the tile, column jp + h) += the chunk's inputs (sa,
@@ -710,25 +747,24 @@ __device__ static inline void gn_block_forward_pair(float (&s)[Q], const float *
         float4 a4[H];
 #pragma unroll
         for (int i = 0; i < H; i++)
-            a4[i] = *reinterpret_cast<const float4 *>(sa + min(slot + i * span, R - 1) * lda + c);
+            a4[i] = *reinterpret_cast<const float4 *>(sa + gn_block_row(slot, i, span, R) * lda + c);
         const float2 w0 = *reinterpret_cast<const float2 *>(w + c * n);
         const float2 w1 = *reinterpret_cast<const float2 *>(w + (c + 1) * n);
         const float2 w2 = *reinterpret_cast<const float2 *>(w + (c + 2) * n);
         const float2 w3 = *reinterpret_cast<const float2 *>(w + (c + 3) * n);
+        const float4 cx = make_float4(w0.x, w1.x, w2.x, w3.x);
+        const float4 cy = make_float4(w0.y, w1.y, w2.y, w3.y);
 #pragma unroll
         for (int i = 0; i < H; i++) {
-            s[2 * i] = MAC(MAC(MAC(MAC(s[2 * i], a4[i].x, w0.x), a4[i].y, w1.x), a4[i].z, w2.x),
-                           a4[i].w, w3.x);
-            s[2 * i + 1] = MAC(MAC(MAC(MAC(s[2 * i + 1], a4[i].x, w0.y), a4[i].y, w1.y), a4[i].z,
-                                   w2.y),
-                               a4[i].w, w3.y);
+            s[2 * i] = gn_mac4(s[2 * i], a4[i], cx);
+            s[2 * i + 1] = gn_mac4(s[2 * i + 1], a4[i], cy);
         }
     }
     for (; c < cn; c++) {
         const float2 wv = *reinterpret_cast<const float2 *>(w + c * n);
 #pragma unroll
         for (int i = 0; i < H; i++) {
-            const float x = sa[min(slot + i * span, R - 1) * lda + c];
+            const float x = sa[gn_block_row(slot, i, span, R) * lda + c];
             s[2 * i] = MAC(s[2 * i], x, wv.x);
             s[2 * i + 1] = MAC(s[2 * i + 1], x, wv.y);
         }
@@ -750,14 +786,6 @@ __device__ static inline void gn_block_forward_pair(float (&s)[Q], const float *
  * each), 4 + Q.
  * Every output's partial sums are the same chains: the same bits.
  */
-#ifndef GN_BLOCK_BWD_PAIR
-#define GN_BLOCK_BWD_PAIR 0
-#endif
-#if GN_BLOCK_BWD_PAIR == 2 /* as GN_BLOCK_FWD_PAIR 2 */
-#define GN_BLOCK_BWD_REGS_OK(K) (((K) & 1) == 0)
-#else
-#define GN_BLOCK_BWD_REGS_OK(K) true
-#endif
 
 #if GN_BLOCK_BWD_PAIR
 /* The backward's pairs over the columns [cs, ce) of one piece: p[2 i + h]
@@ -780,7 +808,7 @@ __device__ static inline void gn_block_backward_pair(float (&p)[Q], const float 
             float4 a4[H];
 #pragma unroll
             for (int i = 0; i < H; i++)
-                a4[i] = *reinterpret_cast<const float4 *>(sa + min(slot + i * span, R - 1) * ld + c);
+                a4[i] = *reinterpret_cast<const float4 *>(sa + gn_block_row(slot, i, span, R) * ld + c);
             const float4 u0 = *reinterpret_cast<const float4 *>(w0 + c);
             const float4 u1 = *reinterpret_cast<const float4 *>(w1 + c);
 #pragma unroll
@@ -793,7 +821,7 @@ __device__ static inline void gn_block_backward_pair(float (&p)[Q], const float 
         const float v0 = w0[c], v1 = w1[c];
 #pragma unroll
         for (int i = 0; i < H; i++) {
-            const float y = sa[min(slot + i * span, R - 1) * ld + c];
+            const float y = sa[gn_block_row(slot, i, span, R) * ld + c];
             p[2 * i] = MAC(p[2 * i], y, v0);
             p[2 * i + 1] = MAC(p[2 * i + 1], y, v1);
         }
@@ -921,15 +949,13 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
     constexpr bool t24 = false;
 #endif
     const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q)) &&
-                      GN_BLOCK_FWD_REGS_OK(n);
+                      GN_BLOCK_PAIR_REGS_OK(GN_BLOCK_FWD_PAIR, n);
     const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
     float s[Q];
 #if GN_BLOCK_FWD_PAIR
-    /* column pairs (gn_block_forward_pair): lanes 2i, 2i + 1 one pair, the
-     * block's NT / (n / 2) row slots, rows slot + i span */
-    const bool pair = regs && gn_block_fwd_pair(n);
-    const int32_t jp = pair ? (tid >> 1) % (n >> 1) * 2 : 0, span = 2 * NT / n;
-    const int32_t slot = pair ? (tid & 1) + 2 * (tid / n) : 0;
+    /* column pairs (gn_block_forward_pair) */
+    const bool pair = regs && GN_BLOCK_PAIR_WIDTH(GN_BLOCK_FWD_PAIR, n);
+    const struct gn_block_pair pp = gn_block_pair_of(n, pair);
 #endif
     GN_BLOCK_DIAG(GROUP, gr.in_count);
     if (t24) {
@@ -943,8 +969,8 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
 #endif
     } else if (regs) {
 #if GN_BLOCK_FWD_PAIR
-        if (GN_BLOCK_FWD_PAIR == 2 || pair) {
-            const float b0 = __ldcg(bias + jp), b1 = __ldcg(bias + jp + 1);
+        if (pair) {
+            const float b0 = __ldcg(bias + pp.col), b1 = __ldcg(bias + pp.col + 1);
 #pragma unroll
             for (int32_t q = 0; q < Q; q++) s[q] = q & 1 ? b1 : b0;
         } else
@@ -983,7 +1009,8 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
 #endif
             } else if (regs) {
 #if GN_BLOCK_FWD_PAIR
-                if (GN_BLOCK_FWD_PAIR == 2 || pair) gn_block_forward_pair<Q>(s, sa, lda, sw, n, cn, jp, slot, span, R);
+                if (pair)
+                    gn_block_forward_pair<Q>(s, sa, lda, sw, n, cn, pp.col, pp.slot, pp.span, R);
                 else
 #endif
                     gn_block_forward_regs<Q>(s, sa, lda, sw, n, cn, j, rr, step, R);
@@ -1019,16 +1046,10 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
 #endif
     } else if (regs) {
 #if GN_BLOCK_FWD_PAIR
-        if (GN_BLOCK_FWD_PAIR == 2 || pair) {
-#pragma unroll
-            for (int32_t i = 0; i < Q / 2; i++) {
-                const int32_t r = slot + i * span;
-                if (r < R) { /* apart: a group's activations lie on 4 bytes */
-                    out[r * n + jp] = relu ? fmaxf(s[2 * i], 0.0f) : s[2 * i];
-                    out[r * n + jp + 1] = relu ? fmaxf(s[2 * i + 1], 0.0f) : s[2 * i + 1];
-                }
-            }
-        } else
+        if (pair)
+            gn_block_pair_store<Q>(out, n, pp, R, s,
+                                   [=](float v, int32_t) { return relu ? fmaxf(v, 0.0f) : v; });
+        else
 #endif
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
@@ -1168,15 +1189,13 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     constexpr bool t24 = false;
 #endif
     const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q)) &&
-                      GN_BLOCK_BWD_REGS_OK(K);
+                      GN_BLOCK_PAIR_REGS_OK(GN_BLOCK_BWD_PAIR, K);
     const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
     float t[Q];
 #if GN_BLOCK_BWD_PAIR
-    /* column pairs (gn_block_backward_pair): lanes 2i, 2i + 1 one pair of
-     * columns k2, k2 + 1, rows slot + i span */
-    const bool pair = regs && (GN_BLOCK_BWD_PAIR == 2 || K == 16 || K == 32 || K == 64);
-    const int32_t k2 = pair ? (tid >> 1) % (K >> 1) * 2 : 0, span = 2 * NT / K;
-    const int32_t slot = pair ? (tid & 1) + 2 * (tid / K) : 0;
+    /* column pairs (gn_block_backward_pair) */
+    const bool pair = regs && GN_BLOCK_PAIR_WIDTH(GN_BLOCK_BWD_PAIR, K);
+    const struct gn_block_pair pp = gn_block_pair_of(K, pair);
 #endif
 #if GN_BLOCK_BWD_MASK == 1 || GN_BLOCK_BWD_MASK == 2
     /* the activations that mask the error, loaded now: their round trip
@@ -1247,8 +1266,9 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
                 } else if (regs) {
                     float p[Q];
 #if GN_BLOCK_BWD_PAIR
-                    if (GN_BLOCK_BWD_PAIR == 2 || pair) {
-                        gn_block_backward_pair<Q>(p, sa, sw, ld, k2, slot, span, R, x - c0, pe - c0);
+                    if (pair) {
+                        gn_block_backward_pair<Q>(p, sa, sw, ld, pp.col, pp.slot, pp.span, R,
+                                                  x - c0, pe - c0);
 #pragma unroll
                         for (int32_t q = 0; q < Q; q++) t[q] = __fadd_rn(t[q], p[q]);
                         x = pe;
@@ -1335,17 +1355,11 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
 #endif
     } else if (regs) {
 #if GN_BLOCK_BWD_PAIR
-        if (GN_BLOCK_BWD_PAIR == 2 || pair) {
-#pragma unroll
-            for (int32_t i = 0; i < Q / 2; i++) {
-                const int32_t r = slot + i * span;
-                if (r < R) { /* apart: a group's activations lie on 4 bytes */
-                    out[r * K + k2] = __ldcg(a + r * K + k2) > 0.0f ? t[2 * i] : 0.0f;
-                    out[r * K + k2 + 1] = __ldcg(a + r * K + k2 + 1) > 0.0f ? t[2 * i + 1] : 0.0f;
-                }
-            }
-            return;
-        }
+        if (pair)
+            gn_block_pair_store<Q>(out, K, pp, R, t, [=](float v, int32_t o) {
+                return __ldcg(a + o) > 0.0f ? v : 0.0f;
+            });
+        else
 #endif
 #pragma unroll
         for (int32_t q = 0; q < Q; q++) {
