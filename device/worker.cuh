@@ -247,11 +247,44 @@ static_assert(offsetof(struct gn_dev_pre, ready_pos) % 16 == 0 &&
                   offsetof(struct gn_dev_pre, pend_span) % 16 == 0,
               "the read-ahead's copies land on 16 bytes");
 
+/*
+ * The next ticket reserved during the release (dag.h, gn_dag_finish_ahead;
+ * 1: on where the queue stays full, 0: off, the default until measured on
+ * the card; compiled only where asked). Thread 0 pops a ticket and often
+ * finds its slot filled: the queue is full, and a pop's two round trips
+ * (the add on head, the slot) and the task's first reads (its position's
+ * record, then its edges') sit between two tasks. Where the pops found
+ * their slots filled at the first look (a running score, as the
+ * read-ahead's, at least GN_DEV_AHEAD_MIN / GN_DEV_PRE_FULL), warp 1
+ * reserves the next ticket while thread 0 releases the task, looks at its
+ * slot once, and, found, reads its records ahead as for a guess
+ * (gn_dev_pre_begin<true>, gn_dev_pre_fetch); the release then keeps no
+ * continuation. Thread 0 takes the task found, or serves the ticket.
+ */
+#ifndef GN_DEV_AHEAD
+#define GN_DEV_AHEAD 0
+#endif
+#ifndef GN_DEV_AHEAD_MIN
+#define GN_DEV_AHEAD_MIN (GN_DEV_PRE_FULL / 2)
+#endif
+#if GN_DEV_AHEAD
+struct gn_dev_ahead {
+    uint32_t ticket, task; /* task: ticket's, or GN_QUEUE_DONE if the look found none */
+    int32_t held;          /* a ticket is reserved */
+    int32_t on;            /* this task's release runs ahead (thread 0, at the take) */
+    int32_t score;         /* thread 0's */
+};
+static __shared__ struct gn_dev_ahead gn_dev_ahead_sm;
+#endif
+
 /* Thread 0, as the run starts: the read-ahead on. */
 __device__ static void gn_dev_pre_init()
 {
     gn_dev_pre_sm.score = GN_DEV_PRE_FULL;
     gn_dev_pre_sm.on = 1;
+#if GN_DEV_AHEAD
+    gn_dev_ahead_sm.score = 0;
+#endif
 }
 
 /* Thread 0, as a pass starts (before a __syncthreads): nothing read ahead;
@@ -262,6 +295,10 @@ __device__ static void gn_dev_pre_reset()
     gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
     gn_dev_pre_sm.guess = GN_QUEUE_DONE;
     gn_block_pre_reset();
+#if GN_DEV_AHEAD
+    gn_dev_ahead_sm.held = 0;
+    gn_dev_ahead_sm.on = 0;
+#endif
 }
 
 /* Thread 0, having taken `task` (before the loop's __syncthreads): score
@@ -275,14 +312,17 @@ __device__ static void gn_dev_pre_score(uint32_t task)
 }
 
 /* 1. Thread GN_DEV_SUCC_THREAD, the task's successors in gn_dev_succ_sm:
- * guess the first, and start reading ahead for it if the scores allow. */
-__device__ static void gn_dev_pre_begin(const struct gn_dev_view &v)
+ * guess the first, and start reading ahead for it if the scores allow;
+ * or (TICKET, gn_dev_ahead_fetch) for `ticket`, the task of the ticket
+ * reserved beside the release: the same copies, no guess. */
+template <bool TICKET = false>
+__device__ static void gn_dev_pre_begin(const struct gn_dev_view &v, uint32_t ticket = 0)
 {
     struct gn_dev_pre &p = gn_dev_pre_sm;
     const struct gn_dag_succ &s = gn_dev_succ_sm;
-    const uint32_t next = s.k < s.end ? s.v[0] : GN_QUEUE_DONE;
-    p.guess = next;
-    if (!p.on || next >= v.tm.upd0) return; /* GN_QUEUE_DONE too */
+    const uint32_t next = TICKET ? ticket : s.k < s.end ? s.v[0] : GN_QUEUE_DONE;
+    if (!TICKET) p.guess = next;
+    if ((!TICKET && !p.on) || next >= v.tm.upd0) return; /* GN_QUEUE_DONE too */
     const struct gn_task k = gn_task_decode(&v.tm, next);
     if (k.pos < 1 || k.pos >= v.m.n_groups) return;
     p.pend_task = next;
@@ -365,6 +405,62 @@ __device__ static __forceinline__ void gn_dev_pre_finish()
     else if ((threadIdx.x & 31) == 0) gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
 }
 
+#if GN_DEV_AHEAD
+
+/* Thread 0's take: the ticket warp 1 reserved during the release, its
+ * task if the look found it, else served; or a plain take (gn_dag_take).
+ * Scored: whether the slot was filled at the first look (a pop that did
+ * not spin), the last ~16 pops weighed most; the task's release runs ahead
+ * while the score is at least GN_DEV_AHEAD_MIN. Not inlined: the task
+ * loop's allocation is disturbed less. */
+__device__ static __noinline__ enum gn_status gn_dev_ahead_take(struct gn_queue *q,
+                                                               struct gn_queue_worker *w,
+                                                               uint32_t *next, uint32_t *task)
+{
+    struct gn_dev_ahead &a = gn_dev_ahead_sm;
+    enum gn_status st = GN_OK;
+    int32_t hit = -1;
+    if (a.held) {
+        a.held = 0;
+        hit = a.task != GN_QUEUE_DONE;
+        if (hit) {
+            *task = a.task;
+            w->popped++;
+        } else {
+            st = gn_queue_serve(q, a.ticket, task, w);
+        }
+    } else {
+        const bool pop = *next == GN_QUEUE_DONE;
+        const uint64_t spins = w->spins;
+        st = gn_dag_take(q, w, next, task);
+        if (pop) hit = w->spins == spins;
+    }
+    if (hit >= 0) a.score += (hit ? GN_DEV_PRE_FULL / 16 : 0) - a.score / 16;
+    a.on = a.score >= GN_DEV_AHEAD_MIN;
+    return st;
+}
+
+/* Warp 1, beside the release: reserve the next ticket, look at it once,
+ * read its task's records ahead if it is there. */
+__device__ static __noinline__ void gn_dev_ahead_fetch(struct gn_queue *q)
+{
+    struct gn_dev_ahead &a = gn_dev_ahead_sm;
+    if ((threadIdx.x & 31) == 0) {
+        const struct gn_queue_pass p = gn_queue_pass_of(q);
+        const uint32_t t = gn_queue_reserve(q, 1);
+        uint32_t task;
+        if (!gn_queue_peek(q, p, t, &task)) task = GN_QUEUE_DONE;
+        a.ticket = t;
+        a.task = task;
+        a.held = 1;
+        gn_dev_pre_sm.guess = GN_QUEUE_DONE; /* no guess to score */
+        gn_dev_pre_sm.state = GN_DEV_PRE_IDLE;
+        gn_dev_pre_begin<true>(gn_dev_view_sm, task);
+    }
+    gn_dev_pre_finish();
+}
+#endif
+
 /* Whether a group of one update part skips the parts' counter and its
  * fences (1; 0: off, the default until measured on the card: PERF.md,
  * twenty-sixth round, Next 3). Compiled only where asked. */
@@ -414,6 +510,34 @@ __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_sme
     }
 }
 
+/* Whether thread 0's release of a task (below) is compiled apart, a call
+ * (1), or inline (0, the default without GN_DEV_AHEAD): with the next
+ * ticket reserved beside it, inline moved the kernel's register
+ * allocation (spill stores 1216 -> 2588 bytes), apart it did not (1092). */
+#ifndef GN_DEV_RELEASE_APART
+#define GN_DEV_RELEASE_APART GN_DEV_AHEAD
+#endif
+#if GN_DEV_RELEASE_APART
+#define GN_DEV_RELEASE_FN __noinline__
+#else
+#define GN_DEV_RELEASE_FN __forceinline__
+#endif
+
+/* Thread 0, after the task: release its successors (read meanwhile into
+ * gn_dev_succ_sm), keeping the first ready one as the continuation in
+ * *next, or none when the next ticket is reserved beside it
+ * (gn_dag_finish_ahead). */
+__device__ static GN_DEV_RELEASE_FN enum gn_status gn_dev_release(struct gn_dag *dag,
+                                                                  struct gn_queue *q,
+                                                                  struct gn_queue_worker *w,
+                                                                  uint32_t *next)
+{
+#if GN_DEV_AHEAD
+    if (gn_dev_ahead_sm.on) return gn_dag_finish_ahead(dag, q, &gn_dev_succ_sm, w);
+#endif
+    return gn_dag_finish_succ(dag, q, &gn_dev_succ_sm, w, next);
+}
+
 /* Run the pass's tasks until the queue says done. */
 __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem &sm,
                                    struct gn_dag *dag, struct gn_queue_worker *w, int64_t step)
@@ -453,6 +577,8 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             gn_dev_clock_mark(-1);
 #if GN_DEV_TICKETS > 1
             enum gn_status st = gn_dag_take_ticket(&d->queue, w, &tickets, &next, &task);
+#elif GN_DEV_AHEAD
+            enum gn_status st = gn_dev_ahead_take(&d->queue, w, &next, &task);
 #else
             enum gn_status st = gn_dag_take(&d->queue, w, &next, &task);
 #endif
@@ -488,7 +614,13 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         if (succ_reader) {
             if (ahead) gn_dev_succ_sm = gn_dev_pre_sm.ready_succ;
             else gn_dag_succ_fill(&v.dag, span, &gn_dev_succ_sm);
+#if GN_DEV_AHEAD
+            /* a release ahead reads its ticket's task ahead instead: no
+             * copies of a guess in flight into the same records */
+            if (GN_DEV_PRE && !gn_dev_ahead_sm.on) gn_dev_pre_begin(v);
+#else
             if (GN_DEV_PRE) gn_dev_pre_begin(v);
+#endif
         }
         const int32_t r0 = k.tile * v.tile, r1 = min(v.b.rows, r0 + v.tile);
         /* the injected stuck task: the output's first forward tile of the
@@ -525,18 +657,31 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         case GN_TASK_UPDATE: gn_dev_update(d, sm, pr.gr, g, k.pos, k.tile); break;
         }
         __syncthreads();
+#if GN_DEV_AHEAD
+        if (threadIdx.x / 32 == GN_DEV_SUCC_THREAD / 32) {
+            if (gn_dev_ahead_sm.on) gn_dev_ahead_fetch(&d->queue);
+            else if (GN_DEV_PRE) gn_dev_pre_finish();
+        }
+#else
         if (GN_DEV_PRE && threadIdx.x / 32 == GN_DEV_SUCC_THREAD / 32) gn_dev_pre_finish();
+#endif
         if (threadIdx.x == 0) {
             gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
             /* the release of the block's results is gn_dag_finish_succ's
              * fence (cumulative over the block's writes, ordered before it
              * by the __syncthreads above, which also publishes the
-             * successors read meanwhile); a continuation runs on this block */
-            if (gn_dag_finish_succ(&v.dag, &d->queue, &gn_dev_succ_sm, w, &next) != GN_OK)
+             * successors read meanwhile); a continuation runs on this block
+             * (none when the next ticket is reserved: gn_dag_finish_ahead) */
+            if (gn_dev_release(&v.dag, &d->queue, w, &next) != GN_OK)
                 gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, g, step, id);
             gn_dev_kind_ns_sm[k.kind] += gn_clock_ns() - t0;
             gn_dev_clock_mark(GN_CUDA_PROF_FINISH);
         }
+#if GN_DEV_AHEAD
+        /* warp 1's ticket and records before thread 0 takes; and every
+         * thread has read `on` before thread 0 writes it again */
+        __syncthreads();
+#endif
     }
 }
 

@@ -11,7 +11,8 @@
  * taken, released after it ran: gn_dag_span_of, gn_dag_succ_fill,
  * gn_dag_release_succ) runs on one thread with two tasks in hand and on 8,
  * and several tasks' release under one fence (gn_dag_release_set) on a
- * small DAG by hand.
+ * small DAG by hand; the next ticket reserved during the release
+ * (gn_dag_finish_ahead) by turns with it on 8 threads.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -394,7 +395,9 @@ struct run {
     struct gn_dag *d;
     pthread_barrier_t barrier;
     int passes;
-    int read_ahead; /* the kernel's form: successors read as a task is taken */
+    int read_ahead; /* the kernel's form: successors read as a task is taken;
+                     * 2: and every other task's release beside the next
+                     * ticket's reservation (gn_dag_finish_ahead) */
     gn_atomic_u64 clock;
     gn_atomic_u32 *runs;
     gn_atomic_u64 *start, *finish;
@@ -419,9 +422,20 @@ static void *run_main(void *arg)
             t->status = gn_dag_begin_pass(r->d, r->q);
         pthread_barrier_wait(&r->barrier);
         enum gn_status s = GN_OK;
+        /* read_ahead 2: a ticket reserved (and looked at) while the
+         * release runs, by turns with the plain release (dag.h,
+         * gn_dag_finish_ahead); held: the ticket, found: its task if the
+         * look found it */
+        uint32_t held = GN_QUEUE_DONE, found = GN_QUEUE_DONE, turn = t->id;
         while (s == GN_OK) {
             uint32_t task;
-            s = gn_queue_pop(r->q, &task, &w);
+            if (held == GN_QUEUE_DONE)
+                s = gn_queue_pop(r->q, &task, &w);
+            else if (found != GN_QUEUE_DONE)
+                task = found;
+            else
+                s = gn_queue_serve(r->q, held, &task, &w);
+            held = found = GN_QUEUE_DONE;
             if (s != GN_OK || task == GN_QUEUE_DONE)
                 break;
             struct gn_dag_succ succ = {0}; /* filled when read_ahead, the only case it is read */
@@ -432,6 +446,15 @@ static void *run_main(void *arg)
             gn_atomic_fetch_add_relaxed_u32(&r->runs[task], 1);
             gn_atomic_store_relaxed_u64(&r->finish[task],
                                         gn_atomic_fetch_add_relaxed_u64(&r->clock, 1) + 1);
+            if (r->read_ahead == 2 && (++turn & 1)) {
+                /* the reservation before the release here; on the GPU
+                 * beside it, either order */
+                held = gn_queue_reserve(r->q, 1);
+                if (!gn_queue_peek(r->q, gn_queue_pass_of(r->q), held, &found))
+                    found = GN_QUEUE_DONE;
+                s = gn_dag_finish_ahead(r->d, r->q, &succ, &w);
+                continue;
+            }
             if (r->read_ahead) {
                 uint32_t next;
                 s = gn_dag_release_succ(r->d, r->q, &succ, &w, &next);
@@ -558,6 +581,19 @@ static void test_dag_threads_read_ahead(void **state)
     run_threads_as(GN_STRESS_FANIN, 20000, 1);
 }
 
+static void test_dag_threads_ahead(void **state)
+{
+    (void)state;
+    /* the next ticket reserved during the release, no continuation kept,
+     * by turns with the plain protocol: every shape, each task once a
+     * pass, after its predecessors, and the pass ends (tickets past total,
+     * slots a continuation left empty) */
+    run_threads_as(GN_STRESS_LAYERED, 20000, 2);
+    run_threads_as(GN_STRESS_RANDOM, 20000, 2);
+    run_threads_as(GN_STRESS_FANIN, 20000, 2);
+    run_threads_as(GN_STRESS_CHAIN, 5000, 2);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -573,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_dag_threads_fanin),
         cmocka_unit_test(test_dag_threads_chain),
         cmocka_unit_test(test_dag_threads_read_ahead),
+        cmocka_unit_test(test_dag_threads_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

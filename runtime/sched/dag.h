@@ -174,10 +174,12 @@ GN_HD void gn_dag_succ_read(const struct gn_dag *d, uint32_t task, struct gn_dag
  * fence and *next is its own (the first ready successor of an earlier
  * task, or GN_QUEUE_DONE), for gn_dag_release_set; the fast path is then
  * not taken (the counter is decremented and armed again as any other).
+ * keep 0: no continuation, every ready successor is pushed and *next is
+ * GN_QUEUE_DONE (gn_dag_finish_ahead; no fast path either).
  */
 GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
                                        const struct gn_dag_succ *s, struct gn_queue_worker *w,
-                                       uint32_t *next, int fenced)
+                                       uint32_t *next, int fenced, int keep)
 {
     uint32_t k = s->k;
     const uint32_t end = s->end;
@@ -185,7 +187,7 @@ GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
         *next = GN_QUEUE_DONE;
         if (k == end)
             return GN_OK;
-        if (end - k == 1 && d->indeg_init[s->v[0]] == 1) {
+        if (keep && end - k == 1 && d->indeg_init[s->v[0]] == 1) {
             *next = s->v[0];
             return GN_OK;
         }
@@ -227,7 +229,7 @@ GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
         gn_acquire_fence();
         GN_DAG_MARK(ACQ);
         uint32_t first_ready = 0;
-        if (*next == GN_QUEUE_DONE) {
+        if (keep && *next == GN_QUEUE_DONE) {
             *next = ready[0];
             first_ready = 1;
         }
@@ -245,7 +247,7 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
                                          const struct gn_dag_succ *s, struct gn_queue_worker *w,
                                          uint32_t *next)
 {
-    return gn_dag_release_in(d, q, s, w, next, 0);
+    return gn_dag_release_in(d, q, s, w, next, 0, 1);
 }
 
 /* Task `task` finished: release its successors, read now, pushing every
@@ -304,6 +306,42 @@ GN_HD enum gn_status gn_dag_finish_succ(struct gn_dag *d, struct gn_queue *q,
     enum gn_status st = gn_dag_release_succ(d, q, s, w, next);
     gn_queue_finish(q, w);
     if (*next != GN_QUEUE_DONE && w->unflushed >= GN_DAG_FLUSH_EVERY)
+        gn_queue_flush(q, w);
+    GN_DAG_MARK(DONE);
+    return st;
+}
+
+/*
+ * The protocol with the next ticket reserved during the release (the
+ * persistent kernel's variant -DGN_DEV_AHEAD, where the queue stays full):
+ *
+ *     t = none;
+ *     while ((t == none ? gn_queue_pop(q, w, &task)
+ *                       : found ? (task = found, OK) : gn_queue_serve(q, t, &task, w)) == GN_OK
+ *            && task != GN_QUEUE_DONE) {
+ *         run(task);
+ *         beside the release, another thread:
+ *             t = gn_queue_reserve(q, 1); found = gn_queue_peek(pass, t) ? its task : none;
+ *         gn_dag_finish_ahead(d, q, &succ, w);
+ *     }
+ *
+ * so that the next task's pop and first reads overlap the release's fences
+ * and atomics. A worker holding a reserved ticket must serve it next, so
+ * the release keeps no continuation: every ready successor is pushed (one
+ * add on tail for the batch, as before). The worker then waits (if the
+ * look found nothing) holding its ticket and nothing else: queue.h's
+ * argument, as with reserved tickets (gn_dag_take_ticket). Either protocol
+ * may follow the other task by task. The finished count is flushed every
+ * GN_DAG_FLUSH_EVERY tasks, as on a continuation run (a worker that never
+ * waits would otherwise never flush before the pass's end).
+ */
+GN_HD enum gn_status gn_dag_finish_ahead(struct gn_dag *d, struct gn_queue *q,
+                                         const struct gn_dag_succ *s, struct gn_queue_worker *w)
+{
+    uint32_t next;
+    enum gn_status st = gn_dag_release_in(d, q, s, w, &next, 0, 0);
+    gn_queue_finish(q, w);
+    if (w->unflushed >= GN_DAG_FLUSH_EVERY)
         gn_queue_flush(q, w);
     GN_DAG_MARK(DONE);
     return st;
@@ -437,7 +475,7 @@ GN_HD enum gn_status gn_dag_release_set(struct gn_dag *d, struct gn_queue *q,
             GN_DAG_MARK(FENCE);
             fenced = 1;
         }
-        enum gn_status st = gn_dag_release_in(d, q, &s[i], w, next, 1);
+        enum gn_status st = gn_dag_release_in(d, q, &s[i], w, next, 1, 1);
         if (st != GN_OK)
             return st;
     }

@@ -366,6 +366,20 @@ GN_HD int gn_queue_look(struct gn_queue *q, const struct gn_queue_pass p, uint32
     return 0;
 }
 
+/* Ticket t's task if it is there now, without waiting and without the
+ * worker's books (another thread of the worker looks while the release
+ * runs: dag.h, gn_dag_finish_ahead): 1 with a root or a filled slot's task
+ * (gn_queue_root, gn_queue_look), 0 when the slot is not filled yet or
+ * t >= total; the ticket is then served as any other (gn_queue_serve,
+ * whose holder flushes and tests done). The scratch books' unflushed 1
+ * keeps gn_queue_look from that test. */
+GN_HD int gn_queue_peek(struct gn_queue *q, const struct gn_queue_pass p, uint32_t t,
+                        uint32_t *task)
+{
+    struct gn_queue_worker scratch = {0, 0, 1, 0, 0, 0, 0};
+    return gn_queue_root(p, t, task, &scratch) || gn_queue_look(q, p, t, task, &scratch);
+}
+
 /*
  * Serve ticket t without waiting: 1 with its task in *task (a root, a
  * filled slot, or GN_QUEUE_DONE as gn_queue_look gives it), 0 when it is
