@@ -249,8 +249,11 @@ static_assert(offsetof(struct gn_dev_pre, ready_pos) % 16 == 0 &&
 
 /*
  * The next ticket reserved during the release (dag.h, gn_dag_finish_ahead;
- * 1: on where the queue stays full, 0: off, the default until measured on
- * the card; compiled only where asked). Thread 0 pops a ticket and often
+ * 1: on where the queue stays full, 0: off, the default; compiled only
+ * where asked: measured slower on an H100, 1.05-1.13x the step, since on
+ * the wide graphs a level's tasks are taken as they are pushed and the
+ * reserved ticket mostly lies past the tail; docs/PERF.md, twenty-ninth
+ * round). Thread 0 pops a ticket and often
  * finds its slot filled: the queue is full, and a pop's two round trips
  * (the add on head, the slot) and the task's first reads (its position's
  * record, then its edges') sit between two tasks. Where the pops found
@@ -513,7 +516,9 @@ __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_sme
 /* Whether thread 0's release of a task (below) is compiled apart, a call
  * (1), or inline (0, the default without GN_DEV_AHEAD): with the next
  * ticket reserved beside it, inline moved the kernel's register
- * allocation (spill stores 1216 -> 2588 bytes), apart it did not (1092). */
+ * allocation (spill stores 1216 -> 2588 bytes), apart it did not (1092).
+ * Alone, apart costs ~0.7 us a task (1.02-1.09x the step on an H100,
+ * docs/PERF.md, twenty-ninth round). */
 #ifndef GN_DEV_RELEASE_APART
 #define GN_DEV_RELEASE_APART GN_DEV_AHEAD
 #endif
