@@ -14,9 +14,14 @@
  *
  * One warp on every SM; each lane chases its own chain of CHASE dependent
  * loads (a permutation in a local array indexed by loaded values, so
- * every load is a local-memory load), after the case's fence, timed on the warp's clock;
- * cycles a load, medians over reps and SMs. The global cases chase a
- * per-lane permutation in device memory.
+ * every load is a local-memory load), after the case's fence, timed on
+ * the warp's clock; cycles a load, medians over reps and SMs. The global
+ * cases chase a per-lane permutation in device memory.
+ *
+ * A second table: the L2 chase by warp 0 of each block while its other
+ * warps (0, 1, 3 or 7 of them) stream 16-byte loads through L2, two
+ * blocks of 256 threads an SM, with the L2 read rate they reach: whether
+ * a dependent L2 load slows much under a level's staging traffic.
  *
  * A CUDA build makes it (tools/bench/meson.build): BUILD/tools/bench/spill_cost
  * on the GPU machine prints the table. By hand:
@@ -88,6 +93,49 @@ __global__ void chase(int c, const int *glob, const unsigned *flag, long long *o
     if (idx < 0) out[0] = idx; /* never: keeps the chase */
 }
 
+/* The L2 chase (C_GLOBAL_CG) by warp 0 of each block while the block's
+ * other warps (loaders of them) stream 16-byte loads through L2 from a
+ * buffer that fits in it, as a level's tasks stage their operands at
+ * once; two blocks an SM, as the persistent kernel's two-block entry. */
+__global__ void chase_loaded(const int *glob, const float4 *big, size_t nbig, int loaders,
+                             long long *out, unsigned long long *bytes)
+{
+    __shared__ volatile int done;
+    const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+    if (threadIdx.x == 0) done = 0;
+    __syncthreads();
+    if (warp == 0) {
+        const int *g = glob + (size_t)((blockIdx.x % (gridDim.x / 2)) * 32 + lane) * N;
+        int idx = lane % N;
+        for (int r = 0; r < REPS; r++) {
+            const long long t0 = clock64();
+            for (int i = 0; i < CHASE; i++) idx = __ldcg(g + idx);
+            asm volatile("" : "+r"(idx));
+            __syncwarp();
+            const long long t1 = clock64();
+            if (lane == 0) out[blockIdx.x * REPS + r] = t1 - t0;
+        }
+        if (idx < 0) out[0] = idx;
+        if (lane == 0) done = 1;
+    } else if (warp <= loaders) {
+        /* each loader warp walks its own stride of the buffer, 512 bytes a
+         * warp load, 4 in flight */
+        float acc = 0.0f;
+        size_t i = ((size_t)blockIdx.x * 7 + warp) * 32 * 4 + lane;
+        const size_t step = (size_t)gridDim.x * 7 * 32 * 4;
+        unsigned long long it = 0;
+        while (!done) {
+            float4 v[4];
+            for (int k = 0; k < 4; k++) v[k] = __ldcg(big + (i + k * 32) % nbig);
+            for (int k = 0; k < 4; k++) acc += v[k].x + v[k].y + v[k].z + v[k].w;
+            i += step;
+            it++;
+        }
+        if (acc == 12345.0f) out[0] = (long long)acc; /* keeps the loads */
+        if (lane == 0) atomicAdd(bytes, it * 32 * 4 * 16);
+    }
+}
+
 static int cmp_ll(const void *x, const void *y)
 {
     const long long a = *(const long long *)x, b = *(const long long *)y;
@@ -134,6 +182,49 @@ int main(void)
         printf("| %s | %.1f | %.1f | %.1f |\n", names[c], (double)res[n / 2] / CHASE,
                (double)res[n / 10] / CHASE, (double)res[n * 9 / 10] / CHASE);
     }
+    /* the L2 chase while the GPU streams from L2: 0, 1, 3, 7 loader warps
+     * a block, two blocks an SM */
+    const size_t nbig = (size_t)24 << 20 >> 4; /* 24 MB of float4: fits the L2 */
+    float4 *big;
+    cudaMalloc(&big, nbig * sizeof *big);
+    cudaMemset(big, 0, nbig * sizeof *big);
+    long long *out2, *res2 = (long long *)malloc((size_t)2 * sms * REPS * sizeof *res2);
+    cudaMalloc(&out2, (size_t)2 * sms * REPS * sizeof *out2);
+    printf("\nThe L2 chase (ld.cg) while each block's other warps stream 16-byte loads through L2 (24 MB,\n"
+           "4 in flight a lane), two blocks of 256 threads an SM:\n\n");
+    printf("| loader warps a block | cycles a load (median) | p10 | p90 | the loaders' L2 reads, GB/s |\n"
+           "| ---: | ---: | ---: | ---: | ---: |\n");
+    const int loads[] = {0, 1, 3, 7};
+    unsigned long long *bytes, nbytes;
+    cudaMalloc(&bytes, sizeof *bytes);
+    cudaEvent_t e0, e1;
+    cudaEventCreate(&e0);
+    cudaEventCreate(&e1);
+    for (int li = 0; li < 4; li++) {
+        cudaMemset(bytes, 0, sizeof *bytes);
+        cudaEventRecord(e0);
+        chase_loaded<<<2 * sms, 256>>>(glob, big, nbig, loads[li], out2, bytes);
+        cudaEventRecord(e1);
+        if (cudaDeviceSynchronize() != cudaSuccess) {
+            fprintf(stderr, "spill_cost: %s\n", cudaGetErrorString(cudaGetLastError()));
+            return 1;
+        }
+        cudaMemcpy(res2, out2, (size_t)2 * sms * REPS * sizeof *res2, cudaMemcpyDeviceToHost);
+        size_t n = 0;
+        for (int b = 0; b < 2 * sms; b++)
+            for (int r = 1; r < REPS; r++) res2[n++] = res2[b * REPS + r];
+        qsort(res2, n, sizeof *res2, cmp_ll);
+        float ms = 0.0f;
+        cudaEventElapsedTime(&ms, e0, e1);
+        cudaMemcpy(&nbytes, bytes, sizeof nbytes, cudaMemcpyDeviceToHost);
+        printf("| %d | %.1f | %.1f | %.1f | %.0f |\n", loads[li], (double)res2[n / 2] / CHASE,
+               (double)res2[n / 10] / CHASE, (double)res2[n * 9 / 10] / CHASE,
+               ms > 0 ? (double)nbytes / (ms * 1e6) : 0.0);
+    }
+    cudaFree(bytes);
+    cudaFree(big);
+    cudaFree(out2);
+    free(res2);
     cudaFree(glob);
     cudaFree(flag);
     cudaFree(out);
