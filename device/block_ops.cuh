@@ -582,18 +582,31 @@ __device__ static inline int32_t gn_block_row(int32_t rr, int32_t q, int32_t ste
 typedef void (*gn_block_op_fn)(const struct gn_model *, const struct gn_buffers *,
                                const struct gn_group &, int32_t, int32_t, int32_t,
                                const struct gn_block_smem &);
-template <int P, gn_block_op_fn F0, gn_block_op_fn F, gn_block_op_fn F2>
+template <int P, gn_block_op_fn F0, gn_block_op_fn F, gn_block_op_fn F2, int NW = 0>
 __device__ static inline void gn_block_run_q(const struct gn_model *m, const struct gn_buffers *b,
                                              const struct gn_group &gr, int32_t g, int32_t r0,
                                              int32_t r1, const struct gn_block_smem &sm)
 {
     if constexpr (P == GN_PRECISION_FP32) {
-        const int32_t q = gn_block_q_of(r1 - r0, gr.width);
+        const int32_t q = gn_block_q_of(r1 - r0, NW ? NW : gr.width);
         if (q == GN_BLOCK_Q2) return F2(m, b, gr, g, r0, r1, sm);
         if (q == GN_BLOCK_Q0) return F0(m, b, gr, g, r0, r1, sm);
     }
     F(m, b, gr, g, r0, r1, sm);
 }
+
+/* A group width the forward's and the backward's ops are compiled for
+ * apart, as a constant (0: none, the default; a variant's knob,
+ * -DGN_BLOCK_FIXED_N=32, compiled only where asked): a group of that width
+ * runs the instantiations where the width is NW, so that every division
+ * and loop bound by it is a constant's (the thread's column and row,
+ * NT / n, the weight rows' staging); any other width the general ones.
+ * The same arithmetic in the same order either way. To measure how much
+ * of a task's bookkeeping is integer code on run-time widths (docs/PERF.md,
+ * twenty-ninth round). */
+#ifndef GN_BLOCK_FIXED_N
+#define GN_BLOCK_FIXED_N 0
+#endif
 
 /* The register path's loads and chains interleaved (bit 1: the forward's,
  * bit 2: the backward's; 0: off, the default: measured slower, 1.02-1.15x
@@ -923,12 +936,12 @@ __device__ static inline void gn_block_forward_t24(float4 (&u)[2], const float *
     }
 }
 
-template <int Q, int P>
+template <int Q, int P, int NW = 0>
 __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                              const struct gn_group &gr, int32_t g, int32_t r0,
                                              int32_t r1, const struct gn_block_smem &sm)
 {
-    const int32_t n = gr.width, R = r1 - r0, tid = threadIdx.x;
+    const int32_t n = NW ? NW : gr.width, R = r1 - r0, tid = threadIdx.x;
     const float *bias = m->params + gr.bias;
     /* a chunk: R rows of KS staged inputs (stride gn_block_ld(KS)) and KS
      * weight rows of n */
@@ -1075,6 +1088,14 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
                                            const struct gn_group &gr, int32_t g, int32_t r0,
                                            int32_t r1, const struct gn_block_smem &sm)
 {
+#if GN_BLOCK_FIXED_N
+    constexpr int NW = GN_BLOCK_FIXED_N;
+    if (P == GN_PRECISION_FP32 && gr.width == NW)
+        return gn_block_run_q<P, gn_op_forward_block_q<GN_BLOCK_Q0, P, NW>,
+                              gn_op_forward_block_q<GN_BLOCK_Q, P, NW>,
+                              gn_op_forward_block_q<GN_BLOCK_Q2, P, NW>, NW>(m, b, gr, g, r0, r1,
+                                                                             sm);
+#endif
     gn_block_run_q<P, gn_op_forward_block_q<GN_BLOCK_Q0, P>, gn_op_forward_block_q<GN_BLOCK_Q, P>,
                    gn_op_forward_block_q<GN_BLOCK_Q2, P>>(m, b, gr, g, r0, r1, sm);
 }
@@ -1166,12 +1187,12 @@ __device__ static inline float4 gn_block_add4(float4 a, float4 b)
 }
 #endif
 
-template <int Q, int P>
+template <int Q, int P, int NW = 0>
 __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model *m, const struct gn_buffers *b,
                                               const struct gn_group &gr, int32_t g, int32_t r0,
                                               int32_t r1, const struct gn_block_smem &sm)
 {
-    const int32_t K = gr.width, R = r1 - r0, tid = threadIdx.x;
+    const int32_t K = NW ? NW : gr.width, R = r1 - r0, tid = threadIdx.x;
     /* a chunk: R rows of the targets' errors and K rows of the weights'
      * columns, JS columns each (odd stride) */
     const int32_t JS = (sm.stage_floats / (R + K) - 36) & ~3;
@@ -1385,6 +1406,14 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
                                             const struct gn_group &gr, int32_t g, int32_t r0,
                                             int32_t r1, const struct gn_block_smem &sm)
 {
+#if GN_BLOCK_FIXED_N
+    constexpr int NW = GN_BLOCK_FIXED_N;
+    if (P == GN_PRECISION_FP32 && gr.width == NW)
+        return gn_block_run_q<P, gn_op_backward_block_q<GN_BLOCK_Q0, P, NW>,
+                              gn_op_backward_block_q<GN_BLOCK_Q, P, NW>,
+                              gn_op_backward_block_q<GN_BLOCK_Q2, P, NW>, NW>(m, b, gr, g, r0, r1,
+                                                                              sm);
+#endif
     gn_block_run_q<P, gn_op_backward_block_q<GN_BLOCK_Q0, P>, gn_op_backward_block_q<GN_BLOCK_Q, P>,
                    gn_op_backward_block_q<GN_BLOCK_Q2, P>>(m, b, gr, g, r0, r1, sm);
 }
