@@ -609,6 +609,19 @@ __device__ static inline void gn_block_run_q(const struct gn_model *m, const str
 #ifndef GN_BLOCK_FIXED_N
 #define GN_BLOCK_FIXED_N 0
 #endif
+/* In an op's entry (gr, P and the arguments in scope): a group of width
+ * GN_BLOCK_FIXED_N runs OP's instantiations for it; nothing by default. */
+#if GN_BLOCK_FIXED_N
+#define GN_BLOCK_RUN_FIXED(OP)                                                                     \
+    do {                                                                                           \
+        constexpr int NW = GN_BLOCK_FIXED_N;                                                       \
+        if (P == GN_PRECISION_FP32 && gr.width == NW)                                              \
+            return gn_block_run_q<P, OP<GN_BLOCK_Q0, P, NW>, OP<GN_BLOCK_Q, P, NW>,                \
+                                  OP<GN_BLOCK_Q2, P, NW>, NW>(m, b, gr, g, r0, r1, sm);            \
+    } while (0)
+#else
+#define GN_BLOCK_RUN_FIXED(OP) ((void)0)
+#endif
 
 /* The register path's loads and chains interleaved (bit 1: the forward's,
  * bit 2: the backward's; 0: off, the default: measured slower, 1.02-1.15x
@@ -1090,14 +1103,7 @@ __device__ static void gn_op_forward_block(const struct gn_model *m, const struc
                                            const struct gn_group &gr, int32_t g, int32_t r0,
                                            int32_t r1, const struct gn_block_smem &sm)
 {
-#if GN_BLOCK_FIXED_N
-    constexpr int NW = GN_BLOCK_FIXED_N;
-    if (P == GN_PRECISION_FP32 && gr.width == NW)
-        return gn_block_run_q<P, gn_op_forward_block_q<GN_BLOCK_Q0, P, NW>,
-                              gn_op_forward_block_q<GN_BLOCK_Q, P, NW>,
-                              gn_op_forward_block_q<GN_BLOCK_Q2, P, NW>, NW>(m, b, gr, g, r0, r1,
-                                                                             sm);
-#endif
+    GN_BLOCK_RUN_FIXED(gn_op_forward_block_q);
     gn_block_run_q<P, gn_op_forward_block_q<GN_BLOCK_Q0, P>, gn_op_forward_block_q<GN_BLOCK_Q, P>,
                    gn_op_forward_block_q<GN_BLOCK_Q2, P>>(m, b, gr, g, r0, r1, sm);
 }
@@ -1408,14 +1414,7 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
                                             const struct gn_group &gr, int32_t g, int32_t r0,
                                             int32_t r1, const struct gn_block_smem &sm)
 {
-#if GN_BLOCK_FIXED_N
-    constexpr int NW = GN_BLOCK_FIXED_N;
-    if (P == GN_PRECISION_FP32 && gr.width == NW)
-        return gn_block_run_q<P, gn_op_backward_block_q<GN_BLOCK_Q0, P, NW>,
-                              gn_op_backward_block_q<GN_BLOCK_Q, P, NW>,
-                              gn_op_backward_block_q<GN_BLOCK_Q2, P, NW>, NW>(m, b, gr, g, r0, r1,
-                                                                              sm);
-#endif
+    GN_BLOCK_RUN_FIXED(gn_op_backward_block_q);
     gn_block_run_q<P, gn_op_backward_block_q<GN_BLOCK_Q0, P>, gn_op_backward_block_q<GN_BLOCK_Q, P>,
                    gn_op_backward_block_q<GN_BLOCK_Q2, P>>(m, b, gr, g, r0, r1, sm);
 }
