@@ -642,6 +642,17 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
                     __syncthreads();
                     gn_op_forward_block(&v.m, &v.b, pr.gr, g, r0, r1, sm);
                     __syncthreads();
+#ifdef GN_DIAG_TWICE_FENCE
+                    /* -DGN_DIAG_TWICE_FENCE: the first run's stores
+                     * drained and L1 emptied before its last mark, so the
+                     * second run finds its code at hand and its data
+                     * where the first found it (docs/PERF.md,
+                     * twenty-ninth round) */
+                    if (run == 1) {
+                        __threadfence();
+                        __syncthreads();
+                    }
+#endif
                     if (threadIdx.x == 0) {
                         gn_dev_clock_mark(GN_DIAG_PHASE(STORE));
                         gn_dev_diag_run = 0;

@@ -12,7 +12,11 @@
  * rate (~1 cycle an instruction) and the cold one what fetching from L2
  * adds; past their capacity both are fetched. The persistent kernel's task
  * path (take, the op, the release) runs tens of KB of code a task: this
- * says what a task pays when its code is not at hand.
+ * says what a task pays when its code is not at hand. A second table:
+ * 32-512 instructions run cold in line after the flush's return against
+ * the same called in a function apart: what a call into cold code adds
+ * (the persistent kernel's release compiled apart cost ~0.7 us a task,
+ * docs/PERF.md, twenty-ninth round).
  *
  *   nvcc -O3 -arch=sm_90 -o icache_cost tools/bench/icache_cost.cu && ./icache_cost
  */
@@ -37,6 +41,38 @@ __device__ __noinline__ float body(float a, float b)
     return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
 }
 
+/* N fused multiply-adds (16 bytes each), eight chains, not inlined (a
+ * call to code placed apart from its caller) or inlined into it. */
+#define GN_FMA8(s0, s1, s2, s3, s4, s5, s6, s7)                                                    \
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s0) : "f"(a), "f"(b));                        \
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s1) : "f"(a), "f"(b));                        \
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s2) : "f"(a), "f"(b));                        \
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s3) : "f"(a), "f"(b));                        \
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s4) : "f"(a), "f"(b));                        \
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s5) : "f"(a), "f"(b));                        \
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s6) : "f"(a), "f"(b));                        \
+    asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s7) : "f"(a), "f"(b))
+template <int N>
+__device__ __noinline__ float small_apart(float a, float b)
+{
+    float s0 = a, s1 = b, s2 = a + 1, s3 = b + 1, s4 = a + 2, s5 = b + 2, s6 = a + 3, s7 = b + 3;
+#pragma unroll
+    for (int i = 0; i < N / 8; i++) {
+        GN_FMA8(s0, s1, s2, s3, s4, s5, s6, s7);
+    }
+    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+}
+template <int N>
+__device__ __forceinline__ float small_inline(float a, float b)
+{
+    float s0 = a, s1 = b, s2 = a + 1, s3 = b + 1, s4 = a + 2, s5 = b + 2, s6 = a + 3, s7 = b + 3;
+#pragma unroll
+    for (int i = 0; i < N / 8; i++) {
+        GN_FMA8(s0, s1, s2, s3, s4, s5, s6, s7);
+    }
+    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+}
+
 __device__ static float flush(float a, float b)
 {
     return body<256, 1>(a, b) + body<256, 2>(a, b);
@@ -55,6 +91,33 @@ __device__ static void timed(float a, float b, long long *out, float *sink)
         out[0] = t1 - t0;
         out[1] = t2 - t1;
         *sink = s;
+    }
+}
+
+/* After the flush (cold): N instructions inlined after the flush's call
+ * returns (out[0]) against the same N in a function apart, called (out[1],
+ * another launch): what a call into cold code costs beyond running the
+ * same code cold in line. */
+template <int N>
+__device__ static void timed_small(int apart, float a, float b, long long *out, float *sink)
+{
+    float s = flush(a, b);
+    const long long t0 = clock64();
+    s += apart ? small_apart<N>(s, b) : small_inline<N>(s, b);
+    const long long t1 = clock64();
+    if (threadIdx.x == 0) {
+        out[apart] = t1 - t0;
+        *sink = s;
+    }
+}
+
+__global__ void bench_small(int which, int apart, float a, float b, long long *out, float *sink)
+{
+    if (threadIdx.x >= 32) return;
+    switch (which) {
+    case 0: timed_small<32>(apart, a, b, out, sink); break;
+    case 1: timed_small<128>(apart, a, b, out, sink); break;
+    case 2: timed_small<512>(apart, a, b, out, sink); break;
     }
 }
 
@@ -104,6 +167,29 @@ int main(void)
         const double n = kb[i] * 64.0;
         printf("| %d KB | %lld | %lld | %.1f | %.2f / %.2f |\n", kb[i], best[0], best[1],
                (best[0] - best[1]) / (clock_khz / 1e6) / kb[i], best[0] / n, best[1] / n);
+    }
+    printf("\nCold, in line after the flush against called apart (one warp, medians of 5):\n\n");
+    printf("| code run | in line, cycles | called apart, cycles | apart - in line |\n| --- | ---: | ---: | ---: |\n");
+    static const int nsm[] = {32, 128, 512};
+    for (int i = 0; i < 3; i++) {
+        long long r[2][5], best[2];
+        for (int rep = 0; rep < 5; rep++)
+            for (int k = 0; k < 2; k++) {
+                long long h[2];
+                bench_small<<<1, 32>>>(i, k, 1.0f, 0.5f, out, sink);
+                cudaMemcpy(h, out, sizeof h, cudaMemcpyDeviceToHost);
+                r[k][rep] = h[k];
+            }
+        for (int k = 0; k < 2; k++) {
+            for (int x = 1; x < 5; x++)
+                for (int y = x; y > 0 && r[k][y] < r[k][y - 1]; y--) {
+                    const long long t = r[k][y];
+                    r[k][y] = r[k][y - 1], r[k][y - 1] = t;
+                }
+            best[k] = r[k][2];
+        }
+        printf("| %d instructions (%d B) | %lld | %lld | %lld |\n", nsm[i], nsm[i] * 16, best[0],
+               best[1], best[1] - best[0]);
     }
     cudaError_t e = cudaDeviceSynchronize();
     if (e != cudaSuccess) {
