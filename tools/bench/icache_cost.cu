@@ -53,7 +53,7 @@ __device__ __noinline__ float body(float a, float b)
     asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s6) : "f"(a), "f"(b));                        \
     asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s7) : "f"(a), "f"(b))
 template <int N>
-__device__ __noinline__ float small_apart(float a, float b)
+__device__ __forceinline__ float small_inline(float a, float b)
 {
     float s0 = a, s1 = b, s2 = a + 1, s3 = b + 1, s4 = a + 2, s5 = b + 2, s6 = a + 3, s7 = b + 3;
 #pragma unroll
@@ -63,14 +63,9 @@ __device__ __noinline__ float small_apart(float a, float b)
     return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
 }
 template <int N>
-__device__ __forceinline__ float small_inline(float a, float b)
+__device__ __noinline__ float small_apart(float a, float b)
 {
-    float s0 = a, s1 = b, s2 = a + 1, s3 = b + 1, s4 = a + 2, s5 = b + 2, s6 = a + 3, s7 = b + 3;
-#pragma unroll
-    for (int i = 0; i < N / 8; i++) {
-        GN_FMA8(s0, s1, s2, s3, s4, s5, s6, s7);
-    }
-    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
+    return small_inline<N>(a, b);
 }
 
 __device__ static float flush(float a, float b)
