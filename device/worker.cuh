@@ -438,6 +438,8 @@ __device__ static __noinline__ enum gn_status gn_dev_ahead_take(struct gn_queue 
         st = gn_dag_take(q, w, next, task);
         if (pop) hit = w->spins == spins;
     }
+    /* gn_dev_pre_score's running rule, written out: a helper shared with
+     * it moved the default kernel's machine code (b41b8db59e5e) */
     if (hit >= 0) a.score += (hit ? GN_DEV_PRE_FULL / 16 : 0) - a.score / 16;
     a.on = a.score >= GN_DEV_AHEAD_MIN;
     return st;

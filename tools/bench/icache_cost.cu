@@ -23,26 +23,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
-template <int KB, int ID>
-__device__ __noinline__ float body(float a, float b)
-{
-    float s0 = a, s1 = b, s2 = a + 1, s3 = b + 1, s4 = a + 2, s5 = b + 2, s6 = a + 3, s7 = b + 3;
-#pragma unroll
-    for (int i = 0; i < KB * 64 / 8; i++) {
-        asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s0) : "f"(a), "f"(b));
-        asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s1) : "f"(a), "f"(b));
-        asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s2) : "f"(a), "f"(b));
-        asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s3) : "f"(a), "f"(b));
-        asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s4) : "f"(a), "f"(b));
-        asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s5) : "f"(a), "f"(b));
-        asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s6) : "f"(a), "f"(b));
-        asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s7) : "f"(a), "f"(b));
-    }
-    return s0 + s1 + s2 + s3 + s4 + s5 + s6 + s7;
-}
-
-/* N fused multiply-adds (16 bytes each), eight chains, not inlined (a
- * call to code placed apart from its caller) or inlined into it. */
+/* N fused multiply-adds (16 bytes each), eight chains, inlined into the
+ * caller or not (a call to code placed apart from it). */
 #define GN_FMA8(s0, s1, s2, s3, s4, s5, s6, s7)                                                    \
     asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s0) : "f"(a), "f"(b));                        \
     asm volatile("fma.rn.f32 %0, %0, %1, %2;" : "+f"(s1) : "f"(a), "f"(b));                        \
@@ -66,6 +48,13 @@ template <int N>
 __device__ __noinline__ float small_apart(float a, float b)
 {
     return small_inline<N>(a, b);
+}
+
+/* KB kilobytes of them apart; ID tells copies of one size apart. */
+template <int KB, int ID>
+__device__ __noinline__ float body(float a, float b)
+{
+    return small_inline<KB * 64>(a, b);
 }
 
 __device__ static float flush(float a, float b)
