@@ -311,6 +311,10 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     h->train.cap_edges = h->eval.cap_edges = cap_edges;
     h->dag_cap_tasks = cap_tasks;
     h->dag_cap_edges = cap_edges;
+#ifdef GN_DIAG_TIMELINE
+    GN_CUDA_TRY(cudaMalloc((void **)&h->tl, (size_t)cap_tasks * sizeof *h->tl));
+    GN_CUDA_TRY(cudaMemset(h->tl, 0, (size_t)cap_tasks * sizeof *h->tl));
+#endif
 
     GN_CUDA_TRY(cudaMemcpy(h->m.groups, m->groups, (size_t)m->n_groups * sizeof *m->groups, cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(h->m.edges, m->edges, (size_t)m->n_edges * sizeof *m->edges, cudaMemcpyHostToDevice));
@@ -533,10 +537,46 @@ extern "C" int gn_cuda_ended(struct gn_cuda_run *r)
     return cudaStreamQuery(r->kstream) != cudaErrorNotReady;
 }
 
+#ifdef GN_DIAG_TIMELINE
+/* The diagnostic build's task timeline (state.cuh, gn_dev_tl): the tasks
+ * of the run's last training step, one CSV line each, to the file that
+ * GN_DIAG_TIMELINE_OUT names (tools/bench/timeline.py reads it). */
+static void gn_cuda_tl_dump(struct gn_cuda_run *r)
+{
+    const char *path = getenv("GN_DIAG_TIMELINE_OUT");
+    if (!path || !r->h.tl) return;
+    const size_t n = r->h.dag_cap_tasks;
+    struct gn_dev_tl *t = (struct gn_dev_tl *)malloc(n * sizeof *t);
+    FILE *f = t ? fopen(path, "w") : NULL;
+    if (f && cudaMemcpy(t, r->h.tl, n * sizeof *t, cudaMemcpyDeviceToHost) == cudaSuccess) {
+        int64_t last = -1;
+        for (size_t i = 0; i < n; i++)
+            if (t[i].start && t[i].step > last) last = t[i].step;
+        fprintf(f, "task,kind,pos,tile,worker,step,ready,maker,take,start,done,rel\n");
+        for (size_t i = 0; i < n; i++) {
+            if (!t[i].start || t[i].step != last) continue;
+            const int fresh = t[i].ready && t[i].rstep == last;
+            fprintf(f, "%zu,%d,%d,%d,%d,%lld,%llu,%lld,%llu,%llu,%llu,%llu\n", i, t[i].kind,
+                    t[i].pos, t[i].tile, t[i].worker, (long long)t[i].step,
+                    (unsigned long long)(fresh ? t[i].ready : 0),
+                    fresh ? (long long)t[i].maker : -1LL, (unsigned long long)t[i].take,
+                    (unsigned long long)t[i].start, (unsigned long long)t[i].done,
+                    (unsigned long long)t[i].rel);
+        }
+        fprintf(stderr, "task timeline of step %lld: %s\n", (long long)last, path);
+    }
+    if (f) fclose(f);
+    free(t);
+}
+#endif
+
 extern "C" enum gn_status gn_cuda_wait(struct gn_cuda_run *r)
 {
     enum gn_status st = GN_OK;
     GN_CUDA_TRY(cudaStreamSynchronize(r->kstream));
+#ifdef GN_DIAG_TIMELINE
+    gn_cuda_tl_dump(r);
+#endif
     if (r->ctl->fault) {
         const int numeric =
             r->ctl->fault == GN_CUDA_FAULT_NUMERIC || r->ctl->fault == GN_CUDA_FAULT_DIED;
@@ -595,6 +635,9 @@ extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
     if (!r) return;
     if (r->kstream) cudaStreamDestroy(r->kstream);
     if (r->cstream) cudaStreamDestroy(r->cstream);
+#ifdef GN_DIAG_TIMELINE
+    if (r->h.tl) cudaFree(r->h.tl);
+#endif
     for (int i = 0; i < r->n_allocated; i++) cudaFree(*r->table[i].ptr);
     free(r->table);
     if (r->ctl) cudaFreeHost(r->ctl);

@@ -17,6 +17,10 @@
 __device__ static inline void gn_dev_clock_mark(int32_t phase);
 #define GN_DAG_MARK(part) gn_dev_clock_mark(GN_CUDA_PROF_R_##part)
 #endif
+#if defined(GN_DIAG_TIMELINE) && defined(__CUDA_ARCH__)
+__device__ static inline void gn_dev_tl_ready(uint32_t task);
+#define GN_DAG_ON_READY(task) gn_dev_tl_ready(task)
+#endif
 #include "dag.h"
 #include "grow.h"
 #include "model.h"
@@ -40,6 +44,28 @@ struct __align__(16) gn_pos_rec {
     int32_t g, pad;
 };
 static_assert(sizeof(struct gn_pos_rec) == 64, "a position's record is one 64-byte load");
+
+#ifdef GN_DIAG_TIMELINE
+/* The diagnostic build's task timeline (-DGN_DIAG_TIMELINE for both
+ * compilers; worker.cuh writes it, launch.cu dumps it): for each task of a
+ * training pass, by task id, %globaltimer ns of its steps. Each pass
+ * writes over the last; what is dumped is the run's last training step. */
+struct gn_dev_tl {
+    uint64_t ready; /* the release that made it ready, at its decrement (0: a root) */
+    uint64_t take;  /* its worker began the take that returned it */
+    uint64_t start; /* the block has it (after the take's barrier) */
+    uint64_t done;  /* the op is over (after its closing barrier) */
+    uint64_t rel;   /* its release is over */
+    int64_t step;   /* the pass's step (ready's is rstep) */
+    uint32_t maker; /* the task whose release made it ready */
+    int32_t worker;
+    int32_t pos;
+    int16_t kind, tile;
+    int64_t rstep;
+    uint64_t pad_;
+};
+static_assert(sizeof(struct gn_dev_tl) == 80, "the dump's record");
+#endif
 
 struct gn_dev {
     struct gn_plan cfg;               /* the run plan (plan.h), fixed for the run */
@@ -117,6 +143,9 @@ struct gn_dev {
     unsigned long long prune_top;      /* parameters kept */
     struct gn_prune_log plog;          /* the last round's slots, for the trace */
     int64_t plog_step;                 /* its step */
+#ifdef GN_DIAG_TIMELINE
+    struct gn_dev_tl *tl; /* (dag_cap_tasks) */
+#endif
 };
 
 /* A block's thread 0 clocks its phases here, in the block's shared memory
@@ -152,6 +181,26 @@ __device__ static inline void gn_dev_kind_flush(gn_atomic_u64 *kind_ns)
             gn_dev_kind_ns_sm[k] = 0;
         }
 }
+
+#ifdef GN_DIAG_TIMELINE
+/* The task timeline (-DGN_DIAG_TIMELINE, state.cuh's gn_dev_tl): thread
+ * 0's %globaltimer at each step of a training pass's tasks, and from the
+ * release (dag.h's GN_DAG_ON_READY) which task made each one ready, and
+ * when. tools/bench/timeline.py reads the dump for the step's critical
+ * path. */
+static __shared__ struct gn_dev_tl *gn_dev_tl_sm; /* NULL: not recording this pass */
+static __shared__ uint32_t gn_dev_tl_cur;         /* the task being released */
+static __shared__ int64_t gn_dev_tl_step;
+
+__device__ static inline void gn_dev_tl_ready(uint32_t task)
+{
+    if (!gn_dev_tl_sm) return;
+    struct gn_dev_tl *r = gn_dev_tl_sm + task;
+    r->ready = gn_clock_ns();
+    r->maker = gn_dev_tl_cur;
+    r->rstep = gn_dev_tl_step;
+}
+#endif
 
 /* Thread 0 only. */
 __device__ static inline void gn_dev_clock_mark(int32_t phase)

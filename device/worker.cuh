@@ -178,6 +178,7 @@ static __shared__ struct gn_dev_view gn_dev_view_sm;
 static __shared__ struct gn_dag_succ gn_dev_succ_sm;
 #define GN_DEV_SUCC_THREAD 32
 
+
 /* Tickets a block reserves with one add on the queue's head (dag.h's
  * gn_dag_take_held; its tasks are still released one by one): 1, one a
  * pop, is the default; a variant build (-DGN_DEV_TICKETS=N for the CUDA
@@ -568,6 +569,10 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         gn_dev_diag_run = 0;
 #endif
         gn_dev_pre_reset();
+#ifdef GN_DIAG_TIMELINE
+        gn_dev_tl_sm = dag == &d->train ? d->tl : NULL;
+        gn_dev_tl_step = step;
+#endif
     }
     gn_block_stage_wait(); /* a read-ahead a fault left in flight */
     __syncthreads();
@@ -578,10 +583,16 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
     struct gn_dag_tickets tickets;
     if (threadIdx.x == 0) gn_dag_tickets_init(&tickets, GN_DEV_TICKETS);
 #endif
+#ifdef GN_DIAG_TIMELINE
+    uint64_t tl_take = 0; /* thread 0 */
+#endif
     for (;;) {
         if (threadIdx.x == 0) {
             uint32_t task;
             gn_dev_clock_mark(-1);
+#ifdef GN_DIAG_TIMELINE
+            tl_take = gn_clock_ns();
+#endif
 #if GN_DEV_TICKETS > 1
             enum gn_status st = gn_dag_take_ticket(&d->queue, w, &tickets, &next, &task);
 #elif GN_DEV_AHEAD
@@ -597,6 +608,19 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         __syncthreads();
         const uint32_t id = s_task;
         if (id == GN_QUEUE_DONE) break;
+#ifdef GN_DIAG_TIMELINE
+        if (threadIdx.x == 0 && gn_dev_tl_sm) {
+            struct gn_dev_tl *r = gn_dev_tl_sm + id;
+            const struct gn_task kk = gn_task_decode(&v.tm, id);
+            r->take = tl_take;
+            r->start = gn_clock_ns();
+            r->step = step;
+            r->worker = (int32_t)blockIdx.x;
+            r->pos = kk.pos;
+            r->kind = (int16_t)kk.kind;
+            r->tile = (int16_t)kk.tile;
+        }
+#endif
         /* the release's reads, while the task runs, by a thread of warp
          * 1: its successors' span loaded beside the position's record,
          * the successors beside the edges' records (in the op): two round
@@ -685,6 +709,10 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
 #endif
         if (threadIdx.x == 0) {
             gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
+#ifdef GN_DIAG_TIMELINE
+            if (gn_dev_tl_sm) gn_dev_tl_sm[id].done = gn_clock_ns();
+            gn_dev_tl_cur = id;
+#endif
             /* the release of the block's results is gn_dag_finish_succ's
              * fence (cumulative over the block's writes, ordered before it
              * by the __syncthreads above, which also publishes the
@@ -693,6 +721,9 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             if (gn_dev_release(&v.dag, &d->queue, w, &next) != GN_OK)
                 gn_dev_fault(d, GN_CUDA_FAULT_INVARIANT, g, step, id);
             gn_dev_kind_ns_sm[k.kind] += gn_clock_ns() - t0;
+#ifdef GN_DIAG_TIMELINE
+            if (gn_dev_tl_sm) gn_dev_tl_sm[id].rel = gn_clock_ns();
+#endif
             gn_dev_clock_mark(GN_CUDA_PROF_FINISH);
         }
 #if GN_DEV_AHEAD

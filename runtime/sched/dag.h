@@ -80,6 +80,12 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
 #ifndef GN_DAG_MARK
 #define GN_DAG_MARK(part) ((void)0)
 #endif
+/* A diagnostic build's note of each task the release makes ready, as it
+ * does (GN_DIAG_TIMELINE: the persistent kernel's task timeline,
+ * device/worker.cuh): nothing elsewhere. */
+#ifndef GN_DAG_ON_READY
+#define GN_DAG_ON_READY(task) ((void)0)
+#endif
 
 /* Successors released per batch: their decrements issue back to back. */
 #define GN_DAG_BATCH 8u
@@ -189,6 +195,7 @@ GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
             return GN_OK;
         if (keep && end - k == 1 && d->indeg_init[s->v[0]] == 1) {
             *next = s->v[0];
+            GN_DAG_ON_READY(s->v[0]);
             return GN_OK;
         }
         gn_release_fence();
@@ -217,6 +224,7 @@ GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
             if (i >= m)
                 break;
             if (old[i] == 1) {
+                GN_DAG_ON_READY(v[i]);
                 ready[n++] = v[i];
                 gn_atomic_store_relaxed_u32(&d->indeg[v[i]], init[i]);
             } else if (old[i] == 0)

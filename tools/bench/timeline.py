@@ -1,0 +1,150 @@
+#!/usr/bin/env python3
+"""A training step's critical path, from the persistent kernel's task timeline.
+
+    tools/bench/timeline.py TIMELINE.csv [MORE.csv ...] [--path N]
+
+The timeline comes from a diagnostic build (-DGN_DIAG_TIMELINE for both
+compilers; device/state.cuh, gn_dev_tl) run with GN_DIAG_TIMELINE_OUT=FILE:
+for each task of the run's last training step, %globaltimer ns (~32 ns
+ticks on Hopper) of
+
+    ready  the decrement that made it ready (its maker's release; 0: a root)
+    take   its worker began the take that returned it
+    start  the block has it, past the take's barrier
+    done   its op is over, past the op's closing barrier
+    rel    its release is over
+
+and `maker`, the task whose release made it ready (the last of its
+predecessors to finish, or the one whose continuation it is).
+
+The step's critical path is the chain of makers back from the task whose op
+ends last: each hop is its maker's release up to the decrement (`release`),
+the hand-off to the worker that runs it (`hand-off`: a continuation on the
+same worker, or a push and another worker's pop), and its op (`op`, by
+kind). Their sum is the pass from its first take to that op's end; nothing
+is left out. Per-kind means over all the step's tasks come after it, and a
+table last, one row per file.
+"""
+import argparse
+import csv
+import os
+import sys
+
+KINDS = ("forward", "backward", "update")
+
+
+def load(path):
+    tasks = {}
+    with open(path) as f:
+        for row in csv.DictReader(f):
+            t = {k: int(v) for k, v in row.items()}
+            tasks[t["task"]] = t
+    if not tasks:
+        sys.exit(f"{path}: no tasks (was the build -DGN_DIAG_TIMELINE, GN_DIAG_TIMELINE_OUT set?)")
+    return tasks
+
+
+def analyse(path, show_path):
+    tasks = load(path)
+    t0 = min(t["take"] for t in tasks.values())
+    end = max(tasks.values(), key=lambda t: t["done"])
+    span = max(t["rel"] for t in tasks.values()) - t0
+    workers = len({t["worker"] for t in tasks.values()})
+
+    # the chain of makers back from the last op
+    hops = []
+    cur = end
+    while True:
+        m = cur["maker"]
+        pred = tasks.get(m) if m >= 0 and cur["ready"] else None
+        if pred is None:
+            hops.append((cur, None, cur["start"] - t0, 0))
+            break
+        hops.append((cur, pred, cur["start"] - cur["ready"], cur["ready"] - pred["done"]))
+        cur = pred
+    hops.reverse()
+
+    op = [0] * 3
+    nk = [0] * 3
+    hand_cont = hand_queue = 0
+    n_cont = n_queue = 0
+    release = 0
+    for t, pred, hand, rel in hops:
+        op[t["kind"]] += t["done"] - t["start"]
+        nk[t["kind"]] += 1
+        release += rel
+        if pred is not None and pred["worker"] == t["worker"] and t["take"] >= pred["done"]:
+            hand_cont += hand
+            n_cont += 1
+        else:
+            hand_queue += hand
+            n_queue += 1
+    path_total = end["done"] - t0
+    assert sum(op) + hand_cont + hand_queue + release == path_total
+
+    name = os.path.basename(path)
+    us = lambda ns: ns / 1000.0
+    print(f"== {name}: {len(tasks)} tasks, {workers} workers, step {end['step']}")
+    print(f"pass {us(span):.1f} us (first take to last release); critical path "
+          f"{us(path_total):.1f} us to the last op's end, {len(hops)} tasks")
+    for k in range(3):
+        if nk[k]:
+            print(f"  op {KINDS[k]:8s} {us(op[k]):9.1f} us  {nk[k]:5d} tasks  "
+                  f"{us(op[k]) / nk[k]:6.2f} us each")
+    print(f"  release to the decrement {us(release):9.1f} us  {len(hops) - 1:5d} hops  "
+          f"{us(release) / max(1, len(hops) - 1):6.2f} us each")
+    print(f"  hand-off, continuation   {us(hand_cont):9.1f} us  {n_cont:5d}        "
+          f"{us(hand_cont) / max(1, n_cont):6.2f} us each")
+    print(f"  hand-off, through queue  {us(hand_queue):9.1f} us  {n_queue:5d}        "
+          f"{us(hand_queue) / max(1, n_queue):6.2f} us each (the first: from the pass's start)")
+    if show_path:
+        print("  the path's last hops (us from the pass's start): task kind pos tile worker "
+              "ready start done")
+        for t, pred, hand, rel in hops[-show_path:]:
+            print(f"    {t['task']:6d} {KINDS[t['kind']][:3]} {t['pos']:5d} {t['tile']:3d} "
+                  f"{t['worker']:4d} {us(t['ready'] - t0) if t['ready'] else 0:8.1f} "
+                  f"{us(t['start'] - t0):8.1f} {us(t['done'] - t0):8.1f}")
+
+    # every task of the step, by kind
+    print("  all tasks, mean us: kind, count, op, hand-off (ready to start), "
+          "release (done to rel), take (take to start)")
+    for k in range(3):
+        ts = [t for t in tasks.values() if t["kind"] == k]
+        if not ts:
+            continue
+        n = len(ts)
+        ready = [t for t in ts if t["ready"]]
+        print(f"    {KINDS[k]:8s} {n:6d} {us(sum(t['done'] - t['start'] for t in ts)) / n:7.2f} "
+              f"{us(sum(t['start'] - t['ready'] for t in ready)) / max(1, len(ready)):7.2f} "
+              f"{us(sum(t['rel'] - t['done'] for t in ts)) / n:7.2f} "
+              f"{us(sum(t['start'] - t['take'] for t in ts)) / n:7.2f}")
+    busy = sum(t["rel"] - t["start"] for t in tasks.values())
+    print(f"  workers busy {100.0 * busy / (workers * span):.1f} % of the pass "
+          f"(start to rel over workers x pass)")
+    return {
+        "file": name, "tasks": len(tasks), "pass": us(span), "path": us(path_total),
+        "hops": len(hops), "op": us(sum(op)), "release": us(release),
+        "hand_cont": us(hand_cont), "hand_queue": us(hand_queue),
+        "busy": 100.0 * busy / (workers * span),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("files", nargs="+")
+    ap.add_argument("--path", type=int, default=0, metavar="N",
+                    help="list the critical path's last N tasks")
+    a = ap.parse_args()
+    rows = [analyse(f, a.path) for f in a.files]
+    print()
+    print("| timeline | tasks | pass us | critical path us | tasks on it | ops | releases "
+          "| hand-offs, continuation | hand-offs, queue | workers busy |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['file']} | {r['tasks']} | {r['pass']:.1f} | {r['path']:.1f} | {r['hops']} "
+              f"| {r['op']:.1f} | {r['release']:.1f} | {r['hand_cont']:.1f} "
+              f"| {r['hand_queue']:.1f} | {r['busy']:.1f} % |")
+
+
+if __name__ == "__main__":
+    main()
