@@ -62,7 +62,7 @@ struct gn_dev_tl {
     int32_t pos;
     int16_t kind, tile;
     int64_t rstep;
-    uint64_t pad_;
+    uint64_t pre; /* warp 1's read-ahead over, after the op (worker.cuh) */
 };
 static_assert(sizeof(struct gn_dev_tl) == 80, "the dump's record");
 #endif

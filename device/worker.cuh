@@ -707,6 +707,9 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
 #else
         if (GN_DEV_PRE && threadIdx.x / 32 == GN_DEV_SUCC_THREAD / 32) gn_dev_pre_finish();
 #endif
+#ifdef GN_DIAG_TIMELINE
+        if (threadIdx.x == GN_DEV_SUCC_THREAD && gn_dev_tl_sm) gn_dev_tl_sm[id].pre = gn_clock_ns();
+#endif
         if (threadIdx.x == 0) {
             gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
 #ifdef GN_DIAG_TIMELINE

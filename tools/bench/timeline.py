@@ -69,6 +69,11 @@ def analyse(path, show_path):
     hand_cont = hand_queue = 0
     n_cont = n_queue = 0
     release = 0
+    # a continuation's hand-off: the rest of its maker's release, warp 1's
+    # read-ahead past the release's end, the loop's take and barrier; a
+    # pushed task's: waiting for a worker to take (none was free), the pop
+    c_rest = c_pre = c_loop = q_wait = q_pop = 0
+    has_pre = "pre" in end
     for t, pred, hand, rel in hops:
         op[t["kind"]] += t["done"] - t["start"]
         nk[t["kind"]] += 1
@@ -76,9 +81,16 @@ def analyse(path, show_path):
         if pred is not None and pred["worker"] == t["worker"] and t["take"] >= pred["done"]:
             hand_cont += hand
             n_cont += 1
+            c_rest += pred["rel"] - t["ready"]
+            both = max(pred["rel"], pred["pre"]) if has_pre else pred["rel"]
+            c_pre += both - pred["rel"]
+            c_loop += t["start"] - both
         else:
             hand_queue += hand
             n_queue += 1
+            if pred is not None:
+                q_wait += max(0, t["take"] - t["ready"])
+                q_pop += t["start"] - max(t["take"], t["ready"])
     path_total = end["done"] - t0
     assert sum(op) + hand_cont + hand_queue + release == path_total
 
@@ -97,6 +109,13 @@ def analyse(path, show_path):
           f"{us(hand_cont) / max(1, n_cont):6.2f} us each")
     print(f"  hand-off, through queue  {us(hand_queue):9.1f} us  {n_queue:5d}        "
           f"{us(hand_queue) / max(1, n_queue):6.2f} us each (the first: from the pass's start)")
+    if n_cont:
+        print(f"    continuation: the maker's release after the decrement {us(c_rest):.1f} us, "
+              f"warp 1's read-ahead past it {us(c_pre):.1f}, the take and its barrier "
+              f"{us(c_loop):.1f}")
+    if n_queue > 1:
+        print(f"    queue: no worker free yet {us(q_wait):.1f} us, the pop from a free "
+              f"worker's take {us(q_pop):.1f}")
     if show_path:
         print("  the path's last hops (us from the pass's start): task kind pos tile worker "
               "ready start done")
