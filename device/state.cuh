@@ -63,8 +63,9 @@ struct gn_dev_tl {
     int16_t kind, tile;
     int64_t rstep;
     uint64_t pre; /* warp 1's read-ahead over, after the op (worker.cuh) */
+    uint64_t upd_op, upd_stat; /* an update: its op over; its part's counter passed (0: not last) */
 };
-static_assert(sizeof(struct gn_dev_tl) == 80, "the dump's record");
+static_assert(sizeof(struct gn_dev_tl) == 96, "the dump's record");
 #endif
 
 struct gn_dev {
@@ -190,6 +191,7 @@ __device__ static inline void gn_dev_kind_flush(gn_atomic_u64 *kind_ns)
  * path. */
 static __shared__ struct gn_dev_tl *gn_dev_tl_sm; /* NULL: not recording this pass */
 static __shared__ uint32_t gn_dev_tl_cur;         /* the task being released */
+static __shared__ uint32_t gn_dev_tl_run;         /* the task being run */
 static __shared__ int64_t gn_dev_tl_step;
 
 __device__ static inline void gn_dev_tl_ready(uint32_t task)

@@ -486,6 +486,12 @@ __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_sme
     struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t KP = v.upd_rows[g];
     gn_op_update_block(&v.m, &v.b, gr, g, part * KP, (part + 1) * KP, gn_dev_optim_sm, sm);
+#ifdef GN_DIAG_TIMELINE
+    if (threadIdx.x == 0 && gn_dev_tl_sm) {
+        gn_dev_tl_sm[gn_dev_tl_run].upd_op = gn_clock_ns();
+        gn_dev_tl_sm[gn_dev_tl_run].upd_stat = 0;
+    }
+#endif
 #if GN_DEV_UPD_ONE
     /* a group of one part: this block made every gradient the statistic
      * reads, and its closing barrier (gn_op_update_block's) orders them
@@ -504,6 +510,9 @@ __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_sme
         __threadfence();
     }
     __syncthreads();
+#ifdef GN_DIAG_TIMELINE
+    if (threadIdx.x == 0 && gn_dev_tl_sm && s_last) gn_dev_tl_sm[gn_dev_tl_run].upd_stat = gn_clock_ns();
+#endif
     if (s_last) {
         gn_op_stat_block(&v.m, g, sm);
         /* relaxed: the next step's parts start after the grid barrier */
@@ -613,6 +622,7 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
             struct gn_dev_tl *r = gn_dev_tl_sm + id;
             const struct gn_task kk = gn_task_decode(&v.tm, id);
             r->take = tl_take;
+            gn_dev_tl_run = id;
             r->start = gn_clock_ns();
             r->step = step;
             r->worker = (int32_t)blockIdx.x;

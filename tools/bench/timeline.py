@@ -15,7 +15,10 @@ ticks on Hopper) of
     rel    its release is over
 
 and `maker`, the task whose release made it ready (the last of its
-predecessors to finish, or the one whose continuation it is).
+predecessors to finish, or the one whose continuation it is); `pre`,
+when warp 1's read-ahead ended; for an update part, `upd_op` (its op
+over) and `upd_stat` (the group's last part: its counter passed, the
+growth statistic next; 0 otherwise).
 
 The step's critical path is the chain of makers back from the task whose op
 ends last: each hop is its maker's release up to the decrement (`release`),
@@ -137,6 +140,18 @@ def analyse(path, show_path):
               f"{us(sum(t['start'] - t['ready'] for t in ready)) / max(1, len(ready)):7.2f} "
               f"{us(sum(t['rel'] - t['done'] for t in ts)) / n:7.2f} "
               f"{us(sum(t['start'] - t['take'] for t in ts)) / n:7.2f}")
+    if "upd_stat" in end:
+        # an update part: its op, then (the group's last part) the part's
+        # counter and fences, then the growth statistic over the group
+        ups = [t for t in tasks.values() if t["kind"] == 2]
+        last = [t for t in ups if t["upd_stat"]]
+        rest = [t for t in ups if not t["upd_stat"]]
+        mean = lambda xs: us(sum(xs)) / max(1, len(xs))
+        print(f"  update parts: {len(rest)} not last, op {mean([t['upd_op'] - t['start'] for t in rest]):.2f} us, "
+              f"then {mean([t['done'] - t['upd_op'] for t in rest]):.2f}; {len(last)} last, op "
+              f"{mean([t['upd_op'] - t['start'] for t in last]):.2f}, counter and fences "
+              f"{mean([t['upd_stat'] - t['upd_op'] for t in last]):.2f}, statistic "
+              f"{mean([t['done'] - t['upd_stat'] for t in last]):.2f}")
     busy = sum(t["rel"] - t["start"] for t in tasks.values())
     print(f"  workers busy {100.0 * busy / (workers * span):.1f} % of the pass "
           f"(start to rel over workers x pass)")
