@@ -41,6 +41,11 @@
 #ifndef GN_BLOCK_DIAG
 #define GN_BLOCK_DIAG(sub, val) ((void)0)
 #endif
+/* The task timeline's marks inside the statistic (worker.cuh,
+ * GN_DIAG_TIMELINE): nothing elsewhere. */
+#ifndef GN_STAT_MARK
+#define GN_STAT_MARK(k) ((void)0)
+#endif
 
 /* The precision of the forward, backward and update products this
  * translation unit's ops default to (enum gn_precision; each persistent
@@ -1753,6 +1758,7 @@ __device__ static GN_BLOCK_OP void gn_op_stat_block(struct gn_model *m, int32_t 
         if constexpr (LT > 1)
             for (uint32_t i = 1; i < LT; i++)
                 sm.lane[lane + i * NT] = gn_stat_lane(m, g, lane + i * NT, centred, mean);
+        GN_STAT_MARK(2 * centred);
         __syncthreads();
         for (uint32_t stride = GN_STAT_LANES / 2; stride > 0; stride /= 2) {
             gn_stat_tree_step(sm.lane, lane, stride);
@@ -1763,6 +1769,7 @@ __device__ static GN_BLOCK_OP void gn_op_stat_block(struct gn_model *m, int32_t 
         }
         const double total = sm.lane[0];
         __syncthreads();
+        if (!centred) GN_STAT_MARK(1);
         if (!centred) mean = total / cnt;
         else if (lane == 0) m->groups[g].grad_std = (float)sqrt(total / cnt);
     }

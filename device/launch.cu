@@ -553,18 +553,20 @@ static void gn_cuda_tl_dump(struct gn_cuda_run *r)
         for (size_t i = 0; i < n; i++)
             if (t[i].start && t[i].step > last) last = t[i].step;
         fprintf(f, "task,kind,pos,tile,worker,step,ready,maker,take,start,done,rel,pre,upd_op,"
-                   "upd_stat\n");
+                   "upd_stat,stat_sum1,stat_tree1,stat_sum2\n");
         for (size_t i = 0; i < n; i++) {
             if (!t[i].start || t[i].step != last) continue;
             const int fresh = t[i].ready && t[i].rstep == last;
-            fprintf(f, "%zu,%d,%d,%d,%d,%lld,%llu,%lld,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n", i,
+            fprintf(f, "%zu,%d,%d,%d,%d,%lld,%llu,%lld,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n", i,
                     t[i].kind,
                     t[i].pos, t[i].tile, t[i].worker, (long long)t[i].step,
                     (unsigned long long)(fresh ? t[i].ready : 0),
                     fresh ? (long long)t[i].maker : -1LL, (unsigned long long)t[i].take,
                     (unsigned long long)t[i].start, (unsigned long long)t[i].done,
                     (unsigned long long)t[i].rel, (unsigned long long)t[i].pre,
-                    (unsigned long long)t[i].upd_op, (unsigned long long)t[i].upd_stat);
+                    (unsigned long long)t[i].upd_op, (unsigned long long)t[i].upd_stat,
+                    (unsigned long long)t[i].stat[0], (unsigned long long)t[i].stat[1],
+                    (unsigned long long)t[i].stat[2]);
         }
         fprintf(stderr, "task timeline of step %lld: %s\n", (long long)last, path);
     }

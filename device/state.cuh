@@ -64,8 +64,11 @@ struct gn_dev_tl {
     int64_t rstep;
     uint64_t pre; /* warp 1's read-ahead over, after the op (worker.cuh) */
     uint64_t upd_op, upd_stat; /* an update: its op over; its part's counter passed (0: not last) */
+    uint64_t stat[3]; /* the statistic (block_ops.cuh, GN_STAT_MARK): pass 1's lane sums over,
+                       * its tree over, pass 2's lane sums over */
+    uint64_t pad_;
 };
-static_assert(sizeof(struct gn_dev_tl) == 96, "the dump's record");
+static_assert(sizeof(struct gn_dev_tl) == 128, "the dump's record");
 #endif
 
 struct gn_dev {

@@ -56,6 +56,13 @@ static __shared__ uint32_t gn_dev_diag_sink;
         }                                                                                          \
     } while (0)
 #endif
+#ifdef GN_DIAG_TIMELINE
+/* thread 0's mark k inside the statistic (state.cuh's gn_dev_tl.stat) */
+#define GN_STAT_MARK(k)                                                                            \
+    do {                                                                                           \
+        if (threadIdx.x == 0 && gn_dev_tl_sm) gn_dev_tl_sm[gn_dev_tl_run].stat[k] = gn_clock_ns(); \
+    } while (0)
+#endif
 /* Whether the worker reads its next task's records ahead (below; 0: not,
  * to measure it). */
 #ifndef GN_DEV_PRE

@@ -18,7 +18,9 @@ and `maker`, the task whose release made it ready (the last of its
 predecessors to finish, or the one whose continuation it is); `pre`,
 when warp 1's read-ahead ended; for an update part, `upd_op` (its op
 over) and `upd_stat` (the group's last part: its counter passed, the
-growth statistic next; 0 otherwise).
+growth statistic next; 0 otherwise), and inside the statistic
+`stat_sum1`, `stat_tree1`, `stat_sum2` (pass 1's lane sums over, its
+tree over, pass 2's lane sums over).
 
 The step's critical path is the chain of makers back from the task whose op
 ends last: each hop is its maker's release up to the decrement (`release`),
@@ -152,6 +154,12 @@ def analyse(path, show_path):
               f"{mean([t['upd_op'] - t['start'] for t in last]):.2f}, counter and fences "
               f"{mean([t['upd_stat'] - t['upd_op'] for t in last]):.2f}, statistic "
               f"{mean([t['done'] - t['upd_stat'] for t in last]):.2f}")
+        if "stat_sum1" in end and last:
+            print(f"    the statistic: pass 1's lane sums "
+                  f"{mean([t['stat_sum1'] - t['upd_stat'] for t in last]):.2f}, its tree "
+                  f"{mean([t['stat_tree1'] - t['stat_sum1'] for t in last]):.2f}, pass 2's lane sums "
+                  f"{mean([t['stat_sum2'] - t['stat_tree1'] for t in last]):.2f}, its tree and the rest "
+                  f"{mean([t['done'] - t['stat_sum2'] for t in last]):.2f}")
     busy = sum(t["rel"] - t["start"] for t in tasks.values())
     print(f"  workers busy {100.0 * busy / (workers * span):.1f} % of the pass "
           f"(start to rel over workers x pass)")
