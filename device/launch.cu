@@ -137,6 +137,9 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->in_rec, m->max_edges);
     P(h->out_rec, m->max_edges);
     P(h->pos_rec, MG);
+#ifdef GN_DIAG_TIMELINE
+    P(h->tl, cap_tasks); /* the task timeline (state.cuh) */
+#endif
     /* pruning's scratch (prune.cuh): the maps, the parameter blocks and
      * their new offsets, and one copy of the largest array it compacts */
     const bool pruning = cfg->prune_threshold > 0.0f;
@@ -311,10 +314,6 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     h->train.cap_edges = h->eval.cap_edges = cap_edges;
     h->dag_cap_tasks = cap_tasks;
     h->dag_cap_edges = cap_edges;
-#ifdef GN_DIAG_TIMELINE
-    GN_CUDA_TRY(cudaMalloc((void **)&h->tl, (size_t)cap_tasks * sizeof *h->tl));
-    GN_CUDA_TRY(cudaMemset(h->tl, 0, (size_t)cap_tasks * sizeof *h->tl));
-#endif
 
     GN_CUDA_TRY(cudaMemcpy(h->m.groups, m->groups, (size_t)m->n_groups * sizeof *m->groups, cudaMemcpyHostToDevice));
     GN_CUDA_TRY(cudaMemcpy(h->m.edges, m->edges, (size_t)m->n_edges * sizeof *m->edges, cudaMemcpyHostToDevice));
@@ -557,9 +556,10 @@ static void gn_cuda_tl_dump(struct gn_cuda_run *r)
         for (size_t i = 0; i < n; i++) {
             if (!t[i].start || t[i].step != last) continue;
             const int fresh = t[i].ready && t[i].rstep == last;
-            fprintf(f, "%zu,%d,%d,%d,%d,%lld,%llu,%lld,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu\n", i,
-                    t[i].kind,
-                    t[i].pos, t[i].tile, t[i].worker, (long long)t[i].step,
+            fprintf(f,
+                    "%zu,%d,%d,%d,%d,%lld,%llu,%lld,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
+                    "%llu\n",
+                    i, t[i].kind, t[i].pos, t[i].tile, t[i].worker, (long long)t[i].step,
                     (unsigned long long)(fresh ? t[i].ready : 0),
                     fresh ? (long long)t[i].maker : -1LL, (unsigned long long)t[i].take,
                     (unsigned long long)t[i].start, (unsigned long long)t[i].done,
@@ -640,9 +640,6 @@ extern "C" void gn_cuda_destroy(struct gn_cuda_run *r)
     if (!r) return;
     if (r->kstream) cudaStreamDestroy(r->kstream);
     if (r->cstream) cudaStreamDestroy(r->cstream);
-#ifdef GN_DIAG_TIMELINE
-    if (r->h.tl) cudaFree(r->h.tl);
-#endif
     for (int i = 0; i < r->n_allocated; i++) cudaFree(*r->table[i].ptr);
     free(r->table);
     if (r->ctl) cudaFreeHost(r->ctl);

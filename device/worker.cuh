@@ -185,7 +185,6 @@ static __shared__ struct gn_dev_view gn_dev_view_sm;
 static __shared__ struct gn_dag_succ gn_dev_succ_sm;
 #define GN_DEV_SUCC_THREAD 32
 
-
 /* Tickets a block reserves with one add on the queue's head (dag.h's
  * gn_dag_take_held; its tasks are still released one by one): 1, one a
  * pop, is the default; a variant build (-DGN_DEV_TICKETS=N for the CUDA
@@ -624,20 +623,6 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         __syncthreads();
         const uint32_t id = s_task;
         if (id == GN_QUEUE_DONE) break;
-#ifdef GN_DIAG_TIMELINE
-        if (threadIdx.x == 0 && gn_dev_tl_sm) {
-            struct gn_dev_tl *r = gn_dev_tl_sm + id;
-            const struct gn_task kk = gn_task_decode(&v.tm, id);
-            r->take = tl_take;
-            gn_dev_tl_run = id;
-            r->start = gn_clock_ns();
-            r->step = step;
-            r->worker = (int32_t)blockIdx.x;
-            r->pos = kk.pos;
-            r->kind = (int16_t)kk.kind;
-            r->tile = (int16_t)kk.tile;
-        }
-#endif
         /* the release's reads, while the task runs, by a thread of warp
          * 1: its successors' span loaded beside the position's record,
          * the successors beside the edges' records (in the op): two round
@@ -651,6 +636,19 @@ __device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem 
         if (succ_reader && !ahead) span = gn_dag_span_of(&v.dag, id);
         const uint64_t t0 = threadIdx.x == 0 ? gn_clock_ns() : 0;
         const struct gn_task k = gn_task_decode(&v.tm, id);
+#ifdef GN_DIAG_TIMELINE
+        if (threadIdx.x == 0 && gn_dev_tl_sm) {
+            struct gn_dev_tl *r = gn_dev_tl_sm + id;
+            r->take = tl_take;
+            r->start = t0;
+            r->step = step;
+            r->worker = (int32_t)blockIdx.x;
+            r->pos = k.pos;
+            r->kind = (int16_t)k.kind;
+            r->tile = (int16_t)k.tile;
+            gn_dev_tl_run = id;
+        }
+#endif
         if (k.pos < 1 || k.pos >= v.m.n_groups) {
             if (threadIdx.x == 0) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, id);
             break;
