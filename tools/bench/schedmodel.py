@@ -1,0 +1,229 @@
+#!/usr/bin/env python3
+"""What a training step would take if its tasks cost something else: a model
+of the persistent kernel's scheduling, fed by a measured task timeline.
+
+    tools/bench/schedmodel.py GRAPH.json TIMELINE.csv [--workers N] [--take NS]
+
+GRAPH.json is the graph the step ran (tools/bench/make_graphs.py's files,
+or any graph file whose groups are listed in the canonical order);
+TIMELINE.csv is that step's timeline from a -DGN_DIAG_TIMELINE build
+(tools/bench/timeline.py says how to make one). Needs no GPU.
+
+The model. The step's task DAG is rebuilt from the graph by the task
+graph's rules (runtime/sched/taskgraph.h: forward(s,t) -> forward(g,t);
+the output's forward(t) -> backward(s,t); backward(g,t) -> backward(s,t);
+backward(g,t) and backward(s,t) for each in-edge s -> g -> every part of
+update(g); the output's forward(t) -> its update parts); the update parts
+each group has are the timeline's. Every task costs what it cost in the
+timeline: its op and its release (start to rel), plus a take of --take ns
+(1000 by default: the pop and the take's barrier; a continuation pays it
+too). N workers (by default the timeline's highest worker number plus one) run the DAG by list
+scheduling: a worker that finishes a task releases its successors,
+keeps the first that became ready as its continuation and queues the
+rest; a free worker takes the task that has waited longest (the ready
+queue is a FIFO of tickets, runtime/sched/queue.h). Nothing else is
+modelled: no contention, no cache. Each task's maker in the timeline
+must be one of its predecessors in the rebuilt DAG (checked: it is how a
+wrong order of the groups would show).
+
+The first row is the model of the step as measured, set beside the
+measured pass: it is the check that the model holds. The rows after it
+change one thing each (a kind's ops shorter, releases off the worker,
+update parts only on workers with nothing else to do, ...) and give the
+pass the model predicts, and its ratio to the model's own first row.
+"""
+import argparse
+import collections
+import csv
+import heapq
+import json
+import sys
+
+FWD, BWD, UPD = 0, 1, 2
+
+
+def load(graph_path, csv_path):
+    g = json.load(open(graph_path))
+    ids = [gr["id"] for gr in g["groups"]]
+    pos = {0: 0}
+    for i, gid in enumerate(ids):
+        pos[gid] = i + 1
+    out = len(ids) + 1
+    preds = {pos[gr["id"]]: [pos[s] for s in gr["inputs"]] for gr in g["groups"]}
+    preds[out] = [pos[s] for s in g["output"]["inputs"]]
+    rows = {}
+    with open(csv_path) as f:
+        for r in csv.DictReader(f):
+            t = {k: int(v) for k, v in r.items()}
+            rows[(t["kind"], t["pos"], t["tile"])] = t
+    if not rows:
+        sys.exit(f"{csv_path}: no tasks")
+    return preds, out, rows
+
+
+def build(preds, out, rows):
+    tiles = 1 + max(k[2] for k in rows if k[0] == FWD)
+    parts = collections.defaultdict(list)
+    for k in rows:
+        if k[0] == UPD:
+            parts[k[1]].append(k)
+    for p in parts.values():
+        p.sort()
+    succ = collections.defaultdict(list)
+    for g in sorted(preds):
+        srcs = [s for s in preds[g] if s != 0]
+        for t in range(tiles):
+            me = (FWD, out, t) if g == out else (BWD, g, t)
+            for s in srcs:
+                succ[(FWD, s, t)].append((FWD, g, t))
+                succ[me].append((BWD, s, t))
+            succ[me].extend(parts[g])
+            for s in srcs:
+                succ[(BWD, s, t)].extend(parts[g])
+    missing = [k for k in set(x for v in succ.values() for x in v) | set(succ) if k not in rows]
+    if missing:
+        sys.exit(f"the rebuilt DAG has tasks the timeline lacks, e.g. {missing[:3]}: wrong graph?")
+    return succ
+
+
+def check_makers(rows, succ):
+    by_id = {t["task"]: k for k, t in rows.items()}
+    preds = collections.defaultdict(set)
+    for a, bs in succ.items():
+        for b in bs:
+            preds[b].add(a)
+    bad = 0
+    for k, t in rows.items():
+        if t["maker"] >= 0 and by_id.get(t["maker"]) not in preds[k]:
+            bad += 1
+    return bad
+
+
+def simulate(rows, succ, workers, take, cost, low_update=False, release_apart=False):
+    """The pass's length (ns) and the workers' busy share. cost(key) ->
+    (op ns, release ns)."""
+    indeg = collections.Counter()
+    for bs in succ.values():
+        for b in bs:
+            indeg[b] += 1
+    high, low = collections.deque(), collections.deque()
+
+    def queue_of(k):
+        return low if low_update and k[0] == UPD else high
+
+    for k in rows:
+        if indeg[k] == 0:
+            queue_of(k).append(k)
+    events = []  # (time, seq, what, worker, task)
+    seq = 0
+    idle = collections.deque(range(workers))
+    busy = 0
+    end = 0
+    left = len(rows)
+
+    def start(w, k, t):
+        nonlocal seq, busy
+        op, rel = cost(k)
+        if release_apart:
+            # the worker is free at the op's end; the release runs beside
+            heapq.heappush(events, (t + take + op, seq, "free", w, None))
+            seq += 1
+            heapq.heappush(events, (t + take + op + rel, seq, "released", -1, k))
+            busy += take + op
+        else:
+            heapq.heappush(events, (t + take + op + rel, seq, "released", w, k))
+            busy += take + op + rel
+        seq += 1
+
+    def dispatch(t):
+        while idle and (high or low):
+            w = idle.popleft()
+            start(w, (high or low).popleft(), t)
+
+    dispatch(0)
+    while events:
+        t, _, what, w, k = heapq.heappop(events)
+        if what == "free":
+            idle.append(w)
+            dispatch(t)
+            continue
+        left -= 1
+        end = max(end, t)
+        cont = None
+        for s in succ.get(k, ()):
+            indeg[s] -= 1
+            if indeg[s] == 0:
+                if w >= 0 and cont is None and not (low_update and s[0] == UPD):
+                    cont = s
+                else:
+                    queue_of(s).append(s)
+        if w >= 0:
+            if cont is not None:
+                start(w, cont, t)
+            else:
+                idle.append(w)
+        dispatch(t)
+    if left:
+        sys.exit(f"the model left {left} tasks unrun: the DAG has a cycle?")
+    return end, busy / (workers * end)
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("graph")
+    ap.add_argument("timeline")
+    ap.add_argument("--workers", type=int, default=0, help="workers (default: the highest worker in the timeline, plus one)")
+    ap.add_argument("--take", type=int, default=1000, help="ns a take costs (default 1000)")
+    a = ap.parse_args(argv)
+    preds, out, rows = load(a.graph, a.timeline)
+    succ = build(preds, out, rows)
+    bad = check_makers(rows, succ)
+    workers = a.workers or 1 + max(t["worker"] for t in rows.values())
+    t0 = min(t["take"] for t in rows.values())
+    measured = max(t["rel"] for t in rows.values()) - t0
+
+    def op(k):
+        return rows[k]["done"] - rows[k]["start"]
+
+    def rel(k):
+        return rows[k]["rel"] - rows[k]["done"]
+
+    def scaled(kinds, f):
+        return lambda k: (op(k) * (f if k[0] in kinds else 1.0), rel(k))
+
+    cases = [
+        ("as measured", lambda k: (op(k), rel(k)), {}),
+        ("update parts only where nothing else waits", lambda k: (op(k), rel(k)),
+         {"low_update": True}),
+        ("releases beside the next task", lambda k: (op(k), rel(k)), {"release_apart": True}),
+        ("releases free", lambda k: (op(k), 0), {}),
+        ("update ops x0.5", scaled({UPD}, 0.5), {}),
+        ("update ops free", scaled({UPD}, 0.0), {}),
+        ("forward and backward ops x0.5", scaled({FWD, BWD}, 0.5), {}),
+        ("every op 4 us shorter (min 0.5)", lambda k: (max(op(k) - 4000, 500), rel(k)), {}),
+        ("every op x0.5", scaled({FWD, BWD, UPD}, 0.5), {}),
+        ("every op x0.33", scaled({FWD, BWD, UPD}, 0.33), {}),
+        ("every op x0.33, releases free", lambda k: (op(k) * 0.33, 0), {}),
+    ]
+    kinds = collections.Counter(k[0] for k in rows)
+    print(f"{a.timeline}: {len(rows)} tasks ({kinds[FWD]} forward, {kinds[BWD]} backward, "
+          f"{kinds[UPD]} update parts), {workers} workers, take {a.take} ns")
+    if bad:
+        print(f"WARNING: {bad} tasks' makers are not their predecessors in the rebuilt DAG "
+              "(is the graph the one that ran, its groups in the canonical order?)")
+    base = None
+    table = []
+    for name, cost, kw in cases:
+        span, share = simulate(rows, succ, workers, a.take, cost, **kw)
+        base = base or span
+        table.append((name, span / 1e3, span / base, share))
+    print()
+    print(f"| case | model us | / model as measured | workers busy |")
+    print(f"| --- | ---: | ---: | ---: |")
+    print(f"| measured pass | {measured / 1e3:.1f} | {measured / base:.3f} | |")
+    for name, us, r, share in table:
+        print(f"| {name} | {us:.1f} | {r:.3f} | {100 * share:.0f} % |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
