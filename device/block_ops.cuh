@@ -1428,6 +1428,15 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
  * m->grads, the rule (optim.h, the host's very function, so it rounds as
  * the host rounds) on values loaded all before any is stored (the loads
  * overlap). weight: 1 for weights (decayed), 0 for a bias. idx < 0: none. */
+/* 1: the model's four arrays read once, into locals the stores cannot
+ * change (0, the default: read through m at every store: a store through
+ * a float pointer may, for the compiler, rewrite the model's own pointers,
+ * so each store waits for a reload of its array's pointer, one chain of
+ * 4 U loads and stores a thread). The same values either way. */
+#ifndef GN_BLOCK_APPLY_HOIST
+#define GN_BLOCK_APPLY_HOIST 0
+#endif
+
 template <int U>
 __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *idx,
                                              const float *grad, int weight,
@@ -1435,24 +1444,41 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
 {
     float p[U], m1[U], m2[U];
     const bool two = k.kind != GN_OPTIM_SGD;
+#if GN_BLOCK_APPLY_HOIST
+    float *__restrict__ const params = m->params;
+    float *__restrict__ const moment = m->moment;
+    float *__restrict__ const moment2 = m->moment2;
+    float *__restrict__ const grads = m->grads;
+#else
+#define params m->params
+#define moment m->moment
+#define moment2 m->moment2
+#define grads m->grads
+#endif
 #pragma unroll
     for (int32_t q = 0; q < U; q++) {
         if (idx[q] >= 0) {
-            p[q] = __ldcg(m->params + idx[q]);
-            m1[q] = __ldcg(m->moment + idx[q]);
-            m2[q] = two ? __ldcg(m->moment2 + idx[q]) : 0.0f;
+            p[q] = __ldcg(params + idx[q]);
+            m1[q] = __ldcg(moment + idx[q]);
+            m2[q] = two ? __ldcg(moment2 + idx[q]) : 0.0f;
         }
     }
 #pragma unroll
     for (int32_t q = 0; q < U; q++) {
         if (idx[q] >= 0) {
             gn_optim_apply(&p[q], &m1[q], &m2[q], grad[q], weight, &k);
-            m->grads[idx[q]] = grad[q];
-            m->params[idx[q]] = p[q];
-            m->moment[idx[q]] = m1[q];
-            if (two) m->moment2[idx[q]] = m2[q];
+            grads[idx[q]] = grad[q];
+            params[idx[q]] = p[q];
+            moment[idx[q]] = m1[q];
+            if (two) moment2[idx[q]] = m2[q];
         }
     }
+#if !GN_BLOCK_APPLY_HOIST
+#undef params
+#undef moment
+#undef moment2
+#undef grads
+#endif
 }
 
 /* Outputs of the update per thread and block pass. */
@@ -1479,8 +1505,8 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
 #ifndef GN_BLOCK_UPD_TILE
 #define GN_BLOCK_UPD_TILE 1
 #endif
-static_assert(GN_BLOCK_UPD_TILE == 0 || GN_BLOCK_UQ == 8,
-              "the update's tiles are 8 outputs a thread");
+static_assert(GN_BLOCK_UPD_TILE == 0 || GN_BLOCK_UQ == 8 || GN_BLOCK_UQ == 16,
+              "the update's tiles are 8 or 16 outputs a thread");
 
 /* Whether a pass of the update over a group n wide runs on the tiles: n / 16
  * warps a 16-row band of the pass's outputs, so n <= NT / 2 (every width
@@ -1561,14 +1587,21 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
              * the pass's last where past it (loaded, never stored) */
             const bool tile = !mma && vec && gn_block_upd_tile(n);
             int32_t ka[2] = {0, 0}, j0 = 0;
+#if GN_BLOCK_UQ == 16
+            int32_t kc[2] = {0, 0}; /* the tiles' third and fourth input rows */
+#endif
             bool bt = false; /* the tiles: this thread sums the bias of its columns */
             if (tile) {
                 const int32_t lane = tid & 31, w = tid >> 5, wj = n >> 4;
-                const int32_t kt0 = (w / wj) * 16 + (lane & 7);
+                const int32_t kt0 = (w / wj) * (2 * GN_BLOCK_UQ) + (lane & 7);
                 j0 = (w % wj) * 16 + (lane >> 3);
                 bt = bias && w < wj && (lane & 7) == 0;
 #pragma unroll
                 for (int32_t a = 0; a < 2; a++) ka[a] = min(kt0 + 8 * a, kb - 1);
+#if GN_BLOCK_UQ == 16
+#pragma unroll
+                for (int32_t a = 0; a < 2; a++) kc[a] = min(kt0 + 16 + 8 * a, kb - 1);
+#endif
 #pragma unroll
                 for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
                     const int32_t kk = kt0 + 8 * (q >> 2);
@@ -1611,6 +1644,9 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
                     gn_mma_block<P>(sg, n, sa, ldr, 1, sdz, 1, ldr, kb, n, rc);
                 } else if (tile) {
                     const float *a0p = sa + ka[0] * ldr, *a1p = sa + ka[1] * ldr;
+#if GN_BLOCK_UQ == 16
+                    const float *a2p = sa + kc[0] * ldr, *a3p = sa + kc[1] * ldr;
+#endif
                     const float *djp = sdz + j0 * ldr;
                     float bs[4];
 #pragma unroll
@@ -1619,6 +1655,10 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
                     for (int32_t r = 0; r < r4; r += 4) {
                         const float4 x0 = *reinterpret_cast<const float4 *>(a0p + r);
                         const float4 x1 = *reinterpret_cast<const float4 *>(a1p + r);
+#if GN_BLOCK_UQ == 16
+                        const float4 x2 = *reinterpret_cast<const float4 *>(a2p + r);
+                        const float4 x3 = *reinterpret_cast<const float4 *>(a3p + r);
+#endif
 #pragma unroll
                         for (int32_t i = 0; i < 4; i++) {
                             const float4 d4 =
@@ -1631,16 +1671,31 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
                             acc[4 + i] = MAC(
                                 MAC(MAC(MAC(acc[4 + i], x1.x, d4.x), x1.y, d4.y), x1.z, d4.z),
                                 x1.w, d4.w);
+#if GN_BLOCK_UQ == 16
+                            acc[8 + i] = MAC(
+                                MAC(MAC(MAC(acc[8 + i], x2.x, d4.x), x2.y, d4.y), x2.z, d4.z),
+                                x2.w, d4.w);
+                            acc[12 + i] = MAC(
+                                MAC(MAC(MAC(acc[12 + i], x3.x, d4.x), x3.y, d4.y), x3.z, d4.z),
+                                x3.w, d4.w);
+#endif
                         }
                     }
                     for (int32_t r = r4; r < rc; r++) {
                         const float x0 = a0p[r], x1 = a1p[r];
+#if GN_BLOCK_UQ == 16
+                        const float x2 = a2p[r], x3 = a3p[r];
+#endif
 #pragma unroll
                         for (int32_t i = 0; i < 4; i++) {
                             const float d = djp[4 * i * ldr + r];
                             if (bt) bs[i] = __fadd_rn(bs[i], d);
                             acc[i] = MAC(acc[i], x0, d);
                             acc[4 + i] = MAC(acc[4 + i], x1, d);
+#if GN_BLOCK_UQ == 16
+                            acc[8 + i] = MAC(acc[8 + i], x2, d);
+                            acc[12 + i] = MAC(acc[12 + i], x3, d);
+#endif
                         }
                     }
                     if (bt)
@@ -1692,6 +1747,24 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
                 for (int32_t q = 0; q < GN_BLOCK_UQ; q++)
                     if (kq[q] >= 0) acc[q] = sg[tid + q * NT];
             }
+#if GN_BLOCK_UQ == 16
+            /* the optimizer on 8 outputs at a time: its loaded values need
+             * no more registers than with 8 */
+#pragma unroll
+            for (int32_t h = 0; h < 16; h += 8) {
+                int64_t idx[8];
+#pragma unroll
+                for (int32_t q = 0; q < 8; q++) {
+                    idx[q] = -1;
+                    if (kq[h + q] >= 0) {
+                        const int32_t x = kb0 + kq[h + q];
+                        const struct gn_block_edge &e = gn_block_edge_at(ne, x);
+                        idx[q] = (int64_t)(e.w - m->params) + (int64_t)(x - e.start) * n + jq[h + q];
+                    }
+                }
+                gn_block_apply<8>(m, idx, acc + h, 1, k);
+            }
+#else
             int64_t idx[GN_BLOCK_UQ];
 #pragma unroll
             for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
@@ -1703,6 +1776,7 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
                 }
             }
             gn_block_apply<GN_BLOCK_UQ>(m, idx, acc, 1, k);
+#endif
             GN_BLOCK_MARK(APPLY);
             bias = false;
         }
@@ -1744,14 +1818,77 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
  * lanes i, i + NT, ... (LT of them: one with 256 threads); the halving tree
  * in shared memory. Every part of g's update must be finished and visible
  * (the caller's acquire). */
-__device__ static GN_BLOCK_OP void gn_op_stat_block(struct gn_model *m, int32_t g,
+/* 1: the statistic compiled apart from the kernel's body (a call, so that
+ * its code does not move the body's register allocation); 0, the
+ * default: inline, or apart with every op (GN_BLOCK_OPS_APART). */
+#ifndef GN_STAT_APART
+#define GN_STAT_APART 0
+#endif
+#if GN_STAT_APART && !GN_BLOCK_OPS_APART
+#define GN_STAT_OP __noinline__
+#else
+#define GN_STAT_OP GN_BLOCK_OP
+#endif
+/* 1: pass 1 keeps each lane's entries in the stage (entry j of lane l at
+ * j GN_STAT_LANES + l, where the group's entries fit), and pass 2 reads
+ * them there instead of walking the segments and loading them from L2
+ * again; 0, the default: both passes walk and load. The same entries in
+ * the same order through the same terms: the same bits. */
+#ifndef GN_STAT_STASH
+#define GN_STAT_STASH 0
+#endif
+
+#if GN_STAT_STASH
+/* Pass 1's lane sum (gn_stat_lane, centred 0), each entry also put in the
+ * stash; returns the sum, and the lane's entries in *count. */
+__device__ static inline double gn_stat_lane_stash(const struct gn_model *m, int32_t g,
+                                                   uint32_t lane, float *stash, int32_t *count)
+{
+    const struct gn_group *gr = &m->groups[g];
+    const int64_t n = gr->width;
+    double acc = 0.0;
+    int64_t base = 0;
+    int32_t j = 0;
+    for (int32_t i = -1; i < gr->in_count; i++) {
+        int64_t len;
+        const float *x = gn_stat_segment(m, gr, n, i, &len);
+        const int64_t first = ((int64_t)lane - base % GN_STAT_LANES + GN_STAT_LANES) % GN_STAT_LANES;
+        for (int64_t q = first; q < len; q += GN_STAT_LANES, j++) {
+            const float v = gn_load_cg_f32(x + q);
+            stash[(int64_t)j * GN_STAT_LANES + lane] = v;
+            acc += gn_stat_term(v, 0, 0.0);
+        }
+        base += len;
+    }
+    *count = j;
+    return acc;
+}
+#endif
+
+__device__ static GN_STAT_OP void gn_op_stat_block(struct gn_model *m, int32_t g,
                                         const struct gn_block_smem &sm)
 {
     constexpr uint32_t LT = GN_STAT_LANES / NT;
     const uint32_t lane = threadIdx.x;
     const double cnt = gn_stat_count(m, g);
     double mean = 0.0;
+#if GN_STAT_STASH
+    /* the stash: the stage, free once the update's closing barrier passed */
+    const bool stash = LT == 1 && cnt <= (double)sm.stage_floats;
+    int32_t mine = 0;
+#endif
     for (int centred = 0; centred < 2; centred++) {
+#if GN_STAT_STASH
+        if (stash) {
+            float *const st = gn_block_sm_stage();
+            double acc = 0.0;
+            if (!centred) acc = gn_stat_lane_stash(m, g, lane, st, &mine);
+            else
+                for (int32_t j = 0; j < mine; j++)
+                    acc += gn_stat_term(st[j * GN_STAT_LANES + lane], 1, mean);
+            sm.lane[lane] = acc;
+        } else
+#endif
         sm.lane[lane] = gn_stat_lane(m, g, lane, centred, mean);
         /* (fewer threads than lanes: the rest; apart, so that the default's
          * machine code stays as it was) */
