@@ -1428,15 +1428,6 @@ __device__ static void gn_op_backward_block(const struct gn_model *m, const stru
  * m->grads, the rule (optim.h, the host's very function, so it rounds as
  * the host rounds) on values loaded all before any is stored (the loads
  * overlap). weight: 1 for weights (decayed), 0 for a bias. idx < 0: none. */
-/* 1: the model's four arrays read once, into locals the stores cannot
- * change (0, the default: read through m at every store: a store through
- * a float pointer may, for the compiler, rewrite the model's own pointers,
- * so each store waits for a reload of its array's pointer, one chain of
- * 4 U loads and stores a thread). The same values either way. */
-#ifndef GN_BLOCK_APPLY_HOIST
-#define GN_BLOCK_APPLY_HOIST 0
-#endif
-
 template <int U>
 __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *idx,
                                              const float *grad, int weight,
@@ -1444,17 +1435,16 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
 {
     float p[U], m1[U], m2[U];
     const bool two = k.kind != GN_OPTIM_SGD;
-#if GN_BLOCK_APPLY_HOIST
-    float *__restrict__ const params = m->params;
-    float *__restrict__ const moment = m->moment;
-    float *__restrict__ const moment2 = m->moment2;
-    float *__restrict__ const grads = m->grads;
-#else
-#define params m->params
-#define moment m->moment
-#define moment2 m->moment2
-#define grads m->grads
-#endif
+    /* the model's arrays read once: a store through a float pointer may,
+     * for the compiler, rewrite the model's own pointers, so through m
+     * every store would wait for its array's pointer loaded again (one
+     * chain of 4 U loads and stores a thread; measured on an H100 it cost
+     * no step time, the model being in shared memory: PERF.md,
+     * thirty-first round) */
+    float *const params = m->params;
+    float *const moment = m->moment;
+    float *const moment2 = m->moment2;
+    float *const grads = m->grads;
 #pragma unroll
     for (int32_t q = 0; q < U; q++) {
         if (idx[q] >= 0) {
@@ -1473,12 +1463,6 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
             if (two) moment2[idx[q]] = m2[q];
         }
     }
-#if !GN_BLOCK_APPLY_HOIST
-#undef params
-#undef moment
-#undef moment2
-#undef grads
-#endif
 }
 
 /* Outputs of the update per thread and block pass. */
@@ -1818,52 +1802,30 @@ __device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const 
  * lanes i, i + NT, ... (LT of them: one with 256 threads); the halving tree
  * in shared memory. Every part of g's update must be finished and visible
  * (the caller's acquire). */
-/* 1: the statistic compiled apart from the kernel's body (a call, so that
- * its code does not move the body's register allocation); 0, the
- * default: inline, or apart with every op (GN_BLOCK_OPS_APART). */
+/* 1, the default: the statistic compiled apart from the kernel's body (a
+ * call once a group and step, so that its code does not move the body's
+ * register allocation: spill stores 1216 -> 1192 bytes with the stash
+ * below); 0: inline, or apart with every op (GN_BLOCK_OPS_APART). */
 #ifndef GN_STAT_APART
-#define GN_STAT_APART 0
+#define GN_STAT_APART 1
 #endif
 #if GN_STAT_APART && !GN_BLOCK_OPS_APART
 #define GN_STAT_OP __noinline__
 #else
 #define GN_STAT_OP GN_BLOCK_OP
 #endif
-/* 1: pass 1 keeps each lane's entries in the stage (entry j of lane l at
- * j GN_STAT_LANES + l, where the group's entries fit), and pass 2 reads
- * them there instead of walking the segments and loading them from L2
- * again; 0, the default: both passes walk and load. The same entries in
- * the same order through the same terms: the same bits. */
+/* 1, the default: pass 1 keeps each lane's entries in the stage (entry j
+ * of lane l at j GN_STAT_LANES + l, stat.h's gn_stat_lane_keep, where the
+ * group's entries fit), and pass 2 reads them there instead of walking
+ * the segments and loading them from L2 again; 0: both passes walk and
+ * load. The same entries in the same order through the same terms: the
+ * same bits. Measured on an H100 with the statistic apart (PERF.md,
+ * thirty-first round): the update tasks' busy time 0.94-0.95x, the step
+ * 0.989-1.001x. */
 #ifndef GN_STAT_STASH
-#define GN_STAT_STASH 0
+#define GN_STAT_STASH 1
 #endif
 
-#if GN_STAT_STASH
-/* Pass 1's lane sum (gn_stat_lane, centred 0), each entry also put in the
- * stash; returns the sum, and the lane's entries in *count. */
-__device__ static inline double gn_stat_lane_stash(const struct gn_model *m, int32_t g,
-                                                   uint32_t lane, float *stash, int32_t *count)
-{
-    const struct gn_group *gr = &m->groups[g];
-    const int64_t n = gr->width;
-    double acc = 0.0;
-    int64_t base = 0;
-    int32_t j = 0;
-    for (int32_t i = -1; i < gr->in_count; i++) {
-        int64_t len;
-        const float *x = gn_stat_segment(m, gr, n, i, &len);
-        const int64_t first = ((int64_t)lane - base % GN_STAT_LANES + GN_STAT_LANES) % GN_STAT_LANES;
-        for (int64_t q = first; q < len; q += GN_STAT_LANES, j++) {
-            const float v = gn_load_cg_f32(x + q);
-            stash[(int64_t)j * GN_STAT_LANES + lane] = v;
-            acc += gn_stat_term(v, 0, 0.0);
-        }
-        base += len;
-    }
-    *count = j;
-    return acc;
-}
-#endif
 
 __device__ static GN_STAT_OP void gn_op_stat_block(struct gn_model *m, int32_t g,
                                         const struct gn_block_smem &sm)
@@ -1874,7 +1836,9 @@ __device__ static GN_STAT_OP void gn_op_stat_block(struct gn_model *m, int32_t g
     double mean = 0.0;
 #if GN_STAT_STASH
     /* the stash: the stage, free once the update's closing barrier passed */
-    const bool stash = LT == 1 && cnt <= (double)sm.stage_floats;
+    /* lane l's j-th entry at j GN_STAT_LANES + l: whole rounds of lanes */
+    const bool stash = LT == 1 && ((int64_t)cnt + GN_STAT_LANES - 1) / GN_STAT_LANES *
+                                          GN_STAT_LANES <= (int64_t)sm.stage_floats;
     int32_t mine = 0;
 #endif
     for (int centred = 0; centred < 2; centred++) {
@@ -1882,7 +1846,7 @@ __device__ static GN_STAT_OP void gn_op_stat_block(struct gn_model *m, int32_t g
         if (stash) {
             float *const st = gn_block_sm_stage();
             double acc = 0.0;
-            if (!centred) acc = gn_stat_lane_stash(m, g, lane, st, &mine);
+            if (!centred) acc = gn_stat_lane_keep(m, g, lane, 0, 0.0, st, &mine);
             else
                 for (int32_t j = 0; j < mine; j++)
                     acc += gn_stat_term(st[j * GN_STAT_LANES + lane], 1, mean);

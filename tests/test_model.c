@@ -947,7 +947,8 @@ static void test_ops_blocked(void **state)
 
 /* The host's walk of the statistic's lanes (stat.h: gn_stat_lanes, the
  * entries in index order) against the device's, a lane at a time
- * (gn_stat_lane): the same lane sums, bit for bit, in both passes, on
+ * (gn_stat_lane, and pass 2 from the entries pass 1 kept,
+ * gn_stat_lane_keep): the same lane sums, bit for bit, in both passes, on
  * groups whose segments are not whole rounds of lanes (widths 7, 20, 32,
  * 33: a segment shorter than a round, segments across rounds, whole
  * rounds), and the statistic from them. */
@@ -974,14 +975,34 @@ static void test_stat_lanes(void **state)
                     assert_memory_equal(&all[l], &one, sizeof one);
                 }
             }
-            /* the statistic: the tree over the lanes, twice */
+            /* the statistic: the tree over the lanes, twice; pass 1 keeps
+             * each lane's entries (gn_stat_lane_keep, the device's stash)
+             * and pass 2 sums them from there, as the kernel does */
             double s[GN_STAT_LANES];
             const double cnt = gn_stat_count(m, g);
-            for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = gn_stat_lane(m, g, l, 0, 0.0);
+            const size_t per = (size_t)cnt / GN_STAT_LANES + 1;
+            float *keep = calloc(per * GN_STAT_LANES, sizeof *keep);
+            int32_t kept[GN_STAT_LANES], total = 0;
+            assert_non_null(keep);
+            for (uint32_t l = 0; l < GN_STAT_LANES; l++) {
+                s[l] = gn_stat_lane_keep(m, g, l, 0, 0.0, keep, &kept[l]);
+                const double one = gn_stat_lane(m, g, l, 0, 0.0);
+                assert_memory_equal(&s[l], &one, sizeof one);
+                assert_true((size_t)kept[l] <= per);
+                total += kept[l];
+            }
+            assert_int_equal(total, (int32_t)cnt);
             for (uint32_t st = GN_STAT_LANES / 2; st > 0; st /= 2)
                 for (uint32_t l = 0; l < st; l++) gn_stat_tree_step(s, l, st);
             const double mean = s[0] / cnt;
-            for (uint32_t l = 0; l < GN_STAT_LANES; l++) s[l] = gn_stat_lane(m, g, l, 1, mean);
+            for (uint32_t l = 0; l < GN_STAT_LANES; l++) {
+                double k = 0.0;
+                for (int32_t j = 0; j < kept[l]; j++)
+                    k += gn_stat_term(keep[(size_t)j * GN_STAT_LANES + l], 1, mean);
+                s[l] = gn_stat_lane(m, g, l, 1, mean);
+                assert_memory_equal(&s[l], &k, sizeof k);
+            }
+            free(keep);
             for (uint32_t st = GN_STAT_LANES / 2; st > 0; st /= 2)
                 for (uint32_t l = 0; l < st; l++) gn_stat_tree_step(s, l, st);
             const float want = (float)sqrt(s[0] / cnt), got = gn_stat_grad_std(m, g);

@@ -64,25 +64,37 @@ GN_HD double gn_stat_term(double v, int centred, double mean)
     return centred ? (v - mean) * (v - mean) : v;
 }
 
-/* Lane `lane`'s sum over its entries (the device: a thread a lane). */
-GN_HD double gn_stat_lane(const struct gn_model *m, int32_t g, uint32_t lane, int centred,
-                          double mean)
+/* Lane `lane`'s sum over its entries (the device: a thread a lane). With
+ * keep (not NULL), each entry is also kept: the lane's j-th entry at
+ * keep[j GN_STAT_LANES + lane], and their count in *count, so that the
+ * second pass can read them there (the device's stash, in shared memory). */
+GN_HD double gn_stat_lane_keep(const struct gn_model *m, int32_t g, uint32_t lane, int centred,
+                               double mean, float *keep, int32_t *count)
 {
     const struct gn_group *gr = &m->groups[g];
     const int64_t n = gr->width;
     double acc = 0.0;
     int64_t base = 0; /* index of the segment's first entry */
+    int32_t j = 0;    /* the lane's entries so far */
     for (int32_t i = -1; i < gr->in_count; i++) {
         int64_t len;
         const float *x = gn_stat_segment(m, gr, n, i, &len);
         const int64_t first = ((int64_t)lane - base % GN_STAT_LANES + GN_STAT_LANES) % GN_STAT_LANES;
         for (int64_t q = first; q < len; q += GN_STAT_LANES) {
-            const double v = gn_load_cg_f32(x + q);
+            const float v = gn_load_cg_f32(x + q);
+            if (keep) keep[(int64_t)j++ * GN_STAT_LANES + lane] = v;
             acc += gn_stat_term(v, centred, mean);
         }
         base += len;
     }
+    if (count) *count = j;
     return acc;
+}
+
+GN_HD double gn_stat_lane(const struct gn_model *m, int32_t g, uint32_t lane, int centred,
+                          double mean)
+{
+    return gn_stat_lane_keep(m, g, lane, centred, mean, NULL, NULL);
 }
 
 /* Every lane's sum at once (the host): the entries walked in index order,
