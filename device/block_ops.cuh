@@ -1518,8 +1518,20 @@ __device__ static inline bool gn_block_upd_tile(int32_t n)
  * (kb, n) tile at the stage's end, read back into the same registers for
  * the optimizer.
  */
+/* 1: the update compiled apart from the kernel's body (a call, so that
+ * its registers are its own, as the statistic's are); 0, the default:
+ * inline, or apart with every op (GN_BLOCK_OPS_APART). */
+#ifndef GN_UPD_APART
+#define GN_UPD_APART 0
+#endif
+#if GN_UPD_APART && !GN_BLOCK_OPS_APART
+#define GN_UPD_OP __noinline__
+#else
+#define GN_UPD_OP GN_BLOCK_OP
+#endif
+
 template <int P = GN_PRECISION>
-__device__ static GN_BLOCK_OP void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
+__device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const struct gn_buffers *b,
                                           const struct gn_group &gr, int32_t g, int32_t k0,
                                           int32_t k1, const struct gn_optim_step &k,
                                           const struct gn_block_smem &sm)
