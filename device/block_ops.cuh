@@ -1838,7 +1838,6 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
 #define GN_STAT_STASH 1
 #endif
 
-
 __device__ static GN_STAT_OP void gn_op_stat_block(struct gn_model *m, int32_t g,
                                         const struct gn_block_smem &sm)
 {
@@ -1847,8 +1846,8 @@ __device__ static GN_STAT_OP void gn_op_stat_block(struct gn_model *m, int32_t g
     const double cnt = gn_stat_count(m, g);
     double mean = 0.0;
 #if GN_STAT_STASH
-    /* the stash: the stage, free once the update's closing barrier passed */
-    /* lane l's j-th entry at j GN_STAT_LANES + l: whole rounds of lanes */
+    /* the stash: the stage, free once the update's closing barrier passed;
+     * lane l's j-th entry at j GN_STAT_LANES + l, so whole rounds of lanes */
     const bool stash = LT == 1 && ((int64_t)cnt + GN_STAT_LANES - 1) / GN_STAT_LANES *
                                           GN_STAT_LANES <= (int64_t)sm.stage_floats;
     int32_t mine = 0;
@@ -1857,12 +1856,8 @@ __device__ static GN_STAT_OP void gn_op_stat_block(struct gn_model *m, int32_t g
 #if GN_STAT_STASH
         if (stash) {
             float *const st = gn_block_sm_stage();
-            double acc = 0.0;
-            if (!centred) acc = gn_stat_lane_keep(m, g, lane, 0, 0.0, st, &mine);
-            else
-                for (int32_t j = 0; j < mine; j++)
-                    acc += gn_stat_term(st[j * GN_STAT_LANES + lane], 1, mean);
-            sm.lane[lane] = acc;
+            sm.lane[lane] = !centred ? gn_stat_lane_keep(m, g, lane, 0, 0.0, st, &mine)
+                                     : gn_stat_lane_kept(st, mine, lane, mean);
         } else
 #endif
         sm.lane[lane] = gn_stat_lane(m, g, lane, centred, mean);

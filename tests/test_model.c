@@ -996,9 +996,7 @@ static void test_stat_lanes(void **state)
                 for (uint32_t l = 0; l < st; l++) gn_stat_tree_step(s, l, st);
             const double mean = s[0] / cnt;
             for (uint32_t l = 0; l < GN_STAT_LANES; l++) {
-                double k = 0.0;
-                for (int32_t j = 0; j < kept[l]; j++)
-                    k += gn_stat_term(keep[(size_t)j * GN_STAT_LANES + l], 1, mean);
+                const double k = gn_stat_lane_kept(keep, kept[l], l, mean);
                 s[l] = gn_stat_lane(m, g, l, 1, mean);
                 assert_memory_equal(&s[l], &k, sizeof k);
             }

@@ -97,6 +97,16 @@ GN_HD double gn_stat_lane(const struct gn_model *m, int32_t g, uint32_t lane, in
     return gn_stat_lane_keep(m, g, lane, centred, mean, NULL, NULL);
 }
 
+/* Pass 2's sum of lane `lane` from the count entries gn_stat_lane_keep
+ * kept: the same terms in the same order as gn_stat_lane's walk. */
+GN_HD double gn_stat_lane_kept(const float *keep, int32_t count, uint32_t lane, double mean)
+{
+    double acc = 0.0;
+    for (int32_t j = 0; j < count; j++)
+        acc += gn_stat_term(keep[(int64_t)j * GN_STAT_LANES + lane], 1, mean);
+    return acc;
+}
+
 /* Every lane's sum at once (the host): the entries walked in index order,
  * each added to its lane's sum s[index mod GN_STAT_LANES], so each lane
  * adds its entries in increasing index as gn_stat_lane does, the same
