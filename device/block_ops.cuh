@@ -1465,7 +1465,13 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
     }
 }
 
-/* Outputs of the update per thread and block pass. */
+/* Outputs of the update per thread and block pass (8, the default; 16:
+ * the tiles of 4 input rows by 4 columns, a variant's knob, compiled only
+ * where asked: alone 0.89x the op on a 64-wide group's 64 rows, 1.55x on
+ * a 32-wide group's; in the kernel, apart (GN_UPD_APART), measured on an
+ * H100 against main: 1.056x `layered`'s step, 1.219x `many`'s (its
+ * 16-wide groups' update tasks 1.55x), 1.036x `deep`'s: PERF.md,
+ * thirty-second round). */
 #ifndef GN_BLOCK_UQ
 #define GN_BLOCK_UQ 8
 #endif
@@ -1520,7 +1526,10 @@ __device__ static inline bool gn_block_upd_tile(int32_t n)
  */
 /* 1: the update compiled apart from the kernel's body (a call, so that
  * its registers are its own, as the statistic's are); 0, the default:
- * inline, or apart with every op (GN_BLOCK_OPS_APART). */
+ * inline, or apart with every op (GN_BLOCK_OPS_APART). Measured on an
+ * H100 against the default (PERF.md, thirty-second round): 1.009-1.068x
+ * the step (`layered` 1.049, `many` 1.068, `deep` 1.025), the update
+ * tasks 1.06-1.08x and the forward and backward tasks longer too. */
 #ifndef GN_UPD_APART
 #define GN_UPD_APART 0
 #endif
