@@ -1752,14 +1752,14 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
                 for (int32_t q = 0; q < GN_BLOCK_UQ; q++)
                     if (kq[q] >= 0) acc[q] = sg[tid + q * NT];
             }
-#if GN_BLOCK_UQ == 16
-            /* the optimizer on 8 outputs at a time: its loaded values need
-             * no more registers than with 8 */
+            /* the optimizer, at most 8 outputs at a time (16 a thread: two
+             * runs, whose loaded values need no more registers than 8's) */
+            constexpr int32_t AU = GN_BLOCK_UQ > 8 && GN_BLOCK_UQ % 8 == 0 ? 8 : GN_BLOCK_UQ;
 #pragma unroll
-            for (int32_t h = 0; h < 16; h += 8) {
-                int64_t idx[8];
+            for (int32_t h = 0; h < GN_BLOCK_UQ; h += AU) {
+                int64_t idx[AU];
 #pragma unroll
-                for (int32_t q = 0; q < 8; q++) {
+                for (int32_t q = 0; q < AU; q++) {
                     idx[q] = -1;
                     if (kq[h + q] >= 0) {
                         const int32_t x = kb0 + kq[h + q];
@@ -1767,21 +1767,8 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
                         idx[q] = (int64_t)(e.w - m->params) + (int64_t)(x - e.start) * n + jq[h + q];
                     }
                 }
-                gn_block_apply<8>(m, idx, acc + h, 1, k);
+                gn_block_apply<AU>(m, idx, acc + h, 1, k);
             }
-#else
-            int64_t idx[GN_BLOCK_UQ];
-#pragma unroll
-            for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
-                idx[q] = -1;
-                if (kq[q] >= 0) {
-                    const int32_t x = kb0 + kq[q];
-                    const struct gn_block_edge &e = gn_block_edge_at(ne, x);
-                    idx[q] = (int64_t)(e.w - m->params) + (int64_t)(x - e.start) * n + jq[q];
-                }
-            }
-            gn_block_apply<GN_BLOCK_UQ>(m, idx, acc, 1, k);
-#endif
             GN_BLOCK_MARK(APPLY);
             bias = false;
         }

@@ -169,6 +169,11 @@ def simulate(rows, succ, workers, take, cost, low_update=False, release_apart=Fa
     return end, busy / (workers * end)
 
 
+def measured_cost(rows):
+    """Each task's cost as its row gives it: (op ns, release ns)."""
+    return lambda k: (rows[k]["done"] - rows[k]["start"], rows[k]["rel"] - rows[k]["done"])
+
+
 def split_updates(rows, succ, n, fixed):
     """The same DAG with every update part split into n parts, each costing
     the part's op times (fixed + (1 - fixed) / n) (a share `fixed` of the
@@ -210,20 +215,21 @@ def main(argv):
     t0 = min(t["take"] for t in rows.values())
     measured = max(t["rel"] for t in rows.values()) - t0
 
+    cost = measured_cost(rows)
+
     def op(k):
-        return rows[k]["done"] - rows[k]["start"]
+        return cost(k)[0]
 
     def rel(k):
-        return rows[k]["rel"] - rows[k]["done"]
+        return cost(k)[1]
 
     def scaled(kinds, f):
         return lambda k: (op(k) * (f if k[0] in kinds else 1.0), rel(k))
 
     cases = [
-        ("as measured", lambda k: (op(k), rel(k)), {}),
-        ("update parts only where nothing else waits", lambda k: (op(k), rel(k)),
-         {"low_update": True}),
-        ("releases beside the next task", lambda k: (op(k), rel(k)), {"release_apart": True}),
+        ("as measured", cost, {}),
+        ("update parts only where nothing else waits", cost, {"low_update": True}),
+        ("releases beside the next task", cost, {"release_apart": True}),
         ("releases free", lambda k: (op(k), 0), {}),
         ("update ops x0.5", scaled({UPD}, 0.5), {}),
         ("update ops free", scaled({UPD}, 0.0), {}),
@@ -241,15 +247,13 @@ def main(argv):
               "(is the graph the one that ran, its groups in the canonical order?)")
     base = None
     table = []
-    for name, cost, kw in cases:
-        span, share = simulate(rows, succ, workers, a.take, cost, **kw)
+    for name, case_cost, kw in cases:
+        span, share = simulate(rows, succ, workers, a.take, case_cost, **kw)
         base = base or span
         table.append((name, span / 1e3, span / base, share))
     for n, fixed in ((2, 0.2), (2, 0.35), (4, 0.2)):
         rows2, succ2 = split_updates(rows, succ, n, fixed)
-        span, share = simulate(rows2, succ2, workers, a.take,
-                               lambda k: (rows2[k]["done"] - rows2[k]["start"],
-                                          rows2[k]["rel"] - rows2[k]["done"]))
+        span, share = simulate(rows2, succ2, workers, a.take, measured_cost(rows2))
         table.append((f"update parts split in {n}, a share {fixed} of the op paid by each",
                       span / 1e3, span / base, share))
     print()
