@@ -5,9 +5,10 @@ commonest opcodes, from a disassembly with line information.
 
 The disassembly comes from the GPU machine (this project's CPU machines
 have no disassembler): build the kernel's cubin with the project's flags
-(`-lineinfo` is one of them), e.g. from `compile_commands.json`'s command
-for device/kernel.cu with `-cubin -o k.cubin` in place of `-c ... -o`, take
-it there and run
+(`-lineinfo` is one of them): `tools/bench/spills.py --keep DIR BUILD`
+writes DIR/kernel.cu.cubin and the rest from `compile_commands.json`'s
+commands (and `variants.sh` puts them in each build's bundle, whose
+run.sh disassembles them with SASS_OUT=DIR set); take it there and run
 
     nvdisasm -g -c k.cubin > k.sass
 

@@ -2,13 +2,16 @@
 """What ptxas gives each persistent-kernel entry: registers, stack, spills,
 and its machine code's size and hash.
 
-    tools/bench/spills.py BUILD_DIR [--json] [--all] [SOURCE ...]
+    tools/bench/spills.py BUILD_DIR [--json] [--all] [--keep DIR] [SOURCE ...]
 
 Recompiles the kernel's translation units (default: every device/kernel*.cu
 of BUILD_DIR's compile_commands.json) with the build's own nvcc command,
 to a cubin with `-Xptxas -v`, and prints one row per kernel entry (with
 --all, per function ptxas reports: the entries and every function not
-inlined, e.g. growth's). No GPU needed; about 15-30 s a unit.
+inlined, e.g. growth's). No GPU needed; about 15-30 s a unit. --keep DIR
+keeps each unit's cubin there as UNIT.cubin (kernel.cu.cubin, ...): the
+machine code those rows describe, for `nvdisasm -g -c` on the GPU machine
+and then tools/bench/sass_lines.py.
 
 Why: the persistent kernel is one function at its register limit (128 a
 thread for two blocks an SM, 255 for one); a change of a few live values
@@ -32,6 +35,7 @@ import json
 import os
 import re
 import shlex
+import shutil
 import struct
 import subprocess
 import sys
@@ -123,6 +127,8 @@ def main():
     ap.add_argument("--json", action="store_true", help="print JSON instead of a table")
     ap.add_argument("--all", action="store_true",
                     help="every function ptxas reports, not only the kernel entries")
+    ap.add_argument("--keep", metavar="DIR",
+                    help="keep each unit's cubin in DIR as UNIT.cubin (for nvdisasm -g -c)")
     a = ap.parse_intermixed_args()
     cc = os.path.join(a.build, "compile_commands.json")
     if not os.path.exists(cc):
@@ -145,6 +151,9 @@ def main():
             if p.returncode != 0:
                 sys.exit("spills.py: %s failed:\n%s" % (name, p.stderr[-2000:]))
             code = text_sections(cubin)
+            if a.keep:
+                os.makedirs(a.keep, exist_ok=True)
+                shutil.copyfile(cubin, os.path.join(a.keep, name + ".cubin"))
             for r in entries_of(p.stdout + p.stderr, a.all):
                 r["unit"] = name
                 r["text_bytes"], r["text_md5"] = code.get(r.pop("symbol"), (None, None))

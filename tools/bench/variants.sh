@@ -12,11 +12,14 @@
 # array: one flag an element), built; its kernels' registers, spills and
 # machine-code hash (spills.py, kernel.cu and kernel_1.cu: the two-block
 # and the one-block fp32 entries); and a bundle OUT/NAME (bundle.sh, less
-# genet-stat and genet-stress). The base, OUT/base, is bundled from
+# genet-stat and genet-stress) with its kernels' cubins (kernel.cu.cubin,
+# kernel_1.cu.cubin: spills.py --keep). The base, OUT/base, is bundled from
 # BASE_BUILD (default build, brought up to date first). OUT/run.sh runs,
 # on the GPU machine from the repository's root, the kernel-ops and gpu
 # suites of every variant and then `compare.sh` of the base and every
-# variant (REPS, STEPS, WORKLOADS as compare.sh reads them). OUT.tgz holds
+# variant (REPS, STEPS, WORKLOADS as compare.sh reads them); with
+# SASS_OUT=DIR set, first every cubin's `nvdisasm -g -c` into
+# DIR/NAME.UNIT.sass.gz (for tools/bench/sass_lines.py). OUT.tgz holds
 # it all (~4 MB for the base, ~9 for each variant): carry it, then there
 #
 #   mkdir -p /tmp/var && tar -xzf OUT.tgz -C /tmp/var && /tmp/var/run.sh [DATASET_DIR]
@@ -67,7 +70,7 @@ bundle() { # build dir, bundle name
 gn_log "base: $base"
 ninja -C "$base" >/dev/null
 bundle "$base" base
-rows=$(python3 "$ROOT/tools/bench/spills.py" "$base" device/kernel.cu device/kernel_1.cu | grep '^| kernel' | sed 's/^/| base /')
+rows=$(python3 "$ROOT/tools/bench/spills.py" --keep "$out/base" "$base" device/kernel.cu device/kernel_1.cu | grep '^| kernel' | sed 's/^/| base /')
 for n in "${names[@]}"; do
     dir=$ROOT/build-var-$n
     # the flags as meson's array: ['-DA=1', '-DB=2']
@@ -81,7 +84,7 @@ for n in "${names[@]}"; do
     gn_log "$n: building"
     ninja -C "$dir" >/dev/null
     bundle "$dir" "$n"
-    rows+=$'\n'$(python3 "$ROOT/tools/bench/spills.py" "$dir" device/kernel.cu device/kernel_1.cu | grep '^| kernel' | sed "s/^/| $n /")
+    rows+=$'\n'$(python3 "$ROOT/tools/bench/spills.py" --keep "$out/$n" "$dir" device/kernel.cu device/kernel_1.cu | grep '^| kernel' | sed "s/^/| $n /")
 done
 
 {
@@ -90,6 +93,14 @@ done
     echo "set -u"
     echo "V=\$(cd \"\$(dirname \"\$0\")\" && pwd)"
     echo "nvidia-smi --query-gpu=name --format=csv,noheader"
+    echo "# SASS_OUT=DIR: every build's kernel cubins disassembled there first (NAME.UNIT.sass.gz)"
+    echo "if [ -n \"\${SASS_OUT:-}\" ]; then"
+    echo "    mkdir -p \"\$SASS_OUT\""
+    echo "    for c in \"\$V\"/*/*.cubin; do"
+    echo "        b=\$(basename \"\$(dirname \"\$c\")\").\$(basename \"\$c\" .cubin)"
+    echo "        nvdisasm -g -c \"\$c\" | gzip -1 > \"\$SASS_OUT/\$b.sass.gz\""
+    echo "    done"
+    echo "fi"
     for n in "${names[@]}"; do
         echo "echo \"== suites: $n (${flags[$n]})\""
         echo "GN_GPU_SUITE_TIMEOUT=\${GN_GPU_SUITE_TIMEOUT:-150} tools/gpu-suite.sh \"\$V/$n\" kernel-ops gpu 2>&1 | tail -n 4"
