@@ -561,8 +561,27 @@ __device__ static GN_DEV_RELEASE_FN enum gn_status gn_dev_release(struct gn_dag 
     return gn_dag_finish_succ(dag, q, &gn_dev_succ_sm, w, next);
 }
 
+/* How the worker loop below is compiled: 0 (the default) as NVVM sees
+ * fit, which at its -O3 is inline at both of gn_dev_pass's call sites
+ * (run.cuh: the training pass and the evaluation pass: two copies of the
+ * loop and its ops in the entry, half the kernel's code) and at -O2 apart
+ * (one copy, a call; with -Xcicc -O2 the step 1.007-1.078x main's on an
+ * H100, its release 14 % longer: docs/PERF.md, thirty-third round); 1:
+ * always inline (it and gn_dev_pass, below). Under -Xcicc -O2, 1 gives
+ * the PTX of -O3 within 14 of 42,482 instructions, and ptxas main's
+ * allocation (1192 / 2156 bytes of spills) and code size: what -O2
+ * changed in this kernel is this one inlining decision. */
+#ifndef GN_DEV_WORK_INLINE
+#define GN_DEV_WORK_INLINE 0
+#endif
+#if GN_DEV_WORK_INLINE
+#define GN_DEV_WORK_FN __forceinline__
+#else
+#define GN_DEV_WORK_FN
+#endif
+
 /* Run the pass's tasks until the queue says done. */
-__device__ static void gn_dev_work(struct gn_dev *d, const struct gn_block_smem &sm,
+__device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct gn_block_smem &sm,
                                    struct gn_dag *dag, struct gn_queue_worker *w, int64_t step)
 {
     __shared__ uint32_t s_task;
@@ -771,7 +790,7 @@ __device__ static void gn_dev_begin_pass(struct gn_dev *d, struct gn_dag *dag, i
  * one), which saves this pass its opening one. close false: the caller
  * closes it (every task has finished when a block returns: the queue's done
  * count; run.cuh, gn_dev_next_step). */
-__device__ static bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem &sm,
+__device__ static GN_DEV_WORK_FN bool gn_dev_pass(struct gn_dev *d, const struct gn_block_smem &sm,
                                    struct gn_dag *dag, struct gn_queue_worker *w, int64_t step,
                                    bool begun = false, bool close = true)
 {
