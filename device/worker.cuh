@@ -564,7 +564,7 @@ __device__ static GN_DEV_RELEASE_FN enum gn_status gn_dev_release(struct gn_dag 
 /* How the worker loop below is compiled: 0 (the default) as NVVM sees
  * fit, which at its -O3 is inline at both of gn_dev_pass's call sites
  * (run.cuh: the training pass and the evaluation pass: two copies of the
- * loop and its ops in the entry, half the kernel's code) and at -O2 apart
+ * loop and its ops in the entry, ~60 % of its PTX) and at -O2 apart
  * (one copy, a call; with -Xcicc -O2 the step 1.007-1.078x main's on an
  * H100, its release 14 % longer: docs/PERF.md, thirty-third round); 1:
  * always inline (it and gn_dev_pass, below). Under -Xcicc -O2, 1 gives
