@@ -5,11 +5,14 @@
 #   tools/bench/variants.sh OUT NAME=FLAGS [NAME=FLAGS...]
 #
 #   e.g. tools/bench/variants.sh /tmp/var ilv="-DGN_BLOCK_ILV=3" \
-#            t14="-DGN_BLOCK_FWD_TILE=1 -DGN_BLOCK_BWD_TILE=1 -DGN_BLOCK_TILE_ROWS=1"
+#            t14="-DGN_BLOCK_FWD_TILE=1 -DGN_BLOCK_BWD_TILE=1 -DGN_BLOCK_TILE_ROWS=1" \
+#            other="@../other-worktree -DGN_BLOCK_ILV=3"
 #
 # For each NAME: a release build directory build-var-NAME configured with
 # FLAGS as the CUDA compiler's extra arguments (meson's cuda_args, an
-# array: one flag an element), built; its kernels' registers, spills and
+# array: one flag an element), built; FLAGS that start with @DIR build the
+# source tree at DIR (another worktree: a change that no flag selects)
+# with the flags after it; its kernels' registers, spills and
 # machine-code hash (spills.py, kernel.cu and kernel_1.cu: the two-block
 # and the one-block fp32 entries); and a bundle OUT/NAME (bundle.sh, less
 # genet-stat and genet-stress) with its kernels' cubins (kernel.cu.cubin,
@@ -73,11 +76,26 @@ bundle "$base" base
 rows=$(python3 "$ROOT/tools/bench/spills.py" --keep "$out/base" "$base" device/kernel.cu device/kernel_1.cu | grep '^| kernel' | sed 's/^/| base /')
 for n in "${names[@]}"; do
     dir=$ROOT/build-var-$n
+    f=${flags[$n]}
+    src=$ROOT
+    if [[ $f == @* ]]; then
+        src=${f%% *}
+        src=${src#@}
+        [[ $f == *" "* ]] && f=${f#* } || f=
+        src=$(cd "$src" 2>/dev/null && pwd) || die "$n: ${flags[$n]%% *}: no such directory"
+        [ -f "$src/meson.build" ] || die "$n: $src holds no meson.build"
+    fi
     # the flags as meson's array: ['-DA=1', '-DB=2']
-    arr=$(python3 -c 'import shlex,sys; print("[" + ", ".join(repr(f) for f in shlex.split(sys.argv[1])) + "]")' "${flags[$n]}")
+    arr=$(python3 -c 'import shlex,sys; print("[" + ", ".join(repr(f) for f in shlex.split(sys.argv[1])) + "]")' "$f")
+    was=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["directories"]["source"])' \
+        "$dir/meson-info/meson-info.json" 2>/dev/null || true)
+    if [ -f "$dir/build.ninja" ] && [ "$was" != "$src" ]; then
+        gn_log "$n: $dir was configured from another source tree: configuring it again"
+        rm -rf "$dir"
+    fi
     if [ ! -f "$dir/build.ninja" ]; then
         gn_log "$n: configuring $dir (${flags[$n]})"
-        meson setup "$dir" --native-file "$ini" --buildtype=release -Dcuda_args="$arr" >/dev/null
+        meson setup "$dir" "$src" --native-file "$ini" --buildtype=release -Dcuda_args="$arr" >/dev/null
     else
         meson configure "$dir" -Dcuda_args="$arr" >/dev/null
     fi
