@@ -455,6 +455,12 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     const struct gn_plan cfg = d->cfg;
     struct gn_dev_books &bk = gn_dev_books_sm;
     bool opened = false; /* the step's pass opened at the previous step's end */
+    /* the step loop's pass (below): eval at an epoch's end, over the test
+     * rows from i0, their loss and hits summed so far in tl and th */
+    bool eval = false;
+    int64_t i0 = 0;
+    double tl = 0.0;
+    int64_t th = 0;
 
     if (threadIdx.x == 0) {
         /* the task math reads edges through the lists' records (published
@@ -480,107 +486,133 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
     if (leader) d->t_start = gn_clock_ns();
     if (!gn_dev_rebuild_dags(d, 0)) goto out;
 
-    for (int64_t step = cfg.first_step; step < cfg.steps_total; step++) {
-        /* 1. the batch, then the pass's opening barrier (unless opened) */
-        if (!opened && !gn_dev_step_batch(d, step)) goto out;
-        opened = false;
-
-        /* 2. the step's tasks, at the step's optimizer constants (the pass's
-         * first barrier publishes them to the block); a plain end leaves
-         * the pass without its closing barrier: gn_dev_next_step's closes
-         * it and opens the next */
-        if (threadIdx.x == 0) gn_dev_optim_sm = gn_optim_at(&cfg.optim, step);
-        const bool plain = gn_dev_plain_end(cfg, step);
-        if (!gn_dev_pass(d, sm, &d->train, &w, step, true, !plain)) goto out;
-        if (threadIdx.x == 0) {
-            /* the live counters: this block's own slot, no atomics */
-            d->bstat[blockIdx.x].tasks = (int64_t)w.popped;
-            d->bstat[blockIdx.x].high_water = w.high_water;
+    /* The step loop runs one pass an iteration: the training pass of
+     * `step`, or at its epoch's end (eval) one evaluation pass over the
+     * test rows from i0. One call site of gn_dev_pass for both: NVVM
+     * inlines the worker loop, and every op under it, at each call site,
+     * and a second site (the evaluation's, run once an epoch) was ~60 % of
+     * the entry's machine code and half its compile (docs/PERF.md,
+     * thirty-third and thirty-fourth rounds). */
+    for (int64_t step = cfg.first_step; step < cfg.steps_total;) {
+        /* 1. the pass's rows: the training batch, then the pass's opening
+         * barrier (unless opened); or the leader points d->b at the test
+         * rows, which the pass's opening barrier publishes */
+        bool plain = false;
+        if (!eval) {
+            if (!opened && !gn_dev_step_batch(d, step)) goto out;
+            opened = false;
+            /* the step's optimizer constants (the pass's first barrier
+             * publishes them to the block); a plain end leaves the pass
+             * without its closing barrier: gn_dev_next_step's closes it
+             * and opens the next */
+            if (threadIdx.x == 0) gn_dev_optim_sm = gn_optim_at(&cfg.optim, step);
+            plain = gn_dev_plain_end(cfg, step);
+        } else if (leader) {
+            d->b.x = d->test_x + i0 * cfg.inputs;
+            d->b.y = d->test_y + i0;
+            d->b.rows = (int32_t)min((int64_t)cfg.batch, cfg.test_count - i0);
         }
-        if (plain) {
-            if (!gn_dev_next_step(d, step)) goto out;
-            opened = true;
-            continue;
-        }
 
-        /* 3. bookkeeping by block 0 */
-        if (blockIdx.x == 0) gn_dev_book(d, step);
-
-        /* 4. pruning (prune.cuh), then growth */
-        const bool grew = cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0;
-        if (cfg.prune_threshold > 0.0f && (step + 1) % cfg.grow_every == 0 &&
-            !gn_dev_prune(d, step))
+        /* 2. the pass's tasks */
+        if (!gn_dev_pass(d, sm, eval ? &d->eval : &d->train, &w, step, !eval, eval || !plain))
             goto out;
-        if (grew) {
-            const uint64_t g0 = gn_clock_ns();
-            gn_dev_phase(GN_CUDA_PROF_GROW);
-            const bool grown = gn_dev_grow(d, step);
-            gn_dev_phase(GN_CUDA_PROF_OTHER);
-            if (!grown) goto out;
-            if (leader) {
-                bk.grow_ns += (int64_t)(gn_clock_ns() - g0);
-                d->ctl->t_growth_ns = bk.grow_ns;
-                gn_dev_publish(d, step + 1, bk.loss_sum, bk.hits, bk.seen);
+
+        bool record; /* the epoch's record is due */
+        if (eval) {
+            if (blockIdx.x == 0) {
+                double l;
+                int64_t h;
+                gn_dev_sum_rows(d, &l, &h);
+                tl += l;
+                th += h;
+            }
+            i0 += cfg.batch;
+            if (i0 < cfg.test_count) continue;
+            eval = false;
+            record = true;
+        } else {
+            if (threadIdx.x == 0) {
+                /* the live counters: this block's own slot, no atomics */
+                d->bstat[blockIdx.x].tasks = (int64_t)w.popped;
+                d->bstat[blockIdx.x].high_water = w.high_water;
+            }
+            if (plain) {
+                if (!gn_dev_next_step(d, step)) goto out;
+                opened = true;
+                step++;
+                continue;
+            }
+
+            /* 3. bookkeeping by block 0 */
+            if (blockIdx.x == 0) gn_dev_book(d, step);
+
+            /* 4. pruning (prune.cuh), then growth */
+            const bool grew = cfg.grow != GN_GROW_OFF && (step + 1) % cfg.grow_every == 0;
+            if (cfg.prune_threshold > 0.0f && (step + 1) % cfg.grow_every == 0 &&
+                !gn_dev_prune(d, step))
+                goto out;
+            if (grew) {
+                const uint64_t g0 = gn_clock_ns();
+                gn_dev_phase(GN_CUDA_PROF_GROW);
+                const bool grown = gn_dev_grow(d, step);
+                gn_dev_phase(GN_CUDA_PROF_OTHER);
+                if (!grown) goto out;
+                if (leader) {
+                    bk.grow_ns += (int64_t)(gn_clock_ns() - g0);
+                    d->ctl->t_growth_ns = bk.grow_ns;
+                    gn_dev_publish(d, step + 1, bk.loss_sum, bk.hits, bk.seen);
+                }
+            }
+
+            /* the numeric guard, after the step's growth */
+            if (leader) gn_dev_guard_step(d, step);
+            /* the growth trace (--trace): the step's record, then its epoch's */
+            if (cfg.trace && blockIdx.x == 0)
+                gn_dev_trace(d, step + 1, grew,
+                             cfg.prune_threshold > 0.0f && (step + 1) % cfg.grow_every == 0,
+                             bk.step_loss, bk.step_hits, &bk.trace_steps, &bk.trace_snaps);
+
+            /* 5. epoch end (and the run's): the test set's passes next, on
+             * the device, then the epoch's record */
+            record = (step + 1) % cfg.steps_per_epoch == 0 || step + 1 == cfg.steps_total;
+            if (record) {
+                tl = 0.0;
+                th = 0;
+                i0 = 0;
+                if (cfg.test_count > 0) {
+                    eval = true;
+                    continue;
+                }
             }
         }
 
-        /* the numeric guard, after the step's growth */
-        if (leader) gn_dev_guard_step(d, step);
-        /* the growth trace (--trace): the step's record, then its epoch's */
-        if (cfg.trace && blockIdx.x == 0)
-            gn_dev_trace(d, step + 1, grew,
-                         cfg.prune_threshold > 0.0f && (step + 1) % cfg.grow_every == 0,
-                         bk.step_loss, bk.step_hits, &bk.trace_steps, &bk.trace_snaps);
-
-        /* 5. epoch end: evaluate the test set on the device */
-        const bool epoch_end = (step + 1) % cfg.steps_per_epoch == 0;
-        if (epoch_end || step + 1 == cfg.steps_total) {
-            double tl = 0.0;
-            int64_t th = 0;
-            for (int64_t i0 = 0; i0 < cfg.test_count; i0 += cfg.batch) {
-                if (leader) {
-                    d->b.x = d->test_x + i0 * cfg.inputs;
-                    d->b.y = d->test_y + i0;
-                    d->b.rows = (int32_t)min((int64_t)cfg.batch, cfg.test_count - i0);
-                }
-                if (!gn_dev_pass(d, sm, &d->eval, &w, step)) goto out;
-                if (blockIdx.x == 0) {
-                    double l;
-                    int64_t h;
-                    gn_dev_sum_rows(d, &l, &h);
-                    tl += l;
-                    th += h;
-                }
+        if (record && leader) {
+            const bool epoch_end = (step + 1) % cfg.steps_per_epoch == 0;
+            struct gn_cuda_epoch *e = &d->epochs[bk.epochs_done];
+            e->step = step + 1;
+            e->loss_sum = bk.loss_sum;
+            e->hits = bk.hits;
+            e->seen = bk.seen;
+            e->test_loss_sum = tl;
+            e->test_hits = th;
+            e->groups = d->m.n_groups;
+            e->edges = d->m.n_edges;
+            e->duplications = d->m.duplications;
+            e->refused = d->m.refused;
+            e->dead_groups = gn_guard_dead_groups(&d->m);
+            if (gn_guard_epoch(&bk.dead_epochs, bk.loss_sum, bk.seen, cfg.chance_loss,
+                               (int32_t)e->dead_groups, epoch_end) &&
+                cfg.on_nan == GN_NAN_STOP) {
+                d->ctl->fault_loss = bk.loss_sum;
+                gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, bk.seen);
             }
-            if (leader) {
-                struct gn_cuda_epoch *e = &d->epochs[bk.epochs_done];
-                e->step = step + 1;
-                e->loss_sum = bk.loss_sum;
-                e->hits = bk.hits;
-                e->seen = bk.seen;
-                e->test_loss_sum = tl;
-                e->test_hits = th;
-                e->groups = d->m.n_groups;
-                e->edges = d->m.n_edges;
-                e->duplications = d->m.duplications;
-                e->refused = d->m.refused;
-                e->dead_groups = gn_guard_dead_groups(&d->m);
-                if (gn_guard_epoch(&bk.dead_epochs, bk.loss_sum, bk.seen, cfg.chance_loss,
-                                   (int32_t)e->dead_groups, epoch_end) &&
-                    cfg.on_nan == GN_NAN_STOP) {
-                    d->ctl->fault_loss = bk.loss_sum;
-                    gn_dev_fault(d, GN_CUDA_FAULT_DIED, (int32_t)e->dead_groups, step + 1, bk.seen);
-                }
-                gn_fence_system();
-                d->ctl->epochs = bk.epochs_done + 1;
-                gn_fence_system();
-            }
-            if (leader) {
-                bk.epochs_done++;
-                if (epoch_end) {
-                    bk.loss_sum = 0.0;
-                    bk.hits = bk.seen = 0;
-                }
+            gn_fence_system();
+            d->ctl->epochs = bk.epochs_done + 1;
+            gn_fence_system();
+            bk.epochs_done++;
+            if (epoch_end) {
+                bk.loss_sum = 0.0;
+                bk.hits = bk.seen = 0;
             }
         }
 
@@ -603,6 +635,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
             }
             if (!gn_dev_barrier(d, step)) goto out;
         }
+        step++;
     }
 
 out:
