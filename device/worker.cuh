@@ -562,15 +562,13 @@ __device__ static GN_DEV_RELEASE_FN enum gn_status gn_dev_release(struct gn_dag 
 }
 
 /* How the worker loop below is compiled: 0 (the default) as NVVM sees
- * fit, which at its -O3 is inline at both of gn_dev_pass's call sites
- * (run.cuh: the training pass and the evaluation pass: two copies of the
- * loop and its ops in the entry, ~60 % of its PTX) and at -O2 apart
- * (one copy, a call; with -Xcicc -O2 the step 1.007-1.078x main's on an
- * H100, its release 14 % longer: docs/PERF.md, thirty-third round); 1:
- * always inline (it and gn_dev_pass, below). Under -Xcicc -O2, 1 gives
- * the PTX of -O3 within 14 of 42,482 instructions, and ptxas main's
- * allocation (1192 / 2156 bytes of spills) and code size: what -O2
- * changed in this kernel is this one inlining decision. */
+ * fit, which at its -O3 is inline at gn_dev_pass's one call site (run.cuh:
+ * the training and the evaluation passes go through it; with a call site
+ * each, the loop and its ops were inline twice, ~60 % of the entry's PTX,
+ * and 1.66x the spill stores: docs/PERF.md, thirty-third and thirty-fourth
+ * rounds) and at -O2 apart (a call; with -Xcicc -O2 and two call sites the
+ * step 1.007-1.078x on an H100, its release 14 % longer: thirty-third
+ * round); 1: always inline (it and gn_dev_pass, below). */
 #ifndef GN_DEV_WORK_INLINE
 #define GN_DEV_WORK_INLINE 0
 #endif
