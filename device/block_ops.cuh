@@ -686,11 +686,15 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
 }
 
 /*
- * The forward's register path on column pairs (1; 0: off, the default:
- * with the backward's, measured on an H200, the arithmetic of `layered` 19 %
- * shorter and the steps 1.007x, the one-block workloads' 1.13x, from the
- * register allocation they move: PERF.md, twenty-eighth round; 2, below,
- * built and not run): where the group is 16, 32 or 64 wide, a thread
+ * The forward's register path on column pairs (2, the default since the
+ * thirty-fourth round: in place of the one-column form, with the
+ * backward's; on an H100 the steps 0.933x (`layered`), 0.949x (`many`),
+ * 0.987x (`sweep-64-32`), 0.996-1.007x (`deep`, `one-group`), once the
+ * kernel held one copy of the worker loop: PERF.md, thirty-fourth round.
+ * In the kernel of two copies they lost by the register allocation they
+ * moved: twenty-eighth and twenty-ninth rounds. 1: the pairs for groups
+ * 16, 32 or 64 wide beside the one-column form; 0: the one-column form
+ * only): where the group is 16, 32 or 64 wide (2: any even width), a thread
  * holds Q / 2 rows (span apart) by 2 neighbouring columns instead of Q rows
  * by one column, lanes 2i and 2i + 1 the two row sets of one column pair.
  * What a multiply-add costs here is shared-memory wavefronts
@@ -706,10 +710,10 @@ __device__ static inline void gn_block_forward_regs(float (&s)[Q], const float *
  * is the same (its bias, then its columns in order): the same bits.
  */
 #ifndef GN_BLOCK_FWD_PAIR
-#define GN_BLOCK_FWD_PAIR 0
+#define GN_BLOCK_FWD_PAIR 2
 #endif
 #ifndef GN_BLOCK_BWD_PAIR /* the backward's (below) */
-#define GN_BLOCK_BWD_PAIR 0
+#define GN_BLOCK_BWD_PAIR 2
 #endif
 /* (2: the pairs instead of the one-column form for every even width a
  * block's threads divide, 2 to 256 wide, so that the kernel carries one
