@@ -375,6 +375,44 @@ static void test_reproducible(void **state)
     gn_trainer_close(b);
 }
 
+/* A run with no test set: the kernel's step loop records each epoch's end
+ * straight after its training pass, with no evaluation passes between
+ * (run.cuh). 600 examples at batch 256: epochs of three steps, the last
+ * short, so that 13 steps cross four epoch ends and end inside the fifth
+ * epoch, with growth every 4 steps. The serial run's bits step by step,
+ * its epoch count, and no test accuracy (-1) on both. */
+static void test_no_test_set_against_serial(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.epochs = 0;
+    s.steps = 13;
+    s.limit_train = 600;
+    s.grow_every = 4;
+    s.grow_threshold = 1e-3f;
+    gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, NULL);
+    gn_trainer *gpu = run(s, GN_BACKEND_CUDA, NULL, &train, NULL);
+    const double *lr, *lg;
+    gn_trainer_step_log(ref, &lr, NULL);
+    gn_trainer_step_log(gpu, &lg, NULL);
+    for (int i = 0; i < 13; i++)
+        if (memcmp(&lr[i], &lg[i], sizeof(double)))
+            fail_msg("step %d: serial %.9g, cuda %.9g", i + 1, lr[i], lg[i]);
+    struct gn_progress pr, pg;
+    gn_trainer_progress(ref, &pr);
+    gn_trainer_progress(gpu, &pg);
+    assert_int_equal(pg.step, 13);
+    assert_int_equal(pg.epoch, pr.epoch);
+    assert_true(pr.epoch >= 4);
+    assert_int_equal(pg.groups, pr.groups);
+    assert_true(pr.test_accuracy == -1.0 && pg.test_accuracy == -1.0);
+    print_message("13 steps, 4 epoch ends, no test set: serial and cuda bitwise equal (%d groups)\n",
+                  pr.groups);
+    gn_trainer_close(ref);
+    gn_trainer_close(gpu);
+}
+
 /* The two ways a minibatch reaches the kernel: the training set kept on
  * the device (the default where it fits; the kernel assembles each
  * minibatch from the epoch's order) and minibatches streamed by the host
@@ -545,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_stress_shapes_one_step),
         cmocka_unit_test(test_fashion_against_serial),
         cmocka_unit_test(test_data_paths_against_serial),
+        cmocka_unit_test(test_no_test_set_against_serial),
         cmocka_unit_test(test_optimizers_against_serial),
         cmocka_unit_test(test_relative_against_serial),
         cmocka_unit_test(test_reproducible),
