@@ -388,6 +388,7 @@ static void test_no_test_set_against_serial(void **state)
     gn_default_settings(&s);
     s.epochs = 0;
     s.steps = 13;
+    s.batch = 256;
     s.limit_train = 600;
     s.grow_every = 4;
     s.grow_threshold = 1e-3f;
