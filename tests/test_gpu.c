@@ -408,8 +408,8 @@ static void test_no_test_set_against_serial(void **state)
     assert_true(pr.epoch >= 4);
     assert_int_equal(pg.groups, pr.groups);
     assert_true(pr.test_accuracy == -1.0 && pg.test_accuracy == -1.0);
-    print_message("13 steps, 4 epoch ends, no test set: serial and cuda bitwise equal (%d groups)\n",
-                  pr.groups);
+    print_message("13 steps, %d epoch ends, no test set: serial and cuda bitwise equal (%d groups)\n",
+                  pr.epoch, pr.groups);
     gn_trainer_close(ref);
     gn_trainer_close(gpu);
 }
