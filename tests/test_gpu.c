@@ -430,6 +430,7 @@ static void test_data_paths_against_serial(void **state)
     gn_default_settings(&s);
     s.epochs = 0;
     s.steps = 30;
+    s.batch = 256;
     s.limit_train = 1000;
     s.grow_every = 5;
     s.grow_threshold = 1e-3f;
@@ -456,12 +457,15 @@ static void test_data_paths_against_serial(void **state)
     gn_trainer_progress(str, &pb);
     assert_int_equal(pa.step, 30);
     assert_int_equal(pb.step, 30);
+    assert_int_equal(pr.epoch, 7);
+    assert_int_equal(pa.epoch, pr.epoch);
+    assert_int_equal(pb.epoch, pr.epoch);
     assert_int_equal(pa.groups, pr.groups);
     assert_int_equal(pb.groups, pr.groups);
     assert_true(pa.test_accuracy == pr.test_accuracy && pb.test_accuracy == pr.test_accuracy);
-    print_message("30 steps, 8 epochs: serial, resident and streamed bitwise equal (%d groups, "
+    print_message("30 steps, %d epoch ends: serial, resident and streamed bitwise equal (%d groups, "
                   "test accuracy %.4f)\n",
-                  pr.groups, pr.test_accuracy);
+                  pr.epoch, pr.groups, pr.test_accuracy);
     gn_trainer_close(ref);
     gn_trainer_close(res);
     gn_trainer_close(str);
