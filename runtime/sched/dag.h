@@ -87,8 +87,12 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
 #define GN_DAG_ON_READY(task) ((void)0)
 #endif
 
-/* Successors released per batch: their decrements issue back to back. */
+/* Successors released per batch: their decrements issue back to back
+ * (a variant build may set it, -DGN_DAG_BATCH=16u, for docs/PERF.md's
+ * comparisons). */
+#ifndef GN_DAG_BATCH
 #define GN_DAG_BATCH 8u
+#endif
 
 /* A loop over a whole batch, unrolled (gn_dag_release_succ); not in the
  * host pass of CUDA sources, whose front end knows no GCC pragmas. */

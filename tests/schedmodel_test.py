@@ -1,0 +1,95 @@
+#!/usr/bin/env python3
+"""tools/bench/schedmodel.py on a made-up timeline whose answers are known
+by hand (no GPU): the DAG it rebuilds, the pass it simulates at one and at
+many workers, the longest paths that order the ready list in its
+critical-first case, and the DAG without the backward -> update edges.
+
+    schedmodel_test.py SCHEDMODEL_PY
+"""
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+FWD, BWD, UPD = 0, 1, 2
+
+
+def fail(msg):
+    print(f"FAIL: {msg}")
+    sys.exit(1)
+
+
+def main(path):
+    spec = importlib.util.spec_from_file_location("schedmodel", path)
+    sm = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(sm)
+    # input -> 1 -> 2 -> output, two tiles: positions 1, 2, output 3
+    graph = {"format": "genet-graph", "version": 1, "inputs": 4, "classes": 2, "group_size": 4,
+             "groups": [{"id": 1, "inputs": [0]}, {"id": 2, "inputs": [1]}],
+             "output": {"inputs": [2]}}
+    keys = [(FWD, p, t) for p in (1, 2, 3) for t in (0, 1)] + \
+           [(BWD, p, t) for p in (1, 2) for t in (0, 1)] + [(UPD, p, 0) for p in (1, 2, 3)]
+    # every op 1000 ns, every release 200 ns (rel - done), one worker each
+    cols = ["task", "kind", "pos", "tile", "worker", "step", "ready", "maker", "take", "start",
+            "done", "rel"]
+    with tempfile.TemporaryDirectory() as d:
+        gp, tp = os.path.join(d, "g.json"), os.path.join(d, "t.csv")
+        json.dump(graph, open(gp, "w"))
+        with open(tp, "w") as f:
+            f.write(",".join(cols) + "\n")
+            for i, (k, p, t) in enumerate(keys):
+                s = 10000 * i
+                f.write(",".join(map(str, [i, k, p, t, i % 4, 7, 0, -1, s, s, s + 1000,
+                                           s + 1200])) + "\n")
+        preds, out, rows = sm.load(gp, tp)
+        if out != 3 or preds != {1: [0], 2: [1], 3: [2]}:
+            fail(f"graph read as {preds}, output {out}")
+        succ = sm.build(preds, out, rows)
+        # backward(s,t) reads W(s->g): update(g) waits for it (the edges the
+        # two-copy case drops); backward(2,t) -> backward(1,t), update(2)
+        want = {(BWD, 2, 0): [(BWD, 1, 0), (UPD, 2, 0), (UPD, 3, 0)],
+                (BWD, 1, 0): [(UPD, 1, 0), (UPD, 2, 0)],
+                (FWD, 3, 1): [(BWD, 2, 1), (UPD, 3, 0)]}
+        for k, v in want.items():
+            if sorted(succ[k]) != sorted(v):
+                fail(f"successors of {k}: {succ[k]}, want {v}")
+        nowar = sm.build(preds, out, rows, war=False)
+        if sorted(nowar[(BWD, 1, 0)]) != [(UPD, 1, 0)] or \
+                sorted(nowar[(BWD, 2, 0)]) != [(BWD, 1, 0), (UPD, 2, 0)]:
+            fail(f"without the backward -> update edges: {dict(nowar)}")
+        cost = sm.measured_cost(rows)
+        # one worker, take 100: every task in turn, 13 x (100 + 1000 + 200)
+        span, share = sm.simulate(rows, succ, 1, 100, cost)
+        if span != 13 * 1300 or abs(share - 1.0) > 1e-12:
+            fail(f"one worker: {span} ns, busy {share}")
+        for crit in (False, True):
+            span, _ = sm.simulate(rows, succ, 1, 100, cost, critical_first=crit)
+            if span != 13 * 1300:
+                fail(f"one worker, critical_first {crit}: {span} ns")
+        # many workers: the critical path forward 1, 2, 3, backward 2, 1,
+        # update 1, six tasks
+        span, _ = sm.simulate(rows, succ, 16, 100, cost)
+        if span != 6 * 1300:
+            fail(f"16 workers: {span} ns, want {6 * 1300}")
+        bl = sm.bottom_levels(rows, succ, 100, cost)
+        for k, n in (((FWD, 1, 0), 6), ((BWD, 2, 1), 3), ((UPD, 3, 0), 1), ((FWD, 3, 0), 4)):
+            if bl[k] != n * 1300:
+                fail(f"longest path from {k}: {bl[k]}, want {n * 1300}")
+        # two workers, releases free: with the ready list by longest path
+        # first no schedule is longer than FIFO's on this DAG
+        free = lambda k: (cost(k)[0], 0)
+        fifo, _ = sm.simulate(rows, succ, 2, 0, free)
+        crit, _ = sm.simulate(rows, succ, 2, 0, free, critical_first=True)
+        if crit > fifo or crit < 6500:
+            fail(f"two workers: critical-first {crit} ns against FIFO {fifo}")
+        r = subprocess.run([sys.executable, path, gp, tp], capture_output=True, text=True)
+        if r.returncode != 0 or "longest path to the end" not in r.stdout or \
+                "weights in two copies" not in r.stdout:
+            fail(f"the command: rc {r.returncode}\n{r.stdout}\n{r.stderr}")
+    print("schedmodel: the DAG, one and many workers, longest paths, no backward -> update edges: ok")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
