@@ -6,6 +6,7 @@ critical-first case, and the DAG without the backward -> update edges.
 
     schedmodel_test.py SCHEDMODEL_PY
 """
+import gzip
 import importlib.util
 import json
 import os
@@ -88,6 +89,12 @@ def main(path):
         if r.returncode != 0 or "longest path to the end" not in r.stdout or \
                 "weights in two copies" not in r.stdout:
             fail(f"the command: rc {r.returncode}\n{r.stdout}\n{r.stderr}")
+        # the same timeline gzip-compressed (as docs/bench keeps them)
+        with open(tp, "rb") as f, gzip.open(tp + ".gz", "wb") as z:
+            z.write(f.read())
+        rz = subprocess.run([sys.executable, path, gp, tp + ".gz"], capture_output=True, text=True)
+        if rz.returncode != 0 or rz.stdout.replace(".csv.gz", ".csv") != r.stdout:
+            fail(f"the gzip-compressed timeline: rc {rz.returncode}\n{rz.stdout}\n{rz.stderr}")
     print("schedmodel: the DAG, one and many workers, longest paths, no backward -> update edges: ok")
 
 

@@ -39,11 +39,17 @@ row.
 import argparse
 import collections
 import csv
+import gzip
 import heapq
 import json
 import sys
 
 FWD, BWD, UPD = 0, 1, 2
+
+
+def open_text(path):
+    """A timeline, plain or gzip-compressed (a name ending in .gz)."""
+    return gzip.open(path, "rt") if path.endswith(".gz") else open(path)
 
 
 def load(graph_path, csv_path):
@@ -56,7 +62,7 @@ def load(graph_path, csv_path):
     preds = {pos[gr["id"]]: [pos[s] for s in gr["inputs"]] for gr in g["groups"]}
     preds[out] = [pos[s] for s in g["output"]["inputs"]]
     rows = {}
-    with open(csv_path) as f:
+    with open_text(csv_path) as f:
         for r in csv.DictReader(f):
             t = {k: int(v) for k, v in r.items()}
             rows[(t["kind"], t["pos"], t["tile"])] = t

@@ -32,15 +32,21 @@ table last, one row per file.
 """
 import argparse
 import csv
+import gzip
 import os
 import sys
 
 KINDS = ("forward", "backward", "update")
 
 
+def open_text(path):
+    """A timeline, plain or gzip-compressed (a name ending in .gz)."""
+    return gzip.open(path, "rt") if path.endswith(".gz") else open(path)
+
+
 def load(path):
     tasks = {}
-    with open(path) as f:
+    with open_text(path) as f:
         for row in csv.DictReader(f):
             t = {k: int(v) for k, v in row.items()}
             tasks[t["task"]] = t
