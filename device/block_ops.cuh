@@ -213,6 +213,13 @@ __device__ static inline bool gn_block_al16(const float *p)
  * __syncthreads) before any task math; only warp 0's edge reads use them. */
 static __shared__ const struct gn_edge_rec *gn_block_rec_sm[2];
 
+/* Set (to 1) by any thread of the block whose update wrote a gradient entry
+ * that is not finite (gn_block_apply), for a step whose statistic is not
+ * made (stat.h, gn_stat_refresh's rule). Whoever runs the update reads it
+ * after the op's closing barrier and clears it (worker.cuh,
+ * gn_dev_update); zero before the first task. */
+static __shared__ int gn_block_bad_sm;
+
 /* Floats of the stage and acc regions for a run: at least one KC-wide
  * chunk of any op at the widest width, and up to GN_BLOCK_TARGET in all
  * (two blocks an SM still fit). The host half sizes the dynamic shared
@@ -1457,9 +1464,11 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
             m2[q] = two ? __ldcg(moment2 + idx[q]) : 0.0f;
         }
     }
+    bool bad = false;
 #pragma unroll
     for (int32_t q = 0; q < U; q++) {
         if (idx[q] >= 0) {
+            bad |= !isfinite(grad[q]);
             gn_optim_apply(&p[q], &m1[q], &m2[q], grad[q], weight, &k);
             grads[idx[q]] = grad[q];
             params[idx[q]] = p[q];
@@ -1467,6 +1476,7 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
             if (two) moment2[idx[q]] = m2[q];
         }
     }
+    if (bad) gn_block_bad_sm = 1;
 }
 
 /* Outputs of the update per thread and block pass (8, the default; 16:

@@ -398,18 +398,11 @@ __device__ static void gn_dev_guard_step(struct gn_dev *d, int64_t step)
     }
 }
 
-/* Whether the end of step `step` is plain: nothing but its books and the
- * next minibatch between its pass and the next one (no pruning or growth
- * round, trace record, epoch end, checkpoint, nor the run's end). The
- * step loop's own tests, in one place. */
+/* Whether the end of step `step` is plain (plan.h, gn_plan_plain_end: the
+ * rule every backend's statistic follows too). */
 __device__ static inline bool gn_dev_plain_end(const struct gn_plan &cfg, int64_t step)
 {
-    const int64_t n = step + 1;
-    /* a pruning or growth round (grow_every is read only where one may run) */
-    const bool round =
-        (cfg.prune_threshold > 0.0f || cfg.grow != GN_GROW_OFF) && n % cfg.grow_every == 0;
-    return n < cfg.steps_total && n % cfg.steps_per_epoch != 0 && !cfg.trace && !round &&
-           !(cfg.checkpoint_every > 0 && n % cfg.checkpoint_every == 0);
+    return gn_plan_plain_end(&cfg, step) != 0;
 }
 
 /* Every block, at a plain end (gn_dev_plain_end) of step `step`: the next

@@ -174,6 +174,7 @@ struct gn_dev_view {
     const int32_t *upd_rows, *upd_base;
     gn_atomic_u32 *upd_done;
     int32_t tile, inject_stuck_step;
+    int32_t stat; /* the step's statistic is made (plan.h, gn_plan_stat_read) */
 };
 static __shared__ struct gn_dev_view gn_dev_view_sm;
 
@@ -482,8 +483,11 @@ __device__ static __noinline__ void gn_dev_ahead_fetch(struct gn_queue *q)
 
 /* Update part `part` of the group at pos: its slice of the gradients and
  * the optimizer's step, at the step's rate and bias corrections (the
- * block's gn_dev_optim_sm, set at the step's start); the part that
- * finishes last computes the group's statistic. */
+ * block's gn_dev_optim_sm, set at the step's start); on a step whose
+ * statistic is made (v.stat), the part that finishes last computes the
+ * group's statistic; on any other, each part that wrote an entry that is
+ * not finite sets grad_std to gn_stat_nonfinite() (stat.h's rule), and no
+ * part waits for another. */
 __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_smem &sm,
                                      const struct gn_group &gr, int32_t g, int32_t pos,
                                      int32_t part)
@@ -498,6 +502,17 @@ __device__ static void gn_dev_update(struct gn_dev *d, const struct gn_block_sme
         gn_dev_tl_sm[gn_dev_tl_run].upd_stat = 0;
     }
 #endif
+    if (!v.stat) {
+        /* the op's closing barrier ordered every thread's flag before this */
+        if (threadIdx.x == 0 && gn_block_bad_sm) {
+            gn_block_bad_sm = 0;
+            v.m.groups[g].grad_std = gn_stat_nonfinite();
+            /* relaxed: read after the pass's barrier (as below) */
+            gn_atomic_store_relaxed_u32(&d->stat_bad, 1);
+        }
+        return;
+    }
+    if (threadIdx.x == 0) gn_block_bad_sm = 0;
 #if GN_DEV_UPD_ONE
     /* a group of one part: this block made every gradient the statistic
      * reads, and its closing barrier (gn_op_update_block's) orders them
@@ -597,6 +612,8 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
         v.upd_done = d->upd_done;
         v.tile = d->cfg.tile;
         v.inject_stuck_step = d->cfg.inject_stuck_step;
+        v.stat = gn_plan_stat_read(&d->cfg, step);
+        gn_block_bad_sm = 0;
 #ifdef GN_DIAG_TWICE
         gn_dev_diag_run = 0;
 #endif

@@ -421,6 +421,37 @@ static void test_batch_rows(void **state)
     assert_int_equal(i0, 0);
 }
 
+/* The steps whose growth statistic is made (gn_plan_stat_read): exactly
+ * the ends that are not plain: a growth or pruning round, an epoch's end,
+ * a checkpoint, the run's end, and every step of a traced run. */
+static void test_stat_steps(void **state)
+{
+    (void)state;
+    struct gn_plan p;
+    memset(&p, 0, sizeof p);
+    p.steps_total = 100;
+    p.steps_per_epoch = 30;
+    p.grow_every = 7;
+    for (int c = 0; c < 5; c++) {
+        p.grow = c == 1 || c == 4 ? GN_GROW_WIDTH : GN_GROW_OFF;
+        p.prune_threshold = c == 2 ? 0.5f : 0.0f;
+        p.checkpoint_every = c == 3 || c == 4 ? 11 : 0;
+        int64_t made = 0;
+        for (int64_t step = 0; step < p.steps_total; step++) {
+            const int64_t n = step + 1;
+            const int want = n % 30 == 0 || n == 100 || ((c == 1 || c == 2 || c == 4) && n % 7 == 0) ||
+                             ((c == 3 || c == 4) && n % 11 == 0);
+            assert_int_equal(gn_plan_stat_read(&p, step), want);
+            assert_int_equal(gn_plan_plain_end(&p, step), !want);
+            made += want;
+        }
+        /* growth off, no checkpoints: the three epoch ends and the run's */
+        if (c == 0) assert_int_equal(made, 4);
+    }
+    p.trace = 1;
+    for (int64_t step = 0; step < p.steps_total; step++) assert_true(gn_plan_stat_read(&p, step));
+}
+
 static void test_default_length(void **state)
 {
     (void)state;
@@ -602,6 +633,7 @@ int main(void)
         cmocka_unit_test(test_succ_order),
         cmocka_unit_test(test_default_length),
         cmocka_unit_test(test_batch_rows),
+        cmocka_unit_test(test_stat_steps),
         cmocka_unit_test(test_probe),
         cmocka_unit_test(test_settings_check),
     };

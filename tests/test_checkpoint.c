@@ -155,7 +155,7 @@ static void assert_same_file(const char *a, const char *b)
  * cpu backend's workers may hand out slots in another order (numbers that never reach the
  * arithmetic), so its files may differ there.
  */
-static void assert_same_state(const char *fa, const char *fb, int whole_header)
+static void assert_same_state_as(const char *fa, const char *fb, int whole_header, int stat)
 {
     struct gn_checkpoint ca, cb;
     assert_int_equal(gn_checkpoint_load(fa, &ca), GN_OK);
@@ -185,7 +185,7 @@ static void assert_same_state(const char *fa, const char *fb, int whole_header)
         assert_int_equal(ga->kind, gb->kind);
         assert_int_equal(ga->flags, gb->flags);
         assert_int_equal(ga->born, gb->born);
-        assert_memory_equal(&ga->grad_std, &gb->grad_std, sizeof ga->grad_std);
+        if (stat) assert_memory_equal(&ga->grad_std, &gb->grad_std, sizeof ga->grad_std);
         assert_int_equal(ga->parent < 0 ? -1 : a.groups[ga->parent].pos,
                          gb->parent < 0 ? -1 : b.groups[gb->parent].pos);
         assert_int_equal(ga->in_count, gb->in_count);
@@ -211,6 +211,11 @@ static void assert_same_state(const char *fa, const char *fb, int whole_header)
     gn_model_free(&b);
     gn_checkpoint_free(&ca);
     gn_checkpoint_free(&cb);
+}
+
+static void assert_same_state(const char *fa, const char *fb, int whole_header)
+{
+    assert_same_state_as(fa, fb, whole_header, 1);
 }
 
 static void assert_same_progress(const struct gn_progress *a, const struct gn_progress *b)
@@ -1129,7 +1134,11 @@ static void test_nan(void **state)
         gn_trainer_progress(t, &p);
         assert_int_equal(p.skipped, 1);
         gn_trainer_close(t);
-        assert_same_state(path("before.ckpt"), path("after.ckpt"), 0);
+        /* but for the statistic: made only where it is read (plan.h,
+         * gn_plan_stat_read), the run's end among them, so the shorter run
+         * holds its last step's, while the longer one, whose end was
+         * discarded, holds that of the last step before it that made one */
+        assert_same_state_as(path("before.ckpt"), path("after.ckpt"), 0, 0);
     }
     gn_data_free(&d);
     /* an unknown policy */

@@ -10,6 +10,8 @@
  *  - adam and adamw under a warmup and a cosine or step schedule: every
  *    step's loss, weight and optimizer moment bitwise serial's;
  *  - two runs with the same seed: bitwise the same weights and losses;
+ *  - a NaN in the data: the same stop message, or under --on-nan skip the
+ *    same discarded steps, network and statistics as serial;
  *  - pruning (the kernel's own round, device/prune.cuh) on random DAGs: the
  *    same pruned groups, losses and network as serial, bit for bit;
  *  - --precision tf32 and bf16: losses near the fp32 reference's, and
@@ -582,6 +584,69 @@ static void test_stress_shapes_one_step(void **state)
     gn_test_rmdir(dir);
 }
 
+/* A NaN in one training example: its step's gradients are not finite
+ * while most steps make no statistic (plan.h, gn_plan_stat_read; here
+ * growth rounds every 5 steps and epoch ends every 8). The kernel tests
+ * each gradient entry as its update writes it and marks the group as the
+ * host backends do (stat.h, gn_stat_refresh), so under --on-nan stop both
+ * backends end with the same message (step and group), and under skip
+ * they discard the same steps and end with the same losses, network and
+ * statistics, bit for bit. */
+static void test_nonfinite_against_serial(void **state)
+{
+    (void)state;
+    struct gn_data d = gn_test_make_data(1000, 784, 10, 21, 0.5f);
+    d.x[(int64_t)17 * d.features + 3] = NAN;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.epochs = 0;
+    s.steps = 24;
+    s.batch = 128;
+    s.grow_every = 5;
+    s.grow_threshold = 1e-3f;
+    char msg[2][512];
+    for (int b = 0; b < 2; b++) {
+        s.backend = b ? GN_BACKEND_CUDA : GN_BACKEND_SERIAL;
+        gn_trainer *t;
+        if (gn_trainer_open(&t, &s, &d, NULL, NULL)) fail_msg("open: %s", gn_error_message());
+        assert_int_equal(gn_trainer_run(t, NULL, NULL), GN_ERR_NUMERIC);
+        snprintf(msg[b], sizeof msg[b], "%s", gn_error_message());
+        gn_trainer_close(t);
+    }
+    print_message("stop: serial: %s\n      cuda:   %s\n", msg[0], msg[1]);
+    assert_non_null(strstr(msg[0], "gradients of"));
+    /* the seeded order puts example 17 in step 4, a step that makes no
+     * statistic: what this test is for */
+    assert_non_null(strstr(msg[0], "at step 4 "));
+    assert_string_equal(msg[0], msg[1]);
+    s.on_nan = GN_NAN_SKIP;
+    gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &d, NULL);
+    gn_trainer *gpu = run(s, GN_BACKEND_CUDA, NULL, &d, NULL);
+    const double *lr, *lg;
+    gn_trainer_step_log(ref, &lr, NULL);
+    gn_trainer_step_log(gpu, &lg, NULL);
+    for (int i = 0; i < 24; i++)
+        if (memcmp(&lr[i], &lg[i], sizeof(double)))
+            fail_msg("step %d: serial %.9g, cuda %.9g", i + 1, lr[i], lg[i]);
+    struct gn_progress pr, pg;
+    gn_trainer_progress(ref, &pr);
+    gn_trainer_progress(gpu, &pg);
+    assert_true(pr.skipped >= 1);
+    assert_int_equal(pg.skipped, pr.skipped);
+    const struct gn_model *mr = gn_trainer_model(ref), *mg = gn_trainer_model(gpu);
+    gn_test_assert_same_network(mg, mr, "cuda");
+    for (int32_t p = 1; p < mr->n_groups; p++) {
+        const float a = mg->groups[mg->order[p]].grad_std, r = mr->groups[mr->order[p]].grad_std;
+        if (memcmp(&a, &r, sizeof a))
+            fail_msg("the statistic of the group at position %d: serial %.9g, cuda %.9g", p, r, a);
+    }
+    print_message("skip: %lld steps discarded, %d groups: serial and cuda bitwise equal\n",
+                  (long long)pr.skipped, mr->n_groups);
+    gn_trainer_close(ref);
+    gn_trainer_close(gpu);
+    gn_data_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -589,6 +654,7 @@ int main(void)
         cmocka_unit_test(test_fashion_against_serial),
         cmocka_unit_test(test_data_paths_against_serial),
         cmocka_unit_test(test_no_test_set_against_serial),
+        cmocka_unit_test(test_nonfinite_against_serial),
         cmocka_unit_test(test_optimizers_against_serial),
         cmocka_unit_test(test_relative_against_serial),
         cmocka_unit_test(test_reproducible),

@@ -1010,6 +1010,58 @@ static void test_stat_lanes(void **state)
     }
 }
 
+/* gn_stat_refresh, the statistic's rule on a step (stat.h): where the
+ * step's statistic is read, the formula's bits; elsewhere grad_std kept
+ * while every entry is finite, and the fixed NaN as soon as one entry (the
+ * bias, or any place of any in-edge block) is not, which is what the
+ * numeric guard then finds. */
+static void test_stat_refresh(void **state)
+{
+    (void)state;
+    const uint64_t seed = gn_test_seed();
+    struct net n;
+    net_make(&n, seed, 5, 23, 4, 7, 2, 8);
+    struct gn_model *m = &n.m;
+    for (int64_t p = 0; p < m->n_params; p++)
+        m->grads[p] = gn_rng_normal(seed, GN_RNG_TEST, 30, (uint64_t)p);
+    const float bad[] = {INFINITY, -INFINITY, NAN};
+    const float nan_bits = gn_stat_nonfinite();
+    int tried = 0;
+    for (int32_t i = 1; i < m->n_groups; i++) {
+        const int32_t g = m->order[i];
+        struct gn_group *gr = &m->groups[g];
+        gn_stat_refresh(m, g, 1);
+        const float want = gn_stat_grad_std(m, g);
+        assert_memory_equal(&gr->grad_std, &want, sizeof want);
+        assert_true(isfinite(want) && want > 0.0f);
+        /* not read: kept, whatever it was */
+        gr->grad_std = 0.125f;
+        gn_stat_refresh(m, g, 0);
+        assert_true(gr->grad_std == 0.125f);
+        /* one entry not finite: the bias's first and last, then the last
+         * in-edge block's middle and last entries */
+        const int32_t segs[2] = {-1, gr->in_count - 1};
+        for (int si = 0; si < (gr->in_count > 0 ? 2 : 1); si++) {
+            const int32_t sseg = segs[si];
+            int64_t len;
+            float *x = (float *)gn_stat_segment(m, gr, gr->width, sseg, &len);
+            const int64_t at[2] = {sseg < 0 ? 0 : len / 2, len - 1};
+            for (int k = 0; k < 2; k++) {
+                const float keep = x[at[k]];
+                x[at[k]] = bad[(tried++) % 3];
+                gr->grad_std = 0.125f;
+                gn_stat_refresh(m, g, 0);
+                assert_memory_equal(&gr->grad_std, &nan_bits, sizeof nan_bits);
+                gn_stat_refresh(m, g, 1); /* the formula agrees: not finite */
+                assert_false(isfinite(gr->grad_std));
+                x[at[k]] = keep;
+            }
+        }
+    }
+    assert_true(tried >= 2 * (m->n_groups - 1));
+    net_free(&n);
+}
+
 /* The host's update (ops.c: the rule vectorised over a block's entries)
  * against the rule on one entry at a time (gn_optim_apply), for sgd, adam
  * and adamw, on random gradients and moments: the same bits. */
@@ -1182,6 +1234,7 @@ int main(void)
         cmocka_unit_test(test_loss_sum_order),
         cmocka_unit_test(test_ops_blocked),
         cmocka_unit_test(test_stat_lanes),
+        cmocka_unit_test(test_stat_refresh),
         cmocka_unit_test(test_update_entries),
         cmocka_unit_test(test_gradients_random_dags),
         cmocka_unit_test(test_depthwise_preserves),

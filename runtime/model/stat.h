@@ -17,6 +17,16 @@
  * not). Each double operation is an IEEE-rounded add, subtract, multiply,
  * divide or square root, never contracted (the device code is built with
  * -fmad=false), so host and device produce the same bits.
+ *
+ * When it is made: only on the steps whose statistic is read (plan.h,
+ * gn_plan_stat_read: growth rounds, epoch ends, trace records, checkpoints,
+ * the run's end). On every other step each backend tests the gradient
+ * entries for finiteness alone (the numeric guard's question, numguard.h):
+ * grad_std keeps its value when every entry is finite and becomes
+ * gn_stat_nonfinite() when one is not (gn_stat_refresh; the cuda kernel
+ * tests each entry as its update writes it). The statistic is finite
+ * exactly when every entry is, so the guard's verdict is the one the
+ * statistic would have given.
  */
 #ifndef GN_RUNTIME_STAT_H
 #define GN_RUNTIME_STAT_H
@@ -27,6 +37,18 @@
 #include "model.h"
 
 #define GN_STAT_LANES 256u
+
+/* The statistic of a step that did not make it, where a gradient entry is
+ * not finite: a quiet NaN of fixed bits, the same on every backend. */
+GN_HD float gn_stat_nonfinite(void)
+{
+    union {
+        uint32_t u;
+        float f;
+    } v;
+    v.u = 0x7fc00000u;
+    return v.f;
+}
 
 /* Gradient entries of g (N above). */
 GN_HD double gn_stat_count(const struct gn_model *m, int32_t g)
@@ -151,6 +173,30 @@ static inline float gn_stat_grad_std(const struct gn_model *m, int32_t g)
     for (uint32_t stride = GN_STAT_LANES / 2; stride > 0; stride /= 2)
         for (uint32_t l = 0; l < stride; l++) gn_stat_tree_step(s, l, stride);
     return (float)sqrt(s[0] / cnt);
+}
+
+/* The host's statistic of g for a step (its gradients made): the formula
+ * where the step's statistic is read (`read`, plan.h's gn_plan_stat_read),
+ * else the finiteness test alone: grad_std kept, or gn_stat_nonfinite()
+ * at the first entry that is not finite. */
+static inline void gn_stat_refresh(struct gn_model *m, int32_t g, int read)
+{
+    struct gn_group *gr = &m->groups[g];
+    if (read) {
+        gr->grad_std = gn_stat_grad_std(m, g);
+        return;
+    }
+    const int64_t n = gr->width;
+    for (int32_t i = -1; i < gr->in_count; i++) {
+        int64_t len;
+        const float *x = gn_stat_segment(m, gr, n, i, &len);
+        int ok = 1;
+        for (int64_t q = 0; q < len; q++) ok &= isfinite(x[q]) != 0;
+        if (!ok) {
+            gr->grad_std = gn_stat_nonfinite();
+            return;
+        }
+    }
 }
 
 #endif

@@ -56,6 +56,7 @@
 #include "prune.h"
 #include "pool.h"
 #include "ranks.h"
+#include "stat.h"
 #include "sched_cpu.h"
 #include "taskgraph.h"
 
@@ -101,6 +102,7 @@ struct cpu_ctx {
     gn_atomic_u64 dups, refused;
     int64_t step, round;
     struct gn_optim_step opt; /* the training pass's step constants (optim.h) */
+    int stat_read;            /* the step's statistic is read (plan.h, gn_plan_stat_read) */
 
     gn_atomic_u64 kind_ns[GN_TASK_KIND_COUNT];
 };
@@ -131,7 +133,8 @@ static void run_step_task(struct cpu_ctx *c, uint32_t id)
         break;
     case GN_TASK_UPDATE:
         if (c->pass == PASS_LOCAL) break; /* the gradients are the reducer's */
-        m->groups[g].grad_std = gn_op_grad(m, b, g);
+        gn_op_grad_acc(m, b, g, 1);
+        gn_stat_refresh(m, g, c->stat_read);
         gn_op_update(m, g, &c->opt);
         break;
     }
@@ -361,6 +364,7 @@ static enum gn_status cpu_step(void *ctx, int grow)
     for (int i = 0; i < GN_TASK_KIND_COUNT; i++) gn_atomic_store_relaxed_u64(&c->kind_ns[i], 0);
     /* read by the workers after the pass starts (the scheduler's release) */
     c->opt = gn_optim_at(&c->io->plan->optim, cn->step);
+    c->stat_read = gn_plan_stat_read(c->io->plan, cn->step);
     enum gn_status st = run_pass(c, PASS_TRAIN, &c->train);
     if (st) return st;
     /* Phase times: task time summed over workers, scaled to wall time. */

@@ -158,4 +158,31 @@ GN_HD int32_t gn_plan_batch_rows(const struct gn_plan *p, int64_t step, int64_t 
     return (int32_t)(p->n_train - i0 < p->batch ? p->n_train - i0 : p->batch);
 }
 
+/* Whether the end of step `step` (counted from the run's start) is plain:
+ * no pruning or growth round, trace record, epoch end, checkpoint, nor the
+ * run's end follows it. The cuda kernel's step loop runs such an end
+ * through one grid barrier; every backend skips the step's growth
+ * statistic there (gn_plan_stat_read). */
+GN_HD int gn_plan_plain_end(const struct gn_plan *p, int64_t step)
+{
+    const int64_t n = step + 1;
+    /* a pruning or growth round (grow_every is read only where one may run) */
+    const int round = (p->prune_threshold > 0.0f || p->grow != GN_GROW_OFF) && n % p->grow_every == 0;
+    return n < p->steps_total && n % p->steps_per_epoch != 0 && !p->trace && !round &&
+           !(p->checkpoint_every > 0 && n % p->checkpoint_every == 0);
+}
+
+/* Whether step `step`'s growth statistic (stat.h) is read after it: by a
+ * growth round (the marks, the median), an epoch's end (the numeric
+ * guard's dead-group rule), a trace record, a checkpoint or the run's end
+ * (the saved model). Exactly the ends that are not plain. On any other
+ * step no backend computes it; a group's grad_std keeps its last value,
+ * unless one of its gradient entries is not finite, which makes it
+ * GN_STAT_NONFINITE, the verdict the statistic would have given
+ * (gn_stat_refresh; numguard.h tests it every step). */
+GN_HD int gn_plan_stat_read(const struct gn_plan *p, int64_t step)
+{
+    return !gn_plan_plain_end(p, step);
+}
+
 #endif

@@ -20,6 +20,7 @@
 #include "grow.h"
 #include "prune.h"
 #include "ranks.h"
+#include "stat.h"
 
 struct serial {
     struct gn_backend_io *io;
@@ -111,9 +112,11 @@ static enum gn_status serial_step(void *ctx, int grow)
     gn_backend_host_forward(m, b);
     int64_t t1 = gn_now_ns();
     gn_backend_host_backward(m, b);
+    const int read = gn_plan_stat_read(p, c->step);
     for (int32_t i = 1; i < m->n_groups; i++) {
         int32_t g = m->order[i];
-        m->groups[g].grad_std = gn_op_grad(m, b, g);
+        gn_op_grad_acc(m, b, g, 1);
+        gn_stat_refresh(m, g, read);
     }
     int64_t t2 = gn_now_ns();
     const struct gn_optim_step k = gn_optim_at(&p->optim, c->step);
