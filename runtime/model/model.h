@@ -54,7 +54,8 @@ struct gn_group {
     uint32_t flags; /* GN_GROUP_* */
     int32_t parent; /* slot this group was duplicated from, -1 if original */
     int32_t born;   /* step at which it was created (0 for the start graph) */
-    float grad_std; /* last measured gradient standard deviation */
+    float grad_std; /* gradient standard deviation, as last made (stat.h: on the steps
+                     * that read it; a NaN after a step with a non-finite entry) */
     int32_t below;  /* pruning rounds in a row its contribution was below the threshold */
 };
 GN_STATIC_ASSERT(sizeof(struct gn_group) == 56, "gn_group layout is shared with the device");

@@ -2,10 +2,13 @@
  * The numeric guard: NaN and Inf in a training step (--on-nan).
  *
  * Check. After a step, the loss and every group's gradient statistic are
- * tested in canonical order. The statistic (grad_std, ops.c) is the
+ * tested in canonical order. The statistic (grad_std, stat.h) is the
  * standard deviation of all of a group's gradient entries accumulated in
  * double, so it is finite exactly when every entry is: one test per group
- * covers every gradient, at no extra pass over them.
+ * covers every gradient, at no extra pass over them. On a step that makes
+ * no statistic (plan.h, gn_plan_stat_read) each backend tests the entries
+ * alone and sets a failing group's grad_std to a NaN (gn_stat_refresh),
+ * so the test is the same.
  *
  * Skip. Under --on-nan skip the trainer takes a snapshot of the model's
  * mutable state before each step (the records and parameters in use, not
