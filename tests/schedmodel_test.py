@@ -2,7 +2,8 @@
 """tools/bench/schedmodel.py on a made-up timeline whose answers are known
 by hand (no GPU): the DAG it rebuilds, the pass it simulates at one and at
 many workers, the longest paths that order the ready list in its
-critical-first case, and the DAG without the backward -> update edges.
+critical-first case, the DAG without the backward -> update edges, and
+the update parts' cost without the statistic.
 
     schedmodel_test.py SCHEDMODEL_PY
 """
@@ -85,6 +86,13 @@ def main(path):
         crit, _ = sm.simulate(rows, succ, 2, 0, free, critical_first=True)
         if crit > fifo or crit < 6500:
             fail(f"two workers: critical-first {crit} ns against FIFO {fifo}")
+        # no statistic: an update part's op ends at its upd_op mark, here
+        # 600 ns after its start; the critical path ends with update 1
+        for k, t in rows.items():
+            t["upd_op"] = t["start"] + 600 if k[0] == UPD else 0
+        span, _ = sm.simulate(rows, succ, 16, 100, sm.no_stat_cost(rows, cost))
+        if span != 5 * 1300 + 100 + 600 + 200:
+            fail(f"16 workers, no statistic: {span} ns, want {5 * 1300 + 900}")
         r = subprocess.run([sys.executable, path, gp, tp], capture_output=True, text=True)
         if r.returncode != 0 or "longest path to the end" not in r.stdout or \
                 "weights in two copies" not in r.stdout:
@@ -95,7 +103,8 @@ def main(path):
         rz = subprocess.run([sys.executable, path, gp, tp + ".gz"], capture_output=True, text=True)
         if rz.returncode != 0 or rz.stdout.replace(".csv.gz", ".csv") != r.stdout:
             fail(f"the gzip-compressed timeline: rc {rz.returncode}\n{rz.stdout}\n{rz.stderr}")
-    print("schedmodel: the DAG, one and many workers, longest paths, no backward -> update edges: ok")
+    print("schedmodel: the DAG, one and many workers, longest paths, no backward -> update edges, "
+          "no statistic: ok")
 
 
 if __name__ == "__main__":
