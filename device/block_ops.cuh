@@ -1468,7 +1468,7 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
 #pragma unroll
     for (int32_t q = 0; q < U; q++) {
         if (idx[q] >= 0) {
-            bad |= !isfinite(grad[q]);
+            bad |= !gn_stat_entry_ok(grad[q]);
             gn_optim_apply(&p[q], &m1[q], &m2[q], grad[q], weight, &k);
             grads[idx[q]] = grad[q];
             params[idx[q]] = p[q];

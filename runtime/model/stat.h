@@ -50,6 +50,13 @@ GN_HD float gn_stat_nonfinite(void)
     return v.f;
 }
 
+/* Whether one gradient entry passes the test of a step that makes no
+ * statistic (the host's gn_stat_refresh, the kernel's gn_block_apply). */
+GN_HD int gn_stat_entry_ok(float v)
+{
+    return isfinite(v) != 0;
+}
+
 /* Gradient entries of g (N above). */
 GN_HD double gn_stat_count(const struct gn_model *m, int32_t g)
 {
@@ -191,7 +198,7 @@ static inline void gn_stat_refresh(struct gn_model *m, int32_t g, int read)
         int64_t len;
         const float *x = gn_stat_segment(m, gr, n, i, &len);
         int ok = 1;
-        for (int64_t q = 0; q < len; q++) ok &= isfinite(x[q]) != 0;
+        for (int64_t q = 0; q < len; q++) ok &= gn_stat_entry_ok(x[q]);
         if (!ok) {
             gr->grad_std = gn_stat_nonfinite();
             return;

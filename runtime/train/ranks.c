@@ -204,10 +204,8 @@ static void finish_rank(void *arg, int32_t r)
     struct rank_done *d = &rk->done[r];
     struct gn_model *m = replica(rk, r);
     const int64_t t0 = gn_now_ns();
-    for (int32_t i = 1; i < m->n_groups; i++) {
-        const int32_t g = m->order[i];
-        gn_stat_refresh(m, g, gn_plan_stat_read(rk->io->plan, rk->step));
-    }
+    const int read = gn_plan_stat_read(rk->io->plan, rk->step);
+    for (int32_t i = 1; i < m->n_groups; i++) gn_stat_refresh(m, m->order[i], read);
     for (int32_t i = 1; i < m->n_groups; i++) gn_op_update(m, m->order[i], &rk->k);
     const int64_t t1 = gn_now_ns();
     d->st = GN_OK;
