@@ -600,8 +600,9 @@ static void test_open_wait(void **state)
     make_object(name, 0, 0);
     struct slow_maker w = {name, image, size, 40000000L};
     pthread_t th;
-    assert_int_equal(pthread_create(&th, NULL, slow_make, &w), 0);
+    /* the clock starts before the maker can: both its pauses fall after t0 */
     t0 = now_ns();
+    assert_int_equal(pthread_create(&th, NULL, slow_make, &w), 0);
     assert_int_equal(gn_ring_open_wait(name, 10000000000L, &r), GN_OK);
     waited = now_ns() - t0;
     void *made;
