@@ -21,6 +21,7 @@
 #include <cmocka.h>
 
 #include <dirent.h>
+#include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
 #include <sched.h>
@@ -536,7 +537,9 @@ static void *slow_make(void *arg)
     char path[160];
     snprintf(path, sizeof path, "/%s", w->name);
     const struct timespec pause = {w->pause_ns / 1000000000L, w->pause_ns % 1000000000L};
-    nanosleep(&pause, NULL);
+    struct timespec left = pause;
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
     int fd = shm_open(path, O_RDWR, 0);
     if (fd < 0 || ftruncate(fd, (off_t)w->size) != 0)
         return (void *)1;
@@ -544,7 +547,9 @@ static void *slow_make(void *arg)
     close(fd);
     if (p == MAP_FAILED)
         return (void *)1;
-    nanosleep(&pause, NULL); /* full size, magic still 0 */
+    left = pause; /* full size, magic still 0 */
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
     const size_t m = offsetof(struct gn_ring_header, magic);
     memcpy(p + m + 8, w->image + m + 8, w->size - m - 8);
     memcpy(p, w->image, m);
