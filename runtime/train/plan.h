@@ -178,7 +178,7 @@ GN_HD int gn_plan_plain_end(const struct gn_plan *p, int64_t step)
  * (the saved model). Exactly the ends that are not plain. On any other
  * step no backend computes it; a group's grad_std keeps its last value,
  * unless one of its gradient entries is not finite, which makes it
- * GN_STAT_NONFINITE, the verdict the statistic would have given
+ * gn_stat_nonfinite() (stat.h), the verdict the statistic would have given
  * (gn_stat_refresh; numguard.h tests it every step). */
 GN_HD int gn_plan_stat_read(const struct gn_plan *p, int64_t step)
 {
