@@ -380,9 +380,6 @@ static void test_plan_tiles(void **state)
     assert_true(p.first_loss_sum == 0.0);
 }
 
-/* The default length: gn_default_settings leaves epochs and steps 0, and
- * gn_plan_epochs makes that 10 epochs, or the fewest that take at least
- * 500 steps; any given epochs or steps are kept as they are. */
 /* The one minibatch rule (gn_plan_batch_rows: the host loop's assembly
  * and the cuda kernel's own from a training set kept on the device): step
  * s takes rows [(s mod steps_per_epoch) x batch, ...) of its epoch's
@@ -452,6 +449,9 @@ static void test_stat_steps(void **state)
     for (int64_t step = 0; step < p.steps_total; step++) assert_true(gn_plan_stat_read(&p, step));
 }
 
+/* The default length: gn_default_settings leaves epochs and steps 0, and
+ * gn_plan_epochs makes that 10 epochs, or the fewest that take at least
+ * 500 steps; any given epochs or steps are kept as they are. */
 static void test_default_length(void **state)
 {
     (void)state;
