@@ -151,10 +151,20 @@ GN_HD int32_t gn_task_parts_of(const struct gn_model *m, int32_t g, int32_t max_
  * step's last tasks). Measured on the H200, docs/PERF.md (fourteenth
  * round): 128 against 64 is 0.96-0.98 of the step on the 1,024- and
  * 4,096-group graphs and 1.24 on a graph of one 784-input group; 32 is
- * slower everywhere, 256 slower on the small graphs. */
+ * slower everywhere, 256 slower on the small graphs. Measured while every
+ * step made the growth statistic (each part paid the parts' counter and
+ * its fences); since only the steps that read it do (plan.h), the
+ * variants GN_TASK_PART_ROWS_MANY=64 and GN_TASK_PART_ROWS_FEW=32 wait to
+ * be measured again (docs/PERF.md, thirty-sixth round). */
+#ifndef GN_TASK_PART_ROWS_MANY
+#define GN_TASK_PART_ROWS_MANY 128 /* a variant's knob (-D): at least a group per worker */
+#endif
+#ifndef GN_TASK_PART_ROWS_FEW
+#define GN_TASK_PART_ROWS_FEW 64 /* a variant's knob (-D): fewer groups than workers */
+#endif
 GN_HD int32_t gn_task_part_rows(int64_t hidden, int64_t workers)
 {
-    return hidden >= workers ? 128 : 64;
+    return hidden >= workers ? GN_TASK_PART_ROWS_MANY : GN_TASK_PART_ROWS_FEW;
 }
 
 /* Whether hidden group g is the last of t's sources by position (the
