@@ -531,15 +531,20 @@ struct slow_maker {
     long pause_ns;
 };
 
+/* A pause of its full length: resumed with the remainder after a signal. */
+static void pause_full(long ns)
+{
+    struct timespec left = {ns / 1000000000L, ns % 1000000000L};
+    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
+    }
+}
+
 static void *slow_make(void *arg)
 {
     const struct slow_maker *w = arg;
     char path[160];
     snprintf(path, sizeof path, "/%s", w->name);
-    const struct timespec pause = {w->pause_ns / 1000000000L, w->pause_ns % 1000000000L};
-    struct timespec left = pause;
-    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
-    }
+    pause_full(w->pause_ns);
     int fd = shm_open(path, O_RDWR, 0);
     if (fd < 0 || ftruncate(fd, (off_t)w->size) != 0)
         return (void *)1;
@@ -547,9 +552,7 @@ static void *slow_make(void *arg)
     close(fd);
     if (p == MAP_FAILED)
         return (void *)1;
-    left = pause; /* full size, magic still 0 */
-    while (nanosleep(&left, &left) != 0 && errno == EINTR) {
-    }
+    pause_full(w->pause_ns); /* full size, magic still 0 */
     const size_t m = offsetof(struct gn_ring_header, magic);
     memcpy(p + m + 8, w->image + m + 8, w->size - m - 8);
     memcpy(p, w->image, m);
