@@ -151,11 +151,14 @@ GN_HD int32_t gn_task_parts_of(const struct gn_model *m, int32_t g, int32_t max_
  * step's last tasks). Measured on the H200, docs/PERF.md (fourteenth
  * round): 128 against 64 is 0.96-0.98 of the step on the 1,024- and
  * 4,096-group graphs and 1.24 on a graph of one 784-input group; 32 is
- * slower everywhere, 256 slower on the small graphs. Measured while every
- * step made the growth statistic (each part paid the parts' counter and
- * its fences); since only the steps that read it do (plan.h), the
- * variants GN_TASK_PART_ROWS_MANY=64 and GN_TASK_PART_ROWS_FEW=32 wait to
- * be measured again (docs/PERF.md, thirty-sixth round). */
+ * slower everywhere, 256 slower on the small graphs. Measured again on an
+ * H100 once only the steps that read the growth statistic make it (plan.h;
+ * a part of a plain step pays neither the parts' counter nor its fences):
+ * MANY 64 is 1.013-1.054 of the step on the graphs it changes (layered,
+ * many, deep, sweep-1024-64: each extra part's take and release cost more
+ * than the shorter parts save), FEW 32 1.016 on one-group and 1.070 on
+ * sweep-64-32 (a 32-row part of a 32-wide group fills half a pass), so
+ * 128 / 64 stay (docs/PERF.md, thirty-seventh round). */
 #ifndef GN_TASK_PART_ROWS_MANY
 #define GN_TASK_PART_ROWS_MANY 128 /* a variant's knob (-D): at least a group per worker */
 #endif
