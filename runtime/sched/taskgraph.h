@@ -155,9 +155,9 @@ GN_HD int32_t gn_task_parts_of(const struct gn_model *m, int32_t g, int32_t max_
  * H100 once only the steps that read the growth statistic make it (plan.h;
  * a part of a plain step pays neither the parts' counter nor its fences):
  * MANY 64 is 1.013-1.054 of the step on the graphs it changes (layered,
- * many, deep, sweep-1024-64: each extra part's take and release cost more
- * than the shorter parts save), FEW 32 1.016 on one-group and 1.070 on
- * sweep-64-32 (a 32-row part of a 32-wide group fills half a pass), so
+ * many, deep, sweep-1024-64), FEW 32 1.016 on one-group and 1.070 on
+ * sweep-64-32: on both, each extra part's take and release cost more than
+ * the shorter parts save (a part's time barely falls with its rows), so
  * 128 / 64 stay (docs/PERF.md, thirty-seventh round). */
 #ifndef GN_TASK_PART_ROWS_MANY
 #define GN_TASK_PART_ROWS_MANY 128 /* a variant's knob (-D): at least a group per worker */
