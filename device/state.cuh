@@ -66,9 +66,11 @@ struct gn_dev_tl {
     uint64_t upd_op, upd_stat; /* an update: its op over; its part's counter passed (0: not last) */
     uint64_t stat[3]; /* the statistic (block_ops.cuh, GN_STAT_MARK): pass 1's lane sums over,
                        * its tree over, pass 2's lane sums over */
-    uint64_t pad_;
+    uint32_t ph[4]; /* ns in the op's marked phases (GN_BLOCK_MARK): edges, staging,
+                     * arithmetic, the optimizer's apply */
+    uint64_t pad_[3];
 };
-static_assert(sizeof(struct gn_dev_tl) == 128, "the dump's record");
+static_assert(sizeof(struct gn_dev_tl) == 160, "the dump's record");
 #endif
 
 struct gn_dev {
@@ -196,6 +198,7 @@ static __shared__ struct gn_dev_tl *gn_dev_tl_sm; /* NULL: not recording this pa
 static __shared__ uint32_t gn_dev_tl_cur;         /* the task being released */
 static __shared__ uint32_t gn_dev_tl_run;         /* the task being run */
 static __shared__ int64_t gn_dev_tl_step;
+static __shared__ uint64_t gn_dev_tl_at; /* the task's last phase mark (its start first) */
 
 __device__ static inline void gn_dev_tl_ready(uint32_t task)
 {
@@ -210,6 +213,19 @@ __device__ static inline void gn_dev_tl_ready(uint32_t task)
 /* Thread 0 only. */
 __device__ static inline void gn_dev_clock_mark(int32_t phase)
 {
+#ifdef GN_DIAG_TIMELINE
+    /* the op's phases, task by task (gn_dev_tl.ph) */
+    if (gn_dev_tl_sm && (phase == GN_CUDA_PROF_EDGES || phase == GN_CUDA_PROF_STAGE ||
+                         phase == GN_CUDA_PROF_MATH || phase == GN_CUDA_PROF_APPLY)) {
+        const uint64_t ns = gn_clock_ns();
+        const int i = phase == GN_CUDA_PROF_EDGES ? 0
+                      : phase == GN_CUDA_PROF_STAGE ? 1
+                      : phase == GN_CUDA_PROF_MATH  ? 2
+                                                    : 3;
+        gn_dev_tl_sm[gn_dev_tl_run].ph[i] += (uint32_t)(ns - gn_dev_tl_at);
+        gn_dev_tl_at = ns;
+    }
+#endif
     const uint64_t now = clock64();
     gn_dev_clock_sm.cyc[phase < 0 ? gn_dev_clock_sm.other : phase] += now - gn_dev_clock_sm.at;
     gn_dev_clock_sm.at = now;

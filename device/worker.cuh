@@ -680,7 +680,9 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
             r->pos = k.pos;
             r->kind = (int16_t)k.kind;
             r->tile = (int16_t)k.tile;
+            r->ph[0] = r->ph[1] = r->ph[2] = r->ph[3] = 0;
             gn_dev_tl_run = id;
+            gn_dev_tl_at = t0;
         }
 #endif
         if (k.pos < 1 || k.pos >= v.m.n_groups) {

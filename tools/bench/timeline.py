@@ -20,7 +20,11 @@ when warp 1's read-ahead ended; for an update part, `upd_op` (its op
 over) and `upd_stat` (the group's last part: its counter passed, the
 growth statistic next; 0 otherwise), and inside the statistic
 `stat_sum1`, `stat_tree1`, `stat_sum2` (pass 1's lane sums over, its
-tree over, pass 2's lane sums over).
+tree over, pass 2's lane sums over); and `ph_edges`, `ph_stage`,
+`ph_math`, `ph_apply`, the ns of each task's op spent in the ops' marked
+phases (`GN_BLOCK_MARK`: the edge tables, the staging, the arithmetic,
+the optimizer's apply), which the path and the per-kind means then split
+the op into (a dump without them is read as before).
 
 The step's critical path is the chain of makers back from the task whose op
 ends last: each hop is its maker's release up to the decrement (`release`),
@@ -53,6 +57,15 @@ def load(path):
     if not tasks:
         sys.exit(f"{path}: no tasks (was the build -DGN_DIAG_TIMELINE, GN_DIAG_TIMELINE_OUT set?)")
     return tasks
+
+
+def phases(t):
+    """A task's op split by its marks (builds whose dump has ph_*), us:
+    edges, staging, arithmetic, the optimizer's apply, and the rest of the
+    op (an update's op ends at upd_op, before its part's counter)."""
+    ph = [t["ph_edges"], t["ph_stage"], t["ph_math"], t["ph_apply"]]
+    end = t["upd_op"] if t["kind"] == 2 and t.get("upd_op") else t["done"]
+    return [v / 1000.0 for v in ph] + [(end - t["start"] - sum(ph)) / 1000.0]
 
 
 def analyse(path, show_path):
@@ -130,10 +143,15 @@ def analyse(path, show_path):
     if show_path:
         print("  the path's last hops (us from the pass's start): task kind pos tile worker "
               "ready start done")
+        phased = "ph_edges" in end
+        if phased:
+            print("    (then the op's phases, us: edges, staging, arithmetic, optimizer, the "
+                  "op's rest)")
         for t, pred, hand, rel in hops[-show_path:]:
             print(f"    {t['task']:6d} {KINDS[t['kind']][:3]} {t['pos']:5d} {t['tile']:3d} "
                   f"{t['worker']:4d} {us(t['ready'] - t0) if t['ready'] else 0:8.1f} "
-                  f"{us(t['start'] - t0):8.1f} {us(t['done'] - t0):8.1f}")
+                  f"{us(t['start'] - t0):8.1f} {us(t['done'] - t0):8.1f}"
+                  + ("   " + " ".join(f"{v:5.2f}" for v in phases(t)) if phased else ""))
 
     # every task of the step, by kind
     print("  all tasks, mean us: kind, count, op, hand-off (ready to start), "
@@ -148,6 +166,15 @@ def analyse(path, show_path):
               f"{us(sum(t['start'] - t['ready'] for t in ready)) / max(1, len(ready)):7.2f} "
               f"{us(sum(t['rel'] - t['done'] for t in ts)) / n:7.2f} "
               f"{us(sum(t['start'] - t['take'] for t in ts)) / n:7.2f}")
+    if "ph_edges" in end:
+        print("  the op's phases, mean us: kind, edges, staging, arithmetic, optimizer, the "
+              "op's rest (an update's op ends before its part's counter)")
+        for k in range(3):
+            ts = [t for t in tasks.values() if t["kind"] == k]
+            if ts:
+                ps = [phases(t) for t in ts]
+                print(f"    {KINDS[k]:8s} " + " ".join(
+                    f"{sum(p[i] for p in ps) / len(ps):6.2f}" for i in range(5)))
     if "upd_stat" in end:
         # an update part: its op, then (the group's last part) the part's
         # counter and fences, then the growth statistic over the group
