@@ -214,14 +214,14 @@ __device__ static inline void gn_dev_tl_ready(uint32_t task)
 __device__ static inline void gn_dev_clock_mark(int32_t phase)
 {
 #ifdef GN_DIAG_TIMELINE
-    /* the op's phases, task by task (gn_dev_tl.ph) */
-    if (gn_dev_tl_sm && (phase == GN_CUDA_PROF_EDGES || phase == GN_CUDA_PROF_STAGE ||
-                         phase == GN_CUDA_PROF_MATH || phase == GN_CUDA_PROF_APPLY)) {
+    /* the op's phases, task by task (gn_dev_tl.ph, in the profile's order) */
+    static_assert(GN_CUDA_PROF_STAGE == GN_CUDA_PROF_EDGES + 1 &&
+                      GN_CUDA_PROF_MATH == GN_CUDA_PROF_EDGES + 2 &&
+                      GN_CUDA_PROF_APPLY == GN_CUDA_PROF_EDGES + 3,
+                  "the task math's phases follow each other in the profile");
+    const uint32_t i = (uint32_t)(phase - GN_CUDA_PROF_EDGES);
+    if (gn_dev_tl_sm && i < 4) {
         const uint64_t ns = gn_clock_ns();
-        const int i = phase == GN_CUDA_PROF_EDGES ? 0
-                      : phase == GN_CUDA_PROF_STAGE ? 1
-                      : phase == GN_CUDA_PROF_MATH  ? 2
-                                                    : 3;
         gn_dev_tl_sm[gn_dev_tl_run].ph[i] += (uint32_t)(ns - gn_dev_tl_at);
         gn_dev_tl_at = ns;
     }

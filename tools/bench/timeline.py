@@ -98,6 +98,7 @@ def analyse(path, show_path):
     # pushed task's: waiting for a worker to take (none was free), the pop
     c_rest = c_pre = c_loop = q_wait = q_pop = 0
     has_pre = "pre" in end
+    phased = "ph_edges" in end  # a dump with the ops' phases
     for t, pred, hand, rel in hops:
         op[t["kind"]] += t["done"] - t["start"]
         nk[t["kind"]] += 1
@@ -143,7 +144,6 @@ def analyse(path, show_path):
     if show_path:
         print("  the path's last hops (us from the pass's start): task kind pos tile worker "
               "ready start done")
-        phased = "ph_edges" in end
         if phased:
             print("    (then the op's phases, us: edges, staging, arithmetic, optimizer, the "
                   "op's rest)")
@@ -166,7 +166,7 @@ def analyse(path, show_path):
               f"{us(sum(t['start'] - t['ready'] for t in ready)) / max(1, len(ready)):7.2f} "
               f"{us(sum(t['rel'] - t['done'] for t in ts)) / n:7.2f} "
               f"{us(sum(t['start'] - t['take'] for t in ts)) / n:7.2f}")
-    if "ph_edges" in end:
+    if phased:
         print("  the op's phases, mean us: kind, edges, staging, arithmetic, optimizer, the "
               "op's rest (an update's op ends before its part's counter)")
         for k in range(3):
