@@ -46,6 +46,12 @@
 #ifndef GN_STAT_MARK
 #define GN_STAT_MARK(k) ((void)0)
 #endif
+/* The timeline's marks inside the optimizer's apply, and a wait for a
+ * value there (worker.cuh, GN_DIAG_TIMELINE): nothing elsewhere. */
+#ifndef GN_APPLY_MARK
+#define GN_APPLY_MARK(i) ((void)0)
+#define GN_APPLY_WAIT(v) ((void)0)
+#endif
 
 /* The precision of the forward, backward and update products this
  * translation unit's ops default to (enum gn_precision; each persistent
@@ -1465,6 +1471,41 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
         }
     }
     bool bad = false;
+#ifdef GN_DIAG_TIMELINE
+    /* the timeline build: the loads waited for, the rule, the stores, each
+     * apart */
+    {
+        float s = 0.0f;
+#pragma unroll
+        for (int32_t q = 0; q < U; q++)
+            if (idx[q] >= 0) s += p[q] + m1[q] + m2[q];
+        GN_APPLY_WAIT(s);
+    }
+    GN_APPLY_MARK(1);
+#pragma unroll
+    for (int32_t q = 0; q < U; q++)
+        if (idx[q] >= 0) {
+            bad |= !gn_stat_entry_ok(grad[q]);
+            gn_optim_apply(&p[q], &m1[q], &m2[q], grad[q], weight, &k);
+        }
+    {
+        float s = 0.0f;
+#pragma unroll
+        for (int32_t q = 0; q < U; q++)
+            if (idx[q] >= 0) s += p[q] + m1[q] + m2[q];
+        GN_APPLY_WAIT(s);
+    }
+    GN_APPLY_MARK(2);
+#pragma unroll
+    for (int32_t q = 0; q < U; q++)
+        if (idx[q] >= 0) {
+            grads[idx[q]] = grad[q];
+            params[idx[q]] = p[q];
+            moment[idx[q]] = m1[q];
+            if (two) moment2[idx[q]] = m2[q];
+        }
+    GN_APPLY_MARK(3);
+#else
 #pragma unroll
     for (int32_t q = 0; q < U; q++) {
         if (idx[q] >= 0) {
@@ -1476,6 +1517,7 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
             if (two) moment2[idx[q]] = m2[q];
         }
     }
+#endif
     if (bad) gn_block_bad_sm = 1;
 }
 
@@ -1771,6 +1813,7 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
             constexpr int32_t AU = GN_BLOCK_UQ > 8 && GN_BLOCK_UQ % 8 == 0 ? 8 : GN_BLOCK_UQ;
 #pragma unroll
             for (int32_t h = 0; h < GN_BLOCK_UQ; h += AU) {
+                GN_APPLY_MARK(-1);
                 int64_t idx[AU];
 #pragma unroll
                 for (int32_t q = 0; q < AU; q++) {
@@ -1781,6 +1824,7 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
                         idx[q] = (int64_t)(e.w - m->params) + (int64_t)(x - e.start) * n + jq[h + q];
                     }
                 }
+                GN_APPLY_MARK(0);
                 gn_block_apply<AU>(m, idx, acc + h, 1, k);
             }
             GN_BLOCK_MARK(APPLY);

@@ -68,7 +68,9 @@ struct gn_dev_tl {
                        * its tree over, pass 2's lane sums over */
     uint32_t ph[4]; /* ns in the op's marked phases (GN_BLOCK_MARK): edges, staging,
                      * arithmetic, the optimizer's apply */
-    uint64_t pad_[3];
+    uint32_t ap[4]; /* the apply's own (GN_APPLY_MARK): the entries' offsets found, their
+                     * loads arrived, the rule, the stores issued */
+    uint64_t pad_[1];
 };
 static_assert(sizeof(struct gn_dev_tl) == 160, "the dump's record");
 #endif
@@ -199,6 +201,12 @@ static __shared__ uint32_t gn_dev_tl_cur;         /* the task being released */
 static __shared__ uint32_t gn_dev_tl_run;         /* the task being run */
 static __shared__ int64_t gn_dev_tl_step;
 static __shared__ uint64_t gn_dev_tl_at; /* the task's last phase mark (its start first) */
+static __shared__ uint64_t gn_dev_tl_ap_at; /* the apply's last mark (GN_APPLY_MARK) */
+/* the running task's ph and ap, summed here and written to its record with
+ * its done (a mark's read-modify-write of the record in global memory cost
+ * ~0.45 us, counted in the next phase: PERF.md, thirty-ninth round) */
+static __shared__ uint32_t gn_dev_tl_acc[8];
+static __shared__ volatile float gn_dev_tl_sink; /* what the apply's marks wait for */
 
 __device__ static inline void gn_dev_tl_ready(uint32_t task)
 {
@@ -207,6 +215,17 @@ __device__ static inline void gn_dev_tl_ready(uint32_t task)
     r->ready = gn_clock_ns();
     r->maker = gn_dev_tl_cur;
     r->rstep = gn_dev_tl_step;
+}
+#endif
+
+#ifdef GN_DIAG_TIMELINE
+/* Thread 0 only: the optimizer apply's part i (ap; i < 0: its start). */
+__device__ static inline void gn_dev_apply_mark(int32_t i)
+{
+    if (!gn_dev_tl_sm) return;
+    const uint64_t ns = gn_clock_ns();
+    if (i >= 0) gn_dev_tl_acc[4 + i] += (uint32_t)(ns - gn_dev_tl_ap_at);
+    gn_dev_tl_ap_at = ns;
 }
 #endif
 
@@ -222,7 +241,7 @@ __device__ static inline void gn_dev_clock_mark(int32_t phase)
     const uint32_t i = (uint32_t)(phase - GN_CUDA_PROF_EDGES);
     if (gn_dev_tl_sm && i < 4) {
         const uint64_t ns = gn_clock_ns();
-        gn_dev_tl_sm[gn_dev_tl_run].ph[i] += (uint32_t)(ns - gn_dev_tl_at);
+        gn_dev_tl_acc[i] += (uint32_t)(ns - gn_dev_tl_at);
         gn_dev_tl_at = ns;
     }
 #endif

@@ -24,6 +24,17 @@
     do {                                                                                           \
         if (threadIdx.x == 0) gn_dev_clock_mark(GN_CUDA_PROF_##phase);                             \
     } while (0)
+#ifdef GN_DIAG_TIMELINE
+/* the timeline's marks inside the optimizer's apply (block_ops.cuh) */
+#define GN_APPLY_MARK(i)                                                                           \
+    do {                                                                                           \
+        if (threadIdx.x == 0) gn_dev_apply_mark(i);                                                \
+    } while (0)
+#define GN_APPLY_WAIT(v)                                                                           \
+    do {                                                                                           \
+        if (threadIdx.x == 0) gn_dev_tl_sink = (v);                                                \
+    } while (0)
+#endif
 #else
 /*
  * The diagnostic build (-DGN_DIAG_TWICE; docs/PERF.md, ninth round): every
@@ -680,7 +691,7 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
             r->pos = k.pos;
             r->kind = (int16_t)k.kind;
             r->tile = (int16_t)k.tile;
-            r->ph[0] = r->ph[1] = r->ph[2] = r->ph[3] = 0;
+            for (int i = 0; i < 8; i++) gn_dev_tl_acc[i] = 0;
             gn_dev_tl_run = id;
             gn_dev_tl_at = t0;
         }
@@ -764,7 +775,13 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
         if (threadIdx.x == 0) {
             gn_dev_clock_mark(GN_CUDA_PROF_FORWARD + k.kind);
 #ifdef GN_DIAG_TIMELINE
-            if (gn_dev_tl_sm) gn_dev_tl_sm[id].done = gn_clock_ns();
+            if (gn_dev_tl_sm) {
+                gn_dev_tl_sm[id].done = gn_clock_ns();
+                for (int i = 0; i < 4; i++) {
+                    gn_dev_tl_sm[id].ph[i] = gn_dev_tl_acc[i];
+                    gn_dev_tl_sm[id].ap[i] = gn_dev_tl_acc[4 + i];
+                }
+            }
             gn_dev_tl_cur = id;
 #endif
             /* the release of the block's results is gn_dag_finish_succ's

@@ -2,10 +2,11 @@
 """tools/bench/timeline.py on a made-up timeline whose answers are known by
 hand (no GPU): a chain of three tasks (a forward, a backward, an update
 part) on one worker, each op split by the ops' phase marks (the ph_*
-columns of a -DGN_DIAG_TIMELINE dump). Checked: the critical path and its
-parts, each hop's phases and the op's rest (an update's op ends at upd_op),
-the per-kind means, and that a dump without the ph_* columns reads as
-before (no phase lines).
+columns of a -DGN_DIAG_TIMELINE dump; the update's apply by its ap_*).
+Checked: the critical path and its parts, each hop's phases and the op's
+rest (an update's op ends at upd_op), the per-kind means, the apply's
+split, and that a dump without those columns reads as before (no phase
+lines).
 
     timeline_test.py TIMELINE_PY
 """
@@ -18,22 +19,24 @@ import tempfile
 
 COLS = ["task", "kind", "pos", "tile", "worker", "step", "ready", "maker", "take", "start",
         "done", "rel", "pre", "upd_op", "upd_stat", "stat_sum1", "stat_tree1", "stat_sum2"]
-PH = ["ph_edges", "ph_stage", "ph_math", "ph_apply"]
+PH = ["ph_edges", "ph_stage", "ph_math", "ph_apply", "ap_search", "ap_load", "ap_rule",
+      "ap_store"]
 
 # ns; each task made ready by the one before it (its maker), run as its
 # continuation on worker 3
 TASKS = [
     # forward: op 100 -> 5100 (5.0 us): edges 1.0, staging 2.0, arithmetic 1.5, rest 0.5
     dict(task=0, kind=0, pos=1, tile=0, ready=0, maker=-1, take=0, start=100, done=5100,
-         rel=5300, upd_op=0, ph=[1000, 2000, 1500, 0]),
+         rel=5300, upd_op=0, ph=[1000, 2000, 1500, 0, 0, 0, 0, 0]),
     # backward: ready at 5200 (the release's decrement), op 5400 -> 8400:
     # edges 0.5, staging 1.0, arithmetic 1.0, rest 0.5
     dict(task=1, kind=1, pos=1, tile=0, ready=5200, maker=0, take=5300, start=5400, done=8400,
-         rel=8600, upd_op=0, ph=[500, 1000, 1000, 0]),
+         rel=8600, upd_op=0, ph=[500, 1000, 1000, 0, 0, 0, 0, 0]),
     # update: ready at 8500, op 8700 -> upd_op 12700 (then its part's end to
-    # 13000): edges 0.5, staging 1.0, arithmetic 1.5, optimizer 0.8, rest 0.2
+    # 13000): edges 0.5, staging 1.0, arithmetic 1.5, optimizer 0.8 (its
+    # offsets 0.2, loads 0.3, rule 0.2, stores 0.1), rest 0.2
     dict(task=2, kind=2, pos=1, tile=0, ready=8500, maker=1, take=8600, start=8700, done=13000,
-         rel=13100, upd_op=12700, ph=[500, 1000, 1500, 800]),
+         rel=13100, upd_op=12700, ph=[500, 1000, 1500, 800, 200, 300, 200, 100]),
 ]
 
 
@@ -91,6 +94,9 @@ def main(path):
         if not means or not any(l.split()[1:] == ["0.50", "1.00", "1.50", "0.80", "0.20"]
                                 for l in means):
             fail(f"the update kind's phase means:\n{text}")
+        if "offsets found 0.20, their loads arrived 0.30, the rule 0.20, the stores issued 0.10" \
+                not in " ".join(text.split()):
+            fail(f"the update's apply split:\n{text}")
         # a dump of an older build: no ph_* columns, no phase lines
         q = os.path.join(d, "old.csv")
         write(q, False)

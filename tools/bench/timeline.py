@@ -24,7 +24,10 @@ tree over, pass 2's lane sums over); and `ph_edges`, `ph_stage`,
 `ph_math`, `ph_apply`, the ns of each task's op spent in the ops' marked
 phases (`GN_BLOCK_MARK`: the edge tables, the staging, the arithmetic,
 the optimizer's apply), which the path and the per-kind means then split
-the op into (a dump without them is read as before).
+the op into, and `ap_search`, `ap_load`, `ap_rule`, `ap_store`, the
+update's apply split by its own marks (`GN_APPLY_MARK`: its entries'
+offsets found, their loads arrived, the rule, the stores issued); a dump
+without them is read as before.
 
 The step's critical path is the chain of makers back from the task whose op
 ends last: each hop is its maker's release up to the decrement (`release`),
@@ -57,6 +60,11 @@ def load(path):
     if not tasks:
         sys.exit(f"{path}: no tasks (was the build -DGN_DIAG_TIMELINE, GN_DIAG_TIMELINE_OUT set?)")
     return tasks
+
+
+# a -DGN_DIAG_TIMELINE dump's split of the update's optimizer apply (ns
+# summed over the task's apply runs; absent from older dumps)
+AP = ["ap_search", "ap_load", "ap_rule", "ap_store"]
 
 
 def phases(t):
@@ -175,6 +183,13 @@ def analyse(path, show_path):
                 ps = [phases(t) for t in ts]
                 print(f"    {KINDS[k]:8s} " + " ".join(
                     f"{sum(p[i] for p in ps) / len(ps):6.2f}" for i in range(5)))
+    if "ap_search" in end:
+        ups = [t for t in tasks.values() if t["kind"] == 2]
+        if ups:
+            m = [sum(t[c] for t in ups) / len(ups) / 1000.0 for c in AP]
+            print("  the update's optimizer apply, mean us: its entries' offsets found "
+                  f"{m[0]:.2f}, their loads arrived {m[1]:.2f}, the rule {m[2]:.2f}, the "
+                  f"stores issued {m[3]:.2f}")
     if "upd_stat" in end:
         # an update part: its op, then (the group's last part) the part's
         # counter and fences, then the growth statistic over the group
