@@ -1532,6 +1532,18 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
 #define GN_BLOCK_UQ 8
 #endif
 
+/* The update's optimizer runs on this many of a thread's outputs at a time
+ * (gn_block_apply): 4, the default, since the thirty-ninth round; 8 before.
+ * Runs of 4 hold half the offsets and loaded values at once: the two-block
+ * entry's spill stores / loads 730 / 1,240 -> 514 / 792 bytes, the same
+ * bits. Measured on an H100 against 8 (PERF.md, thirty-ninth round, two
+ * calls): `layered` 0.986 and 0.985 of the step, `many` 0.989 and 0.990,
+ * `deep` 0.995 twice, `sweep-64-32` 0.998 and 0.999, `one-group` 0.999
+ * and 1.005; the backward tasks' time, not the update's, is what fell. */
+#ifndef GN_BLOCK_AU
+#define GN_BLOCK_AU 4
+#endif
+
 /*
  * The update's register tiles (1, the default; 0: off, the one-column
  * form below for every width): where the group is 16, 32, 64 or 128 wide (fp32), a warp
@@ -1808,9 +1820,9 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
                 for (int32_t q = 0; q < GN_BLOCK_UQ; q++)
                     if (kq[q] >= 0) acc[q] = sg[tid + q * NT];
             }
-            /* the optimizer, at most 8 outputs at a time (16 a thread: two
-             * runs, whose loaded values need no more registers than 8's) */
-            constexpr int32_t AU = GN_BLOCK_UQ > 8 && GN_BLOCK_UQ % 8 == 0 ? 8 : GN_BLOCK_UQ;
+            /* the optimizer, GN_BLOCK_AU outputs at a time (the runs'
+             * loaded values need no more registers than one run's) */
+            constexpr int32_t AU = GN_BLOCK_UQ % GN_BLOCK_AU == 0 ? GN_BLOCK_AU : GN_BLOCK_UQ;
 #pragma unroll
             for (int32_t h = 0; h < GN_BLOCK_UQ; h += AU) {
                 GN_APPLY_MARK(-1);
