@@ -1490,14 +1490,15 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
     bool bad = false;
 #ifdef GN_DIAG_TIMELINE
     /* the timeline build: the loads waited for, the rule, the stores, each
-     * apart */
-    {
+     * apart (thread 0 waits for its values before each mark) */
+    const auto wait = [&]() {
         float s = 0.0f;
 #pragma unroll
         for (int32_t q = 0; q < U; q++)
             if (idx[q] >= 0) s += p[q] + m1[q] + m2[q];
         GN_APPLY_WAIT(s);
-    }
+    };
+    wait();
     GN_APPLY_MARK(1);
 #pragma unroll
     for (int32_t q = 0; q < U; q++)
@@ -1505,13 +1506,7 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
             bad |= !gn_stat_entry_ok(grad[q]);
             gn_optim_apply(&p[q], &m1[q], &m2[q], grad[q], weight, &k);
         }
-    {
-        float s = 0.0f;
-#pragma unroll
-        for (int32_t q = 0; q < U; q++)
-            if (idx[q] >= 0) s += p[q] + m1[q] + m2[q];
-        GN_APPLY_WAIT(s);
-    }
+    wait();
     GN_APPLY_MARK(2);
 #pragma unroll
     for (int32_t q = 0; q < U; q++)
