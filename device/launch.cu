@@ -406,13 +406,28 @@ error:
 
 extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
 {
-    enum gn_status st = GN_OK;
     void *args[] = {&r->d};
-    GN_CUDA_TRY(cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(r->per_sm, r->h.cfg.precision), dim3(r->h.blocks), dim3(NT),
-                                            args, r->smem, r->kstream));
+    const cudaError_t e = cudaLaunchCooperativeKernel(
+        gn_cuda_kernel_entry(r->per_sm, r->h.cfg.precision), dim3(r->h.blocks), dim3(NT), args,
+        r->smem, r->kstream);
+    if (e == cudaErrorCooperativeLaunchTooLarge && r->per_sm > 1) {
+        /* the occupancy query allowed the blocks an SM, the launch did not
+         * (seen with ~104 KB of shared memory a block at two an SM:
+         * docs/PERF.md, thirty-ninth round): say what to do about it */
+        (void)cudaGetLastError();
+        return gn_fail(GN_ERR_DEVICE,
+                       "%d blocks (%d an SM, %zu B of shared memory "
+                       "each) are more than a cooperative launch takes here, though the "
+                       "occupancy query allowed them; run with one an SM (--cuda-blocks-per-sm 1, "
+                       "or GN_CUDA_BLOCKS_PER_SM=1)",
+                       r->h.blocks, r->per_sm, r->smem);
+    }
+    if (e != cudaSuccess) {
+        (void)cudaGetLastError();
+        return gn_fail(GN_ERR_DEVICE, "cudaLaunchCooperativeKernel of %d blocks: %s", r->h.blocks,
+                       cudaGetErrorString(e));
+    }
     return GN_OK;
-error:
-    return st;
 }
 extern "C" int32_t gn_cuda_blocks(struct gn_cuda_run *r)
 {
