@@ -369,6 +369,7 @@ static enum gn_status cuda_run(void *ctx)
     ctl->pruned = io->m->pruned;
     enum gn_status st = gn_cuda_launch(c->run);
     if (st) return cuda_fail(c, st, "cannot launch the kernel");
+    c->blocks = gn_cuda_blocks(c->run); /* fewer where the launch fell back to one an SM */
     if (pthread_create(&c->loader, NULL, loader_main, c) != 0) {
         ctl->stop = 1;
         gn_cuda_wait(c->run);

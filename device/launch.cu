@@ -194,9 +194,10 @@ error:
 
 static int gn_cuda_blocks_per_sm(const struct gn_model *m, const struct gn_plan *cfg, int sms)
 {
-    const int64_t depth = m->depth > 0 ? m->depth : 1;
-    const int64_t tasks = (int64_t)(m->n_groups - 1) * cfg->tiles;
-    return tasks >= (int64_t)sms * depth ? GN_CUDA_BLOCKS_MANY : GN_CUDA_BLOCKS_FEW;
+    return gn_plan_cuda_many(cfg->batch, m->n_groups - 1, m->depth, sms, GN_CUDA_BLOCKS_MANY,
+                             cfg->tile_asked > 0 ? cfg->tile : 0)
+               ? GN_CUDA_BLOCKS_MANY
+               : GN_CUDA_BLOCKS_FEW;
 }
 
 extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct gn_plan *asked,
@@ -212,7 +213,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     if (!r) return gn_fail(GN_ERR_NOMEM, "out of memory");
     /* the plan, with the tile chosen here unless --tile gave it: from the
      * starting graph and the workers the launch will have (one or two
-     * blocks an SM, decided from the plan's 32-row tiles as measured) */
+     * blocks an SM: gn_plan_cuda_many, from the tiles two would run) */
     struct gn_plan pl = *asked;
     const struct gn_plan *cfg = &pl;
     int sms = 0, want = 1;
@@ -359,16 +360,27 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
      * kernel's two entries of the plan's precision, kernel.cu),
      * gn_cuda_blocks_per_sm unless the plan says */
     {
+        /* the entry that will run, asked with its own attribute set: where
+         * fewer blocks fit an SM than wanted, the entry changes with their
+         * count (the one-block entry has its own registers), so each count
+         * is asked of its own entry; both entries may take the stage (the
+         * launch's fall-back, gn_cuda_launch, runs the one-block entry) */
         int per_sm = 0;
-        const void *kernel = gn_cuda_kernel_entry(want, cfg->precision);
-        GN_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)r->smem));
-        GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, NT, r->smem));
+        for (int k = 1; k <= 2; k++)
+            GN_CUDA_TRY(cudaFuncSetAttribute(gn_cuda_kernel_entry(k, cfg->precision),
+                                             cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                             (int)r->smem));
+        for (;;) {
+            GN_CUDA_TRY(cudaOccupancyMaxActiveBlocksPerMultiprocessor(
+                &per_sm, gn_cuda_kernel_entry(want, cfg->precision), NT, r->smem));
+            if (per_sm >= want || want == 1) break;
+            want = per_sm > 1 ? per_sm : 1;
+        }
         if (per_sm < 1) {
             st = gn_fail(GN_ERR_DEVICE, "the kernel does not fit an SM (%zu bytes of shared memory)",
                          r->smem);
             goto error;
         }
-        if (want > per_sm) want = per_sm;
         r->per_sm = want;
         h->blocks = sms * want;
         snprintf(info, info_len,
@@ -404,30 +416,45 @@ error:
     return st == GN_OK ? GN_ERR_DEVICE : st;
 }
 
-extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
+static cudaError_t gn_cuda_launch_grid(struct gn_cuda_run *r)
 {
     void *args[] = {&r->d};
-    const cudaError_t e = cudaLaunchCooperativeKernel(
-        gn_cuda_kernel_entry(r->per_sm, r->h.cfg.precision), dim3(r->h.blocks), dim3(NT), args,
-        r->smem, r->kstream);
+    return cudaLaunchCooperativeKernel(gn_cuda_kernel_entry(r->per_sm, r->h.cfg.precision),
+                                       dim3(r->h.blocks), dim3(NT), args, r->smem, r->kstream);
+}
+
+extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
+{
+    enum gn_status st = GN_OK;
+    cudaError_t e = gn_cuda_launch_grid(r);
     if (e == cudaErrorCooperativeLaunchTooLarge && r->per_sm > 1) {
-        /* the occupancy query allowed the blocks an SM, the launch did not
-         * (seen with ~104 KB of shared memory a block at two an SM:
-         * docs/PERF.md, thirty-ninth round): say what to do about it */
+        /* the occupancy query allowed the blocks an SM and the cooperative
+         * launch did not (seen on an H100 from ~104 KB of shared memory a
+         * block at two an SM: docs/PERF.md, thirty-ninth and fortieth
+         * rounds): the one-block entry on one block an SM instead, the
+         * same plan (every buffer was sized for the larger grid; the
+         * device derives what depends on the blocks from h.blocks) */
         (void)cudaGetLastError();
-        return gn_fail(GN_ERR_DEVICE,
-                       "%d blocks (%d an SM, %zu B of shared memory "
-                       "each) are more than a cooperative launch takes here, though the "
-                       "occupancy query allowed them; run with one an SM (--cuda-blocks-per-sm 1, "
-                       "or GN_CUDA_BLOCKS_PER_SM=1)",
-                       r->h.blocks, r->per_sm, r->smem);
+        const int sms = r->h.blocks / r->per_sm;
+        fprintf(stderr,
+                "genet-rt: the cooperative launch refused %d blocks (%d an SM, %zu B of shared "
+                "memory each) that the occupancy query allowed; running %d (one an SM; "
+                "--cuda-blocks-per-sm 1 chooses this from the start)\n",
+                r->h.blocks, r->per_sm, r->smem, sms);
+        r->per_sm = 1;
+        r->h.blocks = sms;
+        GN_CUDA_TRY(cudaMemcpy(r->d, &r->h, sizeof r->h, cudaMemcpyHostToDevice));
+        e = gn_cuda_launch_grid(r);
     }
     if (e != cudaSuccess) {
         (void)cudaGetLastError();
-        return gn_fail(GN_ERR_DEVICE, "cudaLaunchCooperativeKernel of %d blocks: %s", r->h.blocks,
+        return gn_fail(GN_ERR_DEVICE, "cudaLaunchCooperativeKernel of %d blocks (%d an SM, %zu B of "
+                       "shared memory each): %s", r->h.blocks, r->per_sm, r->smem,
                        cudaGetErrorString(e));
     }
     return GN_OK;
+error:
+    return st;
 }
 extern "C" int32_t gn_cuda_blocks(struct gn_cuda_run *r)
 {

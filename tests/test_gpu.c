@@ -16,6 +16,8 @@
  *    same pruned groups, losses and network as serial, bit for bit;
  *  - --precision tf32 and bf16: losses near the fp32 reference's, and
  *    the same bits run after run;
+ *  - 256-wide groups asked for at two blocks an SM (the cooperative
+ *    launch may take only one): serial's bits, in one launch;
  *  - networks shaped like every genet-stress DAG (each task a hidden
  *    group): after one training step (forward, backward, gradients,
  *    update) every parameter within float tolerance of serial.
@@ -133,6 +135,43 @@ static void against_serial(struct gn_settings s)
     against_serial_keep(s, NULL, NULL);
 }
 
+/* The positions (of *total) where a's weights, biases or either optimizer
+ * moment differ from b's in any bit, group by group in the order and edge
+ * by edge in each in-list (the pools' layouts may differ); the first five
+ * are printed, headed by what. */
+static int64_t params_differ(const struct gn_model *a, const struct gn_model *b, const char *what,
+                             int64_t *total)
+{
+    int64_t bad = 0;
+    *total = 0;
+    assert_int_equal(a->n_groups, b->n_groups);
+    for (int32_t p = 1; p < b->n_groups; p++) {
+        const struct gn_group *ga = &a->groups[a->order[p]];
+        const struct gn_group *gb = &b->groups[b->order[p]];
+        assert_int_equal(ga->in_count, gb->in_count);
+        for (int32_t e = -1; e < ga->in_count; e++) {
+            int64_t oa = ga->bias, ob = gb->bias, len = ga->width;
+            if (e >= 0) {
+                const struct gn_edge *ea = &a->edges[a->in_list[ga->in_begin + e]];
+                const struct gn_edge *eb = &b->edges[b->in_list[gb->in_begin + e]];
+                oa = ea->w, ob = eb->w, len = (int64_t)a->groups[ea->src].width * ga->width;
+            }
+            for (int64_t q = 0; q < len; q++, (*total)++) {
+                if (!memcmp(a->params + oa + q, b->params + ob + q, 4) &&
+                    !memcmp(a->moment + oa + q, b->moment + ob + q, 4) &&
+                    !memcmp(a->moment2 + oa + q, b->moment2 + ob + q, 4))
+                    continue;
+                if (bad++ < 5)
+                    print_error("%s: pos %d block %d [%lld]: w %a/%a m %a/%a v %a/%a\n", what, p, e,
+                                (long long)q, (double)a->params[oa + q], (double)b->params[ob + q],
+                                (double)a->moment[oa + q], (double)b->moment[ob + q],
+                                (double)a->moment2[oa + q], (double)b->moment2[ob + q]);
+            }
+        }
+    }
+    return bad;
+}
+
 /* Adam under a warmup and a cosine schedule, AdamW under a step schedule,
  * growth on: the rule, the step's constants (computed on the device) and
  * the second moment through growth and the host/device copies give the
@@ -160,34 +199,9 @@ static void test_optimizers_against_serial(void **state)
         const double *log_ref, *log_gpu;
         gn_trainer_step_log(ref, &log_ref, NULL);
         gn_trainer_step_log(gpu, &log_gpu, NULL);
-        int64_t same_steps = 0, bad = 0, total = 0;
+        int64_t same_steps = 0, total = 0;
         for (int64_t i = 0; i < 200; i++) same_steps += log_ref[i] == log_gpu[i];
-        assert_int_equal(mg->n_groups, mr->n_groups);
-        for (int32_t p = 1; p < mr->n_groups; p++) {
-            const struct gn_group *ga = &mg->groups[mg->order[p]];
-            const struct gn_group *gb = &mr->groups[mr->order[p]];
-            assert_int_equal(ga->in_count, gb->in_count);
-            for (int32_t e = -1; e < ga->in_count; e++) {
-                int64_t oa = ga->bias, ob = gb->bias, len = ga->width;
-                if (e >= 0) {
-                    const struct gn_edge *ea = &mg->edges[mg->in_list[ga->in_begin + e]];
-                    const struct gn_edge *eb = &mr->edges[mr->in_list[gb->in_begin + e]];
-                    oa = ea->w, ob = eb->w, len = (int64_t)mg->groups[ea->src].width * ga->width;
-                }
-                for (int64_t q = 0; q < len; q++, total++) {
-                    if (!memcmp(mg->params + oa + q, mr->params + ob + q, 4) &&
-                        !memcmp(mg->moment + oa + q, mr->moment + ob + q, 4) &&
-                        !memcmp(mg->moment2 + oa + q, mr->moment2 + ob + q, 4))
-                        continue;
-                    if (bad++ < 5)
-                        print_error("%s: pos %d block %d [%lld]: w %a/%a m %a/%a v %a/%a\n",
-                                    gn_optimizer_name(s.optimizer), p, e, (long long)q,
-                                    (double)mg->params[oa + q], (double)mr->params[ob + q],
-                                    (double)mg->moment[oa + q], (double)mr->moment[ob + q],
-                                    (double)mg->moment2[oa + q], (double)mr->moment2[ob + q]);
-                }
-            }
-        }
+        const int64_t bad = params_differ(mg, mr, gn_optimizer_name(s.optimizer), &total);
         print_message("%s, %s: %lld of 200 step losses and %lld of %lld parameters (with both "
                       "moments) bitwise equal; %d groups\n",
                       gn_optimizer_name(s.optimizer), gn_lr_schedule_name(s.lr_schedule),
@@ -637,6 +651,50 @@ static void test_nonfinite_against_serial(void **state)
     gn_data_free(&d);
 }
 
+/* 256-wide groups (the widest the cuda backend takes) asked for at two
+ * worker blocks an SM, in 16-row tiles (two blocks' stages fit an SM) and
+ * 32-row ones (112,640 B a block: one fits, so the launch must run the
+ * one-block entry, with its own shared-memory attribute: before the
+ * fortieth round it ran that entry without it, and the cooperative launch
+ * refused the grid: docs/PERF.md). Each trains, in one launch, to serial's
+ * bits: every step's loss and every parameter. */
+static void test_wide_groups_two_blocks_against_serial(void **state)
+{
+    (void)state;
+    struct gn_settings s;
+    gn_default_settings(&s);
+    s.epochs = 0;
+    s.steps = 12;
+    s.group_size = 256;
+    s.grow = GN_GROW_OFF;
+    s.cuda_blocks_per_sm = 2;
+    gn_trainer *ref = run(s, GN_BACKEND_SERIAL, NULL, &train, &test);
+    const double *log_ref, *log_gpu;
+    gn_trainer_step_log(ref, &log_ref, NULL);
+    const struct gn_model *mr = gn_trainer_model(ref);
+    for (int32_t tile = 16; tile <= 32; tile *= 2) {
+        s.tile = tile;
+        gn_trainer *gpu = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+        gn_trainer_step_log(gpu, &log_gpu, NULL);
+        struct gn_progress pg;
+        gn_trainer_progress(gpu, &pg);
+        int64_t same = 0, total = 0;
+        for (int64_t i = 0; i < s.steps; i++)
+            same += !memcmp(&log_ref[i], &log_gpu[i], sizeof *log_ref);
+        const int64_t bad = params_differ(gn_trainer_model(gpu), mr, "wide", &total);
+        print_message("group size 256, two blocks an SM asked, %d-row tiles: %lld of %lld step "
+                      "losses and %lld of %lld parameters (with both moments) bitwise serial's "
+                      "(last loss %.6f), %lld kernel launch(es)\n",
+                      tile, (long long)same, (long long)s.steps, (long long)(total - bad),
+                      (long long)total, log_gpu[s.steps - 1], (long long)pg.kernel_launches);
+        assert_int_equal(same, s.steps);
+        assert_int_equal(bad, 0);
+        assert_int_equal(pg.kernel_launches, 1);
+        gn_trainer_close(gpu);
+    }
+    gn_trainer_close(ref);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -651,6 +709,7 @@ int main(void)
         cmocka_unit_test(test_long_lists_against_serial),
         cmocka_unit_test(test_prune_against_serial),
         cmocka_unit_test(test_precision_near_fp32),
+        cmocka_unit_test(test_wide_groups_two_blocks_against_serial),
     };
 #if !GN_HAVE_CUDA_BACKEND
     (void)tests;

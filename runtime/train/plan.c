@@ -128,6 +128,16 @@ int32_t gn_plan_cuda_tile(int32_t batch, int64_t groups, int64_t depth, int32_t 
     return t > batch ? batch : t;
 }
 
+int gn_plan_cuda_many(int32_t batch, int64_t groups, int64_t depth, int32_t sms, int32_t many,
+                      int32_t tile)
+{
+    if (groups < 1) groups = 1;
+    if (depth < 1) depth = 1;
+    if (tile <= 0) tile = gn_plan_cuda_tile(batch, groups, depth, sms * many);
+    const int64_t tiles = ((int64_t)batch + tile - 1) / tile;
+    return groups * tiles >= (int64_t)sms * depth;
+}
+
 void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, int32_t guard,
                    double loss_sum, int64_t hits, int64_t seen)
 {
