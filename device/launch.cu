@@ -194,7 +194,7 @@ error:
 
 static int gn_cuda_blocks_per_sm(const struct gn_model *m, const struct gn_plan *cfg, int sms)
 {
-    return gn_plan_cuda_many(cfg->batch, m->n_groups - 1, m->depth, sms, GN_CUDA_BLOCKS_MANY,
+    return gn_plan_cuda_many(cfg->batch, m->n_groups - 1, m->depth, sms, GN_CUDA_BLOCKS_FEW,
                              cfg->tile_asked > 0 ? cfg->tile : 0)
                ? GN_CUDA_BLOCKS_MANY
                : GN_CUDA_BLOCKS_FEW;
@@ -213,7 +213,7 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
     if (!r) return gn_fail(GN_ERR_NOMEM, "out of memory");
     /* the plan, with the tile chosen here unless --tile gave it: from the
      * starting graph and the workers the launch will have (one or two
-     * blocks an SM: gn_plan_cuda_many, from the tiles two would run) */
+     * blocks an SM: gn_plan_cuda_many) */
     struct gn_plan pl = *asked;
     const struct gn_plan *cfg = &pl;
     int sms = 0, want = 1;

@@ -329,20 +329,22 @@ static void test_plan_tiles(void **state)
     assert_int_equal(gn_plan_cuda_tile(256, 65, 9, 132), 16);     /* sweep-64-32 */
     assert_int_equal(gn_plan_cuda_tile(256, 257, 17, 132), 32);   /* sweep-256-32 */
     assert_int_equal(gn_plan_cuda_tile(12, 2, 2, 132), 12);       /* at most the batch */
-    /* two blocks an SM where a level holds a task an SM in the tiles two
-     * would run (132 SMs; fortieth round's measurements) */
-    assert_true(gn_plan_cuda_many(256, 1025, 33, 132, 2, 0));    /* layered: 8 tiles */
-    assert_true(gn_plan_cuda_many(256, 4097, 65, 132, 2, 0));    /* many: 4 tiles */
-    assert_false(gn_plan_cuda_many(256, 1025, 1025, 132, 2, 0)); /* deep */
-    assert_false(gn_plan_cuda_many(256, 2, 2, 132, 2, 0));       /* one group */
-    assert_false(gn_plan_cuda_many(256, 65, 9, 132, 2, 0));      /* sweep-64-32 */
-    /* 2 levels of 16 groups: 16-row tiles, 528 tasks >= 396 (the rule of
-     * the 32-row tiles said no, and two blocks were 0.88-0.91x the step) */
-    assert_true(gn_plan_cuda_many(256, 33, 3, 132, 2, 0));
-    assert_false(gn_plan_cuda_many(256, 17, 3, 132, 2, 0));      /* 2 levels of 8 */
-    assert_false(gn_plan_cuda_many(256, 65, 9, 132, 2, 0));      /* 8 levels of 8 */
-    assert_false(gn_plan_cuda_many(256, 33, 3, 132, 2, 32));     /* --tile 32: 264 tasks */
-    assert_false(gn_plan_cuda_many(256, 0, 0, 132, 2, 0));       /* no hidden group yet */
+    /* two blocks an SM where a level holds a task an SM in 32-row tiles
+     * or in the finer ones of one block (132 SMs; fortieth round) */
+    assert_true(gn_plan_cuda_many(256, 1025, 33, 132, 1, 0));    /* layered: 8 tiles */
+    assert_true(gn_plan_cuda_many(256, 4097, 65, 132, 1, 0));    /* many */
+    assert_false(gn_plan_cuda_many(256, 1025, 1025, 132, 1, 0)); /* deep */
+    assert_false(gn_plan_cuda_many(256, 2, 2, 132, 1, 0));       /* one group */
+    assert_false(gn_plan_cuda_many(256, 65, 9, 132, 1, 0));      /* sweep-64-32 */
+    assert_false(gn_plan_cuda_many(256, 257, 17, 132, 1, 0));    /* sweep-256-32 */
+    /* 2 levels of 16 groups: one block's 16-row tiles, 528 tasks >= 396
+     * (in 32-row tiles 264: two blocks were 0.88-0.91x the step) */
+    assert_true(gn_plan_cuda_many(256, 33, 3, 132, 1, 0));
+    assert_false(gn_plan_cuda_many(256, 17, 3, 132, 1, 0));      /* 2 levels of 8 */
+    assert_false(gn_plan_cuda_many(256, 129, 9, 132, 1, 0));     /* 8 levels of 16 */
+    assert_false(gn_plan_cuda_many(256, 33, 3, 132, 1, 32));     /* --tile 32: 264 tasks */
+    assert_true(gn_plan_cuda_many(256, 33, 3, 132, 1, 16));      /* --tile 16 */
+    assert_false(gn_plan_cuda_many(256, 0, 0, 132, 1, 0));       /* no hidden group yet */
     s.tile = 0;
     s.batch = 20;
     gn_plan_make(&p, &s, GN_BACKEND_CUDA, &d, NULL);

@@ -128,12 +128,15 @@ int32_t gn_plan_cuda_tile(int32_t batch, int64_t groups, int64_t depth, int32_t 
     return t > batch ? batch : t;
 }
 
-int gn_plan_cuda_many(int32_t batch, int64_t groups, int64_t depth, int32_t sms, int32_t many,
+int gn_plan_cuda_many(int32_t batch, int64_t groups, int64_t depth, int32_t sms, int32_t few,
                       int32_t tile)
 {
     if (groups < 1) groups = 1;
     if (depth < 1) depth = 1;
-    if (tile <= 0) tile = gn_plan_cuda_tile(batch, groups, depth, sms * many);
+    if (tile <= 0) {
+        tile = gn_plan_cuda_tile(batch, groups, depth, sms * few);
+        if (tile > 32) tile = 32;
+    }
     const int64_t tiles = ((int64_t)batch + tile - 1) / tile;
     return groups * tiles >= (int64_t)sms * depth;
 }

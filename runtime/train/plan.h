@@ -138,14 +138,16 @@ void gn_plan_make(struct gn_plan *p, const struct gn_settings *s, enum gn_backen
  * the rule follows. */
 int32_t gn_plan_cuda_tile(int32_t batch, int64_t groups, int64_t depth, int32_t workers);
 
-/* Whether the cuda backend runs `many` worker blocks an SM (its two-block
- * entry; else one): when the starting graph's levels hold, on average, at
- * least one task an SM in the tiles those blocks would run, i.e. groups x
- * tiles >= sms x depth, the tiles of `tile` rows (--tile as the plan keeps
- * it) or, where tile is 0, of gn_plan_cuda_tile's for sms x many workers.
- * Speed only (no sum's order depends on the blocks); docs/PERF.md
- * (fortieth round) has the graphs it was measured on. */
-int gn_plan_cuda_many(int32_t batch, int64_t groups, int64_t depth, int32_t sms, int32_t many,
+/* Whether the cuda backend runs its two-block entry (two worker blocks an
+ * SM; else one): when the starting graph's levels hold, on average, at
+ * least one task an SM, groups x tiles >= sms x depth, the tiles of `tile`
+ * rows (--tile as the plan keeps it) or, where tile is 0, of 32 rows or
+ * the finer tiles one block an SM would run (gn_plan_cuda_tile for sms x
+ * few workers): where those are 16 rows a level of one block's tasks takes
+ * two waves, which two blocks run in one. Speed only (no sum's order
+ * depends on the blocks); docs/PERF.md (fortieth round) has the graphs it
+ * was measured on. */
+int gn_plan_cuda_many(int32_t batch, int64_t groups, int64_t depth, int32_t sms, int32_t few,
                       int32_t tile);
 
 void gn_plan_start(struct gn_plan *p, int64_t step, int64_t grow_round, int32_t guard, double loss_sum,
