@@ -426,7 +426,11 @@ static cudaError_t gn_cuda_launch_grid(struct gn_cuda_run *r)
 extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
 {
     enum gn_status st = GN_OK;
-    cudaError_t e = gn_cuda_launch_grid(r);
+    /* fault injection for the gpu suite: GN_CUDA_INJECT_REFUSE=1 takes the
+     * first launch at two blocks an SM as refused, so the fall-back runs */
+    const char *refuse = getenv("GN_CUDA_INJECT_REFUSE");
+    cudaError_t e = r->per_sm > 1 && refuse && refuse[0] == '1' ? cudaErrorCooperativeLaunchTooLarge
+                                                                  : gn_cuda_launch_grid(r);
     if (e == cudaErrorCooperativeLaunchTooLarge && r->per_sm > 1) {
         /* the occupancy query allowed the blocks an SM and the cooperative
          * launch did not (seen on an H100 from ~104 KB of shared memory a

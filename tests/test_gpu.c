@@ -656,8 +656,9 @@ static void test_nonfinite_against_serial(void **state)
  * 32-row ones (112,640 B a block: one fits, so the launch must run the
  * one-block entry, with its own shared-memory attribute: before the
  * fortieth round it ran that entry without it, and the cooperative launch
- * refused the grid: docs/PERF.md). Each trains, in one launch, to serial's
- * bits: every step's loss and every parameter. */
+ * refused the grid: docs/PERF.md), and a launch at two blocks an SM
+ * taken as refused (the fall-back to one). Each trains, in one launch, to
+ * serial's bits: every step's loss and every parameter. */
 static void test_wide_groups_two_blocks_against_serial(void **state)
 {
     (void)state;
@@ -672,9 +673,15 @@ static void test_wide_groups_two_blocks_against_serial(void **state)
     const double *log_ref, *log_gpu;
     gn_trainer_step_log(ref, &log_ref, NULL);
     const struct gn_model *mr = gn_trainer_model(ref);
-    for (int32_t tile = 16; tile <= 32; tile *= 2) {
+    /* 16-row tiles, 32-row tiles, then 16-row tiles with the first launch
+     * taken as refused (GN_CUDA_INJECT_REFUSE): the fall-back to one block
+     * an SM, on the plan made for two */
+    for (int k = 0; k < 3; k++) {
+        const int32_t tile = k == 1 ? 32 : 16;
         s.tile = tile;
+        if (k == 2) setenv("GN_CUDA_INJECT_REFUSE", "1", 1);
         gn_trainer *gpu = run(s, GN_BACKEND_CUDA, NULL, &train, &test);
+        unsetenv("GN_CUDA_INJECT_REFUSE");
         gn_trainer_step_log(gpu, &log_gpu, NULL);
         struct gn_progress pg;
         gn_trainer_progress(gpu, &pg);
@@ -682,10 +689,10 @@ static void test_wide_groups_two_blocks_against_serial(void **state)
         for (int64_t i = 0; i < s.steps; i++)
             same += !memcmp(&log_ref[i], &log_gpu[i], sizeof *log_ref);
         const int64_t bad = params_differ(gn_trainer_model(gpu), mr, "wide", &total);
-        print_message("group size 256, two blocks an SM asked, %d-row tiles: %lld of %lld step "
+        print_message("group size 256, two blocks an SM asked, %d-row tiles%s: %lld of %lld step "
                       "losses and %lld of %lld parameters (with both moments) bitwise serial's "
                       "(last loss %.6f), %lld kernel launch(es)\n",
-                      tile, (long long)same, (long long)s.steps, (long long)(total - bad),
+                      tile, k == 2 ? ", the first launch refused" : "", (long long)same, (long long)s.steps, (long long)(total - bad),
                       (long long)total, log_gpu[s.steps - 1], (long long)pg.kernel_launches);
         assert_int_equal(same, s.steps);
         assert_int_equal(bad, 0);
