@@ -407,6 +407,11 @@ extern "C" enum gn_status gn_cuda_create(struct gn_cuda_run **out, const struct 
         }
     }
     GN_CUDA_TRY(cudaMemcpy(r->d, h, sizeof *h, cudaMemcpyHostToDevice));
+    /* a cudaMemcpy from pageable memory may return before its DMA ends,
+     * and the kernel's stream (non-blocking) does not wait for the default
+     * stream's copies: every upload done before the launch (the default
+     * stream only: another run's kernel in this process is not waited for) */
+    GN_CUDA_TRY(cudaStreamSynchronize(0));
     gn_setup_mark(setup, "dev_kernel", &t_part);
     *out = r;
     return GN_OK;
@@ -447,7 +452,10 @@ extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
                 r->h.blocks, r->per_sm, r->smem, sms);
         r->per_sm = 1;
         r->h.blocks = sms;
-        GN_CUDA_TRY(cudaMemcpy(r->d, &r->h, sizeof r->h, cudaMemcpyHostToDevice));
+        /* on the kernel's stream: ordered before the launch (a plain
+         * cudaMemcpy from pageable memory may return before its DMA ends,
+         * and kstream does not wait for the legacy stream) */
+        GN_CUDA_TRY(cudaMemcpyAsync(r->d, &r->h, sizeof r->h, cudaMemcpyHostToDevice, r->kstream));
         e = gn_cuda_launch_grid(r);
     }
     if (e != cudaSuccess) {
