@@ -20,6 +20,7 @@ fake() {
     cat >"$dir/$1" <<EOF
 #!/bin/sh
 if [ "\$1" = bench ]; then
+  [ -f "\$2" ] || { echo "no graph \$2" >&2; exit 1; }
   echo '{"ms_per_step": $2, "final_loss": $3, "worker_us_per_step": {"take": 1, "finish": 2, "task_edges": 3, "task_loads": 4, "task_math": 5, "barrier": 6, "data": 0.5, "bookkeeping": 0.25, "workers": 4}, "tasks_per_step": 21.0, "busy_ms_per_step": {"forward": 0.0125, "backward": 0.02, "update": 0.5}}'
 else
   echo '{"test_accuracy": 0.8912}'
@@ -54,6 +55,12 @@ grep -q '^| layered | 2.0000 | 1.5000 | 0.750 | 3.0000 | 1.500 | no (b2) | 2.51 
     fail "three builds: layered row wrong: $(grep '^| layered' "$dir/three")"
 grep -q '^| fashion-mnist run (ms, whole) | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | [0-9.]* | yes | 0.8912 |$' \
     "$dir/three" || fail "three builds: no data set row: $(grep fashion "$dir/three")"
+
+# a graph of make_graphs.py's wide family is a workload too
+WORKLOADS=wide-128-2x16 "$cmp" "$dir/a" "$dir/b" >"$dir/wide" 2>"$dir/wide.err" ||
+    { cat "$dir/wide.err"; fail "a wide workload"; }
+grep -q '^| wide-128-2x16 | 2.0000 | 1.5000 | 0.750 | yes | 2.5 |$' "$dir/wide" ||
+    fail "a wide workload: row wrong: $(grep '^| wide' "$dir/wide")"
 
 # a build that fails: its median is nan and the results are not the same
 "$cmp" "$dir/a" "$dir/broken" >"$dir/broken.out" 2>"$dir/broken.err" ||

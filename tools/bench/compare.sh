@@ -23,7 +23,8 @@
 #
 # Environment: REPS (default 3), STEPS / WARMUP per bench run (default
 # 200 / 20), WORKLOADS (default "layered many deep sweep-64-32
-# sweep-1024-64 one-group"), PYTHON (default python3), PHASES (the
+# sweep-1024-64 one-group"; any graph of make_graphs.py's default set or
+# its wide family, e.g. wide-128-2x16), PYTHON (default python3), PHASES (the
 # profile's phases in its table, default "take finish task_edges task_loads
 # task_math barrier"; a diagnostic build's own phases can be named here,
 # e.g. the release's parts of a -DGN_DIAG_RELEASE build: "finish r_fence
@@ -60,7 +61,7 @@ PYTHON=${PYTHON:-python3}
 WORK=$(mktemp -d)
 trap 'rm -rf "$WORK"' EXIT
 
-"$PYTHON" "$ROOT/tools/bench/make_graphs.py" "$WORK" --only layered deep many sweep >/dev/null ||
+"$PYTHON" "$ROOT/tools/bench/make_graphs.py" "$WORK" --only layered deep many sweep wide >/dev/null ||
     { echo "compare.sh: make_graphs.py failed" >&2; exit 1; }
 cat >"$WORK/one-group.json" <<'EOF'
 {"format": "genet-graph", "version": 1, "inputs": 784, "classes": 10, "group_size": 32,

@@ -25,6 +25,12 @@ Workloads (inputs 784, classes 10, the batch is a `genet-rt bench` option):
   sweep-G-S   layered graphs with G groups of S in sqrt(G) levels of
               sqrt(G) for (G, S) in SWEEP; (1024, 32) is `layered` itself
               and is not written twice.
+  wide-S-LxP  groups of S = 64, 128 or 256 in L levels of P (WIDE): each
+              group of a level past the first fed by 2 of the level before,
+              one of them a permutation's (layered with fan-in 2 and a
+              window of 1); where one or two worker blocks an SM pay
+              (docs/PERF.md, fortieth round). Not in the default set: ask
+              with --only wide.
   mlp         a traditional MLP as a graph: LAYERS hidden layers of
               GROUPS groups of 32 (default 2 x 8 = 256 units per layer),
               layer 1 fed by the input, each later layer fully connected
@@ -43,7 +49,12 @@ import sys
 INPUTS = 784
 CLASSES = 10
 SWEEP = [(64, 32), (256, 32), (1024, 32), (4096, 32), (1024, 8), (1024, 16), (1024, 64)]
-ALL = ["layered", "deep", "many", "sweep", "mlp"]
+# (group size, levels, groups a level) of the wide family
+WIDE = [(64, 2, 8), (64, 2, 16), (64, 2, 32), (64, 2, 64),
+        (128, 2, 8), (128, 2, 16), (128, 2, 32), (128, 2, 64),
+        (256, 2, 8), (256, 2, 16), (256, 2, 32),
+        (64, 8, 16), (128, 8, 8), (128, 16, 8), (256, 8, 4)]
+ALL = ["layered", "deep", "many", "sweep", "mlp", "wide"]
 
 
 def write_graph(path, size, groups, output_inputs):
@@ -164,7 +175,7 @@ def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("outdir")
     ap.add_argument("--only", nargs="+", choices=ALL, default=None,
-                    help="write only these workloads (default: all)")
+                    help="write only these workloads (default: all but wide)")
     ap.add_argument("--quick", action="store_true",
                     help="only the sweep's smallest graph (sweep-64-32): a smoke test")
     ap.add_argument("--seed", type=int, default=1, help="generator seed (default 1)")
@@ -176,7 +187,7 @@ def main(argv):
     ap.add_argument("--mlp-name", default="mlp", help="file stem for the MLP (default mlp)")
     a = ap.parse_args(argv)
     os.makedirs(a.outdir, exist_ok=True)
-    want = a.only or ALL
+    want = a.only or [w for w in ALL if w != "wide"]
     written = []
 
     def emit(name, size, gen):
@@ -210,6 +221,10 @@ def main(argv):
                      lambda r, side=side: layered(r, side, side, window=a.window))
         if "mlp" in want:
             emit(a.mlp_name, a.mlp_size, lambda r: mlp(a.mlp_layers, a.mlp_groups))
+        if "wide" in want:
+            for S, L, P in WIDE:
+                emit("wide-%d-%dx%d" % (S, L, P), S,
+                     lambda r, L=L, P=P: layered(r, L, P, fanin=2, window=1))
     man = os.path.join(a.outdir, "manifest.json")
     old = []
     if os.path.exists(man):
