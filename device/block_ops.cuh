@@ -1490,7 +1490,10 @@ __device__ static inline void gn_block_apply(struct gn_model *m, const int64_t *
     bool bad = false;
 #ifdef GN_DIAG_TIMELINE
     /* the timeline build: the loads waited for, the rule, the stores, each
-     * apart (thread 0 waits for its values before each mark) */
+     * apart (thread 0 waits for its values before each mark). The default
+     * build keeps the loop below, rule and stores together: the split form
+     * with empty marks compiles to other machine code (all six entries,
+     * tf32's and bf16's spills up; fortieth round), not measured on a card */
     const auto wait = [&]() {
         float s = 0.0f;
 #pragma unroll

@@ -438,11 +438,12 @@ extern "C" enum gn_status gn_cuda_launch(struct gn_cuda_run *r)
                                                                   : gn_cuda_launch_grid(r);
     if (e == cudaErrorCooperativeLaunchTooLarge && r->per_sm > 1) {
         /* the occupancy query allowed the blocks an SM and the cooperative
-         * launch did not (seen on an H100 from ~104 KB of shared memory a
-         * block at two an SM: docs/PERF.md, thirty-ninth and fortieth
-         * rounds): the one-block entry on one block an SM instead, the
-         * same plan (every buffer was sized for the larger grid; the
-         * device derives what depends on the blocks from h.blocks) */
+         * launch did not (no such case is known: the refusals of the
+         * thirty-ninth round were the launch's own bug, the one-block entry
+         * run without its shared-memory attribute, fixed in the fortieth):
+         * the one-block entry on one block an SM instead, the same plan
+         * (every buffer was sized for the larger grid; the device derives
+         * what depends on the blocks from h.blocks) */
         (void)cudaGetLastError();
         const int sms = r->h.blocks / r->per_sm;
         fprintf(stderr,
