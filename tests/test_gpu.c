@@ -692,8 +692,9 @@ static void test_wide_groups_two_blocks_against_serial(void **state)
         print_message("group size 256, two blocks an SM asked, %d-row tiles%s: %lld of %lld step "
                       "losses and %lld of %lld parameters (with both moments) bitwise serial's "
                       "(last loss %.6f), %lld kernel launch(es)\n",
-                      tile, k == 2 ? ", the first launch refused" : "", (long long)same, (long long)s.steps, (long long)(total - bad),
-                      (long long)total, log_gpu[s.steps - 1], (long long)pg.kernel_launches);
+                      tile, k == 2 ? ", the first launch refused" : "", (long long)same,
+                      (long long)s.steps, (long long)(total - bad), (long long)total,
+                      log_gpu[s.steps - 1], (long long)pg.kernel_launches);
         assert_int_equal(same, s.steps);
         assert_int_equal(bad, 0);
         assert_int_equal(pg.kernel_launches, 1);

@@ -57,7 +57,11 @@ def reduce_edges(ins):
 def counts(ins, out):
     """(hidden edges, forward releases, on the fast path, backwards with a sole successor)."""
     hidden = [g for g in sorted(ins) if g not in (0, out)]
-    readers = {g: [h for h in hidden if g in ins[h]] for g in hidden}
+    readers = {g: [] for g in hidden}
+    for h in hidden:
+        for s in ins[h]:
+            if s != 0:
+                readers[s].append(h)
     edges = sum(len(readers[g]) for g in hidden)
     fwd_in = {g: sum(1 for s in ins[g] if s != 0) for g in hidden}
     rel = sum(1 for s in hidden if readers[s])
