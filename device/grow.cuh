@@ -240,15 +240,19 @@ __device__ static __noinline__ bool gn_dev_rebuild_model(struct gn_dev *d, int32
 
 /* Rebuild both task DAGs from the model, every block at once:
  *   1. block 0: the update parts (a prefix sum over positions) and the
- *      task map; barrier;
- *   2. every block takes a contiguous share of the tasks, counts their
+ *      task map; every block: the in-list entries' source positions;
+ *      barrier;
+ *   2. every thread takes positions and makes their groups' reduction
+ *      flags (gn_task_cut_group: the window's sweeps, a few hundred loads
+ *      a group at most, every group at once); the lists' records; barrier;
+ *   3. every block takes a contiguous share of the tasks, counts their
  *      successors (gn_task_succ) and scans them: each task's first
  *      successor within the share (task_deg), the share's total
  *      (blk_sum); the lists' records too; barrier;
- *   3. every block scans blk_sum for its share's base, writes its tasks'
+ *   4. every block scans blk_sum for its share's base, writes its tasks'
  *      offsets and successors, in-degrees, armed counters and roots;
  *      barrier.
- * Three grid barriers and no step walks more than a block's share (a
+ * Four grid barriers and no step walks more than a block's share (a
  * single block walking every task made a growth round cost more than a
  * training step). The eval DAG shares the training DAG's successor array:
  * a forward task's list there holds only forward successors (gn_task_succ
@@ -259,6 +263,8 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
     const struct gn_model *m = &d->m;
     const int32_t tid = threadIdx.x;
     const int32_t was = gn_dev_phase(GN_CUDA_PROF_GROW_DAGS);
+    for (int32_t j = blockIdx.x * NT + tid; j < m->n_edges; j += gridDim.x * NT)
+        d->src_pos[j] = gn_task_src_pos(m, j);
     if (blockIdx.x == 0) {
         /* update parts: their first-part offsets by a prefix sum over
          * positions 1 .. n-1 (entry 0 of the scan is position 1) */
@@ -285,6 +291,7 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
             tm->total = tm->upd0 + tm->parts;
             tm->upd_base = d->upd_base;
             tm->upd_pos = d->upd_pos;
+            tm->cut = d->edge_cut;
             d->train.n_tasks = tm->total;
             d->eval.n_tasks = tm->bwd0;
             d->train.n_roots = 0; /* counted in phase 3 */
@@ -297,6 +304,8 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
                 d->upd_pos[i] = p;
     }
     if (!gn_dev_barrier(d, step)) return false;
+    for (int32_t p = 1 + blockIdx.x * NT + tid; p < m->n_groups; p += gridDim.x * NT)
+        gn_task_cut_group(m, d->src_pos, p, d->edge_cut);
     /* the lists' records for the task math (block_ops.cuh: gn_edge_rec);
      * entries past the live edges are never read */
     for (int32_t p = blockIdx.x * NT + tid; p < m->n_edges; p += gridDim.x * NT) {
@@ -311,6 +320,7 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
         r.pad = 0;
         d->pos_rec[p] = r;
     }
+    if (!gn_dev_barrier(d, step)) return false; /* the flags */
     const struct gn_taskmap *tm = &d->tm;
     const uint32_t n = tm->total, G = gridDim.x, per = (n + G - 1) / G;
     const uint32_t lo = min(n, per * blockIdx.x), hi = min(n, lo + per);

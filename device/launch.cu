@@ -133,6 +133,8 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->upd_base, MG + 1);
     P(h->upd_pos, parts_cap);
     P(h->upd_rows, MG);
+    P(h->src_pos, m->max_edges);
+    P(h->edge_cut, m->max_edges);
     P(h->upd_done, MG);
     P(h->in_rec, m->max_edges);
     P(h->out_rec, m->max_edges);

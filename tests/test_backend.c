@@ -38,6 +38,7 @@
 #include "plan.h"
 #include "rng.h"
 #include "taskgraph.h"
+#include "testutil.h"
 #include "trainer.h"
 
 /* Threads of this process now (/proc/self/task). */
@@ -298,6 +299,255 @@ static void test_succ_order(void **state)
     assert_int_equal(gn_task_succ(&m, &tm, gn_task_forward(&tm, 6, 0), 0, out), 3);
     assert_int_equal(out[0], gn_task_backward(&tm, 5, 0));
     assert_int_equal(out[1], gn_task_backward(&tm, 4, 0));
+    gn_model_free(&m);
+}
+
+/* A task DAG as CSR straight from gn_task_succ / gn_task_indeg under tm
+ * (its cut array or none), and each task's reach: the tasks after it. */
+struct red_dag {
+    uint32_t n, *begin, *succ, *indeg;
+    uint64_t *reach; /* n x words */
+    uint32_t words;
+};
+
+static void red_build(struct red_dag *r, const struct gn_model *m, const struct gn_taskmap *tm)
+{
+    const uint32_t n = tm->total;
+    r->n = n;
+    r->words = (n + 63) / 64;
+    r->begin = calloc(n + 1, sizeof *r->begin);
+    r->indeg = calloc(n, sizeof *r->indeg);
+    assert_non_null(r->begin);
+    assert_non_null(r->indeg);
+    uint32_t edges = 0;
+    for (uint32_t i = 0; i < n; i++) edges += gn_task_succ(m, tm, i, 0, NULL);
+    r->succ = calloc(edges + 1, sizeof *r->succ);
+    assert_non_null(r->succ);
+    uint32_t *count = calloc(n, sizeof *count);
+    assert_non_null(count);
+    for (uint32_t i = 0; i < n; i++) {
+        r->begin[i + 1] = r->begin[i] + gn_task_succ(m, tm, i, 0, r->succ + r->begin[i]);
+        r->indeg[i] = gn_task_indeg(m, tm, i);
+    }
+    assert_int_equal(r->begin[n], edges);
+    for (uint32_t e = 0; e < edges; e++) count[r->succ[e]]++;
+    for (uint32_t i = 0; i < n; i++) assert_int_equal(count[i], r->indeg[i]); /* both sides agree */
+    /* the reach in reverse topological order (Kahn's, from the in-degrees) */
+    uint32_t *topo = calloc(n, sizeof *topo), head = 0, tail = 0;
+    assert_non_null(topo);
+    for (uint32_t i = 0; i < n; i++)
+        if (count[i] == 0) topo[tail++] = i;
+    while (head < tail) {
+        const uint32_t u = topo[head++];
+        for (uint32_t e = r->begin[u]; e < r->begin[u + 1]; e++)
+            if (--count[r->succ[e]] == 0) topo[tail++] = r->succ[e];
+    }
+    assert_int_equal(tail, n); /* acyclic, every task reached */
+    r->reach = calloc((size_t)n * r->words, sizeof *r->reach);
+    assert_non_null(r->reach);
+    for (uint32_t k = n; k-- > 0;) {
+        const uint32_t u = topo[k];
+        uint64_t *ru = r->reach + (size_t)u * r->words;
+        for (uint32_t e = r->begin[u]; e < r->begin[u + 1]; e++) {
+            const uint32_t v = r->succ[e];
+            const uint64_t *rv = r->reach + (size_t)v * r->words;
+            for (uint32_t w = 0; w < r->words; w++) ru[w] |= rv[w];
+            ru[v / 64] |= (uint64_t)1 << (v % 64);
+        }
+    }
+    free(topo);
+    free(count);
+}
+
+static int red_has(const struct red_dag *r, uint32_t u, uint32_t v)
+{
+    for (uint32_t e = r->begin[u]; e < r->begin[u + 1]; e++)
+        if (r->succ[e] == v) return 1;
+    return 0;
+}
+
+static int red_reaches(const struct red_dag *r, uint32_t u, uint32_t v)
+{
+    return (int)((r->reach[(size_t)u * r->words + v / 64] >> (v % 64)) & 1);
+}
+
+static void red_free(struct red_dag *r)
+{
+    free(r->begin);
+    free(r->succ);
+    free(r->indeg);
+    free(r->reach);
+}
+
+/* A random DAG of `hidden` groups with no chain through them (unlike
+ * gn_test_random_dag's): each reads 1-3 of the input and the `span` groups
+ * before it; a group no one reads feeds the output. */
+static void loose_dag(struct gn_model *m, uint64_t seed, int32_t hidden, int32_t span)
+{
+    int32_t *slot = calloc((size_t)hidden, sizeof *slot);
+    uint8_t *read = calloc((size_t)hidden, 1);
+    assert_non_null(slot);
+    assert_non_null(read);
+    for (int32_t i = 0; i < hidden; i++) assert_int_equal(gn_model_add_group(m, &slot[i]), GN_OK);
+    for (int32_t i = 0; i < hidden; i++) {
+        const int32_t lo = i > span ? i - span : 0;
+        const int32_t fanin = 1 + (int32_t)(gn_rng_u64(seed, GN_RNG_TEST, 400, (uint64_t)i) % 3);
+        int32_t got[3], ng = 0;
+        for (int32_t k = 0; k < fanin; k++) {
+            /* -1: the input; else a group in [lo, i) */
+            const uint64_t r = gn_rng_u64(seed, GN_RNG_TEST, 500 + (uint64_t)i, (uint64_t)k);
+            const int32_t c = (int32_t)(r % (uint64_t)(i - lo + 1)) + lo - 1;
+            int dup = 0;
+            for (int32_t q = 0; q < ng; q++) dup |= got[q] == c;
+            if (dup) continue;
+            got[ng++] = c;
+            const int32_t src = c < lo ? GN_SLOT_INPUT : slot[c];
+            assert_int_equal(gn_model_add_edge(m, src, slot[i], NULL), GN_OK);
+            if (c >= lo) read[c] = 1;
+        }
+        if (ng == 0) assert_int_equal(gn_model_add_edge(m, GN_SLOT_INPUT, slot[i], NULL), GN_OK);
+    }
+    for (int32_t i = 0; i < hidden; i++)
+        if (!read[i] || gn_rng_u64(seed, GN_RNG_TEST, 600, (uint64_t)i) % 4 == 0)
+            assert_int_equal(gn_model_add_edge(m, slot[i], GN_SLOT_OUTPUT, NULL), GN_OK);
+    free(slot);
+    free(read);
+    assert_int_equal(gn_model_rebuild(m, NULL), GN_OK);
+}
+
+/* The reduced task DAGs (taskgraph.h, gn_task_cut_group) on random graphs,
+ * with one update part a group and with several: the same order as the
+ * full DAG (every task reaches the same tasks), only edges of it, each
+ * task's in-degree that of its lists; where every edge lies within the
+ * window (up to 64 hidden groups), exactly the full DAG's transitive
+ * reduction, and beyond it at least that. gn_taskgraph_build gives the
+ * reduced DAG, with tm->cut cleared. */
+static void test_reduce(void **state)
+{
+    (void)state;
+    const uint64_t seed = gn_test_seed();
+    static const int32_t hidden[] = {1, 2, 5, 12, 40, 63, 64, 65, 90, 160};
+    for (size_t c = 0; c < sizeof hidden / sizeof hidden[0]; c++)
+        for (int kind = 0; kind < 4; kind++) {
+            /* kind bit 0: several update parts; bit 1: the loose graph */
+            const int32_t H = hidden[c], split = kind & 1;
+            struct gn_model m;
+            assert_int_equal(gn_model_init(&m, 8, 3, 4, H + 2, 8 * H + 8, 1 << 20), GN_OK);
+            if (kind & 2) loose_dag(&m, seed + (uint64_t)c, H, 3 + (int32_t)c * 4);
+            else gn_test_random_dag(&m, seed + (uint64_t)c, H);
+            const int32_t n = m.n_groups, tiles = 2 + (int32_t)(c % 2);
+            struct gn_taskmap tm;
+            gn_taskmap_init(&tm, n, tiles, 4);
+            int32_t *base = calloc((size_t)n + 1, sizeof *base), *pos = NULL;
+            assert_non_null(base);
+            if (split) { /* 1-3 parts a group, as the cuda backend splits them */
+                for (int32_t p = 1; p < n; p++)
+                    base[p + 1] = base[p] + 1 + (p * 7 + (int32_t)c) % 3;
+                pos = calloc((size_t)base[n], sizeof *pos);
+                assert_non_null(pos);
+                for (int32_t p = 1; p < n; p++)
+                    for (int32_t i = base[p]; i < base[p + 1]; i++) pos[i] = p;
+                tm.parts = (uint32_t)base[n];
+                tm.total = tm.upd0 + tm.parts;
+                tm.upd_base = base;
+                tm.upd_pos = pos;
+            }
+            struct red_dag full, red;
+            red_build(&full, &m, &tm);
+            int32_t *src_pos = calloc((size_t)m.n_edges, sizeof *src_pos);
+            uint8_t *cut = calloc((size_t)m.n_edges, 1);
+            assert_non_null(src_pos);
+            assert_non_null(cut);
+            for (int32_t j = 0; j < m.n_edges; j++) src_pos[j] = gn_task_src_pos(&m, j);
+            for (int32_t p = 1; p < n; p++) gn_task_cut_group(&m, src_pos, p, cut);
+            tm.cut = cut;
+            red_build(&red, &m, &tm);
+            assert_int_equal(red.n, full.n);
+            uint32_t dropped = 0, implied = 0;
+            for (uint32_t u = 0; u < full.n; u++) {
+                assert_memory_equal(red.reach + (size_t)u * red.words,
+                                    full.reach + (size_t)u * full.words,
+                                    red.words * sizeof *red.reach);
+                for (uint32_t e = red.begin[u]; e < red.begin[u + 1]; e++)
+                    assert_true(red_has(&full, u, red.succ[e]));
+                for (uint32_t e = full.begin[u]; e < full.begin[u + 1]; e++) {
+                    const uint32_t v = full.succ[e];
+                    int longer = 0;
+                    for (uint32_t f = full.begin[u]; f < full.begin[u + 1] && !longer; f++)
+                        longer = full.succ[f] != v && red_reaches(&full, full.succ[f], v);
+                    implied += (uint32_t)longer;
+                    dropped += (uint32_t)!red_has(&red, u, v);
+                    if (!longer) assert_true(red_has(&red, u, v)); /* in every reduction */
+                    else if (H <= 63) assert_false(red_has(&red, u, v));
+                }
+            }
+            if (H <= 63) assert_int_equal(dropped, implied);
+            if (H >= 5 && !(kind & 2)) assert_true(dropped > 0); /* the chain's skips at least */
+            if (!split) {
+                struct gn_dag train = {0}, eval = {0};
+                struct gn_taskmap tb;
+                assert_int_equal(gn_taskgraph_build(&train, &eval, &tb, &m, 4, tiles), GN_OK);
+                assert_null(tb.cut);
+                assert_int_equal(train.n_tasks, red.n);
+                assert_memory_equal(train.succ_begin, red.begin, (red.n + 1) * sizeof *red.begin);
+                assert_memory_equal(train.succ, red.succ, red.begin[red.n] * sizeof *red.succ);
+                assert_memory_equal(train.indeg_init, red.indeg, red.n * sizeof *red.indeg);
+                /* the eval DAG: the forward tasks, the same forward edges */
+                assert_int_equal(eval.n_tasks, tb.bwd0);
+                for (uint32_t u = 0; u < tb.bwd0; u++) {
+                    assert_int_equal(eval.indeg_init[u], red.indeg[u]);
+                    for (uint32_t e = eval.succ_begin[u]; e < eval.succ_begin[u + 1]; e++)
+                        assert_true(eval.succ[e] < tb.bwd0 && red_has(&red, u, eval.succ[e]));
+                }
+                gn_dag_free(&train);
+                gn_dag_free(&eval);
+            }
+            red_free(&full);
+            red_free(&red);
+            free(src_pos);
+            free(cut);
+            free(base);
+            free(pos);
+            gn_model_free(&m);
+        }
+}
+
+/* A chain where each group also reads the one two before (deep's shape):
+ * reduced, every forward hop is one successor of in-degree 1 (the release's
+ * fast path) and every backward hop too, besides the update parts. */
+static void test_reduce_chain(void **state)
+{
+    (void)state;
+    int32_t e[2 * 8 + 2][2], ne = 0;
+    e[ne][0] = -1, e[ne++][1] = 0;
+    for (int32_t h = 1; h < 8; h++) {
+        e[ne][0] = h - 1, e[ne++][1] = h;
+        if (h >= 2) e[ne][0] = h - 2, e[ne++][1] = h;
+    }
+    e[ne][0] = 7, e[ne++][1] = -2;
+    struct gn_model m;
+    succ_model(&m, 8, e, ne);
+    struct gn_dag train = {0}, eval = {0};
+    struct gn_taskmap tm;
+    assert_int_equal(gn_taskgraph_build(&train, &eval, &tm, &m, 4, 2), GN_OK);
+    for (int32_t t = 0; t < 2; t++) {
+        for (int32_t p = 1; p < 8; p++) { /* forward(p) -> forward(p + 1) alone */
+            const uint32_t u = gn_task_forward(&tm, p, t), v = gn_task_forward(&tm, p + 1, t);
+            assert_int_equal(train.succ_begin[u + 1] - train.succ_begin[u], 1);
+            assert_int_equal(train.succ[train.succ_begin[u]], v);
+            assert_int_equal(train.indeg_init[v], 1);
+        }
+        for (int32_t p = 8; p >= 2; p--) { /* backward(p) -> backward(p - 1) first, in-degree 1 */
+            const uint32_t u = gn_task_backward(&tm, p, t), v = gn_task_backward(&tm, p - 1, t);
+            assert_int_equal(train.succ[train.succ_begin[u]], v);
+            assert_int_equal(train.indeg_init[v], 1);
+        }
+    }
+    /* update(p) waits for its first input's backward alone, per tile */
+    for (int32_t p = 1; p <= 9; p++)
+        assert_int_equal(train.indeg_init[gn_task_update(&tm, p, 0)], 2);
+    gn_dag_free(&train);
+    gn_dag_free(&eval);
     gn_model_free(&m);
 }
 
@@ -647,6 +897,8 @@ int main(void)
         cmocka_unit_test(test_plan_tiles),
         cmocka_unit_test(test_update_parts),
         cmocka_unit_test(test_succ_order),
+        cmocka_unit_test(test_reduce),
+        cmocka_unit_test(test_reduce_chain),
         cmocka_unit_test(test_default_length),
         cmocka_unit_test(test_batch_rows),
         cmocka_unit_test(test_stat_steps),

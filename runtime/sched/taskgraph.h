@@ -23,6 +23,22 @@
  *                                    backward(s) reads)
  * (an edge to update(g) goes to every part of it)
  * The evaluation DAG has the forward tasks and their edges only.
+ *
+ * The DAGs are transitively reduced where a longer path already orders
+ * two tasks (gn_task_cut_group below; the edges each rule drops):
+ *   forward(s,t) -> forward(g,t), backward(g,t) -> backward(s,t) and
+ *     forward(out,t) -> backward(s,t): s reaches another input of g (so
+ *     the path s ~> s' -> g orders them, hop by hop);
+ *   backward(g,t) -> update(g): g has a hidden input s (backward(g,t) ->
+ *     ... -> backward(s,t) -> update(g));
+ *   backward(s,t) -> update(g): s descends from another hidden input a of
+ *     g (backward(s,t) -> ... -> backward(a,t) -> update(g)).
+ * Every dropped edge is implied by the edges kept, so the order and what
+ * each task sees are unchanged (a release and an acquire at each hop, or
+ * one worker's program order), and no result depends on it. What it saves:
+ * a decrement per dropped edge, and a chain's hop becomes one successor of
+ * in-degree 1, which the release runs at once with no fence or atomic
+ * (dag.h, the fast path).
  */
 #ifndef GN_RUNTIME_TASKGRAPH_H
 #define GN_RUNTIME_TASKGRAPH_H
@@ -55,8 +71,9 @@ struct gn_taskmap {
     uint32_t parts; /* update tasks */
     const int32_t *upd_base; /* (n) first part of each position, or NULL: one part each */
     const int32_t *upd_pos;  /* (parts) position of each part, or NULL */
+    const uint8_t *cut;      /* (edges) GN_TASK_CUT_* of each network edge, or NULL: none */
 };
-GN_STATIC_ASSERT(sizeof(struct gn_taskmap) == 48, "gn_taskmap is shared with the device");
+GN_STATIC_ASSERT(sizeof(struct gn_taskmap) == 56, "gn_taskmap is shared with the device");
 
 struct gn_task {
     int32_t kind; /* enum gn_task_kind */
@@ -76,6 +93,7 @@ GN_HD void gn_taskmap_init(struct gn_taskmap *tm, int32_t n_groups, int32_t tile
     tm->total = tm->upd0 + tm->parts;
     tm->upd_base = NULL;
     tm->upd_pos = NULL;
+    tm->cut = NULL;
 }
 
 GN_HD uint32_t gn_task_forward(const struct gn_taskmap *tm, int32_t pos, int32_t t)
@@ -188,6 +206,91 @@ GN_HD int gn_task_first_target(const struct gn_model *m, int32_t s, int32_t g)
 }
 
 /*
+ * The transitive reduction (the top of this file), as flags of each
+ * network edge s -> g, made from the network alone:
+ *   GN_TASK_CUT_PATH  s reaches another input of g: the edge's forward and
+ *                     backward task edges are dropped;
+ *   GN_TASK_CUT_LATE  s descends from another hidden input of g:
+ *                     backward(s,t) -> update(g) is dropped.
+ * Each group's flags come from the GN_TASK_CUT_WINDOW positions before it
+ * (two sweeps of a 64-bit mask, bit i the position lo + i): exact for an
+ * edge whose source lies within the window (every node of a path between
+ * two inputs of g lies between them); an edge from further back is kept,
+ * which is always safe. So a group's flags cost at most its ancestors in
+ * the window times their inputs, and groups are independent: the host
+ * walks them in a loop, the kernel's threads take one each. GN_TASK_REDUCE
+ * 0 (-D, a variant's knob) cuts nothing.
+ */
+#ifndef GN_TASK_REDUCE
+#define GN_TASK_REDUCE 1
+#endif
+#define GN_TASK_CUT_PATH 1u
+#define GN_TASK_CUT_LATE 2u
+#define GN_TASK_CUT_WINDOW 64 /* the bits of the sweeps' mask */
+
+/* The position of the source of in-list entry j (-1: a dead entry past
+ * the live ones), the sweeps' input (src_pos, one entry per in-list entry:
+ * two loads a node in place of four). */
+GN_HD int32_t gn_task_src_pos(const struct gn_model *m, int32_t j)
+{
+    const int32_t s = m->edges[m->in_list[j]].src;
+    return s >= 0 ? m->groups[s].pos : -1;
+}
+
+/* The flags of the in-edges of the group at position p (1 .. n-1) into
+ * cut, by edge index; src_pos from gn_task_src_pos. */
+GN_HD void gn_task_cut_group(const struct gn_model *m, const int32_t *src_pos, int32_t p,
+                             uint8_t *cut)
+{
+    const struct gn_group *gr = &m->groups[m->order[p]];
+    const int32_t lo = p > GN_TASK_CUT_WINDOW ? p - GN_TASK_CUT_WINDOW : 1; /* not the input */
+    const int32_t jb = gr->in_begin, je = gr->in_begin + gr->in_count;
+    uint64_t in = 0; /* g's inputs in the window */
+    for (int32_t j = jb; j < je; j++)
+        if (src_pos[j] >= lo) in |= (uint64_t)1 << (src_pos[j] - lo);
+    /* up: g's ancestors in the window (nearest first: a node's inputs lie
+     * below it); far: those reached by a path of two hops or more */
+    uint64_t up = in, far = 0;
+    for (int32_t q = p - 1; q >= lo; q--) {
+        if (!((up >> (q - lo)) & 1)) continue;
+        const struct gn_group *h = &m->groups[m->order[q]];
+        for (int32_t j = h->in_begin; j < h->in_begin + h->in_count; j++)
+            if (src_pos[j] >= lo) {
+                const uint64_t b = (uint64_t)1 << (src_pos[j] - lo);
+                up |= b;
+                far |= b;
+            }
+    }
+    /* down: the ancestors that descend from one of g's inputs (any path
+     * between two of them runs through ancestors of g), lowest first */
+    uint64_t down = 0;
+    for (int32_t q = lo; q < p; q++) {
+        if (!((up >> (q - lo)) & 1)) continue;
+        const struct gn_group *h = &m->groups[m->order[q]];
+        for (int32_t j = h->in_begin; j < h->in_begin + h->in_count; j++)
+            if (src_pos[j] >= lo && (((in | down) >> (src_pos[j] - lo)) & 1)) {
+                down |= (uint64_t)1 << (q - lo);
+                break;
+            }
+    }
+    for (int32_t j = jb; j < je; j++) {
+        uint8_t f = 0;
+        if (GN_TASK_REDUCE && src_pos[j] >= lo) {
+            const int32_t b = src_pos[j] - lo;
+            f = (uint8_t)((((far >> b) & 1) ? GN_TASK_CUT_PATH : 0) |
+                          (((down >> b) & 1) ? GN_TASK_CUT_LATE : 0));
+        }
+        cut[m->in_list[j]] = f;
+    }
+}
+
+/* Whether edge e's flags hold f (no flags without a cut array). */
+GN_HD int gn_task_cut(const struct gn_taskmap *tm, int32_t e, uint8_t f)
+{
+    return tm->cut && (tm->cut[e] & f);
+}
+
+/*
  * Successors of task id in the training DAG (eval = 0) or the evaluation
  * DAG (eval = 1: the forward tasks only, the output's with no successors),
  * written to out when not NULL; returns their number.
@@ -214,8 +317,11 @@ GN_HD uint32_t gn_task_succ(const struct gn_model *m, const struct gn_taskmap *t
             /* two passes where the order matters; counting, one */
             for (int last = 1; last >= (out ? 0 : 1); last--)
                 for (int32_t i = 0; i < gr->out_count; i++) {
-                    const int32_t t = m->edges[m->out_list[gr->out_begin + i]].dst;
-                    if (out && gn_task_last_source(m, t, g) != last) continue;
+                    const int32_t e = m->out_list[gr->out_begin + i];
+                    const int32_t t = m->edges[e].dst;
+                    if (gn_task_cut(tm, e, GN_TASK_CUT_PATH) ||
+                        (out && gn_task_last_source(m, t, g) != last))
+                        continue;
                     if (out) out[c] = gn_task_forward(tm, m->groups[t].pos, k.tile);
                     c++;
                 }
@@ -225,22 +331,32 @@ GN_HD uint32_t gn_task_succ(const struct gn_model *m, const struct gn_taskmap *t
     }
     /* forward of the output, or backward of a hidden group: the error flows
      * to the hidden sources; the group's update may run once all its tiles
-     * are done. */
+     * are done (with a hidden source, its backward's update edge is
+     * implied by that source's). */
+    int32_t hidden = 0;
     for (int first = 1; first >= (out ? 0 : 1); first--)
         for (int32_t i = gr->in_count - 1; i >= 0; i--) {
-            const int32_t s = m->edges[m->in_list[gr->in_begin + i]].src;
-            if (s == GN_SLOT_INPUT || (out && gn_task_first_target(m, s, g) != first)) continue;
+            const int32_t e = m->in_list[gr->in_begin + i];
+            const int32_t s = m->edges[e].src;
+            if (s == GN_SLOT_INPUT) continue;
+            hidden += first;
+            if (gn_task_cut(tm, e, GN_TASK_CUT_PATH) ||
+                (out && gn_task_first_target(m, s, g) != first))
+                continue;
             if (out) out[c] = gn_task_backward(tm, m->groups[s].pos, k.tile);
             c++;
         }
-    for (int32_t p = 0, np = gn_task_update_parts(tm, k.pos); p < np; p++) {
-        if (out) out[c] = gn_task_update(tm, k.pos, p);
-        c++;
-    }
+    if (!tm->cut || hidden == 0)
+        for (int32_t p = 0, np = gn_task_update_parts(tm, k.pos); p < np; p++) {
+            if (out) out[c] = gn_task_update(tm, k.pos, p);
+            c++;
+        }
     if (k.kind == GN_TASK_BACKWARD) {
         /* backward(g) read W(g -> t): update(t) waits for it */
         for (int32_t i = 0; i < gr->out_count; i++) {
-            const int32_t tp = m->groups[m->edges[m->out_list[gr->out_begin + i]].dst].pos;
+            const int32_t e = m->out_list[gr->out_begin + i];
+            if (gn_task_cut(tm, e, GN_TASK_CUT_LATE)) continue;
+            const int32_t tp = m->groups[m->edges[e].dst].pos;
             for (int32_t p = 0, np = gn_task_update_parts(tm, tp); p < np; p++) {
                 if (out) out[c] = gn_task_update(tm, tp, p);
                 c++;
@@ -250,16 +366,32 @@ GN_HD uint32_t gn_task_succ(const struct gn_model *m, const struct gn_taskmap *t
     return c;
 }
 
-/* In-degree of task id (the same in both DAGs for the forward tasks). */
+/* In-degree of task id (the same in both DAGs for the forward tasks):
+ * the edges gn_task_succ gives it, counted from its side. */
 GN_HD uint32_t gn_task_indeg(const struct gn_model *m, const struct gn_taskmap *tm, uint32_t id)
 {
     const struct gn_task k = gn_task_decode(tm, id);
     const int32_t g = m->order[k.pos];
-    switch (k.kind) {
-    case GN_TASK_FORWARD: return (uint32_t)gn_model_hidden_inputs(m, g);
-    case GN_TASK_BACKWARD: return (uint32_t)m->groups[g].out_count;
-    default: return (uint32_t)tm->tiles * (uint32_t)(1 + gn_model_hidden_inputs(m, g));
+    const struct gn_group *gr = &m->groups[g];
+    if (k.kind == GN_TASK_BACKWARD) {
+        uint32_t c = 0;
+        for (int32_t i = 0; i < gr->out_count; i++)
+            c += !gn_task_cut(tm, m->out_list[gr->out_begin + i], GN_TASK_CUT_PATH);
+        return c;
     }
+    /* forward: the hidden inputs not cut; update: per tile, its own
+     * backward (cut where a hidden input exists) and the hidden inputs'
+     * backwards not cut */
+    const uint8_t f = k.kind == GN_TASK_FORWARD ? GN_TASK_CUT_PATH : GN_TASK_CUT_LATE;
+    uint32_t c = 0, hidden = 0;
+    for (int32_t i = 0; i < gr->in_count; i++) {
+        const int32_t e = m->in_list[gr->in_begin + i];
+        if (m->edges[e].src == GN_SLOT_INPUT) continue;
+        hidden++;
+        c += !gn_task_cut(tm, e, f);
+    }
+    if (k.kind == GN_TASK_FORWARD) return c;
+    return (uint32_t)tm->tiles * (c + (!tm->cut || hidden == 0));
 }
 
 #ifdef __cplusplus
@@ -274,7 +406,8 @@ void gn_taskgraph_tiles(int32_t batch, int32_t tile_opt, int32_t workers, int32_
                         int32_t *tiles);
 
 /* Build the training-step DAG and the evaluation DAG of m (rebuilt), one
- * update part per group, from gn_task_succ and gn_task_indeg. */
+ * update part per group, from gn_task_succ and gn_task_indeg, reduced
+ * (gn_task_cut_group; tm->cut is NULL again on return: the DAGs hold it). */
 enum gn_status gn_taskgraph_build(struct gn_dag *train, struct gn_dag *eval,
                                   struct gn_taskmap *tm, const struct gn_model *m, int32_t tile,
                                   int32_t tiles);
