@@ -238,13 +238,40 @@ __device__ static __noinline__ bool gn_dev_rebuild_model(struct gn_dev *d, int32
     return true;
 }
 
+/* The task DAGs' reduction flags (taskgraph.h: gn_task_cut_*), a warp a
+ * group, every warp of the grid at once: the lanes take the window's
+ * positions (their input masks into the warp's 512 bytes of the task
+ * math's shared memory, free during growth) and the group's in-list,
+ * every lane runs the sweeps over the masks (the same shared words:
+ * broadcasts) and the lanes write the flags. A thread a group, walking
+ * the window alone, made a growth round 1.5x as long (docs/PERF.md,
+ * forty-second round). Every thread of the block calls it. */
+__device__ static void gn_dev_cut_flags(struct gn_dev *d)
+{
+    extern __shared__ __align__(16) unsigned char smem_raw[];
+    const struct gn_model *m = &d->m;
+    const int32_t lane = threadIdx.x & 31, wb = threadIdx.x >> 5;
+    uint64_t *win = reinterpret_cast<uint64_t *>(smem_raw) + wb * GN_TASK_CUT_WINDOW;
+    const int32_t warps = (int32_t)gridDim.x * (NT / 32);
+    for (int32_t p = 1 + (int32_t)blockIdx.x * (NT / 32) + wb; p < m->n_groups; p += warps) {
+        const int32_t lo = gn_task_cut_lo(p), n = p - lo;
+        for (int32_t i = lane; i < n; i += 32) win[i] = gn_task_cut_inputs(m, lo + i, lo, 0, 1);
+        uint64_t in = gn_task_cut_inputs(m, p, lo, lane, 32);
+        in = (uint64_t)__reduce_or_sync(0xffffffffu, (uint32_t)in) |
+             (uint64_t)__reduce_or_sync(0xffffffffu, (uint32_t)(in >> 32)) << 32;
+        __syncwarp();
+        uint64_t far, down;
+        gn_task_cut_sweep(win, n, in, &far, &down);
+        gn_task_cut_write(m, p, lo, far, down, d->edge_cut, lane, 32);
+        __syncwarp(); /* win is read before the next group's masks */
+    }
+}
+
 /* Rebuild both task DAGs from the model, every block at once:
  *   1. block 0: the update parts (a prefix sum over positions) and the
- *      task map; every block: the in-list entries' source positions;
- *      barrier;
- *   2. every thread takes positions and makes their groups' reduction
- *      flags (gn_task_cut_group: the window's sweeps, a few hundred loads
- *      a group at most, every group at once); the lists' records; barrier;
+ *      task map; barrier;
+ *   2. every warp takes positions and makes their groups' reduction flags
+ *      (gn_dev_cut_flags); the lists' records; barrier;
  *   3. every block takes a contiguous share of the tasks, counts their
  *      successors (gn_task_succ) and scans them: each task's first
  *      successor within the share (task_deg), the share's total
@@ -263,8 +290,6 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
     const struct gn_model *m = &d->m;
     const int32_t tid = threadIdx.x;
     const int32_t was = gn_dev_phase(GN_CUDA_PROF_GROW_DAGS);
-    for (int32_t j = blockIdx.x * NT + tid; j < m->n_edges; j += gridDim.x * NT)
-        d->src_pos[j] = gn_task_src_pos(m, j);
     if (blockIdx.x == 0) {
         /* update parts: their first-part offsets by a prefix sum over
          * positions 1 .. n-1 (entry 0 of the scan is position 1) */
@@ -303,9 +328,10 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
             for (int32_t i = d->upd_base[p]; i < d->upd_base[p + 1] && (uint32_t)i < d->tm.parts; i++)
                 d->upd_pos[i] = p;
     }
+    /* (this barrier also ends gn_dev_rebuild_model's sorts: nothing above
+     * reads a list's order) */
     if (!gn_dev_barrier(d, step)) return false;
-    for (int32_t p = 1 + blockIdx.x * NT + tid; p < m->n_groups; p += gridDim.x * NT)
-        gn_task_cut_group(m, d->src_pos, p, d->edge_cut);
+    gn_dev_cut_flags(d);
     /* the lists' records for the task math (block_ops.cuh: gn_edge_rec);
      * entries past the live edges are never read */
     for (int32_t p = blockIdx.x * NT + tid; p < m->n_edges; p += gridDim.x * NT) {

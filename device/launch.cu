@@ -133,7 +133,6 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->upd_base, MG + 1);
     P(h->upd_pos, parts_cap);
     P(h->upd_rows, MG);
-    P(h->src_pos, m->max_edges);
     P(h->edge_cut, m->max_edges);
     P(h->upd_done, MG);
     P(h->in_rec, m->max_edges);
@@ -634,6 +633,48 @@ static void gn_cuda_tl_dump(struct gn_cuda_run *r)
 }
 #endif
 
+/* For the gpu suite: GN_CUDA_DAG_OUT=FILE writes the training DAG the
+ * kernel last built (after the run's last growth round) for a test to
+ * compare with taskgraph.h's rules on the downloaded model: "GNDAG001",
+ * then int32 n_groups, tiles, tile, parts; uint32 n_tasks, n_edges; int32
+ * upd_base[n_groups + 1]; uint32 succ_begin[n_tasks + 1], succ[n_edges],
+ * indeg_init[n_tasks] (host byte order). A failure is told on stderr; the
+ * run's status is the kernel's. */
+static void gn_cuda_dag_dump(struct gn_cuda_run *r)
+{
+    const char *path = getenv("GN_CUDA_DAG_OUT");
+    if (!path) return;
+    struct gn_dev h;
+    if (cudaMemcpy(&h, r->d, sizeof h, cudaMemcpyDeviceToHost) != cudaSuccess) {
+        fprintf(stderr, "GN_CUDA_DAG_OUT: the kernel's state could not be read\n");
+        return;
+    }
+    const uint32_t n = h.train.n_tasks, e = h.train.n_edges;
+    const int32_t hd[4] = {h.m.n_groups, h.tm.tiles, h.tm.tile, (int32_t)h.tm.parts};
+    const size_t nb = (size_t)h.m.n_groups + 1;
+    int32_t *base = (int32_t *)malloc(nb * sizeof *base);
+    uint32_t *begin = (uint32_t *)malloc(((size_t)n + 1) * sizeof *begin);
+    uint32_t *succ = (uint32_t *)malloc(((size_t)e + 1) * sizeof *succ);
+    uint32_t *indeg = (uint32_t *)malloc(((size_t)n + 1) * sizeof *indeg);
+    FILE *f = base && begin && succ && indeg ? fopen(path, "wb") : NULL;
+    auto get = [](void *dst, const void *src, size_t bytes) {
+        return cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost) == cudaSuccess;
+    };
+    bool ok = f && get(base, h.upd_base, nb * 4) && get(succ, h.train.succ, e * 4ull) &&
+              get(begin, h.train.succ_begin, (n + 1) * 4ull) &&
+              get(indeg, h.train.indeg_init, n * 4ull);
+    ok = ok && fwrite("GNDAG001", 1, 8, f) == 8 && fwrite(hd, sizeof hd, 1, f) == 1 &&
+         fwrite(&n, 4, 1, f) == 1 && fwrite(&e, 4, 1, f) == 1 && fwrite(base, 4, nb, f) == nb &&
+         fwrite(begin, 4, n + 1ull, f) == n + 1ull && fwrite(succ, 4, e, f) == e &&
+         fwrite(indeg, 4, n, f) == n;
+    if (f && fclose(f) != 0) ok = false;
+    if (!ok) fprintf(stderr, "GN_CUDA_DAG_OUT: %s could not be written\n", path);
+    free(base);
+    free(begin);
+    free(succ);
+    free(indeg);
+}
+
 extern "C" enum gn_status gn_cuda_wait(struct gn_cuda_run *r)
 {
     enum gn_status st = GN_OK;
@@ -641,6 +682,7 @@ extern "C" enum gn_status gn_cuda_wait(struct gn_cuda_run *r)
 #ifdef GN_DIAG_TIMELINE
     gn_cuda_tl_dump(r);
 #endif
+    gn_cuda_dag_dump(r);
     if (r->ctl->fault) {
         const int numeric =
             r->ctl->fault == GN_CUDA_FAULT_NUMERIC || r->ctl->fault == GN_CUDA_FAULT_DIED;

@@ -117,7 +117,6 @@ struct gn_dev {
     int32_t *upd_base;  /* (max_groups + 1) first update part of each position */
     int32_t *upd_pos;   /* (parts cap) position of each update part */
     int32_t *upd_rows;  /* (max_groups) input rows per update part, by slot */
-    int32_t *src_pos;   /* (max_edges) scratch while building: in-list entries' source positions */
     uint8_t *edge_cut;  /* (max_edges) the DAGs' reduction, by edge (taskgraph.h: tm.cut) */
     struct gn_edge_rec *in_rec, *out_rec; /* (max_edges) the lists' records (block_ops.cuh) */
     struct gn_pos_rec *pos_rec;           /* (max_groups) the positions' records (below) */

@@ -454,12 +454,9 @@ static void test_reduce(void **state)
             }
             struct red_dag full, red;
             red_build(&full, &m, &tm);
-            int32_t *src_pos = calloc((size_t)m.n_edges, sizeof *src_pos);
             uint8_t *cut = calloc((size_t)m.n_edges, 1);
-            assert_non_null(src_pos);
             assert_non_null(cut);
-            for (int32_t j = 0; j < m.n_edges; j++) src_pos[j] = gn_task_src_pos(&m, j);
-            for (int32_t p = 1; p < n; p++) gn_task_cut_group(&m, src_pos, p, cut);
+            for (int32_t p = 1; p < n; p++) gn_task_cut_group(&m, p, cut);
             tm.cut = cut;
             red_build(&red, &m, &tm);
             assert_int_equal(red.n, full.n);
@@ -504,7 +501,6 @@ static void test_reduce(void **state)
             }
             red_free(&full);
             red_free(&red);
-            free(src_pos);
             free(cut);
             free(base);
             free(pos);

@@ -39,6 +39,7 @@
 #include "rng.h"
 #include "stat.h"
 #include "stress_dag.h"
+#include "taskgraph.h"
 #include "testutil.h"
 #include "trainer.h"
 
@@ -306,6 +307,100 @@ static void test_long_lists_against_serial(void **state)
     assert_memory_equal(a->out_list, b->out_list, (size_t)a->n_edges * sizeof *a->out_list);
     gn_trainer_close(ref);
     gn_trainer_close(gpu);
+}
+
+/* The training DAG the kernel built last (its rebuild after a growth
+ * round, device/grow.cuh, reduction flags included) is the one
+ * taskgraph.h's rules give on the downloaded model with the kernel's own
+ * update parts: task by task the same successors in the same order and
+ * the same in-degree. The random DAG of 33 groups grows widthwise every 5
+ * steps at threshold 0 (each round doubles the groups, to the cap of
+ * 400): lists of more than 32 edges, sorted by whole blocks, as in the
+ * 2,098-group run whose flags once read lists mid-sort. GN_CUDA_DAG_OUT
+ * writes the kernel's DAG (launch.cu). */
+static void test_dag_against_rules(void **state)
+{
+    (void)state;
+    const uint64_t seed = gn_test_seed();
+    char *dir = gn_test_tmpdir(), graph[512], out[600];
+    struct gn_settings s;
+    gn_test_random_dag_case(dir, 10, seed, &s, graph, sizeof graph);
+    s.grow = GN_GROW_WIDTH;
+    s.epochs = 0;
+    s.steps = 31;
+    snprintf(out, sizeof out, "%s/dag.bin", dir);
+    struct gn_data tr = gn_test_make_data(300, 20, 5, seed, 0.4f);
+    struct gn_data te = gn_test_make_data(100, 20, 5, seed + 1, 0.4f);
+    assert_int_equal(setenv("GN_CUDA_DAG_OUT", out, 1), 0);
+    gn_trainer *t = run(s, GN_BACKEND_CUDA, graph, &tr, &te);
+    assert_int_equal(unsetenv("GN_CUDA_DAG_OUT"), 0);
+    const struct gn_model *m = gn_trainer_model(t);
+    FILE *f = fopen(out, "rb");
+    assert_non_null(f);
+    char magic[8];
+    int32_t hd[4];
+    uint32_t n, e;
+    assert_int_equal(fread(magic, 1, 8, f), 8);
+    assert_memory_equal(magic, "GNDAG001", 8);
+    assert_int_equal(fread(hd, sizeof hd, 1, f), 1);
+    assert_int_equal(fread(&n, 4, 1, f), 1);
+    assert_int_equal(fread(&e, 4, 1, f), 1);
+    assert_int_equal(hd[0], m->n_groups);
+    int32_t *base = malloc(((size_t)hd[0] + 1) * sizeof *base), *pos = malloc((size_t)hd[3] * 4 + 4);
+    uint32_t *begin = malloc(((size_t)n + 1) * 4), *succ = malloc((size_t)e * 4 + 4);
+    uint32_t *indeg = malloc((size_t)n * 4 + 4), *mine = malloc((size_t)e * 4 + 4);
+    uint8_t *cut = calloc((size_t)m->n_edges, 1);
+    assert_true(base && pos && begin && succ && indeg && mine && cut);
+    assert_int_equal(fread(base, 4, (size_t)hd[0] + 1, f), (size_t)hd[0] + 1);
+    assert_int_equal(fread(begin, 4, (size_t)n + 1, f), (size_t)n + 1);
+    assert_int_equal(fread(succ, 4, e, f), e);
+    assert_int_equal(fread(indeg, 4, n, f), n);
+    fclose(f);
+    /* the kernel's update parts, as its task map holds them */
+    struct gn_taskmap tm;
+    gn_taskmap_init(&tm, m->n_groups, hd[1], hd[2]);
+    for (int32_t p = 1; p < m->n_groups; p++)
+        for (int32_t i = base[p]; i < base[p + 1]; i++) pos[i] = p;
+    tm.parts = (uint32_t)hd[3];
+    tm.total = tm.upd0 + tm.parts;
+    tm.upd_base = base;
+    tm.upd_pos = pos;
+    assert_int_equal(n, tm.total);
+    uint32_t full = 0;
+    for (uint32_t i = 0; i < n; i++) full += gn_task_succ(m, &tm, i, 0, NULL);
+    for (int32_t p = 1; p < m->n_groups; p++) gn_task_cut_group(m, p, cut);
+    tm.cut = cut;
+    int32_t longest = 0;
+    for (int32_t g = 0; g < m->n_groups; g++)
+        if (m->groups[g].in_count > longest) longest = m->groups[g].in_count;
+    print_message("%d groups, %d edges, longest in-list %d; the kernel's DAG: %u tasks, %u edges "
+                  "(%u unreduced)\n",
+                  m->n_groups, m->n_edges, longest, n, e, full);
+    int bad = 0;
+    for (uint32_t i = 0; i < n; i++) {
+        const uint32_t c = gn_task_succ(m, &tm, i, 0, mine);
+        const int same = c == begin[i + 1] - begin[i] &&
+                         !memcmp(mine, succ + begin[i], (size_t)c * 4) &&
+                         indeg[i] == gn_task_indeg(m, &tm, i);
+        if (!same && bad++ < 5)
+            print_error("task %u: %u successors (the kernel's %u), in-degree %u (the kernel's %u)\n",
+                        i, c, begin[i + 1] - begin[i], gn_task_indeg(m, &tm, i), indeg[i]);
+    }
+    assert_int_equal(bad, 0);
+    assert_true(e < full);          /* reduced */
+    assert_true(longest > 32);      /* a list sorted by a block */
+    assert_true(m->n_groups > 200); /* grown */
+    free(base);
+    free(pos);
+    free(begin);
+    free(succ);
+    free(indeg);
+    free(mine);
+    free(cut);
+    gn_trainer_close(t);
+    gn_data_free(&tr);
+    gn_data_free(&te);
+    gn_test_rmdir(dir);
 }
 
 /* --precision tf32 and bf16 (the tensor cores) train the default network
@@ -715,6 +810,7 @@ int main(void)
         cmocka_unit_test(test_relative_against_serial),
         cmocka_unit_test(test_reproducible),
         cmocka_unit_test(test_long_lists_against_serial),
+        cmocka_unit_test(test_dag_against_rules),
         cmocka_unit_test(test_prune_against_serial),
         cmocka_unit_test(test_precision_near_fp32),
         cmocka_unit_test(test_wide_groups_two_blocks_against_serial),

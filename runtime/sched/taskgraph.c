@@ -59,23 +59,15 @@ enum gn_status gn_taskgraph_build(struct gn_dag *train, struct gn_dag *eval,
                                   int32_t tiles)
 {
     gn_taskmap_init(tm, m->n_groups, tiles, tile);
-    /* the reduction's flags, group by group (the kernel's threads take
-     * one each: device/grow.cuh) */
-    const size_t ne = m->n_edges > 0 ? (size_t)m->n_edges : 1;
-    int32_t *src_pos = malloc(ne * sizeof *src_pos);
-    uint8_t *cut = malloc(ne);
-    if (!src_pos || !cut) {
-        free(src_pos);
-        free(cut);
-        return GN_ERR_NOMEM;
-    }
-    for (int32_t j = 0; j < m->n_edges; j++) src_pos[j] = gn_task_src_pos(m, j);
-    for (int32_t p = 1; p < m->n_groups; p++) gn_task_cut_group(m, src_pos, p, cut);
+    /* the reduction's flags, group by group (the kernel's warps take one
+     * each: device/grow.cuh) */
+    uint8_t *cut = calloc(m->n_edges > 0 ? (size_t)m->n_edges : 1, 1);
+    if (!cut) return GN_ERR_NOMEM;
+    for (int32_t p = 1; p < m->n_groups; p++) gn_task_cut_group(m, p, cut);
     tm->cut = cut;
     enum gn_status st = build_one(train, m, tm, tm->total, 0);
     if (!st) st = build_one(eval, m, tm, tm->bwd0, 1);
     tm->cut = NULL;
     free(cut);
-    free(src_pos);
     return st;
 }

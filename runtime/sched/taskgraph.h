@@ -213,12 +213,15 @@ GN_HD int gn_task_first_target(const struct gn_model *m, int32_t s, int32_t g)
  *   GN_TASK_CUT_LATE  s descends from another hidden input of g:
  *                     backward(s,t) -> update(g) is dropped.
  * Each group's flags come from the GN_TASK_CUT_WINDOW positions before it
- * (two sweeps of a 64-bit mask, bit i the position lo + i): exact for an
- * edge whose source lies within the window (every node of a path between
- * two inputs of g lies between them); an edge from further back is kept,
- * which is always safe. So a group's flags cost at most its ancestors in
- * the window times their inputs, and groups are independent: the host
- * walks them in a loop, the kernel's threads take one each. GN_TASK_REDUCE
+ * (bit i of a 64-bit mask: position lo + i): exact for an edge whose
+ * source lies within the window (every node of a path between two inputs
+ * of g lies between them); an edge from further back is kept, which is
+ * always safe. In three parts, so the kernel can spread them over a warp:
+ * the window's input masks (gn_task_cut_inputs, one a position: the lanes
+ * take a position each), the two sweeps over those masks
+ * (gn_task_cut_sweep, 2 x 64 steps of register work), the flags written
+ * (gn_task_cut_write, the lanes take the in-list's entries); the host runs
+ * them in a row (gn_task_cut_group). Groups are independent. GN_TASK_REDUCE
  * 0 (-D, a variant's knob) cuts nothing.
  */
 #ifndef GN_TASK_REDUCE
@@ -226,62 +229,79 @@ GN_HD int gn_task_first_target(const struct gn_model *m, int32_t s, int32_t g)
 #endif
 #define GN_TASK_CUT_PATH 1u
 #define GN_TASK_CUT_LATE 2u
-#define GN_TASK_CUT_WINDOW 64 /* the bits of the sweeps' mask */
+#define GN_TASK_CUT_WINDOW 64 /* the bits of the sweeps' masks */
 
-/* The position of the source of in-list entry j (-1: a dead entry past
- * the live ones), the sweeps' input (src_pos, one entry per in-list entry:
- * two loads a node in place of four). */
-GN_HD int32_t gn_task_src_pos(const struct gn_model *m, int32_t j)
+/* The first position of the window of the group at p (never the input's). */
+GN_HD int32_t gn_task_cut_lo(int32_t p)
 {
-    const int32_t s = m->edges[m->in_list[j]].src;
-    return s >= 0 ? m->groups[s].pos : -1;
+    return p > GN_TASK_CUT_WINDOW ? p - GN_TASK_CUT_WINDOW : 1;
 }
 
-/* The flags of the in-edges of the group at position p (1 .. n-1) into
- * cut, by edge index; src_pos from gn_task_src_pos. */
-GN_HD void gn_task_cut_group(const struct gn_model *m, const int32_t *src_pos, int32_t p,
-                             uint8_t *cut)
+/* The inputs of the group at position q (lo <= q <= lo + 64) that lie in
+ * the window from lo, as bits; in-list entries first, first + stride, ...
+ * (the union over first = 0 .. stride-1 is the whole mask). */
+GN_HD uint64_t gn_task_cut_inputs(const struct gn_model *m, int32_t q, int32_t lo, int32_t first,
+                                  int32_t stride)
+{
+    const struct gn_group *h = &m->groups[m->order[q]];
+    uint64_t b = 0;
+    for (int32_t i = first; i < h->in_count; i += stride) {
+        const int32_t s = m->edges[m->in_list[h->in_begin + i]].src;
+        const int32_t ps = s >= 0 ? m->groups[s].pos : -1;
+        if (ps >= lo) b |= (uint64_t)1 << (ps - lo);
+    }
+    return b;
+}
+
+/* The sweeps of the group at lo + n: win[i] the inputs of position lo + i
+ * (i < n), in the group's own. *far: the window's nodes that reach one of
+ * its inputs (a path of two hops or more to the group); *down: those that
+ * descend from one of its inputs. */
+GN_HD void gn_task_cut_sweep(const uint64_t *win, int32_t n, uint64_t in, uint64_t *far,
+                             uint64_t *down)
+{
+    /* up: the group's ancestors in the window, nearest first (a node's
+     * inputs lie below it) */
+    uint64_t up = in, f = 0, d = 0;
+    for (int32_t i = n - 1; i >= 0; i--)
+        if ((up >> i) & 1) {
+            up |= win[i];
+            f |= win[i];
+        }
+    /* down, lowest first: any path between two inputs runs through
+     * ancestors of the group */
+    for (int32_t i = 0; i < n; i++)
+        if (((up >> i) & 1) && (win[i] & (in | d))) d |= (uint64_t)1 << i;
+    *far = f;
+    *down = d;
+}
+
+/* The flags of the in-edges of the group at p (entries first, first +
+ * stride, ...) from its sweeps into cut, by edge index. */
+GN_HD void gn_task_cut_write(const struct gn_model *m, int32_t p, int32_t lo, uint64_t far,
+                             uint64_t down, uint8_t *cut, int32_t first, int32_t stride)
 {
     const struct gn_group *gr = &m->groups[m->order[p]];
-    const int32_t lo = p > GN_TASK_CUT_WINDOW ? p - GN_TASK_CUT_WINDOW : 1; /* not the input */
-    const int32_t jb = gr->in_begin, je = gr->in_begin + gr->in_count;
-    uint64_t in = 0; /* g's inputs in the window */
-    for (int32_t j = jb; j < je; j++)
-        if (src_pos[j] >= lo) in |= (uint64_t)1 << (src_pos[j] - lo);
-    /* up: g's ancestors in the window (nearest first: a node's inputs lie
-     * below it); far: those reached by a path of two hops or more */
-    uint64_t up = in, far = 0;
-    for (int32_t q = p - 1; q >= lo; q--) {
-        if (!((up >> (q - lo)) & 1)) continue;
-        const struct gn_group *h = &m->groups[m->order[q]];
-        for (int32_t j = h->in_begin; j < h->in_begin + h->in_count; j++)
-            if (src_pos[j] >= lo) {
-                const uint64_t b = (uint64_t)1 << (src_pos[j] - lo);
-                up |= b;
-                far |= b;
-            }
-    }
-    /* down: the ancestors that descend from one of g's inputs (any path
-     * between two of them runs through ancestors of g), lowest first */
-    uint64_t down = 0;
-    for (int32_t q = lo; q < p; q++) {
-        if (!((up >> (q - lo)) & 1)) continue;
-        const struct gn_group *h = &m->groups[m->order[q]];
-        for (int32_t j = h->in_begin; j < h->in_begin + h->in_count; j++)
-            if (src_pos[j] >= lo && (((in | down) >> (src_pos[j] - lo)) & 1)) {
-                down |= (uint64_t)1 << (q - lo);
-                break;
-            }
-    }
-    for (int32_t j = jb; j < je; j++) {
+    for (int32_t i = first; i < gr->in_count; i += stride) {
+        const int32_t e = m->in_list[gr->in_begin + i], s = m->edges[e].src;
+        const int32_t b = (s >= 0 ? m->groups[s].pos : -1) - lo;
         uint8_t f = 0;
-        if (GN_TASK_REDUCE && src_pos[j] >= lo) {
-            const int32_t b = src_pos[j] - lo;
+        if (GN_TASK_REDUCE && b >= 0)
             f = (uint8_t)((((far >> b) & 1) ? GN_TASK_CUT_PATH : 0) |
                           (((down >> b) & 1) ? GN_TASK_CUT_LATE : 0));
-        }
-        cut[m->in_list[j]] = f;
+        cut[e] = f;
     }
+}
+
+/* The three parts in a row: the flags of the in-edges of the group at
+ * position p (1 .. n-1) into cut. */
+GN_HD void gn_task_cut_group(const struct gn_model *m, int32_t p, uint8_t *cut)
+{
+    const int32_t lo = gn_task_cut_lo(p);
+    uint64_t win[GN_TASK_CUT_WINDOW], far, down;
+    for (int32_t q = lo; q < p; q++) win[q - lo] = gn_task_cut_inputs(m, q, lo, 0, 1);
+    gn_task_cut_sweep(win, p - lo, gn_task_cut_inputs(m, p, lo, 0, 1), &far, &down);
+    gn_task_cut_write(m, p, lo, far, down, cut, 0, 1);
 }
 
 /* Whether edge e's flags hold f (no flags without a cut array). */
