@@ -269,7 +269,8 @@ __device__ static void gn_dev_cut_flags(struct gn_dev *d)
 
 /* Rebuild both task DAGs from the model, every block at once:
  *   1. block 0: the update parts (a prefix sum over positions) and the
- *      task map; barrier;
+ *      task map; every block: a share of the reduction's flags zeroed;
+ *      barrier;
  *   2. every warp takes positions and makes their groups' reduction flags
  *      (gn_dev_cut_flags); the lists' records; barrier;
  *   3. every block takes a contiguous share of the tasks, counts their
@@ -290,6 +291,10 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
     const struct gn_model *m = &d->m;
     const int32_t tid = threadIdx.x;
     const int32_t was = gn_dev_phase(GN_CUDA_PROF_GROW_DAGS);
+    /* every flag zero: gn_dev_cut_flags writes only the entries in its
+     * groups' windows (no list is read here, their sorts may still run) */
+    for (int32_t e = blockIdx.x * NT + tid; e < m->n_edges; e += gridDim.x * NT)
+        d->edge_cut[e] = 0;
     if (blockIdx.x == 0) {
         /* update parts: their first-part offsets by a prefix sum over
          * positions 1 .. n-1 (entry 0 of the scan is position 1) */

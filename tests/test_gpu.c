@@ -314,10 +314,9 @@ static void test_long_lists_against_serial(void **state)
  * taskgraph.h's rules give on the downloaded model with the kernel's own
  * update parts: task by task the same successors in the same order and
  * the same in-degree. The random DAG of 33 groups grows widthwise every 5
- * steps at threshold 0 (each round doubles the groups, to the cap of
- * 400): lists of more than 32 edges, sorted by whole blocks, as in the
- * 2,098-group run whose flags once read lists mid-sort. GN_CUDA_DAG_OUT
- * writes the kernel's DAG (launch.cu). */
+ * steps at threshold 0 (to 96 on an H100): lists of more than 32 edges,
+ * sorted by whole blocks, as in the 2,098-group run whose flags once read
+ * lists mid-sort. GN_CUDA_DAG_OUT writes the kernel's DAG (launch.cu). */
 static void test_dag_against_rules(void **state)
 {
     (void)state;
@@ -389,7 +388,7 @@ static void test_dag_against_rules(void **state)
     assert_int_equal(bad, 0);
     assert_true(e < full);          /* reduced */
     assert_true(longest > 32);      /* a list sorted by a block */
-    assert_true(m->n_groups > 200); /* grown */
+    assert_true(m->n_groups > 2 * 35); /* grown: more than doubled */
     free(base);
     free(pos);
     free(begin);

@@ -221,8 +221,11 @@ GN_HD int gn_task_first_target(const struct gn_model *m, int32_t s, int32_t g)
  * take a position each), the two sweeps over those masks
  * (gn_task_cut_sweep, 2 x 64 steps of register work), the flags written
  * (gn_task_cut_write, the lanes take the in-list's entries); the host runs
- * them in a row (gn_task_cut_group). Groups are independent. GN_TASK_REDUCE
- * 0 (-D, a variant's knob) cuts nothing.
+ * them in a row (gn_task_cut_group). Groups are independent; each reads
+ * only the tail of its in-list (sorted by source position) that lies in
+ * its window, so the output's list of a thousand entries costs no more
+ * than a short one's. GN_TASK_REDUCE 0 (-D, a variant's knob) cuts
+ * nothing.
  */
 #ifndef GN_TASK_REDUCE
 #define GN_TASK_REDUCE 1
@@ -238,17 +241,20 @@ GN_HD int32_t gn_task_cut_lo(int32_t p)
 }
 
 /* The inputs of the group at position q (lo <= q <= lo + 64) that lie in
- * the window from lo, as bits; in-list entries first, first + stride, ...
- * (the union over first = 0 .. stride-1 is the whole mask). */
+ * the window from lo, as bits; the in-list's entries from its end (it runs
+ * by source position: those in the window are its tail, whatever its
+ * length), every stride-th from the first-th last (the union over first =
+ * 0 .. stride-1 is the whole mask). */
 GN_HD uint64_t gn_task_cut_inputs(const struct gn_model *m, int32_t q, int32_t lo, int32_t first,
                                   int32_t stride)
 {
     const struct gn_group *h = &m->groups[m->order[q]];
     uint64_t b = 0;
-    for (int32_t i = first; i < h->in_count; i += stride) {
+    for (int32_t i = h->in_count - 1 - first; i >= 0; i -= stride) {
         const int32_t s = m->edges[m->in_list[h->in_begin + i]].src;
         const int32_t ps = s >= 0 ? m->groups[s].pos : -1;
-        if (ps >= lo) b |= (uint64_t)1 << (ps - lo);
+        if (ps < lo) break;
+        b |= (uint64_t)1 << (ps - lo);
     }
     return b;
 }
@@ -276,25 +282,26 @@ GN_HD void gn_task_cut_sweep(const uint64_t *win, int32_t n, uint64_t in, uint64
     *down = d;
 }
 
-/* The flags of the in-edges of the group at p (entries first, first +
- * stride, ...) from its sweeps into cut, by edge index. */
+/* The flags of the in-edges of the group at p from its sweeps into cut, by
+ * edge index: the entries whose source lies in the window (the list's
+ * tail; every stride-th from the first-th last); the others' flags are
+ * zero, as cut must hold them on entry. */
 GN_HD void gn_task_cut_write(const struct gn_model *m, int32_t p, int32_t lo, uint64_t far,
                              uint64_t down, uint8_t *cut, int32_t first, int32_t stride)
 {
     const struct gn_group *gr = &m->groups[m->order[p]];
-    for (int32_t i = first; i < gr->in_count; i += stride) {
+    for (int32_t i = gr->in_count - 1 - first; i >= 0; i -= stride) {
         const int32_t e = m->in_list[gr->in_begin + i], s = m->edges[e].src;
         const int32_t b = (s >= 0 ? m->groups[s].pos : -1) - lo;
-        uint8_t f = 0;
-        if (GN_TASK_REDUCE && b >= 0)
-            f = (uint8_t)((((far >> b) & 1) ? GN_TASK_CUT_PATH : 0) |
-                          (((down >> b) & 1) ? GN_TASK_CUT_LATE : 0));
-        cut[e] = f;
+        if (b < 0) break;
+        if (GN_TASK_REDUCE)
+            cut[e] = (uint8_t)((((far >> b) & 1) ? GN_TASK_CUT_PATH : 0) |
+                               (((down >> b) & 1) ? GN_TASK_CUT_LATE : 0));
     }
 }
 
 /* The three parts in a row: the flags of the in-edges of the group at
- * position p (1 .. n-1) into cut. */
+ * position p (1 .. n-1) into cut (zero on entry). */
 GN_HD void gn_task_cut_group(const struct gn_model *m, int32_t p, uint8_t *cut)
 {
     const int32_t lo = gn_task_cut_lo(p);
