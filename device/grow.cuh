@@ -278,7 +278,7 @@ __device__ static void gn_dev_cut_flags(struct gn_dev *d)
  *   3. every block takes a contiguous share of the tasks, counts their
  *      successors (gn_task_succ) and scans them: each task's first
  *      successor within the share (task_deg), the share's total
- *      (blk_sum); the lists' records too; barrier;
+ *      (blk_sum); barrier;
  *   4. every block scans blk_sum for its share's base, writes its tasks'
  *      offsets and successors, in-degrees, armed counters and roots;
  *      barrier.
@@ -326,7 +326,7 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
             tm->cut = d->edge_cut;
             d->train.n_tasks = tm->total;
             d->eval.n_tasks = tm->bwd0;
-            d->train.n_roots = 0; /* counted in phase 3 */
+            d->train.n_roots = 0; /* counted in phase 4 */
             d->eval.n_roots = 0;
             if (tm->total > d->dag_cap_tasks) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, tm->total);
         }

@@ -345,7 +345,8 @@ static void test_dag_against_rules(void **state)
     assert_int_equal(fread(&n, 4, 1, f), 1);
     assert_int_equal(fread(&e, 4, 1, f), 1);
     assert_int_equal(hd[0], m->n_groups);
-    int32_t *base = malloc(((size_t)hd[0] + 1) * sizeof *base), *pos = malloc((size_t)hd[3] * 4 + 4);
+    int32_t *base = malloc(((size_t)hd[0] + 1) * sizeof *base);
+    int32_t *pos = malloc((size_t)hd[3] * 4 + 4);
     uint32_t *begin = malloc(((size_t)n + 1) * 4), *succ = malloc((size_t)e * 4 + 4);
     uint32_t *indeg = malloc((size_t)n * 4 + 4), *mine = malloc((size_t)e * 4 + 4);
     uint8_t *cut = calloc((size_t)m->n_edges, 1);
