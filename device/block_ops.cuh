@@ -41,6 +41,13 @@
 #ifndef GN_BLOCK_DIAG
 #define GN_BLOCK_DIAG(sub, val) ((void)0)
 #endif
+/* After a forward's or a backward's staging barrier (every copy the block
+ * issued before it has landed and is visible): the worker's read-ahead
+ * issues its second copies there (worker.cuh, gn_dev_pre_mid); nothing
+ * elsewhere. */
+#ifndef GN_BLOCK_STAGED
+#define GN_BLOCK_STAGED() ((void)0)
+#endif
 /* The task timeline's marks inside the statistic (worker.cuh,
  * GN_DIAG_TIMELINE): nothing elsewhere. */
 #ifndef GN_STAT_MARK
@@ -1049,6 +1056,7 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
             GN_BLOCK_DIAG(WAIT, 0);
             __syncthreads();
             GN_BLOCK_MARK(STAGE);
+            GN_BLOCK_STAGED();
             if constexpr (mma) {
                 gn_mma_block<P>(gn_block_sm_acc(sm), n, sa, lda, 1, sw, n, 1, R, n, cn);
             } else if (t24) {
@@ -1313,6 +1321,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
             gn_block_stage_wait();
             __syncthreads();
             GN_BLOCK_MARK(STAGE);
+            GN_BLOCK_STAGED();
             /* partial sums over each KC-wide piece of a target (the piece
              * [x, pe) of edge e), each added on its own: the reference's
              * order; a chunk ends where a piece ends (mma: the chunk at

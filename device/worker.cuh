@@ -79,6 +79,21 @@ static __shared__ uint32_t gn_dev_diag_sink;
 #ifndef GN_DEV_PRE
 #define GN_DEV_PRE 1
 #endif
+/* Whether the read-ahead's second copies are issued inside the task's op,
+ * after its first staging barrier (gn_dev_pre_mid, 1), or after the task
+ * (0: as before, to measure it). */
+#ifndef GN_DEV_PRE_MID
+#define GN_DEV_PRE_MID 1
+#endif
+static __shared__ int32_t gn_dev_pre_mid_sm; /* gn_dev_pre_mid has a read-ahead to issue */
+#if GN_DEV_PRE && GN_DEV_PRE_MID
+/* warp 1: GN_DEV_SUCC_THREAD's (static_assert below) */
+__device__ static __noinline__ void gn_dev_pre_mid();
+#define GN_BLOCK_STAGED()                                                                          \
+    do {                                                                                           \
+        if (threadIdx.x / 32 == 1 && gn_dev_pre_mid_sm) gn_dev_pre_mid();                         \
+    } while (0)
+#endif
 #include "block_ops.cuh"
 
 static_assert(GN_CUDA_PROF_FORWARD + GN_TASK_FORWARD == GN_CUDA_PROF_FORWARD &&
@@ -196,6 +211,7 @@ static __shared__ struct gn_dev_view gn_dev_view_sm;
  * edges meanwhile. */
 static __shared__ struct gn_dag_succ gn_dev_succ_sm;
 #define GN_DEV_SUCC_THREAD 32
+static_assert(GN_DEV_SUCC_THREAD / 32 == 1, "GN_BLOCK_STAGED names the warp of GN_DEV_SUCC_THREAD");
 
 /* Tickets a block reserves with one add on the queue's head (dag.h's
  * gn_dag_take_held; its tasks are still released one by one): 1, one a
@@ -249,21 +265,28 @@ static __shared__ struct gn_dag_succ gn_dev_succ_sm;
 #define GN_DEV_PRE_MIN (GN_DEV_PRE_FULL / 4) /* the least score that reads ahead */
 #endif
 enum { GN_DEV_PRE_IDLE, GN_DEV_PRE_BEGUN };
+/* 16-byte blocks of succ holding a first batch of successors, wherever it
+ * starts */
+#define GN_DEV_PRE_SUCC_BLOCKS ((GN_DAG_BATCH + 3u) / 4u + 1u)
 struct gn_dev_pre {
     struct gn_pos_rec pend_pos, ready_pos;    /* 64 bytes each, on 16 */
     struct gn_edge_rec rec[GN_DEV_PRE_EDGES]; /* 16 bytes each */
     uint32_t pend_span[8]; /* the blocks of succ_begin holding the span (on 16) */
+    uint32_t pend_succ[4 * GN_DEV_PRE_SUCC_BLOCKS]; /* the blocks of succ holding its
+                                                      first batch (on 16; mid only) */
     uint32_t span_at;      /* where in them */
     struct gn_dag_succ ready_succ;
     uint32_t pend_task, ready_task; /* ready_task: GN_QUEUE_DONE if none */
     uint32_t guess;                 /* the running task's first successor */
     int32_t state, out, r0;
+    int32_t mid;       /* the second copies issued inside the op (gn_dev_pre_mid) */
     int32_t score, on; /* thread 0's */
 };
 static __shared__ __align__(16) struct gn_dev_pre gn_dev_pre_sm;
 static_assert(offsetof(struct gn_dev_pre, ready_pos) % 16 == 0 &&
                   offsetof(struct gn_dev_pre, rec) % 16 == 0 &&
-                  offsetof(struct gn_dev_pre, pend_span) % 16 == 0,
+                  offsetof(struct gn_dev_pre, pend_span) % 16 == 0 &&
+                  offsetof(struct gn_dev_pre, pend_succ) % 16 == 0,
               "the read-ahead's copies land on 16 bytes");
 
 /*
@@ -316,6 +339,7 @@ __device__ static void gn_dev_pre_reset()
     gn_dev_pre_sm.state = GN_DEV_PRE_IDLE;
     gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
     gn_dev_pre_sm.guess = GN_QUEUE_DONE;
+    gn_dev_pre_mid_sm = 0;
     gn_block_pre_reset();
 #if GN_DEV_AHEAD
     gn_dev_ahead_sm.held = 0;
@@ -361,7 +385,55 @@ __device__ static void gn_dev_pre_begin(const struct gn_dev_view &v, uint32_t ti
     gn_block_copy16(reinterpret_cast<float *>(p.pend_span), span);
     if ((next & 3) == 3) gn_block_copy16(reinterpret_cast<float *>(p.pend_span + 4), span + 4);
     p.span_at = next & 3;
+    p.mid = 0;
+    gn_dev_pre_mid_sm = GN_DEV_PRE_MID;
     p.state = GN_DEV_PRE_BEGUN;
+}
+
+/* The read-ahead's edges: whether its lists allow it, and its list's
+ * first entry and length (gn_dev_pre_mid and gn_dev_pre_fetch alike). */
+__device__ static __forceinline__ bool gn_dev_pre_edges(const struct gn_dev_pre &p,
+                                                       int32_t *begin, int32_t *ne)
+{
+    const struct gn_group &gr = p.pend_pos.gr;
+    *ne = p.out ? gr.out_count : gr.in_count;
+    *begin = p.out ? gr.out_begin : gr.in_begin;
+    return gn_block_rec_sm[p.out] && *ne >= 1 && *ne <= GN_DEV_PRE_EDGES;
+}
+
+/* 1b. Every thread, inside the task's op after its first staging barrier
+ * (GN_BLOCK_STAGED in block_ops.cuh): thread GN_DEV_SUCC_THREAD waited
+ * for its copies of step 1 there, so the first successor's position record
+ * and span are at hand; warp 1 issues the second copies (its edges'
+ * records into rec, the blocks of its first successors into pend_succ),
+ * which land while the op runs, instead of reading them after the task
+ * (step 2), where a continuation taken at once (dag.h's fast path) would
+ * wait a round trip for them. Once a task (later chunks find mid set). */
+__device__ static __noinline__ void gn_dev_pre_mid()
+{
+    struct gn_dev_pre &p = gn_dev_pre_sm;
+    if (p.state != GN_DEV_PRE_BEGUN || p.mid) return; /* as the flag says: no */
+    const struct gn_dev_view &v = gn_dev_view_sm;
+    const int32_t lane = threadIdx.x & 31;
+    int32_t begin, ne;
+    if (gn_dev_pre_edges(p, &begin, &ne)) {
+        if (lane < ne)
+            gn_block_copy16(reinterpret_cast<float *>(&p.rec[lane]),
+                            reinterpret_cast<const float *>(gn_block_rec_sm[p.out] + begin + lane));
+        const struct gn_dag_span sp = {p.pend_span[p.span_at], p.pend_span[p.span_at + 1]};
+        const uint32_t m = gn_dag_succ_count(sp);
+        /* the 16-byte blocks holding succ[sp.k .. sp.k + m) (inside the
+         * buffer, as in gn_dev_pre_begin) */
+        const uint32_t blocks = m ? ((sp.k + m - 1) >> 2) - (sp.k >> 2) + 1 : 0;
+        if ((uint32_t)lane < blocks)
+            gn_block_copy16(reinterpret_cast<float *>(p.pend_succ + 4 * lane),
+                            reinterpret_cast<const float *>(v.dag.succ + (sp.k & ~3u)) + 4 * lane);
+    }
+    __syncwarp(); /* every lane has read the flags */
+    if (lane == 0) {
+        p.mid = 1;
+        gn_dev_pre_mid_sm = 0;
+    }
 }
 
 /* 2. Warp 1, after the task (thread 0 releases its successors meanwhile),
@@ -374,25 +446,31 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
     struct gn_dev_pre &p = gn_dev_pre_sm;
     const struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t lane = threadIdx.x & 31;
-    /* the first copies (thread GN_DEV_SUCC_THREAD's) landed long ago */
+    /* the first copies (thread GN_DEV_SUCC_THREAD's) landed long ago, the
+     * second (gn_dev_pre_mid's, each lane's own) most likely */
     gn_block_stage_wait();
     __syncwarp();
     const struct gn_group gr = p.pend_pos.gr;
     const int32_t out = p.out, r0 = p.r0;
-    const int32_t ne = out ? gr.out_count : gr.in_count;
-    const int32_t begin = out ? gr.out_begin : gr.in_begin;
-    const struct gn_edge_rec *rec = gn_block_rec_sm[out];
+    int32_t begin, ne;
+    const bool ok = gn_dev_pre_edges(p, &begin, &ne);
     const struct gn_dag_span sp = {p.pend_span[p.span_at], p.pend_span[p.span_at + 1]};
-    const bool ok = rec && ne >= 1 && ne <= GN_DEV_PRE_EDGES;
-    /* the second reads, waited for at once: through L2 (ld.cg), as the
-     * task path reads them; straight into the ready copies of the
-     * successors (read only as a task starts) */
-    if (ok && lane < ne) {
-        const int4 r = __ldcg(reinterpret_cast<const int4 *>(rec + begin + lane));
-        *reinterpret_cast<int4 *>(&p.rec[lane]) = r;
+    if (p.mid) {
+        /* the second copies landed: the successors out of their blocks */
+        if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
+            p.ready_succ.v[lane] = p.pend_succ[(sp.k & 3u) + lane];
+    } else {
+        /* the second reads, waited for at once: through L2 (ld.cg), as
+         * the task path reads them; straight into the ready copies of the
+         * successors (read only as a task starts) */
+        if (ok && lane < ne) {
+            const int4 r =
+                __ldcg(reinterpret_cast<const int4 *>(gn_block_rec_sm[out] + begin + lane));
+            *reinterpret_cast<int4 *>(&p.rec[lane]) = r;
+        }
+        if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
+            p.ready_succ.v[lane] = __ldcg(v.dag.succ + sp.k + lane);
     }
-    if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
-        p.ready_succ.v[lane] = __ldcg(v.dag.succ + sp.k + lane);
     __syncwarp();
     uint32_t ready = GN_QUEUE_DONE;
     if (ok) {
@@ -416,6 +494,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
     if (lane == 0) {
         p.ready_task = ready;
         p.state = GN_DEV_PRE_IDLE;
+        gn_dev_pre_mid_sm = 0;
     }
 }
 
