@@ -48,6 +48,12 @@
 #ifndef GN_BLOCK_STAGED
 #define GN_BLOCK_STAGED() ((void)0)
 #endif
+/* After a forward's or a backward's arithmetic, before its stores: the
+ * worker's variant that prefetches the next task's weights into L2 there
+ * (worker.cuh, GN_DEV_L2PF); nothing elsewhere. */
+#ifndef GN_BLOCK_COMPUTED
+#define GN_BLOCK_COMPUTED() ((void)0)
+#endif
 /* The task timeline's marks inside the statistic (worker.cuh,
  * GN_DIAG_TIMELINE): nothing elsewhere. */
 #ifndef GN_STAT_MARK
@@ -1084,6 +1090,7 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
             GN_BLOCK_MARK(MATH);
         }
     }
+    GN_BLOCK_COMPUTED();
     float *out = gn_act(b, g) + (int64_t)r0 * n;
     const bool relu = gr.kind == GN_GROUP_HIDDEN;
     if (t24) {
@@ -1404,6 +1411,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
             c0 += cn;
         }
     }
+    GN_BLOCK_COMPUTED();
     const float *a = gn_act(b, g) + (int64_t)r0 * K;
     float *out = gn_dz(b, g) + (int64_t)r0 * K;
 #if GN_BLOCK_BWD_MASK == 3

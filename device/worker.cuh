@@ -94,6 +94,20 @@ __device__ static __noinline__ void gn_dev_pre_mid();
         if (threadIdx.x / 32 == 1 && gn_dev_pre_mid_sm) gn_dev_pre_mid();                         \
     } while (0)
 #endif
+/* A variant (1; 0, the default: not compiled): once the op's arithmetic is
+ * done, warp 1 prefetches into L2 the weight blocks the read-ahead's task
+ * will stage (gn_dev_pre_l2), from the records gn_dev_pre_mid copied. */
+#ifndef GN_DEV_L2PF
+#define GN_DEV_L2PF 0
+#endif
+static __shared__ int32_t gn_dev_pre_l2_sm; /* gn_dev_pre_l2 has records to prefetch from */
+#if GN_DEV_PRE && GN_DEV_PRE_MID && GN_DEV_L2PF
+__device__ static __noinline__ void gn_dev_pre_l2();
+#define GN_BLOCK_COMPUTED()                                                                        \
+    do {                                                                                           \
+        if (threadIdx.x / 32 == 1 && gn_dev_pre_l2_sm) gn_dev_pre_l2();                           \
+    } while (0)
+#endif
 #include "block_ops.cuh"
 
 static_assert(GN_CUDA_PROF_FORWARD + GN_TASK_FORWARD == GN_CUDA_PROF_FORWARD &&
@@ -340,6 +354,7 @@ __device__ static void gn_dev_pre_reset()
     gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
     gn_dev_pre_sm.guess = GN_QUEUE_DONE;
     gn_dev_pre_mid_sm = 0;
+    if (GN_DEV_L2PF) gn_dev_pre_l2_sm = 0;
     gn_block_pre_reset();
 #if GN_DEV_AHEAD
     gn_dev_ahead_sm.held = 0;
@@ -416,7 +431,8 @@ __device__ static __noinline__ void gn_dev_pre_mid()
     const struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t lane = threadIdx.x & 31;
     int32_t begin, ne;
-    if (gn_dev_pre_edges(p, &begin, &ne)) {
+    const bool ok = gn_dev_pre_edges(p, &begin, &ne);
+    if (ok) {
         if (lane < ne)
             gn_block_copy16(reinterpret_cast<float *>(&p.rec[lane]),
                             reinterpret_cast<const float *>(gn_block_rec_sm[p.out] + begin + lane));
@@ -433,7 +449,32 @@ __device__ static __noinline__ void gn_dev_pre_mid()
     if (lane == 0) {
         p.mid = 1;
         gn_dev_pre_mid_sm = 0;
+        if (GN_DEV_L2PF) gn_dev_pre_l2_sm = ok;
     }
+}
+
+/* 1c. (GN_DEV_L2PF) Every thread, after the op's arithmetic
+ * (GN_BLOCK_COMPUTED): warp 1 waits for gn_dev_pre_mid's records and
+ * prefetches the weight blocks they name into L2, one bulk prefetch a
+ * block (the blocks start on 16 bytes and span their size rounded up to
+ * 16: model.h, GN_PARAM_ALIGN). */
+__device__ static __noinline__ void gn_dev_pre_l2()
+{
+    struct gn_dev_pre &p = gn_dev_pre_sm;
+    const int32_t lane = threadIdx.x & 31;
+    gn_block_stage_wait(); /* this lane's record */
+    __syncwarp();
+    int32_t begin, ne;
+    gn_dev_pre_edges(p, &begin, &ne);
+    if (lane < ne) {
+        const struct gn_edge_rec r = p.rec[lane];
+        const float *w = gn_dev_view_sm.m.params + r.w;
+        const uint32_t bytes = ((uint32_t)r.K * (uint32_t)p.pend_pos.gr.width * 4u + 15u) & ~15u;
+        asm volatile("cp.async.bulk.prefetch.L2.global [%0], %1;\n" ::"l"(w), "r"(bytes)
+                     : "memory");
+    }
+    __syncwarp(); /* every lane has read the flag */
+    if (lane == 0) gn_dev_pre_l2_sm = 0;
 }
 
 /* 2. Warp 1, after the task (thread 0 releases its successors meanwhile),
@@ -495,6 +536,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
         p.ready_task = ready;
         p.state = GN_DEV_PRE_IDLE;
         gn_dev_pre_mid_sm = 0;
+        if (GN_DEV_L2PF) gn_dev_pre_l2_sm = 0;
     }
 }
 
