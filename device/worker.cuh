@@ -85,13 +85,15 @@ static __shared__ uint32_t gn_dev_diag_sink;
 #ifndef GN_DEV_PRE_MID
 #define GN_DEV_PRE_MID 1
 #endif
-static __shared__ int32_t gn_dev_pre_mid_sm; /* gn_dev_pre_mid has a read-ahead to issue */
+/* The read-ahead's second copies (gn_dev_pre_mid): 0 none, 1 to issue
+ * (set with a read-ahead begun), 2 issued */
+static __shared__ int32_t gn_dev_pre_mid_sm;
 #if GN_DEV_PRE && GN_DEV_PRE_MID
 /* warp 1: GN_DEV_SUCC_THREAD's (static_assert below) */
 __device__ static __noinline__ void gn_dev_pre_mid();
 #define GN_BLOCK_STAGED()                                                                          \
     do {                                                                                           \
-        if (threadIdx.x / 32 == 1 && gn_dev_pre_mid_sm) gn_dev_pre_mid();                         \
+        if (threadIdx.x / 32 == 1 && gn_dev_pre_mid_sm == 1) gn_dev_pre_mid();                    \
     } while (0)
 #endif
 /* A variant (1; 0, the default: not compiled): once the op's arithmetic is
@@ -279,29 +281,26 @@ static_assert(GN_DEV_SUCC_THREAD / 32 == 1, "GN_BLOCK_STAGED names the warp of G
 #define GN_DEV_PRE_MIN (GN_DEV_PRE_FULL / 4) /* the least score that reads ahead */
 #endif
 enum { GN_DEV_PRE_IDLE, GN_DEV_PRE_BEGUN };
-/* 16-byte blocks of succ holding a first batch of successors, wherever it
- * starts */
-#define GN_DEV_PRE_SUCC_BLOCKS ((GN_DAG_BATCH + 3u) / 4u + 1u)
 struct gn_dev_pre {
     struct gn_pos_rec pend_pos, ready_pos;    /* 64 bytes each, on 16 */
     struct gn_edge_rec rec[GN_DEV_PRE_EDGES]; /* 16 bytes each */
     uint32_t pend_span[8]; /* the blocks of succ_begin holding the span (on 16) */
-    uint32_t pend_succ[4 * GN_DEV_PRE_SUCC_BLOCKS]; /* the blocks of succ holding its
-                                                      first batch (on 16; mid only) */
     uint32_t span_at;      /* where in them */
     struct gn_dag_succ ready_succ;
     uint32_t pend_task, ready_task; /* ready_task: GN_QUEUE_DONE if none */
     uint32_t guess;                 /* the running task's first successor */
     int32_t state, out, r0;
-    int32_t mid;       /* the second copies issued inside the op (gn_dev_pre_mid) */
     int32_t score, on; /* thread 0's */
 };
 static __shared__ __align__(16) struct gn_dev_pre gn_dev_pre_sm;
 static_assert(offsetof(struct gn_dev_pre, ready_pos) % 16 == 0 &&
                   offsetof(struct gn_dev_pre, rec) % 16 == 0 &&
-                  offsetof(struct gn_dev_pre, pend_span) % 16 == 0 &&
-                  offsetof(struct gn_dev_pre, pend_succ) % 16 == 0,
+                  offsetof(struct gn_dev_pre, pend_span) % 16 == 0,
               "the read-ahead's copies land on 16 bytes");
+/* 16-byte blocks of succ holding the read-ahead's first batch of
+ * successors, wherever it starts (gn_dev_pre_mid's copies, on 16) */
+#define GN_DEV_PRE_SUCC_BLOCKS ((GN_DAG_BATCH + 3u) / 4u + 1u)
+static __shared__ __align__(16) uint32_t gn_dev_pre_succ_sm[4 * GN_DEV_PRE_SUCC_BLOCKS];
 
 /*
  * The next ticket reserved during the release (dag.h, gn_dag_finish_ahead;
@@ -353,7 +352,7 @@ __device__ static void gn_dev_pre_reset()
     gn_dev_pre_sm.state = GN_DEV_PRE_IDLE;
     gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
     gn_dev_pre_sm.guess = GN_QUEUE_DONE;
-    gn_dev_pre_mid_sm = 0;
+    if (GN_DEV_PRE_MID) gn_dev_pre_mid_sm = 0;
     if (GN_DEV_L2PF) gn_dev_pre_l2_sm = 0;
     gn_block_pre_reset();
 #if GN_DEV_AHEAD
@@ -400,8 +399,7 @@ __device__ static void gn_dev_pre_begin(const struct gn_dev_view &v, uint32_t ti
     gn_block_copy16(reinterpret_cast<float *>(p.pend_span), span);
     if ((next & 3) == 3) gn_block_copy16(reinterpret_cast<float *>(p.pend_span + 4), span + 4);
     p.span_at = next & 3;
-    p.mid = 0;
-    gn_dev_pre_mid_sm = GN_DEV_PRE_MID;
+    if (GN_DEV_PRE_MID) gn_dev_pre_mid_sm = 1;
     p.state = GN_DEV_PRE_BEGUN;
 }
 
@@ -423,11 +421,11 @@ __device__ static __forceinline__ bool gn_dev_pre_edges(const struct gn_dev_pre 
  * records into rec, the blocks of its first successors into pend_succ),
  * which land while the op runs, instead of reading them after the task
  * (step 2), where a continuation taken at once (dag.h's fast path) would
- * wait a round trip for them. Once a task (later chunks find mid set). */
+ * wait a round trip for them. Once a task (gn_dev_pre_mid_sm: later
+ * chunks find it 2). */
 __device__ static __noinline__ void gn_dev_pre_mid()
 {
     struct gn_dev_pre &p = gn_dev_pre_sm;
-    if (p.state != GN_DEV_PRE_BEGUN || p.mid) return; /* as the flag says: no */
     const struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t lane = threadIdx.x & 31;
     int32_t begin, ne;
@@ -442,13 +440,12 @@ __device__ static __noinline__ void gn_dev_pre_mid()
          * buffer, as in gn_dev_pre_begin) */
         const uint32_t blocks = m ? ((sp.k + m - 1) >> 2) - (sp.k >> 2) + 1 : 0;
         if ((uint32_t)lane < blocks)
-            gn_block_copy16(reinterpret_cast<float *>(p.pend_succ + 4 * lane),
+            gn_block_copy16(reinterpret_cast<float *>(gn_dev_pre_succ_sm + 4 * lane),
                             reinterpret_cast<const float *>(v.dag.succ + (sp.k & ~3u)) + 4 * lane);
     }
     __syncwarp(); /* every lane has read the flags */
     if (lane == 0) {
-        p.mid = 1;
-        gn_dev_pre_mid_sm = 0;
+        gn_dev_pre_mid_sm = 2;
         if (GN_DEV_L2PF) gn_dev_pre_l2_sm = ok;
     }
 }
@@ -496,10 +493,10 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
     int32_t begin, ne;
     const bool ok = gn_dev_pre_edges(p, &begin, &ne);
     const struct gn_dag_span sp = {p.pend_span[p.span_at], p.pend_span[p.span_at + 1]};
-    if (p.mid) {
+    if (GN_DEV_PRE_MID && gn_dev_pre_mid_sm == 2) {
         /* the second copies landed: the successors out of their blocks */
         if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
-            p.ready_succ.v[lane] = p.pend_succ[(sp.k & 3u) + lane];
+            p.ready_succ.v[lane] = gn_dev_pre_succ_sm[(sp.k & 3u) + lane];
     } else {
         /* the second reads, waited for at once: through L2 (ld.cg), as
          * the task path reads them; straight into the ready copies of the
@@ -535,7 +532,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
     if (lane == 0) {
         p.ready_task = ready;
         p.state = GN_DEV_PRE_IDLE;
-        gn_dev_pre_mid_sm = 0;
+        if (GN_DEV_PRE_MID) gn_dev_pre_mid_sm = 0;
         if (GN_DEV_L2PF) gn_dev_pre_l2_sm = 0;
     }
 }
