@@ -405,13 +405,14 @@ __device__ static void gn_dev_pre_begin(const struct gn_dev_view &v, uint32_t ti
 
 /* The read-ahead's edges: whether its lists allow it, and its list's
  * first entry and length (gn_dev_pre_mid and gn_dev_pre_fetch alike). */
-__device__ static __forceinline__ bool gn_dev_pre_edges(const struct gn_dev_pre &p,
-                                                       int32_t *begin, int32_t *ne)
+__device__ static __forceinline__ bool gn_dev_pre_edges(const struct gn_group &gr, int32_t out,
+                                                       int32_t *begin, int32_t *ne,
+                                                       const struct gn_edge_rec **rec)
 {
-    const struct gn_group &gr = p.pend_pos.gr;
-    *ne = p.out ? gr.out_count : gr.in_count;
-    *begin = p.out ? gr.out_begin : gr.in_begin;
-    return gn_block_rec_sm[p.out] && *ne >= 1 && *ne <= GN_DEV_PRE_EDGES;
+    *ne = out ? gr.out_count : gr.in_count;
+    *begin = out ? gr.out_begin : gr.in_begin;
+    *rec = gn_block_rec_sm[out];
+    return *rec && *ne >= 1 && *ne <= GN_DEV_PRE_EDGES;
 }
 
 /* 1b. Every thread, inside the task's op after its first staging barrier
@@ -429,11 +430,12 @@ __device__ static __noinline__ void gn_dev_pre_mid()
     const struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t lane = threadIdx.x & 31;
     int32_t begin, ne;
-    const bool ok = gn_dev_pre_edges(p, &begin, &ne);
+    const struct gn_edge_rec *rec;
+    const bool ok = gn_dev_pre_edges(p.pend_pos.gr, p.out, &begin, &ne, &rec);
     if (ok) {
         if (lane < ne)
             gn_block_copy16(reinterpret_cast<float *>(&p.rec[lane]),
-                            reinterpret_cast<const float *>(gn_block_rec_sm[p.out] + begin + lane));
+                            reinterpret_cast<const float *>(rec + begin + lane));
         const struct gn_dag_span sp = {p.pend_span[p.span_at], p.pend_span[p.span_at + 1]};
         const uint32_t m = gn_dag_succ_count(sp);
         /* the 16-byte blocks holding succ[sp.k .. sp.k + m) (inside the
@@ -462,7 +464,8 @@ __device__ static __noinline__ void gn_dev_pre_l2()
     gn_block_stage_wait(); /* this lane's record */
     __syncwarp();
     int32_t begin, ne;
-    gn_dev_pre_edges(p, &begin, &ne);
+    const struct gn_edge_rec *rec;
+    gn_dev_pre_edges(p.pend_pos.gr, p.out, &begin, &ne, &rec);
     if (lane < ne) {
         const struct gn_edge_rec r = p.rec[lane];
         const float *w = gn_dev_view_sm.m.params + r.w;
@@ -491,7 +494,8 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
     const struct gn_group gr = p.pend_pos.gr;
     const int32_t out = p.out, r0 = p.r0;
     int32_t begin, ne;
-    const bool ok = gn_dev_pre_edges(p, &begin, &ne);
+    const struct gn_edge_rec *rec;
+    const bool ok = gn_dev_pre_edges(gr, out, &begin, &ne, &rec);
     const struct gn_dag_span sp = {p.pend_span[p.span_at], p.pend_span[p.span_at + 1]};
     if (GN_DEV_PRE_MID && gn_dev_pre_mid_sm == 2) {
         /* the second copies landed: the successors out of their blocks */
@@ -503,7 +507,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
          * successors (read only as a task starts) */
         if (ok && lane < ne) {
             const int4 r =
-                __ldcg(reinterpret_cast<const int4 *>(gn_block_rec_sm[out] + begin + lane));
+                __ldcg(reinterpret_cast<const int4 *>(rec + begin + lane));
             *reinterpret_cast<int4 *>(&p.rec[lane]) = r;
         }
         if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
