@@ -81,9 +81,12 @@ static __shared__ uint32_t gn_dev_diag_sink;
 #endif
 /* Whether the read-ahead's second copies are issued inside the task's op,
  * after its first staging barrier (gn_dev_pre_mid, 1), or after the task
- * (0: as before, to measure it). */
+ * (0, the default: main's machine code exactly, kernel.cu dc19803e8d0d).
+ * Compiled only where asked (-DGN_DEV_PRE_MID=1 for the CUDA compiler):
+ * built and checked on the CPU (spills as main's), not yet run on a card;
+ * docs/PERF.md, forty-third round. */
 #ifndef GN_DEV_PRE_MID
-#define GN_DEV_PRE_MID 1
+#define GN_DEV_PRE_MID 0
 #endif
 /* The read-ahead's second copies (gn_dev_pre_mid): 0 none, 1 to issue
  * (set with a read-ahead begun), 2 issued */
@@ -96,9 +99,10 @@ __device__ static __noinline__ void gn_dev_pre_mid();
         if (threadIdx.x / 32 == 1 && gn_dev_pre_mid_sm == 1) gn_dev_pre_mid();                    \
     } while (0)
 #endif
-/* A variant (1; 0, the default: not compiled): once the op's arithmetic is
- * done, warp 1 prefetches into L2 the weight blocks the read-ahead's task
- * will stage (gn_dev_pre_l2), from the records gn_dev_pre_mid copied. */
+/* A variant (1; 0, the default: not compiled; needs GN_DEV_PRE_MID=1):
+ * once the op's arithmetic is done, warp 1 prefetches into L2 the weight
+ * blocks the read-ahead's task will stage (gn_dev_pre_l2), from the
+ * records gn_dev_pre_mid copied. Not yet run on a card either. */
 #ifndef GN_DEV_L2PF
 #define GN_DEV_L2PF 0
 #endif
