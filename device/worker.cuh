@@ -423,7 +423,8 @@ __device__ static __forceinline__ bool gn_dev_pre_edges(const struct gn_group &g
  * (GN_BLOCK_STAGED in block_ops.cuh): thread GN_DEV_SUCC_THREAD waited
  * for its copies of step 1 there, so the first successor's position record
  * and span are at hand; warp 1 issues the second copies (its edges'
- * records into rec, the blocks of its first successors into pend_succ),
+ * records into rec, the blocks of its first successors into
+ * gn_dev_pre_succ_sm),
  * which land while the op runs, instead of reading them after the task
  * (step 2), where a continuation taken at once (dag.h's fast path) would
  * wait a round trip for them. Once a task (gn_dev_pre_mid_sm: later
@@ -510,8 +511,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
          * the task path reads them; straight into the ready copies of the
          * successors (read only as a task starts) */
         if (ok && lane < ne) {
-            const int4 r =
-                __ldcg(reinterpret_cast<const int4 *>(rec + begin + lane));
+            const int4 r = __ldcg(reinterpret_cast<const int4 *>(rec + begin + lane));
             *reinterpret_cast<int4 *>(&p.rec[lane]) = r;
         }
         if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
