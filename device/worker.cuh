@@ -89,7 +89,8 @@ static __shared__ uint32_t gn_dev_diag_sink;
 #define GN_DEV_PRE_MID 0
 #endif
 /* The read-ahead's second copies (gn_dev_pre_mid): 0 none, 1 to issue
- * (set with a read-ahead begun), 2 issued */
+ * (set with a read-ahead begun), 2 issued, 3 issued and their weights
+ * prefetched (GN_DEV_L2PF, gn_dev_pre_l2) */
 static __shared__ int32_t gn_dev_pre_mid_sm;
 #if GN_DEV_PRE && GN_DEV_PRE_MID
 /* warp 1: GN_DEV_SUCC_THREAD's (static_assert below) */
@@ -106,12 +107,11 @@ __device__ static __noinline__ void gn_dev_pre_mid();
 #ifndef GN_DEV_L2PF
 #define GN_DEV_L2PF 0
 #endif
-static __shared__ int32_t gn_dev_pre_l2_sm; /* gn_dev_pre_l2 has records to prefetch from */
 #if GN_DEV_PRE && GN_DEV_PRE_MID && GN_DEV_L2PF
 __device__ static __noinline__ void gn_dev_pre_l2();
 #define GN_BLOCK_COMPUTED()                                                                        \
     do {                                                                                           \
-        if (threadIdx.x / 32 == 1 && gn_dev_pre_l2_sm) gn_dev_pre_l2();                           \
+        if (threadIdx.x / 32 == 1 && gn_dev_pre_mid_sm == 2) gn_dev_pre_l2();                     \
     } while (0)
 #endif
 #include "block_ops.cuh"
@@ -357,7 +357,6 @@ __device__ static void gn_dev_pre_reset()
     gn_dev_pre_sm.ready_task = GN_QUEUE_DONE;
     gn_dev_pre_sm.guess = GN_QUEUE_DONE;
     if (GN_DEV_PRE_MID) gn_dev_pre_mid_sm = 0;
-    if (GN_DEV_L2PF) gn_dev_pre_l2_sm = 0;
     gn_block_pre_reset();
 #if GN_DEV_AHEAD
     gn_dev_ahead_sm.held = 0;
@@ -428,7 +427,7 @@ __device__ static __forceinline__ bool gn_dev_pre_edges(const struct gn_group &g
  * which land while the op runs, instead of reading them after the task
  * (step 2), where a continuation taken at once (dag.h's fast path) would
  * wait a round trip for them. Once a task (gn_dev_pre_mid_sm: later
- * chunks find it 2). */
+ * chunks find it past 1). */
 __device__ static __noinline__ void gn_dev_pre_mid()
 {
     struct gn_dev_pre &p = gn_dev_pre_sm;
@@ -450,15 +449,12 @@ __device__ static __noinline__ void gn_dev_pre_mid()
             gn_block_copy16(reinterpret_cast<float *>(gn_dev_pre_succ_sm + 4 * lane),
                             reinterpret_cast<const float *>(v.dag.succ + (sp.k & ~3u)) + 4 * lane);
     }
-    __syncwarp(); /* every lane has read the flags */
-    if (lane == 0) {
-        gn_dev_pre_mid_sm = 2;
-        if (GN_DEV_L2PF) gn_dev_pre_l2_sm = ok;
-    }
+    __syncwarp(); /* every lane has read the flag */
+    if (lane == 0) gn_dev_pre_mid_sm = 2;
 }
 
-/* 1c. (GN_DEV_L2PF) Every thread, after the op's arithmetic
- * (GN_BLOCK_COMPUTED): warp 1 waits for gn_dev_pre_mid's records and
+/* 1c. (GN_DEV_L2PF) Warp 1, after the op's arithmetic (GN_BLOCK_COMPUTED),
+ * the second copies issued: waits for gn_dev_pre_mid's records and
  * prefetches the weight blocks they name into L2, one bulk prefetch a
  * block (the blocks start on 16 bytes and span their size rounded up to
  * 16: model.h, GN_PARAM_ALIGN). */
@@ -470,8 +466,8 @@ __device__ static __noinline__ void gn_dev_pre_l2()
     __syncwarp();
     int32_t begin, ne;
     const struct gn_edge_rec *rec;
-    gn_dev_pre_edges(p.pend_pos.gr, p.out, &begin, &ne, &rec);
-    if (lane < ne) {
+    const bool ok = gn_dev_pre_edges(p.pend_pos.gr, p.out, &begin, &ne, &rec);
+    if (ok && lane < ne) {
         const struct gn_edge_rec r = p.rec[lane];
         const float *w = gn_dev_view_sm.m.params + r.w;
         const uint32_t bytes = ((uint32_t)r.K * (uint32_t)p.pend_pos.gr.width * 4u + 15u) & ~15u;
@@ -479,7 +475,7 @@ __device__ static __noinline__ void gn_dev_pre_l2()
                      : "memory");
     }
     __syncwarp(); /* every lane has read the flag */
-    if (lane == 0) gn_dev_pre_l2_sm = 0;
+    if (lane == 0) gn_dev_pre_mid_sm = 3;
 }
 
 /* 2. Warp 1, after the task (thread 0 releases its successors meanwhile),
@@ -502,7 +498,7 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
     const struct gn_edge_rec *rec;
     const bool ok = gn_dev_pre_edges(gr, out, &begin, &ne, &rec);
     const struct gn_dag_span sp = {p.pend_span[p.span_at], p.pend_span[p.span_at + 1]};
-    if (GN_DEV_PRE_MID && gn_dev_pre_mid_sm == 2) {
+    if (GN_DEV_PRE_MID && gn_dev_pre_mid_sm >= 2) {
         /* the second copies landed: the successors out of their blocks */
         if (ok && (uint32_t)lane < gn_dag_succ_count(sp))
             p.ready_succ.v[lane] = gn_dev_pre_succ_sm[(sp.k & 3u) + lane];
@@ -541,7 +537,6 @@ __device__ static __noinline__ void gn_dev_pre_fetch(struct gn_block_edge *edge)
         p.ready_task = ready;
         p.state = GN_DEV_PRE_IDLE;
         if (GN_DEV_PRE_MID) gn_dev_pre_mid_sm = 0;
-        if (GN_DEV_L2PF) gn_dev_pre_l2_sm = 0;
     }
 }
 
