@@ -562,6 +562,193 @@ __device__ static inline void gn_block_stage_wrows(int32_t ne, float *dst, int32
     }
 }
 
+/*
+ * Staging by the Hopper bulk-copy engine (a variant: GN_BLOCK_TMA, 0 by
+ * default, compiled only where asked; docs/PERF.md, forty-fourth round).
+ * The warm forward pays ~0.8-1.0 us a copy loop just issuing its 16-byte
+ * copies (thirtieth round: the same with every byte hot in L2), so the
+ * instructions, not the memory, are the cost. A bulk copy
+ * (cp.async.bulk, the TMA unit) moves a whole contiguous run of 16-byte
+ * blocks for one instruction:
+ *   bit 1  the forward's weight rows: an edge's part of a chunk is one
+ *          contiguous run in global and in shared memory (dst[c n + j]),
+ *          so one copy an edge (gn_block_tma_wrows);
+ *   bit 2  the forward's inputs, bit 4 the backward's errors and weight
+ *          columns (gn_block_stage_cols's non-transposed stages): one copy
+ *          per edge and row of the chunk (gn_block_tma_cols). Bit 4 costs
+ *          spills (594 / 1,044 bytes against 518 / 812), bits 1 and 2 none.
+ * The same bytes land in the same places, so the arithmetic and its bits
+ * are unchanged; the 16-byte path's conditions (gn_block_vec_sm, 16-byte
+ * ends) pick it, anything else stages as before. Completion: one mbarrier
+ * a block (arrival count 1). Each warp announces its copies' bytes
+ * (mbarrier.expect_tx) before its lanes issue them; after the staging's
+ * barrier thread 0 arrives, so the phase ends once every announced byte
+ * has landed, and every thread waits for that phase's parity itself
+ * (which makes the bytes visible to it). gn_block_tma_ph holds the
+ * parity of the phase to come: each thread reads it before the staging's
+ * barrier, thread 0 flips it after. A thread issuing bulk copies first
+ * runs a proxy fence (fence.proxy.async): what it may read or overwrite
+ * was written through the generic proxy (other SMs' stores, ordered by
+ * the task's acquire; this block's earlier stages and ops, ordered by
+ * barriers).
+ */
+#ifndef GN_BLOCK_TMA
+#define GN_BLOCK_TMA 0
+#endif
+#if GN_BLOCK_TMA
+static __shared__ __align__(8) uint64_t gn_block_tma_bar;
+static __shared__ uint32_t gn_block_tma_ph;
+
+__device__ static __forceinline__ unsigned gn_block_tma_bar_at()
+{
+    return (unsigned)__cvta_generic_to_shared(&gn_block_tma_bar);
+}
+
+/* One thread, before any task math and a barrier (the callers' set-up). */
+__device__ static inline void gn_block_tma_init()
+{
+    asm volatile("mbarrier.init.shared::cta.b64 [%0], 1;\n" ::"r"(gn_block_tma_bar_at()) : "memory");
+    asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+    gn_block_tma_ph = 0;
+}
+
+/* Warp-wide (every lane, the same number of times): the lanes' bulk copies
+ * of `bytes` each (0: none) from src to dst, their sum announced first. */
+__device__ static inline void gn_block_tma_issue(float *dst, const float *src, uint32_t bytes)
+{
+    const uint32_t total = __reduce_add_sync(0xffffffffu, bytes);
+    if (total == 0) return;
+    if ((threadIdx.x & 31) == 0)
+        asm volatile("mbarrier.expect_tx.relaxed.cta.shared::cta.b64 [%0], %1;\n" ::"r"(
+                         gn_block_tma_bar_at()),
+                     "r"(total)
+                     : "memory");
+    __syncwarp();
+    if (bytes)
+        asm volatile("cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], "
+                     "%2, [%3];\n" ::"r"((unsigned)__cvta_generic_to_shared(dst)),
+                     "l"(src), "r"(bytes), "r"(gn_block_tma_bar_at())
+                     : "memory");
+}
+
+/* The proxy fence of a thread that will issue bulk copies (above). */
+__device__ static __forceinline__ void gn_block_tma_fence()
+{
+    asm volatile("fence.proxy.async;\n" ::: "memory");
+}
+
+/* After the staging's barrier, every thread: thread 0 arrives and flips
+ * the parity to come; each waits for phase ph (read before the barrier).
+ * Bounded: a phase that never ends (bytes announced and never copied)
+ * traps instead of hanging the kernel. */
+__device__ static inline void gn_block_tma_done(uint32_t ph)
+{
+    if (threadIdx.x == 0) {
+        asm volatile("{\n.reg .b64 st;\nmbarrier.arrive.shared::cta.b64 st, [%0];\n}\n" ::"r"(
+                         gn_block_tma_bar_at())
+                     : "memory");
+        gn_block_tma_ph = ph ^ 1u;
+    }
+    for (uint32_t spins = 0;; spins++) {
+        uint32_t ok;
+        asm volatile("{\n.reg .pred p;\nmbarrier.try_wait.parity.shared::cta.b64 p, [%1], %2;\n"
+                     "selp.u32 %0, 1, 0, p;\n}\n"
+                     : "=r"(ok)
+                     : "r"(gn_block_tma_bar_at()), "r"(ph)
+                     : "memory");
+        if (ok) return;
+        if (spins > (1u << 26)) __trap();
+    }
+}
+
+/* gn_block_stage_cols's 16-byte form (not transposed) by bulk copies: for
+ * each edge of the chunk [c0, c0 + cn) and each row r < rows, the edge's
+ * columns of that row, one copy. Every thread. A call (its loop and
+ * divisions kept out of the ops' register allocation). */
+__device__ static __noinline__ void gn_block_tma_cols_run(int32_t ne, bool w, float *dst,
+                                                          int32_t ld, int32_t rows, int32_t c0,
+                                                          int32_t cn)
+{
+    const int32_t e0 = gn_block_edge_of(ne, c0);
+    const int32_t items = (gn_block_edge_of(ne, c0 + cn - 1) - e0 + 1) * rows;
+    if ((int32_t)threadIdx.x < items) gn_block_tma_fence();
+    for (int32_t ib = 0; ib < items; ib += NT) {
+        const int32_t i = ib + (int32_t)threadIdx.x;
+        uint32_t bytes = 0;
+        float *d = dst;
+        const float *s = NULL;
+        if (i < items) {
+            /* rows of one edge on neighbouring threads */
+            const struct gn_block_edge &e = gn_block_sm_edge()[e0 + i / rows];
+            const int32_t r = i % rows;
+            const int32_t xs = max(c0, e.start), xe = min(c0 + cn, e.start + e.K);
+            s = (w ? e.w : e.a) + (xs - e.start) + (int64_t)r * e.K;
+            d = dst + r * ld + (xs - c0);
+            bytes = (uint32_t)(xe - xs) * 4u;
+        }
+        gn_block_tma_issue(d, s, bytes);
+    }
+}
+
+/* gn_block_tma_cols_run where the 16-byte conditions hold and the variant
+ * takes this stage (GN_BLOCK_TMA bit 2: the forward's inputs; bit 4: the
+ * backward's two stages, `bwd`); else false, nothing issued. */
+__device__ static inline bool gn_block_tma_cols(int32_t ne, bool w, float *dst, int32_t ld,
+                                                int32_t rows, int32_t c0, int32_t cn, bool bwd)
+{
+    if (!(GN_BLOCK_TMA & (bwd ? 4 : 2)) ||
+        !(gn_block_vec_sm & (w ? GN_BLOCK_VEC_W : GN_BLOCK_VEC_A)) || ((c0 | cn | ld) & 3) != 0 ||
+        !gn_block_al16(dst))
+        return false;
+    gn_block_tma_cols_run(ne, w, dst, ld, rows, c0, cn);
+    return true;
+}
+
+/* gn_block_stage_wrows's 16-byte form by bulk copies: an edge's weight
+ * rows of the chunk are contiguous at both ends, one copy an edge. Every
+ * thread; returns 0 where the 16-byte conditions do not hold. */
+__device__ static inline bool gn_block_tma_wrows(int32_t ne, float *dst, int32_t c0, int32_t cn,
+                                                 int32_t n)
+{
+    if (!(GN_BLOCK_TMA & 1) || !(gn_block_vec_sm & GN_BLOCK_VEC_N) || !gn_block_al16(dst))
+        return false;
+    const int32_t e0 = gn_block_edge_of(ne, c0);
+    const int32_t items = gn_block_edge_of(ne, c0 + cn - 1) - e0 + 1;
+    if ((int32_t)threadIdx.x < items) gn_block_tma_fence();
+    for (int32_t ib = 0; ib < items; ib += NT) {
+        const int32_t i = ib + (int32_t)threadIdx.x;
+        uint32_t bytes = 0;
+        float *d = dst;
+        const float *s = NULL;
+        if (i < items) {
+            const struct gn_block_edge &e = gn_block_sm_edge()[e0 + i];
+            const int32_t xs = max(c0, e.start), xe = min(c0 + cn, e.start + e.K);
+            s = e.w + (int64_t)(xs - e.start) * n;
+            d = dst + (xs - c0) * n;
+            bytes = (uint32_t)((xe - xs) * n) * 4u;
+        }
+        gn_block_tma_issue(d, s, bytes);
+    }
+    return true;
+}
+/* The parity of the phase a chunk's bulk copies will end (read before the
+ * staging's barrier). */
+#define GN_BLOCK_TMA_PH() (gn_block_tma_ph)
+#else
+__device__ static inline void gn_block_tma_init() {}
+__device__ static inline bool gn_block_tma_cols(int32_t, bool, float *, int32_t, int32_t, int32_t,
+                                                int32_t, bool)
+{
+    return false;
+}
+__device__ static inline bool gn_block_tma_wrows(int32_t, float *, int32_t, int32_t, int32_t)
+{
+    return false;
+}
+__device__ static inline void gn_block_tma_done(uint32_t) {}
+#define GN_BLOCK_TMA_PH() (0u)
+#endif
+
 /* Row stride of a staged chunk of `cols` columns: a multiple of 4 (float4
  * reads) that is 4 more than a multiple of 32, so eight rows' float4 reads
  * fall on distinct banks; at most cols + 35. */
@@ -1054,13 +1241,26 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
         for (int32_t c0 = 0; c0 < total; c0 += KS) {
             const int32_t cn = min(KS, total - c0);
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
+#if GN_BLOCK_TMA
+            /* bulk copies where they apply (GN_BLOCK_TMA) */
+            const uint32_t ph = GN_BLOCK_TMA_PH();
+            const bool ta = gn_block_tma_cols(ne, false, sa, lda, R, c0, cn, false);
+            if (!ta)
+#endif
             gn_block_stage_cols(ne, false, sa, lda, R, c0, cn, 0);
             GN_BLOCK_DIAG(ISSUE_A, 0);
+#if GN_BLOCK_TMA
+            const bool tw = gn_block_tma_wrows(ne, sw, c0, cn, n);
+            if (!tw)
+#endif
             gn_block_stage_wrows(ne, sw, c0, cn, n);
             GN_BLOCK_DIAG(ISSUE, 0);
             gn_block_stage_wait();
             GN_BLOCK_DIAG(WAIT, 0);
             __syncthreads();
+#if GN_BLOCK_TMA
+            if (ta || tw) gn_block_tma_done(ph);
+#endif
             GN_BLOCK_MARK(STAGE);
             GN_BLOCK_STAGED();
             if constexpr (mma) {
@@ -1323,10 +1523,23 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
         for (int32_t c0 = 0; c0 < total;) {
             const int32_t cn = gn_block_chunk_out(ne, total, c0, JS);
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
+#if GN_BLOCK_TMA
+            /* bulk copies where they apply (GN_BLOCK_TMA) */
+            const uint32_t ph = GN_BLOCK_TMA_PH();
+            const bool ta = gn_block_tma_cols(ne, false, sa, ld, R, c0, cn, true);
+            if (!ta)
+#endif
             gn_block_stage_cols(ne, false, sa, ld, R, c0, cn, 0);
+#if GN_BLOCK_TMA
+            const bool tw = gn_block_tma_cols(ne, true, sw, ld, K, c0, cn, true);
+            if (!tw)
+#endif
             gn_block_stage_cols(ne, true, sw, ld, K, c0, cn, 0);
             gn_block_stage_wait();
             __syncthreads();
+#if GN_BLOCK_TMA
+            if (ta || tw) gn_block_tma_done(ph);
+#endif
             GN_BLOCK_MARK(STAGE);
             GN_BLOCK_STAGED();
             /* partial sums over each KC-wide piece of a target (the piece

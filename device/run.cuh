@@ -461,6 +461,7 @@ __device__ static __forceinline__ void gn_persistent_run(struct gn_dev *d)
         gn_block_rec_sm[0] = d->in_rec;
         gn_block_rec_sm[1] = d->out_rec;
         gn_dev_pre_init();
+        gn_block_tma_init();
         memset(gn_dev_kind_ns_sm, 0, sizeof gn_dev_kind_ns_sm);
         memset(&gn_dev_clock_sm, 0, sizeof gn_dev_clock_sm);
         gn_dev_clock_sm.other = GN_CUDA_PROF_OTHER;

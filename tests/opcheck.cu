@@ -136,6 +136,7 @@ static __global__ void __launch_bounds__(NT)
         gn_block_rec_sm[0] = gn_block_rec_sm[1] = NULL;
         gn_block_vec_sm = 0;
         gn_block_pre_reset();
+        gn_block_tma_init();
         for (int i = 0; i < GN_OPT_PHASES; i++) gn_opt_cyc[i] = 0;
     }
     unsigned long long total = 0;

@@ -1,0 +1,63 @@
+#!/bin/bash
+# Issue 12, forty-fourth round: the call built for a card and never run (no
+# machine was lent in the session). Two parts, one device call each (each
+# well under the 600 s a call may run), run from the repository root on the
+# GPU machine with ARCHIVE a tar.gz of the five bundles (README.md here says
+# how to make it) and OUT a folder for the outputs:
+#
+#   PART=perf    test_kernel_ops on the two bulk-copy variants first (their
+#                ops against the host's, bit for bit: a broken variant shows
+#                before any timing), then compare.sh base new l2 tma1 tma3
+#                on deep, then on layered many sweep-64-32 one-group
+#                (~300 s on an H100)
+#   PART=suites  the gpu suite's kernel-ops and gpu tests on new, tma1, tma3
+#
+# base: main (-DGN_DEV_PRE_MID=0, -DGN_BLOCK_TMA=0); new: the read-ahead's
+# second copies inside the op (-DGN_DEV_PRE_MID=1); l2: new plus the next
+# weights prefetched into L2 (-DGN_DEV_L2PF=1); tma1: the forward's weight
+# rows by bulk copies (-DGN_BLOCK_TMA=1); tma3: and its inputs
+# (-DGN_BLOCK_TMA=3). Every output is packed into $OUT/p-$PART.tgz after
+# each step, so a call cut short still brings back what it measured.
+set -u
+: "${ARCHIVE:?a tar.gz holding base/ new/ l2/ tma1/ tma3/ bundles}" "${OUT:?an output folder}"
+PART=${PART:-perf}
+mkdir -p "$OUT/p"
+exec > >(tee "$OUT/p/log-$PART.txt") 2>&1
+T=$(mktemp -d) && tar -xzf "$ARCHIVE" -C "$T"
+nvidia-smi --query-gpu=name --format=csv,noheader
+D=$OUT/p
+pack() { tar -czf "$OUT/p-$PART.tgz" -C "$OUT" p; }
+export LD_LIBRARY_PATH=$T/base
+case $PART in
+perf)
+    for v in tma3 tma1; do
+        echo "== kernel-ops $v"
+        GN_GPU_SUITE_LOG=$D/gs-$v GN_GPU_SUITE_TIMEOUT=100 timeout 110 tools/gpu-suite.sh "$T/$v" kernel-ops \
+            > "$D/kops-$v.txt" 2>&1
+        echo "rc $?"; tail -n 3 "$D/kops-$v.txt"
+    done
+    pack
+    B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
+    echo "== compare deep"
+    WORKLOADS="deep" REPS=3 STEPS=60 WARMUP=10 timeout 150 tools/bench/compare.sh $B \
+        > "$D/compare-deep.txt" 2>&1
+    echo "rc $?"; tail -n 8 "$D/compare-deep.txt"
+    pack
+    echo "== compare rest"
+    WORKLOADS="layered many sweep-64-32 one-group" REPS=3 STEPS=100 WARMUP=10 timeout 300 \
+        tools/bench/compare.sh $B > "$D/compare-rest.txt" 2>&1
+    echo "rc $?"; tail -n 11 "$D/compare-rest.txt"
+    pack
+    ;;
+suites)
+    for v in new tma1 tma3; do
+        echo "== suites $v"
+        GN_GPU_SUITE_LOG=$D/gs-$v GN_GPU_SUITE_TIMEOUT=120 timeout 250 tools/gpu-suite.sh "$T/$v" kernel-ops gpu \
+            > "$D/suites-$v.txt" 2>&1
+        echo "rc $?"; tail -n 4 "$D/suites-$v.txt"
+        pack
+    done
+    ;;
+*) echo "PART is perf or suites" >&2; exit 2 ;;
+esac
+echo "done $PART"
