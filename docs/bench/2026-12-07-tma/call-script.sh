@@ -11,6 +11,9 @@
 #                on deep, then on layered many sweep-64-32 one-group
 #                (~300 s on an H100)
 #   PART=suites  the gpu suite's kernel-ops and gpu tests on new, tma1, tma3
+#   PART=quick   the short form of perf (~150 s): test_kernel_ops on tma3,
+#                then the five builds on deep, layered, sweep-64-32 and
+#                one-group, REPS=2 STEPS=60
 #
 # base: main (-DGN_DEV_PRE_MID=0, -DGN_BLOCK_TMA=0); new: the read-ahead's
 # second copies inside the op (-DGN_DEV_PRE_MID=1); l2: new plus the next
@@ -49,6 +52,21 @@ perf)
     echo "rc $?"; tail -n 11 "$D/compare-rest.txt"
     pack
     ;;
+quick)
+    # the short form for a call with little device time left: tma3's ops,
+    # then all five builds on deep, layered, sweep-64-32, one-group
+    echo "== kernel-ops tma3"
+    GN_GPU_SUITE_LOG=$D/gs-tma3 GN_GPU_SUITE_TIMEOUT=60 timeout 70 tools/gpu-suite.sh "$T/tma3" kernel-ops \
+        > "$D/kops-tma3.txt" 2>&1
+    echo "rc $?"; tail -n 3 "$D/kops-tma3.txt"
+    pack
+    B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
+    echo "== compare"
+    WORKLOADS="deep layered sweep-64-32 one-group" REPS=2 STEPS=60 WARMUP=10 timeout 200 \
+        tools/bench/compare.sh $B > "$D/compare-quick.txt" 2>&1
+    echo "rc $?"; tail -n 10 "$D/compare-quick.txt"
+    pack
+    ;;
 suites)
     for v in new tma1 tma3; do
         echo "== suites $v"
@@ -58,6 +76,6 @@ suites)
         pack
     done
     ;;
-*) echo "PART is perf or suites" >&2; exit 2 ;;
+*) echo "PART is perf, quick or suites" >&2; exit 2 ;;
 esac
 echo "done $PART"
