@@ -30,17 +30,23 @@ T=$(mktemp -d) && tar -xzf "$ARCHIVE" -C "$T"
 nvidia-smi --query-gpu=name --format=csv,noheader
 D=$OUT/p
 pack() { tar -czf "$OUT/p-$PART.tgz" -C "$OUT" p; }
+# suite BUNDLE SECONDS TEST...: the gpu suite's TESTs on one bundle, each
+# killed after SECONDS, into $D/suite-BUNDLE-TESTS.txt, then packed
+suite() {
+    local v=$1 s=$2; shift 2
+    local f="$D/suite-$v-$(echo "$@" | tr ' ' '-').txt"
+    echo "== $* on $v"
+    GN_GPU_SUITE_LOG=$D/gs-$v GN_GPU_SUITE_TIMEOUT=$s timeout $((s * $# + 10)) \
+        tools/gpu-suite.sh "$T/$v" "$@" > "$f" 2>&1
+    echo "rc $?"; tail -n 4 "$f"
+    pack
+}
+B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
 export LD_LIBRARY_PATH=$T/base
 case $PART in
 perf)
-    for v in tma3 tma1; do
-        echo "== kernel-ops $v"
-        GN_GPU_SUITE_LOG=$D/gs-$v GN_GPU_SUITE_TIMEOUT=100 timeout 110 tools/gpu-suite.sh "$T/$v" kernel-ops \
-            > "$D/kops-$v.txt" 2>&1
-        echo "rc $?"; tail -n 3 "$D/kops-$v.txt"
-    done
-    pack
-    B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
+    suite tma3 100 kernel-ops
+    suite tma1 100 kernel-ops
     echo "== compare deep"
     WORKLOADS="deep" REPS=3 STEPS=60 WARMUP=10 timeout 150 tools/bench/compare.sh $B \
         > "$D/compare-deep.txt" 2>&1
@@ -55,12 +61,7 @@ perf)
 quick)
     # the short form for a call with little device time left: tma3's ops,
     # then all five builds on deep, layered, sweep-64-32, one-group
-    echo "== kernel-ops tma3"
-    GN_GPU_SUITE_LOG=$D/gs-tma3 GN_GPU_SUITE_TIMEOUT=60 timeout 70 tools/gpu-suite.sh "$T/tma3" kernel-ops \
-        > "$D/kops-tma3.txt" 2>&1
-    echo "rc $?"; tail -n 3 "$D/kops-tma3.txt"
-    pack
-    B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
+    suite tma3 60 kernel-ops
     echo "== compare"
     WORKLOADS="deep layered sweep-64-32 one-group" REPS=2 STEPS=60 WARMUP=10 timeout 200 \
         tools/bench/compare.sh $B > "$D/compare-quick.txt" 2>&1
@@ -68,13 +69,7 @@ quick)
     pack
     ;;
 suites)
-    for v in new tma1 tma3; do
-        echo "== suites $v"
-        GN_GPU_SUITE_LOG=$D/gs-$v GN_GPU_SUITE_TIMEOUT=120 timeout 250 tools/gpu-suite.sh "$T/$v" kernel-ops gpu \
-            > "$D/suites-$v.txt" 2>&1
-        echo "rc $?"; tail -n 4 "$D/suites-$v.txt"
-        pack
-    done
+    for v in new tma1 tma3; do suite $v 120 kernel-ops gpu; done
     ;;
 *) echo "PART is perf, quick or suites" >&2; exit 2 ;;
 esac
