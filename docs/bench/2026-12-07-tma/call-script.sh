@@ -41,32 +41,29 @@ suite() {
     echo "rc $?"; tail -n 4 "$f"
     pack
 }
+# compare NAME "WORKLOADS" REPS STEPS SECONDS: the five builds side by side
+# into $D/compare-NAME.txt, then packed
+compare() {
+    echo "== compare $1"
+    WORKLOADS="$2" REPS=$3 STEPS=$4 WARMUP=10 timeout "$5" tools/bench/compare.sh $B \
+        > "$D/compare-$1.txt" 2>&1
+    echo "rc $?"; tail -n 11 "$D/compare-$1.txt"
+    pack
+}
 B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
 export LD_LIBRARY_PATH=$T/base
 case $PART in
 perf)
     suite tma3 100 kernel-ops
     suite tma1 100 kernel-ops
-    echo "== compare deep"
-    WORKLOADS="deep" REPS=3 STEPS=60 WARMUP=10 timeout 150 tools/bench/compare.sh $B \
-        > "$D/compare-deep.txt" 2>&1
-    echo "rc $?"; tail -n 8 "$D/compare-deep.txt"
-    pack
-    echo "== compare rest"
-    WORKLOADS="layered many sweep-64-32 one-group" REPS=3 STEPS=100 WARMUP=10 timeout 300 \
-        tools/bench/compare.sh $B > "$D/compare-rest.txt" 2>&1
-    echo "rc $?"; tail -n 11 "$D/compare-rest.txt"
-    pack
+    compare deep deep 3 60 150
+    compare rest "layered many sweep-64-32 one-group" 3 100 300
     ;;
 quick)
     # the short form for a call with little device time left: tma3's ops,
     # then all five builds on deep, layered, sweep-64-32, one-group
     suite tma3 60 kernel-ops
-    echo "== compare"
-    WORKLOADS="deep layered sweep-64-32 one-group" REPS=2 STEPS=60 WARMUP=10 timeout 200 \
-        tools/bench/compare.sh $B > "$D/compare-quick.txt" 2>&1
-    echo "rc $?"; tail -n 10 "$D/compare-quick.txt"
-    pack
+    compare quick "deep layered sweep-64-32 one-group" 2 60 200
     ;;
 suites)
     for v in new tma1 tma3; do suite $v 120 kernel-ops gpu; done
