@@ -402,7 +402,10 @@ __device__ static void gn_dev_pre_begin(const struct gn_dev_view &v, uint32_t ti
     gn_block_copy16(reinterpret_cast<float *>(p.pend_span), span);
     if ((next & 3) == 3) gn_block_copy16(reinterpret_cast<float *>(p.pend_span + 4), span + 4);
     p.span_at = next & 3;
-    if (GN_DEV_PRE_MID) gn_dev_pre_mid_sm = 1;
+    /* 2: only for a task of one successor (where the release may hand it
+     * on at once; with more, the release's fence hides the second copies) */
+    if (GN_DEV_PRE_MID)
+        gn_dev_pre_mid_sm = GN_DEV_PRE_MID == 2 && (TICKET || s.end - s.k != 1) ? 0 : 1;
     p.state = GN_DEV_PRE_BEGUN;
 }
 

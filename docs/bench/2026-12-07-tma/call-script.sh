@@ -51,7 +51,7 @@ compare() {
     pack
 }
 B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
-export LD_LIBRARY_PATH=$T/base
+export LD_LIBRARY_PATH=$T/base:$T/tma1 # tma1 and tma3 link libdeflate, which base lacks
 case $PART in
 perf)
     suite tma3 100 kernel-ops
@@ -68,6 +68,13 @@ quick)
 suites)
     for v in new tma1 tma3; do suite $v 120 kernel-ops gpu; done
     ;;
-*) echo "PART is perf, quick or suites" >&2; exit 2 ;;
+new)
+    # what merging new needs after quick: its suites, and base against new
+    # alone on layered and many
+    suite new 120 kernel-ops gpu
+    B="$T/base/genet-rt $T/new/genet-rt"
+    compare new "layered many" 3 100 120
+    ;;
+*) echo "PART is perf, quick, suites or new" >&2; exit 2 ;;
 esac
 echo "done $PART"
