@@ -51,7 +51,10 @@ compare() {
     pack
 }
 B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
-export LD_LIBRARY_PATH=$T/base:$T/tma1 # tma1 and tma3 link libdeflate, which base lacks
+# every bundle's libraries (tma1 and tma3 link libdeflate, which base's
+# build did not find)
+LD_LIBRARY_PATH=$(printf '%s:' "$T"/*/)
+export LD_LIBRARY_PATH
 case $PART in
 perf)
     suite tma3 100 kernel-ops
@@ -75,6 +78,14 @@ new)
     B="$T/base/genet-rt $T/new/genet-rt"
     compare new "layered many" 3 100 120
     ;;
-*) echo "PART is perf, quick, suites or new" >&2; exit 2 ;;
+gate)
+    # the read-ahead inside the op only for a task of one successor
+    # (-DGN_DEV_PRE_MID=2, bundle m2; ARCHIVE then holds base/ new/ m2/):
+    # against base and new on every workload, then its suites
+    B="$T/base/genet-rt $T/new/genet-rt $T/m2/genet-rt"
+    compare gate "deep layered many sweep-64-32 one-group" 2 60 200
+    suite m2 100 kernel-ops gpu
+    ;;
+*) echo "PART is perf, quick, suites, new or gate" >&2; exit 2 ;;
 esac
 echo "done $PART"
