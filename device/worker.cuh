@@ -82,9 +82,12 @@ static __shared__ uint32_t gn_dev_diag_sink;
 /* Whether the read-ahead's second copies are issued inside the task's op,
  * after its first staging barrier (gn_dev_pre_mid, 1), or after the task
  * (0, the default: main's machine code exactly, kernel.cu dc19803e8d0d).
- * Compiled only where asked (-DGN_DEV_PRE_MID=1 for the CUDA compiler):
- * built and checked on the CPU (spills as main's), not yet run on a card;
- * docs/PERF.md, forty-third round. */
+ * Compiled only where asked (-DGN_DEV_PRE_MID=1 for the CUDA compiler).
+ * Measured on an H100 (docs/PERF.md, forty-fourth round): deep 0.957x,
+ * sweep-64-32 0.982x, one-group 0.978x, but layered 1.004x and many
+ * 1.007x (warp 1's work inside ops whose release fences anyway), so not
+ * the default. 2: only where the task has one successor (the release may
+ * hand it on at once); built, not yet run on a card. */
 #ifndef GN_DEV_PRE_MID
 #define GN_DEV_PRE_MID 0
 #endif
