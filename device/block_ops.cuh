@@ -737,22 +737,9 @@ __device__ static inline bool gn_block_tma_wrows(int32_t ne, float *dst, int32_t
     }
     return true;
 }
-/* The parity of the phase a chunk's bulk copies will end (read before the
- * staging's barrier). */
-#define GN_BLOCK_TMA_PH() (gn_block_tma_ph)
 #else
+/* the callers' set-up calls it either way (run.cuh, tests/opcheck.cu) */
 __device__ static inline void gn_block_tma_init() {}
-__device__ static inline bool gn_block_tma_cols(int32_t, bool, float *, int32_t, int32_t, int32_t,
-                                                int32_t, bool)
-{
-    return false;
-}
-__device__ static inline bool gn_block_tma_wrows(int32_t, float *, int32_t, int32_t, int32_t)
-{
-    return false;
-}
-__device__ static inline void gn_block_tma_done(uint32_t) {}
-#define GN_BLOCK_TMA_PH() (0u)
 #endif
 
 /* Row stride of a staged chunk of `cols` columns: a multiple of 4 (float4
@@ -1249,7 +1236,7 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
 #if GN_BLOCK_TMA
             /* bulk copies where they apply (GN_BLOCK_TMA) */
-            const uint32_t ph = GN_BLOCK_TMA_PH();
+            const uint32_t ph = gn_block_tma_ph;
             const bool ta = gn_block_tma_cols(ne, false, sa, lda, R, c0, cn, false);
             if (!ta)
 #endif
@@ -1531,7 +1518,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
             if (c0 > 0) __syncthreads(); /* the previous chunk's readers are done */
 #if GN_BLOCK_TMA
             /* bulk copies where they apply (GN_BLOCK_TMA) */
-            const uint32_t ph = GN_BLOCK_TMA_PH();
+            const uint32_t ph = gn_block_tma_ph;
             const bool ta = gn_block_tma_cols(ne, false, sa, ld, R, c0, cn, true);
             if (!ta)
 #endif
