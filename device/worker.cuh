@@ -407,8 +407,13 @@ __device__ static void gn_dev_pre_begin(const struct gn_dev_view &v, uint32_t ti
     p.span_at = next & 3;
     /* 2: only for a task of one successor (where the release may hand it
      * on at once; with more, the release's fence hides the second copies) */
-    if (GN_DEV_PRE_MID)
-        gn_dev_pre_mid_sm = GN_DEV_PRE_MID == 2 && (TICKET || s.end - s.k != 1) ? 0 : 1;
+    if (GN_DEV_PRE_MID) {
+        /* with decrements held back (GN_DAG_DEFER), also a task whose
+         * first successor's start value (in flight now) may allow it:
+         * gn_dev_pre_mid looks once it has landed */
+        const bool once = GN_DAG_DEFER ? s.end - s.k <= GN_DAG_BATCH : s.end - s.k == 1;
+        gn_dev_pre_mid_sm = GN_DEV_PRE_MID == 2 && (TICKET || !once) ? 0 : 1;
+    }
     p.state = GN_DEV_PRE_BEGUN;
 }
 
@@ -439,6 +444,17 @@ __device__ static __noinline__ void gn_dev_pre_mid()
     struct gn_dev_pre &p = gn_dev_pre_sm;
     const struct gn_dev_view &v = gn_dev_view_sm;
     const int32_t lane = threadIdx.x & 31;
+#if GN_DAG_DEFER
+    /* the gated form: only where the release will hand the successor on
+     * at once (one successor, or a first one of in-degree 1: init0, which
+     * GN_DEV_SUCC_THREAD waited for before the op's staging barrier) */
+    if (GN_DEV_PRE_MID == 2 && gn_dev_succ_sm.end - gn_dev_succ_sm.k != 1 &&
+        gn_dev_succ_sm.init0 != 1) {
+        __syncwarp(); /* every lane has read the flag */
+        if (lane == 0) gn_dev_pre_mid_sm = 0;
+        return;
+    }
+#endif
     int32_t begin, ne;
     const struct gn_edge_rec *rec;
     const bool ok = gn_dev_pre_edges(p.pend_pos.gr, p.out, &begin, &ne, &rec);
@@ -834,6 +850,16 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
         if (succ_reader) {
             if (ahead) gn_dev_succ_sm = gn_dev_pre_sm.ready_succ;
             else gn_dag_succ_fill(&v.dag, span, &gn_dev_succ_sm);
+#if GN_DAG_DEFER
+            /* the first successor's start value, for the release (dag.h,
+             * gn_dag_release_succ): an asynchronous copy that lands while
+             * the task runs, waited for after it */
+            if (gn_dag_succ_wants_init0(&gn_dev_succ_sm))
+                gn_block_copy4(reinterpret_cast<float *>(&gn_dev_succ_sm.init0),
+                               reinterpret_cast<const float *>(v.dag.indeg_init +
+                                                               gn_dev_succ_sm.v[0]));
+            else gn_dev_succ_sm.init0 = 0;
+#endif
 #if GN_DEV_AHEAD
             /* a release ahead reads its ticket's task ahead instead: no
              * copies of a guess in flight into the same records */
@@ -887,6 +913,9 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
             break;
         case GN_TASK_UPDATE: gn_dev_update(d, sm, pr.gr, g, k.pos, k.tile); break;
         }
+#if GN_DAG_DEFER
+        if (succ_reader) gn_block_stage_wait(); /* init0 (landed long ago) */
+#endif
         __syncthreads();
 #if GN_DEV_AHEAD
         if (threadIdx.x / 32 == GN_DEV_SUCC_THREAD / 32) {

@@ -295,6 +295,72 @@ static void test_dag_release_set(void **state)
     gn_dag_free(&d);
 }
 
+#if GN_DAG_DEFER
+/* Decrements held back (-DGN_DAG_DEFER): a task whose first successor has
+ * in-degree 1 runs it next with no decrement, holding the others'; the
+ * release that keeps no continuation issues them (one fence); a worker
+ * never holds more than GN_DAG_DEFER. 0 -> 1, 0 -> 2, 3 -> 2, 1 -> 4. */
+static void test_dag_release_deferred(void **state)
+{
+    (void)state;
+    const uint32_t src[] = {0, 0, 3, 1};
+    const uint32_t dst[] = {1, 2, 2, 4};
+    struct gn_dag d;
+    memset(&d, 0, sizeof d);
+    assert_int_equal(gn_dag_build(&d, 5, 4, src, dst), GN_OK);
+    struct fixture *f = fixture_new(d.n_tasks, 0);
+    struct gn_queue_worker w = {0};
+    assert_int_equal(gn_dag_begin_pass(&d, &f->q), GN_OK);
+    uint32_t next = GN_QUEUE_DONE, task = 0;
+    struct gn_dag_succ s;
+    assert_int_equal(gn_dag_take(&f->q, &w, &next, &task), GN_OK);
+    assert_int_equal(task, 0);
+    gn_dag_succ_read(&d, task, &s);
+    assert_int_equal(s.init0, 1);
+    assert_int_equal(gn_dag_finish_succ(&d, &f->q, &s, &w, &next), GN_OK);
+    assert_int_equal(next, 1);                                   /* run at once */
+    assert_int_equal(w.n_def, 1);                                /* 2's decrement held */
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[2]), 2); /* untouched */
+    /* 1 -> 4, in-degree 1 and alone: the fast path, still holding */
+    assert_int_equal(gn_dag_take(&f->q, &w, &next, &task), GN_OK);
+    assert_int_equal(task, 1);
+    gn_dag_succ_read(&d, task, &s);
+    assert_int_equal(gn_dag_finish_succ(&d, &f->q, &s, &w, &next), GN_OK);
+    assert_int_equal(next, 4);
+    assert_int_equal(w.n_def, 1);
+    /* 4 has no successor: the worker may wait next, so the held decrement
+     * goes out (2: 2 -> 1, not ready) */
+    assert_int_equal(gn_dag_take(&f->q, &w, &next, &task), GN_OK);
+    assert_int_equal(task, 4);
+    gn_dag_succ_read(&d, task, &s);
+    assert_int_equal(s.init0, 0);
+    assert_int_equal(gn_dag_finish_succ(&d, &f->q, &s, &w, &next), GN_OK);
+    assert_int_equal(next, GN_QUEUE_DONE);
+    assert_int_equal(w.n_def, 0);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[2]), 1);
+    /* 3 releases 2 (its first successor, in-degree 2: the fenced path) */
+    assert_int_equal(gn_dag_take(&f->q, &w, &next, &task), GN_OK);
+    assert_int_equal(task, 3);
+    gn_dag_succ_read(&d, task, &s);
+    assert_int_equal(gn_dag_finish_succ(&d, &f->q, &s, &w, &next), GN_OK);
+    assert_int_equal(next, 2);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[2]), 2); /* armed again */
+    /* held to the limit: the release that would pass it fences and issues
+     * the held ones first */
+    w.n_def = GN_DAG_DEFER;
+    for (uint32_t i = 0; i < GN_DAG_DEFER; i++) w.def[i] = 2;
+    gn_atomic_store_relaxed_u32(&d.indeg[2], GN_DAG_DEFER + 2);
+    gn_atomic_store_relaxed_u32(&d.indeg[1], 1);
+    gn_dag_succ_read(&d, 0, &s);
+    assert_int_equal(gn_dag_release_succ(&d, &f->q, &s, &w, &next), GN_OK);
+    assert_int_equal(w.n_def, 0);
+    assert_int_equal(next, 1); /* 1's counter 1 -> 0: ready, kept */
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[2]), 1);
+    fixture_free(f);
+    gn_dag_free(&d);
+}
+#endif
+
 /* The kernel's form of the protocol: a task's successors read as it is
  * taken (gn_dag_succ_read), released after it ran (gn_dag_finish_succ),
  * here with other tasks' releases in between (two tasks in hand at once,
@@ -604,6 +670,9 @@ int main(void)
         cmocka_unit_test(test_dag_release_one_thread),
         cmocka_unit_test(test_dag_release_read_ahead),
         cmocka_unit_test(test_dag_release_set),
+#if GN_DAG_DEFER
+        cmocka_unit_test(test_dag_release_deferred),
+#endif
         cmocka_unit_test(test_dag_threads_layered),
         cmocka_unit_test(test_dag_threads_random),
         cmocka_unit_test(test_dag_threads_fanin),

@@ -119,6 +119,12 @@ GN_HD enum gn_status gn_dag_begin_pass(const struct gn_dag *d, struct gn_queue *
 struct gn_dag_succ {
     uint32_t k, end;          /* the task's successors: succ[k .. end) */
     uint32_t v[GN_DAG_BATCH]; /* succ[k + i], i < min(end - k, GN_DAG_BATCH) */
+#if GN_DAG_DEFER
+    /* indeg_init[v[0]] where the task has 1 .. GN_DAG_BATCH successors,
+     * else 0 (gn_dag_succ_init0: read with the successors, so that the
+     * release knows its continuation without a load) */
+    uint32_t init0;
+#endif
 };
 
 struct gn_dag_span {
@@ -151,9 +157,23 @@ GN_HD void gn_dag_succ_fill(const struct gn_dag *d, struct gn_dag_span sp, struc
         s->v[i] = v[i];
 }
 
+#if GN_DAG_DEFER
+/* Whether the release of s may want its first successor's start value
+ * (s->init0): 1 to GN_DAG_BATCH successors. */
+GN_HD int gn_dag_succ_wants_init0(const struct gn_dag_succ *s)
+{
+    return s->end - s->k >= 1 && s->end - s->k <= GN_DAG_BATCH;
+}
+#endif
+
 GN_HD void gn_dag_succ_read(const struct gn_dag *d, uint32_t task, struct gn_dag_succ *s)
 {
     gn_dag_succ_fill(d, gn_dag_span_of(d, task), s);
+#if GN_DAG_DEFER
+    /* the persistent kernel reads it while the task runs instead
+     * (device/worker.cuh) */
+    s->init0 = gn_dag_succ_wants_init0(s) ? d->indeg_init[s->v[0]] : 0;
+#endif
 }
 
 /*
@@ -255,11 +275,86 @@ GN_HD enum gn_status gn_dag_release_in(struct gn_dag *d, struct gn_queue *q,
     return GN_OK;
 }
 
+#if GN_DAG_DEFER
+GN_STATIC_ASSERT(GN_DAG_DEFER <= GN_DAG_BATCH, "the held decrements are one batch");
+/*
+ * The held decrements released (GN_DAG_DEFER), after the caller's release
+ * fence (cumulative over every result this worker wrote, the held
+ * successors' predecessors' among them): the held successors as one batch,
+ * every ready one pushed.
+ */
+GN_HD enum gn_status gn_dag_flush_fenced(struct gn_dag *d, struct gn_queue *q,
+                                         struct gn_queue_worker *w)
+{
+    struct gn_dag_succ held;
+    held.k = 0;
+    held.end = w->n_def;
+    for (uint32_t i = 0; i < GN_DAG_BATCH; i++)
+        held.v[i] = 0;
+    for (uint32_t i = 0; i < GN_DAG_DEFER; i++)
+        if (i < w->n_def)
+            held.v[i] = w->def[i];
+    held.init0 = 0;
+    w->n_def = 0;
+    uint32_t none = GN_QUEUE_DONE;
+    return gn_dag_release_in(d, q, &held, w, &none, 1, 0);
+}
+
+/* The held decrements released, with their own fence: before a worker
+ * may wait (it then holds nothing back: queue.h's argument). */
+GN_HD enum gn_status gn_dag_flush_deferred(struct gn_dag *d, struct gn_queue *q,
+                                           struct gn_queue_worker *w)
+{
+    if (w->n_def == 0)
+        return GN_OK;
+    gn_release_fence();
+    GN_DAG_MARK(FENCE);
+    return gn_dag_flush_fenced(d, q, w);
+}
+#endif
+
+/*
+ * gn_dag_release_in's fenced path with a continuation. Where a worker may
+ * hold decrements back (GN_DAG_DEFER), a task whose first successor has
+ * in-degree 1 (s->init0, read with the successors) hands it on at once as
+ * the fast path does, with no fence or atomic, and holds the other
+ * successors' decrements back (at most GN_DAG_DEFER in all), so a chain
+ * whose hops each also feed an update pays no fence a hop: the held
+ * decrements go out under the next release fence this worker issues
+ * anyway, and before it takes a task from the queue (gn_dag_finish_succ,
+ * gn_dag_release, gn_dag_hold_release and gn_dag_finish_ahead flush them
+ * when they keep no continuation): a worker that may wait holds nothing
+ * back, and a continuation always runs to its end, so every held
+ * decrement is issued. The held successors become ready a few tasks of
+ * this worker later; none of them is on this chain.
+ */
 GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
                                          const struct gn_dag_succ *s, struct gn_queue_worker *w,
                                          uint32_t *next)
 {
+#if GN_DAG_DEFER
+    const uint32_t m = s->end - s->k;
+    *next = GN_QUEUE_DONE;
+    if (m == 0)
+        return GN_OK;
+    if (s->init0 == 1 && m <= GN_DAG_BATCH && w->n_def + m - 1 <= GN_DAG_DEFER) {
+        *next = s->v[0];
+        GN_DAG_ON_READY(s->v[0]);
+        for (uint32_t i = 1; i < m; i++)
+            w->def[w->n_def++] = s->v[i];
+        return GN_OK;
+    }
+    gn_release_fence();
+    GN_DAG_MARK(FENCE);
+    if (w->n_def) {
+        const enum gn_status st = gn_dag_flush_fenced(d, q, w);
+        if (st != GN_OK)
+            return st;
+    }
+    return gn_dag_release_in(d, q, s, w, next, 1, 1);
+#else
     return gn_dag_release_in(d, q, s, w, next, 0, 1);
+#endif
 }
 
 /* Task `task` finished: release its successors, read now, pushing every
@@ -271,6 +366,10 @@ GN_HD enum gn_status gn_dag_release(struct gn_dag *d, struct gn_queue *q, uint32
     gn_dag_succ_read(d, task, &succ);
     uint32_t next;
     enum gn_status s = gn_dag_release_succ(d, q, &succ, w, &next);
+#if GN_DAG_DEFER
+    if (s == GN_OK) /* nothing held past a release that keeps no continuation */
+        s = gn_dag_flush_deferred(d, q, w);
+#endif
     if (s == GN_OK && next != GN_QUEUE_DONE)
         s = gn_queue_push(q, next, w);
     return s;
@@ -316,6 +415,10 @@ GN_HD enum gn_status gn_dag_finish_succ(struct gn_dag *d, struct gn_queue *q,
                                         uint32_t *next)
 {
     enum gn_status st = gn_dag_release_succ(d, q, s, w, next);
+#if GN_DAG_DEFER
+    if (st == GN_OK && *next == GN_QUEUE_DONE) /* it may wait next */
+        st = gn_dag_flush_deferred(d, q, w);
+#endif
     gn_queue_finish(q, w);
     if (*next != GN_QUEUE_DONE && w->unflushed >= GN_DAG_FLUSH_EVERY)
         gn_queue_flush(q, w);
@@ -351,6 +454,11 @@ GN_HD enum gn_status gn_dag_finish_ahead(struct gn_dag *d, struct gn_queue *q,
                                          const struct gn_dag_succ *s, struct gn_queue_worker *w)
 {
     uint32_t next;
+#if GN_DAG_DEFER
+    const enum gn_status sf = gn_dag_flush_deferred(d, q, w);
+    if (sf != GN_OK)
+        return sf;
+#endif
     enum gn_status st = gn_dag_release_in(d, q, s, w, &next, 0, 0);
     gn_queue_finish(q, w);
     if (w->unflushed >= GN_DAG_FLUSH_EVERY)
@@ -503,8 +611,16 @@ GN_HD enum gn_status gn_dag_hold_release(struct gn_dag *d, struct gn_queue *q,
 {
     *next = GN_QUEUE_DONE;
     if (h->n == 0)
+#if GN_DAG_DEFER
+        return gn_dag_flush_deferred(d, q, w);
+#else
         return GN_OK;
+#endif
     enum gn_status st = gn_dag_release_set(d, q, h->s, h->n, w, next);
+#if GN_DAG_DEFER
+    if (st == GN_OK && *next == GN_QUEUE_DONE) /* it may wait next */
+        st = gn_dag_flush_deferred(d, q, w);
+#endif
     for (uint32_t i = 0; i < h->n; i++)
         gn_queue_finish(q, w);
     h->n = 0;

@@ -141,18 +141,30 @@ GN_STATIC_ASSERT(offsetof(struct gn_queue, slots) == 224, "gn_queue layout");
 GN_STATIC_ASSERT(offsetof(struct gn_queue, roots) == 232, "gn_queue layout");
 GN_STATIC_ASSERT(sizeof(struct gn_queue) == 256, "gn_queue is shared with the device");
 
+/* Decrements a worker may hold back (dag.h, gn_dag_release_succ: a task
+ * whose first successor has in-degree 1 runs it at once as its
+ * continuation and holds the other successors' decrements for a later
+ * release fence); 0 (the default): none, every release fences at once. A
+ * variant compiled only where asked (-DGN_DAG_DEFER=N, N <= GN_DAG_BATCH). */
+#ifndef GN_DAG_DEFER
+#define GN_DAG_DEFER 0
+#endif
+
 /* One worker's view: who it is (for fault reports) and its statistics.
  * Private to the worker (no atomics); summed by the host after a pass. */
 struct gn_queue_worker {
     uint32_t worker;
     uint32_t high_water; /* most ready tasks seen waiting (tail - head), sampled at pushes */
     uint32_t unflushed;  /* finished tasks not yet added to done */
-    uint32_t pad_;
+    uint32_t n_def;      /* decrements held back (GN_DAG_DEFER; else 0) */
     uint64_t pushed;
     uint64_t popped;
     uint64_t spins; /* wait iterations */
+#if GN_DAG_DEFER
+    uint32_t def[GN_DAG_DEFER]; /* their successors */
+#endif
 };
-GN_STATIC_ASSERT(sizeof(struct gn_queue_worker) == 40, "gn_queue_worker layout");
+GN_STATIC_ASSERT(GN_DAG_DEFER || sizeof(struct gn_queue_worker) == 40, "gn_queue_worker layout");
 
 /* slots: capacity zeroed words (zero is empty for every pass). */
 GN_HD void gn_queue_init(struct gn_queue *q, gn_atomic_u64 *slots, uint32_t capacity,
@@ -376,7 +388,11 @@ GN_HD int gn_queue_look(struct gn_queue *q, const struct gn_queue_pass p, uint32
 GN_HD int gn_queue_peek(struct gn_queue *q, const struct gn_queue_pass p, uint32_t t,
                         uint32_t *task)
 {
+#if GN_DAG_DEFER
+    struct gn_queue_worker scratch = {0, 0, 1, 0, 0, 0, 0, {0}};
+#else
     struct gn_queue_worker scratch = {0, 0, 1, 0, 0, 0, 0};
+#endif
     return gn_queue_root(p, t, task, &scratch) || gn_queue_look(q, p, t, task, &scratch);
 }
 
