@@ -73,6 +73,16 @@
  * served (its task run and released) or its holder is running, and a
  * worker's other reserved tickets are all larger than the one it waits on.
  *
+ * Decrements held back (dag.h, gn_dag_release_succ with GN_DAG_DEFER): a
+ * worker that hands a successor of in-degree 1 on at once may hold the
+ * decrements of the task's other successors, but only while it has that
+ * continuation to run: every release that keeps none issues them first
+ * (gn_dag_finish_succ, gn_dag_release, gn_dag_hold_release,
+ * gn_dag_finish_ahead), so a worker that pops, and so may wait, holds
+ * none. A holding worker is running, not waiting, and its continuations
+ * are tasks that finish; so "when every worker waits, every finished task
+ * has been released" holds as above, and the argument with it.
+ *
  * Bounded waits: a wait counts its spins and restarts the count whenever
  * done or tail moves (the pass is making progress). If spin_limit spins pass
  * with no progress, the waiter records a fault (GN_ERR_DEVICE, "stuck", with
