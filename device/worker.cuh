@@ -87,7 +87,9 @@ static __shared__ uint32_t gn_dev_diag_sink;
  * sweep-64-32 0.982x, one-group 0.978x, but layered 1.004x and many
  * 1.007x (warp 1's work inside ops whose release fences anyway), so not
  * the default. 2: only where the task has one successor (the release may
- * hand it on at once); built, not yet run on a card. */
+ * hand it on at once), and with GN_DAG_DEFER also where its first
+ * successor has in-degree 1 (gn_dev_pre_mid looks); built, not yet run
+ * on a card. */
 #ifndef GN_DEV_PRE_MID
 #define GN_DEV_PRE_MID 0
 #endif
