@@ -345,17 +345,30 @@ static void test_dag_release_deferred(void **state)
     assert_int_equal(gn_dag_finish_succ(&d, &f->q, &s, &w, &next), GN_OK);
     assert_int_equal(next, 2);
     assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[2]), 2); /* armed again */
-    /* held to the limit: the release that would pass it fences and issues
-     * the held ones first */
+    /* held to the limit: the release that would pass it issues the held
+     * ones first (one fence), then hands on and holds as before */
     w.n_def = GN_DAG_DEFER;
     for (uint32_t i = 0; i < GN_DAG_DEFER; i++) w.def[i] = 2;
     gn_atomic_store_relaxed_u32(&d.indeg[2], GN_DAG_DEFER + 2);
-    gn_atomic_store_relaxed_u32(&d.indeg[1], 1);
+    gn_atomic_store_relaxed_u32(&d.indeg[1], 7); /* a mark the hand-off leaves */
     gn_dag_succ_read(&d, 0, &s);
     assert_int_equal(gn_dag_release_succ(&d, &f->q, &s, &w, &next), GN_OK);
+    assert_int_equal(next, 1);
+    assert_int_equal(w.n_def, 1);
+    assert_int_equal(w.def[0], 2);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[2]), 2);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[1]), 7);
+    /* a first successor of in-degree 2: the fenced path, the held one
+     * issued under the same fence (2: 2 -> 1), then 0's own (1: 7 -> 6,
+     * 2: 1 -> 0, ready: the continuation, armed again) */
+    d.indeg_init[1] = 2;
+    gn_dag_succ_read(&d, 0, &s);
+    assert_int_equal(s.init0, 2);
+    assert_int_equal(gn_dag_release_succ(&d, &f->q, &s, &w, &next), GN_OK);
     assert_int_equal(w.n_def, 0);
-    assert_int_equal(next, 1); /* 1's counter 1 -> 0: ready, kept */
-    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[2]), 1);
+    assert_int_equal(next, 2);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[1]), 6);
+    assert_int_equal(gn_atomic_load_relaxed_u32(&d.indeg[2]), 2);
     fixture_free(f);
     gn_dag_free(&d);
 }

@@ -337,7 +337,14 @@ GN_HD enum gn_status gn_dag_release_succ(struct gn_dag *d, struct gn_queue *q,
     *next = GN_QUEUE_DONE;
     if (m == 0)
         return GN_OK;
-    if (s->init0 == 1 && m <= GN_DAG_BATCH && w->n_def + m - 1 <= GN_DAG_DEFER) {
+    if (s->init0 == 1 && m - 1 <= GN_DAG_DEFER) {
+        if (w->n_def + m - 1 > GN_DAG_DEFER) {
+            /* full: what is held goes out now, under one fence; the
+             * hand-off below still needs no atomic */
+            const enum gn_status st = gn_dag_flush_deferred(d, q, w);
+            if (st != GN_OK)
+                return st;
+        }
         *next = s->v[0];
         GN_DAG_ON_READY(s->v[0]);
         for (uint32_t i = 1; i < m; i++)
