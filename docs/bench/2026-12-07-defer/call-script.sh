@@ -22,30 +22,7 @@
 set -u
 : "${ARCHIVE:?a tar.gz holding base/ m2/ d8/ d8m/ bundles}" "${OUT:?an output folder}"
 PART=${PART:-all}
-mkdir -p "$OUT/p"
-exec > >(tee "$OUT/p/log-$PART.txt") 2>&1
-T=$(mktemp -d) && tar -xzf "$ARCHIVE" -C "$T"
-nvidia-smi --query-gpu=name --format=csv,noheader
-D=$OUT/p
-pack() { tar -czf "$OUT/p-$PART.tgz" -C "$OUT" p; }
-suite() {
-    local v=$1 s=$2; shift 2
-    local f="$D/suite-$v-$(echo "$@" | tr ' ' '-').txt"
-    echo "== $* on $v"
-    GN_GPU_SUITE_LOG=$D/gs-$v GN_GPU_SUITE_TIMEOUT=$s timeout $((s * $# + 10)) \
-        tools/gpu-suite.sh "$T/$v" "$@" > "$f" 2>&1
-    echo "rc $?"; tail -n 4 "$f"
-    pack
-}
-compare() {
-    echo "== compare $1"
-    WORKLOADS="$2" REPS=$3 STEPS=$4 WARMUP=10 timeout "$5" tools/bench/compare.sh $B \
-        > "$D/compare-$1.txt" 2>&1
-    echo "rc $?"; tail -n 12 "$D/compare-$1.txt"
-    pack
-}
-LD_LIBRARY_PATH=$(printf '%s:' "$T"/*/)
-export LD_LIBRARY_PATH
+. tools/bench/call-lib.sh
 case $PART in
 all)
     suite d8m 60 kernel-ops

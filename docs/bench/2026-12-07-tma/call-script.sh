@@ -24,37 +24,8 @@
 set -u
 : "${ARCHIVE:?a tar.gz holding base/ new/ l2/ tma1/ tma3/ bundles}" "${OUT:?an output folder}"
 PART=${PART:-perf}
-mkdir -p "$OUT/p"
-exec > >(tee "$OUT/p/log-$PART.txt") 2>&1
-T=$(mktemp -d) && tar -xzf "$ARCHIVE" -C "$T"
-nvidia-smi --query-gpu=name --format=csv,noheader
-D=$OUT/p
-pack() { tar -czf "$OUT/p-$PART.tgz" -C "$OUT" p; }
-# suite BUNDLE SECONDS TEST...: the gpu suite's TESTs on one bundle, each
-# killed after SECONDS, into $D/suite-BUNDLE-TESTS.txt, then packed
-suite() {
-    local v=$1 s=$2; shift 2
-    local f="$D/suite-$v-$(echo "$@" | tr ' ' '-').txt"
-    echo "== $* on $v"
-    GN_GPU_SUITE_LOG=$D/gs-$v GN_GPU_SUITE_TIMEOUT=$s timeout $((s * $# + 10)) \
-        tools/gpu-suite.sh "$T/$v" "$@" > "$f" 2>&1
-    echo "rc $?"; tail -n 4 "$f"
-    pack
-}
-# compare NAME "WORKLOADS" REPS STEPS SECONDS: the five builds side by side
-# into $D/compare-NAME.txt, then packed
-compare() {
-    echo "== compare $1"
-    WORKLOADS="$2" REPS=$3 STEPS=$4 WARMUP=10 timeout "$5" tools/bench/compare.sh $B \
-        > "$D/compare-$1.txt" 2>&1
-    echo "rc $?"; tail -n 11 "$D/compare-$1.txt"
-    pack
-}
+. tools/bench/call-lib.sh
 B="$T/base/genet-rt $T/new/genet-rt $T/l2/genet-rt $T/tma1/genet-rt $T/tma3/genet-rt"
-# every bundle's libraries (tma1 and tma3 link libdeflate, which base's
-# build did not find)
-LD_LIBRARY_PATH=$(printf '%s:' "$T"/*/)
-export LD_LIBRARY_PATH
 case $PART in
 perf)
     suite tma3 100 kernel-ops
