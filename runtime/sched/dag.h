@@ -120,9 +120,9 @@ struct gn_dag_succ {
     uint32_t k, end;          /* the task's successors: succ[k .. end) */
     uint32_t v[GN_DAG_BATCH]; /* succ[k + i], i < min(end - k, GN_DAG_BATCH) */
 #if GN_DAG_DEFER
-    /* indeg_init[v[0]] where the task has 1 .. GN_DAG_BATCH successors,
-     * else 0 (gn_dag_succ_init0: read with the successors, so that the
-     * release knows its continuation without a load) */
+    /* indeg_init[v[0]] where gn_dag_succ_wants_init0, else 0 (read with
+     * the successors: gn_dag_succ_read, or the kernel while the task runs,
+     * so that the release knows its continuation without a load) */
     uint32_t init0;
 #endif
 };
@@ -157,14 +157,13 @@ GN_HD void gn_dag_succ_fill(const struct gn_dag *d, struct gn_dag_span sp, struc
         s->v[i] = v[i];
 }
 
-#if GN_DAG_DEFER
-/* Whether the release of s may want its first successor's start value
- * (s->init0): 1 to GN_DAG_BATCH successors. */
+/* Whether the release of s may hand its first successor on at once, given
+ * that successor's start value (s->init0 with GN_DAG_DEFER): 1 to
+ * GN_DAG_BATCH successors (tools/bench/release_kinds sorts tasks by it). */
 GN_HD int gn_dag_succ_wants_init0(const struct gn_dag_succ *s)
 {
     return s->end - s->k >= 1 && s->end - s->k <= GN_DAG_BATCH;
 }
-#endif
 
 GN_HD void gn_dag_succ_read(const struct gn_dag *d, uint32_t task, struct gn_dag_succ *s)
 {
@@ -314,8 +313,8 @@ GN_HD enum gn_status gn_dag_flush_deferred(struct gn_dag *d, struct gn_queue *q,
 #endif
 
 /*
- * gn_dag_release_in's fenced path with a continuation. Where a worker may
- * hold decrements back (GN_DAG_DEFER), a task whose first successor has
+ * A task's release keeping its first ready successor as the continuation
+ * (gn_dag_release_in). Where a worker may hold decrements back (GN_DAG_DEFER), a task whose first successor has
  * in-degree 1 (s->init0, read with the successors) hands it on at once as
  * the fast path does, with no fence or atomic, and holds the other
  * successors' decrements back (at most GN_DAG_DEFER in all), so a chain

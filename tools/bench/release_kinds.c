@@ -79,14 +79,13 @@ int main(int argc, char **argv)
         for (uint32_t t = 0; t < tm.upd0; t++) {
             if (gn_task_decode(&tm, t).tile != 0) continue; /* tile 0's */
             const struct gn_task k = gn_task_decode(&tm, t);
-            const uint32_t b = train.succ_begin[t], e = train.succ_begin[t + 1];
-            const int first1 = e > b && train.indeg_init[train.succ[b]] == 1;
-            int c = e == b ? NONE
-                    : first1 && e - b == 1 ? FAST
-                    : first1 && e - b <= GN_DAG_BATCH ? HOLD
-                                                       : FENCED;
+            struct gn_dag_succ sc;
+            gn_dag_succ_fill(&train, gn_dag_span_of(&train, t), &sc);
+            const uint32_t m = sc.end - sc.k;
+            const int first1 = gn_dag_succ_wants_init0(&sc) && train.indeg_init[sc.v[0]] == 1;
+            const int c = m == 0 ? NONE : first1 && m == 1 ? FAST : first1 ? HOLD : FENCED;
             n[k.kind][c]++;
-            if (c == HOLD) held[k.kind] += (long)(e - b - 1);
+            if (c == HOLD) held[k.kind] += (long)(m - 1);
         }
         const char *name = strrchr(argv[a], '/') ? strrchr(argv[a], '/') + 1 : argv[a];
         for (int k = 0; k < 2; k++)
