@@ -3,7 +3,8 @@
 by hand (no GPU): the DAG it rebuilds, the pass it simulates at one and at
 many workers, the longest paths that order the ready list in its
 critical-first case, the DAG without the backward -> update edges, and
-the update parts' cost without the statistic.
+the update parts' cost without the statistic, and the update parts'
+weight gradients summed by batch tiles.
 
     schedmodel_test.py SCHEDMODEL_PY
 """
@@ -93,6 +94,34 @@ def main(path):
         span, _ = sm.simulate(rows, succ, 16, 100, sm.no_stat_cost(rows, cost))
         if span != 5 * 1300 + 100 + 600 + 200:
             fail(f"16 workers, no statistic: {span} ns, want {5 * 1300 + 900}")
+        # weight gradients by batch tiles: none without the ops' phases;
+        # with them (stage 300, math 100, apply 100 of the 600 to upd_op)
+        # each of 2 pieces costs 600 - 100 - 400 + 400 / 2 = 300 and no
+        # release, the combine the apply and the 400 after upd_op less its
+        # take, then the part's release: the path forward 1, 2, 3, backward
+        # 2, 1 (5 x 1300), a piece (100 + 300), the combine (100 + 400 + 200
+        # less nothing: the take it skips is the one simulate charges)
+        if sm.batch_tiled(rows, succ, 2, True, 100) is not None:
+            fail("batch tiles without the ops' phases")
+        for k, t in rows.items():
+            t.update(ph_stage=300, ph_math=100, ph_apply=100)
+        for by_rows in (False, True):
+            bt = sm.batch_tiled(rows, succ, 2, by_rows, 100, 0, 0, 0)
+            ups = sorted(k for k in bt[0] if k[0] == UPD)
+            if len(ups) != 9 or bt[0][(UPD, 1, 0)]["done"] != 300 or \
+                    bt[0][(UPD, 1, 2)]["done"] != 400 or bt[0][(UPD, 1, 2)]["rel"] != 600:
+                fail(f"batch tiles: {ups}, {[bt[0][k] for k in ups[:3]]}")
+            want = [(UPD, 1, 1)] if by_rows else [(UPD, 1, 0), (UPD, 1, 1)]
+            if sorted(x for x in bt[1][(BWD, 1, 1)] if x[1] == 1) != want:
+                fail(f"batch tiles, by rows {by_rows}: backward(1,1) -> {bt[1][(BWD, 1, 1)]}")
+            if bt[1][(UPD, 2, 1)] != [(UPD, 2, 2)]:
+                fail(f"batch tiles: a piece's successors {bt[1][(UPD, 2, 1)]}")
+            span, _ = sm.simulate(bt[0], bt[1], 16, 100, sm.measured_cost(bt[0]))
+            if span != 5 * 1300 + 400 + 700:
+                fail(f"batch tiles, by rows {by_rows}: {span} ns, want {5 * 1300 + 1100}")
+        for t in rows.values():
+            for c in ("ph_stage", "ph_math", "ph_apply"):
+                del t[c]
         r = subprocess.run([sys.executable, path, gp, tp], capture_output=True, text=True)
         if r.returncode != 0 or "longest path to the end" not in r.stdout or \
                 "weights in two copies" not in r.stdout:
@@ -104,7 +133,7 @@ def main(path):
         if rz.returncode != 0 or rz.stdout.replace(".csv.gz", ".csv") != r.stdout:
             fail(f"the gzip-compressed timeline: rc {rz.returncode}\n{rz.stdout}\n{rz.stderr}")
     print("schedmodel: the DAG, one and many workers, longest paths, no backward -> update edges, "
-          "no statistic: ok")
+          "no statistic, batch tiles: ok")
 
 
 if __name__ == "__main__":

@@ -32,9 +32,10 @@ change one thing each (a kind's ops shorter, releases off the worker,
 update parts only on workers with nothing else to do, the ready tasks
 handed out by their longest path to the pass's end instead of first come
 first served, the weights in two copies so that no update waits for the
-backward tasks that read its weights, update parts split finer, ...) and
-give the pass the model predicts, and its ratio to the model's own first
-row.
+backward tasks that read its weights, update parts split finer, the
+weight gradients summed by batch tiles where the timeline has the ops'
+phases, ...) and give the pass the model predicts, and its ratio to the
+model's own first row.
 """
 import argparse
 import collections
@@ -274,12 +275,67 @@ def split_updates(rows, succ, n, fixed):
     return rows2, succ2
 
 
+def batch_tiled(rows, succ, pieces, by_rows, take, write_ns=500, combine_ns=1000, count_ns=500):
+    """The same DAG with each update part's weight gradients summed per
+    batch tile (docs/PERF.md, "weight gradients by batch tiles"): the part
+    becomes `pieces` tasks, each staging and multiplying 1/pieces of the
+    rows (its phases' ph_stage and ph_math divided, the rest of its op
+    paid whole) and writing its partial sums (write_ns), whose release is
+    one counter decrement (count_ns); the last to finish combines the
+    partials (combine_ns) and runs the part's apply, counter and statistic
+    and its release as measured: a node after the pieces, with no take of
+    its own (the last piece runs it; simulate charges every task `take`,
+    so the node's cost is less that, at least 0). by_rows: piece j
+    waits only for the forward or backward tasks of its own rows (the
+    step's tiles in `pieces` equal runs), else for all of them. None where
+    the timeline has no phases (ph_*, upd_op)."""
+    if not all("ph_stage" in t and t.get("upd_op", 0) > 0 for k, t in rows.items() if k[0] == UPD):
+        return None
+    tiles = 1 + max(k[2] for k in rows if k[0] == FWD)
+    if tiles % pieces:
+        return None
+    per = tiles // pieces
+    rows2, first, last = {}, {}, {}
+    for k, t in rows.items():
+        if k[0] != UPD:
+            rows2[k] = t
+            continue
+        op = t["upd_op"] - t["start"]
+        sm = t["ph_stage"] + t["ph_math"]
+        d = op - t["ph_apply"] - sm + sm // pieces + write_ns
+        subs = []
+        for j in range(pieces):
+            kk = (UPD, k[1], k[2] * (pieces + 1) + j)
+            rows2[kk] = {"start": 0, "done": d, "rel": d + count_ns}
+            subs.append(kk)
+        c = max(0, combine_ns + t["ph_apply"] + t["done"] - t["upd_op"] - take)
+        kc = (UPD, k[1], k[2] * (pieces + 1) + pieces)
+        rows2[kc] = {"start": 0, "done": c, "rel": c + t["rel"] - t["done"]}
+        first[k], last[k] = subs, kc
+    succ2 = collections.defaultdict(list)
+    for a, bs in succ.items():
+        src = last.get(a, a)
+        for b in bs:
+            if b not in first:
+                succ2[src].append(b)
+            elif by_rows and a[0] in (FWD, BWD):
+                succ2[src].append(first[b][a[2] // per])
+            else:
+                succ2[src].extend(first[b])
+    for k, subs in first.items():
+        for kk in subs:
+            succ2[kk].append(last[k])
+    return rows2, succ2
+
+
 def main(argv):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("graph")
     ap.add_argument("timeline")
     ap.add_argument("--workers", type=int, default=0, help="workers (default: the highest worker in the timeline, plus one)")
     ap.add_argument("--take", type=int, default=1000, help="ns a take costs (default 1000)")
+    ap.add_argument("--pieces", type=int, default=4,
+                    help="batch tiles of the gradients' case (default 4: 64 rows of a batch of 256)")
     a = ap.parse_args(argv)
     preds, out, rows = load(a.graph, a.timeline)
     succ = build(preds, out, rows)
@@ -343,6 +399,14 @@ def main(argv):
         rows2, succ2 = split_updates(rows, succ, n, fixed)
         span, share = simulate(rows2, succ2, workers, a.take, measured_cost(rows2))
         table.append((f"update parts split in {n}, a share {fixed} of the op paid by each",
+                      span / 1e3, span / base, share))
+    for by_rows in (False, True):
+        bt = batch_tiled(rows, succ, a.pieces, by_rows, a.take)
+        if bt is None:
+            continue
+        span, share = simulate(bt[0], bt[1], workers, a.take, measured_cost(bt[0]))
+        table.append((f"weight gradients by {a.pieces} batch tiles, then a combine"
+                      + (", each tile after its own rows" if by_rows else ""),
                       span / 1e3, span / base, share))
     print()
     print(f"| case | model us | / model as measured | workers busy |")
