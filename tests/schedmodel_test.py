@@ -126,6 +126,20 @@ def main(path):
         if r.returncode != 0 or "longest path to the end" not in r.stdout or \
                 "weights in two copies" not in r.stdout:
             fail(f"the command: rc {r.returncode}\n{r.stdout}\n{r.stderr}")
+        # with the ops' phases (ph_edges 400 a task): edge tables free, the
+        # path's six tasks 100 + 600 + 200 each; the batch-tile rows appear
+        ph = os.path.join(d, "ph.csv")
+        with open(ph, "w") as f:
+            f.write(",".join(cols + ["upd_op", "ph_edges", "ph_stage", "ph_math", "ph_apply"]) + "\n")
+            for i, (k, p, t) in enumerate(keys):
+                s = 10000 * i
+                f.write(",".join(map(str, [i, k, p, t, i % 4, 7, 0, -1, s, s, s + 1000, s + 1200,
+                                           s + 900 if k == UPD else 0, 400, 300, 100, 100])) + "\n")
+        rp = subprocess.run([sys.executable, path, gp, ph, "--take", "100", "--pieces", "2"],
+                            capture_output=True, text=True)
+        if rp.returncode != 0 or "| edge tables free (every op less its ph_edges) | 5.4 |" not in rp.stdout \
+                or "by 2 batch tiles" not in rp.stdout:
+            fail(f"the command with phases: rc {rp.returncode}\n{rp.stdout}\n{rp.stderr}")
         # the same timeline gzip-compressed (as docs/bench keeps them)
         with open(tp, "rb") as f, gzip.open(tp + ".gz", "wb") as z:
             z.write(f.read())
@@ -133,7 +147,7 @@ def main(path):
         if rz.returncode != 0 or rz.stdout.replace(".csv.gz", ".csv") != r.stdout:
             fail(f"the gzip-compressed timeline: rc {rz.returncode}\n{rz.stdout}\n{rz.stderr}")
     print("schedmodel: the DAG, one and many workers, longest paths, no backward -> update edges, "
-          "no statistic, batch tiles: ok")
+          "no statistic, batch tiles, edge tables free: ok")
 
 
 if __name__ == "__main__":

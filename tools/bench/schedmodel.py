@@ -400,6 +400,15 @@ def main(argv):
         span, share = simulate(rows2, succ2, workers, a.take, measured_cost(rows2))
         table.append((f"update parts split in {n}, a share {fixed} of the op paid by each",
                       span / 1e3, span / base, share))
+    if all("ph_edges" in t for t in rows.values()):
+        # the ops' edge tables (their ph_edges) free, and a take of a third
+        # of --take: what a task's fixed costs are worth
+        no_edges = lambda k: (op(k) - rows[k]["ph_edges"], rel(k))
+        for name, case_cost, take in (("edge tables free (every op less its ph_edges)", no_edges, a.take),
+                                      ("takes a third as long", cost, a.take // 3),
+                                      ("both", no_edges, a.take // 3)):
+            span, share = simulate(rows, succ, workers, take, case_cost)
+            table.append((name, span / 1e3, span / base, share))
     for by_rows in (False, True):
         bt = batch_tiled(rows, succ, a.pieces, by_rows, a.take)
         if bt is None:
