@@ -126,7 +126,7 @@ def main(path):
         if r.returncode != 0 or "longest path to the end" not in r.stdout or \
                 "weights in two copies" not in r.stdout:
             fail(f"the command: rc {r.returncode}\n{r.stdout}\n{r.stderr}")
-        # with the ops' phases (ph_edges 400 a task): edge tables free, the
+        # with the ops' phases (ph_edges 400 a task): the preambles free, the
         # path's six tasks 100 + 600 + 200 each; the batch-tile rows appear
         ph = os.path.join(d, "ph.csv")
         with open(ph, "w") as f:
@@ -137,7 +137,7 @@ def main(path):
                                            s + 900 if k == UPD else 0, 400, 300, 100, 100])) + "\n")
         rp = subprocess.run([sys.executable, path, gp, ph, "--take", "100", "--pieces", "2"],
                             capture_output=True, text=True)
-        if rp.returncode != 0 or "| edge tables free (every op less its ph_edges) | 5.4 |" not in rp.stdout \
+        if rp.returncode != 0 or "| ops' preambles free (every op less its ph_edges: record, set-up, edge table) | 5.4 |" not in rp.stdout \
                 or "by 2 batch tiles" not in rp.stdout:
             fail(f"the command with phases: rc {rp.returncode}\n{rp.stdout}\n{rp.stderr}")
         # the same timeline gzip-compressed (as docs/bench keeps them)
@@ -147,7 +147,7 @@ def main(path):
         if rz.returncode != 0 or rz.stdout.replace(".csv.gz", ".csv") != r.stdout:
             fail(f"the gzip-compressed timeline: rc {rz.returncode}\n{rz.stdout}\n{rz.stderr}")
     print("schedmodel: the DAG, one and many workers, longest paths, no backward -> update edges, "
-          "no statistic, batch tiles, edge tables free: ok")
+          "no statistic, batch tiles, preambles free: ok")
 
 
 if __name__ == "__main__":

@@ -401,10 +401,11 @@ def main(argv):
         table.append((f"update parts split in {n}, a share {fixed} of the op paid by each",
                       span / 1e3, span / base, share))
     if all("ph_edges" in t for t in rows.values()):
-        # the ops' edge tables (their ph_edges) free, and a take of a third
+        # the ops' preambles (ph_edges: the task decoded, its position's record,
+        # the set-up, the bias, the edge table) free, and a take of a third
         # of --take: what a task's fixed costs are worth
         no_edges = lambda k: (op(k) - rows[k]["ph_edges"], rel(k))
-        for name, case_cost, take in (("edge tables free (every op less its ph_edges)", no_edges, a.take),
+        for name, case_cost, take in (("ops' preambles free (every op less its ph_edges: record, set-up, edge table)", no_edges, a.take),
                                       ("takes a third as long", cost, a.take // 3),
                                       ("both", no_edges, a.take // 3)):
             span, share = simulate(rows, succ, workers, take, case_cost)
