@@ -13,16 +13,20 @@
 #   2. tools/bench/run.sh complete (cuda and serial, no torch.compile) on
 #      WIN: the README's and BENCHMARKS.md's tables for the merged kernels
 #
-# Every output is packed into $OUT/p-full.tgz after each step.
+# PART: tl (step 1 only, ~60 s: what .carry/go-defer.sh appends to the
+# first call when it has time left), run (step 2 only) or full (both, the
+# default). Every output is packed into $OUT/p-$PART.tgz after each step.
 set -u
 : "${ARCHIVE:?a tar.gz holding base/ m2/ d8/ d8m/ bundles}" "${OUT:?an output folder}"
 : "${TL:?a tar.gz holding tl/ and tld8m/}"
 WIN=${WIN:-d8m}
-PART=full
+PART=${PART:-full}
+case $PART in tl | run | full) ;; *) echo "PART is tl, run or full" >&2; exit 2 ;; esac
 . tools/bench/call-lib.sh
 tar -xzf "$TL" -C "$T"
 python3 tools/bench/make_graphs.py "$T/g" --only layered deep > /dev/null
 for b in tl tld8m; do
+    [ "$PART" = run ] && break
     GN_DIAG_TIMELINE_OUT=$D/tl-deep-$b.csv timeout 60 "$T/$b/genet-rt" bench "$T/g/deep.json" \
         --backend cuda --steps 12 --warmup 4 > "$D/tl-deep-$b.txt" 2>&1
     echo "deep $b rc $? $(grep -o '[0-9.]* ms/step' "$D/tl-deep-$b.txt")"
@@ -31,6 +35,7 @@ for b in tl tld8m; do
     echo "layered $b rc $? $(grep -o '[0-9.]* ms/step' "$D/tl-layered-$b.txt")"
 done
 pack
+[ "$PART" = tl ] && { echo "done $PART"; exit 0; }
 echo "== run.sh on $WIN"
 LIBDIR=$T/$WIN GENET=$T/$WIN/genet-rt OUT=$D/full BACKENDS="cuda serial" COMPILE="" \
     TIME_BUDGET_S=280 timeout 400 tools/bench/run.sh > "$D/full-log.txt" 2>&1
