@@ -275,6 +275,13 @@ def split_updates(rows, succ, n, fixed):
     return rows2, succ2
 
 
+def has_phases(rows):
+    """Whether the timeline has the ops' phases (ph_*; an update part's
+    upd_op mark)."""
+    return all("ph_stage" in t and (k[0] != UPD or t.get("upd_op", 0) > 0)
+               for k, t in rows.items())
+
+
 def batch_tiled(rows, succ, pieces, by_rows, take, write_ns=500, combine_ns=1000, count_ns=500):
     """The same DAG with each update part's weight gradients summed per
     batch tile (docs/PERF.md, "weight gradients by batch tiles"): the part
@@ -287,9 +294,10 @@ def batch_tiled(rows, succ, pieces, by_rows, take, write_ns=500, combine_ns=1000
     its own (the last piece runs it; simulate charges every task `take`,
     so the node's cost is less that, at least 0). by_rows: piece j
     waits only for the forward or backward tasks of its own rows (the
-    step's tiles in `pieces` equal runs), else for all of them. None where
-    the timeline has no phases (ph_*, upd_op)."""
-    if not all("ph_stage" in t and t.get("upd_op", 0) > 0 for k, t in rows.items() if k[0] == UPD):
+    step's tiles in `pieces` equal runs), else for all of them. None
+    where the timeline has no phases (has_phases) or `pieces` does not
+    divide the step's tiles."""
+    if not has_phases(rows):
         return None
     tiles = 1 + max(k[2] for k in rows if k[0] == FWD)
     if tiles % pieces:
@@ -400,30 +408,34 @@ def main(argv):
         span, share = simulate(rows2, succ2, workers, a.take, measured_cost(rows2))
         table.append((f"update parts split in {n}, a share {fixed} of the op paid by each",
                       span / 1e3, span / base, share))
-    if all("ph_edges" in t for t in rows.values()):
+    notes = []
+    if has_phases(rows):
         # the ops' preambles (ph_edges: the task decoded, its position's record,
         # the set-up, the bias, the edge table) free, and a take of a third
         # of --take: what a task's fixed costs are worth
-        no_edges = lambda k: (op(k) - rows[k]["ph_edges"], rel(k))
-        for name, case_cost, take in (("ops' preambles free (every op less its ph_edges: record, set-up, edge table)", no_edges, a.take),
+        no_preamble = lambda k: (op(k) - rows[k]["ph_edges"], rel(k))
+        for name, case_cost, take in (("ops' preambles free (every op less its ph_edges: record, set-up, edge table)", no_preamble, a.take),
                                       ("takes a third as long", cost, a.take // 3),
-                                      ("both", no_edges, a.take // 3)):
+                                      ("both", no_preamble, a.take // 3)):
             span, share = simulate(rows, succ, workers, take, case_cost)
             table.append((name, span / 1e3, span / base, share))
-    for by_rows in (False, True):
-        bt = batch_tiled(rows, succ, a.pieces, by_rows, a.take)
-        if bt is None:
-            continue
-        span, share = simulate(bt[0], bt[1], workers, a.take, measured_cost(bt[0]))
-        table.append((f"weight gradients by {a.pieces} batch tiles, then a combine"
-                      + (", each tile after its own rows" if by_rows else ""),
-                      span / 1e3, span / base, share))
+        for by_rows in (False, True):
+            bt = batch_tiled(rows, succ, a.pieces, by_rows, a.take)
+            if bt is None:
+                notes.append(f"no batch-tile rows: --pieces {a.pieces} does not divide the step's tiles")
+                break
+            span, share = simulate(bt[0], bt[1], workers, a.take, measured_cost(bt[0]))
+            table.append((f"weight gradients by {a.pieces} batch tiles, then a combine"
+                          + (", each tile after its own rows" if by_rows else ""),
+                          span / 1e3, span / base, share))
     print()
     print(f"| case | model us | / model as measured | workers busy |")
     print(f"| --- | ---: | ---: | ---: |")
     print(f"| measured pass | {measured / 1e3:.1f} | {measured / base:.3f} | |")
     for name, us, r, share in table:
         print(f"| {name} | {us:.1f} | {r:.3f} | {100 * share:.0f} % |")
+    for n in notes:
+        print(f"\n({n})")
 
 
 if __name__ == "__main__":

@@ -18,24 +18,25 @@
 # default). Every output is packed into $OUT/p-$PART.tgz after each step.
 set -u
 : "${ARCHIVE:?a tar.gz holding base/ m2/ d8/ d8m/ bundles}" "${OUT:?an output folder}"
-: "${TL:?a tar.gz holding tl/ and tld8m/}"
 WIN=${WIN:-d8m}
 PART=${PART:-full}
 case $PART in tl | run | full) ;; *) echo "PART is tl, run or full" >&2; exit 2 ;; esac
+[ "$PART" = run ] || : "${TL:?a tar.gz holding tl/ and tld8m/}"
 . tools/bench/call-lib.sh
-tar -xzf "$TL" -C "$T"
-python3 tools/bench/make_graphs.py "$T/g" --only layered deep > /dev/null
-for b in tl tld8m; do
-    [ "$PART" = run ] && break
-    GN_DIAG_TIMELINE_OUT=$D/tl-deep-$b.csv timeout 60 "$T/$b/genet-rt" bench "$T/g/deep.json" \
-        --backend cuda --steps 12 --warmup 4 > "$D/tl-deep-$b.txt" 2>&1
-    echo "deep $b rc $? $(grep -o '[0-9.]* ms/step' "$D/tl-deep-$b.txt")"
-    GN_DIAG_TIMELINE_OUT=$D/tl-layered-$b.csv timeout 60 "$T/$b/genet-rt" bench "$T/g/layered.json" \
-        --backend cuda --steps 40 --warmup 10 > "$D/tl-layered-$b.txt" 2>&1
-    echo "layered $b rc $? $(grep -o '[0-9.]* ms/step' "$D/tl-layered-$b.txt")"
-done
-pack
-[ "$PART" = tl ] && { echo "done $PART"; exit 0; }
+if [ "$PART" != run ]; then
+    tar -xzf "$TL" -C "$T"
+    python3 tools/bench/make_graphs.py "$T/g" --only layered deep > /dev/null
+    for b in tl tld8m; do
+        GN_DIAG_TIMELINE_OUT=$D/tl-deep-$b.csv timeout 60 "$T/$b/genet-rt" bench "$T/g/deep.json" \
+            --backend cuda --steps 12 --warmup 4 > "$D/tl-deep-$b.txt" 2>&1
+        echo "deep $b rc $? $(grep -o '[0-9.]* ms/step' "$D/tl-deep-$b.txt")"
+        GN_DIAG_TIMELINE_OUT=$D/tl-layered-$b.csv timeout 60 "$T/$b/genet-rt" bench "$T/g/layered.json" \
+            --backend cuda --steps 40 --warmup 10 > "$D/tl-layered-$b.txt" 2>&1
+        echo "layered $b rc $? $(grep -o '[0-9.]* ms/step' "$D/tl-layered-$b.txt")"
+    done
+    pack
+    [ "$PART" = tl ] && { echo "done $PART"; exit 0; }
+fi
 echo "== run.sh on $WIN"
 LIBDIR=$T/$WIN GENET=$T/$WIN/genet-rt OUT=$D/full BACKENDS="cuda serial" COMPILE="" \
     TIME_BUDGET_S=280 timeout 400 tools/bench/run.sh > "$D/full-log.txt" 2>&1
