@@ -274,6 +274,22 @@ __device__ static inline const float *gn_block_src(const struct gn_buffers *b, i
     return s == GN_SLOT_INPUT ? b->x : gn_act(b, s);
 }
 
+/* One 16-byte copy from global memory (through L2, as __ldcg) to shared
+ * memory that the thread does not wait for: both ends on 16 bytes. The
+ * copies of a whole stage (a forward's inputs and weight rows, say) are in
+ * flight together, without registers; gn_block_stage_wait, before the
+ * barrier that ends the staging, waits for the thread's own. */
+__device__ static inline void gn_block_copy16(float *dst, const float *src)
+{
+    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
+    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
+}
+
+__device__ static inline void gn_block_stage_wait()
+{
+    asm volatile("cp.async.wait_all;\n" ::: "memory");
+}
+
 /*
  * The next task's first edge table, read ahead (worker.cuh: the worker
  * reads its likely next task's records while this one runs, and writes
@@ -291,10 +307,45 @@ struct gn_block_pre_key {
 };
 static __shared__ struct gn_block_pre_key gn_block_pre_sm;
 
-/* One thread (before a barrier): no table read ahead. */
+/*
+ * A task's first edge records at its take (GN_BLOCK_TAKE_REC = E, in
+ * common.cuh; 0, the default: not compiled). A task the read-ahead did
+ * not read reads its position's record (worker.cuh: gn_pos_rec), then,
+ * once that has landed, its list's records (gn_block_edges): two dependent
+ * round trips before its edge table. The kernel keeps beside each
+ * position's record copies of the first E records of its in-list and of
+ * its out-list (state.cuh: pos_first, derived data rebuilt with pos_rec
+ * from the same rule, gn_edge_rec_of), so warp 0's lanes issue their
+ * copies at the take, beside the position's record, and gn_block_edges
+ * finds the first batch's first E records here: one round trip. Forward
+ * and backward tasks (an update's position takes two more loads to
+ * decode, and its edges are staged behind its rows' counts anyway).
+ */
+#if GN_BLOCK_TAKE_REC
+struct gn_block_take {
+    struct gn_edge_rec rec[GN_BLOCK_TAKE_REC]; /* lane i's copy of record i, 16 bytes */
+    int32_t on; /* the copies are this task's (warp 0's lane 0, at the take) */
+};
+static __shared__ __align__(16) struct gn_block_take gn_block_take_sm;
+static_assert(GN_BLOCK_TAKE_REC >= 1 && GN_BLOCK_TAKE_REC <= 32,
+              "one record a lane of warp 0");
+
+/* Where position pos's first records of its in-list (out 0) or out-list
+ * (out 1) start in pos_first. */
+__host__ __device__ static inline size_t gn_block_take_at(int32_t pos, int32_t out)
+{
+    return ((size_t)pos * 2 + (size_t)out) * GN_BLOCK_TAKE_REC;
+}
+#endif
+
+/* One thread (before a barrier): no table read ahead (and none of the
+ * take's records: each task's take sets them anew). */
 __device__ static inline void gn_block_pre_reset()
 {
     gn_block_pre_sm.ne = 0;
+#if GN_BLOCK_TAKE_REC
+    gn_block_take_sm.on = 0;
+#endif
 }
 
 /* One warp (lane = threadIdx.x % 32): the edge table of entries
@@ -309,7 +360,13 @@ __device__ static int gn_block_table_warp(const struct gn_model *m, const struct
                                           int32_t width, const struct gn_edge_rec *rec,
                                           const int32_t *list, int32_t p0, int32_t ne,
                                           int32_t r0, bool out, struct gn_block_edge *edge,
-                                          int32_t *total)
+                                          int32_t *total
+#if GN_BLOCK_TAKE_REC
+                                          ,
+                                          const struct gn_edge_rec *first = NULL,
+                                          int32_t nfirst = 0
+#endif
+                                          )
 {
     const int32_t lane = threadIdx.x & 31;
     int32_t carry = 0;
@@ -319,7 +376,14 @@ __device__ static int gn_block_table_warp(const struct gn_model *m, const struct
         struct gn_block_edge e;
         e.K = 0;
         if (i < ne) {
+#if GN_BLOCK_TAKE_REC
+            /* records [0, nfirst) copied at the take (gn_block_take) */
+            const struct gn_edge_rec r = i < nfirst ? first[i]
+                                         : rec      ? rec[i]
+                                                    : gn_edge_rec_of(m, list[p0 + i], out);
+#else
             const struct gn_edge_rec r = rec ? rec[i] : gn_edge_rec_of(m, list[p0 + i], out);
+#endif
             e.K = r.K;
             e.a = (out ? gn_dz(b, r.slot) : gn_block_src(b, r.slot)) + (int64_t)r0 * r.K;
             e.w = m->params + r.w;
@@ -362,15 +426,25 @@ __device__ static int32_t gn_block_edges(const struct gn_model *m, const struct 
     if (tid < 32) {
         const struct gn_edge_rec *rec = gn_block_rec_sm[out ? 1 : 0];
         int32_t total;
+#if GN_BLOCK_TAKE_REC
+        __syncwarp(); /* lane 0's flag, written at the take, to the warp */
+        const int32_t nfirst = e0 == 0 && gn_block_take_sm.on ? GN_BLOCK_TAKE_REC : 0;
+        if (nfirst) gn_block_stage_wait(); /* the lane's own copy (lanes < nfirst) */
+        const int vec = gn_block_table_warp(m, b, gr.width, rec ? rec + begin + e0 : NULL,
+                                            out ? m->out_list : m->in_list, begin + e0, ne, r0,
+                                            out, gn_block_sm_edge(), &total, gn_block_take_sm.rec,
+                                            nfirst);
+#else
         const int vec = gn_block_table_warp(m, b, gr.width, rec ? rec + begin + e0 : NULL,
                                             out ? m->out_list : m->in_list, begin + e0, ne, r0,
                                             out, gn_block_sm_edge(), &total);
+#endif
         GN_BLOCK_DIAG(RECS, total);
         if (tid == 0) gn_block_vec_sm = vec;
     }
     __syncthreads();
     /* every thread has tested the key above: gn_block_sm_edge() holds this batch now */
-    if (tid == 0) gn_block_pre_reset();
+    if (tid == 0) gn_block_pre_reset(); /* and the take's records, used */
     return gn_block_sm_edge()[ne - 1].start + gn_block_sm_edge()[ne - 1].K;
 }
 
@@ -423,22 +497,6 @@ __device__ static inline void gn_block_stage_col(float *dst, int32_t dstep, cons
     for (int32_t r = r0; r < rows; r += rs) gn_block_copy4(dst + r * dstep, p + (int64_t)r * K);
 }
 
-/* One 16-byte copy from global memory (through L2, as __ldcg) to shared
- * memory that the thread does not wait for: both ends on 16 bytes. The
- * copies of a whole stage (a forward's inputs and weight rows, say) are in
- * flight together, without registers; gn_block_stage_wait, before the
- * barrier that ends the staging, waits for the thread's own. */
-__device__ static inline void gn_block_copy16(float *dst, const float *src)
-{
-    const unsigned s = (unsigned)__cvta_generic_to_shared(dst);
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(s), "l"(src) : "memory");
-}
-
-__device__ static inline void gn_block_stage_wait()
-{
-    asm volatile("cp.async.wait_all;\n" ::: "memory");
-}
-
 /* gn_block_stage_col for four neighbouring columns at once (p, and K, a
  * multiple of 4 floats; dst and dstep on 16 bytes): row r's four values
  * go to dst + r dstep by one asynchronous 16-byte copy. The transposed
@@ -468,25 +526,25 @@ __device__ static inline void gn_block_stage_cols(int32_t ne, bool w, float *dst
          * bytes, as every stage's are) */
         const int32_t qn = cn >> 2;
         for (int32_t qb = 0; qb < qn; qb += NT) {
-            const int32_t qw = min(NT, qn - qb), rs = NT / qw;
+            const int32_t qw = min(NT, qn - qb), rs = GN_IDIV(NT, qw);
             if (t >= rs * qw) continue;
-            const int32_t c = (qb + t % qw) * 4, x = c0 + c;
+            const int32_t c = (qb + GN_IMOD(t, qw)) * 4, x = c0 + c;
             const struct gn_block_edge &e = gn_block_edge_at(ne, x);
             const int32_t K = e.K;
             const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
-            gn_block_stage_col4(dst + c, ld, p, K, rows, t / qw, rs);
+            gn_block_stage_col4(dst + c, ld, p, K, rows, GN_IDIV(t, qw), rs);
         }
         return;
     }
     for (int32_t cb = 0; cb < cn; cb += NT) {
-        const int32_t cw = min(NT, cn - cb), rs = NT / cw;
+        const int32_t cw = min(NT, cn - cb), rs = GN_IDIV(NT, cw);
         if (t >= rs * cw) continue;
-        const int32_t c = cb + t % cw, x = c0 + c;
+        const int32_t c = cb + GN_IMOD(t, cw), x = c0 + c;
         const struct gn_block_edge &e = gn_block_edge_at(ne, x);
         const int32_t K = e.K;
         const float *p = (w ? e.w : e.a) + (x - e.start) + (int64_t)row0 * K;
-        if (transposed) gn_block_stage_col(dst + c * ld, 1, p, K, rows, t / cw, rs);
-        else gn_block_stage_col(dst + c, ld, p, K, rows, t / cw, rs);
+        if (transposed) gn_block_stage_col(dst + c * ld, 1, p, K, rows, GN_IDIV(t, cw), rs);
+        else gn_block_stage_col(dst + c, ld, p, K, rows, GN_IDIV(t, cw), rs);
     }
 }
 
@@ -497,10 +555,11 @@ __device__ static inline void gn_block_stage_t(float *dst, int32_t ld, const flo
 {
     const int32_t t = threadIdx.x;
     for (int32_t jb = 0; jb < n; jb += NT) {
-        const int32_t jw = min(NT, n - jb), rs = NT / jw;
+        const int32_t jw = min(NT, n - jb), rs = GN_IDIV(NT, jw);
         if (t >= rs * jw) continue;
-        const int32_t j = jb + t % jw;
-        gn_block_stage_col(dst + j * ld, 1, src + (int64_t)row0 * n + j, n, rows, t / jw, rs);
+        const int32_t j = jb + GN_IMOD(t, jw);
+        gn_block_stage_col(dst + j * ld, 1, src + (int64_t)row0 * n + j, n, rows, GN_IDIV(t, jw),
+                           rs);
     }
 }
 
@@ -547,14 +606,13 @@ __device__ static inline void gn_block_stage_wrows(int32_t ne, float *dst, int32
 {
     const int32_t t = threadIdx.x;
     const bool c16 = (gn_block_vec_sm & GN_BLOCK_VEC_N) && gn_block_al16(dst);
-    const int32_t W = c16 ? 4 : 1, nw = n / W;
+    const int32_t W = c16 ? 4 : 1, nw = GN_IDIV(n, W);
     for (int32_t jb = 0; jb < nw; jb += NT) {
-        const int32_t jw = min(NT, nw - jb), cs = NT / jw;
+        const int32_t jw = min(NT, nw - jb), cs = GN_IDIV(NT, jw);
         if (t >= cs * jw) continue;
-        const int32_t j = (jb + t % jw) * W;
-        struct gn_block_edge_cursor e =
-            gn_block_edge_cursor_at(ne, t / jw < cn ? c0 + t / jw : c0, j);
-        for (int32_t c = t / jw; c < cn; c += cs) {
+        const int32_t j = (jb + GN_IMOD(t, jw)) * W, tc = GN_IDIV(t, jw);
+        struct gn_block_edge_cursor e = gn_block_edge_cursor_at(ne, tc < cn ? c0 + tc : c0, j);
+        for (int32_t c = tc; c < cn; c += cs) {
             const float *src = gn_block_edge_row(e, c0 + c, j, n);
             if (c16) gn_block_copy16(dst + c * n + j, src);
             else gn_block_copy4(dst + c * n + j, src);
@@ -760,7 +818,7 @@ __device__ static inline void gn_block_stage_flat(float *dst, const float *src, 
  * tid % n of rows tid / n + q * (NT / n), q < Q (Q accumulators). */
 __device__ static inline bool gn_block_regs(int32_t R, int32_t n, int32_t Q)
 {
-    return n <= NT && NT % n == 0 && R <= Q * (NT / n);
+    return n <= NT && GN_IMOD(NT, n) == 0 && R <= Q * GN_IDIV(NT, n);
 }
 
 /* The accumulators per thread an op of R rows of width n is instantiated
@@ -944,9 +1002,9 @@ __device__ static inline struct gn_block_pair gn_block_pair_of(int32_t n, bool o
     const int32_t tid = threadIdx.x;
     struct gn_block_pair pp = {0, 0, 0};
     if (on) {
-        pp.col = (tid >> 1) % (n >> 1) * 2;
-        pp.slot = (tid & 1) + 2 * (tid / n);
-        pp.span = 2 * NT / n;
+        pp.col = GN_IMOD(tid >> 1, n >> 1) * 2;
+        pp.slot = (tid & 1) + 2 * GN_IDIV(tid, n);
+        pp.span = GN_IDIV(2 * NT, n);
     }
     return pp;
 }
@@ -1175,7 +1233,7 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
     const float *bias = m->params + gr.bias;
     /* a chunk: R rows of KS staged inputs (stride gn_block_ld(KS)) and KS
      * weight rows of n */
-    const int32_t KS = max(1, (sm.stage_floats - 36 * R) / (R + n) & ~3);
+    const int32_t KS = max(1, GN_IDIV(sm.stage_floats - 36 * R, R + n) & ~3);
     const int32_t lda = gn_block_ld(KS);
     float *sa = gn_block_sm_stage(), *sw = gn_block_sm_stage() + R * lda;
     constexpr bool mma = P != GN_PRECISION_FP32; /* the tensor cores, into acc */
@@ -1193,7 +1251,8 @@ __device__ static GN_BLOCK_OP void gn_op_forward_block_q(const struct gn_model *
 #endif
     const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, n, Q)) &&
                       GN_BLOCK_PAIR_REGS_OK(GN_BLOCK_FWD_PAIR, n);
-    const int32_t j = regs ? tid % n : 0, rr = regs ? tid / n : 0, step = regs ? NT / n : 0;
+    const int32_t j = regs ? GN_IMOD(tid, n) : 0, rr = regs ? GN_IDIV(tid, n) : 0,
+                  step = regs ? GN_IDIV(NT, n) : 0;
     float s[Q];
 #if GN_BLOCK_FWD_PAIR
     /* column pairs (gn_block_forward_pair) */
@@ -1433,7 +1492,7 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
     const int32_t K = NW ? NW : gr.width, R = r1 - r0, tid = threadIdx.x;
     /* a chunk: R rows of the targets' errors and K rows of the weights'
      * columns, JS columns each (odd stride) */
-    const int32_t JS = (sm.stage_floats / (R + K) - 36) & ~3;
+    const int32_t JS = (GN_IDIV(sm.stage_floats, R + K) - 36) & ~3;
     const int32_t ld = gn_block_ld(JS);
     float *sa = gn_block_sm_stage(), *sw = gn_block_sm_stage() + R * ld;
     constexpr bool mma = P != GN_PRECISION_FP32; /* the tensor cores, into acc */
@@ -1449,7 +1508,8 @@ __device__ static GN_BLOCK_OP void gn_op_backward_block_q(const struct gn_model 
 #endif
     const bool regs = !t24 && !mma && (Q > GN_BLOCK_Q || gn_block_regs(R, K, Q)) &&
                       GN_BLOCK_PAIR_REGS_OK(GN_BLOCK_BWD_PAIR, K);
-    const int32_t k = regs ? tid % K : 0, rr = regs ? tid / K : 0, step = regs ? NT / K : 0;
+    const int32_t k = regs ? GN_IMOD(tid, K) : 0, rr = regs ? GN_IDIV(tid, K) : 0,
+                  step = regs ? GN_IDIV(NT, K) : 0;
     float t[Q];
 #if GN_BLOCK_BWD_PAIR
     /* column pairs (gn_block_backward_pair) */
@@ -1859,7 +1919,7 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
     if (bias)
         for (int32_t j = tid; j < n; j += NT) gn_block_sm_acc(sm)[j] = 0.0f;
     /* dW[k][j] = sum over r of a[r][k] dz[r][j] */
-    int32_t KB = GN_BLOCK_UQ * NT / n;
+    int32_t KB = GN_IDIV(GN_BLOCK_UQ * NT, n);
     if (KB < 1) KB = 1;
     if (KB > sm.stage_floats - n) KB = sm.stage_floats - n;
     constexpr bool mma = P != GN_PRECISION_FP32;
@@ -1867,7 +1927,7 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
     /* mma: the gradients' tile (KB, n), then the stage for the rows */
     float *const sg = gn_block_sm_stage() + sm.stage_floats - (mma ? KB * n : 0);
     const int32_t stage_floats = sm.stage_floats - (mma ? KB * n : 0);
-    const bool same_j = n <= NT && NT % n == 0;
+    const bool same_j = n <= NT && GN_IMOD(NT, n) == 0;
     int32_t off = 0;
     for (int32_t e0 = 0; e0 < gr.in_count && off < k1; e0 += GN_BLOCK_NEDGE) {
         const int32_t ne = min(GN_BLOCK_NEDGE, gr.in_count - e0);
@@ -1880,7 +1940,7 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
             /* RS rows a chunk, row stride ldr of the transposed columns
              * (gn_block_ld: float4 reads without bank conflicts), unless
              * the widths leave too little room for that padding */
-            const int32_t per = stage_floats / (n + kb);
+            const int32_t per = GN_IDIV(stage_floats, n + kb);
             int32_t RS = (per - 36) & ~3, ldr;
             if (RS >= 4) {
                 RS = min(RS, (rows + 3) & ~3);
@@ -1904,8 +1964,8 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
             bool bt = false; /* the tiles: this thread sums the bias of its columns */
             if (tile) {
                 const int32_t lane = tid & 31, w = tid >> 5, wj = n >> 4;
-                const int32_t kt0 = (w / wj) * (2 * GN_BLOCK_UQ) + (lane & 7);
-                j0 = (w % wj) * 16 + (lane >> 3);
+                const int32_t kt0 = GN_IDIV(w, wj) * (2 * GN_BLOCK_UQ) + (lane & 7);
+                j0 = GN_IMOD(w, wj) * 16 + (lane >> 3);
                 bt = bias && w < wj && (lane & 7) == 0;
 #pragma unroll
                 for (int32_t a = 0; a < 2; a++) ka[a] = min(kt0 + 8 * a, kb - 1);
@@ -1924,8 +1984,8 @@ __device__ static GN_UPD_OP void gn_op_update_block(struct gn_model *m, const st
 #pragma unroll
                 for (int32_t q = 0; q < GN_BLOCK_UQ; q++) {
                     const int32_t o = tid + q * NT;
-                    kq[q] = o < outs ? o / n : -1;
-                    jq[q] = o % n;
+                    kq[q] = o < outs ? GN_IDIV(o, n) : -1;
+                    jq[q] = GN_IMOD(o, n);
                     acc[q] = 0.0f;
                     if (mma && o < outs) sg[o] = 0.0f; /* this thread's own, read back below */
                 }

@@ -40,6 +40,50 @@
  * (gn_task_parts_of, taskgraph.h). */
 #define GN_CUDA_MAX_PARTS 16
 
+/* A task's first edge records copied at its take (block_ops.cuh,
+ * gn_block_take: E, 4 or 8; 0, the default: not compiled), here because
+ * the device state (state.cuh) and the task math both name it. */
+#ifndef GN_BLOCK_TAKE_REC
+#define GN_BLOCK_TAKE_REC 0
+#endif
+
+/* The task math's index divisions, GN_IDIV(a, b) and GN_IMOD(a, b): a
+ * thread's column and row, a chunk's width, a stage's rows (operands
+ * non-negative, below 2^21, divisors at least 1). 0, the default: C's
+ * signed division, ~22 instructions apiece on the GPU for a divisor known
+ * only at run time, on the serial stretches of a task's set-up and
+ * staging; a variant's knob (compiled only where asked, -DGN_BLOCK_UDIV=N):
+ * 1, unsigned division (no signs to handle); 2, the hardware's approximate
+ * reciprocal and one correction each way (runtime/base/idiv.h, exact by
+ * its rule). The same quotients every way, so the same bits. */
+#ifndef GN_BLOCK_UDIV
+#define GN_BLOCK_UDIV 0
+#endif
+#if GN_BLOCK_UDIV == 2
+#include "idiv.h"
+__device__ static __forceinline__ int32_t gn_idiv(int32_t a, int32_t b)
+{
+    float r;
+    asm("rcp.approx.ftz.f32 %0, %1;" : "=f"(r) : "f"((float)b));
+    return gn_idiv_rcp(a, b, r);
+}
+#define GN_IDIV(a, b) gn_idiv((a), (b))
+#elif GN_BLOCK_UDIV == 1
+#define GN_IDIV(a, b) ((int32_t)((uint32_t)(a) / (uint32_t)(b)))
+#else
+#define GN_IDIV(a, b) ((a) / (b))
+#endif
+#if GN_BLOCK_UDIV
+/* a - (a / b) b: one division, as the default's a % b is to the compiler */
+__device__ static __forceinline__ int32_t gn_imod(int32_t a, int32_t b)
+{
+    return a - GN_IDIV(a, b) * b;
+}
+#define GN_IMOD(a, b) gn_imod((a), (b))
+#else
+#define GN_IMOD(a, b) ((a) % (b))
+#endif
+
 /* The one check of a CUDA runtime call in the host half: on failure, the
  * error channel (gn_fail: file, line, the call, CUDA's words) and a jump
  * to the function's `error:` label with st set. */

@@ -352,6 +352,20 @@ __device__ static __noinline__ bool gn_dev_rebuild_dags(struct gn_dev *d, int64_
         r.gr = m->groups[r.g];
         r.pad = 0;
         d->pos_rec[p] = r;
+#if GN_BLOCK_TAKE_REC
+        /* and its lists' first records (block_ops.cuh: gn_block_take), by
+         * the lists' rule; past a list's end a dead slot, never read */
+        for (int32_t out = 0; out < 2; out++) {
+            const int32_t cnt = out ? r.gr.out_count : r.gr.in_count;
+            const int32_t begin = out ? r.gr.out_begin : r.gr.in_begin;
+            const int32_t *list = out ? m->out_list : m->in_list;
+            for (int32_t i = 0; i < GN_BLOCK_TAKE_REC; i++) {
+                struct gn_edge_rec e = {0, -1, 0};
+                if (i < cnt) e = gn_edge_rec_of(m, list[begin + i], out);
+                d->pos_first[gn_block_take_at(p, out) + i] = e;
+            }
+        }
+#endif
     }
     if (!gn_dev_barrier(d, step)) return false; /* the flags */
     const struct gn_taskmap *tm = &d->tm;

@@ -138,6 +138,9 @@ static enum gn_status plan_buffers(struct gn_cuda_run *r, const struct gn_plan *
     P(h->in_rec, m->max_edges);
     P(h->out_rec, m->max_edges);
     P(h->pos_rec, MG);
+#if GN_BLOCK_TAKE_REC
+    P(h->pos_first, MG * 2 * GN_BLOCK_TAKE_REC);
+#endif
 #ifdef GN_DIAG_TIMELINE
     P(h->tl, cap_tasks); /* the task timeline (state.cuh) */
 #endif

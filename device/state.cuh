@@ -120,6 +120,11 @@ struct gn_dev {
     uint8_t *edge_cut;  /* (max_edges) the DAGs' reduction, by edge (taskgraph.h: tm.cut) */
     struct gn_edge_rec *in_rec, *out_rec; /* (max_edges) the lists' records (block_ops.cuh) */
     struct gn_pos_rec *pos_rec;           /* (max_groups) the positions' records (below) */
+#if GN_BLOCK_TAKE_REC
+    /* (max_groups x 2 x GN_BLOCK_TAKE_REC) each position's first records of
+     * its in-list and out-list (block_ops.cuh: gn_block_take, gn_block_take_at) */
+    struct gn_edge_rec *pos_first;
+#endif
     gn_atomic_u32 *upd_done; /* (max_groups) parts finished this step, by slot */
     uint32_t parts_cap;
 

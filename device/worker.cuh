@@ -222,6 +222,9 @@ struct gn_dev_view {
     struct gn_taskmap tm;
     struct gn_dag dag;
     const struct gn_pos_rec *pos_rec;
+#if GN_BLOCK_TAKE_REC
+    const struct gn_edge_rec *pos_first; /* block_ops.cuh: gn_block_take */
+#endif
     const int32_t *upd_rows, *upd_base;
     gn_atomic_u32 *upd_done;
     int32_t tile, inject_stuck_step;
@@ -763,6 +766,9 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
         v.tm = d->tm;
         v.dag = *dag;
         v.pos_rec = d->pos_rec;
+#if GN_BLOCK_TAKE_REC
+        v.pos_first = d->pos_first;
+#endif
         v.upd_rows = d->upd_rows;
         v.upd_base = d->upd_base;
         v.upd_done = d->upd_done;
@@ -845,6 +851,22 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
             if (threadIdx.x == 0) gn_dev_fault(d, GN_CUDA_FAULT_INDEX, -1, step, id);
             break;
         }
+#if GN_BLOCK_TAKE_REC
+        /* a forward or backward task not read ahead: its list's first
+         * records copied now, beside the position's record below
+         * (block_ops.cuh: gn_block_take) */
+        if (threadIdx.x < 32) {
+            const bool tk = !ahead && id < v.tm.upd0;
+            const int32_t lane = threadIdx.x;
+            if (tk && lane < GN_BLOCK_TAKE_REC) {
+                gn_block_stage_wait(); /* no earlier copy of this lane's still lands there */
+                const size_t at = gn_block_take_at(k.pos, k.kind == GN_TASK_BACKWARD) + lane;
+                gn_block_copy16(reinterpret_cast<float *>(&gn_block_take_sm.rec[lane]),
+                                reinterpret_cast<const float *>(v.pos_first + at));
+            }
+            if (lane == 0) gn_block_take_sm.on = tk;
+        }
+#endif
         /* the group at the task's position and its record, one load
          * (gn_pos_rec), or its copy read ahead */
         const struct gn_pos_rec pr = *(ahead ? &gn_dev_pre_sm.ready_pos : v.pos_rec + k.pos);
