@@ -122,12 +122,25 @@ def main(path):
         for t in rows.values():
             for c in ("ph_stage", "ph_math", "ph_apply"):
                 del t[c]
+        # the tasks the read-ahead did not serve: roots (maker -1) and those
+        # made by another worker's task; forward and backward only
+        qrows = {k: dict(t) for k, t in rows.items()}
+        qrows[(FWD, 2, 0)]["maker"] = qrows[(FWD, 1, 0)]["task"]  # worker 0 made, worker 2 runs
+        qrows[(FWD, 1, 1)]["maker"] = qrows[(FWD, 3, 1)]["task"]  # worker 1 made, worker 1 runs
+        qt = sm.queue_taken(qrows)
+        if (FWD, 2, 0) not in qt or (FWD, 1, 1) in qt or (UPD, 1, 0) in qt or \
+                (BWD, 2, 1) not in qt or len(qt) != 9:
+            fail(f"queue-taken tasks: {sorted(qt)}")
         r = subprocess.run([sys.executable, path, gp, tp], capture_output=True, text=True)
         if r.returncode != 0 or "longest path to the end" not in r.stdout or \
                 "weights in two copies" not in r.stdout:
             fail(f"the command: rc {r.returncode}\n{r.stdout}\n{r.stderr}")
         # with the ops' phases (ph_edges 400 a task): the preambles free, the
-        # path's six tasks 100 + 600 + 200 each; the batch-tile rows appear
+        # path's six tasks 100 + 600 + 200 each; the edge records at the
+        # take (every task a root here, so every forward and backward op
+        # min(600, 400) shorter): the path's five forward and backward
+        # tasks 900, its update 1300; the divisions 200 shorter: six of
+        # 1100; the batch-tile rows appear
         ph = os.path.join(d, "ph.csv")
         with open(ph, "w") as f:
             f.write(",".join(cols + ["upd_op", "ph_edges", "ph_stage", "ph_math", "ph_apply"]) + "\n")
@@ -138,7 +151,9 @@ def main(path):
         rp = subprocess.run([sys.executable, path, gp, ph, "--take", "100", "--pieces", "2"],
                             capture_output=True, text=True)
         if rp.returncode != 0 or "| ops' preambles free (every op less its ph_edges: record, set-up, edge table) | 5.4 |" not in rp.stdout \
-                or "by 2 batch tiles" not in rp.stdout:
+                or "by 2 batch tiles" not in rp.stdout \
+                or "(those not read ahead) 600 ns shorter | 5.8 |" not in rp.stdout \
+                or "every op 200 ns shorter | 6.6 |" not in rp.stdout:
             fail(f"the command with phases: rc {rp.returncode}\n{rp.stdout}\n{rp.stderr}")
         # the same timeline gzip-compressed (as docs/bench keeps them)
         with open(tp, "rb") as f, gzip.open(tp + ".gz", "wb") as z:
@@ -147,7 +162,7 @@ def main(path):
         if rz.returncode != 0 or rz.stdout.replace(".csv.gz", ".csv") != r.stdout:
             fail(f"the gzip-compressed timeline: rc {rz.returncode}\n{rz.stdout}\n{rz.stderr}")
     print("schedmodel: the DAG, one and many workers, longest paths, no backward -> update edges, "
-          "no statistic, batch tiles, preambles free: ok")
+          "no statistic, batch tiles, preambles free, records at the take, divisions: ok")
 
 
 if __name__ == "__main__":

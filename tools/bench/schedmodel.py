@@ -3,6 +3,7 @@
 of the persistent kernel's scheduling, fed by a measured task timeline.
 
     tools/bench/schedmodel.py GRAPH.json TIMELINE.csv [--workers N] [--take NS]
+                              [--pieces N] [--trip NS] [--div NS]
 
 GRAPH.json is the graph the step ran (tools/bench/make_graphs.py's files,
 or any graph file whose groups are listed in the canonical order);
@@ -282,6 +283,23 @@ def has_phases(rows):
                for k, t in rows.items())
 
 
+def queue_taken(rows):
+    """The forward and backward tasks the read-ahead most likely did not
+    serve: a root, or one made ready by a task of another worker (the
+    read-ahead reads a worker's own next task, its running task's first
+    successor; worker.cuh). The set the take's edge records
+    (-DGN_BLOCK_TAKE_REC) would shorten."""
+    by_id = {t["task"]: t for t in rows.values()}
+    out = set()
+    for k, t in rows.items():
+        if k[0] not in (FWD, BWD):
+            continue
+        m = by_id.get(t["maker"])
+        if m is None or m["worker"] != t["worker"]:
+            out.add(k)
+    return out
+
+
 def batch_tiled(rows, succ, pieces, by_rows, take, write_ns=500, combine_ns=1000, count_ns=500):
     """The same DAG with each update part's weight gradients summed per
     batch tile (docs/PERF.md, "weight gradients by batch tiles"): the part
@@ -344,6 +362,11 @@ def main(argv):
     ap.add_argument("--take", type=int, default=1000, help="ns a take costs (default 1000)")
     ap.add_argument("--pieces", type=int, default=4,
                     help="batch tiles of the gradients' case (default 4: 64 rows of a batch of 256)")
+    ap.add_argument("--trip", type=int, default=600,
+                    help="ns a queue-taken forward or backward saves with its edge records copied "
+                         "at the take (default 600: one L2 round trip after a fence)")
+    ap.add_argument("--div", type=int, default=200,
+                    help="ns every op saves with cheaper index divisions (default 200)")
     a = ap.parse_args(argv)
     preds, out, rows = load(a.graph, a.timeline)
     succ = build(preds, out, rows)
@@ -418,6 +441,20 @@ def main(argv):
                                       ("takes a third as long", cost, a.take // 3),
                                       ("both", no_preamble, a.take // 3)):
             span, share = simulate(rows, succ, workers, take, case_cost)
+            table.append((name, span / 1e3, span / base, share))
+        # two parts of it, as variants build them (docs/bench/2026-12-08-take):
+        # the edges' records copied at the take, one round trip less for
+        # the forward and backward tasks the read-ahead did not serve; the
+        # index divisions cheaper, a few hundred ns off every op's serial
+        # integer code (at most the preamble)
+        qt = queue_taken(rows)
+        recs = lambda k: (op(k) - (min(a.trip, rows[k]["ph_edges"]) if k in qt else 0), rel(k))
+        divs = lambda k: (op(k) - min(a.div, rows[k]["ph_edges"]), rel(k))
+        n_fb = sum(1 for k in rows if k[0] in (FWD, BWD))
+        for name, case_cost in ((f"edge records at the take: {len(qt)} of {n_fb} forward and backward "
+                                 f"ops (those not read ahead) {a.trip} ns shorter", recs),
+                                (f"index divisions cheaper: every op {a.div} ns shorter", divs)):
+            span, share = simulate(rows, succ, workers, a.take, case_cost)
             table.append((name, span / 1e3, span / base, share))
         for by_rows in (False, True):
             bt = batch_tiled(rows, succ, a.pieces, by_rows, a.take)
