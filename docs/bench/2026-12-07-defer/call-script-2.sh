@@ -1,7 +1,8 @@
 #!/bin/bash
 # Issue 12, the forty-fifth round's second call (~500 s on an H100), run
 # from the repository root on the GPU machine after call-script.sh, with
-# ARCHIVE the same tar.gz of bundles, TL a tar.gz of the timeline builds
+# ARCHIVE the same tar.gz of bundles (or, since the forty-seventh round,
+# ../2026-12-08-take's, whose call goes first now), TL a tar.gz of the timeline builds
 # tl/ (main, -DGN_DIAG_TIMELINE) and tld8m/ (d8m, -DGN_DIAG_TIMELINE),
 # each only genet-rt (README.md here says how to make both), WIN the
 # bundle that won the first call (d8m if unset) and OUT a folder for the
@@ -17,7 +18,7 @@
 # first call when it has time left), run (step 2 only) or full (both, the
 # default). Every output is packed into $OUT/p-$PART.tgz after each step.
 set -u
-: "${ARCHIVE:?a tar.gz holding base/ m2/ d8/ d8m/ bundles}" "${OUT:?an output folder}"
+: "${ARCHIVE:?a tar.gz of bundles holding WIN (this folder's defer.tgz, or ../2026-12-08-take's take.tgz)}" "${OUT:?an output folder}"
 WIN=${WIN:-d8m}
 PART=${PART:-full}
 case $PART in tl | run | full) ;; *) echo "PART is tl, run or full" >&2; exit 2 ;; esac
