@@ -612,13 +612,13 @@ static void gn_cuda_tl_dump(struct gn_cuda_run *r)
             if (t[i].start && t[i].step > last) last = t[i].step;
         fprintf(f, "task,kind,pos,tile,worker,step,ready,maker,take,start,done,rel,pre,upd_op,"
                    "upd_stat,stat_sum1,stat_tree1,stat_sum2,ph_edges,ph_stage,ph_math,ph_apply,"
-                   "ap_search,ap_load,ap_rule,ap_store\n");
+                   "ap_search,ap_load,ap_rule,ap_store,ahead\n");
         for (size_t i = 0; i < n; i++) {
             if (!t[i].start || t[i].step != last) continue;
             const int fresh = t[i].ready && t[i].rstep == last;
             fprintf(f,
                     "%zu,%d,%d,%d,%d,%lld,%llu,%lld,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,%llu,"
-                    "%llu,%u,%u,%u,%u,%u,%u,%u,%u\n",
+                    "%llu,%u,%u,%u,%u,%u,%u,%u,%u,%d\n",
                     i, t[i].kind, t[i].pos, t[i].tile, t[i].worker, (long long)t[i].step,
                     (unsigned long long)(fresh ? t[i].ready : 0),
                     fresh ? (long long)t[i].maker : -1LL, (unsigned long long)t[i].take,
@@ -627,7 +627,7 @@ static void gn_cuda_tl_dump(struct gn_cuda_run *r)
                     (unsigned long long)t[i].upd_op, (unsigned long long)t[i].upd_stat,
                     (unsigned long long)t[i].stat[0], (unsigned long long)t[i].stat[1],
                     (unsigned long long)t[i].stat[2], t[i].ph[0], t[i].ph[1], t[i].ph[2],
-                    t[i].ph[3], t[i].ap[0], t[i].ap[1], t[i].ap[2], t[i].ap[3]);
+                    t[i].ph[3], t[i].ap[0], t[i].ap[1], t[i].ap[2], t[i].ap[3], t[i].ahead);
         }
         fprintf(stderr, "task timeline of step %lld: %s\n", (long long)last, path);
     }

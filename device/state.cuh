@@ -70,7 +70,8 @@ struct gn_dev_tl {
                      * arithmetic, the optimizer's apply */
     uint32_t ap[4]; /* the apply's own (GN_APPLY_MARK): the entries' offsets found, their
                      * loads arrived, the rule, the stores issued */
-    uint64_t pad_[1];
+    int32_t ahead; /* its records came read ahead (worker.cuh: gn_dev_pre), 1; else 0 */
+    int32_t pad_;
 };
 static_assert(sizeof(struct gn_dev_tl) == 160, "the dump's record");
 #endif

@@ -842,6 +842,7 @@ __device__ static GN_DEV_WORK_FN void gn_dev_work(struct gn_dev *d, const struct
             r->pos = k.pos;
             r->kind = (int16_t)k.kind;
             r->tile = (int16_t)k.tile;
+            r->ahead = ahead;
             for (int i = 0; i < 8; i++) gn_dev_tl_acc[i] = 0;
             gn_dev_tl_run = id;
             gn_dev_tl_at = t0;

@@ -131,6 +131,12 @@ def main(path):
         if (FWD, 2, 0) not in qt or (FWD, 1, 1) in qt or (UPD, 1, 0) in qt or \
                 (BWD, 2, 1) not in qt or len(qt) != 9:
             fail(f"queue-taken tasks: {sorted(qt)}")
+        # a dump with the `ahead` column says it outright
+        for k, t in qrows.items():
+            t["ahead"] = 1 if k in ((FWD, 3, 0), (BWD, 1, 1), (UPD, 2, 0)) else 0
+        qt = sm.queue_taken(qrows)
+        if (FWD, 3, 0) in qt or (BWD, 1, 1) in qt or (FWD, 1, 1) not in qt or len(qt) != 8:
+            fail(f"queue-taken tasks by `ahead`: {sorted(qt)}")
         r = subprocess.run([sys.executable, path, gp, tp], capture_output=True, text=True)
         if r.returncode != 0 or "longest path to the end" not in r.stdout or \
                 "weights in two copies" not in r.stdout:

@@ -284,15 +284,20 @@ def has_phases(rows):
 
 
 def queue_taken(rows):
-    """The forward and backward tasks the read-ahead most likely did not
-    serve: a root, or one made ready by a task of another worker (the
-    read-ahead reads a worker's own next task, its running task's first
-    successor; worker.cuh). The set the take's edge records
+    """The forward and backward tasks the read-ahead did not serve: the
+    timeline's `ahead` 0 where it has that column; in older dumps, those
+    it most likely did not, a root or one made ready by a task of another
+    worker (the read-ahead reads a worker's own next task, its running
+    task's first successor; worker.cuh). The set the take's edge records
     (-DGN_BLOCK_TAKE_REC) would shorten."""
     by_id = {t["task"]: t for t in rows.values()}
     out = set()
     for k, t in rows.items():
         if k[0] not in (FWD, BWD):
+            continue
+        if "ahead" in t:
+            if not t["ahead"]:
+                out.add(k)
             continue
         m = by_id.get(t["maker"])
         if m is None or m["worker"] != t["worker"]:

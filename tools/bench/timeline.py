@@ -26,8 +26,10 @@ phases (`GN_BLOCK_MARK`: the edge tables, the staging, the arithmetic,
 the optimizer's apply), which the path and the per-kind means then split
 the op into, and `ap_search`, `ap_load`, `ap_rule`, `ap_store`, the
 update's apply split by its own marks (`GN_APPLY_MARK`: its entries'
-offsets found, their loads arrived, the rule, the stores issued); a dump
-without them is read as before.
+offsets found, their loads arrived, the rule, the stores issued); and
+`ahead`, 1 where the task's records came read ahead (worker.cuh's
+read-ahead: its position's record, successors and edge table ready as
+it started); a dump without them is read as before.
 
 The step's critical path is the chain of makers back from the task whose op
 ends last: each hop is its maker's release up to the decrement (`release`),
