@@ -9,8 +9,9 @@
 # outputs:
 #
 #   1. task timelines of deep (step 12) and layered (step 40) on main and
-#      on d8m: the hop's parts (tools/bench/timeline.py) before and after
-#      the held decrements
+#      on d8m (and on every other timeline build TL holds): the hop's
+#      parts (tools/bench/timeline.py) before and after the held
+#      decrements
 #   2. tools/bench/run.sh complete (cuda and serial, no torch.compile) on
 #      WIN: the README's and BENCHMARKS.md's tables for the merged kernels
 #
@@ -22,12 +23,14 @@ set -u
 WIN=${WIN:-d8m}
 PART=${PART:-full}
 case $PART in tl | run | full) ;; *) echo "PART is tl, run or full" >&2; exit 2 ;; esac
-[ "$PART" = run ] || : "${TL:?a tar.gz holding tl/ and tld8m/}"
+[ "$PART" = run ] || : "${TL:?a tar.gz holding tl/ and tld8m/ (and more timeline builds)}"
 . tools/bench/call-lib.sh
 if [ "$PART" != run ]; then
     tar -xzf "$TL" -C "$T"
     python3 tools/bench/make_graphs.py "$T/g" --only layered deep > /dev/null
-    for b in tl tld8m; do
+    # every timeline build TL holds (tl, tld8m; since the forty-seventh
+    # round also tlt4, t4 with the timeline)
+    for b in $(tar -tzf "$TL" | cut -d/ -f1 | sort -u); do
         GN_DIAG_TIMELINE_OUT=$D/tl-deep-$b.csv timeout 60 "$T/$b/genet-rt" bench "$T/g/deep.json" \
             --backend cuda --steps 12 --warmup 4 > "$D/tl-deep-$b.txt" 2>&1
         echo "deep $b rc $? $(grep -o '[0-9.]* ms/step' "$D/tl-deep-$b.txt")"
