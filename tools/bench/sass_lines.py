@@ -23,10 +23,20 @@ runs is one copy, which `--runs FILE:A-B` lists: the contiguous stretches
 of instructions from that range (others' lines allowed within a few
 instructions), largest first, with how many copies (LDGSTS), integer
 divisions (MUFU.RCP, a division's reciprocal) and barriers each holds.
+
+Without a disassembler (this machine), give the cubin itself: its line
+table (DWARF `.debug_line`, which `-lineinfo` writes and binutils'
+`readelf --debug-dump=decodedline` decodes) maps every instruction's
+address to its source line, so the counts by file, by range and the
+stretches come out the same, without opcodes (their columns say "-"):
+
+    tools/bench/spills.py --keep /tmp/k build
+    tools/bench/sass_lines.py /tmp/k/kernel.cu.cubin block_ops.cuh:1236-1256
 """
 import argparse
 import collections
 import re
+import subprocess
 import sys
 
 FILE_LINE = re.compile(r'\s*//## File "([^"]+)", line (\d+)')
@@ -49,6 +59,44 @@ def parse(path):
     return out
 
 
+# a row of readelf's decoded line table: file, line, address[, view][, x]
+DECODED = re.compile(r"^(\S+)\s+(\d+|-)\s+(0x[0-9a-f]+|\d+)(?:\s+\d+)?(?:\s+x)?\s*$")
+INSN_BYTES = 16  # one SASS instruction (sm_70 and later)
+
+
+def parse_decoded(lines):
+    """[(address, (file, line), None, "")] an instruction each, from
+    readelf's decoded line table: each row's line holds the instructions up
+    to the next row's address; a row with line "-" ends a sequence."""
+    rows = []
+    for text in lines:
+        m = DECODED.match(text)
+        if m:
+            rows.append((m.group(1), None if m.group(2) == "-" else int(m.group(2)),
+                         int(m.group(3), 0)))
+    out = []
+    for (f, line, a), (_, _, b) in zip(rows, rows[1:]):
+        if line is None:
+            continue
+        out.extend((x, (f, line), None, "") for x in range(a, b, INSN_BYTES))
+    out.sort(key=lambda r: r[0])
+    return out
+
+
+def load(path):
+    """A disassembly (nvdisasm -g) or a cubin (its line table)."""
+    with open(path, "rb") as f:
+        elf = f.read(4) == b"\x7fELF"
+    if not elf:
+        return parse(path)
+    try:
+        r = subprocess.run(["readelf", "--debug-dump=decodedline", path], capture_output=True,
+                           text=True)
+    except FileNotFoundError:
+        sys.exit("sass_lines.py: a cubin needs binutils' readelf")
+    return parse_decoded(r.stdout.splitlines())
+
+
 def span(arg):
     try:
         name, rng = arg.rsplit(":", 1)
@@ -60,14 +108,16 @@ def span(arg):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("sass", help="nvdisasm -g output")
+    ap.add_argument("sass", help="nvdisasm -g output, or a cubin built with -lineinfo")
     ap.add_argument("ranges", nargs="*", help="FILE:A-B source line ranges to count")
     ap.add_argument("--runs", metavar="FILE:A-B", help="list one range's stretches of code")
     ap.add_argument("--top", type=int, default=10, help="stretches or files listed (10)")
     a = ap.parse_args()
-    seq = parse(a.sass)
+    seq = load(a.sass)
     if not seq:
-        sys.exit("sass_lines.py: no instructions with line information (nvdisasm -g?)")
+        sys.exit("sass_lines.py: no instructions with line information (nvdisasm -g, or a cubin "
+                 "built with -lineinfo?)")
+    opcodes = seq[0][2] is not None
     print(f"{len(seq)} instructions with line information\n")
     if not a.ranges and not a.runs:
         byfile = collections.Counter(c[0] for _, c, _, _ in seq)
@@ -78,9 +128,9 @@ def main():
         print("| lines | instructions | commonest opcodes |\n| --- | ---: | --- |")
         for r in a.ranges:
             name, lo, hi = span(r)
-            ops = collections.Counter(op.split(".")[0] for _, (f, l), op, _ in seq
+            ops = collections.Counter(op.split(".")[0] if op else "-" for _, (f, l), op, _ in seq
                                       if f == name and lo <= l <= hi)
-            top = ", ".join(f"{o} {n}" for o, n in ops.most_common(6))
+            top = ", ".join(f"{o} {n}" for o, n in ops.most_common(6)) if opcodes else "-"
             print(f"| {name}:{lo}-{hi} | {sum(ops.values())} | {top} |")
     if a.runs:
         name, lo, hi = span(a.runs)
@@ -102,6 +152,9 @@ def main():
         print("| address | instructions | copies | divisions | barriers |\n| --- | ---: | ---: | ---: | ---: |")
         for s, e in runs[:a.top]:
             part = seq[s:e + 1]
+            if not opcodes:
+                print(f"| {part[0][0]:#x} | {len(part)} | - | - | - |")
+                continue
             copies = sum(op.startswith("LDGSTS") for _, _, op, _ in part)
             divs = sum(op.startswith("MUFU") and "RCP" in op for _, _, op, _ in part)
             bars = sum(op.startswith("BAR") for _, _, op, _ in part)
