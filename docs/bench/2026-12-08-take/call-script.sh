@@ -27,6 +27,12 @@
 # that one call also answers the forty-fifth round's question. Every
 # output is packed into $OUT/p-$PART.tgz after each step, so a call cut
 # short still brings back what it measured.
+#
+# PART=stack (a later call, once PART=all has named the winners): STACK a
+# tar.gz of the stacked bundles (README.md: d8mu1/ d8mt4/ d8mt4u1/, d8m
+# with u1, t4 or both), NAMES the ones to run (default all three):
+# compare.sh base d8m NAMES... on the same five workloads, then both
+# tests on each of NAMES.
 set -u
 : "${ARCHIVE:?a tar.gz holding base/ t4/ u1/ u2/ t4u1/ d8m/ bundles}" "${OUT:?an output folder}"
 PART=${PART:-all}
@@ -43,6 +49,15 @@ all)
     suite t4 60 kernel-ops
     suite u1 60 kernel-ops
     ;;
-*) echo "PART is all" >&2; exit 2 ;;
+stack)
+    : "${STACK:?a tar.gz holding the stacked bundles}"
+    tar -xzf "$STACK" -C "$T"
+    NAMES=${NAMES:-d8mu1 d8mt4 d8mt4u1}
+    B="$T/base/genet-rt $T/d8m/genet-rt"
+    for n in $NAMES; do B="$B $T/$n/genet-rt"; done
+    compare stack "layered many deep sweep-64-32 one-group" 2 60 300
+    for n in $NAMES; do suite "$n" 60 kernel-ops gpu; done
+    ;;
+*) echo "PART is all or stack" >&2; exit 2 ;;
 esac
 echo "done $PART"
