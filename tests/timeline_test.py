@@ -5,8 +5,9 @@ part) on one worker, each op split by the ops' phase marks (the ph_*
 columns of a -DGN_DIAG_TIMELINE dump; the update's apply by its ap_*).
 Checked: the critical path and its parts, each hop's phases and the op's
 rest (an update's op ends at upd_op), the per-kind means, the apply's
-split, and that a dump without those columns reads as before (no phase
-lines).
+split, the read-ahead's share and edges phase where the dump says which
+tasks were read ahead (its ahead column), and that a dump without those
+columns reads as before (no phase lines).
 
     timeline_test.py TIMELINE_PY
 """
@@ -45,13 +46,16 @@ def fail(msg):
     sys.exit(1)
 
 
-def write(path, phases):
+def write(path, phases, ahead=False):
+    """ahead: the dump's last column, the backward task read ahead."""
     with open(path, "w") as f:
-        f.write(",".join(COLS + (PH if phases else [])) + "\n")
+        f.write(",".join(COLS + (PH if phases else []) + (["ahead"] if ahead else [])) + "\n")
         for t in TASKS:
             row = [t["task"], t["kind"], t["pos"], t["tile"], 3, 49, t["ready"], t["maker"],
                    t["take"], t["start"], t["done"], t["rel"], 0, t["upd_op"], 0, 0, 0, 0]
-            f.write(",".join(map(str, row + (t["ph"] if phases else []))) + "\n")
+            row += t["ph"] if phases else []
+            row += [1 if t["kind"] == 1 else 0] if ahead else []
+            f.write(",".join(map(str, row)) + "\n")
 
 
 def run(tl, path):
@@ -97,13 +101,24 @@ def main(path):
         if "offsets found 0.20, their loads arrived 0.30, the rule 0.20, the stores issued 0.10" \
                 not in " ".join(text.split()):
             fail(f"the update's apply split:\n{text}")
+        if "read ahead" in text:
+            fail(f"a dump without the ahead column:\n{text}")
+        # with the ahead column: the read-ahead's share by kind, and the
+        # edges phase with and without it
+        a = os.path.join(d, "ahead.csv")
+        write(a, True, ahead=True)
+        _, text3 = run(tl, a)
+        if "read ahead: forward 0 of 1 (edges phase, mean us: - read ahead, 1.00 not), " \
+                "backward 1 of 1 (edges phase, mean us: 0.50 read ahead, - not)" not in text3:
+            fail(f"the read-ahead's line:\n{text3}")
         # a dump of an older build: no ph_* columns, no phase lines
         q = os.path.join(d, "old.csv")
         write(q, False)
         row2, text2 = run(tl, q)
         if "phases" in text2 or abs(row2["path"] - 13.0) > 1e-9:
             fail(f"an old dump:\n{text2}")
-    print("ok: timeline.py splits the path's ops by their phases; an old dump reads as before")
+    print("ok: timeline.py splits the path's ops by their phases, the read-ahead's share; an old "
+          "dump reads as before")
 
 
 if __name__ == "__main__":

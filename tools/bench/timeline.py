@@ -185,6 +185,25 @@ def analyse(path, show_path):
                 ps = [phases(t) for t in ts]
                 print(f"    {KINDS[k]:8s} " + " ".join(
                     f"{sum(p[i] for p in ps) / len(ps):6.2f}" for i in range(5)))
+    if "ahead" in end:
+        # the read-ahead's share of the forward and backward tasks, and
+        # (with the phases) the op's edges phase with and without it: a
+        # task read ahead finds its position's record and edge table ready
+        # (worker.cuh); one that is not waits for their round trips, which
+        # -DGN_BLOCK_TAKE_REC shortens
+        def edges(xs):
+            return f"{sum(t['ph_edges'] for t in xs) / len(xs) / 1000.0:.2f}" if xs else "-"
+        parts = []
+        for k in (0, 1):
+            ts = [t for t in tasks.values() if t["kind"] == k]
+            if not ts:
+                continue
+            ah = [t for t in ts if t["ahead"]]
+            nh = [t for t in ts if not t["ahead"]]
+            parts.append(f"{KINDS[k]} {len(ah)} of {len(ts)}" +
+                         (f" (edges phase, mean us: {edges(ah)} read ahead, {edges(nh)} not)"
+                          if phased else ""))
+        print("  read ahead: " + ", ".join(parts))
     if "ap_search" in end:
         ups = [t for t in tasks.values() if t["kind"] == 2]
         if ups:
