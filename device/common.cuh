@@ -49,15 +49,17 @@
 
 /* The task math's index divisions, GN_IDIV(a, b) and GN_IMOD(a, b): a
  * thread's column and row, a chunk's width, a stage's rows (operands
- * non-negative, below 2^21, divisors at least 1). 0, the default: C's
- * signed division, ~22 instructions apiece on the GPU for a divisor known
- * only at run time, on the serial stretches of a task's set-up and
- * staging; a variant's knob (compiled only where asked, -DGN_BLOCK_UDIV=N):
- * 1, unsigned division (no signs to handle); 2, the hardware's approximate
- * reciprocal and one correction each way (runtime/base/idiv.h, exact by
- * its rule). The same quotients every way, so the same bits. */
+ * non-negative, below 2^21, divisors at least 1), on the serial stretches
+ * of a task's set-up and staging. 2, the default: the hardware's
+ * approximate reciprocal and one correction each way (runtime/base/idiv.h,
+ * exact by its rule; ~10 instructions); other values for comparisons
+ * (-DGN_BLOCK_UDIV=N): 1, unsigned division; 0, C's signed division, ~22
+ * instructions apiece for a divisor known only at run time. The same
+ * quotients every way, so the same bits. Measured on an H100 (docs/PERF.md,
+ * forty-seventh round): 2 against 0, the step 0.948-0.983x on every
+ * benchmark workload (1 0.980-0.991x). */
 #ifndef GN_BLOCK_UDIV
-#define GN_BLOCK_UDIV 0
+#define GN_BLOCK_UDIV 2
 #endif
 #if GN_BLOCK_UDIV == 2
 #include "idiv.h"
